@@ -1,0 +1,73 @@
+"""``rt3lab profiles``: list, show and validate device profiles."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from device_profiles.loader import dump_profile, load_profile, shipped_profiles
+
+app = typer.Typer(help="Device profiles: boards as validated data.", no_args_is_help=True)
+
+
+@app.command("list")
+def list_profiles(
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """List the profiles that ship with rt3lab."""
+    rows = []
+    for name in shipped_profiles():
+        p = load_profile(name)
+        levels = p.levels_khz
+        rows.append(
+            {
+                "name": name,
+                "board": p.board.name,
+                "soc": p.board.soc,
+                "levels": len(levels),
+                "max_mhz": levels[-1] / 1000,
+                "battery_wh": round(p.battery.energy_j / 3600, 3),
+                "variants": [v.name for v in p.variants],
+            }
+        )
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    table = Table(title="Shipped device profiles")
+    for col in ("name", "board", "soc", "levels", "max MHz", "battery Wh", "variants"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(
+            r["name"],
+            r["board"],
+            r["soc"],
+            str(r["levels"]),
+            f"{r['max_mhz']:.0f}",
+            f"{r['battery_wh']:.2f}",
+            ", ".join(r["variants"]),
+        )
+    Console().print(table)
+
+
+@app.command("show")
+def show(
+    profile: str = typer.Argument(..., help="A shipped profile's name or a YAML path."),
+    as_json: bool = typer.Option(False, "--json", help="Print the profile as JSON."),
+) -> None:
+    """Print a validated profile (YAML, or JSON with --json)."""
+    p = load_profile(profile)
+    if as_json:
+        typer.echo(json.dumps(p.model_dump(mode="json", exclude_none=True), indent=2))
+    else:
+        typer.echo(dump_profile(p), nl=False)
+
+
+@app.command("validate")
+def validate(path: Path = typer.Argument(..., help="Profile YAML file to check.")) -> None:
+    """Exit 0 when PATH validates; else exit 2 naming the file, field and what was expected."""
+    p = load_profile(path)
+    typer.echo(f"{path}: ok ({p.name}, {len(p.levels_khz)} levels, {len(p.variants)} variants)")

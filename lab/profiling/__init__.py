@@ -1,0 +1,1 @@
+"""Hardware-in-the-loop profiling: frequency control, power sources, calibration."""

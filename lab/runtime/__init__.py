@@ -1,0 +1,1 @@
+"""The reconfigurable runtime: compact pattern sets, fast switching, host benchmarks."""

@@ -1,0 +1,1 @@
+"""Power meters: drivers over pyserial, emulators, the recorder and energy windows (no torch)."""

@@ -1,0 +1,1 @@
+"""Reports: plots and HTML/Markdown reports from result tables."""

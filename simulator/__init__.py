@@ -1,0 +1,1 @@
+"""Simulator: discrete-event battery and DVFS simulation (no torch)."""
