@@ -77,9 +77,14 @@ def profile_from_dict(data: dict[str, Any], source: str = "<dict>") -> DevicePro
 
 def format_validation_error(exc: ValidationError, source: str) -> str:
     """One line per problem: ``file: field.path: message, got value``."""
+    errors = [(err, _field_path(err["loc"])) for err in exc.errors()]
+    paths = [path for _, path in errors]
     lines = []
-    for err in exc.errors():
-        path = _field_path(err["loc"])
+    for err, path in errors:
+        # A provenance may be a key (str) or a record: when the record branch has its own
+        # errors deeper down, the "not a string" alternative is noise.
+        if err["type"] == "string_type" and any(p.startswith(path + ".") for p in paths):
+            continue
         msg = _message(err)
         got = err.get("input")
         shown = (
@@ -95,7 +100,7 @@ def _field_path(loc: tuple[Any, ...]) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         elif part in ("measured", "published", "modelled", "str") or str(part).startswith(
-            "function-"
+            ("function-", "tagged-union[")
         ):
             continue  # discriminated-union tags add nothing for the reader
         else:

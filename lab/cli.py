@@ -10,7 +10,6 @@ import os
 import sys
 from importlib import import_module
 
-import click
 import typer
 
 from lab import __version__
@@ -82,26 +81,19 @@ def main(argv: list[str] | None = None) -> None:
     command = typer.main.get_command(build_app())
     debug = bool(os.environ.get("RT3LAB_DEBUG"))
     try:
-        command.main(args=argv, prog_name="rt3lab", standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        click.echo("rt3lab: interrupted", err=True)
-        sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
+        # Standalone mode: usage errors exit 2 with click's message, --help and Exit work.
+        command.main(args=argv, prog_name="rt3lab", standalone_mode=True)
     except KeyboardInterrupt:
-        click.echo("rt3lab: interrupted", err=True)
+        typer.echo("rt3lab: interrupted", err=True)
         sys.exit(130)
     except (ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError) as exc:
         # Bad input: every package raises ValueError subclasses naming what was wrong.
         if debug:
             raise
-        click.echo(f"rt3lab: error: {exc}", err=True)
+        typer.echo(f"rt3lab: error: {exc}", err=True)
         sys.exit(2)
     except Exception as exc:
         if debug:
             raise
-        click.echo(f"rt3lab: failed: {type(exc).__name__}: {exc}", err=True)
+        typer.echo(f"rt3lab: failed: {type(exc).__name__}: {exc}", err=True)
         sys.exit(1)
