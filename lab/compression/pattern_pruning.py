@@ -1,0 +1,195 @@
+"""Pattern pruning (PP): per-layer pattern candidates, nearest-pattern assignment, stacking on BP.
+
+A *pattern* is a ``block_rows x block_cols`` boolean mask. Each weight matrix is zero-padded
+and cut into blocks; each block takes, among its layer's chosen patterns, the one with the
+smallest Euclidean distance between the block and the block masked by it (equivalently, the
+one that removes the least squared weight). The result is intersected with the BP mask, so
+PP stacks on BP.
+
+Two families:
+
+- ``block-column`` (default, **compacts**): a pattern keeps whole columns of the block, so
+  every block-row of the resulting mask keeps the same input columns in all its rows and the
+  runtime executes it as gathered inputs plus a dense GEMM per block-row.
+- ``elementwise`` (RT3's original free 2-D patterns, **does not compact**): any positions of
+  the block; the runtime can only run it as a masked dense layer, no faster than dense.
+
+Candidates come from RT3's shrunken search space: sample ``sample`` blocks of the BP weights
+and sum their magnitudes element-wise; repeat ``repeats`` times; keep the ``keep`` sums with
+the largest totals; for each sparsity level zero the ``n`` smallest entries of each kept sum
+(``block-column``: the ``n`` columns of smallest L2 norm, ``n = round(level x block_cols)``;
+``elementwise``: the ``n = round(level x block_rows x block_cols)`` smallest entries).
+At least one column (or entry) is always kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from lab.compression.blocks import from_blocks, to_blocks
+from lab.compression.sparsifier import CompressionError, Sparsifier, check_sparsity
+
+if TYPE_CHECKING:
+    import torch
+
+# RT3's ten levels, in zeros per 100x100 pattern: 100, 1300, ..., 9900 -> fractions.
+RT3_LEVELS: tuple[float, ...] = (0.01, 0.13, 0.25, 0.37, 0.50, 0.62, 0.75, 0.87, 0.93, 0.99)
+FAMILIES = ("block-column", "elementwise")
+COMPACTS = {"block-column": True, "elementwise": False}
+
+
+def _check_family(family: str) -> None:
+    if family not in FAMILIES:
+        raise CompressionError(f"pattern family {family!r}: expected one of {FAMILIES}")
+
+
+def patterns_from_scores(
+    scores: torch.Tensor, levels: Sequence[float], family: str
+) -> torch.Tensor:
+    """Patterns from score blocks ``(k, R, C)``: ``(n_levels, k, R, C)`` booleans.
+
+    For each level the smallest-scoring columns (``block-column``) or entries
+    (``elementwise``) are zeroed.
+
+    >>> import torch
+    >>> s = torch.tensor([[[1.0, 5.0, 2.0, 9.0]]])  # one 1x4 score block
+    >>> patterns_from_scores(s, [0.5], "block-column")[0, 0].int().tolist()
+    [[0, 1, 0, 1]]
+    """
+    import torch
+
+    _check_family(family)
+    k, rows, cols = scores.shape
+    out = torch.zeros(len(levels), k, rows, cols, dtype=torch.bool)
+    if family == "block-column":
+        col = scores.norm(dim=1)  # (k, C)
+        order = torch.argsort(col, dim=1, stable=True)
+        for i, level in enumerate(levels):
+            n_zero = min(round(check_sparsity(level, f"level {i}") * cols), cols - 1)
+            keep = torch.ones(k, cols, dtype=torch.bool)
+            keep.scatter_(1, order[:, :n_zero], False)
+            out[i] = keep.unsqueeze(1).expand(k, rows, cols)
+    else:
+        flat = scores.reshape(k, -1)
+        order = torch.argsort(flat, dim=1, stable=True)
+        for i, level in enumerate(levels):
+            n_zero = min(round(check_sparsity(level, f"level {i}") * rows * cols), rows * cols - 1)
+            keep = torch.ones_like(flat, dtype=torch.bool)
+            keep.scatter_(1, order[:, :n_zero], False)
+            out[i] = keep.reshape(k, rows, cols)
+    return out
+
+
+def candidate_patterns(
+    weight: torch.Tensor,
+    block_rows: int,
+    block_cols: int,
+    levels: Sequence[float] = RT3_LEVELS,
+    family: str = "block-column",
+    generator: torch.Generator | None = None,
+    sample: int = 10,
+    repeats: int = 16,
+    keep: int = 10,
+) -> torch.Tensor:
+    """RT3's shrunken search space for one layer: ``(n_levels, keep, block_rows, block_cols)``."""
+    import torch
+
+    _check_family(family)
+    if keep > repeats:
+        raise CompressionError(f"candidates: keep ({keep}) must not exceed repeats ({repeats})")
+    blocks = to_blocks(weight.detach().abs(), block_rows, block_cols)
+    blocks = blocks.reshape(-1, block_rows, block_cols)
+    n = blocks.shape[0]
+    sums = torch.empty(repeats, block_rows, block_cols)
+    for r in range(repeats):
+        if n >= sample:
+            idx = torch.randperm(n, generator=generator)[:sample]
+        else:
+            idx = torch.randint(n, (sample,), generator=generator)
+        sums[r] = blocks[idx].sum(0)
+    top = torch.argsort(sums.sum((1, 2)), descending=True, stable=True)[:keep]
+    return patterns_from_scores(sums[top], levels, family)
+
+
+def random_patterns(
+    block_rows: int,
+    block_cols: int,
+    levels: Sequence[float],
+    count: int,
+    family: str,
+    generator: torch.Generator,
+) -> torch.Tensor:
+    """rPP, the baseline: random patterns with the same zeros per level as the candidates."""
+    import torch
+
+    scores = torch.rand(count, block_rows, block_cols, generator=generator)
+    if family == "block-column":
+        # random column scores, constant down each column
+        scores = scores[:, :1, :].expand(count, block_rows, block_cols).contiguous()
+    return patterns_from_scores(scores, levels, family)
+
+
+def assign_patterns(
+    weight: torch.Tensor, patterns: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Give each block its nearest pattern; returns ``(choice, mask)``.
+
+    ``patterns`` is ``(k, R, C)``. ``choice[i, j]`` is the index of the pattern of block
+    ``(i, j)`` (ties go to the lowest index); ``mask`` has ``weight``'s shape. The distance
+    ``||B - B*P||`` is the norm of what the pattern removes.
+
+    >>> import torch
+    >>> w = torch.tensor([[1.0, 0.1, 0.1, 1.0]])
+    >>> p = torch.tensor([[[True, False]], [[False, True]]])
+    >>> choice, mask = assign_patterns(w, p)
+    >>> choice.tolist(), mask.int().tolist()
+    ([[0, 1]], [[1, 0, 0, 1]])
+    """
+    import torch
+
+    k, br, bc = patterns.shape
+    rows, cols = weight.shape
+    blocks = to_blocks(weight.detach().float() ** 2, br, bc)  # (nbr, nbc, R, C)
+    nbr, nbc = blocks.shape[:2]
+    removed = (~patterns).reshape(k, br * bc).float()
+    dist = blocks.reshape(nbr, nbc, br * bc) @ removed.t()  # (nbr, nbc, k)
+    choice = torch.argmin(dist, dim=-1)
+    mask = from_blocks(patterns[choice], rows, cols)
+    return choice, mask
+
+
+class PatternPruner(Sparsifier):
+    """PP in the shared lifecycle: each layer's mask becomes (current mask) & (nearest patterns).
+
+    Prepare it with the BP masks as starting masks so the result stacks on BP; the
+    ``sparsity`` values of ``prepare`` are unused (the patterns fix the sparsity).
+    """
+
+    def __init__(self, patterns: dict[str, torch.Tensor]) -> None:
+        super().__init__()
+        self.patterns = patterns
+
+    def update_mask(
+        self, name: str, weight: torch.Tensor, mask: torch.Tensor, sparsity: float
+    ) -> torch.Tensor:
+        """The nearest-pattern mask of the already-masked weight."""
+        return assign_patterns(weight * mask, self.patterns[name])[1]
+
+
+def stack_patterns(
+    weights: dict[str, torch.Tensor],
+    bp_masks: dict[str, torch.Tensor],
+    patterns: dict[str, torch.Tensor],
+) -> dict[str, torch.Tensor]:
+    """Masks of one pattern set: ``bp & nearest(patterns)`` per layer; other layers keep BP.
+
+    A functional shortcut of :class:`PatternPruner` that leaves the weights untouched.
+    """
+    out = {}
+    for name, bp in bp_masks.items():
+        if name in patterns:
+            out[name] = bp & assign_patterns(weights[name] * bp, patterns[name])[1]
+        else:
+            out[name] = bp.clone()
+    return out

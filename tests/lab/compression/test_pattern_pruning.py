@@ -1,0 +1,118 @@
+"""PP: nearest-pattern assignment, stacking on BP, candidate families, compaction."""
+
+import itertools
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+from lab.compression.block_pruning import block_column_of
+from lab.compression.pattern_pruning import (
+    RT3_LEVELS,
+    PatternPruner,
+    assign_patterns,
+    candidate_patterns,
+    random_patterns,
+    stack_patterns,
+)
+from lab.compression.sparsifier import CompressionError
+from lab.pattern_set import LayerPattern
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.integers(1, 13),
+    st.integers(1, 13),
+    st.integers(1, 5),
+    st.integers(1, 5),
+    st.integers(1, 4),
+    st.integers(0, 2**16),
+)
+def test_each_block_takes_its_nearest_pattern(rows, cols, br, bc, k, seed):
+    g = torch.Generator().manual_seed(seed)
+    w = torch.randn(rows, cols, generator=g)
+    patterns = torch.rand(k, br, bc, generator=g) > 0.5
+    choice, mask = assign_patterns(w, patterns)
+    # brute force over every block and every pattern, on the unpadded weight
+    for i, j in itertools.product(range(choice.shape[0]), range(choice.shape[1])):
+        block = w[i * br : (i + 1) * br, j * bc : (j + 1) * bc]
+        dists = []
+        for p in patterns:
+            p = p[: block.shape[0], : block.shape[1]]
+            dists.append(float((block - block * p).norm()))
+        best = min(dists)
+        assert dists[int(choice[i, j])] == pytest.approx(best, rel=1e-5, abs=1e-6)
+        got = mask[i * br : (i + 1) * br, j * bc : (j + 1) * bc]
+        want = patterns[int(choice[i, j])][: block.shape[0], : block.shape[1]]
+        assert torch.equal(got, want)
+
+
+def test_candidates_follow_levels_and_compact():
+    g = torch.Generator().manual_seed(0)
+    w = torch.randn(64, 96, generator=g)
+    cands = candidate_patterns(w, 16, 16, RT3_LEVELS, "block-column", g)
+    assert cands.shape == (10, 10, 16, 16)
+    for li, level in enumerate(RT3_LEVELS):
+        zero_cols = min(round(level * 16), 15)
+        kept = cands[li].all(dim=1).sum(dim=1)  # whole kept columns per candidate
+        assert bool((kept == 16 - zero_cols).all())
+        # kept positions are whole columns: every row of the pattern is identical
+        assert bool((cands[li] == cands[li][:, :1, :]).all())
+    elem = candidate_patterns(w, 16, 16, [0.5], "elementwise", g)
+    assert int((~elem[0, 0]).sum()) == 128
+
+
+def test_candidates_prefer_heavy_columns():
+    w = torch.zeros(32, 32)
+    w[:, 5] = 10.0  # column 5 of every block is heavy
+    cands = candidate_patterns(w, 8, 8, [0.87], "block-column", torch.Generator().manual_seed(0))
+    assert bool(cands[0][:, :, 5].all())
+
+
+def test_patterns_stack_on_bp_and_stay_block_column():
+    g = torch.Generator().manual_seed(1)
+    w = torch.randn(40, 48, generator=g)
+    bp = torch.ones(40, 48, dtype=torch.bool)
+    bp[:8, 3] = False
+    bp[8:16, 10:20] = False
+    pats = candidate_patterns(w * bp, 8, 8, [0.5], "block-column", g)[0, :4]
+    masks = stack_patterns({"fc": w}, {"fc": bp}, {"fc": pats})
+    m = masks["fc"]
+    assert not bool((m & ~bp).any())
+    assert block_column_of(m, 8)
+    assert LayerPattern.from_mask("fc", m, 8, 8).family == "block-column"
+    elem = candidate_patterns(w * bp, 8, 8, [0.5], "elementwise", g)[0, :4]
+    m2 = stack_patterns({"fc": w}, {"fc": bp}, {"fc": elem})["fc"]
+    assert LayerPattern.from_mask("fc", m2, 8, 8).family == "elementwise"
+
+
+def test_pattern_pruner_lifecycle_matches_functional_form():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(24, 16))
+    bp = torch.rand(16, 24) > 0.2
+    bp = bp[::8].repeat_interleave(8, 0)
+    w = model[0].weight.detach().clone()
+    pats = random_patterns(8, 8, [0.5], 4, "block-column", torch.Generator().manual_seed(0))[0]
+    want = stack_patterns({"0": w}, {"0": bp}, {"0": pats})["0"]
+    pp = PatternPruner({"0": pats})
+    pp.prepare(model, {"0": 0.0}, masks={"0": bp})
+    pp.step()
+    assert torch.equal(pp.squash_mask()["0"], want)
+    assert bool((model[0].weight[~want] == 0).all())
+
+
+def test_random_patterns_have_the_levels_zero_counts():
+    g = torch.Generator().manual_seed(3)
+    r = random_patterns(8, 8, [0.25, 0.5], 10, "block-column", g)
+    assert bool(((~r[0]).all(dim=1).sum(dim=1) == 2).all())
+    assert bool(((~r[1]).all(dim=1).sum(dim=1) == 4).all())
+
+
+def test_bad_family_and_level():
+    w = torch.randn(8, 8)
+    with pytest.raises(CompressionError, match="family"):
+        candidate_patterns(w, 4, 4, [0.5], "diagonal")
+    with pytest.raises(CompressionError, match=r"outside \[0, 1\)"):
+        candidate_patterns(w, 4, 4, [1.0], "block-column")
