@@ -1,0 +1,52 @@
+"""Building a report from a run directory or a sweep directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from reports.plots import run_figures
+from reports.render import (
+    ReportFiles,
+    headline_table,
+    reproduction_block,
+    warnings_block,
+    write_report,
+)
+from reports.reproduction import reproduction_table
+from reports.run import RunDirError, load_run
+from reports.sweep_summary import is_sweep_dir, load_sweep, sweep_figures, sweep_tables
+
+
+def build_report(run_dir: str | Path, out: str | Path) -> ReportFiles:
+    """Write ``report.html`` and ``report.md`` for a run directory (or a sweep's) to ``out``.
+
+    Raises ``RunDirError`` (a ValueError) naming what is missing or malformed.
+    """
+    src, dst = Path(run_dir), Path(out)
+    if not (src / "results.json").is_file() and src.is_dir() and is_sweep_dir(src):
+        df, manifest = load_sweep(src)
+        return write_report(
+            dst,
+            f"rt3lab sweep report: {src.name}",
+            str(src),
+            sweep_tables(df, manifest),
+            sweep_figures(df),
+        )
+    if src.is_dir() and not (src / "results.json").is_file():
+        raise RunDirError(
+            f"{src}: no results.json and no sweep dataset (sweep.json, cells/): nothing to "
+            "report; write a run with `rt3lab simulate --out DIR`, `rt3lab demo` or "
+            "`rt3lab sweep`"
+        )
+    run = load_run(src)
+    tables = [headline_table(run), reproduction_block(reproduction_table(run))]
+    warn = warnings_block(run)
+    if warn is not None:
+        tables.append(warn)
+    notes = [
+        f"{r.get('policy')}: {r['deadline_misses']} deadline misses"
+        for r in run.records
+        if r.get("deadline_misses")
+    ]
+    profile = run.records[0].get("profile", "")
+    return write_report(dst, f"rt3lab report: {profile}", str(src), tables, run_figures(run), notes)

@@ -1,0 +1,163 @@
+"""Reading a run directory: the simulator's result tables and the artefacts beside them.
+
+Reports read files only (JSON, Parquet, CSV, YAML); they never import the simulator.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+# Scalar fields of a simulation result, in the order the tables show them.
+RESULT_FIELDS: tuple[str, ...] = (
+    "profile",
+    "policy",
+    "battery_model",
+    "workload",
+    "mode",
+    "seed",
+    "battery_life_s",
+    "inferences",
+    "deadline_misses",
+    "mean_accuracy",
+    "energy_j",
+    "energy_per_inference_j",
+    "switches",
+)
+REQUIRED_FIELDS: tuple[str, ...] = ("policy", "battery_life_s", "inferences")
+
+
+class RunDirError(ValueError):
+    """A run directory that cannot be reported on; the message names the file and field."""
+
+
+@dataclass(frozen=True)
+class RunData:
+    """Everything a report reads from one run directory."""
+
+    path: Path
+    records: list[dict[str, Any]]
+    timeseries: dict[str, pd.DataFrame] = field(default_factory=dict)
+    events: dict[str, pd.DataFrame] = field(default_factory=dict)
+    profile: dict[str, Any] | None = None
+    evaluate: dict[str, Any] | None = None
+    runtime_bench: dict[str, Any] | None = None
+    meter_trace: pd.DataFrame | None = None
+    meter_windows: list[dict[str, Any]] | None = None
+    commands: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def results(self) -> pd.DataFrame:
+        """One row per simulation result, scalar fields only."""
+        rows = [{k: r.get(k) for k in RESULT_FIELDS} for r in self.records]
+        return pd.DataFrame(rows, columns=list(RESULT_FIELDS))
+
+    def record(self, policy: str) -> dict[str, Any] | None:
+        """The first result of ``policy``, or None."""
+        for r in self.records:
+            if r.get("policy") == policy:
+                return r
+        return None
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise RunDirError(
+            f"{path}: not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+        ) from None
+
+
+def _read_optional_json(path: Path, kind: type) -> Any:
+    if not path.is_file():
+        return None
+    data = _read_json(path)
+    if not isinstance(data, kind):
+        raise RunDirError(f"{path}: expected a JSON {kind.__name__}, got {type(data).__name__}")
+    return data
+
+
+def _check_records(path: Path, data: Any) -> list[dict[str, Any]]:
+    if isinstance(data, dict):
+        data = [data]
+    if not isinstance(data, list):
+        raise RunDirError(f"{path}: expected a list of simulation results, got {type(data)}")
+    if not data:
+        raise RunDirError(f"{path}: holds no results (an empty list)")
+    for i, rec in enumerate(data):
+        if not isinstance(rec, dict):
+            raise RunDirError(f"{path}: result [{i}] is a {type(rec).__name__}, not an object")
+        for key in REQUIRED_FIELDS:
+            if key not in rec:
+                raise RunDirError(f"{path}: result [{i}] has no field {key!r}")
+        for key in ("battery_life_s", "inferences"):
+            if not isinstance(rec[key], int | float) or isinstance(rec[key], bool):
+                raise RunDirError(f"{path}: result [{i}].{key} must be a number, got {rec[key]!r}")
+    return data
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    if path.suffix == ".parquet":
+        return pd.read_parquet(path)
+    return pd.read_csv(path)
+
+
+def _tables(directory: Path) -> dict[str, pd.DataFrame]:
+    """``<policy>.parquet`` / ``<policy>.csv`` files of a directory, keyed by policy."""
+    out: dict[str, pd.DataFrame] = {}
+    if not directory.is_dir():
+        return out
+    for p in sorted(directory.iterdir()):
+        if p.suffix in (".parquet", ".csv") and p.stem not in out:
+            out[p.stem] = _read_table(p)
+    return out
+
+
+def load_run(path: str | Path) -> RunData:
+    """Read a run directory (see DEVELOPERS.md "Simulator results").
+
+    Raises ``RunDirError`` when the directory or its ``results.json`` is missing or bad.
+    """
+    root = Path(path)
+    if not root.is_dir():
+        raise RunDirError(f"{root}: no such run directory")
+    results_path = root / "results.json"
+    if not results_path.is_file():
+        raise RunDirError(
+            f"{root}: no results.json (a run directory holds the simulator's results; "
+            "write one with `rt3lab simulate --out DIR` or `rt3lab demo`)"
+        )
+    records = _check_records(results_path, _read_json(results_path))
+    profile = None
+    profile_path = root / "profile.yaml"
+    if profile_path.is_file():
+        try:
+            profile = yaml.safe_load(profile_path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise RunDirError(f"{profile_path}: not valid YAML: {exc}") from None
+        if not isinstance(profile, dict):
+            raise RunDirError(f"{profile_path}: expected a mapping at the top level")
+    meter_trace = None
+    trace_path = root / "meter" / "trace.csv"
+    if trace_path.is_file():
+        meter_trace = pd.read_csv(trace_path)
+    windows = _read_optional_json(root / "meter" / "windows.json", list)
+    commands = _read_optional_json(root / "commands.json", dict) or {}
+    return RunData(
+        path=root,
+        records=records,
+        timeseries=_tables(root / "timeseries"),
+        events=_tables(root / "events"),
+        profile=profile,
+        evaluate=_read_optional_json(root / "evaluate.json", dict),
+        runtime_bench=_read_optional_json(root / "runtime_bench.json", dict),
+        meter_trace=meter_trace,
+        meter_windows=windows,
+        commands={str(k): str(v) for k, v in commands.items()},
+    )
