@@ -1,0 +1,377 @@
+"""Executable forms of one pruned layer under one pattern set.
+
+Every form is built once, at load, from the backbone weight and the set's pattern, and
+then only called: nothing here rewrites weight data at inference time. Forms:
+
+- ``BlockColumnLinear`` (the fast path): the kept input columns of every block-row are
+  gathered once (``index_select``) and multiplied by prebuilt compact weights in a batched
+  GEMM (``torch.baddbmm``, bias fused). Block-rows whose kept-column counts differ a lot
+  are grouped into buckets padded to their largest count, so ragged masks do not pay for
+  the widest block-row everywhere. The compact weights live in a ``BlockColumnPool``
+  shared by all sets of the layer; each set holds only views and gather indices.
+- ``DenseLinear``: ``F.linear`` with a (possibly pre-masked) dense weight. Runs layers that
+  a set does not cover and elementwise patterns (which do not compact).
+- ``MaskPerCallLinear`` and ``BsrLinear``: how others run the same masks (weight times mask
+  in every call; PyTorch BSR through ``torch.addmm``). Anchors for the bench only.
+- ``DenseEmbedding`` and ``BlockColumnEmbedding``: a lookup, then the looked-up rows
+  multiplied by their block-row's kept columns (a ``(n_block_rows, dim)`` table).
+
+>>> import torch
+>>> from lab.pattern_set import LayerPattern
+>>> w, b = torch.randn(10, 7), torch.randn(10)
+>>> mask = (torch.rand(4, 7) < 0.5).repeat_interleave(3, dim=0)[:10]
+>>> k = BlockColumnLinear.build(w, b, LayerPattern.from_mask("fc", mask, 3, 3))
+>>> x = torch.randn(5, 7)
+>>> torch.allclose(k(x), torch.nn.functional.linear(x, w * mask, b), atol=1e-5)
+True
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import torch
+import torch.nn.functional as F
+
+if TYPE_CHECKING:
+    from lab.pattern_set import LayerPattern
+
+# Per-bucket overhead (one gather + one batched GEMM call), expressed as weight elements of
+# padding it is worth: a bucket is split off when that saves more padded work than this.
+BUCKET_OVERHEAD_ELEMENTS = 24_576
+
+
+def _tensors_nbytes(*tensors: torch.Tensor | None) -> int:
+    return sum(t.numel() * t.element_size() for t in tensors if t is not None)
+
+
+class Kernel:
+    """A prepared layer form: ``__call__(x)`` and ``nbytes`` (bytes it holds of its own)."""
+
+    kind = "kernel"
+    compacts = False
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of tensors held by this form alone (shared backbone tensors excluded)."""
+        return 0
+
+    @property
+    def macs_per_row(self) -> int:
+        """Multiply-accumulates per input row (token), padding included."""
+        return 0
+
+
+class DenseLinear(Kernel):
+    """``F.linear(x, weight, bias)``; ``owned`` says whether ``weight`` belongs to this form."""
+
+    kind = "dense"
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None, owned: bool = False):
+        self.weight, self.bias, self.owned = weight, bias, owned
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, self.weight, self.bias)
+
+    @property
+    def nbytes(self) -> int:
+        return _tensors_nbytes(self.weight) if self.owned else 0
+
+    @property
+    def macs_per_row(self) -> int:
+        return self.weight.numel()
+
+
+class MaskPerCallLinear(Kernel):
+    """Anchor: ``F.linear(x, weight * mask, bias)``, the mask applied in every call."""
+
+    kind = "mask-per-call"
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None, mask: torch.Tensor):
+        self.weight, self.bias, self.mask = weight, bias, mask.to(weight.dtype)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, self.weight * self.mask, self.bias)
+
+    @property
+    def nbytes(self) -> int:
+        return _tensors_nbytes(self.mask)
+
+    @property
+    def macs_per_row(self) -> int:
+        return self.weight.numel()
+
+
+def bsr_blocksize(shape: tuple[int, int], preferred: int) -> int:
+    """Largest square block size <= ``preferred`` dividing both dimensions (MKL needs square)."""
+    for size in range(min(preferred, *shape), 0, -1):
+        if shape[0] % size == 0 and shape[1] % size == 0:
+            return size
+    return 1
+
+
+class BsrLinear(Kernel):
+    """Anchor: the masked weight in PyTorch BSR, run as ``torch.addmm(b, W_bsr, x.T).T``."""
+
+    kind = "bsr"
+
+    def __init__(self, masked_weight: torch.Tensor, bias: torch.Tensor | None, block: int):
+        size = bsr_blocksize(tuple(masked_weight.shape), block)
+        self.weight = masked_weight.to_sparse_bsr((size, size))
+        out = masked_weight.shape[0]
+        self.bias = (bias if bias is not None else torch.zeros(out)).reshape(out, 1)
+        self.nnz_blocks = int(self.weight.values().shape[0])
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        flat = x.reshape(-1, x.shape[-1])
+        y = torch.addmm(self.bias, self.weight, flat.t()).t()
+        return y.reshape(*x.shape[:-1], y.shape[-1])
+
+    @property
+    def nbytes(self) -> int:
+        w = self.weight
+        return _tensors_nbytes(w.values(), w.col_indices(), w.crow_indices())
+
+
+class BlockColumnLinear(Kernel):
+    """Compact block-column execution: gathered inputs, prebuilt weights, batched GEMM.
+
+    ``parts`` are ``(block-row ids, flat gather indices, weights (n, K, B), bias (n, 1, B)
+    or None)``; the weights are usually views into a ``BlockColumnPool`` shared by all sets.
+    An index equal to ``in_features`` reads a zero column appended to the input (set
+    positions the shared layout holds but this set does not keep).
+    """
+
+    kind = "block-column"
+    compacts = True
+
+    def __init__(
+        self,
+        out_features: int,
+        block_rows: int,
+        parts: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]],
+        fill: torch.Tensor | None,
+        zero_column: bool,
+    ):
+        self.out_features = out_features
+        self.block_rows = block_rows
+        self.n_block_rows = math.ceil(out_features / block_rows)
+        self.parts = parts
+        self.fill = fill  # (n_block_rows * B,): bias (or zeros) for block-rows with no part
+        self.zero_column = zero_column
+        self.single = len(parts) == 1 and parts[0][0].numel() == self.n_block_rows
+        if self.single and not bool(
+            torch.equal(parts[0][0], torch.arange(self.n_block_rows))
+        ):  # pragma: no cover - parts are built in block-row order
+            self.single = False
+
+    @classmethod
+    def build(
+        cls, weight: torch.Tensor, bias: torch.Tensor | None, pattern: LayerPattern
+    ) -> BlockColumnLinear:
+        """A form with its own compact weights (no sharing with other sets)."""
+        return BlockColumnPool(weight, bias, {"_": pattern}).form("_")
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        lead = x.shape[:-1]
+        flat = x.reshape(-1, x.shape[-1])
+        if self.zero_column:
+            flat = F.pad(flat, (0, 1))
+        T = flat.shape[0]
+        B = self.block_rows
+        if self.single:
+            _, idx, wc, bb = self.parts[0]
+            g = flat.index_select(1, idx).view(T, wc.shape[0], wc.shape[1]).transpose(0, 1)
+            y = torch.bmm(g, wc) if bb is None else torch.baddbmm(bb, g, wc)
+            y = y.transpose(0, 1).reshape(T, self.n_block_rows * B)
+        else:
+            if self.fill is not None:
+                y = self.fill.expand(T, -1).clone()
+            else:
+                y = torch.empty(T, self.n_block_rows * B, dtype=flat.dtype)
+            blocks = y.view(T, self.n_block_rows, B)
+            for members, idx, wc, bb in self.parts:
+                g = flat.index_select(1, idx).view(T, wc.shape[0], wc.shape[1]).transpose(0, 1)
+                part = torch.bmm(g, wc) if bb is None else torch.baddbmm(bb, g, wc)
+                blocks.index_copy_(1, members, part.transpose(0, 1))
+        if self.n_block_rows * B != self.out_features:
+            y = y[:, : self.out_features].contiguous()
+        return y.reshape(*lead, self.out_features)
+
+    @property
+    def nbytes(self) -> int:
+        """Own bytes: gather indices and block-row ids (weights and bias live in the pool)."""
+        return sum(_tensors_nbytes(m, i) for m, i, _, _ in self.parts)
+
+    @property
+    def macs_per_row(self) -> int:
+        return sum(wc.numel() for _, _, wc, _ in self.parts)
+
+
+class BlockColumnPool:
+    """Compact weights of one layer shared by several block-column sets.
+
+    Per block-row the pool holds the union of the sets' kept columns, ordered so that
+    columns kept by more sets come first: for nested sets (RT3's, each inside BP) every
+    set's columns are then a prefix, so a set runs on a view ``weights[:, :K_set]`` of the
+    shared storage with its own gather indices. Non-nested sets stay correct: positions a
+    set does not keep gather a zero input column. Block-rows are grouped into buckets by
+    their union width (see ``_buckets``).
+    """
+
+    def __init__(
+        self,
+        weight: torch.Tensor,
+        bias: torch.Tensor | None,
+        patterns: dict[str, LayerPattern],
+    ):
+        out, inp = weight.shape
+        first = next(iter(patterns.values()))
+        B = int(first.block_rows)
+        for name, p in patterns.items():
+            if p.family != "block-column" or int(p.block_rows) != B:
+                raise ValueError(
+                    f"layer {p.layer!r}, set {name!r}: pools need block-column patterns with "
+                    f"block_rows {B}, got {p.family} with {p.block_rows}"
+                )
+        self.out_features, self.in_features, self.block_rows = out, inp, B
+        nbr = first.n_block_rows
+        self.n_block_rows = nbr
+        pad_rows = nbr * B - out
+        w = F.pad(weight.detach(), (0, 0, 0, pad_rows)).view(nbr, B, inp)
+        self.bias_pad = None if bias is None else F.pad(bias.detach(), (0, pad_rows))
+        # keep[s] is (nbr, inp) bool: which columns each set keeps in each block-row
+        keep = {name: p.mask()[::B] for name, p in patterns.items()}
+        votes = torch.stack(list(keep.values())).sum(0)  # (nbr, inp) sets keeping each column
+        union_counts = (votes > 0).sum(1)
+        # per block-row, pool order: most votes first, then column index
+        key = (len(keep) + 1 - votes) * (inp + 1) + torch.arange(inp)
+        key[votes == 0] = torch.iinfo(key.dtype).max
+        order = key.argsort(dim=1)  # (nbr, inp): pool position -> column
+        self.position = torch.empty_like(order)  # column -> pool position
+        self.position.scatter_(1, order, torch.arange(inp).expand(nbr, inp))
+        self.order = order
+        self.keep = keep
+        self.buckets: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]] = []
+        for members in _buckets(union_counts.tolist(), B):
+            m = torch.tensor(members)
+            k_max = int(union_counts[m].max())
+            cols = order[m, :k_max]  # (n, k_max)
+            wc = torch.gather(w[m], 2, cols.unsqueeze(1).expand(-1, B, -1))  # (n, B, k_max)
+            wc = wc.transpose(1, 2).contiguous()  # (n, k_max, B)
+            # zero the weights where the position is padding beyond a row's union width
+            pad = torch.arange(k_max).unsqueeze(0) >= union_counts[m].unsqueeze(1)
+            wc[pad] = 0.0
+            bb = None if self.bias_pad is None else self.bias_pad.view(nbr, 1, B)[m].contiguous()
+            self.buckets.append((m, wc, bb))
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the shared compact weights and bias copies."""
+        return sum(_tensors_nbytes(wc, bb) for _, wc, bb in self.buckets) + _tensors_nbytes(
+            self.bias_pad
+        )
+
+    def form(self, name: str) -> BlockColumnLinear:
+        """The executable form of set ``name`` on this pool (views, plus its own indices)."""
+        keep = self.keep[name]
+        inp = self.in_features
+        parts = []
+        zero_column = False
+        covered = 0
+        for m, wc, bb in self.buckets:
+            kept = keep[m]  # (n, inp)
+            pos = torch.where(kept, self.position[m], -1)
+            k_set = int(pos.max()) + 1
+            if k_set <= 0:
+                continue  # the set keeps nothing in these block-rows: bias only
+            cols = self.order[m, :k_set]
+            ok = torch.gather(kept, 1, cols)
+            zero_column = zero_column or not bool(ok.all())
+            idx = torch.where(ok, cols, inp).reshape(-1).contiguous()
+            parts.append((m, idx, wc[:, :k_set, :], bb))
+            covered += m.numel()
+        fill = None
+        if covered < self.n_block_rows or not parts:
+            fill = (
+                self.bias_pad
+                if self.bias_pad is not None
+                else torch.zeros(self.n_block_rows * self.block_rows)
+            )
+        return BlockColumnLinear(self.out_features, self.block_rows, parts, fill, zero_column)
+
+
+def _buckets(counts: list[int], block_rows: int) -> list[list[int]]:
+    """Group block-rows (by kept-column count) into padded buckets; empty rows dropped.
+
+    Dynamic programming over the block-rows sorted by count: a bucket costs its padded
+    weight (members x largest count x block_rows) plus a fixed per-call overhead.
+    """
+    order = sorted((b for b, c in enumerate(counts) if c > 0), key=lambda b: -counts[b])
+    if not order:
+        return []
+    n = len(order)
+    ks = [counts[b] for b in order]  # descending
+    best = [0.0] + [math.inf] * n
+    cut = [0] * (n + 1)
+    for j in range(1, n + 1):
+        # bucket = order[i:j]; its widest member is ks[i]
+        for i in range(j - 1, -1, -1):
+            cost = best[i] + (j - i) * ks[i] * block_rows + BUCKET_OVERHEAD_ELEMENTS
+            if cost < best[j]:
+                best[j], cut[j] = cost, i
+            if (j - i) * ks[i] * block_rows > best[j]:
+                break  # wider buckets only cost more from here on
+    groups = []
+    j = n
+    while j > 0:
+        i = cut[j]
+        groups.append(sorted(order[i:j]))
+        j = i
+    return groups[::-1]
+
+
+class DenseEmbedding(Kernel):
+    """A plain lookup (``owned`` as for ``DenseLinear``)."""
+
+    kind = "dense"
+
+    def __init__(self, weight: torch.Tensor, padding_idx: int | None, owned: bool = False):
+        self.weight, self.padding_idx, self.owned = weight, padding_idx, owned
+
+    def __call__(self, tokens: torch.Tensor) -> torch.Tensor:
+        return F.embedding(tokens, self.weight, self.padding_idx)
+
+    @property
+    def nbytes(self) -> int:
+        return _tensors_nbytes(self.weight) if self.owned else 0
+
+
+class BlockColumnEmbedding(Kernel):
+    """Lookup, then multiply each row by its block-row's kept-column mask."""
+
+    kind = "block-column"
+
+    def __init__(self, weight: torch.Tensor, padding_idx: int | None, pattern: LayerPattern):
+        self.weight, self.padding_idx = weight, padding_idx
+        self.block_rows = int(pattern.block_rows)
+        table = torch.zeros(pattern.n_block_rows, pattern.shape[1], dtype=weight.dtype)
+        block_of = torch.repeat_interleave(
+            torch.arange(pattern.n_block_rows), pattern.kept_counts()
+        )
+        table[block_of, pattern.indices.long()] = 1.0
+        self.table = table
+
+    def __call__(self, tokens: torch.Tensor) -> torch.Tensor:
+        rows = F.embedding(tokens, self.weight, self.padding_idx)
+        return rows * F.embedding(
+            torch.div(tokens, self.block_rows, rounding_mode="floor"), self.table
+        )
+
+    @property
+    def nbytes(self) -> int:
+        return _tensors_nbytes(self.table)

@@ -1,0 +1,304 @@
+"""A model that holds every pattern set in executable form and switches between them.
+
+``ReconfigurableModel(module, sets)`` replaces each ``nn.Linear``/``nn.Embedding`` that any
+set names (by qualified module name) with a switchable layer, and prebuilds, for every set,
+the layer's executable form (``lab.runtime.kernels``). The active set is one reference: a
+``dict`` from layer name to prepared form that every switchable layer reads. ``switch``
+replaces that reference and touches no weight data.
+
+Thread safety: a forward pass holds the model's lock from start to end and ``switch``
+takes the same lock, so a switch requested during an inference waits for it to finish and
+one inference never mixes two sets. Switch between inferences; a ``generation`` counter
+increases with every switch.
+
+>>> import torch
+>>> from lab.pattern_set import PatternSet
+>>> net = torch.nn.Sequential(torch.nn.Linear(8, 12), torch.nn.ReLU(), torch.nn.Linear(12, 4))
+>>> half = torch.ones(12, 8, dtype=torch.bool); half[:, :4] = False
+>>> rm = ReconfigurableModel(net, [PatternSet.from_masks("half", {"0": half}, 4, 4)])
+>>> rm.set_names, rm.active
+(['half'], None)
+>>> took = rm.switch("half")
+>>> rm.active, took < 0.01
+('half', True)
+>>> x = torch.randn(3, 8)
+>>> ref = net[2](torch.relu(torch.nn.functional.linear(x, net[0].weight * half, net[0].bias)))
+>>> torch.allclose(rm(x), ref, atol=1e-5)
+True
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+
+from lab.pattern_set import LayerPattern, PatternSet
+from lab.runtime import kernels as K
+
+if TYPE_CHECKING:
+    from lab.bundle import Bundle
+
+EXECUTORS = ("compact", "mask-per-call", "bsr", "premasked")
+
+
+class ReconfigurationError(ValueError):
+    """Bad runtime input (unknown set, a set naming a missing or unsupported layer)."""
+
+
+class _Active:
+    """The active set's forms, shared by every switchable layer: one reference to swap."""
+
+    __slots__ = ("forms",)
+
+    def __init__(self, forms: dict[str, K.Kernel]):
+        self.forms = forms
+
+
+class SwitchableLinear(nn.Module):
+    """An ``nn.Linear`` stand-in running whichever form the active set prepared for it."""
+
+    def __init__(self, name: str, linear: nn.Linear, active: _Active):
+        super().__init__()
+        self.name = name
+        self.in_features, self.out_features = linear.in_features, linear.out_features
+        self.weight, self.bias = linear.weight, linear.bias  # the backbone, shared
+        self._active = active
+        self.dense = K.DenseLinear(self.weight, self.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._active.forms.get(self.name, self.dense)(x)
+
+
+class SwitchableEmbedding(nn.Module):
+    """An ``nn.Embedding`` stand-in (lookup, then the active set's mask on the rows)."""
+
+    def __init__(self, name: str, emb: nn.Embedding, active: _Active):
+        super().__init__()
+        self.name = name
+        self.num_embeddings, self.embedding_dim = emb.num_embeddings, emb.embedding_dim
+        self.padding_idx = emb.padding_idx
+        self.weight = emb.weight
+        self._active = active
+        self.dense = K.DenseEmbedding(self.weight, self.padding_idx)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self._active.forms.get(self.name, self.dense)(tokens)
+
+
+@dataclass
+class MemoryReport:
+    """Bytes held: the backbone (every parameter and buffer, once) and the sets' forms.
+
+    ``pruned_dense_bytes`` is one dense copy of the weights of the layers any set prunes;
+    the claim to check is ``sets_total_bytes < pruned_dense_bytes``. ``shared_bytes`` are
+    the compact weight pools all block-column sets share (padding and bias copies
+    included); a set's own bytes are its gather indices, embedding mask tables, and any
+    pre-masked dense weights (elementwise patterns, anchor executors).
+    """
+
+    backbone_bytes: int
+    pruned_dense_bytes: int
+    shared_bytes: int = 0
+    set_bytes: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def sets_total_bytes(self) -> int:
+        """All sets together: the shared compact pools plus every set's own bytes."""
+        return self.shared_bytes + sum(self.set_bytes.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "backbone_bytes": self.backbone_bytes,
+            "pruned_dense_bytes": self.pruned_dense_bytes,
+            "shared_compact_bytes": self.shared_bytes,
+            "sets": dict(self.set_bytes),
+            "sets_total_bytes": self.sets_total_bytes,
+            "sets_over_pruned_dense": self.sets_total_bytes / max(1, self.pruned_dense_bytes),
+        }
+
+
+def build_form(module: nn.Module, pattern: LayerPattern, executor: str = "compact") -> K.Kernel:
+    """The executable form of one layer (``nn.Linear`` or ``nn.Embedding``) under a pattern."""
+    weight = module.weight.detach()
+    if isinstance(module, nn.Embedding | SwitchableEmbedding):
+        if pattern.family == "block-column":
+            return K.BlockColumnEmbedding(weight, module.padding_idx, pattern)
+        return K.DenseEmbedding(weight * pattern.mask(), module.padding_idx, owned=True)
+    bias = None if module.bias is None else module.bias.detach()
+    if executor == "compact" and pattern.family == "block-column":
+        return K.BlockColumnLinear.build(weight, bias, pattern)
+    if executor == "mask-per-call":
+        return K.MaskPerCallLinear(weight, bias, pattern.mask())
+    if executor == "bsr":
+        return K.BsrLinear(weight * pattern.mask(), bias, int(pattern.block_rows))
+    # elementwise patterns, and the "premasked" executor: a dense weight with the mask
+    # applied once at load (what load_state_dict switching ends up running).
+    return K.DenseLinear(weight * pattern.mask(), bias, owned=True)
+
+
+class ReconfigurableModel(nn.Module):
+    """A module whose pruned layers run the active pattern set's prepared forms."""
+
+    def __init__(
+        self,
+        module: nn.Module,
+        sets: Iterable[PatternSet],
+        executor: str = "compact",
+        active: str | None = None,
+    ):
+        super().__init__()
+        if executor not in EXECUTORS:
+            raise ReconfigurationError(f"executor {executor!r} is not one of {EXECUTORS}")
+        self.executor = executor
+        self.module = module.eval()
+        self._lock = threading.Lock()
+        self._active = _Active({})
+        self._active_name: str | None = None
+        self.generation = 0
+        sets = list(sets)
+        modules = dict(module.named_modules())
+        layers: dict[str, nn.Module] = {}
+        for ps in sets:
+            for layer, pat in ps.layers.items():
+                mod = modules.get(layer)
+                if mod is None:
+                    raise ReconfigurationError(
+                        f"set {ps.name!r}: layer {layer!r} is not in the model"
+                    )
+                if not isinstance(mod, nn.Linear | nn.Embedding):
+                    raise ReconfigurationError(
+                        f"set {ps.name!r}: layer {layer!r} is a {type(mod).__name__}, "
+                        "expected nn.Linear or nn.Embedding"
+                    )
+                if tuple(mod.weight.shape) != pat.shape:
+                    raise ReconfigurationError(
+                        f"set {ps.name!r}: layer {layer!r} weight {tuple(mod.weight.shape)} "
+                        f"but mask {pat.shape}"
+                    )
+                layers[layer] = mod
+        self.layer_names = sorted(layers)
+        self.pools: dict[str, K.BlockColumnPool] = {}
+        self.forms: dict[str, dict[str, K.Kernel]] = {ps.name: {} for ps in sets}
+        with torch.no_grad():
+            for layer, mod in layers.items():
+                pats = {ps.name: ps.layers[layer] for ps in sets if layer in ps.layers}
+                pooled = {
+                    n: p
+                    for n, p in pats.items()
+                    if executor == "compact"
+                    and isinstance(mod, nn.Linear)
+                    and p.family == "block-column"
+                }
+                if pooled:
+                    by_rows = {int(p.block_rows) for p in pooled.values()}
+                    if len(by_rows) > 1:  # one pool per block height
+                        pooled = {}
+                if pooled:
+                    bias = None if mod.bias is None else mod.bias.detach()
+                    pool = K.BlockColumnPool(mod.weight.detach(), bias, pooled)
+                    self.pools[layer] = pool
+                for n, p in pats.items():
+                    self.forms[n][layer] = (
+                        self.pools[layer].form(n) if n in pooled else build_form(mod, p, executor)
+                    )
+        self.patterns = {ps.name: ps for ps in sets}
+        for name, mod in layers.items():
+            wrapper = (
+                SwitchableLinear(name, mod, self._active)
+                if isinstance(mod, nn.Linear)
+                else SwitchableEmbedding(name, mod, self._active)
+            )
+            _replace(self.module, name, wrapper)
+        if active is not None:
+            self.switch(active)
+
+    @classmethod
+    def from_bundle(
+        cls, bundle: Bundle, executor: str = "compact", active: str | None = None
+    ) -> ReconfigurableModel:
+        """Build the bundle's model, load the backbone, and prepare every set."""
+        from lab.models import build_model
+
+        module = build_model(bundle.model["kind"], bundle.model["config"])
+        module.load_state_dict(bundle.backbone, strict=True)
+        return cls(module, bundle.sets.values(), executor=executor, active=active)
+
+    @property
+    def set_names(self) -> list[str]:
+        """The sets that can be switched to, in load order."""
+        return list(self.forms)
+
+    @property
+    def active(self) -> str | None:
+        """The active set's name, or None for the backbone run dense."""
+        return self._active_name
+
+    def switch(self, name: str | None) -> float:
+        """Make ``name`` the active set (None: backbone dense); returns seconds it took.
+
+        Waits for a running inference to finish; never touches weight data.
+        """
+        t0 = time.perf_counter()
+        if name is not None and name not in self.forms:
+            raise ReconfigurationError(f"no pattern set {name!r}; have {self.set_names}")
+        forms = {} if name is None else self.forms[name]
+        with self._lock:
+            self._active.forms = forms
+            self._active_name = name
+            self.generation += 1
+        return time.perf_counter() - t0
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the wrapped module under the active set (inference mode, one set throughout)."""
+        with self._lock, torch.inference_mode():
+            return self.module(*args, **kwargs)
+
+    def memory(self) -> MemoryReport:
+        """Bytes of the backbone and of each set's prepared forms."""
+        seen: set[int] = set()
+        backbone = 0
+        for t in [*self.module.parameters(), *self.module.buffers()]:
+            if t.data_ptr() not in seen:
+                seen.add(t.data_ptr())
+                backbone += t.numel() * t.element_size()
+        modules = dict(self.module.named_modules())
+        pruned = sum(
+            modules[n].weight.numel() * modules[n].weight.element_size() for n in self.layer_names
+        )
+        sets = {name: sum(f.nbytes for f in forms.values()) for name, forms in self.forms.items()}
+        shared = sum(p.nbytes for p in self.pools.values())
+        return MemoryReport(backbone, pruned, shared, sets)
+
+    def macs_per_token(self, name: str | None) -> tuple[int, int]:
+        """(dense, active) multiply-accumulates per token in the pruned layers of set ``name``.
+
+        Counts kept weights (``nnz``) of Linear layers; embeddings do no GEMM work.
+        """
+        modules = dict(self.module.named_modules())
+        dense = sum(
+            modules[n].weight.numel()
+            for n in self.layer_names
+            if isinstance(modules[n], SwitchableLinear)
+        )
+        if name is None:
+            return dense, dense
+        ps = self.patterns[name]
+        kept = 0
+        for n in self.layer_names:
+            if not isinstance(modules[n], SwitchableLinear):
+                continue
+            kept += ps.layers[n].nnz if n in ps.layers else modules[n].weight.numel()
+        return dense, kept
+
+
+def _replace(root: nn.Module, qualified: str, new: nn.Module) -> None:
+    parent_name, _, child = qualified.rpartition(".")
+    parent = root.get_submodule(parent_name) if parent_name else root
+    setattr(parent, child, new)
