@@ -1,0 +1,152 @@
+"""``simulate``: one discharge of a device under a policy, a battery model and a workload."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from simulator.battery import make_battery
+from simulator.device import Device, build_device
+from simulator.engine import Machine, run_exact, run_fast
+from simulator.errors import SimulatorInputError
+from simulator.governor import Governor, governor_from_spec
+from simulator.oracle import oracle_table
+from simulator.policies import POLICIES, by_accuracy, deadline_warnings, plan_table
+from simulator.results import SimulationResult, frames
+from simulator.workload import Workload, parse_workload
+
+if TYPE_CHECKING:
+    from device_profiles.schema import DeviceProfile, Variant
+
+MODES = ("fast", "exact")
+
+
+def _profile(profile: DeviceProfile | str | Path) -> DeviceProfile:
+    if isinstance(profile, str | Path):
+        from device_profiles import load_profile
+
+        return load_profile(profile)
+    return profile
+
+
+def _run(
+    device: Device,
+    gov: Governor,
+    table: dict[int, str],
+    wl: Workload,
+    profile: DeviceProfile,
+    battery_model: str | None,
+    capacity_mah: float | None,
+    mode: str,
+    sample_s: float,
+    record: bool,
+) -> Machine:
+    battery = make_battery(profile, battery_model, capacity_mah)
+    cap = profile.battery.capacity_mah if capacity_mah is None else capacity_mah
+    nominal = cap * 3.6 * profile.battery.nominal_voltage_v
+    machine = Machine(device, gov, table, wl, battery, sample_s, record, nominal)
+    (run_exact if mode == "exact" else run_fast)(machine)
+    return machine
+
+
+def simulate(
+    profile: DeviceProfile | str | Path,
+    policy: str = "rt3",
+    battery_model: str | None = None,
+    workload: str = "continuous",
+    mode: str = "fast",
+    seed: int = 0,
+    variants: list[Variant] | None = None,
+    capacity_mah: float | None = None,
+    *,
+    governor: str = "profile",
+    sample_s: float = 60.0,
+) -> SimulationResult:
+    """Simulate one full discharge and return its result.
+
+    ``profile`` is a DeviceProfile or a shipped name or YAML path; ``battery_model`` None
+    means the profile's; ``workload`` is ``continuous``, ``periodic:HZ``, ``poisson:HZ`` or
+    ``trace:FILE``; ``variants`` are extra variants (e.g. ``variants_from_bundle``);
+    ``governor`` is ``profile``, ``rt3-split``, ``max``, ``fixed`` or ``fixed:KHZ``
+    (``dense-max`` always runs fixed at the highest level); ``sample_s`` is the time-series
+    grid.
+
+    >>> r = simulate("rt3-paper", battery_model="ideal", capacity_mah=1)
+    >>> r.inferences, r.inferences_per_variant
+    (513, {'bp': 513})
+    """
+    prof = _profile(profile)
+    if mode not in MODES:
+        raise SimulatorInputError(f"mode: unknown {mode!r}, expected fast or exact")
+    base = policy.partition(":")[0]
+    if base not in POLICIES:
+        raise SimulatorInputError(
+            f"policy: unknown {policy!r}, expected one of {', '.join(POLICIES)}"
+        )
+    if not (sample_s > 0):
+        raise SimulatorInputError(f"sample_s: must be > 0, got {sample_s}")
+    gov = governor_from_spec(prof, "max" if base == "dense-max" else governor)
+    levels = gov.levels()
+    device = build_device(prof, levels, variants)
+    wl = parse_workload(workload, seed)
+    warnings: list[str] = []
+    args = (prof, battery_model, capacity_mah)
+    if base == "oracle":
+
+        def score(table: dict[int, str]) -> float:
+            m = _run(device, gov, table, parse_workload(workload, seed), *args, "fast", sample_s, False)
+            return sum(
+                n * (1.0 if device.variant(v).accuracy is None else device.variant(v).accuracy)
+                for v, n in m.tally.per_variant.items()
+            )
+
+        table = oracle_table(device, levels, wl.deadline_s, score)
+    else:
+        table = plan_table(policy, device, levels, wl.deadline_s)
+    warnings += deadline_warnings(device, table, wl.deadline_s)
+    machine = _run(device, gov, table, wl, *args, mode, sample_s, True)
+    tally = machine.tally
+    used = [device.variant(v) for v, n in tally.per_variant.items() if n > 0]
+    if tally.inferences == 0:
+        mean_acc = None
+        warnings.append("no inference completed")
+    elif all(v.accuracy is not None for v in used):
+        mean_acc = sum(v.accuracy * tally.per_variant[v.name] for v in used) / tally.inferences
+    else:
+        mean_acc = None
+        blind = sorted(v.name for v in used if v.accuracy is None)
+        warnings.append(
+            f"mean_accuracy is None: variant(s) {blind} have no accuracy; variants were "
+            "ranked by sparsity (least sparse = most accurate)"
+        )
+    if any(v.accuracy is None for v in device.variants) and mean_acc is not None:
+        warnings.append("some variants have no accuracy; variants were ranked by sparsity")
+    by_accuracy(device.variants)  # raises when variants cannot be ranked at all
+    ts, ev = frames(machine.rows, machine.events)
+    result = SimulationResult(
+        profile=prof.name,
+        policy=policy,
+        battery_model=battery_model or prof.battery.model,
+        workload=workload,
+        mode=mode,
+        seed=seed,
+        governor=gov.name,
+        battery_life_s=machine.t,
+        inferences=tally.inferences,
+        deadline_misses=tally.misses,
+        dropped=tally.dropped,
+        aborted=tally.aborted,
+        mean_accuracy=mean_acc,
+        energy_j=tally.energy_j,
+        energy_per_inference_j=(tally.energy_j / tally.inferences) if tally.inferences else None,
+        switches=tally.switches,
+        level_changes=tally.level_changes,
+        time_at_level_s={k: tally.time_at_level_s.get(k, 0.0) for k in levels},
+        inferences_per_variant={v.name: tally.per_variant.get(v.name, 0) for v in device.variants},
+        variant_at_level=dict(table),
+        warnings=warnings,
+        provenance=device.provenance,
+    )
+    result._timeseries = ts
+    result._events = ev
+    return result

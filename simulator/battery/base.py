@@ -1,0 +1,93 @@
+"""The battery interface: a load, and a model that integrates it exactly between events."""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Load:
+    """A power load as phases ``(power_w, fraction of time)``.
+
+    One phase is a constant load. Several phases describe a load that cycles fast compared
+    with the battery's time constants (busy then idle, every inference): coulomb models
+    draw each phase's current in proportion, the Thevenin model solves each phase's current
+    against the same state. ``fast`` mode integrates whole cycles this way; ``exact`` mode
+    only ever uses constant loads.
+    """
+
+    phases: tuple[tuple[float, float], ...]
+
+    @classmethod
+    def constant(cls, power_w: float) -> Load:
+        """A constant load of ``power_w`` watts."""
+        return cls(((power_w, 1.0),))
+
+    @property
+    def mean_w(self) -> float:
+        """Time-averaged power (W)."""
+        return sum(p * f for p, f in self.phases)
+
+    @property
+    def peak_w(self) -> float:
+        """The highest phase power (W): the one that sets the cutoff voltage."""
+        return max(p for p, f in self.phases if f > 0)
+
+
+class BatteryModel(ABC):
+    """A battery under a power load: state of charge, terminal voltage, exact stepping.
+
+    ``advance_until(load, t_max, soc_floor)`` integrates up to ``t_max`` seconds and stops
+    early at the first event: ``"empty"`` (the battery cannot carry the load any more) or
+    ``"soc"`` (the state of charge reached ``soc_floor``). It returns the elapsed time and
+    the event (None when ``t_max`` was reached).
+    """
+
+    name: str = ""
+
+    @abstractmethod
+    def soc(self) -> float:
+        """State of charge, 1 full to 0 empty (as the model defines it)."""
+
+    @abstractmethod
+    def voltage(self, power_w: float) -> float:
+        """Terminal voltage (V) under a constant load of ``power_w``."""
+
+    @abstractmethod
+    def snapshot(self) -> tuple[float, ...]:
+        """The state, to restore later."""
+
+    @abstractmethod
+    def restore(self, state: tuple[float, ...]) -> None:
+        """Return to a state taken by ``snapshot``."""
+
+    @abstractmethod
+    def advance_until(
+        self, load: Load, t_max: float, soc_floor: float | None = None
+    ) -> tuple[float, str | None]:
+        """Integrate up to ``t_max`` s, stopping at ``"empty"`` or ``"soc"``."""
+
+    def advance(self, load: Load, dt: float) -> None:
+        """Integrate ``dt`` seconds (events are ignored, the state just moves on)."""
+        self.advance_until(load, dt, None)
+
+    def time_until(
+        self, load: Load, t_max: float = math.inf, soc_floor: float | None = None
+    ) -> tuple[float, str | None]:
+        """(time, event) of the next event under ``load``, without changing the state."""
+        state = self.snapshot()
+        try:
+            return self.advance_until(load, t_max, soc_floor)
+        finally:
+            self.restore(state)
+
+
+def linear_time(level: float, rate: float, floor: float, t_max: float) -> float:
+    """Time for a quantity falling at ``rate`` from ``level`` to reach ``floor`` (capped)."""
+    if level <= floor:
+        return 0.0
+    if rate <= 0:
+        return math.inf if t_max == math.inf else t_max + 1.0
+    return (level - floor) / rate

@@ -1,0 +1,139 @@
+"""The device as the simulator sees it: levels, power, deadlines, variants and switch costs.
+
+A variant's latency at each level comes from the profile's table when it has one (the table
+must then cover every level the governor uses), else from the profile's op-count latency
+model applied to the variant's non-zero operation counts (marked ``modelled``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from simulator.errors import SimulatorInputError
+
+if TYPE_CHECKING:
+    from device_profiles.schema import DeviceProfile, Variant
+
+_RANK = {"measured": 0, "published": 1, "modelled": 2}
+
+
+@dataclass(frozen=True)
+class VariantSpec:
+    """A variant ready to simulate: latency (s) per level and where it came from."""
+
+    name: str
+    accuracy: float | None
+    sparsity: float | None
+    latency_s: dict[int, float]
+    latency_source: str
+
+    def latency(self, khz: int) -> float:
+        """Latency (s) at ``khz``."""
+        return self.latency_s[khz]
+
+
+@dataclass(frozen=True)
+class Device:
+    """Power, deadlines, variants and costs at the levels a governor can use."""
+
+    profile: str
+    levels: tuple[int, ...]
+    busy_w: dict[int, float]
+    idle_w: dict[int, float]
+    constraint_s: dict[int, float | None]
+    variants: tuple[VariantSpec, ...]
+    transition_s: float
+    switch_s: float
+    switch_energy_j: float | None
+    energy_j: float
+    provenance: dict[str, str]
+
+    def variant(self, name: str) -> VariantSpec:
+        """The variant called ``name``."""
+        for v in self.variants:
+            if v.name == name:
+                return v
+        raise SimulatorInputError(
+            f"variant: unknown {name!r}, expected one of {[v.name for v in self.variants]}"
+        )
+
+
+def _kind(profile: DeviceProfile, ref: object) -> str:
+    return profile.resolve(ref).kind if ref is not None else "modelled"
+
+
+def _merge(profile: DeviceProfile, extra: list[Variant]) -> list[tuple[Variant, Variant | None]]:
+    """(variant, profile variant of the same name) pairs; extras override by name."""
+    own = {v.name: v for v in profile.variants}
+    out = [(v, None) for v in profile.variants if v.name not in {e.name for e in extra}]
+    out += [(e, own.get(e.name)) for e in extra]
+    return out
+
+
+def _latencies(
+    profile: DeviceProfile, v: Variant, table_of: Variant, levels: list[int]
+) -> tuple[dict[int, float], str]:
+    if table_of.latency:
+        have = {row.freq_khz: row for row in table_of.latency}
+        missing = [k for k in levels if k not in have]
+        if missing:
+            raise SimulatorInputError(
+                f"profile {profile.name!r}: variants[{table_of.name!r}].latency has no entry "
+                f"for level(s) {missing} kHz; it must cover every level the governor uses "
+                f"{levels}"
+            )
+        kinds = {_kind(profile, have[k].provenance) for k in levels}
+        source = max(kinds, key=lambda s: _RANK[s])
+        return {k: have[k].latency_ms / 1e3 for k in levels}, source
+    model = profile.latency_model
+    if model is None or v.nonzero_mults is None or v.nonzero_adds is None:
+        raise SimulatorInputError(
+            f"profile {profile.name!r}: variant {v.name!r} has no latency table and no "
+            "op counts with a latency_model to model one"
+        )
+    lat = {k: model.latency_ms(v.nonzero_mults, v.nonzero_adds, k) / 1e3 for k in levels}
+    return lat, "modelled"
+
+
+def build_device(
+    profile: DeviceProfile, levels: list[int], extra_variants: list[Variant] | None = None
+) -> Device:
+    """The device at ``levels`` (those the governor uses) with the profile's and extra variants."""
+    pairs = _merge(profile, list(extra_variants or []))
+    if not pairs:
+        raise SimulatorInputError(f"profile {profile.name!r}: no variants to simulate")
+    specs = []
+    for v, own in pairs:
+        table_of = own if (own is not None and own.latency and not v.latency) else v
+        lat, source = _latencies(profile, v, table_of, levels)
+        specs.append(VariantSpec(v.name, v.accuracy, v.sparsity, lat, source))
+    busy, idle = {}, {}
+    for k in levels:
+        busy[k], idle[k] = profile.power_at(k)
+    entry = next(p for p in profile.power if p.cluster == profile.inference_cluster)
+    power_ref = entry.model.provenance if entry.model else entry.levels[0].provenance
+    cost = profile.switch_cost
+    trans_us = profile.cluster(profile.inference_cluster).transition_latency_us or 0.0
+    lat_source = max((s.latency_source for s in specs), key=lambda s: _RANK[s])
+    return Device(
+        profile=profile.name,
+        levels=tuple(levels),
+        busy_w=busy,
+        idle_w=idle,
+        constraint_s={
+            k: (None if profile.deadline_ms(k) is None else profile.deadline_ms(k) / 1e3)
+            for k in levels
+        },
+        variants=tuple(specs),
+        transition_s=trans_us / 1e6,
+        switch_s=0.0 if cost is None else cost.time_ms / 1e3,
+        switch_energy_j=None if cost is None else cost.energy_j,
+        energy_j=profile.battery.energy_j,
+        provenance={
+            "latency": lat_source,
+            "power": _kind(profile, power_ref),
+            "battery": _kind(profile, profile.battery.provenance),
+            "switch_cost": "none" if cost is None else _kind(profile, cost.provenance),
+        },
+    )

@@ -1,0 +1,327 @@
+"""The discrete-event engine: one ``Machine`` with the semantics, two drivers.
+
+Semantics (both modes):
+
+- A request starts as soon as it is in hand and the processor is free; it runs the
+  variant the policy's table gives for the current level, busy for its latency at the
+  level's busy power; between requests the processor idles at the level's idle power.
+- A governor threshold crossing takes effect at once: an inference in flight is abandoned
+  (its energy is spent, it does not count) and re-run from scratch at the new level; a
+  frequency change stalls the core for the cluster's transition time at the new level's
+  busy power; a pattern-set switch costs the profile's switch time (and energy, else the
+  level's busy power over that time).
+- A request whose completion comes later than its arrival plus the deadline is a miss; a
+  request that arrives while an inference runs is dropped and counted as a miss.
+- The battery is empty when its model says so; the inference in flight then does not count.
+
+``exact`` drives the machine with one simpy timeout per request. ``fast`` jumps over whole
+busy/idle cycles (continuous and periodic workloads) with the battery integrated over the
+cycle-averaged load, and steps request by request only around a state change (governor
+step, battery empty), so both modes share every decision. For Poisson and trace workloads
+every arrival changes the load, so ``fast`` steps request by request without simpy.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from simulator.battery.base import BatteryModel, Load
+from simulator.device import Device
+from simulator.governor import Governor
+from simulator.policies import deadline_s
+from simulator.workload import Workload
+
+_TOL = 1e-9
+
+
+@dataclass
+class Tally:
+    """What a run counted."""
+
+    inferences: int = 0
+    misses: int = 0
+    dropped: int = 0
+    aborted: int = 0
+    switches: int = 0
+    level_changes: int = 0
+    energy_j: float = 0.0
+    time_at_level_s: dict[int, float] = field(default_factory=lambda: defaultdict(float))
+    per_variant: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+
+class Machine:
+    """The device, its battery and its workload, advanced request by request."""
+
+    def __init__(
+        self,
+        device: Device,
+        governor: Governor,
+        table: dict[int, str],
+        workload: Workload,
+        battery: BatteryModel,
+        sample_s: float = 60.0,
+        record: bool = True,
+        nominal_energy_j: float | None = None,
+    ):
+        self.dev = device
+        self.energy_nominal = device.energy_j if nominal_energy_j is None else nominal_energy_j
+        self.gov = governor
+        self.table = table
+        self.wl = workload
+        self.bat = battery
+        self.sample_s = sample_s
+        self.recording = record
+        self.t = 0.0
+        self.stage = 0
+        self.tally = Tally()
+        self.empty = False
+        self.k = 0
+        self.pending: float | None = None
+        self.next_sample = 0.0
+        self.rows: list[tuple] = []
+        self.events: list[tuple[float, str, str]] = []
+        self._skip_crossed()
+        self.khz = governor.level(self.stage)
+        self.variant = table[self.khz]
+        self._event("start", f"{self.khz} kHz, variant {self.variant}")
+        self._sample(self.dev.idle_w[self.khz])
+
+    # ---- bookkeeping -----------------------------------------------------------------
+    def _event(self, kind: str, detail: str) -> None:
+        if self.recording:
+            self.events.append((self.t, kind, detail))
+
+    def _sample(self, power_w: float) -> None:
+        if self.recording:
+            self.rows.append(
+                (self.t, self.bat.soc(), self.bat.voltage(power_w), power_w, self.khz, self.variant)
+            )
+        while self.next_sample <= self.t:
+            self.next_sample += self.sample_s
+
+    def left(self) -> float:
+        """Battery left on the governor's basis."""
+        if self.gov.basis == "energy":
+            return 1.0 - self.tally.energy_j / self.energy_nominal
+        return self.bat.soc()
+
+    def _skip_crossed(self) -> None:
+        while (thr := self.gov.threshold(self.stage)) is not None and self.left() < thr:
+            self.stage += 1
+
+    def deadline(self) -> float | None:
+        """The deadline at the current level."""
+        return deadline_s(self.dev, self.khz, self.wl.deadline_s)
+
+    # ---- running loads ---------------------------------------------------------------
+    def run(self, load: Load, duration: float) -> tuple[float, str | None]:
+        """Run ``load`` up to ``duration`` s; stop at 'governor' or 'empty'."""
+        thr = self.gov.threshold(self.stage)
+        cap = duration
+        energy_hit = False
+        if thr is not None and self.gov.basis == "energy" and load.mean_w > 0:
+            t_e = max(0.0, (self.energy_nominal * (1.0 - thr) - self.tally.energy_j) / load.mean_w)
+            if t_e < cap:
+                cap, energy_hit = t_e, True
+        floor = thr if self.gov.basis == "soc" else None
+        dt, hit = self.bat.advance_until(load, cap, floor)
+        self.t += dt
+        self.tally.time_at_level_s[self.khz] += dt
+        if hit is None and energy_hit:
+            self.tally.energy_j = self.energy_nominal * (1.0 - thr)
+            hit = "governor"
+        else:
+            self.tally.energy_j += load.mean_w * dt
+        if hit == "soc":
+            hit = "governor"
+        if hit == "empty":
+            self.empty = True
+            self._event("empty", f"battery empty at SoC {self.bat.soc():.6f}")
+            self._sample(load.peak_w)
+        return dt, hit
+
+    def run_through(self, load: Load, duration: float) -> None:
+        """Run ``load`` for ``duration`` s, applying governor steps as they come."""
+        left = duration
+        while left > 0 and not self.empty:
+            dt, hit = self.run(load, left)
+            left -= dt
+            if hit == "governor":
+                self.governor_step()
+
+    def governor_step(self) -> None:
+        """Enter the next governor stage (and any already crossed)."""
+        self.stage += 1
+        self._skip_crossed()
+        self._event("governor", f"stage {self.stage}: battery left {self.left():.6f}")
+
+    def prepare(self) -> None:
+        """Bring level and variant in line with the governor stage and the policy."""
+        while not self.empty:
+            khz = self.gov.level(self.stage)
+            if khz != self.khz:
+                self._event("level", f"{self.khz} -> {khz} kHz")
+                self.khz = khz
+                self.tally.level_changes += 1
+                self._sample(self.dev.busy_w[khz])
+                if self.dev.transition_s > 0:
+                    self.run_through(Load.constant(self.dev.busy_w[khz]), self.dev.transition_s)
+                continue
+            want = self.table[khz]
+            if want != self.variant:
+                self._event("switch", f"{self.variant} -> {want}")
+                self.variant = want
+                self.tally.switches += 1
+                self._switch_cost()
+                continue
+            return
+
+    def _switch_cost(self) -> None:
+        t = self.dev.switch_s
+        e = self.dev.switch_energy_j
+        if t <= 0 and not e:
+            return
+        if t <= 0:
+            t = 1e-6  # an energy with no time: drawn over a microsecond
+        power = self.dev.busy_w[self.khz] if e is None else e / t
+        self.run_through(Load.constant(power), t)
+
+    # ---- requests --------------------------------------------------------------------
+    def take_request(self) -> None:
+        """Idle until the next request arrives and take it in hand."""
+        if self.pending is not None or self.empty:
+            return
+        if self.wl.arrivals is None:
+            self.pending = self.t
+            return
+        a = self.wl.arrivals.at(self.k)
+        if math.isinf(a):
+            idle = Load.constant(self.dev.idle_w[self.khz])
+            if idle.mean_w <= 0:
+                self.empty = True  # nothing left to do and nothing draws power
+                self._event("end", "trace finished and idle power is 0: no discharge")
+                return
+            self.run_through(idle, math.inf)
+            return
+        if a > self.t:
+            self.run_through(Load.constant(self.dev.idle_w[self.khz]), a - self.t)
+            if self.empty:
+                return
+            self.t = a
+        self.pending = a
+        self.k += 1
+
+    def serve(self) -> None:
+        """Run the request in hand to completion, or until a governor step aborts it."""
+        self.prepare()
+        if self.empty:
+            return
+        spec = self.dev.variant(self.variant)
+        busy = Load.constant(self.dev.busy_w[self.khz])
+        dt, hit = self.run(busy, spec.latency(self.khz))
+        if hit == "empty":
+            return
+        if hit == "governor":
+            self.tally.aborted += 1
+            self.governor_step()
+            return
+        self._complete(1, self.t - self.pending)
+        self.pending = None
+        if self.wl.arrivals is not None:
+            nxt = self.wl.arrivals.first_at_or_after(self.t, self.k)
+            self._drop(nxt - self.k)
+            self.k = nxt
+        if self.t >= self.next_sample:
+            self._sample(busy.peak_w)
+
+    def _complete(self, n: int, response_s: float) -> None:
+        self.tally.inferences += n
+        self.tally.per_variant[self.variant] += n
+        limit = self.deadline()
+        if limit is not None and response_s > limit * (1 + _TOL):
+            self.tally.misses += n
+
+    def _drop(self, n: int) -> None:
+        self.tally.dropped += n
+        self.tally.misses += n
+
+    # ---- fast mode: whole cycles -----------------------------------------------------
+    def batch(self) -> None:
+        """Jump over whole busy/idle cycles that cannot contain a state change."""
+        if self.empty or self.pending is None or self.wl.kind not in ("continuous", "periodic"):
+            return
+        if self.pending != self.t:
+            return  # a re-run after an abort: step it request by request
+        khz, var = self.khz, self.variant
+        lat = self.dev.variant(var).latency(khz)
+        busy, idle = self.dev.busy_w[khz], self.dev.idle_w[khz]
+        if self.wl.kind == "periodic":
+            period = self.wl.period_s
+            m = max(1, math.ceil(lat / period - _TOL))
+            cycle = m * period
+        else:
+            m, cycle = 1, lat
+        frac = lat / cycle
+        load = Load(((busy, frac), (idle, 1.0 - frac))) if frac < 1.0 else Load.constant(busy)
+        n_cap = max(1, math.ceil((self.next_sample - self.t) / cycle)) if self.recording else 2**62
+        thr = self.gov.threshold(self.stage)
+        if thr is not None and self.gov.basis == "energy":
+            t_e = (self.energy_nominal * (1.0 - thr) - self.tally.energy_j) / load.mean_w
+            n_cap = min(n_cap, max(0, math.floor(t_e / cycle)))
+        floor = thr if self.gov.basis == "soc" else None
+        if n_cap <= 0:
+            return
+        state = self.bat.snapshot()
+        dt, hit = self.bat.advance_until(load, n_cap * cycle, floor)
+        if hit is None:
+            n = n_cap
+        else:
+            self.bat.restore(state)
+            n = max(0, math.floor(dt / cycle) - 1)
+            if n == 0:
+                return
+            self.bat.advance(load, n * cycle)
+        self.tally.energy_j += load.mean_w * n * cycle
+        self.tally.time_at_level_s[khz] += n * cycle
+        self._complete(n, lat)
+        if self.wl.kind == "periodic":
+            self._drop(n * (m - 1))
+            self.k += n * m
+            self.t = (self.k - 1) * self.wl.period_s
+            self.pending = self.t
+        else:
+            self.t += n * cycle
+            self.pending = self.t
+        if self.t >= self.next_sample:
+            self._sample(load.mean_w)
+
+
+def run_exact(machine: Machine) -> None:
+    """One simpy timeout per request."""
+    import simpy
+
+    env = simpy.Environment()
+
+    def device_process():
+        while not machine.empty:
+            machine.take_request()
+            if not machine.empty:
+                machine.serve()
+            yield env.timeout(max(0.0, machine.t - env.now))
+
+    env.process(device_process())
+    env.run()
+
+
+def run_fast(machine: Machine) -> None:
+    """Whole cycles at once, request by request only around state changes."""
+    while not machine.empty:
+        machine.take_request()
+        if machine.empty:
+            break
+        machine.prepare()
+        machine.batch()
+        if not machine.empty:
+            machine.serve()

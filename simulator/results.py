@@ -1,0 +1,93 @@
+"""The result record of one simulation, and the run-directory writer.
+
+A run directory holds ``results.json`` (a list of result dicts), ``timeseries/<policy>.parquet``
+and ``events/<policy>.csv``. When several results share a policy, the later ones are written
+as ``<policy>-2``, ``<policy>-3``... in list order.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, PrivateAttr
+
+TIMESERIES_COLUMNS = ("time_s", "soc", "voltage_v", "power_w", "freq_khz", "variant")
+EVENT_COLUMNS = ("time_s", "kind", "detail")
+
+
+class SimulationResult(BaseModel):
+    """One simulated discharge.
+
+    ``energy_j`` is the energy delivered to the device (the integral of the load's power);
+    ``deadline_misses`` counts late completions and dropped requests (``dropped``);
+    ``aborted`` counts inferences abandoned by a governor step; ``switches`` counts
+    pattern-set switches and ``level_changes`` frequency changes. ``mean_accuracy`` is
+    weighted by completed inferences, None when a variant run has no accuracy.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    profile: str
+    policy: str
+    battery_model: str
+    workload: str
+    mode: str
+    seed: int
+    governor: str
+    battery_life_s: float
+    inferences: int
+    deadline_misses: int
+    dropped: int
+    aborted: int
+    mean_accuracy: float | None
+    energy_j: float
+    energy_per_inference_j: float | None
+    switches: int
+    level_changes: int
+    time_at_level_s: dict[int, float]
+    inferences_per_variant: dict[str, int]
+    variant_at_level: dict[int, str]
+    warnings: list[str]
+    provenance: dict[str, str]
+    _timeseries: Any = PrivateAttr(default=None)
+    _events: Any = PrivateAttr(default=None)
+
+    @property
+    def timeseries(self) -> Any:
+        """DataFrame: time_s, soc, voltage_v, power_w, freq_khz, variant."""
+        return self._timeseries
+
+    @property
+    def events(self) -> Any:
+        """DataFrame: time_s, kind, detail."""
+        return self._events
+
+
+def frames(rows: list[tuple], events: list[tuple]) -> tuple[Any, Any]:
+    """Time-series and event DataFrames from the engine's records."""
+    import pandas as pd
+
+    ts = pd.DataFrame(rows, columns=list(TIMESERIES_COLUMNS))
+    ev = pd.DataFrame(events, columns=list(EVENT_COLUMNS))
+    return ts, ev
+
+
+def write_run(directory: str | Path, results: list[SimulationResult]) -> Path:
+    """Write results.json, timeseries/<policy>.parquet and events/<policy>.csv."""
+    out = Path(directory)
+    (out / "timeseries").mkdir(parents=True, exist_ok=True)
+    (out / "events").mkdir(parents=True, exist_ok=True)
+    seen: dict[str, int] = {}
+    for r in results:
+        seen[r.policy] = seen.get(r.policy, 0) + 1
+        stem = r.policy if seen[r.policy] == 1 else f"{r.policy}-{seen[r.policy]}"
+        stem = stem.replace("/", "_").replace(":", "_") if ":" in stem or "/" in stem else stem
+        if r.timeseries is not None:
+            r.timeseries.to_parquet(out / "timeseries" / f"{stem}.parquet", index=False)
+        if r.events is not None:
+            r.events.to_csv(out / "events" / f"{stem}.csv", index=False)
+    data = [r.model_dump(mode="json") for r in results]
+    (out / "results.json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    return out

@@ -1,0 +1,137 @@
+"""Workloads: when inference requests arrive, and their own deadline.
+
+Spec strings (the CLI's form): ``continuous`` (back to back, as RT3 counts inferences per
+charge), ``periodic:HZ`` (a request every 1/HZ s from t = 0, deadline one period),
+``poisson:HZ`` (exponential inter-arrival times at mean rate HZ, drawn from the seed) and
+``trace:FILE`` (a CSV with a ``time_s`` column of request times, sorted, non-negative).
+
+A request that arrives while an inference runs is dropped (a frame skipped) and counted
+as a deadline miss; the processor never queues more than the request in hand.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from simulator.errors import SimulatorInputError
+
+_CHUNK = 65536
+_TOL = 1e-9
+
+
+@dataclass
+class Arrivals:
+    """Request times by index: ``at(k)``; ``first_at_or_after(t, k)``. inf past the end."""
+
+    period_s: float | None = None
+    rate_hz: float | None = None
+    seed: int = 0
+    times: list[float] = field(default_factory=list)
+    finite: bool = False
+
+    def __post_init__(self) -> None:
+        self._rng = None
+        if self.rate_hz is not None:
+            import numpy as np
+
+            self._rng = np.random.default_rng(self.seed)
+
+    def _extend(self, k: int) -> None:
+        while len(self.times) <= k:
+            gaps = self._rng.exponential(1.0 / self.rate_hz, _CHUNK)
+            start = self.times[-1] if self.times else 0.0
+            self.times.extend((start + gaps.cumsum()).tolist())
+
+    def at(self, k: int) -> float:
+        """Arrival time of request ``k`` (inf when a finite trace has no more)."""
+        if self.period_s is not None:
+            return k * self.period_s
+        if self._rng is not None:
+            self._extend(k)
+        return self.times[k] if k < len(self.times) else math.inf
+
+    def first_at_or_after(self, t: float, k: int) -> int:
+        """Smallest index >= k whose arrival is at or after ``t`` (within 1e-9 relative)."""
+        slack = _TOL * max(1.0, abs(t))
+        if self.period_s is not None:
+            return max(k, math.ceil((t - slack) / self.period_s))
+        while self.at(k) < t - slack:
+            k += 1
+        return k
+
+
+@dataclass
+class Workload:
+    """A parsed workload: its spec, kind, arrivals (None when continuous) and deadline."""
+
+    spec: str
+    kind: str
+    arrivals: Arrivals | None
+    deadline_s: float | None = None
+    period_s: float | None = None
+
+
+def _rate(spec: str, text: str) -> float:
+    try:
+        hz = float(text)
+    except ValueError:
+        raise SimulatorInputError(f"workload {spec!r}: rate {text!r} is not a number") from None
+    if not (hz > 0 and math.isfinite(hz)):
+        raise SimulatorInputError(f"workload {spec!r}: rate must be a positive finite Hz")
+    return hz
+
+
+def read_trace(path: str | Path) -> list[float]:
+    """Request times (s) from a CSV with a ``time_s`` column; sorted and non-negative."""
+    p = Path(path)
+    if not p.is_file():
+        raise SimulatorInputError(f"{p}: no such trace file")
+    with p.open(newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        if reader.fieldnames is None or "time_s" not in reader.fieldnames:
+            raise SimulatorInputError(
+                f"{p}: expected a header with a 'time_s' column, got {reader.fieldnames}"
+            )
+        times: list[float] = []
+        for row in reader:
+            line = reader.line_num
+            raw = (row.get("time_s") or "").strip()
+            try:
+                t = float(raw)
+            except ValueError:
+                raise SimulatorInputError(
+                    f"{p}: line {line}: time_s {raw!r} is not a number"
+                ) from None
+            if not math.isfinite(t) or t < 0:
+                raise SimulatorInputError(
+                    f"{p}: line {line}: time_s {raw} must be finite and non-negative"
+                )
+            if times and t < times[-1]:
+                raise SimulatorInputError(
+                    f"{p}: line {line}: time_s {raw} is before the previous {times[-1]}; "
+                    "times must be sorted"
+                )
+            times.append(t)
+    if not times:
+        raise SimulatorInputError(f"{p}: the trace has no requests")
+    return times
+
+
+def parse_workload(spec: str, seed: int = 0) -> Workload:
+    """Parse a workload spec string."""
+    kind, _, arg = spec.partition(":")
+    if kind == "continuous" and not arg:
+        return Workload(spec, "continuous", None)
+    if kind == "periodic" and arg:
+        hz = _rate(spec, arg)
+        return Workload(spec, "periodic", Arrivals(period_s=1.0 / hz), 1.0 / hz, 1.0 / hz)
+    if kind == "poisson" and arg:
+        return Workload(spec, "poisson", Arrivals(rate_hz=_rate(spec, arg), seed=seed))
+    if kind == "trace" and arg:
+        return Workload(spec, "trace", Arrivals(times=read_trace(arg), finite=True))
+    raise SimulatorInputError(
+        f"workload: unknown {spec!r}, expected continuous, periodic:HZ, poisson:HZ or trace:FILE"
+    )
