@@ -1,5 +1,113 @@
-"""Placeholder command module; its package fills it in."""
+"""``rt3lab bench sweep``: sweep cells per second on a dask LocalCluster against a serial loop
+over the same cells in the same run."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import time
+from typing import Any
 
 import typer
 
 app = typer.Typer()
+
+
+def bench_config(n_cells: int) -> Any:
+    """A sweep of about ``n_cells`` cells: rt3-paper, every policy and battery model,
+    small capacities (fast mode) so each cell is a short simulation."""
+    from simulator import POLICIES
+    from simulator.sweep import validate_config
+
+    per_cap = len(POLICIES) * 4 * 2  # policies x battery models x workloads
+    n_caps = max(1, math.ceil(n_cells / per_cap))
+    return validate_config(
+        {
+            "profiles": ["rt3-paper"],
+            "policies": list(POLICIES),
+            "battery_models": ["ideal", "peukert", "kibam", "thevenin"],
+            "capacities_mah": [round(0.5 + 0.05 * i, 3) for i in range(n_caps)],
+            "workloads": ["continuous", "periodic:5"],
+            "seeds": [0],
+            "mode": "fast",
+        },
+        source="bench",
+    )
+
+
+def _dask_run(cfg: Any, processes: bool, workers: int) -> dict[str, float]:
+    from simulator.sweep import run_sweep, start_client
+
+    t0 = time.perf_counter()
+    client = start_client("local", workers, processes=processes)
+    started = time.perf_counter() - t0
+    try:
+        with tempfile.TemporaryDirectory(prefix="rt3lab-bench-sweep-") as tmp:
+            summary = run_sweep(cfg, tmp, client)
+    finally:
+        cluster = client.cluster
+        client.close()
+        cluster.close()
+    return {
+        "cluster_start_s": started,
+        "wall_s": summary.wall_s,
+        "cells_per_s": summary.ran / summary.wall_s,
+        "cells_per_s_with_start": summary.ran / (summary.wall_s + started),
+        "batches": summary.batches,
+    }
+
+
+@app.command()
+def sweep(
+    n_cells: int = typer.Option(1200, "--cells", help="About how many cells to run."),
+    workers: int | None = typer.Option(None, "--workers", help="Local workers (default 2)."),
+    as_json: bool = typer.Option(False, "--json", help="Print only JSON."),
+) -> None:
+    """Cells per second: serial loop vs LocalCluster (processes, and threads), same cells."""
+    from simulator.sweep import cells, run_cell
+
+    cfg = bench_config(n_cells)
+    todo = cells(cfg)
+    n_workers = workers or min(2, os.cpu_count() or 1)
+    run_cell(todo[0])  # warm imports and caches before timing
+    t0 = time.perf_counter()
+    for c in todo:
+        run_cell(c)
+    serial_s = time.perf_counter() - t0
+    procs = _dask_run(cfg, processes=True, workers=n_workers)
+    threads = _dask_run(cfg, processes=False, workers=n_workers)
+    record = {
+        "cells": len(todo),
+        "workers": n_workers,
+        "cpus": os.cpu_count(),
+        "serial_wall_s": round(serial_s, 4),
+        "serial_cells_per_s": round(len(todo) / serial_s, 1),
+        "dask_processes": {k: round(v, 4) for k, v in procs.items()},
+        "dask_threads": {k: round(v, 4) for k, v in threads.items()},
+        "speedup_processes": round(procs["cells_per_s"] * serial_s / len(todo), 3),
+        "speedup_threads": round(threads["cells_per_s"] * serial_s / len(todo), 3),
+    }
+    if as_json:
+        typer.echo(json.dumps(record))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"sweep: {len(todo)} cells, {n_workers} local workers")
+    for col in ("runner", "wall s", "cells/s", "speedup", "cluster start s"):
+        table.add_column(col, justify="right")
+    table.add_row("serial loop", f"{serial_s:.2f}", f"{len(todo) / serial_s:.0f}", "1.00", "-")
+    for name, r, sp in (
+        ("LocalCluster, processes", procs, record["speedup_processes"]),
+        ("LocalCluster, threads", threads, record["speedup_threads"]),
+    ):
+        table.add_row(
+            name,
+            f"{r['wall_s']:.2f}",
+            f"{r['cells_per_s']:.0f}",
+            f"{sp:.2f}",
+            f"{r['cluster_start_s']:.2f}",
+        )
+    Console().print(table)

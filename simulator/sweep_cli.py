@@ -1,5 +1,80 @@
-"""Placeholder command module; its package fills it in."""
+"""``rt3lab sweep CONFIG.yaml``: a cross product of scenarios on dask, resumable."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import typer
 
 app = typer.Typer()
+
+
+@app.command()
+def sweep(
+    config: Path = typer.Argument(..., help="Sweep configuration (YAML): the axes to cross."),
+    scheduler: str = typer.Option(
+        "local", "--scheduler", help="'local' for a LocalCluster, or a dask scheduler address."
+    ),
+    out: Path = typer.Option(Path("rt3lab-sweep"), "--out", help="The sweep's directory."),
+    workers: int | None = typer.Option(
+        None, "--workers", help="Local workers (default: min(2, CPUs))."
+    ),
+    threads: bool = typer.Option(
+        False, "--threads", help="Local workers as threads in this process, not processes."
+    ),
+    batch_size: int | None = typer.Option(None, "--batch-size", help="Cells per dask task."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON only."),
+) -> None:
+    """Run every cell of the sweep not yet in --out; interrupted sweeps resume."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from simulator.sweep import cells, finished_cell_ids, load_sweep_config, run_sweep, start_client
+
+    cfg = load_sweep_config(config)
+    total = len(cells(cfg))
+    pending = total - len(finished_cell_ids(out) & {c.cell_id for c in cells(cfg)})
+    client = start_client(scheduler, workers, processes=not threads)
+    try:
+        progress = Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            disable=as_json,
+        )
+        with progress:
+            task = progress.add_task(
+                f"sweep ({total - pending} of {total} already done)", total=pending
+            )
+            summary = run_sweep(
+                cfg,
+                out,
+                client,
+                batch_size=batch_size,
+                on_batch=lambda done, _n: progress.update(task, completed=done),
+            )
+    finally:
+        cluster = getattr(client, "cluster", None)
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    record = {
+        "out": str(summary.out),
+        "cells": summary.total,
+        "skipped": summary.skipped,
+        "ran": summary.ran,
+        "errors": summary.errors,
+        "batches": summary.batches,
+        "wall_s": round(summary.wall_s, 3),
+    }
+    if as_json:
+        typer.echo(json.dumps(record))
+        return
+    typer.echo(
+        f"sweep: {summary.ran} cells run, {summary.skipped} already done, "
+        f"{summary.errors} errors, in {summary.wall_s:.1f} s; dataset {summary.out / 'cells'}"
+    )
+    typer.echo(f"summarise it with: rt3lab report {summary.out}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from fake_run import write_fake_run
 from report_html import check_headline_against, parse_report, png_payloads
 
 from lab.cli import main
@@ -45,8 +46,6 @@ def test_reproduction_table_states_claim_figure_and_command(fake_run):
 
 
 def test_without_bench_the_switch_row_falls_back_to_the_profile(tmp_path):
-    from conftest import write_fake_run
-
     root = tmp_path / "bare"
     write_fake_run(root, with_extras=False)
     rows = reproduction_table(load_run(root))

@@ -1,0 +1,383 @@
+"""Sweeps: the cross product of profiles, battery models, capacities, workloads, policies and
+seeds, run on dask.distributed and streamed into one partitioned Parquet dataset.
+
+A sweep directory::
+
+    OUT/sweep.json                          the configuration and the cell count
+    OUT/cells/policy=<policy>/part-<id>.parquet   one file per finished batch of cells
+
+Every cell has a stable id (a hash of its parameters), so a sweep that is interrupted
+resumes where it stopped: cells already in the dataset are skipped, never run twice.
+Files are written whole and then renamed, so an interruption never leaves half a file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from itertools import product
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+BATTERY_MODELS = ("ideal", "peukert", "kibam", "thevenin")
+# Result fields a sweep keeps, with their Arrow types (fixed so every file agrees).
+RESULT_COLUMNS: dict[str, str] = {
+    "battery_life_s": "float64",
+    "inferences": "int64",
+    "deadline_misses": "int64",
+    "mean_accuracy": "float64",
+    "energy_j": "float64",
+    "energy_per_inference_j": "float64",
+    "switches": "int64",
+}
+
+
+class SweepConfigError(ValueError):
+    """A sweep configuration that cannot run; the message names the file and field."""
+
+
+class SweepConfig(BaseModel):
+    """What a sweep crosses. ``None`` as a battery model or capacity means the profile's."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    profiles: list[str]
+    policies: list[str]
+    battery_models: list[str | None] = Field(default_factory=lambda: [None])
+    capacities_mah: list[float | None] = Field(default_factory=lambda: [None])
+    workloads: list[str] = Field(default_factory=lambda: ["continuous"])
+    seeds: list[int] = Field(default_factory=lambda: [0])
+    mode: str = "fast"
+    bundle: str | None = None
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One simulation of a sweep."""
+
+    profile: str
+    battery_model: str | None
+    capacity_mah: float | None
+    workload: str
+    policy: str
+    seed: int
+    mode: str
+    bundle: str | None = None
+
+    @property
+    def cell_id(self) -> str:
+        """A stable id: the same parameters give the same id in every run and process.
+
+        >>> Cell("rt3-paper", None, 10.0, "continuous", "rt3", 0, "fast").cell_id
+        'c6ad48a4f0a2f1a3d1d9'
+        """
+        text = json.dumps(asdict(self), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+@dataclass(frozen=True)
+class SweepSummary:
+    """What a sweep run did: cells in the sweep, skipped as already done, run now."""
+
+    out: Path
+    total: int
+    skipped: int
+    ran: int
+    errors: int
+    batches: int
+    wall_s: float
+
+
+def load_sweep_config(path: str | Path) -> SweepConfig:
+    """Read and validate a sweep configuration (YAML); errors name the file and field."""
+    p = Path(path)
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SweepConfigError(f"{p}: cannot read: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        raise SweepConfigError(f"{p}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise SweepConfigError(f"{p}: expected a mapping of sweep axes at the top level")
+    return validate_config(data, source=str(p))
+
+
+def validate_config(data: dict[str, Any], source: str = "<sweep>") -> SweepConfig:
+    """Validate axes, profiles, policies and battery models; reject an empty sweep."""
+    from device_profiles import ProfileError, load_profile
+    from simulator import POLICIES
+
+    try:
+        cfg = SweepConfig.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(x) for x in first["loc"])
+        raise SweepConfigError(f"{source}: {where}: {first['msg']}") from None
+    for axis in ("profiles", "policies", "battery_models", "capacities_mah", "workloads", "seeds"):
+        if not getattr(cfg, axis):
+            raise SweepConfigError(
+                f"{source}: {axis}: an empty list makes an empty sweep (0 cells); "
+                "give at least one value or leave the key out"
+            )
+    for i, policy in enumerate(cfg.policies):
+        if policy not in POLICIES:
+            raise SweepConfigError(
+                f"{source}: policies[{i}]: unknown policy {policy!r}, expected one of "
+                f"{list(POLICIES)}"
+            )
+    for i, model in enumerate(cfg.battery_models):
+        if model is not None and model not in BATTERY_MODELS:
+            raise SweepConfigError(
+                f"{source}: battery_models[{i}]: unknown battery model {model!r}, expected "
+                f"one of {list(BATTERY_MODELS)} or null for the profile's"
+            )
+    for i, cap in enumerate(cfg.capacities_mah):
+        if cap is not None and not (cap > 0 and math.isfinite(cap)):
+            raise SweepConfigError(f"{source}: capacities_mah[{i}]: must be > 0, got {cap}")
+    if cfg.mode not in ("fast", "exact"):
+        raise SweepConfigError(f"{source}: mode: expected 'fast' or 'exact', got {cfg.mode!r}")
+    for i, name in enumerate(cfg.profiles):
+        try:
+            profile = load_profile(name)
+        except ProfileError as exc:
+            raise SweepConfigError(f"{source}: profiles[{i}]: {exc}") from None
+        for model in cfg.battery_models:
+            if model not in (None, "ideal") and getattr(profile.battery, model) is None:
+                raise SweepConfigError(
+                    f"{source}: battery_models: profile {name!r} has no {model!r} parameters"
+                )
+    if cfg.bundle is not None and not Path(cfg.bundle).is_dir():
+        raise SweepConfigError(f"{source}: bundle: {cfg.bundle} is not a bundle directory")
+    return cfg
+
+
+def cells(cfg: SweepConfig) -> list[Cell]:
+    """The cross product, in a fixed order."""
+    return [
+        Cell(prof, bm, cap, wl, pol, seed, cfg.mode, cfg.bundle)
+        for prof, bm, cap, wl, pol, seed in product(
+            cfg.profiles,
+            cfg.battery_models,
+            cfg.capacities_mah,
+            cfg.workloads,
+            cfg.policies,
+            cfg.seeds,
+        )
+    ]
+
+
+@lru_cache(maxsize=32)
+def _profile(name: str) -> Any:
+    from device_profiles import load_profile
+
+    return load_profile(name)
+
+
+@lru_cache(maxsize=8)
+def _bundle_variants(path: str) -> Any:
+    from simulator import variants_from_bundle
+
+    return variants_from_bundle(path)
+
+
+def run_cell(cell: Cell) -> dict[str, Any]:
+    """Simulate one cell and return its row: the parameters, the results, and any error.
+
+    Bad input for this cell (a ValueError from the simulator) is recorded in ``error``;
+    anything else propagates.
+    """
+    from simulator import simulate
+
+    row: dict[str, Any] = {"cell_id": cell.cell_id, **asdict(cell)}
+    t0 = time.perf_counter()
+    try:
+        variants = _bundle_variants(cell.bundle) if cell.bundle else None
+        res = simulate(
+            _profile(cell.profile),
+            policy=cell.policy,
+            battery_model=cell.battery_model,
+            workload=cell.workload,
+            mode=cell.mode,
+            seed=cell.seed,
+            variants=variants,
+            capacity_mah=cell.capacity_mah,
+        )
+    except ValueError as exc:
+        row.update(dict.fromkeys(RESULT_COLUMNS))
+        row.update(warnings=0, error=f"{type(exc).__name__}: {exc}")
+    else:
+        for key in RESULT_COLUMNS:
+            row[key] = getattr(res, key)
+        row.update(warnings=len(res.warnings), error=None)
+    row["wall_s"] = time.perf_counter() - t0
+    row["worker_pid"] = os.getpid()
+    return row
+
+
+def run_batch(batch: list[Cell]) -> list[dict[str, Any]]:
+    """Simulate a batch of cells (one dask task)."""
+    return [run_cell(c) for c in batch]
+
+
+def _schema() -> Any:
+    import pyarrow as pa
+
+    fields = [
+        ("cell_id", pa.string()),
+        ("profile", pa.string()),
+        ("battery_model", pa.string()),
+        ("capacity_mah", pa.float64()),
+        ("workload", pa.string()),
+        ("seed", pa.int64()),
+        ("mode", pa.string()),
+        ("bundle", pa.string()),
+        *[(k, getattr(pa, t)()) for k, t in RESULT_COLUMNS.items()],
+        ("warnings", pa.int64()),
+        ("error", pa.string()),
+        ("wall_s", pa.float64()),
+        ("worker_pid", pa.int64()),
+    ]
+    return pa.schema(fields)
+
+
+def batch_id(batch: Iterable[str]) -> str:
+    """A stable id for a batch from its cells' ids."""
+    return hashlib.sha256("\n".join(sorted(batch)).encode()).hexdigest()[:16]
+
+
+def write_batch(out: Path, rows: list[dict[str, Any]]) -> Path:
+    """Write one finished batch (cells of one policy) atomically into the dataset."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    policy = rows[0]["policy"]
+    part = out / "cells" / f"policy={policy}"
+    part.mkdir(parents=True, exist_ok=True)
+    schema = _schema()
+    table = pa.Table.from_pylist([{k: r.get(k) for k in schema.names} for r in rows], schema=schema)
+    path = part / f"part-{batch_id(r['cell_id'] for r in rows)}.parquet"
+    tmp = part / f".{path.name}.tmp"  # dot files are ignored by dataset readers
+    pq.write_table(table, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def finished_cell_ids(out: str | Path) -> set[str]:
+    """Ids of the cells already in the sweep's dataset."""
+    import pyarrow.dataset as ds
+
+    root = Path(out) / "cells"
+    if not root.is_dir() or not any(root.rglob("*.parquet")):
+        return set()
+    table = ds.dataset(root, format="parquet", partitioning="hive").to_table(columns=["cell_id"])
+    return set(table.column("cell_id").to_pylist())
+
+
+def read_sweep(out: str | Path) -> Any:
+    """The sweep's dataset as a pandas DataFrame (one row per finished cell)."""
+    import pandas as pd
+
+    df = pd.read_parquet(Path(out) / "cells")
+    df["policy"] = df["policy"].astype(str)
+    return df
+
+
+def plan_batches(pending: list[Cell], batch_size: int) -> list[list[Cell]]:
+    """Group pending cells by policy (the dataset's partition) into batches."""
+    by_policy: dict[str, list[Cell]] = {}
+    for c in pending:
+        by_policy.setdefault(c.policy, []).append(c)
+    return [
+        group[i : i + batch_size]
+        for group in by_policy.values()
+        for i in range(0, len(group), batch_size)
+    ]
+
+
+def default_batch_size(pending: int, workers: int) -> int:
+    """About 8 batches per worker, at most 200 cells each: small enough to stream and
+    resume, large enough that dask's per-task overhead stays small."""
+    return max(1, min(200, math.ceil(pending / max(1, 8 * workers))))
+
+
+def start_client(
+    scheduler: str = "local", workers: int | None = None, processes: bool = True
+) -> Any:
+    """A dask client: a LocalCluster for ``local``, else the scheduler at that address."""
+    from dask.distributed import Client, LocalCluster
+
+    if scheduler != "local":
+        return Client(scheduler, timeout="20s")
+    n = workers or min(2, os.cpu_count() or 1)
+    cluster = LocalCluster(
+        n_workers=n,
+        threads_per_worker=1,
+        processes=processes,
+        dashboard_address=None,
+        silence_logs=40,
+    )
+    return Client(cluster)
+
+
+def run_sweep(
+    cfg: SweepConfig,
+    out: str | Path,
+    client: Any,
+    batch_size: int | None = None,
+    on_batch: Callable[[int, int], None] | None = None,
+) -> SweepSummary:
+    """Run every cell of ``cfg`` not yet in ``out`` on ``client``, writing each batch as
+    it finishes. ``on_batch(done, pending)`` is called after each batch is written."""
+    from dask.distributed import as_completed
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    every = cells(cfg)
+    ids = [c.cell_id for c in every]
+    if len(set(ids)) != len(ids):
+        raise SweepConfigError("sweep: the configuration repeats a value on some axis")
+    manifest = {
+        "format": "rt3lab-sweep",
+        "version": 1,
+        "cells": len(every),
+        "config": cfg.model_dump(),
+    }
+    (out / "sweep.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+    done = finished_cell_ids(out)
+    pending = [c for c in every if c.cell_id not in done]
+    workers = max(1, len(client.scheduler_info().get("workers", {})))
+    size = batch_size or default_batch_size(len(pending), workers)
+    batches = plan_batches(pending, size)
+    futures = [client.submit(run_batch, b, pure=False) for b in batches]
+    ran = errors = 0
+    try:
+        for fut in as_completed(futures):
+            rows = fut.result()
+            write_batch(out, rows)
+            ran += len(rows)
+            errors += sum(1 for r in rows if r["error"])
+            fut.release()
+            if on_batch is not None:
+                on_batch(ran, len(pending))
+    except BaseException:
+        client.cancel(futures)
+        raise
+    return SweepSummary(
+        out,
+        len(every),
+        len(every) - len(pending),
+        ran,
+        errors,
+        len(batches),
+        time.perf_counter() - t0,
+    )
