@@ -1,5 +1,103 @@
-"""Placeholder command module; its package fills it in."""
+"""``rt3lab simulate``: one discharge, or every policy side by side (``--compare``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import typer
 
 app = typer.Typer()
+
+_KEYS = (
+    "policy",
+    "battery_life_s",
+    "inferences",
+    "deadline_misses",
+    "mean_accuracy",
+    "energy_j",
+    "switches",
+)
+
+
+@app.command()
+def simulate(
+    profile: str = typer.Option(
+        "rt3-paper", "--profile", help="Shipped profile name or YAML path."
+    ),
+    policy: str = typer.Option(
+        "rt3", "--policy", help="rt3, dense-max, dvfs-only[:NAME], static-sparse, oracle."
+    ),
+    battery_model: str = typer.Option(
+        None, "--battery-model", help="ideal, peukert, kibam, thevenin (default: the profile's)."
+    ),
+    workload: str = typer.Option(
+        "continuous", "--workload", help="continuous, periodic:HZ, poisson:HZ or trace:FILE."
+    ),
+    mode: str = typer.Option("fast", "--mode", help="fast or exact."),
+    seed: int = typer.Option(0, "--seed"),
+    governor: str = typer.Option(
+        "profile", "--governor", help="profile, rt3-split, max, fixed, fixed:KHZ."
+    ),
+    capacity_mah: float = typer.Option(
+        None, "--capacity-mah", help="Override the battery capacity."
+    ),
+    bundle: Path = typer.Option(None, "--bundle", help="Add a bundle's pattern sets as variants."),
+    compare: bool = typer.Option(False, "--compare", help="Run every policy and print one table."),
+    out: Path = typer.Option(None, "--out", help="Write results.json, timeseries/, events/ here."),
+    as_json: bool = typer.Option(False, "--json", help="Print only JSON."),
+) -> None:
+    """Simulate a battery discharge under DVFS with run-time pattern-set switching."""
+    import simulator
+
+    extra = simulator.variants_from_bundle(bundle) if bundle is not None else None
+    policies = list(simulator.POLICIES) if compare else [policy]
+    results = [
+        simulator.simulate(
+            profile,
+            policy=p,
+            battery_model=battery_model,
+            workload=workload,
+            mode=mode,
+            seed=seed,
+            variants=extra,
+            capacity_mah=capacity_mah,
+            governor=governor,
+        )
+        for p in policies
+    ]
+    if out is not None:
+        simulator.write_run(out, results)
+    if as_json:
+        data = [r.model_dump(mode="json") for r in results]
+        typer.echo(json.dumps(data if compare else data[0], indent=2))
+        return
+    _table(results)
+
+
+def _table(results: list) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    first = results[0]
+    table = Table(
+        title=f"{first.profile} · {first.battery_model} · {first.workload} · {first.mode}"
+    )
+    for col in ("policy", "life (h)", "inferences", "misses", "accuracy", "energy (J)", "switches"):
+        table.add_column(col, justify="left" if col == "policy" else "right")
+    for r in results:
+        acc = "n/a" if r.mean_accuracy is None else f"{r.mean_accuracy:.4f}"
+        table.add_row(
+            r.policy,
+            f"{r.battery_life_s / 3600:.3f}",
+            f"{r.inferences:,}",
+            f"{r.deadline_misses:,}",
+            acc,
+            f"{r.energy_j:,.1f}",
+            str(r.switches),
+        )
+    console = Console()
+    console.print(table)
+    for r in results:
+        for w in r.warnings:
+            console.print(f"[yellow]warning[/] ({r.policy}): {w}")

@@ -220,7 +220,7 @@ class Machine:
             return
         spec = self.dev.variant(self.variant)
         busy = Load.constant(self.dev.busy_w[self.khz])
-        dt, hit = self.run(busy, spec.latency(self.khz))
+        _, hit = self.run(busy, spec.latency(self.khz))
         if hit == "empty":
             return
         if hit == "governor":
