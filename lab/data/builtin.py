@@ -1,0 +1,255 @@
+"""The built-in corpus: English text that ships with Python itself, so nothing is downloaded.
+
+Documents are the interpreter's documentation topics (``pydoc_data.topics``, the text of
+``help('with')`` and friends) and the docstrings of the standard library. Pure-Python
+modules are read with ``ast`` from their source files rather than imported, so no module
+runs (``antigravity`` opens a browser, ``this`` prints, ``idlelib``/``tkinter``/``turtledemo``
+want a display); compiled built-in modules (``math``, ``sys``, ...) are imported, which runs
+no Python code. One document is one topic or one module (its docstrings in source order).
+
+Each document goes to train, valid or test by a hash of its name, so the split is fixed and
+does not depend on file-system order. The vocabulary (the most frequent training words, plus
+``<unk>`` and ``<eos>``) is capped so that training the RT3 model on two cores is quick.
+The result is cached as JSON + ``.npz`` (never pickle) under ``$RT3LAB_CACHE`` or
+``~/.cache/rt3lab``, keyed by the Python version and the build parameters; a cache that
+fails to load or verify is rebuilt.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import importlib
+import inspect
+import json
+import os
+import platform
+import sys
+import sysconfig
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from lab.data.corpus import (
+    TOKENIZER_VERSION,
+    CorpusError,
+    LMCorpus,
+    Vocab,
+    encode_units,
+    paragraphs,
+    tokenize,
+)
+
+CACHE_FORMAT = 1
+DEFAULT_MAX_VOCAB = 12000
+DEFAULT_VALID_FRACTION = 0.05
+DEFAULT_TEST_FRACTION = 0.05
+# Source directories of the standard library that are test suites or demo data, not docs.
+_SKIP_DIRS = {"site-packages", "dist-packages", "test", "tests", "idle_test", "__pycache__"}
+
+
+def cache_dir() -> Path:
+    """``$RT3LAB_CACHE`` if set, else ``~/.cache/rt3lab``."""
+    env = os.environ.get("RT3LAB_CACHE")
+    return Path(env) if env else Path.home() / ".cache" / "rt3lab"
+
+
+def _module_docs(tree: ast.Module) -> Iterator[str]:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            doc = ast.get_docstring(node)
+            if doc:
+                yield doc
+
+
+def stdlib_source_documents() -> Iterator[tuple[str, str]]:
+    """``("stdlib:<path>", docstrings)`` for every pure-Python standard-library module."""
+    root = Path(sysconfig.get_paths()["stdlib"])
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS)
+        for filename in sorted(filenames):
+            if not filename.endswith(".py"):
+                continue
+            path = Path(dirpath) / filename
+            try:
+                tree = ast.parse(path.read_bytes(), filename=str(path))
+            except (SyntaxError, ValueError, OSError):
+                continue  # e.g. lib2to3 test fixtures written in Python 2
+            text = "\n\n".join(_module_docs(tree))
+            if text:
+                yield f"stdlib:{path.relative_to(root).as_posix()}", text
+
+
+def builtin_module_documents() -> Iterator[tuple[str, str]]:
+    """``("builtin:<name>", docstrings)`` for modules compiled into the interpreter."""
+    for name in sorted(sys.builtin_module_names):
+        if name.startswith("_"):
+            continue  # private helpers: little prose
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        docs = [inspect.getdoc(module) or ""]
+        for _, member in sorted(vars(module).items()):
+            if callable(member) and getattr(member, "__module__", None) == name:
+                docs.append(inspect.getdoc(member) or "")
+        text = "\n\n".join(d for d in docs if d)
+        if text:
+            yield f"builtin:{name}", text
+
+
+def topic_documents() -> Iterator[tuple[str, str]]:
+    """``("topic:<name>", text)`` for each of the interpreter's documentation topics."""
+    try:
+        from pydoc_data.topics import topics
+    except ImportError:  # some distributions strip pydoc_data
+        return
+    for name in sorted(topics):
+        yield f"topic:{name}", topics[name]
+
+
+def builtin_documents() -> list[tuple[str, str]]:
+    """All documents of the built-in corpus, sorted by name."""
+    docs = [*topic_documents(), *builtin_module_documents(), *stdlib_source_documents()]
+    return sorted(docs)
+
+
+def split_of(doc_id: str, valid_fraction: float, test_fraction: float) -> str:
+    """``"train"``, ``"valid"`` or ``"test"`` from a hash of the document name.
+
+    >>> split_of("topic:with", 0.0, 0.0)
+    'train'
+    """
+    digest = hashlib.sha256(doc_id.encode()).digest()
+    u = int.from_bytes(digest[:8], "big") / 2**64
+    if u < valid_fraction:
+        return "valid"
+    if u < valid_fraction + test_fraction:
+        return "test"
+    return "train"
+
+
+def _params(max_vocab: int | None, valid_fraction: float, test_fraction: float) -> dict[str, Any]:
+    return {
+        "format": CACHE_FORMAT,
+        "tokenizer": TOKENIZER_VERSION,
+        "python": sys.version,
+        "implementation": platform.python_implementation(),
+        "max_vocab": max_vocab,
+        "valid_fraction": valid_fraction,
+        "test_fraction": test_fraction,
+    }
+
+
+def _cache_key(params: dict[str, Any]) -> str:
+    blob = json.dumps(params, sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()[:20]
+
+
+def _digest(arrays: dict[str, Any]) -> str:
+    h = hashlib.sha256()
+    for name in ("train", "valid", "test"):
+        h.update(name.encode())
+        h.update(arrays[name].tobytes())
+    return h.hexdigest()
+
+
+def build_builtin_corpus(
+    max_vocab: int | None = DEFAULT_MAX_VOCAB,
+    valid_fraction: float = DEFAULT_VALID_FRACTION,
+    test_fraction: float = DEFAULT_TEST_FRACTION,
+) -> tuple[dict[str, Any], Vocab, dict[str, Any]]:
+    """Build the corpus from scratch: (int32 arrays by split, vocabulary, metadata)."""
+    import numpy as np
+
+    if not (0 <= valid_fraction < 1 and 0 <= test_fraction < 1):
+        raise CorpusError("builtin corpus: valid/test fractions must lie in [0, 1)")
+    if valid_fraction + test_fraction >= 1:
+        raise CorpusError("builtin corpus: valid_fraction + test_fraction must be below 1")
+    start = time.perf_counter()
+    units: dict[str, list[str]] = {"train": [], "valid": [], "test": []}
+    docs = {"train": 0, "valid": 0, "test": 0}
+    for doc_id, text in builtin_documents():
+        split = split_of(doc_id, valid_fraction, test_fraction)
+        units[split].extend(paragraphs(text))
+        docs[split] += 1
+    vocab = Vocab.build((tokenize(u) for u in units["train"]), max_size=max_vocab)
+    arrays = {s: np.asarray(encode_units(units[s], vocab), dtype=np.int32) for s in units}
+    meta = {
+        "documents": docs,
+        "build_seconds": round(time.perf_counter() - start, 3),
+        "python": platform.python_version(),
+        "max_vocab": max_vocab,
+        "valid_fraction": valid_fraction,
+        "test_fraction": test_fraction,
+    }
+    return arrays, vocab, meta
+
+
+def _read_cache(json_path: Path, npz_path: Path, params: dict[str, Any]) -> LMCorpus | None:
+    import numpy as np
+    import torch
+
+    try:
+        header = json.loads(json_path.read_text(encoding="utf-8"))
+        if header.get("params") != params:
+            return None
+        with np.load(npz_path, allow_pickle=False) as npz:
+            arrays = {s: npz[s] for s in ("train", "valid", "test")}
+        if header.get("sha256") != _digest(arrays):
+            return None
+        vocab = Vocab(tuple(header["vocab"]))
+        if any(a.size and (a.min() < 0 or a.max() >= len(vocab)) for a in arrays.values()):
+            return None
+    except (OSError, ValueError, KeyError, TypeError, CorpusError):
+        return None
+    meta = dict(header.get("meta", {}), cache=str(npz_path), cached=True)
+    tensors = {s: torch.from_numpy(a.astype(np.int64)) for s, a in arrays.items()}
+    return LMCorpus(**tensors, vocab=vocab, name="builtin", meta=meta)
+
+
+def _write_atomic(path: Path, write: Any) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def load_builtin_corpus(
+    max_vocab: int | None = DEFAULT_MAX_VOCAB,
+    valid_fraction: float = DEFAULT_VALID_FRACTION,
+    test_fraction: float = DEFAULT_TEST_FRACTION,
+    cache: Path | str | None = None,
+    use_cache: bool = True,
+) -> LMCorpus:
+    """The built-in corpus, from the cache when a valid one exists, else built and cached.
+
+    ``cache`` defaults to :func:`cache_dir`. ``meta`` records ``build_seconds``,
+    ``documents`` per split and whether it came from the cache.
+    """
+    import numpy as np
+    import torch
+
+    params = _params(max_vocab, valid_fraction, test_fraction)
+    directory = Path(cache) if cache is not None else cache_dir()
+    stem = f"builtin-{_cache_key(params)}"
+    json_path, npz_path = directory / f"{stem}.json", directory / f"{stem}.npz"
+    if use_cache:
+        hit = _read_cache(json_path, npz_path, params)
+        if hit is not None:
+            return hit
+    arrays, vocab, meta = build_builtin_corpus(max_vocab, valid_fraction, test_fraction)
+    if use_cache:
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            _write_atomic(npz_path, lambda p: np.savez(open(p, "wb"), **arrays))  # noqa: SIM115
+            header = {"params": params, "vocab": list(vocab.itos), "meta": meta}
+            header["sha256"] = _digest(arrays)
+            _write_atomic(json_path, lambda p: p.write_text(json.dumps(header), encoding="utf-8"))
+        except OSError:
+            pass  # a read-only home must not stop the lab; the corpus is rebuilt next time
+    tensors = {s: torch.from_numpy(a.astype(np.int64)) for s, a in arrays.items()}
+    return LMCorpus(**tensors, vocab=vocab, name="builtin", meta=dict(meta, cached=False))
