@@ -29,6 +29,7 @@ True
 from __future__ import annotations
 
 import math
+import warnings
 from typing import TYPE_CHECKING
 
 import torch
@@ -121,7 +122,9 @@ class BsrLinear(Kernel):
 
     def __init__(self, masked_weight: torch.Tensor, bias: torch.Tensor | None, block: int):
         size = bsr_blocksize(tuple(masked_weight.shape), block)
-        self.weight = masked_weight.to_sparse_bsr((size, size))
+        with warnings.catch_warnings():  # "BSR support is in beta": the point of an anchor
+            warnings.simplefilter("ignore", UserWarning)
+            self.weight = masked_weight.to_sparse_bsr((size, size))
         out = masked_weight.shape[0]
         self.bias = (bias if bias is not None else torch.zeros(out)).reshape(out, 1)
         self.nnz_blocks = int(self.weight.values().shape[0])

@@ -1,0 +1,302 @@
+"""Every set's output equals the dense model with that set's masks applied."""
+
+import copy
+import math
+import threading
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+from lab.bundle import Bundle, BundleError
+from lab.pattern_set import LayerPattern, PatternSet
+from lab.runtime.kernels import BlockColumnLinear, BlockColumnPool
+from lab.runtime.reconfigurable import ReconfigurableModel, ReconfigurationError
+from lab.runtime.synthetic import nested_block_column_sets, synthetic_bundle
+
+TOL = {"atol": 1e-4, "rtol": 1e-4}
+
+
+def masked_reference(module, ps):
+    """A deep copy of ``module`` with the set's masks multiplied into the weights."""
+    ref = copy.deepcopy(module).eval()
+    mods = dict(ref.named_modules())
+    with torch.no_grad():
+        for layer, pat in ps.layers.items():
+            mods[layer].weight.mul_(pat.mask())
+    return ref
+
+
+def block_column_mask(rows, cols, block_rows, density, g):
+    per = torch.rand(math.ceil(rows / block_rows), cols, generator=g) < density
+    return per.repeat_interleave(block_rows, dim=0)[:rows]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    out=st.integers(1, 70),
+    inp=st.integers(1, 50),
+    block_rows=st.sampled_from([1, 3, 8, 16, 32]),
+    densities=st.lists(st.floats(0.0, 1.0), min_size=1, max_size=3),
+    tokens=st.integers(1, 9),
+    bias=st.booleans(),
+    seed=st.integers(0, 10_000),
+)
+def test_pooled_linear_equals_masked_dense(out, inp, block_rows, densities, tokens, bias, seed):
+    """Any shapes (non-multiples of the block too), ragged and empty block-rows, non-nested
+    sets sharing one pool: every set equals F.linear with its mask."""
+    g = torch.Generator().manual_seed(seed)
+    w = torch.randn(out, inp, generator=g)
+    b = torch.randn(out, generator=g) if bias else None
+    pats = {
+        f"s{i}": LayerPattern.from_mask(
+            "l", block_column_mask(out, inp, block_rows, d, g), block_rows, 4
+        )
+        for i, d in enumerate(densities)
+    }
+    pool = BlockColumnPool(w, b, pats)
+    x = torch.randn(2, tokens, inp, generator=g)
+    for name, pat in pats.items():
+        want = torch.nn.functional.linear(x, w * pat.mask(), b)
+        assert torch.allclose(pool.form(name)(x), want, **TOL)
+
+
+def test_standalone_form_and_nested_prefix_sharing():
+    g = torch.Generator().manual_seed(1)
+    lin = nn.Linear(100, 70)
+    sets = nested_block_column_sets({"l": lin}, {"a": 0.6, "b": 0.3, "c": 0.05}, 16, 16)
+    pool = BlockColumnPool(
+        lin.weight.detach(), lin.bias.detach(), {s.name: s.layers["l"] for s in sets}
+    )
+    x = torch.randn(5, 100, generator=g)
+    for s in sets:
+        form = pool.form(s.name)
+        assert not form.zero_column  # nested sets are prefixes of the shared layout
+        for _, _, wc, _ in form.parts:
+            assert wc.untyped_storage().data_ptr() in {
+                p[1].untyped_storage().data_ptr() for p in pool.buckets
+            }
+        want = torch.nn.functional.linear(x, lin.weight * s.layers["l"].mask(), lin.bias)
+        assert torch.allclose(form(x), want, **TOL)
+        alone = BlockColumnLinear.build(lin.weight.detach(), lin.bias.detach(), s.layers["l"])
+        assert torch.allclose(alone(x), want, **TOL)
+
+
+class Mixed(nn.Module):
+    """Embedding, Linear of several shapes (non-multiples of the block), a tied decoder."""
+
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(50, 24)
+        self.up = nn.Linear(24, 70)
+        self.down = nn.Linear(70, 24, bias=False)
+        self.decoder = nn.Linear(24, 50)
+
+    def forward(self, tokens):
+        h = self.emb(tokens)
+        h = h + self.down(torch.relu(self.up(h)))
+        return self.decoder(h)
+
+
+def mixed_sets(model):
+    g = torch.Generator().manual_seed(3)
+    sets = nested_block_column_sets(
+        prunable_all(model), {"bp": 0.7, "p40": 0.4, "p10": 0.1}, 16, 8, seed=2
+    )
+    # an elementwise set on one layer: executed as masked dense
+    free = torch.rand(70, 24, generator=g) < 0.5
+    sets.append(PatternSet("free", {"up": LayerPattern.from_mask("up", free, 16, 8)}))
+    return sets
+
+
+def prunable_all(model):
+    return {n: m for n, m in model.named_modules() if isinstance(m, nn.Linear | nn.Embedding)}
+
+
+@pytest.mark.parametrize("executor", ["compact", "mask-per-call", "premasked", "bsr"])
+def test_every_set_equals_masked_dense_for_every_layer_type(executor):
+    torch.manual_seed(0)
+    model = Mixed().eval()
+    sets = mixed_sets(model)
+    refs = {s.name: masked_reference(model, s) for s in sets}
+    dense = copy.deepcopy(model)
+    rm = ReconfigurableModel(model, sets, executor=executor)
+    tokens = torch.randint(0, 50, (3, 11))
+    with torch.no_grad():
+        assert torch.allclose(rm(tokens), dense(tokens), **TOL)  # active None: the backbone
+        for s in sets:
+            rm.switch(s.name)
+            assert rm.active == s.name
+            assert torch.allclose(rm(tokens), refs[s.name](tokens), **TOL)
+    assert rm.forms["free"]["up"].kind == (
+        "mask-per-call" if executor == "mask-per-call" else "bsr" if executor == "bsr" else "dense"
+    )
+
+
+def test_switching_mid_stream_between_inferences():
+    torch.manual_seed(0)
+    model = Mixed().eval()
+    sets = mixed_sets(model)
+    refs = {s.name: masked_reference(model, s) for s in sets}
+    rm = ReconfigurableModel(model, sets, active="bp")
+    stream = [torch.randint(0, 50, (1, 7)) for _ in range(12)]
+    order = ["bp", "p10", "p40", "p10", "free", "bp", "p40", "p40", "p10", "bp", "free", "p10"]
+    gen = rm.generation
+    with torch.no_grad():
+        for tokens, name in zip(stream, order, strict=True):
+            took = rm.switch(name)
+            assert took >= 0
+            assert torch.allclose(rm(tokens), refs[name](tokens), **TOL)
+    assert rm.generation == gen + len(order)
+
+
+def test_switch_touches_no_weight_data():
+    torch.manual_seed(0)
+    model = Mixed().eval()
+    rm = ReconfigurableModel(model, mixed_sets(model))
+    before = {k: v.clone() for k, v in rm.module.state_dict().items()}
+    pools = {k: [wc.clone() for _, wc, _ in p.buckets] for k, p in rm.pools.items()}
+    for name in rm.set_names * 3:
+        rm.switch(name)
+    for k, v in rm.module.state_dict().items():
+        assert torch.equal(v, before[k])
+    for k, p in rm.pools.items():
+        assert all(torch.equal(a, wc) for a, (_, wc, _) in zip(pools[k], p.buckets, strict=True))
+
+
+def test_switch_during_a_forward_waits_for_it():
+    """A switch requested from another thread mid-inference takes effect after it."""
+    torch.manual_seed(0)
+    model = Mixed().eval()
+    sets = mixed_sets(model)
+    refs = {s.name: masked_reference(model, s) for s in sets}
+    started, release = threading.Event(), threading.Event()
+
+    class Gate(nn.Module):
+        def forward(self, h):
+            started.set()
+            assert release.wait(5)
+            return h
+
+    model.gate = Gate()
+    orig_forward = Mixed.forward
+
+    def gated(self, tokens):
+        return orig_forward(self, self.gate(tokens))
+
+    model.forward = gated.__get__(model)
+    rm = ReconfigurableModel(model, sets, active="p10")
+    tokens = torch.randint(0, 50, (1, 5))
+    out = {}
+    t = threading.Thread(target=lambda: out.setdefault("y", rm(tokens)))
+    t.start()
+    assert started.wait(5)
+    switcher = threading.Thread(target=lambda: rm.switch("bp"))
+    switcher.start()
+    switcher.join(0.2)
+    assert switcher.is_alive() and rm.active == "p10"  # waiting for the inference
+    release.set()
+    t.join(5)
+    switcher.join(5)
+    assert rm.active == "bp"
+    with torch.no_grad():
+        assert torch.allclose(out["y"], refs["p10"](tokens), **TOL)
+
+
+def test_unknown_set_and_bad_layers_are_named():
+    model = Mixed()
+    rm = ReconfigurableModel(model, mixed_sets(model))
+    with pytest.raises(ReconfigurationError, match="no pattern set 'nope'"):
+        rm.switch("nope")
+    ghost = PatternSet(
+        "g",
+        {"nowhere": LayerPattern.from_mask("nowhere", torch.ones(4, 4, dtype=torch.bool), 2, 2)},
+    )
+    with pytest.raises(ReconfigurationError, match="layer 'nowhere' is not in the model"):
+        ReconfigurableModel(Mixed(), [ghost])
+    wrong = PatternSet(
+        "w", {"up": LayerPattern.from_mask("up", torch.ones(24, 70, dtype=torch.bool), 2, 2)}
+    )
+    with pytest.raises(ReconfigurationError, match=r"weight \(70, 24\) but mask \(24, 70\)"):
+        ReconfigurableModel(Mixed(), [wrong])
+
+
+def test_memory_sets_cost_less_than_one_dense_copy():
+    torch.manual_seed(0)
+    model = Mixed()
+    rm = ReconfigurableModel(model, [s for s in mixed_sets(model) if s.name != "free"])
+    mem = rm.memory()
+    dense_bytes = sum(p.numel() * 4 for p in model.parameters())
+    assert mem.backbone_bytes == dense_bytes
+    assert 0 < mem.sets_total_bytes < mem.pruned_dense_bytes
+    assert set(mem.set_bytes) == {"bp", "p40", "p10"}
+
+
+def test_from_bundle_rt3_transformer(tmp_path):
+    """The RT3 Transformer from a saved bundle: every set matches its masked dense model."""
+    root = synthetic_bundle(
+        tmp_path / "b", config={"vocab_size": 97, "emb": 40, "ff": 24, "layers": 2, "heads": 4}
+    )
+    bundle = Bundle.load(root)
+    from lab.models.transformer import RT3TransformerLM
+
+    module = RT3TransformerLM(**bundle.model["config"]).eval()
+    module.load_state_dict(bundle.backbone)
+    refs = {n: masked_reference(module, ps) for n, ps in bundle.sets.items()}
+    rm = ReconfigurableModel(module, bundle.sets.values())
+    assert rm.set_names == ["bp", "p50", "p30", "p20"]
+    assert "decoder" in rm.layer_names and "embedding" in rm.layer_names
+    tokens = torch.randint(0, 97, (2, 35))
+    with torch.no_grad():
+        for name in ["p20", "bp", "p30", "p50", "p20"]:
+            rm.switch(name)
+            assert torch.allclose(rm(tokens), refs[name](tokens), **TOL)
+    assert rm.memory().sets_total_bytes < rm.memory().pruned_dense_bytes
+
+
+def test_distilbert_family():
+    transformers = pytest.importorskip("transformers")
+    cfg = transformers.DistilBertConfig(
+        n_layers=2, dim=64, hidden_dim=96, n_heads=4, vocab_size=200, max_position_embeddings=64
+    )
+    torch.manual_seed(0)
+    model = transformers.DistilBertForSequenceClassification(cfg).eval()
+    layers = {n: m for n, m in model.named_modules() if isinstance(m, nn.Linear)}
+    sets = nested_block_column_sets(layers, {"bp": 0.6, "p25": 0.25}, 32, 32)
+    refs = {s.name: masked_reference(model, s) for s in sets}
+    rm = ReconfigurableModel(model, sets)
+    ids = torch.randint(0, 200, (2, 19))
+    with torch.no_grad():
+        for s in sets:
+            rm.switch(s.name)
+            assert torch.allclose(
+                rm(input_ids=ids).logits, refs[s.name](input_ids=ids).logits, **TOL
+            )
+
+
+def test_bundle_with_set_naming_missing_layer_is_a_bundle_error(tmp_path):
+    root = synthetic_bundle(
+        tmp_path / "b", config={"vocab_size": 50, "emb": 16, "ff": 8, "layers": 1, "heads": 2}
+    )
+    bundle = Bundle.load(root)
+    bad = PatternSet(
+        "p20",
+        {
+            "layers.7.linear1": LayerPattern.from_mask(
+                "layers.7.linear1", torch.ones(8, 16, dtype=torch.bool), 32, 32
+            )
+        },
+    )
+    bad.save(root / "sets" / "p20.safetensors")
+    import json
+
+    doc = json.loads((root / "bundle.json").read_text())
+    for e in doc["sets"]:
+        if e["name"] == "p20":
+            e.update(nnz=bad.nnz, density=1.0, sparsity=0.0)
+    (root / "bundle.json").write_text(json.dumps(doc))
+    with pytest.raises(BundleError, match=r"set 'p20': layer 'layers\.7\.linear1' has no weight"):
+        Bundle.load(root)
+    assert bundle.set_names == ["bp", "p50", "p30", "p20"]
