@@ -18,6 +18,7 @@ import json
 import math
 import os
 import time
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from functools import lru_cache
@@ -318,13 +319,17 @@ def start_client(
     if scheduler != "local":
         return Client(scheduler, timeout="20s")
     n = workers or min(2, os.cpu_count() or 1)
-    cluster = LocalCluster(
-        n_workers=n,
-        threads_per_worker=1,
-        processes=processes,
-        dashboard_address=None,
-        silence_logs=40,
-    )
+    with warnings.catch_warnings():
+        # Without a dashboard the scheduler still serves health routes; when port 8787 is
+        # taken it picks another and warns, which is noise here.
+        warnings.filterwarnings("ignore", message="Port 8787 is already in use")
+        cluster = LocalCluster(
+            n_workers=n,
+            threads_per_worker=1,
+            processes=processes,
+            dashboard_address=None,
+            silence_logs=40,
+        )
     return Client(cluster)
 
 
