@@ -89,10 +89,10 @@ class KiBaMBattery(BatteryModel):
 
     def _time_to_empty(self, current_a: float, t_max: float) -> float:
         """First t in [0, t_max] with y1(t) = 0, or inf (y1 has at most one extremum)."""
+        if current_a <= 0.0:
+            return math.inf  # no load: the available well only refills
         if self.y1 <= 0.0:
             return 0.0
-        if current_a <= 0.0:
-            return math.inf
         hi = (self.y1 + self.y2) / current_a  # total charge gone: y1 must be <= 0 by then
         if t_max < hi:
             if self.wells_after(current_a, t_max)[0] > 0.0:
@@ -100,9 +100,7 @@ class KiBaMBattery(BatteryModel):
             hi = t_max
         from scipy.optimize import brentq
 
-        return brentq(
-            lambda t: self.wells_after(current_a, t)[0], 0.0, hi, xtol=1e-12, rtol=1e-14
-        )
+        return brentq(lambda t: self.wells_after(current_a, t)[0], 0.0, hi, xtol=1e-12, rtol=1e-14)
 
     def advance_until(
         self, load: Load, t_max: float, soc_floor: float | None = None
