@@ -94,7 +94,9 @@ def simulate(
     if base == "oracle":
 
         def score(table: dict[int, str]) -> float:
-            m = _run(device, gov, table, parse_workload(workload, seed), *args, "fast", sample_s, False)
+            m = _run(
+                device, gov, table, parse_workload(workload, seed), *args, "fast", sample_s, False
+            )
             return sum(
                 n * (1.0 if device.variant(v).accuracy is None else device.variant(v).accuracy)
                 for v, n in m.tally.per_variant.items()

@@ -36,7 +36,9 @@ def variants_from_bundle(directory: str | Path) -> list[Variant]:
     except FileNotFoundError:
         raise SimulatorInputError(f"{path}: no such file (is {directory} a bundle?)") from None
     except json.JSONDecodeError as exc:
-        raise SimulatorInputError(f"{path}: not valid JSON: {exc.msg} at line {exc.lineno}") from None
+        raise SimulatorInputError(
+            f"{path}: not valid JSON: {exc.msg} at line {exc.lineno}"
+        ) from None
     if not isinstance(data, dict) or data.get("format") != "rt3lab-bundle":
         raise SimulatorInputError(f"{path}: format: expected 'rt3lab-bundle'")
     if data.get("version") != 1:

@@ -79,7 +79,10 @@ def governor_from_spec(profile: DeviceProfile, spec: str = "profile") -> Governo
         g = Governor(gov.basis, khz, (), spec)
     elif spec == "rt3-split":
         constrained = sorted(
-            {tc.freq_khz for tc in (profile.workload.timing_constraints if profile.workload else [])}
+            {
+                tc.freq_khz
+                for tc in (profile.workload.timing_constraints if profile.workload else [])
+            }
         )
         three = constrained[-3:] if len(constrained) >= 3 else levels[-3:]
         if len(three) < 3:

@@ -80,7 +80,9 @@ profiles = st.builds(
     trans_us=st.floats(0.0, 500.0),
     accuracies=st.lists(st.floats(0.1, 0.99), min_size=3, max_size=3),
 )
-workloads = st.sampled_from(["continuous", "periodic:3", "periodic:7.3", "periodic:20", "poisson:5"])
+workloads = st.sampled_from(
+    ["continuous", "periodic:3", "periodic:7.3", "periodic:20", "poisson:5"]
+)
 models = st.sampled_from(["ideal", "peukert", "kibam", "thevenin"])
 policies = st.sampled_from(["rt3", "dvfs-only", "static-sparse", "dense-max"])
 FAST = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
