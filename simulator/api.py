@@ -72,8 +72,8 @@ def simulate(
     grid.
 
     >>> r = simulate("rt3-paper", battery_model="ideal", capacity_mah=1)
-    >>> r.inferences, r.inferences_per_variant
-    (513, {'bp': 513})
+    >>> r.inferences, r.inferences_per_variant, r.level_changes
+    (616, {'dense': 0, 'bp': 616}, 2)
     """
     prof = _profile(profile)
     if mode not in MODES:
