@@ -1,36 +1,431 @@
-"""``rt3lab demo``: the main job, end to end on built-in defaults."""
+"""``rt3lab demo``: the main job, end to end on built-in defaults.
+
+Steps: build the built-in corpus; train and compress the RT3 Transformer (``--quick``);
+score every pattern set (``rt3lab evaluate``); benchmark the runtime on this host
+(``rt3lab bench runtime``); write the host-calibrated profile of the chosen board
+(``rt3lab profile --power none``); simulate every policy; write the run directory and the
+report. Each step calls the owning package's command in-process, exactly as a user would
+type it, and the command lines are recorded in the run's ``commands.json``.
+
+Expensive steps are cached under ``$RT3LAB_CACHE`` (default ``~/.cache/rt3lab``) in
+``demo/<key>/``, keyed by the budget and the board, so a second run only simulates and
+writes the report. A piece of rt3lab the demo needs that is not there fails with a message
+naming it; nothing is faked.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import io
+import json
+import os
+import platform
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 app = typer.Typer()
+
+STEPS = (
+    "corpus",
+    "compress",
+    "evaluate",
+    "bench runtime",
+    "host profile",
+    "simulate",
+    "report",
+)
+DEMO_VERSION = 1  # bump when the demo's cached artefacts change meaning
+
+
+class DemoUnavailable(RuntimeError):
+    """A piece of rt3lab the demo needs is not available; the message names it."""
+
+
+class DemoStepFailed(RuntimeError):
+    """A step's command failed; the message names the step and the command line."""
+
+
+@dataclass(frozen=True)
+class DemoPlan:
+    """Where the demo writes and caches, and what it runs."""
+
+    out: Path
+    board: str
+    reduced: bool
+    cache: Path
+    seed: int = 0
+
+    @property
+    def bundle(self) -> Path:
+        """The cached bundle directory."""
+        return self.cache / "bundle"
+
+    @property
+    def run_dir(self) -> Path:
+        """The run directory the demo writes."""
+        return self.out / "run"
+
+    @property
+    def report_dir(self) -> Path:
+        """Where the report goes."""
+        return self.out / "report"
+
+
+def cache_root() -> Path:
+    """``$RT3LAB_CACHE`` or ``~/.cache/rt3lab`` (shared with ``rt3lab compress``)."""
+    env = os.environ.get("RT3LAB_CACHE")
+    return Path(env) if env else Path.home() / ".cache" / "rt3lab"
+
+
+def plan(out: Path, board: str, reduced: bool, seed: int = 0) -> DemoPlan:
+    """The demo's plan; the cache key covers everything the cached artefacts depend on.
+
+    >>> p = plan(Path("o"), "rt3-paper", True)
+    >>> p.cache.parent.name, p.run_dir.as_posix()
+    ('demo', 'o/run')
+    """
+    spec = {"v": DEMO_VERSION, "reduced": reduced, "seed": seed, "host": _host()}
+    key = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+    return DemoPlan(out, board, reduced, cache_root() / "demo" / key, seed)
+
+
+def _host() -> str:
+    return f"{platform.node()}-{platform.machine()}-{os.cpu_count()}"
+
+
+# --- running other packages' commands in-process -----------------------------------------
+
+
+def _root_command() -> Any:
+    from lab.cli import build_app
+
+    return typer.main.get_command(build_app())
+
+
+def _lookup(root: Any, path: list[str]) -> Any | None:
+    import click
+
+    cmd = root
+    for name in path:
+        if not isinstance(cmd, click.Group):
+            return None
+        cmd = cmd.commands.get(name)
+        if cmd is None:
+            return None
+    return cmd
+
+
+def _options(cmd: Any) -> set[str]:
+    return {opt for p in cmd.params for opt in getattr(p, "opts", [])}
+
+
+def require(root: Any, path: list[str], options: tuple[str, ...], owner: str) -> Any:
+    """The command at ``path``, or ``DemoUnavailable`` naming what is missing."""
+    cmd = _lookup(root, path)
+    line = "rt3lab " + " ".join(path)
+    if cmd is None:
+        raise DemoUnavailable(
+            f"`{line}` is not available in this rt3lab yet ({owner}); the demo cannot "
+            "continue without it"
+        )
+    missing = [o for o in options if o not in _options(cmd)]
+    if missing:
+        raise DemoUnavailable(
+            f"`{line}` has no option {', '.join(missing)} ({owner}); the demo needs it"
+        )
+    return cmd
+
+
+def run_command(root: Any, args: list[str], capture: bool = False) -> str:
+    """Run ``rt3lab ARGS`` in this process; returns stdout when ``capture``."""
+    import click
+
+    line = "rt3lab " + " ".join(args)
+    buf = io.StringIO()
+    redirect = contextlib.redirect_stdout(buf) if capture else contextlib.nullcontext()
+    try:
+        with redirect:
+            code = root.main(args=args, prog_name="rt3lab", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        code = exc.exit_code
+    except click.ClickException as exc:
+        raise DemoStepFailed(f"`{line}`: {exc.format_message()}") from None
+    if isinstance(code, int) and code != 0:
+        raise DemoStepFailed(f"`{line}` exited with status {code}")
+    return buf.getvalue()
+
+
+def _json_out(text: str, line: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        start = text.find("{")
+        try:
+            return json.loads(text[start:]) if start >= 0 else None
+        except json.JSONDecodeError:
+            raise DemoStepFailed(f"`{line}` did not print JSON") from None
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+# --- the steps ---------------------------------------------------------------------------
+
+
+@dataclass
+class DemoState:
+    """What the steps hand to each other."""
+
+    plan: DemoPlan
+    root: Any
+    commands: dict[str, str]
+    cached: dict[str, bool]
+    results: list[Any] | None = None
+    report_html: Path | None = None
+
+
+def step_corpus(st: DemoState) -> str:
+    """Build (or load the cached) built-in corpus."""
+    try:
+        from lab.data import load_lm_corpus
+    except ImportError as exc:
+        raise DemoUnavailable(f"lab.data.load_lm_corpus is not available ({exc})") from None
+    corpus = load_lm_corpus("builtin")
+    return f"{len(corpus.train):,} train tokens, vocabulary {len(corpus.vocab):,}"
+
+
+def _compress_args(st: DemoState, cmd: Any) -> list[str]:
+    p = st.plan
+    args = [
+        "compress",
+        "--model",
+        "rt3-transformer",
+        "--data",
+        "builtin",
+        "--profile",
+        p.board,
+        "--out",
+        str(p.bundle),
+        "--seed",
+        str(p.seed),
+    ]
+    if "--seed" not in _options(cmd):
+        args = args[:-2]
+    if p.reduced and "--budget" in _options(cmd):
+        args += ["--budget", "test"]
+    else:
+        args += ["--quick"]
+        if p.reduced:
+            args += ["--episodes", "2"]
+    return args
+
+
+def step_compress(st: DemoState) -> str:
+    """Train and compress the RT3 Transformer into a bundle (cached)."""
+    cmd = require(
+        st.root,
+        ["compress"],
+        ("--model", "--data", "--profile", "--out", "--quick", "--episodes"),
+        "the compression package",
+    )
+    args = _compress_args(st, cmd)
+    st.commands["bundle"] = "rt3lab " + " ".join(args)
+    if (st.plan.bundle / "bundle.json").is_file():
+        st.cached["compress"] = True
+        return f"cached bundle {st.plan.bundle}"
+    if st.plan.bundle.exists():
+        shutil.rmtree(st.plan.bundle)  # an interrupted earlier run: start it again
+    partial = st.plan.bundle.with_name("bundle.partial")
+    args[args.index("--out") + 1] = str(partial)
+    run_command(st.root, args)
+    os.replace(partial, st.plan.bundle)
+    return f"bundle {st.plan.bundle}"
+
+
+def _cached_json(st: DemoState, name: str, artifact: str, args: list[str]) -> Any:
+    path = st.plan.cache / artifact
+    st.commands[artifact] = "rt3lab " + " ".join(args)
+    if path.is_file():
+        st.cached[name] = True
+        return json.loads(path.read_text(encoding="utf-8"))
+    data = _json_out(run_command(st.root, args, capture=True), st.commands[artifact])
+    _write_json(path, data)
+    return data
+
+
+def step_evaluate(st: DemoState) -> str:
+    """Score every pattern set of the bundle (``rt3lab evaluate --json``)."""
+    require(st.root, ["evaluate"], ("--bundle", "--json"), "the compression package")
+    data = _cached_json(
+        st, "evaluate", "evaluate.json", ["evaluate", "--bundle", str(st.plan.bundle), "--json"]
+    )
+    n = len(data.get("sets", [])) if isinstance(data, dict) else len(data or [])
+    return f"{n} pattern sets scored"
+
+
+def step_bench(st: DemoState) -> str:
+    """Benchmark the reconfigurable runtime on this host (``rt3lab bench runtime``)."""
+    require(st.root, ["bench", "runtime"], ("--bundle", "--json"), "the runtime package")
+    data = _cached_json(
+        st,
+        "bench runtime",
+        "runtime_bench.json",
+        ["bench", "runtime", "--bundle", str(st.plan.bundle), "--json"],
+    )
+    sw = data.get("switch_ms_median") if isinstance(data, dict) else None
+    return "switch median " + (f"{sw:.3f} ms" if isinstance(sw, int | float) else "n/a")
+
+
+def step_profile(st: DemoState) -> str:
+    """Write the host-calibrated profile of the chosen board (``rt3lab profile``)."""
+    require(
+        st.root,
+        ["profile"],
+        ("--bundle", "--board", "--power", "--out"),
+        "the profiling package",
+    )
+    path = st.plan.cache / f"profile-{st.plan.board}.yaml"
+    args = [
+        "profile",
+        "--bundle",
+        str(st.plan.bundle),
+        "--board",
+        st.plan.board,
+        "--power",
+        "none",
+        "--out",
+        str(path),
+    ]
+    st.commands["profile.yaml"] = "rt3lab " + " ".join(args)
+    if path.is_file():
+        st.cached["host profile"] = True
+        return f"cached profile {path.name}"
+    partial = path.with_name(f".{path.name}.partial.yaml")
+    args[-1] = str(partial)
+    run_command(st.root, args, capture=True)
+    os.replace(partial, path)
+    return f"profile {path.name}"
+
+
+def step_simulate(st: DemoState) -> str:
+    """Simulate every policy on the host-calibrated profile and write the run directory."""
+    from device_profiles import load_profile
+    from simulator import POLICIES, simulate, variants_from_bundle, write_run
+
+    p = st.plan
+    profile_path = p.cache / f"profile-{p.board}.yaml"
+    profile = load_profile(profile_path)
+    variants = variants_from_bundle(p.bundle)
+    results = [simulate(profile, policy=pol, variants=variants) for pol in POLICIES]
+    if p.run_dir.exists():
+        shutil.rmtree(p.run_dir)
+    write_run(p.run_dir, results)
+    shutil.copy(profile_path, p.run_dir / "profile.yaml")
+    for artifact in ("evaluate.json", "runtime_bench.json"):
+        shutil.copy(p.cache / artifact, p.run_dir / artifact)
+    sim = (
+        f"simulator.simulate(load_profile('{profile_path}'), policy=P, "
+        f"variants=variants_from_bundle('{p.bundle}')) for P in {list(POLICIES)} "
+        f"(as `rt3lab simulate --profile {profile_path} --bundle {p.bundle} --compare`)"
+    )
+    st.commands["results.json"] = sim
+    _write_json(p.run_dir / "commands.json", st.commands)
+    st.results = results
+    return f"{len(results)} policies simulated"
+
+
+def step_report(st: DemoState) -> str:
+    """Write the HTML report and the Markdown summary."""
+    from reports import build_report
+
+    files = build_report(st.plan.run_dir, st.plan.report_dir)
+    st.report_html = files.html
+    return f"report {files.html}"
+
+
+STEP_FUNCS: dict[str, Callable[[DemoState], str]] = {
+    "corpus": step_corpus,
+    "compress": step_compress,
+    "evaluate": step_evaluate,
+    "bench runtime": step_bench,
+    "host profile": step_profile,
+    "simulate": step_simulate,
+    "report": step_report,
+}
+
+
+def run_demo(p: DemoPlan, echo: Callable[[str], None] = print) -> DemoState:
+    """Run every step in order; ``echo`` receives one line per step."""
+    p.out.mkdir(parents=True, exist_ok=True)
+    p.cache.mkdir(parents=True, exist_ok=True)
+    st = DemoState(p, _root_command(), {}, {})
+    for i, name in enumerate(STEPS, 1):
+        echo(f"[{i}/{len(STEPS)}] {name} ...")
+        t0 = time.perf_counter()
+        detail = STEP_FUNCS[name](st)
+        tag = " (cached)" if st.cached.get(name) else ""
+        echo(f"[{i}/{len(STEPS)}] {name}: {detail}{tag} in {time.perf_counter() - t0:.1f} s")
+    return st
+
+
+def headline_rows(results: list[Any]) -> list[dict[str, Any]]:
+    """The headline table's rows from simulation results."""
+    return [
+        {
+            "policy": r.policy,
+            "battery_life_h": r.battery_life_s / 3600,
+            "inferences": r.inferences,
+            "deadline_misses": r.deadline_misses,
+            "mean_accuracy": r.mean_accuracy,
+            "switches": r.switches,
+        }
+        for r in results
+    ]
 
 
 @app.command()
 def demo(
     out: Path = typer.Option(Path("rt3lab-out"), "--out", help="Where the demo writes."),
+    board: str = typer.Option(
+        "rt3-paper", "--board", help="The board whose host-calibrated profile is simulated."
+    ),
+    reduced: bool = typer.Option(
+        False, "--reduced", help="A much smaller compression budget (for tests and smoke runs)."
+    ),
 ) -> None:
     """Run the lab end to end on built-in defaults and print the headline table."""
-    from device_profiles import load_profile, shipped_profiles
+    from rich.console import Console
+    from rich.table import Table
 
-    out.mkdir(parents=True, exist_ok=True)
-    table = Table(title="rt3lab demo: shipped device profiles")
-    for col in ("profile", "levels (MHz)", "busy W at levels", "battery J"):
-        table.add_column(col)
-    for name in shipped_profiles():
-        p = load_profile(name)
-        levels = p.levels_khz
-        shown = levels if len(levels) <= 4 else [levels[0], levels[len(levels) // 2], levels[-1]]
+    from device_profiles import load_profile
+
+    load_profile(board)  # a bad board name is bad input: fail before any work
+    console = Console()
+    t0 = time.perf_counter()
+    st = run_demo(plan(out, board, reduced), echo=lambda s: console.print(s, highlight=False))
+    table = Table(title=f"rt3lab demo: every policy on the host-calibrated {board} profile")
+    for col in ("policy", "battery life (h)", "inferences", "deadline misses", "accuracy"):
+        table.add_column(col, justify="right" if col != "policy" else "left")
+    for r in headline_rows(st.results or []):
+        acc = r["mean_accuracy"]
         table.add_row(
-            name,
-            ", ".join(f"{f / 1000:.0f}" for f in shown),
-            ", ".join(f"{p.power_at(f)[0]:.3f}" for f in shown),
-            f"{p.battery.energy_j:.0f}",
+            r["policy"],
+            f"{r['battery_life_h']:.3f}",
+            f"{r['inferences']:,}",
+            str(r["deadline_misses"]),
+            "n/a" if acc is None else f"{acc:.4f}",
         )
-    Console().print(table)
-    typer.echo(f"demo output in {out}")
+    console.print(table)
+    console.print(f"report: {st.report_html}")
+    console.print(f"summary: {st.plan.report_dir / 'report.md'}")
+    console.print(f"run directory: {st.plan.run_dir}; done in {time.perf_counter() - t0:.1f} s")
