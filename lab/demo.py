@@ -110,11 +110,10 @@ def _root_command() -> Any:
 
 
 def _lookup(root: Any, path: list[str]) -> Any | None:
-    import click
-
     cmd = root
     for name in path:
-        if not isinstance(cmd, click.Group):
+        # typer vendors its own click: look for a group by its shape, not its class.
+        if not isinstance(getattr(cmd, "commands", None), dict):
             return None
         cmd = cmd.commands.get(name)
         if cmd is None:
@@ -145,18 +144,20 @@ def require(root: Any, path: list[str], options: tuple[str, ...], owner: str) ->
 
 def run_command(root: Any, args: list[str], capture: bool = False) -> str:
     """Run ``rt3lab ARGS`` in this process; returns stdout when ``capture``."""
-    import click
-
     line = "rt3lab " + " ".join(args)
     buf = io.StringIO()
     redirect = contextlib.redirect_stdout(buf) if capture else contextlib.nullcontext()
     try:
         with redirect:
             code = root.main(args=args, prog_name="rt3lab", standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        code = exc.exit_code
-    except click.ClickException as exc:
-        raise DemoStepFailed(f"`{line}`: {exc.format_message()}") from None
+    except Exception as exc:
+        # typer's vendored click: Exit carries a status, usage errors a message.
+        if type(exc).__name__ == "Exit" and hasattr(exc, "exit_code"):
+            code = exc.exit_code
+        elif hasattr(exc, "format_message"):
+            raise DemoStepFailed(f"`{line}`: {exc.format_message()}") from None
+        else:
+            raise
     if isinstance(code, int) and code != 0:
         raise DemoStepFailed(f"`{line}` exited with status {code}")
     return buf.getvalue()

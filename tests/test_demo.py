@@ -1,0 +1,71 @@
+"""``rt3lab demo --reduced`` on a fresh cache: the report parses, every image is embedded
+and non-empty, and its tables hold the numbers of results.json. A second run is cached."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent / "reports"))  # the report's HTML reader
+
+from report_html import check_headline_against, parse_report, png_payloads
+
+from lab.cli import main
+from lab.demo import DemoUnavailable, _root_command, plan, require, run_demo
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("demo")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("RT3LAB_CACHE", str(tmp / "cache"))
+    try:
+        with pytest.raises(SystemExit) as exc:
+            main(["demo", "--out", str(tmp / "out"), "--reduced"])
+        assert exc.value.code in (0, None)
+        yield tmp
+    finally:
+        mp.undo()
+
+
+def test_demo_report_is_self_contained_and_consistent(demo_run):
+    out = demo_run / "out"
+    html = out / "report" / "report.html"
+    parsed = parse_report(html)
+    assert len(png_payloads(parsed)) >= 5
+    results = json.loads((out / "run" / "results.json").read_text())
+    from simulator import POLICIES
+
+    assert {r["policy"] for r in results} == set(POLICIES)
+    assert check_headline_against(parsed, results) == len(POLICIES)
+    repro = {row[0]: row for row in parsed.tables["reproduction"][1:]}
+    by = {r["policy"]: r for r in results}
+    gain = by["rt3"]["inferences"] / by["dense-max"]["inferences"]
+    key = "battery-life gain, rt3 over dense-max (inferences per charge)"
+    assert repro[key][2] == f"{gain:.2f}x"
+    bench = json.loads((out / "run" / "runtime_bench.json").read_text())
+    switch = next(v for k, v in repro.items() if k.startswith("pattern-set switch"))
+    assert switch[2] == f"{bench['switch_ms_median']:.3f} ms"
+    commands = json.loads((out / "run" / "commands.json").read_text())
+    assert commands["bundle"].startswith("rt3lab compress")
+
+
+def test_second_run_uses_the_cache(demo_run, monkeypatch):
+    monkeypatch.setenv("RT3LAB_CACHE", str(demo_run / "cache"))
+    lines: list[str] = []
+    st = run_demo(plan(demo_run / "again", "rt3-paper", True), echo=lines.append)
+    assert st.cached == dict.fromkeys(
+        ("compress", "evaluate", "bench runtime", "host profile"), True
+    )
+    assert (demo_run / "again" / "report" / "report.html").is_file()
+
+
+def test_a_missing_piece_is_named():
+    root = _root_command()
+    with pytest.raises(DemoUnavailable, match="`rt3lab nosuch` is not available"):
+        require(root, ["nosuch"], (), "nobody")
+    with pytest.raises(DemoUnavailable, match="has no option --frobnicate"):
+        require(root, ["report"], ("--frobnicate",), "reports")
