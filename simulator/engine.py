@@ -18,7 +18,9 @@ Semantics (both modes):
 busy/idle cycles (continuous and periodic workloads) with the battery integrated over the
 cycle-averaged load, and steps request by request only around a state change (governor
 step, battery empty), so both modes share every decision. For Poisson and trace workloads
-every arrival changes the load, so ``fast`` steps request by request without simpy.
+every arrival changes the load, so ``fast`` steps request by request. Crossing times are
+found by root-finding on the battery's integrated state, so no pending timeout ever needs
+interrupting: each simpy timeout is scheduled only once the next state change is known.
 """
 
 from __future__ import annotations
@@ -316,12 +318,23 @@ def run_exact(machine: Machine) -> None:
 
 
 def run_fast(machine: Machine) -> None:
-    """Whole cycles at once, request by request only around state changes."""
-    while not machine.empty:
-        machine.take_request()
-        if machine.empty:
-            break
-        machine.prepare()
-        machine.batch()
-        if not machine.empty:
-            machine.serve()
+    """One simpy timeout per state change: whole cycles at once, single requests only
+    around governor steps and the empty battery (and per arrival for Poisson and traces).
+    """
+    import simpy
+
+    env = simpy.Environment()
+
+    def device_process():
+        while not machine.empty:
+            machine.take_request()
+            if machine.empty:
+                break
+            machine.prepare()
+            machine.batch()
+            if not machine.empty:
+                machine.serve()
+            yield env.timeout(max(0.0, machine.t - env.now))
+
+    env.process(device_process())
+    env.run()
