@@ -122,7 +122,11 @@ def _lookup(root: Any, path: list[str]) -> Any | None:
 
 
 def _options(cmd: Any) -> set[str]:
-    return {opt for p in cmd.params for opt in getattr(p, "opts", [])}
+    return {
+        opt
+        for p in cmd.params
+        for opt in [*getattr(p, "opts", []), *getattr(p, "secondary_opts", [])]
+    }
 
 
 def require(root: Any, path: list[str], options: tuple[str, ...], owner: str) -> Any:
@@ -276,13 +280,14 @@ def step_evaluate(st: DemoState) -> str:
 
 def step_bench(st: DemoState) -> str:
     """Benchmark the reconfigurable runtime on this host (``rt3lab bench runtime``)."""
-    require(st.root, ["bench", "runtime"], ("--bundle", "--json"), "the runtime package")
-    data = _cached_json(
-        st,
-        "bench runtime",
-        "runtime_bench.json",
-        ["bench", "runtime", "--bundle", str(st.plan.bundle), "--json"],
-    )
+    cmd = require(st.root, ["bench", "runtime"], ("--bundle", "--json"), "the runtime package")
+    args = ["bench", "runtime", "--bundle", str(st.plan.bundle)]
+    if st.plan.reduced:
+        # Fewer repetitions; the full bench (anchors, per-layer times) is for the full demo.
+        short = (("--rounds", "3"), ("--per-round", "2"), ("--switch-reps", "200"))
+        args += [x for opt, v in short if opt in _options(cmd) for x in (opt, v)]
+        args += [o for o in ("--no-anchors", "--no-layers") if o in _options(cmd)]
+    data = _cached_json(st, "bench runtime", "runtime_bench.json", [*args, "--json"])
     sw = data.get("switch_ms_median") if isinstance(data, dict) else None
     return "switch median " + (f"{sw:.3f} ms" if isinstance(sw, int | float) else "n/a")
 
