@@ -79,7 +79,7 @@ class Cell:
         """A stable id: the same parameters give the same id in every run and process.
 
         >>> Cell("rt3-paper", None, 10.0, "continuous", "rt3", 0, "fast").cell_id
-        'c6ad48a4f0a2f1a3d1d9'
+        'e6a43d8da18c82d74bc1'
         """
         text = json.dumps(asdict(self), sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:20]

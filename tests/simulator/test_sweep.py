@@ -176,6 +176,21 @@ def test_cli_bad_config_exits_2_with_one_line(tmp_path, capsys):
     assert err.count("\n") == 0 and "unknown policy 'nope'" in err
 
 
+def test_cli_runs_on_an_existing_scheduler_address(client, tmp_path, capsys):
+    import json
+
+    data = {**BIG, "capacities_mah": [0.3], "seeds": [0], "workloads": ["continuous"]}
+    path = write_config(tmp_path / "s.yaml", data)
+    address = client.scheduler.address
+    out = tmp_path / "o"
+    with pytest.raises(SystemExit) as exc:
+        main(["sweep", str(path), "--scheduler", address, "--out", str(out), "--json"])
+    assert exc.value.code in (0, None)
+    record = json.loads(capsys.readouterr().out)
+    assert record["ran"] == 4 * len(POLICIES)
+    assert client.status == "running"  # the sweep closed its own client, not the cluster
+
+
 def test_cli_sweep_then_report_summarises_it(tmp_path, capsys):
     import json
 
