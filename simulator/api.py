@@ -108,6 +108,11 @@ def simulate(
     warnings += deadline_warnings(device, table, wl.deadline_s)
     machine = _run(device, gov, table, wl, *args, mode, sample_s, True)
     tally = machine.tally
+    if any(kind == "end" for _, kind, _ in machine.events):
+        warnings.append(
+            "the trace ended and the idle power is 0: the battery never empties; "
+            "battery_life_s is the time the last request finished"
+        )
     used = [device.variant(v) for v, n in tally.per_variant.items() if n > 0]
     if tally.inferences == 0:
         mean_acc = None

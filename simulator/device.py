@@ -107,6 +107,12 @@ def build_device(
     for v, own in pairs:
         table_of = own if (own is not None and own.latency and not v.latency) else v
         lat, source = _latencies(profile, v, table_of, levels)
+        for k, seconds in lat.items():
+            if not seconds > 0:
+                raise SimulatorInputError(
+                    f"variant {v.name!r}: latency at {k} kHz is {seconds * 1e3} ms; "
+                    "expected > 0 (are its operation counts zero?)"
+                )
         specs.append(VariantSpec(v.name, v.accuracy, v.sparsity, lat, source))
     busy, idle = {}, {}
     for k in levels:

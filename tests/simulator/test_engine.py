@@ -70,6 +70,30 @@ def _profile(power_scale, basis, t1, t2, switch_ms, trans_us, accuracies):
     return profile_from_dict(d)
 
 
+def _pixel(basis, t1, t2, start_index, accuracies):
+    d = load_profile("pixel-3").model_dump(mode="json", exclude_none=True)
+    levels = d["clusters"][1]["levels_khz"]
+    d["governor"]["basis"] = basis
+    d["governor"]["start_khz"] = levels[start_index]
+    d["governor"]["steps"] = [
+        {"battery_below": t1, "cap_khz": levels[start_index - 5]},
+        {"battery_below": t2, "cap_khz": levels[start_index - 10]},
+    ]
+    d["switch_cost"] = {"time_ms": 20.0, "provenance": "rt3-latency-model"}
+    d["workload"]["timing_constraints"] = []  # deadlines come from the workload alone
+    for v, acc in zip(d["variants"], accuracies, strict=True):
+        v["accuracy"] = acc
+    return profile_from_dict(d)
+
+
+pixel_profiles = st.builds(
+    _pixel,
+    basis=st.sampled_from(["energy", "soc"]),
+    t1=st.floats(0.4, 0.8),
+    t2=st.floats(0.05, 0.35),
+    start_index=st.integers(10, 22),
+    accuracies=st.lists(st.floats(0.1, 0.99), min_size=2, max_size=2),
+)
 profiles = st.builds(
     _profile,
     power_scale=st.floats(0.5, 4.0),
@@ -89,8 +113,16 @@ FAST = settings(max_examples=12, deadline=None, suppress_health_check=[HealthChe
 
 
 @FAST
-@given(profile=profiles, workload=workloads, model=models, policy=policies, cap=st.floats(0.2, 1.0))
+@given(
+    profile=profiles | pixel_profiles,
+    workload=workloads | st.sampled_from(["periodic:30", "periodic:11", "poisson:40"]),
+    model=models,
+    policy=policies | st.just("oracle"),
+    cap=st.floats(0.2, 1.0),
+)
 def test_fast_and_exact_agree(profile, workload, model, policy, cap):
+    if profile.name == "pixel-3":
+        cap *= 5  # a 3.9 W phone core: a few hundred inferences
     kw = dict(policy=policy, battery_model=model, workload=workload, capacity_mah=cap, seed=3)
     fast = simulate(profile, mode="fast", **kw)
     exact = simulate(profile, mode="exact", **kw)
@@ -154,3 +186,9 @@ def test_trace_workload_idles_after_the_last_request(tmp_path):
     busy_w, lat = p.power_at(1400000)[0], p.variant("bp").latency_at(1400000) / 1e3
     idle_s = (0.02 * 3.6 * 3.5 - 3 * busy_w * lat) / 0.05
     assert r.battery_life_s == pytest.approx(3 * lat + idle_s, rel=1e-9)
+
+
+@pytest.mark.slow
+def test_exact_mode_equals_closed_form_on_the_full_battery():
+    r = simulate(RT3, battery_model="ideal", mode="exact")
+    assert r.inferences == rt3_closed_form(RT3)

@@ -59,6 +59,23 @@ def test_variant_table_missing_a_level():
     assert simulate(profile_from_dict(d), governor="max", capacity_mah=0.1).inferences > 0
 
 
+def test_variant_with_zero_operations():
+    d = RT3.model_dump(mode="json", exclude_none=True)
+    d["variants"].append(
+        {"name": "empty", "sparsity": 0.99, "nonzero_mults": 0, "nonzero_adds": 0,
+         "provenance": "rt3-opcount"}
+    )  # fmt: skip
+    with pytest.raises(SimulatorInputError, match=r"'empty': latency at .* expected > 0"):
+        simulate(profile_from_dict(d))
+
+
+def test_trace_with_no_idle_power_ends_with_a_warning(tmp_path):
+    f = tmp_path / "trace.csv"
+    f.write_text("time_s\n0\n1\n", encoding="utf-8")
+    r = simulate(RT3, workload=f"trace:{f}")
+    assert r.inferences == 2 and any("never empties" in w for w in r.warnings)
+
+
 def test_rt3_picks_the_most_accurate_variant_that_meets_the_deadline():
     d = RT3.model_dump(mode="json", exclude_none=True)
     d["variants"].append(
