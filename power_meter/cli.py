@@ -1,5 +1,153 @@
-"""Placeholder command module; its package fills it in."""
+"""`rt3lab meter`: list drivers and ports, record, emulate, summarise a trace."""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import threading
+import time
+from pathlib import Path
 
 import typer
 
-app = typer.Typer()
+app = typer.Typer(help="USB power meters: list, record, emulate, summary.", no_args_is_help=True)
+
+
+def _table(title: str, rows: list[tuple[str, str]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=title)
+    t.add_column("figure")
+    t.add_column("value", justify="right")
+    for k, v in rows:
+        t.add_row(k, v)
+    Console().print(t)
+
+
+def _fmt(v: object) -> str:
+    if isinstance(v, float):
+        return "nan" if math.isnan(v) else f"{v:.6g}"
+    return str(v)
+
+
+@app.command("list")
+def list_cmd(json_out: bool = typer.Option(False, "--json", help="Print JSON only.")) -> None:
+    """Drivers, and the serial ports found on this machine."""
+    from serial.tools import list_ports
+
+    from power_meter.drivers import DRIVERS
+
+    ports = [
+        {"device": p.device, "description": p.description, "hwid": p.hwid}
+        for p in list_ports.comports()
+    ]
+    drivers = [d.__dict__ for d in DRIVERS.values()]
+    if json_out:
+        typer.echo(json.dumps({"drivers": drivers, "ports": ports}))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title="drivers")
+    for c in ("name", "description", "link", "update period (s)"):
+        t.add_column(c)
+    for d in DRIVERS.values():
+        t.add_row(d.name, d.description, d.link, f"{d.update_period_s:g}")
+    Console().print(t)
+    p = Table(title="serial ports")
+    p.add_column("device")
+    p.add_column("description")
+    for x in ports:
+        p.add_row(x["device"], x["description"])
+    if not ports:
+        p.add_row("(none found)", "ports may still be given as socket:// or rfc2217:// URLs")
+    Console().print(p)
+
+
+@app.command()
+def record(
+    driver: str = typer.Option(..., help="um24c, um25c, um34c, tc66c or ppk2."),
+    port: str = typer.Option(..., help="pyserial URL: /dev/rfcomm0, socket://host:port, ..."),
+    out: Path = typer.Option(..., help="Output trace, .csv or .parquet."),
+    duration: float | None = typer.Option(None, help="Seconds to record (default: until Ctrl-C)."),
+    poll_interval: float | None = typer.Option(None, help="Seconds between polls (UM, TC66C)."),
+    vdd_mv: int | None = typer.Option(None, help="PPK2 supply voltage in mV (default: metadata)."),
+    json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON only."),
+) -> None:
+    """Record samples to FILE; ends with a summary (samples, gaps, drops, repeats, energy)."""
+    from power_meter.drivers import make_meter
+    from power_meter.recorder import Recorder
+
+    meter = make_meter(driver, port, poll_interval_s=poll_interval, vdd_mv=vdd_mv)
+    stop = threading.Event()
+    old = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        summary = Recorder(meter, out, driver=driver).run(duration, stop)
+    except KeyboardInterrupt:
+        stop.set()
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, old)
+    d = summary.as_dict()
+    if json_out:
+        typer.echo(json.dumps(d))
+        return
+    rows = [(k, _fmt(v)) for k, v in d.items() if k != "gaps"]
+    _table(f"recording {out}", rows)
+
+
+@app.command()
+def emulate(
+    driver: str = typer.Option("um34c", help="um24c, um25c, um34c, tc66c or ppk2."),
+    waveform: str = typer.Option(
+        "constant:1.0@5.0",
+        help="CSV file (time_s,power_w[,voltage_v]), constant:W[@V], steps:T=W,...",
+    ),
+    accel: float = typer.Option(1.0, help="Emulated seconds per real second."),
+    fault: list[str] = typer.Option([], help="KIND@T[:X], repeatable (garbage, truncate, ...)."),
+    link: Path | None = typer.Option(None, help="Path of the port symlink (default: a temp dir)."),
+    duration: float | None = typer.Option(
+        None, help="Real seconds to run (default: until Ctrl-C)."
+    ),
+) -> None:
+    """Start an emulated meter on a pseudo-terminal and print its port."""
+    from power_meter.emulators import Fault, make_emulator
+    from power_meter.waveform import Waveform
+
+    w = Waveform.parse(waveform)
+    faults = [Fault.parse(f) for f in fault]
+    emu = make_emulator(driver, w, accel=accel, link=link, faults=faults)
+    emu.start()
+    typer.echo(emu.port, nl=True)
+    stop = threading.Event()
+    old = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        end = math.inf if duration is None else time.monotonic() + duration
+        while not stop.is_set() and time.monotonic() < end:
+            stop.wait(0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, old)
+        emu.stop()
+
+
+@app.command()
+def summary(
+    file: Path = typer.Argument(..., help="A trace written by `rt3lab meter record`."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON only."),
+) -> None:
+    """Samples, gaps, energy, mean and peak power of a trace file."""
+    from power_meter.trace import read_trace, summarize_trace
+
+    s = summarize_trace(read_trace(file)).as_dict()
+    if json_out:
+        typer.echo(
+            json.dumps(
+                {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in s.items()}
+            )
+        )
+        return
+    _table(f"trace {file}", [(k, _fmt(v)) for k, v in s.items()])

@@ -1,0 +1,243 @@
+"""A meter emulator on a pseudo-terminal: real bytes, emulated time, injected faults.
+
+The emulator owns a pty pair and exposes the slave under a stable path (a symlink), so a
+driver opens it exactly like `/dev/rfcomm0`. A disconnect closes the pty and removes the
+link; the reappearance creates a new pty behind the same path, as a re-plugged meter does.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import random
+import select
+import tempfile
+import threading
+import time
+import tty
+from dataclasses import dataclass
+from pathlib import Path
+
+from power_meter.sample import MeterError
+from power_meter.waveform import Waveform
+
+FAULT_KINDS = ("garbage", "truncate", "bad_checksum", "stall", "disconnect", "drop")
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A fault to inject at emulated time `at_s` (or at once if None).
+
+    `duration_s` (emulated seconds) for stall and disconnect; `n` bytes of garbage or
+    samples to drop.
+    """
+
+    kind: str
+    at_s: float | None = None
+    duration_s: float = 1.0
+    n: int = 17
+
+    def __post_init__(self) -> None:
+        if self.kind not in FAULT_KINDS:
+            raise MeterError(f"fault {self.kind!r}: expected one of {', '.join(FAULT_KINDS)}")
+
+    @classmethod
+    def parse(cls, spec: str) -> Fault:
+        """`KIND@T[:X]`: X is the duration (stall, disconnect) or the count (garbage, drop).
+
+        >>> Fault.parse("disconnect@10:2.5")
+        Fault(kind='disconnect', at_s=10.0, duration_s=2.5, n=17)
+        """
+        kind, _, rest = spec.partition("@")
+        at, _, x = rest.partition(":")
+        try:
+            at_s = float(at) if at else None
+            if not x:
+                return cls(kind, at_s)
+            if kind in ("garbage", "drop"):
+                return cls(kind, at_s, n=int(x))
+            return cls(kind, at_s, duration_s=float(x))
+        except ValueError:
+            raise MeterError(f"fault {spec!r}: expected KIND@SECONDS[:DURATION|COUNT]") from None
+
+
+class PtyEmulator:
+    """Base class: the pty, the thread, the emulated clock and the fault machinery.
+
+    Subclasses implement `on_command(data, now)` and optionally `on_tick(now)`, and call
+    `send(data)`. `accel` makes emulated time run that many times faster than real time.
+    """
+
+    tick_s = 0.002
+    out_cap = 1 << 20  # bytes queued towards the host before a meter would overflow
+
+    def __init__(
+        self,
+        waveform: Waveform,
+        accel: float = 1.0,
+        link: str | Path | None = None,
+        faults: list[Fault] | None = None,
+        seed: int = 0,
+    ) -> None:
+        """Prepare (call `start()` to create the port)."""
+        if accel <= 0:
+            raise MeterError(f"accel {accel}: expected > 0")
+        self.waveform = waveform
+        self.accel = accel
+        self._tmp = None
+        if link is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="rt3lab-meter-")
+            link = Path(self._tmp.name) / f"tty{type(self).__name__}"
+        self.port = str(link)
+        self._schedule = sorted((f for f in faults or []), key=lambda f: f.at_s or 0.0)
+        self._pending: list[Fault] = []
+        self._stall_until = -1.0
+        self._lock = threading.Lock()
+        self._rand = random.Random(seed)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._master = self._slave = -1
+        self._out = bytearray()
+        self._t_real0 = 0.0
+        self.fault_log: list[tuple[float, str]] = []
+        self.connected = threading.Event()
+
+    # --- time -------------------------------------------------------------------------
+    def clock(self) -> float:
+        """Emulated seconds since `start()` (use as a driver's clock)."""
+        return (time.monotonic() - self._t_real0) * self.accel
+
+    # --- lifecycle --------------------------------------------------------------------
+    def start(self) -> PtyEmulator:
+        """Create the port and start answering."""
+        self._t_real0 = time.monotonic()
+        self._open_pty()
+        self._thread = threading.Thread(target=self._run, name=type(self).__name__, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop answering and remove the port."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._close_pty()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+    def __enter__(self) -> PtyEmulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def inject(self, fault: Fault) -> None:
+        """Inject a fault now (or at `fault.at_s`)."""
+        with self._lock:
+            self._schedule.append(fault)
+            self._schedule.sort(key=lambda f: f.at_s or 0.0)
+
+    # --- for subclasses ---------------------------------------------------------------
+    def on_command(self, data: bytes, now: float) -> None:
+        """Handle bytes the host wrote."""
+
+    def on_tick(self, now: float) -> None:
+        """Called every `tick_s` (streaming meters produce data here)."""
+
+    def on_reconnect(self) -> None:
+        """Reset device state after a disconnect (the meter lost power)."""
+
+    def send(self, data: bytes) -> None:
+        """Queue bytes towards the host, with any pending garbage fault in front."""
+        g = self.take("garbage")
+        if g is not None:
+            data = bytes(self._rand.getrandbits(8) for _ in range(g.n)) + data
+        self._out += data
+
+    @property
+    def queued(self) -> int:
+        """Bytes written by the meter but not yet taken by the pty."""
+        return len(self._out)
+
+    def take(self, kind: str) -> Fault | None:
+        """Consume a pending one-shot fault of `kind`, logging it."""
+        for k, f in enumerate(self._pending):
+            if f.kind == kind:
+                del self._pending[k]
+                self.fault_log.append((self.clock(), kind))
+                return f
+        return None
+
+    def stalled(self, now: float) -> bool:
+        """True while a stall fault is active."""
+        return now < self._stall_until
+
+    # --- internals --------------------------------------------------------------------
+    def _open_pty(self) -> None:
+        self._master, self._slave = os.openpty()
+        tty.setraw(self._slave)
+        os.set_blocking(self._master, False)
+        tmp = self.port + ".new"
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+        os.symlink(os.ttyname(self._slave), tmp)
+        os.replace(tmp, self.port)
+        self._out = bytearray()
+        self.connected.set()
+
+    def _close_pty(self) -> None:
+        self.connected.clear()
+        if os.path.lexists(self.port):
+            os.unlink(self.port)
+        for fd in (self._master, self._slave):
+            if fd >= 0:
+                os.close(fd)
+        self._master = self._slave = -1
+
+    def _due_faults(self, now: float) -> list[Fault]:
+        with self._lock:
+            due = [f for f in self._schedule if f.at_s is None or f.at_s <= now]
+            self._schedule = [f for f in self._schedule if f not in due]
+        return due
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            now = self.clock()
+            for f in self._due_faults(now):
+                if f.kind == "stall":
+                    self._stall_until = now + f.duration_s
+                    self.fault_log.append((now, "stall"))
+                elif f.kind == "disconnect":
+                    self.fault_log.append((now, "disconnect"))
+                    self._close_pty()
+                    self._stop.wait(f.duration_s / self.accel)
+                    self._pending.clear()
+                    self.on_reconnect()
+                    self._open_pty()
+                    now = self.clock()
+                else:
+                    self._pending.append(f)
+            r, _, _ = select.select([self._master], [], [], self.tick_s)
+            if r:
+                try:
+                    data = os.read(self._master, 4096)
+                except OSError as exc:  # EIO while nobody holds the slave open
+                    if exc.errno != errno.EIO:
+                        raise
+                    data = b""
+                if data:
+                    self.on_command(data, self.clock())
+            self.on_tick(self.clock())
+            self._flush()
+
+    def _flush(self) -> None:
+        while self._out:
+            try:
+                n = os.write(self._master, self._out[:65536])
+            except BlockingIOError:
+                return
+            except OSError as exc:
+                if exc.errno in (errno.EIO, errno.EAGAIN):
+                    return
+                raise
+            del self._out[:n]

@@ -1,0 +1,463 @@
+"""Nordic Power Profiler Kit II: metadata and calibration, the 100 kS/s stream, the driver.
+
+Each sample is a little-endian u32: bits 0-13 ADC value, 14-16 range, 18-23 a counter that
+wraps at 64, 24-31 logic inputs. The decoder is vectorised with numpy, carries partial
+samples across reads, uses the counter to count dropped samples, and resynchronises when
+garbage shifts the 4-byte grid.
+
+>>> cal = Calibration()
+>>> words = encode_current(np.array([1e-3, 2e-3]), start_counter=5, cal=cal, vdd_mv=3300)
+>>> dec = StreamDecoder(cal, vdd_mv=3300)
+>>> out = dec.feed(words.astype("<u4").tobytes() + b"\\x00\\x00")
+>>> len(out), dec.stats.drops    # the last sample waits for its successor to confirm it
+(1, 0)
+>>> round(float(out.current_a[0]) * 1e3, 3)
+1.0
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from power_meter.port import open_port, read_available, write
+from power_meter.sample import (
+    Clock,
+    Flag,
+    MeterError,
+    MeterInfo,
+    MeterStats,
+    Sample,
+    SampleBatch,
+    wall_clock,
+)
+
+SAMPLE_RATE_HZ = 100_000
+SAMPLE_PERIOD_S = 1.0 / SAMPLE_RATE_HZ
+ADC_MULT = 1.8 / 163840
+N_RANGES = 5
+# Opcodes used here.
+AVERAGE_START = b"\x06"
+AVERAGE_STOP = b"\x07"
+GET_METADATA = b"\x19"
+AMPERE_MODE = b"\x11\x01"
+SOURCE_MODE = b"\x11\x02"
+DUT_ON = b"\x0c\x01"
+
+
+class PPK2Error(MeterError):
+    """Bad PPK2 metadata or configuration; the message names the key or value."""
+
+
+def _five(x: float) -> tuple[float, ...]:
+    return (x,) * N_RANGES
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Per-range calibration constants (the PPK2's metadata), defaults when uncalibrated."""
+
+    r: tuple[float, ...] = (1031.64, 101.65, 10.15, 0.94, 0.043)
+    gs: tuple[float, ...] = _five(0.0)
+    gi: tuple[float, ...] = _five(1.0)
+    o: tuple[float, ...] = _five(0.0)
+    s: tuple[float, ...] = _five(0.0)
+    i: tuple[float, ...] = _five(0.0)
+    ug: tuple[float, ...] = _five(1.0)
+    calibrated: bool = False
+    hw: str = ""
+    ia: str = ""
+    vdd_mv: int | None = None
+    mode: str = ""
+    extra: dict[str, str] = field(default_factory=dict, compare=False)
+
+
+_KEYS = ("R", "GS", "GI", "O", "S", "I", "UG")
+
+
+def parse_metadata(text: str) -> Calibration:
+    """Parse the ASCII `key: value` lines the PPK2 sends for 0x19, ending with `END`.
+
+    >>> c = parse_metadata("Calibrated: 1\\nR0: 1000.5\\nGS2: 0.01\\nVDD: 3000\\nEND\\n")
+    >>> c.r[0], c.gs[2], c.vdd_mv, c.calibrated
+    (1000.5, 0.01, 3000, True)
+    """
+    if "END" not in text:
+        raise PPK2Error("metadata: expected a final 'END' line")
+    base = Calibration()
+    tables = {k: list(getattr(base, k.lower())) for k in _KEYS}
+    kw: dict[str, object] = {}
+    extra: dict[str, str] = {}
+    for line in text.split("END", 1)[0].splitlines():
+        if not line.strip():
+            continue
+        if ":" not in line:
+            raise PPK2Error(f"metadata line {line!r}: expected 'key: value'")
+        key, value = (p.strip() for p in line.split(":", 1))
+        name, idx = key.rstrip("01234"), key[len(key.rstrip("01234")) :]
+        if name in tables and len(idx) == 1:
+            try:
+                val = float(value)
+            except ValueError:
+                raise PPK2Error(f"metadata {key}: {value!r} is not a number") from None
+            if not np.isfinite(val) or (name == "R" and val == 0):
+                raise PPK2Error(f"metadata {key}: {value!r} is not usable")
+            tables[name][int(idx)] = val
+        elif key == "Calibrated":
+            kw["calibrated"] = value not in ("0", "", "false")
+        elif key == "VDD":
+            try:
+                kw["vdd_mv"] = int(float(value))
+            except ValueError:
+                raise PPK2Error(f"metadata VDD: {value!r} is not a number") from None
+        elif key in ("HW", "IA", "mode"):
+            kw[key.lower()] = value
+        else:
+            extra[key] = value
+    return Calibration(**{k.lower(): tuple(v) for k, v in tables.items()}, extra=extra, **kw)
+
+
+def format_metadata(cal: Calibration) -> str:
+    """The metadata text a PPK2 with calibration `cal` sends (inverse of `parse_metadata`)."""
+    lines = [f"Calibrated: {int(cal.calibrated)}"]
+    for key in _KEYS:
+        lines += [f"{key}{r}: {v!r}" for r, v in enumerate(getattr(cal, key.lower()))]
+    lines += [f"HW: {cal.hw}", f"IA: {cal.ia}", f"mode: {cal.mode}"]
+    if cal.vdd_mv is not None:
+        lines.append(f"VDD: {cal.vdd_mv}")
+    return "\n".join(lines) + "\nEND\n"
+
+
+def _arrays(cal: Calibration) -> dict[str, np.ndarray]:
+    return {k: np.asarray(getattr(cal, k.lower()), dtype=float) for k in _KEYS}
+
+
+def adc_to_current(adc: np.ndarray, rng: np.ndarray, cal: Calibration, vdd_mv: float) -> np.ndarray:
+    """Amperes from 14-bit ADC values and ranges (the PPK2 formula; the ADC value is x4)."""
+    c = _arrays(cal)
+    x = (adc.astype(float) * 4 - c["O"][rng]) * ADC_MULT / c["R"][rng]
+    return c["UG"][rng] * (
+        x * (c["GS"][rng] * x + c["GI"][rng]) + c["S"][rng] * vdd_mv / 1000 + c["I"][rng]
+    )
+
+
+def range_max_a(cal: Calibration) -> np.ndarray:
+    """Approximate full-scale current of each range (amperes)."""
+    return (0x3FFF * 4 - np.asarray(cal.o)) * ADC_MULT / np.asarray(cal.r)
+
+
+def encode_current(
+    current_a: np.ndarray,
+    start_counter: int,
+    cal: Calibration,
+    vdd_mv: float,
+    logic: int = 0,
+) -> np.ndarray:
+    """Stream words (uint32) a PPK2 would send for these currents: auto-ranged and quantised."""
+    current_a = np.asarray(current_a, dtype=float)
+    c = _arrays(cal)
+    full = range_max_a(cal) * 0.9
+    rng = np.searchsorted(full, np.abs(current_a)).clip(0, N_RANGES - 1)
+    target = current_a / c["UG"][rng] - c["S"][rng] * vdd_mv / 1000 - c["I"][rng]
+    gs, gi = c["GS"][rng], c["GI"][rng]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        quad = (-gi + np.sqrt(np.maximum(gi * gi + 4 * gs * target, 0))) / (2 * gs)
+    x = np.where(gs == 0, target / gi, quad)
+    adc = np.rint((x * c["R"][rng] / ADC_MULT + c["O"][rng]) / 4).clip(0, 0x3FFF).astype(np.uint32)
+    counter = (np.arange(current_a.size, dtype=np.uint32) + start_counter) % 64
+    return adc | (rng.astype(np.uint32) << 14) | (counter << 18) | (np.uint32(logic & 0xFF) << 24)
+
+
+@dataclass
+class Decoded:
+    """Samples decoded from the stream: current, range, logic, absolute index, drop flags."""
+
+    current_a: np.ndarray
+    rng: np.ndarray
+    logic: np.ndarray
+    index: np.ndarray  # sample number since the decoder started, counting dropped samples
+    dropped_before: np.ndarray  # samples lost just before each one
+
+    def __len__(self) -> int:
+        return int(self.current_a.shape[0])
+
+
+_MIN_RUN = 8  # consecutive rejected words that mean the 4-byte grid has slipped
+
+
+class StreamDecoder:
+    """Turns stream bytes into samples; keeps partial words and the counter across reads.
+
+    A word is accepted when its range is valid (0-4) and its counter continues from the
+    word before it or into the word after it, so a lone garbage word is rejected. The last
+    word of each read waits for its successor. Drops are counted modulo 64 from the counter.
+    """
+
+    def __init__(self, cal: Calibration | None = None, vdd_mv: float = 3300) -> None:
+        """A decoder with calibration `cal` and supply voltage `vdd_mv` (used by the formula)."""
+        self.cal = cal or Calibration()
+        self.vdd_mv = vdd_mv
+        self.stats = MeterStats()
+        self._carry = b""
+        self._prev_raw: int | None = None  # counter of the last word examined
+        self._last_acc: int | None = None  # counter of the last accepted word
+        self._index = -1  # absolute index of the last accepted sample
+
+    def restart(self) -> None:
+        """Forget the counter (after a stall or reconnect): the next jump is not a drop."""
+        self._carry = b""
+        self._prev_raw = None
+        self._last_acc = None
+
+    @property
+    def pending_bytes(self) -> int:
+        """Bytes received but not yet decoded (a held-back word and a partial one)."""
+        return len(self._carry)
+
+    def feed(self, data: bytes) -> Decoded:
+        """Decode `data` appended to what was carried over."""
+        buf = self._carry + bytes(data)
+        parts: list[Decoded] = []
+        start = 0
+        while True:
+            n_words = (len(buf) - start) // 4
+            if n_words < 2:
+                break
+            words = np.frombuffer(buf, dtype="<u4", count=n_words, offset=start)
+            done, slipped = self._decode(words, parts)
+            start += 4 * done
+            if not slipped:
+                break
+            shift = self._find_alignment(buf, start)
+            if shift is None:
+                # Not enough data to see the grid again: drop what cannot be decoded yet
+                # beyond a short tail that might hold the start of a good run.
+                keep = max(len(buf) - start - 4 * (_MIN_RUN + 2), 0)
+                self.stats.garbage_bytes += keep
+                start += keep
+                break
+            self.stats.garbage_bytes += shift
+            start += shift
+            self._prev_raw = None
+        self._carry = buf[start:]
+        if not parts:
+            z = np.zeros(0)
+            zi = np.zeros(0, dtype=np.int64)
+            return Decoded(z, zi, zi, zi, zi)
+        return Decoded(*(np.concatenate([getattr(p, f) for p in parts]) for f in _DEC_FIELDS))
+
+    def _decode(self, words: np.ndarray, parts: list[Decoded]) -> tuple[int, bool]:
+        """Decode all but the last word; return words consumed and whether the grid slipped."""
+        cnt = ((words >> 18) & 63).astype(np.int64)
+        rng = ((words >> 14) & 7).astype(np.int64)
+        ok = rng < N_RANGES
+        prev = np.empty_like(cnt)
+        prev[0] = -2 if self._prev_raw is None else self._prev_raw
+        prev[1:] = cnt[:-1]
+        ok_prev = np.empty_like(ok)
+        ok_prev[0] = self._prev_raw is not None
+        ok_prev[1:] = ok[:-1]
+        cont = ok & ok_prev & (cnt == (prev + 1) % 64)
+        body = slice(0, len(words) - 1)
+        valid = ok[body] & (cont[body] | cont[1:])
+        m = len(words) - 1
+        bad = ~valid
+        slipped = False
+        # A long run of rejected words means misalignment: stop at its start and resync.
+        if bad.sum() >= _MIN_RUN:
+            run = np.convolve(bad.astype(np.int64), np.ones(_MIN_RUN, dtype=np.int64), "valid")
+            hits = np.flatnonzero(run == _MIN_RUN)
+            if hits.size:
+                m = int(hits[0])
+                valid = valid[:m]
+                slipped = True
+        idx = np.flatnonzero(valid)
+        self.stats.bad_frames += int(m - idx.size)
+        self.stats.garbage_bytes += 4 * int(m - idx.size)
+        if m > 0:
+            self._prev_raw = int(cnt[m - 1])
+        if idx.size:
+            acc = cnt[idx]
+            prev_acc = np.empty_like(acc)
+            prev_acc[0] = acc[0] - 1 if self._last_acc is None else self._last_acc
+            prev_acc[1:] = acc[:-1]
+            dropped = (acc - prev_acc - 1) % 64
+            index = self._index + np.cumsum(dropped + 1)
+            self._index = int(index[-1])
+            self._last_acc = int(acc[-1])
+            self.stats.drops += int(dropped.sum())
+            self.stats.frames += int(idx.size)
+            w = words[idx]
+            r = rng[idx]
+            adc = (w & 0x3FFF).astype(np.int64)
+            parts.append(
+                Decoded(
+                    adc_to_current(adc, r, self.cal, self.vdd_mv),
+                    r,
+                    ((w >> 24) & 0xFF).astype(np.int64),
+                    index,
+                    dropped,
+                )
+            )
+        return m, slipped
+
+    def _find_alignment(self, buf: bytes, start: int) -> int | None:
+        """Smallest byte shift after which `_MIN_RUN` words continue the counter."""
+        need = 4 * (_MIN_RUN + 1)
+        for shift in range(1, min(len(buf) - start - need, 4 * 64) + 1):
+            w = np.frombuffer(buf, dtype="<u4", count=_MIN_RUN + 1, offset=start + shift)
+            c = (w >> 18) & 63
+            if np.all(((w >> 14) & 7) < N_RANGES) and np.all(np.diff(c.astype(np.int64)) % 64 == 1):
+                return shift
+        return None
+
+
+_DEC_FIELDS = ("current_a", "rng", "logic", "index", "dropped_before")
+
+
+class PPK2Meter:
+    """Driver for the PPK2 in ampere mode (or source mode) streaming at 100 kS/s.
+
+    Timestamps: sample n is stamped t0 + n x 10 us, where t0 comes from the read that
+    brought it in, corrected by the bytes still waiting, and kept at its least-delayed
+    observation (latency only ever makes a sample look later). Voltage is the configured
+    supply, flagged `Flag.NOMINAL_VOLTAGE`: the PPK2 measures current only.
+    """
+
+    baudrate = 115200  # CDC ACM ignores it
+    update_period_s = SAMPLE_PERIOD_S
+
+    def __init__(
+        self,
+        port: str,
+        vdd_mv: int | None = None,
+        mode: str = "ampere",
+        clock: Clock = wall_clock,
+        stall_after_s: float = 0.1,
+        metadata_timeout_s: float = 2.0,
+    ) -> None:
+        """Configure (does not open the port). `vdd_mv` None takes the metadata's VDD."""
+        if mode not in ("ampere", "source"):
+            raise PPK2Error(f"mode {mode!r}: expected 'ampere' or 'source'")
+        if vdd_mv is not None and not 800 <= vdd_mv <= 5000:
+            raise PPK2Error(f"vdd_mv {vdd_mv}: expected 800-5000 mV")
+        self.url = port
+        self.mode = mode
+        self.vdd_mv_requested = vdd_mv
+        self.clock = clock
+        self.stall_after_s = stall_after_s
+        self.metadata_timeout_s = metadata_timeout_s
+        self.stats = MeterStats()
+        self.decoder = StreamDecoder()
+        self.cal = Calibration()
+        self._port = None
+        self._t0: float | None = None
+        self._last_obs = 0.0
+        self._last_data = 0.0
+        self._after_gap = False
+        self._last_t = -float("inf")
+
+    @property
+    def vdd_mv(self) -> float:
+        """The supply voltage used for the formula and for power (mV)."""
+        return self.decoder.vdd_mv
+
+    def open(self) -> None:
+        """Open, read metadata, select the mode and start the stream."""
+        self._port = open_port(self.url, self.baudrate, timeout=0.02)
+        write(self._port, AVERAGE_STOP)
+        time.sleep(0.02)
+        self._port.reset_input_buffer()
+        write(self._port, GET_METADATA)
+        text = self._read_metadata()
+        self.cal = parse_metadata(text)
+        vdd = self.vdd_mv_requested or self.cal.vdd_mv or 3300
+        if self.mode == "ampere":
+            write(self._port, AMPERE_MODE)
+        else:
+            write(self._port, SOURCE_MODE + bytes([0x0D, vdd >> 8, vdd & 0xFF]) + DUT_ON)
+        old = self.decoder.stats
+        self.decoder = StreamDecoder(self.cal, vdd)
+        self.decoder.stats = old
+        self.stats = old
+        self._t0 = None
+        self._after_gap = self._last_t > -float("inf")
+        write(self._port, AVERAGE_START)
+        self._last_data = time.monotonic()
+
+    def _read_metadata(self) -> str:
+        buf = bytearray()
+        deadline = time.monotonic() + self.metadata_timeout_s
+        while time.monotonic() < deadline:
+            buf += read_available(self._port, 4096)
+            if b"END" in buf:
+                return buf.decode("ascii", "replace")
+        raise PPK2Error(f"{self.url}: no metadata ('... END') within {self.metadata_timeout_s} s")
+
+    def identify(self) -> MeterInfo:
+        """Hardware id and calibration state from the metadata."""
+        details = {"hw": self.cal.hw, "ia": self.cal.ia, "calibrated": str(self.cal.calibrated)}
+        details["vdd_mv"] = str(self.vdd_mv)
+        return MeterInfo("ppk2", "PPK2", self.url, self.update_period_s, details)
+
+    def close(self) -> None:
+        """Stop the stream and close the port."""
+        if self._port is not None:
+            with contextlib.suppress(OSError):
+                write(self._port, AVERAGE_STOP)
+            try:
+                self._port.close()
+            finally:
+                self._port = None
+
+    def __enter__(self) -> PPK2Meter:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def read(self) -> list[Sample]:
+        """New samples (a list; use `read_batch` at full rate)."""
+        return self.read_batch().to_samples()
+
+    def read_batch(self) -> SampleBatch:
+        """Everything that arrived since the last call, decoded and stamped."""
+        if self._port is None:
+            raise MeterError(f"{self.url}: port is not open")
+        data = read_available(self._port)
+        t_read = self.clock()
+        waiting = self._port.in_waiting
+        now = time.monotonic()
+        if not data:
+            if now - self._last_data > self.stall_after_s and not self._after_gap:
+                self._after_gap = True
+                self.decoder.restart()
+                self._t0 = None
+            return SampleBatch.empty()
+        self._last_data = now
+        dec = self.decoder.feed(data)
+        if not len(dec):
+            return SampleBatch.empty()
+        # The newest received sample is the last decoded one plus the words held back.
+        newest = dec.index[-1] + self.decoder.pending_bytes // 4 + waiting // 4
+        obs = t_read - newest * SAMPLE_PERIOD_S
+        if self._t0 is None:
+            self._t0 = obs
+        else:
+            # Latency only delays; allow the two clocks to drift apart by 200 ppm.
+            self._t0 = min(self._t0 + 2e-4 * max(t_read - self._last_obs, 0.0), obs)
+        self._last_obs = t_read
+        t = self._t0 + dec.index * SAMPLE_PERIOD_S
+        if t[0] <= self._last_t:
+            t += self._last_t + SAMPLE_PERIOD_S - t[0]
+        self._last_t = float(t[-1])
+        flags = np.where(dec.dropped_before > 0, int(Flag.DROP), 0) | int(Flag.NOMINAL_VOLTAGE)
+        if self._after_gap:
+            flags[0] |= int(Flag.AFTER_GAP)
+            self._after_gap = False
+        v = np.full(len(dec), self.vdd_mv / 1000)
+        return SampleBatch(t, v, dec.current_a, dec.current_a * v, flags.astype(np.int64))

@@ -1,0 +1,253 @@
+"""The recorder: reads a meter, appends fsync'd batches, survives disconnects, sums up.
+
+Batches are written at least every `flush_interval_s` (default 1 s) with flush + fsync, so a
+crash, SIGKILL or Ctrl-C loses at most the last second. A disconnect is retried with
+exponential backoff; the time without samples is written as a gap row, never filled in.
+Parquet output is journalled as CSV during the capture and converted at the end, so a
+killed recorder leaves a readable journal instead of a Parquet file without its footer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import math
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from power_meter.sample import COLUMNS, Flag, Meter, MeterDisconnected, MeterError, SampleBatch
+from power_meter.trace import journal_path
+
+
+class TraceWriter:
+    """Appends batches to a CSV file; `flush()` writes them and fsyncs."""
+
+    def __init__(self, path: str | Path) -> None:
+        """Create (truncate) `path` and write the header."""
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        self._pending: list[SampleBatch] = []
+        self.rows = 0
+        os.write(self._fd, (",".join(COLUMNS) + "\n").encode())
+        os.fsync(self._fd)
+
+    def append(self, batch: SampleBatch) -> None:
+        """Queue a batch for the next flush."""
+        if len(batch):
+            self._pending.append(batch)
+
+    def flush(self) -> None:
+        """Write queued rows in one write, then fsync."""
+        if not self._pending:
+            return
+        b = SampleBatch.concat(self._pending)
+        self._pending = []
+        table = pa.table({c: getattr(b, c) for c in COLUMNS})
+        sink = io.BytesIO()
+        pacsv.write_csv(table, sink, pacsv.WriteOptions(include_header=False))
+        data = sink.getvalue()
+        view = memoryview(data)
+        while view:
+            n = os.write(self._fd, view)
+            view = view[n:]
+        os.fsync(self._fd)
+        self.rows += len(b)
+
+    def close(self) -> None:
+        """Flush and close."""
+        if self._fd >= 0:
+            self.flush()
+            os.close(self._fd)
+            self._fd = -1
+
+
+@dataclass
+class Gap:
+    """A stretch without samples: from the last sample before to the first after."""
+
+    start_s: float
+    end_s: float | None
+    reason: str
+
+
+@dataclass
+class RecordingSummary:
+    """The end-of-run report."""
+
+    out: str
+    driver: str
+    samples: int = 0
+    duration_s: float = 0.0
+    energy_j: float = 0.0
+    mean_power_w: float = math.nan
+    peak_power_w: float = math.nan
+    drops: int = 0
+    repeats: int = 0
+    bad_frames: int = 0
+    garbage_bytes: int = 0
+    timeouts: int = 0
+    reconnects: int = 0
+    gaps: list[Gap] = field(default_factory=list)
+
+    @property
+    def gap_s(self) -> float:
+        """Total time in gaps (closed ones)."""
+        return sum(g.end_s - g.start_s for g in self.gaps if g.end_s is not None)
+
+    def as_dict(self) -> dict:
+        """Plain dict (for JSON); NaN becomes None."""
+        d = asdict(self)
+        d["gap_count"] = len(self.gaps)
+        d["gap_s"] = self.gap_s
+        return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in d.items()}
+
+
+class _Integrator:
+    """Running energy over samples, never across a gap."""
+
+    def __init__(self) -> None:
+        self.energy = 0.0
+        self.covered = 0.0
+        self.peak = -math.inf
+        self.last_t: float | None = None
+
+    def add(self, b: SampleBatch) -> None:
+        t, p = b.t_host_s, b.power_w
+        after_gap = (b.flags & int(Flag.AFTER_GAP)) != 0
+        prev = np.concatenate([[np.nan if self.last_t is None else self.last_t], t[:-1]])
+        dt = t - prev
+        ok = np.isfinite(dt) & ~after_gap & np.isfinite(p)
+        self.energy += float(np.sum(p[ok] * dt[ok]))
+        self.covered += float(np.sum(dt[ok]))
+        if len(p):
+            self.peak = max(self.peak, float(np.nanmax(p)))
+        self.last_t = float(t[-1])
+
+
+class Recorder:
+    """Records one meter to a file until a duration passes or `stop` is set."""
+
+    def __init__(
+        self,
+        meter: Meter,
+        out: str | Path,
+        driver: str = "",
+        flush_interval_s: float = 1.0,
+        stall_after_s: float | None = None,
+        backoff_initial_s: float = 0.1,
+        backoff_max_s: float = 2.0,
+        on_batch: Callable[[SampleBatch], None] | None = None,
+    ) -> None:
+        """`stall_after_s` (meter clock): silence longer than this is a gap (default 3 periods)."""
+        out = Path(out)
+        if out.suffix not in (".csv", ".parquet"):
+            raise MeterError(f"{out}: expected a .csv or .parquet output file")
+        self.meter = meter
+        self.out = out
+        self.flush_interval_s = flush_interval_s
+        self.stall_after_s = stall_after_s or max(3 * meter.update_period_s, 0.05)
+        self.backoff_initial_s = backoff_initial_s
+        self.backoff_max_s = backoff_max_s
+        self.on_batch = on_batch
+        self.summary = RecordingSummary(str(out), driver)
+        self._journal = journal_path(out) if out.suffix == ".parquet" else out
+        self._gap: Gap | None = None
+
+    def run(
+        self, duration_s: float | None = None, stop: threading.Event | None = None
+    ) -> RecordingSummary:
+        """Record; returns the summary (also written next to the output as .summary.json)."""
+        stop = stop or threading.Event()
+        end = math.inf if duration_s is None else time.monotonic() + duration_s
+        writer = TraceWriter(self._journal)
+        integ = _Integrator()
+        first_t: float | None = None
+        connected = self._connect(stop, end, initial=True)
+        last_flush = time.monotonic()
+        try:
+            while not stop.is_set() and time.monotonic() < end:
+                if not connected:
+                    connected = self._connect(stop, end)
+                    continue
+                try:
+                    b = self.meter.read_batch()
+                except MeterDisconnected:
+                    self._open_gap(integ.last_t, "disconnect")
+                    self._safe_close()
+                    connected = False
+                    continue
+                if len(b):
+                    self._mark_gaps(b, integ.last_t, writer)
+                    first_t = b.t_host_s[0] if first_t is None else first_t
+                    integ.add(b)
+                    writer.append(b)
+                    if self.on_batch is not None:
+                        self.on_batch(b)
+                    self.summary.samples += len(b)
+                if time.monotonic() - last_flush >= self.flush_interval_s:
+                    writer.flush()
+                    last_flush = time.monotonic()
+        finally:
+            writer.close()
+            self._safe_close()
+        s = self.summary
+        for k, v in self.meter.stats.as_dict().items():
+            if hasattr(s, k) and k != "frames":
+                setattr(s, k, v)
+        s.energy_j = integ.energy
+        s.mean_power_w = integ.energy / integ.covered if integ.covered > 0 else math.nan
+        s.peak_power_w = integ.peak if integ.peak > -math.inf else math.nan
+        s.duration_s = float(integ.last_t - first_t) if first_t is not None else 0.0
+        if self._journal != self.out:
+            pq.write_table(pacsv.read_csv(self._journal), self.out)
+            self._journal.unlink()
+        Path(str(self.out) + ".summary.json").write_text(json.dumps(s.as_dict(), indent=1))
+        return s
+
+    def _connect(self, stop: threading.Event, end: float, initial: bool = False) -> bool:
+        delay = self.backoff_initial_s
+        while not stop.is_set() and time.monotonic() < end:
+            try:
+                self.meter.open()
+                if not initial:
+                    self.summary.reconnects += 1
+                return True
+            except MeterDisconnected:
+                self._safe_close()
+                stop.wait(min(delay, max(end - time.monotonic(), 0)))
+                delay = min(delay * 2, self.backoff_max_s)
+        return False
+
+    def _safe_close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.meter.close()
+
+    def _open_gap(self, last_t: float | None, reason: str) -> None:
+        if self._gap is None and last_t is not None:
+            self._gap = Gap(last_t, None, reason)
+
+    def _mark_gaps(self, b: SampleBatch, last_t: float | None, writer: TraceWriter) -> None:
+        if self._gap is None and last_t is not None:
+            silent = b.t_host_s[0] - last_t
+            if silent > self.stall_after_s or b.flags[0] & int(Flag.AFTER_GAP):
+                self._gap = Gap(last_t, None, "stall")
+        if self._gap is None:
+            return
+        self._gap.end_s = float(b.t_host_s[0])
+        self.summary.gaps.append(self._gap)
+        nan = np.array([np.nan])
+        row = SampleBatch(np.array([self._gap.start_s]), nan, nan, nan, np.array([int(Flag.GAP)]))
+        writer.append(row)
+        b.flags[0] |= int(Flag.AFTER_GAP)
+        self._gap = None

@@ -1,0 +1,117 @@
+"""Trace files (CSV or Parquet): columns, reading (even after a crash), energy, summaries.
+
+A trace has the columns `t_host_s, voltage_v, current_a, power_w, flags`. A gap is a row
+flagged `Flag.GAP` with empty values; the first sample after it is flagged `AFTER_GAP`.
+Each sample's power covers the interval since the previous sample, and no interval that
+touches a gap is counted: gaps are never interpolated.
+
+>>> import numpy as np
+>>> t = np.array([0.0, 1.0, 2.0, 3.0, 4.0])
+>>> p = np.array([9.0, 2.0, np.nan, 4.0, 4.0])
+>>> f = np.array([0, 0, Flag.GAP, Flag.AFTER_GAP, 0])
+>>> integrate_energy(t, p, f)
+(6.0, 2.0)
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from power_meter.sample import COLUMNS, Flag, MeterError
+
+
+class TraceError(MeterError):
+    """A trace file that cannot be read; names the file and what was expected."""
+
+
+def integrate_energy(t: np.ndarray, p: np.ndarray, flags: np.ndarray) -> tuple[float, float]:
+    """(energy J, covered seconds): sum of p_i (t_i - t_{i-1}) over intervals not at a gap."""
+    t = np.asarray(t, dtype=float)
+    if t.size < 2:
+        return 0.0, 0.0
+    p = np.asarray(p, dtype=float)
+    flags = np.asarray(flags, dtype=np.int64)
+    dt = np.diff(t)
+    gap = (flags & int(Flag.GAP)) != 0
+    ok = ~gap[1:] & ~gap[:-1] & ((flags[1:] & int(Flag.AFTER_GAP)) == 0) & np.isfinite(p[1:])
+    return float(np.sum(p[1:][ok] * dt[ok])), float(np.sum(dt[ok]))
+
+
+def journal_path(out: str | Path) -> Path:
+    """Where a Parquet recording keeps its CSV journal until it is finalised."""
+    return Path(str(out) + ".journal.csv")
+
+
+def read_trace(path: str | Path) -> pd.DataFrame:
+    """Read a CSV or Parquet trace; a CSV cut mid-line (a killed recorder) loses that line only.
+
+    If a Parquet file was never finalised (the recorder was killed), its journal is read.
+    """
+    path = Path(path)
+    if not path.exists() and journal_path(path).exists():
+        path = journal_path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such trace file")
+    if path.suffix == ".parquet":
+        try:
+            df = pd.read_parquet(path)
+        except Exception as exc:
+            raise TraceError(f"{path}: not a readable Parquet trace ({exc})") from None
+    else:
+        data = path.read_bytes()
+        cut = data.rfind(b"\n")
+        data = data[: cut + 1] if cut >= 0 else b""
+        if not data.startswith(",".join(COLUMNS).encode()):
+            raise TraceError(f"{path}: expected a header line {','.join(COLUMNS)}")
+        df = pd.read_csv(io.BytesIO(data), dtype={c: float for c in COLUMNS[:-1]})
+    missing = [c for c in COLUMNS if c not in df.columns]
+    if missing:
+        raise TraceError(f"{path}: missing column(s) {', '.join(missing)}")
+    df["flags"] = df["flags"].fillna(0).astype(np.int64)
+    return df[list(COLUMNS)]
+
+
+@dataclass
+class TraceSummary:
+    """What a trace contains."""
+
+    samples: int
+    gaps: int
+    gap_s: float
+    samples_after_drop: int
+    duration_s: float
+    energy_j: float
+    mean_power_w: float
+    peak_power_w: float
+
+    def as_dict(self) -> dict[str, float | int]:
+        """Plain dict (for JSON)."""
+        return asdict(self)
+
+
+def summarize_trace(df: pd.DataFrame) -> TraceSummary:
+    """Samples, gaps, energy, mean and peak power of a trace table."""
+    flags = df["flags"].to_numpy(dtype=np.int64)
+    t = df["t_host_s"].to_numpy(dtype=float)
+    p = df["power_w"].to_numpy(dtype=float)
+    gap = (flags & int(Flag.GAP)) != 0
+    energy, covered = integrate_energy(t, p, flags)
+    gap_idx = np.flatnonzero(gap)
+    gap_s = sum(float(t[i + 1] - t[i]) for i in gap_idx if i + 1 < t.size)
+    real = ~gap & np.isfinite(p)
+    return TraceSummary(
+        samples=int(real.sum()),
+        gaps=int(gap.sum()),
+        gap_s=gap_s,
+        samples_after_drop=int(((flags & int(Flag.DROP)) != 0).sum()),
+        duration_s=float(t[-1] - t[0]) if t.size else 0.0,
+        energy_j=energy,
+        mean_power_w=energy / covered if covered > 0 else math.nan,
+        peak_power_w=float(p[real].max()) if real.any() else math.nan,
+    )
