@@ -210,3 +210,33 @@ def test_cli_sweep_then_report_summarises_it(tmp_path, capsys):
     rows = parsed.tables["sweep"][1:]
     assert sum(int(r[4]) for r in rows) == record["cells"]
     assert "gain" in parsed.tables and len(png_payloads(parsed)) == 1
+
+
+@pytest.mark.slow
+def test_ctrl_c_on_the_cli_then_resume_runs_each_cell_once(tmp_path):
+    """A real SIGINT to `rt3lab sweep` mid-run: exit 130, whole files only, then resume."""
+    import json
+    import signal
+    import subprocess
+    import time
+
+    path = write_config(tmp_path / "s.yaml", {**BIG, "capacities_mah": BIG["capacities_mah"][:6]})
+    out = tmp_path / "o"
+    exe = str(Path(sys.executable).with_name("rt3lab"))
+    cmd = [exe, "sweep", str(path), "--out", str(out), "--threads", "--batch-size", "20"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(list(out.rglob("part-*.parquet"))) < 3:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err.decode()
+    assert not list(out.rglob("*.tmp"))
+    done = finished_cell_ids(out)
+    total = len(cells(load_sweep_config(path)))
+    assert 0 < len(done) < total
+    res = subprocess.run([*cmd, "--json"], capture_output=True, timeout=120, check=True)
+    record = json.loads(res.stdout)
+    assert record["skipped"] == len(done) and record["ran"] == total - len(done)
+    df = read_sweep(out)
+    assert len(df) == total and df["cell_id"].is_unique
