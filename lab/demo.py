@@ -294,7 +294,7 @@ def step_bench(st: DemoState) -> str:
 
 def step_profile(st: DemoState) -> str:
     """Write the host-calibrated profile of the chosen board (``rt3lab profile``)."""
-    require(
+    cmd = require(
         st.root,
         ["profile"],
         ("--bundle", "--board", "--power", "--out"),
@@ -312,6 +312,14 @@ def step_profile(st: DemoState) -> str:
         "--out",
         str(path),
     ]
+    # Bounded timing so the demo stays within its few minutes; the CI stop still applies.
+    bounds = (
+        (("--warmup", "1"), ("--min-runs", "3"), ("--max-runs", "20"), ("--time-cap", "0.5"))
+        if st.plan.reduced
+        else (("--time-cap", "3"),)
+    )
+    extra = [x for opt, v in bounds if opt in _options(cmd) for x in (opt, v)]
+    args = args[:-2] + extra + args[-2:]
     st.commands["profile.yaml"] = "rt3lab " + " ".join(args)
     if path.is_file():
         st.cached["host profile"] = True
