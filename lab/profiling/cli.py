@@ -1,5 +1,161 @@
-"""Placeholder command module; its package fills it in."""
+"""``rt3lab profile``: measure a board (or this host) and write a device profile."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import typer
 
 app = typer.Typer()
+
+
+@app.command()
+def profile(
+    bundle: Path = typer.Option(..., "--bundle", help="Bundle directory (rt3lab compress)."),
+    board: str = typer.Option(
+        ...,
+        "--board",
+        help="Board measured (its shipped profile name, or a label with --base); "
+        "in host mode, the board whose levels and power the host latencies are projected to.",
+    ),
+    out: Path = typer.Option(..., "--out", help="PROFILE.yaml to write (CSV and JSON beside it)."),
+    power: str = typer.Option(
+        "none",
+        "--power",
+        help="um34c:PORT|um24c:PORT|um25c:PORT|tc66c:PORT|ppk2:PORT|rapl|ina3221[:RAIL]|pi5-pmic|"
+        "none. 'none' is host mode: latency only, frequency left alone.",
+    ),
+    cpufreq_root: Path = typer.Option(
+        Path("/sys"),
+        "--cpufreq-root",
+        help="sysfs root (a fake tree with the kernel's layout "
+        "works); a path ending in devices/system/cpu is accepted too.",
+    ),
+    policy: str | None = typer.Option(None, "--policy", help="cpufreq policy: policyN, cpuN or N."),
+    adb: str | None = typer.Option(
+        None, "--adb", help="Control an Android device over adb (serial, or '-' for the only one)."
+    ),
+    levels: str | None = typer.Option(None, "--levels", help="kHz list (or MHz/GHz), or 'all'."),
+    base: str | None = typer.Option(
+        None,
+        "--base",
+        help="Profile giving battery, governor, deadlines and voltages "
+        "(default: --board when it is a shipped profile).",
+    ),
+    name: str | None = typer.Option(None, "--name", help="Name of the profile written."),
+    sets: str | None = typer.Option(None, "--sets", help="Comma-separated variants (default all)."),
+    seq_len: int = typer.Option(35, "--seq-len", help="Tokens per inference."),
+    threads: int | None = typer.Option(None, "--threads", help="torch threads."),
+    warmup: int = typer.Option(5, "--warmup", help="Warm-up runs per level and variant."),
+    min_runs: int = typer.Option(10, "--min-runs", help="Timed runs before the CI is checked."),
+    max_runs: int = typer.Option(1000, "--max-runs", help="Timed runs at most."),
+    rel_ci: float = typer.Option(
+        0.02, "--rel-ci", help="Stop when the median's 95% CI is within this fraction."
+    ),
+    time_cap: float = typer.Option(10.0, "--time-cap", help="Seconds of timed runs at most."),
+    settle: float = typer.Option(0.5, "--settle", help="Seconds to wait after a level is set."),
+    idle: float = typer.Option(2.0, "--idle", help="Seconds of each idle baseline window."),
+    power_window: float = typer.Option(2.0, "--power-window", help="Busy window, s, at least."),
+    settle_timeout: float = typer.Option(
+        2.0, "--settle-timeout", help="Seconds for a set frequency to read back before failing."
+    ),
+    power_output: str = typer.Option(
+        "levels", "--power-output", help="levels (measured per level) or model (fitted C*V^2*f)."
+    ),
+    host_khz: int | None = typer.Option(
+        None, "--host-khz", help="Host mode: the host's clock, kHz (default: read it)."
+    ),
+    memory_fraction: float | None = typer.Option(
+        None,
+        "--memory-fraction",
+        help="Host mode: fraction of latency that does not scale with f (default 0).",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the calibration as JSON only."),
+) -> None:
+    """Measure latency (and power) per pattern set at every frequency level; write a profile."""
+    from rich.console import Console
+
+    from lab.profiling.cpufreq import CpufreqControl
+    from lab.profiling.session import (
+        bundle_workload,
+        make_power,
+        parse_levels,
+        profile_board,
+        profile_host,
+        sysfs_root,
+    )
+    from lab.profiling.sysfs import AdbFiles, LocalFiles
+
+    if power_output not in ("levels", "model"):
+        raise typer.BadParameter(f"must be levels or model, got {power_output!r}")
+    console = Console(stderr=True)
+    say = (lambda _m: None) if as_json else (lambda m: console.print(f"[dim]{m}[/dim]"))
+    wanted = parse_levels(levels)
+    plan_kw = dict(
+        warmup=warmup, min_runs=min_runs, max_runs=max_runs, rel_ci=rel_ci,
+        time_cap_s=time_cap, settle_s=settle, idle_s=idle, power_window_s=power_window,
+    )  # fmt: skip
+    set_list = [s.strip() for s in sets.split(",")] if sets else None
+    root = sysfs_root(cpufreq_root)
+    if adb is not None:
+        from lab.profiling.adb import AndroidControl
+
+        files = AdbFiles(serial=None if adb == "-" else adb)
+    else:
+        if not root.is_dir():
+            raise FileNotFoundError(f"--cpufreq-root: {cpufreq_root}: no such directory")
+        files = LocalFiles(root)
+    if power.lower() == "none":
+        if wanted is not None:
+            raise typer.BadParameter(
+                "host mode (--power none) measures at the current clock; "
+                "--levels needs a power source and frequency control",
+                param_hint="--levels",
+            )
+        workload = bundle_workload(bundle, seq_len, threads, set_list)
+        outcome = profile_host(workload, board, out, plan_kw, host_khz, memory_fraction,
+                               files if adb is None else None, name, say)  # fmt: skip
+    else:
+        source = make_power(power, files)
+        if adb is not None:
+            control = AndroidControl(serial=None if adb == "-" else adb, policy=policy,
+                                     settle_timeout_s=settle_timeout)  # fmt: skip
+        else:
+            control = CpufreqControl(files, policy, settle_timeout_s=settle_timeout)
+        workload = bundle_workload(bundle, seq_len, threads, set_list)
+        outcome = profile_board(workload, control, source, board, out, plan_kw, wanted, base,
+                                files, name, power_output, say)  # fmt: skip
+    summary = outcome.summary()
+    if as_json:
+        typer.echo(json.dumps(summary, default=str))
+        return
+    _print(console, outcome)
+
+
+def _print(console: object, outcome: object) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    assert isinstance(console, Console)
+    run = outcome.run  # type: ignore[attr-defined]
+    t = Table(title=f"latency per variant and level ({outcome.profile.name})")  # type: ignore[attr-defined]
+    for col in ("level kHz", "variant", "median ms", "95% CI ms", "runs", "W", "flag"):
+        t.add_column(col)
+    for r in run.rows:
+        if r.kind != "busy":
+            continue
+        t.add_row(
+            str(r.level_khz), r.variant, f"{r.median_ms:.3f}",
+            f"[{r.ci_low_ms:.3f}, {r.ci_high_ms:.3f}]", str(r.runs),
+            "" if r.mean_power_w is None else f"{r.mean_power_w:.3f}",
+            "" if r.freq_ok and not r.throttled else "FREQ" if not r.freq_ok else "THROTTLED",
+        )  # fmt: skip
+    out = Console()
+    out.print(t)
+    fit = outcome.power_fit  # type: ignore[attr-defined]
+    if fit is not None:
+        out.print(f"power: {fit.formula()}")
+    for lf in outcome.latency_fits.values():  # type: ignore[attr-defined]
+        out.print(f"{lf.variant}: {lf.formula()}")
+    out.print(f"wrote {outcome.profile_path}, {outcome.csv_path}, {outcome.calibration_path}")  # type: ignore[attr-defined]

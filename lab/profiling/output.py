@@ -1,0 +1,348 @@
+"""Turn a profiling run into a validated device profile, the raw CSV and the calibration.
+
+Two shapes:
+
+- `measured_profile`: a board measured at its levels. The inference cluster's levels are
+  those measured (read from the board's cpufreq), voltages come from the base profile,
+  power per level and variant latencies per level are ``measured`` (board, date, tool,
+  meter), the switch cost is measured, and battery, governor and deadlines come from the
+  base profile (caps and deadlines moved onto measured levels, with a note).
+- `host_profile`: this host measured at its one frequency, projected to a chosen board's
+  levels by ``a + b/f`` (``modelled``, with the formula and its inputs), with everything
+  else, power included, from that board's profile (``published`` there).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import platform
+import re
+from pathlib import Path
+from typing import Any
+
+from device_profiles import DeviceProfile, profile_from_dict
+from lab.profiling.calibrate import LatencyFit, PowerFit, fit_latency
+from lab.profiling.procedure import Measurement, ProfileRun
+from lab.profiling.stats import median
+from lab.profiling.workload import VariantInfo
+
+
+def tool_name() -> str:
+    """``rt3lab X.Y.Z profile``."""
+    from lab import __version__
+
+    return f"rt3lab {__version__} profile"
+
+
+def today() -> str:
+    """UTC date, ISO."""
+    return dt.datetime.now(dt.UTC).date().isoformat()
+
+
+def slug(text: str) -> str:
+    """A profile name from free text (lower case, ``[a-z0-9._-]``)."""
+    s = re.sub(r"[^a-z0-9._-]+", "-", text.lower()).strip("-._")
+    return s or "profile"
+
+
+def busy_power_by_level(run: ProfileRun) -> dict[int, float]:
+    """Mean busy power at each level, averaged over variants (levels with any reading)."""
+    out: dict[int, list[float]] = {}
+    for r in run.rows:
+        if r.kind == "busy" and r.mean_power_w is not None:
+            out.setdefault(r.level_khz, []).append(r.mean_power_w)
+    return {k: sum(v) / len(v) for k, v in sorted(out.items())}
+
+
+def idle_power_by_level(run: ProfileRun) -> dict[int, float]:
+    """Idle baseline power at each level."""
+    return {r.level_khz: r.mean_power_w for r in run.idle() if r.mean_power_w is not None}
+
+
+def latency_fits(
+    run: ProfileRun, names: list[str], memory_fraction: float | None = None
+) -> dict[str, LatencyFit]:
+    """``a + b/f`` per variant over the levels measured."""
+    fits = {}
+    for name in names:
+        rows = [r for r in run.busy(name) if r.median_ms is not None]
+        if rows:
+            fits[name] = fit_latency(
+                [r.level_khz for r in rows], [r.median_ms for r in rows], name, memory_fraction
+            )
+    return fits
+
+
+def write_csv(path: str | Path, run: ProfileRun, board: str) -> Path:
+    """The raw measurements, one row per (level, variant) and per idle baseline."""
+    path = Path(path)
+    fields = ["board", *Measurement.__dataclass_fields__]
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=fields)
+        w.writeheader()
+        for r in run.rows:
+            w.writerow({"board": board, **r.row()})
+    return path
+
+
+def _nearest_at_or_below(k: int, levels: list[int]) -> int:
+    below = [x for x in levels if x <= k]
+    return max(below) if below else min(levels)
+
+
+def _measured(meter: str, board: str, note: str | None = None) -> dict[str, Any]:
+    rec = {"kind": "measured", "meter": meter, "date": today(), "tool": tool_name(), "board": board}
+    if note:
+        rec["note"] = note
+    return rec
+
+
+def _variant(info: VariantInfo, latency: list[dict[str, Any]], prov: Any) -> dict[str, Any]:
+    v: dict[str, Any] = {"name": info.name}
+    for key in ("accuracy", "sparsity", "nonzero_mults", "nonzero_adds"):
+        val = getattr(info, key)
+        if val is not None:
+            v[key] = val
+    v["latency"] = latency
+    if len(v) > 2:
+        v["provenance"] = prov
+    return v
+
+
+def _bundle_source(run: ProfileRun) -> dict[str, Any]:
+    w = run.workload
+    return {
+        "kind": "measured",
+        "meter": "none (bundle records)",
+        "date": str(w.get("created") or today())[:10],
+        "tool": "rt3lab compress (bundle.json)",
+        "note": f"accuracy, sparsity and op counts from {w.get('bundle')}",
+    }
+
+
+def measured_profile(
+    run: ProfileRun,
+    base: DeviceProfile,
+    board: str,
+    infos: dict[str, VariantInfo],
+    name: str | None = None,
+    power_output: str = "levels",
+    power_fit: PowerFit | None = None,
+) -> DeviceProfile:
+    """The board's profile from a run at several levels (power needs a meter)."""
+    meter = run.meter
+    if meter is None:
+        raise ValueError("--power: a measured profile needs a power source, got none")
+    levels = sorted({r.level_khz for r in run.rows})
+    data = base.model_dump(mode="json", exclude_none=True)
+    cname = base.inference_cluster
+    bc = base.cluster(cname)
+    volts = None
+    if bc.voltages_v is not None and all(k in bc.levels_khz for k in levels):
+        volts = [bc.voltage_at(k) for k in levels]
+    sources = dict(data.get("sources", {}))
+    lat_meter = "host clock (time.perf_counter)"
+    sources["rt3lab-power"] = _measured(meter, board)
+    sources["rt3lab-latency"] = _measured(lat_meter, board)
+    sources["rt3lab-levels"] = _measured(
+        f"cpufreq ({run.control.get('policy', run.control.get('backend'))})",
+        board,
+        "levels read from scaling_available_frequencies and set/read back"
+        + ("; voltages_v from the base profile " + base.name if volts else ""),
+    )
+    sources["rt3lab-bundle"] = _bundle_source(run)
+    cluster = {
+        "name": cname,
+        "cores": list(bc.cores),
+        "levels_khz": levels,
+        "provenance": "rt3lab-levels",
+    }
+    if volts:
+        cluster["voltages_v"] = volts
+    if bc.transition_latency_us is not None:
+        cluster["transition_latency_us"] = bc.transition_latency_us
+        sources["rt3lab-levels"]["note"] += (
+            f"; transition_latency_us from the base profile {base.name}"
+        )
+    busy = busy_power_by_level(run)
+    idle = idle_power_by_level(run)
+    missing = [k for k in levels if k not in busy or k not in idle]
+    if missing:
+        raise ValueError(f"no power measured at level(s) {missing} kHz")
+    if power_output == "model":
+        if power_fit is None or power_fit.c_eff_f is None or not volts:
+            raise ValueError("--power-output model needs voltages for every level measured")
+        sources["rt3lab-power-fit"] = {
+            "kind": "modelled",
+            "formula": power_fit.formula(),
+            "inputs": "rt3lab-power (busy power per level), voltages_v",
+        }
+        power = {
+            "cluster": cname,
+            "model": {
+                "p_static_w": max(power_fit.p_static_w, 0.0),
+                "c_eff_f": power_fit.c_eff_f,
+                "idle_w": sum(idle.values()) / len(idle),
+                "provenance": "rt3lab-power-fit",
+            },
+        }
+    else:
+        lp = []
+        for k in levels:
+            row = {
+                "freq_khz": k,
+                "busy_w": busy[k],
+                "idle_w": idle[k],
+                "provenance": "rt3lab-power",
+            }
+            if idle[k] > busy[k]:  # within noise of each other: the schema wants idle <= busy
+                row["idle_w"] = busy[k]
+                row["provenance"] = _measured(
+                    meter, board, f"idle measured {idle[k]:.4f} W above busy; set equal to busy"
+                )
+            lp.append(row)
+        power = {"cluster": cname, "levels": lp}
+        if power_fit is not None:
+            sources["rt3lab-power-fit"] = {
+                "kind": "modelled",
+                "formula": power_fit.formula(),
+                "inputs": "rt3lab-power (busy power per level)",
+                "note": "for comparison; the profile uses the measured levels",
+            }
+    variants = []
+    for vname in run_variant_names(run):
+        lat = []
+        for r in run.busy(vname):
+            prov: Any = "rt3lab-latency"
+            if not r.freq_ok or r.throttled:
+                prov = _measured(
+                    lat_meter,
+                    board,
+                    f"FLAGGED: set {r.level_khz} kHz, read back {r.readback_khz}/"
+                    f"{r.readback_end_khz} kHz, throttled={r.throttled}",
+                )
+            lat.append({"freq_khz": r.level_khz, "latency_ms": r.median_ms, "provenance": prov})
+        variants.append(_variant(infos[vname], lat, "rt3lab-bundle"))
+    data.update(
+        name=name or slug(f"{board}-measured"),
+        description=f"{board}: measured by {tool_name()} on {today()} with {meter}",
+        sources=sources,
+        clusters=[cluster],
+        inference_cluster=cname,
+        power=[power],
+        variants=variants,
+    )
+    _move_to_levels(data, levels, cname)
+    if run.switch_ms:
+        data["switch_cost"] = {
+            "time_ms": median(run.switch_ms),
+            "provenance": _measured(lat_meter, board, f"median of {len(run.switch_ms)} switches"),
+        }
+    data.pop("latency_model", None) if not base.latency_model else None
+    return profile_from_dict(data, source="generated profile")
+
+
+def run_variant_names(run: ProfileRun) -> list[str]:
+    """Variant names in the order measured."""
+    seen: list[str] = []
+    for r in run.rows:
+        if r.kind == "busy" and r.variant not in seen:
+            seen.append(r.variant)
+    return seen
+
+
+def _move_to_levels(data: dict[str, Any], levels: list[int], cname: str) -> None:
+    """Governor caps and deadlines of the base moved onto the measured levels."""
+    gov = data["governor"]
+    gov["cluster"] = cname
+    moved = []
+    start = _nearest_at_or_below(gov["start_khz"], levels)
+    if start != gov["start_khz"]:
+        moved.append(f"start {gov['start_khz']}->{start}")
+    gov["start_khz"] = start
+    for step in gov.get("steps", []):
+        cap = _nearest_at_or_below(step["cap_khz"], levels)
+        if cap != step["cap_khz"]:
+            moved.append(f"cap {step['cap_khz']}->{cap}")
+        step["cap_khz"] = cap
+    if moved:
+        gov["provenance"] = _note(
+            data, gov["provenance"], "levels moved to measured: " + ", ".join(moved)
+        )
+    wl = data.get("workload")
+    if wl:
+        out: dict[int, float] = {}
+        moved = []
+        for tc in wl.get("timing_constraints", []):
+            k = _nearest_at_or_below(tc["freq_khz"], levels)
+            if k != tc["freq_khz"]:
+                moved.append(f"{tc['freq_khz']}->{k}")
+            out[k] = min(out.get(k, tc["deadline_ms"]), tc["deadline_ms"])
+        wl["timing_constraints"] = [
+            {"freq_khz": k, "deadline_ms": v} for k, v in sorted(out.items())
+        ]
+        if moved and "provenance" in wl:
+            wl["provenance"] = _note(
+                data, wl["provenance"], "levels moved to measured: " + ", ".join(moved)
+            )
+
+
+def _note(data: dict[str, Any], prov: Any, note: str) -> dict[str, Any]:
+    rec = dict(data["sources"][prov]) if isinstance(prov, str) else dict(prov)
+    rec["note"] = (rec.get("note", "") + "; " if rec.get("note") else "") + note
+    return rec
+
+
+def host_profile(
+    run: ProfileRun,
+    base: DeviceProfile,
+    infos: dict[str, VariantInfo],
+    host_khz: int,
+    memory_fraction: float | None = None,
+    name: str | None = None,
+) -> tuple[DeviceProfile, dict[str, LatencyFit]]:
+    """This host's latencies projected to ``base``'s levels, with ``base``'s power."""
+    data = base.model_dump(mode="json", exclude_none=True)
+    cpu = platform.processor() or "cpu"
+    host = f"host {platform.node() or 'unknown'} ({platform.machine()}, {cpu})"
+    names = run_variant_names(run)
+    fits = latency_fits(run, names, memory_fraction)
+    sources = dict(data.get("sources", {}))
+    sources["rt3lab-bundle"] = _bundle_source(run)
+    variants = []
+    for vname in names:
+        fit = fits[vname]
+        measured = run.busy(vname)[0]
+        prov = {
+            "kind": "modelled",
+            "formula": fit.formula(),
+            "inputs": (
+                f"median {measured.median_ms:.4f} ms [{measured.ci_low_ms:.4f}, "
+                f"{measured.ci_high_ms:.4f}] over {measured.runs} runs measured on {host} at "
+                f"{host_khz} kHz by {tool_name()} on {today()} (threads "
+                f"{run.workload.get('threads')}, seq {run.workload.get('seq_len')})"
+            ),
+        }
+        lat = [
+            {"freq_khz": k, "latency_ms": fit.latency_ms(k), "provenance": prov}
+            for k in base.levels_khz
+        ]
+        variants.append(_variant(infos[vname], lat, "rt3lab-bundle"))
+    data.update(
+        name=name or slug(f"{base.name}-host"),
+        description=(
+            f"{base.name} with latencies measured on {host} and projected to its levels by "
+            f"a + b/f; power, battery and governor from {base.name}"
+        ),
+        sources=sources,
+        variants=variants,
+    )
+    if run.switch_ms:
+        data["switch_cost"] = {
+            "time_ms": median(run.switch_ms),
+            "provenance": _measured(
+                "host clock (time.perf_counter)", host, f"median of {len(run.switch_ms)} switches"
+            ),
+        }
+    return profile_from_dict(data, source="generated host profile"), fits

@@ -1,0 +1,206 @@
+"""The measurement procedure: every level, every variant, latency and power, with checks.
+
+Per level: set the frequency (and read it back), let it settle, take an idle baseline
+window, then for each variant switch to it, warm up, time inferences until the median's
+confidence interval is within ``rel_ci`` (or the time cap), keeping an energy window open
+over the timed runs (extended with more inferences until it is at least
+``power_window_s`` long, so a meter updating every 0.5 s sees enough samples). The
+frequency is read back before and after each variant: a run where it differs from the one
+set is flagged (``freq_ok = False``), as is any throttling seen.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from lab.profiling.cpufreq import FrequencyControl
+from lab.profiling.power import PowerSource
+from lab.profiling.stats import measure_until_stable, median
+from lab.profiling.thermal import ThermalProbe
+from lab.profiling.workload import Workload
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How long and how hard to measure."""
+
+    levels_khz: tuple[int, ...]
+    warmup: int = 5
+    min_runs: int = 10
+    max_runs: int = 1000
+    rel_ci: float = 0.02
+    time_cap_s: float = 10.0
+    settle_s: float = 0.5
+    idle_s: float = 2.0
+    power_window_s: float = 2.0
+    switch_reps: int = 50
+
+
+@dataclass
+class Measurement:
+    """One row of the raw measurements CSV: a variant busy at a level, or the idle baseline."""
+
+    level_khz: int
+    variant: str  # a variant name, or "idle"
+    kind: str  # "busy" | "idle"
+    readback_khz: int | None
+    readback_end_khz: int | None
+    freq_ok: bool
+    median_ms: float | None = None
+    ci_low_ms: float | None = None
+    ci_high_ms: float | None = None
+    runs: int = 0
+    converged: bool | None = None
+    inferences: int = 0
+    energy_j: float | None = None
+    mean_power_w: float | None = None
+    window_s: float | None = None
+    power_samples: int | None = None
+    power_reliable: bool | None = None
+    energy_per_inference_j: float | None = None
+    temp_c: float | None = None
+    throttled: bool | None = None
+    t_unix_s: float = field(default_factory=time.time)
+
+    def row(self) -> dict[str, Any]:
+        """As a flat dict for the CSV."""
+        return asdict(self)
+
+
+@dataclass
+class ProfileRun:
+    """Everything a run measured."""
+
+    rows: list[Measurement]
+    switch_ms: list[float]
+    control: dict[str, Any]
+    workload: dict[str, Any]
+    meter: str | None
+
+    def busy(self, variant: str) -> list[Measurement]:
+        """The busy rows of one variant, by level."""
+        return sorted(
+            (r for r in self.rows if r.kind == "busy" and r.variant == variant),
+            key=lambda r: r.level_khz,
+        )
+
+    def idle(self) -> list[Measurement]:
+        """The idle rows, by level."""
+        return sorted((r for r in self.rows if r.kind == "idle"), key=lambda r: r.level_khz)
+
+    @property
+    def flagged(self) -> list[Measurement]:
+        """Rows whose frequency did not hold or that were throttled."""
+        return [r for r in self.rows if not r.freq_ok or r.throttled]
+
+
+def _same(a: int | None, b: int, tol_khz: int) -> bool:
+    return a is not None and abs(a - b) <= tol_khz
+
+
+def run_profile(
+    control: FrequencyControl,
+    workload: Workload,
+    plan: Plan,
+    power: PowerSource | None = None,
+    thermal: ThermalProbe | None = None,
+    progress: Callable[[str], None] | None = None,
+    tolerance_khz: int = 0,
+) -> ProfileRun:
+    """Measure every level of ``plan`` and every variant of ``workload``.
+
+    The caller owns the board's state: wrap this in `lab.profiling.guard.restoring`.
+    """
+    say = progress or (lambda _msg: None)
+    rows: list[Measurement] = []
+    switch_ms: list[float] = []
+
+    def throttle_state() -> tuple[int | None, bool | None]:
+        if thermal is None:
+            return None, None
+        return thermal.throttle_count(), thermal.pi_throttled_now()
+
+    for level in plan.levels_khz:
+        got = control.set_khz(level)
+        say(f"{level} kHz: set, read back {got} kHz")
+        time.sleep(plan.settle_s)
+        if power is not None:
+            ok_set = _same(got, level, tolerance_khz)
+            power.begin(f"idle@{level}")
+            time.sleep(plan.idle_s)
+            w = power.end(f"idle@{level}")
+            end = control.current_khz()
+            rows.append(
+                Measurement(
+                    level, "idle", "idle", got, end,
+                    ok_set and (end is None or _same(end, level, tolerance_khz)),
+                    energy_j=w.energy_j, mean_power_w=w.mean_power_w, window_s=w.duration_s,
+                    power_samples=w.samples, power_reliable=w.reliable,
+                    temp_c=None if thermal is None else thermal.max_temp_c(),
+                )
+            )  # fmt: skip
+        for name in workload.names:
+            workload.activate(name)
+            count0, _ = throttle_state()
+            start_khz = control.current_khz()
+            for _ in range(plan.warmup):
+                workload.run_once()
+            if power is not None:
+                power.begin(f"{name}@{level}")
+            t_window = time.monotonic()
+            stats = measure_until_stable(
+                workload.run_once,
+                warmup=0,
+                min_runs=plan.min_runs,
+                max_runs=plan.max_runs,
+                rel_ci=plan.rel_ci,
+                time_cap_s=plan.time_cap_s,
+            )
+            n = stats.runs
+            reading = None
+            if power is not None:
+                while time.monotonic() - t_window < plan.power_window_s:
+                    workload.run_once()
+                    n += 1
+                reading = power.end(f"{name}@{level}")
+            end_khz = control.current_khz()
+            count1, pi_now = throttle_state()
+            throttled = None
+            if count0 is not None and count1 is not None:
+                throttled = count1 > count0
+            if pi_now is not None:
+                throttled = bool(throttled) or pi_now
+            ok = _same(start_khz, level, tolerance_khz) if start_khz is not None else True
+            ok = ok and (end_khz is None or _same(end_khz, level, tolerance_khz))
+            if not control.controllable:
+                ok = _same(start_khz, level, tolerance_khz)
+            m = Measurement(
+                level, name, "busy", start_khz, end_khz, ok,
+                median_ms=stats.median_ms, ci_low_ms=stats.ci_low_ms, ci_high_ms=stats.ci_high_ms,
+                runs=stats.runs, converged=stats.converged, inferences=n,
+                temp_c=None if thermal is None else thermal.max_temp_c(), throttled=throttled,
+            )  # fmt: skip
+            if reading is not None:
+                m.energy_j = reading.energy_j
+                m.mean_power_w = reading.mean_power_w
+                m.window_s = reading.duration_s
+                m.power_samples = reading.samples
+                m.power_reliable = reading.reliable
+                m.energy_per_inference_j = reading.energy_j / n if n else None
+            rows.append(m)
+            say(
+                f"{level} kHz {name}: {stats.median_ms:.3f} ms "
+                f"[{stats.ci_low_ms:.3f}, {stats.ci_high_ms:.3f}] n={stats.runs}"
+                + ("" if reading is None else f", {reading.mean_power_w:.3f} W")
+                + ("" if ok else "  FLAGGED: frequency did not hold")
+            )
+    if len(workload.names) > 1 and plan.switch_reps > 0:
+        for i in range(plan.switch_reps):
+            switch_ms.append(workload.activate(workload.names[i % len(workload.names)]) * 1e3)
+        say(f"switch: median {median(switch_ms):.4f} ms over {len(switch_ms)}")
+    return ProfileRun(
+        rows, switch_ms, control.describe(), workload.describe(), getattr(power, "meter", None)
+    )

@@ -1,0 +1,276 @@
+"""One profiling session end to end: open the board and the power source, measure, fit,
+write the profile, the raw CSV and the calibration, and leave the board as it was.
+
+`profile_board` is what ``rt3lab profile`` runs with a power source; `profile_host` is the
+host mode (``--power none``): latencies at this host's current clock, projected to a chosen
+board's levels. The demo calls `profile_host` directly.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from device_profiles import DeviceProfile, dump_profile, load_profile
+from lab.profiling.calibrate import LatencyFit, PowerFit, compare_power, fit_power
+from lab.profiling.cpufreq import CpufreqControl, FrequencyControl, FrequencyError, NoControl
+from lab.profiling.guard import restoring
+from lab.profiling.output import (
+    busy_power_by_level,
+    host_profile,
+    latency_fits,
+    measured_profile,
+    run_variant_names,
+    write_csv,
+)
+from lab.profiling.power import (
+    Ina3221Power,
+    MeterPower,
+    Pi5PmicPower,
+    PowerSource,
+    PowerSourceError,
+    RaplPower,
+)
+from lab.profiling.procedure import Plan, ProfileRun, run_profile
+from lab.profiling.sysfs import CommandRunner, Files, LocalFiles, subprocess_runner
+from lab.profiling.thermal import ThermalProbe
+from lab.profiling.workload import BundleWorkload, Workload
+
+METER_DRIVERS = ("um24c", "um25c", "um34c", "tc66c", "ppk2")
+POWER_KINDS = (*METER_DRIVERS, "rapl", "ina3221", "pi5-pmic", "none")
+
+
+def sysfs_root(path: str | Path) -> Path:
+    """The sysfs mount a ``--cpufreq-root`` names: ``/sys`` itself, or a path ending in
+    ``devices/system/cpu`` (the cpufreq directory's parent), taken back to its mount."""
+    p = Path(path)
+    parts = p.parts
+    if len(parts) >= 3 and parts[-3:] == ("devices", "system", "cpu"):
+        return Path(*parts[:-3])
+    return p
+
+
+def make_power(
+    spec: str,
+    files: Files,
+    runner: CommandRunner = subprocess_runner,
+    meter_factory: Callable[..., Any] | None = None,
+) -> PowerSource | None:
+    """A power source from ``--power``: ``DRIVER:PORT`` (um34c, tc66c, ppk2, ...), ``rapl``,
+    ``ina3221[:RAIL,...]``, ``pi5-pmic`` or ``none``."""
+    kind, _, arg = spec.partition(":")
+    kind = kind.lower()
+    if kind == "none":
+        return None
+    if kind in METER_DRIVERS:
+        if not arg:
+            raise PowerSourceError(f"--power {spec}: {kind} needs a port, e.g. {kind}:/dev/rfcomm0")
+        return MeterPower(kind, arg, meter_factory)
+    if kind == "rapl":
+        return RaplPower(files)
+    if kind == "ina3221":
+        return Ina3221Power(files, rails=arg.split(",") if arg else None)
+    if kind == "pi5-pmic":
+        return Pi5PmicPower(runner)
+    raise PowerSourceError(
+        f"--power: {spec!r} is not one of {'|'.join(POWER_KINDS)} (DRIVER:PORT for meters)"
+    )
+
+
+def parse_levels(text: str | None) -> list[int] | None:
+    """``--levels``: ``all`` / None, or comma-separated kHz (``600000,1.2GHz,800MHz``)."""
+    if text is None or text.strip().lower() in ("", "all"):
+        return None
+    out = []
+    for item in text.split(","):
+        m = re.fullmatch(r"\s*([\d.]+)\s*(ghz|mhz|khz)?\s*", item.lower())
+        if not m:
+            raise FrequencyError(
+                f"--levels: {item.strip()!r} is not a frequency (kHz, or with MHz/GHz)"
+            )
+        scale = {"ghz": 1e6, "mhz": 1e3, "khz": 1, None: 1}[m[2]]
+        out.append(round(float(m[1]) * scale))
+    return sorted(set(out))
+
+
+@dataclass
+class Outcome:
+    """What a session wrote and found."""
+
+    profile: DeviceProfile
+    profile_path: Path
+    csv_path: Path
+    calibration_path: Path
+    run: ProfileRun
+    power_fit: PowerFit | None
+    latency_fits: dict[str, LatencyFit]
+    comparison: list[dict[str, float]] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        """The calibration as JSON-ready data."""
+        return json.loads(self.calibration_path.read_text())
+
+
+def _paths(out: str | Path) -> tuple[Path, Path, Path]:
+    out = Path(out)
+    stem = out.with_suffix("")
+    return out, Path(f"{stem}.measurements.csv"), Path(f"{stem}.calibration.json")
+
+
+def _base(board: str, base: str | None) -> DeviceProfile:
+    try:
+        return load_profile(base or board)
+    except ValueError as exc:
+        if base is None:
+            raise ValueError(
+                f"--board {board!r} is not a shipped profile: give --base PROFILE (a profile "
+                "of this board or a similar one, for battery, governor and deadlines)"
+            ) from exc
+        raise
+
+
+def _write(
+    out: str | Path,
+    profile: DeviceProfile,
+    run: ProfileRun,
+    board: str,
+    power_fit: PowerFit | None,
+    fits: dict[str, LatencyFit],
+    comparison: list[dict[str, float]],
+    extra: dict[str, Any],
+) -> Outcome:
+    profile_path, csv_path, cal_path = _paths(out)
+    profile_path.parent.mkdir(parents=True, exist_ok=True)
+    profile_path.write_text(dump_profile(profile), encoding="utf-8")
+    write_csv(csv_path, run, board)
+    cal = {
+        "profile": str(profile_path),
+        "measurements": str(csv_path),
+        "board": board,
+        "control": run.control,
+        "workload": run.workload,
+        "meter": run.meter,
+        "power_fit": None
+        if power_fit is None
+        else {**asdict(power_fit), "formula": power_fit.formula()},
+        "latency_fits": {k: {**asdict(v), "formula": v.formula()} for k, v in fits.items()},
+        "comparison": comparison,
+        "flagged": [r.row() for r in run.flagged],
+        "switch_ms_median": None
+        if not run.switch_ms
+        else sorted(run.switch_ms)[len(run.switch_ms) // 2],
+        "latency": {
+            r.variant + "@" + str(r.level_khz): {
+                "median_ms": r.median_ms,
+                "ci_low_ms": r.ci_low_ms,
+                "ci_high_ms": r.ci_high_ms,
+                "runs": r.runs,
+                "converged": r.converged,
+            }
+            for r in run.rows
+            if r.kind == "busy"
+        },
+        **extra,
+    }
+    cal_path.write_text(json.dumps(cal, indent=2, default=str), encoding="utf-8")
+    return Outcome(profile, profile_path, csv_path, cal_path, run, power_fit, fits, comparison)
+
+
+def profile_board(
+    workload: Workload,
+    control: FrequencyControl,
+    power: PowerSource,
+    board: str,
+    out: str | Path,
+    plan_kw: dict[str, Any] | None = None,
+    levels: list[int] | None = None,
+    base: str | None = None,
+    files: Files | None = None,
+    name: str | None = None,
+    power_output: str = "levels",
+    progress: Callable[[str], None] | None = None,
+) -> Outcome:
+    """Measure ``board`` at ``levels`` (default: all it offers) with ``power``, fit, write.
+
+    The board's frequency settings are restored however this ends.
+    """
+    base_profile = _base(board, base)
+    if isinstance(control, CpufreqControl):
+        # Everything that can be checked is checked before the board is touched.
+        offered = control.levels_khz()
+        levels = levels or offered
+        control.check_levels(levels)
+        control.check_writable()
+    elif levels is None:
+        levels = control.levels_khz()
+    plan = Plan(levels_khz=tuple(levels), **(plan_kw or {}))
+    power.start()
+    try:
+        with restoring(control):
+            run = run_profile(
+                control, workload, plan, power,
+                ThermalProbe(files) if files is not None else None, progress,
+            )  # fmt: skip
+    finally:
+        power.close()
+    busy = busy_power_by_level(run)
+    cl = base_profile.cluster(base_profile.inference_cluster)
+    volts = None
+    if cl.voltages_v is not None and all(k in cl.levels_khz for k in busy):
+        volts = [cl.voltage_at(k) for k in busy]
+    pfit = fit_power(list(busy), list(busy.values()), volts, cl.name) if len(busy) >= 2 else None
+    fits = latency_fits(run, run_variant_names(run))
+    published = {}
+    for k in busy:
+        try:
+            published[k] = base_profile.power_at(k)[0]
+        except KeyError:
+            continue
+    comparison = [
+        {"freq_khz": c.freq_khz, "measured_w": c.measured_w, "published_w": c.published_w,
+         "rel_diff": c.rel_diff}
+        for c in compare_power(busy, published)
+    ]  # fmt: skip
+    infos = {n: workload.info(n) for n in run_variant_names(run)}
+    profile = measured_profile(run, base_profile, board, infos, name, power_output, pfit)
+    return _write(out, profile, run, board, pfit, fits, comparison, {"base": base_profile.name})
+
+
+def profile_host(
+    workload: Workload,
+    board: str,
+    out: str | Path,
+    plan_kw: dict[str, Any] | None = None,
+    host_khz: int | None = None,
+    memory_fraction: float | None = None,
+    files: Files | None = None,
+    name: str | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> Outcome:
+    """Host mode: measure at this host's current frequency (nothing is set), project each
+    variant's latency to ``board``'s levels by ``a + b/f``, keep ``board``'s power."""
+    base_profile = _base(board, None)
+    control = NoControl(files if files is not None else LocalFiles("/sys"), assumed_khz=host_khz)
+    khz = control.levels_khz()[0]
+    plan = Plan(levels_khz=(khz,), **{"settle_s": 0.0, **(plan_kw or {})})
+    run = run_profile(control, workload, plan, None, None, progress, tolerance_khz=10**9)
+    infos = {n: workload.info(n) for n in run_variant_names(run)}
+    profile, fits = host_profile(run, base_profile, infos, khz, memory_fraction, name)
+    return _write(
+        out, profile, run, f"host projected to {base_profile.name}", None, fits, [],
+        {"base": base_profile.name, "host_khz": khz, "memory_fraction": memory_fraction},
+    )  # fmt: skip
+
+
+def bundle_workload(
+    bundle: str | Path, seq_len: int, threads: int | None, sets: list[str] | None
+) -> BundleWorkload:
+    """The workload for ``--bundle``."""
+    return BundleWorkload(bundle, seq_len=seq_len, threads=threads, sets=sets)
+
+
+__all__ = ["Outcome", "make_power", "parse_levels", "profile_board", "profile_host", "sysfs_root"]

@@ -1,0 +1,206 @@
+"""The file boundary every board backend goes through: a sysfs tree, local or over adb.
+
+``LocalFiles(root)`` reads and writes files under a directory (``/sys`` on a board, a fake
+tree with the kernel's layout in tests). ``AdbFiles(runner)`` does the same on an Android
+device through ``adb shell``, with the command runner injected so tests run the real code
+against a fake adb. Paths are relative to the sysfs mount (``/devices/system/cpu/...``,
+``/class/thermal/...``): ``LocalFiles`` maps them under its root directory, ``AdbFiles``
+under the device's ``/sys``.
+
+>>> import tempfile, pathlib
+>>> with tempfile.TemporaryDirectory() as d:
+...     f = LocalFiles(d)
+...     _ = pathlib.Path(d, "devices").mkdir()
+...     f.write("/devices/x", "42")
+...     f.read("/devices/x"), f.exists("/devices/x"), f.listdir("/devices")
+('42', True, ['x'])
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+
+class SysfsError(ValueError):
+    """A sysfs file that is missing, unreadable, read-only or holds something unexpected."""
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """What a command printed and how it exited."""
+
+    returncode: int
+    stdout: str
+    stderr: str = ""
+
+
+CommandRunner = Callable[[Sequence[str]], CommandResult]
+"""Runs one command (argv) and returns its result: the boundary to adb and vcgencmd."""
+
+
+def subprocess_runner(argv: Sequence[str], timeout_s: float = 20.0) -> CommandResult:
+    """Run ``argv`` on this host (the default `CommandRunner`)."""
+    try:
+        done = subprocess.run(
+            list(argv), capture_output=True, text=True, timeout=timeout_s, check=False
+        )
+    except FileNotFoundError as exc:
+        raise SysfsError(f"{argv[0]}: command not found on this host") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise SysfsError(f"{' '.join(argv)}: no answer within {timeout_s} s") from exc
+    return CommandResult(done.returncode, done.stdout, done.stderr)
+
+
+class Files(Protocol):
+    """Read, write and list files of a sysfs tree."""
+
+    def read(self, path: str) -> str:
+        """The file's content, stripped."""
+
+    def write(self, path: str, value: str) -> None:
+        """Write ``value`` to the file."""
+
+    def exists(self, path: str) -> bool:
+        """Whether the file or directory exists."""
+
+    def writable(self, path: str) -> bool:
+        """Whether the file can be written."""
+
+    def listdir(self, path: str) -> list[str]:
+        """Entries of a directory, sorted."""
+
+    def where(self, path: str) -> str:
+        """The path as a user should see it in an error."""
+
+
+class LocalFiles:
+    """A sysfs tree on this host, rooted at ``root`` (``/sys`` on a real board)."""
+
+    def __init__(self, root: str | Path = "/"):
+        self.root = Path(root)
+
+    def _p(self, path: str) -> Path:
+        return self.root / path.lstrip("/")
+
+    def where(self, path: str) -> str:
+        """The host path of ``path``."""
+        return str(self._p(path))
+
+    def read(self, path: str) -> str:
+        """The file's content, stripped; `SysfsError` naming the file when unreadable."""
+        p = self._p(path)
+        try:
+            return p.read_text(encoding="ascii", errors="replace").strip()
+        except FileNotFoundError as exc:
+            raise SysfsError(f"{p}: no such file") from exc
+        except OSError as exc:
+            raise SysfsError(f"{p}: cannot read: {exc.strerror or exc}") from exc
+
+    def write(self, path: str, value: str) -> None:
+        """Write ``value``; `SysfsError` naming the file when the kernel refuses it."""
+        p = self._p(path)
+        try:
+            # sysfs wants one write() of the whole value; no truncation games.
+            fd = os.open(p, os.O_WRONLY | os.O_TRUNC)
+            try:
+                os.write(fd, value.encode("ascii"))
+            finally:
+                os.close(fd)
+        except FileNotFoundError as exc:
+            raise SysfsError(f"{p}: no such file") from exc
+        except OSError as exc:
+            raise SysfsError(
+                f"{p}: cannot write {value!r}: {exc.strerror or exc} (root and a writable "
+                "sysfs are needed to control the frequency)"
+            ) from exc
+
+    def exists(self, path: str) -> bool:
+        """Whether ``path`` exists under the root."""
+        return self._p(path).exists()
+
+    def writable(self, path: str) -> bool:
+        """Whether ``path`` exists and this process may write it."""
+        p = self._p(path)
+        return p.exists() and os.access(p, os.W_OK)
+
+    def listdir(self, path: str) -> list[str]:
+        """Sorted entries of a directory (empty when it does not exist)."""
+        p = self._p(path)
+        return sorted(os.listdir(p)) if p.is_dir() else []
+
+
+class AdbFiles:
+    """A device's sysfs over ``adb shell`` (``cat``, ``echo >``, ``ls``, ``test``).
+
+    Every command is one argv ``[adb, (-s SERIAL), shell, COMMAND]`` passed to ``runner``;
+    ``COMMAND`` is a single shell line with quoted paths.
+    """
+
+    def __init__(
+        self,
+        runner: CommandRunner = subprocess_runner,
+        serial: str | None = None,
+        adb: str = "adb",
+        root: str = "/sys",
+    ):
+        self.runner = runner
+        self.root = root.rstrip("/")
+        self.prefix = [adb, *(["-s", serial] if serial else [])]
+        self.label = f"adb{':' + serial if serial else ''}"
+
+    def shell(self, command: str) -> CommandResult:
+        """Run one shell line on the device."""
+        return self.runner([*self.prefix, "shell", command])
+
+    def adb(self, *args: str) -> CommandResult:
+        """Run one adb command (``root``, ``wait-for-device``)."""
+        return self.runner([*self.prefix, *args])
+
+    def where(self, path: str) -> str:
+        """``adb:SERIAL:path``."""
+        return f"{self.label}:{self._p(path)}"
+
+    def _p(self, path: str) -> str:
+        return f"{self.root}/{path.lstrip('/')}"
+
+    def read(self, path: str) -> str:
+        """``cat`` the file; `SysfsError` naming it when that fails."""
+        res = self.shell(f"cat {shlex.quote(self._p(path))}")
+        if res.returncode != 0:
+            raise SysfsError(f"{self.where(path)}: cannot read: {_why(res)}")
+        return res.stdout.strip()
+
+    def write(self, path: str, value: str) -> None:
+        """``echo VALUE > FILE``; `SysfsError` naming the file when the device refuses."""
+        res = self.shell(f"echo {shlex.quote(value)} > {shlex.quote(self._p(path))}")
+        if res.returncode != 0 or "denied" in res.stderr.lower() + res.stdout.lower():
+            raise SysfsError(
+                f"{self.where(path)}: cannot write {value!r}: {_why(res)} (run `adb root` "
+                "on a rooted device)"
+            )
+
+    def exists(self, path: str) -> bool:
+        """``test -e``."""
+        return self.shell(f"test -e {shlex.quote(self._p(path))}").returncode == 0
+
+    def writable(self, path: str) -> bool:
+        """``test -w``."""
+        return self.shell(f"test -w {shlex.quote(self._p(path))}").returncode == 0
+
+    def listdir(self, path: str) -> list[str]:
+        """``ls`` the directory (empty when it does not exist)."""
+        res = self.shell(f"ls {shlex.quote(self._p(path))}")
+        if res.returncode != 0:
+            return []
+        return sorted(res.stdout.split())
+
+
+def _why(res: CommandResult) -> str:
+    text = (res.stderr or res.stdout).strip().splitlines()
+    return text[-1] if text else f"exit status {res.returncode}"

@@ -1,0 +1,117 @@
+"""What runs during profiling: a bundle's reconfigurable model, one inference at a time.
+
+`BundleWorkload` loads a bundle into the runtime (``ReconfigurableModel.from_bundle``) and
+exposes each pattern set, plus ``dense`` (the backbone run without a set, with the
+bundle's dense reference counts) when the bundle has no set of that name, as a variant:
+``activate(name)`` switches to it and ``run_once()`` runs one batch-1 inference of
+``seq_len`` random tokens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+DENSE = "dense"
+
+
+@dataclass(frozen=True)
+class VariantInfo:
+    """A variant's bundle record: what the profile's ``variants[]`` needs besides latency."""
+
+    name: str
+    sparsity: float | None
+    nonzero_mults: float | None
+    nonzero_adds: float | None
+    accuracy: float | None
+
+
+class Workload(Protocol):
+    """Variants to switch between and one inference to time."""
+
+    names: list[str]
+
+    def activate(self, name: str) -> float:
+        """Switch to variant ``name``; seconds the switch took."""
+
+    def run_once(self) -> None:
+        """One inference of the active variant."""
+
+    def info(self, name: str) -> VariantInfo:
+        """The variant's accuracy, sparsity and op counts."""
+
+    def describe(self) -> dict[str, Any]:
+        """What runs (bundle, model, sequence length, threads)."""
+
+
+class BundleWorkload:
+    """A bundle's sets on the reconfigurable runtime, batch 1, ``seq_len`` tokens."""
+
+    def __init__(
+        self,
+        bundle_dir: str | Path,
+        seq_len: int = 35,
+        threads: int | None = None,
+        sets: list[str] | None = None,
+        seed: int = 0,
+    ):
+        import torch
+
+        from lab.bundle import Bundle
+        from lab.runtime.reconfigurable import ReconfigurableModel
+
+        if threads is not None:
+            torch.set_num_threads(threads)
+        self.bundle = Bundle.load(bundle_dir)
+        self.path = Path(bundle_dir)
+        self.model = ReconfigurableModel.from_bundle(self.bundle)
+        self.seq_len = seq_len
+        self.threads = torch.get_num_threads()
+        vocab = int(self.bundle.model["config"].get("vocab_size", 1000))
+        g = torch.Generator().manual_seed(seed)
+        self.tokens = torch.randint(0, vocab, (1, seq_len), generator=g)
+        names = list(self.model.set_names)
+        if DENSE not in names:
+            names = [DENSE, *names]
+        if sets:
+            unknown = [s for s in sets if s not in names]
+            if unknown:
+                raise ValueError(f"--sets: {unknown} not in bundle {bundle_dir} (have {names})")
+            names = [n for n in names if n in sets]
+        self.names = names
+
+    def activate(self, name: str) -> float:
+        """Switch the runtime to ``name`` (``dense``: no set) and return the switch time."""
+        return self.model.switch(
+            None if name == DENSE and DENSE not in self.model.set_names else name
+        )
+
+    def run_once(self) -> None:
+        """One inference."""
+        self.model(self.tokens)
+
+    def info(self, name: str) -> VariantInfo:
+        """From ``bundle.json``: the set's record, or the dense reference."""
+        if name in self.bundle.entries:
+            e = self.bundle.entries[name]
+            return VariantInfo(name, e.sparsity, e.nonzero_mults, e.nonzero_adds, e.accuracy)
+        ref = self.bundle.reference.get("dense", {})
+        return VariantInfo(
+            name,
+            0.0,
+            ref.get("nonzero_mults") or None,
+            ref.get("nonzero_adds") or None,
+            ref.get("accuracy"),
+        )
+
+    def describe(self) -> dict[str, Any]:
+        """Bundle path, model kind, sequence length and threads."""
+        return {
+            "bundle": str(self.path),
+            "model": self.bundle.model["kind"],
+            "seq_len": self.seq_len,
+            "batch": 1,
+            "threads": self.threads,
+            "created": self.bundle.provenance.get("created"),
+        }
