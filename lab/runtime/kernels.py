@@ -41,6 +41,8 @@ if TYPE_CHECKING:
 # Per-bucket overhead (one gather + one batched GEMM call), expressed as weight elements of
 # padding it is worth: a bucket is split off when that saves more padded work than this.
 BUCKET_OVERHEAD_ELEMENTS = 24_576
+# Gathered inputs are produced and consumed in chunks of about this size (cache-resident).
+GATHER_CHUNK_BYTES = 256 * 1024
 
 
 def _tensors_nbytes(*tensors: torch.Tensor | None) -> int:
@@ -147,6 +149,11 @@ class BlockColumnLinear(Kernel):
     or None)``; the weights are usually views into a ``BlockColumnPool`` shared by all sets.
     An index equal to ``in_features`` reads a zero column appended to the input (set
     positions the shared layout holds but this set does not keep).
+
+    The gathered inputs of a part are ``tokens x n x K`` floats, as large as its weights
+    when ``tokens`` is near ``B``: they are produced and consumed in chunks of block-rows
+    small enough to stay in cache (``GATHER_CHUNK_BYTES``), into workspaces kept per token
+    count. A form is therefore not re-entrant; ``ReconfigurableModel`` serialises calls.
     """
 
     kind = "block-column"
@@ -166,11 +173,11 @@ class BlockColumnLinear(Kernel):
         self.parts = parts
         self.fill = fill  # (n_block_rows * B,): bias (or zeros) for block-rows with no part
         self.zero_column = zero_column
-        self.single = len(parts) == 1 and parts[0][0].numel() == self.n_block_rows
-        if self.single and not bool(
-            torch.equal(parts[0][0], torch.arange(self.n_block_rows))
-        ):  # pragma: no cover - parts are built in block-row order
-            self.single = False
+        members = torch.cat([m for m, *_ in parts]) if parts else torch.zeros(0, dtype=torch.long)
+        self.members = members
+        self.in_order = fill is None and torch.equal(members, torch.arange(self.n_block_rows))
+        self._plans: dict[int, list[tuple[torch.Tensor, ...]]] = {}
+        self._outs: dict[int, torch.Tensor] = {}
 
     @classmethod
     def build(
@@ -179,6 +186,37 @@ class BlockColumnLinear(Kernel):
         """A form with its own compact weights (no sharing with other sets)."""
         return BlockColumnPool(weight, bias, {"_": pattern}).form("_")
 
+    def _plan(
+        self, T: int, dtype: torch.dtype
+    ) -> tuple[torch.Tensor, list[tuple[torch.Tensor, ...]]]:
+        """Chunks for ``T`` tokens: (indices, gather buffer, weights, bias, output view)."""
+        if T in self._plans:
+            return self._outs[T], self._plans[T]
+        out = torch.empty(self.members.numel(), T, self.block_rows, dtype=dtype)
+        plan = []
+        row = 0
+        for _, idx, wc, bb in self.parts:
+            n, k = wc.shape[0], wc.shape[1]
+            chunk = max(1, min(n, GATHER_CHUNK_BYTES // max(1, T * k * 4)))
+            buf = torch.empty(T * chunk * k, dtype=dtype)
+            for s in range(0, n, chunk):
+                e = min(n, s + chunk)
+                plan.append(
+                    (
+                        idx[s * k : e * k],
+                        buf[: T * (e - s) * k].view(T, (e - s) * k),
+                        wc[s:e],
+                        None if bb is None else bb[s:e],
+                        out[row + s : row + e],
+                    )
+                )
+            row += n
+        if len(self._plans) > 8:  # a few token counts at most; drop the oldest
+            oldest = next(iter(self._plans))
+            del self._plans[oldest], self._outs[oldest]
+        self._plans[T], self._outs[T] = plan, out
+        return out, plan
+
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         lead = x.shape[:-1]
         flat = x.reshape(-1, x.shape[-1])
@@ -186,21 +224,24 @@ class BlockColumnLinear(Kernel):
             flat = F.pad(flat, (0, 1))
         T = flat.shape[0]
         B = self.block_rows
-        if self.single:
-            _, idx, wc, bb = self.parts[0]
-            g = flat.index_select(1, idx).view(T, wc.shape[0], wc.shape[1]).transpose(0, 1)
-            y = torch.bmm(g, wc) if bb is None else torch.baddbmm(bb, g, wc)
-            y = y.transpose(0, 1).reshape(T, self.n_block_rows * B)
+        out, plan = self._plan(T, flat.dtype)
+        for idx, gbuf, wc, bb, dst in plan:
+            torch.index_select(flat, 1, idx, out=gbuf)
+            g = gbuf.view(T, wc.shape[0], wc.shape[1]).transpose(0, 1)
+            if bb is None:
+                torch.bmm(g, wc, out=dst)
+            else:
+                torch.baddbmm(bb, g, wc, out=dst)
+        if self.in_order:
+            y = out.transpose(0, 1).reshape(T, self.n_block_rows * B)
+            if y.untyped_storage().data_ptr() == out.untyped_storage().data_ptr():
+                y = y.clone()  # one token or one block-row: reshape gave a workspace view
         else:
             if self.fill is not None:
                 y = self.fill.expand(T, -1).clone()
             else:
                 y = torch.empty(T, self.n_block_rows * B, dtype=flat.dtype)
-            blocks = y.view(T, self.n_block_rows, B)
-            for members, idx, wc, bb in self.parts:
-                g = flat.index_select(1, idx).view(T, wc.shape[0], wc.shape[1]).transpose(0, 1)
-                part = torch.bmm(g, wc) if bb is None else torch.baddbmm(bb, g, wc)
-                blocks.index_copy_(1, members, part.transpose(0, 1))
+            y.view(T, self.n_block_rows, B).index_copy_(1, self.members, out.transpose(0, 1))
         if self.n_block_rows * B != self.out_features:
             y = y[:, : self.out_features].contiguous()
         return y.reshape(*lead, self.out_features)

@@ -224,11 +224,9 @@ class ReconfigurableModel(nn.Module):
         cls, bundle: Bundle, executor: str = "compact", active: str | None = None
     ) -> ReconfigurableModel:
         """Build the bundle's model, load the backbone, and prepare every set."""
-        from lab.models import build_model
-
-        module = build_model(bundle.model["kind"], bundle.model["config"])
-        module.load_state_dict(bundle.backbone, strict=True)
-        return cls(module, bundle.sets.values(), executor=executor, active=active)
+        return cls(
+            module_from_bundle(bundle), bundle.sets.values(), executor=executor, active=active
+        )
 
     @property
     def set_names(self) -> list[str]:
@@ -296,6 +294,15 @@ class ReconfigurableModel(nn.Module):
                 continue
             kept += ps.layers[n].nnz if n in ps.layers else modules[n].weight.numel()
         return dense, kept
+
+
+def module_from_bundle(bundle: Bundle) -> nn.Module:
+    """The bundle's model (``lab.models.build_model``) with the backbone weights loaded."""
+    from lab.models import build_model
+
+    module = build_model(bundle.model["kind"], bundle.model["config"])
+    module.load_state_dict(bundle.backbone, strict=True)
+    return module.eval()
 
 
 def _replace(root: nn.Module, qualified: str, new: nn.Module) -> None:

@@ -63,6 +63,21 @@ def test_pooled_linear_equals_masked_dense(out, inp, block_rows, densities, toke
         assert torch.allclose(pool.form(name)(x), want, **TOL)
 
 
+@pytest.mark.parametrize(("out", "tokens"), [(8, 1), (8, 5), (40, 1), (40, 6), (300, 3)])
+def test_outputs_survive_later_calls(out, tokens):
+    """Forms reuse workspaces per token count: a returned output must not alias them."""
+    g = torch.Generator().manual_seed(0)
+    w = torch.randn(out, 20, generator=g)
+    mask = block_column_mask(out, 20, 8, 0.5, g)
+    form = BlockColumnLinear.build(w, None, LayerPattern.from_mask("l", mask, 8, 8))
+    x1, x2 = torch.randn(tokens, 20, generator=g), torch.randn(tokens, 20, generator=g)
+    y1 = form(x1)
+    keep = y1.clone()
+    y2 = form(x2)
+    assert torch.equal(y1, keep)
+    assert torch.allclose(y2, x2 @ (w * mask).t(), **TOL)
+
+
 def test_standalone_form_and_nested_prefix_sharing():
     g = torch.Generator().manual_seed(1)
     lin = nn.Linear(100, 70)

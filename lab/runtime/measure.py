@@ -1,0 +1,377 @@
+"""Host latency measurements of a reconfigurable model, its anchors and its switches.
+
+Every comparison is measured interleaved in the same run (round-robin over the variants,
+many rounds, medians), so a neighbour loading the CPU shifts all variants alike and the
+ratios stay meaningful. Threads are pinned (``torch.set_num_threads`` and, where allowed,
+``os.sched_setaffinity``).
+"""
+
+from __future__ import annotations
+
+import copy
+import gc
+import os
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from lab.pattern_set import PatternSet
+from lab.runtime.reconfigurable import ReconfigurableModel, SwitchableLinear
+
+
+@dataclass
+class Timing:
+    """Median and 99th percentile of repeated timings, in milliseconds."""
+
+    median_ms: float
+    p99_ms: float
+    n: int
+
+    @classmethod
+    def of(cls, seconds: list[float]) -> Timing:
+        """Summarise a list of durations in seconds."""
+        s = sorted(seconds)
+        p99 = s[min(len(s) - 1, round(0.99 * (len(s) - 1)))]
+        return cls(1e3 * _median(s), 1e3 * p99, len(s))
+
+
+def _median(s: list[float]) -> float:
+    n = len(s)
+    return s[n // 2] if n % 2 else 0.5 * (s[n // 2 - 1] + s[n // 2])
+
+
+def pin_threads(threads: int) -> dict[str, Any]:
+    """Use ``threads`` intra-op threads and, where allowed, pin the process to as many CPUs."""
+    torch.set_num_threads(threads)
+    affinity = None
+    if hasattr(os, "sched_getaffinity"):
+        try:
+            cpus = sorted(os.sched_getaffinity(0))[:threads]
+            os.sched_setaffinity(0, cpus)
+            affinity = cpus
+        except OSError:
+            affinity = None
+    return {"threads": torch.get_num_threads(), "affinity": affinity}
+
+
+def host_freq_khz(root: str = "/") -> int | None:
+    """The current CPU frequency: cpufreq's ``scaling_cur_freq``, else /proc/cpuinfo MHz."""
+    base = Path(root)
+    sysfs = base / "sys/devices/system/cpu/cpu0/cpufreq/scaling_cur_freq"
+    try:
+        return int(sysfs.read_text().strip())
+    except (OSError, ValueError):
+        pass
+    try:
+        for line in (base / "proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("cpu mhz"):
+                return round(float(line.split(":", 1)[1]) * 1000)
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def host_info(threads: dict[str, Any]) -> dict[str, Any]:
+    """What machine and software measured."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "hostname": platform.node(),
+        "cpu": cpu,
+        "cpus": os.cpu_count(),
+        "freq_khz": host_freq_khz(),
+        "torch": torch.__version__,
+        **threads,
+    }
+
+
+def interleaved(
+    fns: dict[str, Callable[[], object]], rounds: int, per_round: int, warmup: int
+) -> dict[str, Timing]:
+    """Time every function ``rounds x per_round`` times, round-robin; returns medians/p99."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    samples: dict[str, list[float]] = {k: [] for k in fns}
+    gc_was = gc.isenabled()
+    gc.disable()
+    try:
+        for _ in range(rounds):
+            for k, fn in fns.items():
+                for _ in range(per_round):
+                    t0 = time.perf_counter()
+                    fn()
+                    samples[k].append(time.perf_counter() - t0)
+    finally:
+        if gc_was:
+            gc.enable()
+    return {k: Timing.of(v) for k, v in samples.items()}
+
+
+def make_inputs(module: nn.Module, batch: int, seq_len: int, seed: int = 0) -> dict[str, Any]:
+    """Random token ids for ``module``: ``{"args": ..., "kwargs": ...}`` to call it with."""
+    g = torch.Generator().manual_seed(seed)
+    config = getattr(module, "config", None)
+    vocab = getattr(config, "vocab_size", None)
+    if vocab is None:
+        embs = [m for m in module.modules() if isinstance(m, nn.Embedding)]
+        vocab = embs[0].num_embeddings
+    tokens = torch.randint(0, int(vocab), (batch, seq_len), generator=g)
+    if hasattr(module, "base_model_prefix") or hasattr(config, "model_type"):
+        return {"args": (), "kwargs": {"input_ids": tokens}}
+    return {"args": (tokens,), "kwargs": {}}
+
+
+def model_flops(module: nn.Module, inputs: dict[str, Any]) -> int:
+    """All matmul FLOPs of one forward (linear, attention, ...), counted by PyTorch."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter, torch.inference_mode():
+        module(*inputs["args"], **inputs["kwargs"])
+    return int(counter.get_total_flops())
+
+
+def layer_inputs(rm: ReconfigurableModel, inputs: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+    """Input shape each pruned Linear layer sees in one forward."""
+    shapes: dict[str, tuple[int, ...]] = {}
+
+    def record(name: str) -> Callable[..., None]:
+        def hook(_mod: nn.Module, args: tuple[Any, ...]) -> None:
+            shapes.setdefault(name, tuple(args[0].shape))  # returns None: args unchanged
+
+        return hook
+
+    hooks = [
+        m.register_forward_pre_hook(record(name))
+        for name, m in rm.module.named_modules()
+        if isinstance(m, SwitchableLinear)
+    ]
+    try:
+        rm(*inputs["args"], **inputs["kwargs"])
+    finally:
+        for h in hooks:
+            h.remove()
+    return shapes
+
+
+def masked_state(module: nn.Module, ps: PatternSet) -> dict[str, torch.Tensor]:
+    """The pruned layers' weights with the set's masks applied (what RT3 loads per set)."""
+    mods = dict(module.named_modules())
+    return {f"{n}.weight": mods[n].weight.detach() * p.mask() for n, p in ps.layers.items()}
+
+
+def switch_anchors(module: nn.Module, sets: list[PatternSet], reps: int) -> dict[str, Timing]:
+    """RT3-style switching on a plain model, alternating between two sets.
+
+    ``mask-reapply``: every pruned weight rewritten as ``torch.mul(w0, mask, out=w)`` from a
+    kept copy of the backbone. ``load_state_dict``: precomputed masked weights copied in.
+    """
+    plain = copy.deepcopy(module).eval()
+    mods = dict(plain.named_modules())
+    pair = sets[:2] if len(sets) > 1 else sets * 2
+    layers = sorted(set(pair[0].layers) | set(pair[1].layers))
+    w0 = {n: mods[n].weight.detach().clone() for n in layers}
+    masks = [
+        {
+            n: (p.layers[n].mask() if n in p.layers else torch.ones_like(w0[n], dtype=torch.bool))
+            for n in layers
+        }
+        for p in pair
+    ]
+    states = [{f"{n}.weight": w0[n] * m[n] for n in layers} for m in masks]
+    weights = {n: mods[n].weight for n in layers}
+    state = [0]
+
+    def reapply() -> None:
+        state[0] ^= 1
+        m = masks[state[0]]
+        with torch.no_grad():
+            for n in layers:
+                torch.mul(w0[n], m[n], out=weights[n])
+
+    def load() -> None:
+        state[0] ^= 1
+        plain.load_state_dict(states[state[0]], strict=False)
+
+    return interleaved({"mask-reapply": reapply, "load_state_dict": load}, reps, 1, 1)
+
+
+def compact_switches(rm: ReconfigurableModel, reps: int) -> Timing:
+    """Durations reported by ``switch`` while cycling through every set."""
+    names = rm.set_names
+    seconds = [rm.switch(names[i % len(names)]) for i in range(reps)]
+    return Timing.of(seconds)
+
+
+def _timed(
+    fns: dict[str, tuple[Callable[[], object], Callable[[], object]]],
+    rounds: int,
+    per_round: int,
+    warmup: int,
+) -> dict[str, Timing]:
+    """Like ``interleaved`` but each entry is ``(setup, call)``; setup runs untimed."""
+    samples: dict[str, list[float]] = {k: [] for k in fns}
+    for setup, fn in fns.values():
+        setup()
+        for _ in range(warmup):
+            fn()
+    gc_was = gc.isenabled()
+    gc.disable()
+    try:
+        for _ in range(rounds):
+            for k, (setup, fn) in fns.items():
+                setup()
+                for _ in range(per_round):
+                    t0 = time.perf_counter()
+                    fn()
+                    samples[k].append(time.perf_counter() - t0)
+    finally:
+        if gc_was:
+            gc.enable()
+    return {k: Timing.of(v) for k, v in samples.items()}
+
+
+def run_bench(
+    base: nn.Module,
+    sets: list[PatternSet],
+    batch: int = 1,
+    seq_len: int = 35,
+    rounds: int = 10,
+    per_round: int = 3,
+    warmup: int = 3,
+    switch_reps: int = 2000,
+    anchor_switch_reps: int = 10,
+    anchors: bool = True,
+    layers: bool = True,
+    progress: Callable[[str], None] = lambda _msg: None,
+) -> dict[str, Any]:
+    """Measure dense, every set, per-layer forms, anchors, switches and memory.
+
+    ``base`` is the model with the backbone weights loaded (left untouched: the runtime and
+    every anchor work on copies).
+    """
+    base = base.eval()
+    inputs = make_inputs(base, batch, seq_len)
+    args, kwargs = inputs["args"], inputs["kwargs"]
+    progress("preparing the compact forms")
+    t0 = time.perf_counter()
+    rm = ReconfigurableModel(copy.deepcopy(base), sets)
+    prepare_s = time.perf_counter() - t0
+    total_flops = model_flops(base, inputs)
+    tokens = batch * seq_len
+
+    def run() -> object:
+        return rm(*args, **kwargs)
+
+    progress("end-to-end latency: dense and every set, interleaved")
+    variants = {"dense": (lambda: rm.switch(None), run)}
+    for ps in sets:
+        variants[ps.name] = (lambda n=ps.name: rm.switch(n), run)
+    e2e = _timed(variants, rounds, per_round, warmup)
+    dense = e2e["dense"]
+    result_sets: dict[str, Any] = {}
+    for ps in sets:
+        dense_macs, set_macs = rm.macs_per_token(ps.name)
+        limit = dense_macs / max(1, set_macs)
+        saved = 2 * tokens * (dense_macs - set_macs)
+        model_limit = total_flops / max(1, total_flops - saved)
+        t = e2e[ps.name]
+        speedup = dense.median_ms / t.median_ms
+        result_sets[ps.name] = {
+            "density": ps.density,
+            "latency_ms": t.median_ms,
+            "latency_p99_ms": t.p99_ms,
+            "dense_latency_ms": dense.median_ms,
+            "speedup": speedup,
+            "flop_speedup_limit": limit,
+            "speedup_over_limit": speedup / limit,
+            "model_flop_speedup_limit": model_limit,
+            "pruned_macs_per_token": {"dense": dense_macs, "set": set_macs},
+        }
+    out: dict[str, Any] = {
+        "workload": {"batch": batch, "seq_len": seq_len, "model_flops": total_flops},
+        "prepare_s": prepare_s,
+        "dense_latency_ms": dense.median_ms,
+        "dense_latency_p99_ms": dense.p99_ms,
+        "sets": result_sets,
+    }
+    if anchors:
+        for ps in sets:
+            progress(f"anchors for set {ps.name!r}: mask per call, BSR addmm, pre-masked")
+            built = {
+                ex: ReconfigurableModel(copy.deepcopy(base), [ps], executor=ex, active=ps.name)
+                for ex in ("mask-per-call", "bsr", "premasked")
+            }
+            fns = {"compact": (lambda n=ps.name: rm.switch(n), run)}
+            for ex, m in built.items():
+                fns[ex] = (lambda: None, lambda m=m: m(*args, **kwargs))
+            got = _timed(fns, max(2, rounds // 2), per_round, 1)
+            c = got["compact"].median_ms
+            result_sets[ps.name]["anchors"] = {
+                ex: {"latency_ms": got[ex].median_ms, "compact_speedup": got[ex].median_ms / c}
+                for ex in built
+            }
+            result_sets[ps.name]["anchors"]["compact_latency_ms"] = c
+            del built, fns
+            gc.collect()
+    if layers:
+        progress("per-layer latency")
+        shapes = layer_inputs(rm, inputs)
+        mods = dict(rm.module.named_modules())
+        per_layer: dict[str, Any] = {}
+        for name in rm.layer_names:
+            if name not in shapes:
+                continue
+            x = torch.randn(shapes[name])
+            mod = mods[name]
+            fns = {"dense": (lambda: None, lambda f=mod.dense, x=x: f(x))}
+            for ps in sets:
+                if name in rm.forms[ps.name]:
+                    fns[ps.name] = (lambda: None, lambda f=rm.forms[ps.name][name], x=x: f(x))
+            with torch.inference_mode():
+                got = _timed(fns, max(2, rounds // 2), per_round, 1)
+            d = got["dense"].median_ms
+            per_layer[name] = {
+                "shape": list(mod.weight.shape),
+                "input_shape": list(shapes[name]),
+                "dense_ms": d,
+                "sets": {
+                    k: {
+                        "ms": v.median_ms,
+                        "speedup": d / v.median_ms,
+                        "density": next(p for p in sets if p.name == k).layers[name].density,
+                    }
+                    for k, v in got.items()
+                    if k != "dense"
+                },
+            }
+        out["layers"] = per_layer
+    progress("switching")
+    sw = compact_switches(rm, switch_reps)
+    out["switch_ms_median"] = sw.median_ms
+    out["switch_ms_p99"] = sw.p99_ms
+    if anchors:
+        anc = switch_anchors(base, sets, anchor_switch_reps)
+        out["switch_anchors"] = {
+            k: {
+                "median_ms": v.median_ms,
+                "p99_ms": v.p99_ms,
+                "over_compact_median": v.median_ms / sw.median_ms,
+            }
+            for k, v in anc.items()
+        }
+    out["memory_bytes"] = rm.memory().as_dict()
+    return out
