@@ -89,6 +89,29 @@ def use_all_cores() -> int:
     return n
 
 
+PRECISIONS = ("fp32", "bf16")
+
+
+def autocast(precision: str) -> Callable[[], Any]:
+    """A context factory for ``precision``: ``fp32`` (no-op) or ``bf16`` (CPU autocast).
+
+    bf16 roughly doubles matrix-multiply throughput on CPUs with AVX512-BF16 or AMX; the
+    loss and the weights stay float32.
+
+    >>> with autocast("fp32")():
+    ...     pass
+    """
+    import contextlib
+
+    import torch
+
+    if precision == "fp32":
+        return contextlib.nullcontext
+    if precision == "bf16":
+        return lambda: torch.autocast("cpu", dtype=torch.bfloat16)
+    raise TrainingError(f"precision {precision!r}: expected one of {list(PRECISIONS)}")
+
+
 def _check_stream(data: torch.Tensor, name: str = "data") -> None:
     if data.dim() != 1:
         raise TrainingError(f"{name}: expected a 1-D token stream, got shape {tuple(data.shape)}")
@@ -167,7 +190,9 @@ def make_optimizer(
             {"params": decay, "weight_decay": weight_decay},
             {"params": no_decay, "weight_decay": 0.0},
         ]
-        return torch.optim.AdamW(groups, lr=lr)
+        # fused: one kernel over all tensors; on two cores it is several times faster than
+        # the per-tensor loop, and the optimizer step is a large share of a small model's step.
+        return torch.optim.AdamW(groups, lr=lr, fused=True)
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, weight_decay=weight_decay)
     raise TrainingError(f"optimizer {name!r}: expected 'adamw' or 'sgd'")
@@ -192,6 +217,7 @@ def train_lm(
     loss_fn: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
     after_step: Callable[[nn.Module, int], None] | None = None,
     progress: Callable[[TrainProgress], None] | None = None,
+    precision: str = "fp32",
 ) -> TrainResult:
     """Train ``model`` on the 1-D token stream ``data``; returns what was done.
 
@@ -201,11 +227,13 @@ def train_lm(
     to 10% over the planned steps are applied. Gradients are clipped to norm ``clip``.
     Batch order is shuffled each epoch and dropout is seeded from ``seed``, so two runs with
     the same arguments and thread count give the same weights. Uses every core. The model
-    is left in eval mode.
+    is left in eval mode. ``precision="bf16"`` runs forward and backward under CPU bfloat16
+    autocast (weights and optimizer state stay float32); see :func:`autocast`.
     """
     import torch
 
     _check_stream(data)
+    cast = autocast(precision)
     if epochs <= 0:
         raise TrainingError(f"epochs must be > 0, got {epochs}")
     use_all_cores()
@@ -242,7 +270,8 @@ def train_lm(
             ):
                 for group in opt.param_groups:
                     group["lr"] = lr * schedule(step)
-                loss = compute_loss(model, inputs, targets)
+                with cast():
+                    loss = compute_loss(model, inputs, targets)
                 total = loss + penalty(model) if penalty is not None else loss
                 opt.zero_grad(set_to_none=True)
                 total.backward()
@@ -290,6 +319,7 @@ def evaluate_lm(
     *,
     batch_size: int = 32,
     max_tokens: int | None = None,
+    precision: str = "fp32",
 ) -> LMScore:
     """Top-1 next-token accuracy, perplexity and mean loss of ``model`` on a token stream.
 
@@ -303,6 +333,7 @@ def evaluate_lm(
     import torch.nn.functional as F
 
     _check_stream(data)
+    cast = autocast(precision)
     if max_tokens is not None:
         data = data[: max_tokens + 1]
     n_pred = data.numel() - 1
@@ -327,8 +358,9 @@ def evaluate_lm(
     try:
         with torch.no_grad():
             for x, y in chunks:
-                logits = model(x)
-                flat = logits.reshape(-1, logits.shape[-1])
+                with cast():
+                    logits = model(x)
+                flat = logits.float().reshape(-1, logits.shape[-1])
                 loss_sum += float(F.cross_entropy(flat, y.reshape(-1), reduction="sum"))
                 correct += int((flat.argmax(-1) == y.reshape(-1)).sum())
     finally:
