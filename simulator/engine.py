@@ -275,16 +275,10 @@ class Machine:
         floor = thr if self.gov.basis == "soc" else None
         if n_cap <= 0:
             return
-        state = self.bat.snapshot()
-        dt, hit = self.bat.advance_until(load, n_cap * cycle, floor)
-        if hit is None:
-            n = n_cap
-        else:
-            self.bat.restore(state)
-            n = max(0, math.floor(dt / cycle) - 1)
-            if n == 0:
-                return
-            self.bat.advance(load, n * cycle)
+        phases = ((busy, lat), (idle, cycle - lat)) if frac < 1.0 else ((busy, lat),)
+        n = self.bat.safe_cycles(phases, n_cap, floor)
+        if n == 0:
+            return
         self.tally.energy_j += load.mean_w * n * cycle
         self.tally.time_at_level_s[khz] += n * cycle
         self._complete(n, lat)

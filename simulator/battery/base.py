@@ -73,6 +73,29 @@ class BatteryModel(ABC):
         """Integrate ``dt`` seconds (events are ignored, the state just moves on)."""
         self.advance_until(load, dt, None)
 
+    def safe_cycles(
+        self, phases: tuple[tuple[float, float], ...], n_max: int, soc_floor: float | None = None
+    ) -> int:
+        """Advance over whole cycles of ``phases`` ((power_w, seconds), ...) that surely hold
+        no event, at most ``n_max``; return how many.
+
+        This default integrates the cycle-averaged load (each phase in proportion) and stops
+        one cycle short of the averaged event, which is exact for models whose drain is
+        linear in the charge (ideal, Peukert) and leaves only the ripple within a cycle
+        unresolved for the others; models with an exact cycle map override it.
+        """
+        period = sum(d for _, d in phases)
+        load = Load(tuple((p, d / period) for p, d in phases if d > 0))
+        state = self.snapshot()
+        dt, hit = self.advance_until(load, n_max * period, soc_floor)
+        if hit is None:
+            return n_max
+        self.restore(state)
+        n = max(0, math.floor(dt / period) - 1)
+        if n:
+            self.advance(load, n * period)
+        return n
+
     def time_until(
         self, load: Load, t_max: float = math.inf, soc_floor: float | None = None
     ) -> tuple[float, str | None]:

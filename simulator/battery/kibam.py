@@ -87,6 +87,74 @@ class KiBaMBattery(BatteryModel):
         y2 = self.y2 * e + y0 * (1.0 - c) * ome - current_a * (1.0 - c) * ramp / kp
         return y1, y2
 
+    # ---- exact cycle map ------------------------------------------------------------
+    # With Y = y1 + y2 and d = h2 - h1: dY/dt = -I and dd/dt = I/c - k' d, so over a phase
+    # d relaxes to I / (c k') and, cycle after cycle, d follows d_j = a^j d_0 + b (1 - a^j)
+    # / (1 - a): the whole discharge under a periodic load is known in closed form.
+    def _diff(self) -> float:
+        return self.y2 / (1.0 - self.c) - self.y1 / self.c
+
+    def _set(self, total: float, diff: float) -> None:
+        h1 = total - (1.0 - self.c) * diff
+        self.y1 = self.c * h1
+        self.y2 = total - self.y1
+
+    def safe_cycles(
+        self, phases: tuple[tuple[float, float], ...], n_max: int, soc_floor: float | None = None
+    ) -> int:
+        """Exact: whole cycles before y1 first reaches 0 (or SoC its floor), by bisection."""
+        kp, c = self.kp, self.c
+        amps = [(p / self.nominal_voltage_v, d) for p, d in phases if d > 0]
+        q_cycle = sum(i * d for i, d in amps)
+        period = sum(d for _, d in amps)
+        if q_cycle <= 0:
+            return n_max
+
+        def through(diff: float, i: float, d: float) -> float:
+            target = i / (c * kp)
+            return target + (diff - target) * math.exp(-kp * d)
+
+        def cycle_map(diff: float) -> float:
+            for i, d in amps:
+                diff = through(diff, i, d)
+            return diff
+
+        b = cycle_map(0.0)
+        log_a = -kp * period
+        total0, diff0 = self.y1 + self.y2, self._diff()
+
+        def start_of(j: int) -> tuple[float, float]:
+            aj = math.exp(j * log_a)
+            geo = j if log_a == 0 else math.expm1(j * log_a) / math.expm1(log_a)
+            return total0 - j * q_cycle, aj * diff0 + b * geo
+
+        def bad(j: int) -> bool:  # cycle j holds an event (y1 <= 0 at a phase end)
+            total, diff = start_of(j)
+            if soc_floor is not None and total - q_cycle < soc_floor * self.capacity_c:
+                return True
+            for i, d in amps:
+                total -= i * d
+                diff = through(diff, i, d)
+                if c * (total - (1.0 - c) * diff) <= 0.0:
+                    return True
+            return False
+
+        lo, hi = 0, min(n_max, math.ceil(total0 / q_cycle) + 1)
+        if not bad(hi):
+            n = hi
+        else:
+            while hi - lo > 1:  # invariant: cycles < lo are safe, cycle hi is bad
+                mid = (lo + hi) // 2
+                if bad(mid):
+                    hi = mid
+                else:
+                    lo = mid
+            n = lo if bad(lo) else hi
+        n = min(n, n_max)
+        total, diff = start_of(n)
+        self._set(total, diff)
+        return n
+
     def _time_to_empty(self, current_a: float, t_max: float) -> float:
         """First t in [0, t_max] with y1(t) = 0, or inf (y1 has at most one extremum)."""
         if current_a <= 0.0:

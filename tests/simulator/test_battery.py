@@ -151,3 +151,18 @@ def test_make_battery_uses_profile_parameters_and_rejects_bad_input():
         make_battery(p, capacity_mah=0)
     with pytest.raises(SimulatorInputError, match="unknown 'lead'"):
         make_battery(p, "lead")
+
+
+@pytest.mark.parametrize("phases", [((0.2, 0.037), (0.01, 0.296)), ((3.0, 0.5), (0.0, 20.0))])
+def test_kibam_exact_cycle_map_matches_stepping(phases):
+    fast = KiBaMBattery(1.0, 1.0, 0.166, 2.7833e-4)
+    slow = KiBaMBattery(1.0, 1.0, 0.166, 2.7833e-4)
+    n = fast.safe_cycles(phases, 10**9)
+    assert n > 3
+    for _ in range(n):
+        for p, d in phases:
+            assert slow.advance_until(Load.constant(p), d)[1] is None
+    assert (fast.y1, fast.y2) == pytest.approx((slow.y1, slow.y2), rel=1e-9, abs=1e-12)
+    # and the next cycle is the one that empties it
+    hits = [slow.advance_until(Load.constant(p), d)[1] for p, d in phases]
+    assert "empty" in hits
