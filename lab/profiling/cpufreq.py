@@ -254,21 +254,27 @@ class CpufreqControl:
         return got
 
     def restore(self) -> None:
-        """Put back governor, min, max and setspeed as `save` found them (idempotent)."""
+        """Put back governor, min, max and setspeed as `save` found them (idempotent).
+
+        Only what differs is written, so a board nothing was done to sees no write.
+        """
         if self.saved is None or not self._touched:
             return
         s = self.saved
-        info_min = self._int("cpuinfo_min_freq")
-        errors = []
-        steps: list[tuple[str, str]] = [
-            ("scaling_min_freq", str(info_min)),
-            ("scaling_max_freq", str(s.max_khz)),
-            ("scaling_min_freq", str(s.min_khz)),
-        ]
-        if "userspace" in self.governors() and self.governor() != s.governor:
+        now = self.read_state()
+        steps: list[tuple[str, str]] = []
+        if (now.min_khz, now.max_khz) != (s.min_khz, s.max_khz):
+            # Widen first so neither write is refused for crossing the other bound.
+            steps += [
+                ("scaling_min_freq", str(self._int("cpuinfo_min_freq"))),
+                ("scaling_max_freq", str(s.max_khz)),
+                ("scaling_min_freq", str(s.min_khz)),
+            ]
+        if now.governor != s.governor:
             steps.append(("scaling_governor", s.governor))
-        if s.governor == "userspace" and s.setspeed_khz is not None:
+        if s.governor == "userspace" and s.setspeed_khz not in (None, now.setspeed_khz):
             steps.append(("scaling_setspeed", str(s.setspeed_khz)))
+        errors = []
         for name, value in steps:
             try:
                 self.files.write(self._f(name), value)

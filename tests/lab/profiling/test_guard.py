@@ -1,0 +1,69 @@
+"""The board's governor comes back however a run ends: SIGINT and SIGTERM in a real
+subprocess, and an exception in-process."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from profiling_fakes import FakeKernel, make_cpufreq_tree, snapshot
+
+from lab.profiling.cpufreq import CpufreqControl
+from lab.profiling.guard import restoring
+from lab.profiling.sysfs import LocalFiles
+
+LEVELS = [500000, 1000000, 1500000]
+
+SCRIPT = """
+import sys, time
+from lab.profiling.cpufreq import CpufreqControl
+from lab.profiling.guard import restoring
+from lab.profiling.sysfs import LocalFiles
+c = CpufreqControl(LocalFiles(sys.argv[1]), settle_timeout_s=5)
+try:
+    with restoring(c):
+        c.set_khz(500000)
+        print("READY", flush=True)
+        time.sleep(60)
+except KeyboardInterrupt as exc:
+    print("INTERRUPTED", type(exc).__name__, flush=True)
+    sys.exit(130)
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_signal_restores_governor_in_a_subprocess(tmp_path, sig):
+    d = make_cpufreq_tree(tmp_path, LEVELS, governor="powersave")
+    before = snapshot(d)
+    with FakeKernel(d) as kernel:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", SCRIPT, str(tmp_path)], stdout=subprocess.PIPE, text=True
+        )
+        try:
+            assert proc.stdout.readline().strip() == "READY"
+            assert (d / "scaling_governor").read_text().strip() == "userspace"
+            assert kernel.khz == 500000
+            proc.send_signal(sig)
+            out, _ = proc.communicate(timeout=20)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        time.sleep(0.02)
+    assert proc.returncode == 130
+    assert "INTERRUPTED" in out
+    assert snapshot(d) == before
+    assert kernel.khz == 500000  # powersave: min again
+
+
+def test_exception_restores_and_propagates(tmp_path):
+    d = make_cpufreq_tree(tmp_path, LEVELS, governor="performance")
+    before = snapshot(d)
+    c = CpufreqControl(LocalFiles(tmp_path))
+    with FakeKernel(d), pytest.raises(RuntimeError, match="boom"), restoring(c):
+        c.set_khz(1000000)
+        raise RuntimeError("boom")
+    assert snapshot(d) == before
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
