@@ -45,6 +45,9 @@ if TYPE_CHECKING:
     from lab.bundle import Bundle
 
 EXECUTORS = ("compact", "mask-per-call", "bsr", "premasked")
+# A set runs on the layer's shared pool unless that costs more than this factor of the
+# multiply-adds it would do on a pool of its own (sets not nested in the others).
+SHARE_WASTE_LIMIT = 1.25
 
 
 class ReconfigurationError(ValueError):
@@ -200,14 +203,21 @@ class ReconfigurableModel(nn.Module):
                     by_rows = {int(p.block_rows) for p in pooled.values()}
                     if len(by_rows) > 1:  # one pool per block height
                         pooled = {}
+                bias = None if getattr(mod, "bias", None) is None else mod.bias.detach()
                 if pooled:
-                    bias = None if mod.bias is None else mod.bias.detach()
-                    pool = K.BlockColumnPool(mod.weight.detach(), bias, pooled)
-                    self.pools[layer] = pool
+                    self.pools[layer] = K.BlockColumnPool(mod.weight.detach(), bias, pooled)
                 for n, p in pats.items():
-                    self.forms[n][layer] = (
-                        self.pools[layer].form(n) if n in pooled else build_form(mod, p, executor)
-                    )
+                    if n not in pooled:
+                        self.forms[n][layer] = build_form(mod, p, executor)
+                        continue
+                    form = self.pools[layer].form(n)
+                    own_rows = _padded_rows(p)
+                    if len(pooled) > 1 and form.macs_per_row > SHARE_WASTE_LIMIT * own_rows:
+                        # not nested in the shared layout: a pool of its own is cheaper to run
+                        own = K.BlockColumnPool(mod.weight.detach(), bias, {n: p})
+                        self.pools[f"{layer}#{n}"] = own
+                        form = own.form(n)
+                    self.forms[n][layer] = form
         self.patterns = {ps.name: ps for ps in sets}
         for name, mod in layers.items():
             wrapper = (
@@ -294,6 +304,13 @@ class ReconfigurableModel(nn.Module):
                 continue
             kept += ps.layers[n].nnz if n in ps.layers else modules[n].weight.numel()
         return dense, kept
+
+
+def _padded_rows(pattern: LayerPattern) -> int:
+    """Multiply-adds per token of a pattern on its own pool (padding included)."""
+    counts = pattern.kept_counts().tolist()
+    B = int(pattern.block_rows)
+    return sum(len(g) * max(counts[b] for b in g) * B for g in K._buckets(counts, B))
 
 
 def module_from_bundle(bundle: Bundle) -> nn.Module:
