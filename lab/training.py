@@ -14,6 +14,7 @@ Accuracy is top-1 next-token accuracy (RT3's metric); perplexity is exp of the m
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
@@ -79,14 +80,31 @@ class TrainResult:
         return asdict(self)
 
 
-def use_all_cores() -> int:
-    """Give torch every core (``os.cpu_count()``); returns the thread count."""
+@contextlib.contextmanager
+def torch_threads(threads: int | None = None) -> Iterator[int]:
+    """Run the block with ``threads`` torch threads (default ``os.cpu_count()``), then restore.
+
+    Training and scoring use every core by default. On a machine shared with other busy
+    processes, small models run far faster single-threaded (OpenMP threads wait on each
+    other), hence the override.
+
+    >>> with torch_threads(1) as n:
+    ...     n
+    1
+    """
     import torch
 
-    n = os.cpu_count() or 1
-    if torch.get_num_threads() != n:
+    n = threads if threads is not None else (os.cpu_count() or 1)
+    if n < 1:
+        raise TrainingError(f"threads must be >= 1, got {n}")
+    previous = torch.get_num_threads()
+    if n != previous:
         torch.set_num_threads(n)
-    return n
+    try:
+        yield n
+    finally:
+        if torch.get_num_threads() != previous:
+            torch.set_num_threads(previous)
 
 
 PRECISIONS = ("fp32", "bf16")
@@ -101,8 +119,6 @@ def autocast(precision: str) -> Callable[[], Any]:
     >>> with autocast("fp32")():
     ...     pass
     """
-    import contextlib
-
     import torch
 
     if precision == "fp32":
@@ -218,6 +234,7 @@ def train_lm(
     after_step: Callable[[nn.Module, int], None] | None = None,
     progress: Callable[[TrainProgress], None] | None = None,
     precision: str = "fp32",
+    threads: int | None = None,
 ) -> TrainResult:
     """Train ``model`` on the 1-D token stream ``data``; returns what was done.
 
@@ -226,7 +243,8 @@ def train_lm(
     5.0 for SGD (the tutorial's). A linear warm-up over ``warmup_steps`` and a cosine decay
     to 10% over the planned steps are applied. Gradients are clipped to norm ``clip``.
     Batch order is shuffled each epoch and dropout is seeded from ``seed``, so two runs with
-    the same arguments and thread count give the same weights. Uses every core. The model
+    the same arguments and thread count give the same weights. Uses every core unless
+    ``threads`` says otherwise (see :func:`torch_threads`). The model
     is left in eval mode. ``precision="bf16"`` runs forward and backward under CPU bfloat16
     autocast (weights and optimizer state stay float32); see :func:`autocast`.
     """
@@ -236,7 +254,6 @@ def train_lm(
     cast = autocast(precision)
     if epochs <= 0:
         raise TrainingError(f"epochs must be > 0, got {epochs}")
-    use_all_cores()
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     per_epoch = num_batches(data, batch_size, seq_len)
@@ -263,6 +280,8 @@ def train_lm(
     recent: list[float] = []
     stopped_by = "epochs"
     epoch = 0
+    guard = contextlib.ExitStack()
+    guard.enter_context(torch_threads(threads))
     try:
         while step < planned:
             for inputs, targets in lm_batches(
@@ -300,6 +319,7 @@ def train_lm(
             epoch += 1
     finally:
         model.eval()
+        guard.close()
     seconds = time.perf_counter() - start
     return TrainResult(
         steps=step,
@@ -320,6 +340,7 @@ def evaluate_lm(
     batch_size: int = 32,
     max_tokens: int | None = None,
     precision: str = "fp32",
+    threads: int | None = None,
 ) -> LMScore:
     """Top-1 next-token accuracy, perplexity and mean loss of ``model`` on a token stream.
 
@@ -339,7 +360,6 @@ def evaluate_lm(
     n_pred = data.numel() - 1
     if n_pred < 1:
         raise TrainingError(f"data: {data.numel()} tokens is too few to score")
-    use_all_cores()
     full = n_pred // seq_len
     inputs = data[: full * seq_len].view(full, seq_len)
     targets = data[1 : full * seq_len + 1].view(full, seq_len)
@@ -356,7 +376,7 @@ def evaluate_lm(
     loss_sum = 0.0
     correct = 0
     try:
-        with torch.no_grad():
+        with torch.no_grad(), torch_threads(threads):
             for x, y in chunks:
                 with cast():
                     logits = model(x)

@@ -1,4 +1,8 @@
-"""The training loop and LM scoring, on a tiny model and synthetic token streams."""
+"""The training loop and LM scoring, on a tiny model and synthetic token streams.
+
+Tiny models train single-threaded (``threads=1``): on a shared two-core machine, OpenMP
+threads waiting on each other make tiny ops tens of times slower.
+"""
 
 import math
 
@@ -59,9 +63,9 @@ def test_shuffled_batches_are_a_permutation():
 def test_training_learns_a_cyclic_sequence():
     model = tiny()
     data = cyclic_stream(2000)
-    before = evaluate_lm(model, data[:600])
-    result = train_lm(model, data, epochs=3, batch_size=8, seq_len=12, lr=1e-2)
-    after = evaluate_lm(model, data[:600])
+    before = evaluate_lm(model, data[:600], threads=1)
+    result = train_lm(model, data, epochs=3, batch_size=8, seq_len=12, lr=1e-2, threads=1)
+    after = evaluate_lm(model, data[:600], threads=1)
     assert result.steps == 3 * num_batches(data, 8, 12)
     assert result.stopped_by == "epochs"
     assert after.loss < before.loss / 3
@@ -72,8 +76,8 @@ def test_training_learns_a_cyclic_sequence():
 def test_training_is_deterministic_for_a_seed():
     data = cyclic_stream(1500)
     a, b = tiny(), tiny()
-    train_lm(a, data, max_steps=12, batch_size=4, seed=5)
-    train_lm(b, data, max_steps=12, batch_size=4, seed=5)
+    train_lm(a, data, max_steps=12, batch_size=4, seed=5, threads=1)
+    train_lm(b, data, max_steps=12, batch_size=4, seed=5, threads=1)
     for key, value in a.state_dict().items():
         assert torch.equal(value, b.state_dict()[key]), key
 
@@ -106,6 +110,7 @@ def test_hooks_penalty_after_step_and_progress():
         penalty=penalty,
         after_step=reapply,
         progress=progress.append,
+        threads=1,
     )
     assert seen == [1, 2, 3, 4, 5, 6]
     assert len(penalties) == 6
@@ -123,19 +128,27 @@ def test_loss_fn_replaces_the_loss():
         return m(x).float().pow(2).mean()
 
     model = tiny()
-    train_lm(model, cyclic_stream(800), max_steps=3, batch_size=4, loss_fn=loss_fn)
+    train_lm(model, cyclic_stream(800), max_steps=3, batch_size=4, loss_fn=loss_fn, threads=1)
     assert len(calls) == 3
 
 
 def test_time_budget_stops_early():
-    result = train_lm(tiny(), cyclic_stream(20000), epochs=50, batch_size=2, time_budget_s=0.0)
+    result = train_lm(
+        tiny(), cyclic_stream(20000), epochs=50, batch_size=2, time_budget_s=0.0, threads=1
+    )
     assert result.stopped_by == "time_budget" and result.steps == 1
 
 
 def test_sgd_and_bf16_run():
     model = tiny()
     result = train_lm(
-        model, cyclic_stream(800), max_steps=2, batch_size=4, optimizer="sgd", precision="bf16"
+        model,
+        cyclic_stream(800),
+        max_steps=2,
+        batch_size=4,
+        optimizer="sgd",
+        precision="bf16",
+        threads=1,
     )
     assert result.steps == 2
     assert all(torch.isfinite(p).all() for p in model.parameters())
@@ -143,20 +156,20 @@ def test_sgd_and_bf16_run():
 
 def test_bad_arguments_are_named():
     with pytest.raises(TrainingError, match="optimizer 'adam'"):
-        train_lm(tiny(), cyclic_stream(800), optimizer="adam")
+        train_lm(tiny(), cyclic_stream(800), optimizer="adam", threads=1)
     with pytest.raises(TrainingError, match="precision"):
-        train_lm(tiny(), cyclic_stream(800), precision="fp8")
+        train_lm(tiny(), cyclic_stream(800), precision="fp8", threads=1)
     with pytest.raises(TrainingError, match="1-D"):
-        evaluate_lm(tiny(), torch.zeros(2, 3, dtype=torch.long))
+        evaluate_lm(tiny(), torch.zeros(2, 3, dtype=torch.long), threads=1)
     with pytest.raises(TrainingError, match="too few"):
-        evaluate_lm(tiny(), torch.zeros(1, dtype=torch.long))
+        evaluate_lm(tiny(), torch.zeros(1, dtype=torch.long), threads=1)
 
 
 def test_evaluate_matches_a_hand_computation_and_ignores_batch_size():
     model = tiny(seed=2).eval()
     data = torch.randint(0, VOCAB, (101,), generator=torch.Generator().manual_seed(0))
-    score = evaluate_lm(model, data, seq_len=10, batch_size=3)
-    other = evaluate_lm(model, data, seq_len=10, batch_size=64)
+    score = evaluate_lm(model, data, seq_len=10, batch_size=3, threads=1)
+    other = evaluate_lm(model, data, seq_len=10, batch_size=64, threads=1)
     assert score.tokens == 100
     assert math.isclose(score.loss, other.loss, rel_tol=1e-6)
     assert score.accuracy == other.accuracy
@@ -176,6 +189,14 @@ def test_evaluate_matches_a_hand_computation_and_ignores_batch_size():
 
 def test_evaluate_restores_training_mode_and_counts_a_ragged_tail():
     model = tiny().train()
-    score = evaluate_lm(model, cyclic_stream(38), seq_len=5)
+    score = evaluate_lm(model, cyclic_stream(38), seq_len=5, threads=1)
     assert model.training
     assert score.tokens == 37
+
+
+def test_threads_are_restored_after_training():
+    before = torch.get_num_threads()
+    train_lm(tiny(), cyclic_stream(400), max_steps=1, batch_size=2, threads=1)
+    assert torch.get_num_threads() == before
+    with pytest.raises(TrainingError, match="threads"):
+        evaluate_lm(tiny(), cyclic_stream(40), threads=0)
