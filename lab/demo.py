@@ -314,7 +314,7 @@ def step_profile(st: DemoState) -> str:
     ]
     # Bounded timing so the demo stays within its few minutes; the CI stop still applies.
     bounds = (
-        (("--warmup", "1"), ("--min-runs", "3"), ("--max-runs", "20"), ("--time-cap", "0.5"))
+        (("--min-runs", "5"), ("--max-runs", "200"), ("--time-cap", "2"))
         if st.plan.reduced
         else (("--time-cap", "3"),)
     )
