@@ -153,7 +153,7 @@ def test_make_battery_uses_profile_parameters_and_rejects_bad_input():
         make_battery(p, "lead")
 
 
-@pytest.mark.parametrize("phases", [((0.2, 0.037), (0.01, 0.296)), ((1.0, 0.2), (0.0, 20.0))])
+@pytest.mark.parametrize("phases", [((0.2, 0.037), (0.01, 0.296)), ((0.5, 0.2), (0.0, 20.0))])
 def test_kibam_exact_cycle_map_matches_stepping(phases):
     fast = KiBaMBattery(1.0, 1.0, 0.166, 2.7833e-4)
     slow = KiBaMBattery(1.0, 1.0, 0.166, 2.7833e-4)
