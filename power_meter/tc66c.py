@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from power_meter.port import discard_input, open_port, read_available, write
 from power_meter.sample import (
     Clock,
+    Flag,
     MeterError,
     MeterInfo,
     MeterStats,
@@ -308,20 +309,25 @@ class TC66CMeter:
         return SampleBatch.empty()
 
     def _accept(self, plain: bytes, t: float) -> SampleBatch:
-        # Identical bytes within one update period are the same update polled twice; after
-        # a full period they are a new update that happened to read the same.
-        if plain == self._last and t - self._last_emit < 0.9 * self.update_period_s:
+        flags = 0
+        if plain == self._last:
+            # Identical bytes: the meter had not updated. After 1.5 update periods an
+            # identical frame is still emitted, flagged REPEAT, so a steady load is not
+            # mistaken for a stall; a late poll of the same update cannot reach that far.
             self.stats.repeats += 1
-            return SampleBatch.empty()
+            if t - self._last_emit < 1.5 * self.update_period_s:
+                return SampleBatch.empty()
+            flags = int(Flag.REPEAT)
+        else:
+            self.stats.frames += 1
         self._last = plain
         self._last_emit = t
         r = parse_plain(plain)
         self.last_reading = r
-        self.stats.frames += 1
         return SampleBatch(
             np.array([t]),
             np.array([r.voltage_v]),
             np.array([r.current_a]),
             np.array([r.power_w]),
-            np.zeros(1, dtype=np.int64),
+            np.full(1, flags, dtype=np.int64),
         )

@@ -22,6 +22,7 @@ import numpy as np
 from power_meter.port import discard_input, open_port, read_available, write
 from power_meter.sample import (
     Clock,
+    Flag,
     MeterError,
     MeterInfo,
     MeterStats,
@@ -247,7 +248,8 @@ class UMMeter:
     Each `read()` sends one poll (no faster than `poll_interval_s`) and waits up to
     `response_timeout_s` for the answer. Samples are stamped with the host time at which
     the poll was sent: the meter answers with its state at that moment. A frame identical
-    to the previous one is a repeat (the meter had not updated) and is counted, not emitted.
+    to the previous one is a repeat (the meter had not updated): it is counted, and only
+    emitted (flagged `Flag.REPEAT`) once 1.5 update periods passed without a change.
     """
 
     baudrate = 9600
@@ -337,20 +339,25 @@ class UMMeter:
         return SampleBatch.empty()
 
     def _accept(self, frame: bytes, t: float) -> SampleBatch:
-        # Identical bytes within one update period are the same update polled twice; after
-        # a full period they are a new update that happened to read the same.
-        if frame == self._last_frame and t - self._last_emit < 0.9 * self.update_period_s:
+        flags = 0
+        if frame == self._last_frame:
+            # Identical bytes: the meter had not updated. After 1.5 update periods an
+            # identical frame is still emitted, flagged REPEAT, so a steady load is not
+            # mistaken for a stall; a late poll of the same update cannot reach that far.
             self.stats.repeats += 1
-            return SampleBatch.empty()
+            if t - self._last_emit < 1.5 * self.update_period_s:
+                return SampleBatch.empty()
+            flags = int(Flag.REPEAT)
+        else:
+            self.stats.frames += 1
         self._last_frame = frame
         self._last_emit = t
         r = parse_frame(frame)
         self.last_reading = r
-        self.stats.frames += 1
         return SampleBatch(
             np.array([t]),
             np.array([r.voltage_v]),
             np.array([r.current_a]),
             np.array([r.power_w]),
-            np.zeros(1, dtype=np.int64),
+            np.full(1, flags, dtype=np.int64),
         )

@@ -1,0 +1,71 @@
+"""Every injected fault is survived: the recording continues and gaps are reported as gaps."""
+
+import numpy as np
+import pytest
+
+from power_meter.emulators import Fault
+from power_meter.sample import Flag
+from power_meter.waveform import Waveform
+
+W = Waveform.steps([0, 2, 4], [1.0, 3.0, 2.0], 5.0)
+
+
+def check_gap_covers(summary, t_fault, duration):
+    """A gap spans the fault's silence, and nothing was filled in."""
+    hits = [
+        g for g in summary.gaps if g.start_s <= t_fault + 0.05 and g.end_s >= t_fault + duration
+    ]
+    assert hits, f"no gap covering {t_fault}..{t_fault + duration}: {summary.gaps}"
+
+
+@pytest.mark.parametrize("driver", ["um34c", "um24c", "tc66c"])
+def test_poll_meter_survives_every_fault(cap, driver):
+    accel = 10
+    faults = [
+        Fault("garbage", 2.0, n=40),
+        Fault("truncate", 4.0),
+        Fault("bad_checksum", 6.0),
+        Fault("stall", 8.0, duration_s=3.0),
+        Fault("disconnect", 14.0, duration_s=3.0),
+    ]
+    emu, s, df, meter = cap(driver, W, 2.3, accel=accel, faults=faults)
+    kinds = [k for _, k in emu.fault_log]
+    assert kinds == ["garbage", "truncate", "bad_checksum", "stall", "disconnect"]
+    assert s.garbage_bytes >= 40
+    assert s.bad_frames >= 1
+    assert s.timeouts >= 1  # the truncated reply never completed
+    assert s.reconnects == 1
+    t_stall = dict((k, t) for t, k in emu.fault_log)
+    check_gap_covers(s, t_stall["stall"], 3.0)
+    check_gap_covers(s, t_stall["disconnect"], 3.0)
+    gap_rows = df[(df["flags"] & int(Flag.GAP)) != 0]
+    assert len(gap_rows) == len(s.gaps) and gap_rows.power_w.isna().all()
+    # Recording went on after the disconnect, with correct values.
+    after = df[df.t_host_s > t_stall["disconnect"] + 3.0]
+    assert len(after) >= 3
+    assert set(after.power_w.round(3)) <= {2.0}
+
+
+def test_ppk2_survives_every_fault(cap):
+    faults = [
+        Fault("garbage", 0.2, n=3),
+        Fault("truncate", 0.4),
+        Fault("bad_checksum", 0.6),
+        Fault("drop", 0.7, n=5),
+        Fault("stall", 0.8, duration_s=0.3),
+        Fault("disconnect", 1.3, duration_s=0.3),
+    ]
+    w = Waveform.constant(0.33, 3.3)
+    emu, s, df, meter = cap("ppk2", w, 2.2, faults=faults)
+    assert [k for _, k in emu.fault_log] == [f.kind for f in faults]
+    # 5 injected, plus the sample cut in half, plus the one with an impossible range.
+    assert s.drops == 7
+    assert s.bad_frames >= 1 and s.garbage_bytes >= 3
+    assert s.reconnects == 1
+    t = dict((k, t) for t, k in emu.fault_log)
+    check_gap_covers(s, t["stall"], 0.3)
+    check_gap_covers(s, t["disconnect"], 0.3)
+    after = df[df.t_host_s > t["disconnect"] + 0.35]
+    assert len(after) > 30000
+    good = df[(df["flags"] & int(Flag.GAP)) == 0]
+    np.testing.assert_allclose(good.power_w, 0.33, rtol=2e-3)
