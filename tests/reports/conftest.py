@@ -1,10 +1,15 @@
-"""Fixtures for the report tests."""
+"""Fixtures for the report tests; puts this folder's helper modules on sys.path (pytest runs
+in importlib mode, which does not)."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
 from fake_run import write_fake_run
 
 
