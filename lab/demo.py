@@ -407,6 +407,24 @@ def headline_rows(results: list[Any]) -> list[dict[str, Any]]:
     ]
 
 
+def headline_markdown(results: list[Any], board: str) -> str:
+    """The headline table as Markdown, with the battery-life figure (for a README)."""
+    lines = [
+        f"Every policy on the host-calibrated `{board}` profile (`rt3lab demo`):",
+        "",
+        "| policy | battery life (h) | inferences | deadline misses | accuracy |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for r in headline_rows(results):
+        acc = "n/a" if r["mean_accuracy"] is None else f"{r['mean_accuracy']:.4f}"
+        lines.append(
+            f"| {r['policy']} | {r['battery_life_h']:.3f} | {r['inferences']:,} | "
+            f"{r['deadline_misses']:,} | {acc} |"
+        )
+    lines += ["", "![Battery life per policy](report/figures/battery_life.png)", ""]
+    return "\n".join(lines)
+
+
 @app.command()
 def demo(
     out: Path = typer.Option(Path("rt3lab-out"), "--out", help="Where the demo writes."),
@@ -440,6 +458,7 @@ def demo(
             "n/a" if acc is None else f"{acc:.4f}",
         )
     console.print(table)
+    (out / "headline.md").write_text(headline_markdown(st.results or [], board), encoding="utf-8")
     console.print(f"report: {st.report_html}")
     console.print(f"summary: {st.plan.report_dir / 'report.md'}")
     console.print(f"run directory: {st.plan.run_dir}; done in {time.perf_counter() - t0:.1f} s")
