@@ -75,6 +75,7 @@ class _Polled:
         self._error: Exception | None = None
         self.total_j = 0.0
         self.polls = 0
+        self._t_last = time.monotonic()
         self._windows: dict[str, tuple[float, float, int]] = {}
 
     def _advance(self, now: float) -> None:  # pragma: no cover - abstract
@@ -82,7 +83,9 @@ class _Polled:
 
     def _poll(self) -> None:
         with self._lock:
-            self._advance(time.monotonic())
+            now = time.monotonic()
+            self._advance(now)
+            self._t_last = now
             self.polls += 1
 
     def _run(self) -> None:
@@ -106,9 +109,12 @@ class _Polled:
     def begin(self, name: str) -> None:
         """Open window ``name`` at a fresh reading."""
         self._check()
-        self._poll()
+        try:
+            self._poll()
+        except SysfsError as exc:
+            raise PowerSourceError(f"{self.meter}: sensor lost mid-run: {exc}") from exc
         with self._lock:
-            self._windows[name] = (time.monotonic(), self.total_j, self.polls)
+            self._windows[name] = (self._t_last, self.total_j, self.polls)
 
     def end(self, name: str) -> EnergyReading:
         """Close window ``name`` at a fresh reading."""
@@ -121,7 +127,7 @@ class _Polled:
             if name not in self._windows:
                 raise PowerSourceError(f"{self.meter}: no open window {name!r}")
             t0, e0, n0 = self._windows.pop(name)
-            dt = time.monotonic() - t0
+            dt = self._t_last - t0
             e = self.total_j - e0
             n = self.polls - n0
         return EnergyReading(name, e, e / dt if dt > 0 else 0.0, dt, n, n >= 2)

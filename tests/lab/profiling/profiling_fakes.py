@@ -16,6 +16,13 @@ from lab.profiling.sysfs import CommandResult
 CPU = "devices/system/cpu"
 
 
+def put(path: Path, text: str) -> None:
+    """Replace a file's content atomically, as one sysfs read sees a kernel value."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
 def make_cpufreq_tree(
     root: Path,
     levels: list[int],
@@ -106,12 +113,12 @@ class FakeKernel:
         sp = self._read("scaling_setspeed")
         gov = self._read("scaling_governor")
         if sp.isdigit() and gov not in ("userspace", ""):
-            (self.dir / "scaling_setspeed").write_text("<unsupported>\n")
+            put(self.dir / "scaling_setspeed", "<unsupported>\n")
         khz = self.target()
         if khz != self.khz:
             self.khz = khz
             for name in ("scaling_cur_freq", "cpuinfo_cur_freq"):
-                (self.dir / name).write_text(f"{khz}\n")
+                put(self.dir / name, f"{khz}\n")
             self.history.append((self._read("scaling_governor"), khz))
             if self.on_change is not None:
                 self.on_change(khz)
@@ -168,7 +175,7 @@ class FrequencyLaw:
 
     def energy(self, t0: float, t1: float) -> float:
         with self._lock:
-            edges = np.array(self.t + [np.inf])
+            edges = np.array([*self.t, np.inf])
             p = np.array(self.p)
         lo = np.clip(edges[:-1], t0, t1)
         hi = np.clip(edges[1:], t0, t1)
@@ -201,7 +208,7 @@ class FakeAdb:
         if args == ["root"]:
             return CommandResult(
                 0 if self.rooted else 1,
-                "" if self.rooted else "",
+                "",
                 "" if self.rooted else "adbd cannot run as root in production builds",
             )
         assert args[0] == "shell" and len(args) == 2, args

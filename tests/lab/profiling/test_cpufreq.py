@@ -57,9 +57,12 @@ def test_frequency_that_does_not_stick_is_an_error_and_board_restored(tmp_path):
     d = make_cpufreq_tree(tmp_path, LEVELS)
     before = snapshot(d)
     c = CpufreqControl(LocalFiles(tmp_path), settle_timeout_s=0.2)
-    with FakeKernel(d, stuck_khz={1800000: 1400000}), pytest.raises(FrequencyError) as e:
-        with restoring(c):
-            c.set_khz(1800000)
+    with (
+        FakeKernel(d, stuck_khz={1800000: 1400000}),
+        pytest.raises(FrequencyError) as e,
+        restoring(c),
+    ):
+        c.set_khz(1800000)
     assert "set 1800000 kHz but the frequency read back is 1400000 kHz" in str(e.value)
     assert snapshot(d) == before
 

@@ -1,0 +1,176 @@
+"""The procedure end to end in-process: a fake board (sysfs tree + fake kernel), a CPU whose
+speed follows the fake clock, an INA3221 or RAPL tree; bad input leaves the board as it was."""
+
+from __future__ import annotations
+
+import csv
+import errno
+
+import pytest
+import yaml
+from profiling_fakes import ClockWorkload, FakeKernel, make_cpufreq_tree, snapshot
+from test_power import hwmon_old
+
+from device_profiles import load_profile, unprovenanced_numbers
+from lab.profiling.cpufreq import CpufreqControl, FrequencyError
+from lab.profiling.power import Ina3221Power, PowerSourceError
+from lab.profiling.session import make_power, parse_levels, profile_board, sysfs_root
+from lab.profiling.sysfs import LocalFiles, SysfsError
+
+LEVELS = [600000, 1000000, 1400000, 1800000, 2000000]  # odroid-xu4 a15 levels
+FAST = dict(
+    warmup=1, min_runs=8, max_runs=40, time_cap_s=0.4, settle_s=0.0, idle_s=0.15,
+    power_window_s=0.15, switch_reps=10,
+)  # fmt: skip
+
+
+def board(tmp_path, **kw):
+    d = make_cpufreq_tree(tmp_path, LEVELS, **kw)
+    hwmon_old(tmp_path)
+    return d, LocalFiles(tmp_path)
+
+
+def test_measured_profile_validates_and_fits_latency(tmp_path):
+    d, files = board(tmp_path)
+    before = snapshot(d)
+    with FakeKernel(d) as k:
+        wl = ClockWorkload(k, a_ms=1.0, b_ms_ghz={"bp": 8.0, "p30": 4.0})
+        out = profile_board(
+            wl, CpufreqControl(files), Ina3221Power(files, update_period_s=0.02), "odroid-xu4",
+            tmp_path / "out/board.yaml", FAST, levels=[600000, 1000000, 2000000], files=files,
+        )  # fmt: skip
+    assert snapshot(d) == before
+    p = load_profile(out.profile_path)
+    assert p.levels_khz == [600000, 1000000, 2000000]
+    assert p.cluster("a15").voltages_v == [0.9, 1.0, 1.3125]
+    assert unprovenanced_numbers(p) == []
+    assert p.resolve(p.power[0].levels[0].provenance).kind == "measured"
+    assert p.resolve(p.power[0].levels[0].provenance).meter == "ina3221"
+    assert p.power_at(1000000)[0] == pytest.approx(2.0, rel=1e-3)
+    assert [v.name for v in p.variants] == ["bp", "p30"]
+    lat = {r.freq_khz: r.latency_ms for r in p.variant("bp").latency}
+    assert lat[600000] > lat[1000000] > lat[2000000]
+    fit = out.latency_fits["bp"]
+    # sleep() overshoots by a roughly constant amount: it lands in a, not in b
+    assert fit.b_ms_ghz == pytest.approx(8.0, rel=0.1)
+    assert out.latency_fits["p30"].b_ms_ghz == pytest.approx(4.0, rel=0.1)
+    assert p.governor.start_khz == 2000000 and {s.cap_khz for s in p.governor.steps} <= {
+        600000, 1000000, 2000000,
+    }  # fmt: skip
+    assert p.switch_cost is not None
+    rows = list(csv.DictReader(out.csv_path.open()))
+    assert {r["kind"] for r in rows} == {"busy", "idle"} and len(rows) == 3 * 3
+    assert all(r["freq_ok"] == "True" for r in rows)
+    assert all(float(r["temp_c"]) == 45.0 for r in rows)
+    cal = out.summary()
+    assert cal["power_fit"]["c_eff_f"] is not None
+    assert cal["comparison"][0]["published_w"] > 0
+
+
+def test_power_none_is_not_a_measured_board(tmp_path):
+    assert make_power("none", LocalFiles(tmp_path)) is None
+    with pytest.raises(PowerSourceError, match="needs a port"):
+        make_power("um34c", LocalFiles(tmp_path))
+    with pytest.raises(PowerSourceError, match="is not one of"):
+        make_power("fluke", LocalFiles(tmp_path))
+
+
+def test_level_not_offered_fails_before_anything_is_touched(tmp_path):
+    d, files = board(tmp_path)
+    before = snapshot(d)
+    with FakeKernel(d) as k, pytest.raises(FrequencyError, match=r"\[1200000\] kHz not offered"):
+        profile_board(
+            ClockWorkload(k, 1.0, {"bp": 1.0}), CpufreqControl(files), Ina3221Power(files),
+            "odroid-xu4", tmp_path / "x.yaml", FAST, levels=[600000, 1200000], files=files,
+        )  # fmt: skip
+    assert snapshot(d) == before and k.history == []
+    assert not (tmp_path / "x.yaml").exists()
+
+
+def test_frequency_that_does_not_stick_mid_run(tmp_path):
+    d, files = board(tmp_path)
+    before = snapshot(d)
+    with (
+        FakeKernel(d, stuck_khz={2000000: 1800000}) as k,
+        pytest.raises(
+            FrequencyError, match="set 2000000 kHz but the frequency read back is 1800000"
+        ),
+    ):
+        profile_board(
+            ClockWorkload(k, 1.0, {"bp": 1.0}), CpufreqControl(files, settle_timeout_s=0.2),
+            Ina3221Power(files), "odroid-xu4", tmp_path / "x.yaml", FAST,
+            levels=[600000, 2000000], files=files,
+        )  # fmt: skip
+    assert snapshot(d) == before
+    assert not (tmp_path / "x.yaml").exists()
+
+
+def test_sensor_that_disappears_mid_run(tmp_path):
+    d, files = board(tmp_path)
+    before = snapshot(d)
+    rail = tmp_path / "class/hwmon/hwmon0/in_power1_input"
+
+    class Vanishing(ClockWorkload):
+        def activate(self, name):
+            rail.unlink(missing_ok=True)  # the sensor goes away once the run is under way
+            return super().activate(name)
+
+    with FakeKernel(d) as k, pytest.raises(PowerSourceError, match="sensor lost mid-run"):
+        profile_board(
+            Vanishing(k, 1.0, {"bp": 1.0}), CpufreqControl(files), Ina3221Power(files),
+            "odroid-xu4", tmp_path / "x.yaml", FAST, levels=[600000, 1000000], files=files,
+        )  # fmt: skip
+    assert snapshot(d) == before
+
+
+class ReadOnlyFiles(LocalFiles):
+    """A read-only sysfs mount at the file boundary: writes fail with EROFS."""
+
+    def writable(self, path):
+        return False
+
+    def write(self, path, value):
+        raise SysfsError(f"{self.where(path)}: {errno.errorcode[errno.EROFS]}")
+
+
+def test_read_only_sysfs(tmp_path):
+    d, files = board(tmp_path)
+    before = snapshot(d)
+    ro = ReadOnlyFiles(tmp_path)
+    with FakeKernel(d) as k, pytest.raises(FrequencyError, match="not writable"):
+        profile_board(
+            ClockWorkload(k, 1.0, {"bp": 1.0}), CpufreqControl(ro), Ina3221Power(files),
+            "odroid-xu4", tmp_path / "x.yaml", FAST, levels=[600000], files=files,
+        )  # fmt: skip
+    assert snapshot(d) == before
+
+
+def test_unknown_board_needs_a_base(tmp_path):
+    d, files = board(tmp_path)
+    with FakeKernel(d) as k, pytest.raises(ValueError, match="give --base PROFILE"):
+        profile_board(
+            ClockWorkload(k, 1.0, {"bp": 1.0}), CpufreqControl(files), Ina3221Power(files),
+            "my-odroid", tmp_path / "x.yaml", FAST, files=files,
+        )  # fmt: skip
+
+
+def test_parse_levels_and_roots(tmp_path):
+    assert parse_levels("all") is None
+    assert parse_levels("1.4GHz, 600MHz,1000000") == [600000, 1000000, 1400000]
+    with pytest.raises(FrequencyError, match="'fast' is not a frequency"):
+        parse_levels("600000,fast")
+    assert sysfs_root(tmp_path / "devices/system/cpu") == tmp_path
+    assert sysfs_root(tmp_path) == tmp_path
+
+
+def test_written_yaml_is_plain(tmp_path):
+    d, files = board(tmp_path)
+    with FakeKernel(d) as k:
+        out = profile_board(
+            ClockWorkload(k, 0.5, {"bp": 1.0}), CpufreqControl(files), Ina3221Power(files),
+            "odroid-xu4", tmp_path / "b.yaml", FAST, levels=[600000, 1000000], files=files,
+            power_output="levels",
+        )  # fmt: skip
+    data = yaml.safe_load(out.profile_path.read_text())
+    assert data["sources"]["rt3lab-power"]["board"] == "odroid-xu4"
+    assert data["sources"]["rt3lab-power"]["tool"].startswith("rt3lab ")
