@@ -53,10 +53,9 @@ def _load_source(
             raise BenchInputError(
                 f"--synthetic: {synthetic!r} is not one of {list(syn.SYNTHETIC_KINDS)}"
             )
+        wanted = _densities(densities)
         model = syn.synthetic_model(synthetic, seed=seed)
-        sets = syn.nested_block_column_sets(
-            syn.prunable(model, synthetic), _densities(densities), seed=seed
-        )
+        sets = syn.nested_block_column_sets(syn.prunable(model, synthetic), wanted, seed=seed)
         return model, sets, {}, {"synthetic": synthetic, "weights": "random", "seed": seed}
     from lab.bundle import Bundle
     from lab.runtime.reconfigurable import module_from_bundle
@@ -270,20 +269,23 @@ def runtime(
     pinned = pin_threads(threads)
     torch.manual_seed(seed)
     progress = (lambda _m: None) if as_json else (lambda m: typer.echo(f"... {m}", err=True))
-    result = run_bench(
-        base,
-        sets,
-        batch=batch,
-        seq_len=seq_len,
-        rounds=rounds,
-        per_round=per_round,
-        warmup=warmup,
-        switch_reps=switch_reps,
-        anchor_switch_reps=anchor_switch_reps,
-        anchors=anchors,
-        layers=layers,
-        progress=progress,
-    )
+    try:
+        result = run_bench(
+            base,
+            sets,
+            batch=batch,
+            seq_len=seq_len,
+            rounds=rounds,
+            per_round=per_round,
+            warmup=warmup,
+            switch_reps=switch_reps,
+            anchor_switch_reps=anchor_switch_reps,
+            anchors=anchors,
+            layers=layers,
+            progress=progress,
+        )
+    finally:
+        pinned["restore"]()  # in-process callers (the demo) keep their threads
     result = {"source": source, "host": host_info(pinned), **result}
     result["command"] = "rt3lab bench runtime " + " ".join(
         f"--{k.replace('_', '-')} {v}"

@@ -8,6 +8,7 @@ ratios stay meaningful. Threads are pinned (``torch.set_num_threads`` and, where
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import gc
 import os
@@ -47,17 +48,30 @@ def _median(s: list[float]) -> float:
 
 
 def pin_threads(threads: int) -> dict[str, Any]:
-    """Use ``threads`` intra-op threads and, where allowed, pin the process to as many CPUs."""
+    """Use ``threads`` intra-op threads and, where allowed, pin the process to as many CPUs.
+
+    The returned record holds ``restore``: call it to undo both (in-process callers).
+    """
+    before_threads = torch.get_num_threads()
+    before_cpus = None
     torch.set_num_threads(threads)
     affinity = None
     if hasattr(os, "sched_getaffinity"):
         try:
-            cpus = sorted(os.sched_getaffinity(0))[:threads]
+            before_cpus = os.sched_getaffinity(0)
+            cpus = sorted(before_cpus)[:threads]
             os.sched_setaffinity(0, cpus)
             affinity = cpus
         except OSError:
             affinity = None
-    return {"threads": torch.get_num_threads(), "affinity": affinity}
+
+    def restore() -> None:
+        torch.set_num_threads(before_threads)
+        if before_cpus is not None:
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(0, before_cpus)
+
+    return {"threads": torch.get_num_threads(), "affinity": affinity, "restore": restore}
 
 
 def host_freq_khz(root: str = "/") -> int | None:
@@ -93,7 +107,7 @@ def host_info(threads: dict[str, Any]) -> dict[str, Any]:
         "cpus": os.cpu_count(),
         "freq_khz": host_freq_khz(),
         "torch": torch.__version__,
-        **threads,
+        **{k: v for k, v in threads.items() if k != "restore"},
     }
 
 

@@ -1,0 +1,185 @@
+"""``rt3lab bench runtime`` end to end on a small synthetic bundle, and its helpers."""
+
+import json
+
+import pytest
+import torch
+import yaml
+
+from device_profiles.schema import SwitchCost, Variant
+from lab.cli import main
+from lab.runtime.bench import profile_latency_section
+from lab.runtime.measure import Timing, host_freq_khz, pin_threads, switch_anchors
+from lab.runtime.synthetic import nested_block_column_sets, synthetic_bundle
+
+SMALL = {"vocab_size": 120, "emb": 32, "ff": 24, "layers": 1, "heads": 4}
+
+
+@pytest.fixture(scope="module")
+def bundle_dir(tmp_path_factory):
+    return synthetic_bundle(tmp_path_factory.mktemp("b") / "bundle", config=SMALL)
+
+
+def run(args, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+    out = capsys.readouterr()
+    return exc.value.code, out.out, out.err
+
+
+def test_bench_json_has_the_issue_keys_and_writes_a_profile_section(bundle_dir, tmp_path, capsys):
+    prof = tmp_path / "latency.yaml"
+    args = [
+        "bench",
+        "runtime",
+        "--bundle",
+        str(bundle_dir),
+        "--json",
+        "--rounds",
+        "2",
+        "--per-round",
+        "1",
+        "--warmup",
+        "1",
+        "--switch-reps",
+        "50",
+        "--anchor-switch-reps",
+        "2",
+        "--seq-len",
+        "8",
+        "--profile-out",
+        str(prof),
+    ]
+    try:
+        main(args)
+    except SystemExit as exc:
+        assert exc.code in (0, None)
+    out = capsys.readouterr().out
+    data = json.loads(out)  # only JSON on stdout
+    assert set(data["sets"]) == {"bp", "p50", "p30", "p20"}
+    for s in data["sets"].values():
+        for key in ("density", "latency_ms", "dense_latency_ms", "speedup", "flop_speedup_limit"):
+            assert s[key] > 0
+        assert s["speedup"] == pytest.approx(s["dense_latency_ms"] / s["latency_ms"])
+        assert set(s["anchors"]) >= {"mask-per-call", "bsr", "premasked"}
+    p20 = data["sets"]["p20"]
+    assert p20["flop_speedup_limit"] > data["sets"]["p50"]["flop_speedup_limit"] > 1
+    assert data["switch_ms_median"] > 0 and data["switch_ms_p99"] >= data["switch_ms_median"]
+    assert set(data["switch_anchors"]) == {"mask-reapply", "load_state_dict"}
+    mem = data["memory_bytes"]
+    assert 0 < mem["sets_total_bytes"] < mem["pruned_dense_bytes"]
+    assert "decoder" in data["layers"] and data["layers"]["decoder"]["input_shape"] == [1, 8, 32]
+    assert data["workload"] == {
+        "batch": 1,
+        "seq_len": 8,
+        "model_flops": data["workload"]["model_flops"],
+    }
+    section = yaml.safe_load(prof.read_text())
+    assert section["sources"]["host-runtime-bench"]["kind"] == "measured"
+    names = [v["name"] for v in section["variants"]]
+    assert names == ["dense", "bp", "p50", "p30", "p20"]
+    for v in section["variants"]:
+        Variant(**v)
+        assert v["latency"][0]["provenance"] == "host-runtime-bench"
+    assert section["variants"][4]["nonzero_mults"] > 0
+    SwitchCost(**section["switch_cost"])
+
+
+def test_table_mode_restores_threads(bundle_dir, capsys):
+    import os
+
+    threads, cpus = torch.get_num_threads(), os.sched_getaffinity(0)
+    code, out, err = run(
+        [
+            "bench",
+            "runtime",
+            "--bundle",
+            str(bundle_dir),
+            "--no-anchors",
+            "--no-layers",
+            "--rounds",
+            "1",
+            "--per-round",
+            "1",
+            "--warmup",
+            "0",
+            "--switch-reps",
+            "10",
+            "--seq-len",
+            "1",
+            "--threads",
+            "1",
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    assert "p50" in out and "switching" in out and "memory" in out
+    assert torch.get_num_threads() == threads and os.sched_getaffinity(0) == cpus
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--synthetic", "gpt9"], "--synthetic: 'gpt9'"),
+        (["--synthetic", "rt3", "--densities", "0.5,x"], "--densities: 'x'"),
+        (["--synthetic", "rt3", "--densities", "1.5"], "--densities: 1.5"),
+        ([], "exactly one of --bundle"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(args, message, capsys):
+    code, _, err = run(["bench", "runtime", *args], capsys)
+    assert code == 2
+    assert message in err and "Traceback" not in err
+
+
+def test_bad_bundle_exits_2_naming_the_file(tmp_path, capsys):
+    code, _, err = run(["bench", "runtime", "--bundle", str(tmp_path)], capsys)
+    assert code == 2 and "bundle.json: not found" in err
+
+
+def test_host_freq_from_fake_sysfs_then_cpuinfo(tmp_path):
+    cpufreq = tmp_path / "sys/devices/system/cpu/cpu0/cpufreq"
+    (tmp_path / "proc").mkdir()
+    (tmp_path / "proc/cpuinfo").write_text("processor\t: 0\ncpu MHz\t\t: 2596.124\n")
+    assert host_freq_khz(str(tmp_path)) == 2_596_124
+    cpufreq.mkdir(parents=True)
+    (cpufreq / "scaling_cur_freq").write_text("1400000\n")
+    assert host_freq_khz(str(tmp_path)) == 1_400_000
+    assert host_freq_khz(str(tmp_path / "nothing")) is None
+
+
+def test_timing_median_and_p99():
+    t = Timing.of([i / 1000 for i in range(1, 101)])
+    assert t.median_ms == pytest.approx(50.5) and t.p99_ms == pytest.approx(99.0) and t.n == 100
+
+
+def test_pin_threads_sets_torch_threads():
+    before = torch.get_num_threads()
+    try:
+        info = pin_threads(1)
+        assert info["threads"] == 1 and torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_switch_anchors_really_rewrite_the_weights():
+    torch.manual_seed(0)
+    lin = torch.nn.Sequential(torch.nn.Linear(64, 64))
+    sets = nested_block_column_sets({"0": lin[0]}, {"a": 0.5, "b": 0.25}, 16, 16)
+    got = switch_anchors(lin, sets, reps=3)
+    assert set(got) == {"mask-reapply", "load_state_dict"} and all(
+        t.median_ms > 0 for t in got.values()
+    )
+    assert torch.count_nonzero(lin[0].weight) == 64 * 64  # the original is untouched
+
+
+def test_profile_section_needs_a_frequency():
+    result = {
+        "host": {"freq_khz": None, "torch": "x", "threads": 1, "hostname": "h", "cpu": "c"},
+        "workload": {"batch": 1, "seq_len": 1},
+        "dense_latency_ms": 1.0,
+        "sets": {},
+        "switch_ms_median": 0.01,
+    }
+    with pytest.raises(ValueError, match="frequency is unknown"):
+        profile_latency_section(result, {})
