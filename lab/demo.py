@@ -340,7 +340,10 @@ def step_simulate(st: DemoState) -> str:
     profile_path = p.cache / f"profile-{p.board}.yaml"
     profile = load_profile(profile_path)
     variants = variants_from_bundle(p.bundle)
-    results = [simulate(profile, policy=pol, variants=variants) for pol in POLICIES]
+    # Every policy, then each pattern set held fixed under the governor (dvfs-only:SET),
+    # which gives the report's accuracy-versus-life front its per-set points.
+    policies = [*POLICIES, *(f"dvfs-only:{v.name}" for v in variants)]
+    results = [simulate(profile, policy=pol, variants=variants) for pol in policies]
     if p.run_dir.exists():
         shutil.rmtree(p.run_dir)
     write_run(p.run_dir, results)
@@ -349,7 +352,7 @@ def step_simulate(st: DemoState) -> str:
         shutil.copy(p.cache / artifact, p.run_dir / artifact)
     sim = (
         f"simulator.simulate(load_profile('{profile_path}'), policy=P, "
-        f"variants=variants_from_bundle('{p.bundle}')) for P in {list(POLICIES)} "
+        f"variants=variants_from_bundle('{p.bundle}')) for P in {policies} "
         f"(as `rt3lab simulate --profile {profile_path} --bundle {p.bundle} --compare`)"
     )
     st.commands["results.json"] = sim

@@ -59,9 +59,19 @@ def _label(rec: dict[str, Any]) -> str:
     return " / ".join(parts)
 
 
+def _main_series(run: RunData, columns: set[str]) -> dict[str, pd.DataFrame]:
+    """Time series of the main policies; runs of one fixed set (``policy:SET``) are left to
+    the summary figures so the time plots stay readable."""
+    series = {k: v for k, v in run.timeseries.items() if columns <= set(v.columns)}
+    variant_runs = {str(r.get("policy")).replace(":", "_") for r in run.records}
+    variant_runs -= {str(r.get("policy")) for r in run.records}
+    main = {k: v for k, v in series.items() if k not in variant_runs}
+    return main or series
+
+
 def soc_voltage(run: RunData) -> Figure | None:
     """State of charge and terminal voltage over time, one line per policy."""
-    series = {k: v for k, v in run.timeseries.items() if {"time_s", "soc"} <= set(v.columns)}
+    series = _main_series(run, {"time_s", "soc"})
     if not series:
         return None
     plt = _pyplot()
@@ -88,7 +98,7 @@ def soc_voltage(run: RunData) -> Figure | None:
 
 def level_timeline(run: RunData) -> Figure | None:
     """A timeline of frequency level and active pattern set, one panel per policy."""
-    series = {k: v for k, v in run.timeseries.items() if {"time_s", "freq_khz"} <= set(v.columns)}
+    series = _main_series(run, {"time_s", "freq_khz"})
     if not series:
         return None
     plt = _pyplot()
