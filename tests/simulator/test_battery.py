@@ -98,13 +98,15 @@ def test_thevenin_constant_current_rc_step_is_exact():
     assert b.voltage(2.1) == pytest.approx(b.ocv(b.z) - b.vrc[0] - amps * 0.01, rel=1e-12)
 
 
-def test_thevenin_matches_pybamm_time_to_cutoff():
+@pytest.mark.parametrize("n_rc", [1, 2])
+def test_thevenin_matches_pybamm_time_to_cutoff(n_rc):
     os.environ["PYBAMM_DISABLE_TELEMETRY"] = "true"
     pybamm = pytest.importorskip("pybamm")
     th = load_profile("pixel-3").battery.thevenin
     power = 5.0
+    pairs = [(th.rc[0].r_ohm, th.rc[0].c_f), (0.008, 200.0)][:n_rc]
     model = pybamm.equivalent_circuit.Thevenin(
-        options={"number of rc elements": 1, "operating mode": "power"}
+        options={"number of rc elements": n_rc, "operating mode": "power"}
     )
     pv = pybamm.ParameterValues("ECM_Example")
     soc, ocv = np.array(th.ocv.soc), np.array(th.ocv.ocv_v)
@@ -124,12 +126,15 @@ def test_thevenin_matches_pybamm_time_to_cutoff():
         },
         check_already_exists=False,
     )
+    if n_rc == 2:
+        pv.update(
+            {"R2 [Ohm]": 0.008, "C2 [F]": 200.0, "Element-2 initial overpotential [V]": 0.0},
+            check_already_exists=False,
+        )
     sol = pybamm.Simulation(model, parameter_values=pv).solve([0, 20000])
     t_ref = float(sol["Time [s]"].entries[-1])
     assert "Minimum voltage" in sol.termination
-    b = TheveninBattery(
-        2915, list(soc), list(ocv), th.r0_ohm, [(th.rc[0].r_ohm, th.rc[0].c_f)], th.cutoff_v, 0.99
-    )
+    b = TheveninBattery(2915, list(soc), list(ocv), th.r0_ohm, pairs, th.cutoff_v, 0.99)
     dt, why = b.advance_until(Load.constant(power), 1e9)
     assert why == "empty"
     assert dt == pytest.approx(t_ref, rel=0.01)
