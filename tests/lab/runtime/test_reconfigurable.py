@@ -315,3 +315,30 @@ def test_bundle_with_set_naming_missing_layer_is_a_bundle_error(tmp_path):
     with pytest.raises(BundleError, match=r"set 'p20': layer 'layers\.7\.linear1' has no weight"):
         Bundle.load(root)
     assert bundle.set_names == ["bp", "p50", "p30", "p20"]
+
+
+def test_sets_not_nested_get_their_own_pool_and_stay_exact():
+    g = torch.Generator().manual_seed(7)
+    lin = nn.Linear(96, 64)
+    model = nn.Sequential(lin).eval()
+    masks = [block_column_mask(64, 96, 16, d, g) for d in (0.5, 0.2)]
+    sets = [
+        PatternSet("a", {"0": LayerPattern.from_mask("0", masks[0], 16, 16)}),
+        PatternSet("b", {"0": LayerPattern.from_mask("0", masks[1], 16, 16)}),
+    ]
+    refs = {s.name: masked_reference(model, s) for s in sets}
+    rm = ReconfigurableModel(model, sets)
+    assert "0#b" in rm.pools  # b is not inside a: it would waste work on the shared layout
+    x = torch.randn(4, 96, generator=g)
+    with torch.no_grad():
+        for s in sets:
+            rm.switch(s.name)
+            assert torch.allclose(rm(x), refs[s.name](x), **TOL)
+
+
+def test_lazy_package_exports():
+    import lab.runtime
+
+    assert lab.runtime.ReconfigurableModel is ReconfigurableModel
+    with pytest.raises(AttributeError):
+        _ = lab.runtime.nothing_here
