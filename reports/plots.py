@@ -51,12 +51,16 @@ def _simulated(run: RunData) -> str:
     return f"modelled by the simulator; inputs: {kinds_label(merge_kinds(run.records))}"
 
 
-def _label(rec: dict[str, Any]) -> str:
-    """A result's legend label: its policy, plus what else varies in the run."""
-    parts = [str(rec.get("policy"))]
-    if rec.get("battery_model"):
-        parts.append(str(rec["battery_model"]))
-    return " / ".join(parts)
+def _labels(records: list[dict[str, Any]]) -> list[str]:
+    """Legend labels: the policy, plus the battery model and workload when they vary."""
+    out = []
+    for rec in records:
+        parts = [str(rec.get("policy"))]
+        for key in ("battery_model", "workload"):
+            if len({str(r.get(key)) for r in records}) > 1:
+                parts.append(str(rec.get(key)))
+        out.append(" / ".join(parts))
+    return out
 
 
 def _main_series(run: RunData, columns: set[str]) -> dict[str, pd.DataFrame]:
@@ -130,7 +134,7 @@ def level_timeline(run: RunData) -> Figure | None:
 def battery_life(run: RunData) -> Figure:
     """Battery life in hours and in inferences per policy, with the mean accuracy."""
     plt = _pyplot()
-    labels = [_label(r) for r in run.records]
+    labels = _labels(run.records)
     hours = [r["battery_life_s"] / 3600 for r in run.records]
     inferences = [r["inferences"] for r in run.records]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.8))
@@ -139,7 +143,8 @@ def battery_life(run: RunData) -> Figure:
     ax2.bar(labels, inferences, color="tab:green")
     ax2.set_ylabel("inferences per charge")
     for ax in (ax1, ax2):
-        ax.tick_params(axis="x", rotation=30, labelsize=8)
+        ax.set_xticks(range(len(labels)))
+        ax.set_xticklabels(labels, rotation=40, ha="right", fontsize=7)
     for i, r in enumerate(run.records):
         acc = r.get("mean_accuracy")
         text = "acc n/a" if acc is None else f"acc {acc:.3f}"
@@ -171,22 +176,25 @@ def pareto_front(points: list[tuple[str, float, float]]) -> list[tuple[str, floa
 def accuracy_vs_life(run: RunData) -> Figure | None:
     """The accuracy-versus-battery-life Pareto front over pattern sets and policies."""
     points = []
-    for r in run.records:
+    for r, base in zip(run.records, _labels(run.records), strict=True):
         acc = r.get("mean_accuracy")
         if acc is None:
             continue
         used = [k for k, n in (r.get("inferences_per_variant") or {}).items() if n]
-        label = _label(r) + (f" [{used[0]}]" if len(used) == 1 else "")
+        named = len(used) == 1 and used[0] not in base
+        label = base + (f" [{used[0]}]" if named else "")
         points.append((label, float(r["inferences"]), float(acc)))
     if not points:
         return None
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4.2))
-    for label, life, acc in points:
-        ax.scatter(life, acc, s=30)
-        ax.annotate(label, (life, acc), fontsize=7, xytext=(4, 3), textcoords="offset points")
+    fig, ax = plt.subplots(figsize=(8, 4.4))
     front = pareto_front(points)
+    for label, life, acc in points:
+        ax.scatter(life, acc, s=30, label=label)
+    for label, life, acc in front:
+        ax.annotate(label, (life, acc), fontsize=7, xytext=(4, 3), textcoords="offset points")
     ax.step([p[1] for p in front], [p[2] for p in front], where="post", color="grey", ls="--")
+    ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.01, 0.5))
     ax.set_xlabel("inferences per charge")
     ax.set_ylabel("mean next-token accuracy")
     ax.grid(alpha=0.3)
@@ -195,7 +203,7 @@ def accuracy_vs_life(run: RunData) -> Figure | None:
         "pareto",
         "Accuracy against battery life",
         "Each point is one simulated policy (with the pattern set it ran when it ran only "
-        "one); the dashed line is the Pareto front.",
+        "one); the dashed line joins the Pareto-optimal points, which are labelled.",
         f"battery life {_simulated(run)}; accuracy: {acc_kind}",
         _render(fig),
     )
@@ -270,7 +278,7 @@ def latency_vs_deadline(run: RunData) -> Figure | None:
 def energy_per_inference(run: RunData) -> Figure:
     """Energy per inference (mJ) per policy."""
     plt = _pyplot()
-    labels = [_label(r) for r in run.records]
+    labels = _labels(run.records)
     values = [
         1e3 * (r.get("energy_per_inference_j") or 0.0) if r.get("inferences") else 0.0
         for r in run.records
@@ -278,7 +286,8 @@ def energy_per_inference(run: RunData) -> Figure:
     fig, ax = plt.subplots(figsize=(7, 3.6))
     ax.bar(labels, values, color="tab:purple")
     ax.set_ylabel("energy per inference (mJ)")
-    ax.tick_params(axis="x", rotation=30, labelsize=8)
+    ax.set_xticks(range(len(labels)))
+    ax.set_xticklabels(labels, rotation=40, ha="right", fontsize=7)
     ax.grid(alpha=0.3, axis="y")
     return Figure(
         "energy",
