@@ -50,6 +50,8 @@ class Fault:
         """
         kind, _, rest = spec.partition("@")
         at, _, x = rest.partition(":")
+        if kind not in FAULT_KINDS:
+            raise MeterError(f"fault {kind!r}: expected one of {', '.join(FAULT_KINDS)}")
         try:
             at_s = float(at) if at else None
             if not x:

@@ -82,7 +82,7 @@ def ppk2_stream(cap, seconds):
 
 
 def test_ppk2_stream_has_no_drops(cap):
-    ppk2_stream(cap, 3.0)
+    ppk2_stream(cap, 2.0)
 
 
 @pytest.mark.slow

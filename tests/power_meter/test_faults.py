@@ -28,7 +28,7 @@ def test_poll_meter_survives_every_fault(cap, driver):
         Fault("stall", 8.0, duration_s=3.0),
         Fault("disconnect", 14.0, duration_s=3.0),
     ]
-    emu, s, df, meter = cap(driver, W, 2.3, accel=accel, faults=faults)
+    emu, s, df, _ = cap(driver, W, 2.3, accel=accel, faults=faults)
     kinds = [k for _, k in emu.fault_log]
     assert kinds == ["garbage", "truncate", "bad_checksum", "stall", "disconnect"]
     assert s.garbage_bytes >= 40
@@ -56,7 +56,7 @@ def test_ppk2_survives_every_fault(cap):
         Fault("disconnect", 1.3, duration_s=0.3),
     ]
     w = Waveform.constant(0.33, 3.3)
-    emu, s, df, meter = cap("ppk2", w, 2.2, faults=faults)
+    emu, s, df, _ = cap("ppk2", w, 2.2, faults=faults)
     assert [k for _, k in emu.fault_log] == [f.kind for f in faults]
     # 5 injected, plus the sample cut in half, plus the one with an impossible range.
     assert s.drops == 7
