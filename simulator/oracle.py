@@ -9,6 +9,13 @@ table is simulated in ``fast`` mode (exhaustive search, up to 4096 tables; beyon
 coordinate ascent from RT3's table). Ties go to the table listed first, variants being
 listed from most to least accurate. Because sparser variants spend less energy per
 inference, the oracle can beat RT3's "most accurate that meets the deadline" rule.
+
+For the ideal battery and a continuous workload this is the optimum over every schedule,
+not just fixed tables: each level's energy budget is one linear constraint, so the best
+use of it puts all of it on the variant with the most accuracy per joule (a test checks
+the oracle against that closed form). With KiBaM or Thevenin, a schedule that mixes
+variants within a level could in principle do marginally better; the oracle does not
+search those.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Bad input gets a clear error; policies, bundles, run directories and the CLI."""
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -185,3 +186,40 @@ def test_import_simulator_does_not_import_torch():
     for f in root.rglob("*.py"):
         text = f.read_text(encoding="utf-8")
         assert "import torch" not in text and "from torch" not in text, f
+
+
+def test_oracle_beats_rt3_when_a_sparser_set_buys_more_accuracy_per_joule():
+    from device_profiles.schema import Published, Variant
+
+    prov = Published(kind="published", source="test")
+    extra = [
+        Variant(name="pp-60", accuracy=0.29, sparsity=0.8, nonzero_mults=1e7,
+                nonzero_adds=1e7, provenance=prov),
+        Variant(name="pp-80", accuracy=0.27, sparsity=0.9, nonzero_mults=6e6,
+                nonzero_adds=6e6, provenance=prov),
+    ]  # fmt: skip
+    d = RT3.model_dump(mode="json", exclude_none=True)
+    for v, acc in zip(d["variants"], (0.31, 0.30), strict=True):
+        v["accuracy"] = acc
+    p = profile_from_dict(d)
+    kw = dict(battery_model="ideal", capacity_mah=2, variants=extra)
+    rt3 = simulate(p, policy="rt3", **kw)
+    oracle = simulate(p, policy="oracle", **kw)
+    # pp-60 takes 108.6 ms at 800 MHz, over the 94 ms constraint
+    assert rt3.variant_at_level == {1400000: "pp-60", 1000000: "pp-60", 800000: "pp-80"}
+    assert set(oracle.variant_at_level.values()) == {"pp-80"}
+    # ideal battery, continuous: the optimum over every schedule is closed form
+    energy = 2 * 3.6 * 3.5
+    best = 0.0
+    for share, khz in [(0.5, 1400000), (0.3, 1000000), (0.2, 800000)]:
+        busy = p.power_at(khz)[0]
+        lat = {
+            v.name: p.latency_model.latency_ms(v.nonzero_mults, v.nonzero_adds, khz) for v in extra
+        }
+        best += max(
+            v.accuracy * math.floor(share * energy / busy / (lat[v.name] / 1e3))
+            for v in extra
+            if lat[v.name] <= p.deadline_ms(khz)
+        )
+    assert oracle.mean_accuracy * oracle.inferences == pytest.approx(best, rel=1e-12)
+    assert oracle.mean_accuracy * oracle.inferences > rt3.mean_accuracy * rt3.inferences
