@@ -39,7 +39,7 @@ def test_writer_flushes_and_reader_ignores_a_cut_line(tmp_path):
 def test_bad_trace_files_are_named(tmp_path):
     p = tmp_path / "x.csv"
     p.write_text("a,b\n1,2\n")
-    with pytest.raises(TraceError, match="x.csv.*header"):
+    with pytest.raises(TraceError, match=r"x\.csv.*header"):
         read_trace(p)
     with pytest.raises(FileNotFoundError):
         read_trace(tmp_path / "missing.csv")
