@@ -68,11 +68,32 @@ def simulate(
     ]
     if out is not None:
         simulator.write_run(out, results)
+        _write_provenance(out, profile)
     if as_json:
         data = [r.model_dump(mode="json") for r in results]
         typer.echo(json.dumps(data if compare else data[0], indent=2))
         return
     _table(results)
+
+
+def _write_provenance(out: Path, profile: str) -> None:
+    """profile.yaml (the profile simulated) and commands.json (what made results.json)."""
+    import shlex
+    import sys
+
+    from device_profiles import dump_profile, load_profile
+
+    (out / "profile.yaml").write_text(dump_profile(load_profile(profile)), encoding="utf-8")
+    commands_file = out / "commands.json"
+    commands = {}
+    if commands_file.exists():
+        try:
+            commands = json.loads(commands_file.read_text(encoding="utf-8"))
+        except json.JSONDecodeError:
+            commands = {}
+    argv = ["rt3lab", *sys.argv[1:]] if sys.argv and "rt3lab" in sys.argv[0] else ["rt3lab"]
+    commands["results.json"] = shlex.join(argv)
+    commands_file.write_text(json.dumps(commands, indent=2) + "\n", encoding="utf-8")
 
 
 def _table(results: list) -> None:

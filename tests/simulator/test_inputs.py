@@ -170,6 +170,8 @@ def test_cli_json_compare_and_errors(tmp_path, capsys):
                 "switches"):  # fmt: skip
         assert key in out
     assert (tmp_path / "results.json").exists() and (tmp_path / "timeseries/rt3.parquet").exists()
+    assert load_profile(tmp_path / "profile.yaml") == RT3
+    assert "results.json" in json.loads((tmp_path / "commands.json").read_text())
     cli(["simulate", "--compare", "--capacity-mah", "0.2", "--json"])
     assert [r["policy"] for r in json.loads(capsys.readouterr().out)] == list(POLICIES)
     assert cli(["simulate", "--policy", "nope"]) == 2
