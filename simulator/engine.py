@@ -83,6 +83,7 @@ class Machine:
         self.pending: float | None = None
         self.next_sample = 0.0
         self.rows: list[tuple] = []
+        self._last_t, self._last_e = 0.0, 0.0
         self.events: list[tuple[float, str, str]] = []
         self._skip_crossed()
         self.khz = governor.level(self.stage)
@@ -96,7 +97,13 @@ class Machine:
             self.events.append((self.t, kind, detail))
 
     def _sample(self, power_w: float) -> None:
+        """A time-series row: power is the mean since the previous row (``power_w`` when no
+        time has passed), voltage the terminal voltage under that power."""
         if self.recording:
+            span = self.t - self._last_t
+            if span > 0:
+                power_w = (self.tally.energy_j - self._last_e) / span
+            self._last_t, self._last_e = self.t, self.tally.energy_j
             self.rows.append(
                 (self.t, self.bat.soc(), self.bat.voltage(power_w), power_w, self.khz, self.variant)
             )

@@ -56,7 +56,12 @@ class SimulationResult(BaseModel):
 
     @property
     def timeseries(self) -> Any:
-        """DataFrame: time_s, soc, voltage_v, power_w, freq_khz, variant."""
+        """DataFrame: time_s, soc, voltage_v, power_w, freq_khz, variant.
+
+        One row at the start, at every state change and on a ``sample_s`` grid (at the
+        first request boundary past each grid point); ``power_w`` is the mean power since
+        the previous row and ``voltage_v`` the terminal voltage under it.
+        """
         return self._timeseries
 
     @property
