@@ -123,6 +123,9 @@ def profile(
                                      settle_timeout_s=settle_timeout)  # fmt: skip
         else:
             control = CpufreqControl(files, policy, settle_timeout_s=settle_timeout)
+        # Check what can be checked before the (slow) model load; the board is not touched.
+        control.check_levels(wanted or control.levels_khz())
+        control.check_writable()
         workload = bundle_workload(bundle, seq_len, threads, set_list)
         outcome = profile_board(workload, control, source, board, out, plan_kw, wanted, base,
                                 files, name, power_output, say)  # fmt: skip

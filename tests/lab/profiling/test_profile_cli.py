@@ -1,0 +1,163 @@
+"""`rt3lab profile` as a user runs it, in a subprocess, against a fake board: a sysfs tree
+made to respond by a fake kernel, and power_meter's UM34C emulator on a pty whose power
+follows a known law of the fake board's frequency. Also the host mode and `rt3lab
+simulate` on what it writes."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from profiling_fakes import FakeKernel, FrequencyLaw, make_cpufreq_tree, snapshot
+
+from device_profiles import load_profile, unprovenanced_numbers
+
+P_STATIC_W, C_EFF_F = 2.5, 1.8e-9  # not the published odroid fit (3.98 W, 2.317e-9 F)
+FAST = [
+    "--warmup", "2", "--min-runs", "8", "--time-cap", "0.3", "--settle", "0.6",
+    "--idle", "0.8", "--power-window", "0.8",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    from lab.runtime.synthetic import synthetic_bundle
+
+    return synthetic_bundle(tmp_path_factory.mktemp("bundle") / "b", densities={"bp": 0.6})
+
+
+def rt3lab(*args, **kw):
+    return subprocess.run(
+        [sys.executable, "-m", "lab", *map(str, args)], capture_output=True, text=True, **kw
+    )
+
+
+def rt3lab_here(capsys, *args):
+    """The root CLI in this process (torch is loaded already): (exit code, stdout, stderr)."""
+    from lab.cli import main
+
+    capsys.readouterr()
+    try:
+        main([str(a) for a in args])
+        code = 0
+    except SystemExit as exc:
+        code = exc.code or 0
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.fixture
+def fake_board(tmp_path):
+    """An Odroid-XU4-like A15 policy, its fake kernel, and a UM34C whose power follows it."""
+    from power_meter.emulators import UMEmulator
+
+    a15 = load_profile("odroid-xu4").cluster("a15")
+    volts = dict(zip(a15.levels_khz, a15.voltages_v, strict=True))
+    d = make_cpufreq_tree(tmp_path / "sys", a15.levels_khz, cpus=(4, 5, 6, 7))
+    law = FrequencyLaw(P_STATIC_W, C_EFF_F, volts, max(a15.levels_khz))
+    emu = UMEmulator(law, model="UM34C", accel=4.0)  # updates every 0.125 s of wall time
+    law.clock = emu.clock
+    emu.start()
+    try:
+        with FakeKernel(d, on_change=law.set_frequency) as kernel:
+            yield tmp_path / "sys", d, emu, kernel
+    finally:
+        emu.stop()
+
+
+def test_recovers_p_static_and_c_and_restores_the_governor(tmp_path, bundle, fake_board, capsys):
+    root, d, emu, kernel = fake_board
+    before = snapshot(d)
+    out = tmp_path / "out/odroid.yaml"
+    done = rt3lab(
+        "profile", "--bundle", bundle, "--board", "odroid-xu4", "--cpufreq-root", root,
+        "--policy", "4", "--power", f"um34c:{emu.port}", "--sets", "bp",
+        "--levels", "600000,1400000,2000000", *FAST, "--json", "--out", out,
+        timeout=240,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    cal = json.loads(done.stdout)
+    fit = cal["power_fit"]
+    assert fit["p_static_w"] == pytest.approx(P_STATIC_W, rel=0.02)
+    assert fit["c_eff_f"] == pytest.approx(C_EFF_F, rel=0.02)
+    assert max(abs(r) for r in fit["residuals_w"]) < 0.05
+    assert cal["flagged"] == []
+    assert snapshot(d) == before  # schedutil again, min/max as found
+    assert [k for _, k in kernel.history][:3] == [600000, 1400000, 2000000]
+    # the comparison against the published profile is there, and shows they differ
+    assert {c["freq_khz"] for c in cal["comparison"]} == {600000, 1400000, 2000000}
+    profile = load_profile(out)
+    assert unprovenanced_numbers(profile) == []
+    src = profile.resolve(profile.power[0].levels[0].provenance)
+    assert (src.kind, src.meter, src.board) == ("measured", "um34c", "odroid-xu4")
+    assert out.with_suffix(".measurements.csv").exists()
+    code, stdout, err = rt3lab_here(capsys, "simulate", "--profile", out, "--json")
+    assert code == 0, err
+    assert json.loads(stdout)
+
+
+@pytest.mark.slow  # the fast default run covers signals with tests/lab/profiling/test_guard.py
+def test_interrupted_run_restores_the_governor(tmp_path, bundle, fake_board):
+    root, d, emu, _kernel = fake_board
+    before = snapshot(d)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lab", "profile", "--bundle", str(bundle), "--board",
+         "odroid-xu4", "--cpufreq-root", str(root), "--power", f"um34c:{emu.port}",
+         "--levels", "600000,2000000", "--settle", "30", "--out", str(tmp_path / "x.yaml")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while (d / "scaling_governor").read_text().strip() != "userspace":
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    time.sleep(0.05)
+    assert proc.returncode == 130, err
+    assert snapshot(d) == before
+    assert not (tmp_path / "x.yaml").exists()
+
+
+def test_level_not_offered_is_a_one_line_error(tmp_path, bundle, fake_board):
+    root, d, emu, kernel = fake_board
+    before = snapshot(d)
+    done = rt3lab(
+        "profile", "--bundle", bundle, "--board", "odroid-xu4", "--cpufreq-root", root,
+        "--power", f"um34c:{emu.port}", "--levels", "600000,650000", "--out", tmp_path / "x.yaml",
+        timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.strip().count("\n") == 0
+    assert "[650000] kHz not offered" in done.stderr
+    assert snapshot(d) == before and kernel.history == []
+
+
+def test_host_profile_feeds_simulate(tmp_path, bundle, capsys):
+    out = tmp_path / "host.yaml"
+    code, stdout, err = rt3lab_here(
+        capsys, "profile", "--bundle", bundle, "--board", "rt3-paper", "--power", "none",
+        "--host-khz", "2000000", "--warmup", "2", "--time-cap", "0.5", "--json", "--out", out,
+    )  # fmt: skip
+    assert code == 0, err
+    cal = json.loads(stdout)
+    p = load_profile(out)
+    assert p.levels_khz == [800000, 1000000, 1400000]
+    assert unprovenanced_numbers(p) == []
+    bp = p.variant("bp")
+    measured = cal["latency"]["bp@2000000"]["median_ms"]
+    assert bp.latency_at(1000000) == pytest.approx(measured * 2.0)  # a = 0: b = lat * f_host
+    prov = p.resolve(bp.latency[0].provenance)
+    assert prov.kind == "modelled" and "a + b/f" in prov.formula and "a = 0" in prov.formula
+    assert p.power == load_profile("rt3-paper").power  # the board's published power
+    code, stdout, err = rt3lab_here(capsys, "simulate", "--profile", out, "--compare", "--json")
+    assert code == 0, err
+    assert json.loads(stdout)
