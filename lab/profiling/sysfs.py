@@ -10,7 +10,8 @@ under the device's ``/sys``.
 >>> import tempfile, pathlib
 >>> with tempfile.TemporaryDirectory() as d:
 ...     f = LocalFiles(d)
-...     _ = pathlib.Path(d, "devices").mkdir()
+...     pathlib.Path(d, "devices").mkdir()
+...     _ = pathlib.Path(d, "devices/x").write_text("1")  # sysfs files exist; writes never create
 ...     f.write("/devices/x", "42")
 ...     f.read("/devices/x"), f.exists("/devices/x"), f.listdir("/devices")
 ('42', True, ['x'])
