@@ -63,8 +63,10 @@ def test_ppk2_survives_every_fault(cap):
     assert s.bad_frames >= 1 and s.garbage_bytes >= 3
     assert s.reconnects == 1
     t = dict((k, t) for t, k in emu.fault_log)
-    check_gap_covers(s, t["stall"], 0.3)
-    check_gap_covers(s, t["disconnect"], 0.3)
+    # After a stall the stream is re-anchored to host arrival times, which on a loaded
+    # machine lag the (in-process) emulator by up to ~0.1 s until a prompt read comes.
+    check_gap_covers(s, t["stall"], 0.3, slack=0.15)
+    check_gap_covers(s, t["disconnect"], 0.3, slack=0.15)
     after = df[df.t_host_s > t["disconnect"] + 0.35]
     assert len(after) > 30000
     good = df[(df["flags"] & int(Flag.GAP)) == 0]
