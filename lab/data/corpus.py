@@ -125,7 +125,7 @@ class LMCorpus:
             "valid_tokens": self.valid.numel(),
             "test_tokens": self.test.numel(),
             "unk_rate": unk / total if total else 0.0,
-            **{k: v for k, v in self.meta.items() if k not in ("vocab",)},
+            **{k: v for k, v in self.meta.items() if k != "documents_by_split"},
         }
 
 
