@@ -198,3 +198,41 @@ class Comparison:
 def compare_power(measured: dict[int, float], published: dict[int, float]) -> list[Comparison]:
     """Rows for the levels both have."""
     return [Comparison(k, measured[k], published[k]) for k in sorted(measured) if k in published]
+
+
+def compare_with_bench(rows: list[dict[str, float | str]], bench: dict) -> list[dict]:
+    """Our medians (with their 95% CI) against ``rt3lab bench runtime --json`` medians.
+
+    ``rows`` are ``{variant, median_ms, ci_low_ms, ci_high_ms}``; a variant agrees when the
+    bench's median lies inside our CI (the noise we measured). ``dense`` is compared with
+    the bench's ``dense_latency_ms``.
+
+    >>> bench = {"dense_latency_ms": 10.2, "sets": {"bp": {"latency_ms": 7.9}}}
+    >>> rows = [{"variant": "dense", "median_ms": 10.0, "ci_low_ms": 9.8, "ci_high_ms": 10.3},
+    ...         {"variant": "bp", "median_ms": 7.0, "ci_low_ms": 6.9, "ci_high_ms": 7.1}]
+    >>> [(r["variant"], r["agrees"]) for r in compare_with_bench(rows, bench)]
+    [('dense', True), ('bp', False)]
+    """
+    out = []
+    sets = bench.get("sets", {})
+    for r in rows:
+        name = r["variant"]
+        if name in sets:
+            theirs = sets[name].get("latency_ms")
+        elif name == "dense":
+            theirs = bench.get("dense_latency_ms")
+        else:
+            continue
+        if theirs is None:
+            continue
+        out.append(
+            {
+                "variant": name,
+                "profile_median_ms": r["median_ms"],
+                "profile_ci_ms": [r["ci_low_ms"], r["ci_high_ms"]],
+                "bench_median_ms": theirs,
+                "rel_diff": (r["median_ms"] - theirs) / theirs if theirs else math.nan,
+                "agrees": r["ci_low_ms"] <= theirs <= r["ci_high_ms"],
+            }
+        )
+    return out

@@ -71,6 +71,12 @@ def profile(
         "--memory-fraction",
         help="Host mode: fraction of latency that does not scale with f (default 0).",
     ),
+    compare_bench: Path | None = typer.Option(
+        None,
+        "--compare-bench",
+        help="Host mode: `rt3lab bench runtime --json` output to "
+        "compare the host latencies with (same --threads).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the calibration as JSON only."),
 ) -> None:
     """Measure latency (and power) per pattern set at every frequency level; write a profile."""
@@ -113,9 +119,17 @@ def profile(
                 "--levels needs a power source and frequency control",
                 param_hint="--levels",
             )
+        bench = None
+        if compare_bench is not None:
+            try:
+                bench = json.loads(compare_bench.read_text())
+            except (OSError, json.JSONDecodeError) as exc:
+                raise ValueError(
+                    f"--compare-bench: {compare_bench}: not a bench JSON: {exc}"
+                ) from None
         workload = bundle_workload(bundle, seq_len, threads, set_list)
         outcome = profile_host(workload, board, out, plan_kw, host_khz, memory_fraction,
-                               files if adb is None else None, name, say)  # fmt: skip
+                               files if adb is None else None, name, say, bench)  # fmt: skip
     else:
         source = make_power(power, files)
         if adb is not None:
@@ -161,4 +175,10 @@ def _print(console: object, outcome: object) -> None:
         out.print(f"power: {fit.formula()}")
     for lf in outcome.latency_fits.values():  # type: ignore[attr-defined]
         out.print(f"{lf.variant}: {lf.formula()}")
+    for c in outcome.summary().get("bench_comparison", []):  # type: ignore[attr-defined]
+        out.print(
+            f"vs bench runtime: {c['variant']}: {c['profile_median_ms']:.4f} ms "
+            f"[{c['profile_ci_ms'][0]:.4f}, {c['profile_ci_ms'][1]:.4f}] vs "
+            f"{c['bench_median_ms']:.4f} ms: {'agrees' if c['agrees'] else 'DIFFERS'}"
+        )
     out.print(f"wrote {outcome.profile_path}, {outcome.csv_path}, {outcome.calibration_path}")  # type: ignore[attr-defined]

@@ -16,7 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from device_profiles import DeviceProfile, dump_profile, load_profile
-from lab.profiling.calibrate import LatencyFit, PowerFit, compare_power, fit_power
+from lab.profiling.calibrate import (
+    LatencyFit,
+    PowerFit,
+    compare_power,
+    compare_with_bench,
+    fit_power,
+)
 from lab.profiling.cpufreq import CpufreqControl, FrequencyControl, FrequencyError, NoControl
 from lab.profiling.guard import restoring
 from lab.profiling.output import (
@@ -250,6 +256,7 @@ def profile_host(
     files: Files | None = None,
     name: str | None = None,
     progress: Callable[[str], None] | None = None,
+    bench: dict[str, Any] | None = None,
 ) -> Outcome:
     """Host mode: measure at this host's current frequency (nothing is set), project each
     variant's latency to ``board``'s levels by ``a + b/f``, keep ``board``'s power."""
@@ -260,10 +267,19 @@ def profile_host(
     run = run_profile(control, workload, plan, None, None, progress, tolerance_khz=10**9)
     infos = {n: workload.info(n) for n in run_variant_names(run)}
     profile, fits = host_profile(run, base_profile, infos, khz, memory_fraction, name)
+    extra: dict[str, Any] = {
+        "base": base_profile.name, "host_khz": khz, "memory_fraction": memory_fraction,
+    }  # fmt: skip
+    if bench is not None:
+        rows = [
+            {"variant": r.variant, "median_ms": r.median_ms, "ci_low_ms": r.ci_low_ms,
+             "ci_high_ms": r.ci_high_ms}
+            for r in run.rows if r.kind == "busy"
+        ]  # fmt: skip
+        extra["bench_comparison"] = compare_with_bench(rows, bench)
     return _write(
-        out, profile, run, f"host projected to {base_profile.name}", None, fits, [],
-        {"base": base_profile.name, "host_khz": khz, "memory_fraction": memory_fraction},
-    )  # fmt: skip
+        out, profile, run, f"host projected to {base_profile.name}", None, fits, [], extra
+    )
 
 
 def bundle_workload(
