@@ -174,3 +174,52 @@ def test_written_yaml_is_plain(tmp_path):
     data = yaml.safe_load(out.profile_path.read_text())
     assert data["sources"]["rt3lab-power"]["board"] == "odroid-xu4"
     assert data["sources"]["rt3lab-power"]["tool"].startswith("rt3lab ")
+
+
+def test_a_frequency_that_drops_mid_run_is_flagged(tmp_path):
+    d, files = board(tmp_path)
+    before = snapshot(d)
+
+    class Throttling(ClockWorkload):
+        def activate(self, name):
+            if name == "p30" and self.kernel.khz == 2000000:
+                self.kernel.stuck[2000000] = 1400000  # a thermal cap arrives
+            return super().activate(name)
+
+    with FakeKernel(d) as k:
+        out = profile_board(
+            Throttling(k, 0.5, {"bp": 2.0, "p30": 1.0}), CpufreqControl(files),
+            Ina3221Power(files), "odroid-xu4", tmp_path / "t.yaml", FAST,
+            levels=[1000000, 2000000], files=files,
+        )  # fmt: skip
+    assert snapshot(d) == before
+    flagged = out.run.flagged
+    assert [(r.level_khz, r.variant) for r in flagged] == [(2000000, "p30")]
+    assert flagged[0].readback_end_khz == 1400000
+    p = load_profile(out.profile_path)
+    row = next(r for r in p.variant("p30").latency if r.freq_khz == 2000000)
+    assert "FLAGGED" in p.resolve(row.provenance).note
+    assert out.summary()["flagged"][0]["variant"] == "p30"
+
+
+def test_thermal_and_throttle_readers(tmp_path):
+    from lab.profiling.sysfs import CommandResult
+    from lab.profiling.thermal import ThermalProbe
+
+    make_cpufreq_tree(tmp_path, LEVELS, thermal_c=51.5)
+    z = tmp_path / "class/thermal/thermal_zone1"
+    z.mkdir()
+    (z / "temp").write_text("63000\n")
+    t = tmp_path / "devices/system/cpu/cpu0/thermal_throttle"
+    t.mkdir(parents=True)
+    (t / "core_throttle_count").write_text("3\n")
+    (t / "package_throttle_count").write_text("4\n")
+    probe = ThermalProbe(LocalFiles(tmp_path))
+    assert probe.max_temp_c() == 63.0
+    assert probe.throttle_count() == 7
+    assert probe.pi_throttled_now() is None
+    pi = ThermalProbe(LocalFiles(tmp_path), lambda argv: CommandResult(0, "throttled=0x50004\n"))
+    assert pi.pi_throttled_now() is True  # bit 2: throttled now
+    pi = ThermalProbe(LocalFiles(tmp_path), lambda argv: CommandResult(0, "throttled=0x50000\n"))
+    assert pi.pi_throttled_now() is False  # only "has occurred" bits
+    assert ThermalProbe(LocalFiles(tmp_path / "none")).max_temp_c() is None
