@@ -3,7 +3,7 @@
 Accuracy, sparsity and non-zero operation counts come from the bundle; the latency comes
 later from the profile (its measured table for a variant of the same name, else its op-count
 model, marked ``modelled``). The bundle's dense reference is added as ``dense`` when the
-bundle has no set of that name.
+bundle has no set of that name and knows its operation counts.
 """
 
 from __future__ import annotations
@@ -50,9 +50,11 @@ def variants_from_bundle(directory: str | Path) -> list[Variant]:
     out: list[Variant] = []
     entries = [(f"sets[{i}]", s) for i, s in enumerate(sets)]
     dense = (data.get("reference") or {}).get("dense")
-    if isinstance(dense, dict) and not any(
-        isinstance(s, dict) and s.get("name") == "dense" for s in sets
-    ):
+    has_ops = isinstance(dense, dict) and all(
+        isinstance(dense.get(f), int | float) and dense.get(f) > 0
+        for f in ("nonzero_mults", "nonzero_adds")
+    )  # the bundle writes 0 when it does not know the dense counts
+    if has_ops and not any(isinstance(s, dict) and s.get("name") == "dense" for s in sets):
         entries.append(("reference.dense", {"name": "dense", "sparsity": 0.0, **dense}))
     for where, s in entries:
         if not isinstance(s, dict) or not isinstance(s.get("name"), str) or not s["name"]:

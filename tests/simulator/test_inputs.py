@@ -225,3 +225,14 @@ def test_oracle_beats_rt3_when_a_sparser_set_buys_more_accuracy_per_joule():
         )
     assert oracle.mean_accuracy * oracle.inferences == pytest.approx(best, rel=1e-12)
     assert oracle.mean_accuracy * oracle.inferences > rt3.mean_accuracy * rt3.inferences
+
+
+def test_a_real_bundle_from_the_runtime(tmp_path):
+    synthetic = pytest.importorskip("lab.runtime.synthetic")
+    directory = synthetic.synthetic_bundle(tmp_path / "b")
+    vs = variants_from_bundle(directory)
+    names = json.loads((directory / "bundle.json").read_text())["sets"]
+    assert [v.name for v in vs][: len(names)] == [s["name"] for s in names]
+    r = simulate(RT3, variants=vs, capacity_mah=0.2)
+    assert r.inferences > 0 and r.mean_accuracy is None  # synthetic sets have no accuracy
+    assert r.provenance["latency"] == "modelled"
