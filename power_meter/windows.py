@@ -76,10 +76,13 @@ class EnergyMonitor:
         self.error: BaseException | None = None
 
     def start(self) -> EnergyMonitor:
-        """Start the reader thread (idempotent)."""
+        """Start the reader thread (idempotent); waits for the first sample, so that a
+        window begun right after is covered from its start."""
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="EnergyMonitor", daemon=True)
             self._thread.start()
+            with self._lock:
+                self._lock.wait_for(lambda: self._batches, timeout=self.end_timeout_s)
         return self
 
     def close(self) -> None:
