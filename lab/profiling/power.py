@@ -388,6 +388,8 @@ class MeterPower:
 
     def end(self, name: str) -> EnergyReading:
         """Close the window: energy, mean power, duration, samples and reliability."""
+        if self.monitor.error is not None:  # do not wait for samples that will not come
+            raise self._lost(self.monitor.error)
         w = self.monitor.end_window(name)
         if self.monitor.error is not None:
             raise self._lost(self.monitor.error)

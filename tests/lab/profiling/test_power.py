@@ -196,28 +196,28 @@ def test_pmic_parser_never_raises(text):
         assert rail and watts == watts
 
 
-def _um34c(law, faults=None):
+def _um34c(law, faults=None, accel=1.0):
     from power_meter.emulators import UMEmulator
 
-    emu = UMEmulator(law, model="UM34C", faults=faults)
+    emu = UMEmulator(law, model="UM34C", faults=faults, accel=accel)
     law.clock = emu.clock
     return emu
 
 
 def test_usb_meter_windows_through_the_emulator_on_a_pty():
     law = FrequencyLaw(1.5, 2e-9, {1000000: 1.0, 2000000: 1.2}, 1000000)
-    emu = _um34c(law).start()
+    emu = _um34c(law, accel=4.0).start()  # an update every 0.125 s of wall time
     src = MeterPower("um34c", emu.port)
     try:
         src.start()
-        time.sleep(0.6)  # the meter's first update
+        time.sleep(0.3)  # the meter's first update
         src.begin("low")
-        time.sleep(1.6)
+        time.sleep(0.9)
         low = src.end("low")
         law.set_frequency(2000000)
-        time.sleep(0.8)  # the meter reports the mean of its last 0.5 s
+        time.sleep(0.4)  # the meter reports the mean of its last update period
         src.begin("high")
-        time.sleep(1.6)
+        time.sleep(0.9)
         high = src.end("high")
     finally:
         src.close()
@@ -231,12 +231,12 @@ def test_usb_meter_that_disappears_mid_run_is_an_error():
     from power_meter.emulators import Fault
 
     law = FrequencyLaw(1.0, 1e-9, {1000000: 1.0}, 1000000)
-    emu = _um34c(law, faults=[Fault("disconnect", at_s=0.8, duration_s=30.0)]).start()
+    emu = _um34c(law, faults=[Fault("disconnect", at_s=0.5, duration_s=30.0)]).start()
     src = MeterPower("um34c", emu.port)
     try:
         src.start()
         src.begin("w")
-        time.sleep(1.5)
+        time.sleep(1.0)
         with pytest.raises(PowerSourceError, match="meter lost mid-run"):
             src.end("w")
     finally:

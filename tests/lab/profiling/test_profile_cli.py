@@ -161,3 +161,30 @@ def test_host_profile_feeds_simulate(tmp_path, bundle, capsys):
     code, stdout, err = rt3lab_here(capsys, "simulate", "--profile", out, "--compare", "--json")
     assert code == 0, err
     assert json.loads(stdout)
+
+
+def test_meter_that_disappears_mid_run(tmp_path, bundle, fake_board, capsys):
+    from power_meter.emulators import Fault
+
+    root, d, emu, kernel = fake_board
+    before = snapshot(d)
+    follow = kernel.on_change
+
+    def unplug_once_measuring(khz):
+        # unplugged 1 s of wall time after the first level is set, back only after a minute
+        follow(khz)
+        if len(kernel.history) == 1:
+            emu.inject(Fault("disconnect", at_s=emu.clock() + 4 * 1.0, duration_s=4 * 60.0))
+
+    kernel.on_change = unplug_once_measuring
+    code, _, err = rt3lab_here(
+        capsys, "profile", "--bundle", bundle, "--board", "odroid-xu4", "--cpufreq-root", root,
+        "--power", f"um34c:{emu.port}", "--sets", "bp", "--levels", "600000,2000000", *FAST,
+        "--out", tmp_path / "x.yaml",
+    )  # fmt: skip
+    assert code == 2, err
+    last = err.strip().splitlines()[-1]  # progress lines above it, then one error line
+    assert last.startswith("rt3lab: error: --power um34c:") and "meter lost mid-run" in last
+    assert kernel.history  # it had started
+    assert snapshot(d) == before
+    assert not (tmp_path / "x.yaml").exists()
