@@ -173,6 +173,11 @@ def measured_profile(
     if power_output == "model":
         if power_fit is None or power_fit.c_eff_f is None or not volts:
             raise ValueError("--power-output model needs voltages for every level measured")
+        if power_fit.c_eff_f <= 0:
+            raise ValueError(
+                f"--power-output model: fitted C = {power_fit.c_eff_f:.4g} F is not positive "
+                "(measured power does not rise with V^2*f); use --power-output levels"
+            )
         sources["rt3lab-power-fit"] = {
             "kind": "modelled",
             "formula": power_fit.formula(),
@@ -239,7 +244,6 @@ def measured_profile(
             "time_ms": median(run.switch_ms),
             "provenance": _measured(lat_meter, board, f"median of {len(run.switch_ms)} switches"),
         }
-    data.pop("latency_model", None) if not base.latency_model else None
     return profile_from_dict(data, source="generated profile")
 
 

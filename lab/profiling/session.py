@@ -186,6 +186,13 @@ def _write(
     return Outcome(profile, profile_path, csv_path, cal_path, run, power_fit, fits, comparison)
 
 
+def _thermal(files: Files | None, power: PowerSource) -> ThermalProbe | None:
+    if files is None:
+        return None
+    # A Pi 5 (PMIC source) also says whether its firmware is throttling.
+    return ThermalProbe(files, power.runner if isinstance(power, Pi5PmicPower) else None)
+
+
 def profile_board(
     workload: Workload,
     control: FrequencyControl,
@@ -219,7 +226,7 @@ def profile_board(
         with restoring(control):
             run = run_profile(
                 control, workload, plan, power,
-                ThermalProbe(files) if files is not None else None, progress,
+                _thermal(files, power), progress,
             )  # fmt: skip
     finally:
         power.close()

@@ -8,7 +8,7 @@ import errno
 
 import pytest
 import yaml
-from profiling_fakes import ClockWorkload, FakeKernel, make_cpufreq_tree, snapshot
+from profiling_fakes import ClockWorkload, FakeKernel, make_cpufreq_tree, put, snapshot
 from test_power import hwmon_old
 
 from device_profiles import load_profile, unprovenanced_numbers
@@ -223,3 +223,50 @@ def test_thermal_and_throttle_readers(tmp_path):
     pi = ThermalProbe(LocalFiles(tmp_path), lambda argv: CommandResult(0, "throttled=0x50000\n"))
     assert pi.pi_throttled_now() is False  # only "has occurred" bits
     assert ThermalProbe(LocalFiles(tmp_path / "none")).max_temp_c() is None
+
+
+def test_power_model_output_from_a_sensor_following_the_clock(tmp_path):
+    """An INA3221 rail whose power follows the fake kernel's frequency by a known law."""
+    d, files = board(tmp_path)
+    a15 = load_profile("odroid-xu4").cluster("a15")
+    volts = dict(zip(a15.levels_khz, a15.voltages_v, strict=True))
+    rail = tmp_path / "class/hwmon/hwmon0/in_power1_input"
+    (tmp_path / "class/hwmon/hwmon0/in_power0_input").write_text("0\n")
+
+    def law(khz):
+        put(rail, f"{(1.2 + 1.5e-9 * volts[khz] ** 2 * khz * 1e3) * 1e3:.3f}\n")
+
+    with FakeKernel(d, on_change=law) as k:
+        law(k.khz)
+        out = profile_board(
+            ClockWorkload(k, 0.5, {"bp": 1.0}), CpufreqControl(files),
+            Ina3221Power(files, update_period_s=0.02), "odroid-xu4", tmp_path / "m.yaml",
+            {**FAST, "settle_s": 0.05}, levels=[600000, 1400000, 2000000], files=files,
+            power_output="model",
+        )  # fmt: skip
+    p = load_profile(out.profile_path)
+    m = p.power[0].model
+    assert m.p_static_w == pytest.approx(1.2, rel=0.01)
+    assert m.c_eff_f == pytest.approx(1.5e-9, rel=0.01)
+    assert p.resolve(m.provenance).kind == "modelled"
+    assert "P_static" in p.resolve(m.provenance).formula
+
+
+def test_power_model_output_refuses_a_falling_fit(tmp_path):
+    d, files = board(tmp_path)
+    before = snapshot(d)
+    rail = tmp_path / "class/hwmon/hwmon0/in_power1_input"
+
+    def falling(khz):  # a sensor on the wrong rail: less power at a higher clock
+        put(rail, f"{3000 - khz / 2000:.3f}\n")
+
+    with (
+        FakeKernel(d, on_change=falling) as k,
+        pytest.raises(ValueError, match="is not positive"),
+    ):
+        profile_board(
+            ClockWorkload(k, 0.5, {"bp": 1.0}), CpufreqControl(files), Ina3221Power(files),
+            "odroid-xu4", tmp_path / "m.yaml", FAST, levels=[600000, 2000000], files=files,
+            power_output="model",
+        )  # fmt: skip
+    assert snapshot(d) == before
