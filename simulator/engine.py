@@ -257,12 +257,16 @@ class Machine:
         self.tally.misses += n
 
     # ---- fast mode: whole cycles -----------------------------------------------------
-    def batch(self) -> None:
-        """Jump over whole busy/idle cycles that cannot contain a state change."""
+    def batch(self) -> bool:
+        """Jump over whole busy/idle cycles that cannot contain a state change.
+
+        True when it stopped only at the time-series grid (batching may go on); False when
+        the next request must be stepped on its own (an event is near, or a re-run).
+        """
         if self.empty or self.pending is None or self.wl.kind not in ("continuous", "periodic"):
-            return
+            return False
         if self.pending != self.t:
-            return  # a re-run after an abort: step it request by request
+            return False  # a re-run after an abort: step it request by request
         khz, var = self.khz, self.variant
         lat = self.dev.variant(var).latency(khz)
         busy, idle = self.dev.busy_w[khz], self.dev.idle_w[khz]
@@ -274,18 +278,19 @@ class Machine:
             m, cycle = 1, lat
         frac = lat / cycle
         load = Load(((busy, frac), (idle, 1.0 - frac))) if frac < 1.0 else Load.constant(busy)
-        n_cap = max(1, math.ceil((self.next_sample - self.t) / cycle)) if self.recording else 2**62
+        n_grid = max(1, math.ceil((self.next_sample - self.t) / cycle)) if self.recording else 2**62
+        n_cap = n_grid
         thr = self.gov.threshold(self.stage)
         if thr is not None and self.gov.basis == "energy":
             t_e = (self.energy_nominal * (1.0 - thr) - self.tally.energy_j) / load.mean_w
             n_cap = min(n_cap, max(0, math.floor(t_e / cycle)))
         floor = thr if self.gov.basis == "soc" else None
         if n_cap <= 0:
-            return
+            return False
         phases = ((busy, lat), (idle, cycle - lat)) if frac < 1.0 else ((busy, lat),)
         n = self.bat.safe_cycles(phases, n_cap, floor)
         if n == 0:
-            return
+            return False
         self.tally.energy_j += load.mean_w * n * cycle
         self.tally.time_at_level_s[khz] += n * cycle
         self._complete(n, lat)
@@ -299,6 +304,7 @@ class Machine:
             self.pending = self.t
         if self.t >= self.next_sample:
             self._sample(load.mean_w)
+        return n == n_grid
 
 
 def run_exact(machine: Machine) -> None:
@@ -332,8 +338,7 @@ def run_fast(machine: Machine) -> None:
             if machine.empty:
                 break
             machine.prepare()
-            machine.batch()
-            if not machine.empty:
+            if not machine.batch() and not machine.empty:
                 machine.serve()
             yield env.timeout(max(0.0, machine.t - env.now))
 
