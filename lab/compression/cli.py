@@ -1,5 +1,225 @@
-"""Placeholder command module; its package fills it in."""
+"""``rt3lab compress`` and ``rt3lab evaluate``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from lab.compression.evaluation import Evaluation
+
 app = typer.Typer()
+
+
+class RichReporter:
+    """Progress bars with ETA, one per pipeline stage."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.task: Any = None
+
+    def stage(self, name: str, total: int) -> None:
+        """Start a bar for a new stage (the previous one is completed)."""
+        if self.task is not None:
+            t = self.progress.tasks[self.task]
+            self.progress.update(self.task, completed=t.total)
+        self.task = self.progress.add_task(name, total=max(total, 1), note="")
+
+    def advance(self, n: int = 1, note: str = "") -> None:
+        """Advance the current bar."""
+        if self.task is not None:
+            self.progress.update(self.task, advance=n, note=note)
+
+
+def _progress(enabled: bool) -> Progress:
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(
+        TextColumn("{task.description:<42}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[note]}"),
+        console=Console(stderr=True),
+        disable=not enabled,
+    )
+
+
+@app.command()
+def compress(
+    out: Path = typer.Option(..., "--out", help="Bundle directory to write."),
+    model: str = typer.Option(
+        "rt3-transformer", "--model", help="rt3-transformer (hf:DIR is not supported yet)."
+    ),
+    data: str = typer.Option("builtin", "--data", help="builtin or wikitext2:DIR."),
+    profile: str = typer.Option("rt3-paper", "--profile", help="Device profile name or path."),
+    episodes: int | None = typer.Option(
+        None, "--episodes", help="RL episodes (default: the budget's, 6 quick, 24 default)."
+    ),
+    quick: bool = typer.Option(False, "--quick", help="The demo budget (about 3 minutes)."),
+    seed: int = typer.Option(0, "--seed"),
+    bp_config: Path | None = typer.Option(
+        None, "--bp-config", help="BP YAML (default: RT3's per-layer sparsities)."
+    ),
+    block: int | None = typer.Option(None, "--block", help="Block size (rows = columns)."),
+    family: str = typer.Option(
+        "block-column", "--family", help="block-column (compacts) or elementwise (does not)."
+    ),
+    estimator: str = typer.Option("op-count", "--estimator", help="op-count or measured."),
+    deadlines: str = typer.Option(
+        "scaled", "--deadlines", help="scaled (BP meets the top level exactly) or profile."
+    ),
+    reward_norm: str = typer.Option("auto", "--reward-norm", help="auto or rt3."),
+    size: str | None = typer.Option(None, "--size", help="Model size: tiny, small or rt3."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Retrain the dense model."),
+    threads: int | None = typer.Option(
+        None, "--threads", help="Torch threads (default: every core; 1 is faster when shared)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print only the evaluation as JSON."),
+) -> None:
+    """Compress a Transformer: BP, then RL-searched pattern sets, one per DVFS level."""
+    from dataclasses import replace
+
+    from device_profiles import load_profile
+    from lab.compression.budget import DEFAULT, QUICK
+    from lab.compression.evaluation import evaluate_bundle
+    from lab.compression.pipeline import CompressOptions, load_lm_data
+    from lab.compression.pipeline import compress as run
+    from lab.compression.sparsifier import CompressionError
+
+    if model != "rt3-transformer":
+        raise CompressionError(
+            f"--model {model}: only rt3-transformer is supported by compress so far"
+        )
+    budget = QUICK if quick else DEFAULT
+    if size is not None:
+        budget = replace(budget, size=size)
+        budget.model_config()  # validates the size name
+    prof = load_profile(profile)
+    # Validate cheap inputs before loading data or training anything.
+    from lab.compression.block_pruning import load_bp_config
+    from lab.compression.reward import governor_levels
+
+    governor_levels(prof)
+    load_bp_config(bp_config, block_rows=block, block_cols=block)
+    opts = CompressOptions(
+        profile=prof.name,
+        out=out,
+        budget=budget,
+        seed=seed,
+        episodes=episodes,
+        bp_config=bp_config,
+        block_rows=block,
+        block_cols=block,
+        family=family,
+        estimator=estimator,
+        deadlines=deadlines,
+        reward_norm=reward_norm,
+        use_cache=not no_cache,
+        threads=threads,
+    )
+    lm = load_lm_data(data, budget)
+    with _progress(not as_json) as progress:
+        run(lm, prof, opts, RichReporter(progress))
+    result = evaluate_bundle(out)
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        _print_evaluation(result)
+
+
+@app.command()
+def evaluate(
+    bundle: Path = typer.Option(..., "--bundle", help="Bundle directory."),
+    as_json: bool = typer.Option(False, "--json", help="Print only JSON."),
+) -> None:
+    """Per pattern set: sparsity, accuracy, perplexity, delta to dense; then the baselines."""
+    from lab.compression.evaluation import evaluate_bundle
+
+    result = evaluate_bundle(bundle)
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        _print_evaluation(result)
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.2f}"
+
+
+def _print_evaluation(ev: Evaluation) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    t = Table(title=f"rt3lab evaluate: {ev.bundle} (test split)")
+    for col in (
+        "set",
+        "level MHz",
+        "family",
+        "compacts",
+        "sparsity %",
+        "accuracy %",
+        "perplexity",
+        "Δacc vs dense (pt)",
+        "mults",
+    ):
+        t.add_column(col, justify="left" if col in ("set", "family") else "right")
+    for r in ev.rows:
+        t.add_row(
+            r.name,
+            "-" if r.freq_khz is None else f"{r.freq_khz / 1000:.0f}",
+            r.family,
+            "-" if r.family == "dense" else ("yes" if r.compacts else "no (masked dense)"),
+            _pct(r.sparsity),
+            _pct(r.accuracy),
+            "-" if r.perplexity is None else f"{r.perplexity:.1f}",
+            "-" if r.delta_accuracy is None else f"{100 * r.delta_accuracy:+.2f}",
+            f"{r.nonzero_mults:,}",
+        )
+    console.print(t)
+    if ev.comparisons:
+        c = Table(title="baselines at equal sparsity")
+        for col in (
+            "method",
+            "sparsity %",
+            "accuracy %",
+            "baseline",
+            "sparsity %",
+            "accuracy %",
+            "wins",
+        ):
+            c.add_column(col, justify="right" if "%" in col else "left")
+        for cmp in ev.comparisons:
+            c.add_row(
+                cmp.method,
+                _pct(cmp.sparsity),
+                _pct(cmp.accuracy),
+                cmp.baseline,
+                _pct(cmp.baseline_sparsity),
+                _pct(cmp.baseline_accuracy),
+                "yes" if cmp.wins else "NO",
+            )
+        console.print(c)
+    for name, ok in ev.checks.items():
+        console.print(f"{'PASS' if ok else 'FAIL'}  {name.replace('_', ' ')}")
+    if any(r.family == "elementwise" for r in ev.rows):
+        console.print(
+            "note: elementwise sets (RT3's free patterns) do not compact; the runtime executes "
+            "them as masked dense layers, no faster than dense"
+        )

@@ -35,7 +35,7 @@ class SearchConfig:
     """Controller optimisation settings."""
 
     seed: int = 0
-    lr: float = 0.01
+    lr: float = 0.003
     baseline_decay: float = 0.8
     hidden: int = 35
 

@@ -1,0 +1,67 @@
+"""The trained-dense-model cache: safetensors keyed by data, model config, budget and seed.
+
+Lives in ``$RT3LAB_CACHE`` (default ``~/.cache/rt3lab``) under ``dense/``; a second
+``rt3lab compress`` on the same data and settings skips dense training.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
+
+
+def cache_root() -> Path:
+    """``$RT3LAB_CACHE`` or ``~/.cache/rt3lab``."""
+    env = os.environ.get("RT3LAB_CACHE")
+    return Path(env) if env else Path.home() / ".cache" / "rt3lab"
+
+
+def tokens_fingerprint(*streams: torch.Tensor) -> str:
+    """SHA-256 of the token streams' bytes (identifies the corpus split exactly)."""
+    h = hashlib.sha256()
+    for s in streams:
+        h.update(str(tuple(s.shape)).encode())
+        h.update(s.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def cache_key(spec: dict[str, Any]) -> str:
+    """Stable key of a JSON-able spec.
+
+    >>> cache_key({"a": 1, "b": [2]}) == cache_key({"b": [2], "a": 1})
+    True
+    """
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def load_dense(key: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
+    """The cached state dict and its record, or None (a damaged entry counts as a miss)."""
+    from safetensors.torch import load_file
+
+    base = cache_root() / "dense"
+    weights, record = base / f"{key}.safetensors", base / f"{key}.json"
+    if not (weights.is_file() and record.is_file()):
+        return None
+    try:
+        return load_file(str(weights)), json.loads(record.read_text())
+    except Exception:
+        return None
+
+
+def save_dense(key: str, state: dict[str, torch.Tensor], record: dict[str, Any]) -> Path:
+    """Store a trained state dict (written to a temporary name, then renamed)."""
+    from safetensors.torch import save_file
+
+    base = cache_root() / "dense"
+    base.mkdir(parents=True, exist_ok=True)
+    tmp = base / f"{key}.safetensors.tmp"
+    save_file({k: v.detach().contiguous() for k, v in state.items()}, str(tmp))
+    os.replace(tmp, base / f"{key}.safetensors")
+    (base / f"{key}.json").write_text(json.dumps(record, indent=2))
+    return base / f"{key}.safetensors"

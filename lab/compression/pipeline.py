@@ -1,0 +1,748 @@
+"""``rt3lab compress`` end to end: dense -> BP -> candidates -> RL search -> joint fine-tune.
+
+Stages, all on one budget (:mod:`lab.compression.budget`):
+
+1. train the dense model (cached by data, config, budget and seed);
+2. BP: reweighted group lasso, hard pruning to the config's per-layer sparsity, masked
+   retraining; rBP (random groups, same per-layer sparsity, same retraining) beside it;
+3. PP candidates from the BP weights (RT3's shrunken search space), per layer per level;
+4. RL search: each child's sets are fine-tuned jointly for a few steps and scored on
+   validation tokens; the reward is RT3's (:mod:`lab.compression.reward`);
+5. the best child's sets are fine-tuned jointly from the BP backbone (the bundle's
+   backbone); BP+rPP (random patterns, matched per layer to the same non-zero count) gets
+   the same fine-tuning;
+6. everything is scored on test tokens and written as a bundle.
+
+Two calibrations adapt RT3's constants to a model of another size (both recorded in the
+bundle, both switchable to RT3's raw values): ``deadlines="scaled"`` multiplies the
+profile's timing constraints so that the BP model exactly meets the highest level's (RT3's
+115 ms *is* its BP latency at 1.4 GHz), and ``reward_norm="auto"`` normalises accuracy
+against the dense model (``acc_hi`` = dense, ``acc_lo`` = dense - ``acc_span``) and runs
+against BP (``runs_lo`` = BP's runs, ``runs_hi`` = ``runs_lo`` x 4.5 / 2.3, RT3's ratio).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from lab.compression.block_pruning import BlockPruner, BPConfig, RandomBlockPruner, load_bp_config
+from lab.compression.budget import Budget
+from lab.compression.cache import cache_key, load_dense, save_dense, tokens_fingerprint
+from lab.compression.controller import Child, SearchSpace
+from lab.compression.finetune import applied_masks, joint_finetune, train_masked
+from lab.compression.latency import OpCounts, estimator_for, op_counts
+from lab.compression.pattern_pruning import (
+    COMPACTS,
+    RT3_LEVELS,
+    assign_patterns,
+    candidate_patterns,
+    random_patterns,
+)
+from lab.compression.reward import LevelSpec, RewardConfig, governor_levels, reward
+from lab.compression.search import Outcome, Search, SearchConfig
+from lab.compression.sparsifier import CompressionError, prunable_weights
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from device_profiles import DeviceProfile
+
+
+class Reporter(Protocol):
+    """Progress sink: the CLI shows rich bars, tests pass :class:`SilentReporter`."""
+
+    def stage(self, name: str, total: int) -> None:
+        """A stage of ``total`` units begins."""
+
+    def advance(self, n: int = 1, note: str = "") -> None:
+        """``n`` units of the current stage are done."""
+
+
+class SilentReporter:
+    """A reporter that reports nothing."""
+
+    def stage(self, name: str, total: int) -> None:
+        """Ignore."""
+
+    def advance(self, n: int = 1, note: str = "") -> None:
+        """Ignore."""
+
+
+@dataclass(frozen=True)
+class LMData:
+    """Token streams of a language-modelling corpus."""
+
+    spec: str
+    train: torch.Tensor
+    valid: torch.Tensor
+    test: torch.Tensor
+    vocab_size: int
+
+
+@dataclass(frozen=True)
+class CompressOptions:
+    """Everything ``compress`` needs besides the data."""
+
+    profile: str
+    out: Path
+    budget: Budget
+    seed: int = 0
+    episodes: int | None = None
+    bp_config: Path | None = None
+    block_rows: int | None = None
+    block_cols: int | None = None
+    family: str = "block-column"
+    estimator: str = "op-count"
+    deadlines: str = "scaled"
+    reward_norm: str = "auto"
+    acc_span: float = 0.05
+    loss_weights: tuple[float, ...] | None = None
+    levels: tuple[float, ...] = RT3_LEVELS
+    slots: int = 4
+    n_candidates: int = 10
+    use_cache: bool = True
+    threads: int | None = None  # torch threads (default: every core)
+
+
+@dataclass
+class SetScore:
+    """One set's figures."""
+
+    name: str
+    freq_khz: int | None
+    level: float | None
+    sparsity: float
+    nnz: int
+    ops: int
+    latency_ms: float | None
+    accuracy: float
+    perplexity: float
+    masks: dict[str, torch.Tensor] = field(repr=False, default_factory=dict)
+
+    def record(self) -> dict[str, Any]:
+        """JSON form without the masks."""
+        return {
+            "name": self.name,
+            "freq_khz": self.freq_khz,
+            "level": self.level,
+            "sparsity": self.sparsity,
+            "nnz": self.nnz,
+            "nonzero_mults": self.ops,
+            "nonzero_adds": self.ops,
+            "latency_ms": self.latency_ms,
+            "accuracy": self.accuracy,
+            "perplexity": self.perplexity,
+        }
+
+
+@contextlib.contextmanager
+def _seeded(seed: int) -> Iterator[None]:
+    import torch
+
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        yield
+
+
+def _sparsity(
+    masks: dict[str, torch.Tensor], weights: dict[str, torch.Tensor]
+) -> tuple[float, int]:
+    nnz = sum(int(masks[k].sum()) if k in masks else weights[k].numel() for k in weights)
+    total = sum(w.numel() for w in weights.values())
+    return 1.0 - nnz / total, nnz
+
+
+class Compressor:
+    """The pipeline's state; :func:`compress` drives it stage by stage."""
+
+    def __init__(
+        self,
+        data: LMData,
+        profile: DeviceProfile,
+        opts: CompressOptions,
+        reporter: Reporter,
+    ) -> None:
+        self.data = data
+        self.profile = profile
+        self.opts = opts
+        self.budget = opts.budget
+        self.reporter = reporter
+        self.bp_config: BPConfig = load_bp_config(
+            opts.bp_config, block_rows=opts.block_rows, block_cols=opts.block_cols
+        )
+        self.levels_spec: list[LevelSpec] = governor_levels(profile)
+        self.estimator = estimator_for(profile, opts.estimator)
+        n_sets = len(self.levels_spec)
+        weights = opts.loss_weights or ((0.5, 0.3, 0.2) if n_sets == 3 else None)
+        if weights is None:
+            total = sum(lv.energy_j for lv in self.levels_spec)
+            weights = tuple(lv.energy_j / total for lv in self.levels_spec)
+        if len(weights) != n_sets:
+            raise CompressionError(
+                f"loss weights {weights}: need one per governor level ({n_sets})"
+            )
+        self.loss_weights = tuple(float(w) for w in weights)
+        if opts.deadlines not in ("scaled", "profile"):
+            raise CompressionError(f"deadlines {opts.deadlines!r}: expected scaled or profile")
+        if opts.reward_norm not in ("auto", "rt3"):
+            raise CompressionError(f"reward norm {opts.reward_norm!r}: expected auto or rt3")
+        self.timings: dict[str, float] = {}
+
+    # --- model -------------------------------------------------------------------------
+
+    def build_model(self) -> nn.Module:
+        """A fresh RT3TransformerLM of the budget's size for the corpus's vocabulary."""
+        from lab.models.transformer import RT3TransformerLM
+
+        config = {"vocab_size": self.data.vocab_size, **self.budget.model_config()}
+        return RT3TransformerLM.from_config(config)
+
+    def model_config(self) -> dict[str, Any]:
+        """The model config recorded in the bundle."""
+        return {"vocab_size": self.data.vocab_size, **self.budget.model_config()}
+
+    def score(
+        self, model: nn.Module, masks: dict[str, torch.Tensor] | None, split: str
+    ) -> tuple[float, float]:
+        """(accuracy, perplexity) on validation (child budget) or test (report budget)."""
+        b = self.budget
+        tokens, limit = (
+            (self.data.valid, b.eval_tokens)
+            if split == "valid"
+            else (self.data.test, b.report_tokens)
+        )
+        from lab.training import evaluate_lm
+
+        with applied_masks(model, masks or {}):
+            result = evaluate_lm(
+                model, tokens, b.seq_len, max_tokens=limit, threads=self.opts.threads
+            )
+        return result.accuracy, result.perplexity
+
+    # --- stages ------------------------------------------------------------------------
+
+    def train_dense(self, model: nn.Module) -> dict[str, Any]:
+        """Train (or load from the cache) the dense model; returns the cache record."""
+
+        b = self.budget
+        spec = {
+            "what": "dense-lm",
+            "v": 1,
+            "data": self.data.spec,
+            "tokens": tokens_fingerprint(self.data.train, self.data.valid, self.data.test),
+            "model": self.model_config(),
+            "seed": self.opts.seed,
+            "steps": b.dense_steps,
+            "batch": b.batch_size,
+            "seq_len": b.seq_len,
+            "lr": b.dense_lr,
+        }
+        key = cache_key(spec)
+        hit = load_dense(key) if self.opts.use_cache else None
+        self.reporter.stage("dense training", b.dense_steps)
+        if hit is not None:
+            model.load_state_dict(hit[0])
+            self.reporter.advance(b.dense_steps, "cached")
+            return {"cache_key": key, "cached": True}
+        from lab.training import train_lm
+
+        with _seeded(self.opts.seed):
+            train_lm(
+                model,
+                self.data.train,
+                epochs=1000.0,
+                max_steps=b.dense_steps,
+                batch_size=b.batch_size,
+                seq_len=b.seq_len,
+                lr=b.dense_lr,
+                seed=self.opts.seed,
+                threads=self.opts.threads,
+                progress=lambda p: self.reporter.advance(1, f"loss {p.loss:.2f}"),
+            )
+        if self.opts.use_cache:
+            save_dense(key, model.state_dict(), spec)
+        return {"cache_key": key, "cached": False}
+
+    def block_prune(self, model: nn.Module, random: bool) -> dict[str, torch.Tensor]:
+        """BP (or rBP when ``random``) on ``model`` in place; returns the masks."""
+        import torch
+
+        b = self.budget
+        names = list(prunable_weights(model))
+        sparsity = self.bp_config.sparsity_for(names)
+        gen = torch.Generator().manual_seed(self.opts.seed + (7 if random else 3))
+        pruner = RandomBlockPruner(self.bp_config, gen) if random else BlockPruner(self.bp_config)
+        pruner.prepare(model, sparsity)
+        label = "rBP" if random else "BP"
+        self.reporter.stage(
+            f"{label}: group lasso + prune + retrain", b.bp_lasso_steps + b.bp_retrain_steps
+        )
+        with _seeded(self.opts.seed + (11 if random else 5)):
+            tick = lambda s, loss: self.reporter.advance(1, f"loss {loss:.2f}")  # noqa: E731
+            if not random:
+                train_masked(
+                    model,
+                    self.data.train,
+                    b.bp_lasso_steps,
+                    pruner.masks,
+                    gen,
+                    b.batch_size,
+                    b.seq_len,
+                    b.finetune_lr,
+                    penalty=pruner.penalty,
+                    on_step=tick,
+                )
+            pruner.step()
+            # rBP gets the lasso phase's steps as extra retraining: the same budget
+            steps = b.bp_retrain_steps + (b.bp_lasso_steps if random else 0)
+            train_masked(
+                model,
+                self.data.train,
+                steps,
+                pruner.masks,
+                gen,
+                b.batch_size,
+                b.seq_len,
+                b.finetune_lr,
+                on_step=tick,
+            )
+        return pruner.squash_mask()
+
+    def candidates(self, weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """RT3's shrunken search space per layer: ``(n_levels, n_candidates, R, C)``."""
+        import torch
+
+        gen = torch.Generator().manual_seed(self.opts.seed + 13)
+        cfg = self.bp_config
+        return {
+            name: candidate_patterns(
+                w,
+                cfg.block_rows,
+                cfg.block_cols,
+                self.opts.levels,
+                self.opts.family,
+                gen,
+                keep=self.opts.n_candidates,
+                repeats=max(16, self.opts.n_candidates),
+            )
+            for name, w in weights.items()
+        }
+
+    def set_masks(
+        self,
+        weights: dict[str, torch.Tensor],
+        bp: dict[str, torch.Tensor],
+        cands: dict[str, torch.Tensor],
+        child: Child,
+    ) -> list[dict[str, torch.Tensor]]:
+        """One mask dict per set (highest frequency first): BP & nearest chosen patterns."""
+        out = []
+        for s, level in enumerate(child.levels):
+            masks = {}
+            for li, name in enumerate(weights):
+                pats = cands[name][level][list(child.choices[s][li])]
+                masks[name] = bp[name] & assign_patterns(weights[name] * bp[name], pats)[1]
+            out.append(masks)
+        return out
+
+    def latencies(
+        self, model: nn.Module, sets: list[dict[str, torch.Tensor]]
+    ) -> tuple[list[OpCounts], list[float]]:
+        """RT3 op counts and estimated latency of each set at its level."""
+        names = list(prunable_weights(model))
+        counts = [op_counts(model, m, names, self.budget.seq_len) for m in sets]
+        lats = [
+            self.estimator.latency_ms(c, lv.freq_khz)
+            for c, lv in zip(counts, self.levels_spec, strict=True)
+        ]
+        return counts, lats
+
+
+def load_lm_data(spec: str, budget: Budget) -> LMData:
+    """The corpus of ``--data`` (``builtin`` or ``wikitext2:DIR``), vocabulary capped by budget."""
+    from lab.data import load_lm_corpus
+
+    if spec.startswith("glue:"):
+        from lab.data import load_glue
+
+        _, task, directory = [*spec.split(":", 2), "", ""][:3]
+        load_glue(task, directory)  # bad files get the loader's error naming them
+        raise CompressionError(
+            f"--data {spec}: GLUE classification is not supported by compress yet; "
+            "expected builtin or wikitext2:DIR (language modelling, RT3's task)"
+        )
+    options = {} if budget.max_vocab is None else {"max_vocab": budget.max_vocab}
+    corpus = load_lm_corpus(spec, **options)
+    label = spec if budget.max_vocab is None else f"{spec} (vocabulary {len(corpus.vocab)})"
+    return LMData(label, corpus.train, corpus.valid, corpus.test, len(corpus.vocab))
+
+
+def _weights(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {n: m.weight.detach().clone() for n, m in prunable_weights(model).items()}
+
+
+def compress(
+    data: LMData, profile: DeviceProfile, opts: CompressOptions, reporter: Reporter | None = None
+) -> Path:
+    """Run the whole pipeline and write the bundle to ``opts.out``; returns its path."""
+
+    rep = reporter or SilentReporter()
+    t0 = time.monotonic()
+    c = Compressor(data, profile, opts, rep)
+    b = c.budget
+    episodes = opts.episodes if opts.episodes is not None else b.episodes
+    if episodes < 1:
+        raise CompressionError(f"--episodes {episodes}: expected at least 1")
+    run_key = cache_key(
+        {
+            "v": 1,
+            "data": data.spec,
+            "tokens": tokens_fingerprint(data.train, data.valid, data.test),
+            "profile": profile.model_dump(mode="json"),
+            "options": {k: str(v) for k, v in vars(opts).items() if k not in ("out", "episodes")},
+            "episodes": episodes,
+            "bp": c.bp_config.to_dict(),
+        }
+    )
+    done = _finished_bundle(opts.out, run_key)
+    if done is not None:
+        rep.stage("bundle up to date (same data, profile, options and seed)", 1)
+        rep.advance()
+        return done
+    from lab.training import torch_threads
+
+    with torch_threads(opts.threads):
+        return _compress(c, data, profile, opts, rep, episodes, run_key, t0)
+
+
+def _compress(
+    c: Compressor,
+    data: LMData,
+    profile: DeviceProfile,
+    opts: CompressOptions,
+    rep: Reporter,
+    episodes: int,
+    run_key: str,
+    t0: float,
+) -> Path:
+    import torch
+
+    from lab.bundle import Bundle
+    from lab.pattern_set import LayerPattern, PatternSet
+
+    b = c.budget
+
+    with _seeded(opts.seed):
+        model = c.build_model()
+    dense_info = c.train_dense(model)
+    dense_state = {k: v.clone() for k, v in model.state_dict().items()}
+    names = list(prunable_weights(model))
+    dense_w = _weights(model)
+    rep.stage("scoring dense", 2)
+    dense_valid = c.score(model, None, "valid")
+    rep.advance()
+    dense_test = c.score(model, None, "test")
+    rep.advance()
+    dense_ops = op_counts(model, {}, names, b.seq_len).mults
+
+    # --- BP and rBP ------------------------------------------------------------------
+    bp_masks = c.block_prune(model, random=False)
+    bp_state = {k: v.clone() for k, v in model.state_dict().items()}
+    bp_w = _weights(model)
+    bp_sparsity, bp_nnz = _sparsity(bp_masks, dense_w)
+    bp_ops = op_counts(model, bp_masks, names, b.seq_len)
+    bp_test = c.score(model, bp_masks, "test")
+    bp_valid = c.score(model, bp_masks, "valid")
+
+    model.load_state_dict(dense_state)
+    rbp_masks = c.block_prune(model, random=True)
+    rbp_sparsity, _ = _sparsity(rbp_masks, dense_w)
+    rbp_test = c.score(model, rbp_masks, "test")
+    model.load_state_dict(bp_state)
+
+    # --- calibration -----------------------------------------------------------------
+    top = c.levels_spec[0]
+    bp_top_ms = c.estimator.latency_ms(bp_ops, top.freq_khz)
+    scale = bp_top_ms / top.deadline_ms if opts.deadlines == "scaled" else 1.0
+    c.levels_spec = [replace(lv, deadline_ms=lv.deadline_ms * scale) for lv in c.levels_spec]
+    if opts.reward_norm == "auto":
+        bp_lats = [c.estimator.latency_ms(bp_ops, lv.freq_khz) for lv in c.levels_spec]
+        from lab.compression.reward import runs_per_charge
+
+        runs_bp = float(sum(runs_per_charge(c.levels_spec, bp_lats)))
+        rcfg = RewardConfig(
+            acc_weights=c.loss_weights,
+            acc_lo=dense_valid[0] - opts.acc_span,
+            acc_hi=dense_valid[0],
+            runs_lo=runs_bp,
+            runs_hi=runs_bp * 4.5 / 2.3,
+        )
+    else:
+        rcfg = RewardConfig(acc_weights=c.loss_weights)
+
+    # --- candidates and search --------------------------------------------------------
+    rep.stage("pattern candidates", 1)
+    cands = c.candidates(bp_w)
+    rep.advance()
+    space = SearchSpace(
+        tuple(names), len(opts.levels), len(c.levels_spec), opts.slots, opts.n_candidates
+    )
+    search = Search(space, SearchConfig(seed=opts.seed), opts.out / "search")
+
+    def evaluate(child: Child, episode: int) -> Outcome:
+        sets = c.set_masks(bp_w, bp_masks, cands, child)
+        _, lats = c.latencies(model, sets)
+        detail: dict[str, Any] = {
+            "levels": [opts.levels[i] for i in child.levels],
+            "latency_ms": lats,
+            "sparsity": [_sparsity(m, dense_w)[0] for m in sets],
+        }
+        if any(lat > lv.deadline_ms for lat, lv in zip(lats, c.levels_spec, strict=True)):
+            r = reward(None, lats, c.levels_spec, rcfg)
+        else:
+            model.load_state_dict(bp_state)
+            with _seeded(opts.seed * 1_000_003 + episode):
+                joint_finetune(
+                    model,
+                    sets,
+                    c.loss_weights,
+                    data.train,
+                    b.child_steps,
+                    bp_masks,
+                    torch.Generator().manual_seed(opts.seed * 1_000_003 + episode),
+                    b.batch_size,
+                    b.seq_len,
+                    b.finetune_lr,
+                )
+            accs = [c.score(model, m, "valid")[0] for m in sets]
+            detail["accuracy"] = accs
+            r = reward(accs, lats, c.levels_spec, rcfg)
+        detail["reward_parts"] = r.to_dict()
+        return Outcome(r.total, detail)
+
+    rep.stage("RL search (episodes)", episodes)
+    if search.episodes_done:
+        rep.advance(min(search.episodes_done, episodes), "resumed")
+    result = search.run(
+        evaluate,
+        episodes,
+        on_episode=lambda ep, e: rep.advance(1, f"reward {e['reward']:.3f}"),
+    )
+    best = result.best
+
+    # --- final joint fine-tuning of the best child and of BP+rPP -----------------------
+    def finetune_sets(sets: list[dict[str, torch.Tensor]], label: str, seed: int) -> None:
+        model.load_state_dict(bp_state)
+        rep.stage(f"joint fine-tuning ({label})", b.final_steps)
+        with _seeded(seed):
+            joint_finetune(
+                model,
+                sets,
+                c.loss_weights,
+                data.train,
+                b.final_steps,
+                bp_masks,
+                torch.Generator().manual_seed(seed),
+                b.batch_size,
+                b.seq_len,
+                b.finetune_lr,
+                on_step=lambda s, loss: rep.advance(1, f"loss {loss:.2f}"),
+            )
+
+    def scored(sets: list[dict[str, torch.Tensor]], prefix: str, child: Child) -> list[SetScore]:
+        counts, lats = c.latencies(model, sets)
+        out = []
+        for i, (m, cnt, lat, lv) in enumerate(zip(sets, counts, lats, c.levels_spec, strict=True)):
+            acc, ppl = c.score(model, m, "test")
+            sp, nnz = _sparsity(m, dense_w)
+            out.append(
+                SetScore(
+                    f"{prefix}{lv.freq_khz // 1000}mhz",
+                    lv.freq_khz,
+                    opts.levels[child.levels[i]],
+                    sp,
+                    nnz,
+                    cnt.mults,
+                    lat,
+                    acc,
+                    ppl,
+                    m,
+                )
+            )
+        return out
+
+    rl_sets = c.set_masks(bp_w, bp_masks, cands, best)
+    finetune_sets(rl_sets, "RL sets", opts.seed + 17)
+    backbone = {k: v.clone() for k, v in model.state_dict().items()}
+    rl_scores = scored(rl_sets, "pp-", best)
+    bp_on_backbone = c.score(model, bp_masks, "test")
+
+    rpp_sets = random_matched_sets(
+        bp_w, bp_masks, rl_sets, c.bp_config, opts, torch.Generator().manual_seed(opts.seed + 19)
+    )
+    finetune_sets(rpp_sets, "BP+rPP baseline", opts.seed + 17)
+    rpp_scores = scored(rpp_sets, "rpp-", best)
+
+    # --- the bundle --------------------------------------------------------------------
+    rep.stage("writing bundle", 1)
+    cfg = c.bp_config
+    bundle = Bundle.create(
+        "rt3-transformer",
+        c.model_config(),
+        backbone=backbone,
+        dense=dense_state,
+        reference={
+            "dense": {
+                "accuracy": dense_test[0],
+                "perplexity": dense_test[1],
+                "nonzero_mults": dense_ops,
+                "nonzero_adds": dense_ops,
+            },
+            "bp": {
+                "accuracy": bp_test[0],
+                "perplexity": bp_test[1],
+                "nonzero_mults": bp_ops.mults,
+                "nonzero_adds": bp_ops.adds,
+                "sparsity": bp_sparsity,
+                "nnz": bp_nnz,
+            },
+        },
+        baselines={
+            "rbp": {
+                "sparsity": rbp_sparsity,
+                "accuracy": rbp_test[0],
+                "perplexity": rbp_test[1],
+                "compare_to": "bp",
+                "bp_accuracy": bp_test[0],
+                "bp_sparsity": bp_sparsity,
+            },
+            "bp+rpp": {
+                "sets": [s.record() for s in rpp_scores],
+                "compare_to": [s.name for s in rl_scores],
+            },
+        },
+        provenance={
+            "data": data.spec,
+            "seed": opts.seed,
+            "episodes": episodes,
+            "profile": profile.name,
+            "budget": b.to_dict(),
+            "dense_cache": dense_info,
+            "bp_config": cfg.to_dict(),
+            "family": opts.family,
+            "compacts": COMPACTS[opts.family],
+            "levels": list(opts.levels),
+            "estimator": opts.estimator,
+            "deadlines": {
+                "mode": opts.deadlines,
+                "scale": scale,
+                "deadline_ms": {str(lv.freq_khz): lv.deadline_ms for lv in c.levels_spec},
+            },
+            "reward": {"norm": opts.reward_norm, **rcfg.to_dict()},
+            "loss_weights": list(c.loss_weights),
+            "dense_valid_accuracy": dense_valid[0],
+            "bp_valid_accuracy": bp_valid[0],
+            "search": {
+                "best_episode": next(
+                    e["episode"] for e in result.log if e["reward"] == result.best_reward
+                ),
+                "best_reward": result.best_reward,
+                "best_child": best.to_dict(),
+                "rewards": [e["reward"] for e in result.log],
+            },
+        },
+    )
+
+    def pattern_set(name: str, masks: dict[str, torch.Tensor], meta: dict[str, Any]) -> PatternSet:
+        fam = "elementwise" if opts.family == "elementwise" else None
+        layers = {
+            n: LayerPattern.from_mask(n, masks[n], cfg.block_rows, cfg.block_cols, fam)
+            for n in names
+        }
+        return PatternSet(name, layers, meta)
+
+    for s in rl_scores:
+        bundle.add_set(
+            pattern_set(
+                s.name,
+                s.masks,
+                {"level": s.level, "latency_ms": s.latency_ms, "compacts": COMPACTS[opts.family]},
+            ),
+            s.ops,
+            s.ops,
+            s.accuracy,
+            s.perplexity,
+            s.freq_khz,
+        )
+    bundle.add_set(
+        PatternSet(
+            "bp",
+            {
+                n: LayerPattern.from_mask(n, bp_masks[n], cfg.block_rows, cfg.block_cols)
+                for n in names
+            },
+            {"level": None, "what": "the BP mask alone, on the jointly fine-tuned backbone"},
+        ),
+        bp_ops.mults,
+        bp_ops.adds,
+        bp_on_backbone[0],
+        bp_on_backbone[1],
+        None,
+    )
+    bundle.provenance["wall_time_s"] = round(time.monotonic() - t0, 1)
+    bundle.provenance["run_key"] = run_key
+    bundle.save(opts.out)
+    (opts.out / "search_log.json").write_text(json.dumps(result.log, indent=1))
+    rep.advance()
+    return opts.out
+
+
+def _finished_bundle(out: Path, run_key: str) -> Path | None:
+    """``out`` if it already holds a valid bundle made with exactly these inputs."""
+    from lab.bundle import Bundle
+
+    if not (out / "bundle.json").is_file():
+        return None
+    try:
+        done = Bundle.load(out)
+    except ValueError:
+        return None
+    return out if done.provenance.get("run_key") == run_key else None
+
+
+def random_matched_sets(
+    weights: dict[str, torch.Tensor],
+    bp: dict[str, torch.Tensor],
+    target_sets: list[dict[str, torch.Tensor]],
+    cfg: BPConfig,
+    opts: CompressOptions,
+    generator: torch.Generator,
+) -> list[dict[str, torch.Tensor]]:
+    """BP+rPP: per set and layer, random patterns whose zero count makes the layer's
+    non-zeros nearest to the target set's (so the comparison is at equal sparsity)."""
+    out = []
+    R, C = cfg.block_rows, cfg.block_cols
+    steps = C if opts.family == "block-column" else R * C
+    for target in target_sets:
+        masks = {}
+        for name, w in weights.items():
+            goal = int(target[name].sum())
+            best, best_gap = bp[name], abs(int(bp[name].sum()) - goal)
+            for n in range(1, steps):
+                pats = random_patterns(R, C, [n / steps], opts.slots, opts.family, generator)[0]
+                m = bp[name] & assign_patterns(w * bp[name], pats)[1]
+                gap = abs(int(m.sum()) - goal)
+                if gap < best_gap:
+                    best, best_gap = m, gap
+                if int(m.sum()) < goal:
+                    break
+            masks[name] = best
+        out.append(masks)
+    return out

@@ -1,0 +1,158 @@
+"""compress end to end on a tiny corpus: the bundle, its invariants, resume, bad input."""
+
+import json
+import shutil
+
+import pytest
+import torch
+
+from device_profiles import load_profile
+from lab.bundle import Bundle, BundleError
+from lab.cli import main
+from lab.compression.block_pruning import block_column_of
+from lab.compression.budget import TEST
+from lab.compression.evaluation import evaluate_bundle
+from lab.compression.pipeline import CompressOptions, compress, load_lm_data
+
+
+class Interrupt:
+    """A progress sink that interrupts the run like Ctrl-C after the n-th search episode."""
+
+    def __init__(self, after: int):
+        self.after, self.stage_name, self.count = after, "", 0
+
+    def stage(self, name, total):
+        self.stage_name = name
+
+    def advance(self, n=1, note=""):
+        if self.stage_name.startswith("RL search"):
+            self.count += 1
+            if self.count == self.after:
+                raise KeyboardInterrupt
+
+
+def _run(wiki_dir, out, reporter=None, **kw):
+    data = load_lm_data(f"wikitext2:{wiki_dir}", TEST)
+    opts = CompressOptions("rt3-paper", out, TEST, seed=1, threads=1, **kw)
+    return compress(data, load_profile("rt3-paper"), opts, reporter)
+
+
+def test_bundle_from_compress(wiki_dir, tmp_path):
+    out = _run(wiki_dir, tmp_path / "bundle")
+    b = Bundle.load(out)
+    pp = [e for e in b.entries.values() if e.name != "bp"]
+    assert len(pp) == 3
+    assert [e.freq_khz for e in pp] == [1400000, 1000000, 800000]
+    assert all(e.family == "block-column" for e in pp)
+    bp = b.sets["bp"].masks()
+    for name, ps in b.sets.items():
+        for layer, mask in ps.masks().items():
+            assert not bool((mask & ~bp[layer]).any()), (name, layer)  # PP stacks on BP
+            assert block_column_of(mask, TEST_BLOCK(b))
+    for layer, mask in bp.items():  # BP-pruned weights are really zero in the backbone
+        assert bool((b.backbone[f"{layer}.weight"][~mask] == 0).all())
+    p = b.provenance
+    assert p["data"].startswith("wikitext2:") and p["seed"] == 1 and p["episodes"] == 3
+    assert {"torch", "rt3lab", "python"} <= set(p["versions"])
+    ev = evaluate_bundle(out)
+    assert {"at_least_3_sets", "bp_beats_rbp", "rl_beats_bp_rpp"} <= set(ev.checks)
+    # RL sets and BP+rPP sets are compared at (nearly) equal sparsity
+    for cmp in ev.comparisons:
+        assert abs(cmp.sparsity - cmp.baseline_sparsity) < 0.02
+    # the dense model was cached: a second run does not retrain it
+    assert not p["dense_cache"]["cached"]
+    again = Bundle.load(_run(wiki_dir, tmp_path / "again"))
+    assert again.provenance["dense_cache"]["cached"]
+
+
+def TEST_BLOCK(bundle):
+    return bundle.provenance["bp_config"]["block_rows"]
+
+
+@pytest.mark.slow
+def test_interrupted_compress_resumes_to_the_same_bundle(wiki_dir, tmp_path):
+    full = Bundle.load(_run(wiki_dir, tmp_path / "full"))
+    with pytest.raises(KeyboardInterrupt):
+        _run(wiki_dir, tmp_path / "part", Interrupt(after=2))
+    state = json.loads((tmp_path / "part" / "search" / "search.json").read_text())
+    assert state["episodes_done"] == 2
+    resumed = Bundle.load(_run(wiki_dir, tmp_path / "part"))
+    assert resumed.provenance["search"] == full.provenance["search"]
+    for name in full.sets:
+        assert resumed.sets[name] == full.sets[name]
+        assert resumed.entries[name].accuracy == full.entries[name].accuracy
+    for k, v in full.backbone.items():
+        assert torch.equal(v, resumed.backbone[k])
+
+
+def test_elementwise_family_is_marked_not_compacting(wiki_dir, tmp_path, capsys):
+    out = _run(wiki_dir, tmp_path / "elem", family="elementwise")
+    ev = evaluate_bundle(out)
+    rows = {r.name: r for r in ev.rows}
+    assert rows["pp-1400mhz"].family == "elementwise" and not rows["pp-1400mhz"].compacts
+    with pytest.raises(SystemExit) as exc:
+        main(["evaluate", "--bundle", str(out)])
+    assert exc.value.code in (0, None)
+    assert "do not compact" in capsys.readouterr().out
+
+
+def test_evaluate_json_and_corrupt_bundle(wiki_dir, tmp_path, capsys):
+    out = _run(wiki_dir, tmp_path / "b")
+    with pytest.raises(SystemExit) as exc:
+        main(["evaluate", "--bundle", str(out), "--json"])
+    assert exc.value.code in (0, None)
+    doc = json.loads(capsys.readouterr().out)
+    assert [s["name"] for s in doc["sets"]][:2] == ["dense", "pp-1400mhz"]
+    broken = tmp_path / "broken"
+    shutil.copytree(out, broken)
+    (broken / "sets" / "pp-1000mhz.safetensors").write_bytes(b"garbage")
+    with pytest.raises(BundleError, match="pp-1000mhz"):
+        evaluate_bundle(broken)
+    with pytest.raises(SystemExit) as exc:
+        main(["evaluate", "--bundle", str(broken)])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "pp-1000mhz" in err and "Traceback" not in err
+
+
+def _cli_error(args, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+    err = capsys.readouterr().err
+    assert exc.value.code == 2, err
+    assert "Traceback" not in err
+    return err
+
+
+def test_bad_input_gets_one_clear_line(tmp_path, capsys):
+    out = str(tmp_path / "o")
+    err = _cli_error(
+        ["compress", "--quick", "--out", out, "--data", f"wikitext2:{tmp_path}/nope"], capsys
+    )
+    assert "nope" in err
+    err = _cli_error(["compress", "--quick", "--out", out, "--data", "glue:SST-2:/x"], capsys)
+    assert "GLUE" in err
+    err = _cli_error(["compress", "--quick", "--out", out, "--profile", "no-such-board"], capsys)
+    assert "no-such-board" in err
+    bad = tmp_path / "bp.yaml"
+    bad.write_text("layers:\n  decoder: 1.2\n")
+    err = _cli_error(["compress", "--quick", "--out", out, "--bp-config", str(bad)], capsys)
+    assert "decoder" in err and "[0, 1)" in err
+    err = _cli_error(["evaluate", "--bundle", str(tmp_path / "missing")], capsys)
+    assert "bundle.json" in err
+
+
+def test_profile_without_timing_constraints(tmp_path, capsys):
+    import yaml
+
+    from device_profiles.loader import resolve_profile_path
+
+    doc = yaml.safe_load(resolve_profile_path("rt3-paper").read_text())
+    doc["workload"]["timing_constraints"] = []
+    doc["name"] = "no-deadlines"
+    p = tmp_path / "no-deadlines.yaml"
+    p.write_text(yaml.safe_dump(doc))
+    err = _cli_error(
+        ["compress", "--quick", "--out", str(tmp_path / "o"), "--profile", str(p)], capsys
+    )
+    assert "timing constraint" in err
