@@ -289,6 +289,29 @@ def profile_host(
     )
 
 
+def host_profile_from_bundle(
+    bundle: str | Path,
+    board: str,
+    out: str | Path,
+    threads: int | None = None,
+    seq_len: int = 35,
+    host_khz: int | None = None,
+    memory_fraction: float | None = None,
+    time_cap_s: float = 10.0,
+    progress: Callable[[str], None] | None = None,
+) -> Outcome:
+    """The demo's entry point: ``rt3lab profile --bundle B --board NAME --power none``.
+
+    Measures every variant of ``bundle`` on this host and writes ``board``'s profile with
+    the host latencies projected to its levels (and the CSV and calibration beside it).
+    """
+    workload = bundle_workload(bundle, seq_len, threads, None)
+    return profile_host(
+        workload, board, out, {"time_cap_s": time_cap_s}, host_khz, memory_fraction,
+        None, None, progress,
+    )  # fmt: skip
+
+
 def bundle_workload(
     bundle: str | Path, seq_len: int, threads: int | None, sets: list[str] | None
 ) -> BundleWorkload:
@@ -296,4 +319,12 @@ def bundle_workload(
     return BundleWorkload(bundle, seq_len=seq_len, threads=threads, sets=sets)
 
 
-__all__ = ["Outcome", "make_power", "parse_levels", "profile_board", "profile_host", "sysfs_root"]
+__all__ = [
+    "Outcome",
+    "host_profile_from_bundle",
+    "make_power",
+    "parse_levels",
+    "profile_board",
+    "profile_host",
+    "sysfs_root",
+]

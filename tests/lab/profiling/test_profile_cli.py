@@ -188,3 +188,24 @@ def test_meter_that_disappears_mid_run(tmp_path, bundle, fake_board, capsys):
     assert kernel.history  # it had started
     assert snapshot(d) == before
     assert not (tmp_path / "x.yaml").exists()
+
+
+def test_demo_entry_point_with_a_memory_bound_fraction(tmp_path, bundle):
+    from lab.profiling.session import host_profile_from_bundle
+    from simulator import simulate
+
+    out = host_profile_from_bundle(
+        bundle, "raspberry-pi-4", tmp_path / "pi.yaml", threads=1, host_khz=3000000,
+        memory_fraction=0.25, time_cap_s=0.3,
+    )  # fmt: skip
+    p = load_profile(out.profile_path)
+    fit = out.latency_fits["bp"]
+    measured = out.run.busy("bp")[0].median_ms
+    assert fit.a_ms == pytest.approx(0.25 * measured)
+    lowest = p.levels_khz[0]
+    assert p.variant("bp").latency_at(lowest) == pytest.approx(
+        0.25 * measured + 0.75 * measured * 3000000 / lowest
+    )
+    assert "memory-bound fraction" in p.resolve(p.variant("bp").latency[0].provenance).formula
+    result = simulate(p, policy="rt3")
+    assert result.inferences > 0
