@@ -28,9 +28,10 @@ True
 
 from __future__ import annotations
 
+import itertools
 import math
 import warnings
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -142,15 +143,21 @@ class BsrLinear(Kernel):
         return _tensors_nbytes(w.values(), w.col_indices(), w.crow_indices())
 
 
+Segment = tuple[torch.Tensor, torch.Tensor]  # (flat gather indices, weights (n, k, B))
+Part = tuple[torch.Tensor, list[Segment], torch.Tensor | None]  # (block-row ids, ..., bias)
+
+
 class BlockColumnLinear(Kernel):
     """Compact block-column execution: gathered inputs, prebuilt weights, batched GEMM.
 
-    ``parts`` are ``(block-row ids, flat gather indices, weights (n, K, B), bias (n, 1, B)
-    or None)``; the weights are usually views into a ``BlockColumnPool`` shared by all sets.
-    An index equal to ``in_features`` reads a zero column appended to the input (set
-    positions the shared layout holds but this set does not keep).
+    ``parts`` are ``(block-row ids, segments, bias (n, 1, B) or None)``; a part's kept
+    positions are split into segments ``(flat gather indices, weights (n, k, B))`` whose
+    products are summed. Segment weights are contiguous tensors of a ``BlockColumnPool``
+    shared by all sets: a set uses the first segments of each bucket. An index equal to
+    ``in_features`` reads a zero column appended to the input (positions the shared layout
+    holds but this set does not keep).
 
-    The gathered inputs of a part are ``tokens x n x K`` floats, as large as its weights
+    The gathered inputs of a segment are ``tokens x n x k`` floats, as large as its weights
     when ``tokens`` is near ``B``: they are produced and consumed in chunks of block-rows
     small enough to stay in cache (``GATHER_CHUNK_BYTES``), into workspaces kept per token
     count. A form is therefore not re-entrant; ``ReconfigurableModel`` serialises calls.
@@ -163,7 +170,7 @@ class BlockColumnLinear(Kernel):
         self,
         out_features: int,
         block_rows: int,
-        parts: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]],
+        parts: list[Part],
         fill: torch.Tensor | None,
         zero_column: bool,
     ):
@@ -176,7 +183,7 @@ class BlockColumnLinear(Kernel):
         members = torch.cat([m for m, *_ in parts]) if parts else torch.zeros(0, dtype=torch.long)
         self.members = members
         self.in_order = fill is None and torch.equal(members, torch.arange(self.n_block_rows))
-        self._plans: dict[int, list[tuple[torch.Tensor, ...]]] = {}
+        self._plans: dict[int, list[tuple[Any, ...]]] = {}
         self._outs: dict[int, torch.Tensor] = {}
 
     @classmethod
@@ -186,30 +193,31 @@ class BlockColumnLinear(Kernel):
         """A form with its own compact weights (no sharing with other sets)."""
         return BlockColumnPool(weight, bias, {"_": pattern}).form("_")
 
-    def _plan(
-        self, T: int, dtype: torch.dtype
-    ) -> tuple[torch.Tensor, list[tuple[torch.Tensor, ...]]]:
-        """Chunks for ``T`` tokens: (indices, gather buffer, weights, bias, output view)."""
+    def _plan(self, T: int, dtype: torch.dtype) -> tuple[torch.Tensor, list[tuple[Any, ...]]]:
+        """Steps for ``T`` tokens: (indices, gather buffer, weights, bias, output, accumulate)."""
         if T in self._plans:
             return self._outs[T], self._plans[T]
         out = torch.empty(self.members.numel(), T, self.block_rows, dtype=dtype)
         plan = []
         row = 0
-        for _, idx, wc, bb in self.parts:
-            n, k = wc.shape[0], wc.shape[1]
-            chunk = max(1, min(n, GATHER_CHUNK_BYTES // max(1, T * k * 4)))
-            buf = torch.empty(T * chunk * k, dtype=dtype)
-            for s in range(0, n, chunk):
-                e = min(n, s + chunk)
-                plan.append(
-                    (
-                        idx[s * k : e * k],
-                        buf[: T * (e - s) * k].view(T, (e - s) * k),
-                        wc[s:e],
-                        None if bb is None else bb[s:e],
-                        out[row + s : row + e],
+        for members, segments, bb in self.parts:
+            n = members.numel()
+            for j, (idx, wc) in enumerate(segments):
+                k = wc.shape[1]
+                chunk = max(1, min(n, GATHER_CHUNK_BYTES // max(1, T * k * 4)))
+                buf = torch.empty(T * chunk * k, dtype=dtype)
+                for s in range(0, n, chunk):
+                    e = min(n, s + chunk)
+                    plan.append(
+                        (
+                            idx[s * k : e * k],
+                            buf[: T * (e - s) * k].view(T, (e - s) * k),
+                            wc[s:e],
+                            None if bb is None or j > 0 else bb[s:e],
+                            out[row + s : row + e],
+                            j > 0,
+                        )
                     )
-                )
             row += n
         if len(self._plans) > 8:  # a few token counts at most; drop the oldest
             oldest = next(iter(self._plans))
@@ -225,10 +233,12 @@ class BlockColumnLinear(Kernel):
         T = flat.shape[0]
         B = self.block_rows
         out, plan = self._plan(T, flat.dtype)
-        for idx, gbuf, wc, bb, dst in plan:
+        for idx, gbuf, wc, bb, dst, accumulate in plan:
             torch.index_select(flat, 1, idx, out=gbuf)
             g = gbuf.view(T, wc.shape[0], wc.shape[1]).transpose(0, 1)
-            if bb is None:
+            if accumulate:
+                dst.baddbmm_(g, wc)
+            elif bb is None:
                 torch.bmm(g, wc, out=dst)
             else:
                 torch.baddbmm(bb, g, wc, out=dst)
@@ -249,11 +259,11 @@ class BlockColumnLinear(Kernel):
     @property
     def nbytes(self) -> int:
         """Own bytes: gather indices and block-row ids (weights and bias live in the pool)."""
-        return sum(_tensors_nbytes(m, i) for m, i, _, _ in self.parts)
+        return sum(_tensors_nbytes(m, *(idx for idx, _ in segs)) for m, segs, _ in self.parts)
 
     @property
     def macs_per_row(self) -> int:
-        return sum(wc.numel() for _, _, wc, _ in self.parts)
+        return sum(wc.numel() for _, segs, _ in self.parts for _, wc in segs)
 
 
 class BlockColumnPool:
@@ -261,10 +271,10 @@ class BlockColumnPool:
 
     Per block-row the pool holds the union of the sets' kept columns, ordered so that
     columns kept by more sets come first: for nested sets (RT3's, each inside BP) every
-    set's columns are then a prefix, so a set runs on a view ``weights[:, :K_set]`` of the
-    shared storage with its own gather indices. Non-nested sets stay correct: positions a
-    set does not keep gather a zero input column. Block-rows are grouped into buckets by
-    their union width (see ``_buckets``).
+    set's columns are then a prefix. Each bucket of block-rows (see ``_buckets``) stores
+    its weights as contiguous segments cut at the sets' widths, so a set runs on the
+    first segments with its own gather indices and no weight copy. Non-nested sets stay
+    correct: positions a set does not keep gather a zero input column.
     """
 
     def __init__(
@@ -300,7 +310,8 @@ class BlockColumnPool:
         self.position.scatter_(1, order, torch.arange(inp).expand(nbr, inp))
         self.order = order
         self.keep = keep
-        self.buckets: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]] = []
+        # buckets: (block-row ids, segment bounds, segment weights, bias)
+        self.buckets: list[tuple[torch.Tensor, list[int], list[torch.Tensor], Any]] = []
         for members in _buckets(union_counts.tolist(), B):
             m = torch.tensor(members)
             k_max = int(union_counts[m].max())
@@ -310,34 +321,44 @@ class BlockColumnPool:
             # zero the weights where the position is padding beyond a row's union width
             pad = torch.arange(k_max).unsqueeze(0) >= union_counts[m].unsqueeze(1)
             wc[pad] = 0.0
+            widths = {self._width(name, m) for name in keep} | {k_max}
+            bounds = [0, *sorted(k for k in widths if k > 0)]
+            segs = [wc[:, a:b].contiguous() for a, b in itertools.pairwise(bounds)]
             bb = None if self.bias_pad is None else self.bias_pad.view(nbr, 1, B)[m].contiguous()
-            self.buckets.append((m, wc, bb))
+            self.buckets.append((m, bounds, segs, bb))
+
+    def _width(self, name: str, members: torch.Tensor) -> int:
+        """Pool positions set ``name`` needs in these block-rows (its last kept position + 1)."""
+        pos = torch.where(self.keep[name][members], self.position[members], -1)
+        return int(pos.max()) + 1
 
     @property
     def nbytes(self) -> int:
         """Bytes of the shared compact weights and bias copies."""
-        return sum(_tensors_nbytes(wc, bb) for _, wc, bb in self.buckets) + _tensors_nbytes(
-            self.bias_pad
-        )
+        own = sum(_tensors_nbytes(*segs, bb) for _, _, segs, bb in self.buckets)
+        return own + _tensors_nbytes(self.bias_pad)
 
     def form(self, name: str) -> BlockColumnLinear:
-        """The executable form of set ``name`` on this pool (views, plus its own indices)."""
+        """The executable form of set ``name`` on this pool (shared segments, own indices)."""
         keep = self.keep[name]
         inp = self.in_features
-        parts = []
+        parts: list[Part] = []
         zero_column = False
         covered = 0
-        for m, wc, bb in self.buckets:
-            kept = keep[m]  # (n, inp)
-            pos = torch.where(kept, self.position[m], -1)
-            k_set = int(pos.max()) + 1
+        for m, bounds, segs, bb in self.buckets:
+            k_set = self._width(name, m)
             if k_set <= 0:
                 continue  # the set keeps nothing in these block-rows: bias only
             cols = self.order[m, :k_set]
-            ok = torch.gather(kept, 1, cols)
+            ok = torch.gather(keep[m], 1, cols)
             zero_column = zero_column or not bool(ok.all())
-            idx = torch.where(ok, cols, inp).reshape(-1).contiguous()
-            parts.append((m, idx, wc[:, :k_set, :], bb))
+            idx = torch.where(ok, cols, inp)
+            used = [
+                (idx[:, a:b].reshape(-1).contiguous(), seg)
+                for a, b, seg in zip(bounds, bounds[1:], segs, strict=False)
+                if b <= k_set
+            ]
+            parts.append((m, used, bb))
             covered += m.numel()
         fill = None
         if covered < self.n_block_rows or not parts:

@@ -89,10 +89,9 @@ def test_standalone_form_and_nested_prefix_sharing():
     for s in sets:
         form = pool.form(s.name)
         assert not form.zero_column  # nested sets are prefixes of the shared layout
-        for _, _, wc, _ in form.parts:
-            assert wc.untyped_storage().data_ptr() in {
-                p[1].untyped_storage().data_ptr() for p in pool.buckets
-            }
+        shared = {seg.data_ptr() for _, _, segs, _ in pool.buckets for seg in segs}
+        for _, segs, _ in form.parts:
+            assert all(w.data_ptr() in shared for _, w in segs)  # no copy of its own
         want = torch.nn.functional.linear(x, lin.weight * s.layers["l"].mask(), lin.bias)
         assert torch.allclose(form(x), want, **TOL)
         alone = BlockColumnLinear.build(lin.weight.detach(), lin.bias.detach(), s.layers["l"])
@@ -172,13 +171,16 @@ def test_switch_touches_no_weight_data():
     model = Mixed().eval()
     rm = ReconfigurableModel(model, mixed_sets(model))
     before = {k: v.clone() for k, v in rm.module.state_dict().items()}
-    pools = {k: [wc.clone() for _, wc, _ in p.buckets] for k, p in rm.pools.items()}
+    pools = {
+        k: [w.clone() for _, _, segs, _ in p.buckets for w in segs] for k, p in rm.pools.items()
+    }
     for name in rm.set_names * 3:
         rm.switch(name)
     for k, v in rm.module.state_dict().items():
         assert torch.equal(v, before[k])
     for k, p in rm.pools.items():
-        assert all(torch.equal(a, wc) for a, (_, wc, _) in zip(pools[k], p.buckets, strict=True))
+        now = [w for _, _, segs, _ in p.buckets for w in segs]
+        assert all(torch.equal(a, w) for a, w in zip(pools[k], now, strict=True))
 
 
 def test_switch_during_a_forward_waits_for_it():
