@@ -24,7 +24,11 @@ _TOL = 1e-9
 
 @dataclass
 class Arrivals:
-    """Request times by index: ``at(k)``; ``first_at_or_after(t, k)``. inf past the end."""
+    """Request times by index: ``at(k)``; ``first_at_or_after(t, k)``. inf past the end.
+
+    Poisson times are drawn in chunks of 65,536 from the seed, and only the chunks at or
+    after the lowest index still in use are kept: the engine asks for indices in order.
+    """
 
     period_s: float | None = None
     rate_hz: float | None = None
@@ -33,34 +37,46 @@ class Arrivals:
     finite: bool = False
 
     def __post_init__(self) -> None:
-        self._rng = None
-        if self.rate_hz is not None:
-            import numpy as np
+        import numpy as np
 
-            self._rng = np.random.default_rng(self.seed)
+        self._np = np
+        self._rng = None if self.rate_hz is None else np.random.default_rng(self.seed)
+        self._arr = np.asarray(self.times, dtype=float)  # current window of times
+        self._base = 0  # global index of self._arr[0]
 
-    def _extend(self, k: int) -> None:
-        while len(self.times) <= k:
+    def _ensure(self, k: int) -> None:
+        """Make index k available (Poisson), dropping chunks before the window."""
+        np = self._np
+        while self._base + len(self._arr) <= k:
             gaps = self._rng.exponential(1.0 / self.rate_hz, _CHUNK)
-            start = self.times[-1] if self.times else 0.0
-            self.times.extend((start + gaps.cumsum()).tolist())
+            last = self._arr[-1] if len(self._arr) else 0.0
+            fresh = last + gaps.cumsum()
+            keep = self._arr[max(0, k - self._base - _CHUNK) :] if len(self._arr) else self._arr
+            self._base += len(self._arr) - len(keep)
+            self._arr = np.concatenate([keep, fresh])
 
     def at(self, k: int) -> float:
         """Arrival time of request ``k`` (inf when a finite trace has no more)."""
         if self.period_s is not None:
             return k * self.period_s
         if self._rng is not None:
-            self._extend(k)
-        return self.times[k] if k < len(self.times) else math.inf
+            self._ensure(k)
+        i = k - self._base
+        return float(self._arr[i]) if i < len(self._arr) else math.inf
 
     def first_at_or_after(self, t: float, k: int) -> int:
         """Smallest index >= k whose arrival is at or after ``t`` (within 1e-9 relative)."""
         slack = _TOL * max(1.0, abs(t))
         if self.period_s is not None:
             return max(k, math.ceil((t - slack) / self.period_s))
-        while self.at(k) < t - slack:
-            k += 1
-        return k
+        while True:
+            if self._rng is not None:
+                self._ensure(k)
+            i = k - self._base
+            j = int(self._np.searchsorted(self._arr[i:], t - slack, side="left")) + i
+            if j < len(self._arr) or self._rng is None:
+                return self._base + j
+            k = self._base + len(self._arr)  # all of this window is earlier: draw more
 
 
 @dataclass
