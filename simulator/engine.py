@@ -83,6 +83,8 @@ class Machine:
         self.pending: float | None = None
         self.next_sample = 0.0
         self.rows: list[tuple] = []
+        self._busy_load = {k: Load.constant(w) for k, w in device.busy_w.items()}
+        self._idle_load = {k: Load.constant(w) for k, w in device.idle_w.items()}
         self._last_t, self._last_e = 0.0, 0.0
         self.events: list[tuple[float, str, str]] = []
         self._skip_crossed()
@@ -215,7 +217,7 @@ class Machine:
             self.run_through(idle, math.inf)
             return
         if a > self.t:
-            self.run_through(Load.constant(self.dev.idle_w[self.khz]), a - self.t)
+            self.run_through(self._idle_load[self.khz], a - self.t)
             if self.empty:
                 return
             self.t = a
@@ -228,7 +230,7 @@ class Machine:
         if self.empty:
             return
         spec = self.dev.variant(self.variant)
-        busy = Load.constant(self.dev.busy_w[self.khz])
+        busy = self._busy_load[self.khz]
         _, hit = self.run(busy, spec.latency(self.khz))
         if hit == "empty":
             return
@@ -325,21 +327,27 @@ def run_exact(machine: Machine) -> None:
 
 
 def run_fast(machine: Machine) -> None:
-    """One simpy timeout per state change: whole cycles at once, single requests only
-    around governor steps and the empty battery (and per arrival for Poisson and traces).
+    """One simpy timeout per state change (a governor stage, a level, a pattern set, a
+    time-series row, the end): whole cycles at once where the workload is periodic, and
+    single requests, without events of their own, only where it is not.
     """
     import simpy
 
     env = simpy.Environment()
 
+    def state(m: Machine) -> tuple:
+        return (m.stage, m.khz, m.variant, len(m.rows), m.empty)
+
     def device_process():
         while not machine.empty:
-            machine.take_request()
-            if machine.empty:
-                break
-            machine.prepare()
-            if not machine.batch() and not machine.empty:
-                machine.serve()
+            before = state(machine)
+            while state(machine) == before:
+                machine.take_request()
+                if machine.empty:
+                    break
+                machine.prepare()
+                if not machine.batch() and not machine.empty:
+                    machine.serve()
             yield env.timeout(max(0.0, machine.t - env.now))
 
     env.process(device_process())
