@@ -4,7 +4,7 @@ Under a constant-power load the current solves P = I (OCV - V_RC - I R0); the sm
 root, I = 2P / (E + sqrt(E^2 - 4 R0 P)) with E = OCV - V_RC, is the physical one. The
 state (SoC, V_RC...) is integrated with steps that hold the current at its midpoint value
 (V_RC moves exactly as an RC under a constant current); steps are bounded so that SoC
-moves at most 0.2% and no step is longer than twice the shortest RC time constant.
+moves at most 0.5% and no step is longer than four times the shortest RC time constant.
 The battery is empty when the terminal voltage under the load's peak phase falls below
 the cutoff, when the load asks for more power than the cell can deliver, or at SoC 0.
 """
@@ -16,7 +16,7 @@ import math
 
 from simulator.battery.base import BatteryModel, Load
 
-_MAX_DSOC = 0.002
+_MAX_DSOC = 0.005
 
 
 class TheveninBattery(BatteryModel):
@@ -48,7 +48,7 @@ class TheveninBattery(BatteryModel):
         self.cutoff_v = cutoff_v
         self.z = initial_soc
         self.vrc = [0.0] * len(rc)
-        self._h_cap = 2.0 * min(self.taus)
+        self._h_cap = 4.0 * min(self.taus)
 
     # ---- circuit ---------------------------------------------------------------------
     def ocv(self, z: float) -> float:
