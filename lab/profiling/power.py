@@ -393,7 +393,8 @@ class MeterPower:
         w = self.monitor.end_window(name)
         if self.monitor.error is not None:
             raise self._lost(self.monitor.error)
-        if w.samples == 0 and w.duration_s > 4 * self.update_period_s:
+        # A live meter emits at least one sample in any window two update periods long.
+        if w.samples == 0 and w.duration_s >= 2 * self.update_period_s:
             raise self._lost(f"no sample in a {w.duration_s:.1f} s window")
         return EnergyReading(name, w.energy_j, w.mean_power_w, w.duration_s, w.samples, w.reliable)
 

@@ -7,7 +7,7 @@ import threading
 import time
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from profiling_fakes import FrequencyLaw, put
 
@@ -52,6 +52,7 @@ def test_rapl_counter_wrap_is_handled(tmp_path):
     assert r.energy_j > 0 and src.wraps == 1
 
 
+@settings(max_examples=30)
 @given(
     start=st.integers(0, RANGE_UJ),
     steps=st.lists(st.integers(0, RANGE_UJ // 2), min_size=1, max_size=12),

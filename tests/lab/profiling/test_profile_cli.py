@@ -73,14 +73,14 @@ def test_recovers_p_static_and_c_and_restores_the_governor(tmp_path, bundle, fak
     root, d, emu, kernel = fake_board
     before = snapshot(d)
     out = tmp_path / "out/odroid.yaml"
-    done = rt3lab(
-        "profile", "--bundle", bundle, "--board", "odroid-xu4", "--cpufreq-root", root,
+    # In this process (torch is loaded already); the slow test below runs it as a subprocess.
+    code, stdout, err = rt3lab_here(
+        capsys, "profile", "--bundle", bundle, "--board", "odroid-xu4", "--cpufreq-root", root,
         "--policy", "4", "--power", f"um34c:{emu.port}", "--sets", "bp",
         "--levels", "600000,1400000,2000000", *FAST, "--json", "--out", out,
-        timeout=240,
     )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    cal = json.loads(done.stdout)
+    assert code == 0, err
+    cal = json.loads(stdout)
     fit = cal["power_fit"]
     assert fit["p_static_w"] == pytest.approx(P_STATIC_W, rel=0.02)
     assert fit["c_eff_f"] == pytest.approx(C_EFF_F, rel=0.02)

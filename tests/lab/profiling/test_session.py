@@ -34,7 +34,7 @@ def test_measured_profile_validates_and_fits_latency(tmp_path):
     d, files = board(tmp_path)
     before = snapshot(d)
     with FakeKernel(d) as k:
-        wl = ClockWorkload(k, a_ms=1.0, b_ms_ghz={"bp": 8.0, "p30": 4.0})
+        wl = ClockWorkload(k, a_ms=1.0, b_ms_ghz={"bp": 20.0, "p30": 10.0})
         out = profile_board(
             wl, CpufreqControl(files), Ina3221Power(files, update_period_s=0.02), "odroid-xu4",
             tmp_path / "out/board.yaml", FAST, levels=[600000, 1000000, 2000000], files=files,
@@ -51,9 +51,10 @@ def test_measured_profile_validates_and_fits_latency(tmp_path):
     lat = {r.freq_khz: r.latency_ms for r in p.variant("bp").latency}
     assert lat[600000] > lat[1000000] > lat[2000000]
     fit = out.latency_fits["bp"]
-    # sleep() overshoots by a roughly constant amount: it lands in a, not in b
-    assert fit.b_ms_ghz == pytest.approx(8.0, rel=0.1)
-    assert out.latency_fits["p30"].b_ms_ghz == pytest.approx(4.0, rel=0.1)
+    # sleep() overshoots by a roughly constant amount (it lands in a, not in b), but on a
+    # loaded machine the scheduler adds noise: the medians must still give b within 15%
+    assert fit.b_ms_ghz == pytest.approx(20.0, rel=0.15)
+    assert out.latency_fits["p30"].b_ms_ghz == pytest.approx(10.0, rel=0.15)
     assert p.governor.start_khz == 2000000 and {s.cap_khz for s in p.governor.steps} <= {
         600000, 1000000, 2000000,
     }  # fmt: skip
