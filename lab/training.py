@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
+    from lab.data.glue import EncodedGlue
+
 
 class TrainingError(ValueError):
     """Bad arguments to the training loop (shape, size, optimizer name)."""
@@ -244,27 +246,75 @@ def train_lm(
     to 10% over the planned steps are applied. Gradients are clipped to norm ``clip``.
     Batch order is shuffled each epoch and dropout is seeded from ``seed``, so two runs with
     the same arguments and thread count give the same weights. Uses every core unless
-    ``threads`` says otherwise (see :func:`torch_threads`). The model
-    is left in eval mode. ``precision="bf16"`` runs forward and backward under CPU bfloat16
-    autocast (weights and optimizer state stay float32); see :func:`autocast`.
+    ``threads`` says otherwise (see :func:`torch_threads`). The model is left in eval mode.
+    ``precision="bf16"`` runs forward and backward under CPU bfloat16 autocast (weights and
+    optimizer state stay float32); see :func:`autocast`.
     """
-    import torch
-
     _check_stream(data)
-    cast = autocast(precision)
-    if epochs <= 0:
-        raise TrainingError(f"epochs must be > 0, got {epochs}")
-    torch.manual_seed(seed)
-    generator = torch.Generator().manual_seed(seed)
     per_epoch = num_batches(data, batch_size, seq_len)
     if per_epoch < 1:
         raise TrainingError(f"data: {data.numel()} tokens is too few for batch_size {batch_size}")
+
+    def batches(generator: torch.Generator) -> Iterator[tuple[Any, Any]]:
+        return lm_batches(data, batch_size, seq_len, shuffle=True, generator=generator)
+
+    return _fit(
+        model,
+        batches,
+        per_epoch,
+        loss_fn or lm_loss,
+        lambda inputs, targets: targets.numel(),
+        epochs=epochs,
+        optimizer=optimizer,
+        lr=lr if lr is not None else (1e-3 if optimizer == "adamw" else 5.0),
+        weight_decay=weight_decay,
+        clip=clip,
+        warmup_steps=warmup_steps,
+        max_steps=max_steps,
+        time_budget_s=time_budget_s,
+        seed=seed,
+        penalty=penalty,
+        after_step=after_step,
+        progress=progress,
+        precision=precision,
+        threads=threads,
+    )
+
+
+def _fit(
+    model: nn.Module,
+    batches: Callable[[torch.Generator], Iterator[tuple[Any, Any]]],
+    per_epoch: int,
+    compute_loss: Callable[[nn.Module, Any, Any], torch.Tensor],
+    count: Callable[[Any, Any], int],
+    *,
+    epochs: float,
+    optimizer: str,
+    lr: float,
+    weight_decay: float,
+    clip: float | None,
+    warmup_steps: int,
+    max_steps: int | None,
+    time_budget_s: float | None,
+    seed: int,
+    penalty: Callable[[nn.Module], torch.Tensor] | None,
+    after_step: Callable[[nn.Module, int], None] | None,
+    progress: Callable[[TrainProgress], None] | None,
+    precision: str,
+    threads: int | None,
+) -> TrainResult:
+    """The one training loop: schedule, hooks, clipping, budget, seeded order and dropout."""
+    import torch
+
+    cast = autocast(precision)
+    if epochs <= 0:
+        raise TrainingError(f"epochs must be > 0, got {epochs}")
     planned = math.ceil(epochs * per_epoch)
     if max_steps is not None:
         planned = min(planned, max_steps)
-    if lr is None:
-        lr = 1e-3 if optimizer == "adamw" else 5.0
     opt = make_optimizer(model, optimizer, lr, weight_decay)
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
 
     def schedule(step: int) -> float:
         if warmup_steps and step < warmup_steps:
@@ -272,7 +322,6 @@ def train_lm(
         frac = min(1.0, (step - warmup_steps) / max(1, planned - warmup_steps))
         return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac))
 
-    compute_loss = loss_fn or lm_loss
     params = [p for group in opt.param_groups for p in group["params"]]
     model.train()
     start = time.perf_counter()
@@ -283,10 +332,8 @@ def train_lm(
     guard = contextlib.ExitStack()
     guard.enter_context(torch_threads(threads))
     try:
-        while step < planned:
-            for inputs, targets in lm_batches(
-                data, batch_size, seq_len, shuffle=True, generator=generator
-            ):
+        while step < planned and stopped_by == "epochs":
+            for inputs, targets in batches(generator):
                 for group in opt.param_groups:
                     group["lr"] = lr * schedule(step)
                 with cast():
@@ -301,21 +348,18 @@ def train_lm(
                 if after_step is not None:
                     with torch.no_grad():
                         after_step(model, step)
-                tokens += targets.numel()
+                tokens += count(inputs, targets)
                 recent = [*recent[-49:], float(loss.detach())]
                 elapsed = time.perf_counter() - start
                 if progress is not None:
                     progress(TrainProgress(step, planned, epoch, recent[-1], tokens, elapsed))
                 if step >= planned:
-                    stopped_by = (
-                        "max_steps" if max_steps is not None and step == max_steps else stopped_by
-                    )
+                    if max_steps is not None and step == max_steps:
+                        stopped_by = "max_steps"
                     break
                 if time_budget_s is not None and elapsed >= time_budget_s:
                     stopped_by = "time_budget"
                     break
-            if stopped_by == "time_budget":
-                break
             epoch += 1
     finally:
         model.eval()
@@ -392,3 +436,173 @@ def evaluate_lm(
         loss=loss,
         tokens=n_pred,
     )
+
+
+@dataclass(frozen=True)
+class ClassifierScore:
+    """A sequence classifier's score on a GLUE split."""
+
+    metric: str
+    """The task's GLUE metric: ``accuracy``, ``matthews`` (CoLA), ``f1`` (MRPC, QQP) or
+    ``pearson`` (STS-B)."""
+    value: float
+    accuracy: float | None
+    """None for regression (STS-B)."""
+    loss: float
+    examples: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly dict."""
+        return asdict(self)
+
+
+GLUE_METRICS = {"cola": "matthews", "mrpc": "f1", "qqp": "f1", "stsb": "pearson"}
+
+
+def glue_metric(task: str, predictions: Any, labels: Any) -> tuple[str, float]:
+    """The task's GLUE metric of predictions against labels (1-D tensors).
+
+    >>> import torch
+    >>> glue_metric("sst2", torch.tensor([1, 0, 1]), torch.tensor([1, 1, 1]))
+    ('accuracy', 0.6666666666666666)
+    >>> glue_metric("cola", torch.tensor([1, 0, 1, 0]), torch.tensor([1, 0, 1, 0]))
+    ('matthews', 1.0)
+    """
+    metric = GLUE_METRICS.get(task, "accuracy")
+    if metric == "pearson":
+        x = predictions.double() - predictions.double().mean()
+        y = labels.double() - labels.double().mean()
+        denom = float(x.norm() * y.norm())
+        return metric, float((x * y).sum()) / denom if denom else 0.0
+    p, t = predictions.long(), labels.long()
+    if metric == "accuracy":
+        return metric, float((p == t).double().mean())
+    tp = int(((p == 1) & (t == 1)).sum())
+    tn = int(((p == 0) & (t == 0)).sum())
+    fp = int(((p == 1) & (t == 0)).sum())
+    fn = int(((p == 0) & (t == 1)).sum())
+    if metric == "f1":
+        return metric, 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+    denom = math.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
+    return metric, (tp * tn - fp * fn) / denom if denom else 0.0
+
+
+def classifier_loss(model: nn.Module, inputs: dict[str, Any], labels: Any) -> torch.Tensor:
+    """Cross-entropy for class labels, mean squared error for float scores (STS-B)."""
+    return _classifier_loss(_logits(model(**inputs)), labels)
+
+
+def _classifier_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    import torch.nn.functional as F
+
+    if labels.dtype.is_floating_point:
+        return F.mse_loss(logits.squeeze(-1).float(), labels)
+    return F.cross_entropy(logits.float(), labels)
+
+
+def _logits(output: Any) -> torch.Tensor:
+    return output.logits if hasattr(output, "logits") else output
+
+
+def classifier_batches(
+    data: EncodedGlue,
+    batch_size: int,
+    *,
+    shuffle: bool = False,
+    generator: torch.Generator | None = None,
+) -> Iterator[tuple[dict[str, Any], Any]]:
+    """``(model inputs, labels)`` batches of an encoded GLUE split."""
+    import torch
+
+    n = len(data)
+    order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+    for i in range(0, n, batch_size):
+        rows = order[i : i + batch_size]
+        yield data.inputs(rows), data.labels[rows]
+
+
+def train_classifier(
+    model: nn.Module,
+    data: EncodedGlue,
+    *,
+    epochs: float = 3.0,
+    batch_size: int = 32,
+    lr: float = 2e-5,
+    weight_decay: float = 0.01,
+    clip: float | None = 1.0,
+    warmup_steps: int = 0,
+    max_steps: int | None = None,
+    time_budget_s: float | None = None,
+    seed: int = 0,
+    penalty: Callable[[nn.Module], torch.Tensor] | None = None,
+    loss_fn: Callable[[nn.Module, dict[str, Any], Any], torch.Tensor] | None = None,
+    after_step: Callable[[nn.Module, int], None] | None = None,
+    progress: Callable[[TrainProgress], None] | None = None,
+    precision: str = "fp32",
+    threads: int | None = None,
+) -> TrainResult:
+    """Fine-tune a sequence classifier on an encoded GLUE split (AdamW, BERT's defaults).
+
+    Same loop and hooks as :func:`train_lm`; ``tokens`` in the result counts non-padding
+    input tokens.
+    """
+    if len(data) < 1:
+        raise TrainingError("train_classifier: no examples")
+    per_epoch = math.ceil(len(data) / batch_size)
+
+    def batches(generator: torch.Generator) -> Iterator[tuple[Any, Any]]:
+        return classifier_batches(data, batch_size, shuffle=True, generator=generator)
+
+    return _fit(
+        model,
+        batches,
+        per_epoch,
+        loss_fn or classifier_loss,
+        lambda inputs, labels: int(inputs["attention_mask"].sum()),
+        epochs=epochs,
+        optimizer="adamw",
+        lr=lr,
+        weight_decay=weight_decay,
+        clip=clip,
+        warmup_steps=warmup_steps,
+        max_steps=max_steps,
+        time_budget_s=time_budget_s,
+        seed=seed,
+        penalty=penalty,
+        after_step=after_step,
+        progress=progress,
+        precision=precision,
+        threads=threads,
+    )
+
+
+def evaluate_classifier(
+    model: nn.Module,
+    data: EncodedGlue,
+    task: str = "",
+    *,
+    batch_size: int = 64,
+    threads: int | None = None,
+) -> ClassifierScore:
+    """Score a classifier on an encoded GLUE split with the task's GLUE metric."""
+    import torch
+
+    if len(data) < 1:
+        raise TrainingError("evaluate_classifier: no examples")
+    was_training = model.training
+    model.eval()
+    outputs, loss_sum = [], 0.0
+    try:
+        with torch.no_grad(), torch_threads(threads):
+            for inputs, labels in classifier_batches(data, batch_size):
+                logits = _logits(model(**inputs)).float()
+                outputs.append(logits)
+                loss_sum += float(_classifier_loss(logits, labels)) * len(labels)
+    finally:
+        model.train(was_training)
+    logits = torch.cat(outputs)
+    regression = data.labels.dtype.is_floating_point
+    predictions = logits.squeeze(-1) if regression else logits.argmax(-1)
+    metric, value = glue_metric("stsb" if regression else task, predictions, data.labels)
+    accuracy = None if regression else float((predictions == data.labels).double().mean())
+    return ClassifierScore(metric, value, accuracy, loss_sum / len(data), len(data))

@@ -42,7 +42,7 @@ from lab.data.corpus import (
 )
 
 CACHE_FORMAT = 1
-DEFAULT_MAX_VOCAB = 12000
+DEFAULT_MAX_VOCAB = 8000
 DEFAULT_VALID_FRACTION = 0.05
 DEFAULT_TEST_FRACTION = 0.05
 # Source directories of the standard library that are test suites or demo data, not docs.

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from lab.data.corpus import CorpusError
 
@@ -193,3 +194,54 @@ def load_glue(task: str, directory: str | Path) -> GlueData:
     folder = _task_dir(Path(directory), spec)
     splits = {split: read_split(folder / filename, spec) for split, filename in spec.splits.items()}
     return GlueData(name, splits, spec.labels, {"directory": str(folder)})
+
+
+@dataclass
+class EncodedGlue:
+    """One GLUE split as padded tensors: what a Hugging Face classifier takes."""
+
+    input_ids: Any
+    """``(n, length)`` int64."""
+    attention_mask: Any
+    token_type_ids: Any | None
+    labels: Any
+    """``(n,)`` int64 class indices, or float32 scores for regression."""
+
+    def __len__(self) -> int:
+        return int(self.input_ids.shape[0])
+
+    def inputs(self, index: Any = slice(None)) -> dict[str, Any]:
+        """Keyword arguments for the model's forward, for rows ``index``."""
+        out = {"input_ids": self.input_ids[index], "attention_mask": self.attention_mask[index]}
+        if self.token_type_ids is not None:
+            out["token_type_ids"] = self.token_type_ids[index]
+        return out
+
+
+def encode_glue(examples: list[GlueExample], tokenizer: Any, max_length: int = 128) -> EncodedGlue:
+    """Tokenize examples (pairs as pairs) with a Hugging Face tokenizer, pad to the longest."""
+    import torch
+
+    if not examples:
+        raise GlueError("encode_glue: no examples")
+    a = [e.text_a for e in examples]
+    b = [e.text_b for e in examples]
+    pairs = b[0] is not None
+    enc = tokenizer(
+        a,
+        b if pairs else None,
+        truncation=True,
+        max_length=max_length,
+        padding="longest",
+        return_tensors="pt",
+    )
+    regression = isinstance(examples[0].label, float)
+    labels = torch.tensor(
+        [e.label for e in examples], dtype=torch.float32 if regression else torch.long
+    )
+    return EncodedGlue(
+        input_ids=enc["input_ids"],
+        attention_mask=enc["attention_mask"],
+        token_type_ids=enc.get("token_type_ids"),
+        labels=labels,
+    )

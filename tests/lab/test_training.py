@@ -200,3 +200,54 @@ def test_threads_are_restored_after_training():
     assert torch.get_num_threads() == before
     with pytest.raises(TrainingError, match="threads"):
         evaluate_lm(tiny(), cyclic_stream(40), threads=0)
+
+
+def test_classifier_fine_tunes_on_a_glue_split(tmp_path):
+    transformers = pytest.importorskip("transformers")
+    from lab.data import load_glue
+    from lab.data.glue import encode_glue
+    from lab.models.hf import load_hf_classifier
+    from lab.training import evaluate_classifier, train_classifier
+
+    rows = [f"{w} film {'indeed ' * (i % 3)}\t{int(w == 'good')}" for i in range(40)
+            for w in ("good", "bad")]  # fmt: skip
+    (tmp_path / "SST-2").mkdir()
+    for split in ("train", "dev"):
+        (tmp_path / "SST-2" / f"{split}.tsv").write_text("sentence\tlabel\n" + "\n".join(rows))
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    vocab = {w: i for i, w in enumerate([*specials, "good", "bad", "film", "indeed"])}
+    tokenizer = transformers.BertTokenizer(vocab=vocab)
+    config = transformers.BertConfig(
+        vocab_size=len(vocab), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+        intermediate_size=16, max_position_embeddings=16, num_labels=2,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    transformers.BertForSequenceClassification(config).save_pretrained(tmp_path / "ckpt")
+    model = load_hf_classifier(tmp_path / "ckpt")
+    glue = load_glue("sst2", tmp_path)
+    train = encode_glue(glue.splits["train"], tokenizer, max_length=16)
+    dev = encode_glue(glue.splits["dev"], tokenizer, max_length=16)
+    assert train.input_ids.shape[0] == 80 and train.labels.dtype == torch.long
+    steps = []
+    result = train_classifier(
+        model, train, epochs=8, batch_size=16, lr=3e-3, threads=1,
+        after_step=lambda m, step: steps.append(step),
+    )  # fmt: skip
+    score = evaluate_classifier(model, dev, "sst2", threads=1)
+    assert result.steps == 8 * 5 == len(steps)
+    assert score.metric == "accuracy" and score.examples == 80
+    assert score.value == score.accuracy == 1.0
+
+
+def test_glue_metrics_by_hand():
+    from lab.training import glue_metric
+
+    p, t = torch.tensor([1, 1, 0, 0, 1]), torch.tensor([1, 0, 0, 1, 1])
+    # tp=2 fp=1 tn=1 fn=1
+    assert glue_metric("mrpc", p, t) == ("f1", 2 * 2 / (2 * 2 + 1 + 1))
+    assert glue_metric("cola", p, t) == (
+        "matthews",
+        pytest.approx((2 * 1 - 1 * 1) / math.sqrt(3 * 3 * 2 * 2)),
+    )
+    name, r = glue_metric("stsb", torch.tensor([1.0, 2.0, 3.0]), torch.tensor([2.0, 4.0, 6.5]))
+    assert name == "pearson" and 0.99 < r < 1.0

@@ -58,14 +58,18 @@ def test_distilbert_and_new_head_size(tmp_path):
     assert "distilbert.transformer.layer.0.ffn.lin1" in prunable_layers(model)
 
 
+def make_tokenizer(words=("cat", "sat", "good", "bad", "film")):
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    return transformers.BertTokenizer(vocab={w: i for i, w in enumerate([*specials, *words])})
+
+
 def test_tokenizer_saved_beside_the_checkpoint(tmp_path):
     save_bert(tmp_path / "bert")
-    vocab = tmp_path / "vocab.txt"
-    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "cat", "sat"]))
-    tokenizer = transformers.BertTokenizer(vocab_file=str(vocab))
+    tokenizer = make_tokenizer()
     tokenizer.save_pretrained(tmp_path / "bert")
     loaded = load_hf_tokenizer(tmp_path / "bert")
-    assert loaded("cat sat")["input_ids"] == tokenizer("cat sat")["input_ids"]
+    ids = loaded("Cat sat")["input_ids"]
+    assert ids == tokenizer("Cat sat")["input_ids"] == [2, 5, 6, 3]
 
 
 def test_missing_directory(tmp_path):
