@@ -255,6 +255,7 @@ def runtime(
     anchors: bool = typer.Option(True, "--anchors/--no-anchors", help="time the anchors"),
     layers: bool = typer.Option(True, "--layers/--no-layers", help="time every layer"),
     seed: int = typer.Option(0, help="seed of the synthetic weights, sets and inputs"),
+    layout: str = typer.Option("segments", help="shared pool layout: segments or views"),
     as_json: bool = typer.Option(False, "--json", help="print only JSON"),
     profile_out: Path | None = typer.Option(
         None, "--profile-out", help="write the latencies as a device-profile latency section"
@@ -265,6 +266,8 @@ def runtime(
 
     from lab.runtime.measure import host_info, pin_threads, run_bench
 
+    if layout not in ("segments", "views"):
+        raise BenchInputError(f"--layout: {layout!r} is not one of ['segments', 'views']")
     base, sets, entries, source = _load_source(bundle, synthetic, densities, seed)
     pinned = pin_threads(threads)
     torch.manual_seed(seed)
@@ -283,6 +286,7 @@ def runtime(
             anchors=anchors,
             layers=layers,
             progress=progress,
+            layout=layout,
         )
     finally:
         pinned["restore"]()  # in-process callers (the demo) keep their threads

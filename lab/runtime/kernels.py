@@ -44,6 +44,11 @@ if TYPE_CHECKING:
 BUCKET_OVERHEAD_ELEMENTS = 24_576
 # Gathered inputs are produced and consumed in chunks of about this size (cache-resident).
 GATHER_CHUNK_BYTES = 256 * 1024
+# How a pool stores a bucket: contiguous segments cut at the sets' widths (every set runs
+# on contiguous weights; products of segments are summed), or one tensor that sets use
+# through strided prefix views (one GEMM per chunk, but PyTorch's bmm copies strided
+# weights at few tokens). Measured here: segments win at 1 token, views at 128.
+LAYOUTS = ("segments", "views")
 
 
 def _tensors_nbytes(*tensors: torch.Tensor | None) -> int:
@@ -153,7 +158,8 @@ class BlockColumnLinear(Kernel):
     ``parts`` are ``(block-row ids, segments, bias (n, 1, B) or None)``; a part's kept
     positions are split into segments ``(flat gather indices, weights (n, k, B))`` whose
     products are summed. Segment weights are contiguous tensors of a ``BlockColumnPool``
-    shared by all sets: a set uses the first segments of each bucket. An index equal to
+    shared by all sets: a set uses the first segments of each bucket (or, in the ``views``
+    layout, a strided prefix view of one tensor). An index equal to
     ``in_features`` reads a zero column appended to the input (positions the shared layout
     holds but this set does not keep).
 
@@ -282,7 +288,11 @@ class BlockColumnPool:
         weight: torch.Tensor,
         bias: torch.Tensor | None,
         patterns: dict[str, LayerPattern],
+        layout: str = "segments",
     ):
+        if layout not in LAYOUTS:
+            raise ValueError(f"pool layout {layout!r} is not one of {LAYOUTS}")
+        self.layout = layout
         out, inp = weight.shape
         first = next(iter(patterns.values()))
         B = int(first.block_rows)
@@ -321,7 +331,9 @@ class BlockColumnPool:
             # zero the weights where the position is padding beyond a row's union width
             pad = torch.arange(k_max).unsqueeze(0) >= union_counts[m].unsqueeze(1)
             wc[pad] = 0.0
-            widths = {self._width(name, m) for name in keep} | {k_max}
+            widths = {k_max}
+            if layout == "segments":
+                widths |= {self._width(name, m) for name in keep}
             bounds = [0, *sorted(k for k in widths if k > 0)]
             segs = [wc[:, a:b].contiguous() for a, b in itertools.pairwise(bounds)]
             bb = None if self.bias_pad is None else self.bias_pad.view(nbr, 1, B)[m].contiguous()
@@ -353,11 +365,14 @@ class BlockColumnPool:
             ok = torch.gather(keep[m], 1, cols)
             zero_column = zero_column or not bool(ok.all())
             idx = torch.where(ok, cols, inp)
-            used = [
-                (idx[:, a:b].reshape(-1).contiguous(), seg)
-                for a, b, seg in zip(bounds, bounds[1:], segs, strict=False)
-                if b <= k_set
-            ]
+            if self.layout == "views":  # one strided view of the bucket's weights
+                used = [(idx.reshape(-1).contiguous(), segs[0][:, :k_set])]
+            else:
+                used = [
+                    (idx[:, a:b].reshape(-1).contiguous(), seg)
+                    for a, b, seg in zip(bounds, bounds[1:], segs, strict=False)
+                    if b <= k_set
+                ]
             parts.append((m, used, bb))
             covered += m.numel()
         fill = None

@@ -271,6 +271,7 @@ def run_bench(
     anchors: bool = True,
     layers: bool = True,
     progress: Callable[[str], None] = lambda _msg: None,
+    layout: str = "segments",
 ) -> dict[str, Any]:
     """Measure dense, every set, per-layer forms, anchors, switches and memory.
 
@@ -282,7 +283,7 @@ def run_bench(
     args, kwargs = inputs["args"], inputs["kwargs"]
     progress("preparing the compact forms")
     t0 = time.perf_counter()
-    rm = ReconfigurableModel(copy.deepcopy(base), sets)
+    rm = ReconfigurableModel(copy.deepcopy(base), sets, layout=layout)
     prepare_s = time.perf_counter() - t0
     total_flops = model_flops(base, inputs)
     tokens = batch * seq_len
@@ -317,6 +318,7 @@ def run_bench(
         }
     out: dict[str, Any] = {
         "workload": {"batch": batch, "seq_len": seq_len, "model_flops": total_flops},
+        "layout": layout,
         "prepare_s": prepare_s,
         "dense_latency_ms": dense.median_ms,
         "dense_latency_p99_ms": dense.p99_ms,

@@ -155,8 +155,12 @@ class ReconfigurableModel(nn.Module):
         sets: Iterable[PatternSet],
         executor: str = "compact",
         active: str | None = None,
+        layout: str = "segments",
     ):
         super().__init__()
+        if layout not in K.LAYOUTS:
+            raise ReconfigurationError(f"layout {layout!r} is not one of {K.LAYOUTS}")
+        self.layout = layout
         if executor not in EXECUTORS:
             raise ReconfigurationError(f"executor {executor!r} is not one of {EXECUTORS}")
         self.executor = executor
@@ -205,7 +209,7 @@ class ReconfigurableModel(nn.Module):
                         pooled = {}
                 bias = None if getattr(mod, "bias", None) is None else mod.bias.detach()
                 if pooled:
-                    self.pools[layer] = K.BlockColumnPool(mod.weight.detach(), bias, pooled)
+                    self.pools[layer] = K.BlockColumnPool(mod.weight.detach(), bias, pooled, layout)
                 for n, p in pats.items():
                     if n not in pooled:
                         self.forms[n][layer] = build_form(mod, p, executor)
@@ -231,11 +235,19 @@ class ReconfigurableModel(nn.Module):
 
     @classmethod
     def from_bundle(
-        cls, bundle: Bundle, executor: str = "compact", active: str | None = None
+        cls,
+        bundle: Bundle,
+        executor: str = "compact",
+        active: str | None = None,
+        layout: str = "segments",
     ) -> ReconfigurableModel:
         """Build the bundle's model, load the backbone, and prepare every set."""
         return cls(
-            module_from_bundle(bundle), bundle.sets.values(), executor=executor, active=active
+            module_from_bundle(bundle),
+            bundle.sets.values(),
+            executor=executor,
+            active=active,
+            layout=layout,
         )
 
     @property

@@ -43,8 +43,11 @@ def block_column_mask(rows, cols, block_rows, density, g):
     tokens=st.integers(1, 9),
     bias=st.booleans(),
     seed=st.integers(0, 10_000),
+    layout=st.sampled_from(["segments", "views"]),
 )
-def test_pooled_linear_equals_masked_dense(out, inp, block_rows, densities, tokens, bias, seed):
+def test_pooled_linear_equals_masked_dense(
+    out, inp, block_rows, densities, tokens, bias, seed, layout
+):
     """Any shapes (non-multiples of the block too), ragged and empty block-rows, non-nested
     sets sharing one pool: every set equals F.linear with its mask."""
     g = torch.Generator().manual_seed(seed)
@@ -56,7 +59,7 @@ def test_pooled_linear_equals_masked_dense(out, inp, block_rows, densities, toke
         )
         for i, d in enumerate(densities)
     }
-    pool = BlockColumnPool(w, b, pats)
+    pool = BlockColumnPool(w, b, pats, layout)
     x = torch.randn(2, tokens, inp, generator=g)
     for name, pat in pats.items():
         want = torch.nn.functional.linear(x, w * pat.mask(), b)
@@ -129,14 +132,23 @@ def prunable_all(model):
     return {n: m for n, m in model.named_modules() if isinstance(m, nn.Linear | nn.Embedding)}
 
 
-@pytest.mark.parametrize("executor", ["compact", "mask-per-call", "premasked", "bsr"])
-def test_every_set_equals_masked_dense_for_every_layer_type(executor):
+@pytest.mark.parametrize(
+    ("executor", "layout"),
+    [
+        ("compact", "segments"),
+        ("compact", "views"),
+        ("mask-per-call", "segments"),
+        ("premasked", "segments"),
+        ("bsr", "segments"),
+    ],
+)
+def test_every_set_equals_masked_dense_for_every_layer_type(executor, layout):
     torch.manual_seed(0)
     model = Mixed().eval()
     sets = mixed_sets(model)
     refs = {s.name: masked_reference(model, s) for s in sets}
     dense = copy.deepcopy(model)
-    rm = ReconfigurableModel(model, sets, executor=executor)
+    rm = ReconfigurableModel(model, sets, executor=executor, layout=layout)
     tokens = torch.randint(0, 50, (3, 11))
     with torch.no_grad():
         assert torch.allclose(rm(tokens), dense(tokens), **TOL)  # active None: the backbone
