@@ -166,26 +166,26 @@ def _print_evaluation(ev: Evaluation) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = Console(width=max(Console().width, 120))
     t = Table(title=f"rt3lab evaluate: {ev.bundle} (test split)")
     for col in (
         "set",
-        "level MHz",
+        "MHz",
         "family",
         "compacts",
         "sparsity %",
-        "accuracy %",
-        "perplexity",
-        "Δacc vs dense (pt)",
+        "acc %",
+        "ppl",
+        "Δacc pt",
         "mults",
     ):
-        t.add_column(col, justify="left" if col in ("set", "family") else "right")
+        t.add_column(col, justify="left" if col in ("set", "family") else "right", no_wrap=True)
     for r in ev.rows:
         t.add_row(
             r.name,
             "-" if r.freq_khz is None else f"{r.freq_khz / 1000:.0f}",
             r.family,
-            "-" if r.family == "dense" else ("yes" if r.compacts else "no (masked dense)"),
+            "-" if r.family == "dense" else ("yes" if r.compacts else "no"),
             _pct(r.sparsity),
             _pct(r.accuracy),
             "-" if r.perplexity is None else f"{r.perplexity:.1f}",

@@ -8,6 +8,7 @@ then the baselines at equal sparsity: BP vs rBP, and each RL set vs BP+rPP.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -138,9 +139,12 @@ def evaluate_bundle(path: str | Path) -> Evaluation:
                 )
             )
     ordered = sorted(pp_rows, key=lambda r: r.sparsity)
+    by_freq = sorted(pp_rows, key=lambda r: -(r.freq_khz or 0))
     checks: dict[str, bool] = {
         "at_least_3_sets": len(pp_rows) >= 3,
-        "increasing_sparsity": len({round(r.sparsity, 6) for r in pp_rows}) == len(pp_rows),
+        "sparsity_increases_as_frequency_drops": all(
+            a.sparsity < b.sparsity for a, b in itertools.pairwise(by_freq)
+        ),
     }
     if ordered and ordered[0].delta_accuracy is not None:
         checks["least_sparse_within_1pt_of_dense"] = ordered[0].delta_accuracy >= -0.01

@@ -735,13 +735,19 @@ def random_matched_sets(
         for name, w in weights.items():
             goal = int(target[name].sum())
             best, best_gap = bp[name], abs(int(bp[name].sum()) - goal)
-            for n in range(1, steps):
+            lo, hi = 1, steps - 1  # binary search on the zeros per pattern
+            while lo <= hi:
+                n = (lo + hi) // 2
                 pats = random_patterns(R, C, [n / steps], opts.slots, opts.family, generator)[0]
                 m = bp[name] & assign_patterns(w * bp[name], pats)[1]
-                gap = abs(int(m.sum()) - goal)
-                if gap < best_gap:
-                    best, best_gap = m, gap
-                if int(m.sum()) < goal:
+                kept = int(m.sum())
+                if abs(kept - goal) < best_gap:
+                    best, best_gap = m, abs(kept - goal)
+                if kept > goal:
+                    lo = n + 1
+                elif kept < goal:
+                    hi = n - 1
+                else:
                     break
             masks[name] = best
         out.append(masks)

@@ -156,3 +156,13 @@ def test_profile_without_timing_constraints(tmp_path, capsys):
         ["compress", "--quick", "--out", str(tmp_path / "o"), "--profile", str(p)], capsys
     )
     assert "timing constraint" in err
+
+
+def test_malformed_glue_tsv_is_named(tmp_path, capsys):
+    d = tmp_path / "SST-2"
+    d.mkdir()
+    (d / "train.tsv").write_text("sentence\tlabel\na fine film\t1\nbroken row without label\n")
+    (d / "dev.tsv").write_text("sentence\tlabel\nok\t0\n")
+    args = ["compress", "--quick", "--out", str(tmp_path / "o"), "--data", f"glue:SST-2:{d}"]
+    err = _cli_error(args, capsys)
+    assert "train.tsv" in err
