@@ -30,6 +30,7 @@ def train(
     threads: int = typer.Option(0, "--threads", help="0 = all cores."),
     eval_tokens: int = typer.Option(0, "--eval-tokens", help="Score a prefix; 0 = all."),
     seed: int = typer.Option(0, "--seed"),
+    size: str = typer.Option("rt3", "--size", help="rt3 (the paper's sizes) or tiny (smoke)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON only."),
 ) -> None:
     """Train the dense RT3 Transformer for a time budget and report speed and accuracy."""
@@ -44,7 +45,12 @@ def train(
     t0 = time.perf_counter()
     corpus = load_lm_corpus(data, max_vocab=max_vocab)
     corpus_s = time.perf_counter() - t0
-    model = build_model("rt3-transformer", {"vocab_size": len(corpus.vocab), "seed": seed})
+    from lab.models.transformer import tiny_config
+
+    if size not in ("rt3", "tiny"):
+        raise typer.BadParameter(f"--size {size!r}: expected rt3 or tiny")
+    config = tiny_config(len(corpus.vocab)) if size == "tiny" else {"vocab_size": len(corpus.vocab)}
+    model = build_model("rt3-transformer", {**config, "seed": seed})
     per_epoch = num_batches(corpus.train, batch_size, seq_len)
     n_threads = threads or None
     cpu0 = time.process_time()
