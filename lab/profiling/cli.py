@@ -77,6 +77,12 @@ def profile(
         help="Host mode: `rt3lab bench runtime --json` output to "
         "compare the host latencies with (same --threads).",
     ),
+    rounds: int = typer.Option(
+        1,
+        "--rounds",
+        help="Host mode: independent rounds; the interval becomes the envelope "
+        "of their CIs (run-to-run noise on a shared machine).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the calibration as JSON only."),
 ) -> None:
     """Measure latency (and power) per pattern set at every frequency level; write a profile."""
@@ -129,7 +135,8 @@ def profile(
                 ) from None
         workload = bundle_workload(bundle, seq_len, threads, set_list)
         outcome = profile_host(workload, board, out, plan_kw, host_khz, memory_fraction,
-                               files if adb is None else None, name, say, bench)  # fmt: skip
+                               files if adb is None else None, name, say, bench,
+                               rounds)  # fmt: skip
     else:
         source = make_power(power, files)
         if adb is not None:

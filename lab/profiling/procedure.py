@@ -204,3 +204,29 @@ def run_profile(
     return ProfileRun(
         rows, switch_ms, control.describe(), workload.describe(), getattr(power, "meter", None)
     )
+
+
+def merge_rounds(runs: list[ProfileRun]) -> ProfileRun:
+    """Independent rounds of the same plan as one run: per (level, variant), the median of
+    the rounds' medians, and as interval the envelope of their CIs, which on a shared
+    machine is the run-to-run noise the within-round CI does not see.
+    """
+    if len(runs) == 1:
+        return runs[0]
+    merged: list[Measurement] = []
+    keys = [(r.level_khz, r.variant, r.kind) for r in runs[0].rows]
+    for key in keys:
+        group = [r for run in runs for r in run.rows if (r.level_khz, r.variant, r.kind) == key]
+        first = group[0]
+        m = Measurement(**{**first.row()})
+        if first.median_ms is not None:
+            m.median_ms = median([g.median_ms for g in group if g.median_ms is not None])
+            m.ci_low_ms = min(g.ci_low_ms for g in group if g.ci_low_ms is not None)
+            m.ci_high_ms = max(g.ci_high_ms for g in group if g.ci_high_ms is not None)
+            m.runs = sum(g.runs for g in group)
+            m.converged = all(bool(g.converged) for g in group)
+            m.inferences = sum(g.inferences for g in group)
+        m.freq_ok = all(g.freq_ok for g in group)
+        merged.append(m)
+    switch = [x for run in runs for x in run.switch_ms]
+    return ProfileRun(merged, switch, runs[0].control, runs[0].workload, runs[0].meter)

@@ -41,7 +41,7 @@ from lab.profiling.power import (
     PowerSourceError,
     RaplPower,
 )
-from lab.profiling.procedure import Plan, ProfileRun, run_profile
+from lab.profiling.procedure import Plan, ProfileRun, merge_rounds, run_profile
 from lab.profiling.sysfs import CommandRunner, Files, LocalFiles, subprocess_runner
 from lab.profiling.thermal import ThermalProbe
 from lab.profiling.workload import BundleWorkload, Workload
@@ -264,18 +264,30 @@ def profile_host(
     name: str | None = None,
     progress: Callable[[str], None] | None = None,
     bench: dict[str, Any] | None = None,
+    rounds: int = 1,
 ) -> Outcome:
     """Host mode: measure at this host's current frequency (nothing is set), project each
-    variant's latency to ``board``'s levels by ``a + b/f``, keep ``board``'s power."""
+    variant's latency to ``board``'s levels by ``a + b/f``, keep ``board``'s power.
+
+    ``rounds > 1`` repeats the measurement and merges the rounds (`merge_rounds`).
+    """
+    if rounds < 1:
+        raise ValueError(f"--rounds: must be at least 1, got {rounds}")
     base_profile = _base(board, None)
     control = NoControl(files if files is not None else LocalFiles("/sys"), assumed_khz=host_khz)
     khz = control.levels_khz()[0]
     plan = Plan(levels_khz=(khz,), **{"settle_s": 0.0, **(plan_kw or {})})
-    run = run_profile(control, workload, plan, None, None, progress, tolerance_khz=10**9)
+    run = merge_rounds(
+        [
+            run_profile(control, workload, plan, None, None, progress, tolerance_khz=10**9)
+            for _ in range(rounds)
+        ]
+    )
     infos = {n: workload.info(n) for n in run_variant_names(run)}
     profile, fits = host_profile(run, base_profile, infos, khz, memory_fraction, name)
     extra: dict[str, Any] = {
         "base": base_profile.name, "host_khz": khz, "memory_fraction": memory_fraction,
+        "rounds": rounds,
     }  # fmt: skip
     if bench is not None:
         rows = [

@@ -121,3 +121,18 @@ def test_one_frequency_projection_keeps_the_measured_point(lat, m, khz):
 def test_memory_fraction_out_of_range():
     with pytest.raises(CalibrationError, match=r"\[0, 1\)"):
         fit_latency([1000000], [5.0], memory_fraction=1.0)
+
+
+def test_rounds_merge_to_median_of_medians_and_ci_envelope():
+    from lab.profiling.procedure import Measurement, ProfileRun, merge_rounds
+
+    def run(med, lo, hi, ok=True):
+        row = Measurement(1000, "bp", "busy", 1000, 1000, ok, med, lo, hi, runs=10, converged=True)
+        return ProfileRun([row], [0.01], {}, {}, None)
+
+    merged = merge_rounds([run(1.0, 0.9, 1.1), run(1.5, 1.4, 1.7, ok=False), run(1.2, 1.1, 1.3)])
+    (m,) = merged.rows
+    assert (m.median_ms, m.ci_low_ms, m.ci_high_ms, m.runs) == (1.2, 0.9, 1.7, 30)
+    assert m.freq_ok is False and merged.switch_ms == [0.01] * 3
+    single = run(1.0, 0.9, 1.1)
+    assert merge_rounds([single]) is single
