@@ -63,6 +63,15 @@ def test_bundle_from_compress(wiki_dir, tmp_path):
     assert not p["dense_cache"]["cached"]
     again = Bundle.load(_run(wiki_dir, tmp_path / "again"))
     assert again.provenance["dense_cache"]["cached"]
+    # the same command on a finished bundle leaves it as it is (the demo's second run)
+    before = (out / "bundle.json").read_text()
+    _run(wiki_dir, out)
+    assert (out / "bundle.json").read_text() == before
+    # ... but other options redo the work
+    assert (
+        Bundle.load(_run(wiki_dir, out, deadlines="profile")).provenance["deadlines"]["mode"]
+        == "profile"
+    )
 
 
 def TEST_BLOCK(bundle):
