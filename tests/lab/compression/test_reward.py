@@ -84,3 +84,24 @@ def test_profile_without_timing_constraints_is_named():
     p = profile_from_dict(doc)
     with pytest.raises(CompressionError, match=r"no timing constraint at 1400000 kHz"):
         governor_levels(p)
+
+
+@pytest.mark.slow
+def test_op_count_matches_rt3s_for_rt3s_model():
+    import torch
+
+    from lab.compression.block_pruning import BlockPruner, load_bp_config
+    from lab.compression.latency import op_counts
+    from lab.compression.sparsifier import prunable_weights
+    from lab.models.transformer import RT3TransformerLM
+
+    torch.manual_seed(0)
+    model = RT3TransformerLM(vocab_size=28782)  # RT3's WikiText-2 vocabulary, emb 800
+    names = list(prunable_weights(model))
+    assert op_counts(model, {}, names, 35).mults == 51_923_200  # rt3-paper.yaml, dense
+    cfg = load_bp_config()
+    bp = BlockPruner(cfg)
+    bp.prepare(model, cfg.sparsity_for(names))
+    bp.step()
+    mults = op_counts(model, bp.masks, names, 35).mults
+    assert mults == pytest.approx(18_604_048, rel=0.005)  # RT3's BP count, our 32x32 groups
