@@ -82,14 +82,13 @@ def record(
 
     meter = make_meter(driver, port, poll_interval_s=poll_interval, vdd_mv=vdd_mv)
     stop = threading.Event()
-    old = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # Ctrl-C and SIGTERM end the recording normally: last batch flushed, summary printed.
+    handlers = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         summary = Recorder(meter, out, driver=driver).run(duration, stop)
-    except KeyboardInterrupt:
-        stop.set()
-        raise
     finally:
-        signal.signal(signal.SIGTERM, old)
+        for s, h in handlers.items():
+            signal.signal(s, h)
     d = summary.as_dict()
     if json_out:
         typer.echo(json.dumps(d))

@@ -338,6 +338,7 @@ class PPK2Meter:
         clock: Clock = wall_clock,
         stall_after_s: float = 0.1,
         metadata_timeout_s: float = 2.0,
+        hidden_loss_after_s: float = 0.05,
     ) -> None:
         """Configure (does not open the port). `vdd_mv` None takes the metadata's VDD."""
         if mode not in ("ampere", "source"):
@@ -350,6 +351,9 @@ class PPK2Meter:
         self.clock = clock
         self.stall_after_s = stall_after_s
         self.metadata_timeout_s = metadata_timeout_s
+        self.hidden_loss_after_s = hidden_loss_after_s
+        self._lag_since: float | None = None
+        self._lag_min = 0.0
         self.stats = MeterStats()
         self.decoder = StreamDecoder()
         self.cal = Calibration()
@@ -384,6 +388,7 @@ class PPK2Meter:
         self.decoder.stats = old
         self.stats = old
         self._t0 = None
+        self._lag_since = None
         self._after_gap = self._last_t > -float("inf")
         write(self._port, AVERAGE_START)
         self._last_data = time.monotonic()
@@ -396,6 +401,31 @@ class PPK2Meter:
             if b"END" in buf:
                 return buf.decode("ascii", "replace")
         raise PPK2Error(f"{self.url}: no metadata ('... END') within {self.metadata_timeout_s} s")
+
+    def _hidden_loss(self, lag: float, t_read: float) -> int:
+        """Samples lost in whole multiples of 64, which the counter cannot see.
+
+        Such a loss makes every later sample arrive `lost x 10 us` later than the sample
+        clock says. A lag above `hidden_loss_after_s` that no read improves on for 0.25 s is
+        taken as a loss of the nearest multiple of 64 samples: counted as drops, and the
+        sample clock moves on by that much. The drop is flagged where it was detected.
+        """
+        if lag <= self.hidden_loss_after_s:
+            self._lag_since = None
+            return 0
+        if self._lag_since is None:
+            self._lag_since, self._lag_min = t_read, lag
+            return 0
+        self._lag_min = min(self._lag_min, lag)
+        if t_read - self._lag_since < 0.25:
+            return 0
+        lost = 64 * round(self._lag_min / (64 * SAMPLE_PERIOD_S))
+        self._lag_since = None
+        if lost <= 0:
+            return 0
+        self.stats.drops += lost
+        self._t0 += lost * SAMPLE_PERIOD_S
+        return lost
 
     def identify(self) -> MeterInfo:
         """Hardware id and calibration state from the metadata."""
@@ -437,6 +467,7 @@ class PPK2Meter:
                 self._after_gap = True
                 self.decoder.restart()
                 self._t0 = None
+                self._lag_since = None
             return SampleBatch.empty()
         self._last_data = now
         dec = self.decoder.feed(data)
@@ -451,11 +482,14 @@ class PPK2Meter:
             # Latency only delays; allow the two clocks to drift apart by 200 ppm.
             self._t0 = min(self._t0 + 2e-4 * max(t_read - self._last_obs, 0.0), obs)
         self._last_obs = t_read
+        hidden = self._hidden_loss(obs - self._t0, t_read)
         t = self._t0 + dec.index * SAMPLE_PERIOD_S
         if t[0] <= self._last_t:
             t += self._last_t + SAMPLE_PERIOD_S - t[0]
         self._last_t = float(t[-1])
         flags = np.where(dec.dropped_before > 0, int(Flag.DROP), 0) | int(Flag.NOMINAL_VOLTAGE)
+        if hidden:
+            flags[0] |= int(Flag.DROP)
         if self._after_gap:
             flags[0] |= int(Flag.AFTER_GAP)
             self._after_gap = False

@@ -39,7 +39,7 @@ class PPK2Emulator(PtyEmulator):
     `dropped_stall`, and `sent_energy_j` (energy of the samples actually sent).
     """
 
-    out_cap = 256 * 1024  # about 0.6 s of stream
+    out_cap = 64 * 1024  # about 0.16 s of stream: the kit's buffering is small
 
     def __init__(
         self,
@@ -59,6 +59,7 @@ class PPK2Emulator(PtyEmulator):
         self._n = 0  # next sample number (the counter is n mod 64)
         self._t_start = 0.0
         self._cmd = b""
+        self._drop_left = 0
 
     def on_command(self, data: bytes, now: float) -> None:
         """Parse opcodes with their argument bytes."""
@@ -103,8 +104,11 @@ class PPK2Emulator(PtyEmulator):
             return
         f = self.take("drop")
         if f is not None:
-            k = min(f.n, n.size - 1)
+            self._drop_left += f.n
+        if self._drop_left:
+            k = min(self._drop_left, n.size - 1)
             keep[1 : 1 + k] = False
+            self._drop_left -= k
             self.dropped_injected += k
         if self.queued + 4 * int(keep.sum()) > self.out_cap:
             self.dropped_overflow += int(keep.sum())

@@ -88,6 +88,26 @@ def test_sigkill_loses_at_most_the_last_second(tmp_path, suffix):
     assert not out.with_suffix(suffix + ".summary.json").exists()
 
 
+def test_ctrl_c_ends_with_a_summary(tmp_path):
+    out = tmp_path / "t.csv"
+    with UMEmulator(Waveform.constant(1.25, 5.0), accel=10) as emu:
+        proc = subprocess.Popen(
+            [*METER, "record", "--driver", "um34c", "--port", emu.port, "--out", str(out),
+             "--poll-interval", "0.0125", "--json"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            wait_for_rows(out, 3)
+            proc.send_signal(signal.SIGINT)
+            stdout, stderr = proc.communicate(timeout=20)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert proc.returncode == 0, stderr
+    s = json.loads(stdout)
+    assert s["samples"] == len(read_trace(out)) and s["peak_power_w"] == 1.25
+
+
 def rt3lab(capsys, *args):
     """Run `rt3lab meter ARGS` in-process through the root CLI; returns (code, out, err)."""
     capsys.readouterr()
