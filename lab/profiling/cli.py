@@ -90,6 +90,7 @@ def profile(
 
     from lab.profiling.cpufreq import CpufreqControl
     from lab.profiling.session import (
+        base_profile,
         bundle_workload,
         make_power,
         parse_levels,
@@ -109,6 +110,7 @@ def profile(
         time_cap_s=time_cap, settle_s=settle, idle_s=idle, power_window_s=power_window,
     )  # fmt: skip
     set_list = [s.strip() for s in sets.split(",")] if sets else None
+    base_profile(board, base)  # a bad --board/--base fails before anything else
     root = sysfs_root(cpufreq_root)
     if adb is not None:
         from lab.profiling.adb import AndroidControl
@@ -136,7 +138,7 @@ def profile(
         workload = bundle_workload(bundle, seq_len, threads, set_list)
         outcome = profile_host(workload, board, out, plan_kw, host_khz, memory_fraction,
                                files if adb is None else None, name, say, bench,
-                               rounds)  # fmt: skip
+                               rounds, base)  # fmt: skip
     else:
         source = make_power(power, files)
         if adb is not None:

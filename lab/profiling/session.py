@@ -127,7 +127,9 @@ def _paths(out: str | Path) -> tuple[Path, Path, Path]:
     return out, Path(f"{stem}.measurements.csv"), Path(f"{stem}.calibration.json")
 
 
-def _base(board: str, base: str | None) -> DeviceProfile:
+def base_profile(board: str, base: str | None) -> DeviceProfile:
+    """The profile that gives battery, governor, deadlines and voltages: ``base``, else
+    ``board`` when it names a shipped profile or a profile file."""
     try:
         return load_profile(base or board)
     except ValueError as exc:
@@ -211,7 +213,7 @@ def profile_board(
 
     The board's frequency settings are restored however this ends.
     """
-    base_profile = _base(board, base)
+    base_p = base_profile(board, base)
     if isinstance(control, CpufreqControl):
         # Everything that can be checked is checked before the board is touched.
         offered = control.levels_khz()
@@ -231,7 +233,7 @@ def profile_board(
     finally:
         power.close()
     busy = busy_power_by_level(run)
-    cl = base_profile.cluster(base_profile.inference_cluster)
+    cl = base_p.cluster(base_p.inference_cluster)
     volts = None
     if cl.voltages_v is not None and all(k in cl.levels_khz for k in busy):
         volts = [cl.voltage_at(k) for k in busy]
@@ -240,7 +242,7 @@ def profile_board(
     published = {}
     for k in busy:
         try:
-            published[k] = base_profile.power_at(k)[0]
+            published[k] = base_p.power_at(k)[0]
         except KeyError:
             continue
     comparison = [
@@ -249,8 +251,8 @@ def profile_board(
         for c in compare_power(busy, published)
     ]  # fmt: skip
     infos = {n: workload.info(n) for n in run_variant_names(run)}
-    profile = measured_profile(run, base_profile, board, infos, name, power_output, pfit)
-    return _write(out, profile, run, board, pfit, fits, comparison, {"base": base_profile.name})
+    profile = measured_profile(run, base_p, board, infos, name, power_output, pfit)
+    return _write(out, profile, run, board, pfit, fits, comparison, {"base": base_p.name})
 
 
 def profile_host(
@@ -265,6 +267,7 @@ def profile_host(
     progress: Callable[[str], None] | None = None,
     bench: dict[str, Any] | None = None,
     rounds: int = 1,
+    base: str | None = None,
 ) -> Outcome:
     """Host mode: measure at this host's current frequency (nothing is set), project each
     variant's latency to ``board``'s levels by ``a + b/f``, keep ``board``'s power.
@@ -273,7 +276,7 @@ def profile_host(
     """
     if rounds < 1:
         raise ValueError(f"--rounds: must be at least 1, got {rounds}")
-    base_profile = _base(board, None)
+    base_p = base_profile(board, base)
     control = NoControl(files if files is not None else LocalFiles("/sys"), assumed_khz=host_khz)
     khz = control.levels_khz()[0]
     plan = Plan(levels_khz=(khz,), **{"settle_s": 0.0, **(plan_kw or {})})
@@ -284,9 +287,9 @@ def profile_host(
         ]
     )
     infos = {n: workload.info(n) for n in run_variant_names(run)}
-    profile, fits = host_profile(run, base_profile, infos, khz, memory_fraction, name)
+    profile, fits = host_profile(run, base_p, infos, khz, memory_fraction, name)
     extra: dict[str, Any] = {
-        "base": base_profile.name, "host_khz": khz, "memory_fraction": memory_fraction,
+        "base": base_p.name, "host_khz": khz, "memory_fraction": memory_fraction,
         "rounds": rounds,
     }  # fmt: skip
     if bench is not None:
@@ -296,9 +299,7 @@ def profile_host(
             for r in run.rows if r.kind == "busy"
         ]  # fmt: skip
         extra["bench_comparison"] = compare_with_bench(rows, bench)
-    return _write(
-        out, profile, run, f"host projected to {base_profile.name}", None, fits, [], extra
-    )
+    return _write(out, profile, run, f"host projected to {base_p.name}", None, fits, [], extra)
 
 
 def host_profile_from_bundle(
