@@ -209,3 +209,27 @@ def test_demo_entry_point_with_a_memory_bound_fraction(tmp_path, bundle):
     assert "memory-bound fraction" in p.resolve(p.variant("bp").latency[0].provenance).formula
     result = simulate(p, policy="rt3")
     assert result.inferences > 0
+
+
+def test_host_table_with_rounds_and_a_bench_to_compare(tmp_path, bundle, capsys):
+    bench = tmp_path / "bench.json"
+    bench.write_text(json.dumps({"dense_latency_ms": 1e6, "sets": {"bp": {"latency_ms": 1e6}}}))
+    code, stdout, err = rt3lab_here(
+        capsys, "profile", "--bundle", bundle, "--board", "rt3-paper", "--host-khz", "1000000",
+        "--rounds", "2", "--warmup", "1", "--time-cap", "0.2", "--compare-bench", bench,
+        "--out", tmp_path / "h.yaml",
+    )  # fmt: skip
+    assert code == 0, err
+    assert "latency per variant and level" in stdout
+    assert "vs bench runtime: bp:" in stdout and "DIFFERS" in stdout  # 1e6 ms is no match
+    cal = json.loads((tmp_path / "h.calibration.json").read_text())
+    assert cal["rounds"] == 2 and {c["variant"] for c in cal["bench_comparison"]} == {
+        "dense", "bp",
+    }  # fmt: skip
+    bad = tmp_path / "bad.json"
+    bad.write_text("{")
+    code, _, err = rt3lab_here(
+        capsys, "profile", "--bundle", bundle, "--board", "rt3-paper", "--compare-bench", bad,
+        "--out", tmp_path / "h2.yaml",
+    )  # fmt: skip
+    assert code == 2 and "--compare-bench" in err
