@@ -24,7 +24,7 @@ import platform
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -206,6 +206,14 @@ def step_corpus(st: DemoState) -> str:
     except ImportError as exc:
         raise DemoUnavailable(f"lab.data.load_lm_corpus is not available ({exc})") from None
     corpus = load_lm_corpus("builtin")
+    # Everything cached downstream depends on the corpus: key the cache by its content.
+    h = hashlib.sha256()
+    for part in (corpus.train, corpus.valid, corpus.test):
+        h.update(str(tuple(part.shape)).encode())
+        h.update(part[:20000].numpy().tobytes())
+    h.update(str(len(corpus.vocab)).encode())
+    st.plan = replace(st.plan, cache=st.plan.cache / f"corpus-{h.hexdigest()[:12]}")
+    st.plan.cache.mkdir(parents=True, exist_ok=True)
     return f"{len(corpus.train):,} train tokens, vocabulary {len(corpus.vocab):,}"
 
 
@@ -450,7 +458,7 @@ def demo(
     st = run_demo(plan(out, board, reduced), echo=lambda s: console.print(s, highlight=False))
     table = Table(title=f"rt3lab demo: every policy on the host-calibrated {board} profile")
     for col in ("policy", "battery life (h)", "inferences", "deadline misses", "accuracy"):
-        table.add_column(col, justify="right" if col != "policy" else "left")
+        table.add_column(col, justify="right" if col != "policy" else "left", no_wrap=True)
     for r in headline_rows(st.results or []):
         acc = r["mean_accuracy"]
         table.add_row(
