@@ -1,5 +1,8 @@
 """``rt3lab demo --reduced`` on a fresh cache: the report parses, every image is embedded
-and non-empty, and its tables hold the numbers of results.json. A second run is cached."""
+and non-empty, and its tables hold the numbers of results.json. A second run is cached.
+
+The full runs are slow: even ``--reduced`` trains and compresses a model (``compress
+--quick --episodes 2``), minutes on 2 shared cores."""
 
 from __future__ import annotations
 
@@ -31,6 +34,7 @@ def demo_run(tmp_path_factory):
         mp.undo()
 
 
+@pytest.mark.slow
 def test_demo_report_is_self_contained_and_consistent(demo_run):
     out = demo_run / "out"
     html = out / "report" / "report.html"
@@ -53,6 +57,7 @@ def test_demo_report_is_self_contained_and_consistent(demo_run):
     assert commands["bundle"].startswith("rt3lab compress")
 
 
+@pytest.mark.slow
 def test_second_run_uses_the_cache(demo_run, monkeypatch):
     monkeypatch.setenv("RT3LAB_CACHE", str(demo_run / "cache"))
     lines: list[str] = []
@@ -69,3 +74,12 @@ def test_a_missing_piece_is_named():
         require(root, ["nosuch"], (), "nobody")
     with pytest.raises(DemoUnavailable, match="has no option --frobnicate"):
         require(root, ["report"], ("--frobnicate",), "reports")
+
+
+def test_unknown_board_is_bad_input_before_any_work(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("RT3LAB_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(SystemExit) as exc:
+        main(["demo", "--out", str(tmp_path / "o"), "--board", "no-such-board"])
+    assert exc.value.code == 2
+    assert "no-such-board" in capsys.readouterr().err
+    assert not (tmp_path / "cache").exists()
