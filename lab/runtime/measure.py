@@ -148,16 +148,6 @@ def make_inputs(module: nn.Module, batch: int, seq_len: int, seed: int = 0) -> d
     return {"args": (tokens,), "kwargs": {}}
 
 
-def model_flops(module: nn.Module, inputs: dict[str, Any]) -> int:
-    """All matmul FLOPs of one forward (linear, attention, ...), counted by PyTorch."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    counter = FlopCounterMode(display=False)
-    with counter, torch.inference_mode():
-        module(*inputs["args"], **inputs["kwargs"])
-    return int(counter.get_total_flops())
-
-
 def layer_inputs(rm: ReconfigurableModel, inputs: dict[str, Any]) -> dict[str, tuple[int, ...]]:
     """Input shape each pruned Linear layer sees in one forward."""
     shapes: dict[str, tuple[int, ...]] = {}
@@ -285,8 +275,6 @@ def run_bench(
     t0 = time.perf_counter()
     rm = ReconfigurableModel(copy.deepcopy(base), sets, layout=layout)
     prepare_s = time.perf_counter() - t0
-    total_flops = model_flops(base, inputs)
-    tokens = batch * seq_len
 
     def run() -> object:
         return rm(*args, **kwargs)
@@ -301,8 +289,6 @@ def run_bench(
     for ps in sets:
         dense_macs, set_macs = rm.macs_per_token(ps.name)
         limit = dense_macs / max(1, set_macs)
-        saved = 2 * tokens * (dense_macs - set_macs)
-        model_limit = total_flops / max(1, total_flops - saved)
         t = e2e[ps.name]
         speedup = dense.median_ms / t.median_ms
         result_sets[ps.name] = {
@@ -313,11 +299,10 @@ def run_bench(
             "speedup": speedup,
             "flop_speedup_limit": limit,
             "speedup_over_limit": speedup / limit,
-            "model_flop_speedup_limit": model_limit,
             "pruned_macs_per_token": {"dense": dense_macs, "set": set_macs},
         }
     out: dict[str, Any] = {
-        "workload": {"batch": batch, "seq_len": seq_len, "model_flops": total_flops},
+        "workload": {"batch": batch, "seq_len": seq_len},
         "layout": layout,
         "prepare_s": prepare_s,
         "dense_latency_ms": dense.median_ms,
