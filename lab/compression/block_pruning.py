@@ -25,8 +25,6 @@ from lab.compression.blocks import (
     column_group_norms,
     column_group_sizes,
     expand_column_groups,
-    from_blocks,
-    to_blocks,
 )
 from lab.compression.sparsifier import CompressionError, Sparsifier, check_sparsity
 
@@ -244,24 +242,3 @@ def block_column_of(mask: torch.Tensor, block_rows: int) -> bool:
 
     firsts = mask[::block_rows]
     return bool(torch.equal(expand_column_groups(firsts, mask.shape[0]), mask))
-
-
-def block_view(weight: torch.Tensor, cfg: BPConfig) -> torch.Tensor:
-    """``weight`` cut into ``cfg``'s blocks (see :func:`lab.compression.blocks.to_blocks`)."""
-    return to_blocks(weight, cfg.block_rows, cfg.block_cols)
-
-
-__all__ = [
-    "DEFAULT_CONFIG",
-    "BPConfig",
-    "BlockPruner",
-    "RandomBlockPruner",
-    "block_column_of",
-    "block_view",
-    "expand_groups",
-    "from_blocks",
-    "group_norms",
-    "group_sizes",
-    "load_bp_config",
-    "prune_groups",
-]
