@@ -18,7 +18,11 @@ from lab.profiling.cpufreq import FrequencyControl
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM arrived: unwinds like Ctrl-C so every ``finally`` runs."""
+    """SIGTERM or SIGHUP arrived: unwinds like Ctrl-C so every ``finally`` runs."""
+
+
+# SIGHUP: the ssh session to the board dropped; the run must still put the governor back.
+CAUGHT = tuple(getattr(signal, n) for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n))
 
 
 def _raise_terminated(signum: int, frame: FrameType | None) -> None:
@@ -29,20 +33,23 @@ def _raise_terminated(signum: int, frame: FrameType | None) -> None:
 def restoring(control: FrequencyControl) -> Iterator[FrequencyControl]:
     """Save ``control``'s state, yield it, and restore it however the block ends.
 
-    In the main thread SIGTERM is turned into an exception for the duration (SIGINT already
-    raises KeyboardInterrupt), and SIGINT is held off while restoring so a second Ctrl-C
-    cannot leave the board half restored.
+    In the main thread SIGTERM and SIGHUP are turned into an exception for the duration
+    (SIGINT already raises KeyboardInterrupt), and all three are held off while restoring so
+    a second signal cannot leave the board half restored.
     """
     main = threading.current_thread() is threading.main_thread()
-    old_term = signal.signal(signal.SIGTERM, _raise_terminated) if main else None
+    old = {s: signal.signal(s, _raise_terminated) for s in CAUGHT} if main else {}
     control.save()
     try:
         yield control
     finally:
-        old_int = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+        held = (
+            {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, *CAUGHT)} if main else {}
+        )
         try:
             control.restore()
         finally:
             if main:
-                signal.signal(signal.SIGINT, old_int)
-                signal.signal(signal.SIGTERM, old_term)
+                signal.signal(signal.SIGINT, held[signal.SIGINT])
+                for s, handler in old.items():
+                    signal.signal(s, handler)

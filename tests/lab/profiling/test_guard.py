@@ -34,7 +34,7 @@ except KeyboardInterrupt as exc:
 """
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
 def test_signal_restores_governor_in_a_subprocess(tmp_path, sig):
     d = make_cpufreq_tree(tmp_path, LEVELS, governor="powersave")
     before = snapshot(d)
@@ -67,3 +67,4 @@ def test_exception_restores_and_propagates(tmp_path):
         raise RuntimeError("boom")
     assert snapshot(d) == before
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    assert signal.getsignal(signal.SIGHUP) is signal.SIG_DFL
