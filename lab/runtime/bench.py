@@ -2,11 +2,12 @@
 
 Measures, on this machine, with warm-up, interleaved repetitions, medians and p99, and
 pinned threads: the dense model and each pattern set end to end and per layer, speedup
-next to the FLOP-reduction limit of the pruned layers, the same masks run the ways others
-run them (weight x mask per call, PyTorch BSR via ``torch.addmm``, pre-masked dense), the
-switch time against RT3-style switching (mask re-application, ``load_state_dict``), and
-memory. ``--synthetic rt3|distilbert`` measures random-weight models with random nested
-block-column sets instead of a bundle.
+next to the FLOP-reduction limit of the pruned layers (and, with per-layer times, the
+Amdahl limit: the measured unpruned rest of the model does not shrink), the same masks
+run the ways others run them (weight x mask per call, PyTorch BSR via ``torch.addmm``,
+pre-masked dense), the switch time against RT3-style switching (mask re-application,
+``load_state_dict``), and memory. ``--synthetic rt3|distilbert`` measures random-weight
+models with random nested block-column sets instead of a bundle.
 """
 
 from __future__ import annotations
@@ -149,6 +150,7 @@ def _print_tables(result: dict[str, Any]) -> None:
         "speedup",
         "FLOP limit",
         "of limit",
+        "Amdahl limit",
         "x*mask",
         "BSR",
         "premasked",
@@ -181,6 +183,7 @@ def _print_tables(result: dict[str, Any]) -> None:
             f"{s['speedup']:.2f}",
             f"{s['flop_speedup_limit']:.2f}",
             f"{s['speedup_over_limit']:.2f}",
+            f"{s['amdahl_limit']:.2f}" if "amdahl_limit" in s else "",
             anc("mask-per-call"),
             anc("bsr"),
             anc("premasked"),

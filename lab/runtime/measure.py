@@ -360,6 +360,21 @@ def run_bench(
                 },
             }
         out["layers"] = per_layer
+        # Amdahl: the unpruned rest of the model (end-to-end dense minus the pruned layers'
+        # dense time) does not shrink; each pruned layer shrinks at most by its density.
+        pruned_dense = sum(v["dense_ms"] for v in per_layer.values())
+        rest = max(0.0, dense.median_ms - pruned_dense)
+        for ps in sets:
+            ideal = sum(
+                v["dense_ms"] * (v["sets"][ps.name]["density"] if ps.name in v["sets"] else 1.0)
+                for v in per_layer.values()
+            )
+            amdahl = dense.median_ms / max(1e-9, rest + ideal)
+            result_sets[ps.name]["amdahl_limit"] = amdahl
+            result_sets[ps.name]["speedup_over_amdahl_limit"] = (
+                result_sets[ps.name]["speedup"] / amdahl
+            )
+        out["unpruned_dense_ms"] = rest
     progress("switching")
     sw = compact_switches(rm, switch_reps)
     out["switch_ms_median"] = sw.median_ms
