@@ -6,6 +6,7 @@ simulate` on what it writes."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -233,3 +234,48 @@ def test_host_table_with_rounds_and_a_bench_to_compare(tmp_path, bundle, capsys)
         "--out", tmp_path / "h2.yaml",
     )  # fmt: skip
     assert code == 2 and "--compare-bench" in err
+
+
+FAKE_ADB = r"""#!/bin/sh
+# A fake adb for one fake device whose filesystem root is $FAKE_ADB_ROOT.
+echo "$*" >> "$FAKE_ADB_ROOT/adb.log"
+[ "$1" = "-s" ] && shift 2
+case "$1" in
+  root) echo "restarting adbd as root"; exit 0 ;;
+  shell)
+    R=$FAKE_ADB_ROOT
+    cmd=$(printf '%s' "$2" | sed "s# /sys/# $R/sys/#g; s# '/sys/# '$R/sys/#g")
+    stop() { echo "stop $1" >> "$FAKE_ADB_ROOT/services.log"; }
+    start() { echo "start $1" >> "$FAKE_ADB_ROOT/services.log"; }
+    eval "$cmd" ;;
+  *) echo "fake adb: unsupported: $*" >&2; exit 1 ;;
+esac
+"""
+
+
+def test_android_phone_over_adb_with_a_usb_meter(tmp_path, bundle, fake_board, capsys, monkeypatch):
+    _, d, emu, kernel = fake_board  # the phone's /sys is tmp_path/sys
+    before = snapshot(d)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "adb").write_text(FAKE_ADB)
+    (bin_dir / "adb").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_ADB_ROOT", str(tmp_path))
+    code, stdout, err = rt3lab_here(
+        capsys, "profile", "--bundle", bundle, "--board", "odroid-xu4", "--adb", "8A1X",
+        "--policy", "cpu4", "--power", f"um34c:{emu.port}", "--sets", "bp",
+        "--levels", "600000,2000000", *FAST, "--json", "--out", tmp_path / "phone.yaml",
+    )  # fmt: skip
+    assert code == 0, err
+    cal = json.loads(stdout)
+    assert cal["control"]["backend"] == "adb" and cal["flagged"] == []
+    assert snapshot(d) == before
+    assert [k for _, k in kernel.history][:2] == [600000, 2000000]
+    services = (tmp_path / "services.log").read_text().split("\n")
+    assert services[:2] == ["stop thermal-engine", "stop perfd"]
+    assert sorted(services[2:4]) == ["start perfd", "start thermal-engine"]
+    assert all(
+        line.startswith("-s 8A1X ") for line in (tmp_path / "adb.log").read_text().splitlines()
+    )
+    assert load_profile(tmp_path / "phone.yaml").levels_khz == [600000, 2000000]
