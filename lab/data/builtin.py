@@ -41,7 +41,7 @@ from lab.data.corpus import (
     tokenize,
 )
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 DEFAULT_MAX_VOCAB = 8000
 DEFAULT_VALID_FRACTION = 0.05
 DEFAULT_TEST_FRACTION = 0.05
@@ -113,8 +113,15 @@ def builtin_module_documents() -> Iterator[tuple[str, str]]:
         except ImportError:
             continue
         docs = [inspect.getdoc(module) or ""]
-        for _, member in sorted(vars(module).items()):
-            if callable(member) and getattr(member, "__module__", None) == name:
+        for attr, value in sorted(vars(module).items()):
+            # Hooks such as sys.excepthook are often replaced at run time (typer, pytest,
+            # IPython); their originals (sys.__excepthook__) keep the corpus the same.
+            member = getattr(module, f"__{attr}__", value)
+            if not callable(member):
+                member = value
+            if getattr(member, "__module__", None) != name:
+                continue
+            if inspect.isbuiltin(member) or isinstance(member, type):
                 docs.append(inspect.getdoc(member) or "")
         text = "\n\n".join(d for d in docs if d)
         if text:

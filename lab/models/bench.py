@@ -25,7 +25,7 @@ def train(
     batch_size: int = typer.Option(20, "--batch-size"),
     seq_len: int = typer.Option(35, "--seq-len"),
     lr: float = typer.Option(1e-3, "--lr", help="AdamW learning rate."),
-    warmup: int = typer.Option(20, "--warmup", help="Warm-up steps."),
+    warmup: int = typer.Option(5, "--warmup", help="Warm-up steps."),
     precision: str = typer.Option("fp32", "--precision", help="fp32 or bf16 autocast."),
     threads: int = typer.Option(0, "--threads", help="0 = all cores."),
     eval_tokens: int = typer.Option(0, "--eval-tokens", help="Score a prefix; 0 = all."),

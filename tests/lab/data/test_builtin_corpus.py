@@ -8,7 +8,12 @@ import pytest
 import torch
 
 from lab.data import load_lm_corpus
-from lab.data.builtin import _read_cache, load_builtin_corpus, split_of
+from lab.data.builtin import (
+    _read_cache,
+    builtin_module_documents,
+    load_builtin_corpus,
+    split_of,
+)
 
 VOCAB = 4000
 
@@ -110,3 +115,11 @@ def test_corrupt_cache_is_rebuilt_not_trusted(corpus, cache):
 def test_bad_fractions():
     with pytest.raises(ValueError, match="fraction"):
         load_builtin_corpus(valid_fraction=0.6, test_fraction=0.5, use_cache=False)
+
+
+def test_replaced_interpreter_hooks_do_not_change_the_corpus(monkeypatch):
+    # typer, pytest and IPython replace sys.excepthook/displayhook; the corpus must not move.
+    before = dict(builtin_module_documents())
+    monkeypatch.setattr(sys, "excepthook", lambda *args: None)
+    monkeypatch.setattr(sys, "displayhook", lambda *args: None)
+    assert dict(builtin_module_documents()) == before
