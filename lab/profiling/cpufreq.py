@@ -172,11 +172,22 @@ class CpufreqControl:
             gov, self._int("scaling_min_freq"), self._int("scaling_max_freq"), setspeed
         )
 
+    def cpus(self) -> list[int]:
+        """The CPUs this policy clocks (``affected_cpus``; empty when unreadable)."""
+        for name in ("affected_cpus", "related_cpus"):
+            if self.files.exists(self._f(name)):
+                try:
+                    return [int(x) for x in self.files.read(self._f(name)).split()]
+                except (SysfsError, ValueError):
+                    continue
+        return []
+
     def describe(self) -> dict[str, object]:
         """Policy directory, governor found, levels, and how the speed is set."""
         return {
             "backend": "cpufreq",
             "policy": self.files.where(self.dir),
+            "cpus": self.cpus(),
             "governor_found": None if self.saved is None else self.saved.governor,
             "method": "userspace" if "userspace" in self.governors() else "min=max",
             "controlled": True,

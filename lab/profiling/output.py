@@ -144,7 +144,14 @@ def measured_profile(
     sources = dict(data.get("sources", {}))
     lat_meter = "host clock (time.perf_counter)"
     sources["rt3lab-power"] = _measured(meter, board)
-    sources["rt3lab-latency"] = _measured(lat_meter, board)
+    sources["rt3lab-latency"] = _measured(
+        lat_meter,
+        board,
+        "timed on the host running rt3lab, not on the adb device: the device's clock was set "
+        "and its power measured, but the model ran here"
+        if run.control.get("backend") == "adb"
+        else f"pinned to CPUs {run.control.get('pinned_cpus')}",
+    )
     sources["rt3lab-levels"] = _measured(
         f"cpufreq ({run.control.get('policy', run.control.get('backend'))})",
         board,

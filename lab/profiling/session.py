@@ -9,8 +9,10 @@ board's levels. The demo calls `profile_host` directly.
 from __future__ import annotations
 
 import json
+import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,7 +44,7 @@ from lab.profiling.power import (
     RaplPower,
 )
 from lab.profiling.procedure import Plan, ProfileRun, merge_rounds, run_profile
-from lab.profiling.sysfs import CommandRunner, Files, LocalFiles, subprocess_runner
+from lab.profiling.sysfs import AdbFiles, CommandRunner, Files, LocalFiles, subprocess_runner
 from lab.profiling.thermal import ThermalProbe
 from lab.profiling.workload import BundleWorkload, Workload
 
@@ -188,6 +190,28 @@ def _write(
     return Outcome(profile, profile_path, csv_path, cal_path, run, power_fit, fits, comparison)
 
 
+@contextmanager
+def pinned(control: FrequencyControl) -> Iterator[list[int] | None]:
+    """Run this process on the CPUs whose clock is being set (as nn-Meter pins with
+    taskset), then put the affinity back. Skipped (None) for a remote device or when none
+    of the policy's CPUs is available to this process (a fake tree, a container)."""
+    local = isinstance(control, CpufreqControl) and not isinstance(control.files, AdbFiles)
+    if not local or not hasattr(os, "sched_setaffinity"):
+        yield None
+        return
+    assert isinstance(control, CpufreqControl)
+    before = os.sched_getaffinity(0)
+    cpus = sorted(set(control.cpus()) & before)
+    if not cpus:
+        yield None
+        return
+    os.sched_setaffinity(0, cpus)
+    try:
+        yield cpus
+    finally:
+        os.sched_setaffinity(0, before)
+
+
 def _thermal(files: Files | None, power: PowerSource) -> ThermalProbe | None:
     if files is None:
         return None
@@ -225,11 +249,11 @@ def profile_board(
     plan = Plan(levels_khz=tuple(levels), **(plan_kw or {}))
     power.start()
     try:
-        with restoring(control):
+        with restoring(control), pinned(control) as cpus:
             run = run_profile(
-                control, workload, plan, power,
-                _thermal(files, power), progress,
+                control, workload, plan, power, _thermal(files, power), progress,
             )  # fmt: skip
+            run.control["pinned_cpus"] = cpus
     finally:
         power.close()
     busy = busy_power_by_level(run)

@@ -278,4 +278,6 @@ def test_android_phone_over_adb_with_a_usb_meter(tmp_path, bundle, fake_board, c
     assert all(
         line.startswith("-s 8A1X ") for line in (tmp_path / "adb.log").read_text().splitlines()
     )
-    assert load_profile(tmp_path / "phone.yaml").levels_khz == [600000, 2000000]
+    phone = load_profile(tmp_path / "phone.yaml")
+    assert phone.levels_khz == [600000, 2000000]
+    assert "not on the adb device" in phone.sources["rt3lab-latency"].note

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import errno
+import os
 
 import pytest
 import yaml
@@ -31,6 +32,7 @@ def board(tmp_path, **kw):
 
 
 def test_measured_profile_validates_and_fits_latency(tmp_path):
+    affinity = os.sched_getaffinity(0)
     d, files = board(tmp_path)
     before = snapshot(d)
     with FakeKernel(d) as k:
@@ -65,6 +67,9 @@ def test_measured_profile_validates_and_fits_latency(tmp_path):
     assert all(float(r["temp_c"]) == 45.0 for r in rows)
     cal = out.summary()
     assert cal["power_fit"]["c_eff_f"] is not None
+    # pinned to the policy's CPUs (0, 1) that this process may use, and unpinned after
+    assert cal["control"]["pinned_cpus"] == sorted({0, 1} & affinity)
+    assert os.sched_getaffinity(0) == affinity
     assert cal["comparison"][0]["published_w"] > 0
 
 
