@@ -46,7 +46,7 @@ from lab.profiling.power import (
 from lab.profiling.procedure import Plan, ProfileRun, merge_rounds, run_profile
 from lab.profiling.sysfs import AdbFiles, CommandRunner, Files, LocalFiles, subprocess_runner
 from lab.profiling.thermal import ThermalProbe
-from lab.profiling.workload import BundleWorkload, Workload
+from lab.profiling.workload import BundleWorkload, VariantInfo, Workload
 
 METER_DRIVERS = ("um24c", "um25c", "um34c", "tc66c", "ppk2")
 POWER_KINDS = (*METER_DRIVERS, "rapl", "ina3221", "pi5-pmic", "none")
@@ -276,7 +276,34 @@ def profile_board(
     ]  # fmt: skip
     infos = {n: workload.info(n) for n in run_variant_names(run)}
     profile = measured_profile(run, base_p, board, infos, name, power_output, pfit)
-    return _write(out, profile, run, board, pfit, fits, comparison, {"base": base_p.name})
+    extra = {"base": base_p.name, "latency_comparison": latency_vs_base(run, base_p, infos)}
+    return _write(out, profile, run, board, pfit, fits, comparison, extra)
+
+
+def latency_vs_base(
+    run: ProfileRun, base: DeviceProfile, infos: dict[str, VariantInfo]
+) -> list[dict[str, Any]]:
+    """Measured latency next to what ``base`` says for the same variant and level: its own
+    table when it has the variant, else its op-count model on the bundle's op counts."""
+    rows = []
+    own = {v.name: v for v in base.variants}
+    for name, info in infos.items():
+        for r in run.busy(name):
+            theirs, how = None, None
+            if name in own and own[name].latency_at(r.level_khz) is not None:
+                theirs = own[name].latency_at(r.level_khz)
+                row = next(x for x in own[name].latency if x.freq_khz == r.level_khz)
+                how = base.resolve(row.provenance).kind
+            elif base.latency_model is not None and info.nonzero_mults is not None:
+                adds = info.nonzero_adds or 0.0
+                theirs = base.latency_model.latency_ms(info.nonzero_mults, adds, r.level_khz)
+                how = f"{base.resolve(base.latency_model.provenance).kind} (op-count model)"
+            if theirs is not None and r.median_ms is not None:
+                rows.append(
+                    {"variant": name, "freq_khz": r.level_khz, "measured_ms": r.median_ms,
+                     "base_ms": theirs, "base_kind": how, "ratio": r.median_ms / theirs}
+                )  # fmt: skip
+    return rows
 
 
 def profile_host(

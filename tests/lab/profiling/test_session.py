@@ -71,6 +71,11 @@ def test_measured_profile_validates_and_fits_latency(tmp_path):
     assert cal["control"]["pinned_cpus"] == sorted({0, 1} & affinity)
     assert os.sched_getaffinity(0) == affinity
     assert cal["comparison"][0]["published_w"] > 0
+    lat_cmp = cal["latency_comparison"]  # odroid-xu4's op-count model on the bundle's counts
+    assert {(r["variant"], r["freq_khz"]) for r in lat_cmp} == {
+        (v, k) for v in ("bp", "p30") for k in (600000, 1000000, 2000000)
+    }
+    assert all(r["base_kind"] == "modelled (op-count model)" for r in lat_cmp)
 
 
 def test_power_none_is_not_a_measured_board(tmp_path):
