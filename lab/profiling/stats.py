@@ -14,6 +14,7 @@ real CPU is skewed, with a long right tail).
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -30,6 +31,7 @@ def _binom_cdf_half(n: int) -> list[float]:
     return out
 
 
+@functools.lru_cache(maxsize=4096)
 def median_ci_ranks(n: int, confidence: float = 0.95) -> tuple[int, int] | None:
     """0-based ranks ``(j, k)`` of the order statistics bounding the median, or None when
     ``n`` is too small for ``confidence``."""
