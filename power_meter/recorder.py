@@ -14,6 +14,7 @@ import io
 import json
 import math
 import os
+import queue
 import threading
 import time
 from collections.abc import Callable
@@ -30,7 +31,8 @@ from power_meter.trace import journal_path
 
 
 class TraceWriter:
-    """Appends batches to a CSV file; `flush()` writes them and fsyncs."""
+    """Appends batches to a CSV file; `flush()` hands them to a writer thread that writes
+    and fsyncs, so a slow disk never stalls the reads (a PPK2 overflows in 0.1 s)."""
 
     def __init__(self, path: str | Path) -> None:
         """Create (truncate) `path` and write the header."""
@@ -38,26 +40,39 @@ class TraceWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         self._pending: list[SampleBatch] = []
+        self._queue: queue.Queue[SampleBatch | None] = queue.Queue()
         self.rows = 0
+        self.error: BaseException | None = None
         os.write(self._fd, (",".join(COLUMNS) + "\n").encode())
         os.fsync(self._fd)
+        self._thread = threading.Thread(target=self._drain, name="TraceWriter", daemon=True)
+        self._thread.start()
 
     def append(self, batch: SampleBatch) -> None:
         """Queue a batch for the next flush."""
+        if self.error is not None:
+            raise OSError(f"{self.path}: writing failed: {self.error}")
         if len(batch):
             self._pending.append(batch)
 
     def flush(self) -> None:
-        """Write queued rows in one write, then fsync."""
-        if not self._pending:
-            return
-        b = SampleBatch.concat(self._pending)
-        self._pending = []
+        """Hand the queued rows to the writer thread (one write and one fsync)."""
+        if self._pending:
+            self._queue.put(SampleBatch.concat(self._pending))
+            self._pending = []
+
+    def _drain(self) -> None:
+        while (b := self._queue.get()) is not None:
+            try:
+                self._write(b)
+            except OSError as exc:
+                self.error = exc
+
+    def _write(self, b: SampleBatch) -> None:
         table = pa.table({c: getattr(b, c) for c in COLUMNS})
         sink = io.BytesIO()
         pacsv.write_csv(table, sink, pacsv.WriteOptions(include_header=False))
-        data = sink.getvalue()
-        view = memoryview(data)
+        view = memoryview(sink.getvalue())
         while view:
             n = os.write(self._fd, view)
             view = view[n:]
@@ -65,11 +80,15 @@ class TraceWriter:
         self.rows += len(b)
 
     def close(self) -> None:
-        """Flush and close."""
+        """Flush, wait for the writer thread, close."""
         if self._fd >= 0:
             self.flush()
+            self._queue.put(None)
+            self._thread.join()
             os.close(self._fd)
             self._fd = -1
+            if self.error is not None:
+                raise OSError(f"{self.path}: writing failed: {self.error}")
 
 
 @dataclass

@@ -39,7 +39,7 @@ class PPK2Emulator(PtyEmulator):
     `dropped_stall`, and `sent_energy_j` (energy of the samples actually sent).
     """
 
-    out_cap = 64 * 1024  # about 0.16 s of stream: the kit's buffering is small
+    out_cap = 64 * 1024  # about 0.16 s of stream: the kit's own buffering is small
 
     def __init__(
         self,

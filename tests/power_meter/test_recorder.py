@@ -29,11 +29,11 @@ def test_writer_flushes_and_reader_ignores_a_cut_line(tmp_path):
     w.append(b)
     assert read_trace(out).empty  # nothing is written before a flush
     w.flush()
+    w.close()
     with out.open("ab") as f:
         f.write(b"3.0,5.0,0.2")  # a line cut by a crash
     df = read_trace(out)
     assert df.t_host_s.tolist() == [1.0, 2.0]
-    w.close()
 
 
 def test_bad_trace_files_are_named(tmp_path):
