@@ -205,10 +205,15 @@ def _um34c(law, faults=None, accel=1.0):
     return emu
 
 
-def test_usb_meter_windows_through_the_emulator_on_a_pty():
+@pytest.mark.parametrize("driver", ["um34c", "tc66c"])
+def test_usb_meter_windows_through_the_emulator_on_a_pty(driver):
+    from power_meter.emulators import make_emulator
+
     law = FrequencyLaw(1.5, 2e-9, {1000000: 1.0, 2000000: 1.2}, 1000000)
-    emu = _um34c(law, accel=4.0).start()  # an update every 0.125 s of wall time
-    src = MeterPower("um34c", emu.port)
+    emu = make_emulator(driver, law, accel=4.0)  # an update every 0.125 s of wall time
+    law.clock = emu.clock
+    emu.start()
+    src = MeterPower(driver, emu.port)
     try:
         src.start()
         time.sleep(0.3)  # the meter's first update
