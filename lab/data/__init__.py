@@ -20,7 +20,8 @@ def load_lm_corpus(spec: str, **options: Any) -> LMCorpus:
 
     ``options`` go to :func:`lab.data.builtin.load_builtin_corpus` (``max_vocab``,
     ``valid_fraction``, ``test_fraction``, ``cache``, ``use_cache``) or to
-    :func:`lab.data.wikitext2.load_wikitext2` (``variant``, ``max_vocab``).
+    :func:`lab.data.wikitext2.load_wikitext2` (``variant``, ``max_vocab``, ``cache``,
+    ``use_cache``).
 
     >>> load_lm_corpus("penn")
     Traceback (most recent call last):

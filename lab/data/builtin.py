@@ -21,7 +21,6 @@ import ast
 import hashlib
 import importlib
 import inspect
-import json
 import os
 import platform
 import sys
@@ -31,6 +30,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from lab.data.cache import cached_corpus
 from lab.data.corpus import (
     TOKENIZER_VERSION,
     CorpusError,
@@ -47,12 +47,6 @@ DEFAULT_VALID_FRACTION = 0.05
 DEFAULT_TEST_FRACTION = 0.05
 # Source directories of the standard library that are test suites or demo data, not docs.
 _SKIP_DIRS = {"site-packages", "dist-packages", "test", "tests", "idle_test", "__pycache__"}
-
-
-def cache_dir() -> Path:
-    """``$RT3LAB_CACHE`` if set, else ``~/.cache/rt3lab``."""
-    env = os.environ.get("RT3LAB_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "rt3lab"
 
 
 _DEFS = (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
@@ -171,19 +165,6 @@ def _params(max_vocab: int | None, valid_fraction: float, test_fraction: float) 
     }
 
 
-def _cache_key(params: dict[str, Any]) -> str:
-    blob = json.dumps(params, sort_keys=True).encode()
-    return hashlib.sha256(blob).hexdigest()[:20]
-
-
-def _digest(arrays: dict[str, Any]) -> str:
-    h = hashlib.sha256()
-    for name in ("train", "valid", "test"):
-        h.update(name.encode())
-        h.update(arrays[name].tobytes())
-    return h.hexdigest()
-
-
 def build_builtin_corpus(
     max_vocab: int | None = DEFAULT_MAX_VOCAB,
     valid_fraction: float = DEFAULT_VALID_FRACTION,
@@ -217,45 +198,6 @@ def build_builtin_corpus(
     return arrays, vocab, meta
 
 
-def _read_cache(json_path: Path, npz_path: Path, params: dict[str, Any]) -> LMCorpus | None:
-    import numpy as np
-    import torch
-
-    try:
-        header = json.loads(json_path.read_text(encoding="utf-8"))
-        if header.get("params") != params:
-            return None
-        with np.load(npz_path, allow_pickle=False) as npz:
-            arrays = {s: npz[s] for s in ("train", "valid", "test")}
-        if header.get("sha256") != _digest(arrays):
-            return None
-        vocab = Vocab(tuple(header["vocab"]))
-        if any(a.size and (a.min() < 0 or a.max() >= len(vocab)) for a in arrays.values()):
-            return None
-    except (OSError, ValueError, KeyError, TypeError, CorpusError):
-        return None
-    meta = dict(header.get("meta", {}), cache=str(npz_path), cached=True)
-    tensors = {s: torch.from_numpy(a.astype(np.int64)) for s, a in arrays.items()}
-    return LMCorpus(**tensors, vocab=vocab, name="builtin", meta=meta)
-
-
-def _save_npz(path: Path, arrays: dict[str, Any]) -> None:
-    import numpy as np
-
-    # A file object, not a name: np.savez would append ".npz" to the temporary name.
-    with open(path, "wb") as f:
-        np.savez(f, **arrays)
-
-
-def _write_atomic(path: Path, write: Any) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def load_builtin_corpus(
     max_vocab: int | None = DEFAULT_MAX_VOCAB,
     valid_fraction: float = DEFAULT_VALID_FRACTION,
@@ -265,29 +207,14 @@ def load_builtin_corpus(
 ) -> LMCorpus:
     """The built-in corpus, from the cache when a valid one exists, else built and cached.
 
-    ``cache`` defaults to :func:`cache_dir`. ``meta`` records ``build_seconds``,
+    ``cache`` defaults to :func:`lab.data.cache.cache_dir`. ``meta`` records ``build_seconds``,
     ``documents`` per split and whether it came from the cache.
     """
-    import numpy as np
-    import torch
-
     params = _params(max_vocab, valid_fraction, test_fraction)
-    directory = Path(cache) if cache is not None else cache_dir()
-    stem = f"builtin-{_cache_key(params)}"
-    json_path, npz_path = directory / f"{stem}.json", directory / f"{stem}.npz"
-    if use_cache:
-        hit = _read_cache(json_path, npz_path, params)
-        if hit is not None:
-            return hit
-    arrays, vocab, meta = build_builtin_corpus(max_vocab, valid_fraction, test_fraction)
-    if use_cache:
-        try:
-            directory.mkdir(parents=True, exist_ok=True)
-            _write_atomic(npz_path, lambda p: _save_npz(p, arrays))
-            header = {"params": params, "vocab": list(vocab.itos), "meta": meta}
-            header["sha256"] = _digest(arrays)
-            _write_atomic(json_path, lambda p: p.write_text(json.dumps(header), encoding="utf-8"))
-        except OSError:
-            pass  # a read-only home must not stop the lab; the corpus is rebuilt next time
-    tensors = {s: torch.from_numpy(a.astype(np.int64)) for s, a in arrays.items()}
-    return LMCorpus(**tensors, vocab=vocab, name="builtin", meta=dict(meta, cached=False))
+    return cached_corpus(
+        "builtin",
+        params,
+        lambda: build_builtin_corpus(max_vocab, valid_fraction, test_fraction),
+        cache,
+        use_cache,
+    )

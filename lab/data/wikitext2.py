@@ -9,11 +9,22 @@ from the training split, optionally capped by ``max_vocab``.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from pathlib import Path
+from typing import Any
 
-from lab.data.corpus import CorpusError, LMCorpus, Vocab, encode_units, tokenize
+from lab.data.cache import cached_corpus
+from lab.data.corpus import (
+    TOKENIZER_VERSION,
+    CorpusError,
+    LMCorpus,
+    Vocab,
+    encode_units,
+    tokenize,
+)
 
+CACHE_FORMAT = 1
 SPLITS = ("train", "valid", "test")
 VARIANTS = ("raw", "tokens")
 
@@ -59,22 +70,41 @@ def _lines(path: Path) -> list[str]:
 
 
 def load_wikitext2(
-    directory: Path | str, variant: str | None = None, max_vocab: int | None = None
+    directory: Path | str,
+    variant: str | None = None,
+    max_vocab: int | None = None,
+    cache: Path | str | None = None,
+    use_cache: bool = True,
 ) -> LMCorpus:
-    """WikiText-2 as an :class:`LMCorpus`; ``variant`` ``raw``/``tokens`` or None to detect."""
-    import torch
+    """WikiText-2 as an :class:`LMCorpus`; ``variant`` ``raw``/``tokens`` or None to detect.
 
-    start = time.perf_counter()
+    The tokenized result is cached like the built-in corpus (see :mod:`lab.data.cache`),
+    keyed by the SHA-256 of the three files, so an edited file is never served stale.
+    """
     found, files = wikitext2_files(Path(directory), variant)
-    lines = {s: _lines(files[s]) for s in SPLITS}
-    if not lines["train"]:
-        raise CorpusError(f"{files['train']}: no text")
-    vocab = Vocab.build((tokenize(line) for line in lines["train"]), max_size=max_vocab)
-    streams = {s: torch.tensor(encode_units(lines[s], vocab), dtype=torch.long) for s in SPLITS}
-    meta = {
+    params = {
+        "format": CACHE_FORMAT,
+        "tokenizer": TOKENIZER_VERSION,
         "variant": found,
-        "directory": str(Path(directory)),
         "max_vocab": max_vocab,
-        "build_seconds": round(time.perf_counter() - start, 3),
+        "files": {s: hashlib.sha256(files[s].read_bytes()).hexdigest() for s in SPLITS},
     }
-    return LMCorpus(**streams, vocab=vocab, name="wikitext2", meta=meta)
+
+    def build() -> tuple[dict[str, Any], Vocab, dict[str, Any]]:
+        import numpy as np
+
+        start = time.perf_counter()
+        lines = {s: _lines(files[s]) for s in SPLITS}
+        if not lines["train"]:
+            raise CorpusError(f"{files['train']}: no text")
+        vocab = Vocab.build((tokenize(line) for line in lines["train"]), max_size=max_vocab)
+        arrays = {s: np.asarray(encode_units(lines[s], vocab), dtype=np.int32) for s in SPLITS}
+        meta = {
+            "variant": found,
+            "directory": str(Path(directory)),
+            "max_vocab": max_vocab,
+            "build_seconds": round(time.perf_counter() - start, 3),
+        }
+        return arrays, vocab, meta
+
+    return cached_corpus("wikitext2", params, build, cache, use_cache)

@@ -8,12 +8,8 @@ import pytest
 import torch
 
 from lab.data import load_lm_corpus
-from lab.data.builtin import (
-    _read_cache,
-    builtin_module_documents,
-    load_builtin_corpus,
-    split_of,
-)
+from lab.data.builtin import builtin_module_documents, load_builtin_corpus, split_of
+from lab.data.cache import read_cached
 
 VOCAB = 4000
 
@@ -96,19 +92,19 @@ def test_corrupt_cache_is_rebuilt_not_trusted(corpus, cache):
     # The rebuild rewrote a valid cache.
     assert load_builtin_corpus(max_vocab=VOCAB, cache=cache).meta["cached"] is True
     params = json.loads(header_path.read_text())["params"]
-    assert _read_cache(header_path, npz, params) is not None
+    assert read_cached(header_path, npz, params, "builtin") is not None
     # Garbage files, a header of other parameters, out-of-range ids: all rejected, no raise.
     good_npz, good_header = npz.read_bytes(), header_path.read_text()
-    assert _read_cache(header_path, npz, {**params, "max_vocab": 7}) is None
+    assert read_cached(header_path, npz, {**params, "max_vocab": 7}, "builtin") is None
     npz.write_bytes(b"not an npz")
-    assert _read_cache(header_path, npz, params) is None
+    assert read_cached(header_path, npz, params, "builtin") is None
     npz.write_bytes(good_npz)
     header_path.write_text("{broken")
-    assert _read_cache(header_path, npz, params) is None
+    assert read_cached(header_path, npz, params, "builtin") is None
     header = json.loads(good_header)
     header["vocab"] = header["vocab"][:10]
     header_path.write_text(json.dumps(header))
-    assert _read_cache(header_path, npz, params) is None
+    assert read_cached(header_path, npz, params, "builtin") is None
     header_path.write_text(good_header)
 
 

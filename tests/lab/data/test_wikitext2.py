@@ -1,6 +1,7 @@
 """WikiText-2 loading from small files in the standard layout."""
 
 import pytest
+import torch
 
 from lab.data import CorpusError, load_lm_corpus
 from lab.data.wikitext2 import load_wikitext2
@@ -72,3 +73,16 @@ def test_non_utf8_file(tmp_path):
     (tmp_path / "wiki.test.raw").write_bytes(b"ok \xff\xfe bad\n")
     with pytest.raises(CorpusError, match=r"wiki\.test\.raw: not UTF-8"):
         load_wikitext2(tmp_path)
+
+
+def test_cached_and_invalidated_when_a_file_changes(tmp_path):
+    write_split(tmp_path / "wt", "raw")
+    cache = tmp_path / "cache"
+    first = load_wikitext2(tmp_path / "wt", cache=cache)
+    second = load_wikitext2(tmp_path / "wt", cache=cache)
+    assert (first.meta["cached"], second.meta["cached"]) == (False, True)
+    assert torch.equal(first.train, second.train) and first.vocab == second.vocab
+    (tmp_path / "wt" / "wiki.valid.raw").write_text(" the game ended .\n")
+    third = load_wikitext2(tmp_path / "wt", cache=cache)
+    assert third.meta["cached"] is False
+    assert third.vocab.decode(third.valid.tolist()) == ["the", "game", "ended", ".", "<eos>"]
