@@ -145,7 +145,7 @@ def _accuracy_row(run: RunData) -> ReproRow:
     return ReproRow(
         "accuracy loss of rt3 vs dense (percentage points)",
         claim,
-        f"{loss:.2f} pp",
+        f"{loss:.2f} pp".replace("-0.00", "0.00"),
         loss,
         f"dense: {kind}; rt3: inference-weighted mean over the simulated discharge",
         command,
