@@ -27,6 +27,7 @@ COMMANDS: list[tuple[str, str | None]] = [
     ("lab.demo", None),
 ]
 BENCHES: list[str] = [
+    "lab.models.bench",
     "lab.runtime.bench",
     "simulator.bench",
     "power_meter.bench",
