@@ -144,8 +144,8 @@ def group_sizes(weight: torch.Tensor, cfg: BPConfig) -> torch.Tensor:
 def expand_groups(groups: torch.Tensor, shape: tuple[int, int], cfg: BPConfig) -> torch.Tensor:
     """A group mask expanded to the weight mask of ``shape``."""
     if cfg.groups == "block-column":
-        return expand_column_groups(groups, shape[0])
-    return expand_column_groups(groups, shape[1]).t()
+        return expand_column_groups(groups, shape[0], cfg.block_rows)
+    return expand_column_groups(groups, shape[1], cfg.block_cols).t()
 
 
 def prune_groups(scores: torch.Tensor, sizes: torch.Tensor, sparsity: float) -> torch.Tensor:
@@ -241,4 +241,4 @@ def block_column_of(mask: torch.Tensor, block_rows: int) -> bool:
     import torch
 
     firsts = mask[::block_rows]
-    return bool(torch.equal(expand_column_groups(firsts, mask.shape[0]), mask))
+    return bool(torch.equal(expand_column_groups(firsts, mask.shape[0], block_rows), mask))

@@ -9,7 +9,8 @@ group mask.
 >>> w = torch.arange(12.0).reshape(3, 4)
 >>> column_group_norms(w, block_rows=2).shape
 torch.Size([2, 4])
->>> expand_column_groups(torch.tensor([[True, False, True, True], [False] * 4]), 3).int().tolist()
+>>> g = torch.tensor([[True, False, True, True], [False] * 4])
+>>> expand_column_groups(g, rows=3, block_rows=2).int().tolist()
 [[1, 0, 1, 1], [1, 0, 1, 1], [0, 0, 0, 0]]
 """
 
@@ -47,10 +48,16 @@ def column_group_norms(weight: torch.Tensor, block_rows: int) -> torch.Tensor:
     return padded.reshape(nbr, block_rows, cols).norm(dim=1)
 
 
-def expand_column_groups(groups: torch.Tensor, rows: int) -> torch.Tensor:
-    """A ``(n_block_rows, cols)`` group mask expanded to the ``(rows, cols)`` weight mask."""
-    nbr = groups.shape[0]
-    block_rows = math.ceil(rows / nbr)
+def expand_column_groups(groups: torch.Tensor, rows: int, block_rows: int) -> torch.Tensor:
+    """A ``(n_block_rows, cols)`` group mask expanded to the ``(rows, cols)`` weight mask.
+
+    ``block_rows`` must be given: it cannot be inferred from ``rows / n_block_rows`` when
+    the last block-row is short (200 rows in 32-row blocks are 6 x 32 + 8, not 7 x 29).
+    """
+    if groups.shape[0] != n_block_rows(rows, block_rows):
+        raise ValueError(
+            f"{groups.shape[0]} block-rows cannot cover {rows} rows in blocks of {block_rows}"
+        )
     return groups.repeat_interleave(block_rows, dim=0)[:rows]
 
 

@@ -172,3 +172,18 @@ def test_block_row_groups():
     for c in range(0, mask.shape[1], cfg.block_cols):
         seg = mask[:, c : c + cfg.block_cols]
         assert bool(((seg.all(dim=1)) | (~seg).all(dim=1)).all())
+
+
+@pytest.mark.parametrize("rows", [200, 33, 31, 64])
+def test_bp_masks_are_block_column_when_the_last_block_row_is_short(rows):
+    from lab.pattern_set import LayerPattern
+
+    torch.manual_seed(4)
+    model = nn.Sequential(nn.Linear(40, rows))
+    cfg = BPConfig(block_rows=32, block_cols=32, layers={"0": 0.6})
+    bp = BlockPruner(cfg)
+    bp.prepare(model, {"0": 0.6})
+    bp.step()
+    mask = bp.masks["0"]
+    assert block_column_of(mask, 32)
+    assert LayerPattern.from_mask("0", mask, 32, 32).family == "block-column"
