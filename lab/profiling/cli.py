@@ -66,6 +66,12 @@ def profile(
     host_khz: int | None = typer.Option(
         None, "--host-khz", help="Host mode: the host's clock, kHz (default: read it)."
     ),
+    deadlines: str = typer.Option(
+        "scaled",
+        "--deadlines",
+        help="Host mode: scaled (the bundle's BP meets the top level's constraint, as in "
+        "RT3) or base (the board's constraints as they are).",
+    ),
     memory_fraction: float | None = typer.Option(
         None,
         "--memory-fraction",
@@ -138,7 +144,7 @@ def profile(
         workload = bundle_workload(bundle, seq_len, threads, set_list)
         outcome = profile_host(workload, board, out, plan_kw, host_khz, memory_fraction,
                                files if adb is None else None, name, say, bench,
-                               rounds, base)  # fmt: skip
+                               rounds, base, deadlines)  # fmt: skip
     else:
         source = make_power(power, files)
         if adb is not None:

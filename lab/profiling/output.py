@@ -299,6 +299,30 @@ def _move_to_levels(data: dict[str, Any], levels: list[int], cname: str) -> None
             )
 
 
+def _scale_deadlines(data: dict[str, Any], bp: LatencyFit) -> None:
+    """Scale the timing constraints so BP exactly meets the highest level's (RT3's setup)."""
+    wl = data.get("workload")
+    constraints = (wl or {}).get("timing_constraints") or []
+    if not constraints:
+        return
+    top = max(constraints, key=lambda tc: tc["freq_khz"])
+    bp_top = bp.latency_ms(top["freq_khz"])
+    scale = bp_top / top["deadline_ms"]
+    before = ", ".join(f"{tc['freq_khz']}: {tc['deadline_ms']:g}" for tc in constraints)
+    for tc in constraints:
+        tc["deadline_ms"] = tc["deadline_ms"] * scale
+    wl["provenance"] = {
+        "kind": "modelled",
+        "formula": (
+            f"deadline_ms = base deadline x {scale:.6g}, where {scale:.6g} = BP's projected "
+            f"latency at {top['freq_khz']} kHz ({bp_top:.4f} ms) / the base deadline there "
+            f"({top['deadline_ms'] / scale:g} ms): BP exactly meets the highest level's "
+            "constraint, as RT3's 115 ms is its BP latency at 1.4 GHz"
+        ),
+        "inputs": f"base timing constraints (kHz: ms) {before}",
+    }
+
+
 def _note(data: dict[str, Any], prov: Any, note: str) -> dict[str, Any]:
     rec = dict(data["sources"][prov]) if isinstance(prov, str) else dict(prov)
     rec["note"] = (rec.get("note", "") + "; " if rec.get("note") else "") + note
@@ -312,8 +336,16 @@ def host_profile(
     host_khz: int,
     memory_fraction: float | None = None,
     name: str | None = None,
+    deadlines: str = "scaled",
 ) -> tuple[DeviceProfile, dict[str, LatencyFit]]:
-    """This host's latencies projected to ``base``'s levels, with ``base``'s power."""
+    """This host's latencies projected to ``base``'s levels, with ``base``'s power.
+
+    ``deadlines="scaled"`` (when the run has a ``bp`` variant) multiplies ``base``'s timing
+    constraints so that BP exactly meets the highest level's, as in RT3's setup, where the
+    115 ms constraint at 1.4 GHz is BP's own latency; ``"base"`` keeps them as they are.
+    """
+    if deadlines not in ("scaled", "base"):
+        raise ValueError(f"--deadlines: expected scaled or base, got {deadlines!r}")
     data = base.model_dump(mode="json", exclude_none=True)
     cpu = platform.processor() or "cpu"
     host = f"host {platform.node() or 'unknown'} ({platform.machine()}, {cpu})"
@@ -349,6 +381,8 @@ def host_profile(
         sources=sources,
         variants=variants,
     )
+    if deadlines == "scaled" and "bp" in fits:
+        _scale_deadlines(data, fits["bp"])
     if run.switch_ms:
         data["switch_cost"] = {
             "time_ms": median(run.switch_ms),

@@ -319,14 +319,20 @@ def profile_host(
     bench: dict[str, Any] | None = None,
     rounds: int = 1,
     base: str | None = None,
+    deadlines: str = "scaled",
 ) -> Outcome:
     """Host mode: measure at this host's current frequency (nothing is set), project each
     variant's latency to ``board``'s levels by ``a + b/f``, keep ``board``'s power.
+
+    ``deadlines`` is ``scaled`` (BP meets the highest level's constraint exactly) or
+    ``base`` (the board's constraints as they are); see `host_profile`.
 
     ``rounds > 1`` repeats the measurement and merges the rounds (`merge_rounds`).
     """
     if rounds < 1:
         raise ValueError(f"--rounds: must be at least 1, got {rounds}")
+    if deadlines not in ("scaled", "base"):
+        raise ValueError(f"--deadlines: expected scaled or base, got {deadlines!r}")
     base_p = base_profile(board, base)
     control = NoControl(files if files is not None else LocalFiles("/sys"), assumed_khz=host_khz)
     khz = control.levels_khz()[0]
@@ -338,7 +344,7 @@ def profile_host(
         ]
     )
     infos = {n: workload.info(n) for n in run_variant_names(run)}
-    profile, fits = host_profile(run, base_p, infos, khz, memory_fraction, name)
+    profile, fits = host_profile(run, base_p, infos, khz, memory_fraction, name, deadlines)
     extra: dict[str, Any] = {
         "base": base_p.name, "host_khz": khz, "memory_fraction": memory_fraction,
         "rounds": rounds,
@@ -363,6 +369,7 @@ def host_profile_from_bundle(
     memory_fraction: float | None = None,
     time_cap_s: float = 10.0,
     progress: Callable[[str], None] | None = None,
+    deadlines: str = "scaled",
 ) -> Outcome:
     """The demo's entry point: ``rt3lab profile --bundle B --board NAME --power none``.
 
@@ -372,7 +379,7 @@ def host_profile_from_bundle(
     workload = bundle_workload(bundle, seq_len, threads, None)
     return profile_host(
         workload, board, out, {"time_cap_s": time_cap_s}, host_khz, memory_fraction,
-        None, None, progress,
+        None, None, progress, deadlines=deadlines,
     )  # fmt: skip
 
 

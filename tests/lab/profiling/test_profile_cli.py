@@ -159,9 +159,25 @@ def test_host_profile_feeds_simulate(tmp_path, bundle, capsys):
     prov = p.resolve(bp.latency[0].provenance)
     assert prov.kind == "modelled" and "a + b/f" in prov.formula and "a = 0" in prov.formula
     assert p.power == load_profile("rt3-paper").power  # the board's published power
+    # RT3's setup: BP exactly meets the highest level's constraint; the others keep their
+    # ratios to it (115 / 104 / 94 ms in rt3-paper).
+    assert p.deadline_ms(1400000) == pytest.approx(bp.latency_at(1400000))
+    assert p.deadline_ms(800000) == pytest.approx(bp.latency_at(1400000) * 94 / 115)
+    assert p.resolve(p.workload.provenance).kind == "modelled"
     code, stdout, err = rt3lab_here(capsys, "simulate", "--profile", out, "--compare", "--json")
     assert code == 0, err
     assert json.loads(stdout)
+
+
+def test_host_profile_can_keep_the_boards_deadlines(tmp_path, bundle):
+    from lab.profiling.session import host_profile_from_bundle
+
+    out = host_profile_from_bundle(
+        bundle, "rt3-paper", tmp_path / "h.yaml", threads=1, host_khz=2000000, time_cap_s=0.2,
+        deadlines="base",
+    )  # fmt: skip
+    p = load_profile(out.profile_path)
+    assert [p.deadline_ms(f) for f in (1400000, 1000000, 800000)] == [115, 104, 94]
 
 
 def test_meter_that_disappears_mid_run(tmp_path, bundle, fake_board, capsys):
