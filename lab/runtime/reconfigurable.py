@@ -44,7 +44,10 @@ from lab.runtime import kernels as K
 if TYPE_CHECKING:
     from lab.bundle import Bundle
 
-EXECUTORS = ("compact", "mask-per-call", "bsr", "premasked")
+EXECUTORS = ("auto", "compact", "mask-per-call", "bsr", "premasked")
+# The auto executor times each layer's compact form against its pre-masked dense weight on
+# this many rows (tokens x batch; RT3's sequence length) and keeps the faster.
+AUTO_ROWS = 35
 # A set runs on the layer's shared pool unless that costs more than this factor of the
 # multiply-adds it would do on a pool of its own (sets not nested in the others).
 SHARE_WASTE_LIMIT = 1.25
@@ -135,7 +138,7 @@ def build_form(module: nn.Module, pattern: LayerPattern, executor: str = "compac
             return K.BlockColumnEmbedding(weight, module.padding_idx, pattern)
         return K.DenseEmbedding(weight * pattern.mask(), module.padding_idx, owned=True)
     bias = None if module.bias is None else module.bias.detach()
-    if executor == "compact" and pattern.family == "block-column":
+    if executor in ("auto", "compact") and pattern.family == "block-column":
         return K.BlockColumnLinear.build(weight, bias, pattern)
     if executor == "mask-per-call":
         return K.MaskPerCallLinear(weight, bias, pattern.mask())
@@ -153,9 +156,10 @@ class ReconfigurableModel(nn.Module):
         self,
         module: nn.Module,
         sets: Iterable[PatternSet],
-        executor: str = "compact",
+        executor: str = "auto",
         active: str | None = None,
         layout: str = "segments",
+        rows_hint: int = AUTO_ROWS,
     ):
         super().__init__()
         if layout not in K.LAYOUTS:
@@ -191,6 +195,7 @@ class ReconfigurableModel(nn.Module):
                     )
                 layers[layer] = mod
         self.layer_names = sorted(layers)
+        candidates: list[_DenseOffer] = []
         self.pools: dict[str, K.BlockColumnPool] = {}
         self.forms: dict[str, dict[str, K.Kernel]] = {ps.name: {} for ps in sets}
         with torch.no_grad():
@@ -199,7 +204,7 @@ class ReconfigurableModel(nn.Module):
                 pooled = {
                     n: p
                     for n, p in pats.items()
-                    if executor == "compact"
+                    if executor in ("auto", "compact")
                     and isinstance(mod, nn.Linear)
                     and p.family == "block-column"
                 }
@@ -212,16 +217,24 @@ class ReconfigurableModel(nn.Module):
                     self.pools[layer] = K.BlockColumnPool(mod.weight.detach(), bias, pooled, layout)
                 for n, p in pats.items():
                     if n not in pooled:
-                        self.forms[n][layer] = build_form(mod, p, executor)
+                        form = build_form(mod, p, executor)
+                        if executor == "auto" and isinstance(form, K.BlockColumnLinear):
+                            _offer_dense(candidates, n, layer, form, mod, p, bias, rows_hint)
+                        self.forms[n][layer] = form
                         continue
-                    form = self.pools[layer].form(n)
+                    form, key = self.pools[layer].form(n), layer
                     own_rows = _padded_rows(p)
                     if len(pooled) > 1 and form.macs_per_row > SHARE_WASTE_LIMIT * own_rows:
                         # not nested in the shared layout: a pool of its own is cheaper to run
                         own = K.BlockColumnPool(mod.weight.detach(), bias, {n: p})
-                        self.pools[f"{layer}#{n}"] = own
+                        key = f"{layer}#{n}"
+                        self.pools[key] = own
                         form = own.form(n)
+                    if executor == "auto":
+                        _offer_dense(candidates, n, layer, form, mod, p, bias, rows_hint)
                     self.forms[n][layer] = form
+        if candidates:
+            self._accept_dense(candidates, layers)
         self.patterns = {ps.name: ps for ps in sets}
         for name, mod in layers.items():
             wrapper = (
@@ -233,11 +246,35 @@ class ReconfigurableModel(nn.Module):
         if active is not None:
             self.switch(active)
 
+    def _accept_dense(self, offers: list[_DenseOffer], layers: dict[str, nn.Module]) -> None:
+        """Run a layer of a set as a pre-masked dense GEMM where that measured faster, most
+        time saved per byte first, while all sets together stay under one dense copy of
+        the pruned layers (the memory budget); then free pools no set runs any more."""
+        pruned = sum(m.weight.numel() * m.weight.element_size() for m in layers.values())
+        spent = sum(p.nbytes for p in self.pools.values()) + sum(
+            f.nbytes for forms in self.forms.values() for f in forms.values()
+        )
+        for offer in sorted(offers, key=lambda o: o.saved_s / o.dense.nbytes, reverse=True):
+            if spent + offer.dense.nbytes >= pruned:
+                continue
+            spent += offer.dense.nbytes - offer.compact.nbytes
+            self.forms[offer.set_name][offer.layer] = offer.dense
+        running = {id(f) for forms in self.forms.values() for f in forms.values()}
+        for key, pool in list(self.pools.items()):
+            layer = key.split("#", 1)[0]
+            names = [n for n in pool.keep if id(self.forms[n].get(layer)) in running]
+            if not any(isinstance(self.forms[n].get(layer), K.BlockColumnLinear) for n in names):
+                del self.pools[key]
+
+    def executors(self) -> dict[str, dict[str, str]]:
+        """Per set, per layer: the kind of form that runs (``auto`` picks per layer)."""
+        return {n: {layer: f.kind for layer, f in forms.items()} for n, forms in self.forms.items()}
+
     @classmethod
     def from_bundle(
         cls,
         bundle: Bundle,
-        executor: str = "compact",
+        executor: str = "auto",
         active: str | None = None,
         layout: str = "segments",
     ) -> ReconfigurableModel:
@@ -316,6 +353,52 @@ class ReconfigurableModel(nn.Module):
                 continue
             kept += ps.layers[n].nnz if n in ps.layers else modules[n].weight.numel()
         return dense, kept
+
+
+@dataclass
+class _DenseOffer:
+    """A layer of a set that ran faster as a pre-masked dense GEMM than compacted."""
+
+    set_name: str
+    layer: str
+    compact: K.Kernel
+    dense: K.Kernel
+    saved_s: float
+
+
+def _offer_dense(
+    offers: list[_DenseOffer],
+    set_name: str,
+    layer: str,
+    compact: K.Kernel,
+    module: nn.Module,
+    pattern: LayerPattern,
+    bias: torch.Tensor | None,
+    rows: int,
+    rounds: int = 7,
+) -> None:
+    """Time the compact form against a pre-masked dense GEMM, interleaved, on ``rows``
+    random rows; offer the dense one when it is faster.
+
+    Small layers (a few hundred columns) often run faster as one dense GEMM than gathered
+    and batched, whatever their sparsity: compaction pays only where the GEMM is large.
+    """
+    import statistics
+
+    dense = K.DenseLinear(module.weight.detach() * pattern.mask(), bias, owned=True)
+    x = torch.randn(rows, module.weight.shape[1])
+    times: tuple[list[float], list[float]] = ([], [])
+    with torch.inference_mode():
+        compact(x)
+        dense(x)
+        for _ in range(rounds):
+            for i, form in enumerate((compact, dense)):
+                t0 = time.perf_counter()
+                form(x)
+                times[i].append(time.perf_counter() - t0)
+    saved = statistics.median(times[0]) - statistics.median(times[1])
+    if saved > 0:
+        offers.append(_DenseOffer(set_name, layer, compact, dense, saved))
 
 
 def _padded_rows(pattern: LayerPattern) -> int:

@@ -135,6 +135,7 @@ def prunable_all(model):
 @pytest.mark.parametrize(
     ("executor", "layout"),
     [
+        ("auto", "segments"),
         ("compact", "segments"),
         ("compact", "views"),
         ("mask-per-call", "segments"),
@@ -356,3 +357,19 @@ def test_lazy_package_exports():
     assert lab.runtime.ReconfigurableModel is ReconfigurableModel
     with pytest.raises(AttributeError):
         _ = lab.runtime.nothing_here
+
+
+def test_auto_executor_stays_within_one_dense_copy_and_records_its_choices():
+    torch.manual_seed(0)
+    model = Mixed().eval()
+    sets = [s for s in mixed_sets(model) if s.name != "free"]
+    model_copy = copy.deepcopy(model)
+    rm = ReconfigurableModel(model, sets, executor="auto")
+    mem = rm.memory()
+    assert mem.sets_total_bytes < mem.pruned_dense_bytes
+    assert set(rm.executors()) == {s.name for s in sets}
+    x = torch.randint(0, 50, (2, 7))
+    for s in sets:  # whatever auto chose, each set still equals its masked dense model
+        rm.switch(s.name)
+        with torch.no_grad():
+            assert torch.allclose(rm(x), masked_reference(model_copy, s)(x), **TOL)
