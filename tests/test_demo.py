@@ -1,8 +1,8 @@
 """``rt3lab demo --reduced`` on a fresh cache: the report parses, every image is embedded
 and non-empty, and its tables hold the numbers of results.json. A second run is cached.
 
-The full runs are slow: even ``--reduced`` trains and compresses a model (``compress
---quick --episodes 2``), minutes on 2 shared cores."""
+``--reduced`` still trains and compresses a small model (``compress --quick --episodes
+2``): about 70 s on 2 cores, which the default run affords for the project's main job."""
 
 from __future__ import annotations
 
@@ -34,7 +34,6 @@ def demo_run(tmp_path_factory):
         mp.undo()
 
 
-@pytest.mark.slow
 def test_demo_report_is_self_contained_and_consistent(demo_run):
     out = demo_run / "out"
     html = out / "report" / "report.html"
@@ -57,7 +56,6 @@ def test_demo_report_is_self_contained_and_consistent(demo_run):
     assert commands["bundle"].startswith("rt3lab compress")
 
 
-@pytest.mark.slow
 def test_second_run_uses_the_cache(demo_run, monkeypatch):
     monkeypatch.setenv("RT3LAB_CACHE", str(demo_run / "cache"))
     lines: list[str] = []
