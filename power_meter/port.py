@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Self
+
 import serial
 
-from power_meter.sample import MeterDisconnected
+from power_meter.sample import MeterDisconnected, Sample, SampleBatch
 
 
 def open_port(url: str, baudrate: int, timeout: float = 0.05) -> serial.SerialBase:
@@ -43,3 +45,35 @@ def discard_input(port: serial.SerialBase) -> int:
     except (serial.SerialException, OSError) as exc:
         raise MeterDisconnected(f"{port.port}: read failed: {exc}") from exc
     return n
+
+
+class SerialMeter:
+    """What every serial meter driver shares: closing its port, the context manager, and
+    `read` as the list form of the driver's `read_batch`."""
+
+    _port: serial.SerialBase | None = None
+
+    def open(self) -> None:  # pragma: no cover - each driver opens its own way
+        raise NotImplementedError
+
+    def read_batch(self) -> SampleBatch:  # pragma: no cover - each driver reads its own way
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Close the port."""
+        if self._port is not None:
+            try:
+                self._port.close()
+            finally:
+                self._port = None
+
+    def __enter__(self) -> Self:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def read(self) -> list[Sample]:
+        """New samples as a list (`read_batch` returns them as numpy columns)."""
+        return self.read_batch().to_samples()

@@ -23,14 +23,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from power_meter.port import open_port, read_available, write
+from power_meter.port import SerialMeter, open_port, read_available, write
 from power_meter.sample import (
     Clock,
     Flag,
     MeterError,
     MeterInfo,
     MeterStats,
-    Sample,
     SampleBatch,
     wall_clock,
 )
@@ -318,7 +317,7 @@ class StreamDecoder:
 _DEC_FIELDS = ("current_a", "rng", "logic", "index", "dropped_before")
 
 
-class PPK2Meter:
+class PPK2Meter(SerialMeter):
     """Driver for the PPK2 in ampere mode (or source mode) streaming at 100 kS/s.
 
     Timestamps: sample n is stamped t0 + n x 10 us, where t0 comes from the read that
@@ -438,21 +437,7 @@ class PPK2Meter:
         if self._port is not None:
             with contextlib.suppress(OSError):
                 write(self._port, AVERAGE_STOP)
-            try:
-                self._port.close()
-            finally:
-                self._port = None
-
-    def __enter__(self) -> PPK2Meter:
-        self.open()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def read(self) -> list[Sample]:
-        """New samples (a list; use `read_batch` at full rate)."""
-        return self.read_batch().to_samples()
+        super().close()
 
     def read_batch(self) -> SampleBatch:
         """Everything that arrived since the last call, decoded and stamped."""

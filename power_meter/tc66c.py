@@ -18,14 +18,13 @@ from dataclasses import dataclass
 import numpy as np
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from power_meter.port import discard_input, open_port, read_available, write
+from power_meter.port import SerialMeter, discard_input, open_port, read_available, write
 from power_meter.sample import (
     Clock,
     Flag,
     MeterError,
     MeterInfo,
     MeterStats,
-    Sample,
     SampleBatch,
     wall_clock,
 )
@@ -221,7 +220,7 @@ def find_replies(buf: bytes) -> ScanResult:
     return ScanResult(plains, i, garbage, bad)
 
 
-class TC66CMeter:
+class TC66CMeter(SerialMeter):
     """Driver for the TC66C over USB serial (115200 baud): poll `getva`, decrypt, validate."""
 
     baudrate = 115200
@@ -261,25 +260,6 @@ class TC66CMeter:
         details = {} if r is None else {"firmware": r.firmware, "serial": str(r.serial)}
         model = "TC66C" if r is None else r.model
         return MeterInfo("tc66c", model, self.url, self.update_period_s, details)
-
-    def close(self) -> None:
-        """Close the port."""
-        if self._port is not None:
-            try:
-                self._port.close()
-            finally:
-                self._port = None
-
-    def __enter__(self) -> TC66CMeter:
-        self.open()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def read(self) -> list[Sample]:
-        """Poll once and return the new sample, if any."""
-        return self.read_batch().to_samples()
 
     def read_batch(self) -> SampleBatch:
         """Poll once; empty for a repeat or a timeout."""

@@ -19,14 +19,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from power_meter.port import discard_input, open_port, read_available, write
+from power_meter.port import SerialMeter, discard_input, open_port, read_available, write
 from power_meter.sample import (
     Clock,
     Flag,
     MeterError,
     MeterInfo,
     MeterStats,
-    Sample,
     SampleBatch,
     wall_clock,
 )
@@ -242,7 +241,7 @@ def find_frames(buf: bytes, model: str | None = None) -> ScanResult:
     return ScanResult(frames, i, garbage, bad)
 
 
-class UMMeter:
+class UMMeter(SerialMeter):
     """Driver for the UM24C/UM25C/UM34C over any pyserial URL (Bluetooth RFCOMM, pty, socket).
 
     Each `read()` sends one poll (no faster than `poll_interval_s`) and waits up to
@@ -291,25 +290,6 @@ class UMMeter:
         return MeterInfo(
             "um", self.model, self.url, self.update_period_s, {"baudrate": str(self.baudrate)}
         )
-
-    def close(self) -> None:
-        """Close the port."""
-        if self._port is not None:
-            try:
-                self._port.close()
-            finally:
-                self._port = None
-
-    def __enter__(self) -> UMMeter:
-        self.open()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def read(self) -> list[Sample]:
-        """Poll once and return the new sample, if the meter had updated."""
-        return self.read_batch().to_samples()
 
     def read_batch(self) -> SampleBatch:
         """Poll once and return the new sample as a batch (empty for a repeat or a timeout)."""
