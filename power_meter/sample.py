@@ -66,6 +66,46 @@ class MeterStats:
 
 
 @dataclass
+class RepeatFilter:
+    """Tells a polled meter's new frames from repeats of the last one.
+
+    Polled meters (UM, TC66C) update about every ``update_period_s``; polling faster
+    returns the same bytes again. A repeat is counted and dropped, unless 1.5 update
+    periods have passed since the last emitted sample: then it is emitted flagged REPEAT,
+    so a steady load is not mistaken for a stall (a late poll of the same update cannot
+    reach that far).
+
+    >>> f, stats = RepeatFilter(0.5), MeterStats()
+    >>> f.check(b"a", 0.0, stats), f.check(b"a", 0.4, stats), f.check(b"a", 0.8, stats)
+    (0, None, 1)
+    >>> stats.frames, stats.repeats
+    (1, 2)
+    """
+
+    update_period_s: float
+    last: bytes | None = None
+    last_emit_s: float = -float("inf")
+
+    def reset(self) -> None:
+        """Forget the last frame (after the port is reopened)."""
+        self.last = None
+
+    def check(self, frame: bytes, t: float, stats: MeterStats) -> int | None:
+        """The sample's flags, or None when ``frame`` is a repeat to drop."""
+        flags = 0
+        if frame == self.last:
+            stats.repeats += 1
+            if t - self.last_emit_s < 1.5 * self.update_period_s:
+                return None
+            flags = int(Flag.REPEAT)
+        else:
+            stats.frames += 1
+        self.last = frame
+        self.last_emit_s = t
+        return flags
+
+
+@dataclass
 class SampleBatch:
     """Samples in columns (numpy arrays), the form fast meters and the recorder use."""
 
@@ -80,6 +120,19 @@ class SampleBatch:
         """A batch with no samples."""
         z = np.zeros(0)
         return cls(z, z, z, z, np.zeros(0, dtype=np.int64))
+
+    @classmethod
+    def single(
+        cls, t: float, voltage_v: float, current_a: float, power_w: float, flags: int
+    ) -> SampleBatch:
+        """A batch of one sample."""
+        return cls(
+            np.array([t]),
+            np.array([voltage_v]),
+            np.array([current_a]),
+            np.array([power_w]),
+            np.full(1, flags, dtype=np.int64),
+        )
 
     @classmethod
     def from_samples(cls, samples: list[Sample]) -> SampleBatch:

@@ -15,16 +15,15 @@ import struct
 import time
 from dataclasses import dataclass
 
-import numpy as np
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from power_meter.port import SerialMeter, discard_input, open_port, read_available, write
 from power_meter.sample import (
     Clock,
-    Flag,
     MeterError,
     MeterInfo,
     MeterStats,
+    RepeatFilter,
     SampleBatch,
     wall_clock,
 )
@@ -241,15 +240,14 @@ class TC66CMeter(SerialMeter):
         self.update_period_s = update_period_s
         self.stats = MeterStats()
         self._port = None
-        self._last: bytes | None = None
+        self._repeats = RepeatFilter(update_period_s)
         self._last_poll = -float("inf")
-        self._last_emit = -float("inf")
         self.last_reading: TCReading | None = None
 
     def open(self) -> None:
         """Open the port."""
         self._port = open_port(self.url, self.baudrate, timeout=0.02)
-        self._last = None
+        self._repeats.reset()
         self._last_poll = -float("inf")
 
     def identify(self) -> MeterInfo:
@@ -289,25 +287,9 @@ class TC66CMeter(SerialMeter):
         return SampleBatch.empty()
 
     def _accept(self, plain: bytes, t: float) -> SampleBatch:
-        flags = 0
-        if plain == self._last:
-            # Identical bytes: the meter had not updated. After 1.5 update periods an
-            # identical frame is still emitted, flagged REPEAT, so a steady load is not
-            # mistaken for a stall; a late poll of the same update cannot reach that far.
-            self.stats.repeats += 1
-            if t - self._last_emit < 1.5 * self.update_period_s:
-                return SampleBatch.empty()
-            flags = int(Flag.REPEAT)
-        else:
-            self.stats.frames += 1
-        self._last = plain
-        self._last_emit = t
+        flags = self._repeats.check(plain, t, self.stats)
+        if flags is None:
+            return SampleBatch.empty()
         r = parse_plain(plain)
         self.last_reading = r
-        return SampleBatch(
-            np.array([t]),
-            np.array([r.voltage_v]),
-            np.array([r.current_a]),
-            np.array([r.power_w]),
-            np.full(1, flags, dtype=np.int64),
-        )
+        return SampleBatch.single(t, r.voltage_v, r.current_a, r.power_w, flags)

@@ -17,15 +17,13 @@ import struct
 import time
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from power_meter.port import SerialMeter, discard_input, open_port, read_available, write
 from power_meter.sample import (
     Clock,
-    Flag,
     MeterError,
     MeterInfo,
     MeterStats,
+    RepeatFilter,
     SampleBatch,
     wall_clock,
 )
@@ -274,16 +272,15 @@ class UMMeter(SerialMeter):
         self.update_period_s = update_period_s
         self.stats = MeterStats()
         self._port = None
-        self._last_frame: bytes | None = None
+        self._repeats = RepeatFilter(update_period_s)
         self._last_poll = -float("inf")
-        self._last_emit = -float("inf")
         self.last_reading: UMReading | None = None
 
     def open(self) -> None:
         """Open the port; the next read polls at once."""
         self._port = open_port(self.url, self.baudrate, timeout=0.02)
         self._last_poll = -float("inf")
-        self._last_frame = None
+        self._repeats.reset()
 
     def identify(self) -> MeterInfo:
         """The configured model (the UM protocol has no identify command beyond the id bytes)."""
@@ -319,25 +316,9 @@ class UMMeter(SerialMeter):
         return SampleBatch.empty()
 
     def _accept(self, frame: bytes, t: float) -> SampleBatch:
-        flags = 0
-        if frame == self._last_frame:
-            # Identical bytes: the meter had not updated. After 1.5 update periods an
-            # identical frame is still emitted, flagged REPEAT, so a steady load is not
-            # mistaken for a stall; a late poll of the same update cannot reach that far.
-            self.stats.repeats += 1
-            if t - self._last_emit < 1.5 * self.update_period_s:
-                return SampleBatch.empty()
-            flags = int(Flag.REPEAT)
-        else:
-            self.stats.frames += 1
-        self._last_frame = frame
-        self._last_emit = t
+        flags = self._repeats.check(frame, t, self.stats)
+        if flags is None:
+            return SampleBatch.empty()
         r = parse_frame(frame)
         self.last_reading = r
-        return SampleBatch(
-            np.array([t]),
-            np.array([r.voltage_v]),
-            np.array([r.current_a]),
-            np.array([r.power_w]),
-            np.full(1, flags, dtype=np.int64),
-        )
+        return SampleBatch.single(t, r.voltage_v, r.current_a, r.power_w, flags)
