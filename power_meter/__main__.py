@@ -1,12 +1,11 @@
 """`python -m power_meter ...`: the `rt3lab meter` commands alone, without the lab's start-up.
 
 Used where start-up time matters (a recorder started by a script). Exit codes as `rt3lab`:
-2 with one line for bad input, 1 for other failures, 130 when interrupted.
+2 for bad usage or bad input (one line), 1 for other failures, 130 when interrupted.
 """
 
 import sys
 
-import click
 import typer
 
 from power_meter.cli import app
@@ -16,20 +15,16 @@ def main() -> None:
     """Run the meter commands with `rt3lab`'s exit codes."""
     command = typer.main.get_command(app)
     try:
-        command.main(args=sys.argv[1:], prog_name="python -m power_meter", standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except (KeyboardInterrupt, click.exceptions.Abort):
-        click.echo("rt3lab meter: interrupted", err=True)
+        # Standalone mode: usage errors exit 2 with click's message, --help and Exit work.
+        command.main(args=sys.argv[1:], prog_name="python -m power_meter", standalone_mode=True)
+    except KeyboardInterrupt:
+        typer.echo("rt3lab meter: interrupted", err=True)
         sys.exit(130)
     except (ValueError, FileNotFoundError) as exc:
-        click.echo(f"rt3lab meter: error: {exc}", err=True)
+        typer.echo(f"rt3lab meter: error: {exc}", err=True)
         sys.exit(2)
     except Exception as exc:
-        click.echo(f"rt3lab meter: failed: {type(exc).__name__}: {exc}", err=True)
+        typer.echo(f"rt3lab meter: failed: {type(exc).__name__}: {exc}", err=True)
         sys.exit(1)
 
 

@@ -79,22 +79,33 @@ def record(
     """Record samples to FILE; ends with a summary (samples, gaps, drops, repeats, energy)."""
     from power_meter.drivers import make_meter
     from power_meter.recorder import Recorder
+    from power_meter.sample import MeterError
 
     meter = make_meter(driver, port, poll_interval_s=poll_interval, vdd_mv=vdd_mv)
     stop = threading.Event()
     # Ctrl-C and SIGTERM end the recording normally: last batch flushed, summary printed.
     handlers = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
+    recorder = Recorder(meter, out, driver=driver)
     try:
-        summary = Recorder(meter, out, driver=driver).run(duration, stop)
+        summary = recorder.run(duration, stop)
     finally:
         for s, h in handlers.items():
             signal.signal(s, h)
     d = summary.as_dict()
     if json_out:
         typer.echo(json.dumps(d))
-        return
-    rows = [(k, _fmt(v)) for k, v in d.items() if k != "gaps"]
-    _table(f"recording {out}", rows)
+    else:
+        rows = [(k, _fmt(v)) for k, v in d.items() if k != "gaps"]
+        _table(f"recording {out}", rows)
+    if summary.samples == 0:  # the file and its summary stay; the run still failed
+        if not recorder.connected_once:
+            why = f"the port never opened ({recorder.last_open_error})"
+        else:
+            why = (
+                f"the port opened but no valid frame arrived ({summary.timeouts} timeouts, "
+                f"{summary.garbage_bytes} garbage bytes): is it a {driver}?"
+            )
+        raise MeterError(f"--port {port}: no samples recorded from {driver}: {why}")
 
 
 @app.command()

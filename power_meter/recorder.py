@@ -182,6 +182,8 @@ class Recorder:
         self.summary = RecordingSummary(str(out), driver)
         self._journal = journal_path(out) if out.suffix == ".parquet" else out
         self._gap: Gap | None = None
+        self.connected_once = False
+        self.last_open_error: str | None = None
 
     def run(
         self, duration_s: float | None = None, stop: threading.Event | None = None
@@ -241,8 +243,10 @@ class Recorder:
                 self.meter.open()
                 if not initial:
                     self.summary.reconnects += 1
+                self.connected_once = True
                 return True
-            except MeterDisconnected:
+            except MeterDisconnected as exc:
+                self.last_open_error = str(exc)
                 self._safe_close()
                 stop.wait(min(delay, max(end - time.monotonic(), 0)))
                 delay = min(delay * 2, self.backoff_max_s)

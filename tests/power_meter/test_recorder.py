@@ -186,3 +186,40 @@ def test_list_json(capsys):
     d = json.loads(out)
     assert {x["name"] for x in d["drivers"]} == {"um24c", "um25c", "um34c", "tc66c", "ppk2"}
     assert isinstance(d["ports"], list)
+
+
+def test_an_unplugged_meter_is_a_clear_error_and_the_file_stays(tmp_path):
+    out = tmp_path / "none.csv"
+    r = subprocess.run(
+        [*METER, "record", "--driver", "um34c", "--port", str(tmp_path / "ttyGone"),
+         "--duration", "0.5", "--out", str(out)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert r.returncode == 2, r.stderr
+    last = r.stderr.strip().splitlines()[-1]
+    assert "no samples recorded from um34c: the port never opened" in last
+    assert "Traceback" not in r.stderr
+    assert list(read_trace(out).columns) == list(COLUMNS)  # header written, nothing lost
+
+
+def test_a_port_that_answers_garbage_is_a_clear_error(tmp_path):
+    master, slave = os.openpty()
+    try:
+        os.write(master, b"\x00not a meter\x00" * 50)
+        out = tmp_path / "garbage.csv"
+        r = subprocess.run(
+            [*METER, "record", "--driver", "um34c", "--port", os.ttyname(slave),
+             "--duration", "1.2", "--out", str(out)],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert r.returncode == 2, r.stderr
+    assert "the port opened but no valid frame arrived" in r.stderr
+
+
+def test_bad_usage_of_the_standalone_entry_point_exits_2():
+    r = subprocess.run([*METER, "record"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2
+    assert "Missing option" in r.stderr or "Missing parameter" in r.stderr
