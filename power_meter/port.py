@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Self
+import time
+from collections.abc import Callable
+from typing import Any, Self
 
 import serial
 
-from power_meter.sample import MeterDisconnected, Sample, SampleBatch
+from power_meter.sample import MeterDisconnected, MeterError, Sample, SampleBatch
 
 
 def open_port(url: str, baudrate: int, timeout: float = 0.05) -> serial.SerialBase:
@@ -77,3 +79,63 @@ class SerialMeter:
     def read(self) -> list[Sample]:
         """New samples as a list (`read_batch` returns them as numpy columns)."""
         return self.read_batch().to_samples()
+
+
+# A scan of a reply buffer: (the last valid frame or None, garbage bytes skipped, bad
+# frames rejected, bytes left unconsumed).
+Scan = Callable[[bytearray], tuple[bytes | None, int, int, int]]
+
+
+class PolledMeter(SerialMeter):
+    """A meter that answers one reply per command (UM, TC66C): poll, wait, scan.
+
+    Subclasses set ``poll_interval_s``, ``response_timeout_s``, ``clock``, ``url``,
+    ``stats``, ``_repeats`` (a `RepeatFilter`) and ``_last_poll``, and define `_parse`.
+    """
+
+    url: str
+    poll_interval_s: float
+    response_timeout_s: float
+    clock: Callable[[], float]
+    stats: Any
+    _repeats: Any
+    _last_poll: float
+
+    def _parse(self, frame: bytes) -> Any:  # pragma: no cover - each meter parses its own
+        raise NotImplementedError
+
+    def _poll(self, command: bytes, read_size: int, min_len: int, scan: Scan) -> SampleBatch:
+        """Send ``command`` once and return the new sample (empty for a repeat or timeout)."""
+        if self._port is None:
+            raise MeterError(f"{self.url}: port is not open")
+        wait = self._last_poll + self.poll_interval_s - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        # A reply belongs to one poll: leftovers (a truncated or late frame) are discarded.
+        self.stats.garbage_bytes += discard_input(self._port)
+        self._last_poll = time.monotonic()
+        t = self.clock()
+        write(self._port, command)
+        buf = bytearray()
+        deadline = self._last_poll + self.response_timeout_s
+        while time.monotonic() < deadline:
+            buf += read_available(self._port, read_size)
+            if len(buf) >= min_len:
+                frame, garbage, bad, _ = scan(buf)
+                if frame is not None:
+                    self.stats.garbage_bytes += garbage
+                    self.stats.bad_frames += bad
+                    return self._accept(frame, t)
+        _, garbage, bad, leftover = scan(buf)
+        self.stats.garbage_bytes += garbage + leftover
+        self.stats.bad_frames += bad
+        self.stats.timeouts += 1
+        return SampleBatch.empty()
+
+    def _accept(self, frame: bytes, t: float) -> SampleBatch:
+        flags = self._repeats.check(frame, t, self.stats)
+        if flags is None:
+            return SampleBatch.empty()
+        r = self._parse(frame)
+        self.last_reading = r
+        return SampleBatch.single(t, r.voltage_v, r.current_a, r.power_w, flags)

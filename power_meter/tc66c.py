@@ -12,12 +12,11 @@ Fields are little-endian u32 (offsets into the 192 decrypted bytes).
 from __future__ import annotations
 
 import struct
-import time
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from power_meter.port import SerialMeter, discard_input, open_port, read_available, write
+from power_meter.port import PolledMeter, open_port
 from power_meter.sample import (
     Clock,
     MeterError,
@@ -219,7 +218,7 @@ def find_replies(buf: bytes) -> ScanResult:
     return ScanResult(plains, i, garbage, bad)
 
 
-class TC66CMeter(SerialMeter):
+class TC66CMeter(PolledMeter):
     """Driver for the TC66C over USB serial (115200 baud): poll `getva`, decrypt, validate."""
 
     baudrate = 115200
@@ -261,35 +260,13 @@ class TC66CMeter(SerialMeter):
 
     def read_batch(self) -> SampleBatch:
         """Poll once; empty for a repeat or a timeout."""
-        if self._port is None:
-            raise MeterError(f"{self.url}: port is not open")
-        wait = self._last_poll + self.poll_interval_s - time.monotonic()
-        if wait > 0:
-            time.sleep(wait)
-        self.stats.garbage_bytes += discard_input(self._port)
-        self._last_poll = time.monotonic()
-        t = self.clock()
-        write(self._port, GETVA)
-        buf = bytearray()
-        deadline = self._last_poll + self.response_timeout_s
-        while time.monotonic() < deadline:
-            buf += read_available(self._port, REPLY_LEN * 4)
-            if len(buf) >= REPLY_LEN:
-                scan = find_replies(buf)
-                if scan.plains:
-                    self.stats.garbage_bytes += scan.garbage
-                    self.stats.bad_frames += scan.bad
-                    return self._accept(scan.plains[-1], t)
-        scan = find_replies(buf)
-        self.stats.garbage_bytes += scan.garbage + (len(buf) - scan.consumed)
-        self.stats.bad_frames += scan.bad
-        self.stats.timeouts += 1
-        return SampleBatch.empty()
+        return self._poll(GETVA, REPLY_LEN * 4, REPLY_LEN, _scan)
 
-    def _accept(self, plain: bytes, t: float) -> SampleBatch:
-        flags = self._repeats.check(plain, t, self.stats)
-        if flags is None:
-            return SampleBatch.empty()
-        r = parse_plain(plain)
-        self.last_reading = r
-        return SampleBatch.single(t, r.voltage_v, r.current_a, r.power_w, flags)
+    def _parse(self, frame: bytes) -> TCReading:
+        return parse_plain(frame)
+
+
+def _scan(buf: bytearray) -> tuple[bytes | None, int, int, int]:
+    found = find_replies(buf)
+    last = found.plains[-1] if found.plains else None
+    return last, found.garbage, found.bad, len(buf) - found.consumed

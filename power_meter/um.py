@@ -14,10 +14,9 @@ an XOR checksum of 32 fixed bytes in byte 129.
 from __future__ import annotations
 
 import struct
-import time
 from dataclasses import dataclass, field
 
-from power_meter.port import SerialMeter, discard_input, open_port, read_available, write
+from power_meter.port import PolledMeter, open_port
 from power_meter.sample import (
     Clock,
     MeterError,
@@ -239,7 +238,7 @@ def find_frames(buf: bytes, model: str | None = None) -> ScanResult:
     return ScanResult(frames, i, garbage, bad)
 
 
-class UMMeter(SerialMeter):
+class UMMeter(PolledMeter):
     """Driver for the UM24C/UM25C/UM34C over any pyserial URL (Bluetooth RFCOMM, pty, socket).
 
     Each `read()` sends one poll (no faster than `poll_interval_s`) and waits up to
@@ -290,35 +289,11 @@ class UMMeter(SerialMeter):
 
     def read_batch(self) -> SampleBatch:
         """Poll once and return the new sample as a batch (empty for a repeat or a timeout)."""
-        if self._port is None:
-            raise MeterError(f"{self.url}: port is not open")
-        wait = self._last_poll + self.poll_interval_s - time.monotonic()
-        if wait > 0:
-            time.sleep(wait)
-        # A reply belongs to one poll: leftovers (a truncated or late frame) are discarded.
-        self.stats.garbage_bytes += discard_input(self._port)
-        self._last_poll = time.monotonic()
-        t = self.clock()
-        write(self._port, POLL)
-        buf = bytearray()
-        deadline = self._last_poll + self.response_timeout_s
-        while time.monotonic() < deadline:
-            buf += read_available(self._port, FRAME_LEN * 4)
-            scan = find_frames(buf, self.model)
-            if scan.frames:
-                self.stats.garbage_bytes += scan.garbage
-                self.stats.bad_frames += scan.bad
-                return self._accept(scan.frames[-1], t)
-        scan = find_frames(buf, self.model)
-        self.stats.garbage_bytes += scan.garbage
-        self.stats.bad_frames += scan.bad
-        self.stats.timeouts += 1
-        return SampleBatch.empty()
+        return self._poll(POLL, FRAME_LEN * 4, 0, self._scan)
 
-    def _accept(self, frame: bytes, t: float) -> SampleBatch:
-        flags = self._repeats.check(frame, t, self.stats)
-        if flags is None:
-            return SampleBatch.empty()
-        r = parse_frame(frame)
-        self.last_reading = r
-        return SampleBatch.single(t, r.voltage_v, r.current_a, r.power_w, flags)
+    def _scan(self, buf: bytearray) -> tuple[bytes | None, int, int, int]:
+        found = find_frames(buf, self.model)
+        return (found.frames[-1] if found.frames else None), found.garbage, found.bad, 0
+
+    def _parse(self, frame: bytes) -> UMReading:
+        return parse_frame(frame)

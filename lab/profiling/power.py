@@ -106,23 +106,22 @@ class _Polled:
         if self._error is not None:
             raise PowerSourceError(f"{self.meter}: sensor lost mid-run: {self._error}")
 
-    def begin(self, name: str) -> None:
-        """Open window ``name`` at a fresh reading."""
+    def _fresh_poll(self) -> None:
         self._check()
         try:
             self._poll()
         except SysfsError as exc:
             raise PowerSourceError(f"{self.meter}: sensor lost mid-run: {exc}") from exc
+
+    def begin(self, name: str) -> None:
+        """Open window ``name`` at a fresh reading."""
+        self._fresh_poll()
         with self._lock:
             self._windows[name] = (self._t_last, self.total_j, self.polls)
 
     def end(self, name: str) -> EnergyReading:
         """Close window ``name`` at a fresh reading."""
-        self._check()
-        try:
-            self._poll()
-        except SysfsError as exc:
-            raise PowerSourceError(f"{self.meter}: sensor lost mid-run: {exc}") from exc
+        self._fresh_poll()
         with self._lock:
             if name not in self._windows:
                 raise PowerSourceError(f"{self.meter}: no open window {name!r}")

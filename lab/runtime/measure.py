@@ -115,23 +115,11 @@ def interleaved(
     fns: dict[str, Callable[[], object]], rounds: int, per_round: int, warmup: int
 ) -> dict[str, Timing]:
     """Time every function ``rounds x per_round`` times, round-robin; returns medians/p99."""
-    for fn in fns.values():
-        for _ in range(warmup):
-            fn()
-    samples: dict[str, list[float]] = {k: [] for k in fns}
-    gc_was = gc.isenabled()
-    gc.disable()
-    try:
-        for _ in range(rounds):
-            for k, fn in fns.items():
-                for _ in range(per_round):
-                    t0 = time.perf_counter()
-                    fn()
-                    samples[k].append(time.perf_counter() - t0)
-    finally:
-        if gc_was:
-            gc.enable()
-    return {k: Timing.of(v) for k, v in samples.items()}
+    return _timed({k: (_nothing, fn) for k, fn in fns.items()}, rounds, per_round, warmup)
+
+
+def _nothing() -> None:
+    return None
 
 
 def make_inputs(module: nn.Module, batch: int, seq_len: int, seed: int = 0) -> dict[str, Any]:
