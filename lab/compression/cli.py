@@ -64,9 +64,13 @@ def _progress(enabled: bool) -> Progress:
 def compress(
     out: Path = typer.Option(..., "--out", help="Bundle directory to write."),
     model: str = typer.Option(
-        "rt3-transformer", "--model", help="rt3-transformer (hf:DIR is not supported yet)."
+        "rt3-transformer",
+        "--model",
+        help="rt3-transformer (RT3's LM) or hf:DIR (a local Hugging Face BERT-family checkpoint).",
     ),
-    data: str = typer.Option("builtin", "--data", help="builtin or wikitext2:DIR."),
+    data: str = typer.Option(
+        "builtin", "--data", help="builtin or wikitext2:DIR (LM); glue:TASK:DIR (with hf:DIR)."
+    ),
     profile: str = typer.Option("rt3-paper", "--profile", help="Device profile name or path."),
     episodes: int | None = typer.Option(
         None, "--episodes", help="RL episodes (default: the budget's, 6 quick, 24 default)."
@@ -98,14 +102,13 @@ def compress(
     from device_profiles import load_profile
     from lab.compression.budget import DEFAULT, QUICK
     from lab.compression.evaluation import evaluate_bundle
-    from lab.compression.pipeline import CompressOptions, load_lm_data
+    from lab.compression.pipeline import CompressOptions
     from lab.compression.pipeline import compress as run
     from lab.compression.sparsifier import CompressionError
+    from lab.compression.tasks import MODEL_SPECS, load_task
 
-    if model != "rt3-transformer":
-        raise CompressionError(
-            f"--model {model}: only rt3-transformer is supported by compress so far"
-        )
+    if model != "rt3-transformer" and not model.startswith("hf:"):
+        raise CompressionError(f"--model {model}: expected one of {list(MODEL_SPECS)}")
     budget = QUICK if quick else DEFAULT
     if size is not None:
         budget = replace(budget, size=size)
@@ -133,9 +136,9 @@ def compress(
         use_cache=not no_cache,
         threads=threads,
     )
-    lm = load_lm_data(data, budget)
+    task = load_task(model, data, budget)
     with _progress(not as_json) as progress:
-        run(lm, prof, opts, RichReporter(progress))
+        run(task, prof, opts, RichReporter(progress))
     result = evaluate_bundle(out)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2))

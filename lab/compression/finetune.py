@@ -5,13 +5,18 @@ batch (the weights multiplied by that set's mask, through ``torch.func.functiona
 the gradient reaches the shared weight only where the set keeps it) and minimises the
 weighted sum of the losses (RT3: 0.5 / 0.3 / 0.2 from the highest frequency down). After
 every optimizer step the BP mask is re-applied, so nothing BP pruned comes back.
+
+What is trained on is an *objective*: endless ``(inputs, targets)`` batches and a loss that
+accepts substituted parameters. A 1-D token tensor means next-token prediction
+(:class:`LMObjective`); :mod:`lab.compression.tasks` has the GLUE classification one.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     import torch
@@ -32,6 +37,44 @@ def lm_windows(
         starts = torch.randint(0, n, (batch_size, 1), generator=generator)
         idx = starts + offsets
         yield data[idx], data[idx + 1]
+
+
+@runtime_checkable
+class Objective(Protocol):
+    """What masked training minimises: batches, and a loss with optional parameters."""
+
+    def batches(self, generator: torch.Generator, batch_size: int) -> Iterator[tuple[Any, Any]]:
+        """Endless random ``(inputs, targets)`` training batches."""
+
+    def loss(
+        self, model: nn.Module, inputs: Any, targets: Any, params: dict | None = None
+    ) -> torch.Tensor:
+        """The mean loss of ``model`` (with ``params`` substituted when given)."""
+
+
+@dataclass(frozen=True)
+class LMObjective:
+    """Next-token prediction on random windows of a token stream."""
+
+    tokens: torch.Tensor
+    seq_len: int = 35
+
+    def batches(
+        self, generator: torch.Generator, batch_size: int
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Random ``(batch, seq_len)`` windows and their next tokens."""
+        return lm_windows(self.tokens, batch_size, self.seq_len, generator)
+
+    def loss(
+        self, model: nn.Module, inputs: Any, targets: Any, params: dict | None = None
+    ) -> torch.Tensor:
+        """Cross-entropy of the next token."""
+        return lm_loss(model, inputs, targets, params)
+
+
+def objective_of(data: torch.Tensor | Objective, seq_len: int) -> Objective:
+    """``data`` itself when it is an objective, else next-token prediction on its tokens."""
+    return data if isinstance(data, Objective) else LMObjective(data, seq_len)
 
 
 def masked_params(model: nn.Module, masks: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -81,7 +124,7 @@ def reapply(model: nn.Module, masks: Mapping[str, torch.Tensor]) -> None:
 
 def train_masked(
     model: nn.Module,
-    data: torch.Tensor,
+    data: torch.Tensor | Objective,
     steps: int,
     masks: Mapping[str, torch.Tensor],
     generator: torch.Generator,
@@ -93,18 +136,20 @@ def train_masked(
 ) -> float:
     """Train ``model`` with ``masks`` re-applied after every step; returns the last loss.
 
+    ``data`` is a token stream (``seq_len`` windows) or an :class:`Objective`;
     ``penalty`` (e.g. BP's group lasso) is added to the loss.
     """
     import torch
 
+    objective = objective_of(data, seq_len)
     model.train()
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    windows = lm_windows(data, batch_size, seq_len, generator)
+    windows = objective.batches(generator, batch_size)
     reapply(model, masks)
     last = float("nan")
     for step in range(steps):
         inputs, targets = next(windows)
-        loss = lm_loss(model, inputs, targets)
+        loss = objective.loss(model, inputs, targets)
         total = loss + penalty() if penalty is not None else loss
         opt.zero_grad()
         total.backward()
@@ -122,7 +167,7 @@ def joint_finetune(
     model: nn.Module,
     set_masks: Sequence[Mapping[str, torch.Tensor]],
     loss_weights: Sequence[float],
-    data: torch.Tensor,
+    data: torch.Tensor | Objective,
     steps: int,
     keep: Mapping[str, torch.Tensor],
     generator: torch.Generator,
@@ -134,21 +179,23 @@ def joint_finetune(
     """Fine-tune the shared weights for every set at once; returns the last weighted loss.
 
     ``keep`` (the BP masks) is re-applied after every step: weights pruned by BP never revive.
+    ``data`` is as for :func:`train_masked`.
     """
     import torch
 
     if len(set_masks) != len(loss_weights):
         raise ValueError(f"{len(set_masks)} sets but {len(loss_weights)} loss weights")
+    objective = objective_of(data, seq_len)
     model.train()
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    windows = lm_windows(data, batch_size, seq_len, generator)
+    windows = objective.batches(generator, batch_size)
     reapply(model, keep)
     last = float("nan")
     for step in range(steps):
         inputs, targets = next(windows)
         total = torch.zeros(())
         for masks, w in zip(set_masks, loss_weights, strict=True):
-            total = total + w * lm_loss(model, inputs, targets, masked_params(model, masks))
+            total = total + w * objective.loss(model, inputs, targets, masked_params(model, masks))
         opt.zero_grad()
         total.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 0.5)

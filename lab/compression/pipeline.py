@@ -18,7 +18,9 @@ bundle, both switchable to RT3's raw values): ``deadlines="scaled"`` multiplies 
 profile's timing constraints so that the BP model exactly meets the highest level's (RT3's
 115 ms *is* its BP latency at 1.4 GHz), and ``reward_norm="auto"`` normalises accuracy
 against the dense model (``acc_hi`` = dense, ``acc_lo`` = dense - ``acc_span``) and runs
-against BP (``runs_lo`` = BP's runs, ``runs_hi`` = ``runs_lo`` x 4.5 / 2.3, RT3's ratio).
+against BP (``runs_lo`` = BP's runs, ``runs_hi`` = ``runs_lo`` x 4.5 / 2.3, RT3's ratio),
+with every set held above ``acc_lo`` (the reward's ``acc_floor``; see
+:mod:`lab.compression.reward` for why).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from lab.compression.block_pruning import BlockPruner, BPConfig, RandomBlockPruner, load_bp_config
 from lab.compression.budget import Budget
-from lab.compression.cache import cache_key, load_dense, save_dense, tokens_fingerprint
+from lab.compression.cache import cache_key, load_dense, save_dense
 from lab.compression.controller import Child, SearchSpace
 from lab.compression.finetune import applied_masks, joint_finetune, train_masked
 from lab.compression.latency import OpCounts, estimator_for, op_counts
@@ -46,7 +48,8 @@ from lab.compression.pattern_pruning import (
 )
 from lab.compression.reward import LevelSpec, RewardConfig, governor_levels, reward
 from lab.compression.search import Outcome, Search, SearchConfig
-from lab.compression.sparsifier import CompressionError, prunable_weights
+from lab.compression.sparsifier import CompressionError
+from lab.compression.tasks import LMData, LMTask, Task, load_task
 
 if TYPE_CHECKING:
     import torch
@@ -73,17 +76,6 @@ class SilentReporter:
 
     def advance(self, n: int = 1, note: str = "") -> None:
         """Ignore."""
-
-
-@dataclass(frozen=True)
-class LMData:
-    """Token streams of a language-modelling corpus."""
-
-    spec: str
-    train: torch.Tensor
-    valid: torch.Tensor
-    test: torch.Tensor
-    vocab_size: int
 
 
 @dataclass(frozen=True)
@@ -164,19 +156,22 @@ class Compressor:
 
     def __init__(
         self,
-        data: LMData,
+        task: Task,
         profile: DeviceProfile,
         opts: CompressOptions,
         reporter: Reporter,
     ) -> None:
-        self.data = data
+        self.task = task
         self.profile = profile
         self.opts = opts
         self.budget = opts.budget
         self.reporter = reporter
         self.bp_config: BPConfig = load_bp_config(
-            opts.bp_config, block_rows=opts.block_rows, block_cols=opts.block_cols
+            opts.bp_config or task.default_bp_config(),
+            block_rows=opts.block_rows,
+            block_cols=opts.block_cols,
         )
+        self.dense_lr, self.finetune_lr = task.learning_rates(opts.budget)
         self.levels_spec: list[LevelSpec] = governor_levels(profile)
         self.estimator = estimator_for(profile, opts.estimator)
         n_sets = len(self.levels_spec)
@@ -197,34 +192,17 @@ class Compressor:
 
     # --- model -------------------------------------------------------------------------
 
-    def build_model(self) -> nn.Module:
-        """A fresh RT3TransformerLM of the budget's size for the corpus's vocabulary."""
-        from lab.models.transformer import RT3TransformerLM
-
-        config = {"vocab_size": self.data.vocab_size, **self.budget.model_config()}
-        return RT3TransformerLM.from_config(config)
-
-    def model_config(self) -> dict[str, Any]:
-        """The model config recorded in the bundle."""
-        return {"vocab_size": self.data.vocab_size, **self.budget.model_config()}
-
     def score(
         self, model: nn.Module, masks: dict[str, torch.Tensor] | None, split: str
-    ) -> tuple[float, float]:
+    ) -> tuple[float, float | None]:
         """(accuracy, perplexity) on validation (child budget) or test (report budget)."""
         b = self.budget
-        tokens, limit = (
-            (self.data.valid, b.eval_tokens)
-            if split == "valid"
-            else (self.data.test, b.report_tokens)
-        )
-        from lab.training import evaluate_lm
-
+        if isinstance(self.task, LMTask):
+            limit = b.eval_tokens if split == "valid" else b.report_tokens
+        else:  # examples of a classification task: about a tenth as many as LM tokens
+            limit = max(64, b.eval_tokens // 10) if split == "valid" else None
         with applied_masks(model, masks or {}):
-            result = evaluate_lm(
-                model, tokens, b.seq_len, max_tokens=limit, threads=self.opts.threads
-            )
-        return result.accuracy, result.perplexity
+            return self.task.score(model, split, limit, self.opts.threads)
 
     # --- stages ------------------------------------------------------------------------
 
@@ -233,16 +211,15 @@ class Compressor:
 
         b = self.budget
         spec = {
-            "what": "dense-lm",
+            "what": "dense-lm" if isinstance(self.task, LMTask) else f"dense-{self.task.kind}",
             "v": 1,
-            "data": self.data.spec,
-            "tokens": tokens_fingerprint(self.data.train, self.data.valid, self.data.test),
-            "model": self.model_config(),
+            **self.task.fingerprint(),
+            "model": self.task.model_config(),
             "seed": self.opts.seed,
             "steps": b.dense_steps,
             "batch": b.batch_size,
             "seq_len": b.seq_len,
-            "lr": b.dense_lr,
+            "lr": self.dense_lr,
         }
         key = cache_key(spec)
         hit = load_dense(key) if self.opts.use_cache else None
@@ -251,20 +228,13 @@ class Compressor:
             model.load_state_dict(hit[0])
             self.reporter.advance(b.dense_steps, "cached")
             return {"cache_key": key, "cached": True}
-        from lab.training import train_lm
-
         with _seeded(self.opts.seed):
-            train_lm(
+            self.task.train_dense(
                 model,
-                self.data.train,
-                epochs=1000.0,
-                max_steps=b.dense_steps,
-                batch_size=b.batch_size,
-                seq_len=b.seq_len,
-                lr=b.dense_lr,
-                seed=self.opts.seed,
-                threads=self.opts.threads,
-                progress=lambda p: self.reporter.advance(1, f"loss {p.loss:.2f}"),
+                b,
+                self.opts.seed,
+                self.opts.threads,
+                lambda loss: self.reporter.advance(1, f"loss {loss:.2f}"),
             )
         if self.opts.use_cache:
             save_dense(key, model.state_dict(), spec)
@@ -275,7 +245,7 @@ class Compressor:
         import torch
 
         b = self.budget
-        names = list(prunable_weights(model))
+        names = list(self.task.prunable(model))
         sparsity = self.bp_config.sparsity_for(names)
         gen = torch.Generator().manual_seed(self.opts.seed + (7 if random else 3))
         pruner = RandomBlockPruner(self.bp_config, gen) if random else BlockPruner(self.bp_config)
@@ -289,13 +259,13 @@ class Compressor:
             if not random:
                 train_masked(
                     model,
-                    self.data.train,
+                    self.task.objective(),
                     b.bp_lasso_steps,
                     pruner.masks,
                     gen,
                     b.batch_size,
                     b.seq_len,
-                    b.finetune_lr,
+                    self.finetune_lr,
                     penalty=pruner.penalty,
                     on_step=tick,
                 )
@@ -304,13 +274,13 @@ class Compressor:
             steps = b.bp_retrain_steps + (b.bp_lasso_steps if random else 0)
             train_masked(
                 model,
-                self.data.train,
+                self.task.objective(),
                 steps,
                 pruner.masks,
                 gen,
                 b.batch_size,
                 b.seq_len,
-                b.finetune_lr,
+                self.finetune_lr,
                 on_step=tick,
             )
         return pruner.squash_mask()
@@ -356,8 +326,8 @@ class Compressor:
         self, model: nn.Module, sets: list[dict[str, torch.Tensor]]
     ) -> tuple[list[OpCounts], list[float]]:
         """RT3 op counts and estimated latency of each set at its level."""
-        names = list(prunable_weights(model))
-        counts = [op_counts(model, m, names, self.budget.seq_len) for m in sets]
+        names = list(self.task.prunable(model))
+        counts = [op_counts(model, m, names, self.task.seq_len) for m in sets]
         lats = [
             self.estimator.latency_ms(c, lv.freq_khz)
             for c, lv in zip(counts, self.levels_spec, strict=True)
@@ -367,35 +337,30 @@ class Compressor:
 
 def load_lm_data(spec: str, budget: Budget) -> LMData:
     """The corpus of ``--data`` (``builtin`` or ``wikitext2:DIR``), vocabulary capped by budget."""
-    from lab.data import load_lm_corpus
-
-    if spec.startswith("glue:"):
-        from lab.data import load_glue
-
-        _, task, directory = [*spec.split(":", 2), "", ""][:3]
-        load_glue(task, directory)  # bad files get the loader's error naming them
-        raise CompressionError(
-            f"--data {spec}: GLUE classification is not supported by compress yet; "
-            "expected builtin or wikitext2:DIR (language modelling, RT3's task)"
-        )
-    options = {} if budget.max_vocab is None else {"max_vocab": budget.max_vocab}
-    corpus = load_lm_corpus(spec, **options)
-    label = spec if budget.max_vocab is None else f"{spec} (vocabulary {len(corpus.vocab)})"
-    return LMData(label, corpus.train, corpus.valid, corpus.test, len(corpus.vocab))
+    task = load_task("rt3-transformer", spec, budget)
+    assert isinstance(task, LMTask)
+    return task.data
 
 
-def _weights(model: nn.Module) -> dict[str, torch.Tensor]:
-    return {n: m.weight.detach().clone() for n, m in prunable_weights(model).items()}
+def _weights(task: Task, model: nn.Module) -> dict[str, torch.Tensor]:
+    return {n: m.weight.detach().clone() for n, m in task.prunable(model).items()}
 
 
 def compress(
-    data: LMData, profile: DeviceProfile, opts: CompressOptions, reporter: Reporter | None = None
+    data: LMData | Task,
+    profile: DeviceProfile,
+    opts: CompressOptions,
+    reporter: Reporter | None = None,
 ) -> Path:
-    """Run the whole pipeline and write the bundle to ``opts.out``; returns its path."""
+    """Run the whole pipeline and write the bundle to ``opts.out``; returns its path.
+
+    ``data`` is a task (:mod:`lab.compression.tasks`) or, for RT3's LM, its token corpus.
+    """
 
     rep = reporter or SilentReporter()
     t0 = time.monotonic()
-    c = Compressor(data, profile, opts, rep)
+    task = LMTask(data, opts.budget) if isinstance(data, LMData) else data
+    c = Compressor(task, profile, opts, rep)
     b = c.budget
     episodes = opts.episodes if opts.episodes is not None else b.episodes
     if episodes < 1:
@@ -403,8 +368,7 @@ def compress(
     run_key = cache_key(
         {
             "v": 1,
-            "data": data.spec,
-            "tokens": tokens_fingerprint(data.train, data.valid, data.test),
+            **task.fingerprint(),
             "profile": profile.model_dump(mode="json"),
             "options": {k: str(v) for k, v in vars(opts).items() if k not in ("out", "episodes")},
             "episodes": episodes,
@@ -419,12 +383,11 @@ def compress(
     from lab.training import torch_threads
 
     with torch_threads(opts.threads):
-        return _compress(c, data, profile, opts, rep, episodes, run_key, t0)
+        return _compress(c, profile, opts, rep, episodes, run_key, t0)
 
 
 def _compress(
     c: Compressor,
-    data: LMData,
     profile: DeviceProfile,
     opts: CompressOptions,
     rep: Reporter,
@@ -438,26 +401,27 @@ def _compress(
     from lab.pattern_set import LayerPattern, PatternSet
 
     b = c.budget
+    task = c.task
 
     with _seeded(opts.seed):
-        model = c.build_model()
+        model = task.build_model()
     dense_info = c.train_dense(model)
     dense_state = {k: v.clone() for k, v in model.state_dict().items()}
-    names = list(prunable_weights(model))
-    dense_w = _weights(model)
+    names = list(task.prunable(model))
+    dense_w = _weights(task, model)
     rep.stage("scoring dense", 2)
     dense_valid = c.score(model, None, "valid")
     rep.advance()
     dense_test = c.score(model, None, "test")
     rep.advance()
-    dense_ops = op_counts(model, {}, names, b.seq_len).mults
+    dense_ops = op_counts(model, {}, names, task.seq_len).mults
 
     # --- BP and rBP ------------------------------------------------------------------
     bp_masks = c.block_prune(model, random=False)
     bp_state = {k: v.clone() for k, v in model.state_dict().items()}
-    bp_w = _weights(model)
+    bp_w = _weights(task, model)
     bp_sparsity, bp_nnz = _sparsity(bp_masks, dense_w)
-    bp_ops = op_counts(model, bp_masks, names, b.seq_len)
+    bp_ops = op_counts(model, bp_masks, names, task.seq_len)
     bp_test = c.score(model, bp_masks, "test")
     bp_valid = c.score(model, bp_masks, "valid")
 
@@ -483,6 +447,7 @@ def _compress(
             acc_hi=dense_valid[0],
             runs_lo=runs_bp,
             runs_hi=runs_bp * 4.5 / 2.3,
+            acc_floor=dense_valid[0] - opts.acc_span,
         )
     else:
         rcfg = RewardConfig(acc_weights=c.loss_weights)
@@ -513,13 +478,13 @@ def _compress(
                     model,
                     sets,
                     c.loss_weights,
-                    data.train,
+                    task.objective(),
                     b.child_steps,
                     bp_masks,
                     torch.Generator().manual_seed(opts.seed * 1_000_003 + episode),
                     b.batch_size,
                     b.seq_len,
-                    b.finetune_lr,
+                    c.finetune_lr,
                 )
             accs = [c.score(model, m, "valid")[0] for m in sets]
             detail["accuracy"] = accs
@@ -546,13 +511,13 @@ def _compress(
                 model,
                 sets,
                 c.loss_weights,
-                data.train,
+                task.objective(),
                 b.final_steps,
                 bp_masks,
                 torch.Generator().manual_seed(seed),
                 b.batch_size,
                 b.seq_len,
-                b.finetune_lr,
+                c.finetune_lr,
                 on_step=lambda s, loss: rep.advance(1, f"loss {loss:.2f}"),
             )
 
@@ -594,8 +559,8 @@ def _compress(
     rep.stage("writing bundle", 1)
     cfg = c.bp_config
     bundle = Bundle.create(
-        "rt3-transformer",
-        c.model_config(),
+        task.kind,
+        task.model_config(),
         backbone=backbone,
         dense=dense_state,
         reference={
@@ -629,7 +594,8 @@ def _compress(
             },
         },
         provenance={
-            "data": data.spec,
+            "data": task.spec,
+            "metric": task.metric,
             "seed": opts.seed,
             "episodes": episodes,
             "profile": profile.name,

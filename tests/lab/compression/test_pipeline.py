@@ -172,6 +172,12 @@ def test_malformed_glue_tsv_is_named(tmp_path, capsys):
     d.mkdir()
     (d / "train.tsv").write_text("sentence\tlabel\na fine film\t1\nbroken row without label\n")
     (d / "dev.tsv").write_text("sentence\tlabel\nok\t0\n")
-    args = ["compress", "--quick", "--out", str(tmp_path / "o"), "--data", f"glue:SST-2:{d}"]
+    out = str(tmp_path / "o")
+    args = ["compress", "--quick", "--out", out, "--model", "hf:/none", "--data", f"glue:SST-2:{d}"]
     err = _cli_error(args, capsys)
     assert "train.tsv" in err
+    # RT3's language model cannot take a classification task, nor a classifier a corpus
+    err = _cli_error(["compress", "--quick", "--out", out, "--data", f"glue:SST-2:{d}"], capsys)
+    assert "language model" in err
+    err = _cli_error(["compress", "--quick", "--out", out, "--model", f"hf:{d}"], capsys)
+    assert "glue:TASK:DIR" in err
