@@ -19,8 +19,7 @@ profile's timing constraints so that the BP model exactly meets the highest leve
 115 ms *is* its BP latency at 1.4 GHz), and ``reward_norm="auto"`` normalises accuracy
 against the dense model (``acc_hi`` = dense, ``acc_lo`` = dense - ``acc_span``) and runs
 against BP (``runs_lo`` = BP's runs, ``runs_hi`` = ``runs_lo`` x 4.5 / 2.3, RT3's ratio),
-with every set held above ``acc_lo`` (the reward's ``acc_floor``; see
-:mod:`lab.compression.reward` for why).
+with ``N`` capped at 1 (see :mod:`lab.compression.reward` for why).
 """
 
 from __future__ import annotations
@@ -447,7 +446,7 @@ def _compress(
             acc_hi=dense_valid[0],
             runs_lo=runs_bp,
             runs_hi=runs_bp * 4.5 / 2.3,
-            acc_floor=dense_valid[0] - opts.acc_span,
+            n_max=1.0,
         )
     else:
         rcfg = RewardConfig(acc_weights=c.loss_weights)

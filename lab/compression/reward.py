@@ -11,13 +11,16 @@
   trained or evaluated, so the ordering test below does not apply to it);
 - otherwise a further ``-0.5`` unless accuracy strictly decreases with frequency.
 
-rt3lab adds one optional constraint, ``acc_floor`` (off in RT3's form): a child with any set
-below the floor gets ``A = -1`` and no credit for runs (``R = -1 + min(N, 0)``): unlike a
-slow child, an inaccurate one is inaccurate *because* it is fast. Without it ``N`` is unbounded
-(runs grow as ``1/latency``), so a set can trade all of its accuracy for runs: on the
-built-in corpus the best RT3-form child of a 24-episode search kept 2% next-token accuracy
-in its 0.8 GHz set (dense 25%) because its runs outweighed the lost ``A``. The pipeline's
-``auto`` normalisation sets the floor to ``acc_lo`` (dense minus ``acc_span``).
+In RT3's form ``N`` is unbounded: runs grow as ``1/latency``, so a set can trade all of its
+accuracy for runs. On the built-in corpus the best RT3-form child of a 24-episode search
+kept 2% next-token accuracy in its 0.8 GHz set (dense about 25%, BP about 24%) at 98%
+sparsity: its ``N`` of 3.9 outweighed an ``A`` of -0.7. rt3lab therefore offers a cap,
+``n_max`` (off in RT3's form): with ``n_max = 1`` runs beyond ``runs_hi`` earn nothing more,
+so once a child meets its deadlines with enough runs, accuracy decides. The pipeline's
+``auto`` normalisation sets it to 1. (A hard accuracy floor per set was tried instead and
+dropped: the timing constraints force the 0.8 GHz set about 2.1x below BP's operations,
+and no such set of the small built-in model stays within 5 points of dense after a child's
+short fine-tuning, so every feasible child would have been rejected.)
 """
 
 from __future__ import annotations
@@ -54,7 +57,7 @@ class RewardConfig:
     runs_hi: float = 4.5e6
     violation_a: float = -1.0
     order_penalty: float = -0.5
-    acc_floor: float | None = None  # rt3lab's accuracy constraint per set (None: RT3's form)
+    n_max: float | None = None  # rt3lab's cap of N (None: RT3's form, unbounded)
 
     def __post_init__(self) -> None:
         if self.acc_hi <= self.acc_lo:
@@ -145,8 +148,6 @@ def reward(
 ) -> Reward:
     """RT3's reward of a child (``accuracies`` may be None when the child violates).
 
-    ``violated`` in the result is true for a broken timing constraint or accuracy floor.
-
     >>> from device_profiles import load_profile
     >>> lv = governor_levels(load_profile("rt3-paper"))
     >>> r = reward([0.9745, 0.95, 0.90], [100.0, 100.0, 90.0], lv)
@@ -157,6 +158,8 @@ def reward(
         raise CompressionError(f"reward: {len(latencies_ms)} latencies for {len(levels)} levels")
     runs = runs_per_charge(levels, latencies_ms)
     n = (sum(runs) - config.runs_lo) / (config.runs_hi - config.runs_lo)
+    if config.n_max is not None:
+        n = min(n, config.n_max)
     violated = any(lat > lv.deadline_ms for lat, lv in zip(latencies_ms, levels, strict=True))
     if violated:
         return Reward(config.violation_a + n, config.violation_a, n, runs, True, False)
@@ -170,8 +173,5 @@ def reward(
     acc_w = sum(w * a for w, a in zip(weights, accuracies, strict=True))
     a = (acc_w - config.acc_lo) / (config.acc_hi - config.acc_lo)
     ordered = all(accuracies[i] > accuracies[i + 1] for i in range(len(accuracies) - 1))
-    if config.acc_floor is not None and min(accuracies) < config.acc_floor:
-        total = config.violation_a + min(n, 0.0)
-        return Reward(total, config.violation_a, n, runs, True, ordered)
     total = a + n + (0.0 if ordered else config.order_penalty)
     return Reward(total, a, n, runs, False, ordered)
