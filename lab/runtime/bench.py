@@ -6,7 +6,7 @@ next to the FLOP-reduction limit of the pruned layers (and, with per-layer times
 Amdahl limit: the measured unpruned rest of the model does not shrink), the same masks
 run the ways others run them (weight x mask per call, PyTorch BSR via ``torch.addmm``,
 pre-masked dense), the switch time against RT3-style switching (mask re-application,
-``load_state_dict``), and memory. ``--synthetic rt3|distilbert`` measures random-weight
+``load_state_dict``), and memory. ``--synthetic rt3|small|distilbert`` measures random-weight
 models with random nested block-column sets instead of a bundle.
 """
 
@@ -46,7 +46,9 @@ def _load_source(
 ) -> tuple[Any, list[Any], dict[str, Any], dict[str, Any]]:
     """(base module with backbone loaded, sets, entries by set name, source description)."""
     if (bundle is None) == (synthetic is None):
-        raise BenchInputError("give exactly one of --bundle DIR or --synthetic rt3|distilbert")
+        raise BenchInputError(
+            "give exactly one of --bundle DIR or --synthetic rt3|small|distilbert"
+        )
     if synthetic is not None:
         from lab.runtime import synthetic as syn
 
@@ -242,7 +244,9 @@ def _print_tables(result: dict[str, Any]) -> None:
 def runtime(
     bundle: Path | None = typer.Option(None, "--bundle", help="bundle directory"),
     synthetic: str | None = typer.Option(
-        None, "--synthetic", help="rt3 or distilbert: random weights and random nested sets"
+        None,
+        "--synthetic",
+        help="rt3, small (the default budget's model), distilbert: random weights and sets",
     ),
     densities: str = typer.Option("0.5,0.3,0.2", help="set densities for --synthetic"),
     threads: int = typer.Option(1, "--threads", min=1, help="intra-op threads (pinned)"),

@@ -44,6 +44,16 @@ if TYPE_CHECKING:
 BUCKET_OVERHEAD_ELEMENTS = 24_576
 # Gathered inputs are produced and consumed in chunks of about this size (cache-resident).
 GATHER_CHUNK_BYTES = 256 * 1024
+# From this many tokens on, inputs are transposed once per call and kept columns gathered
+# as contiguous rows of the transpose (``index_select`` on dim 0 copies whole rows; on
+# dim 1 it copies single floats, which cost as much as the GEMM at 35-128 tokens). Below
+# it the transpose costs more than it saves. Measured here (1 thread, 32-row blocks).
+ROW_GATHER_MIN_TOKENS = 16
+# ... and only for layers doing at least this many multiply-adds per input element
+# (``macs_per_row / in_features``): the transpose costs as much as a small layer's GEMM.
+ROW_GATHER_MIN_REUSE = 140
+# Chunk size of the row-gathered inputs (they are consumed by bmm as transposed operands).
+ROW_GATHER_CHUNK_BYTES = 1024 * 1024
 # How a pool stores a bucket: contiguous segments cut at the sets' widths (every set runs
 # on contiguous weights; products of segments are summed), or one tensor that sets use
 # through strided prefix views (one GEMM per chunk, but PyTorch's bmm copies strided
@@ -167,6 +177,9 @@ class BlockColumnLinear(Kernel):
     when ``tokens`` is near ``B``: they are produced and consumed in chunks of block-rows
     small enough to stay in cache (``GATHER_CHUNK_BYTES``), into workspaces kept per token
     count. A form is therefore not re-entrant; ``ReconfigurableModel`` serialises calls.
+    At many tokens a large layer gathers whole rows of the transposed input instead
+    (``ROW_GATHER_MIN_TOKENS``, ``ROW_GATHER_MIN_REUSE``; ``in_features`` enables it) and
+    hands them to ``bmm`` as a transposed operand: same GEMMs, a far cheaper gather.
     """
 
     kind = "block-column"
@@ -179,6 +192,7 @@ class BlockColumnLinear(Kernel):
         parts: list[Part],
         fill: torch.Tensor | None,
         zero_column: bool,
+        in_features: int | None = None,
     ):
         self.out_features = out_features
         self.block_rows = block_rows
@@ -190,6 +204,9 @@ class BlockColumnLinear(Kernel):
         self.members = members
         self.in_order = fill is None and torch.equal(members, torch.arange(self.n_block_rows))
         self._plans: dict[int, list[tuple[Any, ...]]] = {}
+        reuse = self.macs_per_row / in_features if in_features else 0.0
+        # token counts from which the transposed input is row-gathered (see the constants)
+        self.row_gather_from = ROW_GATHER_MIN_TOKENS if reuse >= ROW_GATHER_MIN_REUSE else None
         self._outs: dict[int, torch.Tensor] = {}
 
     @classmethod
@@ -200,9 +217,13 @@ class BlockColumnLinear(Kernel):
         return BlockColumnPool(weight, bias, {"_": pattern}).form("_")
 
     def _plan(self, T: int, dtype: torch.dtype) -> tuple[torch.Tensor, list[tuple[Any, ...]]]:
-        """Steps for ``T`` tokens: (indices, gather buffer, weights, bias, output, accumulate)."""
+        """Steps for ``T`` tokens: (indices, gather output, GEMM operand ``(n, T, k)``,
+        weights, bias, output, accumulate). Which way inputs are gathered depends on ``T``
+        (see ``ROW_GATHER_MIN_TOKENS``)."""
         if T in self._plans:
             return self._outs[T], self._plans[T]
+        rows = self._row_gather(T)
+        budget = ROW_GATHER_CHUNK_BYTES if rows else GATHER_CHUNK_BYTES
         out = torch.empty(self.members.numel(), T, self.block_rows, dtype=dtype)
         plan = []
         row = 0
@@ -210,14 +231,22 @@ class BlockColumnLinear(Kernel):
             n = members.numel()
             for j, (idx, wc) in enumerate(segments):
                 k = wc.shape[1]
-                chunk = max(1, min(n, GATHER_CHUNK_BYTES // max(1, T * k * 4)))
+                chunk = max(1, min(n, budget // max(1, T * k * 4)))
                 buf = torch.empty(T * chunk * k, dtype=dtype)
                 for s in range(0, n, chunk):
                     e = min(n, s + chunk)
+                    m = e - s
+                    if rows:  # gathered rows of the transposed input: (m * k, T)
+                        gathered = buf[: m * k * T].view(m * k, T)
+                        operand = gathered.view(m, k, T).transpose(1, 2)
+                    else:  # gathered columns of the input: (T, m * k)
+                        gathered = buf[: T * m * k].view(T, m * k)
+                        operand = gathered.view(T, m, k).transpose(0, 1)
                     plan.append(
                         (
                             idx[s * k : e * k],
-                            buf[: T * (e - s) * k].view(T, (e - s) * k),
+                            gathered,
+                            operand,
                             wc[s:e],
                             None if bb is None or j > 0 else bb[s:e],
                             out[row + s : row + e],
@@ -231,6 +260,9 @@ class BlockColumnLinear(Kernel):
         self._plans[T], self._outs[T] = plan, out
         return out, plan
 
+    def _row_gather(self, T: int) -> bool:
+        return self.row_gather_from is not None and self.row_gather_from <= T
+
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         lead = x.shape[:-1]
         flat = x.reshape(-1, x.shape[-1])
@@ -239,9 +271,12 @@ class BlockColumnLinear(Kernel):
         T = flat.shape[0]
         B = self.block_rows
         out, plan = self._plan(T, flat.dtype)
-        for idx, gbuf, wc, bb, dst, accumulate in plan:
-            torch.index_select(flat, 1, idx, out=gbuf)
-            g = gbuf.view(T, wc.shape[0], wc.shape[1]).transpose(0, 1)
+        if self._row_gather(T):
+            source, dim = flat.t().contiguous(), 0
+        else:
+            source, dim = flat, 1
+        for idx, gathered, g, wc, bb, dst, accumulate in plan:
+            torch.index_select(source, dim, idx, out=gathered)
             if accumulate:
                 dst.baddbmm_(g, wc)
             elif bb is None:
@@ -382,7 +417,9 @@ class BlockColumnPool:
                 if self.bias_pad is not None
                 else torch.zeros(self.n_block_rows * self.block_rows)
             )
-        return BlockColumnLinear(self.out_features, self.block_rows, parts, fill, zero_column)
+        return BlockColumnLinear(
+            self.out_features, self.block_rows, parts, fill, zero_column, self.in_features
+        )
 
 
 def _buckets(counts: list[int], block_rows: int) -> list[list[int]]:

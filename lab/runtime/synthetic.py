@@ -24,7 +24,10 @@ from torch import nn
 
 from lab.pattern_set import LayerPattern, PatternSet
 
-SYNTHETIC_KINDS = ("rt3", "distilbert")
+SYNTHETIC_KINDS = ("rt3", "small", "distilbert")
+# The default compression budget's model (what `rt3lab compress` builds on the built-in
+# corpus): RT3's structure at emb 256, vocabulary 8000.
+SMALL_RT3_CONFIG = {"vocab_size": 8000, "emb": 256, "ff": 200, "layers": 2, "heads": 4}
 DEFAULT_DENSITIES = {"bp": 0.6, "p50": 0.5, "p30": 0.3, "p20": 0.2}
 
 
@@ -81,7 +84,7 @@ def prunable(model: nn.Module, kind: str) -> dict[str, nn.Module]:
     """The layers a synthetic set prunes: every Linear/Embedding of RT3's model (the
     contract's names), every Linear inside DistilBERT's transformer blocks."""
     mods = dict(model.named_modules())
-    if kind == "rt3":
+    if kind in ("rt3", "small"):
         names = [
             n
             for n in mods
@@ -96,10 +99,13 @@ def prunable(model: nn.Module, kind: str) -> dict[str, nn.Module]:
 
 
 def synthetic_model(kind: str, seed: int = 0) -> nn.Module:
-    """A random-weight model of ``kind`` (``rt3`` or ``distilbert``)."""
+    """A random-weight model of ``kind`` (``rt3``, ``small``: the default budget's, or
+    ``distilbert``)."""
     torch.manual_seed(seed)
     if kind == "rt3":
         return rt3_model()
+    if kind == "small":
+        return rt3_model(**SMALL_RT3_CONFIG)
     if kind == "distilbert":
         return distilbert_model()
     raise ValueError(f"synthetic kind {kind!r} is not one of {SYNTHETIC_KINDS}")
