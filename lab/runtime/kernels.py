@@ -203,11 +203,20 @@ class BlockColumnLinear(Kernel):
         members = torch.cat([m for m, *_ in parts]) if parts else torch.zeros(0, dtype=torch.long)
         self.members = members
         self.in_order = fill is None and torch.equal(members, torch.arange(self.n_block_rows))
+        # The workspace holds the computed block-rows (bucket order), then the block-rows no
+        # part computes (bias only, written once per plan); ``source_row[b]`` is where
+        # block-row ``b`` sits, so one contiguous-row ``index_select`` restores the order.
+        nbr = self.n_block_rows
+        covered = torch.zeros(nbr, dtype=torch.bool)
+        covered[members] = True
+        self.empty_rows = torch.arange(nbr)[~covered]
+        self.source_row = torch.empty(nbr, dtype=torch.long)
+        self.source_row[torch.cat([members, self.empty_rows])] = torch.arange(nbr)
         self._plans: dict[int, list[tuple[Any, ...]]] = {}
         reuse = self.macs_per_row / in_features if in_features else 0.0
         # token counts from which the transposed input is row-gathered (see the constants)
         self.row_gather_from = ROW_GATHER_MIN_TOKENS if reuse >= ROW_GATHER_MIN_REUSE else None
-        self._outs: dict[int, torch.Tensor] = {}
+        self._outs: dict[int, tuple[torch.Tensor, torch.Tensor | None]] = {}
 
     @classmethod
     def build(
@@ -216,15 +225,24 @@ class BlockColumnLinear(Kernel):
         """A form with its own compact weights (no sharing with other sets)."""
         return BlockColumnPool(weight, bias, {"_": pattern}).form("_")
 
-    def _plan(self, T: int, dtype: torch.dtype) -> tuple[torch.Tensor, list[tuple[Any, ...]]]:
-        """Steps for ``T`` tokens: (indices, gather output, GEMM operand ``(n, T, k)``,
-        weights, bias, output, accumulate). Which way inputs are gathered depends on ``T``
-        (see ``ROW_GATHER_MIN_TOKENS``)."""
+    def _plan(
+        self, T: int, dtype: torch.dtype
+    ) -> tuple[tuple[torch.Tensor, torch.Tensor | None], list[tuple[Any, ...]]]:
+        """Workspaces ``(out, reordered)`` and steps for ``T`` tokens: (indices, gather
+        output, GEMM operand ``(n, T, k)``, weights, bias, output, accumulate). Which way
+        inputs are gathered depends on ``T`` (see ``ROW_GATHER_MIN_TOKENS``)."""
         if T in self._plans:
             return self._outs[T], self._plans[T]
         rows = self._row_gather(T)
         budget = ROW_GATHER_CHUNK_BYTES if rows else GATHER_CHUNK_BYTES
-        out = torch.empty(self.members.numel(), T, self.block_rows, dtype=dtype)
+        B, nbr = self.block_rows, self.n_block_rows
+        out = torch.empty(nbr, T, B, dtype=dtype)
+        reordered = None
+        if not self.in_order:
+            reordered = torch.empty(nbr, T, B, dtype=dtype)
+            if self.empty_rows.numel():
+                bias = self.fill.view(nbr, 1, B)[self.empty_rows]
+                out[self.members.numel() :] = bias.to(dtype)
         plan = []
         row = 0
         for members, segments, bb in self.parts:
@@ -257,8 +275,8 @@ class BlockColumnLinear(Kernel):
         if len(self._plans) > 8:  # a few token counts at most; drop the oldest
             oldest = next(iter(self._plans))
             del self._plans[oldest], self._outs[oldest]
-        self._plans[T], self._outs[T] = plan, out
-        return out, plan
+        self._plans[T], self._outs[T] = plan, (out, reordered)
+        return (out, reordered), plan
 
     def _row_gather(self, T: int) -> bool:
         return self.row_gather_from is not None and self.row_gather_from <= T
@@ -270,7 +288,7 @@ class BlockColumnLinear(Kernel):
             flat = F.pad(flat, (0, 1))
         T = flat.shape[0]
         B = self.block_rows
-        out, plan = self._plan(T, flat.dtype)
+        (out, reordered), plan = self._plan(T, flat.dtype)
         if self._row_gather(T):
             source, dim = flat.t().contiguous(), 0
         else:
@@ -283,16 +301,14 @@ class BlockColumnLinear(Kernel):
                 torch.bmm(g, wc, out=dst)
             else:
                 torch.baddbmm(bb, g, wc, out=dst)
-        if self.in_order:
-            y = out.transpose(0, 1).reshape(T, self.n_block_rows * B)
-            if y.untyped_storage().data_ptr() == out.untyped_storage().data_ptr():
-                y = y.clone()  # one token or one block-row: reshape gave a workspace view
-        else:
-            if self.fill is not None:
-                y = self.fill.expand(T, -1).clone()
-            else:
-                y = torch.empty(T, self.n_block_rows * B, dtype=flat.dtype)
-            y.view(T, self.n_block_rows, B).index_copy_(1, self.members, out.transpose(0, 1))
+        if reordered is not None:  # whole (T * B) rows back into block-row order
+            torch.index_select(
+                out.view(out.shape[0], -1), 0, self.source_row, out=reordered.view(out.shape[0], -1)
+            )
+            out = reordered
+        y = out.transpose(0, 1).reshape(T, self.n_block_rows * B)
+        if y.untyped_storage().data_ptr() == out.untyped_storage().data_ptr():
+            y = y.clone()  # one token or one block-row: reshape gave a workspace view
         if self.n_block_rows * B != self.out_features:
             y = y[:, : self.out_features].contiguous()
         return y.reshape(*lead, self.out_features)
