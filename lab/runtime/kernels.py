@@ -401,6 +401,11 @@ class BlockColumnPool:
         own = sum(_tensors_nbytes(*segs, bb) for _, _, segs, bb in self.buckets)
         return own + _tensors_nbytes(self.bias_pad)
 
+    def serves(self, form: BlockColumnLinear) -> bool:
+        """Whether ``form`` runs on this pool's weights."""
+        mine = {seg.data_ptr() for _, _, segs, _ in self.buckets for seg in segs}
+        return any(w.data_ptr() in mine for _, segs, _ in form.parts for _, w in segs)
+
     def form(self, name: str) -> BlockColumnLinear:
         """The executable form of set ``name`` on this pool (shared segments, own indices)."""
         keep = self.keep[name]

@@ -49,8 +49,10 @@ EXECUTORS = ("auto", "compact", "mask-per-call", "bsr", "premasked")
 # this many rows (tokens x batch; RT3's sequence length) and keeps the faster.
 AUTO_ROWS = 35
 # A set runs on the layer's shared pool unless that costs more than this factor of the
-# multiply-adds it would do on a pool of its own (sets not nested in the others).
-SHARE_WASTE_LIMIT = 1.25
+# multiply-adds it would do on a pool of its own (sets not nested in the others, or ragged
+# block-rows bucketed by another set's counts), memory budget permitting. 1.0 measured best
+# on the built-in bundle (its decoder sets are ragged); nested uniform sets never pay.
+SHARE_WASTE_LIMIT = 1.0
 
 
 class ReconfigurationError(ValueError):
@@ -198,6 +200,8 @@ class ReconfigurableModel(nn.Module):
         candidates: list[_DenseOffer] = []
         self.pools: dict[str, K.BlockColumnPool] = {}
         self.forms: dict[str, dict[str, K.Kernel]] = {ps.name: {} for ps in sets}
+        by_name = {ps.name: ps for ps in sets}
+        own_offers: list[tuple[float, str, str]] = []
         with torch.no_grad():
             for layer, mod in layers.items():
                 pats = {ps.name: ps.layers[layer] for ps in sets if layer in ps.layers}
@@ -212,29 +216,39 @@ class ReconfigurableModel(nn.Module):
                     by_rows = {int(p.block_rows) for p in pooled.values()}
                     if len(by_rows) > 1:  # one pool per block height
                         pooled = {}
-                bias = None if getattr(mod, "bias", None) is None else mod.bias.detach()
+                bias = _bias(mod)
                 if pooled:
                     self.pools[layer] = K.BlockColumnPool(mod.weight.detach(), bias, pooled, layout)
                 for n, p in pats.items():
                     if n not in pooled:
-                        form = build_form(mod, p, executor)
-                        if executor == "auto" and isinstance(form, K.BlockColumnLinear):
-                            _offer_dense(candidates, n, layer, form, mod, p, bias, rows_hint)
-                        self.forms[n][layer] = form
+                        self.forms[n][layer] = build_form(mod, p, executor)
                         continue
-                    form, key = self.pools[layer].form(n), layer
+                    form = self.pools[layer].form(n)
                     own_rows = _padded_rows(p)
                     if len(pooled) > 1 and form.macs_per_row > SHARE_WASTE_LIMIT * own_rows:
-                        # not nested in the shared layout: a pool of its own is cheaper to run
-                        own = K.BlockColumnPool(mod.weight.detach(), bias, {n: p})
-                        key = f"{layer}#{n}"
-                        self.pools[key] = own
-                        form = own.form(n)
-                    if executor == "auto":
-                        _offer_dense(candidates, n, layer, form, mod, p, bias, rows_hint)
+                        # padded in the shared layout: a pool of its own runs fewer MACs
+                        saved = (form.macs_per_row - own_rows) / max(1, own_rows)
+                        own_offers.append((saved, layer, n))
                     self.forms[n][layer] = form
+            budget = sum(m.weight.numel() * m.weight.element_size() for m in layers.values())
+            for _, layer, n in sorted(own_offers, reverse=True):
+                mod = layers[layer]
+                own = K.BlockColumnPool(
+                    mod.weight.detach(), _bias(mod), {n: by_name[n].layers[layer]}
+                )
+                form = own.form(n)
+                if self._spent() + own.nbytes + form.nbytes - self.forms[n][layer].nbytes < budget:
+                    self.pools[f"{layer}#{n}"] = own
+                    self.forms[n][layer] = form
+            if executor == "auto":
+                for n, forms in self.forms.items():
+                    for layer, form in forms.items():
+                        if isinstance(form, K.BlockColumnLinear):
+                            mod, p = layers[layer], by_name[n].layers[layer]
+                            _offer_dense(candidates, n, layer, form, mod, p, _bias(mod), rows_hint)
         if candidates:
-            self._accept_dense(candidates, layers)
+            self._accept_dense(candidates, budget)
+        self._drop_unused_pools()
         self.patterns = {ps.name: ps for ps in sets}
         for name, mod in layers.items():
             wrapper = (
@@ -246,24 +260,29 @@ class ReconfigurableModel(nn.Module):
         if active is not None:
             self.switch(active)
 
-    def _accept_dense(self, offers: list[_DenseOffer], layers: dict[str, nn.Module]) -> None:
-        """Run a layer of a set as a pre-masked dense GEMM where that measured faster, most
-        time saved per byte first, while all sets together stay under one dense copy of
-        the pruned layers (the memory budget); then free pools no set runs any more."""
-        pruned = sum(m.weight.numel() * m.weight.element_size() for m in layers.values())
-        spent = sum(p.nbytes for p in self.pools.values()) + sum(
+    def _spent(self) -> int:
+        """Bytes all sets hold now: the compact pools plus every form's own bytes."""
+        return sum(p.nbytes for p in self.pools.values()) + sum(
             f.nbytes for forms in self.forms.values() for f in forms.values()
         )
+
+    def _accept_dense(self, offers: list[_DenseOffer], budget: int) -> None:
+        """Run a layer of a set as a pre-masked dense GEMM where that measured faster, most
+        time saved per byte first, while all sets together stay under ``budget`` (one
+        dense copy of the pruned layers)."""
+        spent = self._spent()
         for offer in sorted(offers, key=lambda o: o.saved_s / o.dense.nbytes, reverse=True):
-            if spent + offer.dense.nbytes >= pruned:
+            if spent + offer.dense.nbytes >= budget:
                 continue
             spent += offer.dense.nbytes - offer.compact.nbytes
             self.forms[offer.set_name][offer.layer] = offer.dense
-        running = {id(f) for forms in self.forms.values() for f in forms.values()}
+
+    def _drop_unused_pools(self) -> None:
+        """Free the compact pools no set runs any more (dense offers, own pools)."""
         for key, pool in list(self.pools.items()):
             layer = key.split("#", 1)[0]
-            names = [n for n in pool.keep if id(self.forms[n].get(layer)) in running]
-            if not any(isinstance(self.forms[n].get(layer), K.BlockColumnLinear) for n in names):
+            forms = [self.forms[n].get(layer) for n in pool.keep]
+            if not any(isinstance(f, K.BlockColumnLinear) and pool.serves(f) for f in forms):
                 del self.pools[key]
 
     def executors(self) -> dict[str, dict[str, str]]:
@@ -399,6 +418,10 @@ def _offer_dense(
     saved = statistics.median(times[0]) - statistics.median(times[1])
     if saved > 0:
         offers.append(_DenseOffer(set_name, layer, compact, dense, saved))
+
+
+def _bias(module: nn.Module) -> torch.Tensor | None:
+    return None if getattr(module, "bias", None) is None else module.bias.detach()
 
 
 def _padded_rows(pattern: LayerPattern) -> int:

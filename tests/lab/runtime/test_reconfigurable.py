@@ -81,6 +81,33 @@ def test_outputs_survive_later_calls(out, tokens):
     assert torch.allclose(y2, x2 @ (w * mask).t(), **TOL)
 
 
+@pytest.mark.parametrize("layout", ["segments", "views"])
+@pytest.mark.parametrize("bias", [True, False])
+def test_row_gathered_large_layers_equal_masked_dense(layout, bias):
+    """Large layers at many tokens gather rows of the transposed input; empty and ragged
+    block-rows, non-nested sets and a short last block-row must stay exact on both paths."""
+    g = torch.Generator().manual_seed(5)
+    out, inp, B = 610, 48, 32
+    w = torch.randn(out, inp, generator=g)
+    b = torch.randn(out, generator=g) if bias else None
+    masks = {f"d{d}": block_column_mask(out, inp, B, d, g) for d in (0.9, 0.6, 0.3)}
+    masks["empty_rows"] = masks["d0.6"].clone()
+    masks["empty_rows"][: 3 * B] = False  # three block-rows keep nothing: bias only
+    pats = {n: LayerPattern.from_mask("l", m, B, 8) for n, m in masks.items()}
+    pool = BlockColumnPool(w, b, pats, layout)
+    forms = {name: pool.form(name) for name in pats}
+    forms["alone"] = BlockColumnLinear.build(w, b, pats["empty_rows"])
+    pats["alone"] = pats["empty_rows"]
+    assert forms["alone"].empty_rows.tolist() == [0, 1, 2]
+    for name, form in forms.items():
+        assert form.row_gather_from is not None  # the path under test
+        pat = pats[name]
+        for tokens in (1, 15, 16, 40):
+            x = torch.randn(tokens, inp, generator=g)
+            want = torch.nn.functional.linear(x, w * pat.mask(), b)
+            assert torch.allclose(form(x), want, **TOL), (name, tokens)
+
+
 def test_standalone_form_and_nested_prefix_sharing():
     g = torch.Generator().manual_seed(1)
     lin = nn.Linear(100, 70)
@@ -332,18 +359,23 @@ def test_bundle_with_set_naming_missing_layer_is_a_bundle_error(tmp_path):
     assert bundle.set_names == ["bp", "p50", "p30", "p20"]
 
 
-def test_sets_not_nested_get_their_own_pool_and_stay_exact():
+@pytest.mark.parametrize(("densities", "own"), [((0.4, 0.1), True), ((0.5, 0.2), False)])
+def test_sets_not_nested_get_their_own_pool_and_stay_exact(densities, own):
+    """A set padded on the shared layout gets a pool of its own when the memory budget
+    (one dense copy of the pruned layers) allows it; either way every set stays exact."""
     g = torch.Generator().manual_seed(7)
     lin = nn.Linear(96, 64)
     model = nn.Sequential(lin).eval()
-    masks = [block_column_mask(64, 96, 16, d, g) for d in (0.5, 0.2)]
+    masks = [block_column_mask(64, 96, 16, d, g) for d in densities]
     sets = [
         PatternSet("a", {"0": LayerPattern.from_mask("0", masks[0], 16, 16)}),
         PatternSet("b", {"0": LayerPattern.from_mask("0", masks[1], 16, 16)}),
     ]
     refs = {s.name: masked_reference(model, s) for s in sets}
-    rm = ReconfigurableModel(model, sets)
-    assert "0#b" in rm.pools  # b is not inside a: it would waste work on the shared layout
+    rm = ReconfigurableModel(model, sets, executor="compact")
+    assert ("0#b" in rm.pools) == own  # b is not inside a: padded on the shared layout
+    mem = rm.memory()
+    assert mem.sets_total_bytes < mem.pruned_dense_bytes
     x = torch.randn(4, 96, generator=g)
     with torch.no_grad():
         for s in sets:
