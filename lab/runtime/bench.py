@@ -260,7 +260,7 @@ def runtime(
     anchors: bool = typer.Option(True, "--anchors/--no-anchors", help="time the anchors"),
     layers: bool = typer.Option(True, "--layers/--no-layers", help="time every layer"),
     seed: int = typer.Option(0, help="seed of the synthetic weights, sets and inputs"),
-    layout: str = typer.Option("segments", help="shared pool layout: segments or views"),
+    layout: str = typer.Option("auto", help="shared pool layout: auto, segments or views"),
     as_json: bool = typer.Option(False, "--json", help="print only JSON"),
     profile_out: Path | None = typer.Option(
         None, "--profile-out", help="write the latencies as a device-profile latency section"
@@ -271,8 +271,8 @@ def runtime(
 
     from lab.runtime.measure import host_info, pin_threads, run_bench
 
-    if layout not in ("segments", "views"):
-        raise BenchInputError(f"--layout: {layout!r} is not one of ['segments', 'views']")
+    if layout not in ("auto", "segments", "views"):
+        raise BenchInputError(f"--layout: {layout!r} is not one of ['auto', 'segments', 'views']")
     base, sets, entries, source = _load_source(bundle, synthetic, densities, seed)
     pinned = pin_threads(threads)
     torch.manual_seed(seed)

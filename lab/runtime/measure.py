@@ -249,7 +249,7 @@ def run_bench(
     anchors: bool = True,
     layers: bool = True,
     progress: Callable[[str], None] = lambda _msg: None,
-    layout: str = "segments",
+    layout: str = "auto",
 ) -> dict[str, Any]:
     """Measure dense, every set, per-layer forms, anchors, switches and memory.
 
@@ -292,7 +292,7 @@ def run_bench(
         }
     out: dict[str, Any] = {
         "workload": {"batch": batch, "seq_len": seq_len},
-        "layout": layout,
+        "layout": rm.layout,
         "prepare_s": prepare_s,
         "dense_latency_ms": dense.median_ms,
         "dense_latency_p99_ms": dense.p99_ms,

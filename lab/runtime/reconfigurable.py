@@ -53,6 +53,8 @@ AUTO_ROWS = 35
 # block-rows bucketed by another set's counts), memory budget permitting. 1.0 measured best
 # on the built-in bundle (its decoder sets are ragged); nested uniform sets never pay.
 SHARE_WASTE_LIMIT = 1.0
+# Shared pool layouts (``lab.runtime.kernels.LAYOUTS``) or "auto": by ``rows_hint``.
+LAYOUTS = ("auto", *K.LAYOUTS)
 
 
 class ReconfigurationError(ValueError):
@@ -160,12 +162,16 @@ class ReconfigurableModel(nn.Module):
         sets: Iterable[PatternSet],
         executor: str = "auto",
         active: str | None = None,
-        layout: str = "segments",
+        layout: str = "auto",
         rows_hint: int = AUTO_ROWS,
     ):
         super().__init__()
-        if layout not in K.LAYOUTS:
-            raise ReconfigurationError(f"layout {layout!r} is not one of {K.LAYOUTS}")
+        if layout not in LAYOUTS:
+            raise ReconfigurationError(f"layout {layout!r} is not one of {LAYOUTS}")
+        if layout == "auto":
+            # one strided GEMM per bucket pays at many rows; at one token contiguous
+            # segments stream weights better (whole model, weights beyond the caches)
+            layout = "views" if rows_hint >= K.ROW_GATHER_MIN_TOKENS else "segments"
         self.layout = layout
         if executor not in EXECUTORS:
             raise ReconfigurationError(f"executor {executor!r} is not one of {EXECUTORS}")
@@ -295,7 +301,7 @@ class ReconfigurableModel(nn.Module):
         bundle: Bundle,
         executor: str = "auto",
         active: str | None = None,
-        layout: str = "segments",
+        layout: str = "auto",
     ) -> ReconfigurableModel:
         """Build the bundle's model, load the backbone, and prepare every set."""
         return cls(
