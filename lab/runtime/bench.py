@@ -2,8 +2,8 @@
 
 Measures, on this machine, with warm-up, interleaved repetitions, medians and p99, and
 pinned threads: the dense model and each pattern set end to end and per layer, speedup
-next to the FLOP-reduction limit of the pruned layers (and, with per-layer times, the
-Amdahl limit: the measured unpruned rest of the model does not shrink), the same masks
+next to the FLOP-reduction limit of the pruned layers and the Amdahl limit (the unpruned
+rest, timed with every pruned Linear answering instantly, does not shrink), the same masks
 run the ways others run them (weight x mask per call, PyTorch BSR via ``torch.addmm``,
 pre-masked dense), the switch time against RT3-style switching (mask re-application,
 ``load_state_dict``), and memory. ``--synthetic rt3|small|distilbert`` measures random-weight
