@@ -46,8 +46,12 @@ if TYPE_CHECKING:
 
 EXECUTORS = ("auto", "compact", "mask-per-call", "bsr", "premasked")
 # The auto executor times each layer's compact form against its pre-masked dense weight on
-# this many rows (tokens x batch; RT3's sequence length) and keeps the faster.
+# at least this many rows (tokens x batch; RT3's sequence length) and keeps the faster
 AUTO_ROWS = 35
+# ... (never fewer: timed alone, a layer's dense weight sits warm in cache, while end to end
+# at one token every weight streams from memory and the compact form reads a fraction of
+# it), and only when dense saves more than this fraction of the compact time.
+AUTO_DENSE_MARGIN = 0.1
 # A set runs on the layer's shared pool unless that costs more than this factor of the
 # multiply-adds it would do on a pool of its own (sets not nested in the others, or ragged
 # block-rows bucketed by another set's counts), memory budget permitting. 1.0 measured best
@@ -247,11 +251,12 @@ class ReconfigurableModel(nn.Module):
                     self.pools[f"{layer}#{n}"] = own
                     self.forms[n][layer] = form
             if executor == "auto":
+                rows = max(rows_hint, AUTO_ROWS)
                 for n, forms in self.forms.items():
                     for layer, form in forms.items():
                         if isinstance(form, K.BlockColumnLinear):
                             mod, p = layers[layer], by_name[n].layers[layer]
-                            _offer_dense(candidates, n, layer, form, mod, p, _bias(mod), rows_hint)
+                            _offer_dense(candidates, n, layer, form, mod, p, _bias(mod), rows)
         if candidates:
             self._accept_dense(candidates, budget)
         self._drop_unused_pools()
@@ -422,7 +427,7 @@ def _offer_dense(
                 form(x)
                 times[i].append(time.perf_counter() - t0)
     saved = statistics.median(times[0]) - statistics.median(times[1])
-    if saved > 0:
+    if saved > AUTO_DENSE_MARGIN * statistics.median(times[0]):
         offers.append(_DenseOffer(set_name, layer, compact, dense, saved))
 
 
