@@ -10,12 +10,23 @@ import serial
 
 from power_meter.sample import MeterDisconnected, MeterError, Sample, SampleBatch
 
+try:  # POSIX: pyserial's flush() calls tcdrain, which raises termios.error (not an OSError)
+    import termios
+
+    _TERMIOS_ERRORS: tuple[type[BaseException], ...] = (termios.error,)
+except ImportError:  # pragma: no cover - Windows has no termios
+    _TERMIOS_ERRORS = ()
+
+# Everything a port that has gone away can raise: a meter unplugged mid-write surfaces as
+# termios.error(EIO) from tcdrain on a pseudo-terminal or a USB-serial device.
+PORT_ERRORS: tuple[type[BaseException], ...] = (serial.SerialException, OSError, *_TERMIOS_ERRORS)
+
 
 def open_port(url: str, baudrate: int, timeout: float = 0.05) -> serial.SerialBase:
     """Open `url` (`/dev/ttyACM0`, `socket://host:port`, `rfc2217://...`) with pyserial."""
     try:
         return serial.serial_for_url(url, baudrate=baudrate, timeout=timeout, write_timeout=1.0)
-    except (serial.SerialException, OSError) as exc:
+    except PORT_ERRORS as exc:
         raise MeterDisconnected(f"{url}: cannot open: {exc}") from exc
 
 
@@ -24,7 +35,7 @@ def read_available(port: serial.SerialBase, max_bytes: int = 1 << 20) -> bytes:
     try:
         waiting = port.in_waiting
         data = port.read(min(max(waiting, 1), max_bytes))
-    except (serial.SerialException, OSError) as exc:
+    except PORT_ERRORS as exc:
         raise MeterDisconnected(f"{port.port}: read failed: {exc}") from exc
     return data
 
@@ -34,7 +45,7 @@ def write(port: serial.SerialBase, data: bytes) -> None:
     try:
         port.write(data)
         port.flush()
-    except (serial.SerialException, OSError) as exc:
+    except PORT_ERRORS as exc:
         raise MeterDisconnected(f"{port.port}: write failed: {exc}") from exc
 
 
@@ -44,7 +55,7 @@ def discard_input(port: serial.SerialBase) -> int:
         n = port.in_waiting
         if n:
             port.read(n)
-    except (serial.SerialException, OSError) as exc:
+    except PORT_ERRORS as exc:
         raise MeterDisconnected(f"{port.port}: read failed: {exc}") from exc
     return n
 

@@ -73,3 +73,32 @@ def test_ppk2_survives_every_fault(cap):
     assert len(after) > 30000
     good = df[(df["flags"] & int(Flag.GAP)) == 0]
     np.testing.assert_allclose(good.power_w, 0.33, rtol=2e-3)
+
+
+def test_meter_unplugged_between_write_and_drain_is_a_disconnect():
+    """pyserial's flush() drains with tcdrain, which raises termios.error (not an OSError)
+    when the far end vanishes after the bytes left: it must surface as MeterDisconnected so
+    the recorder reconnects instead of dying (seen once in CI on the TC66C fault run)."""
+    import os
+    import pty
+
+    import serial
+
+    from power_meter.port import write
+    from power_meter.sample import MeterDisconnected
+
+    master, slave = pty.openpty()
+
+    class UnpluggedAfterWrite(serial.Serial):
+        def write(self, data):
+            n = super().write(data)
+            os.close(master)  # the meter goes away before the drain
+            return n
+
+    port = UnpluggedAfterWrite(os.ttyname(slave), 115200, timeout=0.02)
+    try:
+        with pytest.raises(MeterDisconnected, match="write failed"):
+            write(port, b"getva")
+    finally:
+        port.close()
+        os.close(slave)
