@@ -84,6 +84,11 @@ def compress(
     family: str = typer.Option(
         "block-column", "--family", help="block-column (compacts) or elementwise (does not)."
     ),
+    candidates: str = typer.Option(
+        "fitted",
+        "--candidates",
+        help="fitted (Lloyd-fitted to the BP weights) or rt3 (RT3's shrunken search space).",
+    ),
     estimator: str = typer.Option("op-count", "--estimator", help="op-count or measured."),
     deadlines: str = typer.Option(
         "scaled", "--deadlines", help="scaled (BP meets the top level exactly) or profile."
@@ -116,9 +121,11 @@ def compress(
     prof = load_profile(profile)
     # Validate cheap inputs before loading data or training anything.
     from lab.compression.block_pruning import load_bp_config
+    from lab.compression.pattern_pruning import check_candidates
     from lab.compression.reward import governor_levels
 
     governor_levels(prof)
+    check_candidates(candidates)
     load_bp_config(bp_config, block_rows=block, block_cols=block)
     opts = CompressOptions(
         profile=prof.name,
@@ -130,6 +137,7 @@ def compress(
         block_rows=block,
         block_cols=block,
         family=family,
+        candidates=candidates,
         estimator=estimator,
         deadlines=deadlines,
         reward_norm=reward_norm,

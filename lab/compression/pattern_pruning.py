@@ -20,6 +20,15 @@ the largest totals; for each sparsity level zero the ``n`` smallest entries of e
 (``block-column``: the ``n`` columns of smallest L2 norm, ``n = round(level x block_cols)``;
 ``elementwise``: the ``n = round(level x block_rows x block_cols)`` smallest entries).
 At least one column (or entry) is always kept.
+
+``fitted_patterns`` is rt3lab's alternative search space (``--candidates fitted``): per
+level, Lloyd iterations on the pruning objective itself. Blocks are assigned to their
+nearest of ``k`` patterns, each pattern is refitted to keep the columns (entries) of most
+squared weight over its blocks, until the assignment stops changing; every step lowers the
+weight the layer's patterns remove. RT3's sums of ten random blocks all approach the layer's
+mean column profile, so its ten candidates are near copies and four slots act like one;
+after BP has zeroed different columns in different blocks, that mean profile also keeps
+columns BP already removed. Fitted candidates are distinct and follow the BP structure.
 """
 
 from __future__ import annotations
@@ -37,11 +46,42 @@ if TYPE_CHECKING:
 RT3_LEVELS: tuple[float, ...] = (0.01, 0.13, 0.25, 0.37, 0.50, 0.62, 0.75, 0.87, 0.93, 0.99)
 FAMILIES = ("block-column", "elementwise")
 COMPACTS = {"block-column": True, "elementwise": False}
+CANDIDATE_SPACES = ("rt3", "fitted")
 
 
 def _check_family(family: str) -> None:
     if family not in FAMILIES:
         raise CompressionError(f"pattern family {family!r}: expected one of {FAMILIES}")
+
+
+def check_candidates(space: str) -> None:
+    """Raise a clear error unless ``space`` names a candidate search space."""
+    if space not in CANDIDATE_SPACES:
+        raise CompressionError(f"candidates {space!r}: expected one of {CANDIDATE_SPACES}")
+
+
+def _zeros(level: float, i: int, width: int) -> int:
+    """Zeros per pattern of ``width`` columns or entries at ``level`` (one is always kept)."""
+    return min(round(check_sparsity(level, f"level {i}") * width), width - 1)
+
+
+def _drop_lowest(scores: torch.Tensor, n_zero: int) -> torch.Tensor:
+    """``(k, F)`` booleans: True except at each row's ``n_zero`` smallest scores."""
+    import torch
+
+    order = torch.argsort(scores, dim=1, stable=True)
+    keep = torch.ones_like(scores, dtype=torch.bool)
+    keep.scatter_(1, order[:, :n_zero], False)
+    return keep
+
+
+def _as_blocks(keep: torch.Tensor, family: str, rows: int, cols: int) -> torch.Tensor:
+    """``(k, C)`` kept columns (``block-column``) or ``(k, R*C)`` kept entries
+    (``elementwise``) as ``(k, R, C)`` patterns."""
+    k = keep.shape[0]
+    if family == "block-column":
+        return keep.unsqueeze(1).expand(k, rows, cols)
+    return keep.reshape(k, rows, cols)
 
 
 def patterns_from_scores(
@@ -61,23 +101,11 @@ def patterns_from_scores(
 
     _check_family(family)
     k, rows, cols = scores.shape
+    feats = scores.norm(dim=1) if family == "block-column" else scores.reshape(k, -1)
     out = torch.zeros(len(levels), k, rows, cols, dtype=torch.bool)
-    if family == "block-column":
-        col = scores.norm(dim=1)  # (k, C)
-        order = torch.argsort(col, dim=1, stable=True)
-        for i, level in enumerate(levels):
-            n_zero = min(round(check_sparsity(level, f"level {i}") * cols), cols - 1)
-            keep = torch.ones(k, cols, dtype=torch.bool)
-            keep.scatter_(1, order[:, :n_zero], False)
-            out[i] = keep.unsqueeze(1).expand(k, rows, cols)
-    else:
-        flat = scores.reshape(k, -1)
-        order = torch.argsort(flat, dim=1, stable=True)
-        for i, level in enumerate(levels):
-            n_zero = min(round(check_sparsity(level, f"level {i}") * rows * cols), rows * cols - 1)
-            keep = torch.ones_like(flat, dtype=torch.bool)
-            keep.scatter_(1, order[:, :n_zero], False)
-            out[i] = keep.reshape(k, rows, cols)
+    for i, level in enumerate(levels):
+        keep = _drop_lowest(feats, _zeros(level, i, feats.shape[1]))
+        out[i] = _as_blocks(keep, family, rows, cols)
     return out
 
 
@@ -110,6 +138,72 @@ def candidate_patterns(
         sums[r] = blocks[idx].sum(0)
     top = torch.argsort(sums.sum((1, 2)), descending=True, stable=True)[:keep]
     return patterns_from_scores(sums[top], levels, family)
+
+
+def fitted_patterns(
+    weight: torch.Tensor,
+    block_rows: int,
+    block_cols: int,
+    levels: Sequence[float] = RT3_LEVELS,
+    family: str = "block-column",
+    generator: torch.Generator | None = None,
+    keep: int = 10,
+    iters: int = 20,
+) -> torch.Tensor:
+    """Fitted candidates for one layer: ``(n_levels, keep, block_rows, block_cols)``.
+
+    Seeds are ``keep`` blocks drawn k-means++ style (by the squared distance of their
+    energy profiles to the seeds so far) from the blocks that hold any weight; then, per
+    level, Lloyd iterations (nearest-pattern assignment, refit each pattern to its blocks)
+    for at most ``iters`` rounds. A pattern left without blocks keeps its previous columns.
+    """
+    import torch
+
+    _check_family(family)
+    energy = to_blocks(weight.detach().float() ** 2, block_rows, block_cols)
+    energy = energy.reshape(-1, block_rows, block_cols)
+    n = energy.shape[0]
+    # block-column: (n, C), what keeping each column saves; elementwise: (n, R*C)
+    feats = energy.sum(1) if family == "block-column" else energy.reshape(n, -1)
+    live = feats[feats.sum(1) > 0]
+    if live.shape[0] == 0:  # an all-zero layer: any pattern removes nothing
+        live = torch.ones(1, feats.shape[1])
+    width = feats.shape[1]
+    # k-means++ seeding on the shape of each block (energy fractions)
+    shape = live / live.sum(1, keepdim=True)
+    first = int(torch.randint(live.shape[0], (1,), generator=generator))
+    seeds = [first]
+    d2 = ((shape - shape[first]) ** 2).sum(1)
+    while len(seeds) < keep:
+        if float(d2.sum()) <= 0:
+            nxt = int(torch.randint(live.shape[0], (1,), generator=generator))
+        else:
+            nxt = int(torch.multinomial(d2, 1, generator=generator))
+        seeds.append(nxt)
+        d2 = torch.minimum(d2, ((shape - shape[nxt]) ** 2).sum(1))
+    init = live[seeds]  # (keep, F)
+
+    out = torch.zeros(len(levels), keep, block_rows, block_cols, dtype=torch.bool)
+    for i, level in enumerate(levels):
+        n_zero = _zeros(level, i, width)
+        pats = _drop_lowest(init, n_zero)
+        choice = None
+        for _ in range(iters):
+            new = torch.argmin(live @ (~pats).float().t(), dim=1)
+            if choice is not None and torch.equal(new, choice):
+                break
+            choice = new
+            sums = torch.zeros(keep, width).index_add_(0, choice, live)
+            used = torch.bincount(choice, minlength=keep) > 0
+            pats = torch.where(used.unsqueeze(1), _drop_lowest(sums, n_zero), pats)
+        out[i] = _as_blocks(pats, family, block_rows, block_cols)
+    return out
+
+
+def removed_energy(weight: torch.Tensor, patterns: torch.Tensor) -> float:
+    """Squared weight that nearest-pattern assignment of ``patterns`` (``(k, R, C)``) removes."""
+    _, mask = assign_patterns(weight, patterns)
+    return float((weight.detach().float() ** 2 * ~mask).sum())
 
 
 def random_patterns(

@@ -17,9 +17,14 @@ Two calibrations adapt RT3's constants to a model of another size (both recorded
 bundle, both switchable to RT3's raw values): ``deadlines="scaled"`` multiplies the
 profile's timing constraints so that the BP model exactly meets the highest level's (RT3's
 115 ms *is* its BP latency at 1.4 GHz), and ``reward_norm="auto"`` normalises accuracy
-against the dense model (``acc_hi`` = dense, ``acc_lo`` = dense - ``acc_span``) and runs
-against BP (``runs_lo`` = BP's runs, ``runs_hi`` = ``runs_lo`` x 4.5 / 2.3, RT3's ratio),
-with ``N`` capped at 1 (see :mod:`lab.compression.reward` for why).
+against the dense model (``acc_hi`` = dense, ``acc_lo`` = dense - ``acc_span``, 2 points)
+and runs against BP (``runs_lo`` = BP's runs, ``runs_hi`` = ``runs_lo`` x 4.5 / 2.3, RT3's
+ratio), with ``N`` capped at 1 (see :mod:`lab.compression.reward` for why) and a broken
+deadline scored as if accuracy were zero. RT3's ``A = -1`` sits above the ``A`` of most
+feasible children once accuracy is normalised this tightly, so a child that missed its
+deadlines would outrank one that met them. With the full ``N`` range worth 2 points of
+weighted accuracy, the search meets the deadlines at the least accuracy cost, rather than
+buying runs with accuracy.
 """
 
 from __future__ import annotations
@@ -43,6 +48,8 @@ from lab.compression.pattern_pruning import (
     RT3_LEVELS,
     assign_patterns,
     candidate_patterns,
+    check_candidates,
+    fitted_patterns,
     random_patterns,
 )
 from lab.compression.reward import LevelSpec, RewardConfig, governor_levels, reward
@@ -93,11 +100,12 @@ class CompressOptions:
     estimator: str = "op-count"
     deadlines: str = "scaled"
     reward_norm: str = "auto"
-    acc_span: float = 0.05
+    acc_span: float = 0.02
     loss_weights: tuple[float, ...] | None = None
     levels: tuple[float, ...] = RT3_LEVELS
     slots: int = 4
     n_candidates: int = 10
+    candidates: str = "fitted"  # fitted (Lloyd on the BP weights) or rt3 (shrunken space)
     use_cache: bool = True
     threads: int | None = None  # torch threads (default: every core)
 
@@ -187,6 +195,7 @@ class Compressor:
             raise CompressionError(f"deadlines {opts.deadlines!r}: expected scaled or profile")
         if opts.reward_norm not in ("auto", "rt3"):
             raise CompressionError(f"reward norm {opts.reward_norm!r}: expected auto or rt3")
+        check_candidates(opts.candidates)
         self.timings: dict[str, float] = {}
 
     # --- model -------------------------------------------------------------------------
@@ -285,21 +294,30 @@ class Compressor:
         return pruner.squash_mask()
 
     def candidates(self, weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """RT3's shrunken search space per layer: ``(n_levels, n_candidates, R, C)``."""
+        """The search space per layer: ``(n_levels, n_candidates, R, C)``; RT3's shrunken
+        space or fitted candidates (:func:`fitted_patterns`)."""
         import torch
 
         gen = torch.Generator().manual_seed(self.opts.seed + 13)
         cfg = self.bp_config
+        o = self.opts
+        if o.candidates == "fitted":
+            return {
+                name: fitted_patterns(
+                    w, cfg.block_rows, cfg.block_cols, o.levels, o.family, gen, o.n_candidates
+                )
+                for name, w in weights.items()
+            }
         return {
             name: candidate_patterns(
                 w,
                 cfg.block_rows,
                 cfg.block_cols,
-                self.opts.levels,
-                self.opts.family,
+                o.levels,
+                o.family,
                 gen,
-                keep=self.opts.n_candidates,
-                repeats=max(16, self.opts.n_candidates),
+                keep=o.n_candidates,
+                repeats=max(16, o.n_candidates),
             )
             for name, w in weights.items()
         }
@@ -440,12 +458,14 @@ def _compress(
         from lab.compression.reward import runs_per_charge
 
         runs_bp = float(sum(runs_per_charge(c.levels_spec, bp_lats)))
+        acc_lo = dense_valid[0] - opts.acc_span
         rcfg = RewardConfig(
             acc_weights=c.loss_weights,
-            acc_lo=dense_valid[0] - opts.acc_span,
+            acc_lo=acc_lo,
             acc_hi=dense_valid[0],
             runs_lo=runs_bp,
             runs_hi=runs_bp * 4.5 / 2.3,
+            violation_a=min(-1.0, -acc_lo / opts.acc_span),  # as if accuracy were zero
             n_max=1.0,
         )
     else:
@@ -602,6 +622,7 @@ def _compress(
             "dense_cache": dense_info,
             "bp_config": cfg.to_dict(),
             "family": opts.family,
+            "candidates": opts.candidates,
             "compacts": COMPACTS[opts.family],
             "levels": list(opts.levels),
             "estimator": opts.estimator,

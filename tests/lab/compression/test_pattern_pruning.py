@@ -14,7 +14,9 @@ from lab.compression.pattern_pruning import (
     PatternPruner,
     assign_patterns,
     candidate_patterns,
+    fitted_patterns,
     random_patterns,
+    removed_energy,
     stack_patterns,
 )
 from lab.compression.sparsifier import CompressionError
@@ -116,3 +118,71 @@ def test_bad_family_and_level():
         candidate_patterns(w, 4, 4, [0.5], "diagonal")
     with pytest.raises(CompressionError, match=r"outside \[0, 1\)"):
         candidate_patterns(w, 4, 4, [1.0], "block-column")
+
+
+@pytest.mark.parametrize("family", ["block-column", "elementwise"])
+def test_fitted_candidates_follow_levels(family):
+    g = torch.Generator().manual_seed(0)
+    w = torch.randn(64, 96, generator=g)
+    w[:, 7] = 0  # a dead column, as BP leaves
+    cands = fitted_patterns(w, 16, 16, RT3_LEVELS, family, g, keep=6)
+    assert cands.shape == (10, 6, 16, 16)
+    for li, level in enumerate(RT3_LEVELS):
+        if family == "block-column":
+            zero_cols = min(round(level * 16), 15)
+            assert bool((cands[li] == cands[li][:, :1, :]).all())  # whole columns
+            assert bool((cands[li][:, 0, :].sum(1) == 16 - zero_cols).all())
+        else:
+            zeros = min(round(level * 256), 255)
+            assert bool(((~cands[li]).reshape(6, -1).sum(1) == zeros).all())
+
+
+def _bp_like(supports, g, br=8, bc=8, nbr=6, nbc=8):
+    """Blocks whose surviving columns are one of ``supports``, equal energy per column."""
+    w = torch.zeros(nbr * br, nbc * bc)
+    for i in range(nbr):
+        for j in range(nbc):
+            s = supports[int(torch.randint(len(supports), (1,), generator=g))]
+            signs = torch.randint(0, 2, (br, len(s)), generator=g).float() * 2 - 1
+            w[i * br : (i + 1) * br, j * bc + s] = signs
+    return w
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 2**16), st.integers(2, 5))
+def test_fitted_candidates_recover_distinct_bp_supports(seed, n_groups):
+    """Blocks whose surviving columns fall in ``n_groups`` supports (as BP's dead column
+    groups leave them): fitted candidates find every support and remove nothing."""
+    g = torch.Generator().manual_seed(seed)
+    w = _bp_like([torch.randperm(8, generator=g)[:2] for _ in range(n_groups)], g)
+    fitted = fitted_patterns(w, 8, 8, [0.75], "block-column", g, keep=n_groups)[0]
+    assert removed_energy(w, fitted) == 0.0
+
+
+def test_rt3_sums_blur_distinct_supports():
+    """The same case for RT3's candidates: each is a sum of ten random blocks, so its top
+    columns mix the supports and the four candidates remove weight the fitted ones keep."""
+    g = torch.Generator().manual_seed(0)
+    w = _bp_like(
+        [torch.tensor([0, 1]), torch.tensor([2, 3]), torch.tensor([4, 5]), torch.tensor([6, 7])], g
+    )
+    rt3 = candidate_patterns(w, 8, 8, [0.75], "block-column", g, keep=4)[0]
+    fitted = fitted_patterns(w, 8, 8, [0.75], "block-column", g, keep=4)[0]
+    assert removed_energy(w, fitted) == 0.0
+    assert removed_energy(w, rt3) > 0.25 * float((w**2).sum())
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.integers(0, 2**16),
+    st.sampled_from(["block-column", "elementwise"]),
+    st.sampled_from([0.25, 0.5, 0.87]),
+    st.integers(1, 6),
+)
+def test_fitted_refinement_never_removes_more_than_its_seeds(seed, family, level, keep):
+    """Lloyd steps only lower the removed weight: iters=0 returns the k-means++ seeds."""
+    g = torch.Generator().manual_seed(seed)
+    w = torch.randn(40, 56, generator=g) * (torch.rand(40, 56, generator=g) > 0.3)
+    seeds = fitted_patterns(w, 8, 8, [level], family, torch.Generator().manual_seed(seed), keep, 0)
+    fit = fitted_patterns(w, 8, 8, [level], family, torch.Generator().manual_seed(seed), keep)
+    assert removed_energy(w, fit[0]) <= removed_energy(w, seeds[0]) * (1 + 1e-5) + 1e-6

@@ -105,6 +105,14 @@ def test_elementwise_family_is_marked_not_compacting(wiki_dir, tmp_path, capsys)
     assert "do not compact" in capsys.readouterr().out
 
 
+def test_fitted_candidates_run_end_to_end(wiki_dir, tmp_path):
+    out = _run(wiki_dir, tmp_path / "fit", candidates="fitted")
+    b = Bundle.load(out)
+    assert b.provenance["candidates"] == "fitted"
+    sp = [b.entries[f"pp-{f}mhz"].sparsity for f in (1400, 1000, 800)]
+    assert sp == sorted(sp)
+
+
 def test_evaluate_json_and_corrupt_bundle(wiki_dir, tmp_path, capsys):
     out = _run(wiki_dir, tmp_path / "b")
     with pytest.raises(SystemExit) as exc:
@@ -143,6 +151,8 @@ def test_bad_input_gets_one_clear_line(tmp_path, capsys):
     assert "GLUE" in err
     err = _cli_error(["compress", "--quick", "--out", out, "--profile", "no-such-board"], capsys)
     assert "no-such-board" in err
+    err = _cli_error(["compress", "--quick", "--out", out, "--candidates", "kmeans"], capsys)
+    assert "kmeans" in err and "fitted" in err
     bad = tmp_path / "bp.yaml"
     bad.write_text("layers:\n  decoder: 1.2\n")
     err = _cli_error(["compress", "--quick", "--out", out, "--bp-config", str(bad)], capsys)
