@@ -162,13 +162,12 @@ def fitted_patterns(
     _check_family(family)
     energy = to_blocks(weight.detach().float() ** 2, block_rows, block_cols)
     energy = energy.reshape(-1, block_rows, block_cols)
-    n = energy.shape[0]
     # block-column: (n, C), what keeping each column saves; elementwise: (n, R*C)
-    feats = energy.sum(1) if family == "block-column" else energy.reshape(n, -1)
+    feats = energy.sum(1) if family == "block-column" else energy.flatten(1)
+    width = feats.shape[1]
     live = feats[feats.sum(1) > 0]
     if live.shape[0] == 0:  # an all-zero layer: any pattern removes nothing
-        live = torch.ones(1, feats.shape[1])
-    width = feats.shape[1]
+        live = torch.ones(1, width)
     # k-means++ seeding on the shape of each block (energy fractions)
     shape = live / live.sum(1, keepdim=True)
     first = int(torch.randint(live.shape[0], (1,), generator=generator))
@@ -198,12 +197,6 @@ def fitted_patterns(
             pats = torch.where(used.unsqueeze(1), _drop_lowest(sums, n_zero), pats)
         out[i] = _as_blocks(pats, family, block_rows, block_cols)
     return out
-
-
-def removed_energy(weight: torch.Tensor, patterns: torch.Tensor) -> float:
-    """Squared weight that nearest-pattern assignment of ``patterns`` (``(k, R, C)``) removes."""
-    _, mask = assign_patterns(weight, patterns)
-    return float((weight.detach().float() ** 2 * ~mask).sum())
 
 
 def random_patterns(

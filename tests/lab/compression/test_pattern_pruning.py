@@ -16,7 +16,6 @@ from lab.compression.pattern_pruning import (
     candidate_patterns,
     fitted_patterns,
     random_patterns,
-    removed_energy,
     stack_patterns,
 )
 from lab.compression.sparsifier import CompressionError
@@ -135,6 +134,12 @@ def test_fitted_candidates_follow_levels(family):
         else:
             zeros = min(round(level * 256), 255)
             assert bool(((~cands[li]).reshape(6, -1).sum(1) == zeros).all())
+
+
+def removed_energy(weight, patterns):
+    """Squared weight that nearest-pattern assignment of ``patterns`` removes."""
+    _, mask = assign_patterns(weight, patterns)
+    return float((weight**2 * ~mask).sum())
 
 
 def _bp_like(supports, g, br=8, bc=8, nbr=6, nbc=8):
