@@ -217,7 +217,8 @@ class BlockColumnLinear(Kernel):
         reuse = self.macs_per_row / in_features if in_features else 0.0
         # token counts from which the transposed input is row-gathered (see the constants)
         self.row_gather_from = ROW_GATHER_MIN_TOKENS if reuse >= ROW_GATHER_MIN_REUSE else None
-        self._outs: dict[int, tuple[torch.Tensor, torch.Tensor | None]] = {}
+        self._outs: dict[int, torch.Tensor] = {}
+        self._staging: dict[int, torch.Tensor] = {}  # gather sources per token count
 
     @classmethod
     def build(
@@ -226,24 +227,19 @@ class BlockColumnLinear(Kernel):
         """A form with its own compact weights (no sharing with other sets)."""
         return BlockColumnPool(weight, bias, {"_": pattern}).form("_")
 
-    def _plan(
-        self, T: int, dtype: torch.dtype
-    ) -> tuple[tuple[torch.Tensor, torch.Tensor | None], list[tuple[Any, ...]]]:
-        """Workspaces ``(out, reordered)`` and steps for ``T`` tokens: (indices, gather
+    def _plan(self, T: int, dtype: torch.dtype) -> tuple[torch.Tensor, list[tuple[Any, ...]]]:
+        """Workspace ``(n_block_rows, T, B)`` and steps for ``T`` tokens: (indices, gather
         output, GEMM operand ``(n, T, k)``, weights, bias, output, accumulate). Which way
         inputs are gathered depends on ``T`` (see ``ROW_GATHER_MIN_TOKENS``)."""
-        if T in self._plans:
+        if T in self._plans and self._outs[T].dtype == dtype:
             return self._outs[T], self._plans[T]
         rows = self._row_gather(T)
         budget = ROW_GATHER_CHUNK_BYTES if rows else GATHER_CHUNK_BYTES
         B, nbr = self.block_rows, self.n_block_rows
         out = torch.empty(nbr, T, B, dtype=dtype)
-        reordered = None
-        if not self.in_order:
-            reordered = torch.empty(nbr, T, B, dtype=dtype)
-            if self.empty_rows.numel():
-                bias = self.fill.view(nbr, 1, B)[self.empty_rows]
-                out[self.members.numel() :] = bias.to(dtype)
+        if self.empty_rows.numel():  # bias-only block-rows, after the computed ones
+            bias = self.fill.view(nbr, 1, B)[self.empty_rows]
+            out[self.members.numel() :] = bias.to(dtype)
         plan = []
         row = 0
         for members, segments, bb in self.parts:
@@ -276,24 +272,39 @@ class BlockColumnLinear(Kernel):
         if len(self._plans) > 8:  # a few token counts at most; drop the oldest
             oldest = next(iter(self._plans))
             del self._plans[oldest], self._outs[oldest]
-        self._plans[T], self._outs[T] = plan, (out, reordered)
-        return (out, reordered), plan
+            self._staging.pop(oldest, None)
+        self._plans[T], self._outs[T] = plan, out
+        return out, plan
 
     def _row_gather(self, T: int) -> bool:
         return self.row_gather_from is not None and self.row_gather_from <= T
 
+    def _staged(self, flat: torch.Tensor) -> tuple[torch.Tensor, int]:
+        """The gather source and its dim: the input (transposed for row gathers), with a
+        zero column (row) appended when a set gathers positions it does not keep; one copy
+        into a workspace kept per token count (its zero column written once)."""
+        T, n_in = flat.shape
+        rows = self._row_gather(T)
+        if not self.zero_column and not rows:
+            return flat, 1
+        ws = self._staging.get(T)
+        if ws is None or ws.dtype != flat.dtype:
+            shape = (n_in + self.zero_column, T) if rows else (T, n_in + self.zero_column)
+            ws = torch.zeros(shape, dtype=flat.dtype)
+            self._staging[T] = ws
+        if rows:
+            ws[:n_in].copy_(flat.t())
+            return ws, 0
+        ws[:, :n_in].copy_(flat)
+        return ws, 1
+
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         lead = x.shape[:-1]
         flat = x.reshape(-1, x.shape[-1])
-        if self.zero_column:
-            flat = F.pad(flat, (0, 1))
         T = flat.shape[0]
-        B = self.block_rows
-        (out, reordered), plan = self._plan(T, flat.dtype)
-        if self._row_gather(T):
-            source, dim = flat.t().contiguous(), 0
-        else:
-            source, dim = flat, 1
+        B, nbr = self.block_rows, self.n_block_rows
+        out, plan = self._plan(T, flat.dtype)
+        source, dim = self._staged(flat)
         for idx, gathered, g, wc, bb, dst, accumulate in plan:
             torch.index_select(source, dim, idx, out=gathered)
             if accumulate:
@@ -302,16 +313,16 @@ class BlockColumnLinear(Kernel):
                 torch.bmm(g, wc, out=dst)
             else:
                 torch.baddbmm(bb, g, wc, out=dst)
-        if reordered is not None:  # whole (T * B) rows back into block-row order
-            torch.index_select(
-                out.view(out.shape[0], -1), 0, self.source_row, out=reordered.view(out.shape[0], -1)
-            )
-            out = reordered
-        y = out.transpose(0, 1).reshape(T, self.n_block_rows * B)
-        if y.untyped_storage().data_ptr() == out.untyped_storage().data_ptr():
-            y = y.clone()  # one token or one block-row: reshape gave a workspace view
-        if self.n_block_rows * B != self.out_features:
-            y = y[:, : self.out_features].contiguous()
+        # one pass from the workspace (block-rows in bucket order, (nbr, T, B)) into a
+        # fresh (T, nbr, B) output in block-row order
+        y = torch.empty(T, nbr, B, dtype=out.dtype)
+        if self.in_order:
+            y.copy_(out.transpose(0, 1))
+        else:
+            torch.index_select(out.transpose(0, 1), 1, self.source_row, out=y)
+        y = y.view(T, nbr * B)
+        if nbr * B != self.out_features:
+            y = y[:, : self.out_features]  # a view: the padded rows are never copied
         return y.reshape(*lead, self.out_features)
 
     @property
@@ -374,8 +385,15 @@ class BlockColumnPool:
         self.keep = keep
         # buckets: (block-row ids, segment bounds, segment weights, bias)
         self.buckets: list[tuple[torch.Tensor, list[int], list[torch.Tensor], Any]] = []
+        # per set and block-row: pool positions the set needs (last kept position + 1)
+        self.row_widths = {
+            name: torch.where(k, self.position, -1).max(1).values + 1 for name, k in keep.items()
+        }
+        total = torch.stack(list(self.row_widths.values())).sum(0)
         for members in _buckets(union_counts.tolist(), B):
             m = torch.tensor(members)
+            if layout == "views":  # widest first: a set cuts a bucket into runs of its widths
+                m = m[torch.argsort(total[m], descending=True, stable=True)]
             k_max = int(union_counts[m].max())
             cols = order[m, :k_max]  # (n, k_max)
             wc = torch.gather(w[m], 2, cols.unsqueeze(1).expand(-1, B, -1))  # (n, B, k_max)
@@ -393,8 +411,7 @@ class BlockColumnPool:
 
     def _width(self, name: str, members: torch.Tensor) -> int:
         """Pool positions set ``name`` needs in these block-rows (its last kept position + 1)."""
-        pos = torch.where(self.keep[name][members], self.position[members], -1)
-        return int(pos.max()) + 1
+        return int(self.row_widths[name][members].max())
 
     @property
     def nbytes(self) -> int:
@@ -422,14 +439,21 @@ class BlockColumnPool:
             ok = torch.gather(keep[m], 1, cols)
             zero_column = zero_column or not bool(ok.all())
             idx = torch.where(ok, cols, inp)
-            if self.layout == "views":  # one strided view of the bucket's weights
-                used = [(idx.reshape(-1).contiguous(), segs[0][:, :k_set])]
-            else:
-                used = [
-                    (idx[:, a:b].reshape(-1).contiguous(), seg)
-                    for a, b, seg in zip(bounds, bounds[1:], segs, strict=False)
-                    if b <= k_set
-                ]
+            if self.layout == "views":  # strided views of the bucket's weights, per run
+                widths = self.row_widths[name][m].tolist()
+                for a, b in _runs(widths, self.block_rows):
+                    k = max(widths[a:b])
+                    if k > 0:
+                        flat_idx = idx[a:b, :k].reshape(-1).contiguous()
+                        bias = None if bb is None else bb[a:b]
+                        parts.append((m[a:b], [(flat_idx, segs[0][a:b, :k])], bias))
+                        covered += b - a
+                continue
+            used = [
+                (idx[:, a:b].reshape(-1).contiguous(), seg)
+                for a, b, seg in zip(bounds, bounds[1:], segs, strict=False)
+                if b <= k_set
+            ]
             parts.append((m, used, bb))
             covered += m.numel()
         fill = None
@@ -442,6 +466,28 @@ class BlockColumnPool:
         return BlockColumnLinear(
             self.out_features, self.block_rows, parts, fill, zero_column, self.in_features
         )
+
+
+def _runs(widths: list[int], block_rows: int) -> list[tuple[int, int]]:
+    """Cut block-rows kept in this order into contiguous runs ``[a, b)``, each padded to its
+    widest member: dynamic programming on padded weight plus a per-call overhead (as
+    ``_buckets``, but the order is fixed because the weights are shared views)."""
+    n = len(widths)
+    best = [0.0] + [math.inf] * n
+    cut = [0] * (n + 1)
+    for j in range(1, n + 1):
+        widest = 0
+        for i in range(j - 1, -1, -1):
+            widest = max(widest, widths[i])
+            cost = best[i] + (j - i) * widest * block_rows + BUCKET_OVERHEAD_ELEMENTS
+            if cost < best[j]:
+                best[j], cut[j] = cost, i
+    runs = []
+    j = n
+    while j > 0:
+        runs.append((cut[j], j))
+        j = cut[j]
+    return runs[::-1]
 
 
 def _buckets(counts: list[int], block_rows: int) -> list[list[int]]:

@@ -1,6 +1,7 @@
 """Every set's output equals the dense model with that set's masks applied."""
 
 import copy
+import itertools
 import math
 import threading
 
@@ -12,6 +13,7 @@ from torch import nn
 
 from lab.bundle import Bundle, BundleError
 from lab.pattern_set import LayerPattern, PatternSet
+from lab.runtime import kernels as K
 from lab.runtime.kernels import BlockColumnLinear, BlockColumnPool
 from lab.runtime.reconfigurable import ReconfigurableModel, ReconfigurationError
 from lab.runtime.synthetic import nested_block_column_sets, synthetic_bundle
@@ -126,6 +128,55 @@ def test_standalone_form_and_nested_prefix_sharing():
         assert torch.allclose(form(x), want, **TOL)
         alone = BlockColumnLinear.build(lin.weight.detach(), lin.bias.detach(), s.layers["l"])
         assert torch.allclose(alone(x), want, **TOL)
+
+
+def _run_cost(widths, runs, block_rows):
+    return sum(
+        (b - a) * max(widths[a:b]) * block_rows + K.BUCKET_OVERHEAD_ELEMENTS for a, b in runs
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    widths=st.lists(st.integers(0, 300), min_size=1, max_size=8),
+    block_rows=st.sampled_from([1, 8, 32]),
+)
+def test_runs_partition_in_order_at_least_cost(widths, block_rows):
+    """``_runs`` cuts block-rows into contiguous runs no dearer than any other cutting."""
+    runs = K._runs(widths, block_rows)
+    assert [a for a, _ in runs] == [0, *(b for _, b in runs[:-1])]
+    assert runs[-1][1] == len(widths)
+    n = len(widths)
+    best = math.inf
+    for cuts in range(2 ** (n - 1)):  # every way to cut n rows into contiguous runs
+        bounds = [0, *(i + 1 for i in range(n - 1) if cuts >> i & 1), n]
+        best = min(best, _run_cost(widths, list(itertools.pairwise(bounds)), block_rows))
+    assert _run_cost(widths, runs, block_rows) == best
+
+
+def test_views_layout_cuts_ragged_buckets_for_each_set():
+    """A sparse set nested in a wide one pays for its own widths, not the bucket's widest."""
+    g = torch.Generator().manual_seed(4)
+    out, inp, B = 32 * 40, 256, 32
+    lin = nn.Linear(inp, out)
+    keep_wide = torch.ones(out // B, inp, dtype=torch.bool)  # the union: every column
+    keep_thin = torch.zeros(out // B, inp, dtype=torch.bool)
+    widths = [8] * 20 + [120] * 20  # ragged inside one bucket of the union
+    for r, k in enumerate(widths):
+        keep_thin[r, torch.randperm(inp, generator=g)[:k]] = True
+    masks = {"wide": keep_wide, "thin": keep_thin}
+    pats = {
+        n: LayerPattern.from_mask("l", m.repeat_interleave(B, dim=0), B, 32)
+        for n, m in masks.items()
+    }
+    pool = BlockColumnPool(lin.weight.detach(), lin.bias.detach(), pats, "views")
+    thin = pool.form("thin")
+    assert len(pool.buckets) == 1 and len(thin.parts) == 2
+    assert thin.macs_per_row == pats["thin"].nnz  # no padding: each run is exact
+    x = torch.randn(35, inp, generator=g)
+    want = torch.nn.functional.linear(x, lin.weight * pats["thin"].mask(), lin.bias)
+    with torch.no_grad():
+        assert torch.allclose(thin(x), want, **TOL)
 
 
 class Mixed(nn.Module):
