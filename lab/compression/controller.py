@@ -4,6 +4,12 @@ A child is one sequence of decisions: first which ``n_sets`` of the sparsity lev
 (one choice among all combinations, in ascending sparsity, mapped to the governor's levels
 from the highest frequency down), then for every set, every layer and every pattern slot
 one candidate index. Each decision feeds its embedding back as the next input.
+
+RT3 samples every combination and penalises children that break a timing constraint.
+Latency comes from an estimator, so which combinations break one is known before any
+child is trained: ``SearchSpace.allowed`` lists the combinations worth sampling and the
+controller never samples the others (invalid-action masking). Episodes are then spent on
+children that can win, instead of on penalties.
 """
 
 from __future__ import annotations
@@ -30,6 +36,13 @@ class SearchSpace:
     n_sets: int = 3
     slots: int = 4
     n_candidates: int = 10
+    allowed: tuple[int, ...] | None = None  # indices into ``combos`` (None: all of them)
+
+    def __post_init__(self) -> None:
+        if self.allowed is not None:
+            n = len(self.combos)
+            if not self.allowed or any(not 0 <= i < n for i in self.allowed):
+                raise ValueError(f"allowed level combinations must be indices in [0, {n})")
 
     @property
     def combos(self) -> list[tuple[int, ...]]:
@@ -49,6 +62,7 @@ class SearchSpace:
             "n_sets": self.n_sets,
             "slots": self.slots,
             "n_candidates": self.n_candidates,
+            "allowed": None if self.allowed is None else list(self.allowed),
         }
 
 
@@ -103,6 +117,12 @@ def build_controller(space: SearchSpace, hidden: int = 35) -> torch.nn.Module:
             self.cand_embed = nn.Embedding(space.n_candidates, hidden)
             self.combo_head = nn.Linear(hidden, len(space.combos))
             self.cand_head = nn.Linear(hidden, space.n_candidates)
+            # -inf on the level combinations the space rules out: never sampled
+            barred = torch.zeros(len(space.combos))
+            if space.allowed is not None:
+                barred.fill_(float("-inf"))
+                barred[list(space.allowed)] = 0.0
+            self.register_buffer("barred", barred, persistent=False)
 
         def sample(self, generator: torch.Generator) -> tuple[list[int], torch.Tensor]:
             """Sample one action sequence; returns the actions and their summed log-prob."""
@@ -117,7 +137,8 @@ def build_controller(space: SearchSpace, hidden: int = 35) -> torch.nn.Module:
                     if step == 0
                     else (self.cand_head, self.cand_embed)
                 )
-                logp = torch.log_softmax(head(h), dim=-1)
+                logits = head(h) + self.barred if step == 0 else head(h)
+                logp = torch.log_softmax(logits, dim=-1)
                 a = int(torch.multinomial(logp.exp(), 1, generator=generator))
                 actions.append(a)
                 log_prob = log_prob + logp[0, a]

@@ -63,6 +63,11 @@ if TYPE_CHECKING:
 
     from device_profiles import DeviceProfile
 
+# A level combination is sampled only if every set's estimated latency (with the first
+# slots' patterns) is within this factor of its deadline. On the built-in bundle's search
+# the estimate of one level spread up to about 10% with the slot choices.
+FEASIBLE_MARGIN = 1.15
+
 
 class Reporter(Protocol):
     """Progress sink: the CLI shows rich bars, tests pass :class:`SilentReporter`."""
@@ -339,6 +344,50 @@ class Compressor:
             out.append(masks)
         return out
 
+    def allowed_combos(
+        self,
+        model: nn.Module,
+        weights: dict[str, torch.Tensor],
+        bp: dict[str, torch.Tensor],
+        cands: dict[str, torch.Tensor],
+        space: SearchSpace,
+    ) -> tuple[int, ...]:
+        """Level combinations worth sampling: each set's level, with the first slots'
+        patterns, estimated within ``FEASIBLE_MARGIN`` of its governor level's deadline.
+
+        The estimate spreads a few percent with the slot choices, hence the margin: only
+        combinations clearly over a deadline are barred, the reward still penalises the
+        rest. None left means the deadlines cannot be met at any level: an error.
+        """
+        default = tuple(range(self.opts.slots))
+        names = list(weights)
+        n_sets = len(self.levels_spec)
+        lat: list[list[float]] = []  # [level][governor level]
+        for level in range(space.n_levels):
+            child = Child((level,), ((default,) * len(names),))
+            counts = op_counts(
+                model, self.set_masks(weights, bp, cands, child)[0], names, self.task.seq_len
+            )
+            lat.append([self.estimator.latency_ms(counts, lv.freq_khz) for lv in self.levels_spec])
+        allowed = tuple(
+            i
+            for i, combo in enumerate(space.combos)
+            if all(
+                lat[combo[s]][s] <= self.levels_spec[s].deadline_ms * FEASIBLE_MARGIN
+                for s in range(n_sets)
+            )
+        )
+        if not allowed:
+            worst = max(range(n_sets), key=lambda s: lat[-1][s] / self.levels_spec[s].deadline_ms)
+            lv = self.levels_spec[worst]
+            raise CompressionError(
+                f"impossible deadline: at {lv.freq_khz} kHz even the sparsest level "
+                f"({self.opts.levels[-1]}) is estimated at {lat[-1][worst]:.2f} ms, over the "
+                f"{lv.deadline_ms:.2f} ms timing constraint (check the profile's "
+                "workload.timing_constraints, --deadlines or the levels)"
+            )
+        return allowed
+
     def latencies(
         self, model: nn.Module, sets: list[dict[str, torch.Tensor]]
     ) -> tuple[list[OpCounts], list[float]]:
@@ -478,7 +527,8 @@ def _compress(
     space = SearchSpace(
         tuple(names), len(opts.levels), len(c.levels_spec), opts.slots, opts.n_candidates
     )
-    search = Search(space, SearchConfig(seed=opts.seed), opts.out / "search")
+    space = replace(space, allowed=c.allowed_combos(model, bp_w, bp_masks, cands, space))
+    search = Search(space, SearchConfig(seed=opts.seed), _search_dir(opts.out, run_key))
 
     def evaluate(child: Child, episode: int) -> Outcome:
         sets = c.set_masks(bp_w, bp_masks, cands, child)
@@ -642,6 +692,10 @@ def _compress(
                 "best_reward": result.best_reward,
                 "best_child": best.to_dict(),
                 "rewards": [e["reward"] for e in result.log],
+                "level_combinations": {
+                    "allowed": len(space.allowed or ()),
+                    "of": len(space.combos),
+                },
             },
         },
     )
@@ -688,6 +742,20 @@ def _compress(
     (opts.out / "search_log.json").write_text(json.dumps(result.log, indent=1))
     rep.advance()
     return opts.out
+
+
+def _search_dir(out: Path, run_key: str) -> Path:
+    """``OUT/search``, the search state of this run: a state left there by a run with other
+    data, profile or options is removed (its episodes were scored under other rules)."""
+    import shutil
+
+    state = out / "search"
+    stamp = state / "run_key"
+    if state.exists() and (not stamp.is_file() or stamp.read_text() != run_key):
+        shutil.rmtree(state)
+    state.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(run_key)
+    return state
 
 
 def _finished_bundle(out: Path, run_key: str) -> Path | None:

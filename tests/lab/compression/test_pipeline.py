@@ -53,6 +53,8 @@ def test_bundle_from_compress(wiki_dir, tmp_path):
         assert bool((b.backbone[f"{layer}.weight"][~mask] == 0).all())
     p = b.provenance
     assert p["data"].startswith("wikitext2:") and p["seed"] == 1 and p["episodes"] == 3
+    combos = p["search"]["level_combinations"]
+    assert 0 < combos["allowed"] <= combos["of"] == 120
     assert {"torch", "rt3lab", "python"} <= set(p["versions"])
     ev = evaluate_bundle(out)
     assert {"at_least_3_sets", "bp_beats_rbp", "rl_beats_bp_rpp"} <= set(ev.checks)
@@ -175,6 +177,28 @@ def test_profile_without_timing_constraints(tmp_path, capsys):
         ["compress", "--quick", "--out", str(tmp_path / "o"), "--profile", str(p)], capsys
     )
     assert "timing constraint" in err
+
+
+def test_impossible_deadline_is_named_before_the_search(wiki_dir, tmp_path):
+    """No level of any pattern set can meet a deadline: an error naming the level, the
+    estimate and the constraint, and no search episode is spent on it."""
+    import yaml
+
+    from device_profiles import load_profile as load
+    from device_profiles.loader import resolve_profile_path
+    from lab.compression.sparsifier import CompressionError
+
+    doc = yaml.safe_load(resolve_profile_path("rt3-paper").read_text())
+    for tc in doc["workload"]["timing_constraints"]:
+        if tc["freq_khz"] == 800000:
+            tc["deadline_ms"] = 1e-6
+    p = tmp_path / "tight.yaml"
+    p.write_text(yaml.safe_dump(doc))
+    data = load_lm_data(f"wikitext2:{wiki_dir}", TEST)
+    opts = CompressOptions("tight", tmp_path / "o", TEST, seed=1, threads=1, deadlines="profile")
+    with pytest.raises(CompressionError, match=r"impossible deadline: at 800000 kHz .* over"):
+        compress(data, load(p), opts)
+    assert not (tmp_path / "o" / "search" / "search.json").exists()
 
 
 def test_malformed_glue_tsv_is_named(tmp_path, capsys):

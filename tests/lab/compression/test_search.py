@@ -73,3 +73,25 @@ def test_child_decoding_round_trips():
     assert child.levels == SPACE.combos[5]
     assert len(child.choices) == 3 and len(child.choices[0]) == 2 and len(child.choices[0][0]) == 2
     assert Child.from_dict(json.loads(json.dumps(child.to_dict()))) == child
+
+
+def test_barred_level_combinations_are_never_sampled_and_resume_keeps_the_bar(tmp_path):
+    allowed = (0, 4, 9)
+    space = SearchSpace(
+        layers=("a", "b"), n_levels=5, n_sets=3, slots=2, n_candidates=4, allowed=allowed
+    )
+    search = Search(space, SearchConfig(seed=2), tmp_path)
+    result = search.run(evaluate, episodes=40)
+    seen = {space.combos.index(tuple(e["child"]["levels"])) for e in result.log}
+    assert seen <= set(allowed) and len(seen) > 1
+    # the best allowed combination is the sparsest: REINFORCE still learns within the bar
+    late = [tuple(e["child"]["levels"]) for e in result.log[-10:]]
+    assert late.count(space.combos[9]) >= 5
+    with pytest.raises(CompressionError, match="different search space"):
+        Search(SPACE, SearchConfig(seed=2), tmp_path)  # same settings, no bar: refused
+
+
+@pytest.mark.parametrize("allowed", [(), (-1,), (10,)])
+def test_allowed_combinations_must_be_valid_indices(allowed):
+    with pytest.raises(ValueError, match="allowed level combinations"):
+        SearchSpace(layers=("a",), n_levels=5, n_sets=3, allowed=allowed)
