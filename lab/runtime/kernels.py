@@ -321,8 +321,8 @@ class BlockColumnLinear(Kernel):
         else:
             torch.index_select(out.transpose(0, 1), 1, self.source_row, out=y)
         y = y.view(T, nbr * B)
-        if nbr * B != self.out_features:
-            y = y[:, : self.out_features]  # a view: the padded rows are never copied
+        if nbr * B != self.out_features:  # contiguous, as nn.Linear's (callers .view it)
+            y = y[:, : self.out_features].contiguous()
         return y.reshape(*lead, self.out_features)
 
     @property
