@@ -89,6 +89,12 @@ def compress(
         "--candidates",
         help="fitted (Lloyd-fitted to the BP weights) or rt3 (RT3's shrunken search space).",
     ),
+    exclusive: float = typer.Option(
+        1.0,
+        "--exclusive",
+        help="Discount in [0, 1] of the weights a denser set keeps when a sparser set's "
+        "patterns are fitted and assigned (0: plain nearest patterns).",
+    ),
     estimator: str = typer.Option("op-count", "--estimator", help="op-count or measured."),
     deadlines: str = typer.Option(
         "scaled", "--deadlines", help="scaled (BP meets the top level exactly) or profile."
@@ -138,6 +144,7 @@ def compress(
         block_cols=block,
         family=family,
         candidates=candidates,
+        exclusive=exclusive,
         estimator=estimator,
         deadlines=deadlines,
         reward_norm=reward_norm,

@@ -280,3 +280,28 @@ def stack_patterns(
         else:
             out[name] = bp.clone()
     return out
+
+
+def exclusive_weights(
+    weights: dict[str, torch.Tensor], used: dict[str, torch.Tensor], discount: float
+) -> dict[str, torch.Tensor]:
+    """Weights for fitting and assigning a sparser set's patterns: the squared weight
+    already kept by a denser set counts ``1 - discount`` (``weights * sqrt(1 - discount *
+    used)``); layers missing from ``used`` are unchanged.
+
+    The sets share one weight tensor in joint fine-tuning. Fitted to the plain weights,
+    a sparser set keeps nearly a subset of a denser one's weights (on the default budget
+    90% of the sparsest set's weights lie in the densest set, 85% with random patterns),
+    so nearly every weight it keeps is also trained for the denser sets, whose losses
+    weigh more. Discounting what the denser sets keep gives the sparser set weights of
+    its own; ``discount = 0`` is the plain nearest-pattern objective.
+    """
+    if not 0.0 <= discount <= 1.0:
+        raise CompressionError(f"exclusive discount {discount}: expected a value in [0, 1]")
+    out = {}
+    for name, w in weights.items():
+        if name in used:
+            out[name] = w * (1.0 - discount * used[name].to(w.dtype)).sqrt()
+        else:
+            out[name] = w
+    return out

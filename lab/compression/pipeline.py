@@ -32,7 +32,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -49,6 +49,7 @@ from lab.compression.pattern_pruning import (
     assign_patterns,
     candidate_patterns,
     check_candidates,
+    exclusive_weights,
     fitted_patterns,
     random_patterns,
 )
@@ -111,6 +112,7 @@ class CompressOptions:
     slots: int = 4
     n_candidates: int = 10
     candidates: str = "fitted"  # fitted (Lloyd on the BP weights) or rt3 (shrunken space)
+    exclusive: float = 1.0  # discount of weights a denser set keeps (exclusive_weights)
     use_cache: bool = True
     threads: int | None = None  # torch threads (default: every core)
 
@@ -201,6 +203,8 @@ class Compressor:
         if opts.reward_norm not in ("auto", "rt3"):
             raise CompressionError(f"reward norm {opts.reward_norm!r}: expected auto or rt3")
         check_candidates(opts.candidates)
+        if not 0.0 <= opts.exclusive <= 1.0:
+            raise CompressionError(f"--exclusive {opts.exclusive}: expected a value in [0, 1]")
         self.timings: dict[str, float] = {}
 
     # --- model -------------------------------------------------------------------------
@@ -298,18 +302,22 @@ class Compressor:
             )
         return pruner.squash_mask()
 
-    def candidates(self, weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def candidates(
+        self, weights: dict[str, torch.Tensor], levels: Sequence[float] | None = None
+    ) -> dict[str, torch.Tensor]:
         """The search space per layer: ``(n_levels, n_candidates, R, C)``; RT3's shrunken
-        space or fitted candidates (:func:`fitted_patterns`)."""
+        space or fitted candidates (:func:`fitted_patterns`), at ``levels`` (default: the
+        options' levels)."""
         import torch
 
         gen = torch.Generator().manual_seed(self.opts.seed + 13)
         cfg = self.bp_config
         o = self.opts
+        lv = o.levels if levels is None else levels
         if o.candidates == "fitted":
             return {
                 name: fitted_patterns(
-                    w, cfg.block_rows, cfg.block_cols, o.levels, o.family, gen, o.n_candidates
+                    w, cfg.block_rows, cfg.block_cols, lv, o.family, gen, o.n_candidates
                 )
                 for name, w in weights.items()
             }
@@ -318,7 +326,7 @@ class Compressor:
                 w,
                 cfg.block_rows,
                 cfg.block_cols,
-                o.levels,
+                lv,
                 o.family,
                 gen,
                 keep=o.n_candidates,
@@ -334,15 +342,49 @@ class Compressor:
         cands: dict[str, torch.Tensor],
         child: Child,
     ) -> list[dict[str, torch.Tensor]]:
-        """One mask dict per set (highest frequency first): BP & nearest chosen patterns."""
-        out = []
+        """One mask dict per set (highest frequency first): BP & nearest chosen patterns.
+
+        With ``opts.exclusive > 0`` every set after the first is replaced, layer by layer,
+        by :meth:`exclusive_mask` at the same number of non-zeros.
+        """
+        out: list[dict[str, torch.Tensor]] = []
+        used: dict[str, torch.Tensor] = {}
         for s, level in enumerate(child.levels):
             masks = {}
             for li, name in enumerate(weights):
-                pats = cands[name][level][list(child.choices[s][li])]
+                slots = list(child.choices[s][li])
+                pats = cands[name][level][slots]
                 masks[name] = bp[name] & assign_patterns(weights[name] * bp[name], pats)[1]
+                if used and self.opts.exclusive > 0:
+                    masks[name] = self.exclusive_mask(
+                        weights[name], bp[name], used[name], slots, int(masks[name].sum())
+                    )
             out.append(masks)
+            used = {n: used[n] | m if n in used else m.clone() for n, m in masks.items()}
         return out
+
+    def exclusive_mask(
+        self,
+        weight: torch.Tensor,
+        bp: torch.Tensor,
+        used: torch.Tensor,
+        slots: list[int],
+        goal: int,
+    ) -> torch.Tensor:
+        """A sparser set's layer mask fitted to what the denser sets leave: candidates
+        refitted on :func:`exclusive_weights` at every zero count per block, the child's
+        ``slots`` of them assigned to the blocks, and the zero count whose mask has the
+        non-zeros nearest to ``goal`` (the plain set's) kept, so the set's size stays."""
+        width = self.bp_config.block_cols
+        levels = [z / width for z in range(1, width)]
+        wx = exclusive_weights({"w": weight}, {"w": used}, self.opts.exclusive)["w"] * bp
+        pats = self.candidates({"w": wx}, levels)["w"]
+        best, gap = bp, int(bp.sum()) - goal
+        for i in range(len(levels)):
+            mask = bp & assign_patterns(wx, pats[i][slots])[1]
+            if abs(int(mask.sum()) - goal) < abs(gap):
+                best, gap = mask, int(mask.sum()) - goal
+        return best
 
     def allowed_combos(
         self,
@@ -673,6 +715,7 @@ def _compress(
             "bp_config": cfg.to_dict(),
             "family": opts.family,
             "candidates": opts.candidates,
+            "exclusive": opts.exclusive,
             "compacts": COMPACTS[opts.family],
             "levels": list(opts.levels),
             "estimator": opts.estimator,

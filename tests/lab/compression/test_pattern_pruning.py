@@ -14,6 +14,7 @@ from lab.compression.pattern_pruning import (
     PatternPruner,
     assign_patterns,
     candidate_patterns,
+    exclusive_weights,
     fitted_patterns,
     random_patterns,
     stack_patterns,
@@ -191,3 +192,23 @@ def test_fitted_refinement_never_removes_more_than_its_seeds(seed, family, level
     seeds = fitted_patterns(w, 8, 8, [level], family, torch.Generator().manual_seed(seed), keep, 0)
     fit = fitted_patterns(w, 8, 8, [level], family, torch.Generator().manual_seed(seed), keep)
     assert removed_energy(w, fit[0]) <= removed_energy(w, seeds[0]) * (1 + 1e-5) + 1e-6
+
+
+def test_exclusive_weights_discount_what_a_denser_set_keeps():
+    w = {"a": torch.tensor([[4.0, 3.0, 2.0, 1.0]]), "b": torch.tensor([[5.0]])}
+    used = {"a": torch.tensor([[True, True, False, False]])}
+    assert torch.equal(exclusive_weights(w, used, 0.0)["a"], w["a"])
+    assert torch.equal(exclusive_weights(w, used, 0.75)["a"], torch.tensor([[2.0, 1.5, 2.0, 1.0]]))
+    out = exclusive_weights(w, used, 1.0)
+    assert torch.equal(out["a"], torch.tensor([[0.0, 0.0, 2.0, 1.0]]))
+    assert torch.equal(out["b"], w["b"])  # a layer no denser set covers is unchanged
+    # the plain nearest pattern keeps the denser set's columns, the exclusive one the others
+    pats = torch.tensor([[[True, True, False, False]], [[False, False, True, True]]])
+    assert assign_patterns(w["a"], pats)[0].tolist() == [[0]]
+    assert assign_patterns(out["a"], pats)[0].tolist() == [[1]]
+
+
+@pytest.mark.parametrize("discount", [-0.1, 1.5])
+def test_exclusive_discount_out_of_range_is_an_error(discount):
+    with pytest.raises(CompressionError, match="exclusive"):
+        exclusive_weights({"a": torch.ones(1, 2)}, {}, discount)

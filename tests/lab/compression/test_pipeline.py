@@ -215,3 +215,29 @@ def test_malformed_glue_tsv_is_named(tmp_path, capsys):
     assert "language model" in err
     err = _cli_error(["compress", "--quick", "--out", out, "--model", f"hf:{d}"], capsys)
     assert "glue:TASK:DIR" in err
+
+
+def test_exclusive_sets_keep_their_size_and_share_fewer_weights(wiki_dir, tmp_path):
+    from lab.compression.controller import Child
+    from lab.compression.pipeline import Compressor, SilentReporter
+    from lab.compression.tasks import LMTask
+
+    task = LMTask(load_lm_data(f"wikitext2:{wiki_dir}", TEST), TEST)
+    torch.manual_seed(0)
+    model = task.build_model()
+    weights = {n: m.weight.detach().clone() for n, m in task.prunable(model).items()}
+    bp = {n: torch.ones_like(w, dtype=torch.bool) for n, w in weights.items()}
+    sets = {}
+    for discount in (0.0, 1.0):
+        opts = CompressOptions("rt3-paper", tmp_path, TEST, exclusive=discount, threads=1)
+        c = Compressor(task, load_profile("rt3-paper"), opts, SilentReporter())
+        child = Child((2, 4, 5), tuple(tuple((0, 1, 2, 3) for _ in weights) for _ in range(3)))
+        sets[discount] = c.set_masks(weights, bp, c.candidates(weights), child)
+    plain, excl = sets[0.0], sets[1.0]
+    for name in weights:
+        assert torch.equal(plain[0][name], excl[0][name])  # the densest set is unchanged
+    for s in (1, 2):
+        for name in weights:
+            assert abs(int(excl[s][name].sum()) - int(plain[s][name].sum())) <= 32 * 32
+        shared = [sum(int((m[s][n] & m[s - 1][n]).sum()) for n in weights) for m in (plain, excl)]
+        assert shared[1] < shared[0]
