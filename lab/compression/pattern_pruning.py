@@ -19,7 +19,7 @@ and sum their magnitudes element-wise; repeat ``repeats`` times; keep the ``keep
 the largest totals; for each sparsity level zero the ``n`` smallest entries of each kept sum
 (``block-column``: the ``n`` columns of smallest L2 norm, ``n = round(level x block_cols)``;
 ``elementwise``: the ``n = round(level x block_rows x block_cols)`` smallest entries).
-At least one column (or entry) is always kept.
+A level above zero zeros at least one column (or entry); at least one is always kept.
 
 ``fitted_patterns`` is rt3lab's alternative search space (``--candidates fitted``): per
 level, Lloyd iterations on the pruning objective itself. Blocks are assigned to their
@@ -61,8 +61,11 @@ def check_candidates(space: str) -> None:
 
 
 def _zeros(level: float, i: int, width: int) -> int:
-    """Zeros per pattern of ``width`` columns or entries at ``level`` (one is always kept)."""
-    return min(round(check_sparsity(level, f"level {i}") * width), width - 1)
+    """Zeros per pattern of ``width`` columns or entries at ``level``: at least one when
+    ``level > 0`` (RT3's 1% level is 0.32 of a 32-column block, which would otherwise
+    prune nothing and make its set the BP model), and one is always kept."""
+    n = round(check_sparsity(level, f"level {i}") * width)
+    return min(max(n, 1 if level > 0 else 0), width - 1)
 
 
 def _drop_lowest(scores: torch.Tensor, n_zero: int) -> torch.Tensor:

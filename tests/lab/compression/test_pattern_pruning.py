@@ -57,7 +57,7 @@ def test_candidates_follow_levels_and_compact():
     cands = candidate_patterns(w, 16, 16, RT3_LEVELS, "block-column", g)
     assert cands.shape == (10, 10, 16, 16)
     for li, level in enumerate(RT3_LEVELS):
-        zero_cols = min(round(level * 16), 15)
+        zero_cols = min(max(round(level * 16), 1), 15)  # 1% -> one column
         kept = cands[li].all(dim=1).sum(dim=1)  # whole kept columns per candidate
         assert bool((kept == 16 - zero_cols).all())
         # kept positions are whole columns: every row of the pattern is identical
@@ -112,6 +112,17 @@ def test_random_patterns_have_the_levels_zero_counts():
     assert bool(((~r[1]).all(dim=1).sum(dim=1) == 4).all())
 
 
+def test_every_level_above_zero_prunes_at_least_one_column():
+    g = torch.Generator().manual_seed(1)
+    w = torch.randn(64, 64, generator=g)
+    for make in (candidate_patterns, fitted_patterns):
+        cands = make(w, 32, 32, [0.0, 0.01], "block-column", g)
+        assert bool((cands[0].all(dim=1).sum(dim=1) == 32).all())  # level 0: nothing
+        assert bool((cands[1].all(dim=1).sum(dim=1) == 31).all())  # 0.32 of a column: one
+    r = random_patterns(32, 32, [0.01], 4, "block-column", g)
+    assert bool(((~r[0]).all(dim=1).sum(dim=1) == 1).all())
+
+
 def test_bad_family_and_level():
     w = torch.randn(8, 8)
     with pytest.raises(CompressionError, match="family"):
@@ -129,7 +140,7 @@ def test_fitted_candidates_follow_levels(family):
     assert cands.shape == (10, 6, 16, 16)
     for li, level in enumerate(RT3_LEVELS):
         if family == "block-column":
-            zero_cols = min(round(level * 16), 15)
+            zero_cols = min(max(round(level * 16), 1), 15)  # 1% -> one column
             assert bool((cands[li] == cands[li][:, :1, :]).all())  # whole columns
             assert bool((cands[li][:, 0, :].sum(1) == 16 - zero_cols).all())
         else:
