@@ -33,12 +33,23 @@ def _raise_terminated(signum: int, frame: FrameType | None) -> None:
 def restoring(control: FrequencyControl) -> Iterator[FrequencyControl]:
     """Save ``control``'s state, yield it, and restore it however the block ends.
 
-    In the main thread SIGTERM and SIGHUP are turned into an exception for the duration
-    (SIGINT already raises KeyboardInterrupt), and all three are held off while restoring so
-    a second signal cannot leave the board half restored.
+    In the main thread SIGTERM and SIGHUP (unless ignored, as under ``nohup``) are turned
+    into an exception for the duration (SIGINT already raises KeyboardInterrupt), and all
+    three are held off while restoring so a second signal cannot leave the board half
+    restored.
     """
     main = threading.current_thread() is threading.main_thread()
-    old = {s: signal.signal(s, _raise_terminated) for s in CAUGHT} if main else {}
+    # A signal already ignored stays ignored: under ``nohup`` a dropped session must not
+    # end the run (the governor is still restored when it ends).
+    old = (
+        {
+            s: signal.signal(s, _raise_terminated)
+            for s in CAUGHT
+            if signal.getsignal(s) is not signal.SIG_IGN
+        }
+        if main
+        else {}
+    )
     control.save()
     try:
         yield control

@@ -34,13 +34,23 @@ except KeyboardInterrupt as exc:
 """
 
 
+def _default_signals() -> None:
+    # A test runner started in the background (``cmd &``, ``nohup``) passes SIGINT or SIGHUP
+    # on ignored, and Python then installs no KeyboardInterrupt handler.
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
 def test_signal_restores_governor_in_a_subprocess(tmp_path, sig):
     d = make_cpufreq_tree(tmp_path, LEVELS, governor="powersave")
     before = snapshot(d)
     with FakeKernel(d) as kernel:
         proc = subprocess.Popen(
-            [sys.executable, "-c", SCRIPT, str(tmp_path)], stdout=subprocess.PIPE, text=True
+            [sys.executable, "-c", SCRIPT, str(tmp_path)],
+            stdout=subprocess.PIPE,
+            text=True,
+            preexec_fn=_default_signals,  # as from a terminal, whatever launched the tests
         )
         try:
             assert proc.stdout.readline().strip() == "READY"
@@ -62,9 +72,26 @@ def test_exception_restores_and_propagates(tmp_path):
     d = make_cpufreq_tree(tmp_path, LEVELS, governor="performance")
     before = snapshot(d)
     c = CpufreqControl(LocalFiles(tmp_path))
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     with FakeKernel(d), pytest.raises(RuntimeError, match="boom"), restoring(c):
         c.set_khz(1000000)
         raise RuntimeError("boom")
     assert snapshot(d) == before
-    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
-    assert signal.getsignal(signal.SIGHUP) is signal.SIG_DFL
+    assert {s: signal.getsignal(s) for s in handlers} == handlers
+
+
+def test_an_ignored_hangup_stays_ignored(tmp_path):
+    """Under nohup, SIGHUP is ignored on purpose: the guard must not make it fatal."""
+    d = make_cpufreq_tree(tmp_path, LEVELS, governor="performance")
+    before = snapshot(d)
+    c = CpufreqControl(LocalFiles(tmp_path))
+    prev = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        with FakeKernel(d), restoring(c):
+            c.set_khz(1000000)
+            assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+            assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL  # still caught
+        assert snapshot(d) == before
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, prev)
