@@ -41,15 +41,8 @@ def restoring(control: FrequencyControl) -> Iterator[FrequencyControl]:
     main = threading.current_thread() is threading.main_thread()
     # A signal already ignored stays ignored: under ``nohup`` a dropped session must not
     # end the run (the governor is still restored when it ends).
-    old = (
-        {
-            s: signal.signal(s, _raise_terminated)
-            for s in CAUGHT
-            if signal.getsignal(s) is not signal.SIG_IGN
-        }
-        if main
-        else {}
-    )
+    caught = [s for s in CAUGHT if signal.getsignal(s) is not signal.SIG_IGN] if main else []
+    old = {s: signal.signal(s, _raise_terminated) for s in caught}
     control.save()
     try:
         yield control

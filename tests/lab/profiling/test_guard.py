@@ -86,6 +86,7 @@ def test_an_ignored_hangup_stays_ignored(tmp_path):
     before = snapshot(d)
     c = CpufreqControl(LocalFiles(tmp_path))
     prev = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    prev_term = signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
         with FakeKernel(d), restoring(c):
             c.set_khz(1000000)
@@ -93,5 +94,7 @@ def test_an_ignored_hangup_stays_ignored(tmp_path):
             assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL  # still caught
         assert snapshot(d) == before
         assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
     finally:
         signal.signal(signal.SIGHUP, prev)
+        signal.signal(signal.SIGTERM, prev_term)
