@@ -154,7 +154,19 @@ def build_form(module: nn.Module, pattern: LayerPattern, executor: str = "compac
         return K.BsrLinear(weight * pattern.mask(), bias, int(pattern.block_rows))
     # elementwise patterns, and the "premasked" executor: a dense weight with the mask
     # applied once at load (what load_state_dict switching ends up running).
-    return K.DenseLinear(weight * pattern.mask(), bias, owned=True)
+    return premasked_linear(weight, bias, pattern.mask())
+
+
+def premasked_linear(
+    weight: torch.Tensor, bias: torch.Tensor | None, mask: torch.Tensor
+) -> K.DenseLinear:
+    """A dense form of ``weight * mask``: a copy of its own, or, where the mask keeps every
+    non-zero of ``weight`` (a set that prunes nothing beyond BP in this layer, or only
+    columns BP already zeroed), the backbone weight itself at no extra bytes."""
+    masked = weight * mask
+    if torch.equal(masked, weight):
+        return K.DenseLinear(weight, bias, owned=False)
+    return K.DenseLinear(masked, bias, owned=True)
 
 
 class ReconfigurableModel(nn.Module):
@@ -282,8 +294,8 @@ class ReconfigurableModel(nn.Module):
         time saved per byte first, while all sets together stay under ``budget`` (one
         dense copy of the pruned layers)."""
         spent = self._spent()
-        for offer in sorted(offers, key=lambda o: o.saved_s / o.dense.nbytes, reverse=True):
-            if spent + offer.dense.nbytes >= budget:
+        for offer in sorted(offers, key=lambda o: o.saved_s / max(1, o.dense.nbytes), reverse=True):
+            if offer.dense.nbytes and spent + offer.dense.nbytes >= budget:
                 continue
             spent += offer.dense.nbytes - offer.compact.nbytes
             self.forms[offer.set_name][offer.layer] = offer.dense
@@ -415,7 +427,7 @@ def _offer_dense(
     """
     import statistics
 
-    dense = K.DenseLinear(module.weight.detach() * pattern.mask(), bias, owned=True)
+    dense = premasked_linear(module.weight.detach(), bias, pattern.mask())
     x = torch.randn(rows, module.weight.shape[1])
     times: tuple[list[float], list[float]] = ([], [])
     with torch.inference_mode():

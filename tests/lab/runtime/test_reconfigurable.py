@@ -458,3 +458,27 @@ def test_auto_executor_stays_within_one_dense_copy_and_records_its_choices():
         rm.switch(s.name)
         with torch.no_grad():
             assert torch.allclose(rm(x), masked_reference(model_copy, s)(x), **TOL)
+
+
+def test_a_premasked_form_reuses_the_backbone_when_the_mask_removes_no_nonzero():
+    """Dense forms cost no bytes where the set prunes only what the backbone already zeroed
+    (BP's dead columns); anywhere else they own a masked copy and the backbone is untouched."""
+    from lab.runtime.reconfigurable import premasked_linear
+
+    g = torch.Generator().manual_seed(3)
+    weight = torch.randn(64, 48, generator=g)
+    weight[:, ::3] = 0.0  # columns BP killed
+    bias = torch.randn(64, generator=g)
+    x = torch.randn(5, 48, generator=g)
+    dead_only = torch.ones_like(weight, dtype=torch.bool)
+    dead_only[:, ::6] = False
+    form = premasked_linear(weight, bias, dead_only)
+    assert form.weight is weight and not form.owned and form.nbytes == 0
+    assert torch.allclose(form(x), x @ (weight * dead_only).T + bias, **TOL)
+    live_too = dead_only.clone()
+    live_too[:, 1] = False
+    before = weight.clone()
+    form = premasked_linear(weight, bias, live_too)
+    assert form.owned and form.nbytes == weight.numel() * 4
+    assert torch.equal(weight, before)
+    assert torch.allclose(form(x), x @ (weight * live_too).T + bias, **TOL)
