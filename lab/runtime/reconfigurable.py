@@ -295,9 +295,10 @@ class ReconfigurableModel(nn.Module):
         dense copy of the pruned layers)."""
         spent = self._spent()
         for offer in sorted(offers, key=lambda o: o.saved_s / max(1, o.dense.nbytes), reverse=True):
-            if offer.dense.nbytes and spent + offer.dense.nbytes >= budget:
+            grows = offer.dense.nbytes - offer.compact.nbytes  # a backbone alias: none
+            if spent + grows >= budget:
                 continue
-            spent += offer.dense.nbytes - offer.compact.nbytes
+            spent += grows
             self.forms[offer.set_name][offer.layer] = offer.dense
 
     def _drop_unused_pools(self) -> None:
