@@ -11,6 +11,10 @@ then only called: nothing here rewrites weight data at inference time. Forms:
   shared by all sets of the layer; each set holds only views and gather indices.
 - ``DenseLinear``: ``F.linear`` with a (possibly pre-masked) dense weight. Runs layers that
   a set does not cover and elementwise patterns (which do not compact).
+- ``ColumnUnionLinear``: one ``F.linear`` on the input columns that any block-row keeps,
+  with a pre-masked weight of those columns. Wins where block-rows keep the same few
+  columns: a uniform pattern (every block-row alike), or a near-empty small layer whose
+  gathers and batched GEMM cost more than the work.
 - ``MaskPerCallLinear`` and ``BsrLinear``: how others run the same masks (weight times mask
   in every call; PyTorch BSR through ``torch.addmm``). Anchors for the bench only.
 - ``DenseEmbedding`` and ``BlockColumnEmbedding``: a lookup, then the looked-up rows
@@ -100,6 +104,47 @@ class DenseLinear(Kernel):
     @property
     def nbytes(self) -> int:
         return _tensors_nbytes(self.weight) if self.owned else 0
+
+    @property
+    def macs_per_row(self) -> int:
+        return self.weight.numel()
+
+
+class ColumnUnionLinear(Kernel):
+    """``F.linear(x[..., cols], (weight * mask)[:, cols], bias)``: ``cols`` are the input
+    columns any row of ``mask`` keeps, so the result equals the masked dense layer. One
+    small gather and one GEMM; padding is the union's zeros (``macs_per_row``).
+
+    >>> w, mask = torch.randn(6, 5), torch.zeros(6, 5, dtype=torch.bool)
+    >>> mask[:, [1, 3]] = True
+    >>> k = ColumnUnionLinear.build(w, None, mask)
+    >>> k.cols.tolist(), k.macs_per_row
+    ([1, 3], 12)
+    >>> x = torch.randn(4, 5)
+    >>> torch.allclose(k(x), x @ (w * mask).T, atol=1e-6)
+    True
+    """
+
+    kind = "column-union"
+    compacts = True
+
+    def __init__(self, cols: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None):
+        self.cols, self.weight, self.bias = cols, weight, bias
+
+    @classmethod
+    def build(
+        cls, weight: torch.Tensor, bias: torch.Tensor | None, mask: torch.Tensor
+    ) -> ColumnUnionLinear:
+        """The form of ``weight * mask`` on the union of the mask's kept columns."""
+        cols = mask.any(0).nonzero().flatten()
+        return cls(cols, (weight * mask)[:, cols].contiguous(), bias)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x.index_select(-1, self.cols), self.weight, self.bias)
+
+    @property
+    def nbytes(self) -> int:
+        return _tensors_nbytes(self.weight, self.cols)
 
     @property
     def macs_per_row(self) -> int:

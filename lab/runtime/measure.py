@@ -382,6 +382,7 @@ def run_bench(
                     k: {
                         "ms": v.median_ms,
                         "speedup": d / v.median_ms,
+                        "form": rm.forms[k][name].kind,
                         "density": next(p for p in sets if p.name == k).layers[name].density,
                     }
                     for k, v in got.items()

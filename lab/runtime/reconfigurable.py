@@ -45,13 +45,14 @@ if TYPE_CHECKING:
     from lab.bundle import Bundle
 
 EXECUTORS = ("auto", "compact", "mask-per-call", "bsr", "premasked")
-# The auto executor times each layer's compact form against its pre-masked dense weight on
-# at least this many rows (tokens x batch; RT3's sequence length) and keeps the faster
+# The auto executor times each layer's compact form against its pre-masked dense weight and
+# its column-union form (one GEMM on the columns any block-row keeps) on at least this many
+# rows (tokens x batch; RT3's sequence length) and keeps the fastest
 AUTO_ROWS = 35
 # ... (never fewer: timed alone, a layer's dense weight sits warm in cache, while end to end
 # at one token every weight streams from memory and the compact form reads a fraction of
-# it), and only when dense saves more than this fraction of the compact time.
-AUTO_DENSE_MARGIN = 0.1
+# it), and only when the other form saves more than this fraction of the compact time.
+AUTO_MARGIN = 0.1
 # A set runs on the layer's shared pool unless that costs more than this factor of the
 # multiply-adds it would do on a pool of its own (sets not nested in the others, or ragged
 # block-rows bucketed by another set's counts), memory budget permitting. 1.0 measured best
@@ -219,7 +220,7 @@ class ReconfigurableModel(nn.Module):
                     )
                 layers[layer] = mod
         self.layer_names = sorted(layers)
-        candidates: list[_DenseOffer] = []
+        candidates: list[_Offer] = []
         self.pools: dict[str, K.BlockColumnPool] = {}
         self.forms: dict[str, dict[str, K.Kernel]] = {ps.name: {} for ps in sets}
         by_name = {ps.name: ps for ps in sets}
@@ -268,9 +269,9 @@ class ReconfigurableModel(nn.Module):
                     for layer, form in forms.items():
                         if isinstance(form, K.BlockColumnLinear):
                             mod, p = layers[layer], by_name[n].layers[layer]
-                            _offer_dense(candidates, n, layer, form, mod, p, _bias(mod), rows)
+                            _offer_faster_form(candidates, n, layer, form, mod, p, _bias(mod), rows)
         if candidates:
-            self._accept_dense(candidates, budget)
+            self._accept_offers(candidates, budget)
         self._drop_unused_pools()
         self.patterns = {ps.name: ps for ps in sets}
         for name, mod in layers.items():
@@ -284,29 +285,34 @@ class ReconfigurableModel(nn.Module):
             self.switch(active)
 
     def _spent(self) -> int:
-        """Bytes all sets hold now: the compact pools plus every form's own bytes."""
-        return sum(p.nbytes for p in self.pools.values()) + sum(
+        """Bytes all sets hold now: the compact pools some form still runs on, plus every
+        form's own bytes (a pool no set runs on any more is as good as freed)."""
+        return sum(p.nbytes for p in self.pools.values() if self._serves_any(p)) + sum(
             f.nbytes for forms in self.forms.values() for f in forms.values()
         )
 
-    def _accept_dense(self, offers: list[_DenseOffer], budget: int) -> None:
-        """Run a layer of a set as a pre-masked dense GEMM where that measured faster, most
-        time saved per byte first, while all sets together stay under ``budget`` (one
-        dense copy of the pruned layers)."""
-        spent = self._spent()
-        for offer in sorted(offers, key=lambda o: o.saved_s / max(1, o.dense.nbytes), reverse=True):
-            grows = offer.dense.nbytes - offer.compact.nbytes  # a backbone alias: none
-            if spent + grows >= budget:
-                continue
-            spent += grows
-            self.forms[offer.set_name][offer.layer] = offer.dense
+    def _serves_any(self, pool: K.BlockColumnPool) -> bool:
+        """Whether some set's current form runs on ``pool``."""
+        layer = next(k for k, p in self.pools.items() if p is pool).split("#", 1)[0]
+        forms = [self.forms[n].get(layer) for n in pool.keep]
+        return any(isinstance(f, K.BlockColumnLinear) and pool.serves(f) for f in forms)
+
+    def _accept_offers(self, offers: list[_Offer], budget: int) -> None:
+        """Run a layer of a set in the form that measured faster than compact (pre-masked
+        dense, column union), most time saved per byte first, while all sets together stay
+        under ``budget`` (one dense copy of the pruned layers)."""
+        for offer in sorted(offers, key=lambda o: o.saved_s / max(1, o.form.nbytes), reverse=True):
+            forms = self.forms[offer.set_name]
+            forms[offer.layer] = offer.form
+            # exact: the form's bytes, less the compact form's, less a pool it was the last
+            # user of (a backbone alias costs none)
+            if self._spent() >= budget:
+                forms[offer.layer] = offer.compact
 
     def _drop_unused_pools(self) -> None:
-        """Free the compact pools no set runs any more (dense offers, own pools)."""
+        """Free the compact pools no set runs any more (accepted offers, own pools)."""
         for key, pool in list(self.pools.items()):
-            layer = key.split("#", 1)[0]
-            forms = [self.forms[n].get(layer) for n in pool.keep]
-            if not any(isinstance(f, K.BlockColumnLinear) and pool.serves(f) for f in forms):
+            if not self._serves_any(pool):
                 del self.pools[key]
 
     def executors(self) -> dict[str, dict[str, str]]:
@@ -399,18 +405,18 @@ class ReconfigurableModel(nn.Module):
 
 
 @dataclass
-class _DenseOffer:
-    """A layer of a set that ran faster as a pre-masked dense GEMM than compacted."""
+class _Offer:
+    """A layer of a set that ran faster in another form (dense, column union) than compacted."""
 
     set_name: str
     layer: str
     compact: K.Kernel
-    dense: K.Kernel
+    form: K.Kernel
     saved_s: float
 
 
-def _offer_dense(
-    offers: list[_DenseOffer],
+def _offer_faster_form(
+    offers: list[_Offer],
     set_name: str,
     layer: str,
     compact: K.Kernel,
@@ -420,28 +426,38 @@ def _offer_dense(
     rows: int,
     rounds: int = 7,
 ) -> None:
-    """Time the compact form against a pre-masked dense GEMM, interleaved, on ``rows``
-    random rows; offer the dense one when it is faster.
+    """Time the compact form against a pre-masked dense GEMM and, where the block-rows
+    together keep fewer than all input columns, the column-union form; interleaved, on
+    ``rows`` random rows. Offer the fastest when it beats compact by ``AUTO_MARGIN``.
 
-    Small layers (a few hundred columns) often run faster as one dense GEMM than gathered
-    and batched, whatever their sparsity: compaction pays only where the GEMM is large.
+    Small layers (a few hundred columns) often run faster as one GEMM than gathered and
+    batched, whatever their sparsity: compaction pays only where the GEMM is large. Where
+    every block-row keeps the same columns, the column union is that one GEMM at the
+    set's own multiply-adds.
     """
     import statistics
 
-    dense = premasked_linear(module.weight.detach(), bias, pattern.mask())
-    x = torch.randn(rows, module.weight.shape[1])
-    times: tuple[list[float], list[float]] = ([], [])
+    weight, mask = module.weight.detach(), pattern.mask()
+    others = [premasked_linear(weight, bias, mask)]
+    kept = int(mask.any(0).sum())
+    if 0 < kept < weight.shape[1]:
+        others.append(K.ColumnUnionLinear.build(weight, bias, mask))
+    forms = [compact, *others]
+    x = torch.randn(rows, weight.shape[1])
+    times: list[list[float]] = [[] for _ in forms]
     with torch.inference_mode():
-        compact(x)
-        dense(x)
+        for form in forms:
+            form(x)
         for _ in range(rounds):
-            for i, form in enumerate((compact, dense)):
+            for i, form in enumerate(forms):
                 t0 = time.perf_counter()
                 form(x)
                 times[i].append(time.perf_counter() - t0)
-    saved = statistics.median(times[0]) - statistics.median(times[1])
-    if saved > AUTO_DENSE_MARGIN * statistics.median(times[0]):
-        offers.append(_DenseOffer(set_name, layer, compact, dense, saved))
+    medians = [statistics.median(t) for t in times]
+    best = min(range(1, len(forms)), key=lambda i: medians[i])
+    saved = medians[0] - medians[best]
+    if saved > AUTO_MARGIN * medians[0]:
+        offers.append(_Offer(set_name, layer, compact, forms[best], saved))
 
 
 def _bias(module: nn.Module) -> torch.Tensor | None:

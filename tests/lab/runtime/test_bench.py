@@ -70,6 +70,8 @@ def test_bench_json_has_the_issue_keys_and_writes_a_profile_section(bundle_dir, 
     mem = data["memory_bytes"]
     assert 0 < mem["sets_total_bytes"] < mem["pruned_dense_bytes"]
     assert "decoder" in data["layers"] and data["layers"]["decoder"]["input_shape"] == [1, 8, 32]
+    forms = {"block-column", "column-union", "dense"}
+    assert {s["form"] for s in data["layers"]["decoder"]["sets"].values()} <= forms
     assert data["workload"] == {"batch": 1, "seq_len": 8}
     section = yaml.safe_load(prof.read_text())
     assert section["sources"]["host-runtime-bench"]["kind"] == "measured"

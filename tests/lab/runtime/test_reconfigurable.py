@@ -15,7 +15,7 @@ from lab.bundle import Bundle, BundleError
 from lab.pattern_set import LayerPattern, PatternSet
 from lab.runtime import kernels as K
 from lab.runtime.kernels import BlockColumnLinear, BlockColumnPool
-from lab.runtime.reconfigurable import ReconfigurableModel, ReconfigurationError
+from lab.runtime.reconfigurable import ReconfigurableModel, ReconfigurationError, _Offer
 from lab.runtime.synthetic import nested_block_column_sets, synthetic_bundle
 
 TOL = {"atol": 1e-4, "rtol": 1e-4}
@@ -482,3 +482,74 @@ def test_a_premasked_form_reuses_the_backbone_when_the_mask_removes_no_nonzero()
     assert form.owned and form.nbytes == weight.numel() * 4
     assert torch.equal(weight, before)
     assert torch.allclose(form(x), x @ (weight * live_too).T + bias, **TOL)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    out=st.integers(1, 70),
+    inp=st.integers(1, 50),
+    block_rows=st.sampled_from([1, 8, 32]),
+    density=st.floats(0.0, 1.0),
+    uniform=st.booleans(),
+    tokens=st.integers(1, 9),
+    bias=st.booleans(),
+    seed=st.integers(0, 10_000),
+)
+def test_column_union_form_equals_masked_dense(
+    out, inp, block_rows, density, uniform, tokens, bias, seed
+):
+    """One GEMM on the columns any block-row keeps equals F.linear with the mask, for
+    uniform patterns (every block-row alike), ragged and empty block-rows, 2-D and 3-D inputs."""
+    g = torch.Generator().manual_seed(seed)
+    w = torch.randn(out, inp, generator=g)
+    b = torch.randn(out, generator=g) if bias else None
+    mask = block_column_mask(out, inp, block_rows, density, g)
+    if uniform:
+        mask = mask[:1].expand(out, inp).clone()
+    form = K.ColumnUnionLinear.build(w, b, mask)
+    assert form.cols.tolist() == mask.any(0).nonzero().flatten().tolist()
+    assert form.macs_per_row == out * form.cols.numel()
+    for x in (torch.randn(tokens, inp, generator=g), torch.randn(2, tokens, inp, generator=g)):
+        want = torch.nn.functional.linear(x, w * mask, b)
+        assert torch.allclose(form(x), want, **TOL)
+
+
+def test_offers_are_charged_exactly_and_a_pool_left_unused_is_freed():
+    """Moving every set of a layer off its shared pool frees the pool: the memory rule
+    counts that, so offers that fit only once the pool is gone are still accepted."""
+    g = torch.Generator().manual_seed(4)
+    layer = nn.Linear(48, 256)
+    cols = {"wide": torch.arange(0, 48, 2), "narrow": torch.arange(0, 48, 4)}
+    sets = []
+    for name, keep in cols.items():
+        mask = torch.zeros(256, 48, dtype=torch.bool)
+        mask[:, keep] = True  # uniform: every block-row keeps the same columns
+        sets.append(PatternSet(name, {"fc": LayerPattern.from_mask("fc", mask, 32, 8)}))
+    model = nn.Sequential()
+    model.add_module("fc", layer)
+    rm = ReconfigurableModel(model, sets, executor="compact")
+    pool = rm.pools["fc"]
+    unions = {
+        s.name: K.ColumnUnionLinear.build(
+            layer.weight.detach(), layer.bias.detach(), s.layers["fc"].mask()
+        )
+        for s in sets
+    }
+    offers = [
+        _Offer(n, "fc", rm.forms[n]["fc"], unions[n], saved_s=1e-3 * (i + 1))
+        for i, n in enumerate(unions)
+    ]
+    union_bytes = sum(u.nbytes for u in unions.values())
+    assert pool.nbytes + max(u.nbytes for u in unions.values()) < pool.nbytes + union_bytes
+    # room for the pool and one union form, not for the pool and both
+    budget = pool.nbytes + union_bytes - 1
+    rm._accept_offers(offers, budget)
+    rm._drop_unused_pools()
+    assert rm.executors() == {"wide": {"fc": "column-union"}, "narrow": {"fc": "column-union"}}
+    assert rm.pools == {}
+    assert rm.memory().sets_total_bytes == union_bytes
+    x = torch.randn(3, 48, generator=g)
+    for s in sets:
+        rm.switch(s.name)
+        want = torch.nn.functional.linear(x, layer.weight * s.layers["fc"].mask(), layer.bias)
+        assert torch.allclose(rm(x), want, **TOL)
