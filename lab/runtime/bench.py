@@ -6,7 +6,8 @@ next to the FLOP-reduction limit of the pruned layers and the Amdahl limit (the 
 rest, timed with every pruned Linear answering instantly, does not shrink), the same masks
 run the ways others run them (weight x mask per call, PyTorch BSR via ``torch.addmm``,
 pre-masked dense), the switch time against RT3-style switching (mask re-application,
-``load_state_dict``), and memory. ``--synthetic rt3|small|distilbert`` measures random-weight
+``load_state_dict``), the first inference after a switch (caches hold the previous
+variant's weights), and memory. ``--synthetic rt3|small|distilbert`` measures random-weight
 models with random nested block-column sets instead of a bundle.
 """
 
@@ -149,6 +150,7 @@ def _print_tables(result: dict[str, Any]) -> None:
         "density",
         "latency",
         "p99",
+        "1st after switch",
         "speedup",
         "FLOP limit",
         "of limit",
@@ -163,6 +165,7 @@ def _print_tables(result: dict[str, Any]) -> None:
         "1.000",
         f"{result['dense_latency_ms']:.2f}",
         f"{result['dense_latency_p99_ms']:.2f}",
+        f"{result['dense_first_after_switch_ms']:.2f}",
         "1.00",
         "",
         "",
@@ -182,6 +185,7 @@ def _print_tables(result: dict[str, Any]) -> None:
             f"{s['density']:.3f}",
             f"{s['latency_ms']:.2f}",
             f"{s['latency_p99_ms']:.2f}",
+            f"{s['first_after_switch_ms']:.2f}",
             f"{s['speedup']:.2f}",
             f"{s['flop_speedup_limit']:.2f}",
             f"{s['speedup_over_limit']:.2f}",

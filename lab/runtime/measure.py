@@ -214,8 +214,12 @@ def _timed(
     rounds: int,
     per_round: int,
     warmup: int,
+    first: dict[str, list[float]] | None = None,
 ) -> dict[str, Timing]:
-    """Like ``interleaved`` but each entry is ``(setup, call)``; setup runs untimed."""
+    """Like ``interleaved`` but each entry is ``(setup, call)``; setup runs untimed.
+
+    ``first``, if given, also receives each round's first call after its setup (the
+    first inference after a switch, on caches another variant left behind)."""
     samples: dict[str, list[float]] = {k: [] for k in fns}
     for setup, fn in fns.values():
         setup()
@@ -227,10 +231,13 @@ def _timed(
         for _ in range(rounds):
             for k, (setup, fn) in fns.items():
                 setup()
-                for _ in range(per_round):
+                for i in range(per_round):
                     t0 = time.perf_counter()
                     fn()
-                    samples[k].append(time.perf_counter() - t0)
+                    took = time.perf_counter() - t0
+                    samples[k].append(took)
+                    if first is not None and i == 0:
+                        first.setdefault(k, []).append(took)
     finally:
         if gc_was:
             gc.enable()
@@ -304,7 +311,8 @@ def run_bench(
         variants[ps.name] = (lambda n=ps.name: rm.switch(n), run)
     stubs = _stub_forms(rm)
     variants[" rest"] = (lambda: _activate(rm, stubs), run)  # the space: never a set name
-    e2e = _timed(variants, rounds, per_round, warmup)
+    firsts: dict[str, list[float]] = {}
+    e2e = _timed(variants, rounds, per_round, warmup, first=firsts)
     rm.switch(None)
     dense = e2e["dense"]
     # Amdahl: the unpruned rest (the model with every pruned Linear answering instantly)
@@ -321,6 +329,7 @@ def run_bench(
             "density": ps.density,
             "latency_ms": t.median_ms,
             "latency_p99_ms": t.p99_ms,
+            "first_after_switch_ms": Timing.of(firsts[ps.name]).median_ms,
             "dense_latency_ms": dense.median_ms,
             "speedup": speedup,
             "flop_speedup_limit": limit,
@@ -335,6 +344,7 @@ def run_bench(
         "prepare_s": prepare_s,
         "dense_latency_ms": dense.median_ms,
         "dense_latency_p99_ms": dense.p99_ms,
+        "dense_first_after_switch_ms": Timing.of(firsts["dense"]).median_ms,
         "unpruned_dense_ms": rest,
         "sets": result_sets,
     }

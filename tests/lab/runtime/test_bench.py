@@ -63,6 +63,7 @@ def test_bench_json_has_the_issue_keys_and_writes_a_profile_section(bundle_dir, 
         assert s["speedup"] == pytest.approx(s["dense_latency_ms"] / s["latency_ms"])
         assert set(s["anchors"]) >= {"mask-per-call", "bsr", "premasked"}
         assert s["amdahl_limit"] >= 1
+        assert s["first_after_switch_ms"] > 0
     p20 = data["sets"]["p20"]
     assert p20["flop_speedup_limit"] > data["sets"]["p50"]["flop_speedup_limit"] > 1
     assert data["switch_ms_median"] > 0 and data["switch_ms_p99"] >= data["switch_ms_median"]
