@@ -8,9 +8,11 @@ report. Each step calls the owning package's command in-process, exactly as a us
 type it, and the command lines are recorded in the run's ``commands.json``.
 
 Expensive steps are cached under ``$RT3LAB_CACHE`` (default ``~/.cache/rt3lab``) in
-``demo/<key>/``, keyed by the budget and the board, so a second run only simulates and
-writes the report. A piece of rt3lab the demo needs that is not there fails with a message
-naming it; nothing is faked.
+``demo/<key>/``, keyed by the budget, the host and the code that made them (a fingerprint
+of the ``lab`` and ``device_profiles`` sources), so a second run only simulates and
+writes the report, and a run on changed code never reuses figures the old code measured.
+A piece of rt3lab the demo needs that is not there fails with a message naming it;
+nothing is faked.
 """
 
 from __future__ import annotations
@@ -91,13 +93,41 @@ def plan(out: Path, board: str, reduced: bool, seed: int = 0) -> DemoPlan:
     >>> p.cache.parent.name, p.run_dir.as_posix()
     ('demo', 'o/run')
     """
-    spec = {"v": DEMO_VERSION, "reduced": reduced, "seed": seed, "host": _host()}
+    spec = {
+        "v": DEMO_VERSION,
+        "reduced": reduced,
+        "seed": seed,
+        "host": _host(),
+        "code": code_fingerprint(),
+    }
     key = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
     return DemoPlan(out, board, reduced, cache_root() / "demo" / key, seed)
 
 
 def _host() -> str:
     return f"{platform.node()}-{platform.machine()}-{os.cpu_count()}"
+
+
+def code_fingerprint(roots: list[Path] | None = None) -> str:
+    """A hash of the sources the cached steps run (``.py`` and ``.yaml`` files under
+    ``roots``; default the ``lab`` and ``device_profiles`` packages), by relative path and
+    content.
+
+    >>> len(code_fingerprint())
+    16
+    """
+    if roots is None:
+        import device_profiles
+        import lab
+
+        roots = [Path(lab.__file__).parent, Path(device_profiles.__file__).parent]
+    h = hashlib.sha256()
+    for root in roots:
+        files = sorted(f for f in root.rglob("*") if f.suffix in (".py", ".yaml") and f.is_file())
+        for f in files:
+            h.update(f"{root.name}/{f.relative_to(root).as_posix()}\0".encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()[:16]
 
 
 # --- running other packages' commands in-process -----------------------------------------

@@ -81,3 +81,22 @@ def test_unknown_board_is_bad_input_before_any_work(tmp_path, capsys, monkeypatc
     assert exc.value.code == 2
     assert "no-such-board" in capsys.readouterr().err
     assert not (tmp_path / "cache").exists()
+
+
+def test_the_cache_key_follows_the_code(tmp_path):
+    """A cached bundle, bench or profile made by other code is never reused."""
+    from lab.demo import code_fingerprint
+
+    (tmp_path / "pkg" / "sub").mkdir(parents=True)
+    (tmp_path / "pkg" / "a.py").write_text("x = 1\n")
+    (tmp_path / "pkg" / "sub" / "b.yaml").write_text("k: 1\n")
+    (tmp_path / "pkg" / "notes.txt").write_text("ignored")
+    roots = [tmp_path / "pkg"]
+    first = code_fingerprint(roots)
+    (tmp_path / "pkg" / "notes.txt").write_text("still ignored")
+    assert code_fingerprint(roots) == first
+    (tmp_path / "pkg" / "sub" / "b.yaml").write_text("k: 2\n")
+    second = code_fingerprint(roots)
+    assert second != first
+    (tmp_path / "pkg" / "a.py").rename(tmp_path / "pkg" / "c.py")  # same bytes, new path
+    assert code_fingerprint(roots) not in (first, second)
