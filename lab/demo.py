@@ -109,25 +109,20 @@ def _host() -> str:
 
 
 def code_fingerprint(roots: list[Path] | None = None) -> str:
-    """A hash of the sources the cached steps run (``.py`` and ``.yaml`` files under
-    ``roots``; default the ``lab`` and ``device_profiles`` packages), by relative path and
-    content.
+    """A hash of the sources the cached steps run (default the ``lab`` and
+    ``device_profiles`` packages; see ``lab.compression.cache.source_fingerprint``).
 
     >>> len(code_fingerprint())
     16
     """
+    from lab.compression.cache import source_fingerprint
+
     if roots is None:
         import device_profiles
         import lab
 
         roots = [Path(lab.__file__).parent, Path(device_profiles.__file__).parent]
-    h = hashlib.sha256()
-    for root in roots:
-        files = sorted(f for f in root.rglob("*") if f.suffix in (".py", ".yaml") and f.is_file())
-        for f in files:
-            h.update(f"{root.name}/{f.relative_to(root).as_posix()}\0".encode())
-            h.update(f.read_bytes())
-    return h.hexdigest()[:16]
+    return source_fingerprint(roots)
 
 
 # --- running other packages' commands in-process -----------------------------------------

@@ -1,4 +1,5 @@
-"""The trained-dense-model cache: safetensors keyed by data, model config, budget and seed.
+"""The trained-dense-model cache: safetensors keyed by data, model config, budget, seed and
+the training code.
 
 Lives in ``$RT3LAB_CACHE`` (default ``~/.cache/rt3lab``) under ``dense/``; a second
 ``rt3lab compress`` on the same data and settings skips dense training.
@@ -29,6 +30,43 @@ def tokens_fingerprint(*streams: torch.Tensor) -> str:
         h.update(str(tuple(s.shape)).encode())
         h.update(s.detach().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()
+
+
+def source_fingerprint(paths: list[Path]) -> str:
+    """A hash of source files (``.py``, ``.yaml``) by name and content: the files themselves
+    and, for directories, every such file under them. Cached artefacts carry it in their
+    key so that changed code never reuses what old code made.
+
+    >>> import lab.training
+    >>> len(source_fingerprint([Path(lab.training.__file__)]))
+    16
+    """
+    h = hashlib.sha256()
+    for path in paths:
+        if path.is_dir():
+            files = sorted(
+                f for f in path.rglob("*") if f.suffix in (".py", ".yaml") and f.is_file()
+            )
+        else:
+            files = [path]
+        for f in files:
+            name = f.relative_to(path).as_posix() if path.is_dir() else ""
+            h.update(f"{path.name}/{name}\0".encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def dense_training_sources() -> list[Path]:
+    """The code a trained dense model depends on (its data and settings are keyed apart)."""
+    import lab.compression.tasks
+    import lab.models
+    import lab.training
+
+    return [
+        Path(lab.training.__file__),
+        Path(lab.compression.tasks.__file__),
+        Path(lab.models.__file__).parent,
+    ]
 
 
 def cache_key(spec: dict[str, Any]) -> str:

@@ -39,7 +39,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from lab.compression.block_pruning import BlockPruner, BPConfig, RandomBlockPruner, load_bp_config
 from lab.compression.budget import Budget
-from lab.compression.cache import cache_key, load_dense, save_dense
+from lab.compression.cache import (
+    cache_key,
+    dense_training_sources,
+    load_dense,
+    save_dense,
+    source_fingerprint,
+)
 from lab.compression.controller import Child, SearchSpace
 from lab.compression.finetune import applied_masks, joint_finetune, train_masked
 from lab.compression.latency import OpCounts, estimator_for, op_counts
@@ -237,6 +243,7 @@ class Compressor:
             "batch": b.batch_size,
             "seq_len": b.seq_len,
             "lr": self.dense_lr,
+            "code": source_fingerprint(dense_training_sources()),
         }
         key = cache_key(spec)
         hit = load_dense(key) if self.opts.use_cache else None

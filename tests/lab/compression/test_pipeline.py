@@ -247,3 +247,17 @@ def test_exclusive_sets_keep_their_size_and_share_fewer_weights(wiki_dir, tmp_pa
     # 8 of the densest set's; the nested plain set takes 16 of them
     shared = [sum(int((m[1][n] & m[0][n]).sum()) for n in weights) for m in (plain, excl)]
     assert shared[1] * 2 == shared[0]
+
+
+def test_the_dense_cache_key_follows_the_training_code(tmp_path):
+    """A dense model trained by other code is not reused: the key hashes the training code."""
+    from lab.compression.cache import dense_training_sources, source_fingerprint
+
+    sources = dense_training_sources()
+    assert {p.name for p in sources} == {"training.py", "tasks.py", "models"}
+    assert all(p.exists() for p in sources)
+    f = tmp_path / "training.py"
+    f.write_text("steps = 1\n")
+    before = source_fingerprint([f, *sources])
+    f.write_text("steps = 2\n")
+    assert source_fingerprint([f, *sources]) != before
