@@ -2,7 +2,8 @@
 
 Measures, on this machine, with warm-up, interleaved repetitions, medians and p99, and
 pinned threads: the dense model and each pattern set end to end and per layer, speedup
-next to the FLOP-reduction limit of the pruned layers and the Amdahl limit (the unpruned
+(with a 95 % bootstrap interval over the interleaved rounds) next to the FLOP-reduction
+limit of the pruned layers and the Amdahl limit (the unpruned
 rest, timed with every pruned Linear answering instantly, does not shrink), the same masks
 run the ways others run them (weight x mask per call, PyTorch BSR via ``torch.addmm``,
 pre-masked dense), the switch time against RT3-style switching (mask re-application,
@@ -153,7 +154,7 @@ def _print_tables(result: dict[str, Any]) -> None:
         "1st after switch",
         "speedup",
         "FLOP limit",
-        "of limit",
+        "of limit (95% CI)",
         "Amdahl limit",
         "x*mask",
         "BSR",
@@ -176,6 +177,7 @@ def _print_tables(result: dict[str, Any]) -> None:
     )
     for name, s in result["sets"].items():
         a = s.get("anchors", {})
+        lo, hi = s["speedup_over_limit_ci95"]
 
         def anc(k: str, a: dict[str, Any] = a) -> str:
             return f"{a[k]['latency_ms']:.1f} ({a[k]['compact_speedup']:.1f}x)" if k in a else ""
@@ -188,7 +190,7 @@ def _print_tables(result: dict[str, Any]) -> None:
             f"{s['first_after_switch_ms']:.2f}",
             f"{s['speedup']:.2f}",
             f"{s['flop_speedup_limit']:.2f}",
-            f"{s['speedup_over_limit']:.2f}",
+            f"{s['speedup_over_limit']:.2f} ({lo:.2f}-{hi:.2f})",
             f"{s['amdahl_limit']:.2f}" if "amdahl_limit" in s else "",
             anc("mask-per-call"),
             anc("bsr"),

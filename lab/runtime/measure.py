@@ -48,6 +48,33 @@ def _median(s: list[float]) -> float:
     return s[n // 2] if n % 2 else 0.5 * (s[n // 2 - 1] + s[n // 2])
 
 
+def ratio_ci(
+    num: list[float], den: list[float], per_round: int, draws: int = 2000, seed: int = 0
+) -> tuple[float, float]:
+    """95 % bootstrap interval of ``median(num) / median(den)`` for interleaved timings.
+
+    Samples come in rounds of ``per_round`` (both lists in round order); whole rounds are
+    resampled, the same rounds for both, so a round's shared conditions (a neighbour
+    loading the CPU, a frequency change) stay paired.
+
+    >>> ratio_ci([2.0, 2.2, 4.0, 4.4], [1.0, 1.1, 2.0, 2.2], per_round=2)
+    (2.0, 2.0)
+    """
+    import numpy as np
+
+    n = min(len(num), len(den)) // per_round
+    if n == 0:
+        raise ValueError("ratio_ci: no complete round of samples")
+    a = np.asarray(num[: n * per_round]).reshape(n, per_round)
+    b = np.asarray(den[: n * per_round]).reshape(n, per_round)
+    picks = np.random.default_rng(seed).integers(0, n, size=(draws, n))
+    ratios = np.median(a[picks].reshape(draws, -1), axis=1) / np.median(
+        b[picks].reshape(draws, -1), axis=1
+    )
+    lo, hi = np.percentile(ratios, [2.5, 97.5])
+    return float(lo), float(hi)
+
+
 def pin_threads(threads: int) -> dict[str, Any]:
     """Use ``threads`` intra-op threads and, where allowed, pin the process to as many CPUs.
 
@@ -215,11 +242,13 @@ def _timed(
     per_round: int,
     warmup: int,
     first: dict[str, list[float]] | None = None,
+    raw: dict[str, list[float]] | None = None,
 ) -> dict[str, Timing]:
     """Like ``interleaved`` but each entry is ``(setup, call)``; setup runs untimed.
 
     ``first``, if given, also receives each round's first call after its setup (the
-    first inference after a switch, on caches another variant left behind)."""
+    first inference after a switch, on caches another variant left behind); ``raw``, if
+    given, every sample in round order."""
     samples: dict[str, list[float]] = {k: [] for k in fns}
     for setup, fn in fns.values():
         setup()
@@ -241,6 +270,8 @@ def _timed(
     finally:
         if gc_was:
             gc.enable()
+    if raw is not None:
+        raw.update(samples)
     return {k: Timing.of(v) for k, v in samples.items()}
 
 
@@ -312,7 +343,8 @@ def run_bench(
     stubs = _stub_forms(rm)
     variants[" rest"] = (lambda: _activate(rm, stubs), run)  # the space: never a set name
     firsts: dict[str, list[float]] = {}
-    e2e = _timed(variants, rounds, per_round, warmup, first=firsts)
+    raw: dict[str, list[float]] = {}
+    e2e = _timed(variants, rounds, per_round, warmup, first=firsts, raw=raw)
     rm.switch(None)
     dense = e2e["dense"]
     # Amdahl: the unpruned rest (the model with every pruned Linear answering instantly)
@@ -324,6 +356,7 @@ def run_bench(
         limit = dense_macs / max(1, set_macs)
         t = e2e[ps.name]
         speedup = dense.median_ms / t.median_ms
+        ci = ratio_ci(raw["dense"], raw[ps.name], per_round)
         amdahl = dense.median_ms / (rest + (dense.median_ms - rest) / limit)
         result_sets[ps.name] = {
             "density": ps.density,
@@ -332,8 +365,10 @@ def run_bench(
             "first_after_switch_ms": Timing.of(firsts[ps.name]).median_ms,
             "dense_latency_ms": dense.median_ms,
             "speedup": speedup,
+            "speedup_ci95": list(ci),
             "flop_speedup_limit": limit,
             "speedup_over_limit": speedup / limit,
+            "speedup_over_limit_ci95": [ci[0] / limit, ci[1] / limit],
             "amdahl_limit": amdahl,
             "speedup_over_amdahl_limit": speedup / amdahl,
             "pruned_macs_per_token": {"dense": dense_macs, "set": set_macs},

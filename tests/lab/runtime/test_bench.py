@@ -5,6 +5,8 @@ import json
 import pytest
 import torch
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from device_profiles.schema import SwitchCost, Variant
 from lab.cli import main
@@ -64,6 +66,11 @@ def test_bench_json_has_the_issue_keys_and_writes_a_profile_section(bundle_dir, 
         assert set(s["anchors"]) >= {"mask-per-call", "bsr", "premasked"}
         assert s["amdahl_limit"] >= 1
         assert s["first_after_switch_ms"] > 0
+        lo, hi = s["speedup_ci95"]
+        assert 0 < lo <= hi
+        assert s["speedup_over_limit_ci95"] == pytest.approx(
+            [lo / s["flop_speedup_limit"], hi / s["flop_speedup_limit"]]
+        )
     p20 = data["sets"]["p20"]
     assert p20["flop_speedup_limit"] > data["sets"]["p50"]["flop_speedup_limit"] > 1
     assert data["switch_ms_median"] > 0 and data["switch_ms_p99"] >= data["switch_ms_median"]
@@ -183,3 +190,27 @@ def test_profile_section_needs_a_frequency():
     }
     with pytest.raises(ValueError, match="frequency is unknown"):
         profile_latency_section(result, {})
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    rounds=st.integers(1, 12),
+    per_round=st.integers(1, 4),
+    scale=st.floats(0.1, 10.0),
+    data=st.data(),
+)
+def test_speedup_interval_is_ordered_bounded_and_scales(rounds, per_round, scale, data):
+    """The bootstrap interval of a median ratio lies between the extreme sample ratios and
+    scales with the numerator; a list without one whole round is an error."""
+    from lab.runtime.measure import ratio_ci
+
+    n = rounds * per_round
+    times = st.lists(st.floats(1e-4, 1.0), min_size=n, max_size=n)
+    num, den = data.draw(times), data.draw(times)
+    lo, hi = ratio_ci(num, den, per_round, draws=200)
+    assert lo <= hi
+    assert min(num) / max(den) - 1e-12 <= lo and hi <= max(num) / min(den) + 1e-12
+    slo, shi = ratio_ci([scale * x for x in num], den, per_round, draws=200)
+    assert (slo, shi) == pytest.approx((scale * lo, scale * hi), rel=1e-9)
+    with pytest.raises(ValueError, match="no complete round"):
+        ratio_ci(num[: per_round - 1], den, per_round)
