@@ -138,7 +138,7 @@ def _print_tables(result: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    con = Console(width=max(Console().width, 150))
+    con = Console(width=max(Console().width, 170))
     w = result["workload"]
     h = result["host"]
     con.print(
