@@ -33,7 +33,7 @@ def tokens_fingerprint(*streams: torch.Tensor) -> str:
 
 
 def source_fingerprint(paths: list[Path]) -> str:
-    """A hash of source files (``.py``, ``.yaml``) by name and content: the files themselves
+    """A hash of source files (``.py``, ``.yaml``, ``.c``) by name and content: the files themselves
     and, for directories, every such file under them. Cached artefacts carry it in their
     key so that changed code never reuses what old code made.
 
@@ -45,7 +45,7 @@ def source_fingerprint(paths: list[Path]) -> str:
     for path in paths:
         if path.is_dir():
             files = sorted(
-                f for f in path.rglob("*") if f.suffix in (".py", ".yaml") and f.is_file()
+                f for f in path.rglob("*") if f.suffix in (".py", ".yaml", ".c") and f.is_file()
             )
         else:
             files = [path]

@@ -146,43 +146,35 @@ def _print_tables(result: dict[str, Any]) -> None:
         f"threads {h['threads']} (cpus {h['affinity']})  {h['cpu']} @ {h['freq_khz']} kHz"
     )
     t = Table(title="end to end (median ms, interleaved)")
-    for c in (
-        "variant",
-        "density",
-        "latency",
-        "p99",
-        "1st after switch",
-        "speedup",
-        "FLOP limit",
-        "of limit (95% CI)",
-        "Amdahl limit",
-        "x*mask",
-        "BSR",
-        "premasked",
-    ):
+    cols = ["variant", "density", "latency", "p99", "1st after switch", "speedup"]
+    cols += ["FLOP limit", "of limit (95% CI)", "Amdahl limit"]
+    native = result.get("native_dense_latency_ms")
+    if native is not None:
+        cols += ["speedup over native dense", "of limit (95% CI)"]
+    for c in cols:
         t.add_column(c, justify="right")
+    pad = [""] * (len(cols) - 6)
+    d = result["dense_latency_ms"]
     t.add_row(
         "dense",
         "1.000",
-        f"{result['dense_latency_ms']:.2f}",
+        f"{d:.2f}",
         f"{result['dense_latency_p99_ms']:.2f}",
         f"{result['dense_first_after_switch_ms']:.2f}",
         "1.00",
-        "",
-        "",
-        "",
-        "",
-        "",
-        "",
+        *pad,
     )
+    if native is not None:
+        t.add_row(
+            "dense, native kernel", "1.000", f"{native:.2f}", "", "", f"{d / native:.2f}", *pad
+        )
+    anchors = Table(title="the same masks run as others run them (ms; compact's speedup over it)")
+    for c in ("set", "x*mask", "BSR", "premasked"):
+        anchors.add_column(c, justify="right")
     for name, s in result["sets"].items():
         a = s.get("anchors", {})
         lo, hi = s["speedup_over_limit_ci95"]
-
-        def anc(k: str, a: dict[str, Any] = a) -> str:
-            return f"{a[k]['latency_ms']:.1f} ({a[k]['compact_speedup']:.1f}x)" if k in a else ""
-
-        t.add_row(
+        row = [
             name,
             f"{s['density']:.3f}",
             f"{s['latency_ms']:.2f}",
@@ -192,11 +184,26 @@ def _print_tables(result: dict[str, Any]) -> None:
             f"{s['flop_speedup_limit']:.2f}",
             f"{s['speedup_over_limit']:.2f} ({lo:.2f}-{hi:.2f})",
             f"{s['amdahl_limit']:.2f}" if "amdahl_limit" in s else "",
-            anc("mask-per-call"),
-            anc("bsr"),
-            anc("premasked"),
-        )
+        ]
+        if native is not None:
+            mlo, mhi = s["native_dense_speedup_over_limit_ci95"]
+            row += [
+                f"{s['speedup_over_native_dense']:.2f}",
+                f"{s['native_dense_speedup_over_limit']:.2f} ({mlo:.2f}-{mhi:.2f})",
+            ]
+        t.add_row(*row)
+        if a:
+            anchors.add_row(
+                name,
+                *(
+                    f"{a[k]['latency_ms']:.1f} ({a[k]['compact_speedup']:.1f}x)" if k in a else ""
+                    for k in ("mask-per-call", "bsr", "premasked")
+                ),
+            )
     con.print(t)
+    if anchors.row_count:
+        con.print(anchors)
+    con.print(f"native kernel: {result.get('native_kernel', 'not reported')}")
     if "layers" in result:
         roles: dict[str, dict[str, list[float]]] = {}
         for name, lay in result["layers"].items():

@@ -11,6 +11,10 @@ then only called: nothing here rewrites weight data at inference time. Forms:
   shared by all sets of the layer; each set holds only views and gather indices.
 - ``DenseLinear``: ``F.linear`` with a (possibly pre-masked) dense weight. Runs layers that
   a set does not cover and elementwise patterns (which do not compact).
+- ``NativeBlockColumnLinear`` (the fastest, where ``lab.runtime.native`` builds): a C
+  kernel reads each block-row's kept input columns inside its multiply loop, multiplies
+  only those (no bucket padding) and writes outputs in place (no gathered copies, no
+  reordering); the packed weights live in a ``NativeBlockColumnPool`` shared by the sets.
 - ``ColumnUnionLinear``: one ``F.linear`` on the input columns that any block-row keeps,
   with a pre-masked weight of those columns. Wins where block-rows keep the same few
   columns: a uniform pattern (every block-row alike), or a near-empty small layer whose
@@ -35,6 +39,7 @@ from __future__ import annotations
 import itertools
 import math
 import warnings
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -380,6 +385,59 @@ class BlockColumnLinear(Kernel):
         return sum(wc.numel() for _, segs, _ in self.parts for _, wc in segs)
 
 
+@dataclass
+class SharedOrder:
+    """How several block-column sets of one layer share packed weights.
+
+    Per block-row the union of the sets' kept columns, ordered so that columns kept by more
+    sets come first: for nested sets (RT3's, each inside BP) every set's columns are then a
+    prefix. ``order[b, p]`` is the column at pool position ``p`` of block-row ``b``,
+    ``position`` the inverse, ``union_counts[b]`` the union's size, ``keep[s]`` set ``s``'s
+    ``(n_block_rows, in)`` kept columns and ``row_widths[s][b]`` the positions it needs
+    (its last kept position + 1).
+    """
+
+    block_rows: int
+    n_block_rows: int
+    keep: dict[str, torch.Tensor]
+    order: torch.Tensor
+    position: torch.Tensor
+    union_counts: torch.Tensor
+    row_widths: dict[str, torch.Tensor]
+
+    @classmethod
+    def of(cls, patterns: dict[str, LayerPattern], in_features: int) -> SharedOrder:
+        """The shared order of ``patterns`` (block-column, one block height)."""
+        first = next(iter(patterns.values()))
+        B = int(first.block_rows)
+        for name, p in patterns.items():
+            if p.family != "block-column" or int(p.block_rows) != B:
+                raise ValueError(
+                    f"layer {p.layer!r}, set {name!r}: pools need block-column patterns with "
+                    f"block_rows {B}, got {p.family} with {p.block_rows}"
+                )
+        inp = in_features
+        nbr = first.n_block_rows
+        keep = {name: p.mask()[::B] for name, p in patterns.items()}
+        votes = torch.stack(list(keep.values())).sum(0)  # (nbr, inp) sets keeping each column
+        # per block-row, pool order: most votes first, then column index
+        key = (len(keep) + 1 - votes) * (inp + 1) + torch.arange(inp)
+        key[votes == 0] = torch.iinfo(key.dtype).max
+        order = key.argsort(dim=1)  # (nbr, inp): pool position -> column
+        position = torch.empty_like(order)  # column -> pool position
+        position.scatter_(1, order, torch.arange(inp).expand(nbr, inp))
+        widths = {name: torch.where(k, position, -1).max(1).values + 1 for name, k in keep.items()}
+        return cls(B, nbr, keep, order, position, (votes > 0).sum(1), widths)
+
+    def set_columns(self, name: str, members: torch.Tensor, width: int) -> torch.Tensor:
+        """``(len(members), width)`` input columns of set ``name`` at the first ``width``
+        pool positions of these block-rows; positions it does not keep read column ``in``
+        (a zero column the caller appends)."""
+        cols = self.order[members, :width]
+        ok = torch.gather(self.keep[name][members], 1, cols)
+        return torch.where(ok, cols, self.order.shape[1])
+
+
 class BlockColumnPool:
     """Compact weights of one layer shared by several block-column sets.
 
@@ -402,38 +460,18 @@ class BlockColumnPool:
             raise ValueError(f"pool layout {layout!r} is not one of {LAYOUTS}")
         self.layout = layout
         out, inp = weight.shape
-        first = next(iter(patterns.values()))
-        B = int(first.block_rows)
-        for name, p in patterns.items():
-            if p.family != "block-column" or int(p.block_rows) != B:
-                raise ValueError(
-                    f"layer {p.layer!r}, set {name!r}: pools need block-column patterns with "
-                    f"block_rows {B}, got {p.family} with {p.block_rows}"
-                )
+        shared = SharedOrder.of(patterns, inp)
+        self.shared = shared
+        B, nbr = shared.block_rows, shared.n_block_rows
         self.out_features, self.in_features, self.block_rows = out, inp, B
-        nbr = first.n_block_rows
         self.n_block_rows = nbr
-        pad_rows = nbr * B - out
-        w = F.pad(weight.detach(), (0, 0, 0, pad_rows)).view(nbr, B, inp)
-        self.bias_pad = None if bias is None else F.pad(bias.detach(), (0, pad_rows))
-        # keep[s] is (nbr, inp) bool: which columns each set keeps in each block-row
-        keep = {name: p.mask()[::B] for name, p in patterns.items()}
-        votes = torch.stack(list(keep.values())).sum(0)  # (nbr, inp) sets keeping each column
-        union_counts = (votes > 0).sum(1)
-        # per block-row, pool order: most votes first, then column index
-        key = (len(keep) + 1 - votes) * (inp + 1) + torch.arange(inp)
-        key[votes == 0] = torch.iinfo(key.dtype).max
-        order = key.argsort(dim=1)  # (nbr, inp): pool position -> column
-        self.position = torch.empty_like(order)  # column -> pool position
-        self.position.scatter_(1, order, torch.arange(inp).expand(nbr, inp))
-        self.order = order
-        self.keep = keep
+        w, self.bias_pad = _pad_block_rows(weight, bias, nbr * B)
+        w = w.view(nbr, B, inp)
+        order, union_counts = shared.order, shared.union_counts
+        self.order, self.position, self.keep = order, shared.position, shared.keep
+        self.row_widths = shared.row_widths
         # buckets: (block-row ids, segment bounds, segment weights, bias)
         self.buckets: list[tuple[torch.Tensor, list[int], list[torch.Tensor], Any]] = []
-        # per set and block-row: pool positions the set needs (last kept position + 1)
-        self.row_widths = {
-            name: torch.where(k, self.position, -1).max(1).values + 1 for name, k in keep.items()
-        }
         total = torch.stack(list(self.row_widths.values())).sum(0)
         for members in _buckets(union_counts.tolist(), B):
             m = torch.tensor(members)
@@ -448,7 +486,7 @@ class BlockColumnPool:
             wc[pad] = 0.0
             widths = {k_max}
             if layout == "segments":
-                widths |= {self._width(name, m) for name in keep}
+                widths |= {self._width(name, m) for name in self.keep}
             bounds = [0, *sorted(k for k in widths if k > 0)]
             segs = [wc[:, a:b].contiguous() for a, b in itertools.pairwise(bounds)]
             bb = None if self.bias_pad is None else self.bias_pad.view(nbr, 1, B)[m].contiguous()
@@ -464,14 +502,15 @@ class BlockColumnPool:
         own = sum(_tensors_nbytes(*segs, bb) for _, _, segs, bb in self.buckets)
         return own + _tensors_nbytes(self.bias_pad)
 
-    def serves(self, form: BlockColumnLinear) -> bool:
+    def serves(self, form: Kernel) -> bool:
         """Whether ``form`` runs on this pool's weights."""
+        if not isinstance(form, BlockColumnLinear):
+            return False
         mine = {seg.data_ptr() for _, _, segs, _ in self.buckets for seg in segs}
         return any(w.data_ptr() in mine for _, segs, _ in form.parts for _, w in segs)
 
     def form(self, name: str) -> BlockColumnLinear:
         """The executable form of set ``name`` on this pool (shared segments, own indices)."""
-        keep = self.keep[name]
         inp = self.in_features
         parts: list[Part] = []
         zero_column = False
@@ -480,10 +519,8 @@ class BlockColumnPool:
             k_set = self._width(name, m)
             if k_set <= 0:
                 continue  # the set keeps nothing in these block-rows: bias only
-            cols = self.order[m, :k_set]
-            ok = torch.gather(keep[m], 1, cols)
-            zero_column = zero_column or not bool(ok.all())
-            idx = torch.where(ok, cols, inp)
+            idx = self.shared.set_columns(name, m, k_set)
+            zero_column = zero_column or bool((idx == inp).any())
             if self.layout == "views":  # strided views of the bucket's weights, per run
                 widths = self.row_widths[name][m].tolist()
                 for a, b in _runs(widths, self.block_rows):
@@ -511,6 +548,126 @@ class BlockColumnPool:
         return BlockColumnLinear(
             self.out_features, self.block_rows, parts, fill, zero_column, self.in_features
         )
+
+
+def _pad_block_rows(
+    weight: torch.Tensor, bias: torch.Tensor | None, rows: int
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``weight`` and ``bias`` padded with zero rows to ``rows`` (whole block-rows)."""
+    pad = rows - weight.shape[0]
+    w = F.pad(weight.detach(), (0, 0, 0, pad))
+    return w, None if bias is None else F.pad(bias.detach(), (0, pad))
+
+
+class NativeBlockColumnPool:
+    """Packed weights of one layer for the native kernel (``lab.runtime.native``), shared by
+    several sets: per block-row, one 32-float row per pool position of the sets' union
+    (``SharedOrder``), no padding. A set runs the first positions it needs of every
+    block-row with its own column indices (a position it does not keep reads a zero
+    column), so nested sets cost only their indices.
+    """
+
+    def __init__(
+        self, weight: torch.Tensor, bias: torch.Tensor | None, patterns: dict[str, LayerPattern]
+    ):
+        from lab.runtime import native
+
+        self.kernel = native.kernel()
+        if self.kernel is None:
+            raise ValueError(f"native kernel unavailable: {native.status()}")
+        out, inp = weight.shape
+        shared = SharedOrder.of(patterns, inp)
+        if shared.block_rows != native.BLOCK_ROWS:
+            raise ValueError(
+                f"the native kernel runs blocks of {native.BLOCK_ROWS} rows, not "
+                f"{shared.block_rows}"
+            )
+        self.shared, self.keep = shared, shared.keep
+        self.out_features, self.in_features = out, inp
+        B, nbr = shared.block_rows, shared.n_block_rows
+        w, self.bias = _pad_block_rows(weight, bias, nbr * B)
+        counts = shared.union_counts
+        self.start = torch.cat([torch.zeros(1, dtype=torch.long), counts.cumsum(0)[:-1]])
+        width = int(counts.max()) if nbr else 0
+        cols = shared.order[:, :width]  # (nbr, width)
+        packed = torch.gather(w.view(nbr, B, inp), 2, cols.unsqueeze(1).expand(-1, B, -1))
+        valid = torch.arange(width).unsqueeze(0) < counts.unsqueeze(1)  # (nbr, width)
+        self.w = packed.transpose(1, 2)[valid].contiguous()  # (sum of counts, B)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the packed weights, block-row starts and bias copy."""
+        return _tensors_nbytes(self.w, self.start, self.bias)
+
+    def serves(self, form: Kernel) -> bool:
+        """Whether ``form`` runs on this pool's weights."""
+        return isinstance(form, NativeBlockColumnLinear) and form.packed.w is self.w
+
+    def form(self, name: str) -> NativeBlockColumnLinear:
+        """Set ``name``'s form: the pool's weights, its own column indices and ends."""
+        from lab.runtime.native import Packed
+
+        shared = self.shared
+        widths = shared.row_widths[name]
+        members = torch.arange(shared.n_block_rows)
+        union = int(shared.union_counts.max()) if widths.numel() else 0
+        idx = shared.set_columns(name, members, union)  # (nbr, union)
+        pos = torch.arange(union).unsqueeze(0)
+        runs = pos < widths.unsqueeze(1)  # the positions this set runs
+        zero = bool((idx[runs] == self.in_features).any())
+        idx = torch.where(runs, idx, 0)  # never read: any valid column
+        cols = idx[pos < shared.union_counts.unsqueeze(1)].to(torch.int32).contiguous()
+        packed = Packed(self.start, self.start + widths, cols, self.w, self.bias)
+        return NativeBlockColumnLinear(self.kernel, packed, self.out_features, zero)
+
+
+class NativeBlockColumnLinear(Kernel):
+    """A block-column set run by the native kernel: the input columns are read inside the
+    multiply (no gathered copies), every block-row multiplies only its own kept columns (no
+    bucket padding) and writes its outputs in place (no reordering). Built by
+    ``NativeBlockColumnPool``; ``build`` makes a standalone one."""
+
+    kind = "native"
+    compacts = True
+
+    def __init__(self, kernel: Any, packed: Any, out_features: int, zero_column: bool):
+        self.kernel, self.packed = kernel, packed
+        self.out_features = out_features
+        self.zero_column = zero_column
+        self._staging: dict[int, torch.Tensor] = {}
+
+    @classmethod
+    def build(
+        cls, weight: torch.Tensor, bias: torch.Tensor | None, pattern: LayerPattern
+    ) -> NativeBlockColumnLinear:
+        """A form with packed weights of its own (raises ValueError without the kernel)."""
+        return NativeBlockColumnPool(weight, bias, {"_": pattern}).form("_")
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        lead = x.shape[:-1]
+        flat = x.reshape(-1, x.shape[-1]).contiguous()
+        T, n_in = flat.shape
+        if self.zero_column:  # positions the set does not keep read column n_in: zeros
+            ws = self._staging.get(T)
+            if ws is None:
+                ws = self._staging[T] = torch.zeros(T, n_in + 1, dtype=flat.dtype)
+            ws[:, :n_in].copy_(flat)
+            flat = ws
+        rows = self.packed.n_block_rows * 32
+        y = torch.empty(T, rows, dtype=flat.dtype)
+        self.kernel.forward(flat, self.packed, y)
+        if rows != self.out_features:
+            y = y[:, : self.out_features].contiguous()
+        return y.reshape(*lead, self.out_features)
+
+    @property
+    def nbytes(self) -> int:
+        """Own bytes: the column indices and block-row ends (weights live in the pool)."""
+        return _tensors_nbytes(self.packed.cols, self.packed.end)
+
+    @property
+    def macs_per_row(self) -> int:
+        return int((self.packed.end - self.packed.start).sum()) * 32
 
 
 def _runs(widths: list[int], block_rows: int) -> list[tuple[int, int]]:

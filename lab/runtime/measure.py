@@ -298,10 +298,35 @@ def _stub_forms(rm: ReconfigurableModel) -> dict[str, K.Kernel]:
     }
 
 
+def native_dense_forms(rm: ReconfigurableModel) -> dict[str, K.Kernel] | None:
+    """The pruned Linears of ``rm`` with every weight kept, run by the native kernel: the
+    dense model on the same kernel as the sets (a control that separates what sparsity buys
+    from what the kernel buys). None where the kernel is unavailable."""
+    from lab.pattern_set import LayerPattern
+    from lab.runtime import native
+
+    if native.kernel() is None:
+        return None
+    forms: dict[str, K.Kernel] = {}
+    for name, m in rm.module.named_modules():
+        if isinstance(m, SwitchableLinear):
+            ones = torch.ones(m.weight.shape, dtype=torch.bool)
+            full = LayerPattern.from_mask(name, ones, native.BLOCK_ROWS, native.BLOCK_ROWS)
+            bias = None if m.bias is None else m.bias.detach()
+            forms[name] = K.NativeBlockColumnLinear.build(m.weight.detach(), bias, full)
+    return forms
+
+
 def _activate(rm: ReconfigurableModel, forms: dict[str, K.Kernel]) -> None:
     """Make ``forms`` the active forms (a bench-only set, not one of the model's)."""
     rm.switch(None)
     rm._active.forms = forms
+
+
+def _native_status() -> str:
+    from lab.runtime import native
+
+    return native.status()
 
 
 def run_bench(
@@ -342,6 +367,9 @@ def run_bench(
         variants[ps.name] = (lambda n=ps.name: rm.switch(n), run)
     stubs = _stub_forms(rm)
     variants[" rest"] = (lambda: _activate(rm, stubs), run)  # the space: never a set name
+    control = native_dense_forms(rm)
+    if control is not None:
+        variants[" native dense"] = (lambda: _activate(rm, control), run)
     firsts: dict[str, list[float]] = {}
     raw: dict[str, list[float]] = {}
     e2e = _timed(variants, rounds, per_round, warmup, first=firsts, raw=raw)
@@ -357,6 +385,15 @@ def run_bench(
         t = e2e[ps.name]
         speedup = dense.median_ms / t.median_ms
         ci = ratio_ci(raw["dense"], raw[ps.name], per_round)
+        matched: dict[str, Any] = {}
+        if control is not None:
+            nd = e2e[" native dense"].median_ms
+            mci = ratio_ci(raw[" native dense"], raw[ps.name], per_round)
+            matched = {
+                "speedup_over_native_dense": nd / t.median_ms,
+                "native_dense_speedup_over_limit": nd / t.median_ms / limit,
+                "native_dense_speedup_over_limit_ci95": [mci[0] / limit, mci[1] / limit],
+            }
         amdahl = dense.median_ms / (rest + (dense.median_ms - rest) / limit)
         result_sets[ps.name] = {
             "density": ps.density,
@@ -372,6 +409,7 @@ def run_bench(
             "amdahl_limit": amdahl,
             "speedup_over_amdahl_limit": speedup / amdahl,
             "pruned_macs_per_token": {"dense": dense_macs, "set": set_macs},
+            **matched,
         }
     out: dict[str, Any] = {
         "workload": {"batch": batch, "seq_len": seq_len},
@@ -381,6 +419,10 @@ def run_bench(
         "dense_latency_p99_ms": dense.p99_ms,
         "dense_first_after_switch_ms": Timing.of(firsts["dense"]).median_ms,
         "unpruned_dense_ms": rest,
+        "native_dense_latency_ms": (
+            e2e[" native dense"].median_ms if control is not None else None
+        ),
+        "native_kernel": _native_status(),
         "sets": result_sets,
     }
     if anchors:

@@ -44,10 +44,11 @@ from lab.runtime import kernels as K
 if TYPE_CHECKING:
     from lab.bundle import Bundle
 
-EXECUTORS = ("auto", "compact", "mask-per-call", "bsr", "premasked")
-# The auto executor times each layer's compact form against its pre-masked dense weight and
-# its column-union form (one GEMM on the columns any block-row keeps) on at least this many
-# rows (tokens x batch; RT3's sequence length) and keeps the fastest
+EXECUTORS = ("auto", "compact", "native", "mask-per-call", "bsr", "premasked")
+# The auto executor times each layer's compact form against its pre-masked dense weight, its
+# column-union form (one GEMM on the columns any block-row keeps) and, where the native
+# kernel builds (``lab.runtime.native``), its native forms, on at least this many rows
+# (tokens x batch; RT3's sequence length) and keeps the fastest
 AUTO_ROWS = 35
 # ... (never fewer: timed alone, a layer's dense weight sits warm in cache, while end to end
 # at one token every weight streams from memory and the compact form reads a fraction of
@@ -60,6 +61,9 @@ AUTO_MARGIN = 0.1
 SHARE_WASTE_LIMIT = 1.0
 # Shared pool layouts (``lab.runtime.kernels.LAYOUTS``) or "auto": by ``rows_hint``.
 LAYOUTS = ("auto", *K.LAYOUTS)
+
+
+Pool = K.BlockColumnPool | K.NativeBlockColumnPool
 
 
 class ReconfigurationError(ValueError):
@@ -149,6 +153,11 @@ def build_form(module: nn.Module, pattern: LayerPattern, executor: str = "compac
     bias = None if module.bias is None else module.bias.detach()
     if executor in ("auto", "compact") and pattern.family == "block-column":
         return K.BlockColumnLinear.build(weight, bias, pattern)
+    if executor == "native" and pattern.family == "block-column":
+        try:
+            return K.NativeBlockColumnLinear.build(weight, bias, pattern)
+        except ValueError as exc:
+            raise ReconfigurationError(f"layer {pattern.layer!r}: {exc}") from exc
     if executor == "mask-per-call":
         return K.MaskPerCallLinear(weight, bias, pattern.mask())
     if executor == "bsr":
@@ -221,7 +230,7 @@ class ReconfigurableModel(nn.Module):
                 layers[layer] = mod
         self.layer_names = sorted(layers)
         candidates: list[_Offer] = []
-        self.pools: dict[str, K.BlockColumnPool] = {}
+        self.pools: dict[str, Pool] = {}
         self.forms: dict[str, dict[str, K.Kernel]] = {ps.name: {} for ps in sets}
         by_name = {ps.name: ps for ps in sets}
         own_offers: list[tuple[float, str, str]] = []
@@ -231,7 +240,7 @@ class ReconfigurableModel(nn.Module):
                 pooled = {
                     n: p
                     for n, p in pats.items()
-                    if executor in ("auto", "compact")
+                    if executor in ("auto", "compact", "native")
                     and isinstance(mod, nn.Linear)
                     and p.family == "block-column"
                 }
@@ -240,9 +249,20 @@ class ReconfigurableModel(nn.Module):
                     if len(by_rows) > 1:  # one pool per block height
                         pooled = {}
                 bias = _bias(mod)
-                if pooled:
+                if pooled and executor == "native":
+                    try:
+                        npool = K.NativeBlockColumnPool(mod.weight.detach(), bias, pooled)
+                    except ValueError as exc:
+                        raise ReconfigurationError(f"layer {layer!r}: {exc}") from exc
+                    self.pools[layer] = npool
+                    for n in pooled:
+                        self.forms[n][layer] = npool.form(n)
+                    pooled = {}
+                elif pooled:
                     self.pools[layer] = K.BlockColumnPool(mod.weight.detach(), bias, pooled, layout)
                 for n, p in pats.items():
+                    if layer in self.forms[n]:  # run on the native pool
+                        continue
                     if n not in pooled:
                         self.forms[n][layer] = build_form(mod, p, executor)
                         continue
@@ -265,11 +285,15 @@ class ReconfigurableModel(nn.Module):
                     self.forms[n][layer] = form
             if executor == "auto":
                 rows = max(rows_hint, AUTO_ROWS)
+                native = self._native_candidates(layers, by_name)
                 for n, forms in self.forms.items():
                     for layer, form in forms.items():
                         if isinstance(form, K.BlockColumnLinear):
                             mod, p = layers[layer], by_name[n].layers[layer]
-                            _offer_faster_form(candidates, n, layer, form, mod, p, _bias(mod), rows)
+                            extra = native.get((n, layer), [])
+                            _offer_faster_form(
+                                candidates, n, layer, form, mod, p, _bias(mod), rows, extra
+                            )
         if candidates:
             self._accept_offers(candidates, budget)
         self._drop_unused_pools()
@@ -291,11 +315,41 @@ class ReconfigurableModel(nn.Module):
             f.nbytes for forms in self.forms.values() for f in forms.values()
         )
 
-    def _serves_any(self, pool: K.BlockColumnPool) -> bool:
+    def _serves_any(self, pool: Pool) -> bool:
         """Whether some set's current form runs on ``pool``."""
         layer = next(k for k, p in self.pools.items() if p is pool).split("#", 1)[0]
         forms = [self.forms[n].get(layer) for n in pool.keep]
-        return any(isinstance(f, K.BlockColumnLinear) and pool.serves(f) for f in forms)
+        return any(f is not None and pool.serves(f) for f in forms)
+
+    def _native_candidates(
+        self, layers: dict[str, nn.Module], by_name: dict[str, PatternSet]
+    ) -> dict[tuple[str, str], list[K.Kernel]]:
+        """Native forms to time against each compact form: every set on a native pool
+        shared by the layer's sets and, where that reads many positions the set does not
+        keep (sets not nested in the others), on a native pool of its own. Pools are
+        registered unused; the ones no accepted form runs on are dropped later."""
+        from lab.runtime import native
+
+        out: dict[tuple[str, str], list[K.Kernel]] = {}
+        if native.kernel() is None:
+            return out
+        for layer, pool in list(self.pools.items()):
+            if not isinstance(pool, K.BlockColumnPool) or "#" in layer:
+                continue
+            if pool.block_rows != native.BLOCK_ROWS:
+                continue
+            mod = layers[layer]
+            pats = {n: by_name[n].layers[layer] for n in pool.keep}
+            shared = K.NativeBlockColumnPool(mod.weight.detach(), _bias(mod), pats)
+            self.pools[f"{layer}#native"] = shared
+            for n, p in pats.items():
+                form = shared.form(n)
+                out[(n, layer)] = [form]
+                if len(pats) > 1 and form.macs_per_row > SHARE_WASTE_LIMIT * p.nnz:
+                    own = K.NativeBlockColumnPool(mod.weight.detach(), _bias(mod), {n: p})
+                    self.pools[f"{layer}#native#{n}"] = own
+                    out[(n, layer)].append(own.form(n))
+        return out
 
     def _accept_offers(self, offers: list[_Offer], budget: int) -> None:
         """Run a layer of a set in the form that measured faster than compact (pre-masked
@@ -424,11 +478,13 @@ def _offer_faster_form(
     pattern: LayerPattern,
     bias: torch.Tensor | None,
     rows: int,
+    extra: list[K.Kernel] | None = None,
     rounds: int = 7,
 ) -> None:
-    """Time the compact form against a pre-masked dense GEMM and, where the block-rows
-    together keep fewer than all input columns, the column-union form; interleaved, on
-    ``rows`` random rows. Offer the fastest when it beats compact by ``AUTO_MARGIN``.
+    """Time the compact form against a pre-masked dense GEMM, the column-union form (where
+    the block-rows together keep fewer than all input columns) and any ``extra`` forms
+    (native); interleaved, on ``rows`` random rows. Offer the fastest when it beats compact
+    by ``AUTO_MARGIN``.
 
     Small layers (a few hundred columns) often run faster as one GEMM than gathered and
     batched, whatever their sparsity: compaction pays only where the GEMM is large. Where
@@ -442,7 +498,7 @@ def _offer_faster_form(
     kept = int(mask.any(0).sum())
     if 0 < kept < weight.shape[1]:
         others.append(K.ColumnUnionLinear.build(weight, bias, mask))
-    forms = [compact, *others]
+    forms = [compact, *others, *(extra or [])]
     x = torch.randn(rows, weight.shape[1])
     times: list[list[float]] = [[] for _ in forms]
     with torch.inference_mode():

@@ -74,6 +74,13 @@ def test_bench_json_has_the_issue_keys_and_writes_a_profile_section(bundle_dir, 
     p20 = data["sets"]["p20"]
     assert p20["flop_speedup_limit"] > data["sets"]["p50"]["flop_speedup_limit"] > 1
     assert data["switch_ms_median"] > 0 and data["switch_ms_p99"] >= data["switch_ms_median"]
+    # the kernel-matched control: the dense model on the native kernel, where it builds
+    assert isinstance(data["native_kernel"], str)
+    if data["native_dense_latency_ms"] is not None:
+        for s in data["sets"].values():
+            assert s["speedup_over_native_dense"] > 0
+            lo, hi = s["native_dense_speedup_over_limit_ci95"]
+            assert 0 < lo <= hi
     assert set(data["switch_anchors"]) == {"mask-reapply", "load_state_dict"}
     mem = data["memory_bytes"]
     assert 0 < mem["sets_total_bytes"] < mem["pruned_dense_bytes"]
