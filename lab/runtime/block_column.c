@@ -55,7 +55,35 @@ static inline void store8(float *p, v8 v) { memcpy(p, &v, sizeof v); }
 
 TILE(6)
 TILE(2)
-TILE(1)
+
+/* One token: four accumulators alone would wait on the FMA latency, so even and odd
+ * entries accumulate apart and are summed at the end. */
+static void tile_1(const float *x, int64_t ldx, const int32_t *cols, const float *w, int64_t j0,
+                   int64_t j1, const float *bias, float *y, int64_t ldy) {
+    (void)ldx;
+    (void)ldy;
+    v8 a[4], e[4];
+    for (int q = 0; q < 4; q++) {
+        a[q] = bias ? load8(bias + 8 * q) : (v8){0};
+        e[q] = (v8){0};
+    }
+    int64_t j = j0;
+    for (; j + 1 < j1; j += 2) {
+        const float *wa = w + 32 * j, *wb = wa + 32;
+        const float sa = x[cols[j]], sb = x[cols[j + 1]];
+        const v8 xa = {sa, sa, sa, sa, sa, sa, sa, sa}, xb = {sb, sb, sb, sb, sb, sb, sb, sb};
+        for (int q = 0; q < 4; q++) {
+            a[q] += xa * load8(wa + 8 * q);
+            e[q] += xb * load8(wb + 8 * q);
+        }
+    }
+    if (j < j1) {
+        const float s = x[cols[j]];
+        const v8 xs = {s, s, s, s, s, s, s, s};
+        for (int q = 0; q < 4; q++) a[q] += xs * load8(w + 32 * j + 8 * q);
+    }
+    for (int q = 0; q < 4; q++) store8(y + 8 * q, a[q] + e[q]);
+}
 
 #if defined(__AVX512F__)
 #define MAIN_ROWS 6
