@@ -79,6 +79,7 @@ def test_bench_json_has_the_issue_keys_and_writes_a_profile_section(bundle_dir, 
     if data["native_dense_latency_ms"] is not None:
         for s in data["sets"].values():
             assert s["speedup_over_native_dense"] > 0
+            assert 1 <= s["native_dense_amdahl_limit"] <= s["flop_speedup_limit"]
             lo, hi = s["native_dense_speedup_over_limit_ci95"]
             assert 0 < lo <= hi
     assert set(data["switch_anchors"]) == {"mask-reapply", "load_state_dict"}
