@@ -575,6 +575,8 @@ class NativeBlockColumnPool:
         self.kernel = native.kernel()
         if self.kernel is None:
             raise ValueError(f"native kernel unavailable: {native.status()}")
+        if weight.dtype != torch.float32:
+            raise ValueError(f"the native kernel runs float32 weights, not {weight.dtype}")
         out, inp = weight.shape
         shared = SharedOrder.of(patterns, inp)
         if shared.block_rows != native.BLOCK_ROWS:

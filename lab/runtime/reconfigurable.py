@@ -336,9 +336,9 @@ class ReconfigurableModel(nn.Module):
         for layer, pool in list(self.pools.items()):
             if not isinstance(pool, K.BlockColumnPool) or "#" in layer:
                 continue
-            if pool.block_rows != native.BLOCK_ROWS:
-                continue
             mod = layers[layer]
+            if pool.block_rows != native.BLOCK_ROWS or mod.weight.dtype != torch.float32:
+                continue
             pats = {n: by_name[n].layers[layer] for n in pool.keep}
             shared = K.NativeBlockColumnPool(mod.weight.detach(), _bias(mod), pats)
             self.pools[f"{layer}#native"] = shared

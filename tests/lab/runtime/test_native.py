@@ -3,6 +3,7 @@ guarded against bad arguments, and optional (the runtime works without it)."""
 
 import copy
 import math
+import os
 
 import pytest
 import torch
@@ -183,3 +184,23 @@ def test_the_build_is_cached_by_source_compiler_and_flags(tmp_path, monkeypatch)
     changed.write_text(native.SOURCE.read_text() + "\n/* changed */\n")
     monkeypatch.setattr(native, "SOURCE", changed)
     assert native._build(cc, openmp=False) != first
+
+
+def test_the_kernel_builds_wherever_there_is_a_compiler():
+    """The tests above skip without the kernel; where a compiler exists (CI), a kernel that
+    does not build is a failure, not a skip."""
+    if native._compiler() is None or os.environ.get("RT3LAB_NATIVE") == "0":
+        pytest.skip(native.status())
+    assert native.kernel() is not None, native.status()
+    assert native.kernel().path.is_file()
+
+
+@needs_kernel
+def test_float64_weights_are_refused_by_name():
+    layer = nn.Linear(8, 32).double()
+    mask = block_column_mask(32, 8, 0.5, torch.Generator().manual_seed(0))
+    ps = PatternSet("s", {"fc": LayerPattern.from_mask("fc", mask, 32, 4)})
+    model = nn.Sequential()
+    model.add_module("fc", layer)
+    with pytest.raises(ReconfigurationError, match=r"float32 weights, not torch\.float64"):
+        ReconfigurableModel(model, [ps], executor="native")
