@@ -165,9 +165,7 @@ def _print_tables(result: dict[str, Any]) -> None:
         *pad,
     )
     if native is not None:
-        t.add_row(
-            "dense, native kernel", "1.000", f"{native:.2f}", "", "", f"{d / native:.2f}", *pad
-        )
+        t.add_row("dense, native", "1.000", f"{native:.2f}", "", "", f"{d / native:.2f}", *pad)
     anchors = Table(title="the same masks run as others run them (ms; compact's speedup over it)")
     for c in ("set", "x*mask", "BSR", "premasked"):
         anchors.add_column(c, justify="right")
