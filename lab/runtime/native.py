@@ -2,9 +2,10 @@
 
 It is compiled with the host's C compiler (``$CC``, else ``cc``) at ``-O3 -march=native``,
 with OpenMP where the compiler has it, into ``$RT3LAB_CACHE/native/`` under a name that
-hashes the source, the compiler's version and the flags, so a changed kernel or compiler
-rebuilds. Without a compiler (or with ``RT3LAB_NATIVE=0``) ``kernel()`` returns None and
-says why in ``status()``: the runtime then runs its PyTorch forms only.
+hashes the source, the compiler's version, the flags and the CPU (model and instruction
+sets), so a changed kernel, compiler or machine rebuilds. Without a compiler (or with
+``RT3LAB_NATIVE=0``) ``kernel()`` returns None and says why in ``status()``: the runtime
+then runs its PyTorch forms only.
 
 The C side trusts its arguments, so ``forward`` checks every shape, dtype and layout first.
 """
@@ -143,6 +144,18 @@ def _version(cc: str) -> str:
         return ""
 
 
+def _host_isa() -> str:
+    """The CPU's model and instruction-set flags: a library built with ``-march=native`` on
+    one CPU must not be loaded on another (a shared home directory, say)."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return platform.processor()
+    keep = ("model name", "flags", "features", "cpu part", "cpu implementer")
+    seen = [ln for ln in lines if ln.split(":", 1)[0].strip().lower() in keep]
+    return "\n".join(dict.fromkeys(seen))  # per-core repeats once
+
+
 def _cache_dir() -> Path:
     env = os.environ.get("RT3LAB_CACHE")
     return (Path(env) if env else Path.home() / ".cache" / "rt3lab") / "native"
@@ -154,6 +167,7 @@ def _build(cc: str, openmp: bool) -> Path:
     for part in (SOURCE.read_bytes(), _version(cc).encode(), " ".join(flags).encode()):
         h.update(part)
     h.update(platform.machine().encode())
+    h.update(_host_isa().encode())
     target = _cache_dir() / f"block_column-{h.hexdigest()[:16]}.so"
     if target.is_file():
         return target
@@ -173,19 +187,23 @@ def _build(cc: str, openmp: bool) -> Path:
     return target
 
 
-_STATUS: list[str] = []
+def kernel() -> NativeKernel | None:
+    """The native kernel, built and loaded once per process; None when unavailable."""
+    return _load()[0]
+
+
+def status() -> str:
+    """Whether the native kernel is in use, and if not why."""
+    return _load()[1]
 
 
 @functools.cache
-def kernel() -> NativeKernel | None:
-    """The native kernel, built and loaded once per process; None when unavailable."""
+def _load() -> tuple[NativeKernel | None, str]:
     if os.environ.get("RT3LAB_NATIVE", "1") == "0":
-        _STATUS.append("disabled by RT3LAB_NATIVE=0")
-        return None
+        return None, "disabled by RT3LAB_NATIVE=0"
     cc = _compiler()
     if cc is None:
-        _STATUS.append("no C compiler (set CC or install cc)")
-        return None
+        return None, "no C compiler (set CC or install cc)"
     errors = []
     for openmp in (True, False):
         try:
@@ -201,13 +219,6 @@ def kernel() -> NativeKernel | None:
         fn.restype = None
         i64, ptr = ctypes.c_int64, ctypes.c_void_p
         fn.argtypes = [ptr, i64, i64, ptr, ptr, ptr, ptr, ptr, ptr, i64, i64, i64]
-        _STATUS.append(f"built with {Path(cc).name}{' and OpenMP' if openmp else ''}: {path}")
-        return NativeKernel(path, openmp, fn)
-    _STATUS.append("build failed: " + "; ".join(errors))
-    return None
-
-
-def status() -> str:
-    """Whether the native kernel is in use, and if not why."""
-    kernel()
-    return _STATUS[-1] if _STATUS else "not loaded"
+        done = f"built with {Path(cc).name}{' and OpenMP' if openmp else ''}: {path}"
+        return NativeKernel(path, openmp, fn), done
+    return None, "build failed: " + "; ".join(errors)

@@ -141,7 +141,7 @@ def test_native_executor_names_a_block_height_it_cannot_run():
 
 def test_without_the_kernel_the_runtime_runs_its_torch_forms(monkeypatch):
     """RT3LAB_NATIVE=0 (or no compiler) leaves the kernel out and says why; auto still runs."""
-    native.kernel.cache_clear()
+    native._load.cache_clear()
     try:
         monkeypatch.setenv("RT3LAB_NATIVE", "0")
         assert native.kernel() is None
@@ -161,13 +161,13 @@ def test_without_the_kernel_the_runtime_runs_its_torch_forms(monkeypatch):
         assert torch.allclose(rm(torch.ones(2, 24)), want, **TOL)
         with pytest.raises(ReconfigurationError, match="RT3LAB_NATIVE=0"):
             ReconfigurableModel(model(), [ps], executor="native")
-        native.kernel.cache_clear()
+        native._load.cache_clear()
         monkeypatch.setenv("RT3LAB_NATIVE", "1")
         monkeypatch.setenv("CC", "/nonexistent/cc")
         assert native.kernel() is None
         assert "no C compiler" in native.status()
     finally:
-        native.kernel.cache_clear()
+        native._load.cache_clear()
 
 
 def test_the_build_is_cached_by_source_compiler_and_flags(tmp_path, monkeypatch):
