@@ -620,7 +620,9 @@ class NativeBlockColumnPool:
         idx = torch.where(runs, idx, 0)  # never read: any valid column
         cols = idx[pos < shared.union_counts.unsqueeze(1)].to(torch.int32).contiguous()
         packed = Packed(self.start, self.start + widths, cols, self.w, self.bias)
-        return NativeBlockColumnLinear(self.kernel, packed, self.out_features, zero)
+        return NativeBlockColumnLinear(
+            self.kernel, packed, self.in_features, self.out_features, zero
+        )
 
 
 class NativeBlockColumnLinear(Kernel):
@@ -632,11 +634,13 @@ class NativeBlockColumnLinear(Kernel):
     kind = "native"
     compacts = True
 
-    def __init__(self, kernel: Any, packed: Any, out_features: int, zero_column: bool):
+    def __init__(
+        self, kernel: Any, packed: Any, in_features: int, out_features: int, zero_column: bool
+    ):
         self.kernel, self.packed = kernel, packed
-        self.out_features = out_features
+        self.in_features, self.out_features = in_features, out_features
         self.zero_column = zero_column
-        self._staging: dict[int, torch.Tensor] = {}
+        self._staging: dict[int, torch.Tensor] = {}  # zero-column workspaces per token count
 
     @classmethod
     def build(
@@ -647,11 +651,18 @@ class NativeBlockColumnLinear(Kernel):
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         lead = x.shape[:-1]
+        if x.shape[-1] != self.in_features:
+            raise ValueError(
+                f"native block-column layer: input has {x.shape[-1]} features, "
+                f"expected {self.in_features}"
+            )
         flat = x.reshape(-1, x.shape[-1]).contiguous()
         T, n_in = flat.shape
         if self.zero_column:  # positions the set does not keep read column n_in: zeros
             ws = self._staging.get(T)
-            if ws is None:
+            if ws is None or ws.dtype != flat.dtype:
+                if len(self._staging) >= 8:  # a few token counts at most; drop the oldest
+                    del self._staging[next(iter(self._staging))]
                 ws = self._staging[T] = torch.zeros(T, n_in + 1, dtype=flat.dtype)
             ws[:, :n_in].copy_(flat)
             flat = ws

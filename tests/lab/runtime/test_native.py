@@ -204,3 +204,22 @@ def test_float64_weights_are_refused_by_name():
     model.add_module("fc", layer)
     with pytest.raises(ReconfigurationError, match=r"float32 weights, not torch\.float64"):
         ReconfigurableModel(model, [ps], executor="native")
+
+
+@needs_kernel
+def test_a_native_form_names_a_wrong_input_width_and_keeps_few_workspaces():
+    g = torch.Generator().manual_seed(5)
+    w = torch.randn(64, 20, generator=g)
+    pats = {
+        n: LayerPattern.from_mask("l", block_column_mask(64, 20, d, g), 32, 4)
+        for n, d in (("a", 0.7), ("b", 0.4))
+    }
+    form = next(
+        f for f in (K.NativeBlockColumnPool(w, None, pats).form(n) for n in pats) if f.zero_column
+    )
+    with pytest.raises(ValueError, match="input has 21 features, expected 20"):
+        form(torch.randn(3, 21))
+    for tokens in range(1, 20):  # many token counts: workspaces stay bounded
+        x = torch.randn(tokens, 20, generator=g)
+        assert form(x).shape == (tokens, 64)
+    assert len(form._staging) <= 8
