@@ -491,6 +491,8 @@ class BlockColumnPool:
             segs = [wc[:, a:b].contiguous() for a, b in itertools.pairwise(bounds)]
             bb = None if self.bias_pad is None else self.bias_pad.view(nbr, 1, B)[m].contiguous()
             self.buckets.append((m, bounds, segs, bb))
+        # the weights' addresses, to tell which forms run on this pool
+        self._ptrs = {seg.data_ptr() for _, _, segs, _ in self.buckets for seg in segs}
 
     def _width(self, name: str, members: torch.Tensor) -> int:
         """Pool positions set ``name`` needs in these block-rows (its last kept position + 1)."""
@@ -506,8 +508,7 @@ class BlockColumnPool:
         """Whether ``form`` runs on this pool's weights."""
         if not isinstance(form, BlockColumnLinear):
             return False
-        mine = {seg.data_ptr() for _, _, segs, _ in self.buckets for seg in segs}
-        return any(w.data_ptr() in mine for _, segs, _ in form.parts for _, w in segs)
+        return any(w.data_ptr() in self._ptrs for _, segs, _ in form.parts for _, w in segs)
 
     def form(self, name: str) -> BlockColumnLinear:
         """The executable form of set ``name`` on this pool (shared segments, own indices)."""

@@ -24,6 +24,7 @@ from torch import nn
 
 from lab.pattern_set import PatternSet
 from lab.runtime import kernels as K
+from lab.runtime import native
 from lab.runtime.reconfigurable import ReconfigurableModel, SwitchableLinear
 
 
@@ -303,7 +304,6 @@ def native_dense_forms(rm: ReconfigurableModel) -> dict[str, K.Kernel] | None:
     dense model on the same kernel as the sets (a control that separates what sparsity buys
     from what the kernel buys). None where the kernel is unavailable."""
     from lab.pattern_set import LayerPattern
-    from lab.runtime import native
 
     if native.kernel() is None:
         return None
@@ -317,16 +317,21 @@ def native_dense_forms(rm: ReconfigurableModel) -> dict[str, K.Kernel] | None:
     return forms
 
 
+def amdahl_limit(total_ms: float, rest_ms: float, limit: float) -> float:
+    """The speedup bound of a run taking ``total_ms`` whose ``rest_ms`` does not shrink
+    while the remainder shrinks at most by ``limit`` (the rest is capped at the total).
+
+    >>> amdahl_limit(10.0, 1.0, 3.0)
+    2.5
+    """
+    rest = min(rest_ms, total_ms)
+    return total_ms / (rest + (total_ms - rest) / limit)
+
+
 def _activate(rm: ReconfigurableModel, forms: dict[str, K.Kernel]) -> None:
     """Make ``forms`` the active forms (a bench-only set, not one of the model's)."""
     rm.switch(None)
     rm._active.forms = forms
-
-
-def _native_status() -> str:
-    from lab.runtime import native
-
-    return native.status()
 
 
 def run_bench(
@@ -389,15 +394,14 @@ def run_bench(
         if control is not None:
             nd = e2e[" native dense"].median_ms
             mci = ratio_ci(raw[" native dense"], raw[ps.name], per_round)
-            nd_rest = min(rest, nd)
             matched = {
                 "speedup_over_native_dense": nd / t.median_ms,
                 "native_dense_speedup_over_limit": nd / t.median_ms / limit,
                 "native_dense_speedup_over_limit_ci95": [mci[0] / limit, mci[1] / limit],
                 # the same bound as amdahl_limit, from the kernel-matched dense run
-                "native_dense_amdahl_limit": nd / (nd_rest + (nd - nd_rest) / limit),
+                "native_dense_amdahl_limit": amdahl_limit(nd, rest, limit),
             }
-        amdahl = dense.median_ms / (rest + (dense.median_ms - rest) / limit)
+        amdahl = amdahl_limit(dense.median_ms, rest, limit)
         result_sets[ps.name] = {
             "density": ps.density,
             "latency_ms": t.median_ms,
@@ -425,7 +429,7 @@ def run_bench(
         "native_dense_latency_ms": (
             e2e[" native dense"].median_ms if control is not None else None
         ),
-        "native_kernel": _native_status(),
+        "native_kernel": native.status(),
         "sets": result_sets,
     }
     if anchors:

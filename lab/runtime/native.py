@@ -25,6 +25,8 @@ from pathlib import Path
 
 import torch
 
+from lab.compression.cache import cache_root
+
 SOURCE = Path(__file__).with_name("block_column.c")
 BLOCK_ROWS = 32  # the kernel's block height (RT3's)
 BASE_FLAGS = ("-O3", "-march=native", "-ffp-contract=fast", "-shared", "-fPIC")
@@ -156,11 +158,6 @@ def _host_isa() -> str:
     return "\n".join(dict.fromkeys(seen))  # per-core repeats once
 
 
-def _cache_dir() -> Path:
-    env = os.environ.get("RT3LAB_CACHE")
-    return (Path(env) if env else Path.home() / ".cache" / "rt3lab") / "native"
-
-
 def _build(cc: str, openmp: bool) -> Path:
     flags = [*BASE_FLAGS, *(["-fopenmp"] if openmp else [])]
     h = hashlib.sha256()
@@ -168,7 +165,7 @@ def _build(cc: str, openmp: bool) -> Path:
         h.update(part)
     h.update(platform.machine().encode())
     h.update(_host_isa().encode())
-    target = _cache_dir() / f"block_column-{h.hexdigest()[:16]}.so"
+    target = cache_root() / "native" / f"block_column-{h.hexdigest()[:16]}.so"
     if target.is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)

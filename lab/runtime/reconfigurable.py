@@ -311,13 +311,14 @@ class ReconfigurableModel(nn.Module):
     def _spent(self) -> int:
         """Bytes all sets hold now: the compact pools some form still runs on, plus every
         form's own bytes (a pool no set runs on any more is as good as freed)."""
-        return sum(p.nbytes for p in self.pools.values() if self._serves_any(p)) + sum(
+        return sum(p.nbytes for k, p in self.pools.items() if self._serves_any(k, p)) + sum(
             f.nbytes for forms in self.forms.values() for f in forms.values()
         )
 
-    def _serves_any(self, pool: Pool) -> bool:
-        """Whether some set's current form runs on ``pool``."""
-        layer = next(k for k, p in self.pools.items() if p is pool).split("#", 1)[0]
+    def _serves_any(self, key: str, pool: Pool) -> bool:
+        """Whether some set's current form runs on ``pool`` (registered under ``key``:
+        the layer, then ``#``-separated qualifiers)."""
+        layer = key.split("#", 1)[0]
         forms = [self.forms[n].get(layer) for n in pool.keep]
         return any(f is not None and pool.serves(f) for f in forms)
 
@@ -353,7 +354,7 @@ class ReconfigurableModel(nn.Module):
 
     def _accept_offers(self, offers: list[_Offer], budget: int) -> None:
         """Run a layer of a set in the form that measured faster than compact (pre-masked
-        dense, column union), most time saved per byte first, while all sets together stay
+        dense, column union, native), most time saved per byte first, while all sets together stay
         under ``budget`` (one dense copy of the pruned layers)."""
         for offer in sorted(offers, key=lambda o: o.saved_s / max(1, o.form.nbytes), reverse=True):
             forms = self.forms[offer.set_name]
@@ -366,7 +367,7 @@ class ReconfigurableModel(nn.Module):
     def _drop_unused_pools(self) -> None:
         """Free the compact pools no set runs any more (accepted offers, own pools)."""
         for key, pool in list(self.pools.items()):
-            if not self._serves_any(pool):
+            if not self._serves_any(key, pool):
                 del self.pools[key]
 
     def executors(self) -> dict[str, dict[str, str]]:
@@ -460,7 +461,7 @@ class ReconfigurableModel(nn.Module):
 
 @dataclass
 class _Offer:
-    """A layer of a set that ran faster in another form (dense, column union) than compacted."""
+    """A layer of a set that ran faster in another form (dense, column union, native)."""
 
     set_name: str
     layer: str
