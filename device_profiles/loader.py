@@ -16,6 +16,64 @@ class ProfileError(ValueError):
     """A profile that cannot be read or does not validate. The message names what was wrong."""
 
 
+class DuplicateKeyError(yaml.constructor.ConstructorError):
+    """A mapping in a YAML document gives the same key twice."""
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses duplicate mapping keys instead of keeping the last."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        """Build a mapping; a key seen twice raises ``DuplicateKeyError`` at its line."""
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                duplicate = key in seen
+                seen.add(key)
+            except TypeError:  # an unhashable key: SafeLoader reports it below
+                continue
+            if duplicate:
+                raise DuplicateKeyError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_yaml(text: str, source: str, error: type[ValueError] = ValueError) -> Any:
+    r"""``yaml.safe_load`` with duplicate keys refused; errors are one ``error`` line that
+    names ``source``, the line and column, and the problem.
+
+    >>> load_yaml("a: 1\nb: 2\n", "x.yaml")
+    {'a': 1, 'b': 2}
+    >>> load_yaml("a: 1\na: 2\n", "x.yaml")
+    Traceback (most recent call last):
+    ...
+    ValueError: x.yaml: YAML error at line 2, column 1: duplicate key 'a'
+    """
+    try:
+        return yaml.load(text, Loader=UniqueKeyLoader)  # a SafeLoader: no objects
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown place"
+        kind = "YAML error" if isinstance(exc, DuplicateKeyError) else "YAML syntax error"
+        problem = " ".join(str(exc.problem or exc.context or "invalid YAML").split())
+        raise error(f"{source}: {kind} at {where}: {problem}") from None
+    except yaml.YAMLError as exc:
+        raise error(f"{source}: YAML error: {' '.join(str(exc).split())}") from None
+
+
+def read_text_file(path: Path, error: type[ValueError] = ValueError) -> str:
+    """A file's UTF-8 text; an unreadable or binary file is one ``error`` line naming it."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise error(
+            f"{path}: not a UTF-8 text file (byte 0x{exc.object[exc.start]:02x} at offset "
+            f"{exc.start})"
+        ) from None
+    except OSError as exc:
+        raise error(f"{path}: cannot read: {exc.strerror or exc}") from None
+
+
 def shipped_profiles() -> dict[str, Path]:
     """Names and paths of the profiles that ship with rt3lab."""
     root = resources.files("device_profiles") / "boards"
@@ -43,23 +101,12 @@ def resolve_profile_path(name_or_path: str | Path) -> Path:
 def load_profile(name_or_path: str | Path) -> DeviceProfile:
     """Load, validate and return a profile (a shipped name or a YAML path)."""
     path = resolve_profile_path(name_or_path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ProfileError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-    return parse_profile(text, source=str(path))
+    return parse_profile(read_text_file(path, ProfileError), source=str(path))
 
 
 def parse_profile(text: str, source: str = "<string>") -> DeviceProfile:
     """Validate a profile given as YAML text; ``source`` names it in errors."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown place"
-        raise ProfileError(f"{source}: YAML syntax error at {where}: {exc.problem}") from exc
-    except yaml.YAMLError as exc:
-        raise ProfileError(f"{source}: YAML error: {exc}") from exc
+    data = load_yaml(text, source, ProfileError)
     if not isinstance(data, dict):
         raise ProfileError(
             f"{source}: expected a mapping at the top level, got {type(data).__name__}"
@@ -76,7 +123,7 @@ def profile_from_dict(data: dict[str, Any], source: str = "<dict>") -> DevicePro
 
 
 def format_validation_error(exc: ValidationError, source: str) -> str:
-    """One line per problem: ``file: field.path: message, got value``."""
+    """One line: ``file: field.path: message, got value``, problems joined by ``; ``."""
     errors = [(err, _field_path(err["loc"])) for err in exc.errors()]
     paths = [path for _, path in errors]
     lines = []
@@ -91,7 +138,7 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
             "" if err["type"] in ("missing",) or isinstance(got, dict | list) else f", got {got!r}"
         )
         lines.append(f"{source}: {path or '<profile>'}: {msg}{shown}")
-    return "\n".join(lines)
+    return "; ".join(" ".join(line.split()) for line in lines)
 
 
 def _field_path(loc: tuple[Any, ...]) -> str:

@@ -7,7 +7,7 @@ tool), ``published`` (source) or ``modelled`` (formula). Records that hold numbe
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -21,15 +21,65 @@ SCHEMA_VERSION = 1
 
 
 class _Strict(BaseModel):
-    """Base: unknown keys are errors, floats must be finite."""
+    """Base: unknown keys are errors, floats must be finite, no type coercion.
 
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    ``strict`` means a boolean is not a number (``capacity_mah: true`` is refused, not read
+    as 1) and a string is not a number; an integer is still accepted where a float is
+    expected.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
 
 
+def _range(lo: float, hi: float, *, closed_low: bool = False) -> Any:
+    """A finite float in (lo, hi] (or [lo, hi] with ``closed_low``)."""
+    low = {"ge": lo} if closed_low else {"gt": lo}
+    return Annotated[float, Field(le=hi, allow_inf_nan=False, **low)]
+
+
+# Physical bounds. Each is wide (about 10x or more beyond the largest real value in the
+# cited reference) so that any real board fits, and narrow enough that the arithmetic the
+# simulator does on them stays finite. The README's "Bounds" table lists them with sources.
 PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 NonNegFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Fraction = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
-Khz = Annotated[int, Field(gt=0)]
+#: DVFS level: 1 kHz .. 10 GHz (devices.md: fastest shipped level 2.6496 GHz, Pixel 3).
+MAX_KHZ = 10_000_000
+Khz = Annotated[int, Field(gt=0, le=MAX_KHZ)]
+#: CPU core voltage (devices.md: 0.8438 V Pi 4 .. 1.3125 V Exynos 5422 at 2 GHz).
+CoreVolts = _range(0.0, 2.0)
+#: Board or cluster power, W (devices.md: 12.64 W Odroid HC2 at 2 GHz, the largest).
+Watts = _range(0.0, 1000.0)
+WattsOrZero = _range(0.0, 1000.0, closed_low=True)
+#: Effective switched capacitance, F (devices.md: Linux energy model A15 310 uW/MHz/V^2 =
+#: 3.1e-10 F per core; the Odroid fit is 2.3e-9 F for four cores).
+Farads = _range(0.0, 1e-7)
+#: Battery capacity, mAh (battery.md: ECM_Example's 100 Ah cell = 1e5 mAh, the largest).
+CapacityMah = _range(0.0, 1e6)
+#: Battery or OCV voltage, V (battery.md: Li-ion cell 3.2-4.2 V; 60 V covers a 14S pack).
+BatteryVolts = _range(0.0, 60.0)
+#: Cell resistance, ohm (battery.md: R0 0.46-1.68 mOhm for 100 Ah, about 13 mOhm scaled to
+#: a 3 Ah phone cell; 100 ohm is above any coin cell's internal resistance).
+Ohms = _range(0.0, 100.0)
+#: RC-pair capacitance, F (battery.md: C1 about 1500 F for a phone cell; tau 30 s with the
+#: 100 Ah cell's R1 = 0.6 mOhm is 5e4 F).
+RcFarads = _range(0.0, 1e6)
+#: KiBaM rate constant, 1/s (battery.md: k = 0.0167 per minute = 2.8e-4 /s).
+RatePerS = _range(0.0, 1.0)
+#: Deadlines and latencies, ms (rt3.md: RT3's deadlines 94-115 ms); at most one hour.
+Millis = _range(0.0, 3.6e6)
+#: Frequency-transition latency, us (devices.md: 140 us Exynos 5422); at most 1 s.
+Micros = _range(0.0, 1e6, closed_low=True)
+#: A pattern-set switch: at most 60 s, and at most 1000 W for 60 s.
+SwitchMillis = _range(0.0, 6e4, closed_low=True)
+SwitchJoules = _range(0.0, 6e4, closed_low=True)
+#: Non-zero operations per inference (rt3-paper.yaml: 5.2e7 for the dense LM); at most 1e15.
+OpCount = _range(0.0, 1e15, closed_low=True)
+#: Peukert rating time, h (battery.md: 20 h is the usual rating); at most 1000 h.
+Hours = _range(0.0, 1000.0)
+#: Op-count latency coefficients (rt3.md: about 0.0144 ms per 1e4 operations at 3 GHz).
+MsPer1e4Ops = _range(0.0, 1000.0)
+Ghz = _range(0.0, MAX_KHZ / 1e6)
 
 
 class Measured(_Strict):
@@ -76,10 +126,10 @@ class Cluster(_Strict):
     """A CPU cluster: its DVFS levels (kHz, strictly increasing) and their voltages."""
 
     name: str = Field(min_length=1)
-    cores: list[Annotated[int, Field(ge=0)]] = Field(default_factory=list)
+    cores: list[Annotated[int, Field(ge=0, le=4095)]] = Field(default_factory=list)
     levels_khz: list[Khz] = Field(min_length=1)
-    voltages_v: list[PositiveFloat] | None = None
-    transition_latency_us: NonNegFloat | None = Field(
+    voltages_v: list[CoreVolts] | None = None
+    transition_latency_us: Micros | None = Field(
         default=None, description="time a frequency change takes; None when unknown"
     )
     provenance: ProvenanceRef
@@ -114,8 +164,8 @@ class LevelPower(_Strict):
     """Measured (or published) power of the board at one level."""
 
     freq_khz: Khz
-    busy_w: PositiveFloat
-    idle_w: NonNegFloat
+    busy_w: Watts
+    idle_w: WattsOrZero
     provenance: ProvenanceRef
 
     @model_validator(mode="after")
@@ -128,9 +178,9 @@ class LevelPower(_Strict):
 class PowerModel(_Strict):
     """CMOS power model: busy P = p_static_w + c_eff_f * V^2 * f(Hz); idle P = idle_w."""
 
-    p_static_w: NonNegFloat
-    c_eff_f: PositiveFloat = Field(description="effective switched capacitance, farads")
-    idle_w: NonNegFloat | None = Field(default=None, description="defaults to p_static_w")
+    p_static_w: WattsOrZero
+    c_eff_f: Farads = Field(description="effective switched capacitance, farads")
+    idle_w: WattsOrZero | None = Field(default=None, description="defaults to p_static_w")
     provenance: ProvenanceRef
 
 
@@ -152,7 +202,7 @@ class Peukert(_Strict):
     """Peukert parameters: t = H (C / (I H))^k, rated at a discharge of ``rated_hours``."""
 
     k: Annotated[float, Field(ge=1.0, le=1.5, allow_inf_nan=False)]
-    rated_hours: PositiveFloat = 20.0
+    rated_hours: Hours = 20.0
     provenance: ProvenanceRef | None = Field(default=None, description="else the battery's")
 
 
@@ -160,22 +210,22 @@ class KiBaM(_Strict):
     """Kinetic battery model: available-charge fraction c, rate constant k (1/s)."""
 
     c: Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False)]
-    k_per_s: PositiveFloat
+    k_per_s: RatePerS
     provenance: ProvenanceRef | None = Field(default=None, description="else the battery's")
 
 
 class RCPair(_Strict):
     """One RC pair of a Thevenin circuit."""
 
-    r_ohm: PositiveFloat
-    c_f: PositiveFloat
+    r_ohm: Ohms
+    c_f: RcFarads
 
 
 class OCVTable(_Strict):
     """Open-circuit voltage against state of charge (SoC strictly increasing, 0..1)."""
 
     soc: list[Fraction] = Field(min_length=2)
-    ocv_v: list[PositiveFloat] = Field(min_length=2)
+    ocv_v: list[BatteryVolts] = Field(min_length=2)
 
     @model_validator(mode="after")
     def _shape(self) -> OCVTable:
@@ -189,16 +239,24 @@ class OCVTable(_Strict):
                 raise ValueError(f"soc must be strictly increasing, got {self.soc}")
         if self.soc[0] != 0.0 or self.soc[-1] != 1.0:
             raise ValueError("soc must span 0.0 to 1.0")
+        for i in range(1, len(self.ocv_v)):
+            if self.ocv_v[i] < self.ocv_v[i - 1]:
+                raise ValueError(
+                    f"ocv_v must not decrease as soc rises, got {self.ocv_v[i - 1]} then "
+                    f"{self.ocv_v[i]} at index {i}"
+                )
+        if self.ocv_v[-1] <= self.ocv_v[0]:
+            raise ValueError("ocv_v must rise from soc 0 to soc 1")
         return self
 
 
 class Thevenin(_Strict):
     """Thevenin equivalent circuit: R0, 1 or 2 RC pairs, an OCV table and a cutoff."""
 
-    r0_ohm: PositiveFloat
+    r0_ohm: Ohms
     rc: list[RCPair] = Field(min_length=1, max_length=2)
     ocv: OCVTable
-    cutoff_v: PositiveFloat
+    cutoff_v: BatteryVolts
     provenance: ProvenanceRef | None = Field(default=None, description="else the battery's")
 
     @model_validator(mode="after")
@@ -216,8 +274,8 @@ BatteryModelName = Literal["ideal", "peukert", "kibam", "thevenin"]
 class Battery(_Strict):
     """The battery: capacity, nominal voltage, chemistry and the model to simulate it with."""
 
-    capacity_mah: PositiveFloat
-    nominal_voltage_v: PositiveFloat
+    capacity_mah: CapacityMah
+    nominal_voltage_v: BatteryVolts
     chemistry: str = Field(min_length=1)
     model: BatteryModelName = "ideal"
     peukert: Peukert | None = None
@@ -278,7 +336,7 @@ class TimingConstraint(_Strict):
     """The inference deadline at one level."""
 
     freq_khz: Khz
-    deadline_ms: PositiveFloat
+    deadline_ms: Millis
 
 
 class OpCountLatency(_Strict):
@@ -289,9 +347,9 @@ class OpCountLatency(_Strict):
     """
 
     kind: Literal["op-count"] = "op-count"
-    ms_per_1e4_mults: PositiveFloat
-    ms_per_1e4_adds: PositiveFloat
-    reference_ghz: PositiveFloat
+    ms_per_1e4_mults: MsPer1e4Ops
+    ms_per_1e4_adds: MsPer1e4Ops
+    reference_ghz: Ghz
     provenance: ProvenanceRef
 
     def latency_ms(self, mults: float, adds: float, freq_khz: int) -> float:
@@ -304,7 +362,7 @@ class LevelLatency(_Strict):
     """A variant's latency at one level."""
 
     freq_khz: Khz
-    latency_ms: PositiveFloat
+    latency_ms: Millis
     provenance: ProvenanceRef
 
 
@@ -314,8 +372,8 @@ class Variant(_Strict):
     name: str = Field(min_length=1)
     accuracy: Fraction | None = None
     sparsity: Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)] | None = None
-    nonzero_mults: NonNegFloat | None = None
-    nonzero_adds: NonNegFloat | None = None
+    nonzero_mults: OpCount | None = None
+    nonzero_adds: OpCount | None = None
     latency: list[LevelLatency] = Field(default_factory=list)
     provenance: ProvenanceRef | None = Field(
         default=None, description="covers accuracy, sparsity and operation counts"
@@ -342,8 +400,8 @@ class Variant(_Strict):
 class SwitchCost(_Strict):
     """What one pattern-set switch costs."""
 
-    time_ms: NonNegFloat
-    energy_j: NonNegFloat | None = Field(
+    time_ms: SwitchMillis
+    energy_j: SwitchJoules | None = Field(
         default=None, description="defaults to busy power x time at the current level"
     )
     provenance: ProvenanceRef
@@ -353,7 +411,7 @@ class Workload(_Strict):
     """The inference workload the profile is meant for (sequence length and deadlines)."""
 
     model: str = Field(min_length=1)
-    sequence_length: Annotated[int, Field(gt=0)] | None = None
+    sequence_length: Annotated[int, Field(gt=0, le=1_000_000)] | None = None
     timing_constraints: list[TimingConstraint] = Field(default_factory=list)
     provenance: ProvenanceRef | None = None
 
