@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from simulator.battery import make_battery
+from simulator.bounds import check_work
 from simulator.device import Device, build_device
 from simulator.engine import Machine, run_exact, run_fast
 from simulator.errors import SimulatorInputError
@@ -49,6 +50,44 @@ def _run(
     return machine
 
 
+def check_run(
+    profile: DeviceProfile | str | Path,
+    workload: str = "continuous",
+    mode: str = "fast",
+    capacity_mah: float | None = None,
+    sample_s: float = 60.0,
+) -> None:
+    """Refuse a run over the work bounds before it starts (``WorkBoundError``).
+
+    The estimate uses every level of the inference cluster and the profile's variants (see
+    ``simulator.bounds``); ``simulate`` checks its own run the same way.
+
+    >>> check_run("rt3-paper", capacity_mah=1e300)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    simulator.bounds.WorkBoundError: simulate rt3-paper (capacity_mah 1e+300, ...
+    """
+    prof = _profile(profile)
+    device = build_device(prof, prof.levels_khz, None)
+    _check(prof, device, parse_workload(workload, 0), workload, mode, capacity_mah, sample_s)
+
+
+def _check(
+    prof: DeviceProfile,
+    device: Device,
+    wl: Workload,
+    workload: str,
+    mode: str,
+    capacity_mah: float | None,
+    sample_s: float,
+) -> None:
+    cap = prof.battery.capacity_mah if capacity_mah is None else capacity_mah
+    if not (isinstance(cap, int | float) and not isinstance(cap, bool) and cap > 0):
+        raise SimulatorInputError(f"capacity_mah: must be a positive finite number, got {cap!r}")
+    what = f"simulate {prof.name} (capacity_mah {cap:g}, {workload}, {mode})"
+    check_work(device, wl, cap * 3.6 * prof.battery.nominal_voltage_v, mode, sample_s, what)
+
+
 def simulate(
     profile: DeviceProfile | str | Path,
     policy: str = "rt3",
@@ -89,6 +128,7 @@ def simulate(
     levels = gov.levels()
     device = build_device(prof, levels, variants)
     wl = parse_workload(workload, seed)
+    _check(prof, device, wl, workload, mode, capacity_mah, sample_s)
     warnings: list[str] = []
     args = (prof, battery_model, capacity_mah)
     if base == "oracle":

@@ -7,7 +7,9 @@ A sweep directory::
     OUT/cells/policy=<policy>/part-<id>.parquet   one file per finished batch of cells
 
 Every cell has a stable id (a hash of its parameters), so a sweep that is interrupted
-resumes where it stopped: cells already in the dataset are skipped, never run twice.
+resumes where it stopped: cells already in the dataset are skipped, never run twice. A cell
+that ended in an error is run again on the next run (``retry_failed``, the default); its
+failed row stays on disk, and ``read_sweep`` keeps one row per cell, a success first.
 Files are written whole and then renamed, so an interruption never leaves half a file.
 """
 
@@ -26,7 +28,6 @@ from itertools import product
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 BATTERY_MODELS = ("ideal", "peukert", "kibam", "thevenin")
@@ -96,17 +97,18 @@ class SweepSummary:
     errors: int
     batches: int
     wall_s: float
+    retried: int = 0
+    failed: tuple[str, ...] = ()
 
 
 def load_sweep_config(path: str | Path) -> SweepConfig:
     """Read and validate a sweep configuration (YAML); errors name the file and field."""
+    from device_profiles.loader import load_yaml, read_text_file
+
     p = Path(path)
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise SweepConfigError(f"{p}: cannot read: {exc.strerror or exc}") from None
-    except yaml.YAMLError as exc:
-        raise SweepConfigError(f"{p}: not valid YAML: {exc}") from None
+    if p.is_dir():
+        raise SweepConfigError(f"{p}: is a directory, expected a sweep YAML file")
+    data = load_yaml(read_text_file(p, SweepConfigError), str(p), SweepConfigError)
     if not isinstance(data, dict):
         raise SweepConfigError(f"{p}: expected a mapping of sweep axes at the top level")
     return validate_config(data, source=str(p))
@@ -158,7 +160,24 @@ def validate_config(data: dict[str, Any], source: str = "<sweep>") -> SweepConfi
                 )
     if cfg.bundle is not None and not Path(cfg.bundle).is_dir():
         raise SweepConfigError(f"{source}: bundle: {cfg.bundle} is not a bundle directory")
+    _check_work(cfg, source)
     return cfg
+
+
+def _check_work(cfg: SweepConfig, source: str) -> None:
+    """Refuse, before any cell runs, a sweep with a cell over the simulator's work bounds."""
+    from simulator.api import check_run
+    from simulator.bounds import WorkBoundError
+
+    for i, cap in enumerate(cfg.capacities_mah):
+        for name in cfg.profiles:
+            for workload in cfg.workloads:
+                try:
+                    check_run(_profile(name), workload, cfg.mode, cap)
+                except WorkBoundError as exc:
+                    raise SweepConfigError(f"{source}: capacities_mah[{i}]: {exc}") from None
+                except ValueError:
+                    continue  # any other bad input is that cell's own error, recorded in it
 
 
 def cells(cfg: SweepConfig) -> list[Cell]:
@@ -283,12 +302,48 @@ def finished_cell_ids(out: str | Path) -> set[str]:
     return set(table.column("cell_id").to_pylist())
 
 
+def failed_cells(out: str | Path) -> set[str]:
+    """Ids of the cells whose every row in the dataset is an error (retried on rerun)."""
+    import pyarrow.dataset as ds
+
+    root = Path(out) / "cells"
+    if not root.is_dir() or not any(root.rglob("*.parquet")):
+        return set()
+    table = ds.dataset(root, format="parquet", partitioning="hive").to_table(
+        columns=["cell_id", "error"]
+    )
+    ok: set[str] = set()
+    bad: set[str] = set()
+    for cid, err in zip(
+        table.column("cell_id").to_pylist(), table.column("error").to_pylist(), strict=True
+    ):
+        (bad if err else ok).add(cid)
+    return bad - ok
+
+
+def cell_name(cell: Cell) -> str:
+    """A cell in words, for reports: profile, policy, battery, capacity, workload, seed.
+
+    >>> cell_name(Cell("rt3-paper", None, 10.0, "continuous", "rt3", 0, "fast"))
+    'rt3-paper/rt3/profile battery/10 mAh/continuous/seed 0'
+    """
+    battery = cell.battery_model or "profile battery"
+    cap = "profile capacity" if cell.capacity_mah is None else f"{cell.capacity_mah:g} mAh"
+    return f"{cell.profile}/{cell.policy}/{battery}/{cap}/{cell.workload}/seed {cell.seed}"
+
+
 def read_sweep(out: str | Path) -> Any:
-    """The sweep's dataset as a pandas DataFrame (one row per finished cell)."""
+    """The sweep's dataset as a pandas DataFrame (one row per cell: a cell retried after an
+    error shows its success, or its latest-written failure)."""
     import pandas as pd
 
     df = pd.read_parquet(Path(out) / "cells")
     df["policy"] = df["policy"].astype(str)
+    if df["cell_id"].duplicated().any():
+        failed = df["error"].fillna("") != ""
+        df = df.assign(_failed=failed).sort_values("_failed", kind="stable")
+        df = df.drop_duplicates("cell_id", keep="first").drop(columns="_failed")
+        df = df.sort_index().reset_index(drop=True)
     return df
 
 
@@ -339,9 +394,11 @@ def run_sweep(
     client: Any,
     batch_size: int | None = None,
     on_batch: Callable[[int, int], None] | None = None,
+    retry_failed: bool = True,
 ) -> SweepSummary:
     """Run every cell of ``cfg`` not yet in ``out`` on ``client``, writing each batch as
-    it finishes. ``on_batch(done, pending)`` is called after each batch is written."""
+    it finishes. ``on_batch(done, pending)`` is called after each batch is written. With
+    ``retry_failed`` a cell whose earlier run ended in an error is run again."""
     from dask.distributed import as_completed
 
     out = Path(out)
@@ -359,18 +416,25 @@ def run_sweep(
     }
     (out / "sweep.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
     done = finished_cell_ids(out)
+    retry = failed_cells(out) & set(ids) if retry_failed else set()
+    done -= retry
     pending = [c for c in every if c.cell_id not in done]
+    by_id = {c.cell_id: c for c in every}
     workers = max(1, len(client.scheduler_info().get("workers", {})))
     size = batch_size or default_batch_size(len(pending), workers)
     batches = plan_batches(pending, size)
     futures = [client.submit(run_batch, b, pure=False) for b in batches]
     ran = errors = 0
+    failed: list[str] = []
     try:
         for fut in as_completed(futures):
             rows = fut.result()
             write_batch(out, rows)
             ran += len(rows)
             errors += sum(1 for r in rows if r["error"])
+            failed += [
+                f"{cell_name(by_id[r['cell_id']])}: {r['error']}" for r in rows if r["error"]
+            ]
             fut.release()
             if on_batch is not None:
                 on_batch(ran, len(pending))
@@ -385,4 +449,6 @@ def run_sweep(
         errors,
         len(batches),
         time.perf_counter() - t0,
+        retried=len(retry),
+        failed=tuple(sorted(failed)),
     )

@@ -24,17 +24,31 @@ def sweep(
         False, "--threads", help="Local workers as threads in this process, not processes."
     ),
     batch_size: int | None = typer.Option(None, "--batch-size", help="Cells per dask task."),
+    retry_failed: bool = typer.Option(
+        True,
+        "--retry-failed/--no-retry-failed",
+        help="Run again the cells whose earlier run ended in an error (default: on).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON only."),
 ) -> None:
-    """Run every cell of the sweep not yet in --out; interrupted sweeps resume."""
+    """Run every cell of the sweep not yet in --out; interrupted sweeps resume, failed
+    cells are retried."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-    from simulator.sweep import cells, finished_cell_ids, load_sweep_config, run_sweep, start_client
+    from simulator.sweep import (
+        cells,
+        failed_cells,
+        finished_cell_ids,
+        load_sweep_config,
+        run_sweep,
+        start_client,
+    )
 
     cfg = load_sweep_config(config)
     total = len(cells(cfg))
-    pending = total - len(finished_cell_ids(out) & {c.cell_id for c in cells(cfg)})
+    done = finished_cell_ids(out) - (failed_cells(out) if retry_failed else set())
+    pending = total - len(done & {c.cell_id for c in cells(cfg)})
     client = start_client(scheduler, workers, processes=not threads)
     try:
         progress = Progress(
@@ -55,6 +69,7 @@ def sweep(
                 client,
                 batch_size=batch_size,
                 on_batch=lambda done, _n: progress.update(task, completed=done),
+                retry_failed=retry_failed,
             )
     finally:
         cluster = getattr(client, "cluster", None)
@@ -67,6 +82,8 @@ def sweep(
         "skipped": summary.skipped,
         "ran": summary.ran,
         "errors": summary.errors,
+        "retried": summary.retried,
+        "failed": list(summary.failed),
         "batches": summary.batches,
         "wall_s": round(summary.wall_s, 3),
     }
@@ -74,7 +91,10 @@ def sweep(
         typer.echo(json.dumps(record))
         return
     typer.echo(
-        f"sweep: {summary.ran} cells run, {summary.skipped} already done, "
-        f"{summary.errors} errors, in {summary.wall_s:.1f} s; dataset {summary.out / 'cells'}"
+        f"sweep: {summary.ran} cells run ({summary.retried} retried after an error), "
+        f"{summary.skipped} already done, {summary.errors} errors, in {summary.wall_s:.1f} s; "
+        f"dataset {summary.out / 'cells'}"
     )
+    for line in summary.failed:
+        typer.echo(f"failed: {line}")
     typer.echo(f"summarise it with: rt3lab report {summary.out}")

@@ -95,6 +95,7 @@ def profile(
     from rich.console import Console
 
     from lab.profiling.cpufreq import CpufreqControl
+    from lab.profiling.procedure import Plan
     from lab.profiling.session import (
         base_profile,
         bundle_workload,
@@ -115,6 +116,7 @@ def profile(
         warmup=warmup, min_runs=min_runs, max_runs=max_runs, rel_ci=rel_ci,
         time_cap_s=time_cap, settle_s=settle, idle_s=idle, power_window_s=power_window,
     )  # fmt: skip
+    Plan(levels_khz=(), **plan_kw)  # bad numbers are refused before the board is touched
     set_list = [s.strip() for s in sets.split(",")] if sets else None
     base_profile(board, base)  # a bad --board/--base fails before anything else
     root = sysfs_root(cpufreq_root)

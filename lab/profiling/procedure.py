@@ -11,6 +11,7 @@ set is flagged (``freq_ok = False``), as is any throttling seen.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -21,6 +22,10 @@ from lab.profiling.power import PowerSource
 from lab.profiling.stats import measure_until_stable, median
 from lab.profiling.thermal import ThermalProbe
 from lab.profiling.workload import Workload
+
+
+class PlanError(ValueError):
+    """A measurement plan that cannot run: the message names the option."""
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,33 @@ class Plan:
     idle_s: float = 2.0
     power_window_s: float = 2.0
     switch_reps: int = 50
+
+    def __post_init__(self) -> None:
+        """Refuse settings that make a measurement run on or mean nothing."""
+        finite = math.isfinite
+        checks = [
+            ("--rel-ci", self.rel_ci, 0 < self.rel_ci < 1, "a fraction in (0, 1)"),
+            ("--warmup", self.warmup, self.warmup >= 0, ">= 0"),
+            ("--min-runs", self.min_runs, self.min_runs >= 1, ">= 1"),
+            ("--max-runs", self.max_runs, self.max_runs >= self.min_runs, ">= --min-runs"),
+            (
+                "--time-cap",
+                self.time_cap_s,
+                finite(self.time_cap_s) and self.time_cap_s > 0,
+                "> 0 s",
+            ),
+            ("--settle", self.settle_s, finite(self.settle_s) and self.settle_s >= 0, ">= 0 s"),
+            ("--idle", self.idle_s, finite(self.idle_s) and self.idle_s > 0, "> 0 s"),
+            (
+                "--power-window",
+                self.power_window_s,
+                finite(self.power_window_s) and self.power_window_s > 0,
+                "> 0 s",
+            ),
+        ]
+        for option, value, ok, expected in checks:
+            if not ok:
+                raise PlanError(f"{option}: must be {expected}, got {value}")
 
 
 @dataclass
