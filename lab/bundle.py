@@ -6,7 +6,7 @@ BUNDLE/bundle.json              format "rt3lab-bundle", version 1, model {kind, 
                                 nonzero_mults, nonzero_adds, accuracy, perplexity,
                                 freq_khz}], reference {dense: {...}, bp: {...}},
                                 baselines {...}, provenance {data, seed, episodes,
-                                created, versions}
+                                created, versions}, checksums {file: sha256}
 BUNDLE/backbone.safetensors     the shared weights (BP-masked, jointly fine-tuned): a full
                                 state_dict of the model
 BUNDLE/dense.safetensors        the trained unpruned weights, same keys and shapes
@@ -22,12 +22,23 @@ or null. ``Bundle.add_set`` fills the derived fields from the pattern set itself
 
 A set's layer ``L`` must name a weight ``L.weight`` of the backbone with the mask's shape.
 
+Loading checks what a hand edit or a damaged copy could break: set names match
+``SET_NAME`` (no ``/`` or ``..``) and are unique, there is at least one set, the model's kind
+is one rt3lab builds (``MODEL_KINDS``) and its config is valid, an ``rt3-transformer``'s
+backbone has exactly the tensors and shapes its config builds, each set's ``freq_khz`` is a
+level of the profile when one is given, and every weight file has the SHA-256 that
+``Bundle.save`` recorded in ``checksums``. A bundle written before checksums were recorded
+loads with a ``BundleWarning`` saying to re-run ``rt3lab compress`` (its files are still
+parsed and cross-checked); a checksum that does not match is an error.
+
 >>> import torch, tempfile
 >>> from lab.pattern_set import PatternSet
->>> w = {"fc.weight": torch.randn(4, 6), "fc.bias": torch.zeros(4)}
->>> b = Bundle.create("toy", {"in": 6}, backbone=w, dense=w)
->>> mask = torch.ones(4, 6, dtype=torch.bool); mask[:, :3] = False
->>> _ = b.add_set(PatternSet.from_masks("half", {"fc": mask}, 2, 3), 12, 12)
+>>> from lab.models import build_model
+>>> config = {"vocab_size": 6, "emb": 4, "ff": 4, "heads": 2, "layers": 1}
+>>> w = build_model("rt3-transformer", config).state_dict()
+>>> b = Bundle.create("rt3-transformer", config, backbone=w, dense=w)
+>>> mask = torch.ones(4, 4, dtype=torch.bool); mask[:, :2] = False
+>>> _ = b.add_set(PatternSet.from_masks("half", {"layers.0.linear1": mask}, 2, 2), 8, 8)
 >>> with tempfile.TemporaryDirectory() as d:
 ...     _ = b.save(d)
 ...     again = Bundle.load(d)
@@ -37,9 +48,11 @@ A set's layer ``L`` must name a weight ``L.weight`` of the backbone with the mas
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
+import warnings
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -56,10 +69,48 @@ SET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 REFERENCE_FIELDS = ("accuracy", "perplexity", "nonzero_mults", "nonzero_adds")
 PROVENANCE_FIELDS = ("data", "seed", "episodes", "created", "versions")
 SET_FAMILIES = ("block-column", "elementwise", "mixed")
+MODEL_KINDS = ("rt3-transformer", "hf")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 class BundleError(ValueError):
     """A bundle directory is malformed; the message names the file and field."""
+
+
+class BundleWarning(UserWarning):
+    """A bundle that loads but lacks something rt3lab now records (its checksums)."""
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def check_model(model: object, where: str) -> None:
+    """Refuse a ``model`` record rt3lab cannot build: an unknown kind or an invalid config."""
+    if not isinstance(model, dict):
+        raise BundleError(f"{where}: field model must be {{kind: str, config: object}}")
+    kind, config = model.get("kind"), model.get("config")
+    if not isinstance(kind, str) or not isinstance(config, dict):
+        raise BundleError(f"{where}: field model must be {{kind: str, config: object}}")
+    if kind not in MODEL_KINDS:
+        raise BundleError(
+            f"{where}: field model.kind is {kind!r}, expected one of {list(MODEL_KINDS)}"
+        )
+    if kind == "rt3-transformer":
+        from lab.models.transformer import ModelConfigError, RT3Config
+
+        conf = {k: v for k, v in config.items() if k != "seed"}
+        try:
+            RT3Config.from_dict(conf)
+        except (ModelConfigError, TypeError) as exc:
+            raise BundleError(f"{where}: field model.config: {exc}") from None
+    elif not isinstance(config.get("path"), str) or not config["path"]:
+        raise BundleError(f"{where}: field model.config.path must name a checkpoint directory")
 
 
 @dataclass
@@ -209,10 +260,8 @@ class Bundle:
 
     def validate(self, where: str = "bundle") -> None:
         """Raise ``BundleError`` unless every part agrees with every other."""
-        if not isinstance(self.model.get("kind"), str) or not isinstance(
-            self.model.get("config"), dict
-        ):
-            raise BundleError(f"{where}: field model must be {{kind: str, config: object}}")
+        check_model(self.model, where)
+        self._check_architecture(where)
         if set(self.backbone) != set(self.dense):
             diff = sorted(set(self.backbone) ^ set(self.dense))[:5]
             raise BundleError(
@@ -240,6 +289,34 @@ class Bundle:
             if f not in self.provenance:
                 raise BundleError(f"{where}: field provenance.{f} is missing")
 
+    def _check_architecture(self, where: str) -> None:
+        """An rt3-transformer's backbone must hold exactly what its config builds."""
+        if self.model["kind"] != "rt3-transformer":
+            return
+        import torch
+
+        from lab.models import build_model
+
+        with torch.device("meta"):
+            model = build_model("rt3-transformer", self.model["config"])
+        want = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+        have = {k: tuple(v.shape) for k, v in self.backbone.items()}
+        for k in sorted(set(want) | set(have)):
+            if want.get(k) != have.get(k):
+                raise BundleError(
+                    f"{where}: field model.config builds tensor {k!r} as {want.get(k)}, "
+                    f"but backbone.safetensors has {have.get(k)}"
+                )
+
+    def check_levels(self, levels_khz: list[int], where: str, profile: str = "profile") -> None:
+        """Each set's ``freq_khz`` must be null or one of ``levels_khz``."""
+        for i, e in enumerate(self.entries.values()):
+            if e.freq_khz is not None and e.freq_khz not in levels_khz:
+                raise BundleError(
+                    f"{where}: sets[{i}].freq_khz {e.freq_khz} is not a level of {profile} "
+                    f"{list(levels_khz)}"
+                )
+
     # --- files ------------------------------------------------------------------------
 
     def save(self, directory: str | Path) -> Path:
@@ -253,6 +330,8 @@ class Bundle:
         save_file(_unshared(self.dense), str(root / "dense.safetensors"))
         for name, ps in self.sets.items():
             ps.save(root / self.entries[name].file)
+        files = ["backbone.safetensors", "dense.safetensors"]
+        files += [e.file for e in self.entries.values()]
         doc = {
             "format": FORMAT,
             "version": VERSION,
@@ -261,46 +340,43 @@ class Bundle:
             "reference": self.reference,
             "baselines": self.baselines,
             "provenance": self.provenance,
+            "checksums": {f: file_sha256(root / f) for f in files},
         }
         (root / "bundle.json").write_text(json.dumps(doc, indent=2) + "\n")
         self.path = root
         return root
 
     @classmethod
-    def load(cls, directory: str | Path) -> Bundle:
-        """Read and validate a bundle directory; ``BundleError`` names file and field."""
+    def load(
+        cls,
+        directory: str | Path,
+        levels_khz: list[int] | None = None,
+        profile: str = "the profile",
+    ) -> Bundle:
+        """Read and validate a bundle directory; ``BundleError`` names file and field.
+
+        With ``levels_khz`` (a profile's levels) each set's ``freq_khz`` must be one of them.
+        """
         from safetensors.torch import load_file
 
         root = Path(directory)
         index = root / "bundle.json"
-        if not index.is_file():
-            raise BundleError(f"{index}: not found (is {root} a bundle directory?)")
-        try:
-            doc = json.loads(index.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise BundleError(f"{index}: not valid JSON: {exc}") from exc
-        if not isinstance(doc, dict):
-            raise BundleError(f"{index}: top level must be an object")
-        if doc.get("format") != FORMAT:
-            raise BundleError(
-                f"{index}: field format is {doc.get('format')!r}, expected {FORMAT!r}"
+        doc = read_index(root)
+        check_model(doc["model"], str(index))
+        checksums = doc.get("checksums")
+        if checksums is None:
+            warnings.warn(
+                f"{index}: no checksums (written before rt3lab recorded them); its weight "
+                "files cannot be verified: re-run `rt3lab compress` to rebuild it",
+                BundleWarning,
+                stacklevel=2,
             )
-        if doc.get("version") != VERSION:
-            raise BundleError(f"{index}: field version is {doc.get('version')!r}, expected 1")
-        for key, typ in (
-            ("model", dict),
-            ("sets", list),
-            ("reference", dict),
-            ("baselines", dict),
-            ("provenance", dict),
-        ):
-            if not isinstance(doc.get(key), typ):
-                raise BundleError(f"{index}: field {key} must be a JSON {typ.__name__}")
         tensors = {}
         for part in ("backbone", "dense"):
             f = root / f"{part}.safetensors"
             if not f.is_file():
                 raise BundleError(f"{f}: not found")
+            verify_checksum(root, f"{part}.safetensors", checksums, index)
             try:
                 tensors[part] = load_file(str(f))
             except Exception as exc:
@@ -314,6 +390,8 @@ class Bundle:
             rel = Path(entry.file)
             if rel.is_absolute() or ".." in rel.parts:
                 raise BundleError(f"{index}: sets[{i}].file {entry.file!r} must stay inside")
+            if (root / rel).is_file():
+                verify_checksum(root, entry.file, checksums, index)
             try:
                 sets[entry.name] = PatternSet.load(root / rel)
             except PatternSetError as exc:
@@ -331,7 +409,86 @@ class Bundle:
             root,
         )
         bundle.validate(str(root))
+        if levels_khz is not None:
+            bundle.check_levels(levels_khz, str(index), profile)
         return bundle
+
+
+def read_index(root: Path) -> dict[str, Any]:
+    """``bundle.json`` parsed and checked for shape (no weights read; no torch needed):
+    format, version, section types, set names (``SET_NAME``, unique), at least one set,
+    and the checksums table's form."""
+    index = root / "bundle.json"
+    if not index.is_file():
+        raise BundleError(f"{index}: not found (is {root} a bundle directory?)")
+    try:
+        text = index.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BundleError(
+            f"{index}: not UTF-8 JSON (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})"
+        ) from None
+    except OSError as exc:
+        raise BundleError(f"{index}: cannot read: {exc.strerror or exc}") from None
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BundleError(
+            f"{index}: not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+        ) from None
+    except RecursionError:
+        raise BundleError(f"{index}: not valid JSON: nested too deeply") from None
+    if not isinstance(doc, dict):
+        raise BundleError(f"{index}: top level must be an object")
+    if doc.get("format") != FORMAT:
+        raise BundleError(f"{index}: field format is {doc.get('format')!r}, expected {FORMAT!r}")
+    if doc.get("version") != VERSION:
+        raise BundleError(f"{index}: field version is {doc.get('version')!r}, expected 1")
+    for key, typ in (
+        ("model", dict),
+        ("sets", list),
+        ("reference", dict),
+        ("baselines", dict),
+        ("provenance", dict),
+    ):
+        if not isinstance(doc.get(key), typ):
+            raise BundleError(f"{index}: field {key} must be a JSON {typ.__name__}")
+    if not doc["sets"]:
+        raise BundleError(f"{index}: field sets is empty: a bundle holds at least one set")
+    seen: set[str] = set()
+    for i, raw in enumerate(doc["sets"]):
+        name = raw.get("name") if isinstance(raw, dict) else None
+        if not isinstance(name, str) or not SET_NAME.match(name):
+            raise BundleError(
+                f"{index}: sets[{i}].name {name!r} must match {SET_NAME.pattern} "
+                "(letters, digits, '.', '_', '-'; no '/' and no leading '.')"
+            )
+        if name in seen:
+            raise BundleError(f"{index}: sets[{i}].name {name!r} appears twice")
+        seen.add(name)
+    sums = doc.get("checksums")
+    if sums is not None and not (
+        isinstance(sums, dict)
+        and all(
+            isinstance(k, str) and isinstance(v, str) and _SHA256.match(v) for k, v in sums.items()
+        )
+    ):
+        raise BundleError(f"{index}: field checksums must map file names to SHA-256 hex digests")
+    return doc
+
+
+def verify_checksum(root: Path, rel: str, checksums: dict[str, str] | None, index: Path) -> None:
+    """Refuse a weight file whose SHA-256 is not the one ``bundle.json`` records."""
+    if checksums is None:
+        return
+    want = checksums.get(rel)
+    if want is None:
+        raise BundleError(f"{index}: field checksums has no entry for {rel}")
+    got = file_sha256(root / rel)
+    if got != want:
+        raise BundleError(
+            f"{root / rel}: SHA-256 {got[:16]}... does not match {want[:16]}... recorded in "
+            f"{index.name}: the file was changed or damaged after the bundle was written"
+        )
 
 
 def _check_number(value: object, where: str, name: str) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from importlib import import_module
 
 import typer
@@ -81,6 +82,8 @@ def main(argv: list[str] | None = None) -> None:
     """Console-script entry point with meaningful exit codes."""
     command = typer.main.get_command(build_app())
     debug = bool(os.environ.get("RT3LAB_DEBUG"))
+    if not debug:  # a warning is one line naming what it is about, no source line
+        warnings.formatwarning = lambda message, *_a, **_k: f"rt3lab: warning: {message}\n"
     try:
         # Standalone mode: usage errors exit 2 with click's message, --help and Exit work.
         command.main(args=argv, prog_name="rt3lab", standalone_mode=True)

@@ -50,7 +50,12 @@ def simulate(
     """Simulate a battery discharge under DVFS with run-time pattern-set switching."""
     import simulator
 
-    extra = simulator.variants_from_bundle(bundle) if bundle is not None else None
+    extra = None
+    if bundle is not None:
+        from device_profiles import load_profile
+
+        prof = load_profile(profile)
+        extra = simulator.variants_from_bundle(bundle, prof.levels_khz, f"profile {prof.name!r}")
     policies = list(simulator.POLICIES) if compare else [policy]
     results = [
         simulator.simulate(

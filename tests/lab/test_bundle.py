@@ -5,34 +5,36 @@ import json
 import pytest
 import torch
 
-from lab.bundle import Bundle, BundleError
+from lab.bundle import Bundle, BundleError, file_sha256
 from lab.pattern_set import LayerPattern, PatternSet
+
+FC1, EMB = "layers.0.linear1", "embedding"  # a (24, 10) Linear and a (30, 10) Embedding
+CONFIG = {"vocab_size": 30, "emb": 10, "ff": 24, "heads": 2, "layers": 1}
 
 
 def small_bundle():
+    from lab.models import build_model
+
     g = torch.Generator().manual_seed(0)
-    dense = {
-        "fc1.weight": torch.randn(24, 10, generator=g),
-        "fc1.bias": torch.randn(24, generator=g),
-        "emb.weight": torch.randn(30, 10, generator=g),
-    }
+    torch.manual_seed(0)
+    dense = build_model("rt3-transformer", CONFIG).state_dict()
     bp_mask = torch.ones(24, 10, dtype=torch.bool)
     bp_mask[:8, :5] = False
-    backbone = dict(dense, **{"fc1.weight": dense["fc1.weight"] * bp_mask})
+    backbone = dict(dense, **{f"{FC1}.weight": dense[f"{FC1}.weight"] * bp_mask})
     b = Bundle.create(
-        "toy",
-        {"width": 10},
+        "rt3-transformer",
+        CONFIG,
         backbone,
         dense,
         reference={"dense": {"nonzero_mults": 240, "nonzero_adds": 240, "accuracy": 0.5}},
         provenance={"data": "random", "seed": 0, "episodes": 0},
     )
-    b.add_set(PatternSet.from_masks("bp", {"fc1": bp_mask}, 8, 5), 200, 200)
+    b.add_set(PatternSet.from_masks("bp", {FC1: bp_mask}, 8, 5), 200, 200)
     sparse = bp_mask.clone()
     sparse[8:, 7:] = False
     b.add_set(
         PatternSet.from_masks(
-            "s1", {"fc1": sparse, "emb": torch.rand(30, 10, generator=g) > 0.5}, 8, 5
+            "s1", {FC1: sparse, EMB: torch.rand(30, 10, generator=g) > 0.5}, 8, 5
         ),
         150,
         150,
@@ -66,10 +68,12 @@ def test_round_trip(tmp_path):
 
 def test_tied_weights_save(tmp_path):
     b = small_bundle()
-    b.backbone["dec.weight"] = b.backbone["emb.weight"]  # tied, shared storage
-    b.dense["dec.weight"] = b.dense["emb.weight"]
+    b.backbone["decoder.weight"] = b.backbone["embedding.weight"]  # tied, shared storage
+    b.dense["decoder.weight"] = b.dense["embedding.weight"]
     b.save(tmp_path / "b")
-    assert torch.equal(Bundle.load(tmp_path / "b").backbone["dec.weight"], b.backbone["emb.weight"])
+    assert torch.equal(
+        Bundle.load(tmp_path / "b").backbone["decoder.weight"], b.backbone["embedding.weight"]
+    )
 
 
 def test_set_referencing_a_missing_layer_is_a_clear_error(tmp_path):
@@ -81,6 +85,7 @@ def test_set_referencing_a_missing_layer_is_a_clear_error(tmp_path):
     ghost.save(tmp_path / "b" / "sets" / "s1.safetensors")
     doc = json.loads((tmp_path / "b" / "bundle.json").read_text())
     doc["sets"][1].update(nnz=240, density=1.0, sparsity=0.0, family="block-column")
+    doc["checksums"]["sets/s1.safetensors"] = file_sha256(tmp_path / "b" / "sets/s1.safetensors")
     (tmp_path / "b" / "bundle.json").write_text(json.dumps(doc))
     with pytest.raises(BundleError, match=r"set 's1': layer 'layers\.9\.linear1' has no weight"):
         Bundle.load(tmp_path / "b")
@@ -98,7 +103,7 @@ def test_shape_mismatch_is_named():
     b = small_bundle()
     with pytest.raises(BundleError, match=r"mask shape \(10, 24\)"):
         b.add_set(
-            PatternSet.from_masks("x", {"fc1": torch.ones(10, 24, dtype=torch.bool)}, 2, 2), 1, 1
+            PatternSet.from_masks("x", {FC1: torch.ones(10, 24, dtype=torch.bool)}, 2, 2), 1, 1
         )
 
 
@@ -154,8 +159,8 @@ def test_missing_files_are_named(tmp_path):
 
 def test_backbone_and_dense_must_agree(tmp_path):
     b = small_bundle()
-    b.dense["fc1.weight"] = torch.zeros(3, 3)
-    with pytest.raises(BundleError, match=r"'fc1\.weight' is"):
+    b.dense[f"{FC1}.weight"] = torch.zeros(3, 3)
+    with pytest.raises(BundleError, match=r"'layers\.0\.linear1\.weight' is"):
         b.validate()
 
 
@@ -163,7 +168,7 @@ def test_elementwise_set_is_recorded_as_such():
     b = small_bundle()
     m = torch.eye(24, 10, dtype=torch.bool)
     entry = b.add_set(
-        PatternSet("el", {"fc1": LayerPattern.from_mask("fc1", m, 8, 5)}),
+        PatternSet("el", {FC1: LayerPattern.from_mask(FC1, m, 8, 5)}),
         10,
         10,
     )

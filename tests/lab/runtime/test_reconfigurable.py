@@ -406,6 +406,9 @@ def test_bundle_with_set_naming_missing_layer_is_a_bundle_error(tmp_path):
     for e in doc["sets"]:
         if e["name"] == "p20":
             e.update(nnz=bad.nnz, density=1.0, sparsity=0.0)
+    from lab.bundle import file_sha256
+
+    doc["checksums"]["sets/p20.safetensors"] = file_sha256(root / "sets" / "p20.safetensors")
     (root / "bundle.json").write_text(json.dumps(doc))
     with pytest.raises(BundleError, match=r"set 'p20': layer 'layers\.7\.linear1' has no weight"):
         Bundle.load(root)
