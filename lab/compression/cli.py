@@ -164,12 +164,17 @@ def compress(
 @app.command()
 def evaluate(
     bundle: Path = typer.Option(..., "--bundle", help="Bundle directory."),
+    data: str | None = typer.Option(
+        None, "--data", help="Data to re-score on (default: the bundle's provenance.data)."
+    ),
+    threads: int | None = typer.Option(None, "--threads", help="torch threads."),
     as_json: bool = typer.Option(False, "--json", help="Print only JSON."),
 ) -> None:
-    """Per pattern set: sparsity, accuracy, perplexity, delta to dense; then the baselines."""
+    """Re-score every pattern set on the test split: sparsity, accuracy, perplexity, delta
+    to dense; then the baselines (as recorded by compress)."""
     from lab.compression.evaluation import evaluate_bundle
 
-    result = evaluate_bundle(bundle)
+    result = evaluate_bundle(bundle, data=data, threads=threads)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2))
     else:
@@ -185,7 +190,7 @@ def _print_evaluation(ev: Evaluation) -> None:
     from rich.table import Table
 
     console = Console(width=max(Console().width, 120))
-    t = Table(title=f"rt3lab evaluate: {ev.bundle} (test split)")
+    t = Table(title=f"rt3lab evaluate: {ev.bundle} (re-scored on {ev.scored_on}, test split)")
     for col in (
         "set",
         "MHz",
@@ -212,7 +217,7 @@ def _print_evaluation(ev: Evaluation) -> None:
         )
     console.print(t)
     if ev.comparisons:
-        c = Table(title="baselines at equal sparsity")
+        c = Table(title="baselines at equal sparsity (baseline figures as recorded by compress)")
         for col in (
             "method",
             "sparsity %",
@@ -236,6 +241,8 @@ def _print_evaluation(ev: Evaluation) -> None:
         console.print(c)
     for name, ok in ev.checks.items():
         console.print(f"{'PASS' if ok else 'FAIL'}  {name.replace('_', ' ')}")
+    for line in ev.mismatches:
+        console.print(f"[yellow]warning[/]: not what bundle.json records: {line}")
     if any(r.family == "elementwise" for r in ev.rows):
         console.print(
             "note: elementwise sets (RT3's free patterns) do not compact; the runtime executes "

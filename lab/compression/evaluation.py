@@ -1,15 +1,25 @@
 """``rt3lab evaluate``: a bundle's sets against the dense model and the baselines.
 
-Reads only the bundle (its recorded test-set figures), so it is fast and needs no data.
+The dense model and every set are re-scored on the data's test split (the data the bundle
+records in ``provenance.data``, or ``--data``), with the budget's test-token limit, exactly
+as ``compress`` scored them: the figures printed are measured now, never read from
+``bundle.json``. When the data cannot be loaded, or the bundle records no data or budget,
+evaluate refuses (``EvaluationError``) and says why. A set whose recorded figure differs
+from the measurement is listed in ``mismatches``.
+
 Each row: the set, its DVFS level, family and whether the runtime can compact it (execute
 it faster than dense), sparsity, accuracy, perplexity and the accuracy delta to dense;
-then the baselines at equal sparsity: BP vs rBP, and each RL set vs BP+rPP.
+then the baselines at equal sparsity: BP vs rBP, and each RL set vs BP+rPP. The baselines'
+masks are not in the bundle, so their figures are the ones ``compress`` recorded, and are
+labelled so.
 """
 
 from __future__ import annotations
 
 import itertools
-from dataclasses import asdict, dataclass
+import math
+import re
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -58,11 +68,15 @@ class Evaluation:
     rows: list[SetRow]
     comparisons: list[Comparison]
     checks: dict[str, bool]
+    scored_on: str = ""
+    mismatches: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form (``--json``)."""
         return {
             "bundle": self.bundle,
+            "scored_on": self.scored_on,
+            "mismatches": self.mismatches,
             "dense": {"accuracy": self.dense_accuracy, "perplexity": self.dense_perplexity},
             "sets": [asdict(r) for r in self.rows],
             "comparisons": [{**asdict(c), "wins": c.wins} for c in self.comparisons],
@@ -74,12 +88,116 @@ def _delta(acc: float | None, dense: float | None) -> float | None:
     return None if acc is None or dense is None else acc - dense
 
 
-def evaluate_bundle(path: str | Path) -> Evaluation:
-    """Load and validate the bundle at ``path`` (``BundleError`` if corrupt) and tabulate it."""
+class EvaluationError(ValueError):
+    """A bundle that cannot be re-scored; the message says why and what to give."""
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Test-split (accuracy, perplexity) measured now: the dense model's and each set's."""
+
+    scored_on: str
+    dense: tuple[float, float | None]
+    sets: dict[str, tuple[float, float | None]]
+
+
+_VOCAB_NOTE = re.compile(r" \(vocabulary \d+\)$")
+
+
+def rescore(bundle: Any, data: str | None = None, threads: int | None = None) -> Scores:
+    """Score the bundle's dense weights and each set (its masks on the backbone) on the test
+    split of ``data`` (default: the bundle's ``provenance.data``), as ``compress`` did."""
+    import torch
+
+    from lab.compression.budget import Budget
+    from lab.compression.finetune import applied_masks
+    from lab.compression.tasks import LMTask, load_task
+    from lab.models import build_model
+
+    where = f"{bundle.path}/bundle.json" if bundle.path else "bundle"
+    prov = bundle.provenance
+    recorded = prov.get("data")
+    spec = data or (_VOCAB_NOTE.sub("", recorded) if isinstance(recorded, str) else None)
+    if not spec:
+        raise EvaluationError(
+            f"{where}: provenance.data records no data to re-score the sets on: give --data"
+        )
+    raw_budget = prov.get("budget")
+    try:
+        budget = Budget(**raw_budget) if isinstance(raw_budget, dict) else None
+    except TypeError:
+        budget = None
+    if budget is None:
+        raise EvaluationError(
+            f"{where}: provenance.budget is missing or not a budget record, so the test-token "
+            "limit the sets were scored with is unknown: re-run `rt3lab compress`"
+        )
+    kind, config = bundle.model["kind"], bundle.model["config"]
+    model_spec = "rt3-transformer" if kind == "rt3-transformer" else f"hf:{config['path']}"
+    try:
+        task = load_task(model_spec, spec, budget)
+    except (ValueError, OSError) as exc:
+        source = "--data" if data else "provenance.data"
+        raise EvaluationError(
+            f"{where}: cannot re-score on data {spec!r} (from {source}): {exc}; give --data SPEC"
+        ) from None
+    if isinstance(task, LMTask) and task.data.vocab_size != config.get("vocab_size"):
+        raise EvaluationError(
+            f"{where}: data {spec!r} has a vocabulary of {task.data.vocab_size} tokens but the "
+            f"model was built for {config.get('vocab_size')}: not the data it was trained on"
+        )
+    limit = budget.report_tokens if isinstance(task, LMTask) else None
+    torch.manual_seed(0)
+    model = build_model(kind, config)
+    model.eval()
+    model.load_state_dict(bundle.dense)
+    dense = task.score(model, "test", limit, threads)
+    model.load_state_dict(bundle.backbone)
+    sets = {}
+    for name, ps in bundle.sets.items():
+        with applied_masks(model, ps.masks()):
+            sets[name] = task.score(model, "test", limit, threads)
+    return Scores(spec, dense, sets)
+
+
+def _differs(recorded: float | None, measured: float | None, rel: float) -> bool:
+    if recorded is None or measured is None:
+        return (recorded is None) != (measured is None)
+    return not math.isclose(recorded, measured, rel_tol=rel, abs_tol=1e-4)
+
+
+def evaluate_bundle(
+    path: str | Path, data: str | None = None, threads: int | None = None
+) -> Evaluation:
+    """Load and validate the bundle at ``path`` (``BundleError`` if corrupt), re-score its
+    sets on the data (``EvaluationError`` when it cannot) and tabulate them."""
+    from dataclasses import replace
+
     from lab.bundle import Bundle
 
     b = Bundle.load(path)
-    dense = b.reference.get("dense", {})
+    scores = rescore(b, data, threads)
+    mismatches = []
+    stored = {"dense": b.reference.get("dense", {})} | {
+        n: {"accuracy": e.accuracy, "perplexity": e.perplexity} for n, e in b.entries.items()
+    }
+    measured = {"dense": scores.dense} | scores.sets
+    for name, (acc, ppl) in measured.items():
+        rec = stored[name]
+        if _differs(rec.get("accuracy"), acc, 1e-3) or _differs(rec.get("perplexity"), ppl, 1e-3):
+            mismatches.append(
+                f"{name}: bundle.json records accuracy {rec.get('accuracy')}, perplexity "
+                f"{rec.get('perplexity')}; measured {acc}, {ppl}"
+            )
+    entries = {
+        n: replace(e, accuracy=scores.sets[n][0], perplexity=scores.sets[n][1])
+        for n, e in b.entries.items()
+    }
+    dense = {
+        **b.reference.get("dense", {}),
+        "accuracy": scores.dense[0],
+        "perplexity": scores.dense[1],
+    }
     bp = b.reference.get("bp", {})
     d_acc = dense.get("accuracy")
     rows = [
@@ -96,7 +214,7 @@ def evaluate_bundle(path: str | Path) -> Evaluation:
         )
     ]
     pp_rows = []
-    for e in b.entries.values():
+    for e in entries.values():
         row = SetRow(
             e.name,
             e.freq_khz,
@@ -126,8 +244,8 @@ def evaluate_bundle(path: str | Path) -> Evaluation:
         )
     rpp = b.baselines.get("bp+rpp", {})
     for base, target in zip(rpp.get("sets", []), rpp.get("compare_to", []), strict=False):
-        if target in b.entries and b.entries[target].accuracy is not None:
-            e = b.entries[target]
+        if target in entries and entries[target].accuracy is not None:
+            e = entries[target]
             comparisons.append(
                 Comparison(
                     f"RL {target}",
@@ -154,4 +272,13 @@ def evaluate_bundle(path: str | Path) -> Evaluation:
     rl_cmp = [c for c in comparisons if c.method.startswith("RL")]
     if rl_cmp:
         checks["rl_beats_bp_rpp"] = all(c.wins for c in rl_cmp)
-    return Evaluation(str(path), d_acc, dense.get("perplexity"), rows, comparisons, checks)
+    return Evaluation(
+        str(path),
+        d_acc,
+        dense.get("perplexity"),
+        rows,
+        comparisons,
+        checks,
+        scores.scored_on,
+        mismatches,
+    )

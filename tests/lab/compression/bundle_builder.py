@@ -1,0 +1,47 @@
+"""A small real bundle for the bundle and evaluate checks: a tiny RT3 Transformer (random
+weights) on the test corpus, two sets, saved by ``Bundle.save`` with its checksums.
+
+Its recorded figures are deliberately not what the weights score (0.999 accuracy), so a
+test can tell a re-scored figure from a stored one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from lab.bundle import Bundle
+from lab.compression.budget import TEST
+from lab.compression.pipeline import load_lm_data
+from lab.models import build_model
+from lab.pattern_set import PatternSet
+
+LAYER = "layers.0.linear1"  # (ff, emb) = (8, 16)
+
+
+def build_bundle(wiki_dir: Path, out: Path) -> Path:
+    """Write the bundle to ``out`` and return it."""
+    data = load_lm_data(f"wikitext2:{wiki_dir}", TEST)
+    config = {"vocab_size": data.vocab_size, "emb": 16, "ff": 8, "heads": 2, "layers": 1}
+    torch.manual_seed(0)
+    state = build_model("rt3-transformer", config).state_dict()
+    bp = torch.ones(8, 16, dtype=torch.bool)
+    bp[:, :4] = False  # whole columns: block-column for any block size
+    pp = bp.clone()
+    pp[:, 4:10] = False
+    backbone = dict(state, **{f"{LAYER}.weight": state[f"{LAYER}.weight"] * bp})
+    b = Bundle.create(
+        "rt3-transformer",
+        config,
+        backbone=backbone,
+        dense=state,
+        reference={"dense": {"accuracy": 0.999, "perplexity": 1.5, "nonzero_mults": 1000,
+                             "nonzero_adds": 1000}},
+        provenance={"data": f"wikitext2:{wiki_dir}", "seed": 0, "episodes": 0,
+                    "budget": TEST.to_dict()},
+    )  # fmt: skip
+    b.add_set(PatternSet.from_masks("bp", {LAYER: bp}, 4, 4), 900, 900, 0.999, 1.5, None)
+    b.add_set(PatternSet.from_masks("pp-1400mhz", {LAYER: pp}, 4, 4), 800, 800, 0.999, 1.5,
+              1_400_000)  # fmt: skip
+    return b.save(out)
