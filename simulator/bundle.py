@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import warnings
 from pathlib import Path
@@ -84,8 +85,8 @@ def _check_files(root: Path, path: Path, data: dict[str, Any], sets: list[Any]) 
 def _number(path: Path, where: str, value: Any, required: bool) -> float | None:
     if value is None and not required:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise SimulatorInputError(f"{path}: {where}: expected a number, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise SimulatorInputError(f"{path}: {where}: expected a finite number, got {value!r}")
     return float(value)
 
 
@@ -94,6 +95,8 @@ def variants_from_bundle(
 ) -> list[Variant]:
     """The pattern sets of the bundle at ``directory`` as profile variants; with
     ``levels_khz`` each set's ``freq_khz`` must be one of those levels."""
+    from pydantic import ValidationError
+
     from device_profiles.schema import Published, Variant
 
     path = Path(directory) / "bundle.json"
@@ -144,7 +147,8 @@ def variants_from_bundle(
     prov = Published(kind="published", source=f"rt3lab bundle {path}")
     out: list[Variant] = []
     entries = [(f"sets[{i}]", s) for i, s in enumerate(sets)]
-    dense = (data.get("reference") or {}).get("dense")
+    reference = data.get("reference")
+    dense = reference.get("dense") if isinstance(reference, dict) else None
     has_ops = isinstance(dense, dict) and all(
         isinstance(dense.get(f), int | float) and dense.get(f) > 0
         for f in ("nonzero_mults", "nonzero_adds")
@@ -164,8 +168,8 @@ def variants_from_bundle(
         adds = _number(path, f"{where}.nonzero_adds", s.get("nonzero_adds"), True)
         if mults < 0 or adds < 0:
             raise SimulatorInputError(f"{path}: {where}: operation counts must be >= 0")
-        out.append(
-            Variant(
+        try:
+            variant = Variant(
                 name=s["name"],
                 accuracy=acc,
                 sparsity=sparsity,
@@ -173,6 +177,12 @@ def variants_from_bundle(
                 nonzero_adds=adds,
                 provenance=prov,
             )
-        )
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            field = ".".join(str(x) for x in err["loc"])
+            raise SimulatorInputError(
+                f"{path}: {where}.{field}: {err['msg']}, got {err.get('input')!r}"
+            ) from None
+        out.append(variant)
     _check_files(Path(directory), path, data, sets)
     return out

@@ -109,7 +109,6 @@ def rescore(bundle: Any, data: str | None = None, threads: int | None = None) ->
     split of ``data`` (default: the bundle's ``provenance.data``), as ``compress`` did."""
     import torch
 
-    from lab.compression.budget import Budget
     from lab.compression.finetune import applied_masks
     from lab.compression.tasks import LMTask, load_task
     from lab.models import build_model
@@ -122,16 +121,7 @@ def rescore(bundle: Any, data: str | None = None, threads: int | None = None) ->
         raise EvaluationError(
             f"{where}: provenance.data records no data to re-score the sets on: give --data"
         )
-    raw_budget = prov.get("budget")
-    try:
-        budget = Budget(**raw_budget) if isinstance(raw_budget, dict) else None
-    except TypeError:
-        budget = None
-    if budget is None:
-        raise EvaluationError(
-            f"{where}: provenance.budget is missing or not a budget record, so the test-token "
-            "limit the sets were scored with is unknown: re-run `rt3lab compress`"
-        )
+    budget = _budget(prov.get("budget"), where)
     kind, config = bundle.model["kind"], bundle.model["config"]
     model_spec = "rt3-transformer" if kind == "rt3-transformer" else f"hf:{config['path']}"
     try:
@@ -158,6 +148,48 @@ def rescore(bundle: Any, data: str | None = None, threads: int | None = None) ->
         with applied_masks(model, ps.masks()):
             sets[name] = task.score(model, "test", limit, threads)
     return Scores(spec, dense, sets)
+
+
+def _budget(raw: object, where: str) -> Any:
+    """The budget ``compress`` recorded, its fields checked (they size the scoring)."""
+    from dataclasses import fields
+
+    from lab.compression.budget import Budget
+
+    if not isinstance(raw, dict):
+        raise EvaluationError(
+            f"{where}: provenance.budget is missing or not a budget record, so the test-token "
+            "limit the sets were scored with is unknown: re-run `rt3lab compress`"
+        )
+    known = {f.name: f for f in fields(Budget)}
+    unknown = sorted(set(raw) - set(known))
+    if unknown:
+        raise EvaluationError(f"{where}: provenance.budget: unknown field(s) {unknown}")
+    for name, f in known.items():
+        if name not in raw:
+            continue
+        value, kind = raw[name], str(f.type)
+        if kind.startswith("int"):
+            ok = (
+                isinstance(value, int) and not isinstance(value, bool) and 0 < value <= 10**9
+            ) or (value is None and "None" in kind)
+            expected = "a positive integer" + (" or null" if "None" in kind else "")
+        elif kind == "float":
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+            ok = ok and math.isfinite(value) and value > 0
+            expected = "a positive finite number"
+        elif kind == "str":
+            ok, expected = isinstance(value, str), "a string"
+        else:
+            ok, expected = isinstance(value, dict), "an object"
+        if not ok:
+            raise EvaluationError(
+                f"{where}: provenance.budget.{name} is {value!r}, expected {expected}"
+            )
+    try:
+        return Budget(**raw)
+    except TypeError as exc:
+        raise EvaluationError(f"{where}: provenance.budget: {exc}") from None
 
 
 def _differs(recorded: float | None, measured: float | None, rel: float) -> bool:

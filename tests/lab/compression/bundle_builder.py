@@ -18,6 +18,37 @@ from lab.models import build_model
 from lab.pattern_set import PatternSet
 
 LAYER = "layers.0.linear1"  # (ff, emb) = (8, 16)
+WORDS = [
+    "the",
+    "model",
+    "runs",
+    "a",
+    "pattern",
+    "set",
+    "on",
+    "the",
+    "board",
+    "and",
+    "the",
+    "battery",
+    "drains",
+    "slowly",
+]
+
+
+def write_corpus(directory: Path) -> Path:
+    """A tiny WikiText-2-shaped corpus (train, valid, test) in ``directory``."""
+    import random
+
+    directory.mkdir(parents=True, exist_ok=True)
+    for seed, (split, lines) in enumerate((("train", 200), ("valid", 40), ("test", 40))):
+        rng = random.Random(seed)
+        text = "\n".join(
+            " ".join(rng.choice(WORDS) for _ in range(rng.randrange(5, 12))) + " ."
+            for _ in range(lines)
+        )
+        (directory / f"wiki.{split}.raw").write_text(text + "\n")
+    return directory
 
 
 def build_bundle(wiki_dir: Path, out: Path) -> Path:
