@@ -8,7 +8,7 @@ only when a simulation runs.
 ('rt3', 'dense-max', 'dvfs-only', 'static-sparse', 'oracle')
 """
 
-from simulator.api import MODES, simulate
+from simulator.api import MODES, check_run, simulate
 from simulator.battery import BATTERY_MODELS
 from simulator.bundle import variants_from_bundle
 from simulator.errors import SimulatorInputError
@@ -21,6 +21,7 @@ __all__ = [
     "POLICIES",
     "SimulationResult",
     "SimulatorInputError",
+    "check_run",
     "simulate",
     "variants_from_bundle",
     "write_run",
