@@ -34,6 +34,11 @@ def load_sweep(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     if not cells.is_dir() or not any(cells.rglob("*.parquet")):
         raise RunDirError(f"{root}: a sweep directory with no finished cells in {cells}")
     df = pd.read_parquet(cells)
+    if "cell_id" in df.columns and "error" in df.columns and df["cell_id"].duplicated().any():
+        # A cell retried after an error has two rows: keep its success (or one failure).
+        failed = df["error"].fillna("") != ""
+        df = df.assign(_failed=failed).sort_values("_failed", kind="stable")
+        df = df.drop_duplicates("cell_id").drop(columns="_failed").sort_index()
     for col in ("profile", "battery_model", "workload", "policy"):
         if col in df.columns:
             df[col] = df[col].astype(str)
