@@ -86,7 +86,7 @@ def _number(path: Path, where: str, value: Any, required: bool) -> float | None:
     if value is None and not required:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise SimulatorInputError(f"{path}: {where}: expected a finite number, got {value!r}")
+        raise SimulatorInputError(f"{path}: {where}: expected a number (finite), got {value!r}")
     return float(value)
 
 
