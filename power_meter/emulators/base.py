@@ -63,6 +63,28 @@ class Fault:
             raise MeterError(f"fault {spec!r}: expected KIND@SECONDS[:DURATION|COUNT]") from None
 
 
+def _is_pty_link(path: str | Path) -> bool:
+    """A symlink to a pseudo-terminal device, as an emulator leaves behind when killed."""
+    if not os.path.islink(path):
+        return False
+    target = os.readlink(path)
+    return target.startswith(("/dev/pts/", "/dev/ttys", "/dev/pty"))
+
+
+def check_link(link: Path) -> None:
+    """Refuse a `--link` path that exists and is not a (stale) emulator port link.
+
+    >>> check_link(Path("/no/such/dir/tty"))
+    Traceback (most recent call last):
+    ...
+    power_meter.sample.MeterError: --link /no/such/dir/tty: directory /no/such/dir does not exist
+    """
+    if not link.parent.is_dir():
+        raise MeterError(f"--link {link}: directory {link.parent} does not exist")
+    if os.path.lexists(link) and not _is_pty_link(link):
+        raise MeterError(f"--link {link}: exists and is not an emulator's port link; not replaced")
+
+
 class PtyEmulator:
     """Base class: the pty, the thread, the emulated clock and the fault machinery.
 
@@ -90,7 +112,10 @@ class PtyEmulator:
         if link is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="rt3lab-meter-")
             link = Path(self._tmp.name) / f"tty{type(self).__name__}"
+        else:
+            check_link(Path(link))
         self.port = str(link)
+        self._target: str | None = None
         self._schedule = sorted((f for f in faults or []), key=lambda f: f.at_s or 0.0)
         self._pending: list[Fault] = []
         self._stall_until = -1.0
@@ -179,17 +204,22 @@ class PtyEmulator:
         self._master, self._slave = os.openpty()
         tty.setraw(self._slave)
         os.set_blocking(self._master, False)
-        tmp = self.port + ".new"
-        if os.path.lexists(tmp):
+        tmp = f"{self.port}.{os.getpid()}.new"
+        if os.path.islink(tmp):
             os.unlink(tmp)
-        os.symlink(os.ttyname(self._slave), tmp)
+        self._target = os.ttyname(self._slave)
+        os.symlink(self._target, tmp)
+        if os.path.lexists(self.port) and not _is_pty_link(self.port):
+            os.unlink(tmp)  # something else took the name while we were disconnected
+            raise MeterError(f"--link {self.port}: now exists and is not a port link; kept")
         os.replace(tmp, self.port)
         self._out = bytearray()
         self.connected.set()
 
     def _close_pty(self) -> None:
         self.connected.clear()
-        if os.path.lexists(self.port):
+        # Remove our own link only: never a file someone put there.
+        if os.path.islink(self.port) and os.readlink(self.port) == self._target:
             os.unlink(self.port)
         for fd in (self._master, self._slave):
             if fd >= 0:
