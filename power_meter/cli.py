@@ -157,9 +157,11 @@ def summary(
     json_out: bool = typer.Option(False, "--json", help="Print JSON only."),
 ) -> None:
     """Samples, gaps, energy, mean and peak power of a trace file."""
-    from power_meter.trace import read_trace, summarize_trace
+    from power_meter.trace import check_trace, read_trace, summarize_trace
 
-    s = summarize_trace(read_trace(file)).as_dict()
+    df = read_trace(file)
+    check_trace(df, file)
+    s = summarize_trace(df).as_dict()
     if json_out:
         typer.echo(
             json.dumps(

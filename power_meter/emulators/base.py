@@ -8,6 +8,7 @@ link; the reappearance creates a new pty behind the same path, as a re-plugged m
 from __future__ import annotations
 
 import errno
+import math
 import os
 import random
 import select
@@ -22,6 +23,8 @@ from power_meter.sample import MeterError
 from power_meter.waveform import Waveform
 
 FAULT_KINDS = ("garbage", "truncate", "bad_checksum", "stall", "disconnect", "drop")
+MAX_FAULT_S = 86_400.0  # a stall or disconnect longer than a day is a typo
+MAX_FAULT_N = 10_000_000  # 100 s of PPK2 samples, or that many garbage bytes
 
 
 @dataclass(frozen=True)
@@ -29,7 +32,13 @@ class Fault:
     """A fault to inject at emulated time `at_s` (or at once if None).
 
     `duration_s` (emulated seconds) for stall and disconnect; `n` bytes of garbage or
-    samples to drop.
+    samples to drop (a polled meter, UM or TC66C, leaves `n` polls unanswered: the reading
+    is lost on the link, and the driver counts timeouts).
+
+    >>> Fault("stall", -1.0, -5.0)
+    Traceback (most recent call last):
+    ...
+    power_meter.sample.MeterError: fault stall@-1.0: expected a time >= 0 s
     """
 
     kind: str
@@ -40,6 +49,15 @@ class Fault:
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
             raise MeterError(f"fault {self.kind!r}: expected one of {', '.join(FAULT_KINDS)}")
+        name = f"fault {self.kind}@{self.at_s}"
+        if self.at_s is not None and not (math.isfinite(self.at_s) and self.at_s >= 0):
+            raise MeterError(f"{name}: expected a time >= 0 s")
+        if not (math.isfinite(self.duration_s) and 0 < self.duration_s <= MAX_FAULT_S):
+            raise MeterError(
+                f"{name}: duration {self.duration_s}: expected 0 < s <= {MAX_FAULT_S:g}"
+            )
+        if not 1 <= self.n <= MAX_FAULT_N:
+            raise MeterError(f"{name}: count {self.n}: expected 1 to {MAX_FAULT_N}")
 
     @classmethod
     def parse(cls, spec: str) -> Fault:
@@ -54,13 +72,18 @@ class Fault:
             raise MeterError(f"fault {kind!r}: expected one of {', '.join(FAULT_KINDS)}")
         try:
             at_s = float(at) if at else None
-            if not x:
-                return cls(kind, at_s)
-            if kind in ("garbage", "drop"):
-                return cls(kind, at_s, n=int(x))
-            return cls(kind, at_s, duration_s=float(x))
+            count = int(x) if x and kind in ("garbage", "drop") else None
+            duration = float(x) if x and count is None else None
         except ValueError:
             raise MeterError(f"fault {spec!r}: expected KIND@SECONDS[:DURATION|COUNT]") from None
+        try:
+            if count is not None:
+                return cls(kind, at_s, n=count)
+            if duration is not None:
+                return cls(kind, at_s, duration_s=duration)
+            return cls(kind, at_s)
+        except MeterError as exc:
+            raise MeterError(f"fault {spec!r}: {str(exc).split(': ', 1)[1]}") from None
 
 
 def _is_pty_link(path: str | Path) -> bool:
@@ -104,8 +127,8 @@ class PtyEmulator:
         seed: int = 0,
     ) -> None:
         """Prepare (call `start()` to create the port)."""
-        if accel <= 0:
-            raise MeterError(f"accel {accel}: expected > 0")
+        if not (math.isfinite(accel) and accel > 0):
+            raise MeterError(f"accel {accel}: expected a finite number > 0")
         self.waveform = waveform
         self.accel = accel
         self._tmp = None
@@ -128,6 +151,8 @@ class PtyEmulator:
         self._t_real0 = 0.0
         self.fault_log: list[tuple[float, str]] = []
         self.connected = threading.Event()
+        self._drop_polls = 0
+        self.polls_dropped = 0
 
     # --- time -------------------------------------------------------------------------
     def clock(self) -> float:
@@ -194,6 +219,17 @@ class PtyEmulator:
                 self.fault_log.append((self.clock(), kind))
                 return f
         return None
+
+    def unanswered(self) -> bool:
+        """For polled meters: True if this poll's answer is lost to a pending drop fault."""
+        f = self.take("drop")
+        if f is not None:
+            self._drop_polls += f.n
+        if self._drop_polls:
+            self._drop_polls -= 1
+            self.polls_dropped += 1
+            return True
+        return False
 
     def stalled(self, now: float) -> bool:
         """True while a stall fault is active."""
