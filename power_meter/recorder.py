@@ -189,6 +189,7 @@ class RecordingSummary:
     mean_power_w: float = math.nan
     peak_power_w: float = math.nan
     drops: int = 0
+    drops_by_time: int = 0
     repeats: int = 0
     bad_frames: int = 0
     garbage_bytes: int = 0
