@@ -51,6 +51,7 @@ def test_a_second_demo_waits_for_the_first(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 def test_two_demos_at_once_both_finish(tmp_path):
     """About twice the reduced demo's time on 2 cores: the second run finds the cache."""
     procs = [
