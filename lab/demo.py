@@ -11,6 +11,8 @@ Expensive steps are cached under ``$RT3LAB_CACHE`` (default ``~/.cache/rt3lab``)
 ``demo/<key>/``, keyed by the budget, the host and the code that made them (a fingerprint
 of the ``lab`` and ``device_profiles`` sources), so a second run only simulates and
 writes the report, and a run on changed code never reuses figures the old code measured.
+Two demos sharing a cache take turns: each holds ``demo/<key>/demo.lock`` while it runs, so
+the second waits (and says so) and then finds the first one's artefacts cached.
 A piece of rt3lab the demo needs that is not there fails with a message naming it;
 nothing is faked.
 """
@@ -25,7 +27,7 @@ import os
 import platform
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -418,14 +420,34 @@ def run_demo(p: DemoPlan, echo: Callable[[str], None] = print) -> DemoState:
     """Run every step in order; ``echo`` receives one line per step."""
     p.out.mkdir(parents=True, exist_ok=True)
     p.cache.mkdir(parents=True, exist_ok=True)
-    st = DemoState(p, _root_command(), {}, {})
-    for i, name in enumerate(STEPS, 1):
-        echo(f"[{i}/{len(STEPS)}] {name} ...")
-        t0 = time.perf_counter()
-        detail = STEP_FUNCS[name](st)
-        tag = " (cached)" if st.cached.get(name) else ""
-        echo(f"[{i}/{len(STEPS)}] {name}: {detail}{tag} in {time.perf_counter() - t0:.1f} s")
+    with cache_lock(p.cache, echo):
+        st = DemoState(p, _root_command(), {}, {})
+        for i, name in enumerate(STEPS, 1):
+            echo(f"[{i}/{len(STEPS)}] {name} ...")
+            t0 = time.perf_counter()
+            detail = STEP_FUNCS[name](st)
+            tag = " (cached)" if st.cached.get(name) else ""
+            dt = time.perf_counter() - t0
+            echo(f"[{i}/{len(STEPS)}] {name}: {detail}{tag} in {dt:.1f} s")
     return st
+
+
+@contextlib.contextmanager
+def cache_lock(cache: Path, echo: Callable[[str], None] = print) -> Iterator[None]:
+    """Hold ``cache/demo.lock`` (an OS file lock, released when the process ends, even when
+    killed): another demo on the same cache waits, saying so, instead of colliding."""
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(str(cache / "demo.lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        echo(f"waiting for another demo using {cache} (lock {lock.lock_file}) ...")
+        lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def headline_rows(results: list[Any]) -> list[dict[str, Any]]:

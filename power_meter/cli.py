@@ -75,17 +75,24 @@ def record(
     poll_interval: float | None = typer.Option(None, help="Seconds between polls (UM, TC66C)."),
     vdd_mv: int | None = typer.Option(None, help="PPK2 supply voltage in mV (default: metadata)."),
     json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON only."),
+    append: bool = typer.Option(False, help="Add to an existing .csv trace (after a gap row)."),
+    overwrite: bool = typer.Option(
+        False, help="Replace an existing trace, once the first new samples are on disk."
+    ),
 ) -> None:
-    """Record samples to FILE; ends with a summary (samples, gaps, drops, repeats, energy)."""
+    """Record samples to FILE; ends with a summary (samples, gaps, drops, repeats, energy).
+
+    An existing FILE is never touched unless --append or --overwrite is given, and even
+    then not before samples arrive."""
     from power_meter.drivers import make_meter
     from power_meter.recorder import Recorder
     from power_meter.sample import MeterError
 
     meter = make_meter(driver, port, poll_interval_s=poll_interval, vdd_mv=vdd_mv)
+    recorder = Recorder(meter, out, driver=driver, append=append, overwrite=overwrite)
     stop = threading.Event()
     # Ctrl-C and SIGTERM end the recording normally: last batch flushed, summary printed.
     handlers = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
-    recorder = Recorder(meter, out, driver=driver)
     try:
         summary = recorder.run(duration, stop)
     finally:
@@ -97,7 +104,7 @@ def record(
     else:
         rows = [(k, _fmt(v)) for k, v in d.items() if k != "gaps"]
         _table(f"recording {out}", rows)
-    if summary.samples == 0:  # the file and its summary stay; the run still failed
+    if summary.samples == 0:  # nothing was written; the run failed
         if not recorder.connected_once:
             why = f"the port never opened ({recorder.last_open_error})"
         else:
@@ -150,9 +157,11 @@ def summary(
     json_out: bool = typer.Option(False, "--json", help="Print JSON only."),
 ) -> None:
     """Samples, gaps, energy, mean and peak power of a trace file."""
-    from power_meter.trace import read_trace, summarize_trace
+    from power_meter.trace import check_trace, read_trace, summarize_trace
 
-    s = summarize_trace(read_trace(file)).as_dict()
+    df = read_trace(file)
+    check_trace(df, file)
+    s = summarize_trace(df).as_dict()
     if json_out:
         typer.echo(
             json.dumps(

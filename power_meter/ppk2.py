@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -317,6 +318,54 @@ class StreamDecoder:
 _DEC_FIELDS = ("current_a", "rng", "logic", "index", "dropped_before")
 
 
+class TimeDropCounter:
+    """Samples missing against the clock: the kit makes exactly 100,000 samples a second.
+
+    Within a stretch of stream (between stalls and reconnects), the `k`-th sample received
+    at host time `t` was made no later than `t`, so `t - (k - 1) x 10 us` estimates when the
+    stretch began, delayed by latency and by every sample lost so far. The least value seen
+    is the start; the least value of the last `window_s` of reads, less the start, is the
+    time the lost samples would have taken. Unlike the 6-bit counter this sees losses of any
+    length, 64 or 1000 samples alike; its error is the least latency reached within the
+    window (about a USB frame) plus the kit's clock error against the host's (crystals
+    agree to about 50 ppm: 5 samples per second of stretch).
+
+    >>> c = TimeDropCounter(window_s=0.01)  # 1000 samples a read, the third read 10 ms late
+    >>> c.update(0.010, 1000), c.update(0.020, 1000), c.update(0.040, 1000)
+    (0, 0, 1000)
+    """
+
+    def __init__(self, window_s: float = 0.25) -> None:
+        """Count from zero; `window_s` of reads are searched for the least latency."""
+        self.window_s = window_s
+        self.closed = 0  # drops of stretches that ended
+        self._reset()
+
+    def _reset(self) -> None:
+        self._received = 0
+        self._start: float | None = None
+        self._recent: deque[tuple[float, float]] = deque()
+        self._current = 0
+
+    def restart(self) -> None:
+        """The stream stopped (stall, reconnect): keep what this stretch lost, start anew."""
+        self.closed += self._current
+        self._reset()
+
+    def update(self, t_read: float, decoded: int, held: int = 0) -> int:
+        """`decoded` more samples, and `held` ones not yet decoded, have arrived by `t_read`
+        (host clock); returns the samples missing so far."""
+        self._received += decoded
+        est = t_read - (self._received + held - 1) * SAMPLE_PERIOD_S
+        self._start = est if self._start is None else min(self._start, est)
+        self._recent.append((t_read, est))
+        while self._recent[0][0] < t_read - self.window_s:
+            self._recent.popleft()
+        lag = min(e for _, e in self._recent) - self._start
+        self._current = round(lag / SAMPLE_PERIOD_S)
+        return self.closed + self._current
+
+
 class PPK2Meter(SerialMeter):
     """Driver for the PPK2 in ampere mode (or source mode) streaming at 100 kS/s.
 
@@ -362,6 +411,7 @@ class PPK2Meter(SerialMeter):
         self._last_data = 0.0
         self._after_gap = False
         self._last_t = -float("inf")
+        self.by_time = TimeDropCounter()
 
     @property
     def vdd_mv(self) -> float:
@@ -389,6 +439,7 @@ class PPK2Meter(SerialMeter):
         self._t0 = None
         self._lag_since = None
         self._after_gap = self._last_t > -float("inf")
+        self.by_time.restart()
         write(self._port, AVERAGE_START)
         self._last_data = time.monotonic()
 
@@ -451,6 +502,7 @@ class PPK2Meter(SerialMeter):
             if now - self._last_data > self.stall_after_s and not self._after_gap:
                 self._after_gap = True
                 self.decoder.restart()
+                self.by_time.restart()
                 self._t0 = None
                 self._lag_since = None
             return SampleBatch.empty()
@@ -458,6 +510,8 @@ class PPK2Meter(SerialMeter):
         dec = self.decoder.feed(data)
         if not len(dec):
             return SampleBatch.empty()
+        held = self.decoder.pending_bytes // 4 + waiting // 4  # arrived, not yet decoded
+        self.stats.drops_by_time = self.by_time.update(t_read, len(dec), held)
         # The newest received sample is the last decoded one plus the words held back.
         newest = dec.index[-1] + self.decoder.pending_bytes // 4 + waiting // 4
         obs = t_read - newest * SAMPLE_PERIOD_S

@@ -32,19 +32,46 @@ from power_meter.trace import journal_path
 
 class TraceWriter:
     """Appends batches to a CSV file; `flush()` hands them to a writer thread that writes
-    and fsyncs, so a slow disk never stalls the reads (a PPK2 overflows in 0.1 s)."""
+    and fsyncs, so a slow disk never stalls the reads (a PPK2 overflows in 0.1 s).
 
-    def __init__(self, path: str | Path) -> None:
-        """Create (truncate) `path` and write the header."""
+    With `final`, the rows go to `path` (a new file) and it is renamed to `final` once the
+    first rows are on disk: a run that records nothing never touches `final`, and with
+    `replace=False` an existing `final` is never replaced. With `append`, `path` is an
+    existing trace (or a new file) and the rows are added after its own.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        final: str | Path | None = None,
+        replace: bool = False,
+        append: bool = False,
+    ) -> None:
+        """Create `path` (it must not exist, unless `append`) and write the header."""
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        self.final = None if final is None else Path(final)
+        self.replace = replace
+        header = (",".join(COLUMNS) + "\n").encode()
+        if append and self.path.exists():
+            self._fd = os.open(self.path, os.O_RDWR)
+            _check_appendable(self.path, self._fd, header)
+            os.lseek(self._fd, 0, os.SEEK_END)
+        else:
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+            try:
+                self._fd = os.open(self.path, flags, 0o644)
+            except FileNotFoundError:
+                raise MeterError(
+                    f"{self.path}: directory {self.path.parent} does not exist"
+                ) from None
+            except FileExistsError:
+                raise MeterError(f"{self.path}: already exists; not replaced") from None
+            os.write(self._fd, header)
+            os.fsync(self._fd)
         self._pending: list[SampleBatch] = []
         self._queue: queue.Queue[SampleBatch | None] = queue.Queue()
         self.rows = 0
         self.error: BaseException | None = None
-        os.write(self._fd, (",".join(COLUMNS) + "\n").encode())
-        os.fsync(self._fd)
         self._thread = threading.Thread(target=self._drain, name="TraceWriter", daemon=True)
         self._thread.start()
 
@@ -65,8 +92,22 @@ class TraceWriter:
         while (b := self._queue.get()) is not None:
             try:
                 self._write(b)
+                if self.final is not None:
+                    self._publish()
             except OSError as exc:
                 self.error = exc
+
+    def _publish(self) -> None:
+        """Move the new file to its final name (the first rows are fsync'd by now)."""
+        final, self.final = self.final, None
+        assert final is not None
+        if self.replace:
+            os.replace(self.path, final)
+        else:
+            os.link(self.path, final)  # FileExistsError if one appeared meanwhile
+            os.unlink(self.path)
+        self.path = final
+        _fsync_dir(final.parent)
 
     def _write(self, b: SampleBatch) -> None:
         table = pa.table({c: getattr(b, c) for c in COLUMNS})
@@ -80,15 +121,51 @@ class TraceWriter:
         self.rows += len(b)
 
     def close(self) -> None:
-        """Flush, wait for the writer thread, close."""
+        """Flush, wait for the writer thread, close; a new file that got no rows is removed."""
         if self._fd >= 0:
             self.flush()
             self._queue.put(None)
             self._thread.join()
             os.close(self._fd)
             self._fd = -1
+            if self.final is not None and self.rows == 0:
+                self.path.unlink(missing_ok=True)
             if self.error is not None:
                 raise OSError(f"{self.path}: writing failed: {self.error}")
+
+
+def _fsync_dir(d: Path) -> None:
+    fd = os.open(d, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _check_appendable(path: Path, fd: int, header: bytes) -> None:
+    """An existing trace to append to: our header; a line cut by a crash is cut off."""
+    size = os.fstat(fd).st_size
+    if size == 0:
+        os.write(fd, header)
+        return
+    head = os.pread(fd, len(header), 0)
+    if head != header:
+        os.close(fd)
+        raise MeterError(f"{path}: cannot append: expected a trace starting {header.decode()!r}")
+    tail = os.pread(fd, 1, size - 1)
+    if tail != b"\n":  # the unfinished line of a killed recorder (readers skip it too)
+        back = min(size, 1 << 16)
+        chunk = os.pread(fd, back, size - back)
+        os.ftruncate(fd, size - back + chunk.rfind(b"\n") + 1)
+
+
+def last_time(path: Path) -> float | None:
+    """The last sample time in an existing CSV trace (None if it has no rows)."""
+    from power_meter.trace import read_trace
+
+    t = read_trace(path)["t_host_s"].to_numpy(dtype=float)
+    t = t[np.isfinite(t)]
+    return float(t[-1]) if t.size else None
 
 
 @dataclass
@@ -112,6 +189,7 @@ class RecordingSummary:
     mean_power_w: float = math.nan
     peak_power_w: float = math.nan
     drops: int = 0
+    drops_by_time: int = 0
     repeats: int = 0
     bad_frames: int = 0
     garbage_bytes: int = 0
@@ -167,11 +245,34 @@ class Recorder:
         backoff_initial_s: float = 0.1,
         backoff_max_s: float = 2.0,
         on_batch: Callable[[SampleBatch], None] | None = None,
+        append: bool = False,
+        overwrite: bool = False,
     ) -> None:
-        """`stall_after_s` (meter clock): silence longer than this is a gap (default 3 periods)."""
+        """`stall_after_s` (meter clock): silence longer than this is a gap (default 3 periods).
+
+        An existing `out` is refused unless `append` (CSV: rows are added after a gap row)
+        or `overwrite` (replaced once the first samples are on disk, never before).
+        """
         out = Path(out)
         if out.suffix not in (".csv", ".parquet"):
             raise MeterError(f"{out}: expected a .csv or .parquet output file")
+        if not out.parent.is_dir():
+            raise MeterError(f"{out}: directory {out.parent} does not exist")
+        if append and overwrite:
+            raise MeterError(f"{out}: --append and --overwrite exclude each other")
+        if append and out.suffix != ".csv":
+            raise MeterError(f"{out}: --append works on .csv traces only")
+        journal = journal_path(out)
+        for existing in (out, journal) if out.suffix == ".parquet" else (out,):
+            if os.path.lexists(existing) and not (append or overwrite):
+                raise MeterError(
+                    f"{existing}: already exists; pass --append to add to it or --overwrite "
+                    "to replace it once new samples arrive"
+                )
+        if out.is_dir():
+            raise MeterError(f"{out}: is a directory, expected a trace file")
+        self.append = append
+        self.overwrite = overwrite
         self.meter = meter
         self.out = out
         self.flush_interval_s = flush_interval_s
@@ -180,8 +281,12 @@ class Recorder:
         self.backoff_max_s = backoff_max_s
         self.on_batch = on_batch
         self.summary = RecordingSummary(str(out), driver)
-        self._journal = journal_path(out) if out.suffix == ".parquet" else out
+        self._journal = journal if out.suffix == ".parquet" else out
         self._gap: Gap | None = None
+        if append and out.exists():
+            last = last_time(out)
+            if last is not None:  # never integrate across the time between two recordings
+                self._gap = Gap(last, None, "append")
         self.connected_once = False
         self.last_open_error: str | None = None
 
@@ -191,7 +296,12 @@ class Recorder:
         """Record; returns the summary (also written next to the output as .summary.json)."""
         stop = stop or threading.Event()
         end = math.inf if duration_s is None else time.monotonic() + duration_s
-        writer = TraceWriter(self._journal)
+        if self.append:
+            writer = TraceWriter(self._journal, append=True)
+        else:
+            tmp = self.out.with_name(f".{self.out.name}.{os.getpid()}.partial.csv")
+            tmp.unlink(missing_ok=True)
+            writer = TraceWriter(tmp, final=self._journal, replace=self.overwrite)
         integ = _Integrator()
         first_t: float | None = None
         connected = self._connect(stop, end, initial=True)
@@ -230,8 +340,12 @@ class Recorder:
         s.mean_power_w = integ.energy / integ.covered if integ.covered > 0 else math.nan
         s.peak_power_w = integ.peak if integ.peak > -math.inf else math.nan
         s.duration_s = float(integ.last_t - first_t) if first_t is not None else 0.0
+        if writer.rows == 0:  # nothing recorded: nothing on disk was touched
+            return s
         if self._journal != self.out:
-            pq.write_table(pacsv.read_csv(self._journal), self.out)
+            tmp = self.out.with_name(f".{self.out.name}.{os.getpid()}.partial")
+            pq.write_table(pacsv.read_csv(self._journal), tmp)
+            os.replace(tmp, self.out)  # `out` was refused above unless --overwrite
             self._journal.unlink()
         Path(str(self.out) + ".summary.json").write_text(json.dumps(s.as_dict(), indent=1))
         return s

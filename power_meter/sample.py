@@ -56,6 +56,7 @@ class MeterStats:
     frames: int = 0  # valid new frames (or PPK2 samples)
     repeats: int = 0  # frames identical to the previous one, not emitted
     drops: int = 0  # samples the meter produced that never arrived (PPK2 counter)
+    drops_by_time: int = 0  # samples missing against the sample rate and the clock (PPK2)
     bad_frames: int = 0  # frames rejected by a checksum, end marker, magic or CRC
     garbage_bytes: int = 0  # bytes skipped while resynchronising
     timeouts: int = 0  # polls that got no complete answer in time

@@ -58,6 +58,8 @@ def read_trace(path: str | Path) -> pd.DataFrame:
         path = journal_path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such trace file")
+    if path.is_dir():
+        raise TraceError(f"{path}: is a directory, expected a trace file")
     if path.suffix == ".parquet":
         try:
             df = pd.read_parquet(path)
@@ -69,12 +71,57 @@ def read_trace(path: str | Path) -> pd.DataFrame:
         data = data[: cut + 1] if cut >= 0 else b""
         if not data.startswith(",".join(COLUMNS).encode()):
             raise TraceError(f"{path}: expected a header line {','.join(COLUMNS)}")
-        df = pd.read_csv(io.BytesIO(data), dtype={c: float for c in COLUMNS[:-1]})
+        try:
+            df = pd.read_csv(io.BytesIO(data), dtype={c: float for c in COLUMNS[:-1]})
+        except ValueError as exc:  # a cell that is not a number, a row of the wrong width
+            raise TraceError(f"{path}: {_bad_csv_cell(data) or exc}") from None
     missing = [c for c in COLUMNS if c not in df.columns]
     if missing:
         raise TraceError(f"{path}: missing column(s) {', '.join(missing)}")
     df["flags"] = df["flags"].fillna(0).astype(np.int64)
     return df[list(COLUMNS)]
+
+
+def _bad_csv_cell(data: bytes) -> str | None:
+    """'line N: column C is 'x', expected a number' for the first bad cell, if any."""
+    for n, raw in enumerate(data.decode("utf-8", "replace").splitlines()[1:], start=2):
+        cells = raw.split(",")
+        if len(cells) != len(COLUMNS):
+            return f"line {n}: {len(cells)} fields, expected {len(COLUMNS)}"
+        for c, v in zip(COLUMNS, cells, strict=True):
+            try:
+                float(v) if v.strip() else None
+            except ValueError:
+                return f"line {n}: {c} is {v[:20]!r}, expected a number"
+    return None
+
+
+def check_trace(df: pd.DataFrame, path: str | Path) -> None:
+    """Refuse a trace whose time goes backwards or whose samples are not finite numbers.
+
+    Gap rows (flag GAP) carry no values. Lines are counted as in the CSV file (header = 1).
+
+    >>> df = pd.DataFrame({"t_host_s": [0.0, 2.0, 1.0], "voltage_v": [5.0] * 3,
+    ...                    "current_a": [0.2] * 3, "power_w": [1.0] * 3, "flags": [0] * 3})
+    >>> check_trace(df, "t.csv")
+    Traceback (most recent call last):
+    ...
+    power_meter.trace.TraceError: t.csv: line 4: t_host_s 1.0 is before the previous row's 2.0
+    """
+    t = df["t_host_s"].to_numpy(dtype=float)
+    gap = (df["flags"].to_numpy(dtype=np.int64) & int(Flag.GAP)) != 0
+    for c in COLUMNS[:-1]:
+        v = df[c].to_numpy(dtype=float)
+        bad = np.flatnonzero(~np.isfinite(v) & (~gap if c != "t_host_s" else True))
+        if bad.size:
+            i = int(bad[0])
+            raise TraceError(f"{path}: line {i + 2}: {c} is {v[i]}, expected a finite number")
+    back = np.flatnonzero(np.diff(t) < 0)
+    if back.size:
+        i = int(back[0]) + 1
+        raise TraceError(
+            f"{path}: line {i + 2}: t_host_s {t[i]} is before the previous row's {t[i - 1]}"
+        )
 
 
 @dataclass

@@ -34,6 +34,9 @@ class Waveform:
     voltage_v: np.ndarray
 
     def __post_init__(self) -> None:
+        values = (self.t_s, self.power_w, self.voltage_v)
+        if not all(np.all(np.isfinite(np.asarray(x, dtype=float))) for x in values):
+            raise WaveformError("waveform: times, power and voltage must be finite numbers")
         if len(self.t_s) == 0 or self.t_s[0] != 0:
             raise WaveformError("waveform: the first step must start at t=0")
         if np.any(np.diff(self.t_s) <= 0):
@@ -76,22 +79,38 @@ class Waveform:
 
     @classmethod
     def parse(cls, spec: str, voltage_v: float = 5.0) -> Waveform:
-        """`constant:W[@V]`, `steps:T=W,T=W,...` or a CSV file path."""
+        """`constant:W[@V]`, `steps:T=W,T=W,...` or a CSV file path.
+
+        >>> Waveform.parse("constant:nan")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        power_meter.waveform.WaveformError: waveform 'constant:nan': times, ... finite numbers
+        """
+        try:
+            return cls._parse(spec, voltage_v)
+        except WaveformError as exc:
+            msg = str(exc).removeprefix("waveform: ")
+            if msg.startswith(("waveform ", spec)):
+                raise
+            raise WaveformError(f"waveform {spec!r}: {msg}") from None
+
+    @classmethod
+    def _parse(cls, spec: str, voltage_v: float) -> Waveform:
         if spec.startswith("constant:"):
             body = spec.split(":", 1)[1]
             p, _, v = body.partition("@")
             try:
-                return cls.constant(float(p), float(v) if v else voltage_v)
+                pw, vv = float(p), float(v) if v else voltage_v
             except ValueError:
                 raise WaveformError(f"waveform {spec!r}: expected constant:WATTS[@VOLTS]") from None
+            return cls.constant(pw, vv)
         if spec.startswith("steps:"):
             try:
                 pairs = [x.split("=") for x in spec.split(":", 1)[1].split(",")]
-                return cls.steps(
-                    [float(a) for a, _ in pairs], [float(b) for _, b in pairs], voltage_v
-                )
+                t, pw = [float(a) for a, _ in pairs], [float(b) for _, b in pairs]
             except ValueError:
                 raise WaveformError(f"waveform {spec!r}: expected steps:T=W,T=W,...") from None
+            return cls.steps(t, pw, voltage_v)
         return cls.from_csv(spec, voltage_v)
 
     def _step(self, t: np.ndarray | float) -> np.ndarray:

@@ -155,6 +155,11 @@ def _template(name: str) -> Any:
         keep_trailing_newline=True,
         trim_blocks=False,
     )
+    from reports.markdown import md_block, md_code, md_escape
+
+    env.filters["md"] = md_escape  # report.md.j2: text the report did not write
+    env.filters["md_block"] = md_block
+    env.filters["md_code"] = md_code
     return env.from_string(text)
 
 

@@ -43,9 +43,13 @@ class AndroidControl(CpufreqControl):
         first = self.saved is None
         super().save()
         if first:
+            if self.journal is not None:  # killed while stopping them: restart them all
+                self.journal.record(self, list(self.daemons))
             for d in self.daemons:
                 if self.adb_files.shell(f"stop {d}").returncode == 0:
                     self.stopped.append(d)
+            if self.journal is not None:
+                self.journal.record(self, self.stopped)
 
     def restore(self) -> None:
         """Put the policy back, then restart the daemons that were stopped."""

@@ -12,14 +12,20 @@ app = typer.Typer()
 
 @app.command()
 def profile(
-    bundle: Path = typer.Option(..., "--bundle", help="Bundle directory (rt3lab compress)."),
+    action: str | None = typer.Argument(
+        None,
+        metavar="[restore]",
+        help="'restore': put back the frequency settings a killed run left changed (from "
+        "its journal) on --cpufreq-root or --adb, and exit.",
+    ),
+    bundle: Path = typer.Option(None, "--bundle", help="Bundle directory (rt3lab compress)."),
     board: str = typer.Option(
-        ...,
+        None,
         "--board",
         help="Board measured (its shipped profile name, or a label with --base); "
         "in host mode, the board whose levels and power the host latencies are projected to.",
     ),
-    out: Path = typer.Option(..., "--out", help="PROFILE.yaml to write (CSV and JSON beside it)."),
+    out: Path = typer.Option(None, "--out", help="PROFILE.yaml to write (CSV and JSON beside it)."),
     power: str = typer.Option(
         "none",
         "--power",
@@ -91,7 +97,11 @@ def profile(
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the calibration as JSON only."),
 ) -> None:
-    """Measure latency (and power) per pattern set at every frequency level; write a profile."""
+    """Measure latency (and power) per pattern set at every frequency level; write a profile.
+
+    Before the board is touched its settings are journalled; `rt3lab profile restore`
+    restores from a journal a killed run left, as does the next `rt3lab profile` there."""
+    import click
     from rich.console import Console
 
     from lab.profiling.cpufreq import CpufreqControl
@@ -107,6 +117,14 @@ def profile(
     )
     from lab.profiling.sysfs import AdbFiles, LocalFiles
 
+    if action is not None:
+        if action != "restore":
+            raise typer.BadParameter(f"expected 'restore' or nothing, got {action!r}")
+        _restore(cpufreq_root, adb, policy)
+        return
+    for value, opt in ((bundle, "--bundle"), (board, "--board"), (out, "--out")):
+        if value is None:
+            raise click.MissingParameter(param_hint=f"'{opt}'", param_type="option")
     if power_output not in ("levels", "model"):
         raise typer.BadParameter(f"must be levels or model, got {power_output!r}")
     console = Console(stderr=True)
@@ -154,6 +172,7 @@ def profile(
                                      settle_timeout_s=settle_timeout)  # fmt: skip
         else:
             control = CpufreqControl(files, policy, settle_timeout_s=settle_timeout)
+        _recover(control, adb, cpufreq_root)  # a killed run's leftovers first
         # Check what can be checked before the (slow) model load; the board is not touched.
         control.check_levels(wanted or control.levels_khz())
         control.check_writable()
@@ -165,6 +184,53 @@ def profile(
         typer.echo(json.dumps(summary, default=str))
         return
     _print(console, outcome)
+
+
+def _journal(adb: str | None, cpufreq_root: Path) -> object:
+    from lab.profiling.journal import Journal
+    from lab.profiling.session import sysfs_root
+
+    return Journal.for_board(sysfs_root(cpufreq_root), adb)
+
+
+def _recover(control: object, adb: str | None, cpufreq_root: Path) -> None:
+    """Restore from a journal a killed run left on this board (and say so); then journal
+    this run's changes."""
+    from lab.profiling.journal import describe, restore_from
+
+    journal = _journal(adb, cpufreq_root)
+    policy_dir = control.dir  # type: ignore[attr-defined]
+    done = restore_from(journal, control)  # type: ignore[arg-type]
+    if done is not None:
+        typer.echo(f"rt3lab profile: {describe(done)}", err=True)
+        control.dir = policy_dir  # type: ignore[attr-defined]
+        control.saved = None  # type: ignore[attr-defined]  # this run saves afresh
+    control.journal = journal  # type: ignore[attr-defined]
+
+
+def _restore(cpufreq_root: Path, adb: str | None, policy: str | None) -> None:
+    """`rt3lab profile restore`: restore from the board's journal, or say there is none."""
+    from lab.profiling.cpufreq import CpufreqControl
+    from lab.profiling.journal import describe, restore_from
+    from lab.profiling.session import sysfs_root
+    from lab.profiling.sysfs import LocalFiles
+
+    journal = _journal(adb, cpufreq_root)
+    if journal.read() is None:  # type: ignore[attr-defined]
+        typer.echo(f"nothing to restore: no journal for {journal.board} ({journal.path})")  # type: ignore[attr-defined]
+        return
+    if adb is not None:
+        from lab.profiling.adb import AndroidControl
+
+        control: object = AndroidControl(serial=None if adb == "-" else adb, policy=policy)
+    else:
+        root = sysfs_root(cpufreq_root)
+        if not root.is_dir():
+            raise FileNotFoundError(f"--cpufreq-root: {cpufreq_root}: no such directory")
+        control = CpufreqControl(LocalFiles(root), policy)
+    done = restore_from(journal, control)  # type: ignore[arg-type]
+    assert done is not None
+    typer.echo(describe(done))
 
 
 def _print(console: object, outcome: object) -> None:

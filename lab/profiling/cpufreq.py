@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from lab.profiling.sysfs import Files, SysfsError
 
@@ -111,6 +111,7 @@ class CpufreqControl:
         self.tolerance_khz = tolerance_khz
         self.saved: CpufreqState | None = None
         self._touched = False
+        self.journal: Any = None  # a `lab.profiling.journal.Journal`, written by `save`
 
     # ---- reading -------------------------------------------------------------------
     def _f(self, name: str) -> str:
@@ -217,9 +218,12 @@ class CpufreqControl:
             )
 
     def save(self) -> None:
-        """Remember governor, min, max and setspeed (once; later calls keep the first)."""
+        """Remember governor, min, max and setspeed (once; later calls keep the first),
+        in the journal too when there is one (before anything is changed)."""
         if self.saved is None:
             self.saved = self.read_state()
+            if self.journal is not None:
+                self.journal.record(self)
 
     def set_khz(self, khz: int) -> int:
         """Set ``khz``; poll until the read-back frequency equals it or time out.

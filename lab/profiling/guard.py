@@ -52,6 +52,9 @@ def restoring(control: FrequencyControl) -> Iterator[FrequencyControl]:
         )
         try:
             control.restore()
+            journal = getattr(control, "journal", None)
+            if journal is not None:  # restored in full: nothing left to put back
+                journal.clear()
         finally:
             if main:
                 signal.signal(signal.SIGINT, held[signal.SIGINT])

@@ -3,7 +3,9 @@
 It is compiled with the host's C compiler (``$CC``, else ``cc``) at ``-O3 -march=native``,
 with OpenMP where the compiler has it, into ``$RT3LAB_CACHE/native/`` under a name that
 hashes the source, the compiler's version, the flags and the CPU (model and instruction
-sets), so a changed kernel, compiler or machine rebuilds. Without a compiler (or with
+sets), so a changed kernel, compiler or machine rebuilds; the cache directory is 0700 and the
+library is checked against the SHA-256 recorded at build time before it is loaded
+(``lab.runtime.native_cache``). Without a compiler (or with
 ``RT3LAB_NATIVE=0``) ``kernel()`` returns None and says why in ``status()``: the runtime
 then runs its PyTorch forms only.
 
@@ -14,18 +16,16 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import hashlib
 import os
-import platform
 import shutil
 import subprocess
-import tempfile
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-from lab.compression.cache import cache_root
+from lab.runtime import native_cache
 
 SOURCE = Path(__file__).with_name("block_column.c")
 BLOCK_ROWS = 32  # the kernel's block height (RT3's)
@@ -137,51 +137,14 @@ def _compiler() -> str | None:
     return shutil.which(cc)
 
 
-def _version(cc: str) -> str:
-    try:
-        return subprocess.run(
-            [cc, "--version"], capture_output=True, text=True, timeout=30, check=False
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        return ""
-
-
-def _host_isa() -> str:
-    """The CPU's model and instruction-set flags: a library built with ``-march=native`` on
-    one CPU must not be loaded on another (a shared home directory, say)."""
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:
-        return platform.processor()
-    keep = ("model name", "flags", "features", "cpu part", "cpu implementer")
-    seen = [ln for ln in lines if ln.split(":", 1)[0].strip().lower() in keep]
-    return "\n".join(dict.fromkeys(seen))  # per-core repeats once
+def _flags(openmp: bool) -> list[str]:
+    return [*BASE_FLAGS, *(["-fopenmp"] if openmp else [])]
 
 
 def _build(cc: str, openmp: bool) -> Path:
-    flags = [*BASE_FLAGS, *(["-fopenmp"] if openmp else [])]
-    h = hashlib.sha256()
-    for part in (SOURCE.read_bytes(), _version(cc).encode(), " ".join(flags).encode()):
-        h.update(part)
-    h.update(platform.machine().encode())
-    h.update(_host_isa().encode())
-    target = cache_root() / "native" / f"block_column-{h.hexdigest()[:16]}.so"
-    if target.is_file():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
-        built = Path(tmp) / target.name
-        proc = subprocess.run(
-            [cc, *flags, str(SOURCE), "-o", str(built)],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        if proc.returncode != 0:
-            raise OSError(proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else cc)
-        os.replace(built, target)  # atomic: a concurrent build finds a whole file or none
-    return target
+    """The cached library for this compiler and OpenMP choice, built unless a verified one
+    is there (see `lab.runtime.native_cache`)."""
+    return native_cache.build(SOURCE, "block_column", cc, _flags(openmp))[0]
 
 
 def kernel() -> NativeKernel | None:
@@ -204,8 +167,7 @@ def _load() -> tuple[NativeKernel | None, str]:
     errors = []
     for openmp in (True, False):
         try:
-            path = _build(cc, openmp)
-            lib = ctypes.CDLL(str(path))
+            lib, path, note = native_cache.load(SOURCE, "block_column", cc, _flags(openmp))
         except (OSError, subprocess.SubprocessError) as exc:
             errors.append(f"{'with' if openmp else 'without'} OpenMP: {exc}")
             continue
@@ -217,5 +179,8 @@ def _load() -> tuple[NativeKernel | None, str]:
         i64, ptr = ctypes.c_int64, ctypes.c_void_p
         fn.argtypes = [ptr, i64, i64, ptr, ptr, ptr, ptr, ptr, ptr, i64, i64, i64]
         done = f"built with {Path(cc).name}{' and OpenMP' if openmp else ''}: {path}"
+        if note:  # a library that could not be trusted was rebuilt: say so, once
+            print(f"rt3lab: native kernel: {note}", file=sys.stderr)
+            done += f" ({note})"
         return NativeKernel(path, openmp, fn), done
     return None, "build failed: " + "; ".join(errors)

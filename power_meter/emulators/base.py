@@ -8,6 +8,7 @@ link; the reappearance creates a new pty behind the same path, as a re-plugged m
 from __future__ import annotations
 
 import errno
+import math
 import os
 import random
 import select
@@ -22,6 +23,8 @@ from power_meter.sample import MeterError
 from power_meter.waveform import Waveform
 
 FAULT_KINDS = ("garbage", "truncate", "bad_checksum", "stall", "disconnect", "drop")
+MAX_FAULT_S = 86_400.0  # a stall or disconnect longer than a day is a typo
+MAX_FAULT_N = 10_000_000  # 100 s of PPK2 samples, or that many garbage bytes
 
 
 @dataclass(frozen=True)
@@ -29,7 +32,13 @@ class Fault:
     """A fault to inject at emulated time `at_s` (or at once if None).
 
     `duration_s` (emulated seconds) for stall and disconnect; `n` bytes of garbage or
-    samples to drop.
+    samples to drop (a polled meter, UM or TC66C, leaves `n` polls unanswered: the reading
+    is lost on the link, and the driver counts timeouts).
+
+    >>> Fault("stall", -1.0, -5.0)
+    Traceback (most recent call last):
+    ...
+    power_meter.sample.MeterError: fault stall@-1.0: expected a time >= 0 s
     """
 
     kind: str
@@ -40,6 +49,15 @@ class Fault:
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
             raise MeterError(f"fault {self.kind!r}: expected one of {', '.join(FAULT_KINDS)}")
+        name = f"fault {self.kind}@{self.at_s}"
+        if self.at_s is not None and not (math.isfinite(self.at_s) and self.at_s >= 0):
+            raise MeterError(f"{name}: expected a time >= 0 s")
+        if not (math.isfinite(self.duration_s) and 0 < self.duration_s <= MAX_FAULT_S):
+            raise MeterError(
+                f"{name}: duration {self.duration_s}: expected 0 < s <= {MAX_FAULT_S:g}"
+            )
+        if not 1 <= self.n <= MAX_FAULT_N:
+            raise MeterError(f"{name}: count {self.n}: expected 1 to {MAX_FAULT_N}")
 
     @classmethod
     def parse(cls, spec: str) -> Fault:
@@ -54,13 +72,40 @@ class Fault:
             raise MeterError(f"fault {kind!r}: expected one of {', '.join(FAULT_KINDS)}")
         try:
             at_s = float(at) if at else None
-            if not x:
-                return cls(kind, at_s)
-            if kind in ("garbage", "drop"):
-                return cls(kind, at_s, n=int(x))
-            return cls(kind, at_s, duration_s=float(x))
+            count = int(x) if x and kind in ("garbage", "drop") else None
+            duration = float(x) if x and count is None else None
         except ValueError:
             raise MeterError(f"fault {spec!r}: expected KIND@SECONDS[:DURATION|COUNT]") from None
+        try:
+            if count is not None:
+                return cls(kind, at_s, n=count)
+            if duration is not None:
+                return cls(kind, at_s, duration_s=duration)
+            return cls(kind, at_s)
+        except MeterError as exc:
+            raise MeterError(f"fault {spec!r}: {str(exc).split(': ', 1)[1]}") from None
+
+
+def _is_pty_link(path: str | Path) -> bool:
+    """A symlink to a pseudo-terminal device, as an emulator leaves behind when killed."""
+    if not os.path.islink(path):
+        return False
+    target = os.readlink(path)
+    return target.startswith(("/dev/pts/", "/dev/ttys", "/dev/pty"))
+
+
+def check_link(link: Path) -> None:
+    """Refuse a `--link` path that exists and is not a (stale) emulator port link.
+
+    >>> check_link(Path("/no/such/dir/tty"))
+    Traceback (most recent call last):
+    ...
+    power_meter.sample.MeterError: --link /no/such/dir/tty: directory /no/such/dir does not exist
+    """
+    if not link.parent.is_dir():
+        raise MeterError(f"--link {link}: directory {link.parent} does not exist")
+    if os.path.lexists(link) and not _is_pty_link(link):
+        raise MeterError(f"--link {link}: exists and is not an emulator's port link; not replaced")
 
 
 class PtyEmulator:
@@ -82,15 +127,18 @@ class PtyEmulator:
         seed: int = 0,
     ) -> None:
         """Prepare (call `start()` to create the port)."""
-        if accel <= 0:
-            raise MeterError(f"accel {accel}: expected > 0")
+        if not (math.isfinite(accel) and accel > 0):
+            raise MeterError(f"accel {accel}: expected a finite number > 0")
         self.waveform = waveform
         self.accel = accel
         self._tmp = None
         if link is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="rt3lab-meter-")
             link = Path(self._tmp.name) / f"tty{type(self).__name__}"
+        else:
+            check_link(Path(link))
         self.port = str(link)
+        self._target: str | None = None
         self._schedule = sorted((f for f in faults or []), key=lambda f: f.at_s or 0.0)
         self._pending: list[Fault] = []
         self._stall_until = -1.0
@@ -103,6 +151,8 @@ class PtyEmulator:
         self._t_real0 = 0.0
         self.fault_log: list[tuple[float, str]] = []
         self.connected = threading.Event()
+        self._drop_polls = 0
+        self.polls_dropped = 0
 
     # --- time -------------------------------------------------------------------------
     def clock(self) -> float:
@@ -170,6 +220,17 @@ class PtyEmulator:
                 return f
         return None
 
+    def unanswered(self) -> bool:
+        """For polled meters: True if this poll's answer is lost to a pending drop fault."""
+        f = self.take("drop")
+        if f is not None:
+            self._drop_polls += f.n
+        if self._drop_polls:
+            self._drop_polls -= 1
+            self.polls_dropped += 1
+            return True
+        return False
+
     def stalled(self, now: float) -> bool:
         """True while a stall fault is active."""
         return now < self._stall_until
@@ -179,17 +240,22 @@ class PtyEmulator:
         self._master, self._slave = os.openpty()
         tty.setraw(self._slave)
         os.set_blocking(self._master, False)
-        tmp = self.port + ".new"
-        if os.path.lexists(tmp):
+        tmp = f"{self.port}.{os.getpid()}.new"
+        if os.path.islink(tmp):
             os.unlink(tmp)
-        os.symlink(os.ttyname(self._slave), tmp)
+        self._target = os.ttyname(self._slave)
+        os.symlink(self._target, tmp)
+        if os.path.lexists(self.port) and not _is_pty_link(self.port):
+            os.unlink(tmp)  # something else took the name while we were disconnected
+            raise MeterError(f"--link {self.port}: now exists and is not a port link; kept")
         os.replace(tmp, self.port)
         self._out = bytearray()
         self.connected.set()
 
     def _close_pty(self) -> None:
         self.connected.clear()
-        if os.path.lexists(self.port):
+        # Remove our own link only: never a file someone put there.
+        if os.path.islink(self.port) and os.readlink(self.port) == self._target:
             os.unlink(self.port)
         for fd in (self._master, self._slave):
             if fd >= 0:

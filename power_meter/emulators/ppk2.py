@@ -36,7 +36,8 @@ class PPK2Emulator(PtyEmulator):
     Sample n covers emulated time [n, n+1) x 10 us and reports its mean current. If the
     host does not read fast enough the queue overflows and whole samples are lost, as on
     the real kit; counters: `produced`, `sent`, `dropped_injected`, `dropped_overflow`,
-    `dropped_stall`, and `sent_energy_j` (energy of the samples actually sent).
+    `dropped_stall`, `lost_before_last_sent` (losses followed by a sample that was sent:
+    those a host can notice), and `sent_energy_j` (energy of the samples actually sent).
     """
 
     out_cap = 64 * 1024  # about 0.16 s of stream: the kit's own buffering is small
@@ -56,6 +57,7 @@ class PPK2Emulator(PtyEmulator):
         self.produced = self.sent = 0
         self.dropped_injected = self.dropped_overflow = self.dropped_stall = 0
         self.sent_energy_j = 0.0
+        self.lost_before_last_sent = 0
         self._n = 0  # next sample number (the counter is n mod 64)
         self._t_start = 0.0
         self._cmd = b""
@@ -103,17 +105,23 @@ class PPK2Emulator(PtyEmulator):
             self.dropped_stall += n.size
             return
         f = self.take("drop")
+        first = 0  # a burst that began in an earlier tick goes on from this tick's first sample
         if f is not None:
+            first = 0 if self._drop_left else 1
             self._drop_left += f.n
         if self._drop_left:
-            k = min(self._drop_left, n.size - 1)
-            keep[1 : 1 + k] = False
+            k = min(self._drop_left, n.size - first)
+            keep[first : first + k] = False
             self._drop_left -= k
             self.dropped_injected += k
         if self.queued + 4 * int(keep.sum()) > self.out_cap:
             self.dropped_overflow += int(keep.sum())
             return
         self.sent += int(keep.sum())
+        if keep[-1]:  # every loss so far came before a sample the host can still receive
+            self.lost_before_last_sent = (
+                self.dropped_injected + self.dropped_overflow + self.dropped_stall
+            )
         self.sent_energy_j += float(p[keep].sum()) * SAMPLE_PERIOD_S
         words = words[keep]
         if self.take("bad_checksum") is not None:

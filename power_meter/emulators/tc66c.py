@@ -64,6 +64,8 @@ class TC66CEmulator(PtyEmulator):
                 continue
             self.polls += 1
             self._advance(now)
+            if self.unanswered():
+                continue
             reply = bytearray(encrypt(build_plain(self._reading)))
             if self.take("bad_checksum") is not None:
                 reply[REPLY_LEN - 20] ^= 0x01  # lands in block 3: its CRC no longer matches

@@ -79,6 +79,8 @@ class UMEmulator(PtyEmulator):
                 continue
             self.polls += 1
             self._advance(now)
+            if self.unanswered():
+                continue
             frame = bytearray(build_frame(self._reading))
             if self.take("bad_checksum") is not None:
                 frame[129] ^= 0x5A

@@ -188,7 +188,7 @@ def test_list_json(capsys):
     assert isinstance(d["ports"], list)
 
 
-def test_an_unplugged_meter_is_a_clear_error_and_the_file_stays(tmp_path):
+def test_an_unplugged_meter_is_a_clear_error_and_writes_nothing(tmp_path):
     out = tmp_path / "none.csv"
     r = subprocess.run(
         [*METER, "record", "--driver", "um34c", "--port", str(tmp_path / "ttyGone"),
@@ -199,7 +199,7 @@ def test_an_unplugged_meter_is_a_clear_error_and_the_file_stays(tmp_path):
     last = r.stderr.strip().splitlines()[-1]
     assert "no samples recorded from um34c: the port never opened" in last
     assert "Traceback" not in r.stderr
-    assert list(read_trace(out).columns) == list(COLUMNS)  # header written, nothing lost
+    assert not out.exists() and list(tmp_path.iterdir()) == []  # nothing left behind
 
 
 def test_a_port_that_answers_garbage_is_a_clear_error(tmp_path):
