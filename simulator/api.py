@@ -38,7 +38,7 @@ def _run(
     battery_model: str | None,
     capacity_mah: float | None,
     mode: str,
-    sample_s: float,
+    sample_s: float | None,
     record: bool,
 ) -> Machine:
     battery = make_battery(profile, battery_model, capacity_mah)
@@ -60,7 +60,7 @@ def simulate(
     capacity_mah: float | None = None,
     *,
     governor: str = "profile",
-    sample_s: float = 60.0,
+    sample_s: float | None = None,
 ) -> SimulationResult:
     """Simulate one full discharge and return its result.
 
@@ -68,8 +68,10 @@ def simulate(
     means the profile's; ``workload`` is ``continuous``, ``periodic:HZ``, ``poisson:HZ`` or
     ``trace:FILE``; ``variants`` are extra variants (e.g. ``variants_from_bundle``);
     ``governor`` is ``profile``, ``rt3-split``, ``max``, ``fixed`` or ``fixed:KHZ``
-    (``dense-max`` always runs fixed at the highest level); ``sample_s`` is the time-series
-    grid.
+    (``dense-max`` always runs fixed at the highest level). The time series has a row at
+    every state change and each time another 1% of the nominal energy is drawn, so its
+    size does not grow with the capacity; ``sample_s`` adds rows on a time grid (a
+    reporting option: the cost of a run then follows the grid).
 
     >>> r = simulate("rt3-paper", battery_model="ideal", capacity_mah=1)
     >>> r.inferences, r.inferences_per_variant, r.level_changes
@@ -83,7 +85,7 @@ def simulate(
         raise SimulatorInputError(
             f"policy: unknown {policy!r}, expected one of {', '.join(POLICIES)}"
         )
-    if not (sample_s > 0):
+    if sample_s is not None and not (sample_s > 0):
         raise SimulatorInputError(f"sample_s: must be > 0, got {sample_s}")
     gov = governor_from_spec(prof, "max" if base == "dense-max" else governor)
     levels = gov.levels()

@@ -36,6 +36,7 @@ from simulator.policies import deadline_s
 from simulator.workload import Workload
 
 _TOL = 1e-9
+ROW_ENERGY = 0.01  # a time-series row each time this fraction of the nominal energy is drawn
 
 
 @dataclass
@@ -63,9 +64,10 @@ class Machine:
         table: dict[int, str],
         workload: Workload,
         battery: BatteryModel,
-        sample_s: float = 60.0,
+        sample_s: float | None = None,
         record: bool = True,
         nominal_energy_j: float | None = None,
+        row_energy: float = ROW_ENERGY,
     ):
         self.dev = device
         self.energy_nominal = device.energy_j if nominal_energy_j is None else nominal_energy_j
@@ -81,7 +83,9 @@ class Machine:
         self.empty = False
         self.k = 0
         self.pending: float | None = None
-        self.next_sample = 0.0
+        self.next_sample = 0.0 if sample_s else math.inf
+        self.row_energy_j = row_energy * self.energy_nominal
+        self.next_row_e = 0.0
         self.rows: list[tuple] = []
         self._busy_load = {k: Load.constant(w) for k, w in device.busy_w.items()}
         self._idle_load = {k: Load.constant(w) for k, w in device.idle_w.items()}
@@ -109,8 +113,14 @@ class Machine:
             self.rows.append(
                 (self.t, self.bat.soc(), self.bat.voltage(power_w), power_w, self.khz, self.variant)
             )
-        while self.next_sample <= self.t:
-            self.next_sample += self.sample_s
+        if self.sample_s:
+            self.next_sample = (math.floor(self.t / self.sample_s) + 1) * self.sample_s
+        step = self.row_energy_j
+        self.next_row_e = (math.floor(self.tally.energy_j / step * (1 + _TOL)) + 1) * step
+
+    def row_due(self) -> bool:
+        """Whether the time-series grid or the next energy mark has been passed."""
+        return self.t >= self.next_sample or self.tally.energy_j >= self.next_row_e * (1 - _TOL)
 
     def left(self) -> float:
         """Battery left on the governor's basis."""
@@ -244,7 +254,7 @@ class Machine:
             nxt = self.wl.arrivals.first_at_or_after(self.t, self.k)
             self._drop(nxt - self.k)
             self.k = nxt
-        if self.t >= self.next_sample:
+        if self.row_due():
             self._sample(busy.peak_w)
 
     def _complete(self, n: int, response_s: float) -> None:
@@ -280,7 +290,13 @@ class Machine:
             m, cycle = 1, lat
         frac = lat / cycle
         load = Load(((busy, frac), (idle, 1.0 - frac))) if frac < 1.0 else Load.constant(busy)
-        n_grid = max(1, math.ceil((self.next_sample - self.t) / cycle)) if self.recording else 2**62
+        n_grid = 2**62
+        if self.recording and load.mean_w > 0:
+            n_grid = max(
+                1, math.ceil((self.next_row_e - self.tally.energy_j) / load.mean_w / cycle)
+            )
+            if self.sample_s:
+                n_grid = min(n_grid, max(1, math.ceil((self.next_sample - self.t) / cycle)))
         n_cap = n_grid
         thr = self.gov.threshold(self.stage)
         if thr is not None and self.gov.basis == "energy":
@@ -304,7 +320,7 @@ class Machine:
         else:
             self.t += n * cycle
             self.pending = self.t
-        if self.t >= self.next_sample:
+        if self.row_due():
             self._sample(load.mean_w)
         return n == n_grid
 

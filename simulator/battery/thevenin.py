@@ -3,8 +3,11 @@
 Under a constant-power load the current solves P = I (OCV - V_RC - I R0); the smaller
 root, I = 2P / (E + sqrt(E^2 - 4 R0 P)) with E = OCV - V_RC, is the physical one. The
 state (SoC, V_RC...) is integrated with steps that hold the current at its midpoint value
-(V_RC moves exactly as an RC under a constant current); steps are bounded so that SoC
-moves at most 0.5% and no step is longer than four times the shortest RC time constant.
+for the charge, and V_RC moves exactly as an RC under the current rising linearly through
+that midpoint value; steps are bounded so that SoC
+moves at most 0.5% and, while an RC voltage is away from its steady state, no step is
+longer than four times the shortest RC time constant (at steady state the step follows the
+SoC drift alone, so a long, light discharge costs about 200 steps whatever its length).
 The battery is empty when the terminal voltage under the load's peak phase falls below
 the cutoff, when the load asks for more power than the cell can deliver, or at SoC 0.
 """
@@ -113,11 +116,23 @@ class TheveninBattery(BatteryModel):
         if im is None:
             return None
         z1 = z - im * h / self.capacity_c
+        # V_RC under a current rising linearly from i0 through im (slope g), exactly:
+        # v(h) = v e^(-h/tau) + R (i0 - g tau)(1 - e^(-h/tau)) + R g h.
+        g = 2.0 * (im - i0) / h if h > 0 else 0.0
         v1 = [
-            v * math.exp(-h / tau) + r * im * -math.expm1(-h / tau)
+            v * math.exp(-h / tau) + r * (i0 - g * tau) * -math.expm1(-h / tau) + r * g * h
             for v, r, tau in zip(vrc, self.rs, self.taus, strict=True)
         ]
         return z1, v1
+
+    def _transient(self, amps: float) -> bool:
+        """Whether an RC voltage is still away from its steady state under ``amps``: only
+        then are steps bounded by the RC time constants (at steady state the midpoint
+        current follows the slow SoC drift alone)."""
+        return any(
+            abs(v - r * amps) > 1e-4 * abs(r * amps) + 1e-7
+            for v, r in zip(self.vrc, self.rs, strict=True)
+        )
 
     def _margins(self, load: Load, z: float, vrc: list[float], soc_floor: float | None):
         """(empty margin, soc margin): an event happens when a margin reaches 0."""
@@ -143,7 +158,7 @@ class TheveninBattery(BatteryModel):
         t = 0.0
         while t < t_max:
             i_now = self._mean_current(load, self.z, sum(self.vrc)) or 0.0
-            h = self._h_cap
+            h = self._h_cap if self._transient(i_now) else math.inf
             if i_now > 0.0:
                 h = min(h, _MAX_DSOC * self.capacity_c / i_now)
             if math.isinf(t_max) and i_now <= 0.0:
