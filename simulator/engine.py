@@ -257,6 +257,59 @@ class Machine:
         if self.row_due():
             self._sample(busy.peak_w)
 
+    def serve_until_change(self) -> None:
+        """Take and serve requests one by one, each inference and idle gap integrated on
+        its own, until the state changes (a governor stage, a level, a pattern set, a
+        time-series row, the end): the loop of ``take_request`` and ``serve`` with what
+        cannot change between state changes looked up once."""
+        self.prepare()
+        if self.empty:
+            return
+        var, khz = self.variant, self.khz
+        lat = self.dev.variant(var).latency(khz)
+        busy, idle = self._busy_load[khz], self._idle_load[khz]
+        limit = self.deadline()
+        late = math.inf if limit is None else limit * (1 + _TOL)
+        arr, tally = self.wl.arrivals, self.tally
+        while True:
+            if self.pending is None:
+                if arr is None:
+                    self.pending = self.t
+                else:
+                    a = arr.at(self.k)
+                    if math.isinf(a):
+                        self.take_request()  # the end of a trace
+                        return
+                    if a > self.t:
+                        _, hit = self.run(idle, a - self.t)
+                        if hit is not None:
+                            if hit == "governor":
+                                self.governor_step()
+                            return  # take_request idles the rest of the gap
+                        self.t = a
+                    self.pending = a
+                    self.k += 1
+            _, hit = self.run(busy, lat)
+            if hit == "empty":
+                return
+            if hit == "governor":
+                tally.aborted += 1
+                self.governor_step()
+                return
+            tally.inferences += 1
+            tally.per_variant[var] += 1
+            if self.t - self.pending > late:
+                tally.misses += 1
+            self.pending = None
+            if arr is not None:
+                nxt = arr.first_at_or_after(self.t, self.k)
+                if nxt > self.k:
+                    self._drop(nxt - self.k)
+                self.k = nxt
+            if self.row_due():
+                self._sample(busy.peak_w)
+                return
+
     def _complete(self, n: int, response_s: float) -> None:
         self.tally.inferences += n
         self.tally.per_variant[self.variant] += n
@@ -325,8 +378,14 @@ class Machine:
         return n == n_grid
 
 
+def _state(m: Machine) -> tuple:
+    return (m.stage, m.khz, m.variant, len(m.rows), m.empty)
+
+
 def run_exact(machine: Machine) -> None:
-    """One simpy timeout per request."""
+    """Request by request, every inference and idle gap integrated on its own; one simpy
+    timeout per state change (a governor stage, a level, a pattern set, a time-series row,
+    the end), since requests between state changes cannot change what follows them."""
     import simpy
 
     env = simpy.Environment()
@@ -335,7 +394,7 @@ def run_exact(machine: Machine) -> None:
         while not machine.empty:
             machine.take_request()
             if not machine.empty:
-                machine.serve()
+                machine.serve_until_change()
             yield env.timeout(max(0.0, machine.t - env.now))
 
     env.process(device_process())
@@ -351,13 +410,10 @@ def run_fast(machine: Machine) -> None:
 
     env = simpy.Environment()
 
-    def state(m: Machine) -> tuple:
-        return (m.stage, m.khz, m.variant, len(m.rows), m.empty)
-
     def device_process():
         while not machine.empty:
-            before = state(machine)
-            while state(machine) == before:
+            before = _state(machine)
+            while _state(machine) == before:
                 machine.take_request()
                 if machine.empty:
                     break
