@@ -88,6 +88,7 @@ def sweep(
         "dask_threads": {k: round(v, 4) for k, v in threads.items()},
         "speedup_processes": round(procs["cells_per_s"] * serial_s / len(todo), 3),
         "speedup_threads": round(threads["cells_per_s"] * serial_s / len(todo), 3),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
     }
     if as_json:
         typer.echo(json.dumps(record))
@@ -111,3 +112,4 @@ def sweep(
             f"{r['cluster_start_s']:.2f}",
         )
     Console().print(table)
+    Console().print(f"load average {record['load_average']}")
