@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from simulator.battery import make_battery
 from simulator.device import Device, build_device
-from simulator.engine import Machine, run_exact, run_fast
+from simulator.engine import Machine, Process, run_exact, run_fast
 from simulator.errors import SimulatorInputError
 from simulator.governor import Governor, governor_from_spec
 from simulator.oracle import oracle_table
@@ -40,12 +41,13 @@ def _run(
     mode: str,
     sample_s: float | None,
     record: bool,
+    processes: Sequence[Process] = (),
 ) -> Machine:
     battery = make_battery(profile, battery_model, capacity_mah)
     cap = profile.battery.capacity_mah if capacity_mah is None else capacity_mah
     nominal = cap * 3.6 * profile.battery.nominal_voltage_v
     machine = Machine(device, gov, table, wl, battery, sample_s, record, nominal)
-    (run_exact if mode == "exact" else run_fast)(machine)
+    (run_exact if mode == "exact" else run_fast)(machine, processes)
     return machine
 
 
@@ -61,6 +63,7 @@ def simulate(
     *,
     governor: str = "profile",
     sample_s: float | None = None,
+    processes: Sequence[Process] = (),
 ) -> SimulationResult:
     """Simulate one full discharge and return its result.
 
@@ -71,7 +74,10 @@ def simulate(
     (``dense-max`` always runs fixed at the highest level). The time series has a row at
     every state change and each time another 1% of the nominal energy is drawn, so its
     size does not grow with the capacity; ``sample_s`` adds rows on a time grid (a
-    reporting option: the cost of a run then follows the grid).
+    reporting option: the cost of a run then follows the grid). ``processes`` are user
+    simpy processes ``fn(env, machine)`` run beside the device (see the README's
+    "User processes"): they may set ``machine.extra_w`` (power drawn on top of the
+    cluster's) and ``machine.slowdown`` (a factor on every inference latency).
 
     >>> r = simulate("rt3-paper", battery_model="ideal", capacity_mah=1)
     >>> r.inferences, r.inferences_per_variant, r.level_changes
@@ -97,7 +103,15 @@ def simulate(
 
         def score(table: dict[int, str]) -> float:
             m = _run(
-                device, gov, table, parse_workload(workload, seed), *args, "fast", sample_s, False
+                device,
+                gov,
+                table,
+                parse_workload(workload, seed),
+                *args,
+                "fast",
+                sample_s,
+                False,
+                processes,
             )
             return sum(
                 n * (1.0 if device.variant(v).accuracy is None else device.variant(v).accuracy)
@@ -108,7 +122,7 @@ def simulate(
     else:
         table = plan_table(policy, device, levels, wl.deadline_s)
     warnings += deadline_warnings(device, table, wl.deadline_s)
-    machine = _run(device, gov, table, wl, *args, mode, sample_s, True)
+    machine = _run(device, gov, table, wl, *args, mode, sample_s, True, processes)
     tally = machine.tally
     if any(kind == "end" for _, kind, _ in machine.events):
         warnings.append(

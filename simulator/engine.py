@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from simulator.battery.base import BatteryModel, Load
 from simulator.device import Device
@@ -91,6 +93,12 @@ class Machine:
         self._idle_load = {k: Load.constant(w) for k, w in device.idle_w.items()}
         self._last_t, self._last_e = 0.0, 0.0
         self.events: list[tuple[float, str, str]] = []
+        # Set by user processes (``simulate(..., processes=...)``): a power drawn on top of
+        # the inference cluster's, and a factor on every inference latency.
+        self.extra_w = 0.0
+        self.slowdown = 1.0
+        # The driver stops here (the next user-process event) to let that process run.
+        self.horizon = math.inf
         self._skip_crossed()
         self.khz = governor.level(self.stage)
         self.variant = table[self.khz]
@@ -121,6 +129,19 @@ class Machine:
     def row_due(self) -> bool:
         """Whether the time-series grid or the next energy mark has been passed."""
         return self.t >= self.next_sample or self.tally.energy_j >= self.next_row_e * (1 - _TOL)
+
+    def loads(self, khz: int) -> tuple[Load, Load]:
+        """(busy, idle) loads at ``khz``, with any extra power a user process added."""
+        if self.extra_w == 0.0:
+            return self._busy_load[khz], self._idle_load[khz]
+        return (
+            Load.constant(self.dev.busy_w[khz] + self.extra_w),
+            Load.constant(self.dev.idle_w[khz] + self.extra_w),
+        )
+
+    def latency(self, variant: str, khz: int) -> float:
+        """Latency (s) of ``variant`` at ``khz``, times any slowdown a user process set."""
+        return self.dev.variant(variant).latency(khz) * self.slowdown
 
     def left(self) -> float:
         """Battery left on the governor's basis."""
@@ -218,8 +239,8 @@ class Machine:
             self.pending = self.t
             return
         a = self.wl.arrivals.at(self.k)
-        if math.isinf(a):
-            idle = Load.constant(self.dev.idle_w[self.khz])
+        if math.isinf(a) and math.isinf(self.horizon):
+            idle = Load.constant(self.dev.idle_w[self.khz] + self.extra_w)
             if idle.mean_w <= 0:
                 self.empty = True  # nothing left to do and nothing draws power
                 self._event("end", "trace finished and idle power is 0: no discharge")
@@ -227,9 +248,11 @@ class Machine:
             self.run_through(idle, math.inf)
             return
         if a > self.t:
-            self.run_through(self._idle_load[self.khz], a - self.t)
-            if self.empty:
-                return
+            until = min(a, self.horizon)
+            if until > self.t:
+                self.run_through(self.loads(self.khz)[1], until - self.t)
+            if self.empty or until < a:
+                return  # the battery is empty, or a user process is due first
             self.t = a
         self.pending = a
         self.k += 1
@@ -239,9 +262,8 @@ class Machine:
         self.prepare()
         if self.empty:
             return
-        spec = self.dev.variant(self.variant)
-        busy = self._busy_load[self.khz]
-        _, hit = self.run(busy, spec.latency(self.khz))
+        busy = self.loads(self.khz)[0]
+        _, hit = self.run(busy, self.latency(self.variant, self.khz))
         if hit == "empty":
             return
         if hit == "governor":
@@ -266,8 +288,8 @@ class Machine:
         if self.empty:
             return
         var, khz = self.variant, self.khz
-        lat = self.dev.variant(var).latency(khz)
-        busy, idle = self._busy_load[khz], self._idle_load[khz]
+        lat = self.latency(var, khz)
+        busy, idle = self.loads(khz)
         limit = self.deadline()
         late = math.inf if limit is None else limit * (1 + _TOL)
         arr, tally = self.wl.arrivals, self.tally
@@ -277,8 +299,8 @@ class Machine:
                     self.pending = self.t
                 else:
                     a = arr.at(self.k)
-                    if math.isinf(a):
-                        self.take_request()  # the end of a trace
+                    if math.isinf(a) or a > self.horizon:
+                        self.take_request()  # the end of a trace, or a user process first
                         return
                     if a > self.t:
                         _, hit = self.run(idle, a - self.t)
@@ -309,6 +331,8 @@ class Machine:
             if self.row_due():
                 self._sample(busy.peak_w)
                 return
+            if self.t >= self.horizon:
+                return
 
     def _complete(self, n: int, response_s: float) -> None:
         self.tally.inferences += n
@@ -333,8 +357,9 @@ class Machine:
         if self.pending != self.t:
             return False  # a re-run after an abort: step it request by request
         khz, var = self.khz, self.variant
-        lat = self.dev.variant(var).latency(khz)
-        busy, idle = self.dev.busy_w[khz], self.dev.idle_w[khz]
+        lat = self.latency(var, khz)
+        busy = self.dev.busy_w[khz] + self.extra_w
+        idle = self.dev.idle_w[khz] + self.extra_w
         if self.wl.kind == "periodic":
             period = self.wl.period_s
             m = max(1, math.ceil(lat / period - _TOL))
@@ -351,6 +376,8 @@ class Machine:
             if self.sample_s:
                 n_grid = min(n_grid, max(1, math.ceil((self.next_sample - self.t) / cycle)))
         n_cap = n_grid
+        if self.horizon < math.inf:
+            n_cap = min(n_cap, max(0, math.floor((self.horizon - self.t) / cycle)))
         thr = self.gov.threshold(self.stage)
         if thr is not None and self.gov.basis == "energy":
             t_e = (self.energy_nominal * (1.0 - thr) - self.tally.energy_j) / load.mean_w
@@ -382,45 +409,61 @@ def _state(m: Machine) -> tuple:
     return (m.stage, m.khz, m.variant, len(m.rows), m.empty)
 
 
-def run_exact(machine: Machine) -> None:
+Process = Callable[[Any, Machine], Generator[Any, Any, Any]]
+
+
+def _drive(machine: Machine, step: Callable[[Machine], None], processes: Iterable[Process]):
+    """The device as one simpy process beside the user's: each turn it advances the
+    machine up to its next state change or the next user-process event (``env.peek()``),
+    then waits for the simpy clock to catch up, so user processes see (and change) the
+    machine at their own times. A user's change applies from the next request boundary."""
+    import simpy
+
+    env = simpy.Environment()
+    procs = list(processes)
+    for proc in procs:
+        env.process(proc(env, machine))
+
+    def device_process():
+        while not machine.empty:
+            machine.horizon = env.peek() if procs else math.inf
+            step(machine)
+            yield env.timeout(max(0.0, machine.t - env.now))
+
+    env.run(until=env.process(device_process()))
+
+
+def _exact_step(m: Machine) -> None:
+    m.take_request()
+    if not m.empty and m.pending is not None:
+        m.serve_until_change()
+
+
+def _fast_step(m: Machine) -> None:
+    before = _state(m)
+    while _state(m) == before:
+        m.take_request()
+        if m.empty or m.pending is None:
+            break
+        m.prepare()
+        if not m.batch() and not m.empty:
+            m.serve()
+        if m.t >= m.horizon:
+            break
+
+
+def run_exact(machine: Machine, processes: Iterable[Process] = ()) -> None:
     """Request by request, every inference and idle gap integrated on its own; one simpy
     timeout per state change (a governor stage, a level, a pattern set, a time-series row,
-    the end), since requests between state changes cannot change what follows them."""
-    import simpy
-
-    env = simpy.Environment()
-
-    def device_process():
-        while not machine.empty:
-            machine.take_request()
-            if not machine.empty:
-                machine.serve_until_change()
-            yield env.timeout(max(0.0, machine.t - env.now))
-
-    env.process(device_process())
-    env.run()
+    the end) or user-process event, since requests between them cannot change what
+    follows them."""
+    _drive(machine, _exact_step, processes)
 
 
-def run_fast(machine: Machine) -> None:
+def run_fast(machine: Machine, processes: Iterable[Process] = ()) -> None:
     """One simpy timeout per state change (a governor stage, a level, a pattern set, a
-    time-series row, the end): whole cycles at once where the workload is periodic, and
-    single requests, without events of their own, only where it is not.
+    time-series row, the end) or user-process event: whole cycles at once where the
+    workload is periodic, and single requests, without events of their own, only where it
+    is not.
     """
-    import simpy
-
-    env = simpy.Environment()
-
-    def device_process():
-        while not machine.empty:
-            before = _state(machine)
-            while _state(machine) == before:
-                machine.take_request()
-                if machine.empty:
-                    break
-                machine.prepare()
-                if not machine.batch() and not machine.empty:
-                    machine.serve()
-            yield env.timeout(max(0.0, machine.t - env.now))
-
-    env.process(device_process())
-    env.run()
+    _drive(machine, _fast_step, processes)
