@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from simulator.battery import make_battery
 from simulator.device import Device, build_device
-from simulator.engine import Machine, Process, run_exact, run_fast
+from simulator.engine import QUEUES, Machine, Process, run_exact, run_fast
 from simulator.errors import SimulatorInputError
 from simulator.governor import Governor, governor_from_spec
 from simulator.oracle import oracle_table
@@ -42,11 +42,12 @@ def _run(
     sample_s: float | None,
     record: bool,
     processes: Sequence[Process] = (),
+    queue: str = "none",
 ) -> Machine:
     battery = make_battery(profile, battery_model, capacity_mah)
     cap = profile.battery.capacity_mah if capacity_mah is None else capacity_mah
     nominal = cap * 3.6 * profile.battery.nominal_voltage_v
-    machine = Machine(device, gov, table, wl, battery, sample_s, record, nominal)
+    machine = Machine(device, gov, table, wl, battery, sample_s, record, nominal, queue=queue)
     (run_exact if mode == "exact" else run_fast)(machine, processes)
     return machine
 
@@ -64,6 +65,7 @@ def simulate(
     governor: str = "profile",
     sample_s: float | None = None,
     processes: Sequence[Process] = (),
+    queue: str = "none",
 ) -> SimulationResult:
     """Simulate one full discharge and return its result.
 
@@ -77,7 +79,11 @@ def simulate(
     reporting option: the cost of a run then follows the grid). ``processes`` are user
     simpy processes ``fn(env, machine)`` run beside the device (see the README's
     "User processes"): they may set ``machine.extra_w`` (power drawn on top of the
-    cluster's) and ``machine.slowdown`` (a factor on every inference latency).
+    cluster's) and ``machine.slowdown`` (a factor on every inference latency). ``queue``
+    is what happens to a request arriving while an inference runs: ``none`` drops it,
+    ``late`` queues it (FIFO, unbounded) and runs it however late, ``drop`` queues it and
+    drops it when it comes up too late to finish by its deadline; each late or dropped
+    request is a deadline miss.
 
     >>> r = simulate("rt3-paper", battery_model="ideal", capacity_mah=1)
     >>> r.inferences, r.inferences_per_variant, r.level_changes
@@ -91,6 +97,8 @@ def simulate(
         raise SimulatorInputError(
             f"policy: unknown {policy!r}, expected one of {', '.join(POLICIES)}"
         )
+    if queue not in QUEUES:
+        raise SimulatorInputError(f"queue: unknown {queue!r}, expected one of {', '.join(QUEUES)}")
     if sample_s is not None and not (sample_s > 0):
         raise SimulatorInputError(f"sample_s: must be > 0, got {sample_s}")
     gov = governor_from_spec(prof, "max" if base == "dense-max" else governor)
@@ -112,6 +120,7 @@ def simulate(
                 sample_s,
                 False,
                 processes,
+                queue,
             )
             return sum(
                 n * (1.0 if device.variant(v).accuracy is None else device.variant(v).accuracy)
@@ -122,7 +131,7 @@ def simulate(
     else:
         table = plan_table(policy, device, levels, wl.deadline_s)
     warnings += deadline_warnings(device, table, wl.deadline_s)
-    machine = _run(device, gov, table, wl, *args, mode, sample_s, True, processes)
+    machine = _run(device, gov, table, wl, *args, mode, sample_s, True, processes, queue)
     tally = machine.tally
     if any(kind == "end" for _, kind, _ in machine.events):
         warnings.append(

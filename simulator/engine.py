@@ -38,6 +38,7 @@ from simulator.policies import deadline_s
 from simulator.workload import Workload
 
 _TOL = 1e-9
+QUEUES = ("none", "late", "drop")
 ROW_ENERGY = 0.01  # a time-series row each time this fraction of the nominal energy is drawn
 
 
@@ -52,6 +53,7 @@ class Tally:
     switches: int = 0
     level_changes: int = 0
     energy_j: float = 0.0
+    max_queue: int = 0  # the most requests seen waiting when one started (queue modes)
     time_at_level_s: dict[int, float] = field(default_factory=lambda: defaultdict(float))
     per_variant: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
@@ -70,6 +72,7 @@ class Machine:
         record: bool = True,
         nominal_energy_j: float | None = None,
         row_energy: float = ROW_ENERGY,
+        queue: str = "none",
     ):
         self.dev = device
         self.energy_nominal = device.energy_j if nominal_energy_j is None else nominal_energy_j
@@ -78,6 +81,9 @@ class Machine:
         self.wl = workload
         self.bat = battery
         self.sample_s = sample_s
+        if queue not in QUEUES:
+            raise ValueError(f"queue: unknown {queue!r}, expected one of {', '.join(QUEUES)}")
+        self.queue = queue
         self.recording = record
         self.t = 0.0
         self.stage = 0
@@ -254,8 +260,31 @@ class Machine:
             if self.empty or until < a:
                 return  # the battery is empty, or a user process is due first
             self.t = a
+        elif self.queue != "none":
+            a = self._queued(a)
+            if a > self.t:
+                return self.take_request()  # every queued request was dropped: idle on
         self.pending = a
         self.k += 1
+
+    def _queued(self, a: float) -> float:
+        """The request to start now from a queue (``a``, the oldest, arrived before now):
+        under ``drop``, requests that can no longer finish by their deadline are dropped
+        first. Records the queue's length."""
+        arr = self.wl.arrivals
+        limit = self.deadline()
+        if self.queue == "drop" and limit is not None:
+            lat = self.latency(self.variant, self.khz)
+            if a + limit < self.t + lat:
+                j = arr.first_at_or_after(self.t + lat - limit, self.k)
+                self._drop(j - self.k)
+                self.k = j
+                a = arr.at(j)
+                if a > self.t:
+                    return a  # only on-time requests were left: this one starts on time
+        waiting = arr.first_at_or_after(self.t, self.k) - self.k
+        self.tally.max_queue = max(self.tally.max_queue, waiting)
+        return a
 
     def serve(self) -> None:
         """Run the request in hand to completion, or until a governor step aborts it."""
@@ -272,7 +301,7 @@ class Machine:
             return
         self._complete(1, self.t - self.pending)
         self.pending = None
-        if self.wl.arrivals is not None:
+        if self.wl.arrivals is not None and self.queue == "none":
             nxt = self.wl.arrivals.first_at_or_after(self.t, self.k)
             self._drop(nxt - self.k)
             self.k = nxt
@@ -297,6 +326,11 @@ class Machine:
             if self.pending is None:
                 if arr is None:
                     self.pending = self.t
+                elif self.queue != "none":
+                    stage = self.stage
+                    self.take_request()
+                    if self.pending is None or self.empty or self.stage != stage:
+                        return
                 else:
                     a = arr.at(self.k)
                     if math.isinf(a) or a > self.horizon:
@@ -323,7 +357,7 @@ class Machine:
             if self.t - self.pending > late:
                 tally.misses += 1
             self.pending = None
-            if arr is not None:
+            if arr is not None and self.queue == "none":
                 nxt = arr.first_at_or_after(self.t, self.k)
                 if nxt > self.k:
                     self._drop(nxt - self.k)
@@ -363,6 +397,8 @@ class Machine:
         if self.wl.kind == "periodic":
             period = self.wl.period_s
             m = max(1, math.ceil(lat / period - _TOL))
+            if m > 1 and self.queue != "none":
+                return False  # requests queue up: stepped one by one
             cycle = m * period
         else:
             m, cycle = 1, lat
