@@ -43,11 +43,23 @@ def _run(
     record: bool,
     processes: Sequence[Process] = (),
     queue: str = "none",
+    governor_sample_s: float | None = None,
 ) -> Machine:
     battery = make_battery(profile, battery_model, capacity_mah)
     cap = profile.battery.capacity_mah if capacity_mah is None else capacity_mah
     nominal = cap * 3.6 * profile.battery.nominal_voltage_v
-    machine = Machine(device, gov, table, wl, battery, sample_s, record, nominal, queue=queue)
+    machine = Machine(
+        device,
+        gov,
+        table,
+        wl,
+        battery,
+        sample_s,
+        record,
+        nominal,
+        queue=queue,
+        governor_sample_s=governor_sample_s,
+    )
     (run_exact if mode == "exact" else run_fast)(machine, processes)
     return machine
 
@@ -66,6 +78,7 @@ def simulate(
     sample_s: float | None = None,
     processes: Sequence[Process] = (),
     queue: str = "none",
+    governor_sample_s: float | None = None,
 ) -> SimulationResult:
     """Simulate one full discharge and return its result.
 
@@ -83,7 +96,8 @@ def simulate(
     is what happens to a request arriving while an inference runs: ``none`` drops it,
     ``late`` queues it (FIFO, unbounded) and runs it however late, ``drop`` queues it and
     drops it when it comes up too late to finish by its deadline; each late or dropped
-    request is a deadline miss.
+    request is a deadline miss. ``governor_sample_s`` makes the governor sample the battery
+    at that period: a threshold crossing takes effect at the next sample (None: at once).
 
     >>> r = simulate("rt3-paper", battery_model="ideal", capacity_mah=1)
     >>> r.inferences, r.inferences_per_variant, r.level_changes
@@ -99,6 +113,8 @@ def simulate(
         )
     if queue not in QUEUES:
         raise SimulatorInputError(f"queue: unknown {queue!r}, expected one of {', '.join(QUEUES)}")
+    if governor_sample_s is not None and not (governor_sample_s > 0):
+        raise SimulatorInputError(f"governor_sample_s: must be > 0, got {governor_sample_s}")
     if sample_s is not None and not (sample_s > 0):
         raise SimulatorInputError(f"sample_s: must be > 0, got {sample_s}")
     gov = governor_from_spec(prof, "max" if base == "dense-max" else governor)
@@ -121,6 +137,7 @@ def simulate(
                 False,
                 processes,
                 queue,
+                governor_sample_s,
             )
             return sum(
                 n * (1.0 if device.variant(v).accuracy is None else device.variant(v).accuracy)
@@ -131,7 +148,9 @@ def simulate(
     else:
         table = plan_table(policy, device, levels, wl.deadline_s)
     warnings += deadline_warnings(device, table, wl.deadline_s)
-    machine = _run(device, gov, table, wl, *args, mode, sample_s, True, processes, queue)
+    machine = _run(
+        device, gov, table, wl, *args, mode, sample_s, True, processes, queue, governor_sample_s
+    )
     tally = machine.tally
     if any(kind == "end" for _, kind, _ in machine.events):
         warnings.append(

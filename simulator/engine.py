@@ -73,6 +73,7 @@ class Machine:
         nominal_energy_j: float | None = None,
         row_energy: float = ROW_ENERGY,
         queue: str = "none",
+        governor_sample_s: float | None = None,
     ):
         self.dev = device
         self.energy_nominal = device.energy_j if nominal_energy_j is None else nominal_energy_j
@@ -84,6 +85,9 @@ class Machine:
         if queue not in QUEUES:
             raise ValueError(f"queue: unknown {queue!r}, expected one of {', '.join(QUEUES)}")
         self.queue = queue
+        # A sampling governor: a crossing takes effect at the next multiple of this period.
+        self.gov_sample_s = governor_sample_s
+        self.step_due: float | None = None
         self.recording = record
         self.t = 0.0
         self.stage = 0
@@ -164,11 +168,32 @@ class Machine:
         return deadline_s(self.dev, self.khz, self.wl.deadline_s)
 
     # ---- running loads ---------------------------------------------------------------
+    def threshold(self) -> float | None:
+        """The threshold that ends the current stage, None while a crossing already seen
+        waits for the governor's next sample."""
+        return None if self.step_due is not None else self.gov.threshold(self.stage)
+
     def run(self, load: Load, duration: float) -> tuple[float, str | None]:
-        """Run ``load`` up to ``duration`` s; stop at 'governor' or 'empty'."""
-        thr = self.gov.threshold(self.stage)
+        """Run ``load`` up to ``duration`` s; stop at 'governor' (a governor step takes
+        effect) or 'empty'. With a sampling governor a threshold crossing only schedules
+        the step at the next sample, and the load runs on."""
+        total = 0.0
+        while True:
+            dt, hit = self._run_once(load, duration - total)
+            total += dt
+            if hit == "governor" and self.gov_sample_s and self.step_due is None:
+                s = self.gov_sample_s
+                self.step_due = max(self.t, math.ceil(self.t / s - _TOL) * s)
+                if self.step_due > self.t:
+                    continue
+            return total, hit
+
+    def _run_once(self, load: Load, duration: float) -> tuple[float, str | None]:
+        thr = self.threshold()
         cap = duration
-        energy_hit = False
+        energy_hit = due_hit = False
+        if self.step_due is not None and self.step_due - self.t <= cap:
+            cap, due_hit = max(0.0, self.step_due - self.t), True
         if thr is not None and self.gov.basis == "energy" and load.mean_w > 0:
             t_e = max(0.0, (self.energy_nominal * (1.0 - thr) - self.tally.energy_j) / load.mean_w)
             if t_e < cap:
@@ -182,6 +207,8 @@ class Machine:
             hit = "governor"
         else:
             self.tally.energy_j += load.mean_w * dt
+            if hit is None and due_hit:
+                hit = "governor"
         if hit == "soc":
             hit = "governor"
         if hit == "empty":
@@ -201,12 +228,17 @@ class Machine:
 
     def governor_step(self) -> None:
         """Enter the next governor stage (and any already crossed)."""
+        self.step_due = None
         self.stage += 1
         self._skip_crossed()
         self._event("governor", f"stage {self.stage}: battery left {self.left():.6f}")
 
     def prepare(self) -> None:
-        """Bring level and variant in line with the governor stage and the policy."""
+        """Bring level and variant in line with the governor stage and the policy (a sampled
+        governor step due now is taken first: a step at the instant a request starts does
+        not abort it)."""
+        if self.step_due is not None and self.step_due <= self.t:
+            self.governor_step()
         while not self.empty:
             khz = self.gov.level(self.stage)
             if khz != self.khz:
@@ -345,6 +377,8 @@ class Machine:
                         self.t = a
                     self.pending = a
                     self.k += 1
+            if self.step_due is not None and self.step_due <= self.t:
+                return  # a sampled governor step is due before this request starts
             _, hit = self.run(busy, lat)
             if hit == "empty":
                 return
@@ -414,7 +448,9 @@ class Machine:
         n_cap = n_grid
         if self.horizon < math.inf:
             n_cap = min(n_cap, max(0, math.floor((self.horizon - self.t) / cycle)))
-        thr = self.gov.threshold(self.stage)
+        thr = self.threshold()
+        if self.step_due is not None:
+            n_cap = min(n_cap, max(0, math.floor((self.step_due - self.t) / cycle)))
         if thr is not None and self.gov.basis == "energy":
             t_e = (self.energy_nominal * (1.0 - thr) - self.tally.energy_j) / load.mean_w
             n_cap = min(n_cap, max(0, math.floor(t_e / cycle)))
