@@ -63,3 +63,19 @@ def test_fast_equals_exact_with_a_queue(queue, workload):
 def test_unknown_queue_policy_is_refused():
     with pytest.raises(SimulatorInputError, match="queue: unknown 'lifo'"):
         simulate("rt3-paper", queue="lifo")
+
+
+def test_cli_queue_option_runs_and_a_bad_one_exits_2(capsys):
+    import json
+
+    from lab.cli import main
+
+    args = ["simulate", "--workload", "poisson:25", "--capacity-mah", "1", "--json"]
+    with pytest.raises(SystemExit) as exc:
+        main([*args, "--queue", "late", "--governor-sample-s", "5"])
+    assert exc.value.code in (0, None)
+    assert json.loads(capsys.readouterr().out)["dropped"] == 0
+    with pytest.raises(SystemExit) as exc:
+        main([*args, "--queue", "lifo"])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err.strip().count("\n") == 0
