@@ -14,13 +14,17 @@ Semantics (both modes):
   request that arrives while an inference runs is dropped and counted as a miss.
 - The battery is empty when its model says so; the inference in flight then does not count.
 
-``exact`` drives the machine with one simpy timeout per request. ``fast`` jumps over whole
-busy/idle cycles (continuous and periodic workloads) with the battery integrated over the
-cycle-averaged load, and steps request by request only around a state change (governor
-step, battery empty), so both modes share every decision. For Poisson and trace workloads
-every arrival changes the load, so ``fast`` steps request by request. Crossing times are
-found by root-finding on the battery's integrated state, so no pending timeout ever needs
-interrupting: each simpy timeout is scheduled only once the next state change is known.
+Both drivers run the machine as one simpy process beside any user processes, with one
+simpy timeout per state change (a governor stage, a level, a pattern set, a time-series
+row, the end) or user-process event. ``exact`` integrates every request and idle gap on
+its own in between; ``fast`` jumps over whole busy/idle cycles (continuous and periodic
+workloads) with the battery integrated over the cycle-averaged load, and steps request by
+request only around a state change, so both modes share every decision. For Poisson and
+trace workloads every arrival changes the load, so ``fast`` steps request by request.
+Crossing times are found by root-finding on the battery's integrated state, so no pending
+timeout ever needs interrupting. Requests arriving while an inference runs are dropped
+(``queue="none"``) or queued (``late``, ``drop``); a sampling governor
+(``governor_sample_s``) applies a crossing at its next sample.
 """
 
 from __future__ import annotations
