@@ -61,7 +61,7 @@ def _dask_run(cfg: Any, processes: bool, workers: int) -> dict[str, float]:
 
 @app.command()
 def sweep(
-    n_cells: int = typer.Option(1200, "--cells", help="About how many cells to run."),
+    n_cells: int = typer.Option(2000, "--cells", help="About how many cells to run."),
     workers: int | None = typer.Option(None, "--workers", help="Local workers (default 2)."),
     as_json: bool = typer.Option(False, "--json", help="Print only JSON."),
 ) -> None:
