@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from simulator.battery import make_battery
 from simulator.bounds import check_work
 from simulator.device import Device, build_device
-from simulator.engine import Machine, run_exact, run_fast
+from simulator.engine import QUEUES, Machine, Process, run_exact, run_fast
 from simulator.errors import SimulatorInputError
 from simulator.governor import Governor, governor_from_spec
 from simulator.oracle import oracle_table
@@ -39,14 +40,28 @@ def _run(
     battery_model: str | None,
     capacity_mah: float | None,
     mode: str,
-    sample_s: float,
+    sample_s: float | None,
     record: bool,
+    processes: Sequence[Process] = (),
+    queue: str = "none",
+    governor_sample_s: float | None = None,
 ) -> Machine:
     battery = make_battery(profile, battery_model, capacity_mah)
     cap = profile.battery.capacity_mah if capacity_mah is None else capacity_mah
     nominal = cap * 3.6 * profile.battery.nominal_voltage_v
-    machine = Machine(device, gov, table, wl, battery, sample_s, record, nominal)
-    (run_exact if mode == "exact" else run_fast)(machine)
+    machine = Machine(
+        device,
+        gov,
+        table,
+        wl,
+        battery,
+        sample_s,
+        record,
+        nominal,
+        queue=queue,
+        governor_sample_s=governor_sample_s,
+    )
+    (run_exact if mode == "exact" else run_fast)(machine, processes)
     return machine
 
 
@@ -99,7 +114,10 @@ def simulate(
     capacity_mah: float | None = None,
     *,
     governor: str = "profile",
-    sample_s: float = 60.0,
+    sample_s: float | None = None,
+    processes: Sequence[Process] = (),
+    queue: str = "none",
+    governor_sample_s: float | None = None,
 ) -> SimulationResult:
     """Simulate one full discharge and return its result.
 
@@ -107,8 +125,18 @@ def simulate(
     means the profile's; ``workload`` is ``continuous``, ``periodic:HZ``, ``poisson:HZ`` or
     ``trace:FILE``; ``variants`` are extra variants (e.g. ``variants_from_bundle``);
     ``governor`` is ``profile``, ``rt3-split``, ``max``, ``fixed`` or ``fixed:KHZ``
-    (``dense-max`` always runs fixed at the highest level); ``sample_s`` is the time-series
-    grid.
+    (``dense-max`` always runs fixed at the highest level). The time series has a row at
+    every state change and each time another 1% of the nominal energy is drawn, so its
+    size does not grow with the capacity; ``sample_s`` adds rows on a time grid (a
+    reporting option: the cost of a run then follows the grid). ``processes`` are user
+    simpy processes ``fn(env, machine)`` run beside the device (see the README's
+    "User processes"): they may set ``machine.extra_w`` (power drawn on top of the
+    cluster's) and ``machine.slowdown`` (a factor on every inference latency). ``queue``
+    is what happens to a request arriving while an inference runs: ``none`` drops it,
+    ``late`` queues it (FIFO, unbounded) and runs it however late, ``drop`` queues it and
+    drops it when it comes up too late to finish by its deadline; each late or dropped
+    request is a deadline miss. ``governor_sample_s`` makes the governor sample the battery
+    at that period: a threshold crossing takes effect at the next sample (None: at once).
 
     >>> r = simulate("rt3-paper", battery_model="ideal", capacity_mah=1)
     >>> r.inferences, r.inferences_per_variant, r.level_changes
@@ -122,7 +150,11 @@ def simulate(
         raise SimulatorInputError(
             f"policy: unknown {policy!r}, expected one of {', '.join(POLICIES)}"
         )
-    if not (sample_s > 0):
+    if queue not in QUEUES:
+        raise SimulatorInputError(f"queue: unknown {queue!r}, expected one of {', '.join(QUEUES)}")
+    if governor_sample_s is not None and not (governor_sample_s > 0):
+        raise SimulatorInputError(f"governor_sample_s: must be > 0, got {governor_sample_s}")
+    if sample_s is not None and not (sample_s > 0):
         raise SimulatorInputError(f"sample_s: must be > 0, got {sample_s}")
     gov = governor_from_spec(prof, "max" if base == "dense-max" else governor)
     levels = gov.levels()
@@ -135,7 +167,17 @@ def simulate(
 
         def score(table: dict[int, str]) -> float:
             m = _run(
-                device, gov, table, parse_workload(workload, seed), *args, "fast", sample_s, False
+                device,
+                gov,
+                table,
+                parse_workload(workload, seed),
+                *args,
+                "fast",
+                sample_s,
+                False,
+                processes,
+                queue,
+                governor_sample_s,
             )
             return sum(
                 n * (1.0 if device.variant(v).accuracy is None else device.variant(v).accuracy)
@@ -146,7 +188,9 @@ def simulate(
     else:
         table = plan_table(policy, device, levels, wl.deadline_s)
     warnings += deadline_warnings(device, table, wl.deadline_s)
-    machine = _run(device, gov, table, wl, *args, mode, sample_s, True)
+    machine = _run(
+        device, gov, table, wl, *args, mode, sample_s, True, processes, queue, governor_sample_s
+    )
     tally = machine.tally
     if any(kind == "end" for _, kind, _ in machine.events):
         warnings.append(

@@ -1,14 +1,159 @@
-"""``rt3lab bench simulator``: a full phone-battery discharge in both modes, side by side."""
+"""``rt3lab bench simulator``: a full phone-battery discharge in both modes, side by side;
+fast mode at 1x, 10x and 100x the capacity; exact mode against a naive simpy model of the
+same discharge; the Thevenin battery against PyBaMM's ECM solve of the same discharge."""
 
 from __future__ import annotations
 
 import json
 import statistics
 import time
+from typing import Any
 
 import typer
 
 app = typer.Typer()
+
+SCALES = (1, 10, 100)
+
+
+def naive_simpy(profile: Any, capacity_mah: float) -> tuple[float, int]:
+    """A naive simpy model of RT3 on an ideal battery, continuous requests: one simpy
+    process per inference, the governor's energy thresholds checked between inferences,
+    transitions free. The yardstick ``exact`` mode is measured against, not a mode of the
+    simulator. Returns (battery life s, inferences).
+
+    >>> from device_profiles import load_profile
+    >>> life, n = naive_simpy(load_profile("rt3-paper"), 1)
+    >>> round(life, 1), n   # exact mode: 94.5 s, 616 (it aborts the inference in flight)
+    (94.3, 617)
+    """
+    import simpy
+
+    from simulator.device import build_device
+    from simulator.governor import governor_from_spec
+    from simulator.policies import plan_table
+
+    gov = governor_from_spec(profile)
+    dev = build_device(profile, gov.levels(), None)
+    table = plan_table("rt3", dev, gov.levels(), None)
+    energy = capacity_mah * 3.6 * profile.battery.nominal_voltage_v
+    env = simpy.Environment()
+    state = {"drawn": 0.0, "stage": 0, "n": 0}
+
+    def inference(latency_s: float, watts: float):
+        yield env.timeout(latency_s)
+        state["drawn"] += watts * latency_s
+
+    def device():
+        while True:
+            while (thr := gov.threshold(state["stage"])) is not None and (
+                1.0 - state["drawn"] / energy < thr
+            ):
+                state["stage"] += 1
+            khz = gov.level(state["stage"])
+            watts = dev.busy_w[khz]
+            latency_s = dev.variant(table[khz]).latency(khz)
+            if state["drawn"] + watts * latency_s > energy:
+                return
+            yield env.process(inference(latency_s, watts))
+            state["n"] += 1
+
+    env.process(device())
+    env.run()
+    return env.now, state["n"]
+
+
+def thevenin_vs_pybamm(power_w: float = 0.215, repeats: int = 5) -> dict[str, float] | None:
+    """Seconds for one constant-power discharge (SoC 0.99 to cutoff) of pixel-3's Thevenin
+    cell: ``TheveninBattery`` against PyBaMM's ``equivalent_circuit.Thevenin`` in power mode
+    with the same parameters (PyBaMM's solve only: the model is built and solved once before
+    timing). Medians of ``repeats``; None when PyBaMM is not installed."""
+    import os
+
+    os.environ.setdefault("PYBAMM_DISABLE_TELEMETRY", "true")
+    try:
+        import pybamm
+    except ImportError:
+        return None
+    import numpy as np
+
+    from device_profiles import load_profile
+    from simulator.battery import Load, TheveninBattery
+
+    prof = load_profile("pixel-3")
+    th = prof.battery.thevenin
+    soc, ocv = np.array(th.ocv.soc), np.array(th.ocv.ocv_v)
+    model = pybamm.equivalent_circuit.Thevenin(
+        options={"number of rc elements": 1, "operating mode": "power"}
+    )
+    pv = pybamm.ParameterValues("ECM_Example")
+    pv.update(
+        {
+            "Cell capacity [A.h]": prof.battery.capacity_mah / 1000.0,
+            "Initial SoC": 0.99,
+            "R0 [Ohm]": th.r0_ohm,
+            "R1 [Ohm]": th.rc[0].r_ohm,
+            "C1 [F]": th.rc[0].c_f,
+            "Open-circuit voltage [V]": lambda sto: pybamm.Interpolant(
+                soc, ocv, sto, interpolator="linear"
+            ),
+            "Lower voltage cut-off [V]": th.cutoff_v,
+            "Entropic change [V/K]": 0.0,
+            "Power function [W]": power_w,
+        },
+        check_already_exists=False,
+    )
+    sim = pybamm.Simulation(model, parameter_values=pv)
+    horizon = [0.0, 2.0 * prof.battery.energy_j / power_w]
+    sim.solve(horizon)  # builds and discretises the model: not timed
+    pb_times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        sol = sim.solve(horizon)
+        pb_times.append(time.perf_counter() - t0)
+    ours_times = []
+    for _ in range(repeats):
+        bat = TheveninBattery(
+            prof.battery.capacity_mah,
+            list(soc),
+            list(ocv),
+            th.r0_ohm,
+            [(th.rc[0].r_ohm, th.rc[0].c_f)],
+            th.cutoff_v,
+            0.99,
+        )
+        t0 = time.perf_counter()
+        life, _ = bat.advance_until(Load.constant(power_w), 1e12)
+        ours_times.append(time.perf_counter() - t0)
+    pb_life = float(sol["Time [s]"].entries[-1])
+    ours_s, pb_s = statistics.median(ours_times), statistics.median(pb_times)
+    return {
+        "power_w": power_w,
+        "thevenin_s": ours_s,
+        "pybamm_solve_s": pb_s,
+        "thevenin_over_pybamm": ours_s / pb_s,
+        "life_s": life,
+        "pybamm_life_s": pb_life,
+        "life_rel_diff": abs(life - pb_life) / pb_life,
+    }
+
+
+def _median_wall(fn: Any, repeats: int) -> tuple[float, Any]:
+    times, out = [], None
+    for _ in range(max(1, repeats)):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), out
+
+
+def _load_average() -> list[float] | None:
+    import os
+
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
 
 
 @app.command()
@@ -18,24 +163,41 @@ def simulator(
     workload: str = typer.Option("periodic:30", "--workload"),
     policy: str = typer.Option("rt3", "--policy"),
     repeats: int = typer.Option(5, "--repeats", help="Fast-mode runs (the median is reported)."),
+    naive_capacity_mah: float = typer.Option(
+        300.0, "--naive-capacity-mah", help="rt3-paper's capacity for exact vs naive simpy."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print only JSON."),
 ) -> None:
-    """Wall time of fast and exact mode on one full discharge, and how far apart they land."""
+    """Wall time of fast and exact mode on one full discharge, how far apart they land;
+    fast mode at 1x/10x/100x capacity; exact against a naive simpy model; Thevenin
+    against PyBaMM."""
     from device_profiles import load_profile
     from simulator import simulate
 
     prof = load_profile(profile)
     kwargs = dict(policy=policy, battery_model=battery_model, workload=workload)
     simulate(prof, mode="fast", **kwargs)  # warm-up: imports (pandas, simpy) and caches
-    fast_times = []
-    for _ in range(max(1, repeats)):
-        t0 = time.perf_counter()
-        fast = simulate(prof, mode="fast", **kwargs)
-        fast_times.append(time.perf_counter() - t0)
+    fast_wall, fast = _median_wall(lambda: simulate(prof, mode="fast", **kwargs), repeats)
     t0 = time.perf_counter()
     exact = simulate(prof, mode="exact", **kwargs)
     exact_wall = time.perf_counter() - t0
-    fast_wall = statistics.median(fast_times)
+    by_cap: dict[str, float] = {}
+    inf_by_cap: dict[str, int] = {}
+    for k in SCALES:
+        cap = prof.battery.capacity_mah * k
+        wall, res = _median_wall(
+            lambda cap=cap: simulate(prof, mode="fast", capacity_mah=cap, **kwargs), repeats
+        )
+        by_cap[f"{k}x"], inf_by_cap[f"{k}x"] = wall, res.inferences
+    rt3 = load_profile("rt3-paper")
+    naive_kw = dict(battery_model="ideal", capacity_mah=naive_capacity_mah)
+    t0 = time.perf_counter()
+    naive_life, naive_n = naive_simpy(rt3, naive_capacity_mah)
+    naive_wall = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    rt3_exact = simulate(rt3, mode="exact", **naive_kw)
+    rt3_exact_wall = time.perf_counter() - t0
+    pybamm = thevenin_vs_pybamm()
     out = {
         "profile": profile,
         "battery_model": battery_model,
@@ -51,7 +213,25 @@ def simulator(
         "exact_inferences": exact.inferences,
         "inferences_diff": fast.inferences - exact.inferences,
         "life_rel_diff": abs(fast.battery_life_s - exact.battery_life_s) / exact.battery_life_s,
-        "fast_repeats": len(fast_times),
+        "fast_repeats": max(1, repeats),
+        "fast_s_by_capacity": by_cap,
+        "fast_inferences_by_capacity": inf_by_cap,
+        "naive_simpy": {
+            "profile": "rt3-paper",
+            "battery_model": "ideal",
+            "workload": "continuous",
+            "capacity_mah": naive_capacity_mah,
+            "naive_wall_s": naive_wall,
+            "exact_wall_s": rt3_exact_wall,
+            "naive_life_s": naive_life,
+            "exact_life_s": rt3_exact.battery_life_s,
+            "naive_inferences": naive_n,
+            "exact_inferences": rt3_exact.inferences,
+        },
+        "exact_over_naive_simpy": naive_wall / rt3_exact_wall,
+        "thevenin_over_pybamm": None if pybamm is None else pybamm["thevenin_over_pybamm"],
+        "pybamm": pybamm,
+        "load_average": _load_average(),
     }
     if as_json:
         typer.echo(json.dumps(out, indent=2))
@@ -76,9 +256,34 @@ def simulator(
         f"{exact.battery_life_s / 3600:.4f}",
         f"{exact.inferences:,}",
     )
+    for k in SCALES:
+        t.add_row(f"fast, {k}x capacity", f"{by_cap[f'{k}x']:.4f}", "", "", "")
+    t.add_row(
+        f"naive simpy (rt3-paper, {naive_capacity_mah:g} mAh)",
+        f"{naive_wall:.3f}",
+        "",
+        f"{naive_life / 3600:.4f}",
+        f"{naive_n:,}",
+    )
+    t.add_row(
+        "exact, same discharge",
+        f"{rt3_exact_wall:.3f}",
+        "",
+        f"{rt3_exact.battery_life_s / 3600:.4f}",
+        f"{rt3_exact.inferences:,}",
+    )
     c = Console()
     c.print(t)
     c.print(
         f"speedup {out['speedup']:.0f}x, life_rel_diff {out['life_rel_diff']:.2e}, "
-        f"inferences differ by {out['inferences_diff']}"
+        f"inferences differ by {out['inferences_diff']}; exact over naive simpy "
+        f"{out['exact_over_naive_simpy']:.2f}x"
     )
+    if pybamm is not None:
+        c.print(
+            f"Thevenin {pybamm['thevenin_s'] * 1e3:.2f} ms vs PyBaMM solve "
+            f"{pybamm['pybamm_solve_s'] * 1e3:.2f} ms at {pybamm['power_w']} W "
+            f"(ratio {pybamm['thevenin_over_pybamm']:.2f}, life differs "
+            f"{pybamm['life_rel_diff']:.1e})"
+        )
+    c.print(f"load average {out['load_average']}")

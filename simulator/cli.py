@@ -42,6 +42,12 @@ def simulate(
     capacity_mah: float = typer.Option(
         None, "--capacity-mah", help="Override the battery capacity."
     ),
+    queue: str = typer.Option(
+        "none", "--queue", help="Requests arriving while busy: none (drop), late, drop."
+    ),
+    governor_sample_s: float = typer.Option(
+        None, "--governor-sample-s", help="The governor samples the battery at this period."
+    ),
     bundle: Path = typer.Option(None, "--bundle", help="Add a bundle's pattern sets as variants."),
     compare: bool = typer.Option(False, "--compare", help="Run every policy and print one table."),
     out: Path = typer.Option(None, "--out", help="Write results.json, timeseries/, events/ here."),
@@ -68,6 +74,8 @@ def simulate(
             variants=extra,
             capacity_mah=capacity_mah,
             governor=governor,
+            queue=queue,
+            governor_sample_s=governor_sample_s,
         )
         for p in policies
     ]

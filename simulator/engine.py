@@ -14,20 +14,26 @@ Semantics (both modes):
   request that arrives while an inference runs is dropped and counted as a miss.
 - The battery is empty when its model says so; the inference in flight then does not count.
 
-``exact`` drives the machine with one simpy timeout per request. ``fast`` jumps over whole
-busy/idle cycles (continuous and periodic workloads) with the battery integrated over the
-cycle-averaged load, and steps request by request only around a state change (governor
-step, battery empty), so both modes share every decision. For Poisson and trace workloads
-every arrival changes the load, so ``fast`` steps request by request. Crossing times are
-found by root-finding on the battery's integrated state, so no pending timeout ever needs
-interrupting: each simpy timeout is scheduled only once the next state change is known.
+Both drivers run the machine as one simpy process beside any user processes, with one
+simpy timeout per state change (a governor stage, a level, a pattern set, a time-series
+row, the end) or user-process event. ``exact`` integrates every request and idle gap on
+its own in between; ``fast`` jumps over whole busy/idle cycles (continuous and periodic
+workloads) with the battery integrated over the cycle-averaged load, and steps request by
+request only around a state change, so both modes share every decision. For Poisson and
+trace workloads every arrival changes the load, so ``fast`` steps request by request.
+Crossing times are found by root-finding on the battery's integrated state, so no pending
+timeout ever needs interrupting. Requests arriving while an inference runs are dropped
+(``queue="none"``) or queued (``late``, ``drop``); a sampling governor
+(``governor_sample_s``) applies a crossing at its next sample.
 """
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from simulator.battery.base import BatteryModel, Load
 from simulator.device import Device
@@ -36,6 +42,8 @@ from simulator.policies import deadline_s
 from simulator.workload import Workload
 
 _TOL = 1e-9
+QUEUES = ("none", "late", "drop")
+ROW_ENERGY = 0.01  # a time-series row each time this fraction of the nominal energy is drawn
 
 
 @dataclass
@@ -49,6 +57,7 @@ class Tally:
     switches: int = 0
     level_changes: int = 0
     energy_j: float = 0.0
+    max_queue: int = 0  # the most requests seen waiting when one started (queue modes)
     time_at_level_s: dict[int, float] = field(default_factory=lambda: defaultdict(float))
     per_variant: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
@@ -63,9 +72,12 @@ class Machine:
         table: dict[int, str],
         workload: Workload,
         battery: BatteryModel,
-        sample_s: float = 60.0,
+        sample_s: float | None = None,
         record: bool = True,
         nominal_energy_j: float | None = None,
+        row_energy: float = ROW_ENERGY,
+        queue: str = "none",
+        governor_sample_s: float | None = None,
     ):
         self.dev = device
         self.energy_nominal = device.energy_j if nominal_energy_j is None else nominal_energy_j
@@ -74,6 +86,12 @@ class Machine:
         self.wl = workload
         self.bat = battery
         self.sample_s = sample_s
+        if queue not in QUEUES:
+            raise ValueError(f"queue: unknown {queue!r}, expected one of {', '.join(QUEUES)}")
+        self.queue = queue
+        # A sampling governor: a crossing takes effect at the next multiple of this period.
+        self.gov_sample_s = governor_sample_s
+        self.step_due: float | None = None
         self.recording = record
         self.t = 0.0
         self.stage = 0
@@ -81,12 +99,20 @@ class Machine:
         self.empty = False
         self.k = 0
         self.pending: float | None = None
-        self.next_sample = 0.0
+        self.next_sample = 0.0 if sample_s else math.inf
+        self.row_energy_j = row_energy * self.energy_nominal
+        self.next_row_e = 0.0
         self.rows: list[tuple] = []
         self._busy_load = {k: Load.constant(w) for k, w in device.busy_w.items()}
         self._idle_load = {k: Load.constant(w) for k, w in device.idle_w.items()}
         self._last_t, self._last_e = 0.0, 0.0
         self.events: list[tuple[float, str, str]] = []
+        # Set by user processes (``simulate(..., processes=...)``): a power drawn on top of
+        # the inference cluster's, and a factor on every inference latency.
+        self.extra_w = 0.0
+        self.slowdown = 1.0
+        # The driver stops here (the next user-process event) to let that process run.
+        self.horizon = math.inf
         self._skip_crossed()
         self.khz = governor.level(self.stage)
         self.variant = table[self.khz]
@@ -109,8 +135,27 @@ class Machine:
             self.rows.append(
                 (self.t, self.bat.soc(), self.bat.voltage(power_w), power_w, self.khz, self.variant)
             )
-        while self.next_sample <= self.t:
-            self.next_sample += self.sample_s
+        if self.sample_s:
+            self.next_sample = (math.floor(self.t / self.sample_s) + 1) * self.sample_s
+        step = self.row_energy_j
+        self.next_row_e = (math.floor(self.tally.energy_j / step * (1 + _TOL)) + 1) * step
+
+    def row_due(self) -> bool:
+        """Whether the time-series grid or the next energy mark has been passed."""
+        return self.t >= self.next_sample or self.tally.energy_j >= self.next_row_e * (1 - _TOL)
+
+    def loads(self, khz: int) -> tuple[Load, Load]:
+        """(busy, idle) loads at ``khz``, with any extra power a user process added."""
+        if self.extra_w == 0.0:
+            return self._busy_load[khz], self._idle_load[khz]
+        return (
+            Load.constant(self.dev.busy_w[khz] + self.extra_w),
+            Load.constant(self.dev.idle_w[khz] + self.extra_w),
+        )
+
+    def latency(self, variant: str, khz: int) -> float:
+        """Latency (s) of ``variant`` at ``khz``, times any slowdown a user process set."""
+        return self.dev.variant(variant).latency(khz) * self.slowdown
 
     def left(self) -> float:
         """Battery left on the governor's basis."""
@@ -127,11 +172,32 @@ class Machine:
         return deadline_s(self.dev, self.khz, self.wl.deadline_s)
 
     # ---- running loads ---------------------------------------------------------------
+    def threshold(self) -> float | None:
+        """The threshold that ends the current stage, None while a crossing already seen
+        waits for the governor's next sample."""
+        return None if self.step_due is not None else self.gov.threshold(self.stage)
+
     def run(self, load: Load, duration: float) -> tuple[float, str | None]:
-        """Run ``load`` up to ``duration`` s; stop at 'governor' or 'empty'."""
-        thr = self.gov.threshold(self.stage)
+        """Run ``load`` up to ``duration`` s; stop at 'governor' (a governor step takes
+        effect) or 'empty'. With a sampling governor a threshold crossing only schedules
+        the step at the next sample, and the load runs on."""
+        total = 0.0
+        while True:
+            dt, hit = self._run_once(load, duration - total)
+            total += dt
+            if hit == "governor" and self.gov_sample_s and self.step_due is None:
+                s = self.gov_sample_s
+                self.step_due = max(self.t, math.ceil(self.t / s - _TOL) * s)
+                if self.step_due > self.t:
+                    continue
+            return total, hit
+
+    def _run_once(self, load: Load, duration: float) -> tuple[float, str | None]:
+        thr = self.threshold()
         cap = duration
-        energy_hit = False
+        energy_hit = due_hit = False
+        if self.step_due is not None and self.step_due - self.t <= cap:
+            cap, due_hit = max(0.0, self.step_due - self.t), True
         if thr is not None and self.gov.basis == "energy" and load.mean_w > 0:
             t_e = max(0.0, (self.energy_nominal * (1.0 - thr) - self.tally.energy_j) / load.mean_w)
             if t_e < cap:
@@ -145,6 +211,8 @@ class Machine:
             hit = "governor"
         else:
             self.tally.energy_j += load.mean_w * dt
+            if hit is None and due_hit:
+                hit = "governor"
         if hit == "soc":
             hit = "governor"
         if hit == "empty":
@@ -164,12 +232,17 @@ class Machine:
 
     def governor_step(self) -> None:
         """Enter the next governor stage (and any already crossed)."""
+        self.step_due = None
         self.stage += 1
         self._skip_crossed()
         self._event("governor", f"stage {self.stage}: battery left {self.left():.6f}")
 
     def prepare(self) -> None:
-        """Bring level and variant in line with the governor stage and the policy."""
+        """Bring level and variant in line with the governor stage and the policy (a sampled
+        governor step due now is taken first: a step at the instant a request starts does
+        not abort it)."""
+        if self.step_due is not None and self.step_due <= self.t:
+            self.governor_step()
         while not self.empty:
             khz = self.gov.level(self.stage)
             if khz != self.khz:
@@ -208,8 +281,8 @@ class Machine:
             self.pending = self.t
             return
         a = self.wl.arrivals.at(self.k)
-        if math.isinf(a):
-            idle = Load.constant(self.dev.idle_w[self.khz])
+        if math.isinf(a) and math.isinf(self.horizon):
+            idle = Load.constant(self.dev.idle_w[self.khz] + self.extra_w)
             if idle.mean_w <= 0:
                 self.empty = True  # nothing left to do and nothing draws power
                 self._event("end", "trace finished and idle power is 0: no discharge")
@@ -217,21 +290,45 @@ class Machine:
             self.run_through(idle, math.inf)
             return
         if a > self.t:
-            self.run_through(self._idle_load[self.khz], a - self.t)
-            if self.empty:
-                return
+            until = min(a, self.horizon)
+            if until > self.t:
+                self.run_through(self.loads(self.khz)[1], until - self.t)
+            if self.empty or until < a:
+                return  # the battery is empty, or a user process is due first
             self.t = a
+        elif self.queue != "none":
+            a = self._queued(a)
+            if a > self.t:
+                return self.take_request()  # every queued request was dropped: idle on
         self.pending = a
         self.k += 1
+
+    def _queued(self, a: float) -> float:
+        """The request to start now from a queue (``a``, the oldest, arrived before now):
+        under ``drop``, requests that can no longer finish by their deadline are dropped
+        first. Records the queue's length."""
+        arr = self.wl.arrivals
+        limit = self.deadline()
+        if self.queue == "drop" and limit is not None:
+            lat = self.latency(self.variant, self.khz)
+            if a + limit < self.t + lat:
+                j = arr.first_at_or_after(self.t + lat - limit, self.k)
+                self._drop(j - self.k)
+                self.k = j
+                a = arr.at(j)
+                if a > self.t:
+                    return a  # only on-time requests were left: this one starts on time
+        waiting = arr.first_at_or_after(self.t, self.k) - self.k
+        self.tally.max_queue = max(self.tally.max_queue, waiting)
+        return a
 
     def serve(self) -> None:
         """Run the request in hand to completion, or until a governor step aborts it."""
         self.prepare()
         if self.empty:
             return
-        spec = self.dev.variant(self.variant)
-        busy = self._busy_load[self.khz]
-        _, hit = self.run(busy, spec.latency(self.khz))
+        busy = self.loads(self.khz)[0]
+        _, hit = self.run(busy, self.latency(self.variant, self.khz))
         if hit == "empty":
             return
         if hit == "governor":
@@ -240,12 +337,74 @@ class Machine:
             return
         self._complete(1, self.t - self.pending)
         self.pending = None
-        if self.wl.arrivals is not None:
+        if self.wl.arrivals is not None and self.queue == "none":
             nxt = self.wl.arrivals.first_at_or_after(self.t, self.k)
             self._drop(nxt - self.k)
             self.k = nxt
-        if self.t >= self.next_sample:
+        if self.row_due():
             self._sample(busy.peak_w)
+
+    def serve_until_change(self) -> None:
+        """Take and serve requests one by one, each inference and idle gap integrated on
+        its own, until the state changes (a governor stage, a level, a pattern set, a
+        time-series row, the end): the loop of ``take_request`` and ``serve`` with what
+        cannot change between state changes looked up once."""
+        self.prepare()
+        if self.empty:
+            return
+        var, khz = self.variant, self.khz
+        lat = self.latency(var, khz)
+        busy, idle = self.loads(khz)
+        limit = self.deadline()
+        late = math.inf if limit is None else limit * (1 + _TOL)
+        arr, tally = self.wl.arrivals, self.tally
+        while True:
+            if self.pending is None:
+                if arr is None:
+                    self.pending = self.t
+                elif self.queue != "none":
+                    stage = self.stage
+                    self.take_request()
+                    if self.pending is None or self.empty or self.stage != stage:
+                        return
+                else:
+                    a = arr.at(self.k)
+                    if math.isinf(a) or a > self.horizon:
+                        self.take_request()  # the end of a trace, or a user process first
+                        return
+                    if a > self.t:
+                        _, hit = self.run(idle, a - self.t)
+                        if hit is not None:
+                            if hit == "governor":
+                                self.governor_step()
+                            return  # take_request idles the rest of the gap
+                        self.t = a
+                    self.pending = a
+                    self.k += 1
+            if self.step_due is not None and self.step_due <= self.t:
+                return  # a sampled governor step is due before this request starts
+            _, hit = self.run(busy, lat)
+            if hit == "empty":
+                return
+            if hit == "governor":
+                tally.aborted += 1
+                self.governor_step()
+                return
+            tally.inferences += 1
+            tally.per_variant[var] += 1
+            if self.t - self.pending > late:
+                tally.misses += 1
+            self.pending = None
+            if arr is not None and self.queue == "none":
+                nxt = arr.first_at_or_after(self.t, self.k)
+                if nxt > self.k:
+                    self._drop(nxt - self.k)
+                self.k = nxt
+            if self.row_due():
+                self._sample(busy.peak_w)
+                return
+            if self.t >= self.horizon:
+                return
 
     def _complete(self, n: int, response_s: float) -> None:
         self.tally.inferences += n
@@ -270,19 +429,32 @@ class Machine:
         if self.pending != self.t:
             return False  # a re-run after an abort: step it request by request
         khz, var = self.khz, self.variant
-        lat = self.dev.variant(var).latency(khz)
-        busy, idle = self.dev.busy_w[khz], self.dev.idle_w[khz]
+        lat = self.latency(var, khz)
+        busy = self.dev.busy_w[khz] + self.extra_w
+        idle = self.dev.idle_w[khz] + self.extra_w
         if self.wl.kind == "periodic":
             period = self.wl.period_s
             m = max(1, math.ceil(lat / period - _TOL))
+            if m > 1 and self.queue != "none":
+                return False  # requests queue up: stepped one by one
             cycle = m * period
         else:
             m, cycle = 1, lat
         frac = lat / cycle
         load = Load(((busy, frac), (idle, 1.0 - frac))) if frac < 1.0 else Load.constant(busy)
-        n_grid = max(1, math.ceil((self.next_sample - self.t) / cycle)) if self.recording else 2**62
+        n_grid = 2**62
+        if self.recording and load.mean_w > 0:
+            n_grid = max(
+                1, math.ceil((self.next_row_e - self.tally.energy_j) / load.mean_w / cycle)
+            )
+            if self.sample_s:
+                n_grid = min(n_grid, max(1, math.ceil((self.next_sample - self.t) / cycle)))
         n_cap = n_grid
-        thr = self.gov.threshold(self.stage)
+        if self.horizon < math.inf:
+            n_cap = min(n_cap, max(0, math.floor((self.horizon - self.t) / cycle)))
+        thr = self.threshold()
+        if self.step_due is not None:
+            n_cap = min(n_cap, max(0, math.floor((self.step_due - self.t) / cycle)))
         if thr is not None and self.gov.basis == "energy":
             t_e = (self.energy_nominal * (1.0 - thr) - self.tally.energy_j) / load.mean_w
             n_cap = min(n_cap, max(0, math.floor(t_e / cycle)))
@@ -304,51 +476,70 @@ class Machine:
         else:
             self.t += n * cycle
             self.pending = self.t
-        if self.t >= self.next_sample:
+        if self.row_due():
             self._sample(load.mean_w)
         return n == n_grid
 
 
-def run_exact(machine: Machine) -> None:
-    """One simpy timeout per request."""
+def _state(m: Machine) -> tuple:
+    return (m.stage, m.khz, m.variant, len(m.rows), m.empty)
+
+
+Process = Callable[[Any, Machine], Generator[Any, Any, Any]]
+
+
+def _drive(machine: Machine, step: Callable[[Machine], None], processes: Iterable[Process]):
+    """The device as one simpy process beside the user's: each turn it advances the
+    machine up to its next state change or the next user-process event (``env.peek()``),
+    then waits for the simpy clock to catch up, so user processes see (and change) the
+    machine at their own times. A user's change applies from the next request boundary."""
     import simpy
 
     env = simpy.Environment()
+    procs = list(processes)
+    for proc in procs:
+        env.process(proc(env, machine))
 
     def device_process():
         while not machine.empty:
-            machine.take_request()
-            if not machine.empty:
-                machine.serve()
+            machine.horizon = env.peek() if procs else math.inf
+            step(machine)
             yield env.timeout(max(0.0, machine.t - env.now))
 
-    env.process(device_process())
-    env.run()
+    env.run(until=env.process(device_process()))
 
 
-def run_fast(machine: Machine) -> None:
+def _exact_step(m: Machine) -> None:
+    m.take_request()
+    if not m.empty and m.pending is not None:
+        m.serve_until_change()
+
+
+def _fast_step(m: Machine) -> None:
+    before = _state(m)
+    while _state(m) == before:
+        m.take_request()
+        if m.empty or m.pending is None:
+            break
+        m.prepare()
+        if not m.batch() and not m.empty:
+            m.serve()
+        if m.t >= m.horizon:
+            break
+
+
+def run_exact(machine: Machine, processes: Iterable[Process] = ()) -> None:
+    """Request by request, every inference and idle gap integrated on its own; one simpy
+    timeout per state change (a governor stage, a level, a pattern set, a time-series row,
+    the end) or user-process event, since requests between them cannot change what
+    follows them."""
+    _drive(machine, _exact_step, processes)
+
+
+def run_fast(machine: Machine, processes: Iterable[Process] = ()) -> None:
     """One simpy timeout per state change (a governor stage, a level, a pattern set, a
-    time-series row, the end): whole cycles at once where the workload is periodic, and
-    single requests, without events of their own, only where it is not.
+    time-series row, the end) or user-process event: whole cycles at once where the
+    workload is periodic, and single requests, without events of their own, only where it
+    is not.
     """
-    import simpy
-
-    env = simpy.Environment()
-
-    def state(m: Machine) -> tuple:
-        return (m.stage, m.khz, m.variant, len(m.rows), m.empty)
-
-    def device_process():
-        while not machine.empty:
-            before = state(machine)
-            while state(machine) == before:
-                machine.take_request()
-                if machine.empty:
-                    break
-                machine.prepare()
-                if not machine.batch() and not machine.empty:
-                    machine.serve()
-            yield env.timeout(max(0.0, machine.t - env.now))
-
-    env.process(device_process())
-    env.run()
+    _drive(machine, _fast_step, processes)

@@ -61,7 +61,7 @@ def _dask_run(cfg: Any, processes: bool, workers: int) -> dict[str, float]:
 
 @app.command()
 def sweep(
-    n_cells: int = typer.Option(1200, "--cells", help="About how many cells to run."),
+    n_cells: int = typer.Option(2000, "--cells", help="About how many cells to run."),
     workers: int | None = typer.Option(None, "--workers", help="Local workers (default 2)."),
     as_json: bool = typer.Option(False, "--json", help="Print only JSON."),
 ) -> None:
@@ -88,6 +88,7 @@ def sweep(
         "dask_threads": {k: round(v, 4) for k, v in threads.items()},
         "speedup_processes": round(procs["cells_per_s"] * serial_s / len(todo), 3),
         "speedup_threads": round(threads["cells_per_s"] * serial_s / len(todo), 3),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
     }
     if as_json:
         typer.echo(json.dumps(record))
@@ -111,3 +112,4 @@ def sweep(
             f"{r['cluster_start_s']:.2f}",
         )
     Console().print(table)
+    Console().print(f"load average {record['load_average']}")

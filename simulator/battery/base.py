@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -19,21 +19,19 @@ class Load:
     """
 
     phases: tuple[tuple[float, float], ...]
+    mean_w: float = field(init=False, repr=False, compare=False)
+    peak_w: float = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # mean_w: the time-averaged power (W); peak_w: the highest phase power (W), the one
+        # that sets the cutoff voltage. Both computed once: the engine reads them per request.
+        object.__setattr__(self, "mean_w", sum(p * f for p, f in self.phases))
+        object.__setattr__(self, "peak_w", max(p for p, f in self.phases if f > 0))
 
     @classmethod
     def constant(cls, power_w: float) -> Load:
         """A constant load of ``power_w`` watts."""
         return cls(((power_w, 1.0),))
-
-    @property
-    def mean_w(self) -> float:
-        """Time-averaged power (W)."""
-        return sum(p * f for p, f in self.phases)
-
-    @property
-    def peak_w(self) -> float:
-        """The highest phase power (W): the one that sets the cutoff voltage."""
-        return max(p for p, f in self.phases if f > 0)
 
 
 class BatteryModel(ABC):

@@ -3,8 +3,12 @@
 Under a constant-power load the current solves P = I (OCV - V_RC - I R0); the smaller
 root, I = 2P / (E + sqrt(E^2 - 4 R0 P)) with E = OCV - V_RC, is the physical one. The
 state (SoC, V_RC...) is integrated with steps that hold the current at its midpoint value
-(V_RC moves exactly as an RC under a constant current); steps are bounded so that SoC
-moves at most 0.5% and no step is longer than four times the shortest RC time constant.
+for the charge, while V_RC moves exactly as an RC under the current rising linearly through
+that midpoint value. A step moves SoC at most 2% and never past an OCV breakpoint (the OCV
+is linear in between); while an RC voltage is away from its steady state, no step is longer
+than four times the shortest RC time constant. At steady state the step follows the SoC
+drift alone, so a light discharge costs a few dozen steps whatever its length (about 1e-5
+relative error in the time to cutoff against 100x finer steps, on pixel-3's cell).
 The battery is empty when the terminal voltage under the load's peak phase falls below
 the cutoff, when the load asks for more power than the cell can deliver, or at SoC 0.
 """
@@ -16,7 +20,7 @@ import math
 
 from simulator.battery.base import BatteryModel, Load
 
-_MAX_DSOC = 0.005
+_MAX_DSOC = 0.02
 
 
 class TheveninBattery(BatteryModel):
@@ -113,11 +117,31 @@ class TheveninBattery(BatteryModel):
         if im is None:
             return None
         z1 = z - im * h / self.capacity_c
+        # V_RC under a current rising linearly from i0 through im (slope g), exactly:
+        # v(h) = v e^(-h/tau) + R (i0 - g tau)(1 - e^(-h/tau)) + R g h.
+        g = 2.0 * (im - i0) / h if h > 0 else 0.0
         v1 = [
-            v * math.exp(-h / tau) + r * im * -math.expm1(-h / tau)
+            v * math.exp(-h / tau) + r * (i0 - g * tau) * -math.expm1(-h / tau) + r * g * h
             for v, r, tau in zip(vrc, self.rs, self.taus, strict=True)
         ]
         return z1, v1
+
+    def _dsoc_cap(self, z: float) -> float:
+        """How far SoC may fall in one step: 2%, and never past the next OCV breakpoint
+        (the OCV is linear between breakpoints, so the midpoint current stays accurate)."""
+        i = bisect.bisect_left(self.ocv_soc, z) - 1
+        if i < 0:
+            return _MAX_DSOC
+        return min(_MAX_DSOC, max(z - self.ocv_soc[i], 1e-6))
+
+    def _transient(self, amps: float) -> bool:
+        """Whether an RC voltage is still away from its steady state under ``amps``: only
+        then are steps bounded by the RC time constants (at steady state the midpoint
+        current follows the slow SoC drift alone)."""
+        return any(
+            abs(v - r * amps) > 1e-3 * abs(r * amps) + 1e-6
+            for v, r in zip(self.vrc, self.rs, strict=True)
+        )
 
     def _margins(self, load: Load, z: float, vrc: list[float], soc_floor: float | None):
         """(empty margin, soc margin): an event happens when a margin reaches 0."""
@@ -143,9 +167,9 @@ class TheveninBattery(BatteryModel):
         t = 0.0
         while t < t_max:
             i_now = self._mean_current(load, self.z, sum(self.vrc)) or 0.0
-            h = self._h_cap
+            h = self._h_cap if self._transient(i_now) else math.inf
             if i_now > 0.0:
-                h = min(h, _MAX_DSOC * self.capacity_c / i_now)
+                h = min(h, self._dsoc_cap(self.z) * self.capacity_c / i_now)
             if math.isinf(t_max) and i_now <= 0.0:
                 raise ValueError("advance_until: no event and no t_max under a zero load")
             h = min(h, t_max - t)

@@ -192,3 +192,36 @@ def test_trace_workload_idles_after_the_last_request(tmp_path):
 def test_exact_mode_equals_closed_form_on_the_full_battery():
     r = simulate(RT3, battery_model="ideal", mode="exact")
     assert r.inferences == rt3_closed_form(RT3)
+
+
+@FAST
+@given(
+    profile=profiles,
+    workload=workloads,
+    model=st.sampled_from(["ideal", "peukert", "kibam"]),
+    policy=policies,
+    cap=st.floats(0.5, 12.0),
+)
+def test_fast_equals_exact_on_coulomb_models(profile, workload, model, policy, cap):
+    # ideal, Peukert and KiBaM have exact cycle maps: fast mode's whole cycles lose nothing
+    kw = dict(policy=policy, battery_model=model, workload=workload, capacity_mah=cap, seed=5)
+    fast = simulate(profile, mode="fast", **kw)
+    exact = simulate(profile, mode="exact", **kw)
+    assert fast.inferences == exact.inferences
+    assert fast.deadline_misses == exact.deadline_misses
+    assert fast.battery_life_s == pytest.approx(exact.battery_life_s, rel=1e-6)
+
+
+@pytest.mark.parametrize("model", ["ideal", "thevenin"])
+def test_time_series_size_follows_the_energy_not_the_capacity(model):
+    small = simulate("pixel-3", battery_model=model, workload="periodic:30")
+    big = simulate("pixel-3", battery_model=model, workload="periodic:30", capacity_mah=2915e2)
+    assert big.battery_life_s > 90 * small.battery_life_s
+    assert 100 <= len(small.timeseries) <= 120 and 100 <= len(big.timeseries) <= 120
+    # a row each time another 1% of the nominal energy is drawn
+    e = small.timeseries["power_w"].to_numpy()[1:] * small.timeseries["time_s"].diff()[1:]
+    assert e.max() <= 0.0101 * load_profile("pixel-3").battery.energy_j
+    # a time grid on request: rows at least every sample_s (at the next request boundary)
+    grid = simulate("pixel-3", battery_model=model, workload="periodic:30", sample_s=60.0)
+    gaps = grid.timeseries["time_s"].diff()[1:]
+    assert len(grid.timeseries) >= grid.battery_life_s / 60.0 and gaps.max() < 60.0 + 0.1

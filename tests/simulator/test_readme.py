@@ -1,6 +1,7 @@
 """The README's examples run."""
 
 import doctest
+import json
 from pathlib import Path
 
 
@@ -8,3 +9,22 @@ def test_readme_examples_run():
     readme = Path(__file__).resolve().parents[2] / "simulator" / "README.md"
     result = doctest.testfile(str(readme), module_relative=False)
     assert result.attempted >= 3 and result.failed == 0
+
+
+def test_readme_bench_figures_match_the_recorded_run():
+    root = Path(__file__).resolve().parents[2]
+    readme = (root / "simulator" / "README.md").read_text(encoding="utf-8")
+    b = json.loads((root / "docs" / "simulator-bench.json").read_text(encoding="utf-8"))
+    caps = b["fast_s_by_capacity"]
+    naive = b["naive_simpy"]
+    expected = [
+        f"recorded at load average\n{b['load_average'][0]}",
+        f"{b['fast_wall_s']:.4f} s / {b['exact_wall_s']:.2f} s",
+        f"{b['fast_inferences']:,} / {b['exact_inferences']:,}; {b['life_rel_diff']:.1e}",
+        f"{caps['1x']:.4f} s / {caps['10x']:.4f} s / {caps['100x']:.4f} s",
+        f"{naive['capacity_mah']:g} mAh, {naive['exact_inferences']:,} inferences) | "
+        f"{b['exact_over_naive_simpy']:.2f}x",
+        f"cutoff) | {b['thevenin_over_pybamm']:.2f} |",
+    ]
+    for text in expected:
+        assert text in readme, text

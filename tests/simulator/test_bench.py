@@ -1,0 +1,31 @@
+"""``rt3lab bench simulator``: the naive simpy yardstick and the bench's JSON keys."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from device_profiles import load_profile
+from simulator import simulate
+from simulator.bench import app, naive_simpy
+
+
+@pytest.mark.parametrize("cap", [0.5, 3.0])
+def test_naive_simpy_model_runs_the_same_discharge_as_exact_mode(cap):
+    # the yardstick must simulate the same life, or the speed ratio compares nothing
+    life, n = naive_simpy(load_profile("rt3-paper"), cap)
+    r = simulate("rt3-paper", battery_model="ideal", capacity_mah=cap, mode="exact")
+    assert abs(n - r.inferences) <= 2
+    assert life == pytest.approx(r.battery_life_s, rel=1e-2)
+
+
+@pytest.mark.slow
+def test_bench_simulator_json_has_the_issue_keys():
+    r = CliRunner().invoke(app, ["--json", "--repeats", "1", "--naive-capacity-mah", "20"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert set(out["fast_s_by_capacity"]) == {"1x", "10x", "100x"}
+    assert out["exact_over_naive_simpy"] > 0
+    assert out["inferences_diff"] == 0 and out["life_rel_diff"] <= 1e-3
+    assert out["naive_simpy"]["exact_inferences"] > 0
+    assert "thevenin_over_pybamm" in out
