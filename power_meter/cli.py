@@ -14,16 +14,17 @@ import typer
 app = typer.Typer(help="USB power meters: list, record, emulate, summary.", no_args_is_help=True)
 
 
-def _table(title: str, rows: list[tuple[str, str]]) -> None:
-    from rich.console import Console
+def _table(title: str, rows: list[tuple[str, str]], fmt: str = "table") -> None:
     from rich.table import Table
+
+    from termout import print_table
 
     t = Table(title=title)
     t.add_column("figure")
     t.add_column("value", justify="right")
     for k, v in rows:
         t.add_row(k, v)
-    Console().print(t)
+    print_table(t, fmt)
 
 
 def _fmt(v: object) -> str:
@@ -47,15 +48,16 @@ def list_cmd(json_out: bool = typer.Option(False, "--json", help="Print JSON onl
     if json_out:
         typer.echo(json.dumps({"drivers": drivers, "ports": ports}))
         return
-    from rich.console import Console
     from rich.table import Table
+
+    from termout import print_table
 
     t = Table(title="drivers")
     for c in ("name", "description", "link", "update period (s)"):
         t.add_column(c)
     for d in DRIVERS.values():
         t.add_row(d.name, d.description, d.link, f"{d.update_period_s:g}")
-    Console().print(t)
+    print_table(t)
     p = Table(title="serial ports")
     p.add_column("device")
     p.add_column("description")
@@ -63,7 +65,7 @@ def list_cmd(json_out: bool = typer.Option(False, "--json", help="Print JSON onl
         p.add_row(x["device"], x["description"])
     if not ports:
         p.add_row("(none found)", "ports may still be given as socket:// or rfc2217:// URLs")
-    Console().print(p)
+    print_table(p)
 
 
 @app.command()

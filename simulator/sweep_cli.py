@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+import termout
+
 app = typer.Typer()
 
 
@@ -27,8 +29,7 @@ def sweep(
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON only."),
 ) -> None:
     """Run every cell of the sweep not yet in --out; interrupted sweeps resume."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, TimeRemainingColumn
 
     from simulator.sweep import cells, finished_cell_ids, load_sweep_config, run_sweep, start_client
 
@@ -37,12 +38,11 @@ def sweep(
     pending = total - len(finished_cell_ids(out) & {c.cell_id for c in cells(cfg)})
     client = start_client(scheduler, workers, processes=not threads)
     try:
-        progress = Progress(
+        progress = termout.progress(
             "[progress.description]{task.description}",
             BarColumn(),
             MofNCompleteColumn(),
             TimeRemainingColumn(),
-            console=Console(stderr=True),
             disable=as_json,
         )
         with progress:

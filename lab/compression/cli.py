@@ -37,17 +37,18 @@ class RichReporter:
 
 
 def _progress(enabled: bool) -> Progress:
-    from rich.console import Console
+    """Bars on a terminal; one line per step (at most one a second) with elapsed time if not."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
-        Progress,
         TextColumn,
         TimeElapsedColumn,
         TimeRemainingColumn,
     )
 
-    return Progress(
+    import termout
+
+    return termout.progress(
         TextColumn("{task.description:<42}"),
         BarColumn(),
         MofNCompleteColumn(),
@@ -55,7 +56,6 @@ def _progress(enabled: bool) -> Progress:
         TextColumn("ETA"),
         TimeRemainingColumn(),
         TextColumn("{task.fields[note]}"),
-        console=Console(stderr=True),
         disable=not enabled,
     )
 
@@ -184,7 +184,10 @@ def _print_evaluation(ev: Evaluation) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console(width=max(Console().width, 120))
+    from termout import console as make_console
+    from termout import is_terminal
+
+    console = make_console() if not is_terminal() else Console(width=max(Console().width, 120))
     t = Table(title=f"rt3lab evaluate: {ev.bundle} (test split)")
     for col in (
         "set",
