@@ -88,9 +88,12 @@ def record(
     # Ctrl-C and SIGTERM end the recording normally: last batch flushed, summary printed.
     handlers = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
     recorder = Recorder(meter, out, driver=driver)
+    live = _live_line(meter, recorder, json_out)
     try:
         summary = recorder.run(duration, stop)
     finally:
+        if live is not None:
+            live.close()
         for s, h in handlers.items():
             signal.signal(s, h)
     d = summary.as_dict()
@@ -108,6 +111,30 @@ def record(
                 f"{summary.garbage_bytes} garbage bytes): is it a {driver}?"
             )
         raise MeterError(f"--port {port}: no samples recorded from {driver}: {why}")
+
+
+def _live_line(meter: object, recorder: object, json_out: bool) -> object | None:
+    """On a terminal (and without --json), a live line fed by the recorder's batches."""
+    from termout import is_terminal
+
+    if json_out or not is_terminal(stderr=True):
+        return None
+    from power_meter.live import LiveLine
+
+    live = LiveLine(meter, recorder.summary)  # type: ignore[arg-type, attr-defined]
+    recorder.on_batch = live  # type: ignore[attr-defined]
+    return live
+
+
+def _record_hint(driver: str, port: str) -> str:
+    """The command that records the emulated meter."""
+    import os
+    import shlex
+
+    if "://" not in port:
+        port = os.path.abspath(port)
+    cmd = ["rt3lab", "meter", "record", "--driver", driver, "--port", port, "--out", "trace.csv"]
+    return "record it with: " + shlex.join(cmd)
 
 
 @app.command()
@@ -133,6 +160,7 @@ def emulate(
     emu = make_emulator(driver, w, accel=accel, link=link, faults=faults)
     emu.start()
     typer.echo(emu.port, nl=True)
+    typer.echo(_record_hint(driver, emu.port))
     stop = threading.Event()
     old = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
@@ -163,3 +191,16 @@ def summary(
         )
         return
     _table(f"trace {file}", [(k, _fmt(v)) for k, v in s.items()])
+
+
+@app.command()
+def plot(
+    file: Path = typer.Argument(..., metavar="TRACE", help="A trace (.csv or .parquet)."),
+    out: Path = typer.Option(..., "--out", metavar="PNG", help="The figure to write."),
+) -> None:
+    """Plot power over time; gaps (no measurement) are shaded, never drawn through."""
+    from power_meter.plot import plot_trace
+    from power_meter.trace import read_trace
+
+    plot_trace(read_trace(file), out, title=str(file))
+    typer.echo(f"wrote {out}")
