@@ -34,6 +34,7 @@ BENCHES: list[str] = [
     "simulator.bench",
     "power_meter.bench",
     "simulator.sweep_bench",
+    "lab.startup_bench",
 ]
 
 
@@ -78,6 +79,10 @@ def tidy_help(command: Any, plain: bool) -> None:
     """
     if plain and hasattr(command, "rich_markup_mode"):
         command.rich_markup_mode = None
+    help_text = getattr(command, "help", None)
+    if help_text and not getattr(command, "short_help", None):
+        # A command's summary in its group's list: its first paragraph, whole.
+        command.short_help = " ".join(help_text.strip().split("\n\n")[0].split())
     params = list(getattr(command, "params", []))
     if hasattr(command, "get_help_option") and hasattr(command, "context_class"):
         help_option = command.get_help_option(command.context_class(command))

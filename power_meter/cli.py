@@ -11,7 +11,9 @@ from pathlib import Path
 
 import typer
 
-app = typer.Typer(help="USB power meters: list, record, emulate, summary.", no_args_is_help=True)
+app = typer.Typer(
+    help="USB power meters: list, record, emulate, summary, plot.", no_args_is_help=True
+)
 
 
 def _table(title: str, rows: list[tuple[str, str]], fmt: str = "table") -> None:

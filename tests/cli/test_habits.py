@@ -128,3 +128,23 @@ def test_profiles_validate_takes_several_files_and_names_each_bad_one(tmp_path):
     assert out.returncode == 2
     assert out.stdout.count(": ok (") == 2
     assert str(bad) in out.stderr and out.stderr.count("\n") == 1
+
+
+def test_startup_bench_json_is_only_json_with_the_load_average():
+    out = rt3lab("bench", "startup", "--runs", "1", "--json")
+    data = json.loads(out.stdout)
+    names = [r["command"] for r in data["rows"]]
+    assert names[:3] == [
+        "python -c 'import typer, rich'",
+        "rt3lab --help",
+        "python -c 'import simulator'",
+    ]
+    assert data["rows"][0]["ratio_to_typer_rich"] == 1.0
+    assert len(data["load_average_before"]) == 3
+
+
+@pytest.mark.parametrize("group", [[], ["meter"], ["bench"], ["profiles"]])
+def test_command_summaries_are_whole(group):
+    text = rt3lab(*group, "--help").stdout
+    commands = text.split("Commands:", 1)[1]
+    assert not [ln for ln in commands.splitlines() if ln.rstrip().endswith("...")]
