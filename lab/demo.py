@@ -472,7 +472,6 @@ def demo(
     ),
 ) -> None:
     """Run the lab end to end on built-in defaults and print the headline table."""
-
     from rich.table import Table
 
     from device_profiles import load_profile

@@ -34,7 +34,6 @@ def train(
     as_json: bool = typer.Option(False, "--json", help="Print JSON only."),
 ) -> None:
     """Train the dense RT3 Transformer for a time budget and report speed and accuracy."""
-
     from rich.table import Table
 
     from lab.data import load_lm_corpus

@@ -92,7 +92,6 @@ def profile(
     as_json: bool = typer.Option(False, "--json", help="Print the calibration as JSON only."),
 ) -> None:
     """Measure latency (and power) per pattern set at every frequency level; write a profile."""
-
     from lab.profiling.cpufreq import CpufreqControl
     from lab.profiling.session import (
         base_profile,

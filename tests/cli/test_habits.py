@@ -148,3 +148,36 @@ def test_command_summaries_are_whole(group):
     text = rt3lab(*group, "--help").stdout
     commands = text.split("Commands:", 1)[1]
     assert not [ln for ln in commands.splitlines() if ln.rstrip().endswith("...")]
+
+
+def test_progress_on_a_terminal_is_a_rich_bar(tmp_path):
+    """The same sweep under a real pty draws rich's bar instead of lines."""
+    import pty
+    import select
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [RT3LAB, "sweep", "examples/sweep.yaml", "--out", str(tmp_path / "s"), "--threads",
+         "--workers", "1"],
+        stdin=slave, stdout=slave, stderr=slave, cwd=ROOT, close_fds=True,
+    )  # fmt: skip
+    os.close(slave)
+    data = b""
+    while True:
+        ready, _, _ = select.select([master], [], [], 1.0)
+        if ready:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            data += chunk
+        elif proc.poll() is not None:
+            break
+    proc.wait(timeout=60)
+    os.close(master)
+    text = data.decode(errors="replace")
+    assert proc.returncode == 0, text
+    assert "━" in text and "32/32" in text
+    assert "[    0.0 s]" not in text
