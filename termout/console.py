@@ -46,8 +46,19 @@ def format_option() -> Any:
     import typer
 
     return typer.Option(
-        "table", "--format", metavar="table|csv", help="table (rich) or csv (one header row)."
+        "table",
+        "--format",
+        metavar="table|csv",
+        help="table (rich) or csv (one header row).",
+        callback=check_format,
     )
+
+
+def check_format(fmt: str) -> str:
+    """``fmt`` when it is one of FORMATS; else FormatError (checked before any work)."""
+    if fmt not in FORMATS:
+        raise FormatError(f"--format {fmt}: expected one of {', '.join(FORMATS)}")
+    return fmt
 
 
 def _plain(cell: Any) -> str:
@@ -81,8 +92,7 @@ def csv_text(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
 
 def print_table(table: Table, fmt: str = "table", out: Console | None = None) -> None:
     """Print a rich Table, or its header and cells as CSV when ``fmt`` is ``csv``."""
-    if fmt not in FORMATS:
-        raise FormatError(f"--format {fmt}: expected one of {', '.join(FORMATS)}")
+    check_format(fmt)
     if fmt == "csv":
         columns = [_plain(c.header) for c in table.columns]
         cells = [list(c.cells) for c in table.columns]
