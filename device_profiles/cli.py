@@ -6,10 +6,8 @@ import json
 from pathlib import Path
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from device_profiles.loader import dump_profile, load_profile, shipped_profiles
+from termout import format_option, print_table
 
 app = typer.Typer(help="Device profiles: boards as validated data.", no_args_is_help=True)
 
@@ -17,8 +15,13 @@ app = typer.Typer(help="Device profiles: boards as validated data.", no_args_is_
 @app.command("list")
 def list_profiles(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    fmt: str = format_option(),
 ) -> None:
     """List the profiles that ship with rt3lab."""
+    from rich.table import Table
+
+    from device_profiles.loader import load_profile, shipped_profiles
+
     rows = []
     for name in shipped_profiles():
         p = load_profile(name)
@@ -50,7 +53,7 @@ def list_profiles(
             f"{r['battery_wh']:.2f}",
             ", ".join(r["variants"]),
         )
-    Console().print(table)
+    print_table(table, fmt)
 
 
 @app.command("show")
@@ -59,6 +62,8 @@ def show(
     as_json: bool = typer.Option(False, "--json", help="Print the profile as JSON."),
 ) -> None:
     """Print a validated profile (YAML, or JSON with --json)."""
+    from device_profiles.loader import dump_profile, load_profile
+
     p = load_profile(profile)
     if as_json:
         typer.echo(json.dumps(p.model_dump(mode="json", exclude_none=True), indent=2))
@@ -67,7 +72,23 @@ def show(
 
 
 @app.command("validate")
-def validate(path: Path = typer.Argument(..., help="Profile YAML file to check.")) -> None:
-    """Exit 0 when PATH validates; else exit 2 naming the file, field and what was expected."""
-    p = load_profile(path)
-    typer.echo(f"{path}: ok ({p.name}, {len(p.levels_khz)} levels, {len(p.variants)} variants)")
+def validate(
+    paths: list[Path] = typer.Argument(..., metavar="PROFILE.yaml...", help="Profiles to check."),
+) -> None:
+    """Exit 0 when every file validates; else exit 2 naming each bad file, field and why.
+
+    Every file is checked (one line each), even after a bad one.
+    """
+    from device_profiles.loader import load_profile
+
+    bad = []
+    for path in paths:
+        try:
+            p = load_profile(path)
+        except (ValueError, FileNotFoundError) as exc:
+            typer.echo(f"rt3lab: error: {exc}", err=True)
+            bad.append(path)
+            continue
+        typer.echo(f"{path}: ok ({p.name}, {len(p.levels_khz)} levels, {len(p.variants)} variants)")
+    if bad:
+        raise typer.Exit(2)

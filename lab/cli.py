@@ -9,7 +9,9 @@ from __future__ import annotations
 import os
 import sys
 import warnings
+from functools import partial
 from importlib import import_module
+from typing import Any
 
 import typer
 
@@ -33,6 +35,7 @@ BENCHES: list[str] = [
     "simulator.bench",
     "power_meter.bench",
     "simulator.sweep_bench",
+    "lab.startup_bench",
 ]
 
 
@@ -40,6 +43,60 @@ def _version(value: bool) -> None:
     if value:
         typer.echo(f"rt3lab {__version__}")
         raise typer.Exit()
+
+
+# Metavars in click's words for typer's bare type names (typer 0.29 prints ``<str>``).
+_METAVARS = {"str": "TEXT", "int": "INTEGER", "float": "FLOAT", "path": "PATH", "bool": "BOOLEAN"}
+
+
+def _metavar(param: Any) -> str | None:
+    """A real metavar for a parameter that has none: TEXT, INTEGER, PATH, a|b, RUN_DIR."""
+    if param.param_type_name == "argument":
+        return param.name.upper() + ("..." if param.nargs != 1 else "")
+    if getattr(param, "is_flag", False) or getattr(param, "count", False):
+        return ""
+    try:
+        label = param.display_type(None).strip("<>")
+    except Exception:  # a typer without display_type: leave its own
+        return None
+    if label.startswith("list[") and label.endswith("]"):
+        label = label[5:-1]
+    if label.lower() in _METAVARS:
+        return _METAVARS[label.lower()]
+    return label if "|" in label else label.upper()
+
+
+def _usage_without_braces(param: Any) -> str:
+    """Click's usage convention: NAME when required, [NAME] when not (typer: {name})."""
+    name = param.metavar or param.name.upper()
+    return name if param.required else f"[{name}]"
+
+
+def tidy_help(command: Any, plain: bool) -> None:
+    """Give every parameter of ``command`` and its subcommands a real metavar.
+
+    ``plain`` (stdout is not a terminal) switches help to click's formatter, which wraps
+    long words instead of cutting them.
+    """
+    if plain and hasattr(command, "rich_markup_mode"):
+        command.rich_markup_mode = None
+    help_text = getattr(command, "help", None)
+    if help_text and not getattr(command, "short_help", None):
+        # A command's summary in its group's list: its first paragraph, whole.
+        command.short_help = " ".join(help_text.strip().split("\n\n")[0].split())
+    params = list(getattr(command, "params", []))
+    if hasattr(command, "get_help_option") and hasattr(command, "context_class"):
+        help_option = command.get_help_option(command.context_class(command))
+        if help_option is not None:
+            params.append(help_option)
+    for param in params:
+        if param.metavar is None:
+            param.metavar = _metavar(param)
+        if param.param_type_name == "argument" and hasattr(param, "_usage_display_name"):
+            param._usage_display_name = partial(_usage_without_braces, param)
+            param.display_type_rich = lambda ctx=None: None  # the metavar names it
+    for sub in getattr(command, "commands", {}).values():
+        tidy_help(sub, plain)
 
 
 def build_app() -> typer.Typer:
@@ -80,7 +137,10 @@ def build_app() -> typer.Typer:
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point with meaningful exit codes."""
+    from termout import is_terminal
+
     command = typer.main.get_command(build_app())
+    tidy_help(command, plain=not is_terminal())
     debug = bool(os.environ.get("RT3LAB_DEBUG"))
     if not debug:  # a warning is one line naming what it is about, no source line
         warnings.formatwarning = lambda message, *_a, **_k: f"rt3lab: warning: {message}\n"

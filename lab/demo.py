@@ -494,13 +494,13 @@ def demo(
     ),
 ) -> None:
     """Run the lab end to end on built-in defaults and print the headline table."""
-    from rich.console import Console
     from rich.table import Table
 
     from device_profiles import load_profile
+    from termout import console as termout_console
 
     load_profile(board)  # a bad board name is bad input: fail before any work
-    console = Console()
+    console = termout_console()
     t0 = time.perf_counter()
     st = run_demo(plan(out, board, reduced), echo=lambda s: console.print(s, highlight=False))
     table = Table(title=f"rt3lab demo: every policy on the host-calibrated {board} profile")

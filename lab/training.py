@@ -22,6 +22,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+from lab.device import on_compute_device, to_device
+
 if TYPE_CHECKING:
     import torch
     from torch import nn
@@ -312,7 +314,6 @@ def _fit(
     planned = math.ceil(epochs * per_epoch)
     if max_steps is not None:
         planned = min(planned, max_steps)
-    opt = make_optimizer(model, optimizer, lr, weight_decay)
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
 
@@ -322,7 +323,6 @@ def _fit(
         frac = min(1.0, (step - warmup_steps) / max(1, planned - warmup_steps))
         return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac))
 
-    params = [p for group in opt.param_groups for p in group["params"]]
     model.train()
     start = time.perf_counter()
     step = tokens = 0
@@ -331,9 +331,14 @@ def _fit(
     epoch = 0
     guard = contextlib.ExitStack()
     guard.enter_context(torch_threads(threads))
+    dev = guard.enter_context(on_compute_device(model))
+    # The optimizer is made after the move, so its state lives on the compute device.
+    opt = make_optimizer(model, optimizer, lr, weight_decay)
+    params = [p for group in opt.param_groups for p in group["params"]]
     try:
         while step < planned and stopped_by == "epochs":
-            for inputs, targets in batches(generator):
+            for cpu_inputs, cpu_targets in batches(generator):
+                inputs, targets = to_device(cpu_inputs, dev), to_device(cpu_targets, dev)
                 for group in opt.param_groups:
                     group["lr"] = lr * schedule(step)
                 with cast():
@@ -420,8 +425,9 @@ def evaluate_lm(
     loss_sum = 0.0
     correct = 0
     try:
-        with torch.no_grad(), torch_threads(threads):
-            for x, y in chunks:
+        with torch.no_grad(), torch_threads(threads), on_compute_device(model) as dev:
+            for cpu_x, cpu_y in chunks:
+                x, y = cpu_x.to(dev), cpu_y.to(dev)
                 with cast():
                     logits = model(x)
                 flat = logits.float().reshape(-1, logits.shape[-1])
@@ -593,10 +599,11 @@ def evaluate_classifier(
     model.eval()
     outputs, loss_sum = [], 0.0
     try:
-        with torch.no_grad(), torch_threads(threads):
-            for inputs, labels in classifier_batches(data, batch_size):
+        with torch.no_grad(), torch_threads(threads), on_compute_device(model) as dev:
+            for cpu_inputs, cpu_labels in classifier_batches(data, batch_size):
+                inputs, labels = to_device(cpu_inputs, dev), cpu_labels.to(dev)
                 logits = _logits(model(**inputs)).float()
-                outputs.append(logits)
+                outputs.append(logits.cpu())
                 loss_sum += float(_classifier_loss(logits, labels)) * len(labels)
     finally:
         model.train(was_training)

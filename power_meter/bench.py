@@ -57,8 +57,10 @@ def meter(
     if json_out:
         typer.echo(json.dumps(result))
         return
-    from rich.console import Console
+
     from rich.table import Table
+
+    from termout import console as termout_console
 
     t = Table(title="meter parse rates (one core)")
     t.add_column("figure")
@@ -67,4 +69,4 @@ def meter(
     t.add_row("x real time (100 kS/s)", f"{best / SAMPLE_RATE_HZ:.1f}")
     t.add_row("target (samples/s)", f"{TARGET_SPS:,}")
     t.add_row("UM34C frame scan (frames/s)", f"{um_fps:,.0f}")
-    Console().print(t)
+    termout_console().print(t)

@@ -11,19 +11,22 @@ from pathlib import Path
 
 import typer
 
-app = typer.Typer(help="USB power meters: list, record, emulate, summary.", no_args_is_help=True)
+app = typer.Typer(
+    help="USB power meters: list, record, emulate, summary, plot.", no_args_is_help=True
+)
 
 
-def _table(title: str, rows: list[tuple[str, str]]) -> None:
-    from rich.console import Console
+def _table(title: str, rows: list[tuple[str, str]], fmt: str = "table") -> None:
     from rich.table import Table
+
+    from termout import print_table
 
     t = Table(title=title)
     t.add_column("figure")
     t.add_column("value", justify="right")
     for k, v in rows:
         t.add_row(k, v)
-    Console().print(t)
+    print_table(t, fmt)
 
 
 def _fmt(v: object) -> str:
@@ -47,15 +50,16 @@ def list_cmd(json_out: bool = typer.Option(False, "--json", help="Print JSON onl
     if json_out:
         typer.echo(json.dumps({"drivers": drivers, "ports": ports}))
         return
-    from rich.console import Console
     from rich.table import Table
+
+    from termout import print_table
 
     t = Table(title="drivers")
     for c in ("name", "description", "link", "update period (s)"):
         t.add_column(c)
     for d in DRIVERS.values():
         t.add_row(d.name, d.description, d.link, f"{d.update_period_s:g}")
-    Console().print(t)
+    print_table(t)
     p = Table(title="serial ports")
     p.add_column("device")
     p.add_column("description")
@@ -63,7 +67,7 @@ def list_cmd(json_out: bool = typer.Option(False, "--json", help="Print JSON onl
         p.add_row(x["device"], x["description"])
     if not ports:
         p.add_row("(none found)", "ports may still be given as socket:// or rfc2217:// URLs")
-    Console().print(p)
+    print_table(p)
 
 
 @app.command()
@@ -93,9 +97,12 @@ def record(
     stop = threading.Event()
     # Ctrl-C and SIGTERM end the recording normally: last batch flushed, summary printed.
     handlers = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
+    live = _live_line(meter, recorder, json_out)
     try:
         summary = recorder.run(duration, stop)
     finally:
+        if live is not None:
+            live.close()
         for s, h in handlers.items():
             signal.signal(s, h)
     d = summary.as_dict()
@@ -113,6 +120,30 @@ def record(
                 f"{summary.garbage_bytes} garbage bytes): is it a {driver}?"
             )
         raise MeterError(f"--port {port}: no samples recorded from {driver}: {why}")
+
+
+def _live_line(meter: object, recorder: object, json_out: bool) -> object | None:
+    """On a terminal (and without --json), a live line fed by the recorder's batches."""
+    from termout import is_terminal
+
+    if json_out or not is_terminal(stderr=True):
+        return None
+    from power_meter.live import LiveLine
+
+    live = LiveLine(meter, recorder.summary)  # type: ignore[arg-type, attr-defined]
+    recorder.on_batch = live  # type: ignore[attr-defined]
+    return live
+
+
+def _record_hint(driver: str, port: str) -> str:
+    """The command that records the emulated meter."""
+    import os
+    import shlex
+
+    if "://" not in port:
+        port = os.path.abspath(port)
+    cmd = ["rt3lab", "meter", "record", "--driver", driver, "--port", port, "--out", "trace.csv"]
+    return "record it with: " + shlex.join(cmd)
 
 
 @app.command()
@@ -138,6 +169,7 @@ def emulate(
     emu = make_emulator(driver, w, accel=accel, link=link, faults=faults)
     emu.start()
     typer.echo(emu.port, nl=True)
+    typer.echo(_record_hint(driver, emu.port))
     stop = threading.Event()
     old = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
@@ -170,3 +202,16 @@ def summary(
         )
         return
     _table(f"trace {file}", [(k, _fmt(v)) for k, v in s.items()])
+
+
+@app.command()
+def plot(
+    file: Path = typer.Argument(..., metavar="TRACE", help="A trace (.csv or .parquet)."),
+    out: Path = typer.Option(..., "--out", metavar="PNG", help="The figure to write."),
+) -> None:
+    """Plot power over time; gaps (no measurement) are shaded, never drawn through."""
+    from power_meter.plot import plot_trace
+    from power_meter.trace import read_trace
+
+    plot_trace(read_trace(file), out, title=str(file))
+    typer.echo(f"wrote {out}")

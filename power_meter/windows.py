@@ -1,6 +1,7 @@
 """Energy windows over a live sample stream, in the style of Zeus's `begin_window`/`end_window`.
 
-`EnergyMonitor(meter)` reads the meter on a background thread. `begin_window(name)` marks
+`EnergyMonitor(meter)` reads the meter on a background thread. `with monitor.window(name)
+as w:` measures a block (`w.result` afterwards); `begin_window(name)` marks
 the meter's clock; `end_window(name)` waits until a sample past the end has arrived and
 integrates power over exactly [begin, end]: each sample's power covers the interval since
 the previous sample, and partial intervals count in proportion. Windows may nest or
@@ -10,9 +11,11 @@ that touches a gap, is returned with `reliable=False`.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,6 +57,14 @@ def window_energy(batch: SampleBatch, t0: float, t1: float) -> tuple[float, int,
     n_in = int(np.sum((t >= t0) & (t <= t1)))
     covered_start, covered_end = t[0] <= t0, t[-1] >= t1
     return energy, n_in, touches_gap or not (covered_start and covered_end)
+
+
+@dataclass
+class Window:
+    """What ``EnergyMonitor.window(name)`` yields: ``result`` is set when the block ends."""
+
+    name: str
+    result: WindowResult | None = None
 
 
 class EnergyMonitor:
@@ -127,6 +138,19 @@ class EnergyMonitor:
             if name in self._open:
                 raise MeterError(f"window {name!r}: already open")
             self._open[name] = self.meter.clock()
+
+    @contextlib.contextmanager
+    def window(self, name: str) -> Iterator[Window]:
+        """``with monitor.window("inference") as w: ...``; then ``w.result`` is its energy.
+
+        The window is ended (and its result set) even when the block raises.
+        """
+        self.begin_window(name)
+        handle = Window(name)
+        try:
+            yield handle
+        finally:
+            handle.result = self.end_window(name)
 
     def end_window(self, name: str) -> WindowResult:
         """Close window `name` and integrate its energy (waits for the sample past its end)."""

@@ -12,11 +12,42 @@ from typing import Any
 
 import pandas as pd
 
-from reports.plots import Figure, _pyplot, _render
+from reports.plots import Figure, _pyplot, _render, pareto_front
 from reports.render import Cell, TableBlock, fmt
 from reports.run import RunDirError
 
 GROUP = ["profile", "battery_model", "workload", "policy"]
+# Axes a sweep may vary, in the order the battery-life figure shows them.
+AXES = ["capacity_mah", "battery_model", "workload", "profile", "seed"]
+# Columns a sweep may carry with the on-time count; else it is inferences - deadline_misses.
+ON_TIME_COLUMNS = ("on_time_inferences", "on_time")
+
+
+def on_time_inferences(df: pd.DataFrame) -> pd.Series:
+    """Inferences that met their deadline, per cell (NaN where the dataset cannot tell).
+
+    The sweep's own column when it has one; else ``inferences - (deadline_misses -
+    dropped)`` when it records ``dropped``; else, since ``deadline_misses`` also counts
+    requests dropped while the core was busy, ``inferences - deadline_misses`` only for
+    ``continuous`` workloads (where nothing is dropped) and NaN for the others.
+
+    >>> cells = pd.DataFrame({"inferences": [10, 7], "deadline_misses": [3, 9],
+    ...                       "workload": ["continuous", "periodic:5"]})
+    >>> on_time_inferences(cells).tolist()
+    [7.0, nan]
+    >>> on_time_inferences(cells.assign(dropped=[0, 4])).tolist()
+    [7.0, 2.0]
+    """
+    for col in ON_TIME_COLUMNS:
+        if col in df.columns and df[col].notna().all():
+            return df[col].astype("float64")
+    late = df["deadline_misses"].astype("float64")
+    if "dropped" in df.columns and df["dropped"].notna().all():
+        return df["inferences"] - (late - df["dropped"])
+    on_time = df["inferences"] - late
+    if "workload" in df.columns:
+        on_time = on_time.where(df["workload"].astype(str) == "continuous")
+    return on_time.astype("float64")
 
 
 def is_sweep_dir(path: Path) -> bool:
@@ -46,19 +77,27 @@ def load_sweep(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
 
 
 def summary_table(df: pd.DataFrame) -> pd.DataFrame:
-    """Mean life, inferences and accuracy and total misses per scenario and policy."""
-    ok = df[df["error"].isna() | (df["error"] == "")] if "error" in df.columns else df
+    """Mean life, inferences, on-time inferences, misses and accuracy per scenario and policy."""
+    ok = _ok(df).assign(on_time=lambda d: on_time_inferences(d))
     g = ok.groupby(GROUP, dropna=False)
     out = pd.DataFrame(
         {
             "cells": g.size(),
             "battery_life_h": g["battery_life_s"].mean() / 3600,
             "inferences": g["inferences"].mean(),
-            "deadline_misses": g["deadline_misses"].sum(),
+            "on_time_inferences": g["on_time"].mean(),
+            "deadline_misses": g["deadline_misses"].mean(),
             "mean_accuracy": g["mean_accuracy"].mean(),
         }
     )
     return out.reset_index()
+
+
+def _ok(df: pd.DataFrame) -> pd.DataFrame:
+    """The cells that finished without an error."""
+    if "error" not in df.columns:
+        return df
+    return df[df["error"].isna() | (df["error"] == "")]
 
 
 def rt3_gain(df: pd.DataFrame) -> pd.DataFrame:
@@ -82,8 +121,9 @@ def sweep_tables(df: pd.DataFrame, manifest: dict[str, Any]) -> list[TableBlock]
             Cell(str(r.policy)),
             fmt(int(r.cells)),
             fmt(float(r.battery_life_h), 3),
-            fmt(float(r.inferences), 1),
-            fmt(int(r.deadline_misses)),
+            fmt(float(r.inferences), 0),  # counts as integers (means rounded)
+            fmt(None if pd.isna(r.on_time_inferences) else float(r.on_time_inferences), 0),
+            fmt(float(r.deadline_misses), 0),
             fmt(None if pd.isna(r.mean_accuracy) else float(r.mean_accuracy), 4),
         ]
         for r in s.itertuples()
@@ -92,10 +132,17 @@ def sweep_tables(df: pd.DataFrame, manifest: dict[str, Any]) -> list[TableBlock]
     total = manifest.get("cells")
     intro = f"{len(df)} finished cells" + (f" of {total}" if total else "")
     intro += f"; {errors} cells ended in an error." if errors else "."
+    intro += (
+        " On-time inferences met their deadline; n/a where the dataset cannot tell "
+        "(deadline misses also count requests dropped while the core was busy, and this "
+        "dataset records no drop count)."
+        if s["on_time_inferences"].isna().any()
+        else " On-time inferences met their deadline."
+    )
     tables = [
         TableBlock(
             "sweep",
-            "Sweep summary (means over capacities and seeds)",
+            "Sweep summary (means over capacities and seeds; counts rounded to integers)",
             [
                 "profile",
                 "battery model",
@@ -104,6 +151,7 @@ def sweep_tables(df: pd.DataFrame, manifest: dict[str, Any]) -> list[TableBlock]
                 "cells",
                 "battery life (h)",
                 "inferences",
+                "on-time inferences",
                 "deadline misses",
                 "mean accuracy",
             ],
@@ -136,29 +184,93 @@ def sweep_tables(df: pd.DataFrame, manifest: dict[str, Any]) -> list[TableBlock]
     return tables
 
 
-def sweep_figures(df: pd.DataFrame) -> list[Figure]:
-    """Battery life against capacity per policy, one panel per profile."""
-    if "capacity_mah" not in df.columns or df["capacity_mah"].isna().all():
-        return []
+def varying_axes(df: pd.DataFrame) -> list[str]:
+    """The sweep axes that take more than one value (policy aside)."""
+    return [a for a in AXES if a in df.columns and df[a].nunique(dropna=False) > 1]
+
+
+def _axis_order(values: pd.Series) -> list[Any]:
+    uniq = list(values.dropna().unique())
+    try:
+        return sorted(uniq)
+    except TypeError:
+        return sorted(uniq, key=str)
+
+
+def life_by_axis_figure(df: pd.DataFrame) -> Figure | None:
+    """Mean battery life per policy against each axis the sweep varies: a row of panels
+    per profile (their lives differ by orders of magnitude), a panel per axis."""
+    axes_varied = [a for a in varying_axes(df) if a != "profile"]
+    if not axes_varied:
+        return None
     plt = _pyplot()
-    profiles = sorted(df["profile"].unique())
-    fig, axes = plt.subplots(1, len(profiles), figsize=(4 * len(profiles) + 1, 3.6), squeeze=False)
-    for ax, prof in zip(axes[0], profiles, strict=True):
-        sub = df[df["profile"] == prof]
-        for policy, g in sub.groupby("policy"):
-            m = g.groupby("capacity_mah")["battery_life_s"].mean() / 3600
-            ax.plot(m.index, m.values, marker="o", ms=3, label=policy)
-        ax.set_title(prof, fontsize=9)
-        ax.set_xlabel("capacity (mAh)")
-        ax.grid(alpha=0.3)
-    axes[0, 0].set_ylabel("battery life (h)")
+    profiles = sorted(df["profile"].astype(str).unique())
+    n, m = len(profiles), len(axes_varied)
+    fig, axes = plt.subplots(n, m, figsize=(3.6 * m + 1, 2.9 * n + 0.4), squeeze=False)
+    for row, prof in zip(axes, profiles, strict=True):
+        sub_p = df[df["profile"].astype(str) == prof]
+        for ax, axis in zip(row, axes_varied, strict=True):
+            sub = sub_p.assign(_x=sub_p[axis].astype(object).where(sub_p[axis].notna(), "own"))
+            order = _axis_order(sub["_x"])
+            positions = {v: i for i, v in enumerate(order)}
+            for policy, g in sub.groupby("policy"):
+                life = g.groupby("_x")["battery_life_s"].mean() / 3600
+                ax.plot([positions[v] for v in life.index], life.values, marker="o", ms=3,
+                        label=str(policy))  # fmt: skip
+            ax.set_xticks(range(len(order)))
+            ax.set_xticklabels([f"{v:g}" if isinstance(v, float) else str(v) for v in order],
+                               fontsize=7)  # fmt: skip
+            ax.set_xlabel(axis.replace("_", " "), fontsize=8)
+            ax.set_title(prof, fontsize=8)
+            ax.grid(alpha=0.3)
+        row[0].set_ylabel("battery life (h)")
     axes[0, 0].legend(fontsize=7)
-    return [
-        Figure(
-            "sweep_life",
-            "Battery life against capacity",
-            "Mean over battery models, workloads and seeds.",
-            "modelled by the simulator (inputs as each profile states)",
-            _render(fig),
-        )
+    return Figure(
+        "sweep_life_by_axis",
+        "Battery life by sweep axis",
+        "Mean battery life per policy at each value of every axis the sweep varies, one row "
+        "per profile (means over the other axes).",
+        "modelled by the simulator (inputs as each profile states)",
+        _render(fig),
+    )
+
+
+def pareto_figure(df: pd.DataFrame) -> Figure | None:
+    """Accuracy against on-time inferences per cell; the non-dominated cells joined.
+
+    None when no cell has a known accuracy (profiles whose variants carry none).
+    """
+    known = df.assign(ontime=on_time_inferences(df))
+    known = known[known["mean_accuracy"].notna() & known["ontime"].notna()]
+    if known.empty:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    for policy, g in known.groupby("policy"):
+        ax.scatter(g["ontime"], g["mean_accuracy"], s=14, alpha=0.75, label=str(policy))
+    points = [
+        (str(i), float(r.ontime), float(r.mean_accuracy))
+        for i, r in zip(known.index, known.itertuples(), strict=True)
     ]
+    front = pareto_front(points)
+    ax.plot([p[1] for p in front], [p[2] for p in front], color="k", lw=1, label="Pareto front")
+    ax.set_xlabel("on-time inferences per charge")
+    ax.set_ylabel("mean accuracy")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    return Figure(
+        "sweep_pareto",
+        "Accuracy against on-time inferences",
+        f"Each point is a cell ({len(known)} with a known accuracy); on-time inferences are "
+        "inferences that met their deadline. The line joins the cells no other cell beats "
+        "on both.",
+        "modelled by the simulator (inputs as each profile states)",
+        _render(fig),
+    )
+
+
+def sweep_figures(df: pd.DataFrame) -> list[Figure]:
+    """Battery life by each varied axis, and the accuracy / on-time Pareto when known."""
+    ok = _ok(df)
+    figures = [life_by_axis_figure(ok), pareto_figure(ok)]
+    return [f for f in figures if f is not None]

@@ -1,19 +1,39 @@
 """Simulator: a discrete-event battery and DVFS simulator that drives pattern-set switching.
 
-No torch here, ever. ``import simulator`` is light: pandas, simpy and scipy are imported
-only when a simulation runs.
+No torch here, ever. ``import simulator`` is light: its names (and pydantic, pandas, simpy,
+scipy) are imported on first use, so a CLI that never simulates never pays for them.
 
 >>> import simulator
 >>> simulator.POLICIES
 ('rt3', 'dense-max', 'dvfs-only', 'static-sparse', 'oracle')
 """
 
-from simulator.api import MODES, check_run, simulate
-from simulator.battery import BATTERY_MODELS
-from simulator.bundle import variants_from_bundle
-from simulator.errors import SimulatorInputError
-from simulator.policies import POLICIES
-from simulator.results import SimulationResult, write_run
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from simulator.api import MODES, check_run, simulate
+    from simulator.battery import BATTERY_MODELS
+    from simulator.bundle import variants_from_bundle
+    from simulator.errors import SimulatorInputError
+    from simulator.policies import POLICIES
+    from simulator.results import SimulationResult, write_run
+
+# Public names and the module defining each: imported on first use (PEP 562), so that
+# importing the package (as the CLI does at start-up) stays light.
+_LAZY: dict[str, str] = {
+    "MODES": "simulator.api",
+    "simulate": "simulator.api",
+    "check_run": "simulator.api",
+    "BATTERY_MODELS": "simulator.battery",
+    "variants_from_bundle": "simulator.bundle",
+    "SimulatorInputError": "simulator.errors",
+    "POLICIES": "simulator.policies",
+    "SimulationResult": "simulator.results",
+    "write_run": "simulator.results",
+}
 
 __all__ = [
     "BATTERY_MODELS",
@@ -26,3 +46,18 @@ __all__ = [
     "variants_from_bundle",
     "write_run",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name's module on first use."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    """The package's public names, loaded or not."""
+    return sorted(set(globals()) | set(_LAZY))

@@ -236,8 +236,10 @@ def simulator(
     if as_json:
         typer.echo(json.dumps(out, indent=2))
         return
-    from rich.console import Console
+
     from rich.table import Table
+
+    from termout import console as termout_console
 
     t = Table(title=f"simulator: {profile}, {battery_model}, {workload}, {policy}")
     for col in ("mode", "wall (s)", "sim s / wall s", "life (h)", "inferences"):
@@ -272,7 +274,7 @@ def simulator(
         f"{rt3_exact.battery_life_s / 3600:.4f}",
         f"{rt3_exact.inferences:,}",
     )
-    c = Console()
+    c = termout_console()
     c.print(t)
     c.print(
         f"speedup {out['speedup']:.0f}x, life_rel_diff {out['life_rel_diff']:.2e}, "

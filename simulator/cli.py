@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+from termout import format_option
+
 app = typer.Typer()
 
 _KEYS = (
@@ -52,6 +54,7 @@ def simulate(
     compare: bool = typer.Option(False, "--compare", help="Run every policy and print one table."),
     out: Path = typer.Option(None, "--out", help="Write results.json, timeseries/, events/ here."),
     as_json: bool = typer.Option(False, "--json", help="Print only JSON."),
+    fmt: str = format_option(),
 ) -> None:
     """Simulate a battery discharge under DVFS with run-time pattern-set switching."""
     import simulator
@@ -86,7 +89,7 @@ def simulate(
         data = [r.model_dump(mode="json") for r in results]
         typer.echo(json.dumps(data if compare else data[0], indent=2))
         return
-    _table(results)
+    _table(results, fmt)
 
 
 def _write_provenance(out: Path, profile: str) -> None:
@@ -109,9 +112,10 @@ def _write_provenance(out: Path, profile: str) -> None:
     commands_file.write_text(json.dumps(commands, indent=2) + "\n", encoding="utf-8")
 
 
-def _table(results: list) -> None:
-    from rich.console import Console
+def _table(results: list, fmt: str = "table") -> None:
     from rich.table import Table
+
+    from termout import console, print_table
 
     first = results[0]
     table = Table(
@@ -130,8 +134,8 @@ def _table(results: list) -> None:
             f"{r.energy_j:,.1f}",
             str(r.switches),
         )
-    console = Console()
-    console.print(table)
+    print_table(table, fmt)
+    err = console(stderr=fmt == "csv")  # warnings never mix into CSV on stdout
     for r in results:
         for w in r.warnings:
-            console.print(f"[yellow]warning[/] ({r.policy}): {w}")
+            err.print(f"[yellow]warning[/] ({r.policy}): {w}")

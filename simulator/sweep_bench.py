@@ -93,8 +93,10 @@ def sweep(
     if as_json:
         typer.echo(json.dumps(record))
         return
-    from rich.console import Console
+
     from rich.table import Table
+
+    from termout import console as termout_console
 
     table = Table(title=f"sweep: {len(todo)} cells, {n_workers} local workers")
     for col in ("runner", "wall s", "cells/s", "speedup", "cluster start s"):
@@ -111,5 +113,5 @@ def sweep(
             f"{sp:.2f}",
             f"{r['cluster_start_s']:.2f}",
         )
-    Console().print(table)
-    Console().print(f"load average {record['load_average']}")
+    termout_console().print(table)
+    termout_console().print(f"load average {record['load_average']}")

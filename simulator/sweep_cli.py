@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+import termout
+
 app = typer.Typer()
 
 
@@ -33,8 +35,7 @@ def sweep(
 ) -> None:
     """Run every cell of the sweep not yet in --out; interrupted sweeps resume, failed
     cells are retried."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, TimeRemainingColumn
 
     from simulator.sweep import (
         cells,
@@ -51,12 +52,11 @@ def sweep(
     pending = total - len(done & {c.cell_id for c in cells(cfg)})
     client = start_client(scheduler, workers, processes=not threads)
     try:
-        progress = Progress(
+        progress = termout.progress(
             "[progress.description]{task.description}",
             BarColumn(),
             MofNCompleteColumn(),
             TimeRemainingColumn(),
-            console=Console(stderr=True),
             disable=as_json,
         )
         with progress:

@@ -31,6 +31,10 @@ def imported_modules(package: str) -> dict[str, set[str]]:
         ("power_meter", {"torch", "lab", "simulator", "reports", "device_profiles"}),
         ("device_profiles", {"torch", "lab", "simulator", "reports"}),
         ("reports", {"torch", "simulator", "lab"}),
+        (
+            "termout",
+            {"torch", "lab", "simulator", "reports", "power_meter", "device_profiles", "pandas"},
+        ),
     ],
 )
 def test_package_does_not_import(package, forbidden):

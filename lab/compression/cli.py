@@ -37,17 +37,18 @@ class RichReporter:
 
 
 def _progress(enabled: bool) -> Progress:
-    from rich.console import Console
+    """Bars on a terminal; one line per step (at most one a second) with elapsed time if not."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
-        Progress,
         TextColumn,
         TimeElapsedColumn,
         TimeRemainingColumn,
     )
 
-    return Progress(
+    import termout
+
+    return termout.progress(
         TextColumn("{task.description:<42}"),
         BarColumn(),
         MofNCompleteColumn(),
@@ -55,7 +56,6 @@ def _progress(enabled: bool) -> Progress:
         TextColumn("ETA"),
         TimeRemainingColumn(),
         TextColumn("{task.fields[note]}"),
-        console=Console(stderr=True),
         disable=not enabled,
     )
 
@@ -106,6 +106,12 @@ def compress(
         None, "--threads", help="Torch threads (default: every core; 1 is faster when shared)."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print only the evaluation as JSON."),
+    device: str = typer.Option(
+        "auto",
+        "--device",
+        metavar="cpu|cuda|auto",
+        help="Where training, the search's fine-tuning and scoring run (auto: CUDA if present).",
+    ),
 ) -> None:
     """Compress a Transformer: BP, then RL-searched pattern sets, one per DVFS level."""
     from dataclasses import replace
@@ -117,9 +123,11 @@ def compress(
     from lab.compression.pipeline import compress as run
     from lab.compression.sparsifier import CompressionError
     from lab.compression.tasks import MODEL_SPECS, load_task
+    from lab.device import compute_device, resolve_device
 
     if model != "rt3-transformer" and not model.startswith("hf:"):
         raise CompressionError(f"--model {model}: expected one of {list(MODEL_SPECS)}")
+    dev = resolve_device(device)  # an unusable device fails before any data is read
     budget = QUICK if quick else DEFAULT
     if size is not None:
         budget = replace(budget, size=size)
@@ -152,9 +160,10 @@ def compress(
         threads=threads,
     )
     task = load_task(model, data, budget)
-    with _progress(not as_json) as progress:
+    with _progress(not as_json) as progress, compute_device(dev):
         run(task, prof, opts, RichReporter(progress))
-    result = evaluate_bundle(out)
+    with compute_device(dev):
+        result = evaluate_bundle(out)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2))
     else:
@@ -169,12 +178,17 @@ def evaluate(
     ),
     threads: int | None = typer.Option(None, "--threads", help="torch threads."),
     as_json: bool = typer.Option(False, "--json", help="Print only JSON."),
+    device: str = typer.Option(
+        "auto", "--device", metavar="cpu|cuda|auto", help="Where scoring runs."
+    ),
 ) -> None:
     """Re-score every pattern set on the test split: sparsity, accuracy, perplexity, delta
     to dense; then the baselines (as recorded by compress)."""
     from lab.compression.evaluation import evaluate_bundle
+    from lab.device import compute_device
 
-    result = evaluate_bundle(bundle, data=data, threads=threads)
+    with compute_device(device):
+        result = evaluate_bundle(bundle, data=data, threads=threads)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2))
     else:
@@ -189,7 +203,10 @@ def _print_evaluation(ev: Evaluation) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console(width=max(Console().width, 120))
+    from termout import console as make_console
+    from termout import is_terminal
+
+    console = make_console() if not is_terminal() else Console(width=max(Console().width, 120))
     t = Table(title=f"rt3lab evaluate: {ev.bundle} (re-scored on {ev.scored_on}, test split)")
     for col in (
         "set",

@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from lab.device import on_compute_device, to_device
+
 if TYPE_CHECKING:
     import torch
     from torch import nn
@@ -80,7 +82,10 @@ def objective_of(data: torch.Tensor | Objective, seq_len: int) -> Objective:
 def masked_params(model: nn.Module, masks: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """``{layer.weight: weight * mask}`` for ``functional_call`` (gradients reach the weight)."""
     modules = dict(model.named_modules())
-    return {f"{name}.weight": modules[name].weight * m for name, m in masks.items()}
+    return {
+        f"{name}.weight": modules[name].weight * m.to(modules[name].weight.device)
+        for name, m in masks.items()
+    }
 
 
 @contextlib.contextmanager
@@ -93,7 +98,7 @@ def applied_masks(model: nn.Module, masks: Mapping[str, torch.Tensor]) -> Iterat
     try:
         with torch.no_grad():
             for name, m in masks.items():
-                modules[name].weight.mul_(m)
+                modules[name].weight.mul_(m.to(modules[name].weight.device))
         yield model
     finally:
         with torch.no_grad():
@@ -119,7 +124,7 @@ def reapply(model: nn.Module, masks: Mapping[str, torch.Tensor]) -> None:
     modules = dict(model.named_modules())
     with torch.no_grad():
         for name, m in masks.items():
-            modules[name].weight.mul_(m)
+            modules[name].weight.mul_(m.to(modules[name].weight.device))
 
 
 def train_masked(
@@ -142,24 +147,26 @@ def train_masked(
     import torch
 
     objective = objective_of(data, seq_len)
-    model.train()
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    windows = objective.batches(generator, batch_size)
-    reapply(model, masks)
-    last = float("nan")
-    for step in range(steps):
-        inputs, targets = next(windows)
-        loss = objective.loss(model, inputs, targets)
-        total = loss + penalty() if penalty is not None else loss
-        opt.zero_grad()
-        total.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 0.5)
-        opt.step()
+    with on_compute_device(model) as dev:
+        masks = {k: m.to(dev) for k, m in masks.items()}
+        model.train()
+        opt = torch.optim.Adam(model.parameters(), lr=lr)
+        windows = objective.batches(generator, batch_size)
         reapply(model, masks)
-        last = float(loss.detach())
-        if on_step is not None:
-            on_step(step, last)
-    model.eval()
+        last = float("nan")
+        for step in range(steps):
+            inputs, targets = (to_device(t, dev) for t in next(windows))
+            loss = objective.loss(model, inputs, targets)
+            total = loss + penalty() if penalty is not None else loss
+            opt.zero_grad()
+            total.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 0.5)
+            opt.step()
+            reapply(model, masks)
+            last = float(loss.detach())
+            if on_step is not None:
+                on_step(step, last)
+        model.eval()
     return last
 
 
@@ -186,23 +193,27 @@ def joint_finetune(
     if len(set_masks) != len(loss_weights):
         raise ValueError(f"{len(set_masks)} sets but {len(loss_weights)} loss weights")
     objective = objective_of(data, seq_len)
-    model.train()
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    windows = objective.batches(generator, batch_size)
-    reapply(model, keep)
-    last = float("nan")
-    for step in range(steps):
-        inputs, targets = next(windows)
-        total = torch.zeros(())
-        for masks, w in zip(set_masks, loss_weights, strict=True):
-            total = total + w * objective.loss(model, inputs, targets, masked_params(model, masks))
-        opt.zero_grad()
-        total.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 0.5)
-        opt.step()
+    with on_compute_device(model) as dev:
+        keep = {k: m.to(dev) for k, m in keep.items()}
+        set_masks = [{k: m.to(dev) for k, m in masks.items()} for masks in set_masks]
+        model.train()
+        opt = torch.optim.Adam(model.parameters(), lr=lr)
+        windows = objective.batches(generator, batch_size)
         reapply(model, keep)
-        last = float(total.detach())
-        if on_step is not None:
-            on_step(step, last)
-    model.eval()
+        last = float("nan")
+        for step in range(steps):
+            inputs, targets = (to_device(t, dev) for t in next(windows))
+            total = torch.zeros((), device=dev)
+            for masks, w in zip(set_masks, loss_weights, strict=True):
+                params = masked_params(model, masks)
+                total = total + w * objective.loss(model, inputs, targets, params)
+            opt.zero_grad()
+            total.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 0.5)
+            opt.step()
+            reapply(model, keep)
+            last = float(total.detach())
+            if on_step is not None:
+                on_step(step, last)
+        model.eval()
     return last

@@ -34,14 +34,14 @@ def train(
     as_json: bool = typer.Option(False, "--json", help="Print JSON only."),
 ) -> None:
     """Train the dense RT3 Transformer for a time budget and report speed and accuracy."""
-    from rich.console import Console
     from rich.table import Table
 
     from lab.data import load_lm_corpus
     from lab.models import build_model
     from lab.training import evaluate_lm, num_batches, train_lm
+    from termout import console as termout_console
 
-    console = Console(stderr=True, quiet=as_json)
+    console = termout_console(stderr=True, quiet=as_json)
     t0 = time.perf_counter()
     corpus = load_lm_corpus(data, max_vocab=max_vocab)
     corpus_s = time.perf_counter() - t0
@@ -126,4 +126,4 @@ def train(
     ]
     for name, value in rows:
         table.add_row(name, value)
-    Console().print(table)
+    termout_console().print(table)

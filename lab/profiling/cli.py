@@ -29,8 +29,8 @@ def profile(
     power: str = typer.Option(
         "none",
         "--power",
-        help="um34c:PORT|um24c:PORT|um25c:PORT|tc66c:PORT|ppk2:PORT|rapl|ina3221[:RAIL]|pi5-pmic|"
-        "none. 'none' is host mode: latency only, frequency left alone.",
+        help="um34c:PORT, um24c:PORT, um25c:PORT, tc66c:PORT, ppk2:PORT, rapl, ina3221[:RAIL], "
+        "pi5-pmic or none. 'none' is host mode: latency only, frequency left alone.",
     ),
     cpufreq_root: Path = typer.Option(
         Path("/sys"),
@@ -102,7 +102,6 @@ def profile(
     Before the board is touched its settings are journalled; `rt3lab profile restore`
     restores from a journal a killed run left, as does the next `rt3lab profile` there."""
     import click
-    from rich.console import Console
 
     from lab.profiling.cpufreq import CpufreqControl
     from lab.profiling.procedure import Plan
@@ -116,6 +115,7 @@ def profile(
         sysfs_root,
     )
     from lab.profiling.sysfs import AdbFiles, LocalFiles
+    from termout import console as termout_console
 
     if action is not None:
         if action != "restore":
@@ -127,7 +127,7 @@ def profile(
             raise click.MissingParameter(param_hint=f"'{opt}'", param_type="option")
     if power_output not in ("levels", "model"):
         raise typer.BadParameter(f"must be levels or model, got {power_output!r}")
-    console = Console(stderr=True)
+    console = termout_console(stderr=True)
     say = (lambda _m: None) if as_json else (lambda m: console.print(f"[dim]{m}[/dim]"))
     wanted = parse_levels(levels)
     plan_kw = dict(
@@ -237,6 +237,8 @@ def _print(console: object, outcome: object) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from termout import console as termout_console
+
     assert isinstance(console, Console)
     run = outcome.run  # type: ignore[attr-defined]
     t = Table(title=f"latency per variant and level ({outcome.profile.name})")  # type: ignore[attr-defined]
@@ -251,7 +253,7 @@ def _print(console: object, outcome: object) -> None:
             "" if r.mean_power_w is None else f"{r.mean_power_w:.3f}",
             "" if r.freq_ok and not r.throttled else "FREQ" if not r.freq_ok else "THROTTLED",
         )  # fmt: skip
-    out = Console()
+    out = termout_console()
     out.print(t)
     fit = outcome.power_fit  # type: ignore[attr-defined]
     if fit is not None:

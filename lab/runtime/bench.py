@@ -138,7 +138,10 @@ def _print_tables(result: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    con = Console(width=max(Console().width, 170))
+    from termout import console as termout_console
+    from termout import is_terminal
+
+    con = termout_console() if not is_terminal() else Console(width=max(Console().width, 170))
     w = result["workload"]
     h = result["host"]
     con.print(
