@@ -51,7 +51,13 @@ def simulate(
     import simulator
 
     extra = simulator.variants_from_bundle(bundle) if bundle is not None else None
-    policies = list(simulator.POLICIES) if compare else [policy]
+    if compare:
+        from device_profiles import load_profile
+
+        names = [v.name for v in load_profile(profile).variants] + [v.name for v in extra or []]
+        policies = simulator.headline_policies(names)
+    else:
+        policies = [policy]
     results = [
         simulator.simulate(
             profile,
@@ -119,6 +125,30 @@ def _table(results: list) -> None:
         )
     console = Console()
     console.print(table)
+    for line in grouped_warnings(results):
+        console.print(f"[yellow]warning[/] {line}", highlight=False)
+
+
+def grouped_warnings(results: list) -> list[str]:
+    """Each distinct warning once, with the policies that raised it; when no variant meets
+    the deadline at any level, one line saying so instead of one per policy and level."""
+    every_level_missed = all(
+        r.inferences_per_variant and r.on_time_inferences == 0 and r.missed_inferences > 0
+        for r in results
+    )
+    out: list[str] = []
+    if every_level_missed and results:
+        names = sorted(results[0].inferences_per_variant)
+        out.append(
+            f"profile {results[0].profile!r}: no variant ({', '.join(names)}) meets the "
+            "deadline at any level, so every inference misses under every policy; add "
+            "pattern sets that do (--bundle BUNDLE, e.g. the demo's)"
+        )
+    seen: dict[str, list[str]] = {}
     for r in results:
         for w in r.warnings:
-            console.print(f"[yellow]warning[/] ({r.policy}): {w}")
+            if every_level_missed and "deadline" in w and "every inference there misses" in w:
+                continue
+            seen.setdefault(w, []).append(r.policy)
+    out += [f"({', '.join(pols)}): {w}" for w, pols in seen.items()]
+    return out
