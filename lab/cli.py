@@ -79,6 +79,9 @@ def build_app() -> typer.Typer:
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point with meaningful exit codes."""
+    from lab.threads import configure_openmp
+
+    configure_openmp()  # before torch (and OpenMP) is imported by any command
     command = typer.main.get_command(build_app())
     debug = bool(os.environ.get("RT3LAB_DEBUG"))
     try:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
@@ -84,7 +83,8 @@ class TrainResult:
 
 @contextlib.contextmanager
 def torch_threads(threads: int | None = None) -> Iterator[int]:
-    """Run the block with ``threads`` torch threads (default ``os.cpu_count()``), then restore.
+    """Run the block with ``threads`` torch threads (default ``lab.threads.default_threads``:
+    the cores less the load of other jobs), then restore.
 
     Training and scoring use every core by default. On a machine shared with other busy
     processes, small models run far faster single-threaded (OpenMP threads wait on each
@@ -96,7 +96,9 @@ def torch_threads(threads: int | None = None) -> Iterator[int]:
     """
     import torch
 
-    n = threads if threads is not None else (os.cpu_count() or 1)
+    from lab.threads import default_threads
+
+    n = threads if threads is not None else default_threads()
     if n < 1:
         raise TrainingError(f"threads must be >= 1, got {n}")
     previous = torch.get_num_threads()

@@ -32,7 +32,10 @@ def simulate(
         None, "--battery-model", help="ideal, peukert, kibam, thevenin (default: the profile's)."
     ),
     workload: str = typer.Option(
-        "continuous", "--workload", help="continuous, periodic:HZ, poisson:HZ or trace:FILE."
+        "continuous",
+        "--workload",
+        help="continuous (back to back), periodic (one request per top-level deadline), "
+        "periodic:HZ, poisson:HZ or trace:FILE.",
     ),
     mode: str = typer.Option("fast", "--mode", help="fast or exact."),
     seed: int = typer.Option(0, "--seed"),
@@ -49,11 +52,11 @@ def simulate(
 ) -> None:
     """Simulate a battery discharge under DVFS with run-time pattern-set switching."""
     import simulator
+    from device_profiles import load_profile
 
     extra = simulator.variants_from_bundle(bundle) if bundle is not None else None
+    workload = simulator.headline_workload(load_profile(profile), workload)
     if compare:
-        from device_profiles import load_profile
-
         names = [v.name for v in load_profile(profile).variants] + [v.name for v in extra or []]
         policies = simulator.headline_policies(names)
     else:

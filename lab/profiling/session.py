@@ -43,7 +43,14 @@ from lab.profiling.power import (
     PowerSourceError,
     RaplPower,
 )
-from lab.profiling.procedure import Plan, ProfileRun, merge_rounds, run_profile
+from lab.profiling.procedure import (
+    Plan,
+    ProfileRun,
+    measure_variant,
+    merge_rounds,
+    run_profile,
+)
+from lab.profiling.sanity import settle
 from lab.profiling.sysfs import AdbFiles, CommandRunner, Files, LocalFiles, subprocess_runner
 from lab.profiling.thermal import ThermalProbe
 from lab.profiling.workload import BundleWorkload, VariantInfo, Workload
@@ -344,7 +351,19 @@ def profile_host(
         ]
     )
     infos = {n: workload.info(n) for n in run_variant_names(run)}
-    profile, fits = host_profile(run, base_p, infos, khz, memory_fraction, name, deadlines)
+    # Odd timings are re-measured before anything is written; what stays odd is flagged.
+    run, flags = settle(
+        run,
+        {n: i.sparsity for n, i in infos.items()},
+        plan.rel_ci,
+        lambda level, vname: measure_variant(
+            control, workload, plan, level, vname, tolerance_khz=10**9
+        ),
+        progress=progress,
+    )
+    profile, fits = host_profile(
+        run, base_p, infos, khz, memory_fraction, name, deadlines, flags=flags
+    )
     extra: dict[str, Any] = {
         "base": base_p.name, "host_khz": khz, "memory_fraction": memory_fraction,
         "rounds": rounds,

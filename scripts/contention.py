@@ -1,0 +1,84 @@
+"""Threads under contention: a small compress alone and with one CPU-bound process per
+core beside it, before (OpenMP's default wait policy, torch on every core) and after
+(``OMP_WAIT_POLICY=PASSIVE``, ``lab.threads.default_threads``), in one script so the ratios
+compare like with like on a shared machine. Prints JSON: wall times, the contended/quiet
+ratio of each configuration, and the load average before every run.
+
+    .venv/bin/python scripts/contention.py [--repeats 1] [--budget test]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HOG = "while True:\n    pass\n"
+
+
+def _run(env: dict[str, str], out: Path, budget: str, threads: int | None) -> float:
+    cmd = [
+        sys.executable, "-m", "lab", "compress", "--model", "rt3-transformer", "--data",
+        "builtin", "--budget", budget, "--out", str(out),
+    ]  # fmt: skip
+    if threads is not None:
+        cmd += ["--threads", str(threads)]
+    # a fresh cache each run, so no run reuses the dense model another trained
+    env = {**env, "RT3LAB_CACHE": tempfile.mkdtemp(prefix="rt3lab-contention-")}
+    t0 = time.perf_counter()
+    subprocess.run(cmd, env=env, check=True, capture_output=True)
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    """Measure and print the JSON."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeats", type=int, default=1)
+    ap.add_argument("--budget", default="test")
+    args = ap.parse_args()
+    cores = len(os.sched_getaffinity(0))
+    base = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS")}
+    configs = {
+        # before: libgomp's default wait policy (spin, then sleep; an empty value keeps
+        # lab.cli from setting PASSIVE) and torch on every core
+        "before (default wait policy, threads = cores)": ({**base, "OMP_WAIT_POLICY": ""},
+                                                          cores),
+        # after: what lab.cli.main sets (PASSIVE) and threads from the load
+        "after (PASSIVE, threads from the load)": (base, None),
+    }  # fmt: skip
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, (env, threads) in configs.items():
+            for contended in (False, True):
+                hogs = []
+                if contended:
+                    hogs = [subprocess.Popen([sys.executable, "-c", HOG]) for _ in range(cores)]
+                    time.sleep(2.0)
+                try:
+                    for i in range(args.repeats):
+                        load = os.getloadavg()
+                        out = Path(tmp) / f"b{len(rows)}"
+                        wall = _run(env, out, args.budget, threads)
+                        rows.append({"config": name, "contended": contended, "repeat": i,
+                                     "wall_s": wall, "load_before": load})  # fmt: skip
+                        print(json.dumps(rows[-1]), file=sys.stderr)
+                finally:
+                    for h in hogs:
+                        h.terminate()
+                        h.wait()
+    summary = {}
+    for name in configs:
+        quiet = min(r["wall_s"] for r in rows if r["config"] == name and not r["contended"])
+        busy = min(r["wall_s"] for r in rows if r["config"] == name and r["contended"])
+        summary[name] = {"quiet_s": quiet, "contended_s": busy, "ratio": busy / quiet}
+    print(json.dumps({"cores": cores, "hogs": cores, "budget": args.budget, "runs": rows,
+                      "summary": summary}, indent=2))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
