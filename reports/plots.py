@@ -67,7 +67,13 @@ def _main_series(run: RunData, columns: set[str]) -> dict[str, pd.DataFrame]:
     """Time series of the main policies; runs of one fixed set (``policy:SET``) are left to
     the summary figures so the time plots stay readable."""
     series = {k: v for k, v in run.timeseries.items() if columns <= set(v.columns)}
-    variant_runs = {str(r.get("policy")).replace(":", "_") for r in run.records}
+    from reports.verdict import BASELINES
+
+    variant_runs = {
+        str(r.get("policy")).replace(":", "_")
+        for r in run.records
+        if r.get("policy") not in BASELINES
+    }
     variant_runs -= {str(r.get("policy")) for r in run.records}
     main = {k: v for k, v in series.items() if k not in variant_runs}
     return main or series
@@ -313,14 +319,17 @@ def latency_vs_deadline(run: RunData) -> Figure | None:
     )
 
 
-def energy_per_inference(run: RunData) -> Figure:
-    """Energy per on-time inference (mJ) per policy; a log axis when values span decades."""
+def energy_per_inference(run: RunData) -> Figure | None:
+    """Energy per on-time inference (mJ) per policy; a log axis when values span decades.
+    None (no figure) when no policy answered on time: an empty plot says nothing."""
     plt = _pyplot()
     labels = _labels(run.records)
     values = []
     for r in run.records:
         n = _on_time(r)
         values.append(1e3 * float(r.get("energy_j") or 0.0) / n if n else 0.0)
+    if not any(values):
+        return None
     fig, ax = plt.subplots(figsize=(7.5, 3.8))
     ax.bar(labels, values, color="tab:purple")
     for i, v in enumerate(values):

@@ -28,21 +28,26 @@ class Gain:
     """rt3 against one baseline: ratios of on-time inferences and hours, accuracy cost."""
 
     baseline: str
-    on_time_ratio: float | None
+    on_time_ratio: float | None  # None when the baseline has no on-time inference
     hours_ratio: float | None
     accuracy_points: float | None  # baseline's accuracy minus rt3's, in points
+    rt3_on_time: int = 0
+    baseline_on_time: int = 0
 
     def sentence(self) -> str:
         """One clause, e.g. ``against dense-max: 1.50x the on-time inferences, ...``.
 
         >>> Gain("dense-max", 1.5, 0.9, 2.0).sentence()
         'against dense-max: 1.50x the on-time inferences, 0.90x the hours, 2.0 points less accurate'
+        >>> Gain("oracle", None, 1.0, None, 5, 0).sentence()[:52]
+        'against oracle: 5 on-time inferences where it has no'
         """
-        inf = (
-            "no on-time inference either way"
-            if self.on_time_ratio is None
-            else (f"{self.on_time_ratio:.2f}x the on-time inferences")
-        )
+        if self.on_time_ratio is not None:
+            inf = f"{self.on_time_ratio:.2f}x the on-time inferences"
+        elif self.rt3_on_time:
+            inf = f"{self.rt3_on_time:,} on-time inferences where it has none"
+        else:
+            inf = "no on-time inference either way"
         hrs = "hours n/a" if self.hours_ratio is None else f"{self.hours_ratio:.2f}x the hours"
         if self.accuracy_points is None:
             acc = "accuracy not comparable"
@@ -68,13 +73,11 @@ def gains(records: list[dict[str, Any]]) -> list[Gain]:
             continue
         ours, theirs = on_time(rt3), on_time(b)
         ratio = None if theirs == 0 else ours / theirs
-        if theirs == 0 and ours > 0:
-            ratio = float("inf")
         hours = rt3["battery_life_s"] / b["battery_life_s"] if b.get("battery_life_s") else None
         acc = None
         if rt3.get("mean_accuracy") is not None and b.get("mean_accuracy") is not None:
             acc = 100.0 * (b["mean_accuracy"] - rt3["mean_accuracy"])
-        out.append(Gain(name, ratio, hours, acc))
+        out.append(Gain(name, ratio, hours, acc, ours, theirs))
     return out
 
 
