@@ -142,3 +142,17 @@ def test_bundle_accuracies_are_measured_with_bundle_and_split(tmp_path):
         assert f"bundle {tmp_path}" in v.provenance.note and "split test" in v.provenance.note
     r = simulate(RT3, variants=variants, capacity_mah=0.05)
     assert r.provenance["accuracy"] == "measured"
+
+
+def test_a_profile_whose_variants_meet_no_deadline_says_so_in_one_line():
+    from simulator.cli import grouped_warnings
+
+    results = [
+        simulate(RT3, policy=p, capacity_mah=0.05) for p in headline_policies(["dense", "bp"])
+    ]
+    lines = grouped_warnings(results)
+    assert lines[0].startswith("profile 'rt3-paper': no variant (bp, dense) meets the deadline")
+    assert not any("every inference there misses" in line for line in lines)
+    assert len(lines) <= 3  # that line and one per distinct accuracy warning
+    ok = [simulate(_with_accuracy(), policy="rt3", variants=SETS, capacity_mah=0.05)]
+    assert not any("meets the deadline at any level" in line for line in grouped_warnings(ok))
