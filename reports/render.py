@@ -199,15 +199,17 @@ def host_block(run: RunData) -> TableBlock | None:
 def spread_block(run: RunData) -> TableBlock | None:
     """Run-to-run spread of the runtime bench (95 % intervals), where it measured one."""
     bench = run.runtime_bench or {}
-    sets = bench.get("sets") if isinstance(bench.get("sets"), list) else []
+    sets = bench.get("sets")
+    if isinstance(sets, dict):
+        items = list(sets.items())
+    else:
+        items = [(s.get("name"), s) for s in sets or [] if isinstance(s, dict)]
     rows = []
-    for s in sets:
-        if not isinstance(s, dict) or not isinstance(s.get("speedup_ci95"), list):
+    for name, s in items:
+        ci = s.get("speedup_ci95") if isinstance(s, dict) else None
+        if not isinstance(ci, list) or len(ci) < 2:
             continue
-        lo, hi = s["speedup_ci95"][:2]
-        rows.append(
-            [Cell(str(s.get("name"))), fmt(s.get("speedup"), 2), Cell(f"{lo:.2f} - {hi:.2f}")]
-        )
+        rows.append([Cell(str(name)), fmt(s.get("speedup"), 2), Cell(f"{ci[0]:.2f} - {ci[1]:.2f}")])
     if not rows:
         return None
     return TableBlock(

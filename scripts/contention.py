@@ -4,7 +4,7 @@ core beside it, before (OpenMP's default wait policy, torch on every core) and a
 compare like with like on a shared machine. Prints JSON: wall times, the contended/quiet
 ratio of each configuration, and the load average before every run.
 
-    .venv/bin/python scripts/contention.py [--repeats 1] [--budget test]
+    .venv/bin/python scripts/contention.py [--repeats 1] [--budget test] [--micro STEPS]
 """
 
 from __future__ import annotations
@@ -19,6 +19,33 @@ import time
 from pathlib import Path
 
 HOG = "while True:\n    pass\n"
+# A training step of a small Transformer layer (the size of the demo's --quick model),
+# the kind of op compress runs thousands of times: prints its own wall time.
+MICRO = """
+import sys, time, torch
+torch.set_num_threads(int(sys.argv[1]))
+m = torch.nn.TransformerEncoderLayer(128, 4, 200, batch_first=True)
+x = torch.randn(8, 35, 128)
+opt = torch.optim.SGD(m.parameters(), 0.01)
+def step():
+    m(x).sum().backward(); opt.step(); opt.zero_grad()
+for _ in range(5):
+    step()
+t0 = time.perf_counter()
+for _ in range(int(sys.argv[2])):
+    step()
+print(time.perf_counter() - t0)
+"""
+
+
+def _micro(env: dict[str, str], threads: int | None, steps: int) -> float:
+    if threads is None:  # what lab.threads.default_threads would pick now
+        code = "from lab.threads import default_threads; print(default_threads())"
+        threads = int(subprocess.run([sys.executable, "-c", code], env=env, text=True,
+                                     capture_output=True, check=True).stdout)  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", MICRO, str(threads), str(steps)], env=env,
+                         text=True, capture_output=True, check=True)  # fmt: skip
+    return float(out.stdout.strip())
 
 
 def _run(env: dict[str, str], out: Path, budget: str, threads: int | None) -> float:
@@ -40,6 +67,10 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--budget", default="test")
+    ap.add_argument(
+        "--micro", type=int, default=0, metavar="STEPS",
+        help="time STEPS training steps of a small Transformer layer instead of a compress",
+    )  # fmt: skip
     args = ap.parse_args()
     cores = len(os.sched_getaffinity(0))
     base = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS")}
@@ -49,8 +80,12 @@ def main() -> None:
         "before (default wait policy, threads = cores)": ({**base, "OMP_WAIT_POLICY": ""},
                                                           cores),
         # after: what lab.cli.main sets (PASSIVE) and threads from the load
-        "after (PASSIVE, threads from the load)": (base, None),
+        "after (PASSIVE, threads from the load)": ({**base, "OMP_WAIT_POLICY": "PASSIVE"},
+                                                   None),
     }  # fmt: skip
+    if args.micro:  # separate the two changes: each alone at threads = cores
+        configs["PASSIVE only (threads = cores)"] = ({**base, "OMP_WAIT_POLICY": "PASSIVE"}, cores)
+        configs["one thread only (default wait policy)"] = ({**base, "OMP_WAIT_POLICY": ""}, 1)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name, (env, threads) in configs.items():
@@ -63,7 +98,10 @@ def main() -> None:
                     for i in range(args.repeats):
                         load = os.getloadavg()
                         out = Path(tmp) / f"b{len(rows)}"
-                        wall = _run(env, out, args.budget, threads)
+                        if args.micro:
+                            wall = _micro(env, threads, args.micro)
+                        else:
+                            wall = _run(env, out, args.budget, threads)
                         rows.append({"config": name, "contended": contended, "repeat": i,
                                      "wall_s": wall, "load_before": load})  # fmt: skip
                         print(json.dumps(rows[-1]), file=sys.stderr)
@@ -76,7 +114,8 @@ def main() -> None:
         quiet = min(r["wall_s"] for r in rows if r["config"] == name and not r["contended"])
         busy = min(r["wall_s"] for r in rows if r["config"] == name and r["contended"])
         summary[name] = {"quiet_s": quiet, "contended_s": busy, "ratio": busy / quiet}
-    print(json.dumps({"cores": cores, "hogs": cores, "budget": args.budget, "runs": rows,
+    what = f"micro: {args.micro} steps" if args.micro else f"compress --budget {args.budget}"
+    print(json.dumps({"cores": cores, "hogs": cores, "workload": what, "runs": rows,
                       "summary": summary}, indent=2))  # fmt: skip
 
 
