@@ -84,11 +84,11 @@ class TrainResult:
 @contextlib.contextmanager
 def torch_threads(threads: int | None = None) -> Iterator[int]:
     """Run the block with ``threads`` torch threads (default ``lab.threads.default_threads``:
-    the cores less the load of other jobs), then restore.
+    ``OMP_NUM_THREADS`` or the usable cores), then restore.
 
     Training and scoring use every core by default. On a machine shared with other busy
-    processes, small models run far faster single-threaded (OpenMP threads wait on each
-    other), hence the override.
+    processes the OpenMP workers must not spin (``lab.threads``: the CLI sets
+    ``OMP_WAIT_POLICY=PASSIVE``), else small models run far slower multi-threaded.
 
     >>> with torch_threads(1) as n:
     ...     n

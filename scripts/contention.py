@@ -1,6 +1,6 @@
 """Threads under contention: a small compress alone and with one CPU-bound process per
 core beside it, before (OpenMP's default wait policy, torch on every core) and after
-(``OMP_WAIT_POLICY=PASSIVE``, ``lab.threads.default_threads``), in one script so the ratios
+(``OMP_WAIT_POLICY=PASSIVE``, what ``lab.cli`` sets), in one script so the ratios
 compare like with like on a shared machine. Prints JSON: wall times, the contended/quiet
 ratio of each configuration, and the load average before every run.
 
@@ -39,7 +39,7 @@ print(time.perf_counter() - t0)
 
 
 def _micro(env: dict[str, str], threads: int | None, steps: int) -> float:
-    if threads is None:  # what lab.threads.default_threads would pick now
+    if threads is None:  # what lab.threads.default_threads picks
         code = "from lab.threads import default_threads; print(default_threads())"
         threads = int(subprocess.run([sys.executable, "-c", code], env=env, text=True,
                                      capture_output=True, check=True).stdout)  # fmt: skip
@@ -79,9 +79,8 @@ def main() -> None:
         # lab.cli from setting PASSIVE) and torch on every core
         "before (default wait policy, threads = cores)": ({**base, "OMP_WAIT_POLICY": ""},
                                                           cores),
-        # after: what lab.cli.main sets (PASSIVE) and threads from the load
-        "after (PASSIVE, threads from the load)": ({**base, "OMP_WAIT_POLICY": "PASSIVE"},
-                                                   None),
+        # after: what lab.cli.main sets (PASSIVE), threads = lab.threads.default_threads
+        "after (PASSIVE, threads = cores)": ({**base, "OMP_WAIT_POLICY": "PASSIVE"}, None),
     }  # fmt: skip
     if args.micro:  # separate the two changes: each alone at threads = cores
         configs["PASSIVE only (threads = cores)"] = ({**base, "OMP_WAIT_POLICY": "PASSIVE"}, cores)
