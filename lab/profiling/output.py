@@ -129,8 +129,10 @@ def measured_profile(
     name: str | None = None,
     power_output: str = "levels",
     power_fit: PowerFit | None = None,
+    flags: list[dict[str, Any]] | None = None,
 ) -> DeviceProfile:
-    """The board's profile from a run at several levels (power needs a meter)."""
+    """The board's profile from a run at several levels (power needs a meter); ``flags``
+    (from ``lab.profiling.sanity.settle``) go into the profile as they are."""
     meter = run.meter
     if meter is None:
         raise ValueError("--power: a measured profile needs a power source, got none")
@@ -251,6 +253,8 @@ def measured_profile(
             "time_ms": median(run.switch_ms),
             "provenance": _measured(lat_meter, board, f"median of {len(run.switch_ms)} switches"),
         }
+    if flags:
+        data["flags"] = flags
     return profile_from_dict(data, source="generated profile")
 
 
