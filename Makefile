@@ -10,7 +10,7 @@ FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 export MPLBACKEND ?= Agg
 export PYBAMM_DISABLE_TELEMETRY ?= true
 
-.PHONY: demo test lint format install clean
+.PHONY: demo test test-deps lint format install clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,7 +27,16 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: lint
+# The report's browser test needs headless Chromium (Debian `chromium`); install it when
+# missing and running as root, else the test says it was skipped.
+test-deps:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	        --no-install-recommends chromium; \
+	    else echo "chromium not installed (not root): the report's browser test will skip"; fi; }
+
+test: lint test-deps
 	$(BIN)/python -m pytest
 
 format: $(STAMP)

@@ -407,6 +407,16 @@ class SwitchCost(_Strict):
     provenance: ProvenanceRef
 
 
+class MeasurementFlag(_Strict):
+    """A measurement that stayed odd after re-measuring (``lab.profiling.sanity``): the
+    profile keeps it, and says so here."""
+
+    variant: str | None = None
+    freq_khz: Khz | None = None
+    rule: str = Field(min_length=1, description="sparser-slower, wide-ci or outlier")
+    detail: str = Field(min_length=1)
+
+
 class Workload(_Strict):
     """The inference workload the profile is meant for (sequence length and deadlines)."""
 
@@ -433,6 +443,9 @@ class DeviceProfile(_Strict):
     latency_model: OpCountLatency | None = None
     variants: list[Variant] = Field(default_factory=list)
     switch_cost: SwitchCost | None = None
+    flags: list[MeasurementFlag] | None = Field(
+        default=None, description="measurements still odd after re-measuring"
+    )
 
     @model_validator(mode="after")
     def _cross_references(self) -> DeviceProfile:
@@ -591,8 +604,8 @@ def unprovenanced_numbers(p: DeviceProfile) -> list[str]:
         if isinstance(obj, BaseModel):
             here = covered or getattr(obj, "provenance", None) is not None
             for name in type(obj).model_fields:
-                if name in ("sources", "provenance", "schema_version"):
-                    continue
+                if name in ("sources", "provenance", "schema_version", "flags"):
+                    continue  # flags point at numbers (a level), they carry none
                 sub = f"{path}.{name}" if path else name
                 walk(getattr(obj, name), sub, here)
         elif isinstance(obj, list | tuple):

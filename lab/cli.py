@@ -137,6 +137,9 @@ def build_app() -> typer.Typer:
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point with meaningful exit codes."""
+    from lab.threads import configure_openmp
+
+    configure_openmp()  # before torch (and OpenMP) is imported by any command
     from termout import is_terminal
 
     command = typer.main.get_command(build_app())

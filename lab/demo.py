@@ -65,6 +65,7 @@ class DemoPlan:
     reduced: bool
     cache: Path
     seed: int = 0
+    workload: str = "periodic"
 
     @property
     def bundle(self) -> Path:
@@ -88,7 +89,9 @@ def cache_root() -> Path:
     return Path(env) if env else Path.home() / ".cache" / "rt3lab"
 
 
-def plan(out: Path, board: str, reduced: bool, seed: int = 0) -> DemoPlan:
+def plan(
+    out: Path, board: str, reduced: bool, seed: int = 0, workload: str = "periodic"
+) -> DemoPlan:
     """The demo's plan; the cache key covers everything the cached artefacts depend on.
 
     >>> p = plan(Path("o"), "rt3-paper", True)
@@ -103,7 +106,7 @@ def plan(out: Path, board: str, reduced: bool, seed: int = 0) -> DemoPlan:
         "code": code_fingerprint(),
     }
     key = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
-    return DemoPlan(out, board, reduced, cache_root() / "demo" / key, seed)
+    return DemoPlan(out, board, reduced, cache_root() / "demo" / key, seed, workload)
 
 
 def _host() -> str:
@@ -224,6 +227,7 @@ class DemoState:
     cached: dict[str, bool]
     results: list[Any] | None = None
     report_html: Path | None = None
+    workload: str | None = None
 
 
 def step_corpus(st: DemoState) -> str:
@@ -366,19 +370,34 @@ def step_profile(st: DemoState) -> str:
     return f"profile {path.name}"
 
 
+def demo_policies(variant_names: list[str]) -> list[str]:
+    """rt3 and its baselines, then each other pattern set held fixed under the governor
+    (``dvfs-only:SET``), which gives the report's accuracy-versus-life front its points.
+
+    >>> pols = demo_policies(["pp-1", "bp", "dense"])
+    >>> pols[:3], pols[-1], len(pols)
+    (['rt3', 'dense-max', 'dvfs-only:bp'], 'dvfs-only:pp-1', 7)
+    """
+    from simulator import headline_policies
+
+    head = headline_policies(variant_names)
+    return [*head, *(f"dvfs-only:{n}" for n in variant_names if f"dvfs-only:{n}" not in head)]
+
+
 def step_simulate(st: DemoState) -> str:
-    """Simulate every policy on the host-calibrated profile and write the run directory."""
+    """Simulate rt3 and every baseline on the host-calibrated profile; write the run."""
     from device_profiles import load_profile
-    from simulator import POLICIES, simulate, variants_from_bundle, write_run
+    from simulator import headline_workload, simulate, variants_from_bundle, write_run
 
     p = st.plan
     profile_path = p.cache / f"profile-{p.board}.yaml"
     profile = load_profile(profile_path)
     variants = variants_from_bundle(p.bundle)
-    # Every policy, then each pattern set held fixed under the governor (dvfs-only:SET),
-    # which gives the report's accuracy-versus-life front its per-set points.
-    policies = [*POLICIES, *(f"dvfs-only:{v.name}" for v in variants)]
-    results = [simulate(profile, policy=pol, variants=variants) for pol in policies]
+    workload = headline_workload(profile, p.workload)
+    policies = demo_policies([v.name for v in variants])
+    results = [
+        simulate(profile, policy=pol, variants=variants, workload=workload) for pol in policies
+    ]
     if p.run_dir.exists():
         shutil.rmtree(p.run_dir)
     write_run(p.run_dir, results)
@@ -387,13 +406,24 @@ def step_simulate(st: DemoState) -> str:
         shutil.copy(p.cache / artifact, p.run_dir / artifact)
     sim = (
         f"simulator.simulate(load_profile('{profile_path}'), policy=P, "
-        f"variants=variants_from_bundle('{p.bundle}')) for P in {policies} "
-        f"(as `rt3lab simulate --profile {profile_path} --bundle {p.bundle} --compare`)"
+        f"variants=variants_from_bundle('{p.bundle}'), workload='{workload}') for P in "
+        f"{policies} (as `rt3lab simulate --profile {profile_path} --bundle {p.bundle} "
+        f"--workload {workload} --compare`)"
     )
     st.commands["results.json"] = sim
     _write_json(p.run_dir / "commands.json", st.commands)
+    from lab.demo_docs import host_info
+
+    load = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
+    _write_json(p.run_dir / "host.json", {**host_info(), "load_average": load})
+    link = p.out / "bundle"  # a stable path to the demo's bundle (the README's tour)
+    if link.is_symlink():
+        link.unlink()
+    if not link.exists():
+        link.symlink_to(p.bundle.resolve(), target_is_directory=True)
     st.results = results
-    return f"{len(results)} policies simulated"
+    st.workload = workload
+    return f"{len(results)} policies simulated ({workload})"
 
 
 def step_report(st: DemoState) -> str:
@@ -451,36 +481,19 @@ def cache_lock(cache: Path, echo: Callable[[str], None] = print) -> Iterator[Non
 
 
 def headline_rows(results: list[Any]) -> list[dict[str, Any]]:
-    """The headline table's rows from simulation results."""
+    """The headline table's rows from simulation results (on-time accounting)."""
     return [
         {
             "policy": r.policy,
-            "battery_life_h": r.battery_life_s / 3600,
+            "battery_life_h": r.battery_life_h,
+            "on_time_inferences": r.on_time_inferences,
+            "missed_inferences": r.missed_inferences,
             "inferences": r.inferences,
-            "deadline_misses": r.deadline_misses,
             "mean_accuracy": r.mean_accuracy,
             "switches": r.switches,
         }
         for r in results
     ]
-
-
-def headline_markdown(results: list[Any], board: str) -> str:
-    """The headline table as Markdown, with the battery-life figure (for a README)."""
-    lines = [
-        f"Every policy on the host-calibrated `{board}` profile (`rt3lab demo`):",
-        "",
-        "| policy | battery life (h) | inferences | deadline misses | accuracy |",
-        "|---|---:|---:|---:|---:|",
-    ]
-    for r in headline_rows(results):
-        acc = "n/a" if r["mean_accuracy"] is None else f"{r['mean_accuracy']:.4f}"
-        lines.append(
-            f"| {r['policy']} | {r['battery_life_h']:.3f} | {r['inferences']:,} | "
-            f"{r['deadline_misses']:,} | {acc} |"
-        )
-    lines += ["", "![Battery life per policy](report/figures/battery_life.png)", ""]
-    return "\n".join(lines)
 
 
 @app.command()
@@ -492,32 +505,75 @@ def demo(
     reduced: bool = typer.Option(
         False, "--reduced", help="A much smaller compression budget (for tests and smoke runs)."
     ),
+    workload: str = typer.Option(
+        "periodic",
+        "--workload",
+        help="periodic (one request per top-level deadline), periodic:HZ, continuous "
+        "(back to back), poisson:HZ or trace:FILE.",
+    ),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print only the headline JSON (progress goes to stderr)."
+    ),
+    docs: Path = typer.Option(
+        None,
+        "--docs",
+        help="Also copy the headline JSON and battery-life figure here "
+        "(demo-headline.json, demo-battery-life.png) for the README.",
+    ),
 ) -> None:
     """Run the lab end to end on built-in defaults and print the headline table."""
     from rich.table import Table
 
     from device_profiles import load_profile
+    from lab.demo_docs import headline
+    from simulator import BASELINES, headline_workload
+    from simulator.workload import parse_workload
     from termout import console as termout_console
 
-    load_profile(board)  # a bad board name is bad input: fail before any work
-    console = termout_console()
+    prof = load_profile(board)  # a bad board name is bad input: fail before any work
+    parse_workload(headline_workload(prof, workload))  # so is a bad workload
+    console = termout_console(stderr=as_json)
     t0 = time.perf_counter()
-    st = run_demo(plan(out, board, reduced), echo=lambda s: console.print(s, highlight=False))
-    table = Table(title=f"rt3lab demo: every policy on the host-calibrated {board} profile")
-    for col in ("policy", "battery life (h)", "inferences", "deadline misses", "accuracy"):
+    st = run_demo(
+        plan(out, board, reduced, workload=workload),
+        echo=lambda s: console.print(s, highlight=False),
+    )
+    results = st.results or []
+    data = headline(results, board, st.workload or workload, time.perf_counter() - t0)
+    _write_json(out / "headline.json", data)
+    if docs is not None:
+        docs.mkdir(parents=True, exist_ok=True)
+        _write_json(docs / "demo-headline.json", data)
+        fig = st.plan.report_dir / "figures" / "battery_life.png"
+        if fig.is_file():
+            shutil.copy(fig, docs / "demo-battery-life.png")
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    table = Table(
+        title=f"rt3lab demo: rt3 and its baselines on the host-calibrated {board} profile\n"
+        f"{data['workload_label']}"
+    )
+    cols = ("policy", "battery life (h)", "on-time inferences", "missed", "accuracy")
+    for col in cols:
         table.add_column(col, justify="right" if col != "policy" else "left", no_wrap=True)
-    # The terminal shows the policies; the report also has each set held fixed.
-    for r in headline_rows([x for x in st.results or [] if ":" not in x.policy]):
+    # The terminal shows rt3 and its baselines; the report also has each set held fixed.
+    shown = {"rt3", *BASELINES}
+    for r in headline_rows([x for x in results if x.policy in shown]):
         acc = r["mean_accuracy"]
         table.add_row(
             r["policy"],
             f"{r['battery_life_h']:.3f}",
-            f"{r['inferences']:,}",
-            str(r["deadline_misses"]),
+            f"{r['on_time_inferences']:,}",
+            f"{r['missed_inferences']:,}",
             "n/a" if acc is None else f"{acc:.4f}",
         )
     console.print(table)
-    (out / "headline.md").write_text(headline_markdown(st.results or [], board), encoding="utf-8")
+    from reports.verdict import Gain
+
+    for g in data["gains"]:
+        console.print("rt3 " + Gain(**g).sentence(), highlight=False)
     console.print(f"report: {st.report_html}")
     console.print(f"summary: {st.plan.report_dir / 'report.md'}")
+    console.print(f"headline JSON: {out / 'headline.json'}")
     console.print(f"run directory: {st.plan.run_dir}; done in {time.perf_counter() - t0:.1f} s")

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
@@ -86,11 +85,12 @@ class TrainResult:
 
 @contextlib.contextmanager
 def torch_threads(threads: int | None = None) -> Iterator[int]:
-    """Run the block with ``threads`` torch threads (default ``os.cpu_count()``), then restore.
+    """Run the block with ``threads`` torch threads (default ``lab.threads.default_threads``:
+    ``OMP_NUM_THREADS`` or the usable cores), then restore.
 
     Training and scoring use every core by default. On a machine shared with other busy
-    processes, small models run far faster single-threaded (OpenMP threads wait on each
-    other), hence the override.
+    processes the OpenMP workers must not spin (``lab.threads``: the CLI sets
+    ``OMP_WAIT_POLICY=PASSIVE``), else small models run far slower multi-threaded.
 
     >>> with torch_threads(1) as n:
     ...     n
@@ -98,7 +98,9 @@ def torch_threads(threads: int | None = None) -> Iterator[int]:
     """
     import torch
 
-    n = threads if threads is not None else (os.cpu_count() or 1)
+    from lab.threads import default_threads
+
+    n = threads if threads is not None else default_threads()
     if n < 1:
         raise TrainingError(f"threads must be >= 1, got {n}")
     previous = torch.get_num_threads()

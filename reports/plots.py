@@ -67,37 +67,67 @@ def _main_series(run: RunData, columns: set[str]) -> dict[str, pd.DataFrame]:
     """Time series of the main policies; runs of one fixed set (``policy:SET``) are left to
     the summary figures so the time plots stay readable."""
     series = {k: v for k, v in run.timeseries.items() if columns <= set(v.columns)}
-    variant_runs = {str(r.get("policy")).replace(":", "_") for r in run.records}
+    from reports.verdict import BASELINES
+
+    variant_runs = {
+        str(r.get("policy")).replace(":", "_")
+        for r in run.records
+        if r.get("policy") not in BASELINES
+    }
     variant_runs -= {str(r.get("policy")) for r in run.records}
     main = {k: v for k, v in series.items() if k not in variant_runs}
     return main or series
 
 
+def spans_decades(values: list[float], ratio: float = 30.0) -> bool:
+    """Whether positive ``values`` span more than ``ratio`` (then a log axis shows them all).
+
+    >>> spans_decades([1.0, 2.0, 500.0]), spans_decades([1.0, 2.0]), spans_decades([0.0, 5.0])
+    (True, False, False)
+    """
+    pos = [v for v in values if v > 0]
+    return len(pos) >= 2 and max(pos) / min(pos) > ratio
+
+
+def _informative(df: pd.DataFrame, column: str) -> bool:
+    """A time-series column that changes (an ideal battery's voltage does not)."""
+    if column not in df.columns or df[column].isna().all():
+        return False
+    return float(df[column].max() - df[column].min()) > 1e-6
+
+
 def soc_voltage(run: RunData) -> Figure | None:
-    """State of charge and terminal voltage over time, one line per policy."""
+    """State of charge over time, one line per policy, and the terminal voltage when it
+    varies (the ideal battery's is a constant, and not drawn)."""
     series = _main_series(run, {"time_s", "soc"})
     if not series:
         return None
     plt = _pyplot()
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(8, 5.5), sharex=True)
+    volts = any(_informative(df, "voltage_v") for df in series.values())
+    if volts:
+        fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(8, 5.5), sharex=True)
+    else:
+        fig, ax1 = plt.subplots(figsize=(8, 3.4))
+        ax2 = None
     for policy, df in series.items():
         hours = df["time_s"] / 3600
         ax1.plot(hours, df["soc"], label=policy)
-        if "voltage_v" in df.columns:
+        if ax2 is not None and "voltage_v" in df.columns:
             ax2.plot(hours, df["voltage_v"], label=policy)
     ax1.set_ylabel("state of charge")
-    ax2.set_ylabel("terminal voltage (V)")
-    ax2.set_xlabel("time (h)")
     ax1.legend(fontsize=8)
     ax1.grid(alpha=0.3)
-    ax2.grid(alpha=0.3)
-    return Figure(
-        "soc_voltage",
-        "State of charge and terminal voltage",
-        "Battery state of charge and terminal voltage over the discharge, per policy.",
-        _simulated(run),
-        _render(fig),
+    (ax2 or ax1).set_xlabel("time (h)")
+    if ax2 is not None:
+        ax2.set_ylabel("terminal voltage (V)")
+        ax2.grid(alpha=0.3)
+    title = "State of charge and terminal voltage" if volts else "State of charge"
+    caption = "Battery state of charge over the discharge, per policy" + (
+        ", and the terminal voltage under load."
+        if volts
+        else " (the battery model's voltage is constant, so it is not drawn)."
     )
+    return Figure("soc_voltage", title, caption, _simulated(run), _render(fig))
 
 
 def level_timeline(run: RunData) -> Figure | None:
@@ -131,29 +161,39 @@ def level_timeline(run: RunData) -> Figure | None:
     )
 
 
+def _on_time(r: dict[str, Any]) -> int:
+    from reports.verdict import on_time
+
+    return on_time(r)
+
+
 def battery_life(run: RunData) -> Figure:
-    """Battery life in hours and in inferences per policy, with the mean accuracy."""
+    """Battery life in hours and on-time (and missed) inferences per policy."""
     plt = _pyplot()
     labels = _labels(run.records)
     hours = [r["battery_life_s"] / 3600 for r in run.records]
-    inferences = [r["inferences"] for r in run.records]
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.8))
+    on = [_on_time(r) for r in run.records]
+    missed = [int(r.get("deadline_misses") or 0) for r in run.records]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4.2))
     ax1.bar(labels, hours, color="tab:blue")
     ax1.set_ylabel("battery life (h)")
-    ax2.bar(labels, inferences, color="tab:green")
+    ax2.bar(labels, on, color="tab:green", label="on time")
+    ax2.bar(labels, missed, bottom=on, color="tab:red", alpha=0.35, label="missed")
     ax2.set_ylabel("inferences per charge")
+    ax2.legend(fontsize=7)
+    if spans_decades(hours):
+        ax1.set_yscale("log")
+    if spans_decades([a + b for a, b in zip(on, missed, strict=True)]):
+        ax2.set_yscale("log")
     for ax in (ax1, ax2):
         ax.set_xticks(range(len(labels)))
         ax.set_xticklabels(labels, rotation=40, ha="right", fontsize=7)
-    for i, r in enumerate(run.records):
-        acc = r.get("mean_accuracy")
-        text = "acc n/a" if acc is None else f"acc {acc:.3f}"
-        ax2.annotate(text, (i, inferences[i]), ha="center", va="bottom", fontsize=7)
+        ax.grid(alpha=0.3, axis="y")
     return Figure(
         "battery_life",
         "Battery life per policy",
-        "Hours until the battery is empty, and inferences completed on one charge; "
-        "labels give each policy's inference-weighted accuracy.",
+        "Hours until the battery is empty, and inferences on one charge: green on time, "
+        "red (stacked) late or dropped. Only on-time inferences count in the verdict.",
         _simulated(run),
         _render(fig),
     )
@@ -183,7 +223,7 @@ def accuracy_vs_life(run: RunData) -> Figure | None:
         used = [k for k, n in (r.get("inferences_per_variant") or {}).items() if n]
         named = len(used) == 1 and used[0] not in base
         label = base + (f" [{used[0]}]" if named else "")
-        points.append((label, float(r["inferences"]), float(acc)))
+        points.append((label, float(_on_time(r)), float(acc)))
     if not points:
         return None
     plt = _pyplot()
@@ -191,11 +231,15 @@ def accuracy_vs_life(run: RunData) -> Figure | None:
     front = pareto_front(points)
     for label, life, acc in points:
         ax.scatter(life, acc, s=30, label=label)
-    for label, life, acc in front:
-        ax.annotate(label, (life, acc), fontsize=7, xytext=(4, 3), textcoords="offset points")
+    # Alternate the labels above and below their points so neighbours do not overprint.
+    for i, (label, life, acc) in enumerate(front):
+        dy = 6 if i % 2 == 0 else -12
+        ax.annotate(label, (life, acc), fontsize=7, xytext=(4, dy), textcoords="offset points")
+    if spans_decades([p[1] for p in points]):
+        ax.set_xscale("log")
     ax.step([p[1] for p in front], [p[2] for p in front], where="post", color="grey", ls="--")
     ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.01, 0.5))
-    ax.set_xlabel("inferences per charge")
+    ax.set_xlabel("on-time inferences per charge")
     ax.set_ylabel("mean next-token accuracy")
     ax.grid(alpha=0.3)
     acc_kind = merge_kinds(run.records).get("accuracy", "as the variants state")
@@ -275,24 +319,33 @@ def latency_vs_deadline(run: RunData) -> Figure | None:
     )
 
 
-def energy_per_inference(run: RunData) -> Figure:
-    """Energy per inference (mJ) per policy."""
+def energy_per_inference(run: RunData) -> Figure | None:
+    """Energy per on-time inference (mJ) per policy; a log axis when values span decades.
+    None (no figure) when no policy answered on time: an empty plot says nothing."""
     plt = _pyplot()
     labels = _labels(run.records)
-    values = [
-        1e3 * (r.get("energy_per_inference_j") or 0.0) if r.get("inferences") else 0.0
-        for r in run.records
-    ]
-    fig, ax = plt.subplots(figsize=(7, 3.6))
+    values = []
+    for r in run.records:
+        n = _on_time(r)
+        values.append(1e3 * float(r.get("energy_j") or 0.0) / n if n else 0.0)
+    if not any(values):
+        return None
+    fig, ax = plt.subplots(figsize=(7.5, 3.8))
     ax.bar(labels, values, color="tab:purple")
-    ax.set_ylabel("energy per inference (mJ)")
+    for i, v in enumerate(values):
+        if v == 0.0:
+            ax.annotate("no on-time\ninference", (i, 0), ha="center", va="bottom", fontsize=6)
+    ax.set_ylabel("energy per on-time inference (mJ)")
+    if spans_decades(values):
+        ax.set_yscale("log")
     ax.set_xticks(range(len(labels)))
     ax.set_xticklabels(labels, rotation=40, ha="right", fontsize=7)
     ax.grid(alpha=0.3, axis="y")
     return Figure(
         "energy",
-        "Energy per inference",
-        "Energy drawn from the battery divided by completed inferences.",
+        "Energy per on-time inference",
+        "Energy drawn from the battery over the whole discharge divided by the inferences "
+        "that met their deadline.",
         _simulated(run),
         _render(fig),
     )

@@ -63,46 +63,72 @@ def fmt(value: Any, digits: int = 3) -> Cell:
 
 HEADLINE_HEADER = [
     "policy",
-    "battery model",
-    "workload",
     "battery life (h)",
-    "inferences",
-    "deadline misses",
+    "on-time inferences",
+    "missed",
+    "miss rate",
     "mean accuracy",
-    "energy per inference (mJ)",
+    "energy per on-time inference (mJ)",
     "switches",
-    "provenance",
 ]
 
 
+def _same(records: list[dict[str, Any]], key: str) -> str | None:
+    values = {str(r.get(key)) for r in records}
+    return values.pop() if len(values) == 1 else None
+
+
 def headline_table(run: RunData) -> TableBlock:
-    """One row per simulated policy: life, inferences, misses, accuracy, energy, switches."""
+    """One row per simulated policy: life, on-time and missed inferences, accuracy, energy.
+
+    What is shared by every row (battery model, workload, provenance) is stated once in the
+    table's introduction; what differs gets its own column.
+    """
+    from reports.verdict import on_time
+
+    recs = run.records
+    shared = {k: _same(recs, k) for k in ("battery_model", "workload")}
+    prov = {kinds_label(result_kinds(r)) for r in recs}
+    header = list(HEADLINE_HEADER)
+    extra = [k for k, v in shared.items() if v is None]
+    header[1:1] = [k.replace("_", " ") for k in extra]
+    if len(prov) > 1:
+        header.append("provenance")
     rows = []
-    for r in run.records:
-        epi = r.get("energy_per_inference_j")
-        rows.append(
-            [
-                Cell(str(r.get("policy"))),
-                Cell(str(r.get("battery_model") or "profile's")),
-                Cell(str(r.get("workload") or "")),
-                fmt(r["battery_life_s"] / 3600, 3),
-                fmt(int(r["inferences"])),
-                fmt(r.get("deadline_misses")),
-                fmt(r.get("mean_accuracy"), 4),
-                fmt(None if epi is None else 1e3 * epi, 3),
-                fmt(r.get("switches")),
-                Cell(kinds_label(result_kinds(r))),
-            ]
-        )
-    profile = run.records[0].get("profile", "")
-    return TableBlock(
-        "headline",
-        f"Headline: every policy on {profile}",
-        HEADLINE_HEADER,
-        rows,
-        "Battery life until the battery is empty, inferences completed on one charge, "
-        "and the inference-weighted accuracy of the pattern sets that ran.",
+    for r in recs:
+        n_on = on_time(r)
+        missed = int(r.get("deadline_misses") or 0)
+        rate = r.get("miss_rate")
+        if rate is None and n_on + missed:
+            rate = missed / (n_on + missed)
+        energy = r.get("energy_j")
+        epi = (1e3 * energy / n_on) if (energy is not None and n_on) else None
+        row = [Cell(str(r.get("policy")))]
+        row += [Cell(str(r.get(k) or "")) for k in extra]
+        row += [
+            fmt(r["battery_life_s"] / 3600, 3),
+            fmt(n_on),
+            fmt(missed),
+            fmt(rate, 4),
+            fmt(r.get("mean_accuracy"), 4),
+            fmt(epi, 3),
+            fmt(r.get("switches")),
+        ]
+        if len(prov) > 1:
+            row.append(Cell(kinds_label(result_kinds(r))))
+        rows.append(row)
+    profile = recs[0].get("profile", "")
+    said = [f"{k.replace('_', ' ')} {v}" for k, v in shared.items() if v is not None]
+    intro = (
+        "Battery life until the battery is empty; inferences completed within their "
+        "deadline on one charge, and those missed (late or dropped); the inference-weighted "
+        "accuracy of the pattern sets that ran. "
     )
+    if said:
+        intro += "Every row: " + ", ".join(said) + ". "
+    if len(prov) == 1:
+        intro += f"Numbers are {prov.pop()}."
+    return TableBlock("headline", f"Headline: every policy on {profile}", header, rows, intro)
 
 
 def reproduction_block(rows: list[ReproRow]) -> TableBlock:
@@ -126,15 +152,94 @@ def reproduction_block(rows: list[ReproRow]) -> TableBlock:
 
 
 def warnings_block(run: RunData) -> TableBlock | None:
-    """The simulator's warnings, one row each, or None when there are none."""
-    rows = [
-        [Cell(str(r.get("policy"))), Cell(str(w))]
-        for r in run.records
-        for w in r.get("warnings") or []
-    ]
+    """The simulator's warnings, each distinct one once with the policies that raised it,
+    or None when there are none."""
+    seen: dict[str, list[str]] = {}
+    for r in run.records:
+        for w in r.get("warnings") or []:
+            seen.setdefault(str(w), []).append(str(r.get("policy")))
+    if not seen:
+        return None
+    rows = [[Cell(w), Cell(", ".join(pols)), fmt(len(pols))] for w, pols in seen.items()]
+    return TableBlock("warnings", "Simulator warnings", ["warning", "policies", "count"], rows)
+
+
+def host_block(run: RunData) -> TableBlock | None:
+    """The host the latencies were measured on (``host.json``), or None."""
+    if not run.host:
+        return None
+    names = {
+        "cpu": "CPU",
+        "cores": "cores",
+        "torch_threads": "torch threads",
+        "omp_num_threads": "OMP_NUM_THREADS",
+        "omp_wait_policy": "OMP_WAIT_POLICY",
+        "torch": "torch",
+        "python": "Python",
+        "governor": "cpufreq governor",
+        "load_average": "load average (1, 5, 15 min)",
+    }
+    rows = []
+    for key, label in names.items():
+        if key not in run.host:
+            continue
+        value = run.host[key]
+        if isinstance(value, list):
+            value = ", ".join(f"{x:.2f}" for x in value)
+        rows.append([Cell(label), Cell("not set" if value is None else str(value))])
+    return TableBlock(
+        "host",
+        "Host",
+        ["", "value"],
+        rows,
+        "The machine that compressed, benchmarked and timed the pattern sets.",
+    )
+
+
+def spread_block(run: RunData) -> TableBlock | None:
+    """Run-to-run spread of the runtime bench (95 % intervals), where it measured one."""
+    bench = run.runtime_bench or {}
+    sets = bench.get("sets")
+    if isinstance(sets, dict):
+        items = list(sets.items())
+    else:
+        items = [(s.get("name"), s) for s in sets or [] if isinstance(s, dict)]
+    rows = []
+    for name, s in items:
+        ci = s.get("speedup_ci95") if isinstance(s, dict) else None
+        if not isinstance(ci, list) or len(ci) < 2:
+            continue
+        rows.append([Cell(str(name)), fmt(s.get("speedup"), 2), Cell(f"{ci[0]:.2f} - {ci[1]:.2f}")])
     if not rows:
         return None
-    return TableBlock("warnings", "Simulator warnings", ["policy", "warning"], rows)
+    return TableBlock(
+        "spread",
+        "Run-to-run spread of the measured speedups",
+        ["pattern set", "speedup over dense", "95 % interval"],
+        rows,
+        "From `rt3lab bench runtime`: whole interleaved rounds resampled (bootstrap).",
+    )
+
+
+def flags_block(run: RunData) -> TableBlock | None:
+    """Measurements the profiler flagged as odd after re-measuring (``flags``), or None."""
+    flags = (run.profile or {}).get("flags") or []
+    rows = [
+        [Cell(str(f.get("variant", ""))), Cell(str(f.get("freq_khz", ""))),
+         Cell(str(f.get("rule", ""))), Cell(str(f.get("detail", "")))]
+        for f in flags
+        if isinstance(f, dict)
+    ]  # fmt: skip
+    if not rows:
+        return None
+    return TableBlock(
+        "flags",
+        "Measurement flags",
+        ["pattern set", "level (kHz)", "rule", "detail"],
+        rows,
+        "Odd measurements that stayed odd after re-measuring; the simulation used them as "
+        "they are, so read the figures that depend on them with care.",
+    )
 
 
 def _version() -> str:
@@ -170,6 +275,7 @@ def write_report(
     tables: list[TableBlock],
     figures: list[Figure],
     notes: list[str] | None = None,
+    verdict: str = "",
 ) -> ReportFiles:
     """Write ``report.html`` (images embedded as base64 PNG), ``report.md`` and the PNGs."""
     out.mkdir(parents=True, exist_ok=True)
@@ -197,6 +303,7 @@ def write_report(
         "tables": tables,
         "figures": fig_ctx,
         "notes": notes or [],
+        "verdict": verdict,
     }
     html = out / "report.html"
     html.write_text(_template("report.html.j2").render(**ctx), encoding="utf-8")

@@ -7,14 +7,18 @@ from pathlib import Path
 from reports.plots import run_figures
 from reports.render import (
     ReportFiles,
+    flags_block,
     headline_table,
+    host_block,
     reproduction_block,
+    spread_block,
     warnings_block,
     write_report,
 )
 from reports.reproduction import reproduction_table
 from reports.run import RunDirError, load_run
 from reports.sweep_summary import is_sweep_dir, load_sweep, sweep_figures, sweep_tables
+from reports.verdict import provenance_sentence, verdict_paragraph
 
 
 def build_report(run_dir: str | Path, out: str | Path) -> ReportFiles:
@@ -40,13 +44,37 @@ def build_report(run_dir: str | Path, out: str | Path) -> ReportFiles:
         )
     run = load_run(src)
     tables = [headline_table(run), reproduction_block(reproduction_table(run))]
-    warn = warnings_block(run)
-    if warn is not None:
-        tables.append(warn)
-    notes = [
-        f"{r.get('policy')}: {r['deadline_misses']} deadline misses"
-        for r in run.records
-        if r.get("deadline_misses")
-    ]
+    for block in (warnings_block(run), flags_block(run), host_block(run), spread_block(run)):
+        if block is not None:
+            tables.append(block)
+    workloads = {str(r.get("workload")) for r in run.records}
+    label = _workload_label(workloads.pop()) if len(workloads) == 1 else ""
+    rt3 = run.record("rt3")
+    measured = provenance_sentence(rt3) if rt3 is not None else ""
+    text = verdict_paragraph(run.records, label, measured)
+    if (run.profile or {}).get("flags"):
+        text += f" The profile carries {len(run.profile['flags'])} measurement flag(s)."
     profile = run.records[0].get("profile", "")
-    return write_report(dst, f"rt3lab report: {profile}", str(src), tables, run_figures(run), notes)
+    return write_report(
+        dst, f"rt3lab report: {profile}", str(src), tables, run_figures(run), verdict=text
+    )
+
+
+def _workload_label(spec: str) -> str:
+    """The workload in words (as ``simulator.workload_label``; reports read files only).
+
+    >>> _workload_label("continuous")
+    'back-to-back (continuous): the processor never idles'
+    >>> _workload_label("periodic:10")
+    'periodic: one request every 100.0 ms (10.000 Hz)'
+    """
+    kind, _, arg = spec.partition(":")
+    if kind == "continuous":
+        return "back-to-back (continuous): the processor never idles"
+    if kind == "periodic":
+        try:
+            hz = float(arg)
+        except ValueError:
+            return spec
+        return f"periodic: one request every {1e3 / hz:.1f} ms ({hz:.3f} Hz)"
+    return spec

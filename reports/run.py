@@ -24,6 +24,9 @@ RESULT_FIELDS: tuple[str, ...] = (
     "battery_life_s",
     "inferences",
     "deadline_misses",
+    "on_time_inferences",
+    "missed_inferences",
+    "miss_rate",
     "mean_accuracy",
     "energy_j",
     "energy_per_inference_j",
@@ -50,6 +53,7 @@ class RunData:
     meter_trace: pd.DataFrame | None = None
     meter_windows: list[dict[str, Any]] | None = None
     commands: dict[str, str] = field(default_factory=dict)
+    host: dict[str, Any] | None = None
 
     @property
     def results(self) -> pd.DataFrame:
@@ -160,4 +164,5 @@ def load_run(path: str | Path) -> RunData:
         meter_trace=meter_trace,
         meter_windows=windows,
         commands={str(k): str(v) for k, v in commands.items()},
+        host=_read_optional_json(root / "host.json", dict),
     )

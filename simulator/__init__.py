@@ -6,6 +6,8 @@ scipy) are imported on first use, so a CLI that never simulates never pays for t
 >>> import simulator
 >>> simulator.POLICIES
 ('rt3', 'dense-max', 'dvfs-only', 'static-sparse', 'oracle')
+>>> simulator.BASELINES
+('dense-max', 'dvfs-only:bp', 'dvfs-only:dense', 'static-sparse', 'oracle')
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ if TYPE_CHECKING:
     from simulator.battery import BATTERY_MODELS
     from simulator.bundle import variants_from_bundle
     from simulator.errors import SimulatorInputError
-    from simulator.policies import POLICIES
+    from simulator.headline import headline_workload, workload_label
+    from simulator.policies import BASELINES, POLICIES, headline_policies
     from simulator.results import SimulationResult, write_run
 
 # Public names and the module defining each: imported on first use (PEP 562), so that
@@ -31,19 +34,27 @@ _LAZY: dict[str, str] = {
     "variants_from_bundle": "simulator.bundle",
     "SimulatorInputError": "simulator.errors",
     "POLICIES": "simulator.policies",
+    "BASELINES": "simulator.policies",
+    "headline_policies": "simulator.policies",
+    "headline_workload": "simulator.headline",
+    "workload_label": "simulator.headline",
     "SimulationResult": "simulator.results",
     "write_run": "simulator.results",
 }
 
 __all__ = [
+    "BASELINES",
     "BATTERY_MODELS",
     "MODES",
     "POLICIES",
     "SimulationResult",
     "SimulatorInputError",
     "check_run",
+    "headline_policies",
+    "headline_workload",
     "simulate",
     "variants_from_bundle",
+    "workload_label",
     "write_run",
 ]
 

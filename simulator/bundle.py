@@ -1,6 +1,8 @@
 """Variants from a compression bundle's ``bundle.json`` (plain JSON; no torch).
 
-Accuracy, sparsity and non-zero operation counts come from the bundle; the latency comes
+Accuracy, sparsity and non-zero operation counts come from the bundle and are ``measured``
+by this lab (``rt3lab compress`` scores every set on the corpus's test split; the record
+names the bundle and the split); the latency comes
 later from the profile (its measured table for a variant of the same name, else its op-count
 model, marked ``modelled``). The bundle's dense reference is added as ``dense`` when the
 bundle has no set of that name and knows its operation counts.
@@ -90,6 +92,24 @@ def _number(path: Path, where: str, value: Any, required: bool) -> float | None:
     return float(value)
 
 
+def bundle_provenance(path: Path, data: dict[str, Any]) -> Any:
+    """``measured`` provenance of a bundle's accuracies: the bundle, its split and data."""
+    from device_profiles.schema import Measured
+
+    meta = data.get("provenance") if isinstance(data.get("provenance"), dict) else {}
+    split = meta.get("split") or "test"  # rt3lab compress scores the sets on the test split
+    created = meta.get("created")
+    corpus = meta.get("data")
+    note = f"bundle {path.parent}, split {split}" + (f", data {corpus}" if corpus else "")
+    return Measured(
+        kind="measured",
+        meter=f"next-token accuracy on the {split} split",
+        date=str(created) if created else "unknown (not in the bundle)",
+        tool="rt3lab compress / rt3lab evaluate",
+        note=note,
+    )
+
+
 def variants_from_bundle(
     directory: str | Path, levels_khz: list[int] | None = None, profile: str = "the profile"
 ) -> list[Variant]:
@@ -97,7 +117,7 @@ def variants_from_bundle(
     ``levels_khz`` each set's ``freq_khz`` must be one of those levels."""
     from pydantic import ValidationError
 
-    from device_profiles.schema import Published, Variant
+    from device_profiles.schema import Variant
 
     path = Path(directory) / "bundle.json"
     try:
@@ -144,7 +164,7 @@ def variants_from_bundle(
                 f"{path}: sets[{i}].freq_khz: {khz} is not a level of {profile} {list(levels_khz)}"
             )
 
-    prov = Published(kind="published", source=f"rt3lab bundle {path}")
+    prov = bundle_provenance(path, data)
     out: list[Variant] = []
     entries = [(f"sets[{i}]", s) for i, s in enumerate(sets)]
     reference = data.get("reference")

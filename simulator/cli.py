@@ -34,7 +34,10 @@ def simulate(
         None, "--battery-model", help="ideal, peukert, kibam, thevenin (default: the profile's)."
     ),
     workload: str = typer.Option(
-        "continuous", "--workload", help="continuous, periodic:HZ, poisson:HZ or trace:FILE."
+        "continuous",
+        "--workload",
+        help="continuous (back to back), periodic (one request per top-level deadline), "
+        "periodic:HZ, poisson:HZ or trace:FILE.",
     ),
     mode: str = typer.Option("fast", "--mode", help="fast or exact."),
     seed: int = typer.Option(0, "--seed"),
@@ -58,14 +61,18 @@ def simulate(
 ) -> None:
     """Simulate a battery discharge under DVFS with run-time pattern-set switching."""
     import simulator
+    from device_profiles import load_profile
 
+    prof = load_profile(profile)
     extra = None
     if bundle is not None:
-        from device_profiles import load_profile
-
-        prof = load_profile(profile)
         extra = simulator.variants_from_bundle(bundle, prof.levels_khz, f"profile {prof.name!r}")
-    policies = list(simulator.POLICIES) if compare else [policy]
+    workload = simulator.headline_workload(prof, workload)
+    if compare:
+        names = [v.name for v in prof.variants] + [v.name for v in extra or []]
+        policies = simulator.headline_policies(names)
+    else:
+        policies = [policy]
     results = [
         simulator.simulate(
             profile,
@@ -121,7 +128,8 @@ def _table(results: list, fmt: str = "table") -> None:
     table = Table(
         title=f"{first.profile} · {first.battery_model} · {first.workload} · {first.mode}"
     )
-    for col in ("policy", "life (h)", "inferences", "misses", "accuracy", "energy (J)", "switches"):
+    cols = ("policy", "life (h)", "inferences", "on time", "misses", "accuracy", "energy (J)")
+    for col in (*cols, "switches"):
         table.add_column(col, justify="left" if col == "policy" else "right")
     for r in results:
         acc = "n/a" if r.mean_accuracy is None else f"{r.mean_accuracy:.4f}"
@@ -129,6 +137,7 @@ def _table(results: list, fmt: str = "table") -> None:
             r.policy,
             f"{r.battery_life_s / 3600:.3f}",
             f"{r.inferences:,}",
+            f"{r.on_time_inferences:,}",
             f"{r.deadline_misses:,}",
             acc,
             f"{r.energy_j:,.1f}",
@@ -136,6 +145,30 @@ def _table(results: list, fmt: str = "table") -> None:
         )
     print_table(table, fmt)
     err = console(stderr=fmt == "csv")  # warnings never mix into CSV on stdout
+    for line in grouped_warnings(results):
+        err.print(f"[yellow]warning[/] {line}", highlight=False)
+
+
+def grouped_warnings(results: list) -> list[str]:
+    """Each distinct warning once, with the policies that raised it; when no variant meets
+    the deadline at any level, one line saying so instead of one per policy and level."""
+    every_level_missed = all(
+        r.inferences_per_variant and r.on_time_inferences == 0 and r.missed_inferences > 0
+        for r in results
+    )
+    out: list[str] = []
+    if every_level_missed and results:
+        names = sorted(results[0].inferences_per_variant)
+        out.append(
+            f"profile {results[0].profile!r}: no variant ({', '.join(names)}) meets the "
+            "deadline at any level, so every inference misses under every policy; add "
+            "pattern sets that do (--bundle BUNDLE, e.g. the demo's)"
+        )
+    seen: dict[str, list[str]] = {}
     for r in results:
         for w in r.warnings:
-            err.print(f"[yellow]warning[/] ({r.policy}): {w}")
+            if every_level_missed and "deadline" in w and "every inference there misses" in w:
+                continue
+            seen.setdefault(w, []).append(r.policy)
+    out += [f"({', '.join(pols)}): {w}" for w, pols in seen.items()]
+    return out

@@ -122,6 +122,8 @@ def build_device(
     cost = profile.switch_cost
     trans_us = profile.cluster(profile.inference_cluster).transition_latency_us or 0.0
     lat_source = max((s.latency_source for s in specs), key=lambda s: _RANK[s])
+    acc_kinds = {_kind(profile, v.provenance) for v, _ in pairs if v.accuracy is not None}
+    acc_source = max(acc_kinds, key=lambda s: _RANK[s]) if acc_kinds else "none"
     return Device(
         profile=profile.name,
         levels=tuple(levels),
@@ -141,5 +143,6 @@ def build_device(
             "power": _kind(profile, power_ref),
             "battery": _kind(profile, profile.battery.provenance),
             "switch_cost": "none" if cost is None else _kind(profile, cost.provenance),
+            "accuracy": acc_source,
         },
     )

@@ -5,10 +5,12 @@ runs under:
 
 - ``rt3``: at each level, the most accurate variant whose latency meets the deadline there;
   when none does, the fastest, with its misses counted and a warning.
-- ``dense-max``: the most accurate variant (the unpruned model) at the highest level, no
-  DVFS (the governor is fixed at the top level).
+- ``dense-max``: the unpruned model (the variant named ``dense``, else the one with
+  sparsity 0) at the highest level, always: no DVFS (the governor is fixed at the top
+  level) and no pruning.
 - ``dvfs-only``: one fixed variant, the most accurate (``dvfs-only:NAME`` picks another),
-  under the profile's governor.
+  under the profile's governor. ``dvfs-only:bp`` (the BP model following the governor) is
+  RT3's own comparison; ``dvfs-only:dense`` the unpruned model following the governor.
 - ``static-sparse``: the sparsest variant throughout, under the profile's governor.
 - ``oracle``: see ``simulator.oracle``: with perfect knowledge of the whole discharge, the
   per-level choice that maximises accuracy-weighted completed inferences.
@@ -26,6 +28,46 @@ from simulator.device import Device, VariantSpec
 from simulator.errors import SimulatorInputError
 
 POLICIES: tuple[str, ...] = ("rt3", "dense-max", "dvfs-only", "static-sparse", "oracle")
+# The baselines every headline compares rt3 against, by these names everywhere (tables,
+# plots, JSON); defined in simulator/README.md.
+BASELINES: tuple[str, ...] = (
+    "dense-max",
+    "dvfs-only:bp",
+    "dvfs-only:dense",
+    "static-sparse",
+    "oracle",
+)
+
+
+def headline_policies(variant_names: list[str] | tuple[str, ...]) -> list[str]:
+    """``rt3`` and the baselines this set of variants can run (``dvfs-only:NAME`` needs NAME).
+
+    >>> headline_policies(["dense", "bp", "pp-1"])
+    ['rt3', 'dense-max', 'dvfs-only:bp', 'dvfs-only:dense', 'static-sparse', 'oracle']
+    >>> headline_policies(["dense", "a"])
+    ['rt3', 'dense-max', 'dvfs-only:dense', 'static-sparse', 'oracle']
+    """
+    names = set(variant_names)
+    out = ["rt3"]
+    for pol in BASELINES:
+        arg = pol.partition(":")[2]
+        if not arg or arg in names:
+            out.append(pol)
+    return out
+
+
+def unpruned(device: Device) -> VariantSpec:
+    """The unpruned model: the variant named ``dense``, else the one with sparsity 0."""
+    for v in device.variants:
+        if v.name == "dense":
+            return v
+    for v in device.variants:
+        if v.sparsity == 0.0:
+            return v
+    raise SimulatorInputError(
+        "policy dense-max: needs the unpruned model (a variant named 'dense' or with "
+        f"sparsity 0); variants are {[v.name for v in device.variants]}"
+    )
 
 
 def deadline_s(device: Device, khz: int, workload_deadline_s: float | None) -> float | None:
@@ -66,7 +108,7 @@ def plan_table(
     if base == "rt3" and not arg:
         return {k: rt3_choice(device, k, workload_deadline_s)[0].name for k in levels}
     if base == "dense-max" and not arg:
-        return {k: ranked[0].name for k in levels}
+        return {k: unpruned(device).name for k in levels}
     if base == "dvfs-only":
         name = device.variant(arg).name if arg else ranked[0].name
         return {k: name for k in levels}

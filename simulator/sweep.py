@@ -36,9 +36,14 @@ RESULT_COLUMNS: dict[str, str] = {
     "battery_life_s": "float64",
     "inferences": "int64",
     "deadline_misses": "int64",
+    "on_time_inferences": "int64",
+    "missed_inferences": "int64",
+    "miss_rate": "float64",
     "mean_accuracy": "float64",
     "energy_j": "float64",
     "energy_per_inference_j": "float64",
+    "energy_per_on_time_inference_j": "float64",
+    "battery_life_h": "float64",
     "switches": "int64",
 }
 

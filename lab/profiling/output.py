@@ -129,8 +129,10 @@ def measured_profile(
     name: str | None = None,
     power_output: str = "levels",
     power_fit: PowerFit | None = None,
+    flags: list[dict[str, Any]] | None = None,
 ) -> DeviceProfile:
-    """The board's profile from a run at several levels (power needs a meter)."""
+    """The board's profile from a run at several levels (power needs a meter); ``flags``
+    (from ``lab.profiling.sanity.settle``) go into the profile as they are."""
     meter = run.meter
     if meter is None:
         raise ValueError("--power: a measured profile needs a power source, got none")
@@ -251,6 +253,8 @@ def measured_profile(
             "time_ms": median(run.switch_ms),
             "provenance": _measured(lat_meter, board, f"median of {len(run.switch_ms)} switches"),
         }
+    if flags:
+        data["flags"] = flags
     return profile_from_dict(data, source="generated profile")
 
 
@@ -337,8 +341,12 @@ def host_profile(
     memory_fraction: float | None = None,
     name: str | None = None,
     deadlines: str = "scaled",
+    flags: list[dict[str, Any]] | None = None,
 ) -> tuple[DeviceProfile, dict[str, LatencyFit]]:
     """This host's latencies projected to ``base``'s levels, with ``base``'s power.
+
+    Each latency's provenance says ``measured on HOST at F kHz, projected by a + b/f``;
+    ``flags`` (from ``lab.profiling.sanity.settle``) go into the profile as they are.
 
     ``deadlines="scaled"`` (when the run has a ``bp`` variant) multiplies ``base``'s timing
     constraints so that BP exactly meets the highest level's, as in RT3's setup, where the
@@ -366,6 +374,7 @@ def host_profile(
                 f"{host_khz} kHz by {tool_name()} on {today()} (threads "
                 f"{run.workload.get('threads')}, seq {run.workload.get('seq_len')})"
             ),
+            "note": f"measured on {host} at {host_khz} kHz, projected by a + b/f",
         }
         lat = [
             {"freq_khz": k, "latency_ms": fit.latency_ms(k), "provenance": prov}
@@ -381,6 +390,8 @@ def host_profile(
         sources=sources,
         variants=variants,
     )
+    if flags:
+        data["flags"] = flags
     if deadlines == "scaled" and "bp" in fits:
         _scale_deadlines(data, fits["bp"])
     if run.switch_ms:

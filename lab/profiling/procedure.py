@@ -133,6 +133,81 @@ def _same(a: int | None, b: int, tol_khz: int) -> bool:
     return a is not None and abs(a - b) <= tol_khz
 
 
+def measure_variant(
+    control: FrequencyControl,
+    workload: Workload,
+    plan: Plan,
+    level: int,
+    name: str,
+    power: PowerSource | None = None,
+    thermal: ThermalProbe | None = None,
+    say: Callable[[str], None] = lambda _msg: None,
+    tolerance_khz: int = 0,
+) -> Measurement:
+    """Time (and meter) one variant at the level already set: warm up, run until the
+    median's interval is within ``plan.rel_ci`` or the time cap, check the frequency held."""
+
+    def throttle_state() -> tuple[int | None, bool | None]:
+        if thermal is None:
+            return None, None
+        return thermal.throttle_count(), thermal.pi_throttled_now()
+
+    workload.activate(name)
+    count0, _ = throttle_state()
+    start_khz = control.current_khz()
+    for _ in range(plan.warmup):
+        workload.run_once()
+    if power is not None:
+        power.begin(f"{name}@{level}")
+    t_window = time.monotonic()
+    stats = measure_until_stable(
+        workload.run_once,
+        warmup=0,
+        min_runs=plan.min_runs,
+        max_runs=plan.max_runs,
+        rel_ci=plan.rel_ci,
+        time_cap_s=plan.time_cap_s,
+    )
+    n = stats.runs
+    reading = None
+    if power is not None:
+        while time.monotonic() - t_window < plan.power_window_s:
+            workload.run_once()
+            n += 1
+        reading = power.end(f"{name}@{level}")
+    end_khz = control.current_khz()
+    count1, pi_now = throttle_state()
+    throttled = None
+    if count0 is not None and count1 is not None:
+        throttled = count1 > count0
+    if pi_now is not None:
+        throttled = bool(throttled) or pi_now
+    ok = _same(start_khz, level, tolerance_khz) if start_khz is not None else True
+    ok = ok and (end_khz is None or _same(end_khz, level, tolerance_khz))
+    if not control.controllable:
+        ok = _same(start_khz, level, tolerance_khz)
+    m = Measurement(
+        level, name, "busy", start_khz, end_khz, ok,
+        median_ms=stats.median_ms, ci_low_ms=stats.ci_low_ms, ci_high_ms=stats.ci_high_ms,
+        runs=stats.runs, converged=stats.converged, inferences=n,
+        temp_c=None if thermal is None else thermal.max_temp_c(), throttled=throttled,
+    )  # fmt: skip
+    if reading is not None:
+        m.energy_j = reading.energy_j
+        m.mean_power_w = reading.mean_power_w
+        m.window_s = reading.duration_s
+        m.power_samples = reading.samples
+        m.power_reliable = reading.reliable
+        m.energy_per_inference_j = reading.energy_j / n if n else None
+    say(
+        f"{level} kHz {name}: {stats.median_ms:.3f} ms "
+        f"[{stats.ci_low_ms:.3f}, {stats.ci_high_ms:.3f}] n={stats.runs}"
+        + ("" if reading is None else f", {reading.mean_power_w:.3f} W")
+        + ("" if ok else "  FLAGGED: frequency did not hold")
+    )
+    return m
+
+
 def run_profile(
     control: FrequencyControl,
     workload: Workload,
@@ -149,11 +224,6 @@ def run_profile(
     say = progress or (lambda _msg: None)
     rows: list[Measurement] = []
     switch_ms: list[float] = []
-
-    def throttle_state() -> tuple[int | None, bool | None]:
-        if thermal is None:
-            return None, None
-        return thermal.throttle_count(), thermal.pi_throttled_now()
 
     for level in plan.levels_khz:
         got = control.set_khz(level)
@@ -175,60 +245,10 @@ def run_profile(
                 )
             )  # fmt: skip
         for name in workload.names:
-            workload.activate(name)
-            count0, _ = throttle_state()
-            start_khz = control.current_khz()
-            for _ in range(plan.warmup):
-                workload.run_once()
-            if power is not None:
-                power.begin(f"{name}@{level}")
-            t_window = time.monotonic()
-            stats = measure_until_stable(
-                workload.run_once,
-                warmup=0,
-                min_runs=plan.min_runs,
-                max_runs=plan.max_runs,
-                rel_ci=plan.rel_ci,
-                time_cap_s=plan.time_cap_s,
-            )
-            n = stats.runs
-            reading = None
-            if power is not None:
-                while time.monotonic() - t_window < plan.power_window_s:
-                    workload.run_once()
-                    n += 1
-                reading = power.end(f"{name}@{level}")
-            end_khz = control.current_khz()
-            count1, pi_now = throttle_state()
-            throttled = None
-            if count0 is not None and count1 is not None:
-                throttled = count1 > count0
-            if pi_now is not None:
-                throttled = bool(throttled) or pi_now
-            ok = _same(start_khz, level, tolerance_khz) if start_khz is not None else True
-            ok = ok and (end_khz is None or _same(end_khz, level, tolerance_khz))
-            if not control.controllable:
-                ok = _same(start_khz, level, tolerance_khz)
-            m = Measurement(
-                level, name, "busy", start_khz, end_khz, ok,
-                median_ms=stats.median_ms, ci_low_ms=stats.ci_low_ms, ci_high_ms=stats.ci_high_ms,
-                runs=stats.runs, converged=stats.converged, inferences=n,
-                temp_c=None if thermal is None else thermal.max_temp_c(), throttled=throttled,
+            rows.append(
+                measure_variant(control, workload, plan, level, name, power, thermal, say,
+                                tolerance_khz)
             )  # fmt: skip
-            if reading is not None:
-                m.energy_j = reading.energy_j
-                m.mean_power_w = reading.mean_power_w
-                m.window_s = reading.duration_s
-                m.power_samples = reading.samples
-                m.power_reliable = reading.reliable
-                m.energy_per_inference_j = reading.energy_j / n if n else None
-            rows.append(m)
-            say(
-                f"{level} kHz {name}: {stats.median_ms:.3f} ms "
-                f"[{stats.ci_low_ms:.3f}, {stats.ci_high_ms:.3f}] n={stats.runs}"
-                + ("" if reading is None else f", {reading.mean_power_w:.3f} W")
-                + ("" if ok else "  FLAGGED: frequency did not hold")
-            )
     if len(workload.names) > 1 and plan.switch_reps > 0:
         for i in range(plan.switch_reps):
             switch_ms.append(workload.activate(workload.names[i % len(workload.names)]) * 1e3)

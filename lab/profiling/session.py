@@ -43,7 +43,15 @@ from lab.profiling.power import (
     PowerSourceError,
     RaplPower,
 )
-from lab.profiling.procedure import Plan, ProfileRun, merge_rounds, run_profile
+from lab.profiling.procedure import (
+    Measurement,
+    Plan,
+    ProfileRun,
+    measure_variant,
+    merge_rounds,
+    run_profile,
+)
+from lab.profiling.sanity import settle
 from lab.profiling.sysfs import AdbFiles, CommandRunner, Files, LocalFiles, subprocess_runner
 from lab.profiling.thermal import ThermalProbe
 from lab.profiling.workload import BundleWorkload, VariantInfo, Workload
@@ -250,10 +258,20 @@ def profile_board(
     power.start()
     try:
         with restoring(control), pinned(control) as cpus:
-            run = run_profile(
-                control, workload, plan, power, _thermal(files, power), progress,
-            )  # fmt: skip
+            thermal = _thermal(files, power)
+            run = run_profile(control, workload, plan, power, thermal, progress)
             run.control["pinned_cpus"] = cpus
+            infos = {n: workload.info(n) for n in run_variant_names(run)}
+
+            def remeasure(level: int, vname: str) -> Measurement:
+                control.set_khz(level)
+                return measure_variant(control, workload, plan, level, vname, power, thermal)
+
+            # Odd timings are re-measured at their level before anything is written.
+            run, flags = settle(
+                run, {n: i.sparsity for n, i in infos.items()}, plan.rel_ci, remeasure,
+                progress=progress,
+            )  # fmt: skip
     finally:
         power.close()
     busy = busy_power_by_level(run)
@@ -274,8 +292,7 @@ def profile_board(
          "rel_diff": c.rel_diff}
         for c in compare_power(busy, published)
     ]  # fmt: skip
-    infos = {n: workload.info(n) for n in run_variant_names(run)}
-    profile = measured_profile(run, base_p, board, infos, name, power_output, pfit)
+    profile = measured_profile(run, base_p, board, infos, name, power_output, pfit, flags)
     extra = {"base": base_p.name, "latency_comparison": latency_vs_base(run, base_p, infos)}
     return _write(out, profile, run, board, pfit, fits, comparison, extra)
 
@@ -344,7 +361,19 @@ def profile_host(
         ]
     )
     infos = {n: workload.info(n) for n in run_variant_names(run)}
-    profile, fits = host_profile(run, base_p, infos, khz, memory_fraction, name, deadlines)
+    # Odd timings are re-measured before anything is written; what stays odd is flagged.
+    run, flags = settle(
+        run,
+        {n: i.sparsity for n, i in infos.items()},
+        plan.rel_ci,
+        lambda level, vname: measure_variant(
+            control, workload, plan, level, vname, tolerance_khz=10**9
+        ),
+        progress=progress,
+    )
+    profile, fits = host_profile(
+        run, base_p, infos, khz, memory_fraction, name, deadlines, flags=flags
+    )
     extra: dict[str, Any] = {
         "base": base_p.name, "host_khz": khz, "memory_fraction": memory_fraction,
         "rounds": rounds,

@@ -60,9 +60,9 @@ class BundleWorkload:
 
         from lab.bundle import Bundle
         from lab.runtime.reconfigurable import ReconfigurableModel
+        from lab.threads import default_threads
 
-        if threads is not None:
-            torch.set_num_threads(threads)
+        torch.set_num_threads(threads if threads is not None else default_threads())
         self.bundle = Bundle.load(bundle_dir)
         self.path = Path(bundle_dir)
         self.model = ReconfigurableModel.from_bundle(self.bundle)

@@ -94,8 +94,13 @@ def write_fake_run(root: Path, with_extras: bool = True) -> list[dict]:
     if with_extras:
         shutil.copy(resolve_profile_path("rt3-paper"), root / "profile.yaml")
         (root / "runtime_bench.json").write_text(
-            json.dumps({"switch_ms_median": 0.012, "switch_ms_p99": 0.05})
-        )
+            json.dumps({"switch_ms_median": 0.012, "switch_ms_p99": 0.05,
+                        "sets": {"bp": {"speedup": 1.8, "speedup_ci95": [1.7, 1.9]}}})
+        )  # fmt: skip
+        (root / "host.json").write_text(
+            json.dumps({"cpu": "Fake CPU 9000", "cores": 2, "torch_threads": 1,
+                        "governor": None, "load_average": [0.5, 0.4, 0.3]})
+        )  # fmt: skip
         (root / "meter").mkdir()
         t = [i * 0.1 for i in range(50)]
         pd.DataFrame(

@@ -33,8 +33,12 @@ def test_reproduction_table_states_claim_figure_and_command(fake_run):
     rows = {r.quantity.split(" (")[0]: r for r in table}
     by = {r["policy"]: r for r in records}
     gain = table[0]
-    assert gain.quantity.endswith("(inferences per charge)")
-    assert gain.value == pytest.approx(by["rt3"]["inferences"] / by["dense-max"]["inferences"])
+    assert gain.quantity.endswith("(on-time inferences per charge)")
+
+    def on_time(r):
+        return r["inferences"] - (r["deadline_misses"] - r.get("dropped", 0))
+
+    assert gain.value == pytest.approx(on_time(by["rt3"]) / on_time(by["dense-max"]))
     assert gain.claim == "> 4x" and gain.command.startswith("rt3lab simulate")
     assert "modelled" in gain.provenance and "published" in gain.provenance
     acc = rows["accuracy loss of rt3 vs dense"]
@@ -90,3 +94,28 @@ def test_malformed_results_name_the_file_and_field(tmp_path, content, needle):
     with pytest.raises(RunDirError, match=needle) as exc:
         load_run(tmp_path)
     assert "results.json" in str(exc.value)
+
+
+def test_host_spread_and_measurement_flags_are_shown(fake_run, tmp_path):
+    import yaml
+
+    root, _ = fake_run
+    prof = yaml.safe_load((root / "profile.yaml").read_text())
+    prof["flags"] = [
+        {
+            "variant": "bp",
+            "freq_khz": 1400000,
+            "rule": "sparser-slower",
+            "detail": "226 ms against dense 1 ms; still so after 2 re-measurement(s)",
+        }
+    ]
+    (root / "profile.yaml").write_text(yaml.safe_dump(prof))  # fmt: skip
+    parsed = parse_report(build_report(root, tmp_path / "out").html)
+    host = dict((row[0], row[1]) for row in parsed.tables["host"][1:])
+    assert host["CPU"] == "Fake CPU 9000" and host["cpufreq governor"] == "not set"
+    assert host["load average (1, 5, 15 min)"] == "0.50, 0.40, 0.30"
+    assert parsed.tables["spread"][1] == ["bp", "1.80", "1.70 - 1.90"]
+    assert parsed.tables["flags"][1][:3] == ["bp", "1400000", "sparser-slower"]
+    assert "1 measurement flag(s)" in parsed.verdict
+    warnings = parsed.tables.get("warnings", [])
+    assert len({row[0] for row in warnings[1:]}) == len(warnings[1:])  # each warning once

@@ -54,9 +54,13 @@ def test_report_numbers_match_the_simulators_results(simulated_run, tmp_path):
     assert len(png_payloads(parsed)) == 6  # no meter capture in this run
     repro = parsed.tables["reproduction"]
     by = {r["policy"]: r for r in records}
+    # RT3's own model: dense takes 322 ms at the top level against a 115 ms deadline, so
+    # dense-max never answers on time and the on-time gain is unbounded; counting late
+    # inferences too (RT3's formula), sets meeting each level's deadline give well over 4x.
+    assert by["dense-max"]["on_time_inferences"] == 0
+    assert repro[1][2].startswith("unbounded: dense-max meets no deadline")
     gain = by["rt3"]["inferences"] / by["dense-max"]["inferences"]
-    assert repro[1][2] == f"{gain:.2f}x"
-    # RT3's own model: sets meeting each level's deadline give well over 4x over dense-max.
+    assert f"Counting late inferences too (as RT3's formula does): {gain:.2f}x" in repro[1][5]
     assert gain > 4
 
 

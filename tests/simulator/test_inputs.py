@@ -11,7 +11,14 @@ import pytest
 
 from device_profiles import load_profile, profile_from_dict
 from lab.cli import main
-from simulator import POLICIES, SimulatorInputError, simulate, variants_from_bundle, write_run
+from simulator import (
+    BASELINES,
+    POLICIES,
+    SimulatorInputError,
+    simulate,
+    variants_from_bundle,
+    write_run,
+)
 
 RT3 = load_profile("rt3-paper")
 
@@ -181,7 +188,8 @@ def test_cli_json_compare_and_errors(tmp_path, capsys):
     assert load_profile(tmp_path / "profile.yaml") == RT3
     assert "results.json" in json.loads((tmp_path / "commands.json").read_text())
     cli(["simulate", "--compare", "--capacity-mah", "0.2", "--json"])
-    assert [r["policy"] for r in json.loads(capsys.readouterr().out)] == list(POLICIES)
+    compared = [r["policy"] for r in json.loads(capsys.readouterr().out)]
+    assert compared == ["rt3", *BASELINES]  # rt3-paper has dense and bp
     assert cli(["simulate", "--policy", "nope"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "policy: unknown 'nope'" in err
