@@ -10,7 +10,7 @@ FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 export MPLBACKEND ?= Agg
 export PYBAMM_DISABLE_TELEMETRY ?= true
 
-.PHONY: demo test lint format install clean
+.PHONY: demo test test-setup lint format install clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,7 +27,13 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: lint
+# The runner's tests run aarch64 binaries under qemu-user (Debian's; installed here when
+# missing, as root) and cross-build with ziglang, whose first build of musl is slow: warm it.
+test-setup: $(STAMP)
+	command -v qemu-aarch64 >/dev/null || (apt-get update && apt-get install -y qemu-user)
+	d=$$(mktemp -d) && $(BIN)/rt3lab runner build --target aarch64-linux --out $$d/r; rm -rf $$d
+
+test: lint test-setup
 	$(BIN)/python -m pytest
 
 format: $(STAMP)
