@@ -10,7 +10,7 @@ FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 export MPLBACKEND ?= Agg
 export PYBAMM_DISABLE_TELEMETRY ?= true
 
-.PHONY: demo test test-deps lint format install clean
+.PHONY: demo test test-setup lint format install clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,16 +27,20 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-# The report's browser test needs headless Chromium (Debian `chromium`); install it when
-# missing and running as root, else the test says it was skipped.
-test-deps:
-	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
-	  { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	        --no-install-recommends chromium; \
-	    else echo "chromium not installed (not root): the report's browser test will skip"; fi; }
+# Debian packages the tests use, installed when missing and running as root: qemu-user (the
+# runner's aarch64 tests) and headless Chromium (the report's browser test). ziglang's first
+# cross-build of musl is slow: warm it here, outside the tests' time limits.
+APT_NEEDS = $(if $(shell command -v qemu-aarch64),,qemu-user) \
+            $(if $(shell command -v chromium || command -v chromium-browser),,chromium)
+test-setup: $(STAMP)
+	@if [ -n "$(strip $(APT_NEEDS))" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      --no-install-recommends $(APT_NEEDS); \
+	  else echo "not root: cannot install $(APT_NEEDS)"; fi; fi
+	d=$$(mktemp -d) && $(BIN)/rt3lab runner build --target aarch64-linux --out $$d/r; rm -rf $$d
 
-test: lint test-deps
+test: lint test-setup
 	$(BIN)/python -m pytest
 
 format: $(STAMP)

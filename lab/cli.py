@@ -25,6 +25,7 @@ COMMANDS: list[tuple[str, str | None]] = [
     ("simulator.sweep_cli", None),
     ("lab.compression.cli", None),
     ("lab.profiling.cli", None),
+    ("lab.runtime.cli", None),
     ("power_meter.cli", "meter"),
     ("reports.cli", None),
     ("lab.demo", None),

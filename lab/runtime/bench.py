@@ -202,6 +202,28 @@ def _print_tables(result: dict[str, Any]) -> None:
                 ),
             )
     con.print(t)
+    ed = result.get("engine_dense_latency_ms")
+    if ed is not None:
+        et = Table(title="the whole model on the native engine (median ms, same rounds)")
+        for c in ("variant", "latency", "over torch dense", "of limit (95% CI)",
+                  "over engine dense", "of limit (95% CI) "):  # fmt: skip
+            et.add_column(c, justify="right")
+        et.add_row("engine dense", f"{ed:.3f}", f"{d / ed:.2f}", "", "1.00", "")
+        for name, s in result["sets"].items():
+            e = s.get("engine")
+            if e is None:
+                continue
+            tlo, thi = e["torch_dense_speedup_over_limit_ci95"]
+            elo, ehi = e["engine_dense_speedup_over_limit_ci95"]
+            et.add_row(
+                f"engine {name}",
+                f"{e['latency_ms']:.3f}",
+                f"{e['speedup_over_torch_dense']:.2f}",
+                f"{e['torch_dense_speedup_over_limit']:.2f} ({tlo:.2f}-{thi:.2f})",
+                f"{e['speedup_over_engine_dense']:.2f}",
+                f"{e['engine_dense_speedup_over_limit']:.2f} ({elo:.2f}-{ehi:.2f})",
+            )
+        con.print(et)
     if anchors.row_count:
         con.print(anchors)
     con.print(f"native kernel: {result.get('native_kernel', 'not reported')}")

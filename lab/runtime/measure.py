@@ -334,6 +334,31 @@ def _activate(rm: ReconfigurableModel, forms: dict[str, K.Kernel]) -> None:
     rm._active.forms = forms
 
 
+def _engine_row(
+    e2e: dict[str, Timing],
+    raw: dict[str, list[float]],
+    name: str,
+    torch_dense_ms: float,
+    limit: float,
+    per_round: int,
+) -> dict[str, Any]:
+    """One set on the native engine: its fraction of the FLOP limit against PyTorch dense and
+    against the engine's own dense (kernel-matched), with 95 % intervals."""
+    t = e2e[f" engine {name}"].median_ms
+    ed = e2e[" engine dense"].median_ms
+    ci_t = ratio_ci(raw["dense"], raw[f" engine {name}"], per_round)
+    ci_e = ratio_ci(raw[" engine dense"], raw[f" engine {name}"], per_round)
+    return {
+        "latency_ms": t,
+        "speedup_over_torch_dense": torch_dense_ms / t,
+        "torch_dense_speedup_over_limit": torch_dense_ms / t / limit,
+        "torch_dense_speedup_over_limit_ci95": [ci_t[0] / limit, ci_t[1] / limit],
+        "speedup_over_engine_dense": ed / t,
+        "engine_dense_speedup_over_limit": ed / t / limit,
+        "engine_dense_speedup_over_limit_ci95": [ci_e[0] / limit, ci_e[1] / limit],
+    }
+
+
 def run_bench(
     base: nn.Module,
     sets: list[PatternSet],
@@ -360,8 +385,13 @@ def run_bench(
     progress("preparing the compact forms")
     t0 = time.perf_counter()
     # the auto executor picks each layer's form by timing it on this workload's rows
-    rm = ReconfigurableModel(copy.deepcopy(base), sets, layout=layout, rows_hint=batch * seq_len)
+    rm = ReconfigurableModel(
+        copy.deepcopy(base), sets, layout=layout, rows_hint=batch * seq_len, engine=False
+    )
     prepare_s = time.perf_counter() - t0
+    from lab.runtime.reconfigurable import _engine_for
+
+    eng = _engine_for(base, sets)  # the whole model in C (None: not an RT3 LM, no compiler)
 
     def run() -> object:
         return rm(*args, **kwargs)
@@ -375,6 +405,10 @@ def run_bench(
     control = native_dense_forms(rm)
     if control is not None:
         variants[" native dense"] = (lambda: _activate(rm, control), run)
+    if eng is not None:
+        variants[" engine dense"] = (lambda: eng.select(None), lambda: eng(*args))
+        for ps in sets:
+            variants[f" engine {ps.name}"] = (lambda n=ps.name: eng.select(n), lambda: eng(*args))
     firsts: dict[str, list[float]] = {}
     raw: dict[str, list[float]] = {}
     e2e = _timed(variants, rounds, per_round, warmup, first=firsts, raw=raw)
@@ -401,6 +435,8 @@ def run_bench(
                 # the same bound as amdahl_limit, from the kernel-matched dense run
                 "native_dense_amdahl_limit": amdahl_limit(nd, rest, limit),
             }
+        if eng is not None:
+            matched["engine"] = _engine_row(e2e, raw, ps.name, dense.median_ms, limit, per_round)
         amdahl = amdahl_limit(dense.median_ms, rest, limit)
         result_sets[ps.name] = {
             "density": ps.density,
@@ -430,6 +466,7 @@ def run_bench(
             e2e[" native dense"].median_ms if control is not None else None
         ),
         "native_kernel": native.status(),
+        "engine_dense_latency_ms": e2e[" engine dense"].median_ms if eng is not None else None,
         "sets": result_sets,
     }
     if anchors:

@@ -44,7 +44,7 @@ from lab.runtime import kernels as K
 if TYPE_CHECKING:
     from lab.bundle import Bundle
 
-EXECUTORS = ("auto", "compact", "native", "mask-per-call", "bsr", "premasked")
+EXECUTORS = ("auto", "compact", "native", "engine", "mask-per-call", "bsr", "premasked")
 # The auto executor times each layer's compact form against its pre-masked dense weight, its
 # column-union form (one GEMM on the columns any block-row keeps) and, where the native
 # kernel builds (``lab.runtime.native``), its native forms, on at least this many rows
@@ -125,6 +125,9 @@ class MemoryReport:
     pruned_dense_bytes: int
     shared_bytes: int = 0
     set_bytes: dict[str, int] = field(default_factory=dict)
+    # the native engine's own copy of the backbone (blocked layout), when it runs the model:
+    # a second backbone, not a set's cost (its sets are their index tables)
+    engine_bytes: int = 0
 
     @property
     def sets_total_bytes(self) -> int:
@@ -140,6 +143,7 @@ class MemoryReport:
             "sets": dict(self.set_bytes),
             "sets_total_bytes": self.sets_total_bytes,
             "sets_over_pruned_dense": self.sets_total_bytes / max(1, self.pruned_dense_bytes),
+            "engine_bytes": self.engine_bytes,
         }
 
 
@@ -190,6 +194,7 @@ class ReconfigurableModel(nn.Module):
         active: str | None = None,
         layout: str = "auto",
         rows_hint: int = AUTO_ROWS,
+        engine: bool = True,
     ):
         super().__init__()
         if layout not in LAYOUTS:
@@ -229,6 +234,13 @@ class ReconfigurableModel(nn.Module):
                     )
                 layers[layer] = mod
         self.layer_names = sorted(layers)
+        self.engine: Any = None  # lab.runtime.engine.Engine running the whole model, or None
+        self.engine_timing: dict[str, Any] = {}
+        if executor == "engine":
+            self.engine = _engine_for(module, sets, required=True)
+            self.pools, self.forms = {}, {ps.name: {} for ps in sets}
+            self._finish(sets, layers, active)
+            return
         candidates: list[_Offer] = []
         self.pools: dict[str, Pool] = {}
         self.forms: dict[str, dict[str, K.Kernel]] = {ps.name: {} for ps in sets}
@@ -297,6 +309,18 @@ class ReconfigurableModel(nn.Module):
         if candidates:
             self._accept_offers(candidates, budget)
         self._drop_unused_pools()
+        # ``engine=False``: auto keeps to the PyTorch forms (the bench times the engine apart)
+        engine = _engine_for(module, sets) if executor == "auto" and engine else None
+        self._finish(sets, layers, None)
+        if engine is not None:
+            self._offer_engine(engine, rows_hint)
+        if active is not None:
+            self.switch(active)
+
+    def _finish(
+        self, sets: list[PatternSet], layers: dict[str, nn.Module], active: str | None
+    ) -> None:
+        """Record the sets, put the switchable layers in place, activate ``active``."""
         self.patterns = {ps.name: ps for ps in sets}
         for name, mod in layers.items():
             wrapper = (
@@ -307,6 +331,40 @@ class ReconfigurableModel(nn.Module):
             _replace(self.module, name, wrapper)
         if active is not None:
             self.switch(active)
+
+    def _offer_engine(self, engine: Any, rows: int, rounds: int = 5) -> None:
+        """``auto``: run the whole model on the native engine where, timed end to end on
+        ``rows`` tokens for every set (interleaved with the PyTorch forms), it is faster by
+        ``AUTO_MARGIN`` in total; then the PyTorch forms are freed."""
+        import statistics
+
+        tokens = torch.randint(0, engine.vocab, (1, max(1, rows)))
+        names: list[str | None] = [None, *self.forms]
+        times: dict[str, list[float]] = {"torch": [], "engine": []}
+        for r in range(rounds + 1):
+            total = {"torch": 0.0, "engine": 0.0}
+            for n in names:
+                self.switch(n)
+                engine.select(n)
+                t0 = time.perf_counter()
+                self(tokens)
+                t1 = time.perf_counter()
+                engine(tokens)
+                total["torch"] += t1 - t0
+                total["engine"] += time.perf_counter() - t1
+            if r:  # the first round warms up
+                for k, v in total.items():
+                    times[k].append(v)
+        self.switch(None)
+        med = {k: statistics.median(v) for k, v in times.items()}
+        chosen = med["engine"] < (1 - AUTO_MARGIN) * med["torch"]
+        self.engine_timing = {"rows": rows, "torch_s": med["torch"], "engine_s": med["engine"]}
+        self.engine_timing["chosen"] = chosen
+        if chosen:
+            self.engine = engine
+            self.pools, self.forms = {}, {n: {} for n in self.forms}
+        else:
+            engine.close()
 
     def _spent(self) -> int:
         """Bytes all sets hold now: the compact pools some form still runs on, plus every
@@ -371,7 +429,10 @@ class ReconfigurableModel(nn.Module):
                 del self.pools[key]
 
     def executors(self) -> dict[str, dict[str, str]]:
-        """Per set, per layer: the kind of form that runs (``auto`` picks per layer)."""
+        """Per set, per layer: the kind of form that runs (``auto`` picks per layer, or
+        ``engine`` for the whole model)."""
+        if self.engine is not None:
+            return {n: dict.fromkeys(ps.layers, "engine") for n, ps in self.patterns.items()}
         return {n: {layer: f.kind for layer, f in forms.items()} for n, forms in self.forms.items()}
 
     @classmethod
@@ -412,6 +473,8 @@ class ReconfigurableModel(nn.Module):
         forms = {} if name is None else self.forms[name]
         with self._lock:
             self._active.forms = forms
+            if self.engine is not None:
+                self.engine.select(name)
             self._active_name = name
             self.generation += 1
         return time.perf_counter() - t0
@@ -419,6 +482,10 @@ class ReconfigurableModel(nn.Module):
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         """Run the wrapped module under the active set (inference mode, one set throughout)."""
         with self._lock, torch.inference_mode():
+            if self.engine is not None:
+                if kwargs or len(args) != 1:
+                    raise ReconfigurationError("the engine takes one (batch, seq) token tensor")
+                return self.engine(args[0])
             return self.module(*args, **kwargs)
 
     def memory(self) -> MemoryReport:
@@ -435,7 +502,12 @@ class ReconfigurableModel(nn.Module):
         )
         sets = {name: sum(f.nbytes for f in forms.values()) for name, forms in self.forms.items()}
         shared = sum(p.nbytes for p in self.pools.values())
-        return MemoryReport(backbone, pruned, shared, sets)
+        engine = 0
+        if self.engine is not None:  # the engine's own copy of the weights, and its tables
+            sizes = self.engine.array_bytes
+            engine = sum(v for k, v in sizes.items() if not k.startswith("sets."))
+            sets = {n: sum(v for k, v in sizes.items() if k.startswith(f"sets.{n}.")) for n in sets}
+        return MemoryReport(backbone, pruned, shared, sets, engine)
 
     def macs_per_token(self, name: str | None) -> tuple[int, int]:
         """(dense, active) multiply-accumulates per token in the pruned layers of set ``name``.
@@ -515,6 +587,31 @@ def _offer_faster_form(
     saved = medians[0] - medians[best]
     if saved > AUTO_MARGIN * medians[0]:
         offers.append(_Offer(set_name, layer, compact, forms[best], saved))
+
+
+def _engine_for(module: nn.Module, sets: list[PatternSet], required: bool = False) -> Any:
+    """The native engine (``lab.runtime.engine``) loaded with ``module`` and ``sets``, or,
+    unless ``required``, None where it cannot run them (not RT3's Transformer LM, a set
+    the export refuses, no compiler)."""
+    from lab.models.transformer import RT3TransformerLM
+    from lab.runtime import engine as E
+    from lab.runtime.export import ExportError
+
+    why = None
+    if not isinstance(module, RT3TransformerLM):
+        why = f"the engine runs RT3TransformerLM, not {type(module).__name__}"
+    elif E.library() is None:
+        why = f"native engine unavailable: {E.status()}"
+    elif any(p.dtype != torch.float32 for p in module.parameters()):
+        why = "the engine runs float32 weights only"
+    if why is None:
+        try:
+            return E.Engine.from_model(module.config.to_dict(), module.state_dict(), sets)
+        except (ExportError, E.EngineError) as exc:
+            why = str(exc)
+    if required:
+        raise ReconfigurationError(f"executor 'engine': {why}")
+    return None
 
 
 def _bias(module: nn.Module) -> torch.Tensor | None:

@@ -82,6 +82,15 @@ def test_bench_json_has_the_issue_keys_and_writes_a_profile_section(bundle_dir, 
             assert 1 <= s["native_dense_amdahl_limit"] <= s["flop_speedup_limit"]
             lo, hi = s["native_dense_speedup_over_limit_ci95"]
             assert 0 < lo <= hi
+    # the whole model on the native engine, timed in the same rounds, where it builds
+    if data["engine_dense_latency_ms"] is not None:
+        for s in data["sets"].values():
+            e = s["engine"]
+            assert e["latency_ms"] > 0 and e["speedup_over_engine_dense"] > 0
+            lo, hi = e["engine_dense_speedup_over_limit_ci95"]
+            assert 0 < lo <= hi
+            lo, hi = e["torch_dense_speedup_over_limit_ci95"]
+            assert 0 < lo <= hi
     assert set(data["switch_anchors"]) == {"mask-reapply", "load_state_dict"}
     mem = data["memory_bytes"]
     assert 0 < mem["sets_total_bytes"] < mem["pruned_dense_bytes"]

@@ -1,0 +1,774 @@
+/* rt3lab's native engine: the whole forward pass of RT3's Transformer LM, every pattern set of
+ * a bundle in one process, loaded from an export directory (lab/runtime/export.py).
+ *
+ * Portable C99 (no intrinsics; the block-column loops vectorise under -O3), fp32. The same
+ * source runs on the host through ctypes (lab/runtime/engine.py) and, with runner_main.c, as
+ * the standalone runner cross-built for phones and boards.
+ *
+ * Layout: every Linear's weight is stored once, blocked by its block height B: block-row b
+ * holds, for each input column c, the B weights of output rows bB..bB+B-1 (zero-padded past
+ * the last row). A pattern set is, per layer, an index table: offsets (one per block-row,
+ * plus one) into a list of kept input columns. Block-row b multiplies only its kept columns;
+ * a layer a set does not prune runs every column ("dense"). Switching sets selects another
+ * set's tables: no weight is copied or touched.
+ *
+ * The export is untrusted: the loader checks the header's fields, every array's dtype, shape,
+ * size, offset and SHA-256, every index against its layer, before anything runs.
+ */
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define RT3E_ABI 1
+#define MAX_BLOCK 256
+#define MAX_HEADER (16 << 20)
+
+/* ---------------------------------------------------------------- SHA-256 (FIPS 180-4) */
+typedef struct {
+    uint32_t h[8];
+    uint64_t len;
+    unsigned char buf[64];
+    size_t n;
+} sha256_ctx;
+
+static const uint32_t K256[64] = {
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4,
+    0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe,
+    0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f,
+    0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7,
+    0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc,
+    0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
+    0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116,
+    0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
+    0xc67178f2};
+
+#define ROR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
+
+static void sha256_block(sha256_ctx *c, const unsigned char *p) {
+    uint32_t w[64], a, b, d, e, f, g, h, cc;
+    for (int i = 0; i < 16; i++)
+        w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
+               (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
+    for (int i = 16; i < 64; i++) {
+        uint32_t s0 = ROR(w[i - 15], 7) ^ ROR(w[i - 15], 18) ^ (w[i - 15] >> 3);
+        uint32_t s1 = ROR(w[i - 2], 17) ^ ROR(w[i - 2], 19) ^ (w[i - 2] >> 10);
+        w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+    }
+    a = c->h[0], b = c->h[1], cc = c->h[2], d = c->h[3];
+    e = c->h[4], f = c->h[5], g = c->h[6], h = c->h[7];
+    for (int i = 0; i < 64; i++) {
+        uint32_t t1 = h + (ROR(e, 6) ^ ROR(e, 11) ^ ROR(e, 25)) + ((e & f) ^ (~e & g)) + K256[i] + w[i];
+        uint32_t t2 = (ROR(a, 2) ^ ROR(a, 13) ^ ROR(a, 22)) + ((a & b) ^ (a & cc) ^ (b & cc));
+        h = g, g = f, f = e, e = d + t1, d = cc, cc = b, b = a, a = t1 + t2;
+    }
+    c->h[0] += a, c->h[1] += b, c->h[2] += cc, c->h[3] += d;
+    c->h[4] += e, c->h[5] += f, c->h[6] += g, c->h[7] += h;
+}
+
+static void sha256_hex(const unsigned char *data, size_t len, char out[65]) {
+    sha256_ctx c = {{0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c,
+                     0x1f83d9ab, 0x5be0cd19},
+                    0, {0}, 0};
+    size_t i = 0;
+    for (; i + 64 <= len; i += 64) sha256_block(&c, data + i);
+    unsigned char tail[128] = {0};
+    size_t rest = len - i;
+    memcpy(tail, data + i, rest);
+    tail[rest] = 0x80;
+    size_t total = rest + 9 <= 64 ? 64 : 128;
+    uint64_t bits = (uint64_t)len * 8;
+    for (int k = 0; k < 8; k++) tail[total - 1 - k] = (unsigned char)(bits >> (8 * k));
+    sha256_block(&c, tail);
+    if (total == 128) sha256_block(&c, tail + 64);
+    for (int k = 0; k < 8; k++) snprintf(out + 8 * k, 9, "%08x", c.h[k]);
+}
+
+/* ---------------------------------------------------------------- a small JSON reader */
+enum { J_NULL, J_BOOL, J_NUM, J_STR, J_ARR, J_OBJ };
+
+typedef struct jv {
+    int type;
+    double num;
+    char *str;       /* J_STR */
+    int n;           /* J_ARR / J_OBJ: items */
+    struct jv *items;
+    char **keys;     /* J_OBJ */
+} jv;
+
+typedef struct {
+    const char *p, *end;
+    int depth;
+    int bad;
+} jp;
+
+static void jv_free(jv *v) {
+    if (!v) return;
+    free(v->str);
+    for (int i = 0; i < v->n; i++) {
+        jv_free(&v->items[i]);
+        if (v->keys) free(v->keys[i]);
+    }
+    free(v->items);
+    free(v->keys);
+}
+
+static void ws(jp *s) {
+    while (s->p < s->end && (*s->p == ' ' || *s->p == '\n' || *s->p == '\r' || *s->p == '\t'))
+        s->p++;
+}
+
+static char *jstring(jp *s) {
+    if (s->p >= s->end || *s->p != '"') return s->bad = 1, NULL;
+    s->p++;
+    size_t cap = 16, n = 0;
+    char *out = malloc(cap);
+    if (!out) return s->bad = 1, NULL;
+    while (s->p < s->end && *s->p != '"') {
+        char ch = *s->p++;
+        if ((unsigned char)ch < 0x20) return free(out), s->bad = 1, NULL;
+        if (ch == '\\') {
+            if (s->p >= s->end) return free(out), s->bad = 1, NULL;
+            char e = *s->p++;
+            switch (e) {
+            case '"': case '\\': case '/': ch = e; break;
+            case 'n': ch = '\n'; break;
+            case 't': ch = '\t'; break;
+            case 'r': ch = '\r'; break;
+            case 'b': ch = '\b'; break;
+            case 'f': ch = '\f'; break;
+            case 'u': /* names are ASCII: keep the escape's low byte when it is one */
+                if (s->end - s->p < 4) return free(out), s->bad = 1, NULL;
+                {
+                    unsigned v = 0;
+                    for (int k = 0; k < 4; k++) {
+                        char h = *s->p++;
+                        v = v * 16 + (h >= '0' && h <= '9'   ? (unsigned)(h - '0')
+                                      : h >= 'a' && h <= 'f' ? (unsigned)(h - 'a' + 10)
+                                      : h >= 'A' && h <= 'F' ? (unsigned)(h - 'A' + 10)
+                                                             : (s->bad = 1, 0u));
+                    }
+                    ch = v < 0x80 ? (char)v : '?';
+                }
+                break;
+            default: return free(out), s->bad = 1, NULL;
+            }
+        }
+        if (n + 2 > cap) {
+            char *grown = realloc(out, cap *= 2);
+            if (!grown) return free(out), s->bad = 1, NULL;
+            out = grown;
+        }
+        out[n++] = ch;
+    }
+    if (s->p >= s->end || s->bad) return free(out), s->bad = 1, NULL;
+    s->p++;
+    out[n] = 0;
+    return out;
+}
+
+static int jvalue(jp *s, jv *v);
+
+static int jlist(jp *s, jv *v, int obj) {
+    char close = obj ? '}' : ']';
+    int cap = 0;
+    s->p++;
+    ws(s);
+    if (s->p < s->end && *s->p == close) return s->p++, 0;
+    for (;;) {
+        if (v->n == cap) {
+            cap = cap ? 2 * cap : 8;
+            jv *items = realloc(v->items, sizeof(jv) * (size_t)cap);
+            if (!items) return s->bad = 1, -1;
+            v->items = items;
+            if (obj) {
+                char **keys = realloc(v->keys, sizeof(char *) * (size_t)cap);
+                if (!keys) return s->bad = 1, -1;
+                v->keys = keys;
+            }
+        }
+        memset(&v->items[v->n], 0, sizeof(jv));
+        if (obj) {
+            ws(s);
+            char *key = jstring(s);
+            if (!key) return -1;
+            v->keys[v->n] = key;
+            ws(s);
+            if (s->p >= s->end || *s->p != ':') {
+                v->n++;
+                return s->bad = 1, -1;
+            }
+            s->p++;
+        }
+        v->n++;
+        if (jvalue(s, &v->items[v->n - 1])) return -1;
+        ws(s);
+        if (s->p < s->end && *s->p == ',') {
+            s->p++;
+            continue;
+        }
+        if (s->p < s->end && *s->p == close) return s->p++, 0;
+        return s->bad = 1, -1;
+    }
+}
+
+static int jvalue(jp *s, jv *v) {
+    ws(s);
+    memset(v, 0, sizeof *v);
+    if (s->p >= s->end || ++s->depth > 32) return s->bad = 1, -1;
+    int rc = 0;
+    char ch = *s->p;
+    if (ch == '{' || ch == '[') {
+        v->type = ch == '{' ? J_OBJ : J_ARR;
+        rc = jlist(s, v, ch == '{');
+    } else if (ch == '"') {
+        v->type = J_STR;
+        v->str = jstring(s);
+        rc = v->str ? 0 : -1;
+    } else if (s->end - s->p >= 4 && !memcmp(s->p, "null", 4)) {
+        v->type = J_NULL, s->p += 4;
+    } else if (s->end - s->p >= 4 && !memcmp(s->p, "true", 4)) {
+        v->type = J_BOOL, v->num = 1, s->p += 4;
+    } else if (s->end - s->p >= 5 && !memcmp(s->p, "false", 5)) {
+        v->type = J_BOOL, s->p += 5;
+    } else if (ch == '-' || (ch >= '0' && ch <= '9')) {
+        char tmp[64];
+        size_t n = 0;
+        while (s->p + n < s->end && n < sizeof tmp - 1 && strchr("+-.eE0123456789", s->p[n]))
+            n++;
+        memcpy(tmp, s->p, n);
+        tmp[n] = 0;
+        char *stop;
+        v->type = J_NUM;
+        v->num = strtod(tmp, &stop);
+        if (stop != tmp + n) rc = -1, s->bad = 1;
+        s->p += n;
+    } else {
+        rc = -1, s->bad = 1;
+    }
+    s->depth--;
+    return rc;
+}
+
+static const jv *jget(const jv *o, const char *key) {
+    if (!o || o->type != J_OBJ) return NULL;
+    for (int i = 0; i < o->n; i++)
+        if (!strcmp(o->keys[i], key)) return &o->items[i];
+    return NULL;
+}
+
+static int jint(const jv *v, int64_t lo, int64_t hi, int64_t *out) {
+    if (!v || v->type != J_NUM || v->num != floor(v->num) || v->num < (double)lo ||
+        v->num > (double)hi)
+        return -1;
+    *out = (int64_t)v->num;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- the model */
+typedef struct {
+    int64_t in, out, B, nbr;
+    const float *pool; /* (nbr, in, B) */
+    const float *bias; /* nbr * B */
+} linear_t;
+
+typedef struct {
+    int64_t B;           /* 0: the layer runs dense in this set */
+    const int32_t *off;  /* n_block_rows + 1 */
+    const int32_t *cols;
+} table_t;
+
+typedef struct {
+    char name[128];
+    const char *dtype;
+    int64_t shape[4];
+    int ndim;
+    const void *data;
+} array_t;
+
+typedef struct rt3e_model {
+    int64_t V, E, F, L, H;
+    const float *emb;
+    linear_t *lin;        /* 4 per layer (in_proj, out_proj, linear1, linear2), then decoder */
+    const float **norms;  /* 4 per layer: norm1 weight, bias, norm2 weight, bias */
+    int nsets;
+    char (*names)[128];
+    table_t *tables;      /* nsets x slots: slot 0 embedding, 1 + k the k-th Linear */
+    int slots;
+    volatile int active;  /* -1: dense; volatile: a timed switch is a real store */
+    int32_t *iota;        /* 0 .. max in - 1: the dense table's columns */
+    unsigned char *blob;  /* the data file */
+    array_t *arrays;
+    int narrays;
+    float *work;
+    int64_t work_T;
+} rt3e_model;
+
+static const char *LIN_NAMES[4] = {"self_attn.in_proj", "self_attn.out_proj", "linear1",
+                                   "linear2"};
+
+static void fail(char *err, int errlen, const char *fmt, const char *a, const char *b) {
+    if (err && errlen > 0) snprintf(err, (size_t)errlen, fmt, a, b);
+}
+
+static const array_t *find(const rt3e_model *m, const char *name) {
+    for (int i = 0; i < m->narrays; i++)
+        if (!strcmp(m->arrays[i].name, name)) return &m->arrays[i];
+    return NULL;
+}
+
+/* The array `name`, float32 or int32 as `dtype`, of the given shape (-1: any extent). */
+static const void *want(const rt3e_model *m, const char *name, const char *dtype, int ndim,
+                        const int64_t *shape, char *err, int errlen) {
+    const array_t *a = find(m, name);
+    if (!a) return fail(err, errlen, "array '%s': missing from the export%s", name, ""), NULL;
+    int ok = !strcmp(a->dtype, dtype) && a->ndim == ndim;
+    for (int d = 0; ok && d < ndim; d++) ok = shape[d] < 0 || shape[d] == a->shape[d];
+    if (!ok)
+        return fail(err, errlen, "array '%s': expected dtype %s and the model's shape", name,
+                    dtype),
+               NULL;
+    return a->data;
+}
+
+void rt3e_close(rt3e_model *m) {
+    if (!m) return;
+    free(m->lin);
+    free(m->norms);
+    free(m->names);
+    free(m->tables);
+    free(m->iota);
+    free(m->blob);
+    free(m->arrays);
+    free(m->work);
+    free(m);
+}
+
+static unsigned char *read_file(const char *path, size_t max, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    unsigned char *buf = NULL;
+    if (fseek(f, 0, SEEK_END) == 0) {
+        long n = ftell(f);
+        if (n >= 0 && (size_t)n <= max && fseek(f, 0, SEEK_SET) == 0) {
+            buf = malloc((size_t)n + 1);
+            if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+                free(buf);
+                buf = NULL;
+            }
+            if (buf) buf[n] = 0, *len = (size_t)n;
+        }
+    }
+    fclose(f);
+    return buf;
+}
+
+static int load_arrays(rt3e_model *m, const jv *list, size_t blob_len, char *err, int errlen) {
+    if (!list || list->type != J_ARR)
+        return fail(err, errlen, "header field '%s': expected a list%s", "arrays", ""), -1;
+    m->arrays = calloc((size_t)list->n + 1, sizeof(array_t));
+    if (!m->arrays) return fail(err, errlen, "out of memory%s%s", "", ""), -1;
+    for (int i = 0; i < list->n; i++) {
+        const jv *a = &list->items[i];
+        const jv *name = jget(a, "name"), *dtype = jget(a, "dtype"), *shape = jget(a, "shape");
+        const jv *sha = jget(a, "sha256");
+        int64_t offset, nbytes;
+        if (!name || name->type != J_STR || strlen(name->str) >= 128)
+            return fail(err, errlen, "header field '%s': an entry without a usable name%s",
+                        "arrays", ""), -1;
+        const char *nm = name->str;
+        array_t *out = &m->arrays[m->narrays];
+        snprintf(out->name, sizeof out->name, "%s", nm);
+        if (find(m, nm)) return fail(err, errlen, "array '%s': listed twice%s", nm, ""), -1;
+        if (!dtype || dtype->type != J_STR ||
+            (strcmp(dtype->str, "float32") && strcmp(dtype->str, "int32")))
+            return fail(err, errlen, "array '%s': dtype must be float32 or int32%s", nm, ""), -1;
+        out->dtype = !strcmp(dtype->str, "float32") ? "float32" : "int32";
+        if (!shape || shape->type != J_ARR || shape->n < 1 || shape->n > 4)
+            return fail(err, errlen, "array '%s': shape must be a list of 1 to 4 sizes%s", nm,
+                        ""), -1;
+        uint64_t count = 1;
+        out->ndim = shape->n;
+        for (int d = 0; d < shape->n; d++) {
+            if (jint(&shape->items[d], 0, (int64_t)1 << 40, &out->shape[d]))
+                return fail(err, errlen, "array '%s': shape entries must be sizes%s", nm, ""), -1;
+            count *= (uint64_t)out->shape[d];
+            if (count > ((uint64_t)1 << 40))
+                return fail(err, errlen, "array '%s': too large%s", nm, ""), -1;
+        }
+        if (jint(jget(a, "offset"), 0, (int64_t)1 << 50, &offset) ||
+            jint(jget(a, "nbytes"), 0, (int64_t)1 << 50, &nbytes))
+            return fail(err, errlen, "array '%s': offset and nbytes must be sizes%s", nm, ""), -1;
+        if ((uint64_t)nbytes != 4 * count)
+            return fail(err, errlen, "array '%s': nbytes does not match its shape%s", nm, ""), -1;
+        if (offset % 4 || (uint64_t)offset + (uint64_t)nbytes > blob_len)
+            return fail(err, errlen, "array '%s': lies outside the data file (truncated?)%s", nm,
+                        ""), -1;
+        char hex[65];
+        sha256_hex(m->blob + offset, (size_t)nbytes, hex);
+        if (!sha || sha->type != J_STR || strcmp(sha->str, hex))
+            return fail(err, errlen, "array '%s': sha256 does not match its bytes (tampered?)%s",
+                        nm, ""), -1;
+        out->data = m->blob + offset;
+        m->narrays++;
+    }
+    return 0;
+}
+
+static int check_table(const rt3e_model *m, table_t *t, const char *prefix, int64_t rows,
+                       int64_t in, int64_t need_B, char *err, int errlen) {
+    char name[320];
+    int64_t nbr = (rows + t->B - 1) / t->B;
+    if (need_B && t->B != need_B)
+        return fail(err, errlen, "array '%s.offsets': block_rows differs from the layer's pool%s",
+                    prefix, ""), -1;
+    snprintf(name, sizeof name, "%s.offsets", prefix);
+    int64_t shape[1] = {nbr + 1};
+    t->off = want(m, name, "int32", 1, shape, err, errlen);
+    if (!t->off) return -1;
+    snprintf(name, sizeof name, "%s.cols", prefix);
+    const array_t *c = find(m, name);
+    int64_t any[1] = {-1};
+    t->cols = want(m, name, "int32", 1, any, err, errlen);
+    if (!t->cols) return -1;
+    if (t->off[0] != 0 || t->off[nbr] != c->shape[0])
+        return fail(err, errlen, "array '%s.offsets': must run from 0 to the length of cols%s",
+                    prefix, ""), -1;
+    for (int64_t b = 0; b < nbr; b++)
+        if (t->off[b + 1] < t->off[b] || t->off[b + 1] - t->off[b] > in)
+            return fail(err, errlen, "array '%s.offsets': must not decrease%s", prefix, ""), -1;
+    for (int64_t j = 0; j < c->shape[0]; j++)
+        if (t->cols[j] < 0 || t->cols[j] >= in)
+            return fail(err, errlen, "array '%s': a column index is out of range%s", name, ""), -1;
+    return 0;
+}
+
+static int load_model(rt3e_model *m, const jv *h, char *err, int errlen) {
+    const jv *model = jget(h, "model");
+    const char *fields[5] = {"vocab_size", "emb", "ff", "layers", "heads"};
+    int64_t *dst[5] = {&m->V, &m->E, &m->F, &m->L, &m->H};
+    const jv *kind = jget(model, "kind");
+    if (!kind || kind->type != J_STR || strcmp(kind->str, "rt3-transformer"))
+        return fail(err, errlen, "header field '%s': the engine runs rt3-transformer models%s",
+                    "model.kind", ""), -1;
+    for (int i = 0; i < 5; i++)
+        if (jint(jget(model, fields[i]), 1, 1 << 24, dst[i]))
+            return fail(err, errlen, "header field 'model.%s': expected a positive integer%s",
+                        fields[i], ""), -1;
+    if (m->E % m->H)
+        return fail(err, errlen, "header field '%s': emb must be divisible by heads%s",
+                    "model.heads", ""), -1;
+    int64_t ve[2] = {m->V, m->E};
+    m->emb = want(m, "embedding.weight", "float32", 2, ve, err, errlen);
+    if (!m->emb) return -1;
+    int nlin = (int)(4 * m->L + 1);
+    m->lin = calloc((size_t)nlin, sizeof(linear_t));
+    m->norms = calloc((size_t)(4 * m->L), sizeof(float *));
+    if (!m->lin || !m->norms) return fail(err, errlen, "out of memory%s%s", "", ""), -1;
+    int64_t max_in = m->E;
+    for (int k = 0; k < nlin; k++) {
+        char base[160], name[200];
+        int64_t in, out;
+        if (k == nlin - 1) {
+            snprintf(base, sizeof base, "decoder");
+            in = m->E, out = m->V;
+        } else {
+            int i = k / 4, which = k % 4;
+            snprintf(base, sizeof base, "layers.%d.%s", i, LIN_NAMES[which]);
+            in = which == 3 ? m->F : m->E;
+            out = which == 0 ? 3 * m->E : which == 2 ? m->F : m->E;
+        }
+        if (in > max_in) max_in = in;
+        snprintf(name, sizeof name, "%s.pool", base);
+        const array_t *pa = find(m, name);
+        if (!pa || pa->ndim != 3)
+            return fail(err, errlen, "array '%s': missing or not (block-rows, in, block)%s", name,
+                        ""), -1;
+        linear_t *l = &m->lin[k];
+        l->in = in, l->out = out, l->B = pa->shape[2];
+        if (l->B < 1 || l->B > MAX_BLOCK)
+            return fail(err, errlen, "array '%s': block height must be 1..256%s", name, ""), -1;
+        l->nbr = (out + l->B - 1) / l->B;
+        int64_t shape[3] = {l->nbr, in, l->B};
+        l->pool = want(m, name, "float32", 3, shape, err, errlen);
+        if (!l->pool) return -1;
+        snprintf(name, sizeof name, "%s.bias", base);
+        int64_t bshape[1] = {l->nbr * l->B};
+        l->bias = want(m, name, "float32", 1, bshape, err, errlen);
+        if (!l->bias) return -1;
+    }
+    for (int i = 0; i < m->L; i++)
+        for (int k = 0; k < 4; k++) {
+            char name[200];
+            snprintf(name, sizeof name, "layers.%d.norm%d.%s", i, 1 + k / 2,
+                     k % 2 ? "bias" : "weight");
+            int64_t shape[1] = {m->E};
+            m->norms[4 * i + k] = want(m, name, "float32", 1, shape, err, errlen);
+            if (!m->norms[4 * i + k]) return -1;
+        }
+    m->iota = malloc(sizeof(int32_t) * (size_t)max_in);
+    if (!m->iota) return fail(err, errlen, "out of memory%s%s", "", ""), -1;
+    for (int64_t c = 0; c < max_in; c++) m->iota[c] = (int32_t)c;
+    /* the sets */
+    const jv *sets = jget(h, "sets");
+    if (!sets || sets->type != J_ARR || sets->n > 4096)
+        return fail(err, errlen, "header field '%s': expected a list%s", "sets", ""), -1;
+    m->nsets = sets->n;
+    m->slots = nlin + 1;
+    m->names = calloc((size_t)sets->n + 1, 128);
+    m->tables = calloc((size_t)(sets->n + 1) * (size_t)m->slots, sizeof(table_t));
+    if (!m->names || !m->tables) return fail(err, errlen, "out of memory%s%s", "", ""), -1;
+    for (int s = 0; s < sets->n; s++) {
+        const jv *e = &sets->items[s], *nm = jget(e, "name"), *layers = jget(e, "layers");
+        if (!nm || nm->type != J_STR || strlen(nm->str) >= 100 || !strcmp(nm->str, "dense"))
+            return fail(err, errlen, "header field '%s': a set needs a name (not 'dense')%s",
+                        "sets", ""), -1;
+        for (int o = 0; o < s; o++)
+            if (!strcmp(m->names[o], nm->str))
+                return fail(err, errlen, "header field 'sets': set '%s' listed twice%s", nm->str,
+                            ""), -1;
+        for (const char *c = nm->str; *c; c++)
+            if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-", *c))
+                return fail(err, errlen, "header field 'sets': set name '%s' has a character "
+                            "outside [A-Za-z0-9._-]%s", nm->str, ""), -1;
+        snprintf(m->names[s], 128, "%s", nm->str);
+        if (!layers || layers->type != J_OBJ)
+            return fail(err, errlen, "header field 'sets.%s.layers': expected an object%s",
+                        nm->str, ""), -1;
+        for (int i = 0; i < layers->n; i++) {
+            const char *layer = layers->keys[i];
+            int slot = -1;
+            int64_t rows = 0, in = 0, B;
+            if (!strcmp(layer, "embedding")) slot = 0, rows = m->V, in = m->E;
+            for (int k = 0; k < nlin && slot < 0; k++) {
+                char base[160];
+                if (k == nlin - 1)
+                    snprintf(base, sizeof base, "decoder");
+                else
+                    snprintf(base, sizeof base, "layers.%d.%s", k / 4, LIN_NAMES[k % 4]);
+                if (!strcmp(base, layer)) slot = 1 + k, rows = m->lin[k].out, in = m->lin[k].in;
+            }
+            if (slot < 0)
+                return fail(err, errlen, "header field 'sets.%s.layers': unknown layer '%s'",
+                            nm->str, layer), -1;
+            if (jint(&layers->items[i], 1, MAX_BLOCK, &B))
+                return fail(err, errlen, "header field 'sets.%s.layers.%s': expected block_rows",
+                            nm->str, layer), -1;
+            table_t *t = &m->tables[s * m->slots + slot];
+            t->B = B;
+            char prefix[300];
+            snprintf(prefix, sizeof prefix, "sets.%s.%s", nm->str, layer);
+            if (check_table(m, t, prefix, rows, in, slot ? m->lin[slot - 1].B : 0, err, errlen))
+                return -1;
+        }
+    }
+    m->active = -1;
+    return 0;
+}
+
+int rt3e_abi(void) { return RT3E_ABI; }
+
+/* Load the export in `dir` (header.json and its data file); NULL with `err` filled on
+ * failure, naming the array or header field. */
+rt3e_model *rt3e_open(const char *dir, char *err, int errlen) {
+    char path[4096];
+    size_t hlen = 0, blen = 0;
+    snprintf(path, sizeof path, "%s/header.json", dir);
+    unsigned char *text = read_file(path, MAX_HEADER, &hlen);
+    if (!text) return fail(err, errlen, "%s: cannot read (or over 16 MiB)%s", path, ""), NULL;
+    jv h;
+    jp s = {(const char *)text, (const char *)text + hlen, 0, 0};
+    int bad = jvalue(&s, &h);
+    ws(&s);
+    free(text);
+    if (bad || s.bad || s.p != s.end || h.type != J_OBJ) {
+        jv_free(&h);
+        return fail(err, errlen, "%s: not a JSON object%s", path, ""), NULL;
+    }
+    rt3e_model *m = calloc(1, sizeof *m);
+    int64_t version;
+    const jv *fmt = jget(&h, "format"), *data = jget(&h, "data");
+    if (!m) {
+        fail(err, errlen, "out of memory%s%s", "", "");
+    } else if (!fmt || fmt->type != J_STR || strcmp(fmt->str, "rt3lab-export")) {
+        fail(err, errlen, "header field '%s': expected \"rt3lab-export\"%s", "format", "");
+    } else if (jint(jget(&h, "version"), 0, 1 << 30, &version) || version != 1) {
+        fail(err, errlen, "header field '%s': expected version 1%s", "version", "");
+    } else if (!data || data->type != J_STR || strcmp(data->str, "arrays.bin")) {
+        fail(err, errlen, "header field '%s': expected \"arrays.bin\"%s", "data", "");
+    } else {
+        snprintf(path, sizeof path, "%s/arrays.bin", dir);
+        m->blob = read_file(path, (size_t)1 << 40, &blen);
+        if (!m->blob)
+            fail(err, errlen, "%s: cannot read%s", path, "");
+        else if (!load_arrays(m, jget(&h, "arrays"), blen, err, errlen) &&
+                 !load_model(m, &h, err, errlen)) {
+            jv_free(&h);
+            return m;
+        }
+    }
+    jv_free(&h);
+    rt3e_close(m);
+    return NULL;
+}
+
+int rt3e_num_sets(const rt3e_model *m) { return m->nsets; }
+const char *rt3e_set_name(const rt3e_model *m, int i) {
+    return i >= 0 && i < m->nsets ? m->names[i] : NULL;
+}
+int64_t rt3e_vocab(const rt3e_model *m) { return m->V; }
+
+/* Make set `i` active (-1: every layer dense); returns 0, or -1 for no such set. Selecting
+ * is one integer store: the tables and weights stay where they are. */
+int rt3e_select(rt3e_model *m, int i) {
+    if (i < -1 || i >= m->nsets) return -1;
+    m->active = i;
+    return 0;
+}
+
+/* The set named `name` ("dense" for none), or -2 if there is none. */
+int rt3e_find(const rt3e_model *m, const char *name) {
+    if (!strcmp(name, "dense")) return -1;
+    for (int i = 0; i < m->nsets; i++)
+        if (!strcmp(m->names[i], name)) return i;
+    return -2;
+}
+
+/* ---------------------------------------------------------------- kernels */
+/* R tokens x one block-row of B outputs over n kept columns. With R and B constants after
+ * inlining, the B-wide update vectorises. */
+static inline void tile(const float *restrict x, int64_t ldx, int R, const int32_t *restrict cols,
+                        int64_t n, const float *restrict wb, int64_t B, const float *restrict bias,
+                        float *restrict y, int64_t ldy, int64_t nr) {
+    float acc[4][MAX_BLOCK];
+    for (int r = 0; r < R; r++)
+        for (int64_t i = 0; i < B; i++) acc[r][i] = bias[i];
+    for (int64_t j = 0; j < n; j++) {
+        const int64_t c = cols[j];
+        const float *restrict w = wb + c * B;
+        for (int r = 0; r < R; r++) {
+            const float s = x[r * ldx + c];
+            for (int64_t i = 0; i < B; i++) acc[r][i] += s * w[i];
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int64_t i = 0; i < nr; i++) y[r * ldy + i] = acc[r][i];
+}
+
+static void linear(const linear_t *l, const table_t *t, const int32_t *iota, const float *x,
+                   int64_t T, float *y) {
+    const int64_t B = l->B, in = l->in;
+    for (int64_t b = 0; b < l->nbr; b++) {
+        const int32_t *cols = iota;
+        int64_t n = in;
+        if (t && t->B) cols = t->cols + t->off[b], n = t->off[b + 1] - t->off[b];
+        const float *wb = l->pool + b * in * B, *bias = l->bias + b * B;
+        const int64_t nr = l->out - b * B < B ? l->out - b * B : B;
+        float *yb = y + b * B;
+        int64_t tk = 0;
+        if (B == 32) {
+            for (; tk + 4 <= T; tk += 4)
+                tile(x + tk * in, in, 4, cols, n, wb, 32, bias, yb + tk * l->out, l->out, nr);
+            for (; tk < T; tk++)
+                tile(x + tk * in, in, 1, cols, n, wb, 32, bias, yb + tk * l->out, l->out, nr);
+        } else {
+            for (; tk < T; tk++)
+                tile(x + tk * in, in, 1, cols, n, wb, B, bias, yb + tk * l->out, l->out, nr);
+        }
+    }
+}
+
+static void layer_norm(float *x, int64_t T, int64_t E, const float *w, const float *b) {
+    for (int64_t t = 0; t < T; t++) {
+        float *r = x + t * E;
+        double mean = 0, var = 0;
+        for (int64_t i = 0; i < E; i++) mean += r[i];
+        mean /= (double)E;
+        for (int64_t i = 0; i < E; i++) var += (r[i] - mean) * (r[i] - mean);
+        const float inv = (float)(1.0 / sqrt(var / (double)E + 1e-5)), mu = (float)mean;
+        for (int64_t i = 0; i < E; i++) r[i] = (r[i] - mu) * inv * w[i] + b[i];
+    }
+}
+
+/* Causal multi-head attention: qkv (T, 3E) -> out (T, E); p: T floats of scratch. */
+static void attention(const float *qkv, int64_t T, int64_t E, int64_t H, float *out, float *p) {
+    const int64_t d = E / H, ld = 3 * E;
+    const float scale = (float)(1.0 / sqrt((double)d));
+    for (int64_t h = 0; h < H; h++)
+        for (int64_t t = 0; t < T; t++) {
+            const float *q = qkv + t * ld + h * d;
+            float mx = -INFINITY;
+            for (int64_t s = 0; s <= t; s++) {
+                const float *k = qkv + s * ld + E + h * d;
+                float dot = 0;
+                for (int64_t i = 0; i < d; i++) dot += q[i] * k[i];
+                p[s] = dot * scale;
+                if (p[s] > mx) mx = p[s];
+            }
+            double sum = 0;
+            for (int64_t s = 0; s <= t; s++) sum += (p[s] = expf(p[s] - mx));
+            const float inv = (float)(1.0 / sum);
+            float *o = out + t * E + h * d;
+            for (int64_t i = 0; i < d; i++) o[i] = 0;
+            for (int64_t s = 0; s <= t; s++) {
+                const float *v = qkv + s * ld + 2 * E + h * d, ps = p[s] * inv;
+                for (int64_t i = 0; i < d; i++) o[i] += ps * v[i];
+            }
+        }
+}
+
+/* Logits (T, vocab) of one token sequence under the active set; 0, or -1 with `err` filled
+ * (a token out of range, no memory). */
+int rt3e_forward(rt3e_model *m, const int64_t *tokens, int64_t T, float *logits, char *err,
+                 int errlen) {
+    const int64_t E = m->E, F = m->F;
+    if (T < 1) return fail(err, errlen, "tokens: expected at least one%s%s", "", ""), -1;
+    for (int64_t t = 0; t < T; t++)
+        if (tokens[t] < 0 || tokens[t] >= m->V)
+            return fail(err, errlen, "tokens: an id is outside the vocabulary%s%s", "", ""), -1;
+    if (T > m->work_T) {
+        float *w = realloc(m->work, sizeof(float) * (size_t)T * (size_t)(6 * E + F + 1));
+        if (!w) return fail(err, errlen, "out of memory%s%s", "", ""), -1;
+        m->work = w, m->work_T = T;
+    }
+    float *x = m->work, *qkv = x + T * E, *a = qkv + 3 * T * E, *o = a + T * E;
+    float *hid = o + T * E, *p = hid + T * F;
+    const table_t *tab = m->active >= 0 ? m->tables + (int64_t)m->active * m->slots : NULL;
+    const float scale = (float)sqrt((double)E);
+    for (int64_t t = 0; t < T; t++) {
+        const float *row = m->emb + tokens[t] * E;
+        float *xr = x + t * E;
+        if (tab && tab[0].B) {
+            const int64_t b = tokens[t] / tab[0].B;
+            memset(xr, 0, sizeof(float) * (size_t)E);
+            for (int32_t j = tab[0].off[b]; j < tab[0].off[b + 1]; j++)
+                xr[tab[0].cols[j]] = row[tab[0].cols[j]] * scale;
+        } else {
+            for (int64_t i = 0; i < E; i++) xr[i] = row[i] * scale;
+        }
+        for (int64_t i = 0; i < E; i += 2) { /* sinusoidal positions, as the model's */
+            const double div = exp((double)i * (-log(10000.0) / (double)E));
+            xr[i] += (float)sin((double)t * (float)div);
+            if (i + 1 < E) xr[i + 1] += (float)cos((double)t * (float)div);
+        }
+    }
+    for (int64_t l = 0; l < m->L; l++) {
+        const linear_t *lin = m->lin + 4 * l;
+        const table_t *lt = tab ? tab + 1 + 4 * l : NULL;
+        linear(&lin[0], lt ? &lt[0] : NULL, m->iota, x, T, qkv);
+        attention(qkv, T, E, m->H, a, p);
+        linear(&lin[1], lt ? &lt[1] : NULL, m->iota, a, T, o);
+        for (int64_t i = 0; i < T * E; i++) x[i] += o[i];
+        layer_norm(x, T, E, m->norms[4 * l], m->norms[4 * l + 1]);
+        linear(&lin[2], lt ? &lt[2] : NULL, m->iota, x, T, hid);
+        for (int64_t i = 0; i < T * F; i++) hid[i] = hid[i] > 0 ? hid[i] : 0;
+        linear(&lin[3], lt ? &lt[3] : NULL, m->iota, hid, T, o);
+        for (int64_t i = 0; i < T * E; i++) x[i] += o[i];
+        layer_norm(x, T, E, m->norms[4 * l + 2], m->norms[4 * l + 3]);
+    }
+    linear(&m->lin[4 * m->L], tab ? tab + 4 * m->L + 1 : NULL, m->iota, x, T, logits);
+    return 0;
+}

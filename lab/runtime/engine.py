@@ -1,0 +1,204 @@
+"""The native engine (``engine.c``) on the host, through ctypes: the whole forward pass of
+RT3's Transformer LM, every set of a bundle in one process.
+
+Built on first use like the block-column kernel (``lab.runtime.native``: ``$CC`` or ``cc``,
+``-O3 -march=native``, cached under ``$RT3LAB_CACHE/native/`` by source, compiler, flags
+and CPU). The engine loads an export (``lab.runtime.export``); :meth:`Engine.from_model`
+writes one to a temporary directory first. ``RT3LAB_NATIVE=0`` or no compiler: ``library()``
+is None and ``status()`` says why.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import hashlib
+import os
+import platform
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+
+    from lab.pattern_set import PatternSet
+
+SOURCE = Path(__file__).with_name("engine.c")
+FLAGS = ("-O3", "-march=native", "-shared", "-fPIC")
+ABI = 1
+
+
+class EngineError(ValueError):
+    """The engine refused an export or an input (the message is the engine's own)."""
+
+
+def _build(cc: str) -> Path:
+    from lab.compression.cache import cache_root
+    from lab.runtime import native
+
+    h = hashlib.sha256()
+    for part in (SOURCE.read_bytes(), native._version(cc).encode(), " ".join(FLAGS).encode()):
+        h.update(part)
+    h.update(platform.machine().encode())
+    h.update(native._host_isa().encode())
+    target = cache_root() / "native" / f"engine-{h.hexdigest()[:16]}.so"
+    if target.is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        built = Path(tmp) / target.name
+        proc = subprocess.run(
+            [cc, *FLAGS, str(SOURCE), "-o", str(built), "-lm"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        if proc.returncode != 0:
+            raise OSError(proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else cc)
+        os.replace(built, target)
+    return target
+
+
+@functools.cache
+def _load() -> tuple[ctypes.CDLL | None, str]:
+    from lab.runtime import native
+
+    if os.environ.get("RT3LAB_NATIVE", "1") == "0":
+        return None, "disabled by RT3LAB_NATIVE=0"
+    cc = native._compiler()
+    if cc is None:
+        return None, "no C compiler (set CC or install cc)"
+    try:
+        path = _build(cc)
+        lib = ctypes.CDLL(str(path))
+    except (OSError, subprocess.SubprocessError) as exc:
+        return None, f"build failed: {exc}"
+    if lib.rt3e_abi() != ABI:
+        return None, f"{path.name}: ABI mismatch"
+    p, i64, c_int = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
+    lib.rt3e_open.restype = p
+    lib.rt3e_open.argtypes = [ctypes.c_char_p, ctypes.c_char_p, c_int]
+    lib.rt3e_close.argtypes = [p]
+    lib.rt3e_close.restype = None
+    lib.rt3e_num_sets.argtypes = [p]
+    lib.rt3e_set_name.argtypes = [p, c_int]
+    lib.rt3e_set_name.restype = ctypes.c_char_p
+    lib.rt3e_vocab.argtypes = [p]
+    lib.rt3e_vocab.restype = i64
+    lib.rt3e_select.argtypes = [p, c_int]
+    lib.rt3e_forward.argtypes = [p, p, i64, p, ctypes.c_char_p, c_int]
+    return lib, f"built with {Path(cc).name}: {path}"
+
+
+def library() -> ctypes.CDLL | None:
+    """The engine library, built and loaded once per process; None when unavailable."""
+    return _load()[0]
+
+
+def status() -> str:
+    """Whether the engine is available, and if not why."""
+    return _load()[1]
+
+
+class Engine:
+    """One loaded export: select a set by name (or ``None``: every layer dense), run tokens.
+
+    Not thread-safe by itself (one workspace); ``ReconfigurableModel`` holds its lock.
+    """
+
+    def __init__(self, export_dir: str | Path):
+        lib = library()
+        if lib is None:
+            raise EngineError(f"native engine unavailable: {status()}")
+        self._lib = lib
+        err = ctypes.create_string_buffer(512)
+        handle = lib.rt3e_open(str(export_dir).encode(), err, len(err))
+        if not handle:
+            raise EngineError(f"export {export_dir}: {err.value.decode(errors='replace')}")
+        self._h = handle
+        import json
+
+        header = json.loads((Path(export_dir) / "header.json").read_text())
+        self.array_bytes: dict[str, int] = {a["name"]: a["nbytes"] for a in header["arrays"]}
+        self.vocab = int(lib.rt3e_vocab(handle))
+        n = lib.rt3e_num_sets(handle)
+        self.set_names = [lib.rt3e_set_name(handle, i).decode() for i in range(n)]
+        self._index = {name: i for i, name in enumerate(self.set_names)}
+        self.active: str | None = None
+        self._err = err
+
+    @classmethod
+    def from_model(
+        cls, config: dict[str, Any], state: dict[str, torch.Tensor], sets: list[PatternSet]
+    ) -> Engine:
+        """Export ``state`` and ``sets`` to a temporary directory and load it (the engine
+        keeps its own copy of the arrays; the directory is removed)."""
+        from lab.runtime.export import write_export
+
+        with tempfile.TemporaryDirectory(prefix="rt3lab-engine-") as tmp:
+            return cls(write_export(Path(tmp) / "export", config, state, sets))
+
+    def select(self, name: str | None) -> float:
+        """Make set ``name`` active (None: dense); seconds the selection took."""
+        t0 = time.perf_counter()
+        index = -1 if name is None else self._index.get(name)
+        if index is None:
+            raise EngineError(f"no pattern set {name!r} in the engine; have {self.set_names}")
+        self._lib.rt3e_select(self._h, index)
+        self.active = name
+        return time.perf_counter() - t0
+
+    def logits(self, tokens: np.ndarray) -> np.ndarray:
+        """Logits ``(T, vocab)`` float32 of one int64 token sequence ``(T,)``."""
+        tokens = np.ascontiguousarray(tokens, dtype=np.int64)
+        if tokens.ndim != 1 or tokens.size == 0:
+            raise EngineError(f"tokens: expected one non-empty sequence, got {tokens.shape}")
+        out = np.empty((tokens.size, self.vocab), dtype=np.float32)
+        self.forward_into(tokens, out)
+        return out
+
+    def forward_into(self, tokens: np.ndarray, out: np.ndarray) -> None:
+        """Write the logits of ``tokens`` (contiguous int64 ``(T,)``) into ``out``
+        (contiguous float32 ``(T, vocab)``)."""
+        if not (
+            tokens.dtype == np.int64
+            and out.dtype == np.float32
+            and tokens.ndim == 1
+            and out.shape == (tokens.size, self.vocab)
+            and tokens.flags.c_contiguous
+            and out.flags.c_contiguous
+        ):
+            raise EngineError("forward_into: int64 (T,) tokens and float32 (T, vocab) out")
+        rc = self._lib.rt3e_forward(
+            self._h, tokens.ctypes.data, tokens.size, out.ctypes.data, self._err, len(self._err)
+        )
+        if rc:
+            raise EngineError(self._err.value.decode(errors="replace"))
+
+    def __call__(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Logits ``(batch, seq, vocab)`` of int64 tokens ``(batch, seq)`` (torch in, out)."""
+        import torch
+
+        if tokens.dim() != 2:
+            raise EngineError(f"tokens: expected shape (batch, seq), got {tuple(tokens.shape)}")
+        out = torch.empty(*tokens.shape, self.vocab, dtype=torch.float32)
+        toks = tokens.to(torch.int64).contiguous().numpy()
+        view = out.numpy()
+        for b in range(toks.shape[0]):
+            self.forward_into(toks[b], view[b])
+        return out
+
+    def close(self) -> None:
+        """Free the engine's memory (also done when it is garbage-collected)."""
+        if getattr(self, "_h", None):
+            self._lib.rt3e_close(self._h)
+            self._h = None
+
+    def __del__(self) -> None:
+        self.close()

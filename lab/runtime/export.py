@@ -1,0 +1,337 @@
+"""The engine's export: a bundle's weights and every set's index tables as flat arrays.
+
+```
+DIR/header.json   {"format": "rt3lab-export", "version": 1, "data": "arrays.bin",
+                   "model": {kind, vocab_size, emb, ff, layers, heads},
+                   "sets": [{"name", "layers": {layer: block_rows}}],
+                   "arrays": [{"name", "dtype": "float32"|"int32", "shape", "offset",
+                               "nbytes", "sha256"}]}
+DIR/arrays.bin    the arrays, little-endian, each at a 64-byte aligned offset
+```
+
+Arrays: ``embedding.weight`` ``(vocab, emb)``; per Linear ``L`` (``layers.{i}.self_attn.
+in_proj``, ``...out_proj``, ``...linear1``, ``...linear2``, ``decoder``) ``L.pool``
+``(block-rows, in, B)`` (block-row ``b``, input column ``c``: the weights of output rows
+``bB .. bB+B-1``, zero past the last row) and ``L.bias`` ``(block-rows * B)``;
+``layers.{i}.norm{1,2}.{weight,bias}``; per set ``S`` and layer it prunes
+``sets.S.L.offsets`` (int32, block-rows + 1) and ``sets.S.L.cols`` (int32, kept columns of
+each block-row). The weights are stored once; a set is its index tables only.
+
+:func:`read_export` checks every field, size, offset and checksum before it returns an
+array, and names the array or header field that is wrong (``ExportError``). The C engine
+(``engine.c``) makes the same checks.
+
+>>> import tempfile, torch
+>>> from lab.runtime.synthetic import synthetic_bundle
+>>> from lab.bundle import Bundle
+>>> with tempfile.TemporaryDirectory() as d:
+...     b = Bundle.load(synthetic_bundle(d + "/b", {"vocab_size": 40, "emb": 8, "ff": 8,
+...                                                 "layers": 1, "heads": 2}))
+...     _ = export_bundle(b, d + "/x")
+...     ex = read_export(d + "/x")
+>>> ex.set_names == list(b.sets), ex.arrays["decoder.pool"].shape
+(True, (2, 8, 32))
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+
+    from lab.bundle import Bundle
+    from lab.pattern_set import PatternSet
+
+FORMAT = "rt3lab-export"
+VERSION = 1
+DATA = "arrays.bin"
+ALIGN = 64
+DTYPES = {"float32": np.dtype("<f4"), "int32": np.dtype("<i4")}
+LINEARS = ("self_attn.in_proj", "self_attn.out_proj", "linear1", "linear2")
+MODEL_FIELDS = ("vocab_size", "emb", "ff", "layers", "heads")
+DEFAULT_BLOCK = 32  # the pool's block height for layers no set prunes
+
+
+class ExportError(ValueError):
+    """An export cannot be written or read; the message names the array or header field."""
+
+
+@dataclass
+class Export:
+    """A read export: its header and its arrays (read-only numpy views, checked)."""
+
+    header: dict[str, Any]
+    arrays: dict[str, np.ndarray]
+
+    @property
+    def set_names(self) -> list[str]:
+        """The sets, in the header's order."""
+        return [s["name"] for s in self.header["sets"]]
+
+
+def linear_names(layers: int) -> list[str]:
+    """The model's Linear layers in the engine's order.
+
+    >>> linear_names(1)[-1], len(linear_names(2))
+    ('decoder', 9)
+    """
+    names = [f"layers.{i}.{n}" for i in range(layers) for n in LINEARS]
+    return [*names, "decoder"]
+
+
+def _pool(weight: np.ndarray, bias: np.ndarray | None, block: int) -> tuple[np.ndarray, ...]:
+    out, inp = weight.shape
+    nbr = math.ceil(out / block)
+    padded = np.zeros((nbr * block, inp), dtype=np.float32)
+    padded[:out] = weight
+    pool = np.ascontiguousarray(padded.reshape(nbr, block, inp).transpose(0, 2, 1))
+    b = np.zeros(nbr * block, dtype=np.float32)
+    if bias is not None:
+        b[:out] = bias
+    return pool, b
+
+
+def write_export(
+    out: str | Path,
+    config: dict[str, Any],
+    state: dict[str, torch.Tensor],
+    sets: list[PatternSet],
+) -> Path:
+    """Write the export of an RT3 Transformer LM (``config``, a state dict) with ``sets``.
+
+    ``out`` must not exist or be empty (nothing recorded is overwritten). Raises
+    ExportError for a set the engine cannot run (elementwise, block heights that differ
+    between sets in one layer, a layer the model does not have).
+    """
+    import torch
+
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ExportError(f"{out}: exists and is not an empty directory; choose a new --out")
+    model = {"kind": "rt3-transformer", **{f: int(config[f]) for f in MODEL_FIELDS}}
+    names = linear_names(model["layers"])
+    blocks: dict[str, int] = {}
+    for ps in sets:
+        for layer, pat in ps.layers.items():
+            if layer != "embedding" and layer not in names:
+                raise ExportError(f"set {ps.name!r}: layer {layer!r} is not in the model")
+            if pat.family != "block-column":
+                raise ExportError(
+                    f"set {ps.name!r}: layer {layer!r} is {pat.family}; the engine runs "
+                    "block-column sets only"
+                )
+            b = int(pat.block_rows)
+            if layer != "embedding" and blocks.setdefault(layer, b) != b:
+                raise ExportError(
+                    f"set {ps.name!r}: layer {layer!r} has block_rows {b}, another set "
+                    f"{blocks[layer]}; the engine needs one block height per layer"
+                )
+
+    def arr(key: str) -> np.ndarray:
+        if key not in state:
+            raise ExportError(f"weights: missing {key!r}")
+        return state[key].detach().to(torch.float32).contiguous().numpy()
+
+    arrays: list[tuple[str, np.ndarray]] = [("embedding.weight", arr("embedding.weight"))]
+    for name in names:
+        bias = arr(f"{name}.bias") if f"{name}.bias" in state else None
+        pool, b = _pool(arr(f"{name}.weight"), bias, blocks.get(name, DEFAULT_BLOCK))
+        arrays += [(f"{name}.pool", pool), (f"{name}.bias", b)]
+    for i in range(model["layers"]):
+        for k in ("norm1", "norm2"):
+            for p in ("weight", "bias"):
+                arrays.append((f"layers.{i}.{k}.{p}", arr(f"layers.{i}.{k}.{p}")))
+    set_rows = []
+    for ps in sets:
+        layers = {}
+        for layer, pat in sorted(ps.layers.items()):
+            layers[layer] = int(pat.block_rows)
+            offsets = pat.offsets.numpy()
+            if offsets[-1] >= 2**31:
+                raise ExportError(f"set {ps.name!r}: layer {layer!r} keeps too many columns")
+            arrays.append((f"sets.{ps.name}.{layer}.offsets", offsets.astype(np.int32)))
+            arrays.append((f"sets.{ps.name}.{layer}.cols", pat.indices.numpy().astype(np.int32)))
+        set_rows.append({"name": ps.name, "layers": layers})
+    out.mkdir(parents=True, exist_ok=True)
+    entries, pos = [], 0
+    tmp = out / (DATA + ".part")
+    with open(tmp, "wb") as f:
+        for name, a in arrays:
+            dt = "int32" if a.dtype.kind == "i" else "float32"
+            data = np.ascontiguousarray(a, dtype=DTYPES[dt]).tobytes()
+            pad = (-pos) % ALIGN
+            f.write(b"\0" * pad)
+            pos += pad
+            f.write(data)
+            entries.append(
+                {
+                    "name": name,
+                    "dtype": dt,
+                    "shape": list(a.shape),
+                    "offset": pos,
+                    "nbytes": len(data),
+                    "sha256": hashlib.sha256(data).hexdigest(),
+                }
+            )
+            pos += len(data)
+    os.replace(tmp, out / DATA)
+    header = {
+        "format": FORMAT,
+        "version": VERSION,
+        "data": DATA,
+        "model": model,
+        "sets": set_rows,
+        "arrays": entries,
+    }
+    (out / "header.json").write_text(json.dumps(header, indent=1) + "\n")
+    return out
+
+
+def export_bundle(bundle: Bundle, out: str | Path) -> Path:
+    """Write ``bundle``'s backbone and every set as an export in ``out``."""
+    if bundle.model.get("kind") != "rt3-transformer":
+        raise ExportError(
+            f"bundle model kind {bundle.model.get('kind')!r}: the engine runs rt3-transformer"
+        )
+    return write_export(out, bundle.model["config"], bundle.backbone, list(bundle.sets.values()))
+
+
+def _field(where: str, ok: bool, expected: str) -> None:
+    if not ok:
+        raise ExportError(f"header field {where!r}: expected {expected}")
+
+
+def read_export(directory: str | Path) -> Export:
+    """Read and check an export: the header's fields, then every array's dtype, shape,
+    size, offset (inside the data file) and sha256, then the index tables' ranges."""
+    directory = Path(directory)
+    hpath = directory / "header.json"
+    try:
+        raw = hpath.read_bytes()
+    except OSError as exc:
+        raise ExportError(f"{hpath}: cannot read ({exc.strerror or exc})") from None
+    if len(raw) > 16 << 20:
+        raise ExportError(f"{hpath}: over 16 MiB, not a header")
+    try:
+        header = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ExportError(f"{hpath}: not JSON ({exc})") from None
+    _field("format", isinstance(header, dict) and header.get("format") == FORMAT, repr(FORMAT))
+    _field("version", header.get("version") == VERSION, str(VERSION))
+    _field("data", header.get("data") == DATA, repr(DATA))
+    model = header.get("model")
+    _field("model.kind", isinstance(model, dict) and model.get("kind") == "rt3-transformer",
+           "'rt3-transformer'")  # fmt: skip
+    for f in MODEL_FIELDS:
+        v = model.get(f)
+        _field(f"model.{f}", isinstance(v, int) and not isinstance(v, bool) and v > 0,
+               "a positive integer")  # fmt: skip
+    _field("model.heads", model["emb"] % model["heads"] == 0, "a divisor of emb")
+    blob = (directory / DATA).read_bytes()
+    entries = header.get("arrays")
+    _field("arrays", isinstance(entries, list), "a list")
+    arrays: dict[str, np.ndarray] = {}
+    for e in entries:
+        name = e.get("name") if isinstance(e, dict) else None
+        _field("arrays", isinstance(name, str), "entries with a name")
+        where = f"array {name!r}"
+        if name in arrays:
+            raise ExportError(f"{where}: listed twice")
+        dt, shape = e.get("dtype"), e.get("shape")
+        if dt not in DTYPES:
+            raise ExportError(f"{where}: dtype {dt!r}, expected float32 or int32")
+        if not (
+            isinstance(shape, list)
+            and 1 <= len(shape) <= 4
+            and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in shape)
+        ):
+            raise ExportError(f"{where}: shape {shape!r}, expected 1 to 4 sizes")
+        off, nbytes = e.get("offset"), e.get("nbytes")
+        if not all(
+            isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in (off, nbytes)
+        ):
+            raise ExportError(f"{where}: offset and nbytes must be sizes")
+        if nbytes != 4 * math.prod(shape):
+            raise ExportError(f"{where}: nbytes {nbytes} does not match shape {shape}")
+        if off % 4 or off + nbytes > len(blob):
+            raise ExportError(
+                f"{where}: bytes {off}..{off + nbytes} lie outside {DATA} "
+                f"({len(blob)} bytes; truncated?)"
+            )
+        data = blob[off : off + nbytes]
+        if hashlib.sha256(data).hexdigest() != e.get("sha256"):
+            raise ExportError(f"{where}: sha256 does not match its bytes (tampered?)")
+        a = np.frombuffer(data, dtype=DTYPES[dt]).reshape(shape)
+        arrays[name] = a
+    _check_model(header, arrays)
+    return Export(header, arrays)
+
+
+def _need(arrays: dict[str, np.ndarray], name: str, dtype: str, shape: tuple[int, ...]) -> None:
+    a = arrays.get(name)
+    if a is None:
+        raise ExportError(f"array {name!r}: missing from the export")
+    if (
+        a.dtype != DTYPES[dtype]
+        or any(w >= 0 and w != s for w, s in zip(shape, a.shape, strict=False))
+        or (a.ndim != len(shape))
+    ):
+        raise ExportError(f"array {name!r}: {a.dtype} {a.shape}, expected {dtype} {shape}")
+
+
+def _check_model(header: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+    m = header["model"]
+    V, E, F, L = m["vocab_size"], m["emb"], m["ff"], m["layers"]
+    _need(arrays, "embedding.weight", "float32", (V, E))
+    dims = {}
+    for name in linear_names(L):
+        kind = name.rsplit(".", 1)[-1]
+        inp = F if kind == "linear2" else E
+        out = {"in_proj": 3 * E, "linear1": F, "decoder": V}.get(kind, E)
+        pool = arrays.get(f"{name}.pool")
+        if pool is None or pool.ndim != 3 or not 1 <= pool.shape[2] <= 256:
+            raise ExportError(f"array '{name}.pool': missing or not (block-rows, in, block)")
+        B = pool.shape[2]
+        _need(arrays, f"{name}.pool", "float32", (math.ceil(out / B), inp, B))
+        _need(arrays, f"{name}.bias", "float32", (math.ceil(out / B) * B,))
+        dims[name] = (out, inp, B)
+    dims["embedding"] = (V, E, 0)
+    for i in range(L):
+        for k in ("norm1", "norm2"):
+            for p in ("weight", "bias"):
+                _need(arrays, f"layers.{i}.{k}.{p}", "float32", (E,))
+    sets = header.get("sets")
+    _field("sets", isinstance(sets, list), "a list")
+    seen: set[str] = set()
+    for s in sets:
+        name = s.get("name") if isinstance(s, dict) else None
+        _field("sets", isinstance(name, str) and name != "dense" and name not in seen,
+               "sets with distinct names (not 'dense')")  # fmt: skip
+        seen.add(name)
+        layers = s.get("layers")
+        _field(f"sets.{name}.layers", isinstance(layers, dict), "an object")
+        for layer, B in layers.items():
+            where = f"sets.{name}.layers.{layer}"
+            _field(where, layer in dims, "a layer of the model")
+            out, inp, pool_b = dims[layer]
+            _field(where, isinstance(B, int) and 1 <= B <= 256 and pool_b in (0, B),
+                   "the layer's block_rows")  # fmt: skip
+            nbr = math.ceil(out / B)
+            prefix = f"sets.{name}.{layer}"
+            _need(arrays, f"{prefix}.offsets", "int32", (nbr + 1,))
+            _need(arrays, f"{prefix}.cols", "int32", (-1,))
+            off, cols = arrays[f"{prefix}.offsets"], arrays[f"{prefix}.cols"]
+            steps = np.diff(off.astype(np.int64))
+            if off[0] != 0 or off[-1] != cols.size or (steps < 0).any() or (steps > inp).any():
+                raise ExportError(f"array '{prefix}.offsets': must rise from 0 to len(cols)")
+            if cols.size and (cols.min() < 0 or cols.max() >= inp):
+                raise ExportError(f"array '{prefix}.cols': a column index is out of range")
