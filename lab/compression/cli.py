@@ -95,9 +95,17 @@ def compress(
         help="Discount in [0, 1] of the weights a denser set keeps when a sparser set's "
         "patterns are fitted and assigned (0: plain nearest patterns).",
     ),
-    estimator: str = typer.Option("op-count", "--estimator", help="op-count or measured."),
+    estimator: str = typer.Option(
+        "measured",
+        "--estimator",
+        help="measured (a latency table measured here on the runtime), op-count (RT3's model) "
+        "or profile (the profile's variant latencies).",
+    ),
     deadlines: str = typer.Option(
-        "scaled", "--deadlines", help="scaled (BP meets the top level exactly) or profile."
+        "scaled",
+        "--deadlines",
+        help="scaled (BP meets the top level exactly), profile (raw), or one deadline in ms "
+        "per governor level, highest frequency first (e.g. 0.9,0.8,0.7).",
     ),
     reward_norm: str = typer.Option("auto", "--reward-norm", help="auto or rt3."),
     size: str | None = typer.Option(None, "--size", help="Model size: tiny, small or rt3."),
