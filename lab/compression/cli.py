@@ -73,7 +73,7 @@ def compress(
     ),
     profile: str = typer.Option("rt3-paper", "--profile", help="Device profile name or path."),
     episodes: int | None = typer.Option(
-        None, "--episodes", help="RL episodes (default: the budget's, 6 quick, 24 default)."
+        None, "--episodes", help="RL episodes (default: the budget's, 100 quick, 300 default)."
     ),
     quick: bool = typer.Option(False, "--quick", help="The demo budget (about 3 minutes)."),
     seed: int = typer.Option(0, "--seed"),
@@ -204,6 +204,8 @@ def _print_evaluation(ev: Evaluation) -> None:
         "ppl",
         "Δacc pt",
         "mults",
+        "est ms",
+        "meas ms",
     ):
         t.add_column(col, justify="left" if col in ("set", "family") else "right", no_wrap=True)
     for r in ev.rows:
@@ -217,6 +219,8 @@ def _print_evaluation(ev: Evaluation) -> None:
             "-" if r.perplexity is None else f"{r.perplexity:.1f}",
             "-" if r.delta_accuracy is None else f"{100 * r.delta_accuracy:+.2f}",
             f"{r.nonzero_mults:,}",
+            "-" if r.latency_estimate_ms is None else f"{r.latency_estimate_ms:.3f}",
+            "-" if r.latency_measured_ms is None else f"{r.latency_measured_ms:.3f}",
         )
     console.print(t)
     if ev.comparisons:

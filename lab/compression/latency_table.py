@@ -314,8 +314,9 @@ def measure_end_to_end(
     rounds: int = 12,
     per_round: int = 3,
 ) -> dict[str, float]:
-    """Median milliseconds of one inference of every set (name -> layer masks), run end to
-    end by :class:`lab.runtime.ReconfigurableModel`, interleaved, at ``threads``."""
+    """Median milliseconds of one inference of every set (name -> layer masks) and of the
+    model run dense (``"dense"``), end to end by :class:`lab.runtime.ReconfigurableModel`,
+    interleaved, at ``threads``."""
     import copy
 
     import torch
@@ -335,14 +336,39 @@ def measure_end_to_end(
         rm = ReconfigurableModel(base, pattern_sets, rows_hint=batch * seq_len)
         inputs = make_inputs(base, batch, seq_len)
 
-        def runner(name: str) -> Any:
+        def runner(name: str | None) -> Any:
             def run() -> object:
                 rm.switch(name)
                 return rm(*inputs["args"], **inputs["kwargs"])
 
             return run
 
-        timed = interleaved({n: runner(n) for n in sets}, rounds, per_round, warmup=2)
+        fns = {n: runner(n) for n in sets}
+        fns["dense"] = runner(None)
+        timed = interleaved(fns, rounds, per_round, warmup=2)
     finally:
         torch.set_num_threads(before)
     return {n: t.median_ms for n, t in timed.items()}
+
+
+def bundle_latencies(bundle: Any) -> dict[str, tuple[float, float]]:
+    """Per set of a saved bundle (and ``dense``): the table's estimate and the runtime's end
+    to end measurement, both in ms at this host's clock and the table's thread count.
+
+    Empty when the bundle has no table (estimator ``op-count`` or ``profile``); a corrupt
+    table or one measured on another host is refused, naming it.
+    """
+    from lab.runtime.reconfigurable import module_from_bundle
+
+    if bundle.path is None or not (Path(bundle.path) / TABLE_FILE).is_file():
+        return {}
+    table = LatencyTable.load(Path(bundle.path) / TABLE_FILE)
+    cfg = bundle.provenance.get("bp_config", {})
+    rows, cols = int(cfg.get("block_rows", 32)), int(cfg.get("block_cols", 32))
+    sets = {name: ps.masks() for name, ps in bundle.sets.items()}
+    module = module_from_bundle(bundle)
+    measured = measure_end_to_end(module, sets, rows, cols, table.threads, table.rows)
+    out = {"dense": (table.dense_ms, measured["dense"])}
+    for name, masks in sets.items():
+        out[name] = (table.host_ms(layer_densities(masks)), measured[name])
+    return out

@@ -6,12 +6,15 @@ Stages, all on one budget (:mod:`lab.compression.budget`):
 2. BP: reweighted group lasso, hard pruning to the config's per-layer sparsity, masked
    retraining; rBP (random groups, same per-layer sparsity, same retraining) beside it;
 3. PP candidates from the BP weights (RT3's shrunken search space), per layer per level;
-4. RL search: each child's sets are fine-tuned jointly for a few steps and scored on
+4. the latency table measured on this host through the runtime
+   (:mod:`lab.compression.latency_table`, ``--estimator measured``), the deadlines
+   calibrated, the supernet trained (:mod:`lab.compression.supernet`);
+5. RL search: each child's sets are scored by masked evaluation of the supernet on
    validation tokens; the reward is RT3's (:mod:`lab.compression.reward`);
-5. the best child's sets are fine-tuned jointly from the BP backbone (the bundle's
+6. the best child's sets are fine-tuned jointly from the BP backbone (the bundle's
    backbone); BP+rPP (random patterns, matched per layer to the same non-zero count) gets
    the same fine-tuning;
-6. everything is scored on test tokens and written as a bundle.
+7. everything is scored on test tokens and written as a bundle.
 
 Two calibrations adapt RT3's constants to a model of another size (both recorded in the
 bundle, both switchable to RT3's raw values): ``deadlines="scaled"`` multiplies the

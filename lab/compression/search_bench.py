@@ -270,6 +270,29 @@ def run_search_bench(
     }
 
 
+def markdown_table(doc: dict[str, Any]) -> str:
+    """The README's table of a ``bench search --json`` document (tests compare the two)."""
+    lines = [
+        "| method | best reward [95% CI] | best weighted acc. % | deadlines met | "
+        "mean reward by quartile of evaluations | evaluations |",
+        "|---|---|---|---|---|---|",
+    ]
+    for m, r in doc["methods"].items():
+        acc = r["best_weighted_accuracy"]
+        lines.append(
+            "| {} | {:.3f} [{:.3f}, {:.3f}] | {} | {:.2f} | {} | {} |".format(
+                m,
+                r["best_reward"],
+                *r["best_reward_ci95"],
+                "-" if acc is None else f"{100 * acc:.2f}",
+                r["all_deadlines_met"],
+                " / ".join(f"{q:.2f}" for q in r["reward_by_quartile"]),
+                r["evaluations"],
+            )
+        )
+    return "\n".join(lines)
+
+
 @app.command()
 def search(
     budget: str = typer.Option("quick", "--budget", help="quick or default (compress's)."),

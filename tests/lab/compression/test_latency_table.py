@@ -35,6 +35,13 @@ def test_measured_table_round_trips_with_the_bundle(wiki_dir, tmp_path):
     assert table.provenance(TABLE_FILE) == lt
     assert LatencyTable.load(table.save(tmp_path / "copy.json"), threads=1) == table
     assert set(table.layers) == set(b.sets["bp"].layers)
+    # evaluate prints each set's estimate (host clock) and its end-to-end measurement
+    from lab.compression.evaluation import evaluate_bundle
+
+    ev = evaluate_bundle(out).to_dict()
+    for row in ev["sets"]:
+        assert row["latency_estimate_ms"] > 0 and row["latency_measured_ms"] > 0, row
+    assert "latency_estimate_within_10pct_median" in ev["checks"]
     # each set's recorded estimate is the table's at its level
     for name, e in b.entries.items():
         if e.freq_khz is not None:
