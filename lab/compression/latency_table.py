@@ -390,3 +390,21 @@ def bundle_latencies(bundle: Any) -> dict[str, tuple[float, float]]:
     for name, masks in sets.items():
         out[name] = (table.host_ms(layer_densities(masks)), measured[name])
     return out
+
+
+def latency_markdown(evaluation: Mapping[str, Any]) -> str:
+    """The README's table of an ``rt3lab evaluate --json`` document's latency columns."""
+    lines = [
+        "| set | MHz | sparsity % | estimate ms | measured ms | estimate / measured |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in evaluation["sets"]:
+        est, meas = r.get("latency_estimate_ms"), r.get("latency_measured_ms")
+        if est is None or meas is None:
+            continue
+        mhz = "-" if r["freq_khz"] is None else f"{r['freq_khz'] // 1000}"
+        lines.append(
+            f"| {r['name']} | {mhz} | {100 * r['sparsity']:.1f} | {est:.3f} | {meas:.3f} | "
+            f"{est / meas:.2f} |"
+        )
+    return "\n".join(lines)
