@@ -170,6 +170,7 @@ def run_search_bench(
     data: str = "builtin",
     profile: str = "rt3-paper",
     deadlines: str = "scaled",
+    estimator: str = "measured",
     progress: Callable[[str], None] = lambda _m: None,
 ) -> dict[str, Any]:
     """Prepare once, run every method with ``seeds`` seeds; the bench's JSON document."""
@@ -197,7 +198,13 @@ def run_search_bench(
     prof = load_profile(profile)
     with tempfile.TemporaryDirectory() as tmp, torch_threads(threads):
         opts = CompressOptions(
-            prof.name, Path(tmp), budget, seed=0, threads=threads, deadlines=deadlines
+            prof.name,
+            Path(tmp),
+            budget,
+            seed=0,
+            threads=threads,
+            deadlines=deadlines,
+            estimator=estimator,
         )
         task = load_task("rt3-transformer", data, budget)
         c = Compressor(task, prof, opts, SilentReporter())
@@ -258,6 +265,7 @@ def run_search_bench(
         "evaluations_per_method": n,
         "threads": threads,
         "deadlines": deadlines,
+        "estimator": estimator,
         "allowed_level_combinations": len(p.space.allowed or ()),
         "scoring": "masked evaluation of the supernet",
         "supernet_steps": budget.supernet_steps,
@@ -300,6 +308,9 @@ def search(
     threads: int = typer.Option(1, "--threads", help="Torch threads."),
     data: str = typer.Option("builtin", "--data", help="builtin or wikitext2:DIR."),
     deadlines: str = typer.Option("scaled", "--deadlines", help="As compress's --deadlines."),
+    estimator: str = typer.Option(
+        "measured", "--estimator", help="As compress's --estimator (op-count: load-independent)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print only JSON."),
 ) -> None:
     """RL vs random vs evolutionary search at equal child evaluations (same models)."""
@@ -313,6 +324,7 @@ def search(
         threads,
         data,
         deadlines=deadlines,
+        estimator=estimator,
         progress=(lambda m: None) if as_json else console.log,
     )
     if as_json:
