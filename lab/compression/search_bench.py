@@ -37,7 +37,7 @@ def mean_ci95(values: list[float]) -> tuple[float, list[float]]:
     """Mean and 95 % t-interval (a zero-width interval for one value).
 
     >>> mean_ci95([1.0, 2.0, 3.0])
-    (2.0, [-0.484, 4.484])
+    (2.0, [-0.484338, 4.484338])
     """
     n = len(values)
     m = sum(values) / n
