@@ -96,9 +96,9 @@ def compress(
         "patterns are fitted and assigned (0: plain nearest patterns).",
     ),
     estimator: str = typer.Option(
-        "measured",
+        "op-count",
         "--estimator",
-        help="measured (a latency table measured here on the runtime), op-count (RT3's model) "
+        help="op-count (RT3's model), measured (a latency table measured here on the runtime) "
         "or profile (the profile's variant latencies).",
     ),
     deadlines: str = typer.Option(

@@ -60,7 +60,7 @@ def test_hf_classifier_compresses_to_a_bundle_the_runtime_loads(glue_and_checkpo
     # raw profile deadlines: under scaled ones the tiny BERT's measured unpruned rest makes
     # the lowest level infeasible
     opts = CompressOptions("rt3-paper", tmp_path / "b", TEST, seed=0, threads=1, block_rows=16,
-                           block_cols=16, deadlines="profile")  # fmt: skip
+                           block_cols=16, deadlines="profile", estimator="measured")  # fmt: skip
     out = compress(task, load_profile("rt3-paper"), opts)
     b = Bundle.load(out)
     assert b.model["kind"] == "hf" and b.model["config"]["num_labels"] == 2

@@ -18,12 +18,14 @@ from lab.compression.pipeline import CompressOptions, compress, load_lm_data
 
 
 def test_measured_table_round_trips_with_the_bundle(wiki_dir, tmp_path):
-    """compress's default estimator measures the table, keeps it with the bundle and names
+    """compress's measured estimator measures the table, keeps it with the bundle and names
     it in the provenance; the file reads back to the same table."""
     data = load_lm_data(f"wikitext2:{wiki_dir}", TEST)
     out = tmp_path / "b"
     # the raw profile deadlines: the test model's unpruned rest makes scaled ones infeasible
-    opts = CompressOptions("rt3-paper", out, TEST, seed=1, threads=1, deadlines="profile")
+    opts = CompressOptions(
+        "rt3-paper", out, TEST, seed=1, threads=1, deadlines="profile", estimator="measured"
+    )
     compress(data, load_profile("rt3-paper"), opts)
     b = Bundle.load(out)
     p = b.provenance
@@ -86,7 +88,9 @@ def test_a_compress_into_a_bundle_measured_elsewhere_is_refused(wiki_dir, tmp_pa
     out.mkdir()
     t, _ = _table(out)
     data = load_lm_data(f"wikitext2:{wiki_dir}", TEST)
-    opts = CompressOptions("rt3-paper", out, TEST, seed=1, threads=1, deadlines="profile")
+    opts = CompressOptions(
+        "rt3-paper", out, TEST, seed=1, threads=1, deadlines="profile", estimator="measured"
+    )
     with pytest.raises(LatencyTableError, match=rf"{TABLE_FILE}.*another host"):
         compress(data, load_profile("rt3-paper"), opts)
     assert LatencyTable.load(out / TABLE_FILE, threads=2, host=t.host) == t  # kept
