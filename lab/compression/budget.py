@@ -32,9 +32,10 @@ class Budget:
     dense_steps: int
     bp_lasso_steps: int
     bp_retrain_steps: int
-    child_steps: int
+    supernet_steps: int  # joint training of the shared weights on random children
     final_steps: int
-    eval_tokens: int  # validation tokens scoring each child
+    eval_tokens: int  # validation tokens scoring dense and BP (the reward's reference)
+    child_tokens: int  # validation tokens scoring each child's sets on the supernet
     report_tokens: int | None  # test tokens for the reported figures (None: all)
     max_vocab: int | None = None  # cap of the corpus vocabulary (the decoder dominates cost)
     batch_size: int = 20
@@ -57,13 +58,14 @@ class Budget:
 QUICK = Budget(
     name="quick",
     size="tiny",
-    episodes=6,
+    episodes=100,
     dense_steps=300,
     bp_lasso_steps=60,
     bp_retrain_steps=60,
-    child_steps=4,
+    supernet_steps=30,
     final_steps=60,
     eval_tokens=2000,
+    child_tokens=700,
     report_tokens=None,
     max_vocab=4000,
 )
@@ -71,13 +73,14 @@ QUICK = Budget(
 DEFAULT = Budget(
     name="default",
     size="small",
-    episodes=24,
+    episodes=300,
     dense_steps=1200,
     bp_lasso_steps=200,
     bp_retrain_steps=250,
-    child_steps=12,
+    supernet_steps=300,
     final_steps=1000,
     eval_tokens=6000,
+    child_tokens=2000,
     report_tokens=None,
     max_vocab=8000,
 )
@@ -90,9 +93,10 @@ TEST = Budget(
     dense_steps=30,
     bp_lasso_steps=5,
     bp_retrain_steps=5,
-    child_steps=2,
+    supernet_steps=2,
     final_steps=4,
     eval_tokens=300,
+    child_tokens=200,
     report_tokens=600,
     batch_size=4,
     seq_len=16,

@@ -73,7 +73,7 @@ def compress(
     ),
     profile: str = typer.Option("rt3-paper", "--profile", help="Device profile name or path."),
     episodes: int | None = typer.Option(
-        None, "--episodes", help="RL episodes (default: the budget's, 6 quick, 24 default)."
+        None, "--episodes", help="RL episodes (default: the budget's, 100 quick, 300 default)."
     ),
     quick: bool = typer.Option(False, "--quick", help="The demo budget (about 3 minutes)."),
     seed: int = typer.Option(0, "--seed"),
@@ -95,9 +95,17 @@ def compress(
         help="Discount in [0, 1] of the weights a denser set keeps when a sparser set's "
         "patterns are fitted and assigned (0: plain nearest patterns).",
     ),
-    estimator: str = typer.Option("op-count", "--estimator", help="op-count or measured."),
+    estimator: str = typer.Option(
+        "op-count",
+        "--estimator",
+        help="op-count (RT3's model), measured (a latency table measured here on the runtime) "
+        "or profile (the profile's variant latencies).",
+    ),
     deadlines: str = typer.Option(
-        "scaled", "--deadlines", help="scaled (BP meets the top level exactly) or profile."
+        "scaled",
+        "--deadlines",
+        help="scaled (BP meets the top level exactly), profile (raw), or one deadline in ms "
+        "per governor level, highest frequency first (e.g. 0.9,0.8,0.7).",
     ),
     reward_norm: str = typer.Option("auto", "--reward-norm", help="auto or rt3."),
     size: str | None = typer.Option(None, "--size", help="Model size: tiny, small or rt3."),
@@ -218,6 +226,8 @@ def _print_evaluation(ev: Evaluation) -> None:
         "ppl",
         "Δacc pt",
         "mults",
+        "est ms",
+        "meas ms",
     ):
         t.add_column(col, justify="left" if col in ("set", "family") else "right", no_wrap=True)
     for r in ev.rows:
@@ -231,6 +241,8 @@ def _print_evaluation(ev: Evaluation) -> None:
             "-" if r.perplexity is None else f"{r.perplexity:.1f}",
             "-" if r.delta_accuracy is None else f"{100 * r.delta_accuracy:+.2f}",
             f"{r.nonzero_mults:,}",
+            "-" if r.latency_estimate_ms is None else f"{r.latency_estimate_ms:.3f}",
+            "-" if r.latency_measured_ms is None else f"{r.latency_measured_ms:.3f}",
         )
     console.print(t)
     if ev.comparisons:

@@ -146,3 +146,20 @@ def build_controller(space: SearchSpace, hidden: int = 35) -> torch.nn.Module:
             return actions, log_prob
 
     return Controller()
+
+
+def random_child(space: SearchSpace, generator: torch.Generator) -> Child:
+    """A child drawn uniformly: an allowed level combination and every slot's candidate.
+
+    >>> import torch
+    >>> s = SearchSpace(layers=("a",), n_levels=4, n_sets=2, slots=2, n_candidates=3)
+    >>> c = random_child(s, torch.Generator().manual_seed(0))
+    >>> len(c.levels), len(c.choices[0][0])
+    (2, 2)
+    """
+    import torch
+
+    allowed = list(space.allowed) if space.allowed is not None else list(range(len(space.combos)))
+    combo = allowed[int(torch.randint(len(allowed), (1,), generator=generator))]
+    picks = torch.randint(space.n_candidates, (space.n_pattern_decisions,), generator=generator)
+    return Child.decode(space, [combo, *(int(x) for x in picks)])

@@ -39,6 +39,8 @@ class SetRow:
     perplexity: float | None
     delta_accuracy: float | None
     nonzero_mults: int
+    latency_estimate_ms: float | None = None  # the bundle's latency table, at this host's clock
+    latency_measured_ms: float | None = None  # end to end by lab.runtime, same threads
 
 
 @dataclass(frozen=True)
@@ -198,6 +200,25 @@ def _differs(recorded: float | None, measured: float | None, rel: float) -> bool
     return not math.isclose(recorded, measured, rel_tol=rel, abs_tol=1e-4)
 
 
+def _with_latencies(
+    b: Any, rows: list[SetRow], pp_rows: list[SetRow]
+) -> tuple[list[SetRow], list[SetRow]]:
+    """Rows with the latency table's estimate and the runtime's measurement (if a table)."""
+    from dataclasses import replace
+
+    from lab.compression.latency_table import bundle_latencies
+
+    lat = bundle_latencies(b)
+    if not lat:
+        return rows, pp_rows
+
+    def add(r: SetRow) -> SetRow:
+        est, meas = lat.get(r.name, (None, None))
+        return replace(r, latency_estimate_ms=est, latency_measured_ms=meas)
+
+    return [add(r) for r in rows], [add(r) for r in pp_rows]
+
+
 def evaluate_bundle(
     path: str | Path, data: str | None = None, threads: int | None = None
 ) -> Evaluation:
@@ -288,6 +309,7 @@ def evaluate_bundle(
                     float(base["accuracy"]),
                 )
             )
+    rows, pp_rows = _with_latencies(b, rows, pp_rows)
     ordered = sorted(pp_rows, key=lambda r: r.sparsity)
     by_freq = sorted(pp_rows, key=lambda r: -(r.freq_khz or 0))
     checks: dict[str, bool] = {
@@ -301,6 +323,14 @@ def evaluate_bundle(
     bp_cmp = [c for c in comparisons if c.method == "BP"]
     if bp_cmp:
         checks["bp_beats_rbp"] = all(c.wins for c in bp_cmp)
+    gaps = sorted(
+        abs(r.latency_estimate_ms / r.latency_measured_ms - 1.0)
+        for r in pp_rows
+        if r.latency_estimate_ms is not None and r.latency_measured_ms
+    )
+    if gaps:
+        median = gaps[len(gaps) // 2] if len(gaps) % 2 else sum(gaps[len(gaps) // 2 - 1 :][:2]) / 2
+        checks["latency_estimate_within_10pct_median"] = median <= 0.10
     rl_cmp = [c for c in comparisons if c.method.startswith("RL")]
     if rl_cmp:
         checks["rl_beats_bp_rpp"] = all(c.wins for c in rl_cmp)

@@ -8,9 +8,13 @@ per encoder layer. Dense RT3 (vocabulary 28,782): 51,923,200 multiplies.
 Estimators turn counts into milliseconds at a DVFS level:
 
 - :class:`OpCountEstimator`: RT3's analytical model, the profile's ``latency_model``;
-- :class:`TableEstimator`: a measured latency table, the profile's variants with latencies,
+- :class:`TableEstimator` (``--estimator profile``): the profile's variants with latencies,
   interpolated per level by a least-squares line in ``nonzero_mults`` (through the origin
-  when only one variant is measured at that level).
+  when only one variant is measured at that level);
+- ``--estimator measured`` (the default of ``compress``): a latency table measured on this
+  host through the runtime, per layer and kept-column bucket
+  (:mod:`lab.compression.latency_table`); it needs the masks, not counts, so the pipeline
+  calls it directly.
 """
 
 from __future__ import annotations
@@ -158,13 +162,14 @@ class TableEstimator:
         return max(slope * counts.mults + intercept, 0.0)
 
 
-ESTIMATORS = ("op-count", "measured")
+ESTIMATORS = ("measured", "op-count", "profile")
 
 
 def estimator_for(profile: DeviceProfile, kind: str = "op-count") -> LatencyEstimator:
-    """The estimator ``kind`` (``op-count`` or ``measured``) built from ``profile``."""
+    """The count-based estimator ``kind`` (``op-count`` or ``profile``) built from ``profile``
+    (``measured`` is :class:`lab.compression.latency_table.LatencyTable`)."""
     if kind == "op-count":
         return OpCountEstimator.from_profile(profile)
-    if kind == "measured":
+    if kind == "profile":
         return TableEstimator.from_profile(profile)
     raise CompressionError(f"latency estimator {kind!r}: expected one of {ESTIMATORS}")

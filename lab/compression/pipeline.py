@@ -6,12 +6,15 @@ Stages, all on one budget (:mod:`lab.compression.budget`):
 2. BP: reweighted group lasso, hard pruning to the config's per-layer sparsity, masked
    retraining; rBP (random groups, same per-layer sparsity, same retraining) beside it;
 3. PP candidates from the BP weights (RT3's shrunken search space), per layer per level;
-4. RL search: each child's sets are fine-tuned jointly for a few steps and scored on
+4. the latency table measured on this host through the runtime
+   (:mod:`lab.compression.latency_table`, ``--estimator measured``), the deadlines
+   calibrated, the supernet trained (:mod:`lab.compression.supernet`);
+5. RL search: each child's sets are scored by masked evaluation of the supernet on
    validation tokens; the reward is RT3's (:mod:`lab.compression.reward`);
-5. the best child's sets are fine-tuned jointly from the BP backbone (the bundle's
+6. the best child's sets are fine-tuned jointly from the BP backbone (the bundle's
    backbone); BP+rPP (random patterns, matched per layer to the same non-zero count) gets
    the same fine-tuning;
-6. everything is scored on test tokens and written as a bundle.
+7. everything is scored on test tokens and written as a bundle.
 
 Two calibrations adapt RT3's constants to a model of another size (both recorded in the
 bundle, both switchable to RT3's raw values): ``deadlines="scaled"`` multiplies the
@@ -46,9 +49,15 @@ from lab.compression.cache import (
     save_dense,
     source_fingerprint,
 )
-from lab.compression.controller import Child, SearchSpace
+from lab.compression.controller import Child, SearchSpace, random_child
 from lab.compression.finetune import applied_masks, joint_finetune, train_masked
-from lab.compression.latency import OpCounts, estimator_for, op_counts
+from lab.compression.latency import ESTIMATORS, OpCounts, estimator_for, op_counts
+from lab.compression.latency_table import (
+    TABLE_FILE,
+    LatencyTable,
+    layer_densities,
+    measure_table,
+)
 from lab.compression.pattern_pruning import (
     COMPACTS,
     RT3_LEVELS,
@@ -62,6 +71,7 @@ from lab.compression.pattern_pruning import (
 from lab.compression.reward import LevelSpec, RewardConfig, governor_levels, reward
 from lab.compression.search import Outcome, Search, SearchConfig
 from lab.compression.sparsifier import CompressionError
+from lab.compression.supernet import train_supernet
 from lab.compression.tasks import LMData, LMTask, Task, load_task
 
 if TYPE_CHECKING:
@@ -109,6 +119,8 @@ class CompressOptions:
     block_rows: int | None = None
     block_cols: int | None = None
     family: str = "block-column"
+    # op-count (RT3's model), measured (latency table on this host) or profile; measured is
+    # not the default yet: under scaled deadlines it stops the demo's quick run at 0.8 GHz
     estimator: str = "op-count"
     deadlines: str = "scaled"
     reward_norm: str = "auto"
@@ -193,7 +205,14 @@ class Compressor:
         )
         self.dense_lr, self.finetune_lr = task.learning_rates(opts.budget)
         self.levels_spec: list[LevelSpec] = governor_levels(profile)
-        self.estimator = estimator_for(profile, opts.estimator)
+        if opts.estimator not in ESTIMATORS:
+            raise CompressionError(
+                f"--estimator {opts.estimator!r}: expected one of {', '.join(ESTIMATORS)}"
+            )
+        self.estimator = (
+            None if opts.estimator == "measured" else estimator_for(profile, opts.estimator)
+        )
+        self.table: LatencyTable | None = None  # set by measure_latency (measured estimator)
         n_sets = len(self.levels_spec)
         weights = opts.loss_weights or ((0.5, 0.3, 0.2) if n_sets == 3 else None)
         if weights is None:
@@ -204,14 +223,14 @@ class Compressor:
                 f"loss weights {weights}: need one per governor level ({n_sets})"
             )
         self.loss_weights = tuple(float(w) for w in weights)
-        if opts.deadlines not in ("scaled", "profile"):
-            raise CompressionError(f"deadlines {opts.deadlines!r}: expected scaled or profile")
+        self.explicit_deadlines = parse_deadlines(opts.deadlines, n_sets)
         if opts.reward_norm not in ("auto", "rt3"):
             raise CompressionError(f"reward norm {opts.reward_norm!r}: expected auto or rt3")
         check_candidates(opts.candidates)
         if not 0.0 <= opts.exclusive <= 1.0:
             raise CompressionError(f"--exclusive {opts.exclusive}: expected a value in [0, 1]")
         self.timings: dict[str, float] = {}
+        self._offered: dict[tuple[Any, ...], tuple[torch.Tensor, torch.Tensor]] = {}
 
     # --- model -------------------------------------------------------------------------
 
@@ -221,9 +240,11 @@ class Compressor:
         """(accuracy, perplexity) on validation (child budget) or test (report budget)."""
         b = self.budget
         if isinstance(self.task, LMTask):
-            limit = b.eval_tokens if split == "valid" else b.report_tokens
+            limit = {"valid": b.eval_tokens, "child": b.child_tokens}.get(split, b.report_tokens)
         else:  # examples of a classification task: about a tenth as many as LM tokens
-            limit = max(64, b.eval_tokens // 10) if split == "valid" else None
+            n = {"valid": b.eval_tokens, "child": b.child_tokens}.get(split)
+            limit = max(64, n // 10) if n is not None else None
+        split = "valid" if split == "child" else split
         with applied_masks(model, masks or {}):
             return self.task.score(model, split, limit, self.opts.threads)
 
@@ -349,49 +370,58 @@ class Compressor:
         cands: dict[str, torch.Tensor],
         child: Child,
     ) -> list[dict[str, torch.Tensor]]:
-        """One mask dict per set (highest frequency first): BP & nearest chosen patterns.
+        """One mask dict per set (highest frequency first): BP & the child's chosen patterns.
 
-        With ``opts.exclusive > 0`` every set after the first is replaced, layer by layer,
-        by :meth:`exclusive_mask` at the same number of non-zeros.
+        Every layer's mask is ``bp & assign_patterns(w, offered[slots])`` where ``offered``
+        and ``w`` are :meth:`offered_candidates` for the set: the child's slot indices pick
+        exactly the patterns that are assigned (with ``opts.exclusive > 0`` a sparser set's
+        candidates are refitted to what the denser sets leave *before* its indices are read).
         """
         out: list[dict[str, torch.Tensor]] = []
         used: dict[str, torch.Tensor] = {}
         for s, level in enumerate(child.levels):
             masks = {}
             for li, name in enumerate(weights):
+                offered, w = self.offered_candidates(
+                    name, weights[name], bp[name], cands[name], level, used.get(name)
+                )
                 slots = list(child.choices[s][li])
-                pats = cands[name][level][slots]
-                masks[name] = bp[name] & assign_patterns(weights[name] * bp[name], pats)[1]
-                if used and self.opts.exclusive > 0:
-                    masks[name] = self.exclusive_mask(
-                        weights[name], bp[name], used[name], slots, int(masks[name].sum())
-                    )
+                masks[name] = bp[name] & assign_patterns(w, offered[slots])[1]
             out.append(masks)
             used = {n: used[n] | m if n in used else m.clone() for n, m in masks.items()}
         return out
 
-    def exclusive_mask(
+    def offered_candidates(
         self,
+        name: str,
         weight: torch.Tensor,
         bp: torch.Tensor,
-        used: torch.Tensor,
-        slots: list[int],
-        goal: int,
-    ) -> torch.Tensor:
-        """A sparser set's layer mask fitted to what the denser sets leave: candidates
-        refitted on :func:`exclusive_weights` at every zero count per block, the child's
-        ``slots`` of them assigned to the blocks, and the zero count whose mask has the
-        non-zeros nearest to ``goal`` (the plain set's) kept, so the set's size stays."""
-        width = self.bp_config.block_cols
-        levels = [z / width for z in range(1, width)]
-        wx = exclusive_weights({"w": weight}, {"w": used}, self.opts.exclusive)["w"] * bp
-        pats = self.candidates({"w": wx}, levels)["w"]
-        best, gap = bp, int(bp.sum()) - goal
-        for i in range(len(levels)):
-            mask = bp & assign_patterns(wx, pats[i][slots])[1]
-            if abs(int(mask.sum()) - goal) < abs(gap):
-                best, gap = mask, int(mask.sum()) - goal
-        return best
+        cands: torch.Tensor,
+        level: int,
+        used: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The candidate patterns a set's slot indices refer to at ``level`` (``(n, R, C)``)
+        and the weights they are assigned on.
+
+        The densest set (``used`` None) or ``opts.exclusive == 0``: the layer's fitted
+        candidates on the BP weights. A sparser set: candidates refitted at the same level
+        on :func:`exclusive_weights` (the squared weight a denser set keeps counts
+        ``1 - D``), so it takes weights of its own; memoised per denser-sets mask.
+        """
+        import hashlib
+
+        w = weight * bp
+        if used is None or self.opts.exclusive <= 0:
+            return cands[level], w
+        key = (name, level, hashlib.blake2b(used.numpy().tobytes(), digest_size=16).digest())
+        hit = self._offered.get(key)
+        if hit is None:
+            wx = exclusive_weights({"w": weight}, {"w": used}, self.opts.exclusive)["w"] * bp
+            pats = self.candidates({"w": wx}, [self.opts.levels[level]])["w"][0]
+            if len(self._offered) > 4096:
+                self._offered.clear()
+            hit = self._offered[key] = (pats, wx)
+        return hit
 
     def allowed_combos(
         self,
@@ -414,10 +444,8 @@ class Compressor:
         lat: list[list[float]] = []  # [level][governor level]
         for level in range(space.n_levels):
             child = Child((level,), ((default,) * len(names),))
-            counts = op_counts(
-                model, self.set_masks(weights, bp, cands, child)[0], names, self.task.seq_len
-            )
-            lat.append([self.estimator.latency_ms(counts, lv.freq_khz) for lv in self.levels_spec])
+            masks = self.set_masks(weights, bp, cands, child)[0]
+            lat.append([self.latency_ms(model, masks, lv.freq_khz) for lv in self.levels_spec])
         allowed = tuple(
             i
             for i, combo in enumerate(space.combos)
@@ -427,13 +455,19 @@ class Compressor:
             )
         )
         if not allowed:
-            worst = max(range(n_sets), key=lambda s: lat[-1][s] / self.levels_spec[s].deadline_ms)
-            lv = self.levels_spec[worst]
+
+            def best(s: int) -> int:  # the level with the lowest estimate at position s
+                return min(range(space.n_levels), key=lambda i: lat[i][s])
+
+            worst = max(
+                range(n_sets), key=lambda s: lat[best(s)][s] / self.levels_spec[s].deadline_ms
+            )
+            lv, i = self.levels_spec[worst], best(worst)
             raise CompressionError(
-                f"impossible deadline: at {lv.freq_khz} kHz even the sparsest level "
-                f"({self.opts.levels[-1]}) is estimated at {lat[-1][worst]:.2f} ms, over the "
-                f"{lv.deadline_ms:.2f} ms timing constraint (check the profile's "
-                "workload.timing_constraints, --deadlines or the levels)"
+                f"impossible deadline: at {lv.freq_khz} kHz the best level "
+                f"({self.opts.levels[i]}) is estimated ({self.opts.estimator}) at "
+                f"{lat[i][worst]:.3f} ms, over the {lv.deadline_ms:.3f} ms timing constraint "
+                "(check the profile's workload.timing_constraints, --deadlines or the levels)"
             )
         return allowed
 
@@ -444,10 +478,98 @@ class Compressor:
         names = list(self.task.prunable(model))
         counts = [op_counts(model, m, names, self.task.seq_len) for m in sets]
         lats = [
-            self.estimator.latency_ms(c, lv.freq_khz)
-            for c, lv in zip(counts, self.levels_spec, strict=True)
+            self.latency_ms(model, m, lv.freq_khz)
+            for m, lv in zip(sets, self.levels_spec, strict=True)
         ]
         return counts, lats
+
+    def latency_ms(self, model: nn.Module, masks: dict[str, torch.Tensor], freq_khz: int) -> float:
+        """Estimated milliseconds of one inference with ``masks`` at ``freq_khz``: from the
+        measured table (``measured``) or from RT3's op counts (``op-count``, ``profile``)."""
+        if self.estimator is None:
+            if self.table is None:
+                raise CompressionError("measured estimator: the latency table is not measured yet")
+            return self.table.latency_ms(layer_densities(masks), freq_khz)
+        names = list(self.task.prunable(model))
+        return self.estimator.latency_ms(
+            op_counts(model, masks, names, self.task.seq_len), freq_khz
+        )
+
+    def measure_latency(
+        self,
+        model: nn.Module,
+        weights: dict[str, torch.Tensor],
+        bp: dict[str, torch.Tensor],
+        cands: dict[str, torch.Tensor],
+        out: Path,
+    ) -> LatencyTable:
+        """The measured table (``out/latency_table.json``): read back when this host and
+        thread count measured it for these layers and buckets, else measured through the
+        runtime and written. A corrupt or foreign table is refused, naming it."""
+        import torch
+
+        names = list(weights)
+        threads = self.opts.threads or torch.get_num_threads()
+        default = tuple(range(self.opts.slots))
+        buckets = [dict(bp)] + [
+            self.set_masks(weights, bp, cands, Child((i,), ((default,) * len(names),)))[0]
+            for i in range(len(self.opts.levels))
+        ]
+        path = out / TABLE_FILE
+        want = {
+            n: sorted({round(d, 6) for d in [1.0] + [layer_densities(b)[n] for b in buckets]})
+            for n in names
+        }
+        if path.is_file():
+            table = LatencyTable.load(path, threads=threads, layers=names)
+            if {n: [p[0] for p in v] for n, v in table.layers.items()} == want:
+                self.table = table
+                return table
+        self.reporter.stage("latency table (measured on the runtime)", 1)
+        table = measure_table(
+            model,
+            buckets,
+            self.bp_config.block_rows,
+            self.bp_config.block_cols,
+            threads,
+            self.task.seq_len,
+        )
+        out.mkdir(parents=True, exist_ok=True)
+        table.save(path)
+        self.reporter.advance()
+        self.table = table
+        return table
+
+
+DEADLINE_RULES = {
+    "scaled": "the profile's timing constraints times one factor, chosen so that BP's "
+    "estimated latency at the highest level equals that level's constraint (RT3's 115 ms is "
+    "its BP latency at 1.4 GHz)",
+    "profile": "the profile's timing constraints as they are",
+    "explicit": "given per governor level with --deadlines (ms, highest frequency first)",
+}
+
+
+def parse_deadlines(spec: str, n_levels: int) -> tuple[float, ...] | None:
+    """``--deadlines``: ``scaled``/``profile`` (None) or one positive ms value per level.
+
+    >>> parse_deadlines("scaled", 3) is None
+    True
+    >>> parse_deadlines("0.9,0.8,0.7", 3)
+    (0.9, 0.8, 0.7)
+    """
+    if spec in ("scaled", "profile"):
+        return None
+    try:
+        values = tuple(float(x) for x in spec.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != n_levels or any(not v > 0 for v in values):
+        raise CompressionError(
+            f"--deadlines {spec!r}: expected scaled, profile or {n_levels} positive "
+            "milliseconds, comma-separated, highest frequency first"
+        )
+    return values
 
 
 def load_lm_data(spec: str, budget: Budget) -> LMData:
@@ -501,23 +623,68 @@ def compress(
         return _compress(c, profile, opts, rep, episodes, run_key, t0)
 
 
-def _compress(
-    c: Compressor,
-    profile: DeviceProfile,
-    opts: CompressOptions,
-    rep: Reporter,
-    episodes: int,
-    run_key: str,
-    t0: float,
-) -> Path:
-    import torch
+@dataclass
+class Prepared:
+    """Everything before the search: models, masks, candidates, latency, reward, space.
 
-    from lab.bundle import Bundle
-    from lab.pattern_set import LayerPattern, PatternSet
+    :meth:`evaluate` scores a child by masked evaluation of the supernet's shared weights.
+    """
+
+    c: Compressor
+    model: Any
+    dense_info: dict[str, Any]
+    dense_state: dict[str, Any]
+    dense_w: dict[str, Any]
+    dense_valid: tuple[float, float | None]
+    dense_test: tuple[float, float | None]
+    dense_ops: int
+    bp_masks: dict[str, Any]
+    bp_state: dict[str, Any]
+    bp_w: dict[str, Any]
+    bp_sparsity: float
+    bp_nnz: int
+    bp_ops: OpCounts
+    bp_test: tuple[float, float | None]
+    bp_valid: tuple[float, float | None]
+    rbp_sparsity: float | None
+    rbp_test: tuple[float, float | None] | None
+    cands: dict[str, Any]
+    table: LatencyTable | None
+    scale: float | None
+    rcfg: RewardConfig
+    space: SearchSpace
+    supernet_state: dict[str, Any]
+
+    def evaluate(self, child: Child, episode: int) -> Outcome:
+        """Reward of ``child``: estimated latencies, and (if every deadline is met) the
+        accuracy of its sets on the supernet's weights (validation, ``child_tokens``)."""
+        c, opts = self.c, self.c.opts
+        sets = c.set_masks(self.bp_w, self.bp_masks, self.cands, child)
+        _, lats = c.latencies(self.model, sets)
+        detail: dict[str, Any] = {
+            "levels": [opts.levels[i] for i in child.levels],
+            "latency_ms": lats,
+            "sparsity": [_sparsity(m, self.dense_w)[0] for m in sets],
+        }
+        if any(lat > lv.deadline_ms for lat, lv in zip(lats, c.levels_spec, strict=True)):
+            r = reward(None, lats, c.levels_spec, self.rcfg)
+        else:
+            accs = [c.score(self.model, m, "child")[0] for m in sets]
+            detail["accuracy"] = accs
+            r = reward(accs, lats, c.levels_spec, self.rcfg)
+        detail["reward_parts"] = r.to_dict()
+        return Outcome(r.total, detail)
+
+
+def prepare_search(
+    c: Compressor, opts: CompressOptions, rep: Reporter, with_rbp: bool = True
+) -> Prepared:
+    """Dense, BP (and rBP), candidates, the latency table, calibration, the level
+    combinations worth sampling and the supernet; the model ends on the supernet's weights."""
+    import torch
 
     b = c.budget
     task = c.task
-
     with _seeded(opts.seed):
         model = task.build_model()
     dense_info = c.train_dense(model)
@@ -540,19 +707,37 @@ def _compress(
     bp_test = c.score(model, bp_masks, "test")
     bp_valid = c.score(model, bp_masks, "valid")
 
-    model.load_state_dict(dense_state)
-    rbp_masks = c.block_prune(model, random=True)
-    rbp_sparsity, _ = _sparsity(rbp_masks, dense_w)
-    rbp_test = c.score(model, rbp_masks, "test")
-    model.load_state_dict(bp_state)
+    rbp_sparsity, rbp_test = None, None
+    if with_rbp:
+        model.load_state_dict(dense_state)
+        rbp_masks = c.block_prune(model, random=True)
+        rbp_sparsity, _ = _sparsity(rbp_masks, dense_w)
+        rbp_test = c.score(model, rbp_masks, "test")
+        model.load_state_dict(bp_state)
+
+    # --- candidates and the latency table ----------------------------------------------
+    rep.stage("pattern candidates", 1)
+    cands = c.candidates(bp_w)
+    rep.advance()
+    table = (
+        c.measure_latency(model, bp_w, bp_masks, cands, opts.out)
+        if opts.estimator == "measured"
+        else None
+    )
 
     # --- calibration -----------------------------------------------------------------
     top = c.levels_spec[0]
-    bp_top_ms = c.estimator.latency_ms(bp_ops, top.freq_khz)
+    bp_top_ms = c.latency_ms(model, bp_masks, top.freq_khz)
     scale = bp_top_ms / top.deadline_ms if opts.deadlines == "scaled" else 1.0
     c.levels_spec = [replace(lv, deadline_ms=lv.deadline_ms * scale) for lv in c.levels_spec]
+    if c.explicit_deadlines is not None:
+        scale = None
+        c.levels_spec = [
+            replace(lv, deadline_ms=d)
+            for lv, d in zip(c.levels_spec, c.explicit_deadlines, strict=True)
+        ]
     if opts.reward_norm == "auto":
-        bp_lats = [c.estimator.latency_ms(bp_ops, lv.freq_khz) for lv in c.levels_spec]
+        bp_lats = [c.latency_ms(model, bp_masks, lv.freq_khz) for lv in c.levels_spec]
         from lab.compression.reward import runs_per_charge
 
         runs_bp = float(sum(runs_per_charge(c.levels_spec, bp_lats)))
@@ -569,46 +754,85 @@ def _compress(
     else:
         rcfg = RewardConfig(acc_weights=c.loss_weights)
 
-    # --- candidates and search --------------------------------------------------------
-    rep.stage("pattern candidates", 1)
-    cands = c.candidates(bp_w)
-    rep.advance()
+    # --- search --------------------------------------------------------------------
     space = SearchSpace(
         tuple(names), len(opts.levels), len(c.levels_spec), opts.slots, opts.n_candidates
     )
     space = replace(space, allowed=c.allowed_combos(model, bp_w, bp_masks, cands, space))
-    search = Search(space, SearchConfig(seed=opts.seed), _search_dir(opts.out, run_key))
 
-    def evaluate(child: Child, episode: int) -> Outcome:
-        sets = c.set_masks(bp_w, bp_masks, cands, child)
-        _, lats = c.latencies(model, sets)
-        detail: dict[str, Any] = {
-            "levels": [opts.levels[i] for i in child.levels],
-            "latency_ms": lats,
-            "sparsity": [_sparsity(m, dense_w)[0] for m in sets],
-        }
-        if any(lat > lv.deadline_ms for lat, lv in zip(lats, c.levels_spec, strict=True)):
-            r = reward(None, lats, c.levels_spec, rcfg)
-        else:
-            model.load_state_dict(bp_state)
-            with _seeded(opts.seed * 1_000_003 + episode):
-                joint_finetune(
-                    model,
-                    sets,
-                    c.loss_weights,
-                    task.objective(),
-                    b.child_steps,
-                    bp_masks,
-                    torch.Generator().manual_seed(opts.seed * 1_000_003 + episode),
-                    b.batch_size,
-                    b.seq_len,
-                    c.finetune_lr,
-                )
-            accs = [c.score(model, m, "valid")[0] for m in sets]
-            detail["accuracy"] = accs
-            r = reward(accs, lats, c.levels_spec, rcfg)
-        detail["reward_parts"] = r.to_dict()
-        return Outcome(r.total, detail)
+    # --- the supernet: shared weights trained jointly on random children ---------------
+    model.load_state_dict(bp_state)
+    rep.stage("supernet (joint training on random children)", b.supernet_steps)
+    with _seeded(opts.seed + 23):
+        train_supernet(
+            model,
+            lambda g: c.set_masks(bp_w, bp_masks, cands, random_child(space, g)),
+            c.loss_weights,
+            task.objective(),
+            b.supernet_steps,
+            bp_masks,
+            torch.Generator().manual_seed(opts.seed + 23),
+            b.batch_size,
+            c.finetune_lr,
+            on_step=lambda s, loss: rep.advance(1, f"loss {loss:.2f}"),
+        )
+    supernet_state = {k: v.clone() for k, v in model.state_dict().items()}
+
+    return Prepared(
+        c=c,
+        model=model,
+        dense_info=dense_info,
+        dense_state=dense_state,
+        dense_w=dense_w,
+        dense_valid=dense_valid,
+        dense_test=dense_test,
+        dense_ops=dense_ops,
+        bp_masks=bp_masks,
+        bp_state=bp_state,
+        bp_w=bp_w,
+        bp_sparsity=bp_sparsity,
+        bp_nnz=bp_nnz,
+        bp_ops=bp_ops,
+        bp_test=bp_test,
+        bp_valid=bp_valid,
+        rbp_sparsity=rbp_sparsity,
+        rbp_test=rbp_test,
+        cands=cands,
+        table=table,
+        scale=scale,
+        rcfg=rcfg,
+        space=space,
+        supernet_state=supernet_state,
+    )
+
+
+def _compress(
+    c: Compressor,
+    profile: DeviceProfile,
+    opts: CompressOptions,
+    rep: Reporter,
+    episodes: int,
+    run_key: str,
+    t0: float,
+) -> Path:
+    import torch
+
+    from lab.bundle import Bundle
+    from lab.pattern_set import LayerPattern, PatternSet
+
+    b = c.budget
+    task = c.task
+
+    p = prepare_search(c, opts, rep)
+    model, dense_info, dense_state, dense_w = p.model, p.dense_info, p.dense_state, p.dense_w
+    dense_valid, dense_test, dense_ops = p.dense_valid, p.dense_test, p.dense_ops
+    bp_masks, bp_state, bp_w, bp_ops = p.bp_masks, p.bp_state, p.bp_w, p.bp_ops
+    bp_sparsity, bp_nnz, bp_test, bp_valid = p.bp_sparsity, p.bp_nnz, p.bp_test, p.bp_valid
+    rbp_sparsity, rbp_test = p.rbp_sparsity, p.rbp_test
+    cands, table, scale, rcfg, space = p.cands, p.table, p.scale, p.rcfg, p.space
+    names = list(task.prunable(model))
+    search = Search(space, SearchConfig(seed=opts.seed), _search_dir(opts.out, run_key))
+    evaluate = p.evaluate
 
     rep.stage("RL search (episodes)", episodes)
     if search.episodes_done:
@@ -726,8 +950,12 @@ def _compress(
             "compacts": COMPACTS[opts.family],
             "levels": list(opts.levels),
             "estimator": opts.estimator,
+            "latency_table": None if table is None else table.provenance(TABLE_FILE),
             "deadlines": {
-                "mode": opts.deadlines,
+                "mode": opts.deadlines if c.explicit_deadlines is None else "explicit",
+                "rule": DEADLINE_RULES[
+                    opts.deadlines if c.explicit_deadlines is None else "explicit"
+                ],
                 "scale": scale,
                 "deadline_ms": {str(lv.freq_khz): lv.deadline_ms for lv in c.levels_spec},
             },
@@ -742,6 +970,9 @@ def _compress(
                 "best_reward": result.best_reward,
                 "best_child": best.to_dict(),
                 "rewards": [e["reward"] for e in result.log],
+                "scoring": "masked evaluation of a jointly trained supernet (supernet.py)",
+                "supernet_steps": b.supernet_steps,
+                "child_tokens": b.child_tokens,
                 "level_combinations": {
                     "allowed": len(space.allowed or ()),
                     "of": len(space.combos),

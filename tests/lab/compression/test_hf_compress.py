@@ -57,8 +57,10 @@ def test_hf_classifier_compresses_to_a_bundle_the_runtime_loads(glue_and_checkpo
     layers = list(task.prunable(task.build_model()))
     # the encoder blocks' Linear layers only: 6 per BERT layer, no embeddings, no head
     assert len(layers) == 12 and all(".layer." in n for n in layers)
+    # raw profile deadlines: under scaled ones the tiny BERT's measured unpruned rest makes
+    # the lowest level infeasible
     opts = CompressOptions("rt3-paper", tmp_path / "b", TEST, seed=0, threads=1, block_rows=16,
-                           block_cols=16)  # fmt: skip
+                           block_cols=16, deadlines="profile", estimator="measured")  # fmt: skip
     out = compress(task, load_profile("rt3-paper"), opts)
     b = Bundle.load(out)
     assert b.model["kind"] == "hf" and b.model["config"]["num_labels"] == 2
@@ -88,7 +90,8 @@ def test_hf_compress_cli_prints_the_table(glue_and_checkpoint, tmp_path, capsys,
     monkeypatch.setattr("lab.compression.budget.QUICK", TEST)
     out = tmp_path / "cli"
     args = ["compress", "--quick", "--model", f"hf:{ckpt}", "--data", f"glue:sst2:{glue}",
-            "--out", str(out), "--threads", "1", "--block", "16", "--json"]  # fmt: skip
+            "--out", str(out), "--threads", "1", "--block", "16", "--json",
+            "--deadlines", "profile"]  # fmt: skip
     with pytest.raises(SystemExit) as exc:
         main(args)
     assert exc.value.code == 0, capsys.readouterr().err
