@@ -70,7 +70,7 @@ def check_run(
     workload: str = "continuous",
     mode: str = "fast",
     capacity_mah: float | None = None,
-    sample_s: float = 60.0,
+    sample_s: float | None = None,
 ) -> None:
     """Refuse a run over the work bounds before it starts (``WorkBoundError``).
 
@@ -94,7 +94,7 @@ def _check(
     workload: str,
     mode: str,
     capacity_mah: float | None,
-    sample_s: float,
+    sample_s: float | None,
 ) -> None:
     cap = prof.battery.capacity_mah if capacity_mah is None else capacity_mah
     if not (isinstance(cap, int | float) and not isinstance(cap, bool) and cap > 0):

@@ -3,9 +3,11 @@ before it starts, with the numbers.
 
 The estimate is an upper bound on the battery life: the nominal energy (capacity x 3.6 x
 nominal voltage, the ideal model's) over the lowest mean power the workload can draw at any
-level the governor may use. From it follow the time-series rows (one per ``sample_s``,
-about 1.1 kB each at peak, measured with tracemalloc on a 43,276-row pixel-3 run) and the
-requests stepped one at a time (``exact`` mode; Poisson and trace workloads in ``fast``).
+level the governor may use. From it follow the time-series rows (a row per state change
+and per 1% of the energy drawn, whatever the capacity, plus one per ``sample_s`` when a
+grid is asked for; about 1.1 kB each at peak, measured with tracemalloc on a 43,276-row
+pixel-3 run), the requests stepped one at a time (``exact`` mode; Poisson and trace
+workloads in ``fast``) and the inferences counted (exact as float64 only up to 2**53).
 Peukert and KiBaM can deliver somewhat more than the nominal energy at low currents, so the
 figures are estimates; the bounds leave room for every real battery and board.
 """
@@ -28,6 +30,10 @@ class WorkBoundError(SimulatorInputError):
 MAX_ROWS = 500_000
 #: Requests one run may step one at a time (simpy: about 1e5 a second with the machine).
 MAX_STEPS = 10_000_000
+#: Inferences a run may count: float64 holds every integer only up to 2**53.
+MAX_INFERENCES = 2.0**53
+#: Event-based time-series rows: one per 1% of the energy and per state change (generous).
+EVENT_ROWS = 1000
 #: Bytes a time-series row takes at peak (rows, then the DataFrame built from them).
 ROW_BYTES = 1100
 
@@ -39,6 +45,7 @@ class WorkEstimate:
     life_s: float
     rows: float
     steps: float
+    inferences: float = 0.0
 
     @property
     def memory_bytes(self) -> float:
@@ -58,7 +65,7 @@ def _rate_hz(wl: Workload) -> float | None:
 
 
 def estimate_work(
-    device: Device, wl: Workload, energy_j: float, mode: str, sample_s: float
+    device: Device, wl: Workload, energy_j: float, mode: str, sample_s: float | None
 ) -> WorkEstimate:
     """Upper estimates of the work a run of ``device`` on ``wl`` with ``energy_j`` takes.
 
@@ -92,29 +99,36 @@ def estimate_work(
         life = float(wl.arrivals.times[-1]) + fastest  # idle costs nothing: ends with the trace
     else:
         life = math.inf
-    rows = life / sample_s
+    rows = EVENT_ROWS + (life / sample_s if sample_s else 0.0)
     per_s = 1.0 / fastest if wl.kind == "continuous" else (rate or 0.0)
+    inferences = life * per_s if wl.kind != "trace" else 0.0
     if wl.kind == "trace" and wl.arrivals is not None:
         steps = float(len(wl.arrivals.times))
     elif mode == "exact" or wl.kind == "poisson":
         steps = life * per_s
     else:
         steps = rows  # whole cycles are batched between time-series rows
-    return WorkEstimate(life, rows, steps)
+    return WorkEstimate(life, rows, steps, inferences)
 
 
 def check_work(
-    device: Device, wl: Workload, energy_j: float, mode: str, sample_s: float, what: str
+    device: Device, wl: Workload, energy_j: float, mode: str, sample_s: float | None, what: str
 ) -> WorkEstimate:
     """Refuse (``WorkBoundError``) a run whose estimated work exceeds the bounds."""
     w = estimate_work(device, wl, energy_j, mode, sample_s)
     if not math.isfinite(energy_j):
         raise WorkBoundError(f"{what}: the battery's energy is not a finite number")
+    if w.inferences > MAX_INFERENCES:
+        raise WorkBoundError(
+            f"{what}: the discharge would last up to {w.life_s:.3g} s and count up to "
+            f"{w.inferences:.3g} inferences; the bound is 2**53 ({MAX_INFERENCES:.3g}, the "
+            "largest count float64 holds exactly): lower the capacity"
+        )
     if w.rows > MAX_ROWS:
         raise WorkBoundError(
             f"{what}: the discharge would last up to {w.life_s:.3g} s ({energy_j:.3g} J at no "
             f"less than {energy_j / w.life_s:.3g} W), {w.rows:.3g} time-series rows at "
-            f"sample_s {sample_s:g} (about {w.memory_bytes / 1e9:.3g} GB); the bound is "
+            f"sample_s {sample_s} (about {w.memory_bytes / 1e9:.3g} GB); the bound is "
             f"{MAX_ROWS:,} rows: lower the capacity or raise sample_s"
         )
     if w.steps > MAX_STEPS:

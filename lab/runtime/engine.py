@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import hashlib
 import os
-import platform
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -37,34 +36,6 @@ class EngineError(ValueError):
     """The engine refused an export or an input (the message is the engine's own)."""
 
 
-def _build(cc: str) -> Path:
-    from lab.compression.cache import cache_root
-    from lab.runtime import native
-
-    h = hashlib.sha256()
-    for part in (SOURCE.read_bytes(), native._version(cc).encode(), " ".join(FLAGS).encode()):
-        h.update(part)
-    h.update(platform.machine().encode())
-    h.update(native._host_isa().encode())
-    target = cache_root() / "native" / f"engine-{h.hexdigest()[:16]}.so"
-    if target.is_file():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
-        built = Path(tmp) / target.name
-        proc = subprocess.run(
-            [cc, *FLAGS, str(SOURCE), "-o", str(built), "-lm"],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        if proc.returncode != 0:
-            raise OSError(proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else cc)
-        os.replace(built, target)
-    return target
-
-
 @functools.cache
 def _load() -> tuple[ctypes.CDLL | None, str]:
     from lab.runtime import native
@@ -74,11 +45,14 @@ def _load() -> tuple[ctypes.CDLL | None, str]:
     cc = native._compiler()
     if cc is None:
         return None, "no C compiler (set CC or install cc)"
-    try:
-        path = _build(cc)
-        lib = ctypes.CDLL(str(path))
+    from lab.runtime import native_cache
+
+    try:  # the same verified, private cache as the block-column kernel (checksum, owner)
+        lib, path, note = native_cache.load(SOURCE, "engine", cc, FLAGS)
     except (OSError, subprocess.SubprocessError) as exc:
         return None, f"build failed: {exc}"
+    if note:
+        print(f"rt3lab: native engine: {note}", file=sys.stderr)
     if lib.rt3e_abi() != ABI:
         return None, f"{path.name}: ABI mismatch"
     p, i64, c_int = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
