@@ -302,7 +302,9 @@ def measure_table_and_sets(
     torch.set_num_threads(threads)
     try:
         base = copy.deepcopy(model).eval()
-        rm = ReconfigurableModel(base, bucket_sets + extra, rows_hint=batch * seq_len)
+        rm = ReconfigurableModel(  # per-layer forms: the table times one layer at a time
+            base, bucket_sets + extra, rows_hint=batch * seq_len, engine=False
+        )
         inputs = make_inputs(base, batch, seq_len)
 
         def run() -> object:
@@ -389,7 +391,7 @@ def measure_end_to_end(
     torch.set_num_threads(threads)
     try:
         base = copy.deepcopy(model).eval()
-        rm = ReconfigurableModel(base, pattern_sets, rows_hint=batch * seq_len)
+        rm = ReconfigurableModel(base, pattern_sets, rows_hint=batch * seq_len, engine=False)
         inputs = make_inputs(base, batch, seq_len)
 
         def runner(name: str | None) -> Any:

@@ -134,6 +134,10 @@ def _recorded(path: Path) -> tuple[str | None, str | None]:
     return text, None
 
 
+#: Descriptors of the libraries loaded through /proc/self/fd (see ``_open_verified``).
+_PINNED: list[int] = []
+
+
 def _open_verified(path: Path) -> tuple[ctypes.CDLL | None, str | None]:
     """dlopen `path` if it and its digest may be trusted and agree; else (None, why)."""
     problem = _file_problem(path)
@@ -146,11 +150,18 @@ def _open_verified(path: Path) -> tuple[ctypes.CDLL | None, str | None]:
     try:
         got = digest_of(fd)
         if got != want:
+            os.close(fd)
             return None, f"{path.name}: SHA-256 {got[:12]}... is not the {want[:12]}... recorded"
         via = f"/proc/self/fd/{fd}"
-        return ctypes.CDLL(via if os.path.exists(via) else str(path)), None
-    finally:
+        lib = ctypes.CDLL(via if os.path.exists(via) else str(path))
+    except BaseException:
         os.close(fd)
+        raise
+    # The descriptor stays open for the life of the process: the dynamic loader knows a
+    # library by the name it was opened under, and a reused /proc/self/fd/N would hand the
+    # next library's caller this one.
+    _PINNED.append(fd)
+    return lib, None
 
 
 def _compile(cc: str, flags: Sequence[str], source: Path, target: Path) -> None:

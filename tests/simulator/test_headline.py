@@ -129,13 +129,17 @@ def test_bundle_accuracies_are_measured_with_bundle_and_split(tmp_path):
     doc = {
         "format": "rt3lab-bundle",
         "version": 1,
-        "sets": [{"name": "pp", "accuracy": 0.25, "sparsity": 0.8, "nonzero_mults": 6e6,
-                  "nonzero_adds": 6e6}],
+        "sets": [{"name": "pp", "file": "sets/pp.safetensors", "accuracy": 0.25,
+                  "sparsity": 0.8, "nonzero_mults": 6e6, "nonzero_adds": 6e6}],
         "reference": {"dense": {"accuracy": 0.27, "nonzero_mults": 5e7, "nonzero_adds": 5e7}},
         "provenance": {"created": "2026-12-06T00:00:00Z", "data": "builtin"},
     }  # fmt: skip
     (tmp_path / "bundle.json").write_text(json.dumps(doc))
-    variants = variants_from_bundle(tmp_path)
+    (tmp_path / "sets").mkdir()
+    for rel in ("backbone.safetensors", "dense.safetensors", "sets/pp.safetensors"):
+        (tmp_path / rel).write_bytes(b"")  # simulate reads no weights, only checks they exist
+    with pytest.warns(UserWarning, match="no checksums"):
+        variants = variants_from_bundle(tmp_path)
     assert [v.name for v in variants] == ["pp", "dense"]
     for v in variants:
         assert v.provenance.kind == "measured"
