@@ -188,24 +188,56 @@ def joint_finetune(
     ``keep`` (the BP masks) is re-applied after every step: weights pruned by BP never revive.
     ``data`` is as for :func:`train_masked`.
     """
-    import torch
-
     if len(set_masks) != len(loss_weights):
         raise ValueError(f"{len(set_masks)} sets but {len(loss_weights)} loss weights")
     objective = objective_of(data, seq_len)
+    return joint_steps(
+        model,
+        lambda _g: set_masks,
+        loss_weights,
+        objective,
+        steps,
+        keep,
+        generator,
+        batch_size,
+        lr,
+        on_step,
+    )
+
+
+def joint_steps(
+    model: nn.Module,
+    sample: Callable[[torch.Generator], Sequence[Mapping[str, torch.Tensor]]],
+    loss_weights: Sequence[float],
+    objective: Objective,
+    steps: int,
+    keep: Mapping[str, torch.Tensor],
+    generator: torch.Generator,
+    batch_size: int,
+    lr: float,
+    on_step: Callable[[int, float], None] | None = None,
+) -> float:
+    """``steps`` steps of RT3's weighted joint loss on the compute device, each over the sets
+    ``sample(generator)`` gives for that step (the same sets every step for
+    :func:`joint_finetune`, a random child's for the supernet); ``keep`` is re-applied after
+    every step. Returns the last weighted loss (nan when ``steps`` is 0)."""
+    import torch
+
     with on_compute_device(model) as dev:
         keep = {k: m.to(dev) for k, m in keep.items()}
-        set_masks = [{k: m.to(dev) for k, m in masks.items()} for masks in set_masks]
         model.train()
         opt = torch.optim.Adam(model.parameters(), lr=lr)
         windows = objective.batches(generator, batch_size)
         reapply(model, keep)
         last = float("nan")
         for step in range(steps):
+            sets = sample(generator)
+            if len(sets) != len(loss_weights):
+                raise ValueError(f"{len(sets)} sets but {len(loss_weights)} loss weights")
             inputs, targets = (to_device(t, dev) for t in next(windows))
             total = torch.zeros((), device=dev)
-            for masks, w in zip(set_masks, loss_weights, strict=True):
-                params = masked_params(model, masks)
+            for masks, w in zip(sets, loss_weights, strict=True):
+                params = masked_params(model, {k: m.to(dev) for k, m in masks.items()})
                 total = total + w * objective.loss(model, inputs, targets, params)
             opt.zero_grad()
             total.backward()

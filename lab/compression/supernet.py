@@ -40,30 +40,8 @@ def train_supernet(
     """Train the shared weights of ``model`` for ``steps`` steps, each on the sets of one
     child ``sample(generator)`` draws; ``keep`` (BP) is re-applied after every step.
     Returns the last weighted loss (nan when ``steps`` is 0)."""
-    import torch
+    from lab.compression.finetune import joint_steps
 
-    from lab.compression.finetune import masked_params, reapply
-
-    model.train()
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    windows = objective.batches(generator, batch_size)
-    reapply(model, keep)
-    last = float("nan")
-    for step in range(steps):
-        sets = sample(generator)
-        if len(sets) != len(loss_weights):
-            raise ValueError(f"{len(sets)} sets but {len(loss_weights)} loss weights")
-        inputs, targets = next(windows)
-        total = torch.zeros(())
-        for masks, w in zip(sets, loss_weights, strict=True):
-            total = total + w * objective.loss(model, inputs, targets, masked_params(model, masks))
-        opt.zero_grad()
-        total.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 0.5)
-        opt.step()
-        reapply(model, keep)
-        last = float(total.detach())
-        if on_step is not None:
-            on_step(step, last)
-    model.eval()
-    return last
+    return joint_steps(
+        model, sample, loss_weights, objective, steps, keep, generator, batch_size, lr, on_step
+    )
