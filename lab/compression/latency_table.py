@@ -283,11 +283,10 @@ def measure_table_and_sets(
     to end in the same interleaved rounds (so a neighbour's load shifts both alike)."""
     import copy
 
-    import torch
-
     from lab.pattern_set import PatternSet
     from lab.runtime.measure import _timed, host_freq_khz, make_inputs
     from lab.runtime.reconfigurable import ReconfigurableModel
+    from lab.training import torch_threads
 
     layers = list(buckets[0])
     bucket_sets = [
@@ -298,9 +297,7 @@ def measure_table_and_sets(
         PatternSet.from_masks(f"set|{name}", dict(masks), block_rows, block_cols)
         for name, masks in sets.items()
     ]
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
+    with torch_threads(threads):
         base = copy.deepcopy(model).eval()
         rm = ReconfigurableModel(  # per-layer forms: the table times one layer at a time
             base, bucket_sets + extra, rows_hint=batch * seq_len, engine=False
@@ -328,8 +325,6 @@ def measure_table_and_sets(
         _timed(variants, rounds, per_round, warmup=2, raw=raw)
         timed = fastest_ms(raw)
         rm.switch(None)
-    finally:
-        torch.set_num_threads(before)
     dense = timed["dense"]
     table: dict[str, list[tuple[float, float]]] = {}
     for name in layers:
@@ -377,19 +372,16 @@ def measure_end_to_end(
     interleaved, at ``threads``."""
     import copy
 
-    import torch
-
     from lab.pattern_set import PatternSet
     from lab.runtime.measure import _timed, make_inputs
     from lab.runtime.reconfigurable import ReconfigurableModel
+    from lab.training import torch_threads
 
     pattern_sets = [
         PatternSet.from_masks(name, dict(masks), block_rows, block_cols)
         for name, masks in sets.items()
     ]
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
+    with torch_threads(threads):
         base = copy.deepcopy(model).eval()
         rm = ReconfigurableModel(base, pattern_sets, rows_hint=batch * seq_len, engine=False)
         inputs = make_inputs(base, batch, seq_len)
@@ -405,8 +397,6 @@ def measure_end_to_end(
         fns["dense"] = (_none, runner(None))
         raw: dict[str, list[float]] = {}
         _timed(fns, rounds, per_round, warmup=2, raw=raw)
-    finally:
-        torch.set_num_threads(before)
     return fastest_ms(raw)
 
 
