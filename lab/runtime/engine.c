@@ -305,6 +305,8 @@ typedef struct rt3e_model {
     int narrays;
     float *work;
     int64_t work_T;
+    float *pe;            /* sinusoidal positions (pe_T, E), grown with the longest sequence */
+    int64_t pe_T;
 } rt3e_model;
 
 static const char *LIN_NAMES[4] = {"self_attn.in_proj", "self_attn.out_proj", "linear1",
@@ -344,6 +346,7 @@ void rt3e_close(rt3e_model *m) {
     free(m->blob);
     free(m->arrays);
     free(m->work);
+    free(m->pe);
     free(m);
 }
 
@@ -638,11 +641,10 @@ int rt3e_find(const rt3e_model *m, const char *name) {
 }
 
 /* ---------------------------------------------------------------- kernels */
-/* R tokens x one block-row of B outputs over n kept columns. With R and B constants after
- * inlining, the B-wide update vectorises. */
-static inline void tile(const float *restrict x, int64_t ldx, int R, const int32_t *restrict cols,
-                        int64_t n, const float *restrict wb, int64_t B, const float *restrict bias,
-                        float *restrict y, int64_t ldy, int64_t nr) {
+/* R tokens x one block-row of B outputs over n kept columns: the generic form (any B). */
+static void tile(const float *restrict x, int64_t ldx, int R, const int32_t *restrict cols,
+                 int64_t n, const float *restrict wb, int64_t B, const float *restrict bias,
+                 float *restrict y, int64_t ldy, int64_t nr) {
     float acc[4][MAX_BLOCK];
     for (int r = 0; r < R; r++)
         for (int64_t i = 0; i < B; i++) acc[r][i] = bias[i];
@@ -658,6 +660,66 @@ static inline void tile(const float *restrict x, int64_t ldx, int R, const int32
         for (int64_t i = 0; i < nr; i++) y[r * ldy + i] = acc[r][i];
 }
 
+/* The same for B = 32 and TILE_R tokens, with every accumulator a named variable of a
+ * GCC/Clang vector type of the target's register width (no intrinsics). Named variables, not
+ * arrays, and native widths: otherwise GCC 12 keeps the accumulators in memory. */
+#if defined(__AVX512F__)
+#define TILE_R 8 /* 8 rows x 2 registers of 16: half of AVX-512's 32 registers */
+typedef float vf __attribute__((vector_size(64), aligned(4)));
+#define ROW(r) vf r##0 = b0, r##1 = b1
+#define FMA(r, s) (r##0 += (s) * w0, r##1 += (s) * w1)
+#define STORE(r, dst) (memcpy((dst), &r##0, n0), memcpy((dst) + 16, &r##1, n1))
+#else
+#define TILE_R 2 /* 2 rows x 4 registers of 8 (AVX2: 8 of 16; NEON pairs them: 16 of 32) */
+typedef float vf __attribute__((vector_size(32), aligned(4)));
+#define ROW(r) vf r##0 = b0, r##1 = b1, r##2 = b2, r##3 = b3
+#define FMA(r, s) (r##0 += (s) * w0, r##1 += (s) * w1, r##2 += (s) * w2, r##3 += (s) * w3)
+#define STORE(r, dst)                                                                         \
+    (memcpy((dst), &r##0, n0), memcpy((dst) + 8, &r##1, n1), memcpy((dst) + 16, &r##2, n2), \
+     memcpy((dst) + 24, &r##3, n3))
+#endif
+#define VW ((int64_t)(sizeof(vf) / sizeof(float)))
+
+static inline vf loadv(const float *p) {
+    vf v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* bytes of part k (VW floats each) of a row of nr valid outputs */
+static inline size_t part(int64_t nr, int64_t k) {
+    const int64_t v = nr - k * VW;
+    return sizeof(float) * (size_t)(v < 0 ? 0 : v > VW ? VW : v);
+}
+
+static void tile32(const float *restrict x, int64_t ldx, const int32_t *restrict cols, int64_t n,
+                   const float *restrict wb, const float *restrict bias, float *restrict y,
+                   int64_t ldy, int64_t nr) {
+    const size_t n0 = part(nr, 0), n1 = part(nr, 1);
+    const vf b0 = loadv(bias), b1 = loadv(bias + VW);
+#if TILE_R == 8
+    ROW(a); ROW(c); ROW(d); ROW(e); ROW(f); ROW(g); ROW(h); ROW(k);
+    for (int64_t j = 0; j < n; j++) {
+        const float *w = wb + (int64_t)cols[j] * 32, *xc = x + cols[j];
+        const vf w0 = loadv(w), w1 = loadv(w + 16);
+        FMA(a, xc[0]); FMA(c, xc[ldx]); FMA(d, xc[2 * ldx]); FMA(e, xc[3 * ldx]);
+        FMA(f, xc[4 * ldx]); FMA(g, xc[5 * ldx]); FMA(h, xc[6 * ldx]); FMA(k, xc[7 * ldx]);
+    }
+    STORE(a, y); STORE(c, y + ldy); STORE(d, y + 2 * ldy); STORE(e, y + 3 * ldy);
+    STORE(f, y + 4 * ldy); STORE(g, y + 5 * ldy); STORE(h, y + 6 * ldy); STORE(k, y + 7 * ldy);
+#else
+    const size_t n2 = part(nr, 2), n3 = part(nr, 3);
+    const vf b2 = loadv(bias + 16), b3 = loadv(bias + 24);
+    ROW(a); ROW(c);
+    for (int64_t j = 0; j < n; j++) {
+        const float *w = wb + (int64_t)cols[j] * 32, *xc = x + cols[j];
+        const vf w0 = loadv(w), w1 = loadv(w + 8), w2 = loadv(w + 16), w3 = loadv(w + 24);
+        FMA(a, xc[0]); FMA(c, xc[ldx]);
+    }
+    STORE(a, y); STORE(c, y + ldy);
+#endif
+}
+
 static void linear(const linear_t *l, const table_t *t, const int32_t *iota, const float *x,
                    int64_t T, float *y) {
     const int64_t B = l->B, in = l->in;
@@ -669,11 +731,14 @@ static void linear(const linear_t *l, const table_t *t, const int32_t *iota, con
         const int64_t nr = l->out - b * B < B ? l->out - b * B : B;
         float *yb = y + b * B;
         int64_t tk = 0;
-        if (B == 32) {
-            for (; tk + 4 <= T; tk += 4)
-                tile(x + tk * in, in, 4, cols, n, wb, 32, bias, yb + tk * l->out, l->out, nr);
-            for (; tk < T; tk++)
-                tile(x + tk * in, in, 1, cols, n, wb, 32, bias, yb + tk * l->out, l->out, nr);
+        if (B == 32 && T >= TILE_R) {
+            /* whole tiles; the last one overlaps the one before (its rows are recomputed to
+             * the same values) rather than falling back to single tokens */
+            for (;; tk += TILE_R) {
+                if (tk + TILE_R > T) tk = T - TILE_R;
+                tile32(x + tk * in, in, cols, n, wb, bias, yb + tk * l->out, l->out, nr);
+                if (tk + TILE_R >= T) break;
+            }
         } else {
             for (; tk < T; tk++)
                 tile(x + tk * in, in, 1, cols, n, wb, B, bias, yb + tk * l->out, l->out, nr);
@@ -681,15 +746,43 @@ static void linear(const linear_t *l, const table_t *t, const int32_t *iota, con
     }
 }
 
+/* Sums in 8 independent lanes: the compiler vectorises them without reassociating a single
+ * float sum (which it may not do at -O3 without -ffast-math). */
+#define LANES 8
+
+static inline float lane_sum(const float *lane) {
+    float s = 0;
+    for (int l = 0; l < LANES; l++) s += lane[l];
+    return s;
+}
+
+static inline float dot(const float *restrict a, const float *restrict b, int64_t n) {
+    float lane[LANES] = {0};
+    int64_t i = 0;
+    for (; i + LANES <= n; i += LANES)
+        for (int l = 0; l < LANES; l++) lane[l] += a[i + l] * b[i + l];
+    float s = lane_sum(lane);
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
 static void layer_norm(float *x, int64_t T, int64_t E, const float *w, const float *b) {
     for (int64_t t = 0; t < T; t++) {
         float *r = x + t * E;
-        double mean = 0, var = 0;
-        for (int64_t i = 0; i < E; i++) mean += r[i];
-        mean /= (double)E;
-        for (int64_t i = 0; i < E; i++) var += (r[i] - mean) * (r[i] - mean);
-        const float inv = (float)(1.0 / sqrt(var / (double)E + 1e-5)), mu = (float)mean;
-        for (int64_t i = 0; i < E; i++) r[i] = (r[i] - mu) * inv * w[i] + b[i];
+        float lane[LANES] = {0};
+        int64_t i = 0;
+        for (; i + LANES <= E; i += LANES)
+            for (int l = 0; l < LANES; l++) lane[l] += r[i + l];
+        float sum = lane_sum(lane);
+        for (; i < E; i++) sum += r[i];
+        const float mu = sum / (float)E;
+        for (int l = 0; l < LANES; l++) lane[l] = 0;
+        for (i = 0; i + LANES <= E; i += LANES)
+            for (int l = 0; l < LANES; l++) lane[l] += (r[i + l] - mu) * (r[i + l] - mu);
+        float var = lane_sum(lane);
+        for (; i < E; i++) var += (r[i] - mu) * (r[i] - mu);
+        const float inv = 1.0f / sqrtf(var / (float)E + 1e-5f);
+        for (i = 0; i < E; i++) r[i] = (r[i] - mu) * inv * w[i] + b[i];
     }
 }
 
@@ -702,15 +795,12 @@ static void attention(const float *qkv, int64_t T, int64_t E, int64_t H, float *
             const float *q = qkv + t * ld + h * d;
             float mx = -INFINITY;
             for (int64_t s = 0; s <= t; s++) {
-                const float *k = qkv + s * ld + E + h * d;
-                float dot = 0;
-                for (int64_t i = 0; i < d; i++) dot += q[i] * k[i];
-                p[s] = dot * scale;
+                p[s] = dot(q, qkv + s * ld + E + h * d, d) * scale;
                 if (p[s] > mx) mx = p[s];
             }
-            double sum = 0;
+            float sum = 0;
             for (int64_t s = 0; s <= t; s++) sum += (p[s] = expf(p[s] - mx));
-            const float inv = (float)(1.0 / sum);
+            const float inv = 1.0f / sum;
             float *o = out + t * E + h * d;
             for (int64_t i = 0; i < d; i++) o[i] = 0;
             for (int64_t s = 0; s <= t; s++) {
@@ -738,8 +828,19 @@ int rt3e_forward(rt3e_model *m, const int64_t *tokens, int64_t T, float *logits,
     float *hid = o + T * E, *p = hid + T * F;
     const table_t *tab = m->active >= 0 ? m->tables + (int64_t)m->active * m->slots : NULL;
     const float scale = (float)sqrt((double)E);
+    if (T > m->pe_T) { /* sinusoidal positions, as the model's, computed once per length */
+        float *pe = realloc(m->pe, sizeof(float) * (size_t)T * (size_t)E);
+        if (!pe) return fail(err, errlen, "out of memory%s%s", "", ""), -1;
+        for (int64_t t = 0; t < T; t++)
+            for (int64_t i = 0; i < E; i += 2) {
+                const double div = exp((double)i * (-log(10000.0) / (double)E));
+                pe[t * E + i] = (float)sin((double)t * (float)div);
+                if (i + 1 < E) pe[t * E + i + 1] = (float)cos((double)t * (float)div);
+            }
+        m->pe = pe, m->pe_T = T;
+    }
     for (int64_t t = 0; t < T; t++) {
-        const float *row = m->emb + tokens[t] * E;
+        const float *row = m->emb + tokens[t] * E, *pr = m->pe + t * E;
         float *xr = x + t * E;
         if (tab && tab[0].B) {
             const int64_t b = tokens[t] / tab[0].B;
@@ -749,11 +850,7 @@ int rt3e_forward(rt3e_model *m, const int64_t *tokens, int64_t T, float *logits,
         } else {
             for (int64_t i = 0; i < E; i++) xr[i] = row[i] * scale;
         }
-        for (int64_t i = 0; i < E; i += 2) { /* sinusoidal positions, as the model's */
-            const double div = exp((double)i * (-log(10000.0) / (double)E));
-            xr[i] += (float)sin((double)t * (float)div);
-            if (i + 1 < E) xr[i + 1] += (float)cos((double)t * (float)div);
-        }
+        for (int64_t i = 0; i < E; i++) xr[i] += pr[i];
     }
     for (int64_t l = 0; l < m->L; l++) {
         const linear_t *lin = m->lin + 4 * l;
