@@ -802,10 +802,22 @@ static void attention(const float *qkv, int64_t T, int64_t E, int64_t H, float *
             for (int64_t s = 0; s <= t; s++) sum += (p[s] = expf(p[s] - mx));
             const float inv = 1.0f / sum;
             float *o = out + t * E + h * d;
-            for (int64_t i = 0; i < d; i++) o[i] = 0;
-            for (int64_t s = 0; s <= t; s++) {
-                const float *v = qkv + s * ld + 2 * E + h * d, ps = p[s] * inv;
-                for (int64_t i = 0; i < d; i++) o[i] += ps * v[i];
+            const float *v = qkv + 2 * E + h * d;
+            int64_t i = 0;
+            for (; i + 2 * VW <= d; i += 2 * VW) { /* two register accumulators per chunk */
+                vf o0 = {0}, o1 = {0};
+                for (int64_t s = 0; s <= t; s++) {
+                    const float ps = p[s] * inv;
+                    o0 += ps * loadv(v + s * ld + i);
+                    o1 += ps * loadv(v + s * ld + i + VW);
+                }
+                memcpy(o + i, &o0, sizeof o0);
+                memcpy(o + i + VW, &o1, sizeof o1);
+            }
+            for (; i < d; i++) {
+                float acc = 0;
+                for (int64_t s = 0; s <= t; s++) acc += p[s] * inv * v[s * ld + i];
+                o[i] = acc;
             }
         }
 }
