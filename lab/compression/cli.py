@@ -96,16 +96,17 @@ def compress(
         "patterns are fitted and assigned (0: plain nearest patterns).",
     ),
     estimator: str = typer.Option(
-        "op-count",
+        "measured",
         "--estimator",
-        help="op-count (RT3's model), measured (a latency table measured here on the runtime) "
-        "or profile (the profile's variant latencies).",
+        help="measured (a latency table measured here on the runtime), op-count (RT3's "
+        "model) or profile (the profile's variant latencies).",
     ),
     deadlines: str = typer.Option(
-        "scaled",
+        "auto",
         "--deadlines",
-        help="scaled (BP meets the top level exactly), profile (raw), or one deadline in ms "
-        "per governor level, highest frequency first (e.g. 0.9,0.8,0.7).",
+        help="auto (dense-top with measured, scaled otherwise), dense-top (dense meets the "
+        "top level exactly), scaled (BP does, as in RT3), profile (raw), or one deadline in "
+        "ms per governor level, highest frequency first (e.g. 0.9,0.8,0.7).",
     ),
     reward_norm: str = typer.Option("auto", "--reward-norm", help="auto or rt3."),
     size: str | None = typer.Option(None, "--size", help="Model size: tiny, small or rt3."),

@@ -1,12 +1,16 @@
 """A latency table measured on the runtime the pattern sets will run on (``lab.runtime``).
 
 What is measured, on this host, at the thread count ``compress`` uses, one inference of
-``batch x seq_len`` tokens through :class:`lab.runtime.ReconfigurableModel` (its own choice
-of executable form per layer, as ``rt3lab evaluate`` and the demo run it):
+``batch x seq_len`` tokens on the runtime the sets will run on: the native engine
+(:mod:`lab.runtime.engine`, the whole model in C, which ``ReconfigurableModel``'s ``auto``
+runs, and so ``rt3lab evaluate``, ``profile`` and the demo), or, where the engine cannot run
+the model, the per-layer forms of :class:`lab.runtime.ReconfigurableModel`. The table
+records which (``runtime``). All variants live in one engine, so switching between them is
+selecting index tables:
 
 - ``dense``: the whole model, every layer dense (the unpruned rest included);
-- per pruned layer and per *bucket*: the whole model with that one layer in the bucket's
-  compact form and every other layer dense. The buckets are BP alone and BP with each
+- per pruned layer and per *bucket*: the whole model with that one layer at the bucket's
+  pattern and every other layer dense. The buckets are BP alone and BP with each
   sparsity level's first candidate patterns (the kept-column counts the search can reach).
 
 A set's estimate at the host's clock is ``dense + k x sum over layers (t(layer, d) -
@@ -47,6 +51,12 @@ TABLE_FORMAT = "rt3lab-latency-table"
 TABLE_FILE = "latency_table.json"
 
 
+RUNTIME_NOTES = {
+    "engine": "the whole model on the native engine (lab.runtime.engine), as auto runs it",
+    "per-layer": "PyTorch/native forms per layer (the engine could not run this model)",
+}
+
+
 class LatencyTableError(CompressionError):
     """A latency table that does not parse, or was measured elsewhere."""
 
@@ -84,6 +94,7 @@ class LatencyTable:
     dense_ms: float
     layers: dict[str, list[tuple[float, float]]]  # layer -> [(density, ms)], ascending
     additivity: float = 1.0  # the per-layer savings' scale fitted to whole bucket sets
+    runtime: str = "engine"  # what was timed: "engine" (whole model in C) or "per-layer"
 
     def layer_ms(self, layer: str, density: float) -> float:
         """Milliseconds of the whole model with ``layer`` at ``density``, the rest dense."""
@@ -120,6 +131,7 @@ class LatencyTable:
             "host_freq_khz": self.host_freq_khz,
             "rows": self.rows,
             "additivity": self.additivity,
+            "runtime": RUNTIME_NOTES[self.runtime],
             "projection": "latency = a + b/f, a = 0 (one host frequency measured)",
         }
 
@@ -134,6 +146,7 @@ class LatencyTable:
             "rows": self.rows,
             "dense_ms": self.dense_ms,
             "additivity": self.additivity,
+            "runtime": self.runtime,
             "layers": {k: [list(p) for p in v] for k, v in self.layers.items()},
         }
 
@@ -171,6 +184,7 @@ class LatencyTable:
                 rows=int(doc["rows"]),
                 dense_ms=float(doc["dense_ms"]),
                 additivity=float(doc["additivity"]),
+                runtime=str(doc.get("runtime", "per-layer")),
                 layers={
                     str(k): [(float(d), float(ms)) for d, ms in v]
                     for k, v in dict(doc["layers"]).items()
@@ -186,6 +200,10 @@ class LatencyTable:
                 raise LatencyTableError(
                     f"{path}: layer {name!r}: expected rows (density, ms >= 0) by density"
                 )
+        if table.runtime not in RUNTIME_NOTES:
+            raise LatencyTableError(
+                f"{path}: field runtime {table.runtime!r} is not one of {sorted(RUNTIME_NOTES)}"
+            )
         if table.host_freq_khz <= 0 or table.dense_ms < 0:
             raise LatencyTableError(f"{path}: field host_freq_khz or dense_ms out of range")
         want_host = host if host is not None else host_identity()
@@ -278,14 +296,17 @@ def measure_table_and_sets(
     batch: int = 1,
     rounds: int = 12,
     per_round: int = 3,
+    runtime: str | None = None,
 ) -> tuple[LatencyTable, dict[str, float]]:
     """:func:`measure_table`, and every set of ``sets`` (name -> layer masks) measured end
-    to end in the same interleaved rounds (so a neighbour's load shifts both alike)."""
+    to end in the same interleaved rounds (so a neighbour's load shifts both alike).
+
+    ``runtime`` ``None`` times on the native engine where it can run the model (what
+    ``ReconfigurableModel``'s ``auto`` runs), else on the per-layer forms."""
     import copy
 
     from lab.pattern_set import PatternSet
     from lab.runtime.measure import _timed, host_freq_khz, make_inputs
-    from lab.runtime.reconfigurable import ReconfigurableModel
     from lab.training import torch_threads
 
     layers = list(buckets[0])
@@ -294,37 +315,60 @@ def measure_table_and_sets(
         for i, masks in enumerate(buckets)
     ]
     extra = [
-        PatternSet.from_masks(f"set|{name}", dict(masks), block_rows, block_cols)
-        for name, masks in sets.items()
+        PatternSet.from_masks(f"set-{k}", dict(masks), block_rows, block_cols)
+        for k, masks in enumerate(sets.values())
     ]
+    extra_names = dict(zip((ps.name for ps in extra), sets, strict=True))
+    # one layer at one bucket's pattern, every other layer dense
+    one: dict[str, PatternSet] = {}
+    dens: dict[str, float] = {}
+    for name in layers:
+        for i, ps in enumerate(bucket_sets):
+            key = f"{name}|{i}"
+            one[key] = PatternSet(f"one-{len(one)}", {name: ps.layers[name]})
+            dens[key] = float(buckets[i][name].sum()) / buckets[i][name].numel()
     with torch_threads(threads):
         base = copy.deepcopy(model).eval()
-        rm = ReconfigurableModel(  # per-layer forms: the table times one layer at a time
-            base, bucket_sets + extra, rows_hint=batch * seq_len, engine=False
-        )
         inputs = make_inputs(base, batch, seq_len)
-
-        def run() -> object:
-            return rm(*inputs["args"], **inputs["kwargs"])
-
-        def activate(forms: dict[str, Any]) -> None:
-            rm.switch(None)
-            rm._active.forms = forms  # one layer in a bucket's form, the others dense
-
-        variants: dict[str, tuple[Any, Any]] = {"dense": (lambda: rm.switch(None), run)}
-        dens: dict[str, float] = {}
-        for name in layers:
-            for i, ps in enumerate(bucket_sets):
-                key = f"{name}|{i}"
-                form = {name: rm.forms[ps.name][name]}
-                variants[key] = (lambda f=form: activate(f), run)
-                dens[key] = float(buckets[i][name].sum()) / buckets[i][name].numel()
-        for ps in bucket_sets + extra:
-            variants[ps.name] = (lambda n=ps.name: rm.switch(n), run)
+        engine = None
+        if runtime in (None, "engine"):
+            engine = _engine(base, bucket_sets + extra + list(one.values()), runtime == "engine")
         raw: dict[str, list[float]] = {}
-        _timed(variants, rounds, per_round, warmup=2, raw=raw)
-        timed = fastest_ms(raw)
-        rm.switch(None)
+        if engine is not None:
+            used = "engine"
+            run = _engine_run(engine, inputs["args"][0])
+            variants: dict[str, tuple[Any, Any]] = {"dense": (lambda: engine.select(None), run)}
+            for key, ps in one.items():
+                variants[key] = (lambda n=ps.name: engine.select(n), run)
+            for ps in bucket_sets + extra:
+                variants[ps.name] = (lambda n=ps.name: engine.select(n), run)
+            _timed(variants, rounds, per_round, warmup=2, raw=raw)
+            engine.close()
+        else:
+            from lab.runtime.reconfigurable import ReconfigurableModel
+
+            used = "per-layer"
+            rm = ReconfigurableModel(  # per-layer forms: one layer at a time
+                base, bucket_sets + extra, rows_hint=batch * seq_len, engine=False
+            )
+
+            def run_rm() -> object:
+                return rm(*inputs["args"], **inputs["kwargs"])
+
+            def activate(forms: dict[str, Any]) -> None:
+                rm.switch(None)
+                rm._active.forms = forms  # one layer in a bucket's form, the others dense
+
+            variants = {"dense": (lambda: rm.switch(None), run_rm)}
+            for key in one:
+                name, i = key.split("|", 1)
+                form = {name: rm.forms[bucket_sets[int(i)].name][name]}
+                variants[key] = (lambda f=form: activate(f), run_rm)
+            for ps in bucket_sets + extra:
+                variants[ps.name] = (lambda n=ps.name: rm.switch(n), run_rm)
+            _timed(variants, rounds, per_round, warmup=2, raw=raw)
+            rm.switch(None)
+    timed = fastest_ms(raw)
     dense = timed["dense"]
     table: dict[str, list[tuple[float, float]]] = {}
     for name in layers:
@@ -342,7 +386,7 @@ def measure_table_and_sets(
     additivity = sum(x * y for x, y in zip(pred, meas, strict=True)) / den if den > 0 else 1.0
     additivity = min(max(additivity, 0.25), 4.0)
     freq = host_freq_khz() or 0
-    measured = {ps.name.split("|", 1)[1]: timed[ps.name] for ps in extra}
+    measured = {extra_names[ps.name]: timed[ps.name] for ps in extra}
     table_out = LatencyTable(
         host=host_identity(),
         threads=threads,
@@ -352,8 +396,32 @@ def measure_table_and_sets(
         dense_ms=dense,
         layers=table,
         additivity=additivity,
+        runtime=used,
     )
     return table_out, measured
+
+
+def _engine(module: nn.Module, sets: list[Any], required: bool) -> Any:
+    """The native engine loaded with ``module`` and ``sets``, or None where it cannot run
+    them (``required``: raise instead)."""
+    from lab.runtime.reconfigurable import _engine_for
+
+    return _engine_for(module, sets, required=required)
+
+
+def _engine_run(engine: Any, tokens: torch.Tensor) -> Any:
+    """A call running every sequence of ``tokens`` (batch, seq) on ``engine``."""
+    import numpy as np
+    import torch
+
+    toks = tokens.to(dtype=torch.int64).contiguous().numpy()
+    out = np.empty((toks.shape[0], toks.shape[1], engine.vocab), dtype=np.float32)
+
+    def run() -> None:
+        for b in range(toks.shape[0]):
+            engine.forward_into(toks[b], out[b])
+
+    return run
 
 
 def measure_end_to_end(
@@ -366,9 +434,11 @@ def measure_end_to_end(
     batch: int = 1,
     rounds: int = 12,
     per_round: int = 3,
+    runtime: str = "engine",
 ) -> dict[str, float]:
-    """Median milliseconds of one inference of every set (name -> layer masks) and of the
-    model run dense (``"dense"``), end to end by :class:`lab.runtime.ReconfigurableModel`,
+    """Fastest milliseconds of one inference of every set (name -> layer masks) and of the
+    model run dense (``"dense"``), end to end by :class:`lab.runtime.ReconfigurableModel`
+    (``runtime`` ``engine``: its engine executor; ``per-layer``: its per-layer forms),
     interleaved, at ``threads``."""
     import copy
 
@@ -383,7 +453,10 @@ def measure_end_to_end(
     ]
     with torch_threads(threads):
         base = copy.deepcopy(model).eval()
-        rm = ReconfigurableModel(base, pattern_sets, rows_hint=batch * seq_len, engine=False)
+        if runtime == "engine":
+            rm = ReconfigurableModel(base, pattern_sets, executor="engine")
+        else:
+            rm = ReconfigurableModel(base, pattern_sets, rows_hint=batch * seq_len, engine=False)
         inputs = make_inputs(base, batch, seq_len)
 
         def runner(name: str | None) -> Any:
@@ -420,7 +493,9 @@ def bundle_latencies(bundle: Any) -> dict[str, tuple[float, float]]:
     rows, cols = int(cfg.get("block_rows", 32)), int(cfg.get("block_cols", 32))
     sets = {name: ps.masks() for name, ps in bundle.sets.items()}
     module = module_from_bundle(bundle)
-    measured = measure_end_to_end(module, sets, rows, cols, table.threads, table.rows)
+    measured = measure_end_to_end(
+        module, sets, rows, cols, table.threads, table.rows, runtime=table.runtime
+    )
     out = {"dense": (table.dense_ms, measured["dense"])}
     for name, masks in sets.items():
         out[name] = (table.host_ms(layer_densities(masks)), measured[name])

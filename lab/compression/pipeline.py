@@ -119,10 +119,11 @@ class CompressOptions:
     block_rows: int | None = None
     block_cols: int | None = None
     family: str = "block-column"
-    # op-count (RT3's model), measured (latency table on this host) or profile; measured is
-    # not the default yet: under scaled deadlines it stops the demo's quick run at 0.8 GHz
-    estimator: str = "op-count"
-    deadlines: str = "scaled"
+    # measured (latency table on this host's runtime), op-count (RT3's model) or profile
+    estimator: str = "measured"
+    # auto (scaled with op-count/profile, dense-top with measured), scaled, dense-top,
+    # profile, or one deadline per level
+    deadlines: str = "auto"
     reward_norm: str = "auto"
     acc_span: float = 0.02
     loss_weights: tuple[float, ...] | None = None
@@ -542,6 +543,10 @@ class Compressor:
 
 
 DEADLINE_RULES = {
+    "dense-top": "the profile's timing constraints times one factor, chosen so that the "
+    "unpruned (dense) model's estimated latency at the highest level equals that level's "
+    "constraint: the application's deadline is what the dense model meets at full clock, "
+    "and RT3's ratios between the levels' constraints are kept",
     "scaled": "the profile's timing constraints times one factor, chosen so that BP's "
     "estimated latency at the highest level equals that level's constraint (RT3's 115 ms is "
     "its BP latency at 1.4 GHz)",
@@ -550,15 +555,33 @@ DEADLINE_RULES = {
 }
 
 
+def deadline_rule(spec: str, estimator: str) -> str:
+    """The rule ``--deadlines auto`` stands for: ``dense-top`` with the measured estimator,
+    ``scaled`` (RT3's anchor, for RT3's own model) otherwise; any other value as it is.
+
+    Under measured latency RT3's BP anchor asks the low levels for speedups over BP
+    (1.55x at 1.0 GHz, 2.14x at 0.8 GHz, RT3's 1/f model and constraints) that a runtime
+    whose attention and norms do not shrink cannot give at any density (see the
+    compression README); the dense anchor keeps RT3's ratios between levels and makes
+    ``dense-max`` a baseline that meets the top level's deadline.
+
+    >>> deadline_rule("auto", "measured"), deadline_rule("auto", "op-count")
+    ('dense-top', 'scaled')
+    """
+    if spec == "auto":
+        return "dense-top" if estimator == "measured" else "scaled"
+    return spec
+
+
 def parse_deadlines(spec: str, n_levels: int) -> tuple[float, ...] | None:
-    """``--deadlines``: ``scaled``/``profile`` (None) or one positive ms value per level.
+    """``--deadlines``: a named rule (None) or one positive ms value per level.
 
     >>> parse_deadlines("scaled", 3) is None
     True
     >>> parse_deadlines("0.9,0.8,0.7", 3)
     (0.9, 0.8, 0.7)
     """
-    if spec in ("scaled", "profile"):
+    if spec in ("auto", "scaled", "dense-top", "profile"):
         return None
     try:
         values = tuple(float(x) for x in spec.split(","))
@@ -566,7 +589,8 @@ def parse_deadlines(spec: str, n_levels: int) -> tuple[float, ...] | None:
         values = ()
     if len(values) != n_levels or any(not v > 0 for v in values):
         raise CompressionError(
-            f"--deadlines {spec!r}: expected scaled, profile or {n_levels} positive "
+            f"--deadlines {spec!r}: expected auto, dense-top, scaled, profile or {n_levels} "
+            "positive "
             "milliseconds, comma-separated, highest frequency first"
         )
     return values
@@ -727,8 +751,13 @@ def prepare_search(
 
     # --- calibration -----------------------------------------------------------------
     top = c.levels_spec[0]
+    rule = deadline_rule(opts.deadlines, opts.estimator)
     bp_top_ms = c.latency_ms(model, bp_masks, top.freq_khz)
-    scale = bp_top_ms / top.deadline_ms if opts.deadlines == "scaled" else 1.0
+    dense_top_ms = c.latency_ms(
+        model, {n: torch.ones_like(m) for n, m in bp_masks.items()}, top.freq_khz
+    )
+    anchor = {"scaled": bp_top_ms, "dense-top": dense_top_ms}.get(rule)
+    scale = anchor / top.deadline_ms if anchor is not None else 1.0
     c.levels_spec = [replace(lv, deadline_ms=lv.deadline_ms * scale) for lv in c.levels_spec]
     if c.explicit_deadlines is not None:
         scale = None
@@ -830,6 +859,11 @@ def _compress(
     bp_sparsity, bp_nnz, bp_test, bp_valid = p.bp_sparsity, p.bp_nnz, p.bp_test, p.bp_valid
     rbp_sparsity, rbp_test = p.rbp_sparsity, p.rbp_test
     cands, table, scale, rcfg, space = p.cands, p.table, p.scale, p.rcfg, p.space
+    mode = (
+        "explicit"
+        if c.explicit_deadlines is not None
+        else deadline_rule(opts.deadlines, opts.estimator)
+    )
     names = list(task.prunable(model))
     search = Search(space, SearchConfig(seed=opts.seed), _search_dir(opts.out, run_key))
     evaluate = p.evaluate
@@ -952,10 +986,9 @@ def _compress(
             "estimator": opts.estimator,
             "latency_table": None if table is None else table.provenance(TABLE_FILE),
             "deadlines": {
-                "mode": opts.deadlines if c.explicit_deadlines is None else "explicit",
-                "rule": DEADLINE_RULES[
-                    opts.deadlines if c.explicit_deadlines is None else "explicit"
-                ],
+                "mode": mode,
+                "asked": opts.deadlines,
+                "rule": DEADLINE_RULES[mode],
                 "scale": scale,
                 "deadline_ms": {str(lv.freq_khz): lv.deadline_ms for lv in c.levels_spec},
             },

@@ -169,7 +169,7 @@ def run_search_bench(
     threads: int | None = 1,
     data: str = "builtin",
     profile: str = "rt3-paper",
-    deadlines: str = "scaled",
+    deadlines: str = "auto",
     estimator: str = "measured",
     progress: Callable[[str], None] = lambda _m: None,
 ) -> dict[str, Any]:
@@ -307,7 +307,7 @@ def search(
     seeds: int = typer.Option(3, "--seeds", help="Seeds per method."),
     threads: int = typer.Option(1, "--threads", help="Torch threads."),
     data: str = typer.Option("builtin", "--data", help="builtin or wikitext2:DIR."),
-    deadlines: str = typer.Option("scaled", "--deadlines", help="As compress's --deadlines."),
+    deadlines: str = typer.Option("auto", "--deadlines", help="As compress's --deadlines."),
     estimator: str = typer.Option(
         "measured", "--estimator", help="As compress's --estimator (op-count: load-independent)."
     ),

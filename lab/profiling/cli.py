@@ -73,9 +73,10 @@ def profile(
         None, "--host-khz", help="Host mode: the host's clock, kHz (default: read it)."
     ),
     deadlines: str = typer.Option(
-        "scaled",
+        "bundle",
         "--deadlines",
-        help="Host mode: scaled (the bundle's BP meets the top level's constraint, as in "
+        help="Host mode: bundle (the rule the bundle was compressed under), dense-top (the "
+        "dense model meets the top level's constraint), scaled (the bundle's BP does, as in "
         "RT3) or base (the board's constraints as they are).",
     ),
     memory_fraction: float | None = typer.Option(

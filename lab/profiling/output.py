@@ -303,28 +303,71 @@ def _move_to_levels(data: dict[str, Any], levels: list[int], cname: str) -> None
             )
 
 
-def _scale_deadlines(data: dict[str, Any], bp: LatencyFit) -> None:
-    """Scale the timing constraints so BP exactly meets the highest level's (RT3's setup)."""
+HOST_DEADLINES = ("bundle", "dense-top", "scaled", "base")
+
+
+def deadline_mode(deadlines: str, bundle_deadlines: dict[str, Any] | None) -> str:
+    """The host profile's deadline rule: ``bundle`` follows the rule the bundle was
+    compressed under (``scaled``, ``dense-top``; its own ms values when they were given
+    explicitly; ``base`` for ``profile``, or a bundle that records none).
+
+    >>> deadline_mode("bundle", {"mode": "dense-top"}), deadline_mode("bundle", None)
+    ('dense-top', 'base')
+    >>> deadline_mode("scaled", {"mode": "dense-top"})
+    'scaled'
+    """
+    if deadlines not in HOST_DEADLINES:
+        raise ValueError(
+            f"--deadlines: expected one of {', '.join(HOST_DEADLINES)}, got {deadlines!r}"
+        )
+    if deadlines != "bundle":
+        return deadlines
+    mode = (bundle_deadlines or {}).get("mode")
+    return mode if mode in ("scaled", "dense-top", "explicit") else "base"
+
+
+def _scale_deadlines(data: dict[str, Any], fit: LatencyFit, who: str, why: str) -> None:
+    """Scale the timing constraints so ``who`` (BP: RT3's setup; dense: the application's
+    deadline is what the unpruned model meets at full clock) exactly meets the highest
+    level's constraint. The top level's deadline is set to that latency itself, so the
+    anchor meets it to the last bit."""
     wl = data.get("workload")
     constraints = (wl or {}).get("timing_constraints") or []
     if not constraints:
         return
     top = max(constraints, key=lambda tc: tc["freq_khz"])
-    bp_top = bp.latency_ms(top["freq_khz"])
-    scale = bp_top / top["deadline_ms"]
+    anchor = fit.latency_ms(top["freq_khz"])
+    scale = anchor / top["deadline_ms"]
     before = ", ".join(f"{tc['freq_khz']}: {tc['deadline_ms']:g}" for tc in constraints)
     for tc in constraints:
-        tc["deadline_ms"] = tc["deadline_ms"] * scale
+        tc["deadline_ms"] = anchor if tc is top else tc["deadline_ms"] * scale
     wl["provenance"] = {
         "kind": "modelled",
         "formula": (
-            f"deadline_ms = base deadline x {scale:.6g}, where {scale:.6g} = BP's projected "
-            f"latency at {top['freq_khz']} kHz ({bp_top:.4f} ms) / the base deadline there "
-            f"({top['deadline_ms'] / scale:g} ms): BP exactly meets the highest level's "
-            "constraint, as RT3's 115 ms is its BP latency at 1.4 GHz"
+            f"deadline_ms = base deadline x {scale:.6g}, where {scale:.6g} = {who}'s projected "
+            f"latency at {top['freq_khz']} kHz ({anchor:.4f} ms) / the base deadline there "
+            f"({top['deadline_ms'] / scale:g} ms): {who} exactly meets the highest level's "
+            f"constraint, {why}"
         ),
         "inputs": f"base timing constraints (kHz: ms) {before}",
     }
+
+
+def _bundle_deadlines(data: dict[str, Any], recorded: dict[str, Any]) -> None:
+    """The ms deadlines the bundle was compressed under (given with ``--deadlines``), on the
+    levels they name."""
+    wl = data.get("workload")
+    constraints = (wl or {}).get("timing_constraints") or []
+    given = {int(k): float(v) for k, v in (recorded.get("deadline_ms") or {}).items()}
+    for tc in constraints:
+        if tc["freq_khz"] in given:
+            tc["deadline_ms"] = given[tc["freq_khz"]]
+    if constraints:
+        wl["provenance"] = {
+            "kind": "modelled",
+            "formula": "deadline_ms as given to rt3lab compress --deadlines (the bundle's)",
+            "inputs": f"bundle deadlines (kHz: ms) {given}",
+        }
 
 
 def _note(data: dict[str, Any], prov: Any, note: str) -> dict[str, Any]:
@@ -342,6 +385,7 @@ def host_profile(
     name: str | None = None,
     deadlines: str = "scaled",
     flags: list[dict[str, Any]] | None = None,
+    bundle_deadlines: dict[str, Any] | None = None,
 ) -> tuple[DeviceProfile, dict[str, LatencyFit]]:
     """This host's latencies projected to ``base``'s levels, with ``base``'s power.
 
@@ -350,10 +394,11 @@ def host_profile(
 
     ``deadlines="scaled"`` (when the run has a ``bp`` variant) multiplies ``base``'s timing
     constraints so that BP exactly meets the highest level's, as in RT3's setup, where the
-    115 ms constraint at 1.4 GHz is BP's own latency; ``"base"`` keeps them as they are.
+    115 ms constraint at 1.4 GHz is BP's own latency; ``"dense-top"`` (when it has
+    ``dense``) so that the unpruned model does; ``"base"`` keeps them as they are;
+    ``"bundle"`` follows ``bundle_deadlines`` (the bundle's ``provenance.deadlines``).
     """
-    if deadlines not in ("scaled", "base"):
-        raise ValueError(f"--deadlines: expected scaled or base, got {deadlines!r}")
+    mode = deadline_mode(deadlines, bundle_deadlines)
     data = base.model_dump(mode="json", exclude_none=True)
     cpu = platform.processor() or "cpu"
     host = f"host {platform.node() or 'unknown'} ({platform.machine()}, {cpu})"
@@ -392,8 +437,18 @@ def host_profile(
     )
     if flags:
         data["flags"] = flags
-    if deadlines == "scaled" and "bp" in fits:
-        _scale_deadlines(data, fits["bp"])
+    if mode == "scaled" and "bp" in fits:
+        _scale_deadlines(data, fits["bp"], "BP", "as RT3's 115 ms is its BP latency at 1.4 GHz")
+    elif mode == "dense-top" and "dense" in fits:
+        _scale_deadlines(
+            data,
+            fits["dense"],
+            "dense",
+            "the application's deadline is what the unpruned "
+            "model meets at full clock (rt3lab compress --deadlines dense-top)",
+        )
+    elif mode == "explicit" and bundle_deadlines:
+        _bundle_deadlines(data, bundle_deadlines)
     if run.switch_ms:
         data["switch_cost"] = {
             "time_ms": median(run.switch_ms),

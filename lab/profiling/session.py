@@ -29,6 +29,7 @@ from lab.profiling.cpufreq import CpufreqControl, FrequencyControl, FrequencyErr
 from lab.profiling.guard import restoring
 from lab.profiling.output import (
     busy_power_by_level,
+    deadline_mode,
     host_profile,
     latency_fits,
     measured_profile,
@@ -336,20 +337,21 @@ def profile_host(
     bench: dict[str, Any] | None = None,
     rounds: int = 1,
     base: str | None = None,
-    deadlines: str = "scaled",
+    deadlines: str = "bundle",
 ) -> Outcome:
     """Host mode: measure at this host's current frequency (nothing is set), project each
     variant's latency to ``board``'s levels by ``a + b/f``, keep ``board``'s power.
 
-    ``deadlines`` is ``scaled`` (BP meets the highest level's constraint exactly) or
+    ``deadlines`` is ``bundle`` (the rule the bundle was compressed under), ``scaled`` (BP
+    meets the highest level's constraint exactly), ``dense-top`` (the dense model does) or
     ``base`` (the board's constraints as they are); see `host_profile`.
 
     ``rounds > 1`` repeats the measurement and merges the rounds (`merge_rounds`).
     """
     if rounds < 1:
         raise ValueError(f"--rounds: must be at least 1, got {rounds}")
-    if deadlines not in ("scaled", "base"):
-        raise ValueError(f"--deadlines: expected scaled or base, got {deadlines!r}")
+    recorded = getattr(getattr(workload, "bundle", None), "provenance", {}).get("deadlines")
+    deadline_mode(deadlines, recorded)  # bad input before the (slow) measurement
     base_p = base_profile(board, base)
     control = NoControl(files if files is not None else LocalFiles("/sys"), assumed_khz=host_khz)
     khz = control.levels_khz()[0]
@@ -372,7 +374,15 @@ def profile_host(
         progress=progress,
     )
     profile, fits = host_profile(
-        run, base_p, infos, khz, memory_fraction, name, deadlines, flags=flags
+        run,
+        base_p,
+        infos,
+        khz,
+        memory_fraction,
+        name,
+        deadlines,
+        flags=flags,
+        bundle_deadlines=recorded,
     )
     extra: dict[str, Any] = {
         "base": base_p.name, "host_khz": khz, "memory_fraction": memory_fraction,
@@ -398,7 +408,7 @@ def host_profile_from_bundle(
     memory_fraction: float | None = None,
     time_cap_s: float = 10.0,
     progress: Callable[[str], None] | None = None,
-    deadlines: str = "scaled",
+    deadlines: str = "bundle",
 ) -> Outcome:
     """The demo's entry point: ``rt3lab profile --bundle B --board NAME --power none``.
 

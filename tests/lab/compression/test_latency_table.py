@@ -22,14 +22,18 @@ def test_measured_table_round_trips_with_the_bundle(wiki_dir, tmp_path):
     it in the provenance; the file reads back to the same table."""
     data = load_lm_data(f"wikitext2:{wiki_dir}", TEST)
     out = tmp_path / "b"
-    # the raw profile deadlines: the test model's unpruned rest makes scaled ones infeasible
-    opts = CompressOptions(
-        "rt3-paper", out, TEST, seed=1, threads=1, deadlines="profile", estimator="measured"
-    )
+    opts = CompressOptions("rt3-paper", out, TEST, seed=1, threads=1)  # the defaults
     compress(data, load_profile("rt3-paper"), opts)
     b = Bundle.load(out)
     p = b.provenance
     assert p["estimator"] == "measured"
+    # auto deadlines under measured latency: dense meets the top level, RT3's ratios below
+    dl = p["deadlines"]
+    assert (dl["asked"], dl["mode"]) == ("auto", "dense-top")
+    assert dl["deadline_ms"]["1400000"] == pytest.approx(
+        LatencyTable.load(out / TABLE_FILE).latency_ms({}, 1400000)
+    )
+    assert dl["deadline_ms"]["800000"] / dl["deadline_ms"]["1400000"] == pytest.approx(94 / 115)
     lt = p["latency_table"]
     assert lt["file"] == TABLE_FILE and lt["threads"] == 1 and lt["host"]["hostname"]
     assert lt["date"].endswith("Z")
@@ -37,6 +41,7 @@ def test_measured_table_round_trips_with_the_bundle(wiki_dir, tmp_path):
     assert table.provenance(TABLE_FILE) == lt
     assert LatencyTable.load(table.save(tmp_path / "copy.json"), threads=1) == table
     assert set(table.layers) == set(b.sets["bp"].layers)
+    assert table.runtime == "engine" and "native engine" in lt["runtime"]
     # evaluate prints each set's estimate (host clock) and its end-to-end measurement
     from lab.compression.evaluation import evaluate_bundle
 
@@ -75,6 +80,11 @@ def test_foreign_or_corrupt_table_is_refused_by_name(tmp_path):
         LatencyTable.load(path, threads=2, host=here)
     path.write_text('{"format": "rt3lab-latency-table", "host": ')
     with pytest.raises(LatencyTableError, match=rf"{TABLE_FILE}.*not readable JSON"):
+        LatencyTable.load(path, threads=2, host=here)
+    doc["layers"]["fc"] = [[0.5, 0.7], [1.0, 0.9]]
+    doc["runtime"] = "gpu"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(LatencyTableError, match=rf"{TABLE_FILE}.*field runtime 'gpu'"):
         LatencyTable.load(path, threads=2, host=here)
     del doc["dense_ms"]
     path.write_text(json.dumps(doc))

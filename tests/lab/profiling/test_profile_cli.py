@@ -146,7 +146,8 @@ def test_host_profile_feeds_simulate(tmp_path, bundle, capsys):
     out = tmp_path / "host.yaml"
     code, stdout, err = rt3lab_here(
         capsys, "profile", "--bundle", bundle, "--board", "rt3-paper", "--power", "none",
-        "--host-khz", "2000000", "--warmup", "2", "--time-cap", "0.5", "--json", "--out", out,
+        "--host-khz", "2000000", "--warmup", "2", "--time-cap", "0.5", "--json",
+        "--deadlines", "scaled", "--out", out,
     )  # fmt: skip
     assert code == 0, err
     cal = json.loads(stdout)
@@ -177,6 +178,36 @@ def test_host_profile_can_keep_the_boards_deadlines(tmp_path, bundle):
         deadlines="base",
     )  # fmt: skip
     p = load_profile(out.profile_path)
+    assert [p.deadline_ms(f) for f in (1400000, 1000000, 800000)] == [115, 104, 94]
+
+
+def test_host_profile_follows_the_bundles_deadline_rule(tmp_path, bundle):
+    """``--deadlines bundle`` (the default) applies the rule the bundle was compressed
+    under: ``dense-top`` makes the dense model meet the top level to the last bit (so the
+    dense-max baseline is on time there), the other levels keep RT3's ratios; a bundle
+    that records no rule keeps the board's constraints."""
+    import shutil
+
+    from lab.profiling.session import host_profile_from_bundle
+
+    b = tmp_path / "b"
+    shutil.copytree(bundle, b)
+    doc = json.loads((b / "bundle.json").read_text())
+    doc["provenance"]["deadlines"] = {"mode": "dense-top", "asked": "auto"}
+    (b / "bundle.json").write_text(json.dumps(doc))
+    kw = {"threads": 1, "host_khz": 2000000, "time_cap_s": 0.2}
+    p = load_profile(
+        host_profile_from_bundle(b, "rt3-paper", tmp_path / "h.yaml", **kw).profile_path
+    )
+    dense_top = p.variant("dense").latency_at(1400000)
+    assert p.deadline_ms(1400000) == dense_top  # exactly: not merely approximately
+    assert p.deadline_ms(800000) == pytest.approx(dense_top * 94 / 115)
+    assert "dense exactly meets" in p.resolve(p.workload.provenance).formula
+    del doc["provenance"]["deadlines"]
+    (b / "bundle.json").write_text(json.dumps(doc))
+    p = load_profile(
+        host_profile_from_bundle(b, "rt3-paper", tmp_path / "g.yaml", **kw).profile_path
+    )
     assert [p.deadline_ms(f) for f in (1400000, 1000000, 800000)] == [115, 104, 94]
 
 
