@@ -3,8 +3,10 @@
 Every policy here is a table level -> variant fixed before the run, plus the governor it
 runs under:
 
-- ``rt3``: at each level, the most accurate variant whose latency meets the deadline there;
-  when none does, the fastest, with its misses counted and a warning.
+- ``rt3``: at each level, the most accurate of the reconfigurable model's variants (every
+  variant but the unpruned one: RT3 switches among pattern sets of one BP backbone and
+  cannot run the separate dense model) whose latency meets the deadline there; when none
+  does, the fastest, with its misses counted and a warning.
 - ``dense-max``: the unpruned model (the variant named ``dense``, else the one with
   sparsity 0) at the highest level, always: no DVFS (the governor is fixed at the top
   level) and no pruning.
@@ -88,15 +90,27 @@ def by_accuracy(variants: tuple[VariantSpec, ...]) -> list[VariantSpec]:
     return sorted(variants, key=lambda v: v.sparsity)
 
 
+def reconfigurable(device: Device) -> tuple[VariantSpec, ...]:
+    """The variants RT3 can switch among: all but the unpruned model (all of them when
+    there is nothing else)."""
+    try:
+        dense = unpruned(device)
+    except SimulatorInputError:
+        return device.variants
+    sets = tuple(v for v in device.variants if v is not dense)
+    return sets or device.variants
+
+
 def rt3_choice(
     device: Device, khz: int, workload_deadline_s: float | None
 ) -> tuple[VariantSpec, bool]:
     """(the variant RT3 runs at ``khz``, whether it meets the deadline)."""
     limit = deadline_s(device, khz, workload_deadline_s)
-    for v in by_accuracy(device.variants):
+    options = reconfigurable(device)
+    for v in by_accuracy(options):
         if limit is None or v.latency(khz) <= limit:
             return v, True
-    return min(device.variants, key=lambda v: v.latency(khz)), False
+    return min(options, key=lambda v: v.latency(khz)), False
 
 
 def plan_table(

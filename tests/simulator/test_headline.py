@@ -87,6 +87,17 @@ def test_dense_max_is_the_unpruned_model_at_the_top_level_even_when_a_set_scores
         simulate(no_dense, policy="dense-max", variants=SETS, capacity_mah=0.05)
 
 
+def test_rt3_switches_among_the_pattern_sets_never_to_the_separate_dense_model():
+    """Deadlines the dense model meets at every level, dense the most accurate variant: rt3
+    still runs a set of its BP backbone (the unpruned model is not one of its variants)."""
+    d = _with_accuracy(dense=0.31, bp=0.305).model_dump(mode="json", exclude_none=True)
+    for tc in d["workload"]["timing_constraints"]:
+        tc["deadline_ms"] *= 10  # 1150 / 1040 / 940 ms: dense (321 ms at 1.4 GHz) meets all
+    r = simulate(profile_from_dict(d), policy="rt3", variants=SETS, capacity_mah=0.05)
+    assert r.deadline_misses == 0
+    assert set(r.variant_at_level.values()) == {"bp"}  # the most accurate set
+
+
 def test_dvfs_only_baselines_hold_one_model_under_the_governor():
     p = _with_accuracy()
     for name in ("bp", "dense"):
