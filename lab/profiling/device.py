@@ -241,11 +241,11 @@ def runner_workload(
     work = Path(tmp.name)
     export = export_bundle(Bundle.load(bundle_dir), work / "export")
     if on_adb:
-        target = "given" if runner_bin else device_target(adb_serial)
+        target = "--runner" if runner_bin else device_target(adb_serial)
         binary = Path(runner_bin) if runner_bin else build_runner(target, work / "rt3lab-runner")
         runner: LocalRunner | AdbRunner = AdbRunner(adb_serial, binary, export, target, cpus)
     else:
-        target = "given" if runner_bin else "host"
+        target = "--runner" if runner_bin else "host"
         binary = Path(runner_bin) if runner_bin else build_runner("host", work / "rt3lab-runner")
         runner = LocalRunner(binary, export, target)
     wl = RunnerWorkload(bundle_dir, runner, seq_len, sets)

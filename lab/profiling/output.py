@@ -385,7 +385,9 @@ def host_profile(
                 f"median {measured.median_ms:.4f} ms [{measured.ci_low_ms:.4f}, "
                 f"{measured.ci_high_ms:.4f}] over {measured.runs} runs measured on {host} at "
                 f"{host_khz} kHz by {tool_name()} on {today()} (threads "
-                f"{run.workload.get('threads')}, seq {run.workload.get('seq_len')})"
+                f"{run.workload.get('threads')}, seq {run.workload.get('seq_len')}"
+                + (f", timed by the {run.workload['timer']}" if run.workload.get("timer") else "")
+                + ")"
             ),
             "note": f"measured on {host} at {host_khz} kHz, projected by a + b/f",
         }

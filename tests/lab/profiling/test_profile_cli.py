@@ -403,8 +403,8 @@ def test_local_board_with_the_runner_engine(tmp_path, small_bundle, fake_board, 
     code, stdout, err = rt3lab_here(
         capsys, "profile", "--bundle", small_bundle, "--board", "odroid-xu4", "--cpufreq-root",
         root, "--policy", "4", "--power", f"um34c:{emu.port}", "--engine", "runner",
-        "--levels", "600000,2000000", *FAST, "--rel-ci", "0.5", "--json",
-        "--out", tmp_path / "pi.yaml",
+        "--levels", "600000,2000000", *FAST, "--rel-ci", "0.5", "--power-window", "0.4",
+        "--json", "--out", tmp_path / "pi.yaml",
     )  # fmt: skip
     assert code == 0, err
     cal = json.loads(stdout)
@@ -417,3 +417,26 @@ def test_local_board_with_the_runner_engine(tmp_path, small_bundle, fake_board, 
         assert [r.freq_khz for r in p.variant(name).latency] == [600000, 2000000]
         assert all(r.latency_ms > 0 for r in p.variant(name).latency)
     assert p.switch_cost is not None and p.switch_cost.time_ms < 1.0
+
+
+def test_phone_refuses_a_runner_for_another_cpu_and_is_put_back(
+    tmp_path, small_bundle, fake_board, capsys, monkeypatch
+):
+    """--runner BIN built for this host (x86-64 here), pushed to the aarch64 phone: one
+    error line naming the device, exit 2, its governor restored, nothing written."""
+    from lab.runtime.runner import build_runner
+
+    _, d, emu, _kernel = fake_board
+    before = snapshot(d)
+    install_fake_adb(tmp_path, monkeypatch)
+    host_bin = build_runner("host", tmp_path / "host-runner")
+    code, _, err = rt3lab_here(
+        capsys, "profile", "--bundle", small_bundle, "--board", "odroid-xu4", "--adb", "8A1X",
+        "--policy", "cpu4", "--power", f"um34c:{emu.port}", "--levels", "600000",
+        "--runner", host_bin, *FAST, "--out", tmp_path / "phone.yaml",
+    )  # fmt: skip
+    assert code == 2
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("rt3lab: error: runner on adb:8A1X: ") and "Exec format error" in last
+    assert snapshot(d) == before
+    assert not (tmp_path / "phone.yaml").exists()
