@@ -33,6 +33,7 @@ COMMANDS: list[tuple[str, str | None]] = [
 BENCHES: list[str] = [
     "lab.models.bench",
     "lab.runtime.bench",
+    "lab.runtime.runner_bench",
     "lab.compression.search_bench",
     "simulator.bench",
     "power_meter.bench",

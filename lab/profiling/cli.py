@@ -96,6 +96,18 @@ def profile(
         help="Host mode: independent rounds; the interval becomes the envelope "
         "of their CIs (run-to-run noise on a shared machine).",
     ),
+    engine: str = typer.Option(
+        "auto",
+        "--engine",
+        help="auto, torch or runner: what runs and times the model. runner: the standalone "
+        "runner (no Python in the timed loop), on the --adb device or this board; auto: "
+        "runner with --adb, torch otherwise.",
+    ),
+    runner_bin: Path | None = typer.Option(
+        None,
+        "--runner",
+        help="A runner binary to use (default: build it, for the device's CPU with --adb).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the calibration as JSON only."),
 ) -> None:
     """Measure latency (and power) per pattern set at every frequency level; write a profile.
@@ -108,11 +120,12 @@ def profile(
     from lab.profiling.procedure import Plan
     from lab.profiling.session import (
         base_profile,
-        bundle_workload,
         make_power,
+        make_workload,
         parse_levels,
         profile_board,
         profile_host,
+        resolve_engine,
         sysfs_root,
     )
     from lab.profiling.sysfs import AdbFiles, LocalFiles
@@ -138,6 +151,9 @@ def profile(
     Plan(levels_khz=(), **plan_kw)  # bad numbers are refused before the board is touched
     set_list = [s.strip() for s in sets.split(",")] if sets else None
     base_profile(board, base)  # a bad --board/--base fails before anything else
+    engine = resolve_engine(engine, adb)
+    if runner_bin is not None and not runner_bin.is_file():
+        raise FileNotFoundError(f"--runner: {runner_bin}: no such file")
     root = sysfs_root(cpufreq_root)
     if adb is not None:
         from lab.profiling.adb import AndroidControl
@@ -162,7 +178,13 @@ def profile(
                 raise ValueError(
                     f"--compare-bench: {compare_bench}: not a bench JSON: {exc}"
                 ) from None
-        workload = bundle_workload(bundle, seq_len, threads, set_list)
+        if engine == "runner" and adb is not None:
+            raise typer.BadParameter(
+                "host mode (--power none) runs the model on this host; on the device it "
+                "needs a power source (board mode)",
+                param_hint="--engine runner with --adb",
+            )
+        workload = make_workload(bundle, seq_len, threads, set_list, engine, None, runner_bin)
         outcome = profile_host(workload, board, out, plan_kw, host_khz, memory_fraction,
                                files if adb is None else None, name, say, bench,
                                rounds, base, deadlines)  # fmt: skip
@@ -177,7 +199,8 @@ def profile(
         # Check what can be checked before the (slow) model load; the board is not touched.
         control.check_levels(wanted or control.levels_khz())
         control.check_writable()
-        workload = bundle_workload(bundle, seq_len, threads, set_list)
+        workload = make_workload(bundle, seq_len, threads, set_list, engine, adb, runner_bin,
+                                 control.cpus())  # fmt: skip
         outcome = profile_board(workload, control, source, board, out, plan_kw, wanted, base,
                                 files, name, power_output, say)  # fmt: skip
     summary = outcome.summary()

@@ -144,16 +144,22 @@ def measured_profile(
     if bc.voltages_v is not None and all(k in bc.levels_khz for k in levels):
         volts = [bc.voltage_at(k) for k in levels]
     sources = dict(data.get("sources", {}))
-    lat_meter = "host clock (time.perf_counter)"
+    on_runner = run.workload.get("engine") == "runner"
+    lat_meter = str(run.workload.get("timer") or "host clock (time.perf_counter)")
+    if on_runner:
+        lat_note = (
+            f"timed by the rt3lab runner on {run.workload.get('runner_where')} itself "
+            "(no Python in the timed loop)"
+        )
+    elif run.control.get("backend") == "adb":
+        lat_note = (
+            "timed on the host running rt3lab, not on the adb device: the device's clock was "
+            "set and its power measured, but the model ran here"
+        )
+    else:
+        lat_note = f"pinned to CPUs {run.control.get('pinned_cpus')}"
     sources["rt3lab-power"] = _measured(meter, board)
-    sources["rt3lab-latency"] = _measured(
-        lat_meter,
-        board,
-        "timed on the host running rt3lab, not on the adb device: the device's clock was set "
-        "and its power measured, but the model ran here"
-        if run.control.get("backend") == "adb"
-        else f"pinned to CPUs {run.control.get('pinned_cpus')}",
-    )
+    sources["rt3lab-latency"] = _measured(lat_meter, board, lat_note)
     sources["rt3lab-levels"] = _measured(
         f"cpufreq ({run.control.get('policy', run.control.get('backend'))})",
         board,
@@ -251,7 +257,14 @@ def measured_profile(
     if run.switch_ms:
         data["switch_cost"] = {
             "time_ms": median(run.switch_ms),
-            "provenance": _measured(lat_meter, board, f"median of {len(run.switch_ms)} switches"),
+            "provenance": _measured(
+                lat_meter,
+                board,
+                f"median of the runner's --switch-to medians for {len(run.switch_ms)} set "
+                f"pairs on {run.workload.get('runner_where')}"
+                if on_runner
+                else f"median of {len(run.switch_ms)} switches",
+            ),
         }
     if flags:
         data["flags"] = flags
@@ -417,7 +430,9 @@ def host_profile(
                 f"median {measured.median_ms:.4f} ms [{measured.ci_low_ms:.4f}, "
                 f"{measured.ci_high_ms:.4f}] over {measured.runs} runs measured on {host} at "
                 f"{host_khz} kHz by {tool_name()} on {today()} (threads "
-                f"{run.workload.get('threads')}, seq {run.workload.get('seq_len')})"
+                f"{run.workload.get('threads')}, seq {run.workload.get('seq_len')}"
+                + (f", timed by the {run.workload['timer']}" if run.workload.get("timer") else "")
+                + ")"
             ),
             "note": f"measured on {host} at {host_khz} kHz, projected by a + b/f",
         }

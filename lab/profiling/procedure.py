@@ -19,9 +19,9 @@ from typing import Any
 
 from lab.profiling.cpufreq import FrequencyControl
 from lab.profiling.power import PowerSource
-from lab.profiling.stats import measure_until_stable, median
+from lab.profiling.stats import LatencyStats, measure_until_stable, median, median_ci
 from lab.profiling.thermal import ThermalProbe
-from lab.profiling.workload import Workload
+from lab.profiling.workload import TimedWorkload, Workload
 
 
 class PlanError(ValueError):
@@ -155,25 +155,35 @@ def measure_variant(
     workload.activate(name)
     count0, _ = throttle_state()
     start_khz = control.current_khz()
-    for _ in range(plan.warmup):
-        workload.run_once()
+    timed = isinstance(workload, TimedWorkload)
+    if not timed:
+        for _ in range(plan.warmup):
+            workload.run_once()
     if power is not None:
         power.begin(f"{name}@{level}")
     t_window = time.monotonic()
-    stats = measure_until_stable(
-        workload.run_once,
-        warmup=0,
-        min_runs=plan.min_runs,
-        max_runs=plan.max_runs,
-        rel_ci=plan.rel_ci,
-        time_cap_s=plan.time_cap_s,
-    )
-    n = stats.runs
+    if isinstance(workload, TimedWorkload):
+        stats, n = timed_until_stable(workload, plan)
+    else:
+        stats = measure_until_stable(
+            workload.run_once,
+            warmup=0,
+            min_runs=plan.min_runs,
+            max_runs=plan.max_runs,
+            rel_ci=plan.rel_ci,
+            time_cap_s=plan.time_cap_s,
+        )
+        n = stats.runs
     reading = None
     if power is not None:
-        while time.monotonic() - t_window < plan.power_window_s:
-            workload.run_once()
-            n += 1
+        while (left := plan.power_window_s - (time.monotonic() - t_window)) > 0:
+            if isinstance(workload, TimedWorkload):  # one runner process fills the rest
+                runs = max(1, math.ceil(left * 1e3 / max(stats.median_ms, 1e-6)))
+                workload.time_runs(0, runs)
+                n += runs
+            else:
+                workload.run_once()
+                n += 1
         reading = power.end(f"{name}@{level}")
     end_khz = control.current_khz()
     count1, pi_now = throttle_state()
@@ -206,6 +216,33 @@ def measure_variant(
         + ("" if ok else "  FLAGGED: frequency did not hold")
     )
     return m
+
+
+def timed_until_stable(workload: TimedWorkload, plan: Plan) -> tuple[LatencyStats, int]:
+    """The runner's own timings in batches (one process each, each warmed up): ``min_runs``,
+    then as many again as there are, until the median's CI is within ``plan.rel_ci``,
+    ``max_runs`` or the time cap; the stats and the inferences run (warm-ups included)."""
+    start = time.monotonic()
+    samples: list[float] = []
+    inferences, converged = 0, False
+    batch = plan.min_runs
+    while True:
+        samples += workload.time_runs(plan.warmup, batch)
+        inferences += plan.warmup + batch
+        lo, hi = median_ci(samples)
+        med = median(samples)
+        if med > 0 and (hi - lo) / 2 <= plan.rel_ci * med:
+            converged = True
+            break
+        if len(samples) >= plan.max_runs or time.monotonic() - start > plan.time_cap_s:
+            break
+        batch = min(len(samples), plan.max_runs - len(samples))
+    if not math.isfinite(lo):
+        lo, hi = min(samples), max(samples)
+    stats = LatencyStats(
+        tuple(samples), med, lo, hi, converged, plan.warmup, time.monotonic() - start
+    )
+    return stats, inferences
 
 
 def run_profile(
@@ -249,7 +286,11 @@ def run_profile(
                 measure_variant(control, workload, plan, level, name, power, thermal, say,
                                 tolerance_khz)
             )  # fmt: skip
-    if len(workload.names) > 1 and plan.switch_reps > 0:
+    if isinstance(workload, TimedWorkload):  # the switch as the runner times it
+        switch_ms = workload.switch_times_ms()
+        if switch_ms:
+            say(f"switch (runner): medians {', '.join(f'{x:.6f}' for x in switch_ms)} ms")
+    elif len(workload.names) > 1 and plan.switch_reps > 0:
         for i in range(plan.switch_reps):
             switch_ms.append(workload.activate(workload.names[i % len(workload.names)]) * 1e3)
         say(f"switch: median {median(switch_ms):.4f} ms over {len(switch_ms)}")

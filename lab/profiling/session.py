@@ -429,12 +429,49 @@ def bundle_workload(
     return BundleWorkload(bundle, seq_len=seq_len, threads=threads, sets=sets)
 
 
+ENGINES = ("auto", "torch", "runner")
+
+
+def resolve_engine(engine: str, adb: str | None) -> str:
+    """``--engine``: ``auto`` is the runner on an adb device (the model runs there) and
+    PyTorch in this process on a local board; ``torch`` with ``--adb`` times the model on
+    the host (the device's clock set and its power metered only)."""
+    if engine not in ENGINES:
+        raise ValueError(f"--engine: expected one of {'|'.join(ENGINES)}, got {engine!r}")
+    if engine == "auto":
+        return "runner" if adb is not None else "torch"
+    return engine
+
+
+def make_workload(
+    bundle: str | Path,
+    seq_len: int,
+    threads: int | None,
+    sets: list[str] | None,
+    engine: str = "torch",
+    adb: str | None = None,
+    runner_bin: str | Path | None = None,
+    cpus: list[int] | None = None,
+) -> Workload:
+    """The workload for ``--bundle`` and ``--engine`` (already resolved): PyTorch here, or
+    the standalone runner here or on the ``--adb`` device (``adb`` = serial, ``-`` for the
+    only one), pinned there to ``cpus``."""
+    if engine != "runner":
+        return bundle_workload(bundle, seq_len, threads, sets)
+    from lab.profiling.device import runner_workload
+
+    serial = None if adb in (None, "-") else adb
+    return runner_workload(bundle, seq_len, sets, serial, adb is not None, runner_bin, cpus)
+
+
 __all__ = [
     "Outcome",
     "host_profile_from_bundle",
     "make_power",
+    "make_workload",
     "parse_levels",
     "profile_board",
     "profile_host",
+    "resolve_engine",
     "sysfs_root",
 ]

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from lab.bundle import Bundle
 
 DENSE = "dense"
 
@@ -43,6 +46,33 @@ class Workload(Protocol):
 
     def describe(self) -> dict[str, Any]:
         """What runs (bundle, model, sequence length, threads)."""
+
+
+@runtime_checkable
+class TimedWorkload(Protocol):
+    """A workload that times its own inferences (the standalone runner): the procedure
+    takes its latencies and switch times instead of timing calls from Python."""
+
+    def time_runs(self, warmup: int, runs: int) -> list[float]:
+        """``runs`` timed inferences of the active variant after ``warmup``, ms each."""
+
+    def switch_times_ms(self) -> list[float]:
+        """Switch times between the variants, ms."""
+
+
+def variant_info(bundle: Bundle, name: str) -> VariantInfo:
+    """From ``bundle.json``: the set's record, or the dense reference."""
+    if name in bundle.entries:
+        e = bundle.entries[name]
+        return VariantInfo(name, e.sparsity, e.nonzero_mults, e.nonzero_adds, e.accuracy)
+    ref = bundle.reference.get("dense", {})
+    return VariantInfo(
+        name,
+        0.0,
+        ref.get("nonzero_mults") or None,
+        ref.get("nonzero_adds") or None,
+        ref.get("accuracy"),
+    )
 
 
 class BundleWorkload:
@@ -93,17 +123,7 @@ class BundleWorkload:
 
     def info(self, name: str) -> VariantInfo:
         """From ``bundle.json``: the set's record, or the dense reference."""
-        if name in self.bundle.entries:
-            e = self.bundle.entries[name]
-            return VariantInfo(name, e.sparsity, e.nonzero_mults, e.nonzero_adds, e.accuracy)
-        ref = self.bundle.reference.get("dense", {})
-        return VariantInfo(
-            name,
-            0.0,
-            ref.get("nonzero_mults") or None,
-            ref.get("nonzero_adds") or None,
-            ref.get("accuracy"),
-        )
+        return variant_info(self.bundle, name)
 
     def describe(self) -> dict[str, Any]:
         """Bundle path, model kind, sequence length and threads."""

@@ -226,6 +226,28 @@ def _print_tables(result: dict[str, Any]) -> None:
         con.print(et)
     if anchors.row_count:
         con.print(anchors)
+    ex = result.get("executorch_dense")
+    if ex is not None:
+        xt = Table(
+            title=f"against ExecuTorch {ex['executorch']} {ex['backend']} dense "
+            f"({ex['threads']} threads; median ms, same rounds; speedup over it, 95% CI)"
+        )
+        for c in ("variant", "latency", "speedup over ExecuTorch dense"):
+            xt.add_column(c, justify="right")
+        xt.add_row("ExecuTorch dense", f"{ex['latency_ms']:.3f}", "1.00")
+        xt.add_row("torch dense", f"{d:.3f}", f"{ex['torch_dense_speedup_over_it']:.2f}")
+        if ed is not None:
+            xt.add_row("engine dense", f"{ed:.3f}", f"{ex['engine_dense_speedup_over_it']:.2f}")
+        for name, s in result["sets"].items():
+            x = s.get("executorch_dense", {})
+            for how, label, ms in (
+                ("compact", f"torch {name}", s["latency_ms"]),
+                ("engine", f"engine {name}", s.get("engine", {}).get("latency_ms")),
+            ):
+                if f"{how}_speedup" in x:
+                    lo, hi = x[f"{how}_speedup_ci95"]
+                    xt.add_row(label, f"{ms:.3f}", f"{x[f'{how}_speedup']:.2f} ({lo:.2f}-{hi:.2f})")
+        con.print(xt)
     con.print(f"native kernel: {result.get('native_kernel', 'not reported')}")
     if "layers" in result:
         roles: dict[str, dict[str, list[float]]] = {}
@@ -295,6 +317,12 @@ def runtime(
     anchor_switch_reps: int = typer.Option(10, "--anchor-switch-reps"),
     anchors: bool = typer.Option(True, "--anchors/--no-anchors", help="time the anchors"),
     layers: bool = typer.Option(True, "--layers/--no-layers", help="time every layer"),
+    executorch: bool | None = typer.Option(
+        None,
+        "--executorch/--no-executorch",
+        help="the dense model on ExecuTorch XNNPACK as an anchor row (default: with the "
+        "anchors, when the 'executorch' package is installed: pip install 'rt3lab[anchors]')",
+    ),
     seed: int = typer.Option(0, help="seed of the synthetic weights, sets and inputs"),
     layout: str = typer.Option("auto", help="shared pool layout: auto, segments or views"),
     as_json: bool = typer.Option(False, "--json", help="print only JSON"),
@@ -309,6 +337,15 @@ def runtime(
 
     if layout not in ("auto", "segments", "views"):
         raise BenchInputError(f"--layout: {layout!r} is not one of ['auto', 'segments', 'views']")
+    from lab.runtime.anchors import executorch_installed
+
+    if executorch is None:  # an anchor: on with the anchors, when installed
+        executorch = anchors and executorch_installed()
+    elif executorch and not executorch_installed():
+        raise BenchInputError(
+            "--executorch: the 'executorch' package is not installed "
+            "(pip install 'rt3lab[anchors]')"
+        )
     base, sets, entries, source = _load_source(bundle, synthetic, densities, seed)
     pinned = pin_threads(threads)
     torch.manual_seed(seed)
@@ -328,6 +365,7 @@ def runtime(
             layers=layers,
             progress=progress,
             layout=layout,
+            executorch=executorch,
         )
     finally:
         pinned["restore"]()  # in-process callers (the demo) keep their threads

@@ -359,6 +359,21 @@ def _engine_row(
     }
 
 
+def _executorch_row(
+    e2e: dict[str, Timing], raw: dict[str, list[float]], name: str, per_round: int
+) -> dict[str, Any]:
+    """One set (compact PyTorch and, when there, the engine) against the dense model on
+    ExecuTorch XNNPACK: speedup over it with a 95 % interval."""
+    et = e2e[" executorch dense"].median_ms
+    row: dict[str, Any] = {}
+    for how, key in (("compact", name), ("engine", f" engine {name}")):
+        if key in e2e:
+            lo, hi = ratio_ci(raw[" executorch dense"], raw[key], per_round)
+            row[f"{how}_speedup"] = et / e2e[key].median_ms
+            row[f"{how}_speedup_ci95"] = [lo, hi]
+    return row
+
+
 def run_bench(
     base: nn.Module,
     sets: list[PatternSet],
@@ -373,11 +388,13 @@ def run_bench(
     layers: bool = True,
     progress: Callable[[str], None] = lambda _msg: None,
     layout: str = "auto",
+    executorch: bool = False,
 ) -> dict[str, Any]:
     """Measure dense, every set, per-layer forms, anchors, switches and memory.
 
     ``base`` is the model with the backbone weights loaded (left untouched: the runtime and
-    every anchor work on copies).
+    every anchor work on copies). ``executorch``: also the dense model on ExecuTorch's
+    XNNPACK backend (``lab.runtime.anchors``) in the same rounds.
     """
     base = base.eval()
     inputs = make_inputs(base, batch, seq_len)
@@ -409,6 +426,13 @@ def run_bench(
         variants[" engine dense"] = (lambda: eng.select(None), lambda: eng(*args))
         for ps in sets:
             variants[f" engine {ps.name}"] = (lambda n=ps.name: eng.select(n), lambda: eng(*args))
+    et_info: dict[str, Any] | None = None
+    if executorch:
+        from lab.runtime.anchors import executorch_dense
+
+        progress("ExecuTorch: lowering the dense model to XNNPACK")
+        et_run, et_info = executorch_dense(base, inputs, torch.get_num_threads())
+        variants[" executorch dense"] = (_nothing, et_run)
     firsts: dict[str, list[float]] = {}
     raw: dict[str, list[float]] = {}
     e2e = _timed(variants, rounds, per_round, warmup, first=firsts, raw=raw)
@@ -437,6 +461,8 @@ def run_bench(
             }
         if eng is not None:
             matched["engine"] = _engine_row(e2e, raw, ps.name, dense.median_ms, limit, per_round)
+        if et_info is not None:
+            matched["executorch_dense"] = _executorch_row(e2e, raw, ps.name, per_round)
         amdahl = amdahl_limit(dense.median_ms, rest, limit)
         result_sets[ps.name] = {
             "density": ps.density,
@@ -469,6 +495,17 @@ def run_bench(
         "engine_dense_latency_ms": e2e[" engine dense"].median_ms if eng is not None else None,
         "sets": result_sets,
     }
+    if et_info is not None:
+        etd = e2e[" executorch dense"].median_ms
+        out["executorch_dense"] = {
+            **et_info,
+            "latency_ms": etd,
+            "latency_p99_ms": e2e[" executorch dense"].p99_ms,
+            "torch_dense_speedup_over_it": etd / dense.median_ms,
+            "engine_dense_speedup_over_it": (
+                etd / e2e[" engine dense"].median_ms if eng is not None else None
+            ),
+        }
     if anchors:
         for ps in sets:
             progress(f"anchors for set {ps.name!r}: mask per call, BSR addmm, pre-masked")

@@ -47,9 +47,28 @@ def _target(target: str) -> tuple[str, str] | None:
     return TARGETS[target]
 
 
-def zig_cc() -> list[str] | None:
-    """The ``zig cc`` command of the installed ``ziglang`` package, or None."""
+def zig_problem() -> str | None:
+    """Why the ``ziglang`` package cannot cross-build here (not installed, or its ``zig``
+    does not run: ``python -m ziglang version`` fails), or None when it can."""
     if importlib.util.find_spec("ziglang") is None:
+        return "the 'ziglang' package is not installed"
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "ziglang", "version"],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"`python -m ziglang version` did not run: {exc}"
+    if proc.returncode != 0 or not proc.stdout.strip():
+        last = (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1]
+        return f"`python -m ziglang version` failed: {last}"
+    return None
+
+
+def zig_cc() -> list[str] | None:
+    """The ``zig cc`` command of the installed ``ziglang`` package, or None when it is
+    missing or does not run (`zig_problem` says which)."""
+    if zig_problem() is not None:
         return None
     return [sys.executable, "-m", "ziglang", "cc"]
 
@@ -70,9 +89,10 @@ def build_runner(target: str, out: str | Path) -> Path:
             raise RunnerError("--target host: no C compiler (set CC or install cc)")
         cmd = [cc, "-O3", "-march=native", *srcs, "-o", str(out), "-lm"]
     else:
-        zig = zig_cc()
-        if zig is None:
-            raise RunnerError(f"--target {target}: {ZIG_HINT}")
+        problem = zig_problem()
+        if problem is not None:
+            raise RunnerError(f"--target {target}: {problem}; {ZIG_HINT}")
+        zig = [sys.executable, "-m", "ziglang", "cc"]
         cmd = [*zig, "-target", triple[0], "-O3", "-static", "-s", *srcs, "-o", str(out), "-lm"]
     env = dict(os.environ)
     env.setdefault("ZIG_GLOBAL_CACHE_DIR", str(_zig_cache()))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,6 +17,10 @@ import pytest
 from profiling_fakes import FakeKernel, FrequencyLaw, make_cpufreq_tree, snapshot
 
 from device_profiles import load_profile, unprovenanced_numbers
+from lab.profiling.stats import median
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SMALL = {"vocab_size": 150, "emb": 32, "ff": 24, "layers": 1, "heads": 2}  # as test_runner
 
 P_STATIC_W, C_EFF_F = 2.5, 1.8e-9  # not the published odroid fit (3.98 W, 2.317e-9 F)
 FAST = [
@@ -311,7 +316,7 @@ def test_android_phone_over_adb_with_a_usb_meter(tmp_path, bundle, fake_board, c
     monkeypatch.setenv("FAKE_ADB_ROOT", str(tmp_path))
     code, stdout, err = rt3lab_here(
         capsys, "profile", "--bundle", bundle, "--board", "odroid-xu4", "--adb", "8A1X",
-        "--policy", "cpu4", "--power", f"um34c:{emu.port}", "--sets", "bp",
+        "--policy", "cpu4", "--power", f"um34c:{emu.port}", "--sets", "bp", "--engine", "torch",
         "--levels", "600000,2000000", *FAST, "--json", "--out", tmp_path / "phone.yaml",
     )  # fmt: skip
     assert code == 0, err
@@ -328,3 +333,141 @@ def test_android_phone_over_adb_with_a_usb_meter(tmp_path, bundle, fake_board, c
     phone = load_profile(tmp_path / "phone.yaml")
     assert phone.levels_khz == [600000, 2000000]
     assert "not on the adb device" in phone.sources["rt3lab-latency"].note
+
+
+@pytest.fixture(scope="module")
+def small_bundle(tmp_path_factory):
+    """The runner tests' small bundle: dense, p30 and bp, one layer."""
+    from lab.runtime.synthetic import synthetic_bundle
+
+    return synthetic_bundle(
+        tmp_path_factory.mktemp("small") / "b", SMALL, {"bp": 0.6, "p30": 0.3}, block_cols=4
+    )
+
+
+def install_fake_adb(tmp_path, monkeypatch):
+    """tests/lab/profiling/fake_adb.py as `adb` on PATH; the device's root is tmp_path."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    script = f'#!/bin/sh\nexec "{sys.executable}" -S "{HERE}/fake_adb.py" "$@"\n'
+    (bin_dir / "adb").write_text(script)
+    (bin_dir / "adb").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_ADB_ROOT", str(tmp_path))
+
+
+def test_phone_over_adb_runs_the_aarch64_runner_on_the_phone(
+    tmp_path, small_bundle, fake_board, capsys, monkeypatch
+):
+    """The runner is cross-built, pushed, and run on the (fake, qemu-aarch64) phone at each
+    level; the profile holds its own latencies and switch time. Fails, not skips, where
+    qemu-aarch64 or ziglang is missing (`make test` installs both)."""
+    from lab.runtime.runner import ZIG_HINT, zig_cc
+
+    assert shutil.which("qemu-aarch64"), "qemu-aarch64 missing: apt-get install qemu-user"
+    assert zig_cc() is not None, ZIG_HINT
+    _, d, emu, kernel = fake_board  # the phone's /sys is tmp_path/sys
+    before = snapshot(d)
+    install_fake_adb(tmp_path, monkeypatch)
+    levels = [600000, 2000000]
+    # --rel-ci 0.5: few runs (qemu's timings are noisy; the number is not the point here)
+    code, stdout, err = rt3lab_here(
+        capsys, "profile", "--bundle", small_bundle, "--board", "odroid-xu4", "--adb", "8A1X",
+        "--policy", "cpu4", "--power", f"um34c:{emu.port}", "--levels", "600000,2000000",
+        *FAST, "--rel-ci", "0.5", "--power-window", "0.4", "--json",
+        "--out", tmp_path / "phone.yaml",
+    )  # fmt: skip
+    assert code == 0, err
+    cal = json.loads(stdout)
+    assert cal["workload"]["engine"] == "runner"
+    assert cal["workload"]["runner_target"] == "aarch64-linux"
+    assert snapshot(d) == before  # the phone's governor, min and max as found
+    assert [k for _, k in kernel.history][:2] == levels
+    pushed = tmp_path / "data/local/tmp/rt3lab"
+    assert (pushed / "export/header.json").is_file() and (pushed / "export/arrays.bin").is_file()
+    assert set((tmp_path / "taskset.log").read_text().split()) == {"f0"}  # CPUs 4-7
+    # The profile's latency at each level and set is the median of what the runner printed
+    # on the phone at that level: of one measurement's timed batches (--warmup 2, as FAST
+    # asks; a measurement the sanity check re-took comes later in the log).
+    runs = [json.loads(line) for line in (tmp_path / "runner.log").read_text().splitlines()]
+    assert all(r["rc"] == 0 for r in runs)
+    groups: list[tuple[tuple[str, int], list[list[float]]]] = []
+    for r in runs:
+        argv = r["argv"]
+        if "--switch-to" in argv or argv[argv.index("--warmup") + 1] != "2":
+            groups.append((("", 0), []))  # a power-window fill or a switch ends a measurement
+            continue
+        key = (argv[argv.index("--set") + 1], r["khz"])
+        if not groups or groups[-1][0] != key:
+            groups.append((key, []))
+        groups[-1][1].append(json.loads(r["stdout"])["runs_ms"])
+    phone = load_profile(tmp_path / "phone.yaml")
+    assert phone.levels_khz == levels
+    for name in ("dense", "p30", "bp"):
+        for khz in levels:
+            want = cal["latency"][f"{name}@{khz}"]["median_ms"]
+            medians = [
+                median([x for batch in batches[i:j] for x in batch])
+                for key, batches in groups if key == (name, khz)
+                for i in range(len(batches)) for j in range(i + 1, len(batches) + 1)
+            ]  # fmt: skip
+            assert any(m == pytest.approx(want) for m in medians), (name, khz, want, medians)
+            assert phone.variant(name).latency_at(khz) == pytest.approx(want)
+    lat = phone.sources["rt3lab-latency"]
+    assert lat.kind == "measured" and "runner (aarch64-linux" in lat.meter
+    assert "adb:8A1X" in lat.note and lat.board == "odroid-xu4"
+    switches = [json.loads(r["stdout"])["switch_ms"] for r in runs if "--switch-to" in r["argv"]]
+    assert len(switches) == 3, [(r["argv"], r["khz"]) for r in runs if "--switch-to" in r["argv"]]
+    assert phone.switch_cost.time_ms == pytest.approx(median(switches))
+    services = (tmp_path / "services.log").read_text().split("\n")
+    assert services[:2] == ["stop thermal-engine", "stop perfd"]
+    assert all(
+        line.startswith("-s 8A1X ") for line in (tmp_path / "adb.log").read_text().splitlines()
+    )
+
+
+def test_local_board_with_the_runner_engine(tmp_path, small_bundle, fake_board, capsys):
+    """--engine runner on a local board: the host-built runner times every set at every
+    level (Python is not in the timed loop), and the governor is put back."""
+    root, d, emu, _kernel = fake_board
+    before = snapshot(d)
+    code, stdout, err = rt3lab_here(
+        capsys, "profile", "--bundle", small_bundle, "--board", "odroid-xu4", "--cpufreq-root",
+        root, "--policy", "4", "--power", f"um34c:{emu.port}", "--engine", "runner",
+        "--levels", "600000,2000000", *FAST, "--rel-ci", "0.5", "--power-window", "0.4",
+        "--json", "--out", tmp_path / "pi.yaml",
+    )  # fmt: skip
+    assert code == 0, err
+    cal = json.loads(stdout)
+    assert cal["workload"]["engine"] == "runner" and cal["workload"]["runner_target"] == "host"
+    assert snapshot(d) == before
+    p = load_profile(tmp_path / "pi.yaml")
+    lat = p.sources["rt3lab-latency"]
+    assert "runner (host" in lat.meter and "this host" in lat.note
+    for name in ("dense", "p30", "bp"):
+        assert [r.freq_khz for r in p.variant(name).latency] == [600000, 2000000]
+        assert all(r.latency_ms > 0 for r in p.variant(name).latency)
+    assert p.switch_cost is not None and p.switch_cost.time_ms < 1.0
+
+
+def test_phone_refuses_a_runner_for_another_cpu_and_is_put_back(
+    tmp_path, small_bundle, fake_board, capsys, monkeypatch
+):
+    """--runner BIN built for this host (x86-64 here), pushed to the aarch64 phone: one
+    error line naming the device, exit 2, its governor restored, nothing written."""
+    from lab.runtime.runner import build_runner
+
+    _, d, emu, _kernel = fake_board
+    before = snapshot(d)
+    install_fake_adb(tmp_path, monkeypatch)
+    host_bin = build_runner("host", tmp_path / "host-runner")
+    code, _, err = rt3lab_here(
+        capsys, "profile", "--bundle", small_bundle, "--board", "odroid-xu4", "--adb", "8A1X",
+        "--policy", "cpu4", "--power", f"um34c:{emu.port}", "--levels", "600000",
+        "--runner", host_bin, *FAST, "--out", tmp_path / "phone.yaml",
+    )  # fmt: skip
+    assert code == 2
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("rt3lab: error: runner on adb:8A1X: ") and "Exec format error" in last
+    assert snapshot(d) == before
+    assert not (tmp_path / "phone.yaml").exists()

@@ -51,6 +51,7 @@ def test_bench_json_has_the_issue_keys_and_writes_a_profile_section(bundle_dir, 
         "8",
         "--profile-out",
         str(prof),
+        "--no-executorch",  # its row has its own (slow) test
     ]
     try:
         main(args)
@@ -231,3 +232,27 @@ def test_speedup_interval_is_ordered_bounded_and_scales(rounds, per_round, scale
     assert (slo, shi) == pytest.approx((scale * lo, scale * hi), rel=1e-9)
     with pytest.raises(ValueError, match="no complete round"):
         ratio_ci(num[: per_round - 1], den, per_round)
+
+
+@pytest.mark.slow  # lowering to ExecuTorch takes ~20 s (its import alone ~10 s)
+def test_executorch_xnnpack_dense_is_an_anchor_row(bundle_dir, capsys):
+    """With the `anchors` extra installed: the dense model on ExecuTorch XNNPACK, checked
+    equal to PyTorch's, timed in the same rounds, every set's speedup over it."""
+    pytest.importorskip("executorch", reason="the 'anchors' extra is not installed")
+    args = ["bench", "runtime", "--bundle", str(bundle_dir), "--json", "--rounds", "2",
+            "--per-round", "1", "--warmup", "1", "--switch-reps", "20",
+            "--anchor-switch-reps", "2", "--seq-len", "8", "--no-layers"]  # fmt: skip
+    code, out, err = run(args, capsys)
+    assert code in (0, None), err
+    data = json.loads(out)
+    ex = data["executorch_dense"]
+    assert ex["backend"] == "XNNPACK" and ex["threads"] == 1 and ex["max_rel_err"] <= 1e-4
+    assert ex["latency_ms"] > 0
+    assert ex["torch_dense_speedup_over_it"] == pytest.approx(
+        ex["latency_ms"] / data["dense_latency_ms"]
+    )
+    for s in data["sets"].values():
+        row = s["executorch_dense"]
+        assert row["compact_speedup"] == pytest.approx(ex["latency_ms"] / s["latency_ms"])
+        lo, hi = row["compact_speedup_ci95"]
+        assert lo <= hi

@@ -3,7 +3,11 @@ under qemu-aarch64 (Debian's qemu-user; `make test` installs it), equal to PyTor
 masked-dense for every set; a bad export or a missing ziglang is one line and exit 2."""
 
 import json
+import os
+import re
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -73,13 +77,142 @@ def test_runner_refuses_a_corrupt_export_naming_the_array(export, tmp_path):
         R.run_runner(binary, export, "no-such-set")
 
 
-def test_runner_build_without_ziglang_says_how_to_get_it(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(R, "zig_cc", lambda: None)
-    code, _, err = run(
-        ["runner", "build", "--target", "aarch64-linux", "--out", str(tmp_path / "r")], capsys
-    )
-    assert code == 2
-    assert "pip install ziglang" in err and len(err.strip().splitlines()) == 1
+@pytest.mark.parametrize(
+    ("ziglang", "says"),
+    [
+        ("raise ModuleNotFoundError(\"No module named 'ziglang'\")", "No module named"),
+        ("", "failed"),  # a package whose `python -m ziglang version` exits 1
+    ],
+    ids=["not-importable", "zig-does-not-run"],
+)
+def test_runner_build_without_a_usable_ziglang_says_how_to_get_it(tmp_path, ziglang, says):
+    """A ziglang that cannot run, put first on PYTHONPATH (no mocks): one line, exit 2."""
+    pkg = tmp_path / "shadow" / "ziglang"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text(ziglang + "\n")
+    (pkg / "__main__.py").write_text("import sys\nsys.exit(1)\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(tmp_path / "shadow"), *filter(None, [os.environ.get("PYTHONPATH")])])}  # fmt: skip
+    out = tmp_path / "r"
+    done = subprocess.run(
+        [sys.executable, "-m", "lab", "runner", "build", "--target", "aarch64-linux", "--out",
+         str(out)], capture_output=True, text=True, env=env, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "pip install ziglang" in lines[0] and says in lines[0], lines
+    assert not out.exists()
+
+
+@pytest.fixture(scope="module")
+def host_runner(tmp_path_factory):
+    return R.build_runner("host", tmp_path_factory.mktemp("r") / "runner")
+
+
+def _header(d):
+    return json.loads((d / "header.json").read_text())
+
+
+def _set_header(d, h):
+    (d / "header.json").write_text(json.dumps(h))
+
+
+def _edit_array(d, name, change):
+    """Rewrite array ``name`` (and its checksum, so only ``change`` is wrong)."""
+    import hashlib
+
+    h = _header(d)
+    a = next(a for a in h["arrays"] if a["name"] == name)
+    data = bytearray((d / "arrays.bin").read_bytes())
+    dt = np.dtype("<f4" if a["dtype"] == "float32" else "<i4")
+    v = np.frombuffer(bytes(data[a["offset"] : a["offset"] + a["nbytes"]]), dt).copy()
+    change(v)
+    data[a["offset"] : a["offset"] + a["nbytes"]] = v.tobytes()
+    a["sha256"] = hashlib.sha256(v.tobytes()).hexdigest()
+    (d / "arrays.bin").write_bytes(bytes(data))
+    _set_header(d, h)
+
+
+def _truncate(d):
+    data = (d / "arrays.bin").read_bytes()
+    (d / "arrays.bin").write_bytes(data[: len(data) // 2])
+
+
+def _with(field, value):
+    def edit(d):
+        _set_header(d, {**_header(d), field: value})
+
+    return edit
+
+
+def _array_field(name, field, value):
+    def edit(d):
+        h = _header(d)
+        next(a for a in h["arrays"] if a["name"] == name)[field] = value
+        _set_header(d, h)
+
+    return edit
+
+
+def _drop(name):
+    def edit(d):
+        h = _header(d)
+        _set_header(d, {**h, "arrays": [a for a in h["arrays"] if a["name"] != name]})
+
+    return edit
+
+
+def _cols_out_of_range(v):
+    v[0] = 10**6
+
+
+BAD_EXPORTS = {
+    "foreign format": (
+        lambda d: _set_header(d, {"format": "gguf", "version": 3}),
+        r"header field 'format': expected \"rt3lab-export\"",
+    ),
+    "newer version": (_with("version", 2), "header field 'version'"),
+    "header not JSON": (lambda d: (d / "header.json").write_text("{"), "header.json: not a JSON"),
+    "no header": (lambda d: (d / "header.json").unlink(), "header.json: cannot read"),
+    "truncated data": (_truncate, r"array '[\w.]+': lies outside the data file"),
+    "offset past the end": (
+        _array_field("decoder.bias", "offset", 1 << 40),
+        "array 'decoder.bias': lies outside the data file",
+    ),
+    "wrong dtype": (
+        _array_field("embedding.weight", "dtype", "float64"),
+        "array 'embedding.weight': dtype",
+    ),
+    "shape and size disagree": (
+        _array_field("embedding.weight", "shape", [7, 7]),
+        "array 'embedding.weight': nbytes does not match its shape",
+    ),
+    "array missing": (_drop("decoder.bias"), "array 'decoder.bias': missing"),
+    "index out of range": (
+        lambda d: _edit_array(d, "sets.bp.decoder.cols", _cols_out_of_range),
+        "array 'sets.bp.decoder.cols': a column index is out of range",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_EXPORTS))
+def test_runner_refuses_a_foreign_or_corrupt_export_in_one_line(
+    case, export, host_runner, tmp_path
+):
+    """Exit 2 and one line on stderr naming the header field or the array, nothing on
+    stdout."""
+    edit, says = BAD_EXPORTS[case]
+    bad = tmp_path / "bad"
+    shutil.copytree(export, bad)
+    edit(bad)
+    done = subprocess.run(
+        [str(host_runner), str(bad), "--set", "bp", "--runs", "1"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2 and done.stdout == ""
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("rt3lab-runner: error: "), lines
+    assert re.search(says, lines[0]), lines[0]
 
 
 def test_aarch64_runner_under_qemu_equals_pytorch_for_every_set(bundle, capsys):
