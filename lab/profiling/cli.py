@@ -151,7 +151,7 @@ def profile(
     Plan(levels_khz=(), **plan_kw)  # bad numbers are refused before the board is touched
     set_list = [s.strip() for s in sets.split(",")] if sets else None
     base_profile(board, base)  # a bad --board/--base fails before anything else
-    engine = resolve_engine(engine, adb)
+    engine = resolve_engine(engine, adb, board_mode=power.lower() != "none")
     if runner_bin is not None and not runner_bin.is_file():
         raise FileNotFoundError(f"--runner: {runner_bin}: no such file")
     root = sysfs_root(cpufreq_root)

@@ -432,14 +432,20 @@ def bundle_workload(
 ENGINES = ("auto", "torch", "runner")
 
 
-def resolve_engine(engine: str, adb: str | None) -> str:
-    """``--engine``: ``auto`` is the runner on an adb device (the model runs there) and
-    PyTorch in this process on a local board; ``torch`` with ``--adb`` times the model on
-    the host (the device's clock set and its power metered only)."""
+def resolve_engine(engine: str, adb: str | None, board_mode: bool = True) -> str:
+    """``--engine``: ``auto`` is the runner on an adb device in board mode (the model runs
+    there) and PyTorch in this process otherwise; ``torch`` with ``--adb`` times the model
+    on the host (the device's clock set and its power metered only).
+
+    >>> resolve_engine("auto", "8A1X"), resolve_engine("auto", None)
+    ('runner', 'torch')
+    >>> resolve_engine("auto", "8A1X", board_mode=False), resolve_engine("runner", None)
+    ('torch', 'runner')
+    """
     if engine not in ENGINES:
         raise ValueError(f"--engine: expected one of {'|'.join(ENGINES)}, got {engine!r}")
     if engine == "auto":
-        return "runner" if adb is not None else "torch"
+        return "runner" if adb is not None and board_mode else "torch"
     return engine
 
 

@@ -450,6 +450,7 @@ def test_local_board_with_the_runner_engine(tmp_path, small_bundle, fake_board, 
     assert p.switch_cost is not None and p.switch_cost.time_ms < 1.0
 
 
+@pytest.mark.slow  # ~10 s of adb round trips; the default run covers the phone path above
 def test_phone_refuses_a_runner_for_another_cpu_and_is_put_back(
     tmp_path, small_bundle, fake_board, capsys, monkeypatch
 ):
