@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from simulator.battery import make_battery
 from simulator.bounds import check_work
 from simulator.device import Device, build_device
-from simulator.engine import QUEUES, Machine, Process, run_exact, run_fast
+from simulator.engine import QUEUES, Machine, Process, run_exact, run_fast, run_mean
 from simulator.errors import SimulatorInputError
 from simulator.governor import Governor, governor_from_spec
 from simulator.oracle import oracle_table
@@ -20,7 +20,7 @@ from simulator.workload import Workload, parse_workload
 if TYPE_CHECKING:
     from device_profiles.schema import DeviceProfile, Variant
 
-MODES = ("fast", "exact")
+MODES = ("fast", "exact", "mean")
 
 
 def _profile(profile: DeviceProfile | str | Path) -> DeviceProfile:
@@ -61,7 +61,7 @@ def _run(
         queue=queue,
         governor_sample_s=governor_sample_s,
     )
-    (run_exact if mode == "exact" else run_fast)(machine, processes)
+    {"exact": run_exact, "mean": run_mean}.get(mode, run_fast)(machine, processes)
     return machine
 
 
@@ -144,7 +144,7 @@ def simulate(
     """
     prof = _profile(profile)
     if mode not in MODES:
-        raise SimulatorInputError(f"mode: unknown {mode!r}, expected fast or exact")
+        raise SimulatorInputError(f"mode: unknown {mode!r}, expected fast, exact or mean")
     base = policy.partition(":")[0]
     if base not in POLICIES:
         raise SimulatorInputError(

@@ -44,6 +44,7 @@ from simulator.workload import Workload
 
 _TOL = 1e-9
 QUEUES = ("none", "late", "drop")
+KINDS_BATCHED = ("continuous", "periodic")
 ROW_ENERGY = 0.01  # a time-series row each time this fraction of the nominal energy is drawn
 
 
@@ -94,6 +95,9 @@ class Machine:
         self.gov_sample_s = governor_sample_s
         self.step_due: float | None = None
         self.recording = record
+        # ``mean`` mode: Poisson arrivals without a queue jump whole mean cycles
+        self.mean_poisson = False
+        self.drop_carry = 0.0
         self.t = 0.0
         self.stage = 0
         self.tally = Tally()
@@ -365,7 +369,8 @@ class Machine:
         True when it stopped only at the time-series grid (batching may go on); False when
         the next request must be stepped on its own (an event is near, or a re-run).
         """
-        if self.empty or self.pending is None or self.wl.kind not in ("continuous", "periodic"):
+        kinds = ("continuous", "periodic", "poisson") if self.mean_poisson else KINDS_BATCHED
+        if self.empty or self.pending is None or self.wl.kind not in kinds:
             return False
         if self.pending != self.t:
             return False  # a re-run after an abort: step it request by request
@@ -379,6 +384,10 @@ class Machine:
             if m > 1 and self.queue != "none":
                 return False  # requests queue up: stepped one by one
             cycle = m * period
+        elif self.wl.kind == "poisson":
+            # the mean cycle of a server without a queue under Poisson arrivals: busy for
+            # the latency, then idle for the mean gap to the next arrival (memoryless)
+            m, cycle = 1, lat + 1.0 / self.wl.arrivals.rate_hz
         else:
             m, cycle = 1, lat
         frac = lat / cycle
@@ -414,6 +423,16 @@ class Machine:
             self.k += n * m
             self.t = (self.k - 1) * self.wl.period_s
             self.pending = self.t
+        elif self.wl.kind == "poisson":
+            # expected drops: the arrivals during each inference (rate x latency), carried
+            # as a fraction and counted whole
+            self.drop_carry += n * lat * self.wl.arrivals.rate_hz
+            whole = math.floor(self.drop_carry)
+            self._drop(whole)
+            self.drop_carry -= whole
+            self.t += n * cycle
+            self.pending = self.t  # the request that ends the last mean gap is in hand
+            self.wl.arrivals.restart(self.t, self.k)
         else:
             self.t += n * cycle
             self.pending = self.t
@@ -470,6 +489,18 @@ def run_exact(machine: Machine, processes: Iterable[Process] = ()) -> None:
     from simulator.processes import run_exact as run
 
     run(machine, processes)
+
+
+def run_mean(machine: Machine, processes: Iterable[Process] = ()) -> None:
+    """``fast`` mode, with Poisson workloads without a queue (``queue="none"``) run on the
+    expected-value cycle of that server (an M/D/1 loss system per level): busy for the
+    latency, idle for the mean gap 1/rate, rate x latency arrivals dropped per cycle; the
+    requests around a state change are stepped one by one on fresh Poisson arrivals from
+    the cycle's end (the process is memoryless). Other workloads and queues: as ``fast``.
+    Its counts are expectations, not one seed's: compare with exact mode over seeds."""
+    if machine.wl.kind == "poisson" and machine.queue == "none":
+        machine.mean_poisson = True
+    _drive(machine, _fast_step, processes)
 
 
 def run_fast(machine: Machine, processes: Iterable[Process] = ()) -> None:
