@@ -14,7 +14,7 @@ from simulator.errors import SimulatorInputError
 from simulator.governor import Governor, governor_from_spec
 from simulator.oracle import oracle_table
 from simulator.policies import POLICIES, by_accuracy, deadline_warnings, plan_table
-from simulator.results import SimulationResult, frames
+from simulator.results import SimulationResult
 from simulator.workload import Workload, parse_workload
 
 if TYPE_CHECKING:
@@ -213,7 +213,6 @@ def simulate(
     if any(v.accuracy is None for v in device.variants) and mean_acc is not None:
         warnings.append("some variants have no accuracy; variants were ranked by sparsity")
     by_accuracy(device.variants)  # raises when variants cannot be ranked at all
-    ts, ev = frames(machine.rows, machine.events)
     result = SimulationResult(
         profile=prof.name,
         policy=policy,
@@ -238,6 +237,5 @@ def simulate(
         warnings=warnings,
         provenance=device.provenance,
     )
-    result._timeseries = ts
-    result._events = ev
+    result._records = (machine.rows, machine.events)
     return result

@@ -240,3 +240,12 @@ def test_ctrl_c_on_the_cli_then_resume_runs_each_cell_once(tmp_path):
     assert record["skipped"] == len(done) and record["ran"] == total - len(done)
     df = read_sweep(out)
     assert len(df) == total and df["cell_id"].is_unique
+
+
+def test_local_workers_run_without_dask_profiler_sampling(client):
+    # the profiler samples each running task's stack every 10 ms: CPU a sweep does not need
+    def callbacks(dask_worker):
+        return sorted(dask_worker.periodic_callbacks)
+
+    for names in client.run(callbacks).values():
+        assert "profile" not in names and "heartbeat" in names
