@@ -123,6 +123,8 @@ class RequestSource:
     def next_at(self) -> float:
         """When the next request the queue will accept arrives (inf after a trace)."""
         d = self.queue.discard_before
+        if self.queue.policy == "none":
+            d = max(d, self.queue.busy_until)  # what arrives before then is dropped
         k = self.k if d == -math.inf else self.arrivals.first_at_or_after(d, self.k)
         return self.arrivals.at(k)
 
@@ -217,6 +219,10 @@ class InferenceServer:
         self.policy = policy
         self.watch_user = watch_user
         self.purge: float | None = None  # under ``none``: the last completion's time
+        # Under ``none`` without user processes a completion needs no event of its own:
+        # what arrives before it is dropped by the source, and the server goes straight
+        # on to idle until the next arrival it can take (one event per request).
+        self.lazy = source is not None and queue.policy == "none" and not watch_user
 
     # ---- time and the governor --------------------------------------------------------
     def sync(self) -> Generator[Any, Any, None]:
@@ -287,6 +293,9 @@ class InferenceServer:
             m.pending = m.t  # continuous: a request is always waiting
             return
         items = self.queue.store.items
+        if self.purge is not None:
+            self.queue.drop_before(self.purge)  # what arrived during the last inference
+            self.purge = None
         while True:
             if not items:
                 a = self.source.next_at()
@@ -414,11 +423,8 @@ class InferenceServer:
             yield from self.take()
             if not m.empty and m.pending is not None:
                 yield from self.serve()
-            if m.t > env.now:
+            if m.t > env.now and not (self.lazy and m.pending is None):
                 yield env.timeout(m.t - env.now)
-            if self.purge is not None:
-                self.queue.drop_before(self.purge)
-                self.purge = None
             if env.now == t0 and not m.empty:
                 yield env.timeout(0)  # nothing moved: let the processes due now run
 
