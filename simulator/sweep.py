@@ -156,8 +156,10 @@ def validate_config(data: dict[str, Any], source: str = "<sweep>") -> SweepConfi
     for i, cap in enumerate(cfg.capacities_mah):
         if cap is not None and not (cap > 0 and math.isfinite(cap)):
             raise SweepConfigError(f"{source}: capacities_mah[{i}]: must be > 0, got {cap}")
-    if cfg.mode not in ("fast", "exact"):
-        raise SweepConfigError(f"{source}: mode: expected 'fast' or 'exact', got {cfg.mode!r}")
+    if cfg.mode not in ("fast", "exact", "mean"):
+        raise SweepConfigError(
+            f"{source}: mode: expected 'fast', 'exact' or 'mean', got {cfg.mode!r}"
+        )
     for i, name in enumerate(cfg.profiles):
         try:
             profile = load_profile(name)

@@ -57,3 +57,21 @@ def test_mean_mode_is_fast_mode_where_it_has_no_closed_form(workload, queue):
     fast = simulate("rt3-paper", mode="fast", **kw)
     mean = simulate("rt3-paper", mode="mean", **kw)
     assert fast.model_dump(exclude={"mode"}) == mean.model_dump(exclude={"mode"})
+
+
+def test_a_sweep_runs_in_mean_mode(tmp_path):
+    from simulator.sweep import cells, run_cell, validate_config
+
+    cfg = validate_config(
+        {
+            "profiles": ["pixel-3"],
+            "policies": ["rt3"],
+            "battery_models": ["ideal"],
+            "capacities_mah": [30000.0],
+            "workloads": ["poisson:10"],
+            "mode": "mean",
+        }
+    )
+    (cell,) = cells(cfg)
+    row = run_cell(cell)
+    assert row["error"] is None and row["mode"] == "mean" and row["inferences"] > 1_000_000

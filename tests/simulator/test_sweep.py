@@ -157,6 +157,10 @@ def test_batches_cover_every_cell_once_within_one_policy(policies, n_caps, size)
         ),
         ({"profiles": ["rt3-paper"], "policies": ["rt3"], "capacities_mah": [0]}, "must be > 0"),
         ({"profiles": ["rt3-paper"], "policies": ["rt3"], "colour": "red"}, "colour"),
+        (
+            {"profiles": ["rt3-paper"], "policies": ["rt3"], "mode": "quick"},
+            "mode: expected 'fast', 'exact' or 'mean', got 'quick'",
+        ),
         ({"policies": ["rt3"]}, "profiles"),
     ],
 )
