@@ -172,7 +172,7 @@ def simulate(
                 table,
                 parse_workload(workload, seed),
                 *args,
-                "fast",
+                "mean" if mode == "mean" else "fast",  # mean: the tables scored on means
                 sample_s,
                 False,
                 processes,

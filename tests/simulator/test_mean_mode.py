@@ -75,3 +75,13 @@ def test_a_sweep_runs_in_mean_mode(tmp_path):
     (cell,) = cells(cfg)
     row = run_cell(cell)
     assert row["error"] is None and row["mode"] == "mean" and row["inferences"] > 1_000_000
+
+
+def test_oracle_scores_its_tables_on_the_mean_cycle_too():
+    # the oracle simulates candidate tables; in mean mode it scores them in mean mode, so
+    # its cost does not grow with the capacity either, and its counts scale with it
+    kw = dict(policy="oracle", workload="poisson:10", battery_model="ideal", mode="mean")
+    one = simulate("pixel-3", capacity_mah=2915, **kw)
+    hundred = simulate("pixel-3", capacity_mah=291500, **kw)
+    assert hundred.variant_at_level == one.variant_at_level
+    assert hundred.inferences == pytest.approx(100 * one.inferences, rel=1e-3)
