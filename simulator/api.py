@@ -9,18 +9,18 @@ from typing import TYPE_CHECKING
 from simulator.battery import make_battery
 from simulator.bounds import check_work
 from simulator.device import Device, build_device
-from simulator.engine import QUEUES, Machine, Process, run_exact, run_fast
+from simulator.engine import QUEUES, Machine, Process, run_exact, run_fast, run_mean
 from simulator.errors import SimulatorInputError
 from simulator.governor import Governor, governor_from_spec
 from simulator.oracle import oracle_table
 from simulator.policies import POLICIES, by_accuracy, deadline_warnings, plan_table
-from simulator.results import SimulationResult, frames
+from simulator.results import SimulationResult
 from simulator.workload import Workload, parse_workload
 
 if TYPE_CHECKING:
     from device_profiles.schema import DeviceProfile, Variant
 
-MODES = ("fast", "exact")
+MODES = ("fast", "exact", "mean")
 
 
 def _profile(profile: DeviceProfile | str | Path) -> DeviceProfile:
@@ -61,7 +61,7 @@ def _run(
         queue=queue,
         governor_sample_s=governor_sample_s,
     )
-    (run_exact if mode == "exact" else run_fast)(machine, processes)
+    {"exact": run_exact, "mean": run_mean}.get(mode, run_fast)(machine, processes)
     return machine
 
 
@@ -144,7 +144,7 @@ def simulate(
     """
     prof = _profile(profile)
     if mode not in MODES:
-        raise SimulatorInputError(f"mode: unknown {mode!r}, expected fast or exact")
+        raise SimulatorInputError(f"mode: unknown {mode!r}, expected fast, exact or mean")
     base = policy.partition(":")[0]
     if base not in POLICIES:
         raise SimulatorInputError(
@@ -172,7 +172,7 @@ def simulate(
                 table,
                 parse_workload(workload, seed),
                 *args,
-                "fast",
+                "mean" if mode == "mean" else "fast",  # mean: the tables scored on means
                 sample_s,
                 False,
                 processes,
@@ -213,7 +213,6 @@ def simulate(
     if any(v.accuracy is None for v in device.variants) and mean_acc is not None:
         warnings.append("some variants have no accuracy; variants were ranked by sparsity")
     by_accuracy(device.variants)  # raises when variants cannot be ranked at all
-    ts, ev = frames(machine.rows, machine.events)
     result = SimulationResult(
         profile=prof.name,
         policy=policy,
@@ -238,6 +237,5 @@ def simulate(
         warnings=warnings,
         provenance=device.provenance,
     )
-    result._timeseries = ts
-    result._events = ev
+    result._records = (machine.rows, machine.events)
     return result

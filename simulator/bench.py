@@ -166,11 +166,15 @@ def simulator(
     naive_capacity_mah: float = typer.Option(
         300.0, "--naive-capacity-mah", help="rt3-paper's capacity for exact vs naive simpy."
     ),
+    poisson: str = typer.Option(
+        "poisson:10", "--poisson", help="Workload for mean mode against fast's stepping."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print only JSON."),
 ) -> None:
     """Wall time of fast and exact mode on one full discharge, how far apart they land;
     fast mode at 1x/10x/100x capacity; exact against a naive simpy model; Thevenin
-    against PyBaMM."""
+    against PyBaMM; mean mode on a Poisson workload at 1x/10x/100x against fast mode's
+    request-by-request stepping at 1x."""
     from device_profiles import load_profile
     from simulator import simulate
 
@@ -189,6 +193,19 @@ def simulator(
             lambda cap=cap: simulate(prof, mode="fast", capacity_mah=cap, **kwargs), repeats
         )
         by_cap[f"{k}x"], inf_by_cap[f"{k}x"] = wall, res.inferences
+    pkw = dict(policy=policy, battery_model=battery_model, workload=poisson)
+    mean_by_cap: dict[str, float] = {}
+    mean_inf_by_cap: dict[str, int] = {}
+    for k in SCALES:
+        cap = prof.battery.capacity_mah * k
+        wall, res = _median_wall(
+            lambda cap=cap: simulate(prof, mode="mean", capacity_mah=cap, **pkw), repeats
+        )
+        mean_by_cap[f"{k}x"], mean_inf_by_cap[f"{k}x"] = wall, res.inferences
+    mean_1x = simulate(prof, mode="mean", **pkw)
+    t0 = time.perf_counter()
+    stepped = simulate(prof, mode="fast", **pkw)
+    stepped_wall = time.perf_counter() - t0
     rt3 = load_profile("rt3-paper")
     naive_kw = dict(battery_model="ideal", capacity_mah=naive_capacity_mah)
     t0 = time.perf_counter()
@@ -229,6 +246,16 @@ def simulator(
             "exact_inferences": rt3_exact.inferences,
         },
         "exact_over_naive_simpy": naive_wall / rt3_exact_wall,
+        "mean_poisson": {
+            "workload": poisson,
+            "mean_s_by_capacity": mean_by_cap,
+            "mean_inferences_by_capacity": mean_inf_by_cap,
+            "fast_stepped_s": stepped_wall,
+            "fast_stepped_inferences": stepped.inferences,
+            # one seed (0) against the expected value: a sample, not an error bound
+            "life_rel_diff_seed0": abs(mean_1x.battery_life_s - stepped.battery_life_s)
+            / stepped.battery_life_s,
+        },
         "thevenin_over_pybamm": None if pybamm is None else pybamm["thevenin_over_pybamm"],
         "pybamm": pybamm,
         "load_average": _load_average(),
@@ -260,6 +287,21 @@ def simulator(
     )
     for k in SCALES:
         t.add_row(f"fast, {k}x capacity", f"{by_cap[f'{k}x']:.4f}", "", "", "")
+    for k in SCALES:
+        t.add_row(
+            f"mean, {poisson}, {k}x capacity",
+            f"{mean_by_cap[f'{k}x']:.4f}",
+            "",
+            "",
+            f"{mean_inf_by_cap[f'{k}x']:,}",
+        )
+    t.add_row(
+        f"fast, {poisson} stepped (seed 0)",
+        f"{stepped_wall:.3f}",
+        "",
+        f"{stepped.battery_life_s / 3600:.4f}",
+        f"{stepped.inferences:,}",
+    )
     t.add_row(
         f"naive simpy (rt3-paper, {naive_capacity_mah:g} mAh)",
         f"{naive_wall:.3f}",

@@ -104,7 +104,7 @@ def estimate_work(
     inferences = life * per_s if wl.kind != "trace" else 0.0
     if wl.kind == "trace" and wl.arrivals is not None:
         steps = float(len(wl.arrivals.times))
-    elif mode == "exact" or wl.kind == "poisson":
+    elif mode == "exact" or (wl.kind == "poisson" and mode != "mean"):
         steps = life * per_s
     else:
         steps = rows  # whole cycles are batched between time-series rows

@@ -39,7 +39,7 @@ def simulate(
         help="continuous (back to back), periodic (one request per top-level deadline), "
         "periodic:HZ, poisson:HZ or trace:FILE.",
     ),
-    mode: str = typer.Option("fast", "--mode", help="fast or exact."),
+    mode: str = typer.Option("fast", "--mode", help="fast, exact or mean (Poisson: mean cycle)."),
     seed: int = typer.Option(0, "--seed"),
     governor: str = typer.Option(
         "profile", "--governor", help="profile, rt3-split, max, fixed, fixed:KHZ."

@@ -14,16 +14,17 @@ Semantics (both modes):
   request that arrives while an inference runs is dropped and counted as a miss.
 - The battery is empty when its model says so; the inference in flight then does not count.
 
-Both drivers run the machine as one simpy process beside any user processes, with one
-simpy timeout per state change (a governor stage, a level, a pattern set, a time-series
-row, the end) or user-process event. ``exact`` integrates every request and idle gap on
-its own in between; ``fast`` jumps over whole busy/idle cycles (continuous and periodic
-workloads) with the battery integrated over the cycle-averaged load, and steps request by
-request only around a state change, so both modes share every decision. For Poisson and
-trace workloads every arrival changes the load, so ``fast`` steps request by request.
-Crossing times are found by root-finding on the battery's integrated state, so no pending
-timeout ever needs interrupting. Requests arriving while an inference runs are dropped
-(``queue="none"``) or queued (``late``, ``drop``); a sampling governor
+``exact`` (``simulator.processes``) runs the request source, the queue, the inference
+server, the governor and the switching policy as simpy processes over this machine, each
+inference and idle gap integrated on its own. ``fast`` (``run_fast`` here) is one simpy
+process beside any user processes, with one simpy timeout per state change (a governor
+stage, a level, a pattern set, a time-series row, the end) or user-process event: it jumps
+over whole busy/idle cycles (continuous and periodic workloads) with the battery
+integrated over the cycle-averaged load, and steps request by request only around a state
+change; for Poisson and trace workloads every arrival changes the load, so it steps
+request by request. Crossing times are found by root-finding on the battery's integrated
+state, so no pending timeout ever needs interrupting. Requests arriving while an inference
+runs are dropped (``queue="none"``) or queued (``late``, ``drop``); a sampling governor
 (``governor_sample_s``) applies a crossing at its next sample.
 """
 
@@ -47,6 +48,7 @@ _TOL = 1e-9
 # deadline came out 6e-9 longer relative, past _TOL alone. Lateness allows this many ulps.
 _ULPS = 8
 QUEUES = ("none", "late", "drop")
+KINDS_BATCHED = ("continuous", "periodic")
 ROW_ENERGY = 0.01  # a time-series row each time this fraction of the nominal energy is drawn
 
 
@@ -97,6 +99,9 @@ class Machine:
         self.gov_sample_s = governor_sample_s
         self.step_due: float | None = None
         self.recording = record
+        # ``mean`` mode: Poisson arrivals without a queue jump whole mean cycles
+        self.mean_poisson = False
+        self.drop_carry = 0.0
         self.t = 0.0
         self.stage = 0
         self.tally = Tally()
@@ -187,7 +192,7 @@ class Machine:
         the step at the next sample, and the load runs on."""
         total = 0.0
         while True:
-            dt, hit = self._run_once(load, duration - total)
+            dt, hit = self.run_once(load, duration - total)
             total += dt
             if hit == "governor" and self.gov_sample_s and self.step_due is None:
                 s = self.gov_sample_s
@@ -196,7 +201,9 @@ class Machine:
                     continue
             return total, hit
 
-    def _run_once(self, load: Load, duration: float) -> tuple[float, str | None]:
+    def run_once(self, load: Load, duration: float) -> tuple[float, str | None]:
+        """Integrate ``load`` up to ``duration`` s or the first event: 'governor' (a
+        threshold crossed, or a sampled step due), 'empty'; the battery's own step."""
         thr = self.threshold()
         cap = duration
         energy_hit = due_hit = False
@@ -348,69 +355,6 @@ class Machine:
         if self.row_due():
             self._sample(busy.peak_w)
 
-    def serve_until_change(self) -> None:
-        """Take and serve requests one by one, each inference and idle gap integrated on
-        its own, until the state changes (a governor stage, a level, a pattern set, a
-        time-series row, the end): the loop of ``take_request`` and ``serve`` with what
-        cannot change between state changes looked up once."""
-        self.prepare()
-        if self.empty:
-            return
-        var, khz = self.variant, self.khz
-        lat = self.latency(var, khz)
-        busy, idle = self.loads(khz)
-        limit = self.deadline()
-        late = math.inf if limit is None else limit * (1 + _TOL)
-        arr, tally = self.wl.arrivals, self.tally
-        while True:
-            if self.pending is None:
-                if arr is None:
-                    self.pending = self.t
-                elif self.queue != "none":
-                    stage = self.stage
-                    self.take_request()
-                    if self.pending is None or self.empty or self.stage != stage:
-                        return
-                else:
-                    a = arr.at(self.k)
-                    if math.isinf(a) or a > self.horizon:
-                        self.take_request()  # the end of a trace, or a user process first
-                        return
-                    if a > self.t:
-                        _, hit = self.run(idle, a - self.t)
-                        if hit is not None:
-                            if hit == "governor":
-                                self.governor_step()
-                            return  # take_request idles the rest of the gap
-                        self.t = a
-                    self.pending = a
-                    self.k += 1
-            if self.step_due is not None and self.step_due <= self.t:
-                return  # a sampled governor step is due before this request starts
-            _, hit = self.run(busy, lat)
-            if hit == "empty":
-                return
-            if hit == "governor":
-                tally.aborted += 1
-                self.governor_step()
-                return
-            tally.inferences += 1
-            tally.per_variant[var] += 1
-            resp = self.t - self.pending
-            if resp > late and resp > late + _ULPS * math.ulp(self.t):
-                tally.misses += 1
-            self.pending = None
-            if arr is not None and self.queue == "none":
-                nxt = arr.first_at_or_after(self.t, self.k)
-                if nxt > self.k:
-                    self._drop(nxt - self.k)
-                self.k = nxt
-            if self.row_due():
-                self._sample(busy.peak_w)
-                return
-            if self.t >= self.horizon:
-                return
-
     def _complete(self, n: int, response_s: float) -> None:
         self.tally.inferences += n
         self.tally.per_variant[self.variant] += n
@@ -429,7 +373,8 @@ class Machine:
         True when it stopped only at the time-series grid (batching may go on); False when
         the next request must be stepped on its own (an event is near, or a re-run).
         """
-        if self.empty or self.pending is None or self.wl.kind not in ("continuous", "periodic"):
+        kinds = ("continuous", "periodic", "poisson") if self.mean_poisson else KINDS_BATCHED
+        if self.empty or self.pending is None or self.wl.kind not in kinds:
             return False
         if self.pending != self.t:
             return False  # a re-run after an abort: step it request by request
@@ -443,6 +388,10 @@ class Machine:
             if m > 1 and self.queue != "none":
                 return False  # requests queue up: stepped one by one
             cycle = m * period
+        elif self.wl.kind == "poisson":
+            # the mean cycle of a server without a queue under Poisson arrivals: busy for
+            # the latency, then idle for the mean gap to the next arrival (memoryless)
+            m, cycle = 1, lat + 1.0 / self.wl.arrivals.rate_hz
         else:
             m, cycle = 1, lat
         frac = lat / cycle
@@ -478,6 +427,16 @@ class Machine:
             self.k += n * m
             self.t = (self.k - 1) * self.wl.period_s
             self.pending = self.t
+        elif self.wl.kind == "poisson":
+            # expected drops: the arrivals during each inference (rate x latency), carried
+            # as a fraction and counted whole
+            self.drop_carry += n * lat * self.wl.arrivals.rate_hz
+            whole = math.floor(self.drop_carry)
+            self._drop(whole)
+            self.drop_carry -= whole
+            self.t += n * cycle
+            self.pending = self.t  # the request that ends the last mean gap is in hand
+            self.wl.arrivals.restart(self.t, self.k)
         else:
             self.t += n * cycle
             self.pending = self.t
@@ -514,12 +473,6 @@ def _drive(machine: Machine, step: Callable[[Machine], None], processes: Iterabl
     env.run(until=env.process(device_process()))
 
 
-def _exact_step(m: Machine) -> None:
-    m.take_request()
-    if not m.empty and m.pending is not None:
-        m.serve_until_change()
-
-
 def _fast_step(m: Machine) -> None:
     before = _state(m)
     while _state(m) == before:
@@ -534,11 +487,24 @@ def _fast_step(m: Machine) -> None:
 
 
 def run_exact(machine: Machine, processes: Iterable[Process] = ()) -> None:
-    """Request by request, every inference and idle gap integrated on its own; one simpy
-    timeout per state change (a governor stage, a level, a pattern set, a time-series row,
-    the end) or user-process event, since requests between them cannot change what
-    follows them."""
-    _drive(machine, _exact_step, processes)
+    """Request by request, every inference and idle gap integrated on its own, with the
+    request source, queue, inference server, governor and switching policy as simpy
+    processes (``simulator.processes``) beside any user processes."""
+    from simulator.processes import run_exact as run
+
+    run(machine, processes)
+
+
+def run_mean(machine: Machine, processes: Iterable[Process] = ()) -> None:
+    """``fast`` mode, with Poisson workloads without a queue (``queue="none"``) run on the
+    expected-value cycle of that server (an M/D/1 loss system per level): busy for the
+    latency, idle for the mean gap 1/rate, rate x latency arrivals dropped per cycle; the
+    requests around a state change are stepped one by one on fresh Poisson arrivals from
+    the cycle's end (the process is memoryless). Other workloads and queues: as ``fast``.
+    Its counts are expectations, not one seed's: compare with exact mode over seeds."""
+    if machine.wl.kind == "poisson" and machine.queue == "none":
+        machine.mean_poisson = True
+    _drive(machine, _fast_step, processes)
 
 
 def run_fast(machine: Machine, processes: Iterable[Process] = ()) -> None:

@@ -37,6 +37,11 @@ def bench_config(n_cells: int) -> Any:
     )
 
 
+def _cpu_s() -> float:
+    """This process's CPU seconds (user + system), run on each worker too."""
+    return time.process_time()
+
+
 def _dask_run(cfg: Any, processes: bool, workers: int) -> dict[str, float]:
     from simulator.sweep import run_sweep, start_client
 
@@ -45,18 +50,28 @@ def _dask_run(cfg: Any, processes: bool, workers: int) -> dict[str, float]:
     started = time.perf_counter() - t0
     try:
         with tempfile.TemporaryDirectory(prefix="rt3lab-bench-sweep-") as tmp:
+            w0 = client.run(_cpu_s) if processes else {}
+            c0 = time.process_time()
             summary = run_sweep(cfg, tmp, client)
+            client_cpu = time.process_time() - c0
+            w1 = client.run(_cpu_s) if processes else {}
     finally:
         cluster = client.cluster
         client.close()
         cluster.close()
-    return {
+    out = {
         "cluster_start_s": started,
         "wall_s": summary.wall_s,
         "cells_per_s": summary.ran / summary.wall_s,
         "cells_per_s_with_start": summary.ran / (summary.wall_s + started),
         "batches": summary.batches,
+        # CPU seconds the sweep took (threads: all in this process): what the other
+        # engineers' load does not inflate as much as wall time
+        "client_cpu_s": client_cpu,
     }
+    if processes:
+        out["workers_cpu_s"] = sum(w1[k] - w0[k] for k in w0)
+    return out
 
 
 @app.command()
@@ -66,16 +81,18 @@ def sweep(
     as_json: bool = typer.Option(False, "--json", help="Print only JSON."),
 ) -> None:
     """Cells per second: serial loop vs LocalCluster (processes, and threads), same cells."""
-    from simulator.sweep import cells, run_cell
+    from simulator.sweep import cells, run_cell, warm_up
 
     cfg = bench_config(n_cells)
     todo = cells(cfg)
     n_workers = workers or min(2, os.cpu_count() or 1)
-    run_cell(todo[0])  # warm imports and caches before timing
-    t0 = time.perf_counter()
+    warm_up()  # the same warm-up as each worker's (imports), then the profile cache
+    run_cell(todo[0])
+    t0, c0 = time.perf_counter(), time.process_time()
     for c in todo:
         run_cell(c)
     serial_s = time.perf_counter() - t0
+    serial_cpu = time.process_time() - c0
     procs = _dask_run(cfg, processes=True, workers=n_workers)
     threads = _dask_run(cfg, processes=False, workers=n_workers)
     record = {
@@ -88,6 +105,12 @@ def sweep(
         "dask_threads": {k: round(v, 4) for k, v in threads.items()},
         "speedup_processes": round(procs["cells_per_s"] * serial_s / len(todo), 3),
         "speedup_threads": round(threads["cells_per_s"] * serial_s / len(todo), 3),
+        "serial_cpu_s": round(serial_cpu, 4),
+        # the serial loop's CPU over the processes run's (client and workers): the
+        # speedup 2 workers can reach on 2 idle cores is about 2x this
+        "cpu_efficiency_processes": round(
+            serial_cpu / (procs["client_cpu_s"] + procs["workers_cpu_s"]), 3
+        ),
         "load_average": [round(x, 2) for x in os.getloadavg()],
     }
     if as_json:

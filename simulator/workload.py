@@ -55,6 +55,15 @@ class Arrivals:
             self._base += len(self._arr) - len(keep)
             self._arr = np.concatenate([keep, fresh])
 
+    def restart(self, t: float, k: int) -> None:
+        """Poisson only: draw request ``k`` onward afresh from time ``t`` (the process is
+        memoryless, so the arrivals after ``t`` need nothing from before it)."""
+        if self._rng is None:
+            raise ValueError("restart: only a Poisson stream can be drawn afresh")
+        gaps = self._rng.exponential(1.0 / self.rate_hz, 256)  # more are drawn as needed
+        self._base = k
+        self._arr = t + gaps.cumsum()
+
     def at(self, k: int) -> float:
         """Arrival time of request ``k`` (inf when a finite trace has no more)."""
         if self.period_s is not None:

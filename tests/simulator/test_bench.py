@@ -29,3 +29,6 @@ def test_bench_simulator_json_has_the_issue_keys():
     assert out["inferences_diff"] == 0 and out["life_rel_diff"] <= 1e-3
     assert out["naive_simpy"]["exact_inferences"] > 0
     assert "thevenin_over_pybamm" in out
+    mean = out["mean_poisson"]
+    assert set(mean["mean_s_by_capacity"]) == {"1x", "10x", "100x"}
+    assert mean["life_rel_diff_seed0"] < 0.02 and mean["fast_stepped_inferences"] > 0

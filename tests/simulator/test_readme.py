@@ -25,6 +25,10 @@ def test_readme_bench_figures_match_the_recorded_run():
         f"{naive['capacity_mah']:g} mAh, {naive['exact_inferences']:,} inferences) | "
         f"{b['exact_over_naive_simpy']:.2f}x",
         f"cutoff) | {b['thevenin_over_pybamm']:.2f} |",
+        f"{b['mean_poisson']['workload']}, 1x / 10x / 100x capacity | "
+        + " / ".join(f"{b['mean_poisson']['mean_s_by_capacity'][k]:.4f} s" for k in caps),
+        f"| {b['mean_poisson']['fast_stepped_s']:.2f} s; "
+        f"{b['mean_poisson']['life_rel_diff_seed0']:.1e} |",
     ]
     for text in expected:
         assert text in readme, text

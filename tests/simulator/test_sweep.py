@@ -157,6 +157,10 @@ def test_batches_cover_every_cell_once_within_one_policy(policies, n_caps, size)
         ),
         ({"profiles": ["rt3-paper"], "policies": ["rt3"], "capacities_mah": [0]}, "must be > 0"),
         ({"profiles": ["rt3-paper"], "policies": ["rt3"], "colour": "red"}, "colour"),
+        (
+            {"profiles": ["rt3-paper"], "policies": ["rt3"], "mode": "quick"},
+            "mode: expected 'fast', 'exact' or 'mean', got 'quick'",
+        ),
         ({"policies": ["rt3"]}, "profiles"),
     ],
 )
@@ -240,3 +244,12 @@ def test_ctrl_c_on_the_cli_then_resume_runs_each_cell_once(tmp_path):
     assert record["skipped"] == len(done) and record["ran"] == total - len(done)
     df = read_sweep(out)
     assert len(df) == total and df["cell_id"].is_unique
+
+
+def test_local_workers_run_without_dask_profiler_sampling(client):
+    # the profiler samples each running task's stack every 10 ms: CPU a sweep does not need
+    def callbacks(dask_worker):
+        return sorted(dask_worker.periodic_callbacks)
+
+    for names in client.run(callbacks).values():
+        assert "profile" not in names and "heartbeat" in names
