@@ -429,6 +429,14 @@ class InferenceServer:
                 yield env.timeout(m.t - env.now)
             if env.now == t0 and not m.empty:
                 yield env.timeout(0)  # nothing moved: let the processes due now run
+        if self.lazy and self.queue.busy_until > -math.inf:
+            # the battery emptied before the clock reached the last completion: what
+            # arrived during that inference is dropped, as the source would have
+            busy, src = self.queue.busy_until, self.source
+            j = src.arrivals.first_at_or_after(busy, src.k)
+            m._drop(j - src.k)
+            src.k = j
+            self.queue.drop_before(busy)
 
 
 def run_exact(machine: Machine, processes: Iterable[Process] = ()) -> None:
