@@ -9,12 +9,16 @@ from lab.compression.search_bench import markdown_table
 ROOT = Path(__file__).resolve().parents[3]
 
 
-def test_readme_search_table_matches_the_recorded_json():
-    doc = json.loads((ROOT / "docs" / "search-bench-quick.json").read_text())
+def test_readme_search_tables_match_the_recorded_json():
     readme = (ROOT / "lab" / "compression" / "README.md").read_text()
-    assert markdown_table(doc) in readme
-    assert f"load average {doc['load_average'][0]:.2f}" in readme
-    assert f"{doc['wall_s']:.0f} s" in readme
+    for budget in ("quick", "default"):
+        doc = json.loads((ROOT / "docs" / f"search-bench-{budget}.json").read_text())
+        assert doc["budget"] == budget
+        assert markdown_table(doc) in readme
+        assert f"load average {doc['load_average'][0]:.2f}" in readme
+        assert f"{doc['wall_s']:.0f} s wall" in readme
+        for m in ("rl", "random"):
+            assert f"{doc['methods'][m]['best_reward']:.3f}" in readme
 
 
 def test_readme_latency_table_matches_the_recorded_evaluation():
