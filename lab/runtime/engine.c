@@ -662,21 +662,26 @@ static void tile(const float *restrict x, int64_t ldx, int R, const int32_t *res
 
 /* The same for B = 32 and TILE_R tokens, with every accumulator a named variable of a
  * GCC/Clang vector type of the target's register width (no intrinsics). Named variables, not
- * arrays, and native widths: otherwise GCC 12 keeps the accumulators in memory. */
+ * arrays, and native widths: otherwise GCC 12 keeps the accumulators in memory.
+ *
+ * Stores are whole registers of a constant size: a variable-size memcpy per register (as for
+ * the last, partial block-row) made GCC spill every accumulator and branch on the size, a
+ * fixed cost per tile that outweighed the multiply-adds of a sparse block-row (~20 kept
+ * columns). The partial block-row goes through a small buffer instead. */
 #if defined(__AVX512F__)
 #define TILE_R 8 /* 8 rows x 2 registers of 16: half of AVX-512's 32 registers */
 typedef float vf __attribute__((vector_size(64), aligned(4)));
 #define ROW(r) vf r##0 = b0, r##1 = b1
 #define FMA(r, s) (r##0 += (s) * w0, r##1 += (s) * w1)
-#define STORE(r, dst) (memcpy((dst), &r##0, n0), memcpy((dst) + 16, &r##1, n1))
+#define STORE(r, dst) (memcpy((dst), &r##0, sizeof(vf)), memcpy((dst) + 16, &r##1, sizeof(vf)))
 #else
 #define TILE_R 2 /* 2 rows x 4 registers of 8 (AVX2: 8 of 16; NEON pairs them: 16 of 32) */
 typedef float vf __attribute__((vector_size(32), aligned(4)));
 #define ROW(r) vf r##0 = b0, r##1 = b1, r##2 = b2, r##3 = b3
 #define FMA(r, s) (r##0 += (s) * w0, r##1 += (s) * w1, r##2 += (s) * w2, r##3 += (s) * w3)
-#define STORE(r, dst)                                                                         \
-    (memcpy((dst), &r##0, n0), memcpy((dst) + 8, &r##1, n1), memcpy((dst) + 16, &r##2, n2), \
-     memcpy((dst) + 24, &r##3, n3))
+#define STORE(r, dst)                                                                     \
+    (memcpy((dst), &r##0, sizeof(vf)), memcpy((dst) + 8, &r##1, sizeof(vf)),              \
+     memcpy((dst) + 16, &r##2, sizeof(vf)), memcpy((dst) + 24, &r##3, sizeof(vf)))
 #endif
 #define VW ((int64_t)(sizeof(vf) / sizeof(float)))
 
@@ -686,16 +691,10 @@ static inline vf loadv(const float *p) {
     return v;
 }
 
-/* bytes of part k (VW floats each) of a row of nr valid outputs */
-static inline size_t part(int64_t nr, int64_t k) {
-    const int64_t v = nr - k * VW;
-    return sizeof(float) * (size_t)(v < 0 ? 0 : v > VW ? VW : v);
-}
-
+/* TILE_R rows of 32 outputs into y (row stride ldy), every one of the 32 written. */
 static void tile32(const float *restrict x, int64_t ldx, const int32_t *restrict cols, int64_t n,
                    const float *restrict wb, const float *restrict bias, float *restrict y,
-                   int64_t ldy, int64_t nr) {
-    const size_t n0 = part(nr, 0), n1 = part(nr, 1);
+                   int64_t ldy) {
     const vf b0 = loadv(bias), b1 = loadv(bias + VW);
 #if TILE_R == 8
     ROW(a); ROW(c); ROW(d); ROW(e); ROW(f); ROW(g); ROW(h); ROW(k);
@@ -708,7 +707,6 @@ static void tile32(const float *restrict x, int64_t ldx, const int32_t *restrict
     STORE(a, y); STORE(c, y + ldy); STORE(d, y + 2 * ldy); STORE(e, y + 3 * ldy);
     STORE(f, y + 4 * ldy); STORE(g, y + 5 * ldy); STORE(h, y + 6 * ldy); STORE(k, y + 7 * ldy);
 #else
-    const size_t n2 = part(nr, 2), n3 = part(nr, 3);
     const vf b2 = loadv(bias + 16), b3 = loadv(bias + 24);
     ROW(a); ROW(c);
     for (int64_t j = 0; j < n; j++) {
@@ -736,7 +734,14 @@ static void linear(const linear_t *l, const table_t *t, const int32_t *iota, con
              * the same values) rather than falling back to single tokens */
             for (;; tk += TILE_R) {
                 if (tk + TILE_R > T) tk = T - TILE_R;
-                tile32(x + tk * in, in, cols, n, wb, bias, yb + tk * l->out, l->out, nr);
+                if (nr == 32) {
+                    tile32(x + tk * in, in, cols, n, wb, bias, yb + tk * l->out, l->out);
+                } else { /* the last block-row: through a buffer, nr of its 32 kept */
+                    float buf[TILE_R * 32];
+                    tile32(x + tk * in, in, cols, n, wb, bias, buf, 32);
+                    for (int r = 0; r < TILE_R; r++)
+                        memcpy(yb + (tk + r) * l->out, buf + r * 32, sizeof(float) * (size_t)nr);
+                }
                 if (tk + TILE_R >= T) break;
             }
         } else {
