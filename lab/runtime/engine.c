@@ -791,21 +791,73 @@ static void layer_norm(float *x, int64_t T, int64_t E, const float *w, const flo
     }
 }
 
-/* Causal multi-head attention: qkv (T, 3E) -> out (T, E); p: T floats of scratch. */
-static void attention(const float *qkv, int64_t T, int64_t E, int64_t H, float *out, float *p) {
-    const int64_t d = E / H, ld = 3 * E;
+typedef int32_t vi __attribute__((vector_size(sizeof(vf)), aligned(4)));
+
+static const float IOTA[16] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}; /* VW <= 16 */
+
+/* e^x in every lane where `keep` is set, 0 elsewhere and below -87 (where expf is under
+ * 2^-125): Cephes' expf (x = n ln 2 + r, |r| <= ln 2 / 2, a degree-6 polynomial in r, 2^n
+ * written into the exponent bits) in vector operations only, VW lanes at a time where
+ * libm's expf does one. For x <= 88. */
+static inline vf expv(vf x, vi keep) {
+    const vf zero = {0}, magic = zero + 12582912.0f; /* 1.5 * 2^23: adding it rounds to an int */
+    keep &= x >= zero - 87.0f;
+    x = (vf)(((vi)x & keep) | ((vi)(zero - 87.0f) & ~keep)); /* no NaN or -inf past here */
+    const vf t = x * 1.44269504088896341f + magic, n = t - magic;
+    const vf r = x - n * 0.693359375f - n * -2.12194440e-4f;
+    vf y = zero + 1.9875691500e-4f;
+    y = y * r + 1.3981999507e-3f;
+    y = y * r + 8.3334519073e-3f;
+    y = y * r + 4.1665795894e-2f;
+    y = y * r + 1.6666665459e-1f;
+    y = y * r + 5.0000001201e-1f;
+    y = y * r * r + r + 1.0f;
+    const vi two_n = ((vi)t - (vi)magic + 127) << 23; /* t's low bits hold n */
+    return (vf)((vi)(y * (vf)two_n) & keep);
+}
+
+static inline float hsum(vf v) {
+    float s = 0;
+    for (int64_t l = 0; l < VW; l++) s += v[l];
+    return s;
+}
+
+/* Causal multi-head attention: qkv (T, 3E) -> out (T, E). Scratch: p (Tp floats) and kt
+ * (E x Tp), Tp = T rounded up to VW. The keys are transposed once into kt (kt[c Tp + s] =
+ * key s, column c) so that a query's scores, its softmax and the exponentials run along s
+ * in whole registers. */
+static void attention(const float *qkv, int64_t T, int64_t E, int64_t H, float *out, float *p,
+                      float *kt) {
+    const int64_t d = E / H, ld = 3 * E, Tp = (T + VW - 1) / VW * VW;
     const float scale = (float)(1.0 / sqrt((double)d));
+    for (int64_t c = 0; c < E; c++) {
+        for (int64_t s = 0; s < T; s++) kt[c * Tp + s] = qkv[s * ld + E + c];
+        for (int64_t s = T; s < Tp; s++) kt[c * Tp + s] = 0;
+    }
     for (int64_t h = 0; h < H; h++)
         for (int64_t t = 0; t < T; t++) {
-            const float *q = qkv + t * ld + h * d;
-            float mx = -INFINITY;
-            for (int64_t s = 0; s <= t; s++) {
-                p[s] = dot(q, qkv + s * ld + E + h * d, d) * scale;
-                if (p[s] > mx) mx = p[s];
+            const float *q = qkv + t * ld + h * d, *kh = kt + h * d * Tp;
+            const int64_t nv = t / VW + 1; /* registers covering keys 0..t */
+            for (int64_t k = 0; k < nv; k++) {
+                vf s0 = {0}, s1 = {0};
+                int64_t i = 0;
+                for (; i + 2 <= d; i += 2) {
+                    s0 += q[i] * loadv(kh + i * Tp + k * VW);
+                    s1 += q[i + 1] * loadv(kh + (i + 1) * Tp + k * VW);
+                }
+                if (i < d) s0 += q[i] * loadv(kh + i * Tp + k * VW);
+                s0 = (s0 + s1) * scale;
+                memcpy(p + k * VW, &s0, sizeof s0);
             }
-            float sum = 0;
-            for (int64_t s = 0; s <= t; s++) sum += (p[s] = expf(p[s] - mx));
-            const float inv = 1.0f / sum;
+            float mx = -INFINITY;
+            for (int64_t s = 0; s <= t; s++) mx = p[s] > mx ? p[s] : mx;
+            vf vsum = {0};
+            for (int64_t k = 0; k < nv; k++) {
+                const vf e = expv(loadv(p + k * VW) - mx, loadv(IOTA) + (float)(k * VW) <= (float)t);
+                memcpy(p + k * VW, &e, sizeof e);
+                vsum += e;
+            }
+            const float inv = 1.0f / hsum(vsum);
             float *o = out + t * E + h * d;
             const float *v = qkv + 2 * E + h * d;
             int64_t i = 0;
@@ -836,13 +888,14 @@ int rt3e_forward(rt3e_model *m, const int64_t *tokens, int64_t T, float *logits,
     for (int64_t t = 0; t < T; t++)
         if (tokens[t] < 0 || tokens[t] >= m->V)
             return fail(err, errlen, "tokens: an id is outside the vocabulary%s%s", "", ""), -1;
+    const int64_t Tp = (T + VW - 1) / VW * VW; /* attention's scratch: p, keys transposed */
     if (T > m->work_T) {
-        float *w = realloc(m->work, sizeof(float) * (size_t)T * (size_t)(6 * E + F + 1));
+        float *w = realloc(m->work, sizeof(float) * (size_t)(T * (6 * E + F) + Tp * (E + 1)));
         if (!w) return fail(err, errlen, "out of memory%s%s", "", ""), -1;
         m->work = w, m->work_T = T;
     }
     float *x = m->work, *qkv = x + T * E, *a = qkv + 3 * T * E, *o = a + T * E;
-    float *hid = o + T * E, *p = hid + T * F;
+    float *hid = o + T * E, *p = hid + T * F, *kt = p + Tp;
     const table_t *tab = m->active >= 0 ? m->tables + (int64_t)m->active * m->slots : NULL;
     const float scale = (float)sqrt((double)E);
     if (T > m->pe_T) { /* sinusoidal positions, as the model's, computed once per length */
@@ -873,7 +926,7 @@ int rt3e_forward(rt3e_model *m, const int64_t *tokens, int64_t T, float *logits,
         const linear_t *lin = m->lin + 4 * l;
         const table_t *lt = tab ? tab + 1 + 4 * l : NULL;
         linear(&lin[0], lt ? &lt[0] : NULL, m->iota, x, T, qkv);
-        attention(qkv, T, E, m->H, a, p);
+        attention(qkv, T, E, m->H, a, p, kt);
         linear(&lin[1], lt ? &lt[1] : NULL, m->iota, a, T, o);
         for (int64_t i = 0; i < T * E; i++) x[i] += o[i];
         layer_norm(x, T, E, m->norms[4 * l], m->norms[4 * l + 1]);
