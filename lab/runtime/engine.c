@@ -751,40 +751,36 @@ static void linear(const linear_t *l, const table_t *t, const int32_t *iota, con
     }
 }
 
-/* Sums in 8 independent lanes: the compiler vectorises them without reassociating a single
- * float sum (which it may not do at -O3 without -ffast-math). */
-#define LANES 8
-
-static inline float lane_sum(const float *lane) {
+static inline float hsum(vf v) {
     float s = 0;
-    for (int l = 0; l < LANES; l++) s += lane[l];
+    for (int64_t l = 0; l < VW; l++) s += v[l];
     return s;
 }
 
-static inline float dot(const float *restrict a, const float *restrict b, int64_t n) {
-    float lane[LANES] = {0};
-    int64_t i = 0;
-    for (; i + LANES <= n; i += LANES)
-        for (int l = 0; l < LANES; l++) lane[l] += a[i + l] * b[i + l];
-    float s = lane_sum(lane);
-    for (; i < n; i++) s += a[i] * b[i];
-    return s;
-}
-
-static void layer_norm(float *x, int64_t T, int64_t E, const float *w, const float *b) {
+/* x = LayerNorm(x + o) row by row, the residual add in the same pass as
+ * the mean; sums in register lanes (the compiler may not reassociate one float sum). */
+static void add_norm(float *restrict x, const float *restrict o, int64_t T, int64_t E,
+                     const float *restrict w, const float *restrict b) {
+    const int64_t Ev = E / VW * VW;
     for (int64_t t = 0; t < T; t++) {
         float *r = x + t * E;
-        float lane[LANES] = {0};
+        const float *ro = o + t * E;
+        vf vs = {0};
         int64_t i = 0;
-        for (; i + LANES <= E; i += LANES)
-            for (int l = 0; l < LANES; l++) lane[l] += r[i + l];
-        float sum = lane_sum(lane);
-        for (; i < E; i++) sum += r[i];
+        for (; i < Ev; i += VW) {
+            const vf v = loadv(r + i) + loadv(ro + i);
+            memcpy(r + i, &v, sizeof v);
+            vs += v;
+        }
+        float sum = hsum(vs);
+        for (; i < E; i++) sum += (r[i] += ro[i]);
         const float mu = sum / (float)E;
-        for (int l = 0; l < LANES; l++) lane[l] = 0;
-        for (i = 0; i + LANES <= E; i += LANES)
-            for (int l = 0; l < LANES; l++) lane[l] += (r[i + l] - mu) * (r[i + l] - mu);
-        float var = lane_sum(lane);
+        vf vq = {0};
+        for (i = 0; i < Ev; i += VW) {
+            const vf dv = loadv(r + i) - mu;
+            vq += dv * dv;
+        }
+        float var = hsum(vq);
         for (; i < E; i++) var += (r[i] - mu) * (r[i] - mu);
         const float inv = 1.0f / sqrtf(var / (float)E + 1e-5f);
         for (i = 0; i < E; i++) r[i] = (r[i] - mu) * inv * w[i] + b[i];
@@ -814,12 +810,6 @@ static inline vf expv(vf x, vi keep) {
     y = y * r * r + r + 1.0f;
     const vi two_n = ((vi)t - (vi)magic + 127) << 23; /* t's low bits hold n */
     return (vf)((vi)(y * (vf)two_n) & keep);
-}
-
-static inline float hsum(vf v) {
-    float s = 0;
-    for (int64_t l = 0; l < VW; l++) s += v[l];
-    return s;
 }
 
 /* Causal multi-head attention: qkv (T, 3E) -> out (T, E). Scratch: p (Tp floats) and kt
@@ -928,13 +918,11 @@ int rt3e_forward(rt3e_model *m, const int64_t *tokens, int64_t T, float *logits,
         linear(&lin[0], lt ? &lt[0] : NULL, m->iota, x, T, qkv);
         attention(qkv, T, E, m->H, a, p, kt);
         linear(&lin[1], lt ? &lt[1] : NULL, m->iota, a, T, o);
-        for (int64_t i = 0; i < T * E; i++) x[i] += o[i];
-        layer_norm(x, T, E, m->norms[4 * l], m->norms[4 * l + 1]);
+        add_norm(x, o, T, E, m->norms[4 * l], m->norms[4 * l + 1]);
         linear(&lin[2], lt ? &lt[2] : NULL, m->iota, x, T, hid);
         for (int64_t i = 0; i < T * F; i++) hid[i] = hid[i] > 0 ? hid[i] : 0;
         linear(&lin[3], lt ? &lt[3] : NULL, m->iota, hid, T, o);
-        for (int64_t i = 0; i < T * E; i++) x[i] += o[i];
-        layer_norm(x, T, E, m->norms[4 * l + 2], m->norms[4 * l + 3]);
+        add_norm(x, o, T, E, m->norms[4 * l + 2], m->norms[4 * l + 3]);
     }
     linear(&m->lin[4 * m->L], tab ? tab + 4 * m->L + 1 : NULL, m->iota, x, T, logits);
     return 0;
