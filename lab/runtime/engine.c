@@ -691,10 +691,11 @@ static inline vf loadv(const float *p) {
     return v;
 }
 
-/* TILE_R rows of 32 outputs into y (row stride ldy), every one of the 32 written. */
-static void tile32(const float *restrict x, int64_t ldx, const int32_t *restrict cols, int64_t n,
-                   const float *restrict wb, const float *restrict bias, float *restrict y,
-                   int64_t ldy) {
+/* R (TILE_R or TILE_R / 2) rows of 32 outputs into y (row stride ldy), all 32 written. R is
+ * a constant after inlining: the unused rows' accumulators and loads disappear. */
+static inline __attribute__((always_inline)) void tile32_rows(
+    const int R, const float *restrict x, int64_t ldx, const int32_t *restrict cols, int64_t n,
+    const float *restrict wb, const float *restrict bias, float *restrict y, int64_t ldy) {
     const vf b0 = loadv(bias), b1 = loadv(bias + VW);
 #if TILE_R == 8
     ROW(a); ROW(c); ROW(d); ROW(e); ROW(f); ROW(g); ROW(h); ROW(k);
@@ -702,20 +703,36 @@ static void tile32(const float *restrict x, int64_t ldx, const int32_t *restrict
         const float *w = wb + (int64_t)cols[j] * 32, *xc = x + cols[j];
         const vf w0 = loadv(w), w1 = loadv(w + 16);
         FMA(a, xc[0]); FMA(c, xc[ldx]); FMA(d, xc[2 * ldx]); FMA(e, xc[3 * ldx]);
-        FMA(f, xc[4 * ldx]); FMA(g, xc[5 * ldx]); FMA(h, xc[6 * ldx]); FMA(k, xc[7 * ldx]);
+        if (R == 8) {
+            FMA(f, xc[4 * ldx]); FMA(g, xc[5 * ldx]); FMA(h, xc[6 * ldx]); FMA(k, xc[7 * ldx]);
+        }
     }
     STORE(a, y); STORE(c, y + ldy); STORE(d, y + 2 * ldy); STORE(e, y + 3 * ldy);
-    STORE(f, y + 4 * ldy); STORE(g, y + 5 * ldy); STORE(h, y + 6 * ldy); STORE(k, y + 7 * ldy);
+    if (R == 8) {
+        STORE(f, y + 4 * ldy); STORE(g, y + 5 * ldy); STORE(h, y + 6 * ldy);
+        STORE(k, y + 7 * ldy);
+    }
 #else
     const vf b2 = loadv(bias + 16), b3 = loadv(bias + 24);
     ROW(a); ROW(c);
     for (int64_t j = 0; j < n; j++) {
         const float *w = wb + (int64_t)cols[j] * 32, *xc = x + cols[j];
         const vf w0 = loadv(w), w1 = loadv(w + 8), w2 = loadv(w + 16), w3 = loadv(w + 24);
-        FMA(a, xc[0]); FMA(c, xc[ldx]);
+        FMA(a, xc[0]);
+        if (R == 2) FMA(c, xc[ldx]);
     }
-    STORE(a, y); STORE(c, y + ldy);
+    STORE(a, y);
+    if (R == 2) STORE(c, y + ldy);
 #endif
+}
+
+static void tile32(const int R, const float *restrict x, int64_t ldx,
+                   const int32_t *restrict cols, int64_t n, const float *restrict wb,
+                   const float *restrict bias, float *restrict y, int64_t ldy) {
+    if (R == TILE_R)
+        tile32_rows(TILE_R, x, ldx, cols, n, wb, bias, y, ldy);
+    else
+        tile32_rows(TILE_R / 2, x, ldx, cols, n, wb, bias, y, ldy);
 }
 
 static void linear(const linear_t *l, const table_t *t, const int32_t *iota, const float *x,
@@ -730,19 +747,22 @@ static void linear(const linear_t *l, const table_t *t, const int32_t *iota, con
         float *yb = y + b * B;
         int64_t tk = 0;
         if (B == 32 && T >= TILE_R) {
-            /* whole tiles; the last one overlaps the one before (its rows are recomputed to
-             * the same values) rather than falling back to single tokens */
-            for (;; tk += TILE_R) {
-                if (tk + TILE_R > T) tk = T - TILE_R;
+            /* whole tiles, then the rest in one tile of TILE_R / 2 or TILE_R rows placed to
+             * end at T: it overlaps the tile before (those rows are recomputed to the same
+             * values) rather than falling back to single tokens */
+            for (int R = TILE_R; tk < T; tk += R) {
+                if (tk + R > T) {
+                    R = T - tk <= TILE_R / 2 ? TILE_R / 2 : TILE_R;
+                    tk = T - R;
+                }
                 if (nr == 32) {
-                    tile32(x + tk * in, in, cols, n, wb, bias, yb + tk * l->out, l->out);
+                    tile32(R, x + tk * in, in, cols, n, wb, bias, yb + tk * l->out, l->out);
                 } else { /* the last block-row: through a buffer, nr of its 32 kept */
                     float buf[TILE_R * 32];
-                    tile32(x + tk * in, in, cols, n, wb, bias, buf, 32);
-                    for (int r = 0; r < TILE_R; r++)
+                    tile32(R, x + tk * in, in, cols, n, wb, bias, buf, 32);
+                    for (int r = 0; r < R; r++)
                         memcpy(yb + (tk + r) * l->out, buf + r * 32, sizeof(float) * (size_t)nr);
                 }
-                if (tk + TILE_R >= T) break;
             }
         } else {
             for (; tk < T; tk++)
