@@ -752,6 +752,15 @@ static void linear(const linear_t *l, const table_t *t, const int32_t *iota, con
         const int64_t nr = l->out - b * B < B ? l->out - b * B : B;
         float *yb = y + b * B;
         int64_t tk = 0;
+        if (t && t->B && b + 1 < l->nbr) {
+            /* a set's kept weight rows are scattered, which the hardware's stream
+             * prefetcher does not follow: fetch the next block-row's into L2 now */
+            const float *wn = wb + in * B;
+            const int32_t *cn = t->cols + t->off[b + 1];
+            const int64_t nn = t->off[b + 2] - t->off[b + 1];
+            for (int64_t j = 0; j < nn; j++)
+                for (int64_t k = 0; k < B; k += 16) __builtin_prefetch(wn + cn[j] * B + k, 0, 1);
+        }
         if (B == 32 && T >= TILE_R) {
             /* whole tiles, then the rest in one tile of TILE_R / 2 or TILE_R rows placed to
              * end at T: it overlaps the tile before (those rows are recomputed to the same
