@@ -1,9 +1,15 @@
 /* rt3lab's native engine: the whole forward pass of RT3's Transformer LM, every pattern set of
  * a bundle in one process, loaded from an export directory (lab/runtime/export.py).
  *
- * Portable C99 (no intrinsics; the block-column loops vectorise under -O3), fp32. The same
- * source runs on the host through ctypes (lab/runtime/engine.py) and, with runner_main.c, as
- * the standalone runner cross-built for phones and boards.
+ * Portable C99 plus GCC/Clang vector types (no intrinsics), fp32. The same source runs on the
+ * host through ctypes (lab/runtime/engine.py) and, with runner_main.c, as the standalone
+ * runner cross-built for phones and boards.
+ *
+ * Where the time goes (quick demo bundle, 35 tokens, 1 thread): the block-row kernel
+ * (tile32) is most of it; a sparse block-row costs what a dense one does per kept column
+ * (its stores, one tile's fixed cost, are whole registers). What does not shrink with
+ * sparsity (attention, its softmax, residual adds, layer norms, embedding) is under a
+ * tenth of the dense forward pass; it bounds a set's speedup (Amdahl) below its FLOP limit.
  *
  * Layout: every Linear's weight is stored once, blocked by its block height B: block-row b
  * holds, for each input column c, the B weights of output rows bB..bB+B-1 (zero-padded past
@@ -21,6 +27,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 #define RT3E_ABI 1
 #define MAX_BLOCK 256
@@ -350,14 +359,33 @@ void rt3e_close(rt3e_model *m) {
     free(m);
 }
 
-static unsigned char *read_file(const char *path, size_t max, size_t *len) {
+/* n bytes for the weights: on Linux in 2 MiB pages where the kernel grants them (advice
+ * only). A set reads its kept weight rows scattered over the whole blob; with 4 KiB pages
+ * that is a TLB miss per row once the blob outgrows the TLB's reach, and the prefetches in
+ * linear() then do not arrive in time (synthetic emb-256 model: a 20 % set at ~0.45 of its
+ * FLOP limit against engine dense; ~0.8 with both). */
+static void *alloc_blob(size_t n, int huge) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    const size_t page = (size_t)2 << 20;
+    if (huge && n >= page) {
+        const size_t cap = (n + page - 1) / page * page;
+        void *p = aligned_alloc(page, cap);
+        if (p) madvise(p, cap, MADV_HUGEPAGE);
+        if (p) return p;
+    }
+#endif
+    (void)huge;
+    return malloc(n);
+}
+
+static unsigned char *read_file(const char *path, size_t max, size_t *len, int huge) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
     unsigned char *buf = NULL;
     if (fseek(f, 0, SEEK_END) == 0) {
         long n = ftell(f);
         if (n >= 0 && (size_t)n <= max && fseek(f, 0, SEEK_SET) == 0) {
-            buf = malloc((size_t)n + 1);
+            buf = alloc_blob((size_t)n + 1, huge);
             if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
                 free(buf);
                 buf = NULL;
@@ -580,7 +608,7 @@ rt3e_model *rt3e_open(const char *dir, char *err, int errlen) {
     char path[4096];
     size_t hlen = 0, blen = 0;
     snprintf(path, sizeof path, "%s/header.json", dir);
-    unsigned char *text = read_file(path, MAX_HEADER, &hlen);
+    unsigned char *text = read_file(path, MAX_HEADER, &hlen, 0);
     if (!text) return fail(err, errlen, "%s: cannot read (or over 16 MiB)%s", path, ""), NULL;
     jv h;
     jp s = {(const char *)text, (const char *)text + hlen, 0, 0};
@@ -604,7 +632,7 @@ rt3e_model *rt3e_open(const char *dir, char *err, int errlen) {
         fail(err, errlen, "header field '%s': expected \"arrays.bin\"%s", "data", "");
     } else {
         snprintf(path, sizeof path, "%s/arrays.bin", dir);
-        m->blob = read_file(path, (size_t)1 << 40, &blen);
+        m->blob = read_file(path, (size_t)1 << 40, &blen, 1);
         if (!m->blob)
             fail(err, errlen, "%s: cannot read%s", path, "");
         else if (!load_arrays(m, jget(&h, "arrays"), blen, err, errlen) &&
@@ -662,21 +690,26 @@ static void tile(const float *restrict x, int64_t ldx, int R, const int32_t *res
 
 /* The same for B = 32 and TILE_R tokens, with every accumulator a named variable of a
  * GCC/Clang vector type of the target's register width (no intrinsics). Named variables, not
- * arrays, and native widths: otherwise GCC 12 keeps the accumulators in memory. */
+ * arrays, and native widths: otherwise GCC 12 keeps the accumulators in memory.
+ *
+ * Stores are whole registers of a constant size: a variable-size memcpy per register (as for
+ * the last, partial block-row) made GCC spill every accumulator and branch on the size, a
+ * fixed cost per tile that outweighed the multiply-adds of a sparse block-row (~20 kept
+ * columns). The partial block-row goes through a small buffer instead. */
 #if defined(__AVX512F__)
 #define TILE_R 8 /* 8 rows x 2 registers of 16: half of AVX-512's 32 registers */
 typedef float vf __attribute__((vector_size(64), aligned(4)));
 #define ROW(r) vf r##0 = b0, r##1 = b1
 #define FMA(r, s) (r##0 += (s) * w0, r##1 += (s) * w1)
-#define STORE(r, dst) (memcpy((dst), &r##0, n0), memcpy((dst) + 16, &r##1, n1))
+#define STORE(r, dst) (memcpy((dst), &r##0, sizeof(vf)), memcpy((dst) + 16, &r##1, sizeof(vf)))
 #else
 #define TILE_R 2 /* 2 rows x 4 registers of 8 (AVX2: 8 of 16; NEON pairs them: 16 of 32) */
 typedef float vf __attribute__((vector_size(32), aligned(4)));
 #define ROW(r) vf r##0 = b0, r##1 = b1, r##2 = b2, r##3 = b3
 #define FMA(r, s) (r##0 += (s) * w0, r##1 += (s) * w1, r##2 += (s) * w2, r##3 += (s) * w3)
-#define STORE(r, dst)                                                                         \
-    (memcpy((dst), &r##0, n0), memcpy((dst) + 8, &r##1, n1), memcpy((dst) + 16, &r##2, n2), \
-     memcpy((dst) + 24, &r##3, n3))
+#define STORE(r, dst)                                                                     \
+    (memcpy((dst), &r##0, sizeof(vf)), memcpy((dst) + 8, &r##1, sizeof(vf)),              \
+     memcpy((dst) + 16, &r##2, sizeof(vf)), memcpy((dst) + 24, &r##3, sizeof(vf)))
 #endif
 #define VW ((int64_t)(sizeof(vf) / sizeof(float)))
 
@@ -686,16 +719,11 @@ static inline vf loadv(const float *p) {
     return v;
 }
 
-/* bytes of part k (VW floats each) of a row of nr valid outputs */
-static inline size_t part(int64_t nr, int64_t k) {
-    const int64_t v = nr - k * VW;
-    return sizeof(float) * (size_t)(v < 0 ? 0 : v > VW ? VW : v);
-}
-
-static void tile32(const float *restrict x, int64_t ldx, const int32_t *restrict cols, int64_t n,
-                   const float *restrict wb, const float *restrict bias, float *restrict y,
-                   int64_t ldy, int64_t nr) {
-    const size_t n0 = part(nr, 0), n1 = part(nr, 1);
+/* R (TILE_R or TILE_R / 2) rows of 32 outputs into y (row stride ldy), all 32 written. R is
+ * a constant after inlining: the unused rows' accumulators and loads disappear. */
+static inline __attribute__((always_inline)) void tile32_rows(
+    const int R, const float *restrict x, int64_t ldx, const int32_t *restrict cols, int64_t n,
+    const float *restrict wb, const float *restrict bias, float *restrict y, int64_t ldy) {
     const vf b0 = loadv(bias), b1 = loadv(bias + VW);
 #if TILE_R == 8
     ROW(a); ROW(c); ROW(d); ROW(e); ROW(f); ROW(g); ROW(h); ROW(k);
@@ -703,21 +731,36 @@ static void tile32(const float *restrict x, int64_t ldx, const int32_t *restrict
         const float *w = wb + (int64_t)cols[j] * 32, *xc = x + cols[j];
         const vf w0 = loadv(w), w1 = loadv(w + 16);
         FMA(a, xc[0]); FMA(c, xc[ldx]); FMA(d, xc[2 * ldx]); FMA(e, xc[3 * ldx]);
-        FMA(f, xc[4 * ldx]); FMA(g, xc[5 * ldx]); FMA(h, xc[6 * ldx]); FMA(k, xc[7 * ldx]);
+        if (R == 8) {
+            FMA(f, xc[4 * ldx]); FMA(g, xc[5 * ldx]); FMA(h, xc[6 * ldx]); FMA(k, xc[7 * ldx]);
+        }
     }
     STORE(a, y); STORE(c, y + ldy); STORE(d, y + 2 * ldy); STORE(e, y + 3 * ldy);
-    STORE(f, y + 4 * ldy); STORE(g, y + 5 * ldy); STORE(h, y + 6 * ldy); STORE(k, y + 7 * ldy);
+    if (R == 8) {
+        STORE(f, y + 4 * ldy); STORE(g, y + 5 * ldy); STORE(h, y + 6 * ldy);
+        STORE(k, y + 7 * ldy);
+    }
 #else
-    const size_t n2 = part(nr, 2), n3 = part(nr, 3);
     const vf b2 = loadv(bias + 16), b3 = loadv(bias + 24);
     ROW(a); ROW(c);
     for (int64_t j = 0; j < n; j++) {
         const float *w = wb + (int64_t)cols[j] * 32, *xc = x + cols[j];
         const vf w0 = loadv(w), w1 = loadv(w + 8), w2 = loadv(w + 16), w3 = loadv(w + 24);
-        FMA(a, xc[0]); FMA(c, xc[ldx]);
+        FMA(a, xc[0]);
+        if (R == 2) FMA(c, xc[ldx]);
     }
-    STORE(a, y); STORE(c, y + ldy);
+    STORE(a, y);
+    if (R == 2) STORE(c, y + ldy);
 #endif
+}
+
+static void tile32(const int R, const float *restrict x, int64_t ldx,
+                   const int32_t *restrict cols, int64_t n, const float *restrict wb,
+                   const float *restrict bias, float *restrict y, int64_t ldy) {
+    if (R == TILE_R)
+        tile32_rows(TILE_R, x, ldx, cols, n, wb, bias, y, ldy);
+    else
+        tile32_rows(TILE_R / 2, x, ldx, cols, n, wb, bias, y, ldy);
 }
 
 static void linear(const linear_t *l, const table_t *t, const int32_t *iota, const float *x,
@@ -731,13 +774,32 @@ static void linear(const linear_t *l, const table_t *t, const int32_t *iota, con
         const int64_t nr = l->out - b * B < B ? l->out - b * B : B;
         float *yb = y + b * B;
         int64_t tk = 0;
+        if (t && t->B && b + 1 < l->nbr) {
+            /* a set's kept weight rows are scattered, which the hardware's stream
+             * prefetcher does not follow: fetch the next block-row's into L2 now */
+            const float *wn = wb + in * B;
+            const int32_t *cn = t->cols + t->off[b + 1];
+            const int64_t nn = t->off[b + 2] - t->off[b + 1];
+            for (int64_t j = 0; j < nn; j++)
+                for (int64_t k = 0; k < B; k += 16) __builtin_prefetch(wn + cn[j] * B + k, 0, 1);
+        }
         if (B == 32 && T >= TILE_R) {
-            /* whole tiles; the last one overlaps the one before (its rows are recomputed to
-             * the same values) rather than falling back to single tokens */
-            for (;; tk += TILE_R) {
-                if (tk + TILE_R > T) tk = T - TILE_R;
-                tile32(x + tk * in, in, cols, n, wb, bias, yb + tk * l->out, l->out, nr);
-                if (tk + TILE_R >= T) break;
+            /* whole tiles, then the rest in one tile of TILE_R / 2 or TILE_R rows placed to
+             * end at T: it overlaps the tile before (those rows are recomputed to the same
+             * values) rather than falling back to single tokens */
+            for (int R = TILE_R; tk < T; tk += R) {
+                if (tk + R > T) {
+                    R = T - tk <= TILE_R / 2 ? TILE_R / 2 : TILE_R;
+                    tk = T - R;
+                }
+                if (nr == 32) {
+                    tile32(R, x + tk * in, in, cols, n, wb, bias, yb + tk * l->out, l->out);
+                } else { /* the last block-row: through a buffer, nr of its 32 kept */
+                    float buf[TILE_R * 32];
+                    tile32(R, x + tk * in, in, cols, n, wb, bias, buf, 32);
+                    for (int r = 0; r < R; r++)
+                        memcpy(yb + (tk + r) * l->out, buf + r * 32, sizeof(float) * (size_t)nr);
+                }
             }
         } else {
             for (; tk < T; tk++)
@@ -746,61 +808,104 @@ static void linear(const linear_t *l, const table_t *t, const int32_t *iota, con
     }
 }
 
-/* Sums in 8 independent lanes: the compiler vectorises them without reassociating a single
- * float sum (which it may not do at -O3 without -ffast-math). */
-#define LANES 8
-
-static inline float lane_sum(const float *lane) {
+static inline float hsum(vf v) {
     float s = 0;
-    for (int l = 0; l < LANES; l++) s += lane[l];
+    for (int64_t l = 0; l < VW; l++) s += v[l];
     return s;
 }
 
-static inline float dot(const float *restrict a, const float *restrict b, int64_t n) {
-    float lane[LANES] = {0};
-    int64_t i = 0;
-    for (; i + LANES <= n; i += LANES)
-        for (int l = 0; l < LANES; l++) lane[l] += a[i + l] * b[i + l];
-    float s = lane_sum(lane);
-    for (; i < n; i++) s += a[i] * b[i];
-    return s;
-}
-
-static void layer_norm(float *x, int64_t T, int64_t E, const float *w, const float *b) {
+/* x = LayerNorm(x + o) row by row, the residual add in the same pass as
+ * the mean; sums in register lanes (the compiler may not reassociate one float sum). */
+static void add_norm(float *restrict x, const float *restrict o, int64_t T, int64_t E,
+                     const float *restrict w, const float *restrict b) {
+    const int64_t Ev = E / VW * VW;
     for (int64_t t = 0; t < T; t++) {
         float *r = x + t * E;
-        float lane[LANES] = {0};
+        const float *ro = o + t * E;
+        vf vs = {0};
         int64_t i = 0;
-        for (; i + LANES <= E; i += LANES)
-            for (int l = 0; l < LANES; l++) lane[l] += r[i + l];
-        float sum = lane_sum(lane);
-        for (; i < E; i++) sum += r[i];
+        for (; i < Ev; i += VW) {
+            const vf v = loadv(r + i) + loadv(ro + i);
+            memcpy(r + i, &v, sizeof v);
+            vs += v;
+        }
+        float sum = hsum(vs);
+        for (; i < E; i++) sum += (r[i] += ro[i]);
         const float mu = sum / (float)E;
-        for (int l = 0; l < LANES; l++) lane[l] = 0;
-        for (i = 0; i + LANES <= E; i += LANES)
-            for (int l = 0; l < LANES; l++) lane[l] += (r[i + l] - mu) * (r[i + l] - mu);
-        float var = lane_sum(lane);
+        vf vq = {0};
+        for (i = 0; i < Ev; i += VW) {
+            const vf dv = loadv(r + i) - mu;
+            vq += dv * dv;
+        }
+        float var = hsum(vq);
         for (; i < E; i++) var += (r[i] - mu) * (r[i] - mu);
         const float inv = 1.0f / sqrtf(var / (float)E + 1e-5f);
         for (i = 0; i < E; i++) r[i] = (r[i] - mu) * inv * w[i] + b[i];
     }
 }
 
-/* Causal multi-head attention: qkv (T, 3E) -> out (T, E); p: T floats of scratch. */
-static void attention(const float *qkv, int64_t T, int64_t E, int64_t H, float *out, float *p) {
-    const int64_t d = E / H, ld = 3 * E;
+typedef int32_t vi __attribute__((vector_size(sizeof(vf)), aligned(4)));
+
+static const float IOTA[16] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}; /* VW <= 16 */
+
+/* e^x in every lane where `keep` is set, 0 elsewhere and below -87 (where expf is under
+ * 2^-125): Cephes' expf (x = n ln 2 + r, |r| <= ln 2 / 2, a degree-6 polynomial in r, 2^n
+ * written into the exponent bits) in vector operations only, VW lanes at a time where
+ * libm's expf does one. For x <= 88. */
+static inline vf expv(vf x, vi keep) {
+    const vf zero = {0}, magic = zero + 12582912.0f; /* 1.5 * 2^23: adding it rounds to an int */
+    keep &= x >= zero - 87.0f;
+    x = (vf)(((vi)x & keep) | ((vi)(zero - 87.0f) & ~keep)); /* no NaN or -inf past here */
+    const vf t = x * 1.44269504088896341f + magic, n = t - magic;
+    const vf r = x - n * 0.693359375f - n * -2.12194440e-4f;
+    vf y = zero + 1.9875691500e-4f;
+    y = y * r + 1.3981999507e-3f;
+    y = y * r + 8.3334519073e-3f;
+    y = y * r + 4.1665795894e-2f;
+    y = y * r + 1.6666665459e-1f;
+    y = y * r + 5.0000001201e-1f;
+    y = y * r * r + r + 1.0f;
+    const vi two_n = ((vi)t - (vi)magic + 127) << 23; /* t's low bits hold n */
+    return (vf)((vi)(y * (vf)two_n) & keep);
+}
+
+/* Causal multi-head attention: qkv (T, 3E) -> out (T, E). Scratch: p (Tp floats) and kt
+ * (E x Tp), Tp = T rounded up to VW. The keys are transposed once into kt (kt[c Tp + s] =
+ * key s, column c) so that a query's scores, its softmax and the exponentials run along s
+ * in whole registers. */
+static void attention(const float *qkv, int64_t T, int64_t E, int64_t H, float *out, float *p,
+                      float *kt) {
+    const int64_t d = E / H, ld = 3 * E, Tp = (T + VW - 1) / VW * VW;
     const float scale = (float)(1.0 / sqrt((double)d));
+    for (int64_t c = 0; c < E; c++) {
+        for (int64_t s = 0; s < T; s++) kt[c * Tp + s] = qkv[s * ld + E + c];
+        for (int64_t s = T; s < Tp; s++) kt[c * Tp + s] = 0;
+    }
     for (int64_t h = 0; h < H; h++)
         for (int64_t t = 0; t < T; t++) {
-            const float *q = qkv + t * ld + h * d;
-            float mx = -INFINITY;
-            for (int64_t s = 0; s <= t; s++) {
-                p[s] = dot(q, qkv + s * ld + E + h * d, d) * scale;
-                if (p[s] > mx) mx = p[s];
+            const float *q = qkv + t * ld + h * d, *kh = kt + h * d * Tp;
+            const int64_t nv = t / VW + 1; /* registers covering keys 0..t */
+            for (int64_t k = 0; k < nv; k++) {
+                vf s0 = {0}, s1 = {0};
+                int64_t i = 0;
+                for (; i + 2 <= d; i += 2) {
+                    s0 += q[i] * loadv(kh + i * Tp + k * VW);
+                    s1 += q[i + 1] * loadv(kh + (i + 1) * Tp + k * VW);
+                }
+                if (i < d) s0 += q[i] * loadv(kh + i * Tp + k * VW);
+                s0 = (s0 + s1) * scale;
+                memcpy(p + k * VW, &s0, sizeof s0);
             }
-            float sum = 0;
-            for (int64_t s = 0; s <= t; s++) sum += (p[s] = expf(p[s] - mx));
-            const float inv = 1.0f / sum;
+            float mx = -INFINITY;
+            for (int64_t s = 0; s <= t; s++) mx = p[s] > mx ? p[s] : mx;
+            vf vsum = {0};
+            for (int64_t k = 0; k < nv; k++) {
+                const vi live = loadv(IOTA) + (float)(k * VW) <= (float)t; /* keys 0..t */
+                const vf e = expv(loadv(p + k * VW) - mx, live);
+                memcpy(p + k * VW, &e, sizeof e);
+                vsum += e;
+            }
+            const float inv = 1.0f / hsum(vsum);
             float *o = out + t * E + h * d;
             const float *v = qkv + 2 * E + h * d;
             int64_t i = 0;
@@ -831,13 +936,14 @@ int rt3e_forward(rt3e_model *m, const int64_t *tokens, int64_t T, float *logits,
     for (int64_t t = 0; t < T; t++)
         if (tokens[t] < 0 || tokens[t] >= m->V)
             return fail(err, errlen, "tokens: an id is outside the vocabulary%s%s", "", ""), -1;
+    const int64_t Tp = (T + VW - 1) / VW * VW; /* attention's scratch: p, keys transposed */
     if (T > m->work_T) {
-        float *w = realloc(m->work, sizeof(float) * (size_t)T * (size_t)(6 * E + F + 1));
+        float *w = realloc(m->work, sizeof(float) * (size_t)(T * (6 * E + F) + Tp * (E + 1)));
         if (!w) return fail(err, errlen, "out of memory%s%s", "", ""), -1;
         m->work = w, m->work_T = T;
     }
     float *x = m->work, *qkv = x + T * E, *a = qkv + 3 * T * E, *o = a + T * E;
-    float *hid = o + T * E, *p = hid + T * F;
+    float *hid = o + T * E, *p = hid + T * F, *kt = p + Tp;
     const table_t *tab = m->active >= 0 ? m->tables + (int64_t)m->active * m->slots : NULL;
     const float scale = (float)sqrt((double)E);
     if (T > m->pe_T) { /* sinusoidal positions, as the model's, computed once per length */
@@ -868,15 +974,13 @@ int rt3e_forward(rt3e_model *m, const int64_t *tokens, int64_t T, float *logits,
         const linear_t *lin = m->lin + 4 * l;
         const table_t *lt = tab ? tab + 1 + 4 * l : NULL;
         linear(&lin[0], lt ? &lt[0] : NULL, m->iota, x, T, qkv);
-        attention(qkv, T, E, m->H, a, p);
+        attention(qkv, T, E, m->H, a, p, kt);
         linear(&lin[1], lt ? &lt[1] : NULL, m->iota, a, T, o);
-        for (int64_t i = 0; i < T * E; i++) x[i] += o[i];
-        layer_norm(x, T, E, m->norms[4 * l], m->norms[4 * l + 1]);
+        add_norm(x, o, T, E, m->norms[4 * l], m->norms[4 * l + 1]);
         linear(&lin[2], lt ? &lt[2] : NULL, m->iota, x, T, hid);
         for (int64_t i = 0; i < T * F; i++) hid[i] = hid[i] > 0 ? hid[i] : 0;
         linear(&lin[3], lt ? &lt[3] : NULL, m->iota, hid, T, o);
-        for (int64_t i = 0; i < T * E; i++) x[i] += o[i];
-        layer_norm(x, T, E, m->norms[4 * l + 2], m->norms[4 * l + 3]);
+        add_norm(x, o, T, E, m->norms[4 * l + 2], m->norms[4 * l + 3]);
     }
     linear(&m->lin[4 * m->L], tab ? tab + 4 * m->L + 1 : NULL, m->iota, x, T, logits);
     return 0;

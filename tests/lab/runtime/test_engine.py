@@ -70,6 +70,31 @@ def test_every_set_equals_pytorch_masked_dense_within_1e4(bundle, export):
     assert max_rel_err(a.numpy(), eng(tokens).numpy()) > 1e-3
 
 
+def test_every_length_and_sharp_attention_equal_pytorch(bundle32):
+    """Lengths 1..40 cover every partial register of the softmax (its masked lanes); query
+    weights scaled by 300 make scores hundreds apart, so exp underflows (the engine's vector
+    exp must give 0 there, not garbage)."""
+    for sharp in (1.0, 300.0):
+        module = module_from_bundle(bundle32)
+        with torch.no_grad():
+            for layer in module.layers:
+                layer.self_attn.in_proj.weight[: SMALL["emb"]] *= sharp
+        eng = E.Engine.from_model(
+            module.config.to_dict(), module.state_dict(), list(bundle32.sets.values())
+        )
+        gen = torch.Generator().manual_seed(2)
+        for n in range(1, 41):
+            tokens = torch.randint(0, SMALL["vocab_size"], (1, n), generator=gen)
+            for name in (None, "p20"):
+                with torch.inference_mode():
+                    want = masked_dense(module, None if name is None else bundle32.sets[name])(
+                        tokens
+                    )
+                eng.select(name)
+                err = max_rel_err(eng(tokens).numpy(), want.numpy())
+                assert err <= 1e-4, (sharp, n, name, err)
+
+
 def test_engine_executor_runs_the_whole_model_and_switches_by_table(bundle32):
     rm = ReconfigurableModel.from_bundle(bundle32, executor="engine")
     ref = ReconfigurableModel.from_bundle(bundle32, executor="compact")
