@@ -330,20 +330,26 @@ def measure_table_and_sets(
     with torch_threads(threads):
         base = copy.deepcopy(model).eval()
         inputs = make_inputs(base, batch, seq_len)
-        engine = None
+        rm_engine = None
         if runtime in (None, "engine"):
-            engine = _engine(base, bucket_sets + extra + list(one.values()), runtime == "engine")
+            rm_engine = _engine_model(
+                base, bucket_sets + extra + list(one.values()), runtime == "engine"
+            )
         raw: dict[str, list[float]] = {}
-        if engine is not None:
+        if rm_engine is not None:
             used = "engine"
-            run = _engine_run(engine, inputs["args"][0])
-            variants: dict[str, tuple[Any, Any]] = {"dense": (lambda: engine.select(None), run)}
+            eng = rm_engine
+
+            def run() -> object:  # the call evaluate, profile and the demo make
+                return eng(*inputs["args"], **inputs["kwargs"])
+
+            variants: dict[str, tuple[Any, Any]] = {"dense": (lambda: eng.switch(None), run)}
             for key, ps in one.items():
-                variants[key] = (lambda n=ps.name: engine.select(n), run)
+                variants[key] = (lambda n=ps.name: eng.switch(n), run)
             for ps in bucket_sets + extra:
-                variants[ps.name] = (lambda n=ps.name: engine.select(n), run)
+                variants[ps.name] = (lambda n=ps.name: eng.switch(n), run)
             _timed(variants, rounds, per_round, warmup=2, raw=raw)
-            engine.close()
+            eng.switch(None)
         else:
             from lab.runtime.reconfigurable import ReconfigurableModel
 
@@ -401,27 +407,18 @@ def measure_table_and_sets(
     return table_out, measured
 
 
-def _engine(module: nn.Module, sets: list[Any], required: bool) -> Any:
-    """The native engine loaded with ``module`` and ``sets``, or None where it cannot run
-    them (``required``: raise instead)."""
-    from lab.runtime.reconfigurable import _engine_for
+def _engine_model(module: nn.Module, sets: list[Any], required: bool) -> Any:
+    """``module`` with ``sets`` on the native engine (``ReconfigurableModel``'s engine
+    executor, timed through the same call as the runtime's), or None where the engine
+    cannot run them (``required``: raise instead)."""
+    from lab.runtime.reconfigurable import ReconfigurableModel, ReconfigurationError
 
-    return _engine_for(module, sets, required=required)
-
-
-def _engine_run(engine: Any, tokens: torch.Tensor) -> Any:
-    """A call running every sequence of ``tokens`` (batch, seq) on ``engine``."""
-    import numpy as np
-    import torch
-
-    toks = tokens.to(dtype=torch.int64).contiguous().numpy()
-    out = np.empty((toks.shape[0], toks.shape[1], engine.vocab), dtype=np.float32)
-
-    def run() -> None:
-        for b in range(toks.shape[0]):
-            engine.forward_into(toks[b], out[b])
-
-    return run
+    try:
+        return ReconfigurableModel(module, sets, executor="engine")
+    except ReconfigurationError:
+        if required:
+            raise
+        return None
 
 
 def measure_end_to_end(
