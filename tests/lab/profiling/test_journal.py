@@ -93,7 +93,10 @@ def test_sigkill_on_a_phone_then_restore_over_adb(tmp_path, bundle, fake_board):
     (bin_dir / "adb").write_text(FAKE_ADB)
     (bin_dir / "adb").chmod(0o755)
     env = env_for(tmp_path, PATH=f"{bin_dir}:{os.environ['PATH']}", FAKE_ADB_ROOT=str(tmp_path))
-    kill_mid_run(env, d, "--adb", "8A1X", "--policy", "cpu4", bundle_dir=bundle, emu=emu,
+    # --engine torch: the journal is the point, not where the model runs (this fake phone
+    # answers `uname -m` with the host's CPU, for which no phone runner is built)
+    kill_mid_run(env, d, "--adb", "8A1X", "--policy", "cpu4", "--engine", "torch",
+                 bundle_dir=bundle, emu=emu,
                  out=tmp_path / "phone.yaml")  # fmt: skip
     assert snapshot(d) != before and len(journals(tmp_path)) == 1
     services = tmp_path / "services.log"
