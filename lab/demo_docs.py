@@ -19,6 +19,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from lab.host import cpu_model
+
 FORMAT = "rt3lab-demo-headline"
 BEGIN = "<!-- demo-headline:begin -->"
 END = "<!-- demo-headline:end -->"
@@ -45,7 +47,7 @@ def host_info() -> dict[str, Any]:
     """CPU, cores, torch threads, torch version and the cpufreq governor, where known."""
     info: dict[str, Any] = {
         "machine": platform.machine(),
-        "cpu": _cpu_model(),
+        "cpu": cpu_model(),
         "cores": os.cpu_count(),
         "python": platform.python_version(),
     }
@@ -58,16 +60,6 @@ def host_info() -> dict[str, Any]:
     gov = Path("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor")
     info["governor"] = gov.read_text().strip() if gov.is_file() else None
     return info
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def headline(

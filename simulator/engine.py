@@ -47,6 +47,18 @@ _TOL = 1e-9
 # clock: after two days of simulated time (1.7e5 s, ulp 2.9e-11 s) a response equal to its
 # deadline came out 6e-9 longer relative, past _TOL alone. Lateness allows this many ulps.
 _ULPS = 8
+
+
+def is_late(response_s: float, limit_s: float, t: float) -> bool:
+    """Whether a response ending at clock ``t`` missed its deadline ``limit_s``: the one
+    lateness rule of both modes (a relative tolerance, plus the clock's ulps).
+
+    >>> is_late(1.8e-3 * (1 + 6e-9), 1.8e-3, 1.7e5), is_late(1.9e-3, 1.8e-3, 1.7e5)
+    (False, True)
+    """
+    return response_s > limit_s * (1 + _TOL) + _ULPS * math.ulp(t)
+
+
 QUEUES = ("none", "late", "drop")
 KINDS_BATCHED = ("continuous", "periodic")
 ROW_ENERGY = 0.01  # a time-series row each time this fraction of the nominal energy is drawn
@@ -359,7 +371,7 @@ class Machine:
         self.tally.inferences += n
         self.tally.per_variant[self.variant] += n
         limit = self.deadline()
-        if limit is not None and response_s > limit * (1 + _TOL) + _ULPS * math.ulp(self.t):
+        if limit is not None and is_late(response_s, limit, self.t):
             self.tally.misses += n
 
     def _drop(self, n: int) -> None:

@@ -34,12 +34,12 @@ from collections.abc import Generator, Iterable
 from typing import TYPE_CHECKING, Any
 
 from simulator.battery.base import Load
+from simulator.engine import is_late
 
 if TYPE_CHECKING:
     from simulator.engine import Machine, Process
 
 _TOL = 1e-9
-_ULPS = 8  # lateness allows for the clock's ulps (simulator.engine says why)
 
 
 def _slack(t: float) -> float:
@@ -404,7 +404,7 @@ class InferenceServer:
             tally.inferences += 1
             tally.per_variant[var] += 1
             resp = m.t - m.pending
-            if resp > late and resp > late + _ULPS * math.ulp(m.t):
+            if resp > late and is_late(resp, limit, m.t):  # the cheap test first
                 tally.misses += 1
             m.pending = None
             if self.queue.policy == "none" and self.source is not None:

@@ -63,15 +63,9 @@ class LatencyTableError(CompressionError):
 
 def host_identity() -> dict[str, Any]:
     """What identifies this host for a latency table: hostname and CPU model."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"hostname": platform.node(), "cpu": cpu}
+    from lab.host import cpu_model
+
+    return {"hostname": platform.node(), "cpu": cpu_model()}
 
 
 @dataclass(frozen=True)

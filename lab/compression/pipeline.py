@@ -676,6 +676,7 @@ class Prepared:
     cands: dict[str, Any]
     table: LatencyTable | None
     scale: float | None
+    deadline_mode: str  # the rule applied (``DEADLINE_RULES``), ``explicit`` for given ms
     rcfg: RewardConfig
     space: SearchSpace
     supernet_state: dict[str, Any]
@@ -753,12 +754,14 @@ def prepare_search(
     # --- calibration -----------------------------------------------------------------
     top = c.levels_spec[0]
     rule = deadline_rule(opts.deadlines, opts.estimator)
-    bp_top_ms = c.latency_ms(model, bp_masks, top.freq_khz)
-    dense_top_ms = c.latency_ms(
-        model, {n: torch.ones_like(m) for n, m in bp_masks.items()}, top.freq_khz
-    )
-    anchor = {"scaled": bp_top_ms, "dense-top": dense_top_ms}.get(rule)
-    scale = anchor / top.deadline_ms if anchor is not None else 1.0
+    # the model whose estimate at the top level the rule anchors on (none: raw constraints)
+    anchor_masks = {
+        "scaled": bp_masks,
+        "dense-top": {n: torch.ones_like(m) for n, m in bp_masks.items()},
+    }.get(rule)
+    scale = 1.0
+    if anchor_masks is not None:
+        scale = c.latency_ms(model, anchor_masks, top.freq_khz) / top.deadline_ms
     c.levels_spec = [replace(lv, deadline_ms=lv.deadline_ms * scale) for lv in c.levels_spec]
     if c.explicit_deadlines is not None:
         scale = None
@@ -830,6 +833,7 @@ def prepare_search(
         cands=cands,
         table=table,
         scale=scale,
+        deadline_mode=rule if c.explicit_deadlines is None else "explicit",
         rcfg=rcfg,
         space=space,
         supernet_state=supernet_state,
@@ -860,11 +864,7 @@ def _compress(
     bp_sparsity, bp_nnz, bp_test, bp_valid = p.bp_sparsity, p.bp_nnz, p.bp_test, p.bp_valid
     rbp_sparsity, rbp_test = p.rbp_sparsity, p.rbp_test
     cands, table, scale, rcfg, space = p.cands, p.table, p.scale, p.rcfg, p.space
-    mode = (
-        "explicit"
-        if c.explicit_deadlines is not None
-        else deadline_rule(opts.deadlines, opts.estimator)
-    )
+    mode = p.deadline_mode
     names = list(task.prunable(model))
     search = Search(space, SearchConfig(seed=opts.seed), _search_dir(opts.out, run_key))
     evaluate = p.evaluate

@@ -122,17 +122,11 @@ def host_freq_khz(root: str = "/") -> int | None:
 
 def host_info(threads: dict[str, Any]) -> dict[str, Any]:
     """What machine and software measured."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    from lab.host import cpu_model
+
     return {
         "hostname": platform.node(),
-        "cpu": cpu,
+        "cpu": cpu_model(),
         "cpus": os.cpu_count(),
         "freq_khz": host_freq_khz(),
         "torch": torch.__version__,
