@@ -42,28 +42,29 @@ def _cpu_s() -> float:
     return time.process_time()
 
 
-def _dask_run(cfg: Any, processes: bool, workers: int) -> dict[str, float]:
-    from simulator.sweep import run_sweep, start_client
+def _serial_run(todo: list[Any]) -> tuple[float, float]:
+    """Wall and CPU seconds of a plain loop over the cells in this process."""
+    from simulator.sweep import run_cell
 
-    t0 = time.perf_counter()
-    client = start_client("local", workers, processes=processes)
-    started = time.perf_counter() - t0
-    try:
-        with tempfile.TemporaryDirectory(prefix="rt3lab-bench-sweep-") as tmp:
-            w0 = client.run(_cpu_s) if processes else {}
-            c0 = time.process_time()
-            summary = run_sweep(cfg, tmp, client)
-            client_cpu = time.process_time() - c0
-            w1 = client.run(_cpu_s) if processes else {}
-    finally:
-        cluster = client.cluster
-        client.close()
-        cluster.close()
+    t0, c0 = time.perf_counter(), time.process_time()
+    for c in todo:
+        run_cell(c)
+    return time.perf_counter() - t0, time.process_time() - c0
+
+
+def _dask_run(cfg: Any, client: Any, processes: bool) -> dict[str, float]:
+    """One sweep of ``cfg`` on ``client`` into a fresh directory."""
+    from simulator.sweep import run_sweep
+
+    with tempfile.TemporaryDirectory(prefix="rt3lab-bench-sweep-") as tmp:
+        w0 = client.run(_cpu_s) if processes else {}
+        c0 = time.process_time()
+        summary = run_sweep(cfg, tmp, client)
+        client_cpu = time.process_time() - c0
+        w1 = client.run(_cpu_s) if processes else {}
     out = {
-        "cluster_start_s": started,
         "wall_s": summary.wall_s,
         "cells_per_s": summary.ran / summary.wall_s,
-        "cells_per_s_with_start": summary.ran / (summary.wall_s + started),
         "batches": summary.batches,
         # CPU seconds the sweep took (threads: all in this process): what the other
         # engineers' load does not inflate as much as wall time
@@ -74,13 +75,49 @@ def _dask_run(cfg: Any, processes: bool, workers: int) -> dict[str, float]:
     return out
 
 
+def _cluster_runs(
+    cfg: Any, todo: list[Any], processes: bool, workers: int, repeats: int
+) -> tuple[float, list[dict[str, float]]]:
+    """Start a LocalCluster, then ``repeats`` pairs of (serial loop, sweep on the cluster)
+    side by side; returns the start-up seconds and one record per pair."""
+    from simulator.sweep import start_client
+
+    t0 = time.perf_counter()
+    client = start_client("local", workers, processes=processes)
+    started = time.perf_counter() - t0
+    runs = []
+    try:
+        for _ in range(repeats):
+            serial_s, serial_cpu = _serial_run(todo)
+            run = _dask_run(cfg, client, processes)
+            run.update(
+                serial_wall_s=serial_s,
+                serial_cpu_s=serial_cpu,
+                speedup=run["cells_per_s"] * serial_s / len(todo),
+            )
+            if processes:
+                run["cpu_efficiency"] = serial_cpu / (run["client_cpu_s"] + run["workers_cpu_s"])
+            runs.append({k: round(v, 4) for k, v in run.items()})
+    finally:
+        cluster = client.cluster
+        client.close()
+        cluster.close()
+    return started, runs
+
+
 @app.command()
 def sweep(
     n_cells: int = typer.Option(2000, "--cells", help="About how many cells to run."),
     workers: int | None = typer.Option(None, "--workers", help="Local workers (default 2)."),
+    repeats: int = typer.Option(
+        3, "--repeats", min=1, help="Pairs of (serial loop, sweep on the cluster) per runner."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print only JSON."),
 ) -> None:
-    """Cells per second: serial loop vs LocalCluster (processes, and threads), same cells."""
+    """Cells per second: serial loop vs LocalCluster (processes, and threads), same cells,
+    each pair run side by side ``--repeats`` times; the speedup is the median pair's."""
+    from statistics import median
+
     from simulator.sweep import cells, run_cell, warm_up
 
     cfg = bench_config(n_cells)
@@ -88,29 +125,26 @@ def sweep(
     n_workers = workers or min(2, os.cpu_count() or 1)
     warm_up()  # the same warm-up as each worker's (imports), then the profile cache
     run_cell(todo[0])
-    t0, c0 = time.perf_counter(), time.process_time()
-    for c in todo:
-        run_cell(c)
-    serial_s = time.perf_counter() - t0
-    serial_cpu = time.process_time() - c0
-    procs = _dask_run(cfg, processes=True, workers=n_workers)
-    threads = _dask_run(cfg, processes=False, workers=n_workers)
+    procs_start, procs = _cluster_runs(cfg, todo, True, n_workers, repeats)
+    threads_start, threads = _cluster_runs(cfg, todo, False, n_workers, repeats)
     record = {
         "cells": len(todo),
         "workers": n_workers,
         "cpus": os.cpu_count(),
-        "serial_wall_s": round(serial_s, 4),
-        "serial_cells_per_s": round(len(todo) / serial_s, 1),
-        "dask_processes": {k: round(v, 4) for k, v in procs.items()},
-        "dask_threads": {k: round(v, 4) for k, v in threads.items()},
-        "speedup_processes": round(procs["cells_per_s"] * serial_s / len(todo), 3),
-        "speedup_threads": round(threads["cells_per_s"] * serial_s / len(todo), 3),
-        "serial_cpu_s": round(serial_cpu, 4),
+        "repeats": repeats,
+        "serial_cells_per_s": round(len(todo) / median(r["serial_wall_s"] for r in procs), 1),
+        "cluster_start_s": {"processes": round(procs_start, 4), "threads": round(threads_start, 4)},
+        "dask_processes": procs,
+        "dask_threads": threads,
+        "speedup_processes": round(median(r["speedup"] for r in procs), 3),
+        "speedup_processes_range": [
+            min(r["speedup"] for r in procs),
+            max(r["speedup"] for r in procs),
+        ],
+        "speedup_threads": round(median(r["speedup"] for r in threads), 3),
         # the serial loop's CPU over the processes run's (client and workers): the
         # speedup 2 workers can reach on 2 idle cores is about 2x this
-        "cpu_efficiency_processes": round(
-            serial_cpu / (procs["client_cpu_s"] + procs["workers_cpu_s"]), 3
-        ),
+        "cpu_efficiency_processes": round(median(r["cpu_efficiency"] for r in procs), 3),
         "load_average": [round(x, 2) for x in os.getloadavg()],
     }
     if as_json:
@@ -122,19 +156,23 @@ def sweep(
     from termout import console as termout_console
 
     table = Table(title=f"sweep: {len(todo)} cells, {n_workers} local workers")
-    for col in ("runner", "wall s", "cells/s", "speedup", "cluster start s"):
+    for col in ("runner", "serial s", "sweep s", "batches", "speedup", "cluster start s"):
         table.add_column(col, justify="right")
-    table.add_row("serial loop", f"{serial_s:.2f}", f"{len(todo) / serial_s:.0f}", "1.00", "-")
-    for name, r, sp in (
-        ("LocalCluster, processes", procs, record["speedup_processes"]),
-        ("LocalCluster, threads", threads, record["speedup_threads"]),
+    for name, runs, started in (
+        ("LocalCluster, processes", procs, procs_start),
+        ("LocalCluster, threads", threads, threads_start),
     ):
-        table.add_row(
-            name,
-            f"{r['wall_s']:.2f}",
-            f"{r['cells_per_s']:.0f}",
-            f"{sp:.2f}",
-            f"{r['cluster_start_s']:.2f}",
-        )
+        for r in runs:
+            table.add_row(
+                name,
+                f"{r['serial_wall_s']:.2f}",
+                f"{r['wall_s']:.2f}",
+                f"{r['batches']:.0f}",
+                f"{r['speedup']:.2f}",
+                f"{started:.2f}",
+            )
     termout_console().print(table)
-    termout_console().print(f"load average {record['load_average']}")
+    termout_console().print(
+        f"median speedup: processes {record['speedup_processes']:.2f}, "
+        f"threads {record['speedup_threads']:.2f}; load average {record['load_average']}"
+    )

@@ -32,3 +32,20 @@ def test_bench_simulator_json_has_the_issue_keys():
     mean = out["mean_poisson"]
     assert set(mean["mean_s_by_capacity"]) == {"1x", "10x", "100x"}
     assert mean["life_rel_diff_seed0"] < 0.02 and mean["fast_stepped_inferences"] > 0
+
+
+def test_bench_sweep_json_pairs_serial_and_cluster_runs():
+    from simulator.sweep_bench import app as sweep_app
+
+    r = CliRunner().invoke(sweep_app, ["--cells", "60", "--repeats", "2", "--json"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert out["cells"] >= 60 and out["repeats"] == 2
+    for runner in ("dask_processes", "dask_threads"):
+        assert len(out[runner]) == 2
+        for run in out[runner]:
+            assert run["serial_wall_s"] > 0 and run["wall_s"] > 0
+            assert run["speedup"] == pytest.approx(run["serial_wall_s"] / run["wall_s"], rel=1e-3)
+    assert min(r["speedup"] for r in out["dask_processes"]) == out["speedup_processes_range"][0]
+    assert out["dask_processes"][0]["workers_cpu_s"] > 0
+    assert set(out["cluster_start_s"]) == {"processes", "threads"}

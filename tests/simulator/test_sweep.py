@@ -15,7 +15,10 @@ from hypothesis import strategies as st
 from lab.cli import main
 from simulator import POLICIES
 from simulator.sweep import (
+    MAX_BATCH,
+    MIN_BATCH,
     Cell,
+    SweepConfig,
     SweepConfigError,
     cells,
     finished_cell_ids,
@@ -135,6 +138,52 @@ def test_batches_cover_every_cell_once_within_one_policy(policies, n_caps, size)
     flat = [c.cell_id for b in batches for c in b]
     assert sorted(flat) == sorted(c.cell_id for c in cells(cfg))
     assert all(0 < len(b) <= size and len({c.policy for c in b}) == 1 for b in batches)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    policies=st.lists(st.sampled_from(POLICIES), min_size=1, max_size=5, unique=True),
+    n_caps=st.integers(1, 400),
+    workers=st.integers(1, 8),
+)
+def test_guided_batches_cover_every_cell_once_and_end_small(policies, n_caps, workers):
+    cfg = SweepConfig(profiles=["rt3-paper"], policies=policies, capacities_mah=[*range(n_caps)])
+    every = cells(cfg)
+    batches = plan_batches(every, workers=workers)
+    flat = [c.cell_id for b in batches for c in b]
+    assert sorted(flat) == sorted(c.cell_id for c in every)
+    assert all(0 < len(b) <= MAX_BATCH and len({c.policy for c in b}) == 1 for b in batches)
+    # the tail is short: the last task of each worker is a small one
+    assert all(len(b) <= MIN_BATCH for b in batches[-workers:])
+    # and a small sweep still gives every worker several tasks
+    assert len(batches) >= min(len(every), 4 * workers)
+
+
+def test_batches_are_written_as_they_arrive_and_all_at_the_end(client, tmp_path, monkeypatch):
+    import simulator.sweep as sweep
+
+    cfg = validate_config({**BIG, "capacities_mah": [0.3], "seeds": [0, 1, 2]})
+    on_disk = []
+    monkeypatch.setattr(sweep, "WRITE_EVERY_S", 0.0)
+    run_sweep(
+        cfg,
+        tmp_path / "now",
+        client,
+        batch_size=10,
+        on_batch=lambda d, _p: on_disk.append((d, len(finished_cell_ids(tmp_path / "now")))),
+    )
+    assert on_disk and all(done == written for done, written in on_disk)
+    monkeypatch.setattr(sweep, "WRITE_EVERY_S", 3600.0)
+    on_disk.clear()
+    summary = run_sweep(
+        cfg,
+        tmp_path / "later",
+        client,
+        batch_size=10,
+        on_batch=lambda d, _p: on_disk.append(len(finished_cell_ids(tmp_path / "later"))),
+    )
+    assert on_disk and set(on_disk) == {0}  # held on the client until the run ends
+    assert len(finished_cell_ids(tmp_path / "later")) == summary.ran == len(cells(cfg))
 
 
 @pytest.mark.parametrize(
