@@ -42,19 +42,19 @@ def _cpu_s() -> float:
     return time.process_time()
 
 
-def _serial_run(todo: list[Any]) -> tuple[float, float]:
-    """Wall and CPU seconds of a plain loop over the cells in this process."""
+def _serial_run(todo: list[Any]) -> tuple[float, float, float]:
+    """Wall and CPU seconds of a plain loop over the cells in this process, and the cells'
+    own seconds summed (each row's ``wall_s``)."""
     from simulator.sweep import run_cell
 
     t0, c0 = time.perf_counter(), time.process_time()
-    for c in todo:
-        run_cell(c)
-    return time.perf_counter() - t0, time.process_time() - c0
+    cells_s = sum(run_cell(c)["wall_s"] for c in todo)
+    return time.perf_counter() - t0, time.process_time() - c0, cells_s
 
 
 def _dask_run(cfg: Any, client: Any, processes: bool) -> dict[str, float]:
     """One sweep of ``cfg`` on ``client`` into a fresh directory."""
-    from simulator.sweep import run_sweep
+    from simulator.sweep import read_sweep, run_sweep
 
     with tempfile.TemporaryDirectory(prefix="rt3lab-bench-sweep-") as tmp:
         w0 = client.run(_cpu_s) if processes else {}
@@ -62,6 +62,7 @@ def _dask_run(cfg: Any, client: Any, processes: bool) -> dict[str, float]:
         summary = run_sweep(cfg, tmp, client)
         client_cpu = time.process_time() - c0
         w1 = client.run(_cpu_s) if processes else {}
+        cells_s = float(read_sweep(tmp)["wall_s"].sum())
     out = {
         "wall_s": summary.wall_s,
         "cells_per_s": summary.ran / summary.wall_s,
@@ -69,6 +70,9 @@ def _dask_run(cfg: Any, client: Any, processes: bool) -> dict[str, float]:
         # CPU seconds the sweep took (threads: all in this process): what the other
         # engineers' load does not inflate as much as wall time
         "client_cpu_s": client_cpu,
+        # the cells' own seconds summed over the workers: against the serial loop's, what
+        # running two at once costs the cells themselves (shared caches), not dask
+        "cells_s": cells_s,
     }
     if processes:
         out["workers_cpu_s"] = sum(w1[k] - w0[k] for k in w0)
@@ -88,11 +92,12 @@ def _cluster_runs(
     runs = []
     try:
         for _ in range(repeats):
-            serial_s, serial_cpu = _serial_run(todo)
+            serial_s, serial_cpu, serial_cells_s = _serial_run(todo)
             run = _dask_run(cfg, client, processes)
             run.update(
                 serial_wall_s=serial_s,
                 serial_cpu_s=serial_cpu,
+                serial_cells_s=serial_cells_s,
                 speedup=run["cells_per_s"] * serial_s / len(todo),
             )
             if processes:
@@ -120,6 +125,7 @@ def sweep(
 
     from simulator.sweep import cells, run_cell, warm_up
 
+    load = [round(x, 2) for x in os.getloadavg()]  # before the bench adds its own
     cfg = bench_config(n_cells)
     todo = cells(cfg)
     n_workers = workers or min(2, os.cpu_count() or 1)
@@ -145,7 +151,7 @@ def sweep(
         # the serial loop's CPU over the processes run's (client and workers): the
         # speedup 2 workers can reach on 2 idle cores is about 2x this
         "cpu_efficiency_processes": round(median(r["cpu_efficiency"] for r in procs), 3),
-        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "load_average": load,
     }
     if as_json:
         typer.echo(json.dumps(record))
@@ -174,5 +180,6 @@ def sweep(
     termout_console().print(table)
     termout_console().print(
         f"median speedup: processes {record['speedup_processes']:.2f}, "
-        f"threads {record['speedup_threads']:.2f}; load average {record['load_average']}"
+        f"threads {record['speedup_threads']:.2f}; "
+        f"load average at the start {record['load_average']}"
     )

@@ -46,6 +46,10 @@ def test_bench_sweep_json_pairs_serial_and_cluster_runs():
         for run in out[runner]:
             assert run["serial_wall_s"] > 0 and run["wall_s"] > 0
             assert run["speedup"] == pytest.approx(run["serial_wall_s"] / run["wall_s"], rel=1e-3)
+            # the cells' own seconds: inside the loop's time, and at most one cell at a
+            # time per worker
+            assert 0 < run["serial_cells_s"] <= run["serial_wall_s"]
+            assert 0 < run["cells_s"] <= run["wall_s"] * out["workers"]
     assert min(r["speedup"] for r in out["dask_processes"]) == out["speedup_processes_range"][0]
     assert out["dask_processes"][0]["workers_cpu_s"] > 0
     assert set(out["cluster_start_s"]) == {"processes", "threads"}

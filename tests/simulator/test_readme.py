@@ -32,3 +32,21 @@ def test_readme_bench_figures_match_the_recorded_run():
     ]
     for text in expected:
         assert text in readme, text
+
+
+def test_readme_sweep_bench_figures_match_the_recorded_run():
+    root = Path(__file__).resolve().parents[2]
+    readme = " ".join((root / "simulator" / "README.md").read_text(encoding="utf-8").split())
+    b = json.loads((root / "docs" / "sweep-bench.json").read_text(encoding="utf-8"))
+    lo, hi = b["speedup_processes_range"]
+    expected = [
+        f"`--repeats {b['repeats']}`, quiet 2-core machine, load average {b['load_average'][0]})",
+        f"{b['cells']:,} cells, serial {b['serial_cells_per_s']:.0f} cells/s",
+        f"**{b['speedup_processes']:.2f}x** serial (median of {b['repeats']} pairs; "
+        f"range {lo:.2f}-{hi:.2f})",
+        f"start-up {b['cluster_start_s']['processes']:.2f} s apart; "
+        f"2 threads {b['speedup_threads']:.2f}x",
+        f"{b['dask_processes'][0]['batches']} tasks per sweep",
+    ]
+    for text in expected:
+        assert text in readme, text
