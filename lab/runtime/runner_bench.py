@@ -5,11 +5,14 @@ one process): this one builds the host runner and runs it as its own process, as
 would, on one export. Two figures:
 
 - **latency**: per set (and dense), the runner's median latency (its own clock, per run)
-  next to the ctypes engine's (``Engine.forward_into`` timed from Python, call overhead
-  included) on the same export and token sequence, in interleaved rounds (which goes first
-  alternates), with the ratio runner / ctypes and its 95 % bootstrap interval over whole
-  rounds (``lab.runtime.measure.ratio_ci``). Target: within 10 % (no hidden Python cost
-  either way). Both are one thread: the engine is single-threaded.
+  next to the ctypes engine's (``Engine.bind``'s prepared call timed from Python, the
+  ctypes call included) on the same export and token sequence, in interleaved rounds (which
+  goes first rotates), with the ratio runner / ctypes and its 95 % bootstrap interval over
+  whole rounds (``lab.runtime.measure.ratio_ci``). Target: within 10 % (no hidden Python
+  cost either way). Beside them ``Engine.forward_into``, which checks its arrays and looks
+  up their pointers on every call: ``forward_into_extra_ms`` is what that costs per
+  inference (Python run on caches the inference has just filled). All one thread: the
+  engine is single-threaded.
 - **switch**: the runner's ``--switch-to`` median (1001 switches there and back) from each
   set to the next, and their median. Target: under 0.1 ms.
 
@@ -99,15 +102,16 @@ def measure(
     out = np.empty((tokens, vocab), dtype=np.float32)
     runner_ms: dict[str, list[float]] = {n: [] for n in names}
     ctypes_ms: dict[str, list[float]] = {n: [] for n in names}
+    into_ms: dict[str, list[float]] = {n: [] for n in names}
+    bound = engine.bind(ids, out)
 
-    def timed_ctypes(name: str) -> list[float]:
-        engine.select(None if name == "dense" else name)
+    def timed(call: Any) -> list[float]:
         for _ in range(warmup):
-            engine.forward_into(ids, out)
+            call()
         times = []
         for _ in range(runs):
             t0 = time.perf_counter()
-            engine.forward_into(ids, out)
+            call()
             times.append((time.perf_counter() - t0) * 1e3)
         return times
 
@@ -117,16 +121,19 @@ def measure(
 
     for r in range(rounds):
         for name in names:
-            if r % 2 == 0:  # which goes first alternates between rounds
-                rms, cms = timed_runner(name), timed_ctypes(name)
-            else:
-                cms, rms = timed_ctypes(name), timed_runner(name)
-            runner_ms[name] += rms
-            ctypes_ms[name] += cms
+            engine.select(None if name == "dense" else name)
+            sides = [
+                (runner_ms, lambda n=name: timed_runner(n)),
+                (ctypes_ms, lambda: timed(bound)),
+                (into_ms, lambda: timed(lambda: engine.forward_into(ids, out))),
+            ]
+            k = r % len(sides)  # which goes first rotates between rounds
+            for store, measure_side in sides[k:] + sides[:k]:
+                store[name] += measure_side()
     engine.close()
     latency = {}
     for name in names:
-        rm, cm = median(runner_ms[name]), median(ctypes_ms[name])
+        rm, cm, im = median(runner_ms[name]), median(ctypes_ms[name]), median(into_ms[name])
         lo, hi = ratio_ci(runner_ms[name], ctypes_ms[name], per_round=runs)
         latency[name] = {
             "runner_median_ms": rm,
@@ -134,6 +141,9 @@ def measure(
             "ratio": rm / cm,
             "ratio_ci95": [lo, hi],
             "within_10pct": abs(rm / cm - 1) <= RATIO_TARGET,
+            # the general call (checks and pointer look-ups per call) against the bound one
+            "forward_into_median_ms": im,
+            "forward_into_extra_ms": im - cm,
         }
     switch = {}
     for i, name in enumerate(names):
@@ -156,14 +166,16 @@ def _print(result: dict[str, Any]) -> None:
     src = result["source"]
     what = src.get("bundle") or f"synthetic {src.get('synthetic')}"
     t = Table(title=f"host runner vs ctypes engine, {what} ({result['tokens']} tokens, 1 thread)")
-    for col in ("set", "runner ms", "ctypes ms", "runner/ctypes", "95% CI", "within 10%"):
+    cols = ("set", "runner ms", "ctypes ms", "runner/ctypes", "95% CI", "within 10%",
+            "forward_into ms")  # fmt: skip
+    for col in cols:
         t.add_column(col, justify="left" if col == "set" else "right")
     for name, row in result["latency"].items():
         lo, hi = row["ratio_ci95"]
         t.add_row(
             name, f"{row['runner_median_ms']:.4f}", f"{row['ctypes_median_ms']:.4f}",
             f"{row['ratio']:.3f}", f"[{lo:.3f}, {hi:.3f}]",
-            "yes" if row["within_10pct"] else "NO",
+            "yes" if row["within_10pct"] else "NO", f"{row['forward_into_median_ms']:.4f}",
         )  # fmt: skip
     s = Table(title="switch on the runner (--switch-to, median of 1001 there and back)")
     s.add_column("switch")

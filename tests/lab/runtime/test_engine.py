@@ -136,6 +136,32 @@ def test_a_token_outside_the_vocabulary_is_refused(export):
         eng.logits(np.array([0, SMALL["vocab_size"]]))
 
 
+def test_a_bound_call_runs_the_active_set_on_its_arrays_until_the_engine_closes(export):
+    eng = E.Engine(export)
+    tokens = np.arange(35, dtype=np.int64) * 5 % SMALL["vocab_size"]
+    out = np.zeros((35, SMALL["vocab_size"]), dtype=np.float32)
+    run = eng.bind(tokens, out)
+    eng.select("p20")
+    run()
+    assert np.array_equal(out, eng.logits(tokens))
+    eng.select(None)  # the set active at the call, not at bind
+    run()
+    assert np.array_equal(out, eng.logits(tokens))
+    tokens[:] = tokens[::-1]  # new tokens written in place
+    run()
+    assert np.array_equal(out, eng.logits(tokens))
+    with pytest.raises(ValueError, match="cannot resize"):
+        out.resize((1, 1))  # the bound call holds the array: numpy refuses
+    tokens[3] = SMALL["vocab_size"]
+    with pytest.raises(E.EngineError, match="vocabulary"):
+        run()
+    with pytest.raises(E.EngineError, match="int64"):
+        eng.bind(tokens.astype(np.int32), out)
+    eng.close()
+    with pytest.raises(E.EngineError, match="closed"):
+        run()
+
+
 def _copy(src, dst):
     shutil.copytree(src, dst)
     return dst

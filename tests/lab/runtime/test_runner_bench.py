@@ -35,6 +35,10 @@ def test_runner_against_ctypes_and_the_switch_on_one_export(tmp_path, capsys):
         lo, hi = row["ratio_ci95"]
         assert lo <= hi
         assert row["within_10pct"] == (abs(row["ratio"] - 1) <= 0.1)
+        assert row["forward_into_median_ms"] > 0
+        assert row["forward_into_extra_ms"] == pytest.approx(
+            row["forward_into_median_ms"] - row["ctypes_median_ms"]
+        )
     assert list(result["switch_ms"]) == ["dense->bp", "bp->p30", "p30->dense"]
     assert result["switch_median_ms"] == pytest.approx(median(list(result["switch_ms"].values())))
     assert result["switch_under_0.1ms"] == (result["switch_median_ms"] < 0.1)
