@@ -481,11 +481,12 @@ class ReconfigurableModel(nn.Module):
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         """Run the wrapped module under the active set (inference mode, one set throughout)."""
-        with self._lock, torch.inference_mode():
-            if self.engine is not None:
-                if kwargs or len(args) != 1:
-                    raise ReconfigurationError("the engine takes one (batch, seq) token tensor")
+        if self.engine is not None:  # no autograd to switch off: numpy in C, torch out
+            if kwargs or len(args) != 1:
+                raise ReconfigurationError("the engine takes one (batch, seq) token tensor")
+            with self._lock:
                 return self.engine(args[0])
+        with self._lock, torch.inference_mode():
             return self.module(*args, **kwargs)
 
     def memory(self) -> MemoryReport:
