@@ -4,6 +4,8 @@ import json
 
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 
 from device_profiles import load_profile
 from lab.bundle import Bundle
@@ -13,6 +15,7 @@ from lab.compression.latency_table import (
     LatencyTable,
     LatencyTableError,
     layer_densities,
+    layer_points,
 )
 from lab.compression.pipeline import CompressOptions, compress, load_lm_data
 
@@ -139,3 +142,33 @@ def test_estimate_of_a_hand_built_set_matches_its_measurement():
     )
     estimate = table.host_ms(layer_densities(hand))
     assert estimate == pytest.approx(measured["hand"], rel=0.15)
+
+
+@given(
+    st.lists(  # per layer: its neighbouring dense run's drift, and savings at 3 buckets
+        st.tuples(
+            st.floats(-0.3, 0.3),
+            st.lists(st.floats(0.0, 0.2), min_size=3, max_size=3),
+        ),
+        min_size=2,
+        max_size=8,
+    ),
+    st.floats(-0.5, 0.5),
+)
+def test_each_layer_saves_against_its_own_dense_neighbour(layers, opening):
+    """A drift shared by a layer's dense neighbour and its variants, and any error in the
+    round's opening dense run, move no layer's saving (dense minus the layer's point)."""
+    true_dense, dens = 1.0, {0: 0.25, 1: 0.5, 2: 0.75}
+    timed, densities, names = {"dense": true_dense + opening}, {}, []
+    for k, (drift, savings) in enumerate(layers):
+        name = f"l{k}"
+        names.append(name)
+        timed[f"dense@{name}"] = true_dense + drift
+        # savings larger at lower density: already monotone, so the fit leaves them
+        for i, saving in enumerate(sorted(savings, reverse=True)):
+            timed[f"{name}|{i}"] = true_dense + drift - saving
+            densities[f"{name}|{i}"] = dens[i]
+    dense, table = layer_points(timed, densities, names)
+    for k, (_, savings) in enumerate(layers):
+        got = [dense - ms for d, ms in table[f"l{k}"] if d < 1.0]
+        assert got == pytest.approx(sorted(savings, reverse=True), abs=1e-6)
