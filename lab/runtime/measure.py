@@ -122,11 +122,12 @@ def host_freq_khz(root: str = "/") -> int | None:
 
 def host_info(threads: dict[str, Any]) -> dict[str, Any]:
     """What machine and software measured."""
-    from lab.host import cpu_model
+    from lab.host import cpu_model, simd_flags
 
     return {
         "hostname": platform.node(),
         "cpu": cpu_model(),
+        "simd": simd_flags(),
         "cpus": os.cpu_count(),
         "freq_khz": host_freq_khz(),
         "torch": torch.__version__,

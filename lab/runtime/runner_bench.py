@@ -211,6 +211,7 @@ def runner(
                             ("--warmup", warmup, 0)):  # fmt: skip
         if value < low:
             raise RunnerBenchError(f"{opt}: must be at least {low}, got {value}")
+    from lab.host import cpu_model, simd_flags
     from lab.runtime.runner import build_runner
 
     load = [round(x, 2) for x in os.getloadavg()]
@@ -220,7 +221,7 @@ def runner(
         result = measure(export, binary, runs, warmup, rounds, tokens)
     result = {
         "source": source, "tokens": tokens, "runs": runs, "warmup": warmup, "rounds": rounds,
-        "threads": 1, "load_average": load,
+        "threads": 1, "load_average": load, "cpu": cpu_model(), "simd": simd_flags(),
         "date": datetime.now(UTC).isoformat(timespec="seconds"), **result,
     }  # fmt: skip
     if json_out:
