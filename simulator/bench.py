@@ -147,6 +147,27 @@ def _median_wall(fn: Any, repeats: int) -> tuple[float, Any]:
     return statistics.median(times), out
 
 
+def agreement_at(profile: Any, capacity_mah: float) -> dict[str, Any]:
+    """Fast and exact mode on one discharge of ``profile`` (rt3, ideal battery, continuous)
+    at ``capacity_mah``: how far apart their lives and inference counts land."""
+    from simulator import simulate
+
+    kw = dict(battery_model="ideal", capacity_mah=capacity_mah)
+    t0 = time.perf_counter()
+    fast = simulate(profile, mode="fast", **kw)
+    fast_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    exact = simulate(profile, mode="exact", **kw)
+    exact_s = time.perf_counter() - t0
+    return {
+        "capacity_mah": capacity_mah,
+        "fast_s": fast_s,
+        "exact_s": exact_s,
+        "life_rel_diff": abs(fast.battery_life_s - exact.battery_life_s) / exact.battery_life_s,
+        "inferences_diff": fast.inferences - exact.inferences,
+    }
+
+
 def _load_average() -> list[float] | None:
     import os
 
@@ -166,6 +187,11 @@ def simulator(
     naive_capacity_mah: float = typer.Option(
         300.0, "--naive-capacity-mah", help="rt3-paper's capacity for exact vs naive simpy."
     ),
+    agreement_capacity_mah: float = typer.Option(
+        30.0,
+        "--agreement-capacity-mah",
+        help="rt3-paper's capacity at 1x for fast against exact at 1x/10x/100x.",
+    ),
     poisson: str = typer.Option(
         "poisson:10", "--poisson", help="Workload for mean mode against fast's stepping."
     ),
@@ -178,6 +204,7 @@ def simulator(
     from device_profiles import load_profile
     from simulator import simulate
 
+    load = _load_average()  # before the bench adds its own
     prof = load_profile(profile)
     kwargs = dict(policy=policy, battery_model=battery_model, workload=workload)
     simulate(prof, mode="fast", **kwargs)  # warm-up: imports (pandas, simpy) and caches
@@ -214,6 +241,7 @@ def simulator(
     t0 = time.perf_counter()
     rt3_exact = simulate(rt3, mode="exact", **naive_kw)
     rt3_exact_wall = time.perf_counter() - t0
+    agreement = {f"{k}x": agreement_at(rt3, agreement_capacity_mah * k) for k in SCALES}
     pybamm = thevenin_vs_pybamm()
     out = {
         "profile": profile,
@@ -246,6 +274,10 @@ def simulator(
             "exact_inferences": rt3_exact.inferences,
         },
         "exact_over_naive_simpy": naive_wall / rt3_exact_wall,
+        # fast against exact at 1x/10x/100x of --agreement-capacity-mah (rt3-paper, ideal,
+        # continuous): the phone discharge above takes exact mode ~7 s at 1x, ~12 min at 100x,
+        # and exact mode refuses rt3-paper past ~7,000 mAh continuous (its work bound)
+        "agreement_by_capacity": agreement,
         "mean_poisson": {
             "workload": poisson,
             "mean_s_by_capacity": mean_by_cap,
@@ -258,7 +290,7 @@ def simulator(
         },
         "thevenin_over_pybamm": None if pybamm is None else pybamm["thevenin_over_pybamm"],
         "pybamm": pybamm,
-        "load_average": _load_average(),
+        "load_average": load,
     }
     if as_json:
         typer.echo(json.dumps(out, indent=2))
@@ -316,6 +348,14 @@ def simulator(
         f"{rt3_exact.battery_life_s / 3600:.4f}",
         f"{rt3_exact.inferences:,}",
     )
+    for k, a in agreement.items():
+        t.add_row(
+            f"fast vs exact, rt3-paper {a['capacity_mah']:g} mAh ({k})",
+            f"{a['fast_s']:.4f} / {a['exact_s']:.2f}",
+            "",
+            f"rel diff {a['life_rel_diff']:.1e}",
+            f"{a['inferences_diff']:+d}",
+        )
     c = termout_console()
     c.print(t)
     c.print(

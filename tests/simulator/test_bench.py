@@ -21,13 +21,20 @@ def test_naive_simpy_model_runs_the_same_discharge_as_exact_mode(cap):
 
 @pytest.mark.slow
 def test_bench_simulator_json_has_the_issue_keys():
-    r = CliRunner().invoke(app, ["--json", "--repeats", "1", "--naive-capacity-mah", "20"])
+    r = CliRunner().invoke(
+        app,
+        ["--json", "--repeats", "1", "--naive-capacity-mah", "20", "--agreement-capacity-mah", "2"],
+    )
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)
     assert set(out["fast_s_by_capacity"]) == {"1x", "10x", "100x"}
     assert out["exact_over_naive_simpy"] > 0
     assert out["inferences_diff"] == 0 and out["life_rel_diff"] <= 1e-3
     assert out["naive_simpy"]["exact_inferences"] > 0
+    agree = out["agreement_by_capacity"]
+    assert [a["capacity_mah"] for a in agree.values()] == [2.0, 20.0, 200.0]
+    for a in agree.values():  # the issue's bar at every scale
+        assert a["inferences_diff"] == 0 and a["life_rel_diff"] <= 1e-3, a
     assert "thevenin_over_pybamm" in out
     mean = out["mean_poisson"]
     assert set(mean["mean_s_by_capacity"]) == {"1x", "10x", "100x"}

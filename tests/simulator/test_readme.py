@@ -27,6 +27,8 @@ def test_readme_bench_figures_match_the_recorded_run():
         f"cutoff) | {b['thevenin_over_pybamm']:.2f} |",
         f"{b['mean_poisson']['workload']}, 1x / 10x / 100x capacity | "
         + " / ".join(f"{b['mean_poisson']['mean_s_by_capacity'][k]:.4f} s" for k in caps),
+        " / ".join(f"{a['life_rel_diff']:.1e}" for a in b["agreement_by_capacity"].values())
+        + "; equal |",
         f"| {b['mean_poisson']['fast_stepped_s']:.2f} s; "
         f"{b['mean_poisson']['life_rel_diff_seed0']:.1e} |",
     ]
