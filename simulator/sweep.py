@@ -314,8 +314,12 @@ def write_batch(out: Path, rows: list[dict[str, Any]] | Any) -> Path:
     part.mkdir(parents=True, exist_ok=True)
     path = part / f"part-{batch_id(table.column('cell_id').to_pylist())}.parquet"
     tmp = part / f".{path.name}.tmp"  # dot files are ignored by dataset readers
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)
+    try:
+        pq.write_table(table, tmp)
+        os.replace(tmp, path)
+    except BaseException:  # a Ctrl-C mid-write too: no half-written file left behind
+        tmp.unlink(missing_ok=True)
+        raise
     return path
 
 
@@ -496,26 +500,36 @@ def start_client(
 WRITE_EVERY_S = 1.0
 
 
+def write_interval(seconds: float | None) -> float:
+    """``--write-every``: seconds >= 0, or None for ``WRITE_EVERY_S``."""
+    every_s = WRITE_EVERY_S if seconds is None else seconds
+    if not every_s >= 0:  # NaN too
+        raise SweepConfigError(f"--write-every: expected seconds >= 0, got {seconds}")
+    return every_s
+
+
 class _HeldTables:
     """Finished batches not yet written, by policy (the dataset's partition)."""
 
-    def __init__(self, out: Path) -> None:
+    def __init__(self, out: Path, every_s: float) -> None:
         self.out = out
+        self.every_s = every_s
         self.tables: dict[str, list[Any]] = {}
         self.since = time.monotonic()
 
     def add(self, table: Any) -> None:
         self.tables.setdefault(table.schema.metadata[b"policy"].decode(), []).append(table)
-        if time.monotonic() - self.since >= WRITE_EVERY_S:
+        if time.monotonic() - self.since >= self.every_s:
             self.write()
 
     def write(self) -> None:
-        """Write every held batch of a policy as one file, then forget it."""
+        """Write every held batch of a policy as one file, then forget it (only once
+        written: a write cut short by Ctrl-C is done again by the ``finally`` that follows)."""
         import pyarrow as pa
 
-        while self.tables:
-            _, tables = self.tables.popitem()
-            write_batch(self.out, pa.concat_tables(tables))
+        for policy in list(self.tables):
+            write_batch(self.out, pa.concat_tables(self.tables[policy]))
+            del self.tables[policy]
         self.since = time.monotonic()
 
 
@@ -526,13 +540,17 @@ def run_sweep(
     batch_size: int | None = None,
     on_batch: Callable[[int, int], None] | None = None,
     retry_failed: bool = True,
+    write_every_s: float | None = None,
 ) -> SweepSummary:
     """Run every cell of ``cfg`` not yet in ``out`` on ``client``, writing finished batches
-    as they arrive (``_HeldTables``: at least every ``WRITE_EVERY_S`` seconds, and whatever
-    has arrived when the run ends or is interrupted). ``on_batch(done, pending)`` is called
-    after each batch arrives. With ``retry_failed`` a cell whose earlier run ended in an
-    error is run again."""
+    as they arrive (``_HeldTables``: once ``write_every_s`` seconds have passed since the
+    last write, default ``WRITE_EVERY_S``, 0 for every batch, and whatever has arrived when
+    the run ends or is interrupted). ``on_batch(done, pending)`` is called after each batch
+    arrives. With ``retry_failed`` a cell whose earlier run ended in an error is run
+    again."""
     from dask.distributed import as_completed
+
+    every_s = write_interval(write_every_s)
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -558,7 +576,7 @@ def run_sweep(
     futures = [client.submit(run_batch_table, b, pure=False) for b in batches]
     ran = errors = 0
     failed: list[str] = []
-    held = _HeldTables(out)
+    held = _HeldTables(out, every_s)
     try:
         for fut in as_completed(futures):
             table = fut.result()

@@ -31,6 +31,12 @@ def sweep(
         "--retry-failed/--no-retry-failed",
         help="Run again the cells whose earlier run ended in an error (default: on).",
     ),
+    write_every: float | None = typer.Option(
+        None,
+        "--write-every",
+        help="Seconds finished cells may wait on the client before they are written, at "
+        "most what a killed client loses (default 1; 0: a file per task).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON only."),
 ) -> None:
     """Run every cell of the sweep not yet in --out; interrupted sweeps resume, failed
@@ -44,9 +50,11 @@ def sweep(
         load_sweep_config,
         run_sweep,
         start_client,
+        write_interval,
     )
 
     cfg = load_sweep_config(config)
+    write_interval(write_every)  # refused before a cluster starts
     total = len(cells(cfg))
     done = finished_cell_ids(out) - (failed_cells(out) if retry_failed else set())
     pending = total - len(done & {c.cell_id for c in cells(cfg)})
@@ -70,6 +78,7 @@ def sweep(
                 batch_size=batch_size,
                 on_batch=lambda done, _n: progress.update(task, completed=done),
                 retry_failed=retry_failed,
+                write_every_s=write_every,
             )
     finally:
         cluster = getattr(client, "cluster", None)

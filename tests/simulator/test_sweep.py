@@ -229,6 +229,17 @@ def test_cli_bad_config_exits_2_with_one_line(tmp_path, capsys):
     assert err.count("\n") == 0 and "unknown policy 'nope'" in err
 
 
+@pytest.mark.parametrize("value", ["-1", "nan"])
+def test_cli_bad_write_interval_exits_2_with_one_line(tmp_path, capsys, value):
+    path = write_config(tmp_path / "s.yaml", BIG)
+    with pytest.raises(SystemExit) as exc:
+        main(["sweep", str(path), "--out", str(tmp_path / "o"), "--write-every", value])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "--write-every: expected seconds >= 0" in err
+    assert not (tmp_path / "o").exists()
+
+
 def test_cli_runs_on_an_existing_scheduler_address(client, tmp_path, capsys):
     import json
 
@@ -276,8 +287,11 @@ def test_ctrl_c_on_the_cli_then_resume_runs_each_cell_once(tmp_path):
     path = write_config(tmp_path / "s.yaml", {**BIG, "capacities_mah": BIG["capacities_mah"][:6]})
     out = tmp_path / "o"
     exe = str(Path(sys.executable).with_name("rt3lab"))
+    # a file per task (--write-every 0), so that files appearing mean mid-run
     cmd = [exe, "sweep", str(path), "--out", str(out), "--threads", "--batch-size", "20"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [*cmd, "--write-every", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and len(list(out.rglob("part-*.parquet"))) < 3:
         time.sleep(0.05)
