@@ -153,6 +153,8 @@ class Engine:
         """Write the logits of ``tokens`` (contiguous int64 ``(T,)``) into ``out``
         (contiguous float32 ``(T, vocab)``)."""
         self._check(tokens, out)
+        if self._h is None:
+            raise EngineError("the engine is closed")
         rc = self._lib.rt3e_forward(
             self._h, tokens.ctypes.data, tokens.size, out.ctypes.data, self._err, len(self._err)
         )
@@ -197,7 +199,10 @@ class Engine:
         toks = np.ascontiguousarray(toks)
         out = np.empty((*toks.shape, self.vocab), dtype=np.float32)
         fn, h, err, errlen = self._lib.rt3e_forward, self._h, self._err, len(self._err)
-        n, row, t_ptr, o_ptr = toks.shape[1], out[0].nbytes, toks.ctypes.data, out.ctypes.data
+        if h is None:
+            raise EngineError("the engine is closed")
+        n, t_ptr, o_ptr = toks.shape[1], toks.ctypes.data, out.ctypes.data
+        row = 4 * n * self.vocab  # bytes of one sequence's logits
         for b in range(toks.shape[0]):
             if fn(h, t_ptr + 8 * n * b, n, o_ptr + row * b, err, errlen):
                 raise EngineError(err.value.decode(errors="replace"))

@@ -160,6 +160,21 @@ def test_a_bound_call_runs_the_active_set_on_its_arrays_until_the_engine_closes(
     eng.close()
     with pytest.raises(E.EngineError, match="closed"):
         run()
+    with pytest.raises(E.EngineError, match="closed"):  # not a NULL handle into C
+        eng.forward_into(tokens, out)
+    with pytest.raises(E.EngineError, match="closed"):
+        eng(torch.zeros(1, 3, dtype=torch.int64))
+
+
+def test_the_torch_call_takes_any_integer_layout_and_an_empty_batch(export):
+    eng = E.Engine(export)
+    eng.select("p20")
+    tokens = torch.arange(70).reshape(7, 10).T % SMALL["vocab_size"]  # (10, 7), strided
+    got = eng(tokens.to(torch.int32))
+    assert got.shape == (10, 7, SMALL["vocab_size"])
+    for b in range(10):
+        assert np.array_equal(got[b].numpy(), eng.logits(tokens[b].numpy()))
+    assert eng(torch.zeros(0, 5, dtype=torch.int64)).shape == (0, 5, SMALL["vocab_size"])
 
 
 def _copy(src, dst):
