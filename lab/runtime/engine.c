@@ -777,9 +777,10 @@ static void linear(const linear_t *l, const table_t *t, const int32_t *iota, con
         const int64_t nr = l->out - b * B < B ? l->out - b * B : B;
         float *yb = y + b * B;
         int64_t tk = 0;
-        if (t && t->B && b + 1 < l->nbr) {
+        if (t && t->B && b + 1 < l->nbr && t->off[b + 2] - t->off[b + 1] < in) {
             /* a set's kept weight rows are scattered, which the hardware's stream
-             * prefetcher does not follow: fetch the next block-row's into L2 now */
+             * prefetcher does not follow: fetch the next block-row's into L2 now (not when
+             * it keeps every row: read in order, the stream prefetcher has them) */
             const float *wn = wb + in * B;
             const int32_t *cn = t->cols + t->off[b + 1];
             const int64_t nn = t->off[b + 2] - t->off[b + 1];
