@@ -168,7 +168,9 @@ def agreement_at(profile: Any, capacity_mah: float) -> dict[str, Any]:
     }
 
 
-def _load_average() -> list[float] | None:
+def load_average() -> list[float] | None:
+    """The 1, 5 and 15 minute load averages, rounded (None where the OS has none): the
+    simulator's benches record it before they add their own load."""
     import os
 
     try:
@@ -204,7 +206,7 @@ def simulator(
     from device_profiles import load_profile
     from simulator import simulate
 
-    load = _load_average()  # before the bench adds its own
+    load = load_average()  # before the bench adds its own
     prof = load_profile(profile)
     kwargs = dict(policy=policy, battery_model=battery_model, workload=workload)
     simulate(prof, mode="fast", **kwargs)  # warm-up: imports (pandas, simpy) and caches

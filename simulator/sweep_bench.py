@@ -123,9 +123,10 @@ def sweep(
     each pair run side by side ``--repeats`` times; the speedup is the median pair's."""
     from statistics import median
 
+    from simulator.bench import load_average
     from simulator.sweep import cells, run_cell, warm_up
 
-    load = [round(x, 2) for x in os.getloadavg()]  # before the bench adds its own
+    load = load_average()  # before the bench adds its own
     cfg = bench_config(n_cells)
     todo = cells(cfg)
     n_workers = workers or min(2, os.cpu_count() or 1)

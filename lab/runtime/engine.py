@@ -19,7 +19,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import numpy as np
 
@@ -153,13 +153,17 @@ class Engine:
         """Write the logits of ``tokens`` (contiguous int64 ``(T,)``) into ``out``
         (contiguous float32 ``(T, vocab)``)."""
         self._check(tokens, out)
+        self._forward(tokens.ctypes.data, tokens.size, out.ctypes.data)
+
+    def _forward(self, t_ptr: int, n: int, o_ptr: int) -> None:
+        """One sequence of ``n`` int64 tokens at ``t_ptr`` -> its logits at ``o_ptr``."""
         if self._h is None:
-            raise EngineError("the engine is closed")
-        rc = self._lib.rt3e_forward(
-            self._h, tokens.ctypes.data, tokens.size, out.ctypes.data, self._err, len(self._err)
-        )
-        if rc:
-            raise EngineError(self._err.value.decode(errors="replace"))
+            raise EngineError("the engine is closed")  # not a NULL handle into C
+        if self._lib.rt3e_forward(self._h, t_ptr, n, o_ptr, self._err, len(self._err)):
+            self._failed()
+
+    def _failed(self) -> NoReturn:
+        raise EngineError(self._err.value.decode(errors="replace"))
 
     def bind(self, tokens: np.ndarray, out: np.ndarray) -> Callable[[], None]:
         """``forward_into(tokens, out)`` prepared once: a call without arguments that runs
@@ -177,11 +181,11 @@ class Engine:
         t_ptr, n = ctypes.c_void_p(tokens.ctypes.data), ctypes.c_int64(tokens.size)
         o_ptr = ctypes.c_void_p(out.ctypes.data)
 
-        def run() -> None:
+        def run() -> None:  # _forward with the arguments converted once
             if self._h is None:
                 raise EngineError("the engine is closed")
             if fn(handle, t_ptr, n, o_ptr, err, errlen):
-                raise EngineError(err.value.decode(errors="replace"))
+                self._failed()
 
         run.arrays = (tokens, out)  # type: ignore[attr-defined]
         return run
@@ -198,14 +202,9 @@ class Engine:
         toks = tokens.numpy() if tokens.dtype == torch.int64 else tokens.to(torch.int64).numpy()
         toks = np.ascontiguousarray(toks)
         out = np.empty((*toks.shape, self.vocab), dtype=np.float32)
-        fn, h, err, errlen = self._lib.rt3e_forward, self._h, self._err, len(self._err)
-        if h is None:
-            raise EngineError("the engine is closed")
         n, t_ptr, o_ptr = toks.shape[1], toks.ctypes.data, out.ctypes.data
-        row = 4 * n * self.vocab  # bytes of one sequence's logits
-        for b in range(toks.shape[0]):
-            if fn(h, t_ptr + 8 * n * b, n, o_ptr + row * b, err, errlen):
-                raise EngineError(err.value.decode(errors="replace"))
+        for b in range(toks.shape[0]):  # row b: n int64 tokens in, n x vocab float32 out
+            self._forward(t_ptr + 8 * n * b, n, o_ptr + 4 * n * self.vocab * b)
         return torch.from_numpy(out)
 
     def close(self) -> None:
