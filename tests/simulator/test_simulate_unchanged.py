@@ -1,0 +1,42 @@
+"""``simulate --json`` on every shipped profile gives the recorded numbers bit for bit.
+
+The files under ``tests/data/simulate_before`` were recorded before the lab was restructured
+(issue 28); a refactor must not move a single figure. A change that means to alter the
+simulation (a new default, a fixed bug) re-records them and says so in its commit.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from cli_runner import rt3lab
+
+PROFILES = ("odroid-xu4", "pixel-3", "raspberry-pi-4", "rt3-paper")
+DATA = Path(__file__).resolve().parents[1] / "data" / "simulate_before"
+
+
+def _args(name: str) -> list[str]:
+    profile = next(p for p in PROFILES if name.startswith(p + "-"))
+    rest = name[len(profile) + 1 :]
+    if rest == "exact-poisson":
+        extra = ["--workload", "poisson:50", "--mode", "exact", "--capacity-mah", "2"]
+    else:
+        model, workload = rest.split("-")
+        extra = ["--battery-model", model, "--workload", workload]
+    return ["simulate", "--profile", profile, *extra, "--compare", "--json"]
+
+
+CASES = sorted(p.stem for p in DATA.glob("*.json"))
+
+
+def test_every_shipped_profile_is_recorded():
+    assert len(CASES) == 36
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_simulate_json_unchanged(name):
+    out = rt3lab(*_args(name))
+    assert out.code == 0, out.stderr
+    assert json.loads(out.stdout) == json.loads((DATA / f"{name}.json").read_text())
