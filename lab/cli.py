@@ -28,17 +28,17 @@ COMMANDS: list[tuple[str, str | None]] = [
     ("lab.runtime.cli", None),
     ("power_meter.cli", "meter"),
     ("reports.cli", None),
-    ("lab.demo", None),
+    ("lab.demo.run", None),
 ]
 BENCHES: list[str] = [
-    "lab.models.bench",
-    "lab.runtime.bench",
-    "lab.runtime.runner_bench",
-    "lab.compression.search_bench",
+    "lab.bench.train",
+    "lab.bench.runtime",
+    "lab.bench.runner",
+    "lab.bench.search",
     "simulator.bench",
     "power_meter.bench",
     "simulator.sweep_bench",
-    "lab.startup_bench",
+    "lab.bench.startup",
 ]
 
 
@@ -140,7 +140,7 @@ def build_app() -> typer.Typer:
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point with meaningful exit codes."""
-    from lab.threads import configure_openmp
+    from lab.host.threads import configure_openmp
 
     configure_openmp()  # before torch (and OpenMP) is imported by any command
     from termout import is_terminal

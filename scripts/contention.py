@@ -40,8 +40,8 @@ print(time.perf_counter() - t0)
 
 
 def _micro(env: dict[str, str], threads: int | None, steps: int) -> float:
-    if threads is None:  # what lab.threads.default_threads picks
-        code = "from lab.threads import default_threads; print(default_threads())"
+    if threads is None:  # what lab.host.threads.default_threads picks
+        code = "from lab.host.threads import default_threads; print(default_threads())"
         threads = int(subprocess.run([sys.executable, "-c", code], env=env, text=True,
                                      capture_output=True, check=True).stdout)  # fmt: skip
     out = subprocess.run([sys.executable, "-c", MICRO, str(threads), str(steps)], env=env,
@@ -89,7 +89,7 @@ def main() -> None:
         # lab.cli from setting PASSIVE) and torch on every core
         "before (default wait policy, threads = cores)": ({**base, "OMP_WAIT_POLICY": ""},
                                                           cores),
-        # after: what lab.cli.main sets (PASSIVE), threads = lab.threads.default_threads
+        # after: what lab.cli.main sets (PASSIVE), threads = lab.host.threads.default_threads
         "after (PASSIVE, threads = cores)": ({**base, "OMP_WAIT_POLICY": "PASSIVE"}, None),
     }  # fmt: skip
     if args.micro:  # separate the two changes: each alone at threads = cores

@@ -10,7 +10,7 @@ bundle has no set of that name and knows its operation counts.
 The bundle is checked as far as the simulator can without torch: set names match the
 runtime's pattern (no ``/``, no leading ``.``) and are unique, every weight file exists and
 has the SHA-256 recorded in ``checksums`` (a bundle without checksums is accepted with a
-warning, as ``lab.bundle`` does), and each set's ``freq_khz`` is a level of the profile
+warning, as ``lab.runtime.bundle`` does), and each set's ``freq_khz`` is a level of the profile
 when the levels are given.
 """
 
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from device_profiles.schema import Variant
 
 
-SET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")  # as lab.bundle.SET_NAME
+SET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")  # as lab.runtime.bundle.SET_NAME
 
 
 class BundleChecksumWarning(UserWarning):

@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).parent / "reports"))  # the report's HTML 
 from report_html import check_headline_against, parse_report, png_payloads
 
 from lab.cli import main
-from lab.demo import DemoUnavailable, _root_command, plan, require, run_demo
+from lab.demo.run import DemoUnavailable, _root_command, plan, require, run_demo
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +109,7 @@ def test_unknown_board_is_bad_input_before_any_work(tmp_path, capsys, monkeypatc
 
 def test_the_cache_key_follows_the_code(tmp_path):
     """A cached bundle, bench or profile made by other code is never reused."""
-    from lab.demo import code_fingerprint
+    from lab.demo.run import code_fingerprint
 
     (tmp_path / "pkg" / "sub").mkdir(parents=True)
     (tmp_path / "pkg" / "a.py").write_text("x = 1\n")

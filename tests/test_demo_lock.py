@@ -15,7 +15,7 @@ RT3LAB = str(Path(sys.executable).with_name("rt3lab"))
 HOLD = """
 import sys, time
 from pathlib import Path
-from lab.demo import cache_lock, plan
+from lab.demo.run import cache_lock, plan
 with cache_lock(plan(Path(sys.argv[1]), "rt3-paper", True).cache):
     print("held", flush=True)
     sys.stdin.readline()

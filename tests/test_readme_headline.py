@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.demo_docs import (
+from lab.demo.docs import (
     BEGIN,
     END,
     HeadlineError,

@@ -13,14 +13,10 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from contracts.cache import cache_root
+
 if TYPE_CHECKING:
     import torch
-
-
-def cache_root() -> Path:
-    """``$RT3LAB_CACHE`` or ``~/.cache/rt3lab``."""
-    env = os.environ.get("RT3LAB_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "rt3lab"
 
 
 def tokens_fingerprint(*streams: torch.Tensor) -> str:
@@ -37,8 +33,8 @@ def source_fingerprint(paths: list[Path]) -> str:
     and, for directories, every such file under them. Cached artefacts carry it in their
     key so that changed code never reuses what old code made.
 
-    >>> import lab.training
-    >>> len(source_fingerprint([Path(lab.training.__file__)]))
+    >>> import lab.model.training
+    >>> len(source_fingerprint([Path(lab.model.training.__file__)]))
     16
     """
     h = hashlib.sha256()
@@ -59,13 +55,13 @@ def source_fingerprint(paths: list[Path]) -> str:
 def dense_training_sources() -> list[Path]:
     """The code a trained dense model depends on (its data and settings are keyed apart)."""
     import lab.compression.tasks
-    import lab.models
-    import lab.training
+    import lab.model
+    import lab.model.training
 
     return [
-        Path(lab.training.__file__),
+        Path(lab.model.training.__file__),
         Path(lab.compression.tasks.__file__),
-        Path(lab.models.__file__).parent,
+        Path(lab.model.__file__).parent,
     ]
 
 

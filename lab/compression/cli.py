@@ -132,7 +132,7 @@ def compress(
     from lab.compression.pipeline import compress as run
     from lab.compression.sparsifier import CompressionError
     from lab.compression.tasks import MODEL_SPECS, load_task
-    from lab.device import compute_device, resolve_device
+    from lab.host.compute import compute_device, resolve_device
 
     if model != "rt3-transformer" and not model.startswith("hf:"):
         raise CompressionError(f"--model {model}: expected one of {list(MODEL_SPECS)}")
@@ -194,7 +194,7 @@ def evaluate(
     """Re-score every pattern set on the test split: sparsity, accuracy, perplexity, delta
     to dense; then the baselines (as recorded by compress)."""
     from lab.compression.evaluation import evaluate_bundle
-    from lab.device import compute_device
+    from lab.host.compute import compute_device
 
     with compute_device(device):
         result = evaluate_bundle(bundle, data=data, threads=threads)

@@ -113,7 +113,7 @@ def rescore(bundle: Any, data: str | None = None, threads: int | None = None) ->
 
     from lab.compression.finetune import applied_masks
     from lab.compression.tasks import LMTask, load_task
-    from lab.models import build_model
+    from lab.model import build_model
 
     where = f"{bundle.path}/bundle.json" if bundle.path else "bundle"
     prov = bundle.provenance
@@ -226,7 +226,7 @@ def evaluate_bundle(
     sets on the data (``EvaluationError`` when it cannot) and tabulate them."""
     from dataclasses import replace
 
-    from lab.bundle import Bundle
+    from lab.runtime.bundle import Bundle
 
     b = Bundle.load(path)
     scores = rescore(b, data, threads)

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from lab.device import on_compute_device, to_device
+from lab.host.compute import on_compute_device, to_device
 
 if TYPE_CHECKING:
     import torch

@@ -66,7 +66,7 @@ class LatencyTableError(CompressionError):
 
 def host_identity() -> dict[str, Any]:
     """What identifies this host for a latency table: hostname and CPU model."""
-    from lab.host import cpu_model
+    from lab.host.cpu import cpu_model
 
     return {"hostname": platform.node(), "cpu": cpu_model()}
 
@@ -302,9 +302,9 @@ def measure_table_and_sets(
     ``ReconfigurableModel``'s ``auto`` runs), else on the per-layer forms."""
     import copy
 
-    from lab.pattern_set import PatternSet
-    from lab.runtime.measure import _timed, host_freq_khz, make_inputs
-    from lab.training import torch_threads
+    from lab.model.training import torch_threads
+    from lab.runtime.measure import host_freq_khz, make_inputs, timed_rounds
+    from lab.runtime.pattern_set import PatternSet
 
     layers = list(buckets[0])
     bucket_sets = [
@@ -347,7 +347,7 @@ def measure_table_and_sets(
                 variants[key] = (lambda n=ps.name: eng.switch(n), run)
             for ps in bucket_sets + extra:
                 variants[ps.name] = (lambda n=ps.name: eng.switch(n), run)
-            _timed(variants, rounds, per_round, warmup=2, raw=raw)
+            timed_rounds(variants, rounds, per_round, warmup=2, raw=raw)
             eng.switch(None)
         else:
             from lab.runtime.reconfigurable import ReconfigurableModel
@@ -373,7 +373,7 @@ def measure_table_and_sets(
                 variants[key] = (lambda f=form: activate(f), run_rm)
             for ps in bucket_sets + extra:
                 variants[ps.name] = (lambda n=ps.name: rm.switch(n), run_rm)
-            _timed(variants, rounds, per_round, warmup=2, raw=raw)
+            timed_rounds(variants, rounds, per_round, warmup=2, raw=raw)
             rm.switch(None)
     timed = fastest_ms(raw)
     dense, table = layer_points(timed, dens, layers)
@@ -468,10 +468,10 @@ def measure_end_to_end(
     interleaved, at ``threads``."""
     import copy
 
-    from lab.pattern_set import PatternSet
-    from lab.runtime.measure import _timed, make_inputs
+    from lab.model.training import torch_threads
+    from lab.runtime.measure import make_inputs, timed_rounds
+    from lab.runtime.pattern_set import PatternSet
     from lab.runtime.reconfigurable import ReconfigurableModel
-    from lab.training import torch_threads
 
     pattern_sets = [
         PatternSet.from_masks(name, dict(masks), block_rows, block_cols)
@@ -493,7 +493,7 @@ def measure_end_to_end(
         fns = {n: (lambda n=n: rm.switch(n), run) for n in sets}
         fns["dense"] = (lambda: rm.switch(None), run)
         raw: dict[str, list[float]] = {}
-        _timed(fns, rounds, per_round, warmup=2, raw=raw)
+        timed_rounds(fns, rounds, per_round, warmup=2, raw=raw)
     return fastest_ms(raw)
 
 

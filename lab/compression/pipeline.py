@@ -642,7 +642,7 @@ def compress(
         rep.stage("bundle up to date (same data, profile, options and seed)", 1)
         rep.advance()
         return done
-    from lab.training import torch_threads
+    from lab.model.training import torch_threads
 
     with torch_threads(opts.threads):
         return _compress(c, profile, opts, rep, episodes, run_key, t0)
@@ -851,8 +851,8 @@ def _compress(
 ) -> Path:
     import torch
 
-    from lab.bundle import Bundle
-    from lab.pattern_set import LayerPattern, PatternSet
+    from lab.runtime.bundle import Bundle
+    from lab.runtime.pattern_set import LayerPattern, PatternSet
 
     b = c.budget
     task = c.task
@@ -1075,7 +1075,7 @@ def _search_dir(out: Path, run_key: str) -> Path:
 
 def _finished_bundle(out: Path, run_key: str) -> Path | None:
     """``out`` if it already holds a valid bundle made with exactly these inputs."""
-    from lab.bundle import Bundle
+    from lab.runtime.bundle import Bundle
 
     if not (out / "bundle.json").is_file():
         return None

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from lab.compression.finetune import Objective
-    from lab.data.glue import EncodedGlue, GlueData
+    from lab.model.data.glue import EncodedGlue, GlueData
 
 BERT_BP_CONFIG = Path(__file__).with_name("bp_bert.yaml")
 
@@ -41,7 +41,7 @@ class Task(Protocol):
     """The model-and-data side of the pipeline."""
 
     spec: str  # the data, as recorded in the bundle's provenance
-    kind: str  # the bundle's model kind (``lab.models.build_model``)
+    kind: str  # the bundle's model kind (``lab.model.build_model``)
     seq_len: int  # tokens per inference, for RT3's op counts
     metric: str  # what ``accuracy`` means for this task
 
@@ -118,7 +118,7 @@ class LMTask:
         return {"vocab_size": self.data.vocab_size, **self.budget.model_config()}
 
     def build_model(self) -> nn.Module:
-        from lab.models.transformer import RT3TransformerLM
+        from lab.model.transformer import RT3TransformerLM
 
         return RT3TransformerLM.from_config(self.model_config())
 
@@ -133,7 +133,7 @@ class LMTask:
     def score(
         self, model: nn.Module, split: str, limit: int | None, threads: int | None
     ) -> tuple[float, float | None]:
-        from lab.training import evaluate_lm
+        from lab.model.training import evaluate_lm
 
         tokens = self.data.valid if split == "valid" else self.data.test
         r = evaluate_lm(model, tokens, self.budget.seq_len, max_tokens=limit, threads=threads)
@@ -147,7 +147,7 @@ class LMTask:
         threads: int | None,
         progress: Callable[[float], None],
     ) -> None:
-        from lab.training import train_lm
+        from lab.model.training import train_lm
 
         train_lm(
             model,
@@ -192,10 +192,10 @@ class ClassifierObjective:
         """The classifier's loss, optionally with substituted parameters."""
         from torch.func import functional_call
 
-        from lab.training import _classifier_loss, _logits
+        from lab.model.training import logits_loss, output_logits
 
         out = model(**inputs) if params is None else functional_call(model, params, (), inputs)
-        return _classifier_loss(_logits(out), targets)
+        return logits_loss(output_logits(out), targets)
 
 
 @dataclass
@@ -209,8 +209,8 @@ class GlueTask:
     splits: dict[str, EncodedGlue] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        from lab.data.glue import encode_glue
-        from lab.models.hf import checkpoint_config, load_hf_tokenizer
+        from lab.model.data.glue import encode_glue
+        from lab.model.hf import checkpoint_config, load_hf_tokenizer
 
         checkpoint_config(self.checkpoint)  # a clear error before anything heavy
         tokenizer = load_hf_tokenizer(self.checkpoint)
@@ -256,7 +256,7 @@ class GlueTask:
         return {"path": str(self.checkpoint.resolve()), "num_labels": self.glue.num_labels}
 
     def build_model(self) -> nn.Module:
-        from lab.models.hf import load_hf_classifier
+        from lab.model.hf import load_hf_classifier
 
         return load_hf_classifier(self.checkpoint, num_labels=self.glue.num_labels)
 
@@ -275,7 +275,7 @@ class GlueTask:
     def score(
         self, model: nn.Module, split: str, limit: int | None, threads: int | None
     ) -> tuple[float, float | None]:
-        from lab.training import evaluate_classifier
+        from lab.model.training import evaluate_classifier
 
         data = self.splits["valid" if split == "valid" else "test"]
         if limit is not None and limit < len(data):
@@ -291,7 +291,7 @@ class GlueTask:
         threads: int | None,
         progress: Callable[[float], None],
     ) -> None:
-        from lab.training import train_classifier
+        from lab.model.training import train_classifier
 
         train_classifier(
             model,
@@ -314,7 +314,7 @@ class GlueTask:
 
 
 def _head(data: EncodedGlue, n: int) -> EncodedGlue:
-    from lab.data.glue import EncodedGlue
+    from lab.model.data.glue import EncodedGlue
 
     tt = data.token_type_ids
     return EncodedGlue(
@@ -328,7 +328,7 @@ DATA_SPECS = ("builtin", "wikitext2:DIR", "glue:TASK:DIR")
 
 def load_task(model: str, data: str, budget: Budget) -> Task:
     """The task of ``--model`` and ``--data``; mismatches and bad paths are named."""
-    from lab.data import load_glue, load_lm_corpus
+    from lab.model.data import load_glue, load_lm_corpus
 
     if model == "rt3-transformer":
         if data.startswith("glue:"):

@@ -27,7 +27,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from lab.compression.cache import cache_root
+from contracts.cache import cache_root
 
 
 class JournalError(ValueError):

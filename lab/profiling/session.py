@@ -464,7 +464,7 @@ def make_workload(
     only one), pinned there to ``cpus``."""
     if engine != "runner":
         return bundle_workload(bundle, seq_len, threads, sets)
-    from lab.profiling.device import runner_workload
+    from lab.profiling.runner_workload import runner_workload
 
     serial = None if adb in (None, "-") else adb
     return runner_workload(bundle, seq_len, sets, serial, adb is not None, runner_bin, cpus)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from lab.bundle import Bundle
+    from lab.runtime.bundle import Bundle
 
 DENSE = "dense"
 
@@ -88,9 +88,9 @@ class BundleWorkload:
     ):
         import torch
 
-        from lab.bundle import Bundle
+        from lab.host.threads import default_threads
+        from lab.runtime.bundle import Bundle
         from lab.runtime.reconfigurable import ReconfigurableModel
-        from lab.threads import default_threads
 
         torch.set_num_threads(threads if threads is not None else default_threads())
         self.bundle = Bundle.load(bundle_dir)

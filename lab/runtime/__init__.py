@@ -2,7 +2,7 @@
 
 ``ReconfigurableModel`` (``lab.runtime.reconfigurable``) holds a backbone and every pattern
 set in executable form (``lab.runtime.kernels``) and switches between them by swapping one
-reference; ``lab.runtime.measure`` times it and ``lab.runtime.bench`` is
+reference; ``lab.runtime.measure`` times it and ``lab.bench.runtime`` is
 ``rt3lab bench runtime``; ``lab.runtime.synthetic`` makes random-weight models, sets and
 bundles. Names are imported lazily so that ``rt3lab --help`` does not import torch.
 """

@@ -26,7 +26,7 @@ def export_cmd(
     json_out: bool = typer.Option(False, "--json", help="Print only JSON."),
 ) -> None:
     """Write the bundle's weights and every set's index tables as a checked flat export."""
-    from lab.bundle import Bundle
+    from lab.runtime.bundle import Bundle
     from lab.runtime.export import export_bundle, read_export
 
     path = export_bundle(Bundle.load(bundle), out)
@@ -56,7 +56,7 @@ def verify_cmd(
     json_out: bool = typer.Option(False, "--json", help="Print only JSON."),
 ) -> None:
     """Run every set on the runner (qemu-user off-host) and print max_rel_err per set."""
-    from lab.bundle import Bundle
+    from lab.runtime.bundle import Bundle
     from lab.runtime.runner import verify
 
     result = verify(Bundle.load(bundle), target)

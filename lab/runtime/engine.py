@@ -26,7 +26,7 @@ import numpy as np
 if TYPE_CHECKING:
     import torch
 
-    from lab.pattern_set import PatternSet
+    from lab.runtime.pattern_set import PatternSet
 
 SOURCE = Path(__file__).with_name("engine.c")
 FLAGS = ("-O3", "-march=native", "-shared", "-fPIC")

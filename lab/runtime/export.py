@@ -23,7 +23,7 @@ array, and names the array or header field that is wrong (``ExportError``). The 
 
 >>> import tempfile, torch
 >>> from lab.runtime.synthetic import synthetic_bundle
->>> from lab.bundle import Bundle
+>>> from lab.runtime.bundle import Bundle
 >>> with tempfile.TemporaryDirectory() as d:
 ...     b = Bundle.load(synthetic_bundle(d + "/b", {"vocab_size": 40, "emb": 8, "ff": 8,
 ...                                                 "layers": 1, "heads": 2}))
@@ -48,8 +48,8 @@ import numpy as np
 if TYPE_CHECKING:
     import torch
 
-    from lab.bundle import Bundle
-    from lab.pattern_set import PatternSet
+    from lab.runtime.bundle import Bundle
+    from lab.runtime.pattern_set import PatternSet
 
 FORMAT = "rt3lab-export"
 VERSION = 1

@@ -25,7 +25,7 @@ then only called: nothing here rewrites weight data at inference time. Forms:
   multiplied by their block-row's kept columns (a ``(n_block_rows, dim)`` table).
 
 >>> import torch
->>> from lab.pattern_set import LayerPattern
+>>> from lab.runtime.pattern_set import LayerPattern
 >>> w, b = torch.randn(10, 7), torch.randn(10)
 >>> mask = (torch.rand(4, 7) < 0.5).repeat_interleave(3, dim=0)[:10]
 >>> k = BlockColumnLinear.build(w, b, LayerPattern.from_mask("fc", mask, 3, 3))
@@ -46,7 +46,7 @@ import torch
 import torch.nn.functional as F
 
 if TYPE_CHECKING:
-    from lab.pattern_set import LayerPattern
+    from lab.runtime.pattern_set import LayerPattern
 
 # Per-bucket overhead (one gather + one batched GEMM call), expressed as weight elements of
 # padding it is worth: a bucket is split off when that saves more padded work than this.

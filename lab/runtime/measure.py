@@ -22,9 +22,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from lab.pattern_set import PatternSet
 from lab.runtime import kernels as K
 from lab.runtime import native
+from lab.runtime.pattern_set import PatternSet
 from lab.runtime.reconfigurable import ReconfigurableModel, SwitchableLinear
 
 
@@ -122,7 +122,7 @@ def host_freq_khz(root: str = "/") -> int | None:
 
 def host_info(threads: dict[str, Any]) -> dict[str, Any]:
     """What machine and software measured."""
-    from lab.host import cpu_model, simd_flags
+    from lab.host.cpu import cpu_model, simd_flags
 
     return {
         "hostname": platform.node(),
@@ -139,7 +139,7 @@ def interleaved(
     fns: dict[str, Callable[[], object]], rounds: int, per_round: int, warmup: int
 ) -> dict[str, Timing]:
     """Time every function ``rounds x per_round`` times, round-robin; returns medians/p99."""
-    return _timed({k: (_nothing, fn) for k, fn in fns.items()}, rounds, per_round, warmup)
+    return timed_rounds({k: (_nothing, fn) for k, fn in fns.items()}, rounds, per_round, warmup)
 
 
 def _nothing() -> None:
@@ -232,7 +232,7 @@ def compact_switches(rm: ReconfigurableModel, reps: int) -> Timing:
     return Timing.of(seconds)
 
 
-def _timed(
+def timed_rounds(
     fns: dict[str, tuple[Callable[[], object], Callable[[], object]]],
     rounds: int,
     per_round: int,
@@ -298,7 +298,7 @@ def native_dense_forms(rm: ReconfigurableModel) -> dict[str, K.Kernel] | None:
     """The pruned Linears of ``rm`` with every weight kept, run by the native kernel: the
     dense model on the same kernel as the sets (a control that separates what sparsity buys
     from what the kernel buys). None where the kernel is unavailable."""
-    from lab.pattern_set import LayerPattern
+    from lab.runtime.pattern_set import LayerPattern
 
     if native.kernel() is None:
         return None
@@ -430,7 +430,7 @@ def run_bench(
         variants[" executorch dense"] = (_nothing, et_run)
     firsts: dict[str, list[float]] = {}
     raw: dict[str, list[float]] = {}
-    e2e = _timed(variants, rounds, per_round, warmup, first=firsts, raw=raw)
+    e2e = timed_rounds(variants, rounds, per_round, warmup, first=firsts, raw=raw)
     rm.switch(None)
     dense = e2e["dense"]
     # Amdahl: the unpruned rest (the model with every pruned Linear answering instantly)
@@ -511,7 +511,7 @@ def run_bench(
             fns = {"compact": (lambda n=ps.name: rm.switch(n), run)}
             for ex, m in built.items():
                 fns[ex] = (lambda: None, lambda m=m: m(*args, **kwargs))
-            got = _timed(fns, max(2, rounds // 2), per_round, 1)
+            got = timed_rounds(fns, max(2, rounds // 2), per_round, 1)
             c = got["compact"].median_ms
             result_sets[ps.name]["anchors"] = {
                 ex: {"latency_ms": got[ex].median_ms, "compact_speedup": got[ex].median_ms / c}
@@ -535,7 +535,7 @@ def run_bench(
                 if name in rm.forms[ps.name]:
                     fns[ps.name] = (lambda: None, lambda f=rm.forms[ps.name][name], x=x: f(x))
             with torch.inference_mode():
-                got = _timed(fns, max(2, rounds // 2), per_round, 1)
+                got = timed_rounds(fns, max(2, rounds // 2), per_round, 1)
             d = got["dense"].median_ms
             per_layer[name] = {
                 "shape": list(mod.weight.shape),

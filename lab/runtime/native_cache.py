@@ -36,7 +36,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from lab.compression.cache import cache_root
+from contracts.cache import cache_root
 
 DIGEST_SUFFIX = ".sha256"
 

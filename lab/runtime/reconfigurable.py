@@ -12,7 +12,7 @@ one inference never mixes two sets. Switch between inferences; a ``generation`` 
 increases with every switch.
 
 >>> import torch
->>> from lab.pattern_set import PatternSet
+>>> from lab.runtime.pattern_set import PatternSet
 >>> net = torch.nn.Sequential(torch.nn.Linear(8, 12), torch.nn.ReLU(), torch.nn.Linear(12, 4))
 >>> half = torch.ones(12, 8, dtype=torch.bool); half[:, :4] = False
 >>> rm = ReconfigurableModel(net, [PatternSet.from_masks("half", {"0": half}, 4, 4)])
@@ -38,11 +38,11 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from lab.pattern_set import LayerPattern, PatternSet
 from lab.runtime import kernels as K
+from lab.runtime.pattern_set import LayerPattern, PatternSet
 
 if TYPE_CHECKING:
-    from lab.bundle import Bundle
+    from lab.runtime.bundle import Bundle
 
 EXECUTORS = ("auto", "compact", "native", "engine", "mask-per-call", "bsr", "premasked")
 # The auto executor times each layer's compact form against its pre-masked dense weight, its
@@ -594,7 +594,7 @@ def _engine_for(module: nn.Module, sets: list[PatternSet], required: bool = Fals
     """The native engine (``lab.runtime.engine``) loaded with ``module`` and ``sets``, or,
     unless ``required``, None where it cannot run them (not RT3's Transformer LM, a set
     the export refuses, no compiler)."""
-    from lab.models.transformer import RT3TransformerLM
+    from lab.model.transformer import RT3TransformerLM
     from lab.runtime import engine as E
     from lab.runtime.export import ExportError
 
@@ -627,8 +627,8 @@ def _padded_rows(pattern: LayerPattern) -> int:
 
 
 def module_from_bundle(bundle: Bundle) -> nn.Module:
-    """The bundle's model (``lab.models.build_model``) with the backbone weights loaded."""
-    from lab.models import build_model
+    """The bundle's model (``lab.model.build_model``) with the backbone weights loaded."""
+    from lab.model import build_model
 
     module = build_model(bundle.model["kind"], bundle.model["config"])
     module.load_state_dict(bundle.backbone, strict=True)

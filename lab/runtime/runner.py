@@ -20,8 +20,8 @@ if TYPE_CHECKING:
     import numpy as np
     from torch import nn
 
-    from lab.bundle import Bundle
-    from lab.pattern_set import PatternSet
+    from lab.runtime.bundle import Bundle
+    from lab.runtime.pattern_set import PatternSet
 
 HERE = Path(__file__).parent
 SOURCES = (HERE / "engine.c", HERE / "runner_main.c")
@@ -104,7 +104,7 @@ def build_runner(target: str, out: str | Path) -> Path:
 
 
 def _zig_cache() -> Path:
-    from lab.compression.cache import cache_root
+    from contracts.cache import cache_root
 
     return cache_root() / "zig"
 

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from lab.pattern_set import LayerPattern, PatternSet
+from lab.runtime.pattern_set import LayerPattern, PatternSet
 
 SYNTHETIC_KINDS = ("rt3", "small", "distilbert")
 # The default compression budget's model (what `rt3lab compress` builds on the built-in
@@ -67,7 +67,7 @@ def nested_block_column_sets(
 
 def rt3_model(vocab_size: int = 28_782, **config: Any) -> nn.Module:
     """RT3's Transformer LM (emb 800, ff 200, 2 layers, 4 heads), random weights, eval mode."""
-    from lab.models.transformer import RT3TransformerLM
+    from lab.model.transformer import RT3TransformerLM
 
     return RT3TransformerLM(vocab_size=vocab_size, **config).eval()
 
@@ -140,8 +140,8 @@ def synthetic_bundle(
     The backbone is the dense weights with the ``bp`` set's mask applied (when a set named
     ``bp`` is given); accuracies are unknown (null). Returns the bundle directory.
     """
-    from lab.bundle import Bundle
-    from lab.models.transformer import RT3TransformerLM
+    from lab.model.transformer import RT3TransformerLM
+    from lab.runtime.bundle import Bundle
 
     config = dict(config or {"vocab_size": 1000, "emb": 96, "ff": 40, "layers": 2, "heads": 4})
     densities = dict(densities or DEFAULT_DENSITIES)

@@ -15,9 +15,9 @@ import pytest
 import torch
 
 from lab.compression.finetune import joint_finetune, train_masked
-from lab.device import DeviceError, compute_device, resolve_device, to_device
-from lab.models.transformer import RT3TransformerLM
-from lab.training import evaluate_lm, train_lm
+from lab.host.compute import DeviceError, compute_device, resolve_device, to_device
+from lab.model.training import evaluate_lm, train_lm
+from lab.model.transformer import RT3TransformerLM
 
 RT3LAB = shutil.which("rt3lab") or str(Path(sys.executable).with_name("rt3lab"))
 

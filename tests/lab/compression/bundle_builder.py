@@ -11,11 +11,11 @@ from pathlib import Path
 
 import torch
 
-from lab.bundle import Bundle
 from lab.compression.budget import TEST
 from lab.compression.pipeline import load_lm_data
-from lab.models import build_model
-from lab.pattern_set import PatternSet
+from lab.model import build_model
+from lab.runtime.bundle import Bundle
+from lab.runtime.pattern_set import PatternSet
 
 LAYER = "layers.0.linear1"  # (ff, emb) = (8, 16)
 WORDS = [

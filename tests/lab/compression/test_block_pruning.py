@@ -176,7 +176,7 @@ def test_block_row_groups():
 
 @pytest.mark.parametrize("rows", [200, 33, 31, 64])
 def test_bp_masks_are_block_column_when_the_last_block_row_is_short(rows):
-    from lab.pattern_set import LayerPattern
+    from lab.runtime.pattern_set import LayerPattern
 
     torch.manual_seed(4)
     model = nn.Sequential(nn.Linear(40, rows))

@@ -17,8 +17,8 @@ from cli_runner import rt3lab
 
 from lab.compression.budget import TEST
 from lab.compression.pipeline import load_lm_data
-from lab.models import build_model
-from lab.training import evaluate_lm
+from lab.model import build_model
+from lab.model.training import evaluate_lm
 
 
 @pytest.fixture
@@ -47,7 +47,7 @@ def test_evaluate_prints_measured_figures_not_the_stored_ones(bundle, wiki_dir):
     rows = {s["name"]: s for s in doc["sets"]}
     # What the weights really score, computed here on the same split and token budget.
     data = load_lm_data(f"wikitext2:{wiki_dir}", TEST)
-    from lab.bundle import Bundle
+    from lab.runtime.bundle import Bundle
 
     b = Bundle.load(bundle)
     model = build_model("rt3-transformer", b.model["config"]).eval()

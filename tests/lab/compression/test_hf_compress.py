@@ -4,12 +4,12 @@ import pytest
 import torch
 
 from device_profiles import load_profile
-from lab.bundle import Bundle
 from lab.cli import main
 from lab.compression.budget import TEST
 from lab.compression.evaluation import evaluate_bundle
 from lab.compression.pipeline import CompressOptions, compress
 from lab.compression.tasks import load_task
+from lab.runtime.bundle import Bundle
 
 transformers = pytest.importorskip("transformers")
 

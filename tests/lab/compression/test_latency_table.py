@@ -8,7 +8,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from device_profiles import load_profile
-from lab.bundle import Bundle
 from lab.compression.budget import TEST
 from lab.compression.latency_table import (
     TABLE_FILE,
@@ -18,6 +17,7 @@ from lab.compression.latency_table import (
     layer_points,
 )
 from lab.compression.pipeline import CompressOptions, compress, load_lm_data
+from lab.runtime.bundle import Bundle
 
 
 def test_measured_table_round_trips_with_the_bundle(wiki_dir, tmp_path):
@@ -116,7 +116,7 @@ def test_estimate_of_a_hand_built_set_matches_its_measurement():
     stated tolerance on a shared 2-core machine; the quick bundle's median agreement is
     reported by ``rt3lab evaluate``)."""
     from lab.compression.latency_table import measure_table_and_sets
-    from lab.models import build_model
+    from lab.model import build_model
 
     torch.manual_seed(0)
     model = build_model(

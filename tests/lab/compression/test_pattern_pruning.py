@@ -20,7 +20,7 @@ from lab.compression.pattern_pruning import (
     stack_patterns,
 )
 from lab.compression.sparsifier import CompressionError
-from lab.pattern_set import LayerPattern
+from lab.runtime.pattern_set import LayerPattern
 
 
 @settings(max_examples=30, deadline=None)

@@ -7,12 +7,12 @@ import pytest
 import torch
 
 from device_profiles import load_profile
-from lab.bundle import Bundle, BundleError
 from lab.cli import main
 from lab.compression.block_pruning import block_column_of
 from lab.compression.budget import TEST
 from lab.compression.evaluation import evaluate_bundle
 from lab.compression.pipeline import CompressOptions, compress, load_lm_data
+from lab.runtime.bundle import Bundle, BundleError
 
 
 class Interrupt:

@@ -3,8 +3,8 @@
 import json
 from pathlib import Path
 
+from lab.bench.search import markdown_table
 from lab.compression.latency_table import latency_markdown
-from lab.compression.search_bench import markdown_table
 
 ROOT = Path(__file__).resolve().parents[3]
 

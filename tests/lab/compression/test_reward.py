@@ -105,7 +105,7 @@ def test_op_count_matches_rt3s_for_rt3s_model():
     from lab.compression.block_pruning import BlockPruner, load_bp_config
     from lab.compression.latency import op_counts
     from lab.compression.sparsifier import prunable_weights
-    from lab.models.transformer import RT3TransformerLM
+    from lab.model.transformer import RT3TransformerLM
 
     torch.manual_seed(0)
     model = RT3TransformerLM(vocab_size=28782)  # RT3's WikiText-2 vocabulary, emb 800

@@ -4,10 +4,10 @@ import json
 
 import pytest
 
+from lab.bench.search import evolutionary_search, random_search
 from lab.cli import main
 from lab.compression.controller import SearchSpace
 from lab.compression.search import Outcome
-from lab.compression.search_bench import evolutionary_search, random_search
 
 
 def test_bench_search_json(wiki_dir, capsys):

@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from device_profiles.schema import SwitchCost, Variant
+from lab.bench.runtime import profile_latency_section
 from lab.cli import main
-from lab.runtime.bench import profile_latency_section
 from lab.runtime.measure import Timing, host_freq_khz, pin_threads, switch_anchors
 from lab.runtime.synthetic import nested_block_column_sets, synthetic_bundle
 

@@ -11,9 +11,9 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lab.bundle import Bundle
 from lab.cli import main
 from lab.runtime import engine as E
+from lab.runtime.bundle import Bundle
 from lab.runtime.export import ExportError, export_bundle, read_export
 from lab.runtime.reconfigurable import (
     ReconfigurableModel,

@@ -11,9 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from lab.pattern_set import LayerPattern, PatternSet
 from lab.runtime import kernels as K
 from lab.runtime import native
+from lab.runtime.pattern_set import LayerPattern, PatternSet
 from lab.runtime.reconfigurable import ReconfigurableModel, ReconfigurationError
 from lab.runtime.synthetic import nested_block_column_sets
 

@@ -11,10 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from lab.bundle import Bundle, BundleError
-from lab.pattern_set import LayerPattern, PatternSet
 from lab.runtime import kernels as K
+from lab.runtime.bundle import Bundle, BundleError
 from lab.runtime.kernels import BlockColumnLinear, BlockColumnPool
+from lab.runtime.pattern_set import LayerPattern, PatternSet
 from lab.runtime.reconfigurable import ReconfigurableModel, ReconfigurationError, _Offer
 from lab.runtime.synthetic import nested_block_column_sets, synthetic_bundle
 
@@ -350,7 +350,7 @@ def test_from_bundle_rt3_transformer(tmp_path):
         tmp_path / "b", config={"vocab_size": 97, "emb": 40, "ff": 24, "layers": 2, "heads": 4}
     )
     bundle = Bundle.load(root)
-    from lab.models.transformer import RT3TransformerLM
+    from lab.model.transformer import RT3TransformerLM
 
     module = RT3TransformerLM(**bundle.model["config"]).eval()
     module.load_state_dict(bundle.backbone)
@@ -406,7 +406,7 @@ def test_bundle_with_set_naming_missing_layer_is_a_bundle_error(tmp_path):
     for e in doc["sets"]:
         if e["name"] == "p20":
             e.update(nnz=bad.nnz, density=1.0, sparsity=0.0)
-    from lab.bundle import file_sha256
+    from lab.runtime.bundle import file_sha256
 
     doc["checksums"]["sets/p20.safetensors"] = file_sha256(root / "sets" / "p20.safetensors")
     (root / "bundle.json").write_text(json.dumps(doc))

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import torch
 
-from lab.bundle import Bundle
 from lab.cli import main
 from lab.runtime import runner as R
+from lab.runtime.bundle import Bundle
 from lab.runtime.export import export_bundle
 from lab.runtime.synthetic import synthetic_bundle
 

@@ -1,0 +1,533 @@
+"""Bundles: a compressed model with its pattern sets, as one directory.
+
+```
+BUNDLE/bundle.json              format "rt3lab-bundle", version 1, model {kind, config},
+                                sets [{name, file, family, sparsity, density, nnz,
+                                nonzero_mults, nonzero_adds, accuracy, perplexity,
+                                freq_khz}], reference {dense: {...}, bp: {...}},
+                                baselines {...}, provenance {data, seed, episodes,
+                                created, versions}, checksums {file: sha256}
+BUNDLE/backbone.safetensors     the shared weights (BP-masked, jointly fine-tuned): a full
+                                state_dict of the model
+BUNDLE/dense.safetensors        the trained unpruned weights, same keys and shapes
+BUNDLE/sets/<name>.safetensors  one PatternSet each; "bp" is the BP mask alone
+```
+
+Field meanings in ``sets``: ``density`` is the set's kept fraction over the layers it covers
+(``PatternSet.density``), ``sparsity = 1 - density``, ``nnz`` the kept weights over those
+layers; ``nonzero_mults``/``nonzero_adds`` are per inference as RT3 counts them (the
+``rt3-opcount`` source of ``device_profiles/boards/rt3-paper.yaml``); ``accuracy`` and
+``perplexity`` may be null (unknown); ``freq_khz`` is the DVFS level the set was found for,
+or null. ``Bundle.add_set`` fills the derived fields from the pattern set itself.
+
+A set's layer ``L`` must name a weight ``L.weight`` of the backbone with the mask's shape.
+
+Loading checks what a hand edit or a damaged copy could break: set names match
+``SET_NAME`` (no ``/`` or ``..``) and are unique, there is at least one set, the model's kind
+is one rt3lab builds (``MODEL_KINDS``) and its config is valid, an ``rt3-transformer``'s
+backbone has exactly the tensors and shapes its config builds, each set's ``freq_khz`` is a
+level of the profile when one is given, and every weight file has the SHA-256 that
+``Bundle.save`` recorded in ``checksums``. A bundle written before checksums were recorded
+loads with a ``BundleWarning`` saying to re-run ``rt3lab compress`` (its files are still
+parsed and cross-checked); a checksum that does not match is an error.
+
+>>> import torch, tempfile
+>>> from lab.runtime.pattern_set import PatternSet
+>>> from lab.model import build_model
+>>> config = {"vocab_size": 6, "emb": 4, "ff": 4, "heads": 2, "layers": 1}
+>>> w = build_model("rt3-transformer", config).state_dict()
+>>> b = Bundle.create("rt3-transformer", config, backbone=w, dense=w)
+>>> mask = torch.ones(4, 4, dtype=torch.bool); mask[:, :2] = False
+>>> _ = b.add_set(PatternSet.from_masks("half", {"layers.0.linear1": mask}, 2, 2), 8, 8)
+>>> with tempfile.TemporaryDirectory() as d:
+...     _ = b.save(d)
+...     again = Bundle.load(d)
+>>> again.entries["half"].density, again.sets["half"] == b.sets["half"]
+(0.5, True)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import warnings
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lab.runtime.pattern_set import PatternSet, PatternSetError
+
+if TYPE_CHECKING:
+    import torch
+
+FORMAT = "rt3lab-bundle"
+VERSION = 1
+SET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+REFERENCE_FIELDS = ("accuracy", "perplexity", "nonzero_mults", "nonzero_adds")
+PROVENANCE_FIELDS = ("data", "seed", "episodes", "created", "versions")
+SET_FAMILIES = ("block-column", "elementwise", "mixed")
+MODEL_KINDS = ("rt3-transformer", "hf")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+class BundleError(ValueError):
+    """A bundle directory is malformed; the message names the file and field."""
+
+
+class BundleWarning(UserWarning):
+    """A bundle that loads but lacks something rt3lab now records (its checksums)."""
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def check_model(model: object, where: str) -> None:
+    """Refuse a ``model`` record rt3lab cannot build: an unknown kind or an invalid config."""
+    if not isinstance(model, dict):
+        raise BundleError(f"{where}: field model must be {{kind: str, config: object}}")
+    kind, config = model.get("kind"), model.get("config")
+    if not isinstance(kind, str) or not isinstance(config, dict):
+        raise BundleError(f"{where}: field model must be {{kind: str, config: object}}")
+    if kind not in MODEL_KINDS:
+        raise BundleError(
+            f"{where}: field model.kind is {kind!r}, expected one of {list(MODEL_KINDS)}"
+        )
+    if kind == "rt3-transformer":
+        from lab.model.transformer import ModelConfigError, RT3Config
+
+        conf = {k: v for k, v in config.items() if k != "seed"}
+        try:
+            RT3Config.from_dict(conf)
+        except (ModelConfigError, TypeError) as exc:
+            raise BundleError(f"{where}: field model.config: {exc}") from None
+    elif not isinstance(config.get("path"), str) or not config["path"]:
+        raise BundleError(f"{where}: field model.config.path must name a checkpoint directory")
+
+
+@dataclass
+class SetEntry:
+    """One row of ``bundle.json``'s ``sets``: what a pattern set costs and scores."""
+
+    name: str
+    file: str
+    family: str
+    sparsity: float
+    density: float
+    nnz: int
+    nonzero_mults: int
+    nonzero_adds: int
+    accuracy: float | None = None
+    perplexity: float | None = None
+    freq_khz: int | None = None
+
+
+def _versions() -> dict[str, str]:
+    import platform
+
+    import torch
+
+    from lab import __version__
+
+    return {"rt3lab": __version__, "torch": torch.__version__, "python": platform.python_version()}
+
+
+@dataclass(eq=False)
+class Bundle:
+    """A compressed model: backbone and dense weights, pattern sets and their records."""
+
+    model: dict[str, Any]
+    backbone: dict[str, torch.Tensor]
+    dense: dict[str, torch.Tensor]
+    sets: dict[str, PatternSet] = field(default_factory=dict)
+    entries: dict[str, SetEntry] = field(default_factory=dict)
+    reference: dict[str, Any] = field(default_factory=dict)
+    baselines: dict[str, Any] = field(default_factory=dict)
+    provenance: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+
+    @classmethod
+    def create(
+        cls,
+        kind: str,
+        config: dict[str, Any],
+        backbone: dict[str, torch.Tensor],
+        dense: dict[str, torch.Tensor],
+        reference: dict[str, Any] | None = None,
+        baselines: dict[str, Any] | None = None,
+        provenance: dict[str, Any] | None = None,
+    ) -> Bundle:
+        """A bundle without sets yet; missing reference/provenance fields are null."""
+        ref = {
+            level: {f: (reference or {}).get(level, {}).get(f) for f in REFERENCE_FIELDS}
+            for level in ("dense", "bp")
+        }
+        for level in ("dense", "bp"):
+            for f in ("nonzero_mults", "nonzero_adds"):
+                if ref[level][f] is None:
+                    ref[level][f] = 0
+        prov = {f: (provenance or {}).get(f) for f in PROVENANCE_FIELDS}
+        prov.update({k: v for k, v in (provenance or {}).items() if k not in prov})
+        prov["created"] = prov["created"] or datetime.now(UTC).isoformat(timespec="seconds")
+        prov["versions"] = prov["versions"] or _versions()
+        return cls(
+            {"kind": kind, "config": dict(config)},
+            dict(backbone),
+            dict(dense),
+            reference=ref,
+            baselines=dict(baselines or {}),
+            provenance=prov,
+        )
+
+    @property
+    def set_names(self) -> list[str]:
+        """Set names in file order."""
+        return list(self.entries)
+
+    def add_set(
+        self,
+        pattern_set: PatternSet,
+        nonzero_mults: int,
+        nonzero_adds: int,
+        accuracy: float | None = None,
+        perplexity: float | None = None,
+        freq_khz: int | None = None,
+    ) -> SetEntry:
+        """Add (or replace) a set; density, nnz, family and file are derived from it."""
+        density = pattern_set.density
+        entry = SetEntry(
+            name=pattern_set.name,
+            file=f"sets/{pattern_set.name}.safetensors",
+            family=pattern_set.family,
+            sparsity=1.0 - density,
+            density=density,
+            nnz=pattern_set.nnz,
+            nonzero_mults=int(nonzero_mults),
+            nonzero_adds=int(nonzero_adds),
+            accuracy=None if accuracy is None else float(accuracy),
+            perplexity=None if perplexity is None else float(perplexity),
+            freq_khz=None if freq_khz is None else int(freq_khz),
+        )
+        self.sets[pattern_set.name] = pattern_set
+        self.entries[pattern_set.name] = entry
+        self._check_set(entry, pattern_set, "bundle")
+        return entry
+
+    def layer_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Shapes of the backbone's ``*.weight`` tensors, by layer name."""
+        return {
+            k[: -len(".weight")]: tuple(v.shape)
+            for k, v in self.backbone.items()
+            if k.endswith(".weight")
+        }
+
+    # --- validation -------------------------------------------------------------------
+
+    def _check_set(self, entry: SetEntry, ps: PatternSet, where: str) -> None:
+        at = f"{where}: set {entry.name!r}"
+        if not SET_NAME.match(entry.name):
+            raise BundleError(f"{at}: name must match {SET_NAME.pattern}")
+        if ps.name != entry.name:
+            raise BundleError(f"{at}: its file {entry.file} holds a set named {ps.name!r}")
+        shapes = self.layer_shapes()
+        for layer, pat in ps.layers.items():
+            if layer not in shapes:
+                raise BundleError(
+                    f"{at}: layer {layer!r} has no weight {layer + '.weight'!r} in "
+                    "backbone.safetensors"
+                )
+            if shapes[layer] != pat.shape:
+                raise BundleError(
+                    f"{at}: layer {layer!r} mask shape {pat.shape} does not match the "
+                    f"backbone weight shape {shapes[layer]}"
+                )
+        if entry.nnz != ps.nnz:
+            raise BundleError(f"{at}: nnz {entry.nnz} but its pattern set keeps {ps.nnz}")
+        if not math.isclose(entry.density, ps.density, abs_tol=1e-6):
+            raise BundleError(f"{at}: density {entry.density} but its set has {ps.density}")
+        if not math.isclose(entry.sparsity, 1.0 - entry.density, abs_tol=1e-6):
+            raise BundleError(f"{at}: sparsity {entry.sparsity} is not 1 - density")
+        if entry.family != ps.family:
+            raise BundleError(f"{at}: family {entry.family!r} but its set is {ps.family!r}")
+
+    def validate(self, where: str = "bundle") -> None:
+        """Raise ``BundleError`` unless every part agrees with every other."""
+        check_model(self.model, where)
+        self._check_architecture(where)
+        if set(self.backbone) != set(self.dense):
+            diff = sorted(set(self.backbone) ^ set(self.dense))[:5]
+            raise BundleError(
+                f"{where}: backbone.safetensors and dense.safetensors keys differ: {diff}"
+            )
+        for k, v in self.backbone.items():
+            if tuple(v.shape) != tuple(self.dense[k].shape):
+                raise BundleError(
+                    f"{where}: tensor {k!r} is {tuple(v.shape)} in backbone but "
+                    f"{tuple(self.dense[k].shape)} in dense"
+                )
+        if set(self.sets) != set(self.entries):
+            raise BundleError(f"{where}: sets and entries disagree: {sorted(self.sets)}")
+        for name, entry in self.entries.items():
+            self._check_set(entry, self.sets[name], where)
+        for level in ("dense", "bp"):
+            rec = self.reference.get(level)
+            if not isinstance(rec, dict):
+                raise BundleError(f"{where}: field reference.{level} must be an object")
+            for f in REFERENCE_FIELDS:
+                if f not in rec:
+                    raise BundleError(f"{where}: field reference.{level}.{f} is missing")
+                _check_number(rec[f], f"{where}: field reference.{level}.{f}", f)
+        for f in PROVENANCE_FIELDS:
+            if f not in self.provenance:
+                raise BundleError(f"{where}: field provenance.{f} is missing")
+
+    def _check_architecture(self, where: str) -> None:
+        """An rt3-transformer's backbone must hold exactly what its config builds."""
+        if self.model["kind"] != "rt3-transformer":
+            return
+        import torch
+
+        from lab.model import build_model
+
+        with torch.device("meta"):
+            model = build_model("rt3-transformer", self.model["config"])
+        want = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+        have = {k: tuple(v.shape) for k, v in self.backbone.items()}
+        for k in sorted(set(want) | set(have)):
+            if want.get(k) != have.get(k):
+                raise BundleError(
+                    f"{where}: field model.config builds tensor {k!r} as {want.get(k)}, "
+                    f"but backbone.safetensors has {have.get(k)}"
+                )
+
+    def check_levels(self, levels_khz: list[int], where: str, profile: str = "profile") -> None:
+        """Each set's ``freq_khz`` must be null or one of ``levels_khz``."""
+        for i, e in enumerate(self.entries.values()):
+            if e.freq_khz is not None and e.freq_khz not in levels_khz:
+                raise BundleError(
+                    f"{where}: sets[{i}].freq_khz {e.freq_khz} is not a level of {profile} "
+                    f"{list(levels_khz)}"
+                )
+
+    # --- files ------------------------------------------------------------------------
+
+    def save(self, directory: str | Path) -> Path:
+        """Write the bundle directory (created if needed); returns its path."""
+        from safetensors.torch import save_file
+
+        self.validate()
+        root = Path(directory)
+        (root / "sets").mkdir(parents=True, exist_ok=True)
+        save_file(_unshared(self.backbone), str(root / "backbone.safetensors"))
+        save_file(_unshared(self.dense), str(root / "dense.safetensors"))
+        for name, ps in self.sets.items():
+            ps.save(root / self.entries[name].file)
+        files = ["backbone.safetensors", "dense.safetensors"]
+        files += [e.file for e in self.entries.values()]
+        doc = {
+            "format": FORMAT,
+            "version": VERSION,
+            "model": self.model,
+            "sets": [asdict(e) for e in self.entries.values()],
+            "reference": self.reference,
+            "baselines": self.baselines,
+            "provenance": self.provenance,
+            "checksums": {f: file_sha256(root / f) for f in files},
+        }
+        (root / "bundle.json").write_text(json.dumps(doc, indent=2) + "\n")
+        self.path = root
+        return root
+
+    @classmethod
+    def load(
+        cls,
+        directory: str | Path,
+        levels_khz: list[int] | None = None,
+        profile: str = "the profile",
+    ) -> Bundle:
+        """Read and validate a bundle directory; ``BundleError`` names file and field.
+
+        With ``levels_khz`` (a profile's levels) each set's ``freq_khz`` must be one of them.
+        """
+        from safetensors.torch import load_file
+
+        root = Path(directory)
+        index = root / "bundle.json"
+        doc = read_index(root)
+        check_model(doc["model"], str(index))
+        checksums = doc.get("checksums")
+        if checksums is None:
+            warnings.warn(
+                f"{index}: no checksums (written before rt3lab recorded them); its weight "
+                "files cannot be verified: re-run `rt3lab compress` to rebuild it",
+                BundleWarning,
+                stacklevel=2,
+            )
+        tensors = {}
+        for part in ("backbone", "dense"):
+            f = root / f"{part}.safetensors"
+            if not f.is_file():
+                raise BundleError(f"{f}: not found")
+            verify_checksum(root, f"{part}.safetensors", checksums, index)
+            try:
+                tensors[part] = load_file(str(f))
+            except Exception as exc:
+                raise BundleError(f"{f}: not a readable safetensors file ({exc})") from exc
+        entries: dict[str, SetEntry] = {}
+        sets: dict[str, PatternSet] = {}
+        for i, raw in enumerate(doc["sets"]):
+            entry = _entry(raw, f"{index}: sets[{i}]")
+            if entry.name in entries:
+                raise BundleError(f"{index}: sets[{i}].name {entry.name!r} appears twice")
+            rel = Path(entry.file)
+            if rel.is_absolute() or ".." in rel.parts:
+                raise BundleError(f"{index}: sets[{i}].file {entry.file!r} must stay inside")
+            if (root / rel).is_file():
+                verify_checksum(root, entry.file, checksums, index)
+            try:
+                sets[entry.name] = PatternSet.load(root / rel)
+            except PatternSetError as exc:
+                raise BundleError(f"{index}: sets[{i}] ({entry.name!r}): {exc}") from exc
+            entries[entry.name] = entry
+        bundle = cls(
+            doc["model"],
+            tensors["backbone"],
+            tensors["dense"],
+            sets,
+            entries,
+            doc["reference"],
+            doc["baselines"],
+            doc["provenance"],
+            root,
+        )
+        bundle.validate(str(root))
+        if levels_khz is not None:
+            bundle.check_levels(levels_khz, str(index), profile)
+        return bundle
+
+
+def read_index(root: Path) -> dict[str, Any]:
+    """``bundle.json`` parsed and checked for shape (no weights read; no torch needed):
+    format, version, section types, set names (``SET_NAME``, unique), at least one set,
+    and the checksums table's form."""
+    index = root / "bundle.json"
+    if not index.is_file():
+        raise BundleError(f"{index}: not found (is {root} a bundle directory?)")
+    try:
+        text = index.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BundleError(
+            f"{index}: not UTF-8 JSON (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})"
+        ) from None
+    except OSError as exc:
+        raise BundleError(f"{index}: cannot read: {exc.strerror or exc}") from None
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BundleError(
+            f"{index}: not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+        ) from None
+    except RecursionError:
+        raise BundleError(f"{index}: not valid JSON: nested too deeply") from None
+    if not isinstance(doc, dict):
+        raise BundleError(f"{index}: top level must be an object")
+    if doc.get("format") != FORMAT:
+        raise BundleError(f"{index}: field format is {doc.get('format')!r}, expected {FORMAT!r}")
+    if doc.get("version") != VERSION:
+        raise BundleError(f"{index}: field version is {doc.get('version')!r}, expected 1")
+    for key, typ in (
+        ("model", dict),
+        ("sets", list),
+        ("reference", dict),
+        ("baselines", dict),
+        ("provenance", dict),
+    ):
+        if not isinstance(doc.get(key), typ):
+            raise BundleError(f"{index}: field {key} must be a JSON {typ.__name__}")
+    if not doc["sets"]:
+        raise BundleError(f"{index}: field sets is empty: a bundle holds at least one set")
+    seen: set[str] = set()
+    for i, raw in enumerate(doc["sets"]):
+        name = raw.get("name") if isinstance(raw, dict) else None
+        if not isinstance(name, str) or not SET_NAME.match(name):
+            raise BundleError(
+                f"{index}: sets[{i}].name {name!r} must match {SET_NAME.pattern} "
+                "(letters, digits, '.', '_', '-'; no '/' and no leading '.')"
+            )
+        if name in seen:
+            raise BundleError(f"{index}: sets[{i}].name {name!r} appears twice")
+        seen.add(name)
+    sums = doc.get("checksums")
+    if sums is not None and not (
+        isinstance(sums, dict)
+        and all(
+            isinstance(k, str) and isinstance(v, str) and _SHA256.match(v) for k, v in sums.items()
+        )
+    ):
+        raise BundleError(f"{index}: field checksums must map file names to SHA-256 hex digests")
+    return doc
+
+
+def verify_checksum(root: Path, rel: str, checksums: dict[str, str] | None, index: Path) -> None:
+    """Refuse a weight file whose SHA-256 is not the one ``bundle.json`` records."""
+    if checksums is None:
+        return
+    want = checksums.get(rel)
+    if want is None:
+        raise BundleError(f"{index}: field checksums has no entry for {rel}")
+    got = file_sha256(root / rel)
+    if got != want:
+        raise BundleError(
+            f"{root / rel}: SHA-256 {got[:16]}... does not match {want[:16]}... recorded in "
+            f"{index.name}: the file was changed or damaged after the bundle was written"
+        )
+
+
+def _check_number(value: object, where: str, name: str) -> None:
+    integral = name in ("nonzero_mults", "nonzero_adds", "nnz", "freq_khz")
+    nullable = name in ("accuracy", "perplexity", "freq_khz")
+    if value is None and nullable:
+        return
+    ok = isinstance(value, int) if integral else isinstance(value, int | float)
+    if isinstance(value, bool) or not ok or value < 0:  # type: ignore[operator]
+        kind = "a non-negative integer" if integral else "a non-negative number"
+        raise BundleError(f"{where} is {value!r}, expected {kind}{' or null' * nullable}")
+
+
+def _entry(raw: object, where: str) -> SetEntry:
+    if not isinstance(raw, dict):
+        raise BundleError(f"{where} must be an object")
+    names = [f.name for f in SetEntry.__dataclass_fields__.values()]
+    missing = [n for n in names if n not in raw]
+    if missing:
+        raise BundleError(f"{where}: missing fields {missing}")
+    for n in ("name", "file"):
+        if not isinstance(raw[n], str) or not raw[n]:
+            raise BundleError(f"{where}.{n} must be a non-empty string")
+    if raw["family"] not in SET_FAMILIES:
+        raise BundleError(f"{where}.family is {raw['family']!r}, expected one of {SET_FAMILIES}")
+    for n in names[3:]:
+        _check_number(raw[n], f"{where}.{n}", n)
+    if raw["density"] > 1 or raw["sparsity"] > 1:
+        raise BundleError(f"{where}: density and sparsity must lie in [0, 1]")
+    return SetEntry(**{n: raw[n] for n in names})
+
+
+def _unshared(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Contiguous tensors, cloning any that share storage (safetensors refuses aliases)."""
+    seen: set[int] = set()
+    out = {}
+    for k, v in state.items():
+        v = v.detach().cpu().contiguous()
+        ptr = v.untyped_storage().data_ptr()
+        out[k] = v.clone() if ptr in seen else v
+        seen.add(ptr)
+    return out
