@@ -29,6 +29,7 @@ COMMANDS: list[tuple[str, str | None]] = [
     ("power_meter.cli", "meter"),
     ("reports.cli", None),
     ("lab.demo.run", None),
+    ("lab.host.cli", "cache"),
 ]
 BENCHES: list[str] = [
     "lab.bench.train",

@@ -207,7 +207,7 @@ def load_builtin_corpus(
 ) -> LMCorpus:
     """The built-in corpus, from the cache when a valid one exists, else built and cached.
 
-    ``cache`` defaults to :func:`lab.model.data.cache.cache_dir`. ``meta`` records
+    ``cache`` defaults to :func:`contracts.cache.cache_root`. ``meta`` records
     ``build_seconds``,
     ``documents`` per split and whether it came from the cache.
     """

@@ -16,16 +16,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from contracts.cache import cache_root
 from lab.model.data.corpus import CorpusError, LMCorpus, Vocab
 
 SPLITS = ("train", "valid", "test")
 Built = tuple[dict[str, Any], Vocab, dict[str, Any]]
-
-
-def cache_dir() -> Path:
-    """``$RT3LAB_CACHE`` if set, else ``~/.cache/rt3lab``."""
-    env = os.environ.get("RT3LAB_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "rt3lab"
 
 
 def cache_key(params: dict[str, Any]) -> str:
@@ -97,7 +92,7 @@ def _write_atomic(path: Path, write: Callable[[Path], Any]) -> None:
 
 def entry_paths(name: str, params: dict[str, Any], cache: Path | str | None) -> tuple[Path, Path]:
     """The (JSON, npz) paths of the entry for ``name`` built with ``params``."""
-    directory = Path(cache) if cache is not None else cache_dir()
+    directory = Path(cache) if cache is not None else cache_root()
     stem = f"{name}-{cache_key(params)}"
     return directory / f"{stem}.json", directory / f"{stem}.npz"
 
