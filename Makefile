@@ -10,7 +10,7 @@ FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 export MPLBACKEND ?= Agg
 export PYBAMM_DISABLE_TELEMETRY ?= true
 
-.PHONY: demo test test-setup lint format install clean
+.PHONY: demo test test-setup lint format install clean docs-check
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,10 @@ test-setup: $(STAMP)
 
 test: lint test-setup
 	$(BIN)/python -m pytest
+
+# Recorded figures under docs/ against the code that made them (lab/bench/provenance.py).
+docs-check: $(STAMP)
+	$(BIN)/python -m lab.bench.provenance check docs
 
 format: $(STAMP)
 	$(BIN)/ruff format .
