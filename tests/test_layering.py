@@ -85,9 +85,13 @@ def test_lab_stages_import_only_downward():
             continue  # lab/cli.py, lab/__init__.py: the top, above every stage
         for module, _ in _imports(path):
             parts = module.split(".")
-            if parts[0] == "lab" and len(parts) > 1 and parts[1] in LAB_STAGES:
-                if LAB_STAGES.index(parts[1]) > LAB_STAGES.index(own):
-                    upward.append(f"{path.relative_to(ROOT)} imports {module}")
+            below = len(parts) < 2 or parts[1] not in LAB_STAGES
+            if (
+                parts[0] == "lab"
+                and not below
+                and (LAB_STAGES.index(parts[1]) > LAB_STAGES.index(own))
+            ):
+                upward.append(f"{path.relative_to(ROOT)} imports {module}")
     assert upward == []
 
 

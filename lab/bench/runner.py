@@ -49,7 +49,7 @@ def _export(
     bundle: Path | None, synthetic: str | None, densities: str, seed: int, out: Path
 ) -> tuple[Path, dict[str, Any]]:
     """Write the export measured; (its directory, what it is)."""
-    from lab.bench.runtime import densities
+    from lab.bench.runtime import parse_densities
     from lab.runtime.export import export_bundle, write_export
 
     if (bundle is None) == (synthetic is None):
@@ -74,7 +74,9 @@ def _export(
     config = dict(configs[synthetic])
     torch.manual_seed(seed)
     model = RT3TransformerLM(**config).eval()
-    sets = syn.nested_block_column_sets(syn.prunable(model, "rt3"), densities(densities), seed=seed)
+    sets = syn.nested_block_column_sets(
+        syn.prunable(model, "rt3"), parse_densities(densities), seed=seed
+    )
     state = {k: v.detach() for k, v in model.state_dict().items()}
     source = {"synthetic": synthetic, "config": config, "weights": "random", "seed": seed}
     return write_export(out, config, state, sets), source

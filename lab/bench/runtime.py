@@ -30,7 +30,7 @@ class BenchInputError(ValueError):
     """Bad command-line input for the runtime bench."""
 
 
-def densities(text: str) -> dict[str, float]:
+def parse_densities(text: str) -> dict[str, float]:
     """``--densities`` parsed (``0.5,0.2``): synthetic sets named ``p50``, ``p20``."""
     out = {}
     for part in text.split(","):
@@ -59,7 +59,7 @@ def _load_source(
             raise BenchInputError(
                 f"--synthetic: {synthetic!r} is not one of {list(syn.SYNTHETIC_KINDS)}"
             )
-        wanted = densities(densities)
+        wanted = parse_densities(densities)
         model = syn.synthetic_model(synthetic, seed=seed)
         sets = syn.nested_block_column_sets(syn.prunable(model, synthetic), wanted, seed=seed)
         return model, sets, {}, {"synthetic": synthetic, "weights": "random", "seed": seed}

@@ -260,7 +260,7 @@ def test_the_dense_cache_key_follows_the_training_code(tmp_path):
     from lab.compression.cache import dense_training_sources, source_fingerprint
 
     sources = dense_training_sources()
-    assert {p.name for p in sources} == {"training.py", "tasks.py", "models"}
+    assert {p.name for p in sources} == {"training.py", "tasks.py", "model"}
     assert all(p.exists() for p in sources)
     f = tmp_path / "training.py"
     f.write_text("steps = 1\n")
