@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from contracts.policies import fixed_set_run
 from reports.provenance import kinds_label, merge_kinds, profile_kind, profile_kinds
 from reports.run import RunData
 
@@ -67,14 +68,8 @@ def _main_series(run: RunData, columns: set[str]) -> dict[str, pd.DataFrame]:
     """Time series of the main policies; runs of one fixed set (``policy:SET``) are left to
     the summary figures so the time plots stay readable."""
     series = {k: v for k, v in run.timeseries.items() if columns <= set(v.columns)}
-    from reports.verdict import BASELINES
-
-    variant_runs = {
-        str(r.get("policy")).replace(":", "_")
-        for r in run.records
-        if r.get("policy") not in BASELINES
-    }
-    variant_runs -= {str(r.get("policy")) for r in run.records}
+    policies = {str(r.get("policy")) for r in run.records}
+    variant_runs = {p.replace(":", "_") for p in policies if fixed_set_run(p)} - policies
     main = {k: v for k, v in series.items() if k not in variant_runs}
     return main or series
 
@@ -162,9 +157,9 @@ def level_timeline(run: RunData) -> Figure | None:
 
 
 def _on_time(r: dict[str, Any]) -> int:
-    from reports.verdict import on_time
+    from reports.verdict import on_time_count
 
-    return on_time(r)
+    return on_time_count(r)
 
 
 def battery_life(run: RunData) -> Figure:
