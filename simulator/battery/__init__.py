@@ -65,13 +65,20 @@ def make_battery(
     return factory(profile, cap, initial_soc)
 
 
-register_battery_model("ideal", IdealBattery.from_profile)
-register_battery_model("peukert", PeukertBattery.from_profile)
-register_battery_model("kibam", KiBaMBattery.from_profile)
-register_battery_model("thevenin", TheveninBattery.from_profile)
+_BUILT_IN: tuple[type[BatteryModel], ...] = (
+    IdealBattery,
+    PeukertBattery,
+    KiBaMBattery,
+    TheveninBattery,
+)
+for _model in _BUILT_IN:
+    register_battery_model(_model.name, _model.from_profile)
+# The built-in models' names, in registration order.
+BUILT_IN_MODELS: tuple[str, ...] = tuple(m.name for m in _BUILT_IN)
 
 __all__ = [
     "BATTERY_REGISTRY",
+    "BUILT_IN_MODELS",
     "BatteryFactory",
     "BatteryModel",
     "IdealBattery",

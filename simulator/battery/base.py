@@ -51,6 +51,13 @@ class BatteryModel(ABC):
 
     name: str = ""
 
+    @classmethod
+    def from_profile(
+        cls, profile: DeviceProfile, capacity_mah: float, initial_soc: float
+    ) -> BatteryModel:
+        """The model of ``profile``'s battery at ``capacity_mah`` (a registry factory)."""
+        raise NotImplementedError(f"{cls.__name__}: no from_profile; register a factory")
+
     @abstractmethod
     def soc(self) -> float:
         """State of charge, 1 full to 0 empty (as the model defines it)."""
