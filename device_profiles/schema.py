@@ -458,12 +458,15 @@ class DeviceProfile(_Strict):
         return self
 
     # ---- lookups -------------------------------------------------------------------
+    def _named(self, items: list[Any], name: str, what: str) -> Any:
+        for item in items:
+            if item.name == name:
+                return item
+        raise KeyError(f"profile {self.name!r} has no {what} {name!r}")
+
     def cluster(self, name: str) -> Cluster:
         """The cluster called ``name``."""
-        for c in self.clusters:
-            if c.name == name:
-                return c
-        raise KeyError(f"profile {self.name!r} has no cluster {name!r}")
+        return self._named(self.clusters, name, "cluster")
 
     @property
     def levels_khz(self) -> list[int]:
@@ -505,10 +508,7 @@ class DeviceProfile(_Strict):
 
     def variant(self, name: str) -> Variant:
         """The variant called ``name``."""
-        for v in self.variants:
-            if v.name == name:
-                return v
-        raise KeyError(f"profile {self.name!r} has no variant {name!r}")
+        return self._named(self.variants, name, "variant")
 
 
 def _check_refs(p: DeviceProfile) -> None:

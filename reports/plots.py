@@ -84,6 +84,13 @@ def spans_decades(values: list[float], ratio: float = 30.0) -> bool:
     return len(pos) >= 2 and max(pos) / min(pos) > ratio
 
 
+def _bar_labels(ax: Any, labels: list[str]) -> None:
+    """One slanted label under each bar, and a light horizontal grid."""
+    ax.set_xticks(range(len(labels)))
+    ax.set_xticklabels(labels, rotation=40, ha="right", fontsize=7)
+    ax.grid(alpha=0.3, axis="y")
+
+
 def _informative(df: pd.DataFrame, column: str) -> bool:
     """A time-series column that changes (an ideal battery's voltage does not)."""
     if column not in df.columns or df[column].isna().all():
@@ -181,9 +188,7 @@ def battery_life(run: RunData) -> Figure:
     if spans_decades([a + b for a, b in zip(on, missed, strict=True)]):
         ax2.set_yscale("log")
     for ax in (ax1, ax2):
-        ax.set_xticks(range(len(labels)))
-        ax.set_xticklabels(labels, rotation=40, ha="right", fontsize=7)
-        ax.grid(alpha=0.3, axis="y")
+        _bar_labels(ax, labels)
     return Figure(
         "battery_life",
         "Battery life per policy",
@@ -333,9 +338,7 @@ def energy_per_inference(run: RunData) -> Figure | None:
     ax.set_ylabel("energy per on-time inference (mJ)")
     if spans_decades(values):
         ax.set_yscale("log")
-    ax.set_xticks(range(len(labels)))
-    ax.set_xticklabels(labels, rotation=40, ha="right", fontsize=7)
-    ax.grid(alpha=0.3, axis="y")
+    _bar_labels(ax, labels)
     return Figure(
         "energy",
         "Energy per on-time inference",

@@ -65,8 +65,7 @@ class KiBaMBattery(BatteryModel):
     ) -> KiBaMBattery:
         """The profile's battery with its ``battery.kibam`` parameters."""
         p = profile_params(profile, "kibam")
-        volts = profile.battery.nominal_voltage_v
-        return cls(capacity_mah, volts, p.c, p.k_per_s, initial_soc)
+        return cls(capacity_mah, profile.battery.nominal_voltage_v, p.c, p.k_per_s, initial_soc)
 
     def current_a(self, load: Load) -> float:
         """Mean current (A) of a load at the nominal voltage."""

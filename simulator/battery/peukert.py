@@ -47,8 +47,8 @@ class PeukertBattery(BatteryModel):
     ) -> PeukertBattery:
         """The profile's battery with its ``battery.peukert`` parameters."""
         p = profile_params(profile, "peukert")
-        volts = profile.battery.nominal_voltage_v
-        return cls(capacity_mah, volts, p.k, p.rated_hours, initial_soc)
+        bat = profile.battery
+        return cls(capacity_mah, bat.nominal_voltage_v, p.k, p.rated_hours, initial_soc)
 
     def effective_rate_a(self, load: Load) -> float:
         """Effective discharge rate (A) of a load, each phase at its own current."""
