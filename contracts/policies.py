@@ -37,10 +37,20 @@ def fixed_set_run(policy: str) -> bool:
     return ":" in policy and policy not in BASELINES
 
 
+def baselines_first(policies: Iterable[str]) -> list[str]:
+    """``policies`` with the baselines first, in ``BASELINES`` order, then the others in
+    the order given.
+
+    >>> baselines_first(["toy", "oracle", "dense-max"])
+    ['dense-max', 'oracle', 'toy']
+    """
+    rank = {name: i for i, name in enumerate(BASELINES)}
+    return sorted(policies, key=lambda p: rank.get(p, len(BASELINES)))
+
+
 def compared_policies(policies: Iterable[str]) -> list[str]:
     """The policies among ``policies`` (e.g. a run's result rows) that rt3 is compared
-    against: each once, ``BASELINES`` first in their order, then any other policy in the
-    order given; rt3 itself and fixed-set runs are left out."""
-    seen = dict.fromkeys(p for p in policies if p != REFERENCE and not fixed_set_run(p))
-    rank = {name: i for i, name in enumerate(BASELINES)}
-    return sorted(seen, key=lambda p: rank.get(p, len(BASELINES)))
+    against: each once, ``baselines_first``; rt3 itself and fixed-set runs are left out."""
+    return baselines_first(
+        dict.fromkeys(p for p in policies if p != REFERENCE and not fixed_set_run(p))
+    )

@@ -14,16 +14,6 @@ from termout import format_option
 
 app = typer.Typer()
 
-_KEYS = (
-    "policy",
-    "battery_life_s",
-    "inferences",
-    "deadline_misses",
-    "mean_accuracy",
-    "energy_j",
-    "switches",
-)
-
 
 @app.command()
 def simulate(

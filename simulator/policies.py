@@ -30,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from contracts.policies import BASELINES, REFERENCE
+from contracts.policies import BASELINES, REFERENCE, baselines_first
 from simulator.device import Device, VariantSpec
 from simulator.errors import SimulatorInputError
 from simulator.registry import Registry
@@ -136,8 +136,7 @@ def headline_policies(variant_names: list[str] | tuple[str, ...]) -> list[str]:
         for form in p.compared
         if not form.partition(":")[2] or form.partition(":")[2] in names
     ]
-    rank = {name: i for i, name in enumerate(BASELINES)}
-    return [REFERENCE, *sorted(forms, key=lambda f: rank.get(f, len(BASELINES)))]
+    return [REFERENCE, *baselines_first(forms)]
 
 
 def unpruned(device: Device) -> VariantSpec:

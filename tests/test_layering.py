@@ -129,6 +129,7 @@ SHARED = {
     "REFERENCE": "contracts/policies.py",
     "POLICIES": "contracts/policies.py",
     "BASELINES": "contracts/policies.py",
+    "baselines_first": "contracts/policies.py",
     "compared_policies": "contracts/policies.py",
     "fixed_set_run": "contracts/policies.py",
     "WORKLOAD_SPECS": "contracts/workloads.py",
