@@ -56,6 +56,11 @@ def make_battery(
 ) -> BatteryModel:
     """The battery model ``model`` (default: the profile's) with the profile's parameters."""
     bat = profile.battery
+    if model is None and bat.model not in BATTERY_REGISTRY:
+        raise SimulatorInputError(
+            f"profile {profile.name!r}: battery.model: unknown {bat.model!r}, expected one of "
+            f"{', '.join(battery_models())} (a registered battery model)"
+        )
     factory = BATTERY_REGISTRY.get(model or bat.model)
     cap = bat.capacity_mah if capacity_mah is None else capacity_mah
     if not (cap > 0 and math.isfinite(cap)):

@@ -12,7 +12,7 @@ import yaml
 from cli_runner import rt3lab
 
 from device_profiles import load_profile, profile_from_dict
-from simulator import register_battery_model, register_policy, simulate
+from simulator import SimulatorInputError, register_battery_model, register_policy, simulate
 from simulator.battery import BatteryModel, Load, unregister_battery_model
 from simulator.policies import PolicyInputs, by_accuracy, unregister_policy
 from simulator.sweep import Cell, SweepConfigError, load_sweep_config, run_cell
@@ -84,6 +84,15 @@ def test_a_profile_may_name_a_registered_model_as_its_own(toy_battery):
     d["battery"]["model"] = "toy"  # no parameter section: the toy needs none
     r = simulate(profile_from_dict(d), capacity_mah=0.5)
     assert r.battery_model == "toy" and r.inferences > 0
+
+
+def test_a_profile_naming_no_registered_model_is_refused_when_simulated():
+    d = load_profile("rt3-paper").model_dump(mode="json", exclude_none=True)
+    d["battery"]["model"] = "tevenin"  # the schema cannot know what the simulator registers
+    with pytest.raises(
+        SimulatorInputError, match=r"'rt3-paper': battery\.model: unknown 'tevenin'"
+    ):
+        simulate(profile_from_dict(d), capacity_mah=0.5)
 
 
 def test_a_toy_battery_model_passes_a_sweep_files_validation_and_runs_a_cell(toy_battery, tmp_path):
