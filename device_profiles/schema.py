@@ -268,16 +268,20 @@ class Thevenin(_Strict):
         return self
 
 
-BatteryModelName = Literal["ideal", "peukert", "kibam", "thevenin"]
-
-
 class Battery(_Strict):
-    """The battery: capacity, nominal voltage, chemistry and the model to simulate it with."""
+    """The battery: capacity, nominal voltage, chemistry and the model to simulate it with.
+
+    ``model`` names a battery model the simulator has registered (built in: ``ideal``,
+    ``peukert``, ``kibam``, ``thevenin``); the simulator checks the name, so a model
+    registered outside this package needs no change here. A model with a parameter
+    section below (``peukert``, ``kibam``, ``thevenin``) needs it; the others read only
+    capacity and nominal voltage.
+    """
 
     capacity_mah: CapacityMah
     nominal_voltage_v: BatteryVolts
     chemistry: str = Field(min_length=1)
-    model: BatteryModelName = "ideal"
+    model: str = Field(default="ideal", pattern=r"^[a-z][a-z0-9_-]*$")
     peukert: Peukert | None = None
     kibam: KiBaM | None = None
     thevenin: Thevenin | None = None
@@ -285,7 +289,8 @@ class Battery(_Strict):
 
     @model_validator(mode="after")
     def _model_params(self) -> Battery:
-        if self.model != "ideal" and getattr(self, self.model) is None:
+        needs_params = self.model in type(self).model_fields
+        if needs_params and getattr(self, self.model) is None:
             raise ValueError(f"model is '{self.model}' but no '{self.model}' parameters given")
         return self
 
@@ -453,12 +458,15 @@ class DeviceProfile(_Strict):
         return self
 
     # ---- lookups -------------------------------------------------------------------
+    def _named(self, items: list[Any], name: str, what: str) -> Any:
+        for item in items:
+            if item.name == name:
+                return item
+        raise KeyError(f"profile {self.name!r} has no {what} {name!r}")
+
     def cluster(self, name: str) -> Cluster:
         """The cluster called ``name``."""
-        for c in self.clusters:
-            if c.name == name:
-                return c
-        raise KeyError(f"profile {self.name!r} has no cluster {name!r}")
+        return self._named(self.clusters, name, "cluster")
 
     @property
     def levels_khz(self) -> list[int]:
@@ -500,10 +508,7 @@ class DeviceProfile(_Strict):
 
     def variant(self, name: str) -> Variant:
         """The variant called ``name``."""
-        for v in self.variants:
-            if v.name == name:
-                return v
-        raise KeyError(f"profile {self.name!r} has no variant {name!r}")
+        return self._named(self.variants, name, "variant")
 
 
 def _check_refs(p: DeviceProfile) -> None:

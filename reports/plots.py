@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from contracts.policies import fixed_set_run
 from reports.provenance import kinds_label, merge_kinds, profile_kind, profile_kinds
 from reports.run import RunData
 
@@ -67,14 +68,8 @@ def _main_series(run: RunData, columns: set[str]) -> dict[str, pd.DataFrame]:
     """Time series of the main policies; runs of one fixed set (``policy:SET``) are left to
     the summary figures so the time plots stay readable."""
     series = {k: v for k, v in run.timeseries.items() if columns <= set(v.columns)}
-    from reports.verdict import BASELINES
-
-    variant_runs = {
-        str(r.get("policy")).replace(":", "_")
-        for r in run.records
-        if r.get("policy") not in BASELINES
-    }
-    variant_runs -= {str(r.get("policy")) for r in run.records}
+    policies = {str(r.get("policy")) for r in run.records}
+    variant_runs = {p.replace(":", "_") for p in policies if fixed_set_run(p)} - policies
     main = {k: v for k, v in series.items() if k not in variant_runs}
     return main or series
 
@@ -87,6 +82,13 @@ def spans_decades(values: list[float], ratio: float = 30.0) -> bool:
     """
     pos = [v for v in values if v > 0]
     return len(pos) >= 2 and max(pos) / min(pos) > ratio
+
+
+def _bar_labels(ax: Any, labels: list[str]) -> None:
+    """One slanted label under each bar, and a light horizontal grid."""
+    ax.set_xticks(range(len(labels)))
+    ax.set_xticklabels(labels, rotation=40, ha="right", fontsize=7)
+    ax.grid(alpha=0.3, axis="y")
 
 
 def _informative(df: pd.DataFrame, column: str) -> bool:
@@ -162,9 +164,9 @@ def level_timeline(run: RunData) -> Figure | None:
 
 
 def _on_time(r: dict[str, Any]) -> int:
-    from reports.verdict import on_time
+    from reports.verdict import on_time_count
 
-    return on_time(r)
+    return on_time_count(r)
 
 
 def battery_life(run: RunData) -> Figure:
@@ -186,9 +188,7 @@ def battery_life(run: RunData) -> Figure:
     if spans_decades([a + b for a, b in zip(on, missed, strict=True)]):
         ax2.set_yscale("log")
     for ax in (ax1, ax2):
-        ax.set_xticks(range(len(labels)))
-        ax.set_xticklabels(labels, rotation=40, ha="right", fontsize=7)
-        ax.grid(alpha=0.3, axis="y")
+        _bar_labels(ax, labels)
     return Figure(
         "battery_life",
         "Battery life per policy",
@@ -338,9 +338,7 @@ def energy_per_inference(run: RunData) -> Figure | None:
     ax.set_ylabel("energy per on-time inference (mJ)")
     if spans_decades(values):
         ax.set_yscale("log")
-    ax.set_xticks(range(len(labels)))
-    ax.set_xticklabels(labels, rotation=40, ha="right", fontsize=7)
-    ax.grid(alpha=0.3, axis="y")
+    _bar_labels(ax, labels)
     return Figure(
         "energy",
         "Energy per on-time inference",

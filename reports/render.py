@@ -84,7 +84,7 @@ def headline_table(run: RunData) -> TableBlock:
     What is shared by every row (battery model, workload, provenance) is stated once in the
     table's introduction; what differs gets its own column.
     """
-    from reports.verdict import on_time
+    from reports.verdict import accounting
 
     recs = run.records
     shared = {k: _same(recs, k) for k in ("battery_model", "workload")}
@@ -96,22 +96,17 @@ def headline_table(run: RunData) -> TableBlock:
         header.append("provenance")
     rows = []
     for r in recs:
-        n_on = on_time(r)
-        missed = int(r.get("deadline_misses") or 0)
-        rate = r.get("miss_rate")
-        if rate is None and n_on + missed:
-            rate = missed / (n_on + missed)
-        energy = r.get("energy_j")
-        epi = (1e3 * energy / n_on) if (energy is not None and n_on) else None
+        acct = accounting(r)
+        epi = acct["energy_per_on_time_inference_j"]
         row = [Cell(str(r.get("policy")))]
         row += [Cell(str(r.get(k) or "")) for k in extra]
         row += [
             fmt(r["battery_life_s"] / 3600, 3),
-            fmt(n_on),
-            fmt(missed),
-            fmt(rate, 4),
+            fmt(acct["on_time_inferences"]),
+            fmt(acct["missed_inferences"]),
+            fmt(acct["miss_rate"], 4),
             fmt(r.get("mean_accuracy"), 4),
-            fmt(epi, 3),
+            fmt(None if epi is None else 1e3 * epi, 3),
             fmt(r.get("switches")),
         ]
         if len(prov) > 1:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from contracts.policies import REFERENCE
+from contracts.workloads import workload_label
 from reports.plots import run_figures
 from reports.render import (
     ReportFiles,
@@ -48,8 +50,8 @@ def build_report(run_dir: str | Path, out: str | Path) -> ReportFiles:
         if block is not None:
             tables.append(block)
     workloads = {str(r.get("workload")) for r in run.records}
-    label = _workload_label(workloads.pop()) if len(workloads) == 1 else ""
-    rt3 = run.record("rt3")
+    label = workload_label(workloads.pop()) if len(workloads) == 1 else ""
+    rt3 = run.record(REFERENCE)
     measured = provenance_sentence(rt3) if rt3 is not None else ""
     text = verdict_paragraph(run.records, label, measured)
     if (run.profile or {}).get("flags"):
@@ -58,23 +60,3 @@ def build_report(run_dir: str | Path, out: str | Path) -> ReportFiles:
     return write_report(
         dst, f"rt3lab report: {profile}", str(src), tables, run_figures(run), verdict=text
     )
-
-
-def _workload_label(spec: str) -> str:
-    """The workload in words (as ``simulator.workload_label``; reports read files only).
-
-    >>> _workload_label("continuous")
-    'back-to-back (continuous): the processor never idles'
-    >>> _workload_label("periodic:10")
-    'periodic: one request every 100.0 ms (10.000 Hz)'
-    """
-    kind, _, arg = spec.partition(":")
-    if kind == "continuous":
-        return "back-to-back (continuous): the processor never idles"
-    if kind == "periodic":
-        try:
-            hz = float(arg)
-        except ValueError:
-            return spec
-        return f"periodic: one request every {1e3 / hz:.1f} ms ({hz:.3f} Hz)"
-    return spec

@@ -59,9 +59,9 @@ def _battery_rows(run: RunData) -> list[ReproRow]:
             )
         ]
     rows = []
-    from reports.verdict import on_time
+    from reports.verdict import on_time_count
 
-    on_rt3, on_dense = on_time(rt3), on_time(dense)
+    on_rt3, on_dense = on_time_count(rt3), on_time_count(dense)
     gain_n = on_rt3 / on_dense if on_dense else None
     gain_t = rt3["battery_life_s"] / dense["battery_life_s"] if dense["battery_life_s"] else None
     e_rt3, e_dense = rt3.get("energy_per_inference_j"), dense.get("energy_per_inference_j")

@@ -13,25 +13,8 @@ from typing import Any
 import pandas as pd
 import yaml
 
-# Scalar fields of a simulation result, in the order the tables show them.
-RESULT_FIELDS: tuple[str, ...] = (
-    "profile",
-    "policy",
-    "battery_model",
-    "workload",
-    "mode",
-    "seed",
-    "battery_life_s",
-    "inferences",
-    "deadline_misses",
-    "on_time_inferences",
-    "missed_inferences",
-    "miss_rate",
-    "mean_accuracy",
-    "energy_j",
-    "energy_per_inference_j",
-    "switches",
-)
+from contracts.results import SCALAR_COLUMNS
+
 REQUIRED_FIELDS: tuple[str, ...] = ("policy", "battery_life_s", "inferences")
 
 
@@ -57,9 +40,9 @@ class RunData:
 
     @property
     def results(self) -> pd.DataFrame:
-        """One row per simulation result, scalar fields only."""
-        rows = [{k: r.get(k) for k in RESULT_FIELDS} for r in self.records]
-        return pd.DataFrame(rows, columns=list(RESULT_FIELDS))
+        """One row per simulation result, its scalar columns only (``SCALAR_COLUMNS``)."""
+        rows = [{k: r.get(k) for k in SCALAR_COLUMNS} for r in self.records]
+        return pd.DataFrame(rows, columns=list(SCALAR_COLUMNS))
 
     def record(self, policy: str) -> dict[str, Any] | None:
         """The first result of ``policy``, or None."""

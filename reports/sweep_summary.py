@@ -12,6 +12,7 @@ from typing import Any
 
 import pandas as pd
 
+from contracts.workloads import CONTINUOUS
 from reports.plots import Figure, _pyplot, _render, pareto_front
 from reports.render import Cell, TableBlock, fmt
 from reports.run import RunDirError
@@ -46,7 +47,7 @@ def on_time_inferences(df: pd.DataFrame) -> pd.Series:
         return df["inferences"] - (late - df["dropped"])
     on_time = df["inferences"] - late
     if "workload" in df.columns:
-        on_time = on_time.where(df["workload"].astype(str) == "continuous")
+        on_time = on_time.where(df["workload"].astype(str) == CONTINUOUS)
     return on_time.astype("float64")
 
 

@@ -1,7 +1,9 @@
 """The verdict: rt3 against each baseline, in on-time inferences, hours and accuracy.
 
 Reads result dicts (``results.json`` rows) only. Every ratio uses on-time inferences (a late
-answer is no answer); baselines are named as in ``simulator/README.md``.
+answer is no answer). The policies compared are those in the rows
+(``contracts.policies.compared_policies``): the baselines, named as in
+``simulator/README.md``, in their order, then any other (registered) policy.
 """
 
 from __future__ import annotations
@@ -9,18 +11,27 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-BASELINES = ("dense-max", "dvfs-only:bp", "dvfs-only:dense", "static-sparse", "oracle")
+from contracts.policies import REFERENCE, compared_policies
+from contracts.results import on_time
 
 
-def on_time(r: dict[str, Any]) -> int:
-    """On-time inferences of a result dict (derived when an older run lacks the field).
+def accounting(r: dict[str, Any]) -> dict[str, Any]:
+    """The on-time fields of a result dict: its own, else derived from its counts
+    (``contracts.results.on_time``; a run written before the fields existed lacks them).
 
-    >>> on_time({"inferences": 10, "deadline_misses": 4, "dropped": 1})
+    >>> accounting({"inferences": 10, "deadline_misses": 4, "dropped": 1})["miss_rate"]
+    0.36363636363636365
+    """
+    return {k: v if r.get(k) is None else r[k] for k, v in on_time(r).items()}
+
+
+def on_time_count(r: dict[str, Any]) -> int:
+    """On-time inferences of a result dict.
+
+    >>> on_time_count({"inferences": 10, "deadline_misses": 4, "dropped": 1})
     7
     """
-    if r.get("on_time_inferences") is not None:
-        return int(r["on_time_inferences"])
-    return int(r["inferences"]) - (int(r.get("deadline_misses") or 0) - int(r.get("dropped") or 0))
+    return int(accounting(r)["on_time_inferences"])
 
 
 @dataclass(frozen=True)
@@ -61,17 +72,16 @@ class Gain:
 
 
 def gains(records: list[dict[str, Any]]) -> list[Gain]:
-    """rt3 against every baseline present in ``records`` (empty without an rt3 record)."""
+    """rt3 against every other policy present in ``records`` (``compared_policies``);
+    empty without an rt3 record."""
     by = {r.get("policy"): r for r in records}
-    rt3 = by.get("rt3")
+    rt3 = by.get(REFERENCE)
     if rt3 is None:
         return []
     out = []
-    for name in BASELINES:
-        b = by.get(name)
-        if b is None:
-            continue
-        ours, theirs = on_time(rt3), on_time(b)
+    for name in compared_policies(p for p in by if isinstance(p, str)):
+        b = by[name]
+        ours, theirs = on_time_count(rt3), on_time_count(b)
         ratio = None if theirs == 0 else ours / theirs
         hours = rt3["battery_life_s"] / b["battery_life_s"] if b.get("battery_life_s") else None
         acc = None
@@ -86,21 +96,21 @@ def verdict_paragraph(
 ) -> str:
     """One paragraph: rt3's gain against each baseline, its misses, what was measured."""
     by = {r.get("policy"): r for r in records}
-    rt3 = by.get("rt3")
+    rt3 = by.get(REFERENCE)
     if rt3 is None:
         return "No rt3 run in this directory: nothing to compare."
     parts = []
     if workload_label:
         parts.append(f"Workload: {workload_label}.")
     missed = int(rt3.get("deadline_misses") or 0)
-    total = on_time(rt3) + missed
+    total = on_time_count(rt3) + missed
     if missed:
         parts.append(
-            f"rt3 completed {on_time(rt3):,} inferences on time and missed {missed:,} "
+            f"rt3 completed {on_time_count(rt3):,} inferences on time and missed {missed:,} "
             f"({100.0 * missed / total:.1f} % of requests); only on-time inferences count."
         )
     else:
-        parts.append(f"rt3 completed {on_time(rt3):,} inferences, every one on time.")
+        parts.append(f"rt3 completed {on_time_count(rt3):,} inferences, every one on time.")
     g = gains(records)
     if g:
         parts.append("rt3 " + "; ".join(x.sentence() for x in g) + ".")

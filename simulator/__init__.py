@@ -12,16 +12,19 @@ scipy) are imported on first use, so a CLI that never simulates never pays for t
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from contracts.lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from contracts.policies import BASELINES, POLICIES
+    from contracts.workloads import workload_label
     from simulator.api import MODES, check_run, simulate
-    from simulator.battery import BATTERY_MODELS
+    from simulator.battery import battery_models, register_battery_model
     from simulator.bundle import variants_from_bundle
     from simulator.errors import SimulatorInputError
-    from simulator.headline import headline_workload, workload_label
-    from simulator.policies import BASELINES, POLICIES, headline_policies
+    from simulator.headline import headline_workload
+    from simulator.policies import headline_policies, policy_names, register_policy
     from simulator.results import SimulationResult, write_run
 
 # Public names and the module defining each: imported on first use (PEP 562), so that
@@ -30,28 +33,34 @@ _LAZY: dict[str, str] = {
     "MODES": "simulator.api",
     "simulate": "simulator.api",
     "check_run": "simulator.api",
-    "BATTERY_MODELS": "simulator.battery",
+    "battery_models": "simulator.battery",
+    "register_battery_model": "simulator.battery",
     "variants_from_bundle": "simulator.bundle",
     "SimulatorInputError": "simulator.errors",
-    "POLICIES": "simulator.policies",
-    "BASELINES": "simulator.policies",
+    "POLICIES": "contracts.policies",
+    "BASELINES": "contracts.policies",
     "headline_policies": "simulator.policies",
+    "policy_names": "simulator.policies",
+    "register_policy": "simulator.policies",
     "headline_workload": "simulator.headline",
-    "workload_label": "simulator.headline",
+    "workload_label": "contracts.workloads",
     "SimulationResult": "simulator.results",
     "write_run": "simulator.results",
 }
 
 __all__ = [
     "BASELINES",
-    "BATTERY_MODELS",
     "MODES",
     "POLICIES",
     "SimulationResult",
     "SimulatorInputError",
+    "battery_models",
     "check_run",
     "headline_policies",
     "headline_workload",
+    "policy_names",
+    "register_battery_model",
+    "register_policy",
     "simulate",
     "variants_from_bundle",
     "workload_label",
@@ -59,16 +68,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    """Import a public name's module on first use."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    """The package's public names, loaded or not."""
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

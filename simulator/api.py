@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from simulator.battery import make_battery
 from simulator.bounds import check_work
 from simulator.device import Device, build_device
-from simulator.engine import QUEUES, Machine, Process, run_exact, run_fast, run_mean
+from simulator.engine import QUEUES, Machine, Process, Tally, run_exact, run_fast, run_mean
 from simulator.errors import SimulatorInputError
 from simulator.governor import Governor, governor_from_spec
-from simulator.oracle import oracle_table
-from simulator.policies import POLICIES, by_accuracy, deadline_warnings, plan_table
+from simulator.policies import Policy, deadline_warnings, find_policy, plan_table
 from simulator.results import SimulationResult
 from simulator.workload import Workload, parse_workload
 
@@ -31,38 +31,57 @@ def _profile(profile: DeviceProfile | str | Path) -> DeviceProfile:
     return profile
 
 
-def _run(
-    device: Device,
-    gov: Governor,
-    table: dict[int, str],
-    wl: Workload,
-    profile: DeviceProfile,
-    battery_model: str | None,
-    capacity_mah: float | None,
-    mode: str,
-    sample_s: float | None,
-    record: bool,
-    processes: Sequence[Process] = (),
-    queue: str = "none",
-    governor_sample_s: float | None = None,
-) -> Machine:
-    battery = make_battery(profile, battery_model, capacity_mah)
-    cap = profile.battery.capacity_mah if capacity_mah is None else capacity_mah
-    nominal = cap * 3.6 * profile.battery.nominal_voltage_v
-    machine = Machine(
-        device,
-        gov,
-        table,
-        wl,
-        battery,
-        sample_s,
-        record,
-        nominal,
-        queue=queue,
-        governor_sample_s=governor_sample_s,
-    )
-    {"exact": run_exact, "mean": run_mean}.get(mode, run_fast)(machine, processes)
-    return machine
+@dataclass(frozen=True)
+class Discharge:
+    """What every discharge of one ``simulate`` call shares: the device, governor, profile,
+    battery and options; ``run`` simulates one under a level -> variant table (the
+    oracle's scoring runs many)."""
+
+    device: Device
+    gov: Governor
+    profile: DeviceProfile
+    battery_model: str | None
+    capacity_mah: float | None
+    sample_s: float | None
+    processes: Sequence[Process]
+    queue: str
+    governor_sample_s: float | None
+
+    def run(self, table: dict[int, str], wl: Workload, mode: str, record: bool) -> Machine:
+        """One discharge under ``table``."""
+        prof = self.profile
+        battery = make_battery(prof, self.battery_model, self.capacity_mah)
+        cap = prof.battery.capacity_mah if self.capacity_mah is None else self.capacity_mah
+        nominal = cap * 3.6 * prof.battery.nominal_voltage_v
+        machine = Machine(
+            self.device,
+            self.gov,
+            table,
+            wl,
+            battery,
+            self.sample_s,
+            record,
+            nominal,
+            queue=self.queue,
+            governor_sample_s=self.governor_sample_s,
+        )
+        {"exact": run_exact, "mean": run_mean}.get(mode, run_fast)(machine, self.processes)
+        return machine
+
+    def score(self, workload: str, seed: int, mode: str) -> Callable[[dict[int, str]], float]:
+        """The oracle's score of a table: accuracy-weighted completed inferences of a
+        discharge under it (mean mode scores on means; the other modes run fast)."""
+        variant = self.device.variant
+
+        def score(table: dict[int, str]) -> float:
+            wl = parse_workload(workload, seed)
+            m = self.run(table, wl, "mean" if mode == "mean" else "fast", False)
+            return sum(
+                n * (1.0 if variant(v).accuracy is None else variant(v).accuracy)
+                for v, n in m.tally.per_variant.items()
+            )
+
+        return score
 
 
 def check_run(
@@ -143,60 +162,83 @@ def simulate(
     (616, {'dense': 0, 'bp': 616}, 2)
     """
     prof = _profile(profile)
+    chosen = _checked(policy, mode, queue, governor_sample_s, sample_s)
+    gov = governor_from_spec(prof, chosen.governor or governor)
+    levels = gov.levels()
+    device = build_device(prof, levels, variants)
+    wl = parse_workload(workload, seed)
+    _check(prof, device, wl, workload, mode, capacity_mah, sample_s)
+    discharge = Discharge(
+        device,
+        gov,
+        prof,
+        battery_model,
+        capacity_mah,
+        sample_s,
+        processes,
+        queue,
+        governor_sample_s,
+    )
+    table = plan_table(policy, device, levels, wl.deadline_s, discharge.score(workload, seed, mode))
+    warnings = deadline_warnings(device, table, wl.deadline_s)
+    machine = discharge.run(table, wl, mode, True)
+    if any(kind == "end" for _, kind, _ in machine.events):
+        warnings.append(
+            "the trace ended and the idle power is 0: the battery never empties; "
+            "battery_life_s is the time the last request finished"
+        )
+    tally = machine.tally
+    result = SimulationResult(
+        profile=prof.name,
+        policy=policy,
+        battery_model=battery_model or prof.battery.model,
+        workload=workload,
+        mode=mode,
+        seed=seed,
+        governor=gov.name,
+        battery_life_s=machine.t,
+        inferences=tally.inferences,
+        deadline_misses=tally.misses,
+        dropped=tally.dropped,
+        aborted=tally.aborted,
+        mean_accuracy=_mean_accuracy(device, tally, warnings),
+        energy_j=tally.energy_j,
+        energy_per_inference_j=(tally.energy_j / tally.inferences) if tally.inferences else None,
+        switches=tally.switches,
+        level_changes=tally.level_changes,
+        time_at_level_s={k: tally.time_at_level_s.get(k, 0.0) for k in levels},
+        inferences_per_variant={v.name: tally.per_variant.get(v.name, 0) for v in device.variants},
+        variant_at_level=dict(table),
+        warnings=warnings,
+        provenance=device.provenance,
+    )
+    result._records = (machine.rows, machine.events)
+    return result
+
+
+def _checked(
+    policy: str,
+    mode: str,
+    queue: str,
+    governor_sample_s: float | None,
+    sample_s: float | None,
+) -> Policy:
+    """The policy ``simulate`` runs, once its other options are checked too."""
     if mode not in MODES:
         raise SimulatorInputError(f"mode: unknown {mode!r}, expected fast, exact or mean")
-    base = policy.partition(":")[0]
-    if base not in POLICIES:
-        raise SimulatorInputError(
-            f"policy: unknown {policy!r}, expected one of {', '.join(POLICIES)}"
-        )
+    chosen, _ = find_policy(policy)
     if queue not in QUEUES:
         raise SimulatorInputError(f"queue: unknown {queue!r}, expected one of {', '.join(QUEUES)}")
     if governor_sample_s is not None and not (governor_sample_s > 0):
         raise SimulatorInputError(f"governor_sample_s: must be > 0, got {governor_sample_s}")
     if sample_s is not None and not (sample_s > 0):
         raise SimulatorInputError(f"sample_s: must be > 0, got {sample_s}")
-    gov = governor_from_spec(prof, "max" if base == "dense-max" else governor)
-    levels = gov.levels()
-    device = build_device(prof, levels, variants)
-    wl = parse_workload(workload, seed)
-    _check(prof, device, wl, workload, mode, capacity_mah, sample_s)
-    warnings: list[str] = []
-    args = (prof, battery_model, capacity_mah)
-    if base == "oracle":
+    return chosen
 
-        def score(table: dict[int, str]) -> float:
-            m = _run(
-                device,
-                gov,
-                table,
-                parse_workload(workload, seed),
-                *args,
-                "mean" if mode == "mean" else "fast",  # mean: the tables scored on means
-                sample_s,
-                False,
-                processes,
-                queue,
-                governor_sample_s,
-            )
-            return sum(
-                n * (1.0 if device.variant(v).accuracy is None else device.variant(v).accuracy)
-                for v, n in m.tally.per_variant.items()
-            )
 
-        table = oracle_table(device, levels, wl.deadline_s, score)
-    else:
-        table = plan_table(policy, device, levels, wl.deadline_s)
-    warnings += deadline_warnings(device, table, wl.deadline_s)
-    machine = _run(
-        device, gov, table, wl, *args, mode, sample_s, True, processes, queue, governor_sample_s
-    )
-    tally = machine.tally
-    if any(kind == "end" for _, kind, _ in machine.events):
-        warnings.append(
-            "the trace ended and the idle power is 0: the battery never empties; "
-            "battery_life_s is the time the last request finished"
-        )
+def _mean_accuracy(device: Device, tally: Tally, warnings: list[str]) -> float | None:
+    """Accuracy weighted by completed inferences (None when a variant that ran has none),
+    adding a warning to ``warnings`` where it is None or variants were ranked by sparsity."""
     used = [device.variant(v) for v, n in tally.per_variant.items() if n > 0]
     if tally.inferences == 0:
         mean_acc = None
@@ -212,30 +254,4 @@ def simulate(
         )
     if any(v.accuracy is None for v in device.variants) and mean_acc is not None:
         warnings.append("some variants have no accuracy; variants were ranked by sparsity")
-    by_accuracy(device.variants)  # raises when variants cannot be ranked at all
-    result = SimulationResult(
-        profile=prof.name,
-        policy=policy,
-        battery_model=battery_model or prof.battery.model,
-        workload=workload,
-        mode=mode,
-        seed=seed,
-        governor=gov.name,
-        battery_life_s=machine.t,
-        inferences=tally.inferences,
-        deadline_misses=tally.misses,
-        dropped=tally.dropped,
-        aborted=tally.aborted,
-        mean_accuracy=mean_acc,
-        energy_j=tally.energy_j,
-        energy_per_inference_j=(tally.energy_j / tally.inferences) if tally.inferences else None,
-        switches=tally.switches,
-        level_changes=tally.level_changes,
-        time_at_level_s={k: tally.time_at_level_s.get(k, 0.0) for k in levels},
-        inferences_per_variant={v.name: tally.per_variant.get(v.name, 0) for v in device.variants},
-        variant_at_level=dict(table),
-        warnings=warnings,
-        provenance=device.provenance,
-    )
-    result._records = (machine.rows, machine.events)
-    return result
+    return mean_acc

@@ -179,6 +179,138 @@ def load_average() -> list[float] | None:
         return None
 
 
+def _by_capacity(
+    prof: Any, mode: str, kwargs: dict[str, Any], repeats: int
+) -> tuple[dict[str, float], dict[str, int]]:
+    """Median wall time and inferences of ``mode`` at each of ``SCALES`` x the capacity."""
+    from simulator import simulate
+
+    walls: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    for k in SCALES:
+        cap = prof.battery.capacity_mah * k
+        wall, res = _median_wall(
+            lambda cap=cap: simulate(prof, mode=mode, capacity_mah=cap, **kwargs), repeats
+        )
+        walls[f"{k}x"], counts[f"{k}x"] = wall, res.inferences
+    return walls, counts
+
+
+def _fast_and_exact(prof: Any, kwargs: dict[str, Any], repeats: int) -> dict[str, Any]:
+    """One discharge in fast mode (median of ``repeats``) and in exact mode, and fast mode
+    at each of ``SCALES`` x the capacity."""
+    from simulator import simulate
+
+    simulate(prof, mode="fast", **kwargs)  # warm-up: imports (pandas, simpy) and caches
+    fast_wall, fast = _median_wall(lambda: simulate(prof, mode="fast", **kwargs), repeats)
+    exact_wall, exact = _median_wall(lambda: simulate(prof, mode="exact", **kwargs), 1)
+    by_cap, inf_by_cap = _by_capacity(prof, "fast", kwargs, repeats)
+    return {
+        "battery_life_s": exact.battery_life_s,
+        "fast_battery_life_s": fast.battery_life_s,
+        "fast_wall_s": fast_wall,
+        "exact_wall_s": exact_wall,
+        "speedup": exact_wall / fast_wall,
+        "fast_sim_s_per_wall_s": fast.battery_life_s / fast_wall,
+        "exact_sim_s_per_wall_s": exact.battery_life_s / exact_wall,
+        "fast_inferences": fast.inferences,
+        "exact_inferences": exact.inferences,
+        "inferences_diff": fast.inferences - exact.inferences,
+        "life_rel_diff": abs(fast.battery_life_s - exact.battery_life_s) / exact.battery_life_s,
+        "fast_repeats": max(1, repeats),
+        "fast_s_by_capacity": by_cap,
+        "fast_inferences_by_capacity": inf_by_cap,
+    }
+
+
+def _against_naive(capacity_mah: float) -> dict[str, Any]:
+    """Exact mode against ``naive_simpy`` on rt3-paper (ideal battery, continuous)."""
+    from device_profiles import load_profile
+    from simulator import simulate
+
+    rt3 = load_profile("rt3-paper")
+    naive_wall, (naive_life, naive_n) = _median_wall(lambda: naive_simpy(rt3, capacity_mah), 1)
+    exact_wall, exact = _median_wall(
+        lambda: simulate(rt3, mode="exact", battery_model="ideal", capacity_mah=capacity_mah), 1
+    )
+    return {
+        "profile": "rt3-paper",
+        "battery_model": "ideal",
+        "workload": "continuous",
+        "capacity_mah": capacity_mah,
+        "naive_wall_s": naive_wall,
+        "exact_wall_s": exact_wall,
+        "naive_life_s": naive_life,
+        "exact_life_s": exact.battery_life_s,
+        "naive_inferences": naive_n,
+        "exact_inferences": exact.inferences,
+    }
+
+
+def _mean_poisson(prof: Any, kwargs: dict[str, Any], repeats: int) -> dict[str, Any]:
+    """Mean mode on a Poisson workload at each of ``SCALES`` x the capacity, against fast
+    mode stepping the same workload request by request at 1x (seed 0)."""
+    from simulator import simulate
+
+    mean_by_cap, mean_inf_by_cap = _by_capacity(prof, "mean", kwargs, repeats)
+    mean_1x = simulate(prof, mode="mean", **kwargs)
+    stepped_wall, stepped = _median_wall(lambda: simulate(prof, mode="fast", **kwargs), 1)
+    return {
+        "workload": kwargs["workload"],
+        "mean_s_by_capacity": mean_by_cap,
+        "mean_inferences_by_capacity": mean_inf_by_cap,
+        "fast_stepped_s": stepped_wall,
+        "fast_stepped_inferences": stepped.inferences,
+        "fast_stepped_life_s": stepped.battery_life_s,
+        # one seed (0) against the expected value: a sample, not an error bound
+        "life_rel_diff_seed0": abs(mean_1x.battery_life_s - stepped.battery_life_s)
+        / stepped.battery_life_s,
+    }
+
+
+def simulator_bench(
+    profile: str = "pixel-3",
+    battery_model: str = "thevenin",
+    workload: str = "periodic:30",
+    policy: str = "rt3",
+    repeats: int = 5,
+    naive_capacity_mah: float = 300.0,
+    agreement_capacity_mah: float = 30.0,
+    poisson: str = "poisson:10",
+) -> dict[str, Any]:
+    """``rt3lab bench simulator``'s result (its ``--json``): see ``simulator``."""
+    from device_profiles import load_profile
+
+    load = load_average()  # before the bench adds its own
+    prof = load_profile(profile)
+    modes = _fast_and_exact(
+        prof, dict(policy=policy, battery_model=battery_model, workload=workload), repeats
+    )
+    pkw = dict(policy=policy, battery_model=battery_model, workload=poisson)
+    mean_poisson = _mean_poisson(prof, pkw, repeats)
+    naive = _against_naive(naive_capacity_mah)
+    rt3 = load_profile("rt3-paper")
+    agreement = {f"{k}x": agreement_at(rt3, agreement_capacity_mah * k) for k in SCALES}
+    pybamm = thevenin_vs_pybamm()
+    return {
+        "profile": profile,
+        "battery_model": battery_model,
+        "workload": workload,
+        "policy": policy,
+        **modes,
+        "naive_simpy": naive,
+        "exact_over_naive_simpy": naive["naive_wall_s"] / naive["exact_wall_s"],
+        # fast against exact at 1x/10x/100x of --agreement-capacity-mah (rt3-paper, ideal,
+        # continuous): the phone discharge above takes exact mode ~7 s at 1x, ~12 min at 100x,
+        # and exact mode refuses rt3-paper past ~7,000 mAh continuous (its work bound)
+        "agreement_by_capacity": agreement,
+        "mean_poisson": mean_poisson,
+        "thevenin_over_pybamm": None if pybamm is None else pybamm["thevenin_over_pybamm"],
+        "pybamm": pybamm,
+        "load_average": load,
+    }
+
+
 @app.command()
 def simulator(
     profile: str = typer.Option("pixel-3", "--profile"),
@@ -203,154 +335,77 @@ def simulator(
     fast mode at 1x/10x/100x capacity; exact against a naive simpy model; Thevenin
     against PyBaMM; mean mode on a Poisson workload at 1x/10x/100x against fast mode's
     request-by-request stepping at 1x."""
-    from device_profiles import load_profile
-    from simulator import simulate
-
-    load = load_average()  # before the bench adds its own
-    prof = load_profile(profile)
-    kwargs = dict(policy=policy, battery_model=battery_model, workload=workload)
-    simulate(prof, mode="fast", **kwargs)  # warm-up: imports (pandas, simpy) and caches
-    fast_wall, fast = _median_wall(lambda: simulate(prof, mode="fast", **kwargs), repeats)
-    t0 = time.perf_counter()
-    exact = simulate(prof, mode="exact", **kwargs)
-    exact_wall = time.perf_counter() - t0
-    by_cap: dict[str, float] = {}
-    inf_by_cap: dict[str, int] = {}
-    for k in SCALES:
-        cap = prof.battery.capacity_mah * k
-        wall, res = _median_wall(
-            lambda cap=cap: simulate(prof, mode="fast", capacity_mah=cap, **kwargs), repeats
-        )
-        by_cap[f"{k}x"], inf_by_cap[f"{k}x"] = wall, res.inferences
-    pkw = dict(policy=policy, battery_model=battery_model, workload=poisson)
-    mean_by_cap: dict[str, float] = {}
-    mean_inf_by_cap: dict[str, int] = {}
-    for k in SCALES:
-        cap = prof.battery.capacity_mah * k
-        wall, res = _median_wall(
-            lambda cap=cap: simulate(prof, mode="mean", capacity_mah=cap, **pkw), repeats
-        )
-        mean_by_cap[f"{k}x"], mean_inf_by_cap[f"{k}x"] = wall, res.inferences
-    mean_1x = simulate(prof, mode="mean", **pkw)
-    t0 = time.perf_counter()
-    stepped = simulate(prof, mode="fast", **pkw)
-    stepped_wall = time.perf_counter() - t0
-    rt3 = load_profile("rt3-paper")
-    naive_kw = dict(battery_model="ideal", capacity_mah=naive_capacity_mah)
-    t0 = time.perf_counter()
-    naive_life, naive_n = naive_simpy(rt3, naive_capacity_mah)
-    naive_wall = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    rt3_exact = simulate(rt3, mode="exact", **naive_kw)
-    rt3_exact_wall = time.perf_counter() - t0
-    agreement = {f"{k}x": agreement_at(rt3, agreement_capacity_mah * k) for k in SCALES}
-    pybamm = thevenin_vs_pybamm()
-    out = {
-        "profile": profile,
-        "battery_model": battery_model,
-        "workload": workload,
-        "policy": policy,
-        "battery_life_s": exact.battery_life_s,
-        "fast_wall_s": fast_wall,
-        "exact_wall_s": exact_wall,
-        "speedup": exact_wall / fast_wall,
-        "fast_sim_s_per_wall_s": fast.battery_life_s / fast_wall,
-        "exact_sim_s_per_wall_s": exact.battery_life_s / exact_wall,
-        "fast_inferences": fast.inferences,
-        "exact_inferences": exact.inferences,
-        "inferences_diff": fast.inferences - exact.inferences,
-        "life_rel_diff": abs(fast.battery_life_s - exact.battery_life_s) / exact.battery_life_s,
-        "fast_repeats": max(1, repeats),
-        "fast_s_by_capacity": by_cap,
-        "fast_inferences_by_capacity": inf_by_cap,
-        "naive_simpy": {
-            "profile": "rt3-paper",
-            "battery_model": "ideal",
-            "workload": "continuous",
-            "capacity_mah": naive_capacity_mah,
-            "naive_wall_s": naive_wall,
-            "exact_wall_s": rt3_exact_wall,
-            "naive_life_s": naive_life,
-            "exact_life_s": rt3_exact.battery_life_s,
-            "naive_inferences": naive_n,
-            "exact_inferences": rt3_exact.inferences,
-        },
-        "exact_over_naive_simpy": naive_wall / rt3_exact_wall,
-        # fast against exact at 1x/10x/100x of --agreement-capacity-mah (rt3-paper, ideal,
-        # continuous): the phone discharge above takes exact mode ~7 s at 1x, ~12 min at 100x,
-        # and exact mode refuses rt3-paper past ~7,000 mAh continuous (its work bound)
-        "agreement_by_capacity": agreement,
-        "mean_poisson": {
-            "workload": poisson,
-            "mean_s_by_capacity": mean_by_cap,
-            "mean_inferences_by_capacity": mean_inf_by_cap,
-            "fast_stepped_s": stepped_wall,
-            "fast_stepped_inferences": stepped.inferences,
-            # one seed (0) against the expected value: a sample, not an error bound
-            "life_rel_diff_seed0": abs(mean_1x.battery_life_s - stepped.battery_life_s)
-            / stepped.battery_life_s,
-        },
-        "thevenin_over_pybamm": None if pybamm is None else pybamm["thevenin_over_pybamm"],
-        "pybamm": pybamm,
-        "load_average": load,
-    }
+    out = simulator_bench(
+        profile,
+        battery_model,
+        workload,
+        policy,
+        repeats,
+        naive_capacity_mah,
+        agreement_capacity_mah,
+        poisson,
+    )
     if as_json:
         typer.echo(json.dumps(out, indent=2))
         return
+    print_bench(out)
 
+
+def print_bench(out: dict[str, Any]) -> None:
+    """``simulator_bench``'s result as a table and a few lines."""
     from rich.table import Table
 
     from termout import console as termout_console
 
-    t = Table(title=f"simulator: {profile}, {battery_model}, {workload}, {policy}")
+    t = Table(
+        title=f"simulator: {out['profile']}, {out['battery_model']}, {out['workload']}, "
+        f"{out['policy']}"
+    )
     for col in ("mode", "wall (s)", "sim s / wall s", "life (h)", "inferences"):
         t.add_column(col, justify="right")
     t.add_row(
         "fast",
-        f"{fast_wall:.4f}",
+        f"{out['fast_wall_s']:.4f}",
         f"{out['fast_sim_s_per_wall_s']:,.0f}",
-        f"{fast.battery_life_s / 3600:.4f}",
-        f"{fast.inferences:,}",
+        f"{out['fast_battery_life_s'] / 3600:.4f}",
+        f"{out['fast_inferences']:,}",
     )
     t.add_row(
         "exact",
-        f"{exact_wall:.3f}",
+        f"{out['exact_wall_s']:.3f}",
         f"{out['exact_sim_s_per_wall_s']:,.0f}",
-        f"{exact.battery_life_s / 3600:.4f}",
-        f"{exact.inferences:,}",
+        f"{out['battery_life_s'] / 3600:.4f}",
+        f"{out['exact_inferences']:,}",
     )
-    for k in SCALES:
-        t.add_row(f"fast, {k}x capacity", f"{by_cap[f'{k}x']:.4f}", "", "", "")
-    for k in SCALES:
-        t.add_row(
-            f"mean, {poisson}, {k}x capacity",
-            f"{mean_by_cap[f'{k}x']:.4f}",
-            "",
-            "",
-            f"{mean_inf_by_cap[f'{k}x']:,}",
-        )
+    for k, wall in out["fast_s_by_capacity"].items():
+        t.add_row(f"fast, {k} capacity", f"{wall:.4f}", "", "", "")
+    mp = out["mean_poisson"]
+    for k, wall in mp["mean_s_by_capacity"].items():
+        n = mp["mean_inferences_by_capacity"][k]
+        t.add_row(f"mean, {mp['workload']}, {k} capacity", f"{wall:.4f}", "", "", f"{n:,}")
     t.add_row(
-        f"fast, {poisson} stepped (seed 0)",
-        f"{stepped_wall:.3f}",
+        f"fast, {mp['workload']} stepped (seed 0)",
+        f"{mp['fast_stepped_s']:.3f}",
         "",
-        f"{stepped.battery_life_s / 3600:.4f}",
-        f"{stepped.inferences:,}",
+        f"{mp['fast_stepped_life_s'] / 3600:.4f}",
+        f"{mp['fast_stepped_inferences']:,}",
     )
+    nv = out["naive_simpy"]
     t.add_row(
-        f"naive simpy (rt3-paper, {naive_capacity_mah:g} mAh)",
-        f"{naive_wall:.3f}",
+        f"naive simpy (rt3-paper, {nv['capacity_mah']:g} mAh)",
+        f"{nv['naive_wall_s']:.3f}",
         "",
-        f"{naive_life / 3600:.4f}",
-        f"{naive_n:,}",
+        f"{nv['naive_life_s'] / 3600:.4f}",
+        f"{nv['naive_inferences']:,}",
     )
     t.add_row(
         "exact, same discharge",
-        f"{rt3_exact_wall:.3f}",
+        f"{nv['exact_wall_s']:.3f}",
         "",
-        f"{rt3_exact.battery_life_s / 3600:.4f}",
-        f"{rt3_exact.inferences:,}",
+        f"{nv['exact_life_s'] / 3600:.4f}",
+        f"{nv['exact_inferences']:,}",
     )
-    for k, a in agreement.items():
+    for k, a in out["agreement_by_capacity"].items():
         t.add_row(
             f"fast vs exact, rt3-paper {a['capacity_mah']:g} mAh ({k})",
             f"{a['fast_s']:.4f} / {a['exact_s']:.2f}",
@@ -365,6 +420,7 @@ def simulator(
         f"inferences differ by {out['inferences_diff']}; exact over naive simpy "
         f"{out['exact_over_naive_simpy']:.2f}x"
     )
+    pybamm = out["pybamm"]
     if pybamm is not None:
         c.print(
             f"Thevenin {pybamm['thevenin_s'] * 1e3:.2f} ms vs PyBaMM solve "

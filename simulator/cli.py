@@ -7,19 +7,12 @@ from pathlib import Path
 
 import typer
 
+from contracts.workloads import spec_forms
+from simulator.battery import battery_models
+from simulator.policies import policy_forms
 from termout import format_option
 
 app = typer.Typer()
-
-_KEYS = (
-    "policy",
-    "battery_life_s",
-    "inferences",
-    "deadline_misses",
-    "mean_accuracy",
-    "energy_j",
-    "switches",
-)
 
 
 @app.command()
@@ -28,16 +21,19 @@ def simulate(
         "rt3-paper", "--profile", help="Shipped profile name or YAML path."
     ),
     policy: str = typer.Option(
-        "rt3", "--policy", help="rt3, dense-max, dvfs-only[:NAME], static-sparse, oracle."
+        "rt3",
+        "--policy",
+        help=f"{policy_forms()}.",
     ),
     battery_model: str = typer.Option(
-        None, "--battery-model", help="ideal, peukert, kibam, thevenin (default: the profile's)."
+        None,
+        "--battery-model",
+        help=f"{', '.join(battery_models())} (default: the profile's).",
     ),
     workload: str = typer.Option(
         "continuous",
         "--workload",
-        help="continuous (back to back), periodic (one request per top-level deadline), "
-        "periodic:HZ, poisson:HZ or trace:FILE.",
+        help=f"{spec_forms()}; periodic alone: one request per top-level deadline.",
     ),
     mode: str = typer.Option("fast", "--mode", help="fast, exact or mean (Poisson: mean cycle)."),
     seed: int = typer.Option(0, "--seed"),
@@ -54,7 +50,9 @@ def simulate(
         None, "--governor-sample-s", help="The governor samples the battery at this period."
     ),
     bundle: Path = typer.Option(None, "--bundle", help="Add a bundle's pattern sets as variants."),
-    compare: bool = typer.Option(False, "--compare", help="Run every policy and print one table."),
+    compare: bool = typer.Option(
+        False, "--compare", help="Run rt3 and every baseline the variants allow; one table."
+    ),
     out: Path = typer.Option(None, "--out", help="Write results.json, timeseries/, events/ here."),
     as_json: bool = typer.Option(False, "--json", help="Print only JSON."),
     fmt: str = format_option(),

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from contracts.workloads import PERIODIC
 from simulator.errors import SimulatorInputError
 
 if TYPE_CHECKING:
     from device_profiles.schema import DeviceProfile
 
-WORKLOAD_CHOICES = ("periodic", "periodic:HZ", "continuous", "poisson:HZ", "trace:FILE")
 
-
-def headline_workload(profile: DeviceProfile, spec: str = "periodic") -> str:
+def headline_workload(profile: DeviceProfile, spec: str = PERIODIC) -> str:
     """The workload spec to simulate: ``periodic`` alone means one request per deadline at
     the profile's highest level (``periodic:HZ`` with HZ = 1 / that deadline); any other
     spec is returned unchanged.
@@ -29,7 +28,7 @@ def headline_workload(profile: DeviceProfile, spec: str = "periodic") -> str:
     >>> headline_workload(load_profile("rt3-paper"), "continuous")
     'continuous'
     """
-    if spec != "periodic":
+    if spec != PERIODIC:
         return spec
     top = max(profile.levels_khz)
     deadline_ms = profile.deadline_ms(top)
@@ -39,22 +38,3 @@ def headline_workload(profile: DeviceProfile, spec: str = "periodic") -> str:
             f"level {top} kHz; give the rate as periodic:HZ"
         )
     return f"periodic:{1e3 / deadline_ms!r}"
-
-
-def workload_label(spec: str) -> str:
-    """A one-line description of a workload spec for tables and reports.
-
-    >>> workload_label("continuous")
-    'back-to-back (continuous): the processor never idles'
-    >>> workload_label("periodic:8.695652173913043")
-    'periodic: one request every 115.0 ms (8.696 Hz)'
-    """
-    kind, _, arg = spec.partition(":")
-    if kind == "continuous":
-        return "back-to-back (continuous): the processor never idles"
-    if kind == "periodic":
-        hz = float(arg)
-        return f"periodic: one request every {1e3 / hz:.1f} ms ({hz:.3f} Hz)"
-    if kind == "poisson":
-        return f"Poisson arrivals at {float(arg):.3f} Hz"
-    return spec

@@ -1,7 +1,8 @@
 """Switching policies: which variant (pattern set) runs at each frequency level.
 
-Every policy here is a table level -> variant fixed before the run, plus the governor it
-runs under:
+Every policy is a table level -> variant fixed before the run, plus the governor it runs
+under, registered by name (``register_policy``: a new policy is a table function and one
+registration, see the README's "How to add"). The built-in ones (``POLICIES``):
 
 - ``rt3``: at each level, the most accurate of the reconfigurable model's variants (every
   variant but the unpruned one: RT3 switches among pattern sets of one BP backbone and
@@ -26,23 +27,102 @@ when that is smaller.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from contracts.policies import BASELINES, REFERENCE, baselines_first
 from simulator.device import Device, VariantSpec
 from simulator.errors import SimulatorInputError
+from simulator.registry import Registry
 
-POLICIES: tuple[str, ...] = ("rt3", "dense-max", "dvfs-only", "static-sparse", "oracle")
-# The baselines every headline compares rt3 against, by these names everywhere (tables,
-# plots, JSON); defined in simulator/README.md.
-BASELINES: tuple[str, ...] = (
-    "dense-max",
-    "dvfs-only:bp",
-    "dvfs-only:dense",
-    "static-sparse",
-    "oracle",
-)
+
+@dataclass(frozen=True)
+class PolicyInputs:
+    """What a policy chooses its level -> variant table from: the device, the levels the
+    governor can reach, the workload's own deadline (None: the profile's constraints
+    only), the ``ARG`` of a ``NAME:ARG`` form, and ``score``, which simulates a table and
+    returns its accuracy-weighted completed inferences (hindsight, for the oracle)."""
+
+    device: Device
+    levels: list[int]
+    workload_deadline_s: float | None
+    arg: str = ""
+    score: Callable[[dict[int, str]], float] | None = None
+
+
+PolicyTable = Callable[[PolicyInputs], dict[int, str]]
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A registered policy: ``table`` picks its level -> variant table; ``governor``, when
+    set, replaces the run's governor (``dense-max``: ``max``); ``takes_arg``: it accepts
+    ``NAME:ARG``; ``compared``: the forms ``simulate --compare`` runs (a ``NAME:ARG`` form
+    only where ARG is a variant)."""
+
+    name: str
+    table: PolicyTable
+    governor: str | None = None
+    takes_arg: bool = False
+    compared: tuple[str, ...] = ()
+
+
+POLICY_REGISTRY: Registry[Policy] = Registry("policy")
+
+
+def register_policy(
+    name: str,
+    table: PolicyTable,
+    *,
+    governor: str | None = None,
+    takes_arg: bool = False,
+    compared: tuple[str, ...] | None = None,
+    replace: bool = False,
+) -> None:
+    """Make ``name`` a policy (``simulate(policy=NAME)``, ``--policy NAME``, a sweep's
+    ``policies``). ``compared`` defaults to ``(name,)``: ``simulate --compare`` runs it
+    after rt3 and the baselines, and reports compare rt3 against it."""
+    forms = (name,) if compared is None else tuple(compared)
+    POLICY_REGISTRY.add(name, Policy(name, table, governor, takes_arg, forms), replace)
+
+
+def unregister_policy(name: str) -> None:
+    """Forget a registered policy."""
+    POLICY_REGISTRY.remove(name)
+
+
+def policy_names() -> tuple[str, ...]:
+    """The registered policies' names, the built-in ones (``POLICIES``) first."""
+    return POLICY_REGISTRY.names()
+
+
+def policy_forms() -> str:
+    """The registered policies as ``--policy`` takes them.
+
+    >>> policy_forms()
+    'rt3, dense-max, dvfs-only[:NAME], static-sparse, oracle'
+    """
+    return ", ".join(p.name + "[:NAME]" * p.takes_arg for p in POLICY_REGISTRY.parts())
+
+
+def find_policy(policy: str) -> tuple[Policy, str]:
+    """The registered policy of a ``NAME`` or ``NAME:ARG`` string, and its ARG."""
+    base, _, arg = policy.partition(":")
+    names = ", ".join(policy_names())
+    if base not in POLICY_REGISTRY:
+        raise SimulatorInputError(f"policy: unknown {policy!r}, expected one of {names}")
+    found = POLICY_REGISTRY.get(base)
+    if arg and not found.takes_arg:
+        forms = " or ".join(f"{p.name}:NAME" for p in POLICY_REGISTRY.parts() if p.takes_arg)
+        raise SimulatorInputError(
+            f"policy: unknown {policy!r}, expected one of {names} (or {forms})"
+        )
+    return found, arg
 
 
 def headline_policies(variant_names: list[str] | tuple[str, ...]) -> list[str]:
-    """``rt3`` and the baselines this set of variants can run (``dvfs-only:NAME`` needs NAME).
+    """``rt3`` and every registered policy's compared forms this set of variants can run
+    (``dvfs-only:NAME`` needs NAME), the baselines in ``BASELINES`` order.
 
     >>> headline_policies(["dense", "bp", "pp-1"])
     ['rt3', 'dense-max', 'dvfs-only:bp', 'dvfs-only:dense', 'static-sparse', 'oracle']
@@ -50,12 +130,13 @@ def headline_policies(variant_names: list[str] | tuple[str, ...]) -> list[str]:
     ['rt3', 'dense-max', 'dvfs-only:dense', 'static-sparse', 'oracle']
     """
     names = set(variant_names)
-    out = ["rt3"]
-    for pol in BASELINES:
-        arg = pol.partition(":")[2]
-        if not arg or arg in names:
-            out.append(pol)
-    return out
+    forms = [
+        form
+        for p in POLICY_REGISTRY.parts()
+        for form in p.compared
+        if not form.partition(":")[2] or form.partition(":")[2] in names
+    ]
+    return [REFERENCE, *baselines_first(forms)]
 
 
 def unpruned(device: Device) -> VariantSpec:
@@ -114,23 +195,42 @@ def rt3_choice(
 
 
 def plan_table(
-    policy: str, device: Device, levels: list[int], workload_deadline_s: float | None
+    policy: str,
+    device: Device,
+    levels: list[int],
+    workload_deadline_s: float | None,
+    score: Callable[[dict[int, str]], float] | None = None,
 ) -> dict[int, str]:
-    """The level -> variant table of a (non-oracle) policy."""
-    base, _, arg = policy.partition(":")
-    ranked = by_accuracy(device.variants)
-    if base == "rt3" and not arg:
-        return {k: rt3_choice(device, k, workload_deadline_s)[0].name for k in levels}
-    if base == "dense-max" and not arg:
-        return {k: unpruned(device).name for k in levels}
-    if base == "dvfs-only":
-        name = device.variant(arg).name if arg else ranked[0].name
-        return {k: name for k in levels}
-    if base == "static-sparse" and not arg:
-        return {k: ranked[-1].name for k in levels}
-    raise SimulatorInputError(
-        f"policy: unknown {policy!r}, expected one of {', '.join(POLICIES)} (or dvfs-only:NAME)"
-    )
+    """The level -> variant table of ``policy`` (``score``: see ``PolicyInputs``)."""
+    found, arg = find_policy(policy)
+    by_accuracy(device.variants)  # raises when the variants cannot be ranked at all
+    return found.table(PolicyInputs(device, levels, workload_deadline_s, arg, score))
+
+
+def _rt3(inp: PolicyInputs) -> dict[int, str]:
+    return {k: rt3_choice(inp.device, k, inp.workload_deadline_s)[0].name for k in inp.levels}
+
+
+def _dense_max(inp: PolicyInputs) -> dict[int, str]:
+    return dict.fromkeys(inp.levels, unpruned(inp.device).name)
+
+
+def _dvfs_only(inp: PolicyInputs) -> dict[int, str]:
+    dev = inp.device
+    name = dev.variant(inp.arg).name if inp.arg else by_accuracy(dev.variants)[0].name
+    return dict.fromkeys(inp.levels, name)
+
+
+def _static_sparse(inp: PolicyInputs) -> dict[int, str]:
+    return dict.fromkeys(inp.levels, by_accuracy(inp.device.variants)[-1].name)
+
+
+def _oracle(inp: PolicyInputs) -> dict[int, str]:
+    from simulator.oracle import oracle_table
+
+    if inp.score is None:
+        raise SimulatorInputError("policy oracle: needs a score (simulate runs it with one)")
+    return oracle_table(inp.device, inp.levels, inp.workload_deadline_s, inp.score)
 
 
 def deadline_warnings(
@@ -149,3 +249,16 @@ def deadline_warnings(
                 f"{limit * 1e3:.3f} ms deadline ({what}); every inference there misses"
             )
     return out
+
+
+def _builtin(name: str, table: PolicyTable, governor: str | None = None, arg: bool = False) -> None:
+    """Register a built-in policy; its compared forms are its entries in ``BASELINES``."""
+    forms = tuple(b for b in BASELINES if b.partition(":")[0] == name)
+    register_policy(name, table, governor=governor, takes_arg=arg, compared=forms)
+
+
+_builtin("rt3", _rt3)
+_builtin("dense-max", _dense_max, governor="max")
+_builtin("dvfs-only", _dvfs_only, arg=True)
+_builtin("static-sparse", _static_sparse)
+_builtin("oracle", _oracle)

@@ -11,14 +11,24 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, PrivateAttr, model_validator
+from pydantic import ConfigDict, Field, PrivateAttr, create_model, model_validator
+
+from contracts.results import RESULT_COLUMNS, on_time
 
 TIMESERIES_COLUMNS = ("time_s", "soc", "voltage_v", "power_w", "freq_khz", "variant")
 EVENT_COLUMNS = ("time_s", "kind", "detail")
 
+# The record's fields, in order, from the one list of result columns.
+ResultFields = create_model(
+    "ResultFields",
+    __config__=ConfigDict(extra="forbid"),
+    __module__=__name__,
+    **{c.name: (c.type, Field(c.default, description=c.doc)) for c in RESULT_COLUMNS},
+)
 
-class SimulationResult(BaseModel):
-    """One simulated discharge.
+
+class SimulationResult(ResultFields):
+    """One simulated discharge; its fields are ``contracts.results.RESULT_COLUMNS``.
 
     ``energy_j`` is the energy delivered to the device (the integral of the load's power);
     ``deadline_misses`` counts late completions and dropped requests (``dropped``);
@@ -27,42 +37,13 @@ class SimulationResult(BaseModel):
     weighted by completed inferences, None when a variant run has no accuracy.
 
     On-time accounting (derived here from the counts, so every driver agrees; see
-    ``on_time``): ``on_time_inferences`` completed within their deadline,
+    ``contracts.results.on_time``): ``on_time_inferences`` completed within their deadline,
     ``missed_inferences`` = ``deadline_misses`` (late completions plus dropped requests),
     ``miss_rate`` = missed / (on time + missed), ``energy_per_on_time_inference_j`` the
     whole discharge's energy over the on-time inferences, ``battery_life_h`` the life in
     hours. Headline ratios use ``on_time_inferences`` only.
     """
 
-    model_config = ConfigDict(extra="forbid")
-
-    profile: str
-    policy: str
-    battery_model: str
-    workload: str
-    mode: str
-    seed: int
-    governor: str
-    battery_life_s: float
-    inferences: int
-    deadline_misses: int
-    dropped: int
-    aborted: int
-    mean_accuracy: float | None
-    energy_j: float
-    energy_per_inference_j: float | None
-    switches: int
-    level_changes: int
-    time_at_level_s: dict[int, float]
-    inferences_per_variant: dict[str, int]
-    variant_at_level: dict[int, str]
-    warnings: list[str]
-    provenance: dict[str, str]
-    on_time_inferences: int = 0
-    missed_inferences: int = 0
-    miss_rate: float | None = None
-    energy_per_on_time_inference_j: float | None = None
-    battery_life_h: float = 0.0
     _timeseries: Any = PrivateAttr(default=None)
     _events: Any = PrivateAttr(default=None)
     # the engine's records, turned into DataFrames on first access (a sweep never reads
@@ -97,35 +78,6 @@ class SimulationResult(BaseModel):
         """DataFrame: time_s, kind, detail."""
         self._frames()
         return self._events
-
-
-def on_time(counts: dict[str, Any]) -> dict[str, Any]:
-    """The on-time fields from ``inferences``, ``deadline_misses``, ``dropped``,
-    ``energy_j`` and ``battery_life_s`` of a result (dict).
-
-    A late completion is an inference but not an on-time one; a dropped request is a miss
-    and no inference.
-
-    >>> f = on_time({"inferences": 10, "deadline_misses": 5, "dropped": 2,
-    ...              "energy_j": 14.0, "battery_life_s": 7200.0})
-    >>> f["on_time_inferences"], f["missed_inferences"], f["miss_rate"]
-    (7, 5, 0.4166666666666667)
-    >>> f["energy_per_on_time_inference_j"], f["battery_life_h"]
-    (2.0, 2.0)
-    """
-    n = int(counts["inferences"])
-    missed = int(counts["deadline_misses"])
-    late = missed - int(counts.get("dropped", 0))
-    on = n - late
-    energy = counts.get("energy_j")
-    life = counts.get("battery_life_s")
-    return {
-        "on_time_inferences": on,
-        "missed_inferences": missed,
-        "miss_rate": (missed / (on + missed)) if on + missed else None,
-        "energy_per_on_time_inference_j": (energy / on) if on and energy is not None else None,
-        "battery_life_h": (life / 3600.0) if life is not None else 0.0,
-    }
 
 
 def frames(rows: list[tuple], events: list[tuple]) -> tuple[Any, Any]:

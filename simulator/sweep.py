@@ -30,22 +30,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-BATTERY_MODELS = ("ideal", "peukert", "kibam", "thevenin")
-# Result fields a sweep keeps, with their Arrow types (fixed so every file agrees).
-RESULT_COLUMNS: dict[str, str] = {
-    "battery_life_s": "float64",
-    "inferences": "int64",
-    "deadline_misses": "int64",
-    "on_time_inferences": "int64",
-    "missed_inferences": "int64",
-    "miss_rate": "float64",
-    "mean_accuracy": "float64",
-    "energy_j": "float64",
-    "energy_per_inference_j": "float64",
-    "energy_per_on_time_inference_j": "float64",
-    "battery_life_h": "float64",
-    "switches": "int64",
-}
+from contracts.results import SWEEP_COLUMNS
 
 
 class SweepConfigError(ValueError):
@@ -125,9 +110,12 @@ def load_sweep_config(path: str | Path) -> SweepConfig:
 
 
 def validate_config(data: dict[str, Any], source: str = "<sweep>") -> SweepConfig:
-    """Validate axes, profiles, policies and battery models; reject an empty sweep."""
+    """Validate axes, profiles, policies and battery models (the registered ones); reject an
+    empty sweep."""
     from device_profiles import ProfileError, load_profile
-    from simulator import POLICIES
+    from simulator.api import MODES
+    from simulator.battery import battery_models
+    from simulator.policies import policy_names
 
     try:
         cfg = SweepConfig.model_validate(data)
@@ -142,38 +130,48 @@ def validate_config(data: dict[str, Any], source: str = "<sweep>") -> SweepConfi
                 "give at least one value or leave the key out"
             )
     for i, policy in enumerate(cfg.policies):
-        if policy not in POLICIES:
+        if policy not in policy_names():
             raise SweepConfigError(
                 f"{source}: policies[{i}]: unknown policy {policy!r}, expected one of "
-                f"{list(POLICIES)}"
+                f"{list(policy_names())}"
             )
     for i, model in enumerate(cfg.battery_models):
-        if model is not None and model not in BATTERY_MODELS:
+        if model is not None and model not in battery_models():
             raise SweepConfigError(
                 f"{source}: battery_models[{i}]: unknown battery model {model!r}, expected "
-                f"one of {list(BATTERY_MODELS)} or null for the profile's"
+                f"one of {list(battery_models())} or null for the profile's"
             )
     for i, cap in enumerate(cfg.capacities_mah):
         if cap is not None and not (cap > 0 and math.isfinite(cap)):
             raise SweepConfigError(f"{source}: capacities_mah[{i}]: must be > 0, got {cap}")
-    if cfg.mode not in ("fast", "exact", "mean"):
+    if cfg.mode not in MODES:
         raise SweepConfigError(
-            f"{source}: mode: expected 'fast', 'exact' or 'mean', got {cfg.mode!r}"
+            f"{source}: mode: expected {', '.join(map(repr, MODES[:-1]))} or {MODES[-1]!r}, "
+            f"got {cfg.mode!r}"
         )
     for i, name in enumerate(cfg.profiles):
         try:
             profile = load_profile(name)
         except ProfileError as exc:
             raise SweepConfigError(f"{source}: profiles[{i}]: {exc}") from None
-        for model in cfg.battery_models:
-            if model not in (None, "ideal") and getattr(profile.battery, model) is None:
-                raise SweepConfigError(
-                    f"{source}: battery_models: profile {name!r} has no {model!r} parameters"
-                )
+        _check_batteries(profile, cfg.battery_models, source)
     if cfg.bundle is not None and not Path(cfg.bundle).is_dir():
         raise SweepConfigError(f"{source}: bundle: {cfg.bundle} is not a bundle directory")
     _check_work(cfg, source)
     return cfg
+
+
+def _check_batteries(profile: Any, models: list[str | None], source: str) -> None:
+    """Build each battery model from ``profile`` once: a model that needs parameters the
+    profile lacks is refused before any cell runs."""
+    from simulator.battery import make_battery
+    from simulator.errors import SimulatorInputError
+
+    for model in models:
+        try:
+            make_battery(profile, model)
+        except SimulatorInputError as exc:
+            raise SweepConfigError(f"{source}: battery_models: {exc}") from None
 
 
 def _check_work(cfg: SweepConfig, source: str) -> None:
@@ -244,10 +242,10 @@ def run_cell(cell: Cell) -> dict[str, Any]:
             capacity_mah=cell.capacity_mah,
         )
     except ValueError as exc:
-        row.update(dict.fromkeys(RESULT_COLUMNS))
+        row.update(dict.fromkeys(SWEEP_COLUMNS))
         row.update(warnings=0, error=f"{type(exc).__name__}: {exc}")
     else:
-        for key in RESULT_COLUMNS:
+        for key in SWEEP_COLUMNS:
             row[key] = getattr(res, key)
         row.update(warnings=len(res.warnings), error=None)
     row["wall_s"] = time.perf_counter() - t0
@@ -279,7 +277,7 @@ def _schema() -> Any:
         ("seed", pa.int64()),
         ("mode", pa.string()),
         ("bundle", pa.string()),
-        *[(k, getattr(pa, t)()) for k, t in RESULT_COLUMNS.items()],
+        *[(k, getattr(pa, t)()) for k, t in SWEEP_COLUMNS.items()],
         ("warnings", pa.int64()),
         ("error", pa.string()),
         ("wall_s", pa.float64()),
@@ -432,8 +430,9 @@ def warm_up() -> Any:
     0.7 s); returns a one-cell batch as an Arrow table, whose trip back to the client
     imports Arrow's serialisation at both ends."""
     from simulator import simulate
+    from simulator.battery import battery_models
 
-    for model in BATTERY_MODELS:
+    for model in battery_models():
         simulate(_profile("rt3-paper"), battery_model=model, capacity_mah=0.01)
     return run_batch_table([Cell("rt3-paper", "ideal", 0.01, "continuous", "rt3", 0, "fast")])
 

@@ -16,18 +16,19 @@ app = typer.Typer()
 
 
 def bench_config(n_cells: int) -> Any:
-    """A sweep of about ``n_cells`` cells: rt3-paper, every policy and battery model,
-    small capacities (fast mode) so each cell is a short simulation."""
+    """A sweep of about ``n_cells`` cells: rt3-paper, every built-in policy and battery
+    model, small capacities (fast mode) so each cell is a short simulation."""
     from simulator import POLICIES
+    from simulator.battery import BUILT_IN_MODELS
     from simulator.sweep import validate_config
 
-    per_cap = len(POLICIES) * 4 * 2  # policies x battery models x workloads
+    per_cap = len(POLICIES) * len(BUILT_IN_MODELS) * 2  # policies x battery models x workloads
     n_caps = max(1, math.ceil(n_cells / per_cap))
     return validate_config(
         {
             "profiles": ["rt3-paper"],
             "policies": list(POLICIES),
-            "battery_models": ["ideal", "peukert", "kibam", "thevenin"],
+            "battery_models": list(BUILT_IN_MODELS),
             "capacities_mah": [round(0.5 + 0.05 * i, 3) for i in range(n_caps)],
             "workloads": ["continuous", "periodic:5"],
             "seeds": [0],

@@ -1,9 +1,10 @@
 """Workloads: when inference requests arrive, and their own deadline.
 
-Spec strings (the CLI's form): ``continuous`` (back to back, as RT3 counts inferences per
-charge), ``periodic:HZ`` (a request every 1/HZ s from t = 0, deadline one period),
-``poisson:HZ`` (exponential inter-arrival times at mean rate HZ, drawn from the seed) and
-``trace:FILE`` (a CSV with a ``time_s`` column of request times, sorted, non-negative).
+Spec strings (the CLI's form; their kinds: ``contracts.workloads``): ``continuous`` (back
+to back, as RT3 counts inferences per charge), ``periodic:HZ`` (a request every 1/HZ s
+from t = 0, deadline one period), ``poisson:HZ`` (exponential inter-arrival times at mean
+rate HZ, drawn from the seed) and ``trace:FILE`` (a CSV with a ``time_s`` column of
+request times, sorted, non-negative).
 
 A request that arrives while an inference runs is dropped (a frame skipped) and counted
 as a deadline miss; the processor never queues more than the request in hand.
@@ -16,6 +17,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from contracts.workloads import CONTINUOUS, PERIODIC, POISSON, TRACE, spec_forms
 from simulator.errors import SimulatorInputError
 
 _CHUNK = 65536
@@ -146,17 +148,15 @@ def read_trace(path: str | Path) -> list[float]:
 
 
 def parse_workload(spec: str, seed: int = 0) -> Workload:
-    """Parse a workload spec string."""
+    """Parse a workload spec string (its forms: ``contracts.workloads``)."""
     kind, _, arg = spec.partition(":")
-    if kind == "continuous" and not arg:
-        return Workload(spec, "continuous", None)
-    if kind == "periodic" and arg:
+    if kind == CONTINUOUS and not arg:
+        return Workload(spec, kind, None)
+    if kind == PERIODIC and arg:
         hz = _rate(spec, arg)
-        return Workload(spec, "periodic", Arrivals(period_s=1.0 / hz), 1.0 / hz, 1.0 / hz)
-    if kind == "poisson" and arg:
-        return Workload(spec, "poisson", Arrivals(rate_hz=_rate(spec, arg), seed=seed))
-    if kind == "trace" and arg:
-        return Workload(spec, "trace", Arrivals(times=read_trace(arg), finite=True))
-    raise SimulatorInputError(
-        f"workload: unknown {spec!r}, expected continuous, periodic:HZ, poisson:HZ or trace:FILE"
-    )
+        return Workload(spec, kind, Arrivals(period_s=1.0 / hz), 1.0 / hz, 1.0 / hz)
+    if kind == POISSON and arg:
+        return Workload(spec, kind, Arrivals(rate_hz=_rate(spec, arg), seed=seed))
+    if kind == TRACE and arg:
+        return Workload(spec, kind, Arrivals(times=read_trace(arg), finite=True))
+    raise SimulatorInputError(f"workload: unknown {spec!r}, expected {spec_forms()}")

@@ -6,7 +6,7 @@ import pkgutil
 
 import pytest
 
-PACKAGES = ["device_profiles", "simulator", "power_meter", "reports", "lab", "termout"]
+PACKAGES = ["contracts", "device_profiles", "simulator", "power_meter", "reports", "lab", "termout"]
 
 
 def _modules() -> list[str]:

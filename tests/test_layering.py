@@ -85,11 +85,11 @@ def test_lab_stages_import_only_downward():
             continue  # lab/cli.py, lab/__init__.py: the top, above every stage
         for module, _ in _imports(path):
             parts = module.split(".")
-            below = len(parts) < 2 or parts[1] not in LAB_STAGES
             if (
                 parts[0] == "lab"
-                and not below
-                and (LAB_STAGES.index(parts[1]) > LAB_STAGES.index(own))
+                and len(parts) > 1
+                and parts[1] in LAB_STAGES
+                and LAB_STAGES.index(parts[1]) > LAB_STAGES.index(own)
             ):
                 upward.append(f"{path.relative_to(ROOT)} imports {module}")
     assert upward == []
@@ -115,3 +115,99 @@ def test_no_private_name_crosses_a_package():
                     if n.startswith("_") and not n.startswith("__")
                 ]
     assert crossing == []
+
+
+# Each shared definition and the one module that defines it (the rest import it).
+SHARED = {
+    "cache_root": "contracts/cache.py",
+    "CACHE_ENV": "contracts/cache.py",
+    "ResultColumn": "contracts/results.py",
+    "RESULT_COLUMNS": "contracts/results.py",
+    "SWEEP_COLUMNS": "contracts/results.py",
+    "SCALAR_COLUMNS": "contracts/results.py",
+    "on_time": "contracts/results.py",
+    "REFERENCE": "contracts/policies.py",
+    "POLICIES": "contracts/policies.py",
+    "BASELINES": "contracts/policies.py",
+    "baselines_first": "contracts/policies.py",
+    "compared_policies": "contracts/policies.py",
+    "fixed_set_run": "contracts/policies.py",
+    "WORKLOAD_SPECS": "contracts/workloads.py",
+    "WORKLOAD_KINDS": "contracts/workloads.py",
+    "workload_label": "contracts/workloads.py",
+    "BATTERY_REGISTRY": "simulator/battery/__init__.py",
+    "register_battery_model": "simulator/battery/__init__.py",
+    "battery_models": "simulator/battery/__init__.py",
+    "BUILT_IN_MODELS": "simulator/battery/__init__.py",
+    "make_battery": "simulator/battery/__init__.py",
+    "POLICY_REGISTRY": "simulator/policies.py",
+    "register_policy": "simulator/policies.py",
+    "policy_names": "simulator/policies.py",
+}
+# Names the copies went by before they moved: none may come back.
+RETIRED = {"BATTERY_MODELS", "BatteryModelName", "RESULT_FIELDS", "WORKLOAD_CHOICES"}
+
+
+def _module_level_names(tree: ast.Module) -> list[str]:
+    """Names a module binds at its top level (assignments, defs, classes; also inside
+    top-level if/try blocks), not names it imports."""
+    out: list[str] = []
+    todo = list(tree.body)
+    while todo:
+        node = todo.pop(0)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            out.append(node.name)
+        elif isinstance(node, ast.Assign):
+            out += [n.id for t in node.targets for n in ast.walk(t) if isinstance(n, ast.Name)]
+        elif isinstance(node, ast.AnnAssign | ast.AugAssign) and isinstance(node.target, ast.Name):
+            out.append(node.target.id)
+        elif isinstance(node, ast.If | ast.Try | ast.With | ast.For):
+            todo += [*node.body, *getattr(node, "orelse", []), *getattr(node, "finalbody", [])]
+            todo += [s for h in getattr(node, "handlers", []) for s in h.body]
+    return out
+
+
+def _package_files() -> list[Path]:
+    return [p for package in PACKAGES for p in sorted((ROOT / package).rglob("*.py"))]
+
+
+def test_each_shared_definition_is_written_once():
+    where: dict[str, list[str]] = {}
+    for path in _package_files():
+        for name in _module_level_names(ast.parse(path.read_text(encoding="utf-8"))):
+            if name in SHARED or name in RETIRED:
+                where.setdefault(name, []).append(str(path.relative_to(ROOT)))
+    assert {n: where.get(n) for n in SHARED} == {n: [home] for n, home in SHARED.items()}
+    assert {n: files for n, files in where.items() if n in RETIRED} == {}
+
+
+def test_no_package_spells_a_shared_list_out_again():
+    """A literal list of the same names (the baselines, the built-in policies or battery
+    models, the workload kinds, a set of result columns) is a copy under another name."""
+    from contracts import policies, results, workloads
+    from simulator.battery import BUILT_IN_MODELS
+
+    shared = {
+        "BASELINES": (policies.BASELINES, "contracts/policies.py"),
+        "POLICIES": (policies.POLICIES, "contracts/policies.py"),
+        "WORKLOAD_KINDS": (workloads.WORKLOAD_KINDS, "contracts/workloads.py"),
+        "BUILT_IN_MODELS": (BUILT_IN_MODELS, "simulator/battery/__init__.py"),
+        "RESULT_COLUMNS": ([c.name for c in results.RESULT_COLUMNS], "contracts/results.py"),
+        "SWEEP_COLUMNS": (list(results.SWEEP_COLUMNS), "contracts/results.py"),
+        "SCALAR_COLUMNS": (results.SCALAR_COLUMNS, "contracts/results.py"),
+    }
+    copies = []
+    for path in _package_files():
+        rel = str(path.relative_to(ROOT))
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Tuple | ast.List | ast.Set) or len(node.elts) < 3:
+                continue
+            if not all(isinstance(e, ast.Constant) and isinstance(e.value, str) for e in node.elts):
+                continue
+            values = {e.value for e in node.elts}
+            copies += [
+                f"{rel}:{node.lineno} spells out {name}"
+                for name, (names, home) in shared.items()
+                if values == set(names) and rel != home
+            ]
+    assert copies == []

@@ -106,7 +106,8 @@ def _num(x: float | None, spec: str) -> str:
 
 def headline_markdown(data: dict[str, Any], figure: str = "docs/demo-battery-life.png") -> str:
     """The README block: the workload, one row per headline policy, rt3's gains."""
-    from reports.verdict import BASELINES, Gain
+    from contracts.policies import BASELINES
+    from reports.verdict import Gain
 
     shown = {"rt3", *BASELINES}
     lines = [

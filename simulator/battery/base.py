@@ -5,6 +5,12 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from simulator.errors import SimulatorInputError
+
+if TYPE_CHECKING:
+    from device_profiles.schema import DeviceProfile
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,13 @@ class BatteryModel(ABC):
     """
 
     name: str = ""
+
+    @classmethod
+    def from_profile(
+        cls, profile: DeviceProfile, capacity_mah: float, initial_soc: float
+    ) -> BatteryModel:
+        """The model of ``profile``'s battery at ``capacity_mah`` (a registry factory)."""
+        raise NotImplementedError(f"{cls.__name__}: no from_profile; register a factory")
 
     @abstractmethod
     def soc(self) -> float:
@@ -112,3 +125,14 @@ def linear_time(level: float, rate: float, floor: float, t_max: float) -> float:
     if rate <= 0:
         return math.inf if t_max == math.inf else t_max + 1.0
     return (level - floor) / rate
+
+
+def profile_params(profile: DeviceProfile, model: str) -> Any:
+    """The profile's ``battery.<model>`` parameters; ``SimulatorInputError`` when it has none
+    (a profile carries parameters only for the models it can be simulated with)."""
+    params = getattr(profile.battery, model, None)
+    if params is None:
+        raise SimulatorInputError(
+            f"profile {profile.name!r}: battery.{model} is missing; the {model} model needs it"
+        )
+    return params

@@ -7,8 +7,12 @@ counting are the same model: SoC = 1 - (energy drawn) / (capacity_mah * 3.6 * V_
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 from simulator.battery.base import BatteryModel, Load, linear_time
+
+if TYPE_CHECKING:
+    from device_profiles.schema import DeviceProfile
 
 
 class IdealBattery(BatteryModel):
@@ -27,6 +31,13 @@ class IdealBattery(BatteryModel):
         self.energy_j = capacity_mah * 3.6 * nominal_voltage_v
         self.nominal_voltage_v = nominal_voltage_v
         self.remaining_j = self.energy_j * initial_soc
+
+    @classmethod
+    def from_profile(
+        cls, profile: DeviceProfile, capacity_mah: float, initial_soc: float
+    ) -> IdealBattery:
+        """The profile's battery at ``capacity_mah``: needs only its nominal voltage."""
+        return cls(capacity_mah, profile.battery.nominal_voltage_v, initial_soc)
 
     def soc(self) -> float:
         """Fraction of the nominal energy left."""

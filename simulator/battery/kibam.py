@@ -11,8 +11,12 @@ Current is the load's power over the nominal voltage. SoC is the total charge le
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
-from simulator.battery.base import BatteryModel, Load, linear_time
+from simulator.battery.base import BatteryModel, Load, linear_time, profile_params
+
+if TYPE_CHECKING:
+    from device_profiles.schema import DeviceProfile
 
 
 def _one_minus_e(x: float) -> float:
@@ -54,6 +58,14 @@ class KiBaMBattery(BatteryModel):
         q0 = self.capacity_c * initial_soc
         self.y1 = c * q0
         self.y2 = (1.0 - c) * q0
+
+    @classmethod
+    def from_profile(
+        cls, profile: DeviceProfile, capacity_mah: float, initial_soc: float
+    ) -> KiBaMBattery:
+        """The profile's battery with its ``battery.kibam`` parameters."""
+        p = profile_params(profile, "kibam")
+        return cls(capacity_mah, profile.battery.nominal_voltage_v, p.c, p.k_per_s, initial_soc)
 
     def current_a(self, load: Load) -> float:
         """Mean current (A) of a load at the nominal voltage."""

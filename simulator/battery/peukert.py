@@ -9,8 +9,12 @@ nominal voltage (the model has no voltage curve).
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
-from simulator.battery.base import BatteryModel, Load, linear_time
+from simulator.battery.base import BatteryModel, Load, linear_time, profile_params
+
+if TYPE_CHECKING:
+    from device_profiles.schema import DeviceProfile
 
 
 class PeukertBattery(BatteryModel):
@@ -36,6 +40,15 @@ class PeukertBattery(BatteryModel):
         self.k = k
         self.rated_a = self.capacity_c / (rated_hours * 3600.0)
         self.remaining_c = self.capacity_c * initial_soc
+
+    @classmethod
+    def from_profile(
+        cls, profile: DeviceProfile, capacity_mah: float, initial_soc: float
+    ) -> PeukertBattery:
+        """The profile's battery with its ``battery.peukert`` parameters."""
+        p = profile_params(profile, "peukert")
+        bat = profile.battery
+        return cls(capacity_mah, bat.nominal_voltage_v, p.k, p.rated_hours, initial_soc)
 
     def effective_rate_a(self, load: Load) -> float:
         """Effective discharge rate (A) of a load, each phase at its own current."""

@@ -17,8 +17,12 @@ from __future__ import annotations
 
 import bisect
 import math
+from typing import TYPE_CHECKING
 
-from simulator.battery.base import BatteryModel, Load
+from simulator.battery.base import BatteryModel, Load, profile_params
+
+if TYPE_CHECKING:
+    from device_profiles.schema import DeviceProfile
 
 _MAX_DSOC = 0.02
 
@@ -53,6 +57,15 @@ class TheveninBattery(BatteryModel):
         self.z = initial_soc
         self.vrc = [0.0] * len(rc)
         self._h_cap = 4.0 * min(self.taus)
+
+    @classmethod
+    def from_profile(
+        cls, profile: DeviceProfile, capacity_mah: float, initial_soc: float
+    ) -> TheveninBattery:
+        """The profile's battery with its ``battery.thevenin`` circuit."""
+        p = profile_params(profile, "thevenin")
+        rc = [(pair.r_ohm, pair.c_f) for pair in p.rc]
+        return cls(capacity_mah, p.ocv.soc, p.ocv.ocv_v, p.r0_ohm, rc, p.cutoff_v, initial_soc)
 
     # ---- circuit ---------------------------------------------------------------------
     def ocv(self, z: float) -> float:

@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from simulator import simulate
-from simulator.api import _run
+from simulator.api import Discharge
 from simulator.device import build_device
 from simulator.governor import governor_from_spec
 from simulator.policies import plan_table
@@ -57,9 +57,8 @@ def _machine(queue, workload, mode, governor_sample_s=None):
     dev = build_device(prof, gov.levels(), None)
     wl = parse_workload(workload, 0)
     table = plan_table("rt3", dev, gov.levels(), wl.deadline_s)
-    return _run(
-        dev, gov, table, wl, prof, "ideal", 2, mode, None, True, (), queue, governor_sample_s
-    )
+    run = Discharge(dev, gov, prof, "ideal", 2, None, (), queue, governor_sample_s)
+    return run.run(table, wl, mode, True)
 
 
 def test_governor_events_come_in_order_and_the_level_follows_at_the_next_request():

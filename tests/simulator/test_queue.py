@@ -6,7 +6,7 @@ import pytest
 
 from device_profiles import load_profile
 from simulator import simulate
-from simulator.api import _run
+from simulator.api import Discharge
 from simulator.device import build_device
 from simulator.errors import SimulatorInputError
 from simulator.governor import governor_from_spec
@@ -21,7 +21,8 @@ def machine(queue, capacity_mah, workload="poisson:25", mode="exact"):
     dev = build_device(PIXEL, gov.levels(), None)
     wl = parse_workload(workload, 0)
     table = plan_table("rt3", dev, gov.levels(), wl.deadline_s)
-    return _run(dev, gov, table, wl, PIXEL, None, capacity_mah, mode, None, True, (), queue)
+    run = Discharge(dev, gov, PIXEL, None, capacity_mah, None, (), queue, None)
+    return run.run(table, wl, mode, True)
 
 
 def test_poisson_above_capacity_late_queue_grows_and_drop_queue_drops():
