@@ -12,6 +12,7 @@ from simulator.device import Device, build_device
 from simulator.engine import QUEUES, Machine, Process, run_exact, run_fast, run_mean
 from simulator.errors import SimulatorInputError
 from simulator.governor import Governor, governor_from_spec
+from simulator.inflight import check_governor_step
 from simulator.oracle import oracle_table
 from simulator.policies import POLICIES, by_accuracy, deadline_warnings, plan_table
 from simulator.results import SimulationResult
@@ -45,6 +46,7 @@ def _run(
     processes: Sequence[Process] = (),
     queue: str = "none",
     governor_sample_s: float | None = None,
+    governor_step: str = "finish",
 ) -> Machine:
     battery = make_battery(profile, battery_model, capacity_mah)
     cap = profile.battery.capacity_mah if capacity_mah is None else capacity_mah
@@ -60,6 +62,7 @@ def _run(
         nominal,
         queue=queue,
         governor_sample_s=governor_sample_s,
+        governor_step=governor_step,
     )
     {"exact": run_exact, "mean": run_mean}.get(mode, run_fast)(machine, processes)
     return machine
@@ -118,6 +121,7 @@ def simulate(
     processes: Sequence[Process] = (),
     queue: str = "none",
     governor_sample_s: float | None = None,
+    governor_step: str = "finish",
 ) -> SimulationResult:
     """Simulate one full discharge and return its result.
 
@@ -137,10 +141,14 @@ def simulate(
     drops it when it comes up too late to finish by its deadline; each late or dropped
     request is a deadline miss. ``governor_sample_s`` makes the governor sample the battery
     at that period: a threshold crossing takes effect at the next sample (None: at once).
+    ``governor_step`` is what a step does to the inference in flight: ``finish`` (the work
+    done stays done, the rest runs at the new clock on the same pattern set, against the
+    deadline it started with) or ``rerun`` (abandoned, counted in ``aborted``, and re-run
+    at the new level: the rule before issue 29); see ``simulator.inflight``.
 
     >>> r = simulate("rt3-paper", battery_model="ideal", capacity_mah=1)
     >>> r.inferences, r.inferences_per_variant, r.level_changes
-    (616, {'dense': 0, 'bp': 616}, 2)
+    (617, {'dense': 0, 'bp': 617}, 2)
     """
     prof = _profile(profile)
     if mode not in MODES:
@@ -154,6 +162,7 @@ def simulate(
         raise SimulatorInputError(f"queue: unknown {queue!r}, expected one of {', '.join(QUEUES)}")
     if governor_sample_s is not None and not (governor_sample_s > 0):
         raise SimulatorInputError(f"governor_sample_s: must be > 0, got {governor_sample_s}")
+    check_governor_step(governor_step)
     if sample_s is not None and not (sample_s > 0):
         raise SimulatorInputError(f"sample_s: must be > 0, got {sample_s}")
     gov = governor_from_spec(prof, "max" if base == "dense-max" else governor)
@@ -163,6 +172,7 @@ def simulate(
     _check(prof, device, wl, workload, mode, capacity_mah, sample_s)
     warnings: list[str] = []
     args = (prof, battery_model, capacity_mah)
+    rules = (queue, governor_sample_s, governor_step)
     if base == "oracle":
 
         def score(table: dict[int, str]) -> float:
@@ -176,8 +186,7 @@ def simulate(
                 sample_s,
                 False,
                 processes,
-                queue,
-                governor_sample_s,
+                *rules,
             )
             return sum(
                 n * (1.0 if device.variant(v).accuracy is None else device.variant(v).accuracy)
@@ -188,9 +197,7 @@ def simulate(
     else:
         table = plan_table(policy, device, levels, wl.deadline_s)
     warnings += deadline_warnings(device, table, wl.deadline_s)
-    machine = _run(
-        device, gov, table, wl, *args, mode, sample_s, True, processes, queue, governor_sample_s
-    )
+    machine = _run(device, gov, table, wl, *args, mode, sample_s, True, processes, *rules)
     tally = machine.tally
     if any(kind == "end" for _, kind, _ in machine.events):
         warnings.append(
@@ -221,6 +228,7 @@ def simulate(
         mode=mode,
         seed=seed,
         governor=gov.name,
+        governor_step=governor_step,
         battery_life_s=machine.t,
         inferences=tally.inferences,
         deadline_misses=tally.misses,

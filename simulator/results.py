@@ -22,7 +22,9 @@ class SimulationResult(BaseModel):
 
     ``energy_j`` is the energy delivered to the device (the integral of the load's power);
     ``deadline_misses`` counts late completions and dropped requests (``dropped``);
-    ``aborted`` counts inferences abandoned by a governor step; ``switches`` counts
+    ``governor_step`` is the rule for the inference in flight at a governor step
+    (``finish`` or ``rerun``, see ``simulator.inflight``); ``aborted`` counts inferences
+    abandoned by a governor step (``rerun`` only); ``switches`` counts
     pattern-set switches and ``level_changes`` frequency changes. ``mean_accuracy`` is
     weighted by completed inferences, None when a variant run has no accuracy.
 
@@ -43,6 +45,7 @@ class SimulationResult(BaseModel):
     mode: str
     seed: int
     governor: str
+    governor_step: str
     battery_life_s: float
     inferences: int
     deadline_misses: int
