@@ -51,6 +51,11 @@ RESULT_COLUMNS: tuple[ResultColumn, ...] = (
     ResultColumn("mode", str, "fast, exact or mean"),
     ResultColumn("seed", int, "the seed of random arrivals"),
     ResultColumn("governor", str, "the governor the run followed"),
+    ResultColumn(
+        "governor_step",
+        str,
+        "finish or rerun: what a governor step does to the inference in flight",
+    ),
     ResultColumn("battery_life_s", float, "seconds until the battery is empty", "float64"),
     ResultColumn("inferences", int, "inferences completed (late ones too)", "int64"),
     ResultColumn("deadline_misses", int, "late completions plus dropped requests", "int64"),

@@ -13,6 +13,7 @@ from simulator.device import Device, build_device
 from simulator.engine import QUEUES, Machine, Process, Tally, run_exact, run_fast, run_mean
 from simulator.errors import SimulatorInputError
 from simulator.governor import Governor, governor_from_spec
+from simulator.inflight import check_governor_step
 from simulator.policies import Policy, deadline_warnings, find_policy, plan_table
 from simulator.results import SimulationResult
 from simulator.workload import Workload, parse_workload
@@ -46,6 +47,7 @@ class Discharge:
     processes: Sequence[Process]
     queue: str
     governor_sample_s: float | None
+    governor_step: str = "finish"
 
     def run(self, table: dict[int, str], wl: Workload, mode: str, record: bool) -> Machine:
         """One discharge under ``table``."""
@@ -64,6 +66,7 @@ class Discharge:
             nominal,
             queue=self.queue,
             governor_sample_s=self.governor_sample_s,
+            governor_step=self.governor_step,
         )
         {"exact": run_exact, "mean": run_mean}.get(mode, run_fast)(machine, self.processes)
         return machine
@@ -137,6 +140,7 @@ def simulate(
     processes: Sequence[Process] = (),
     queue: str = "none",
     governor_sample_s: float | None = None,
+    governor_step: str = "finish",
 ) -> SimulationResult:
     """Simulate one full discharge and return its result.
 
@@ -156,13 +160,18 @@ def simulate(
     drops it when it comes up too late to finish by its deadline; each late or dropped
     request is a deadline miss. ``governor_sample_s`` makes the governor sample the battery
     at that period: a threshold crossing takes effect at the next sample (None: at once).
+    ``governor_step`` is what a step does to the inference in flight: ``finish`` (the work
+    done stays done, the rest runs at the new clock on the same pattern set, against the
+    deadline it started with) or ``rerun`` (abandoned, counted in ``aborted``, and re-run
+    at the new level: the rule before issue 29); see ``simulator.inflight``.
 
     >>> r = simulate("rt3-paper", battery_model="ideal", capacity_mah=1)
     >>> r.inferences, r.inferences_per_variant, r.level_changes
-    (616, {'dense': 0, 'bp': 616}, 2)
+    (617, {'dense': 0, 'bp': 617}, 2)
     """
     prof = _profile(profile)
     chosen = _checked(policy, mode, queue, governor_sample_s, sample_s)
+    check_governor_step(governor_step)
     gov = governor_from_spec(prof, chosen.governor or governor)
     levels = gov.levels()
     device = build_device(prof, levels, variants)
@@ -178,6 +187,7 @@ def simulate(
         processes,
         queue,
         governor_sample_s,
+        governor_step,
     )
     table = plan_table(policy, device, levels, wl.deadline_s, discharge.score(workload, seed, mode))
     warnings = deadline_warnings(device, table, wl.deadline_s)
@@ -196,6 +206,7 @@ def simulate(
         mode=mode,
         seed=seed,
         governor=gov.name,
+        governor_step=governor_step,
         battery_life_s=machine.t,
         inferences=tally.inferences,
         deadline_misses=tally.misses,

@@ -24,7 +24,7 @@ def naive_simpy(profile: Any, capacity_mah: float) -> tuple[float, int]:
 
     >>> from device_profiles import load_profile
     >>> life, n = naive_simpy(load_profile("rt3-paper"), 1)
-    >>> round(life, 1), n   # exact mode: 94.5 s, 616 (it aborts the inference in flight)
+    >>> round(life, 1), n   # exact mode: 94.5 s, 617 (616 with governor_step='rerun')
     (94.3, 617)
     """
     import simpy

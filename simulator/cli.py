@@ -49,6 +49,13 @@ def simulate(
     governor_sample_s: float = typer.Option(
         None, "--governor-sample-s", help="The governor samples the battery at this period."
     ),
+    governor_step: str = typer.Option(
+        "finish",
+        "--governor-step",
+        help="What a governor step does to the inference in flight: finish (the work done "
+        "stays done, the rest runs at the new clock on the same pattern set) or rerun "
+        "(abandoned, counted as aborted, and re-run at the new level: the rule before issue 29).",
+    ),
     bundle: Path = typer.Option(None, "--bundle", help="Add a bundle's pattern sets as variants."),
     compare: bool = typer.Option(
         False, "--compare", help="Run rt3 and every baseline the variants allow; one table."
@@ -84,6 +91,7 @@ def simulate(
             governor=governor,
             queue=queue,
             governor_sample_s=governor_sample_s,
+            governor_step=governor_step,
         )
         for p in policies
     ]

@@ -5,11 +5,13 @@ Semantics (both modes):
 - A request starts as soon as it is in hand and the processor is free; it runs the
   variant the policy's table gives for the current level, busy for its latency at the
   level's busy power; between requests the processor idles at the level's idle power.
-- A governor threshold crossing takes effect at once: an inference in flight is abandoned
-  (its energy is spent, it does not count) and re-run from scratch at the new level; a
-  frequency change stalls the core for the cluster's transition time at the new level's
-  busy power; a pattern-set switch costs the profile's switch time (and energy, else the
-  level's busy power over that time).
+- A governor threshold crossing takes effect at once: a frequency change stalls the core
+  for the cluster's transition time at the new level's busy power; an inference in flight
+  finishes the work it has left at the new clock, on its pattern set, against the deadline
+  it started with (``governor_step="finish"``), or is abandoned (its energy spent, counted
+  in ``aborted``) and re-run from scratch at the new level (``"rerun"``; see
+  ``simulator.inflight``); a pattern-set switch costs the profile's switch time (and
+  energy, else the level's busy power over that time).
 - A request whose completion comes later than its arrival plus the deadline is a miss; a
   request that arrives while an inference runs is dropped and counted as a miss.
 - The battery is empty when its model says so; the inference in flight then does not count.
@@ -39,6 +41,7 @@ from typing import Any
 from simulator.battery.base import BatteryModel, Load
 from simulator.device import Device
 from simulator.governor import Governor
+from simulator.inflight import InFlight, check_governor_step
 from simulator.policies import deadline_s
 from simulator.workload import Workload
 
@@ -96,6 +99,7 @@ class Machine:
         row_energy: float = ROW_ENERGY,
         queue: str = "none",
         governor_sample_s: float | None = None,
+        governor_step: str = "finish",
     ):
         self.dev = device
         self.energy_nominal = device.energy_j if nominal_energy_j is None else nominal_energy_j
@@ -109,6 +113,8 @@ class Machine:
         self.queue = queue
         # A sampling governor: a crossing takes effect at the next multiple of this period.
         self.gov_sample_s = governor_sample_s
+        # What a governor step does to the inference in flight (``simulator.inflight``).
+        self.step_rule = check_governor_step(governor_step)
         self.step_due: float | None = None
         self.recording = record
         # ``mean`` mode: Poisson arrivals without a queue jump whole mean cycles
@@ -267,16 +273,10 @@ class Machine:
         if self.step_due is not None and self.step_due <= self.t:
             self.governor_step()
         while not self.empty:
-            khz = self.gov.level(self.stage)
-            if khz != self.khz:
-                self._event("level", f"{self.khz} -> {khz} kHz")
-                self.khz = khz
-                self.tally.level_changes += 1
-                self._sample(self.dev.busy_w[khz])
-                if self.dev.transition_s > 0:
-                    self.run_through(Load.constant(self.dev.busy_w[khz]), self.dev.transition_s)
-                continue
-            want = self.table[khz]
+            self.follow_level()
+            if self.empty:
+                return
+            want = self.table[self.khz]
             if want != self.variant:
                 self._event("switch", f"{self.variant} -> {want}")
                 self.variant = want
@@ -284,6 +284,23 @@ class Machine:
                 self._switch_cost()
                 continue
             return
+
+    def follow_level(self) -> None:
+        """Bring the level in line with the governor's stage: each change is an event, a
+        time-series row and the cluster's transition stall at the new level's busy power
+        (governor steps during the stall taken as they come)."""
+        while not self.empty and (khz := self.gov.level(self.stage)) != self.khz:
+            self.enter_level(khz)
+            if self.dev.transition_s > 0:
+                self.run_through(Load.constant(self.dev.busy_w[khz]), self.dev.transition_s)
+
+    def enter_level(self, khz: int) -> None:
+        """Record a level change (an event, the count, a time-series row); the transition
+        stall follows."""
+        self._event("level", f"{self.khz} -> {khz} kHz")
+        self.khz = khz
+        self.tally.level_changes += 1
+        self._sample(self.dev.busy_w[khz])
 
     def _switch_cost(self) -> None:
         t = self.dev.switch_s
@@ -346,19 +363,28 @@ class Machine:
         return a
 
     def serve(self) -> None:
-        """Run the request in hand to completion, or until a governor step aborts it."""
+        """Run the request in hand to completion (under ``finish``, across any governor
+        steps), or until a governor step aborts it (``rerun``)."""
         self.prepare()
         if self.empty:
             return
         busy = self.loads(self.khz)[0]
-        _, hit = self.run(busy, self.latency(self.variant, self.khz))
+        lat = self.latency(self.variant, self.khz)
+        limit = self.deadline()
+        dt, hit = self.run(busy, lat)
         if hit == "empty":
             return
         if hit == "governor":
-            self.tally.aborted += 1
-            self.governor_step()
-            return
-        self._complete(1, self.t - self.pending)
+            if self.step_rule == "rerun":
+                self.tally.aborted += 1
+                self.governor_step()
+                return
+            flight = InFlight(self.variant, limit, self.extra_w, self.slowdown)
+            flight.ran(dt, lat)
+            busy = self.finish(flight)
+            if busy is None:
+                return
+        self._complete(1, self.t - self.pending, limit)
         self.pending = None
         if self.wl.arrivals is not None and self.queue == "none":
             nxt = self.wl.arrivals.first_at_or_after(self.t, self.k)
@@ -367,10 +393,26 @@ class Machine:
         if self.row_due():
             self._sample(busy.peak_w)
 
-    def _complete(self, n: int, response_s: float) -> None:
+    def finish(self, flight: InFlight) -> Load | None:
+        """``finish`` rule: a governor step caught ``flight``; take the step, follow the
+        level (transition stall) and run the work left at the new clock, taking further
+        steps the same way. The last busy load, None when the battery emptied first."""
+        while True:
+            self.governor_step()
+            self.follow_level()
+            if self.empty:
+                return None
+            busy, lat = flight.at(self)
+            dt, hit = self.run(busy, flight.left * lat)
+            if hit == "empty":
+                return None
+            if hit != "governor":
+                return busy
+            flight.ran(dt, lat)
+
+    def _complete(self, n: int, response_s: float, limit: float | None) -> None:
         self.tally.inferences += n
         self.tally.per_variant[self.variant] += n
-        limit = self.deadline()
         if limit is not None and is_late(response_s, limit, self.t):
             self.tally.misses += n
 
@@ -433,7 +475,7 @@ class Machine:
             return False
         self.tally.energy_j += load.mean_w * n * cycle
         self.tally.time_at_level_s[khz] += n * cycle
-        self._complete(n, lat)
+        self._complete(n, lat, self.deadline())
         if self.wl.kind == "periodic":
             self._drop(n * (m - 1))
             self.k += n * m

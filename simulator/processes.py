@@ -15,8 +15,10 @@
 - ``InferenceServer``: takes requests from the queue and runs them on the cluster: the
   level change the governor asked for (the transition latency, stalled at the new level's
   busy power) and the pattern-set switch at the next request start, then the inference.
-  The battery integrates the load between events inside ``Machine.run_once``; a crossing
-  inside an inference aborts it (it is re-run at the new level).
+  The battery integrates the load between events inside ``Machine.run_once``; at a
+  crossing inside an inference the level follows at once, and the inference finishes the
+  work it has left at the new clock on its pattern set (``finish``), or is aborted and
+  re-run at the new level (``rerun``; see ``simulator.inflight``).
 - user processes (``fn(env, machine)``) run beside these in the same environment.
 
 Batching: the battery is integrated ahead of the simpy clock up to the next event (a
@@ -35,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from simulator.battery.base import Load
 from simulator.engine import is_late
+from simulator.inflight import InFlight
 
 if TYPE_CHECKING:
     from simulator.engine import Machine, Process
@@ -340,17 +343,10 @@ class InferenceServer:
         if m.step_due is not None and m.step_due <= m.t:
             yield from self.step()
         while not m.empty:
-            khz = m.gov.level(m.stage)
-            if khz != m.khz:
-                m._event("level", f"{m.khz} -> {khz} kHz")
-                m.khz = khz
-                m.tally.level_changes += 1
-                m._sample(m.dev.busy_w[khz])
-                if m.dev.transition_s > 0:
-                    stall = Load.constant(m.dev.busy_w[khz])
-                    yield from self.run_through(stall, m.dev.transition_s)
-                continue
-            want = self.policy.choice if self.policy.stage == m.stage else m.table[khz]
+            yield from self.follow_level()
+            if m.empty:
+                return
+            want = self.policy.choice if self.policy.stage == m.stage else m.table[m.khz]
             if want != m.variant:
                 m._event("switch", f"{m.variant} -> {want}")
                 m.variant = want
@@ -358,6 +354,15 @@ class InferenceServer:
                 yield from self.switch_cost()
                 continue
             return
+
+    def follow_level(self) -> Generator[Any, Any, None]:
+        """Bring the level in line with the governor's stage (``Machine.follow_level``):
+        each change an event, a row and the transition stall at the new busy power."""
+        m = self.m
+        while not m.empty and (khz := m.gov.level(m.stage)) != m.khz:
+            m.enter_level(khz)
+            if m.dev.transition_s > 0:
+                yield from self.run_through(Load.constant(m.dev.busy_w[khz]), m.dev.transition_s)
 
     def switch_cost(self) -> Generator[Any, Any, None]:
         """The pattern-set switch's time and energy."""
@@ -385,6 +390,7 @@ class InferenceServer:
         var, khz = m.variant, m.khz
         lat = m.latency(var, khz)
         busy = m.loads(khz)[0]
+        extra_w, slowdown = m.extra_w, m.slowdown  # as at the request's start
         limit = m.deadline()
         late = math.inf if limit is None else limit * (1 + _TOL)
         tally = m.tally
@@ -392,15 +398,22 @@ class InferenceServer:
             if m.step_due is not None and m.step_due <= m.t:
                 return  # a sampled governor step is due before this request starts
             step = m.run_once(busy, lat)  # the common case without a generator
-            hit = step[1]
+            dt, hit = step
             if hit == "governor" and m.gov_sample_s and m.step_due is None:
-                _, hit = yield from self.run(busy, lat, step)
+                dt, hit = yield from self.run(busy, lat, step)
             if hit == "empty":
                 return
-            if hit in ("governor", "stepped"):
+            stepped = hit in ("governor", "stepped")
+            if stepped and m.step_rule == "rerun":
                 tally.aborted += 1
                 yield from self.after(hit)
                 return  # the request stays in hand: re-run at the new level
+            if stepped:
+                flight = InFlight(var, limit, extra_w, slowdown)
+                flight.ran(dt, lat)
+                busy = yield from self.finish(flight, hit)
+                if busy is None:
+                    return
             tally.inferences += 1
             tally.per_variant[var] += 1
             resp = m.t - m.pending
@@ -412,9 +425,27 @@ class InferenceServer:
             if m.row_due():
                 m._sample(busy.peak_w)
                 return
-            if self.source is not None or m.t >= m.horizon:
-                return
+            if stepped or self.source is not None or m.t >= m.horizon:
+                return  # after a step: the next request starts with ``prepare``
             m.pending = m.t
+
+    def finish(self, flight: InFlight, hit: str) -> Generator[Any, Any, Load | None]:
+        """``finish`` rule (``Machine.finish``): the step ``hit`` caught ``flight``; take
+        it, follow the level and run the work left at the new clock, taking further steps
+        the same way. The last busy load, None when the battery emptied first."""
+        m = self.m
+        while True:
+            yield from self.after(hit)
+            yield from self.follow_level()
+            if m.empty:
+                return None
+            busy, lat = flight.at(m)
+            dt, hit = yield from self.run(busy, flight.left * lat)
+            if hit == "empty":
+                return None
+            if hit not in ("governor", "stepped"):
+                return busy
+            flight.ran(dt, lat)
 
     def process(self) -> Generator[Any, Any, None]:
         """The server's loop; ends when the battery is empty."""

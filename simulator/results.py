@@ -32,7 +32,9 @@ class SimulationResult(ResultFields):
 
     ``energy_j`` is the energy delivered to the device (the integral of the load's power);
     ``deadline_misses`` counts late completions and dropped requests (``dropped``);
-    ``aborted`` counts inferences abandoned by a governor step; ``switches`` counts
+    ``governor_step`` is the rule for the inference in flight at a governor step
+    (``finish`` or ``rerun``, see ``simulator.inflight``); ``aborted`` counts inferences
+    abandoned by a governor step (``rerun`` only); ``switches`` counts
     pattern-set switches and ``level_changes`` frequency changes. ``mean_accuracy`` is
     weighted by completed inferences, None when a variant run has no accuracy.
 

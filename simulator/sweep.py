@@ -50,6 +50,7 @@ class SweepConfig(BaseModel):
     seeds: list[int] = Field(default_factory=lambda: [0])
     mode: str = "fast"
     bundle: str | None = None
+    governor_step: str = "finish"
 
 
 @dataclass(frozen=True)
@@ -64,17 +65,25 @@ class Cell:
     seed: int
     mode: str
     bundle: str | None = None
+    governor_step: str = "finish"
 
     @cached_property
     def cell_id(self) -> str:
         """A stable id: the same parameters give the same id in every run and process.
         Computed once per cell (a sweep asks for it several times per cell, and a cell
-        sent to a worker carries it along).
+        sent to a worker carries it along). A ``rerun`` cell hashes as cells did before
+        the governor-step rule existed (they all ran under ``rerun``), so a dataset written
+        then resumes under ``governor_step: rerun``.
 
-        >>> Cell("rt3-paper", None, 10.0, "continuous", "rt3", 0, "fast").cell_id
+        >>> Cell("rt3-paper", None, 10.0, "continuous", "rt3", 0, "fast", None, "rerun").cell_id
         'e6a43d8da18c82d74bc1'
+        >>> Cell("rt3-paper", None, 10.0, "continuous", "rt3", 0, "fast").cell_id
+        '428301a7201966fc545c'
         """
-        text = json.dumps({f: getattr(self, f) for f in _CELL_FIELDS}, sort_keys=True)
+        params = {f: getattr(self, f) for f in _CELL_FIELDS}
+        if self.governor_step == "rerun":
+            del params["governor_step"]
+        text = json.dumps(params, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
@@ -149,6 +158,10 @@ def validate_config(data: dict[str, Any], source: str = "<sweep>") -> SweepConfi
             f"{source}: mode: expected {', '.join(map(repr, MODES[:-1]))} or {MODES[-1]!r}, "
             f"got {cfg.mode!r}"
         )
+    if cfg.governor_step not in ("finish", "rerun"):
+        raise SweepConfigError(
+            f"{source}: governor_step: expected 'finish' or 'rerun', got {cfg.governor_step!r}"
+        )
     for i, name in enumerate(cfg.profiles):
         try:
             profile = load_profile(name)
@@ -193,7 +206,7 @@ def _check_work(cfg: SweepConfig, source: str) -> None:
 def cells(cfg: SweepConfig) -> list[Cell]:
     """The cross product, in a fixed order."""
     return [
-        Cell(prof, bm, cap, wl, pol, seed, cfg.mode, cfg.bundle)
+        Cell(prof, bm, cap, wl, pol, seed, cfg.mode, cfg.bundle, cfg.governor_step)
         for prof, bm, cap, wl, pol, seed in product(
             cfg.profiles,
             cfg.battery_models,
@@ -240,6 +253,7 @@ def run_cell(cell: Cell) -> dict[str, Any]:
             seed=cell.seed,
             variants=variants,
             capacity_mah=cell.capacity_mah,
+            governor_step=cell.governor_step,
         )
     except ValueError as exc:
         row.update(dict.fromkeys(SWEEP_COLUMNS))
@@ -277,6 +291,7 @@ def _schema() -> Any:
         ("seed", pa.int64()),
         ("mode", pa.string()),
         ("bundle", pa.string()),
+        ("governor_step", pa.string()),
         *[(k, getattr(pa, t)()) for k, t in SWEEP_COLUMNS.items()],
         ("warnings", pa.int64()),
         ("error", pa.string()),
