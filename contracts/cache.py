@@ -4,10 +4,11 @@ Every cache (trained dense models, the demo's artefacts, native builds, the zig 
 cache, profiling restore journals) lives in its own folder below this root.
 
 >>> import os
+>>> before = os.environ.get("RT3LAB_CACHE")
 >>> os.environ["RT3LAB_CACHE"] = "/tmp/rt3"
 >>> cache_root().as_posix()
 '/tmp/rt3'
->>> del os.environ["RT3LAB_CACHE"]
+>>> _ = os.environ.pop("RT3LAB_CACHE") if before is None else os.environ.update(RT3LAB_CACHE=before)
 """
 
 from __future__ import annotations
