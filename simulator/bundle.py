@@ -7,81 +7,36 @@ later from the profile (its measured table for a variant of the same name, else 
 model, marked ``modelled``). The bundle's dense reference is added as ``dense`` when the
 bundle has no set of that name and knows its operation counts.
 
-The bundle is checked as far as the simulator can without torch: set names match the
-runtime's pattern (no ``/``, no leading ``.``) and are unique, every weight file exists and
-has the SHA-256 recorded in ``checksums`` (a bundle without checksums is accepted with a
-warning, as ``lab.runtime.bundle`` does), and each set's ``freq_khz`` is a level of the profile
-when the levels are given.
+The bundle is checked as far as the simulator can without torch, by the manifest's own
+checks (``contracts.bundle_manifest``, which ``lab.runtime.bundle`` uses too): format and
+version, set names (no ``/``, no leading ``.``) unique, every weight file present with the
+SHA-256 recorded in ``checksums`` (a bundle without checksums is accepted with a warning);
+and here each set's ``freq_khz`` is a level of the profile when the levels are given.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
-import re
-import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from contracts import bundle_manifest as M
 from simulator.errors import SimulatorInputError
 
 if TYPE_CHECKING:
     from device_profiles.schema import Variant
 
 
-SET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")  # as lab.runtime.bundle.SET_NAME
-
-
-class BundleChecksumWarning(UserWarning):
-    """A bundle without checksums: its weight files cannot be verified."""
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _check_files(root: Path, path: Path, data: dict[str, Any], sets: list[Any]) -> None:
-    files = ["backbone.safetensors", "dense.safetensors"]
-    for i, s in enumerate(sets):
-        rel = s.get("file") if isinstance(s, dict) else None
-        if (
-            not isinstance(rel, str)
-            or not rel
-            or Path(rel).is_absolute()
-            or ".." in Path(rel).parts
-        ):
-            raise SimulatorInputError(
-                f"{path}: sets[{i}].file: expected a path inside the bundle, got {rel!r}"
-            )
-        files.append(rel)
-    sums = data.get("checksums")
-    if sums is not None and not isinstance(sums, dict):
-        raise SimulatorInputError(f"{path}: checksums: expected an object of SHA-256 digests")
-    if sums is None:
-        warnings.warn(
-            f"{path}: no checksums (written before rt3lab recorded them); its weight files "
-            "cannot be verified: re-run `rt3lab compress` to rebuild it",
-            BundleChecksumWarning,
-            stacklevel=3,
-        )
-    for rel in files:
-        f = root / rel
-        if not f.is_file():
-            raise SimulatorInputError(f"{f}: not found (named by {path.name})")
-        if sums is None:
-            continue
-        if rel not in sums:
-            raise SimulatorInputError(f"{path}: checksums: no entry for {rel}")
-        if _sha256(f) != sums[rel]:
-            raise SimulatorInputError(
-                f"{f}: SHA-256 does not match the one recorded in {path.name}: the file was "
-                "changed or damaged after the bundle was written"
-            )
+def _check_files(root: Path, index: Path, data: dict[str, Any]) -> None:
+    """Every weight file the manifest names exists and has its recorded SHA-256."""
+    with M.errors_as(SimulatorInputError):
+        files = list(M.WEIGHT_FILES)
+        files += [
+            M.set_file(s.get("file"), f"{index}: sets[{i}]") for i, s in enumerate(data["sets"])
+        ]
+        sums = M.recorded_checksums(data, index)
+        for rel in files:
+            M.verify_file(root, rel, sums, index)
 
 
 def _number(path: Path, where: str, value: Any, required: bool) -> float | None:
@@ -119,41 +74,11 @@ def variants_from_bundle(
 
     from device_profiles.schema import Variant
 
-    path = Path(directory) / "bundle.json"
-    try:
-        data = json.loads(path.read_bytes().decode("utf-8"))
-    except FileNotFoundError:
-        raise SimulatorInputError(f"{path}: no such file (is {directory} a bundle?)") from None
-    except IsADirectoryError:
-        raise SimulatorInputError(f"{path}: is a directory, expected a JSON file") from None
-    except UnicodeDecodeError as exc:
-        raise SimulatorInputError(
-            f"{path}: not UTF-8 JSON (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})"
-        ) from None
-    except json.JSONDecodeError as exc:
-        raise SimulatorInputError(
-            f"{path}: not valid JSON: {exc.msg} at line {exc.lineno}"
-        ) from None
-    except RecursionError:
-        raise SimulatorInputError(f"{path}: not valid JSON: nested too deeply") from None
-    if not isinstance(data, dict) or data.get("format") != "rt3lab-bundle":
-        raise SimulatorInputError(f"{path}: format: expected 'rt3lab-bundle'")
-    if data.get("version") != 1:
-        raise SimulatorInputError(f"{path}: version: expected 1, got {data.get('version')!r}")
-    sets = data.get("sets")
-    if not isinstance(sets, list) or not sets:
-        raise SimulatorInputError(f"{path}: sets: expected a non-empty list")
-    seen: set[str] = set()
-    for i, s in enumerate(sets):
-        name = s.get("name") if isinstance(s, dict) else None
-        if not isinstance(name, str) or not SET_NAME.match(name):
-            raise SimulatorInputError(
-                f"{path}: sets[{i}].name: {name!r} must match {SET_NAME.pattern} "
-                "(no '/' and no leading '.')"
-            )
-        if name in seen:
-            raise SimulatorInputError(f"{path}: sets[{i}].name: {name!r} appears twice")
-        seen.add(name)
+    path = Path(directory) / M.MANIFEST
+    with M.errors_as(SimulatorInputError):
+        data = M.read_manifest(Path(directory))
+    sets = data["sets"]
+    for i, s in enumerate(sets):  # names and their uniqueness: checked by the manifest
         khz = s.get("freq_khz")
         if khz is not None and (isinstance(khz, bool) or not isinstance(khz, int)):
             raise SimulatorInputError(
@@ -204,5 +129,5 @@ def variants_from_bundle(
                 f"{path}: {where}.{field}: {err['msg']}, got {err.get('input')!r}"
             ) from None
         out.append(variant)
-    _check_files(Path(directory), path, data, sets)
+    _check_files(Path(directory), path, data)
     return out

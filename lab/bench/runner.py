@@ -21,6 +21,9 @@ DistilBERT's size (6 layers, hidden 768, ff 3072, 12 heads; vocabulary 1000 so t
 does not dominate), ``--synthetic rt3`` at RT3's, ``--synthetic small`` the default
 budget's, all with random weights and nested block-column sets (``--densities``). The load
 average is recorded with the figures: on a shared machine they are contaminated.
+
+``bench_runner(RunnerBenchOptions(...))`` is the command as a function: it returns a
+``RunnerBenchResult`` whose ``as_dict()`` is what ``--json`` prints.
 """
 
 from __future__ import annotations
@@ -28,11 +31,14 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import typer
+
+from lab.bench.source import BenchInputError, SourceOptions, densities
 
 app = typer.Typer()
 
@@ -41,19 +47,78 @@ SWITCH_TARGET_MS = 0.1
 RATIO_TARGET = 0.10
 
 
-class RunnerBenchError(ValueError):
+class RunnerBenchError(BenchInputError):
     """Bad command-line input for the runner bench."""
 
 
-def _export(
-    bundle: Path | None, synthetic: str | None, densities: str, seed: int, out: Path
-) -> tuple[Path, dict[str, Any]]:
+@dataclass
+class RunnerBenchOptions(SourceOptions):
+    """What ``rt3lab bench runner`` measures and how (its options, by the same names)."""
+
+    densities: str = "0.6,0.5,0.3,0.2"
+    runs: int = 50
+    warmup: int = 5
+    rounds: int = 7
+    tokens: int = 35
+
+
+@dataclass
+class RunnerBenchResult:
+    """What ``rt3lab bench runner`` measured; ``as_dict()`` is its ``--json``."""
+
+    source: dict[str, Any]
+    tokens: int
+    runs: int
+    warmup: int
+    rounds: int
+    threads: int
+    load_average: list[float]
+    cpu: str
+    simd: Any
+    date: str
+    latency: dict[str, dict[str, Any]]
+    switch_ms: dict[str, float]
+    switch_median_ms: float
+    switch_under_target: bool  # the median under SWITCH_TARGET_MS
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form (``switch_under_target`` as ``switch_under_0.1ms``)."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["switch_under_0.1ms"] = out.pop("switch_under_target")
+        return out
+
+
+def bench_runner(options: RunnerBenchOptions) -> RunnerBenchResult:
+    """``rt3lab bench runner`` as a function: build the host runner, export the bundle (or
+    the synthetic model) and measure both sides on it."""
+    o = options
+    limits = (("--runs", o.runs, 1), ("--rounds", o.rounds, 1), ("--tokens", o.tokens, 1),
+              ("--warmup", o.warmup, 0))  # fmt: skip
+    for opt, value, low in limits:
+        if value < low:
+            raise RunnerBenchError(f"{opt}: must be at least {low}, got {value}")
+    from lab.host.cpu import cpu_model, simd_flags
+    from lab.runtime.runner import build_runner
+
+    load = [round(x, 2) for x in os.getloadavg()]
+    with tempfile.TemporaryDirectory(prefix="rt3lab-runner-bench-") as tmp:
+        export, source = _export(options, Path(tmp) / "export")
+        binary = build_runner("host", Path(tmp) / "rt3lab-runner")
+        result = measure(export, binary, o.runs, o.warmup, o.rounds, o.tokens)
+    return RunnerBenchResult(
+        source=source, tokens=o.tokens, runs=o.runs, warmup=o.warmup, rounds=o.rounds,
+        threads=1, load_average=load, cpu=cpu_model(), simd=simd_flags(),
+        date=datetime.now(UTC).isoformat(timespec="seconds"), latency=result["latency"],
+        switch_ms=result["switch_ms"], switch_median_ms=result["switch_median_ms"],
+        switch_under_target=result["switch_under_0.1ms"],
+    )  # fmt: skip
+
+
+def _export(options: RunnerBenchOptions, out: Path) -> tuple[Path, dict[str, Any]]:
     """Write the export measured; (its directory, what it is)."""
-    from lab.bench.runtime import parse_densities
     from lab.runtime.export import export_bundle, write_export
 
-    if (bundle is None) == (synthetic is None):
-        raise RunnerBenchError("give exactly one of --bundle DIR or --synthetic KIND")
+    bundle, synthetic, seed = options.bundle, options.check(), options.seed
     if bundle is not None:
         from lab.runtime.bundle import Bundle
 
@@ -74,9 +139,8 @@ def _export(
     config = dict(configs[synthetic])
     torch.manual_seed(seed)
     model = RT3TransformerLM(**config).eval()
-    sets = syn.nested_block_column_sets(
-        syn.prunable(model, "rt3"), parse_densities(densities), seed=seed
-    )
+    wanted = densities(options.densities)
+    sets = syn.nested_block_column_sets(syn.prunable(model, "rt3"), wanted, seed=seed)
     state = {k: v.detach() for k, v in model.state_dict().items()}
     source = {"synthetic": synthetic, "config": config, "weights": "random", "seed": seed}
     return write_export(out, config, state, sets), source
@@ -207,23 +271,11 @@ def runner(
     json_out: bool = typer.Option(False, "--json", help="Print only JSON."),
 ) -> None:
     """The host runner against the ctypes engine on one export, and the runner's switch."""
-    for opt, value, low in (("--runs", runs, 1), ("--rounds", rounds, 1), ("--tokens", tokens, 1),
-                            ("--warmup", warmup, 0)):  # fmt: skip
-        if value < low:
-            raise RunnerBenchError(f"{opt}: must be at least {low}, got {value}")
-    from lab.host.cpu import cpu_model, simd_flags
-    from lab.runtime.runner import build_runner
-
-    load = [round(x, 2) for x in os.getloadavg()]
-    with tempfile.TemporaryDirectory(prefix="rt3lab-runner-bench-") as tmp:
-        export, source = _export(bundle, synthetic, densities, seed, Path(tmp) / "export")
-        binary = build_runner("host", Path(tmp) / "rt3lab-runner")
-        result = measure(export, binary, runs, warmup, rounds, tokens)
-    result = {
-        "source": source, "tokens": tokens, "runs": runs, "warmup": warmup, "rounds": rounds,
-        "threads": 1, "load_average": load, "cpu": cpu_model(), "simd": simd_flags(),
-        "date": datetime.now(UTC).isoformat(timespec="seconds"), **result,
-    }  # fmt: skip
+    options = RunnerBenchOptions(
+        bundle=bundle, synthetic=synthetic, densities=densities, seed=seed, runs=runs,
+        warmup=warmup, rounds=rounds, tokens=tokens,
+    )  # fmt: skip
+    result = bench_runner(options).as_dict()
     if json_out:
         typer.echo(json.dumps(result))
     else:

@@ -1,86 +1,510 @@
-"""``rt3lab bench runtime``: host latency of every pattern set, its anchors and its switches.
+"""``rt3lab bench runtime``: host latency of the runtime on every pattern set, its anchors
+and its switches.
 
-Measures, on this machine, with warm-up, interleaved repetitions, medians and p99, and
-pinned threads: the dense model and each pattern set end to end and per layer, speedup
-(with a 95 % bootstrap interval over the interleaved rounds) next to the FLOP-reduction
-limit of the pruned layers and the Amdahl limit (the unpruned
-rest, timed with every pruned Linear answering instantly, does not shrink), the same masks
-run the ways others run them (weight x mask per call, PyTorch BSR via ``torch.addmm``,
-pre-masked dense), the switch time against RT3-style switching (mask re-application,
-``load_state_dict``), the first inference after a switch (caches hold the previous
-variant's weights), and memory. ``--synthetic rt3|small|distilbert`` measures random-weight
-models with random nested block-column sets instead of a bundle.
+The figures lead with the runtime, the default path the demo, ``evaluate`` and ``profile``
+run: ``ReconfigurableModel``'s ``auto`` executor, the whole model on the native engine (or,
+where the engine cannot run the model, the torch reference; ``runtime`` says which and
+``runtime_note`` why). Measured on this machine, with warm-up, interleaved repetitions,
+medians and p99, and pinned threads: the dense model and each set end to end, speedup over
+the runtime's own dense model (with a 95 % bootstrap interval over the interleaved rounds)
+next to the FLOP-reduction limit of the pruned layers, the first inference after a switch
+(caches hold the previous variant's weights), the switch time and memory.
+
+Then the named anchors (``lab.bench.anchors``), the same model and sets run other ways:
+the torch reference's per-layer forms, the per-layer C kernel, ExecuTorch XNNPACK, and per
+set x*mask per call, PyTorch BSR and pre-masked dense; per layer the torch reference's
+forms; and RT3-style switching (mask re-application, ``load_state_dict``).
+``--synthetic rt3|small|distilbert`` measures random-weight models with random nested
+block-column sets instead of a bundle.
+
+``bench_runtime(RuntimeBenchOptions(...))`` is the command as a function: it returns a
+``RuntimeBenchResult`` whose ``as_dict()`` is what ``--json`` prints.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
+
+from lab.bench.source import BenchInputError, SourceOptions, densities
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from lab.bench.anchors import Runs, Subject
+    from lab.runtime.measure import Timing
+    from lab.runtime.pattern_set import PatternSet
+    from lab.runtime.reconfigurable import ReconfigurableModel
 
 app = typer.Typer()
 
 PROVENANCE_KEY = "host-runtime-bench"
+LAYOUTS = ("auto", "segments", "views")
 
 
-class BenchInputError(ValueError):
-    """Bad command-line input for the runtime bench."""
+@dataclass
+class RuntimeBenchOptions(SourceOptions):
+    """What ``rt3lab bench runtime`` measures and how (its options, by the same names)."""
+
+    threads: int = 1
+    seq_len: int = 35
+    batch: int = 1
+    rounds: int = 10
+    per_round: int = 3
+    warmup: int = 3
+    switch_reps: int = 2000
+    anchor_switch_reps: int = 10
+    anchors: bool = True
+    layers: bool = True
+    executorch: bool | None = None  # None: with the anchors, when installed
+    layout: str = "auto"
+
+    def command(self) -> str:
+        """The command line that measures the same (the options that name the workload)."""
+        named = (
+            ("bundle", self.bundle), ("synthetic", self.synthetic), ("threads", self.threads),
+            ("seq_len", self.seq_len), ("batch", self.batch),
+        )  # fmt: skip
+        opts = [f"--{k.replace('_', '-')} {v}" for k, v in named if v is not None]
+        return "rt3lab bench runtime " + " ".join(opts)
 
 
-def parse_densities(text: str) -> dict[str, float]:
-    """``--densities`` parsed (``0.5,0.2``): synthetic sets named ``p50``, ``p20``."""
-    out = {}
-    for part in text.split(","):
-        try:
-            d = float(part)
-        except ValueError:
-            raise BenchInputError(f"--densities: {part!r} is not a number") from None
-        if not 0 < d <= 1:
-            raise BenchInputError(f"--densities: {d} is not in (0, 1]")
-        out[f"p{round(d * 100):02d}"] = d
-    return out
+@dataclass
+class RuntimeBenchResult:
+    """What ``rt3lab bench runtime`` measured; ``as_dict()`` is its ``--json``.
+
+    The top-level figures are the runtime's (``runtime``: ``engine`` or ``torch``);
+    ``anchors`` describes each anchor (or why it was skipped) and ``sets[name]["anchors"]``
+    holds its figures per set."""
+
+    source: dict[str, Any]
+    host: dict[str, Any]
+    workload: dict[str, int]
+    runtime: str
+    runtime_note: str
+    prepare_s: float
+    dense_latency_ms: float
+    dense_latency_p99_ms: float
+    dense_first_after_switch_ms: float
+    sets: dict[str, dict[str, Any]]
+    switch_ms_median: float
+    switch_ms_p99: float
+    memory_bytes: dict[str, Any]
+    anchors: dict[str, dict[str, Any]] = field(default_factory=dict)
+    layers: dict[str, Any] | None = None
+    switch_anchors: dict[str, Any] | None = None
+    command: str = ""
+    entries: dict[str, Any] = field(default_factory=dict, repr=False)  # bundle records
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready: every field but ``entries``, absent parts left out."""
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "entries"}
+        return {k: v for k, v in out.items() if v is not None}
 
 
-def _load_source(
-    bundle: Path | None, synthetic: str | None, densities: str, seed: int
-) -> tuple[Any, list[Any], dict[str, Any], dict[str, Any]]:
-    """(base module with backbone loaded, sets, entries by set name, source description)."""
-    if (bundle is None) == (synthetic is None):
+def _quiet(_message: str) -> None:
+    return None
+
+
+def bench_runtime(
+    options: RuntimeBenchOptions, progress: Callable[[str], None] = _quiet
+) -> RuntimeBenchResult:
+    """Measure the runtime and its anchors as ``options`` say (threads pinned for the run
+    and restored after: in-process callers such as the demo keep theirs)."""
+    import torch
+
+    from lab.bench.executorch import executorch_installed
+    from lab.runtime.measure import host_info, pin_threads
+
+    if options.layout not in LAYOUTS:
+        raise BenchInputError(f"--layout: {options.layout!r} is not one of {list(LAYOUTS)}")
+    executorch = options.executorch
+    if executorch is None:  # an anchor: on with the anchors, when installed
+        executorch = options.anchors and executorch_installed()
+    elif executorch and not executorch_installed():
         raise BenchInputError(
-            "give exactly one of --bundle DIR or --synthetic rt3|small|distilbert"
+            "--executorch: the 'executorch' package is not installed "
+            "(pip install 'rt3lab[anchors]')"
         )
-    if synthetic is not None:
-        from lab.runtime import synthetic as syn
-
-        if synthetic not in syn.SYNTHETIC_KINDS:
-            raise BenchInputError(
-                f"--synthetic: {synthetic!r} is not one of {list(syn.SYNTHETIC_KINDS)}"
-            )
-        wanted = parse_densities(densities)
-        model = syn.synthetic_model(synthetic, seed=seed)
-        sets = syn.nested_block_column_sets(syn.prunable(model, synthetic), wanted, seed=seed)
-        return model, sets, {}, {"synthetic": synthetic, "weights": "random", "seed": seed}
-    from lab.runtime.bundle import Bundle
-    from lab.runtime.reconfigurable import module_from_bundle
-
-    b = Bundle.load(bundle)
-    module = module_from_bundle(b)
-    return (
-        module,
-        list(b.sets.values()),
-        {n: e for n, e in b.entries.items()},
-        {"bundle": str(bundle), "model": b.model["kind"]},
+    base, sets, entries, source = load_source(options)
+    pinned = pin_threads(options.threads)
+    torch.manual_seed(options.seed)
+    try:
+        figures = measure_runtime(base, sets, options, executorch, progress)
+    finally:
+        pinned["restore"]()
+    return RuntimeBenchResult(
+        source=source,
+        host=host_info(pinned),
+        command=options.command(),
+        entries=entries,
+        **figures,
     )
 
 
-def profile_latency_section(result: dict[str, Any], entries: dict[str, Any]) -> dict[str, Any]:
-    """The figures as a device-profile fragment: ``sources``, ``variants``, ``switch_cost``.
+def load_source(
+    options: RuntimeBenchOptions,
+) -> tuple[nn.Module, list[PatternSet], dict[str, Any], dict[str, Any]]:
+    """(base module with backbone loaded, sets, bundle records by set name, what it is)."""
+    kind, seed = options.check(), options.seed
+    if kind is not None:
+        from lab.runtime import synthetic as syn
 
-    Latencies are LevelLatency rows at the host's current frequency, provenance measured.
+        if kind not in syn.SYNTHETIC_KINDS:
+            raise BenchInputError(
+                f"--synthetic: {kind!r} is not one of {list(syn.SYNTHETIC_KINDS)}"
+            )
+        wanted = densities(options.densities)
+        model = syn.synthetic_model(kind, seed=seed)
+        sets = syn.nested_block_column_sets(syn.prunable(model, kind), wanted, seed=seed)
+        return model, sets, {}, {"synthetic": kind, "weights": "random", "seed": seed}
+    from lab.runtime.bundle import Bundle
+    from lab.runtime.reconfigurable import module_from_bundle
+
+    b = Bundle.load(options.bundle)
+    source = {"bundle": str(options.bundle), "model": b.model["kind"]}
+    return module_from_bundle(b), list(b.sets.values()), dict(b.entries), source
+
+
+@dataclass
+class Measured:
+    """Timings of one set of interleaved rounds: medians, every sample in round order, each
+    round's first call after its switch, and how many calls a round makes per variant."""
+
+    timings: dict[str, Timing]
+    raw: dict[str, list[float]]
+    firsts: dict[str, list[float]]
+    per_round: int
+
+    def ms(self, key: str) -> float:
+        """Median milliseconds of variant ``key``."""
+        return self.timings[key].median_ms
+
+    def ratio(self, num: str, den: str) -> tuple[float, list[float]]:
+        """``median(num) / median(den)`` and its 95 % bootstrap interval over the rounds."""
+        from lab.runtime.measure import ratio_ci
+
+        lo, hi = ratio_ci(self.raw[num], self.raw[den], self.per_round)
+        return self.ms(num) / self.ms(den), [lo, hi]
+
+    def speedup(
+        self, dense: str, run: str, limit: float, rest: str | None = None, prefix: str = ""
+    ) -> dict[str, Any]:
+        """``run``'s speedup over ``dense`` with its interval, over the FLOP ``limit``, and,
+        with ``rest`` (the unpruned rest, which does not shrink), over the Amdahl limit."""
+        s, (lo, hi) = self.ratio(dense, run)
+        out = {
+            f"{prefix}speedup": s,
+            f"{prefix}speedup_ci95": [lo, hi],
+            f"{prefix}speedup_over_limit": s / limit,
+            f"{prefix}speedup_over_limit_ci95": [lo / limit, hi / limit],
+        }
+        if rest is not None and rest in self.timings:
+            amdahl = amdahl_limit(self.ms(dense), self.ms(rest), limit)
+            out[f"{prefix}amdahl_limit"] = amdahl
+            out[f"{prefix}speedup_over_amdahl_limit"] = s / amdahl
+        return out
+
+
+def amdahl_limit(total_ms: float, rest_ms: float, limit: float) -> float:
+    """The speedup bound of a run taking ``total_ms`` whose ``rest_ms`` does not shrink
+    while the remainder shrinks at most by ``limit`` (the rest is capped at the total).
+
+    >>> amdahl_limit(10.0, 1.0, 3.0)
+    2.5
     """
+    rest = min(rest_ms, total_ms)
+    return total_ms / (rest + (total_ms - rest) / limit)
+
+
+def _key(group: str, what: str, name: str = "") -> str:
+    """A variant's key in the rounds: group (``runtime`` or an anchor), then ``dense``,
+    ``rest`` or ``set NAME`` (names hold no spaces)."""
+    return f"{group} {what} {name}".rstrip()
+
+
+def measure_runtime(
+    base: nn.Module,
+    sets: list[PatternSet],
+    options: RuntimeBenchOptions,
+    executorch: bool = False,
+    progress: Callable[[str], None] = _quiet,
+) -> dict[str, Any]:
+    """Every figure of ``RuntimeBenchResult`` but what names the source, host and command.
+
+    ``base`` is the model with the backbone weights loaded (left untouched: the runtime and
+    every anchor work on copies)."""
+    import copy
+    import time
+
+    from lab.bench import anchors as A
+    from lab.runtime.measure import make_inputs
+    from lab.runtime.reconfigurable import ReconfigurableModel
+
+    base = base.eval()
+    rows = options.batch * options.seq_len
+    progress("preparing the runtime")
+    t0 = time.perf_counter()
+    rm = ReconfigurableModel(copy.deepcopy(base), sets, layout=options.layout, rows_hint=rows)
+    prepare_s = time.perf_counter() - t0
+    inputs = make_inputs(base, options.batch, options.seq_len)
+    subject = A.Subject(base, sets, inputs, rm, options.threads, options.layout, rows, executorch)
+    groups, anchors = {"runtime": A.runtime_runs(subject)}, {}
+    if options.anchors:
+        anchors = _build_model_anchors(subject, groups, progress)
+    progress("end to end: the runtime and the anchors, dense and every set, interleaved")
+    m = _time_groups(groups, options)
+    figures = _runtime_figures(rm, sets, m)
+    figures.update(workload={"batch": options.batch, "seq_len": options.seq_len})
+    figures.update(prepare_s=prepare_s, anchors=anchors)
+    for name, runs in groups.items():
+        if name != "runtime":
+            _anchor_figures(name, runs, m, figures)
+    if options.anchors:
+        _time_set_anchors(subject, figures, options, progress)
+    if options.layers:
+        progress("per layer, on the torch reference's forms")
+        figures["layers"] = layer_times(subject.torch_reference(), sets, inputs, options)
+    progress("switching")
+    figures.update(_switching(rm, base, sets, options))
+    figures["memory_bytes"] = rm.memory().as_dict()
+    return figures
+
+
+def _build_model_anchors(
+    subject: Subject, groups: dict[str, Runs], progress: Callable[[str], None]
+) -> dict[str, dict[str, Any]]:
+    """Add every model anchor that can run here to ``groups``; each one's description."""
+    from lab.bench.anchors import ANCHORS, AnchorSkipped
+
+    described = {}
+    for name, anchor in ANCHORS.items():
+        described[name] = {"what": anchor.what}
+        if anchor.model is None:
+            continue
+        progress(f"anchor {name}: {anchor.what}")
+        try:
+            groups[name] = anchor.model(subject)
+        except AnchorSkipped as why:
+            described[name]["skipped"] = str(why)
+            continue
+        described[name].update(groups[name].info)
+    return described
+
+
+def _time_groups(groups: dict[str, Runs], options: RuntimeBenchOptions) -> Measured:
+    """Every run of every group in the same interleaved rounds."""
+    from lab.runtime.measure import timed_rounds
+
+    variants = {}
+    for group, runs in groups.items():
+        if runs.dense is not None:
+            variants[_key(group, "dense")] = runs.dense
+        for name, run in runs.sets.items():
+            variants[_key(group, "set", name)] = run
+        if runs.rest is not None:
+            variants[_key(group, "rest")] = runs.rest
+    firsts: dict[str, list[float]] = {}
+    raw: dict[str, list[float]] = {}
+    timings = timed_rounds(
+        variants, options.rounds, options.per_round, options.warmup, first=firsts, raw=raw
+    )
+    return Measured(timings, raw, firsts, options.per_round)
+
+
+def _runtime_figures(
+    rm: ReconfigurableModel, sets: list[PatternSet], m: Measured
+) -> dict[str, Any]:
+    """The top-level figures: the runtime's dense model and every set."""
+    from lab.runtime import engine
+    from lab.runtime.measure import Timing
+
+    dense = _key("runtime", "dense")
+    out: dict[str, Any] = {
+        "runtime": rm.executor,
+        "runtime_note": rm.fallback_reason or engine.status(),
+        "dense_latency_ms": m.ms(dense),
+        "dense_latency_p99_ms": m.timings[dense].p99_ms,
+        "dense_first_after_switch_ms": Timing.of(m.firsts[dense]).median_ms,
+        "sets": {},
+    }
+    for ps in sets:
+        dense_macs, set_macs = rm.macs_per_token(ps.name)
+        limit = dense_macs / max(1, set_macs)
+        key = _key("runtime", "set", ps.name)
+        out["sets"][ps.name] = {
+            "density": ps.density,
+            "latency_ms": m.ms(key),
+            "latency_p99_ms": m.timings[key].p99_ms,
+            "first_after_switch_ms": Timing.of(m.firsts[key]).median_ms,
+            "dense_latency_ms": m.ms(dense),
+            "flop_speedup_limit": limit,
+            **m.speedup(dense, key, limit, _key("runtime", "rest")),
+            "pruned_macs_per_token": {"dense": dense_macs, "set": set_macs},
+            "anchors": {},
+        }
+    return out
+
+
+def _anchor_figures(name: str, runs: Runs, m: Measured, figures: dict[str, Any]) -> None:
+    """A model anchor's figures: its dense model against the runtime's (top level), and per
+    set its run against the runtime's, the runtime's set against its dense model, and its
+    own speedup (``figures["sets"][set]["anchors"][name]``)."""
+    dense = _key(name, "dense")
+    top = figures["anchors"][name]
+    if runs.dense is not None:
+        top["dense_latency_ms"] = m.ms(dense)
+        top["dense_latency_p99_ms"] = m.timings[dense].p99_ms
+        top["runtime_dense_speedup"], top["runtime_dense_speedup_ci95"] = m.ratio(
+            dense, _key("runtime", "dense")
+        )
+    if runs.rest is not None:
+        top["unpruned_rest_ms"] = m.ms(_key(name, "rest"))
+    for set_name, row in figures["sets"].items():
+        limit, mine, theirs = row["flop_speedup_limit"], _key("runtime", "set", set_name), None
+        out: dict[str, Any] = {}
+        if set_name in runs.sets:
+            theirs = _key(name, "set", set_name)
+            out["latency_ms"] = m.ms(theirs)
+            out["runtime_speedup"], out["runtime_speedup_ci95"] = m.ratio(theirs, mine)
+        if runs.dense is not None:
+            out.update(m.speedup(dense, mine, limit, prefix="dense_"))
+            if theirs is not None:
+                out.update(m.speedup(dense, theirs, limit, _key(name, "rest")))
+        row["anchors"][name] = out
+
+
+def _time_set_anchors(
+    subject: Subject,
+    figures: dict[str, Any],
+    options: RuntimeBenchOptions,
+    progress: Callable[[str], None],
+) -> None:
+    """Every set anchor, one set at a time, in rounds of its own against the runtime's run
+    of that set (``figures["sets"][set]["anchors"][name]``)."""
+    import gc
+
+    from lab.bench.anchors import ANCHORS
+    from lab.runtime.measure import timed_rounds
+
+    per_set = {n: a for n, a in ANCHORS.items() if a.per_set is not None}
+    rm = subject.runtime
+    for ps in subject.sets:
+        progress(f"set {ps.name!r} run as the set anchors: {', '.join(per_set)}")
+        fns = {"runtime": (lambda n=ps.name: rm.switch(n), subject.call(rm))}
+        for name, anchor in per_set.items():
+            fns[_key(name, "set", ps.name)] = (_quiet_setup, anchor.per_set(subject, ps))
+        raw: dict[str, list[float]] = {}
+        got = timed_rounds(fns, max(2, options.rounds // 2), options.per_round, 1, raw=raw)
+        m = Measured(got, raw, {}, options.per_round)
+        for name in per_set:
+            key = _key(name, "set", ps.name)
+            speedup, ci = m.ratio(key, "runtime")
+            row = {"latency_ms": m.ms(key), "runtime_speedup": speedup}
+            figures["sets"][ps.name]["anchors"][name] = {**row, "runtime_speedup_ci95": ci}
+        del fns, got
+        gc.collect()
+
+
+def _quiet_setup() -> None:
+    return None
+
+
+def layer_inputs(rm: ReconfigurableModel, inputs: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+    """Input shape each pruned Linear layer of the torch reference sees in one forward."""
+    shapes: dict[str, tuple[int, ...]] = {}
+
+    def record(name: str) -> Callable[..., None]:
+        def hook(_mod: Any, args: tuple[Any, ...]) -> None:
+            shapes.setdefault(name, tuple(args[0].shape))  # returns None: args unchanged
+
+        return hook
+
+    hooks = [m.register_forward_pre_hook(record(n)) for n, m in rm.switchable_linears().items()]
+    try:
+        rm(*inputs["args"], **inputs["kwargs"])
+    finally:
+        for h in hooks:
+            h.remove()
+    return shapes
+
+
+def layer_times(
+    rm: ReconfigurableModel,
+    sets: list[PatternSet],
+    inputs: dict[str, Any],
+    options: RuntimeBenchOptions,
+) -> dict[str, Any]:
+    """Per pruned Linear layer of the torch reference: its dense form and every set's form
+    on the input it sees in one forward, interleaved."""
+    import torch
+
+    from lab.runtime.measure import timed_rounds
+
+    shapes = layer_inputs(rm, inputs)
+    density = {ps.name: ps.layers for ps in sets}
+    per_layer: dict[str, Any] = {}
+    for name, mod in rm.switchable_linears().items():
+        if name not in shapes:
+            continue
+        x = torch.randn(shapes[name])
+        forms = {" dense": mod.dense}  # a space: never a set's name
+        forms.update({n: f[name] for n, f in rm.forms.items() if name in f})
+        fns = {k: (_quiet_setup, lambda f=f, x=x: f(x)) for k, f in forms.items()}
+        with torch.inference_mode():
+            got = timed_rounds(fns, max(2, options.rounds // 2), options.per_round, 1)
+        d = got.pop(" dense").median_ms
+        per_layer[name] = {
+            "shape": list(mod.weight.shape),
+            "input_shape": list(shapes[name]),
+            "dense_ms": d,
+            "sets": {
+                k: {
+                    "ms": v.median_ms,
+                    "speedup": d / v.median_ms,
+                    "form": forms[k].kind,
+                    "density": density[k][name].density,
+                }
+                for k, v in got.items()
+            },
+        }
+    return per_layer
+
+
+def _switching(
+    rm: ReconfigurableModel, base: nn.Module, sets: list[PatternSet], options: RuntimeBenchOptions
+) -> dict[str, Any]:
+    """The runtime's switch times cycling through every set, and with the anchors RT3-style
+    switching (``lab.bench.anchors.switch_anchors``) against them."""
+    from lab.bench.anchors import switch_anchors
+    from lab.runtime.measure import Timing
+
+    names = rm.set_names
+    sw = Timing.of([rm.switch(names[i % len(names)]) for i in range(options.switch_reps)])
+    out: dict[str, Any] = {"switch_ms_median": sw.median_ms, "switch_ms_p99": sw.p99_ms}
+    if options.anchors:
+        anc = switch_anchors(base, sets, options.anchor_switch_reps)
+        out["switch_anchors"] = {
+            k: {
+                "median_ms": v.median_ms,
+                "p99_ms": v.p99_ms,
+                "over_runtime_median": v.median_ms / sw.median_ms,
+            }
+            for k, v in anc.items()
+        }
+    return out
+
+
+def profile_latency_section(result: dict[str, Any], entries: dict[str, Any]) -> dict[str, Any]:
+    """The runtime's figures as a device-profile fragment: ``sources``, ``variants``,
+    ``switch_cost``. Latencies are LevelLatency rows at the host's current frequency,
+    provenance measured."""
     from device_profiles.schema import LevelLatency, SwitchCost, Variant
 
     host = result["host"]
@@ -103,14 +527,11 @@ def profile_latency_section(result: dict[str, Any], entries: dict[str, Any]) -> 
     def row(ms: float) -> dict[str, Any]:
         return LevelLatency(freq_khz=khz, latency_ms=ms, provenance=PROVENANCE_KEY).model_dump()
 
-    variants = [
-        Variant(
-            name="dense",
-            sparsity=0.0,
-            latency=[row(result["dense_latency_ms"])],
-            provenance=PROVENANCE_KEY,
-        ).model_dump(exclude_none=True)
-    ]
+    dense = Variant(
+        name="dense", sparsity=0.0, latency=[row(result["dense_latency_ms"])],
+        provenance=PROVENANCE_KEY,
+    )  # fmt: skip
+    variants = [dense.model_dump(exclude_none=True)]
     for name, s in result["sets"].items():
         e = entries.get(name)
         v = Variant(
@@ -129,174 +550,6 @@ def profile_latency_section(result: dict[str, Any], entries: dict[str, Any]) -> 
         "variants": variants,
         "switch_cost": switch.model_dump(exclude_none=True),
     }
-
-
-def _role(layer: str) -> str:
-    return ".".join("*" if p.isdigit() else p for p in layer.split("."))
-
-
-def _print_tables(result: dict[str, Any]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    from termout import console as termout_console
-    from termout import is_terminal
-
-    con = termout_console() if not is_terminal() else Console(width=max(Console().width, 170))
-    w = result["workload"]
-    h = result["host"]
-    con.print(
-        f"[bold]runtime bench[/]: {result['source']}  batch {w['batch']}  seq {w['seq_len']}  "
-        f"threads {h['threads']} (cpus {h['affinity']})  {h['cpu']} @ {h['freq_khz']} kHz"
-    )
-    t = Table(title="end to end (median ms, interleaved)")
-    cols = ["variant", "density", "latency", "p99", "1st after switch", "speedup"]
-    cols += ["FLOP limit", "of limit (95% CI)", "Amdahl limit"]
-    native = result.get("native_dense_latency_ms")
-    if native is not None:
-        cols += ["speedup over native dense", "of limit (95% CI)"]
-    for c in cols:
-        t.add_column(c, justify="right")
-    pad = [""] * (len(cols) - 6)
-    d = result["dense_latency_ms"]
-    t.add_row(
-        "dense",
-        "1.000",
-        f"{d:.2f}",
-        f"{result['dense_latency_p99_ms']:.2f}",
-        f"{result['dense_first_after_switch_ms']:.2f}",
-        "1.00",
-        *pad,
-    )
-    if native is not None:
-        t.add_row("dense, native", "1.000", f"{native:.2f}", "", "", f"{d / native:.2f}", *pad)
-    anchors = Table(title="the same masks run as others run them (ms; compact's speedup over it)")
-    for c in ("set", "x*mask", "BSR", "premasked"):
-        anchors.add_column(c, justify="right")
-    for name, s in result["sets"].items():
-        a = s.get("anchors", {})
-        lo, hi = s["speedup_over_limit_ci95"]
-        row = [
-            name,
-            f"{s['density']:.3f}",
-            f"{s['latency_ms']:.2f}",
-            f"{s['latency_p99_ms']:.2f}",
-            f"{s['first_after_switch_ms']:.2f}",
-            f"{s['speedup']:.2f}",
-            f"{s['flop_speedup_limit']:.2f}",
-            f"{s['speedup_over_limit']:.2f} ({lo:.2f}-{hi:.2f})",
-            f"{s['amdahl_limit']:.2f}" if "amdahl_limit" in s else "",
-        ]
-        if native is not None:
-            mlo, mhi = s["native_dense_speedup_over_limit_ci95"]
-            row += [
-                f"{s['speedup_over_native_dense']:.2f}",
-                f"{s['native_dense_speedup_over_limit']:.2f} ({mlo:.2f}-{mhi:.2f})",
-            ]
-        t.add_row(*row)
-        if a:
-            anchors.add_row(
-                name,
-                *(
-                    f"{a[k]['latency_ms']:.1f} ({a[k]['compact_speedup']:.1f}x)" if k in a else ""
-                    for k in ("mask-per-call", "bsr", "premasked")
-                ),
-            )
-    con.print(t)
-    ed = result.get("engine_dense_latency_ms")
-    if ed is not None:
-        et = Table(title="the whole model on the native engine (median ms, same rounds)")
-        for c in ("variant", "latency", "over torch dense", "of limit (95% CI)",
-                  "over engine dense", "of limit (95% CI) "):  # fmt: skip
-            et.add_column(c, justify="right")
-        et.add_row("engine dense", f"{ed:.3f}", f"{d / ed:.2f}", "", "1.00", "")
-        for name, s in result["sets"].items():
-            e = s.get("engine")
-            if e is None:
-                continue
-            tlo, thi = e["torch_dense_speedup_over_limit_ci95"]
-            elo, ehi = e["engine_dense_speedup_over_limit_ci95"]
-            et.add_row(
-                f"engine {name}",
-                f"{e['latency_ms']:.3f}",
-                f"{e['speedup_over_torch_dense']:.2f}",
-                f"{e['torch_dense_speedup_over_limit']:.2f} ({tlo:.2f}-{thi:.2f})",
-                f"{e['speedup_over_engine_dense']:.2f}",
-                f"{e['engine_dense_speedup_over_limit']:.2f} ({elo:.2f}-{ehi:.2f})",
-            )
-        con.print(et)
-    if anchors.row_count:
-        con.print(anchors)
-    ex = result.get("executorch_dense")
-    if ex is not None:
-        xt = Table(
-            title=f"against ExecuTorch {ex['executorch']} {ex['backend']} dense "
-            f"({ex['threads']} threads; median ms, same rounds; speedup over it, 95% CI)"
-        )
-        for c in ("variant", "latency", "speedup over ExecuTorch dense"):
-            xt.add_column(c, justify="right")
-        xt.add_row("ExecuTorch dense", f"{ex['latency_ms']:.3f}", "1.00")
-        xt.add_row("torch dense", f"{d:.3f}", f"{ex['torch_dense_speedup_over_it']:.2f}")
-        if ed is not None:
-            xt.add_row("engine dense", f"{ed:.3f}", f"{ex['engine_dense_speedup_over_it']:.2f}")
-        for name, s in result["sets"].items():
-            x = s.get("executorch_dense", {})
-            for how, label, ms in (
-                ("compact", f"torch {name}", s["latency_ms"]),
-                ("engine", f"engine {name}", s.get("engine", {}).get("latency_ms")),
-            ):
-                if f"{how}_speedup" in x:
-                    lo, hi = x[f"{how}_speedup_ci95"]
-                    xt.add_row(label, f"{ms:.3f}", f"{x[f'{how}_speedup']:.2f} ({lo:.2f}-{hi:.2f})")
-        con.print(xt)
-    con.print(f"native kernel: {result.get('native_kernel', 'not reported')}")
-    if "layers" in result:
-        roles: dict[str, dict[str, list[float]]] = {}
-        for name, lay in result["layers"].items():
-            r = roles.setdefault(_role(name), {"dense": []})
-            r["dense"].append(lay["dense_ms"])
-            for k, v in lay["sets"].items():
-                r.setdefault(k, []).append(v["ms"])
-        lt = Table(title="per layer, summed over layers of a role (ms; speedup over dense)")
-        lt.add_column("layer")
-        lt.add_column("dense", justify="right")
-        names = list(result["sets"])
-        for n in names:
-            lt.add_column(n, justify="right")
-        for role, r in roles.items():
-            d = sum(r["dense"])
-            cells = [f"{sum(r[n]):.3f} ({d / sum(r[n]):.2f}x)" if n in r else "" for n in names]
-            lt.add_row(role, f"{d:.3f}", *cells)
-        con.print(lt)
-    st = Table(title="switching (ms)")
-    for c in ("how", "median", "p99", "vs compact"):
-        st.add_column(c, justify="right")
-    st.add_row(
-        "compact (swap references)",
-        f"{result['switch_ms_median']:.4f}",
-        f"{result['switch_ms_p99']:.4f}",
-        "1x",
-    )
-    for k, v in result.get("switch_anchors", {}).items():
-        st.add_row(
-            k, f"{v['median_ms']:.2f}", f"{v['p99_ms']:.2f}", f"{v['over_compact_median']:.0f}x"
-        )
-    st.add_row("RT3 (paper, its device)", "45", "", f"{45 / result['switch_ms_median']:.0f}x")
-    con.print(st)
-    m = result["memory_bytes"]
-    mt = Table(title="memory (MB)")
-    for c in ("part", "MB"):
-        mt.add_column(c, justify="right")
-    mt.add_row("backbone (all parameters, dense)", f"{m['backbone_bytes'] / 1e6:.2f}")
-    mt.add_row("one dense copy of the pruned layers", f"{m['pruned_dense_bytes'] / 1e6:.2f}")
-    mt.add_row("shared compact pools", f"{m['shared_compact_bytes'] / 1e6:.2f}")
-    for k, v in m["sets"].items():
-        mt.add_row(f"set {k} (own indices, tables)", f"{v / 1e6:.2f}")
-    mt.add_row(
-        "all sets together",
-        f"{m['sets_total_bytes'] / 1e6:.2f} ({m['sets_over_pruned_dense']:.2f} of a dense copy)",
-    )
-    con.print(mt)
 
 
 @app.command()
@@ -321,73 +574,34 @@ def runtime(
     executorch: bool | None = typer.Option(
         None,
         "--executorch/--no-executorch",
-        help="the dense model on ExecuTorch XNNPACK as an anchor row (default: with the "
+        help="the dense model on ExecuTorch XNNPACK as an anchor (default: with the "
         "anchors, when the 'executorch' package is installed: pip install 'rt3lab[anchors]')",
     ),
     seed: int = typer.Option(0, help="seed of the synthetic weights, sets and inputs"),
-    layout: str = typer.Option("auto", help="shared pool layout: auto, segments or views"),
+    layout: str = typer.Option("auto", help="torch reference's pool layout: auto, segments, views"),
     as_json: bool = typer.Option(False, "--json", help="print only JSON"),
     profile_out: Path | None = typer.Option(
         None, "--profile-out", help="write the latencies as a device-profile latency section"
     ),
 ) -> None:
-    """Measure the reconfigurable runtime on this host (dense, every set, anchors, switch)."""
-    import torch
-
-    from lab.runtime.measure import host_info, pin_threads, run_bench
-
-    if layout not in ("auto", "segments", "views"):
-        raise BenchInputError(f"--layout: {layout!r} is not one of ['auto', 'segments', 'views']")
-    from lab.runtime.anchors import executorch_installed
-
-    if executorch is None:  # an anchor: on with the anchors, when installed
-        executorch = anchors and executorch_installed()
-    elif executorch and not executorch_installed():
-        raise BenchInputError(
-            "--executorch: the 'executorch' package is not installed "
-            "(pip install 'rt3lab[anchors]')"
-        )
-    base, sets, entries, source = _load_source(bundle, synthetic, densities, seed)
-    pinned = pin_threads(threads)
-    torch.manual_seed(seed)
-    progress = (lambda _m: None) if as_json else (lambda m: typer.echo(f"... {m}", err=True))
-    try:
-        result = run_bench(
-            base,
-            sets,
-            batch=batch,
-            seq_len=seq_len,
-            rounds=rounds,
-            per_round=per_round,
-            warmup=warmup,
-            switch_reps=switch_reps,
-            anchor_switch_reps=anchor_switch_reps,
-            anchors=anchors,
-            layers=layers,
-            progress=progress,
-            layout=layout,
-            executorch=executorch,
-        )
-    finally:
-        pinned["restore"]()  # in-process callers (the demo) keep their threads
-    result = {"source": source, "host": host_info(pinned), **result}
-    result["command"] = "rt3lab bench runtime " + " ".join(
-        f"--{k.replace('_', '-')} {v}"
-        for k, v in (
-            ("bundle", bundle),
-            ("synthetic", synthetic),
-            ("threads", threads),
-            ("seq_len", seq_len),
-            ("batch", batch),
-        )
-        if v is not None
-    )
+    """Measure the runtime on this host (dense, every set, anchors, switch, memory)."""
+    options = RuntimeBenchOptions(
+        bundle=bundle, synthetic=synthetic, densities=densities, seed=seed, threads=threads,
+        seq_len=seq_len, batch=batch, rounds=rounds, per_round=per_round, warmup=warmup,
+        switch_reps=switch_reps, anchor_switch_reps=anchor_switch_reps, anchors=anchors,
+        layers=layers, executorch=executorch, layout=layout,
+    )  # fmt: skip
+    progress = _quiet if as_json else (lambda m: typer.echo(f"... {m}", err=True))
+    result = bench_runtime(options, progress)
+    data = result.as_dict()
     if profile_out is not None:
         import yaml
 
-        section = profile_latency_section(result, entries)
+        section = profile_latency_section(data, result.entries)
         profile_out.write_text(yaml.safe_dump(section, sort_keys=False))
     if as_json:
-        typer.echo(json.dumps(result, indent=2))
+        typer.echo(json.dumps(data, indent=2))
     else:
-        _print_tables(result)
+        from lab.bench.runtime_tables import print_tables
+
+        print_tables(data)

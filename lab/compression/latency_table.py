@@ -4,7 +4,7 @@ What is measured, on this host, at the thread count ``compress`` uses, one infer
 ``batch x seq_len`` tokens on the runtime the sets will run on: the native engine
 (:mod:`lab.runtime.engine`, the whole model in C, which ``ReconfigurableModel``'s ``auto``
 runs, and so ``rt3lab evaluate``, ``profile`` and the demo), or, where the engine cannot run
-the model, the per-layer forms of :class:`lab.runtime.ReconfigurableModel`. The table
+the model, the torch reference's per-layer forms (what ``auto`` falls back to). The table
 records which (``runtime``). All variants live in one engine, so switching between them is
 selecting index tables:
 
@@ -56,7 +56,7 @@ TABLE_FILE = "latency_table.json"
 
 RUNTIME_NOTES = {
     "engine": "the whole model on the native engine (lab.runtime.engine), as auto runs it",
-    "per-layer": "PyTorch/native forms per layer (the engine could not run this model)",
+    "per-layer": "the torch reference's per-layer forms (the engine could not run this model)",
 }
 
 
@@ -299,7 +299,7 @@ def measure_table_and_sets(
     to end in the same interleaved rounds (so a neighbour's load shifts both alike).
 
     ``runtime`` ``None`` times on the native engine where it can run the model (what
-    ``ReconfigurableModel``'s ``auto`` runs), else on the per-layer forms."""
+    ``ReconfigurableModel``'s ``auto`` runs), else on the torch reference's per-layer forms."""
     import copy
 
     from lab.model.training import torch_threads
@@ -353,16 +353,15 @@ def measure_table_and_sets(
             from lab.runtime.reconfigurable import ReconfigurableModel
 
             used = "per-layer"
-            rm = ReconfigurableModel(  # per-layer forms: one layer at a time
-                base, bucket_sets + extra, rows_hint=batch * seq_len, engine=False
+            rm = ReconfigurableModel(  # the torch reference: one layer at a time
+                base, bucket_sets + extra, executor="torch", rows_hint=batch * seq_len
             )
 
             def run_rm() -> object:
                 return rm(*inputs["args"], **inputs["kwargs"])
 
             def activate(forms: dict[str, Any]) -> None:
-                rm.switch(None)
-                rm._active.forms = forms  # one layer in a bucket's form, the others dense
+                rm.activate_forms(forms)  # one layer in a bucket's form, the others dense
 
             variants = {"dense": (lambda: rm.switch(None), run_rm)}
             for key in one:
@@ -464,7 +463,7 @@ def measure_end_to_end(
 ) -> dict[str, float]:
     """Fastest milliseconds of one inference of every set (name -> layer masks) and of the
     model run dense (``"dense"``), end to end by :class:`lab.runtime.ReconfigurableModel`
-    (``runtime`` ``engine``: its engine executor; ``per-layer``: its per-layer forms),
+    (``runtime`` ``engine``: its engine executor; ``per-layer``: the torch reference),
     interleaved, at ``threads``."""
     import copy
 
@@ -482,7 +481,9 @@ def measure_end_to_end(
         if runtime == "engine":
             rm = ReconfigurableModel(base, pattern_sets, executor="engine")
         else:
-            rm = ReconfigurableModel(base, pattern_sets, rows_hint=batch * seq_len, engine=False)
+            rm = ReconfigurableModel(
+                base, pattern_sets, executor="torch", rows_hint=batch * seq_len
+            )
         inputs = make_inputs(base, batch, seq_len)
 
         def run() -> object:

@@ -1,10 +1,13 @@
-"""The reconfigurable runtime: compact pattern sets, fast switching, host benchmarks.
+"""The runtime: the native engine, its torch reference, pattern sets, bundles and exports.
 
 ``ReconfigurableModel`` (``lab.runtime.reconfigurable``) holds a backbone and every pattern
-set in executable form (``lab.runtime.kernels``) and switches between them by swapping one
-reference; ``lab.runtime.measure`` times it and ``lab.bench.runtime`` is
-``rt3lab bench runtime``; ``lab.runtime.synthetic`` makes random-weight models, sets and
-bundles. Names are imported lazily so that ``rt3lab --help`` does not import torch.
+set ready to run and switches between them by swapping one reference: the whole model on
+the native engine (``lab.runtime.engine``), or, where the engine cannot run the model, the
+torch reference's per-layer forms (``lab.runtime.kernels``). ``lab.runtime.measure`` holds
+the timing primitives the benches use (``lab.bench.runtime`` is ``rt3lab bench runtime``,
+with its anchors in ``lab.bench.anchors``); ``lab.runtime.synthetic`` makes random-weight
+models, sets and bundles. Names are imported lazily so that ``rt3lab --help`` does not
+import torch. See ``lab/runtime/README.md``.
 """
 
 from __future__ import annotations

@@ -29,7 +29,9 @@ backbone has exactly the tensors and shapes its config builds, each set's ``freq
 level of the profile when one is given, and every weight file has the SHA-256 that
 ``Bundle.save`` recorded in ``checksums``. A bundle written before checksums were recorded
 loads with a ``BundleWarning`` saying to re-run ``rt3lab compress`` (its files are still
-parsed and cross-checked); a checksum that does not match is an error.
+parsed and cross-checked); a checksum that does not match is an error. Reading
+``bundle.json`` and checking the checksums is ``contracts.bundle_manifest``'s, shared with the
+simulator's torch-free reader.
 
 >>> import torch, tempfile
 >>> from lab.runtime.pattern_set import PatternSet
@@ -48,46 +50,29 @@ parsed and cross-checked); a checksum that does not match is an error.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
-import re
-import warnings
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from contracts import bundle_manifest as M
+from contracts.bundle_manifest import FORMAT, SET_NAME, VERSION, file_sha256
+from contracts.bundle_manifest import BundleWarning as BundleWarning  # re-exported
 from lab.runtime.pattern_set import PatternSet, PatternSetError
 
 if TYPE_CHECKING:
     import torch
 
-FORMAT = "rt3lab-bundle"
-VERSION = 1
-SET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 REFERENCE_FIELDS = ("accuracy", "perplexity", "nonzero_mults", "nonzero_adds")
 PROVENANCE_FIELDS = ("data", "seed", "episodes", "created", "versions")
 SET_FAMILIES = ("block-column", "elementwise", "mixed")
 MODEL_KINDS = ("rt3-transformer", "hf")
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 class BundleError(ValueError):
     """A bundle directory is malformed; the message names the file and field."""
-
-
-class BundleWarning(UserWarning):
-    """A bundle that loads but lacks something rt3lab now records (its checksums)."""
-
-
-def file_sha256(path: Path) -> str:
-    """The SHA-256 of a file, read in 1 MiB chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def check_model(model: object, where: str) -> None:
@@ -357,46 +342,29 @@ class Bundle:
 
         With ``levels_khz`` (a profile's levels) each set's ``freq_khz`` must be one of them.
         """
-        from safetensors.torch import load_file
-
         root = Path(directory)
-        index = root / "bundle.json"
-        doc = read_index(root)
-        check_model(doc["model"], str(index))
-        checksums = doc.get("checksums")
-        if checksums is None:
-            warnings.warn(
-                f"{index}: no checksums (written before rt3lab recorded them); its weight "
-                "files cannot be verified: re-run `rt3lab compress` to rebuild it",
-                BundleWarning,
-                stacklevel=2,
-            )
-        tensors = {}
-        for part in ("backbone", "dense"):
-            f = root / f"{part}.safetensors"
-            if not f.is_file():
-                raise BundleError(f"{f}: not found")
-            verify_checksum(root, f"{part}.safetensors", checksums, index)
-            try:
-                tensors[part] = load_file(str(f))
-            except Exception as exc:
-                raise BundleError(f"{f}: not a readable safetensors file ({exc})") from exc
-        entries: dict[str, SetEntry] = {}
-        sets: dict[str, PatternSet] = {}
-        for i, raw in enumerate(doc["sets"]):
-            entry = _entry(raw, f"{index}: sets[{i}]")
-            if entry.name in entries:
-                raise BundleError(f"{index}: sets[{i}].name {entry.name!r} appears twice")
-            rel = Path(entry.file)
-            if rel.is_absolute() or ".." in rel.parts:
-                raise BundleError(f"{index}: sets[{i}].file {entry.file!r} must stay inside")
-            if (root / rel).is_file():
-                verify_checksum(root, entry.file, checksums, index)
-            try:
-                sets[entry.name] = PatternSet.load(root / rel)
-            except PatternSetError as exc:
-                raise BundleError(f"{index}: sets[{i}] ({entry.name!r}): {exc}") from exc
-            entries[entry.name] = entry
+        index = root / M.MANIFEST
+        with M.errors_as(BundleError):
+            doc = M.read_manifest(root)
+            M.require_sections(doc, index)
+            check_model(doc["model"], str(index))
+            checksums = M.recorded_checksums(doc, index)
+            tensors = {}
+            for part in ("backbone", "dense"):
+                M.verify_file(root, f"{part}.safetensors", checksums, index)
+                tensors[part] = _load_tensors(root / f"{part}.safetensors")
+            entries: dict[str, SetEntry] = {}
+            sets: dict[str, PatternSet] = {}
+            for i, raw in enumerate(doc["sets"]):
+                entry = _entry(raw, f"{index}: sets[{i}]")
+                rel = M.set_file(entry.file, f"{index}: sets[{i}]")
+                if (root / rel).is_file():  # a missing one: PatternSet.load names it
+                    M.verify_file(root, rel, checksums, index)
+                try:
+                    sets[entry.name] = PatternSet.load(root / rel)
+                except PatternSetError as exc:
+                    raise BundleError(f"{index}: sets[{i}] ({entry.name!r}): {exc}") from exc
+                entries[entry.name] = entry
         bundle = cls(
             doc["model"],
             tensors["backbone"],
@@ -414,81 +382,14 @@ class Bundle:
         return bundle
 
 
-def read_index(root: Path) -> dict[str, Any]:
-    """``bundle.json`` parsed and checked for shape (no weights read; no torch needed):
-    format, version, section types, set names (``SET_NAME``, unique), at least one set,
-    and the checksums table's form."""
-    index = root / "bundle.json"
-    if not index.is_file():
-        raise BundleError(f"{index}: not found (is {root} a bundle directory?)")
-    try:
-        text = index.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise BundleError(
-            f"{index}: not UTF-8 JSON (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})"
-        ) from None
-    except OSError as exc:
-        raise BundleError(f"{index}: cannot read: {exc.strerror or exc}") from None
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise BundleError(
-            f"{index}: not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
-        ) from None
-    except RecursionError:
-        raise BundleError(f"{index}: not valid JSON: nested too deeply") from None
-    if not isinstance(doc, dict):
-        raise BundleError(f"{index}: top level must be an object")
-    if doc.get("format") != FORMAT:
-        raise BundleError(f"{index}: field format is {doc.get('format')!r}, expected {FORMAT!r}")
-    if doc.get("version") != VERSION:
-        raise BundleError(f"{index}: field version is {doc.get('version')!r}, expected 1")
-    for key, typ in (
-        ("model", dict),
-        ("sets", list),
-        ("reference", dict),
-        ("baselines", dict),
-        ("provenance", dict),
-    ):
-        if not isinstance(doc.get(key), typ):
-            raise BundleError(f"{index}: field {key} must be a JSON {typ.__name__}")
-    if not doc["sets"]:
-        raise BundleError(f"{index}: field sets is empty: a bundle holds at least one set")
-    seen: set[str] = set()
-    for i, raw in enumerate(doc["sets"]):
-        name = raw.get("name") if isinstance(raw, dict) else None
-        if not isinstance(name, str) or not SET_NAME.match(name):
-            raise BundleError(
-                f"{index}: sets[{i}].name {name!r} must match {SET_NAME.pattern} "
-                "(letters, digits, '.', '_', '-'; no '/' and no leading '.')"
-            )
-        if name in seen:
-            raise BundleError(f"{index}: sets[{i}].name {name!r} appears twice")
-        seen.add(name)
-    sums = doc.get("checksums")
-    if sums is not None and not (
-        isinstance(sums, dict)
-        and all(
-            isinstance(k, str) and isinstance(v, str) and _SHA256.match(v) for k, v in sums.items()
-        )
-    ):
-        raise BundleError(f"{index}: field checksums must map file names to SHA-256 hex digests")
-    return doc
+def _load_tensors(path: Path) -> dict[str, torch.Tensor]:
+    """A weight file's tensors; ``BundleError`` when it is not a safetensors file."""
+    from safetensors.torch import load_file
 
-
-def verify_checksum(root: Path, rel: str, checksums: dict[str, str] | None, index: Path) -> None:
-    """Refuse a weight file whose SHA-256 is not the one ``bundle.json`` records."""
-    if checksums is None:
-        return
-    want = checksums.get(rel)
-    if want is None:
-        raise BundleError(f"{index}: field checksums has no entry for {rel}")
-    got = file_sha256(root / rel)
-    if got != want:
-        raise BundleError(
-            f"{root / rel}: SHA-256 {got[:16]}... does not match {want[:16]}... recorded in "
-            f"{index.name}: the file was changed or damaged after the bundle was written"
-        )
+    try:
+        return load_file(str(path))
+    except Exception as exc:
+        raise BundleError(f"{path}: not a readable safetensors file ({exc})") from exc
 
 
 def _check_number(value: object, where: str, name: str) -> None:

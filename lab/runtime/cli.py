@@ -26,16 +26,15 @@ def export_cmd(
     json_out: bool = typer.Option(False, "--json", help="Print only JSON."),
 ) -> None:
     """Write the bundle's weights and every set's index tables as a checked flat export."""
-    from lab.runtime.bundle import Bundle
-    from lab.runtime.export import export_bundle, read_export
+    from lab.runtime.export import export
 
-    path = export_bundle(Bundle.load(bundle), out)
-    ex = read_export(path)
-    size = (path / "arrays.bin").stat().st_size
+    result = export(bundle, out)
     if json_out:
-        typer.echo(json.dumps({"out": str(path), "sets": ex.set_names, "bytes": size}))
+        typer.echo(json.dumps(result.as_dict()))
     else:
-        typer.echo(f"wrote {path}: {len(ex.arrays)} arrays, {size} bytes, sets {ex.set_names}")
+        typer.echo(
+            f"wrote {result.out}: {result.arrays} arrays, {result.bytes} bytes, sets {result.sets}"
+        )
 
 
 @runner_app.command("build")

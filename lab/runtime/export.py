@@ -205,6 +205,31 @@ def export_bundle(bundle: Bundle, out: str | Path) -> Path:
     return write_export(out, bundle.model["config"], bundle.backbone, list(bundle.sets.values()))
 
 
+@dataclass
+class ExportResult:
+    """What ``rt3lab export`` wrote (checked by reading it back); ``as_dict()`` is its
+    ``--json``."""
+
+    out: Path
+    sets: list[str]
+    arrays: int
+    bytes: int
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"out": str(self.out), "sets": self.sets, "arrays": self.arrays, "bytes": self.bytes}
+
+
+def export(bundle_dir: str | Path, out: str | Path) -> ExportResult:
+    """``rt3lab export`` as a function: load the bundle at ``bundle_dir``, write its export
+    to ``out`` and read it back through every check."""
+    from lab.runtime.bundle import Bundle
+
+    path = export_bundle(Bundle.load(bundle_dir), out)
+    ex = read_export(path)
+    return ExportResult(path, ex.set_names, len(ex.arrays), (path / DATA).stat().st_size)
+
+
 def _field(where: str, ok: bool, expected: str) -> None:
     if not ok:
         raise ExportError(f"header field {where!r}: expected {expected}")

@@ -1,4 +1,9 @@
-"""Executable forms of one pruned layer under one pattern set.
+"""The torch reference's executable forms of one pruned layer under one pattern set.
+
+The runtime is the native engine (``lab.runtime.engine``); these forms are its PyTorch
+reference (``ReconfigurableModel(executor="torch")``, and ``auto`` where the engine cannot
+run a model), for correctness, training and models the engine does not run. Forms that
+others run the same masks with live in ``lab.bench.layer_forms`` as anchors.
 
 Every form is built once, at load, from the backbone weight and the set's pattern, and
 then only called: nothing here rewrites weight data at inference time. Forms:
@@ -11,16 +16,6 @@ then only called: nothing here rewrites weight data at inference time. Forms:
   shared by all sets of the layer; each set holds only views and gather indices.
 - ``DenseLinear``: ``F.linear`` with a (possibly pre-masked) dense weight. Runs layers that
   a set does not cover and elementwise patterns (which do not compact).
-- ``NativeBlockColumnLinear`` (the fastest, where ``lab.runtime.native`` builds): a C
-  kernel reads each block-row's kept input columns inside its multiply loop, multiplies
-  only those (no bucket padding) and writes outputs in place (no gathered copies, no
-  reordering); the packed weights live in a ``NativeBlockColumnPool`` shared by the sets.
-- ``ColumnUnionLinear``: one ``F.linear`` on the input columns that any block-row keeps,
-  with a pre-masked weight of those columns. Wins where block-rows keep the same few
-  columns: a uniform pattern (every block-row alike), or a near-empty small layer whose
-  gathers and batched GEMM cost more than the work.
-- ``MaskPerCallLinear`` and ``BsrLinear``: how others run the same masks (weight times mask
-  in every call; PyTorch BSR through ``torch.addmm``). Anchors for the bench only.
 - ``DenseEmbedding`` and ``BlockColumnEmbedding``: a lookup, then the looked-up rows
   multiplied by their block-row's kept columns (a ``(n_block_rows, dim)`` table).
 
@@ -38,7 +33,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -71,7 +65,8 @@ ROW_GATHER_CHUNK_BYTES = 1024 * 1024
 LAYOUTS = ("segments", "views")
 
 
-def _tensors_nbytes(*tensors: torch.Tensor | None) -> int:
+def tensors_nbytes(*tensors: torch.Tensor | None) -> int:
+    """Bytes of the given tensors' elements (None counts nothing)."""
     return sum(t.numel() * t.element_size() for t in tensors if t is not None)
 
 
@@ -108,105 +103,11 @@ class DenseLinear(Kernel):
 
     @property
     def nbytes(self) -> int:
-        return _tensors_nbytes(self.weight) if self.owned else 0
+        return tensors_nbytes(self.weight) if self.owned else 0
 
     @property
     def macs_per_row(self) -> int:
         return self.weight.numel()
-
-
-class ColumnUnionLinear(Kernel):
-    """``F.linear(x[..., cols], (weight * mask)[:, cols], bias)``: ``cols`` are the input
-    columns any row of ``mask`` keeps, so the result equals the masked dense layer. One
-    small gather and one GEMM; padding is the union's zeros (``macs_per_row``).
-
-    >>> w, mask = torch.randn(6, 5), torch.zeros(6, 5, dtype=torch.bool)
-    >>> mask[:, [1, 3]] = True
-    >>> k = ColumnUnionLinear.build(w, None, mask)
-    >>> k.cols.tolist(), k.macs_per_row
-    ([1, 3], 12)
-    >>> x = torch.randn(4, 5)
-    >>> torch.allclose(k(x), x @ (w * mask).T, atol=1e-6)
-    True
-    """
-
-    kind = "column-union"
-    compacts = True
-
-    def __init__(self, cols: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None):
-        self.cols, self.weight, self.bias = cols, weight, bias
-
-    @classmethod
-    def build(
-        cls, weight: torch.Tensor, bias: torch.Tensor | None, mask: torch.Tensor
-    ) -> ColumnUnionLinear:
-        """The form of ``weight * mask`` on the union of the mask's kept columns."""
-        cols = mask.any(0).nonzero().flatten()
-        return cls(cols, (weight * mask)[:, cols].contiguous(), bias)
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return F.linear(x.index_select(-1, self.cols), self.weight, self.bias)
-
-    @property
-    def nbytes(self) -> int:
-        return _tensors_nbytes(self.weight, self.cols)
-
-    @property
-    def macs_per_row(self) -> int:
-        return self.weight.numel()
-
-
-class MaskPerCallLinear(Kernel):
-    """Anchor: ``F.linear(x, weight * mask, bias)``, the mask applied in every call."""
-
-    kind = "mask-per-call"
-
-    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None, mask: torch.Tensor):
-        self.weight, self.bias, self.mask = weight, bias, mask.to(weight.dtype)
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return F.linear(x, self.weight * self.mask, self.bias)
-
-    @property
-    def nbytes(self) -> int:
-        return _tensors_nbytes(self.mask)
-
-    @property
-    def macs_per_row(self) -> int:
-        return self.weight.numel()
-
-
-def bsr_blocksize(shape: tuple[int, int], preferred: int) -> int:
-    """Largest square block size <= ``preferred`` dividing both dimensions (MKL needs square)."""
-    for size in range(min(preferred, *shape), 0, -1):
-        if shape[0] % size == 0 and shape[1] % size == 0:
-            return size
-    return 1
-
-
-class BsrLinear(Kernel):
-    """Anchor: the masked weight in PyTorch BSR, run as ``torch.addmm(b, W_bsr, x.T).T``."""
-
-    kind = "bsr"
-
-    def __init__(self, masked_weight: torch.Tensor, bias: torch.Tensor | None, block: int):
-        size = bsr_blocksize(tuple(masked_weight.shape), block)
-        with warnings.catch_warnings():  # "BSR support is in beta": the point of an anchor
-            warnings.simplefilter("ignore", UserWarning)
-            self.weight = masked_weight.to_sparse_bsr((size, size))
-        out = masked_weight.shape[0]
-        self.bias = (bias if bias is not None else torch.zeros(out)).reshape(out, 1)
-        self.nnz_blocks = int(self.weight.values().shape[0])
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        flat = x.reshape(-1, x.shape[-1])
-        y = torch.addmm(self.bias, self.weight, flat.t()).t()
-        return y.reshape(*x.shape[:-1], y.shape[-1])
-
-    @property
-    def nbytes(self) -> int:
-        w = self.weight
-        return _tensors_nbytes(w.values(), w.col_indices(), w.crow_indices())
 
 
 Segment = tuple[torch.Tensor, torch.Tensor]  # (flat gather indices, weights (n, k, B))
@@ -378,7 +279,7 @@ class BlockColumnLinear(Kernel):
     @property
     def nbytes(self) -> int:
         """Own bytes: gather indices and block-row ids (weights and bias live in the pool)."""
-        return sum(_tensors_nbytes(m, *(idx for idx, _ in segs)) for m, segs, _ in self.parts)
+        return sum(tensors_nbytes(m, *(idx for idx, _ in segs)) for m, segs, _ in self.parts)
 
     @property
     def macs_per_row(self) -> int:
@@ -465,7 +366,7 @@ class BlockColumnPool:
         B, nbr = shared.block_rows, shared.n_block_rows
         self.out_features, self.in_features, self.block_rows = out, inp, B
         self.n_block_rows = nbr
-        w, self.bias_pad = _pad_block_rows(weight, bias, nbr * B)
+        w, self.bias_pad = pad_block_rows(weight, bias, nbr * B)
         w = w.view(nbr, B, inp)
         order, union_counts = shared.order, shared.union_counts
         self.order, self.position, self.keep = order, shared.position, shared.keep
@@ -501,8 +402,8 @@ class BlockColumnPool:
     @property
     def nbytes(self) -> int:
         """Bytes of the shared compact weights and bias copies."""
-        own = sum(_tensors_nbytes(*segs, bb) for _, _, segs, bb in self.buckets)
-        return own + _tensors_nbytes(self.bias_pad)
+        own = sum(tensors_nbytes(*segs, bb) for _, _, segs, bb in self.buckets)
+        return own + tensors_nbytes(self.bias_pad)
 
     def serves(self, form: Kernel) -> bool:
         """Whether ``form`` runs on this pool's weights."""
@@ -551,137 +452,13 @@ class BlockColumnPool:
         )
 
 
-def _pad_block_rows(
+def pad_block_rows(
     weight: torch.Tensor, bias: torch.Tensor | None, rows: int
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """``weight`` and ``bias`` padded with zero rows to ``rows`` (whole block-rows)."""
     pad = rows - weight.shape[0]
     w = F.pad(weight.detach(), (0, 0, 0, pad))
     return w, None if bias is None else F.pad(bias.detach(), (0, pad))
-
-
-class NativeBlockColumnPool:
-    """Packed weights of one layer for the native kernel (``lab.runtime.native``), shared by
-    several sets: per block-row, one 32-float row per pool position of the sets' union
-    (``SharedOrder``), no padding. A set runs the first positions it needs of every
-    block-row with its own column indices (a position it does not keep reads a zero
-    column), so nested sets cost only their indices.
-    """
-
-    def __init__(
-        self, weight: torch.Tensor, bias: torch.Tensor | None, patterns: dict[str, LayerPattern]
-    ):
-        from lab.runtime import native
-
-        self.kernel = native.kernel()
-        if self.kernel is None:
-            raise ValueError(f"native kernel unavailable: {native.status()}")
-        if weight.dtype != torch.float32:
-            raise ValueError(f"the native kernel runs float32 weights, not {weight.dtype}")
-        out, inp = weight.shape
-        shared = SharedOrder.of(patterns, inp)
-        if shared.block_rows != native.BLOCK_ROWS:
-            raise ValueError(
-                f"the native kernel runs blocks of {native.BLOCK_ROWS} rows, not "
-                f"{shared.block_rows}"
-            )
-        self.shared, self.keep = shared, shared.keep
-        self.out_features, self.in_features = out, inp
-        B, nbr = shared.block_rows, shared.n_block_rows
-        w, self.bias = _pad_block_rows(weight, bias, nbr * B)
-        counts = shared.union_counts
-        self.start = torch.cat([torch.zeros(1, dtype=torch.long), counts.cumsum(0)[:-1]])
-        width = int(counts.max()) if nbr else 0
-        cols = shared.order[:, :width]  # (nbr, width)
-        packed = torch.gather(w.view(nbr, B, inp), 2, cols.unsqueeze(1).expand(-1, B, -1))
-        valid = torch.arange(width).unsqueeze(0) < counts.unsqueeze(1)  # (nbr, width)
-        self.w = packed.transpose(1, 2)[valid].contiguous()  # (sum of counts, B)
-
-    @property
-    def nbytes(self) -> int:
-        """Bytes of the packed weights, block-row starts and bias copy."""
-        return _tensors_nbytes(self.w, self.start, self.bias)
-
-    def serves(self, form: Kernel) -> bool:
-        """Whether ``form`` runs on this pool's weights."""
-        return isinstance(form, NativeBlockColumnLinear) and form.packed.w is self.w
-
-    def form(self, name: str) -> NativeBlockColumnLinear:
-        """Set ``name``'s form: the pool's weights, its own column indices and ends."""
-        from lab.runtime.native import Packed
-
-        shared = self.shared
-        widths = shared.row_widths[name]
-        members = torch.arange(shared.n_block_rows)
-        union = int(shared.union_counts.max()) if widths.numel() else 0
-        idx = shared.set_columns(name, members, union)  # (nbr, union)
-        pos = torch.arange(union).unsqueeze(0)
-        runs = pos < widths.unsqueeze(1)  # the positions this set runs
-        zero = bool((idx[runs] == self.in_features).any())
-        idx = torch.where(runs, idx, 0)  # never read: any valid column
-        cols = idx[pos < shared.union_counts.unsqueeze(1)].to(torch.int32).contiguous()
-        packed = Packed(self.start, self.start + widths, cols, self.w, self.bias)
-        return NativeBlockColumnLinear(
-            self.kernel, packed, self.in_features, self.out_features, zero
-        )
-
-
-class NativeBlockColumnLinear(Kernel):
-    """A block-column set run by the native kernel: the input columns are read inside the
-    multiply (no gathered copies), every block-row multiplies only its own kept columns (no
-    bucket padding) and writes its outputs in place (no reordering). Built by
-    ``NativeBlockColumnPool``; ``build`` makes a standalone one."""
-
-    kind = "native"
-    compacts = True
-
-    def __init__(
-        self, kernel: Any, packed: Any, in_features: int, out_features: int, zero_column: bool
-    ):
-        self.kernel, self.packed = kernel, packed
-        self.in_features, self.out_features = in_features, out_features
-        self.zero_column = zero_column
-        self._staging: dict[int, torch.Tensor] = {}  # zero-column workspaces per token count
-
-    @classmethod
-    def build(
-        cls, weight: torch.Tensor, bias: torch.Tensor | None, pattern: LayerPattern
-    ) -> NativeBlockColumnLinear:
-        """A form with packed weights of its own (raises ValueError without the kernel)."""
-        return NativeBlockColumnPool(weight, bias, {"_": pattern}).form("_")
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        lead = x.shape[:-1]
-        if x.shape[-1] != self.in_features:
-            raise ValueError(
-                f"native block-column layer: input has {x.shape[-1]} features, "
-                f"expected {self.in_features}"
-            )
-        flat = x.reshape(-1, x.shape[-1]).contiguous()
-        T, n_in = flat.shape
-        if self.zero_column:  # positions the set does not keep read column n_in: zeros
-            ws = self._staging.get(T)
-            if ws is None or ws.dtype != flat.dtype:
-                if len(self._staging) >= 8:  # a few token counts at most; drop the oldest
-                    del self._staging[next(iter(self._staging))]
-                ws = self._staging[T] = torch.zeros(T, n_in + 1, dtype=flat.dtype)
-            ws[:, :n_in].copy_(flat)
-            flat = ws
-        rows = self.packed.n_block_rows * 32
-        y = torch.empty(T, rows, dtype=flat.dtype)
-        self.kernel.forward(flat, self.packed, y)
-        if rows != self.out_features:
-            y = y[:, : self.out_features].contiguous()
-        return y.reshape(*lead, self.out_features)
-
-    @property
-    def nbytes(self) -> int:
-        """Own bytes: the column indices and block-row ends (weights live in the pool)."""
-        return _tensors_nbytes(self.packed.cols, self.packed.end)
-
-    @property
-    def macs_per_row(self) -> int:
-        return int((self.packed.end - self.packed.start).sum()) * 32
 
 
 def _runs(widths: list[int], block_rows: int) -> list[tuple[int, int]]:
@@ -749,7 +526,7 @@ class DenseEmbedding(Kernel):
 
     @property
     def nbytes(self) -> int:
-        return _tensors_nbytes(self.weight) if self.owned else 0
+        return tensors_nbytes(self.weight) if self.owned else 0
 
 
 class BlockColumnEmbedding(Kernel):
@@ -775,4 +552,4 @@ class BlockColumnEmbedding(Kernel):
 
     @property
     def nbytes(self) -> int:
-        return _tensors_nbytes(self.table)
+        return tensors_nbytes(self.table)

@@ -6,8 +6,10 @@ hashes the source, the compiler's version, the flags and the CPU (model and inst
 sets), so a changed kernel, compiler or machine rebuilds; the cache directory is 0700 and the
 library is checked against the SHA-256 recorded at build time before it is loaded
 (``lab.runtime.native_cache``). Without a compiler (or with
-``RT3LAB_NATIVE=0``) ``kernel()`` returns None and says why in ``status()``: the runtime
-then runs its PyTorch forms only.
+``RT3LAB_NATIVE=0``) ``kernel()`` returns None and says why in ``status()``. The runtime
+runs the whole model on the engine (``lab.runtime.engine``); this per-layer kernel is the
+``native-per-layer`` anchor of ``rt3lab bench runtime`` (``lab.bench.layer_forms``), and its
+compiler look-up and build cache are shared with the engine and the runner.
 
 The C side trusts its arguments, so ``forward`` checks every shape, dtype and layout first.
 """

@@ -1,21 +1,35 @@
-"""A model that holds every pattern set in executable form and switches between them.
+"""The runtime: a model that holds every pattern set ready to run and switches between them.
 
-``ReconfigurableModel(module, sets)`` replaces each ``nn.Linear``/``nn.Embedding`` that any
-set names (by qualified module name) with a switchable layer, and prebuilds, for every set,
-the layer's executable form (``lab.runtime.kernels``). The active set is one reference: a
-``dict`` from layer name to prepared form that every switchable layer reads. ``switch``
-replaces that reference and touches no weight data.
+``ReconfigurableModel(module, sets)`` runs the whole model on the native engine
+(``lab.runtime.engine``, RT3's Transformer LM in C, every set an index table over one copy of
+the weights): that is the runtime, what ``evaluate``, ``profile`` and the demo run. Where
+the engine cannot run the model (a Hugging Face model, float64 weights, no C compiler) the
+default executor ``auto`` falls back to the torch reference, and says why
+(``fallback_reason``). ``executor="engine"`` insists on the engine; ``executor="torch"``
+asks for the reference, for correctness checks and for the latency table's per-layer
+timings.
 
-Thread safety: a forward pass holds the model's lock from start to end and ``switch``
-takes the same lock, so a switch requested during an inference waits for it to finish and
-one inference never mixes two sets. Switch between inferences; a ``generation`` counter
-increases with every switch.
+The torch reference replaces each ``nn.Linear``/``nn.Embedding`` that any set names (by
+qualified module name) with a switchable layer and prebuilds, for every set, the layer's
+executable form (``lab.runtime.kernels``): compact block-column weights shared by all sets
+of the layer, a pre-masked dense weight for elementwise patterns. Other ways of running the
+same masks (per-layer C kernel, BSR, the mask applied per call, ExecuTorch) are anchors of
+``rt3lab bench runtime`` (``lab.bench.anchors``), not runtime options.
+
+The active set is one reference (the engine's selected index table, or a ``dict`` from
+layer name to prepared form that every switchable layer reads); ``switch`` replaces it and
+touches no weight data. Thread safety: a forward pass holds the model's lock from start to
+end and ``switch`` takes the same lock, so a switch requested during an inference waits for
+it to finish and one inference never mixes two sets. A ``generation`` counter increases
+with every switch.
 
 >>> import torch
 >>> from lab.runtime.pattern_set import PatternSet
 >>> net = torch.nn.Sequential(torch.nn.Linear(8, 12), torch.nn.ReLU(), torch.nn.Linear(12, 4))
 >>> half = torch.ones(12, 8, dtype=torch.bool); half[:, :4] = False
 >>> rm = ReconfigurableModel(net, [PatternSet.from_masks("half", {"0": half}, 4, 4)])
+>>> rm.executor, rm.fallback_reason
+('torch', 'the engine runs RT3TransformerLM, not Sequential')
 >>> rm.set_names, rm.active
 (['half'], None)
 >>> took = rm.switch("half")
@@ -44,16 +58,11 @@ from lab.runtime.pattern_set import LayerPattern, PatternSet
 if TYPE_CHECKING:
     from lab.runtime.bundle import Bundle
 
-EXECUTORS = ("auto", "compact", "native", "engine", "mask-per-call", "bsr", "premasked")
-# The auto executor times each layer's compact form against its pre-masked dense weight, its
-# column-union form (one GEMM on the columns any block-row keeps) and, where the native
-# kernel builds (``lab.runtime.native``), its native forms, on at least this many rows
-# (tokens x batch; RT3's sequence length) and keeps the fastest
-AUTO_ROWS = 35
-# ... (never fewer: timed alone, a layer's dense weight sits warm in cache, while end to end
-# at one token every weight streams from memory and the compact form reads a fraction of
-# it), and only when the other form saves more than this fraction of the compact time.
-AUTO_MARGIN = 0.1
+# "auto": the engine where it can run the model, else the torch reference
+EXECUTORS = ("auto", "engine", "torch")
+# The rows (tokens x batch) the torch reference's pool layout is chosen for by default:
+# RT3's sequence length.
+DEFAULT_ROWS = 35
 # A set runs on the layer's shared pool unless that costs more than this factor of the
 # multiply-adds it would do on a pool of its own (sets not nested in the others, or ragged
 # block-rows bucketed by another set's counts), memory budget permitting. 1.0 measured best
@@ -61,9 +70,6 @@ AUTO_MARGIN = 0.1
 SHARE_WASTE_LIMIT = 1.0
 # Shared pool layouts (``lab.runtime.kernels.LAYOUTS``) or "auto": by ``rows_hint``.
 LAYOUTS = ("auto", *K.LAYOUTS)
-
-
-Pool = K.BlockColumnPool | K.NativeBlockColumnPool
 
 
 class ReconfigurationError(ValueError):
@@ -118,7 +124,7 @@ class MemoryReport:
     the claim to check is ``sets_total_bytes < pruned_dense_bytes``. ``shared_bytes`` are
     the compact weight pools all block-column sets share (padding and bias copies
     included); a set's own bytes are its gather indices, embedding mask tables, and any
-    pre-masked dense weights (elementwise patterns, anchor executors).
+    pre-masked dense weights (elementwise patterns).
     """
 
     backbone_bytes: int
@@ -147,28 +153,18 @@ class MemoryReport:
         }
 
 
-def build_form(module: nn.Module, pattern: LayerPattern, executor: str = "compact") -> K.Kernel:
-    """The executable form of one layer (``nn.Linear`` or ``nn.Embedding``) under a pattern."""
+def build_form(module: nn.Module, pattern: LayerPattern) -> K.Kernel:
+    """The torch reference's form of one layer (``nn.Linear`` or ``nn.Embedding``) under a
+    pattern, with compact weights of its own: block-column compact, else pre-masked dense."""
     weight = module.weight.detach()
     if isinstance(module, nn.Embedding | SwitchableEmbedding):
         if pattern.family == "block-column":
             return K.BlockColumnEmbedding(weight, module.padding_idx, pattern)
         return K.DenseEmbedding(weight * pattern.mask(), module.padding_idx, owned=True)
-    bias = None if module.bias is None else module.bias.detach()
-    if executor in ("auto", "compact") and pattern.family == "block-column":
-        return K.BlockColumnLinear.build(weight, bias, pattern)
-    if executor == "native" and pattern.family == "block-column":
-        try:
-            return K.NativeBlockColumnLinear.build(weight, bias, pattern)
-        except ValueError as exc:
-            raise ReconfigurationError(f"layer {pattern.layer!r}: {exc}") from exc
-    if executor == "mask-per-call":
-        return K.MaskPerCallLinear(weight, bias, pattern.mask())
-    if executor == "bsr":
-        return K.BsrLinear(weight * pattern.mask(), bias, int(pattern.block_rows))
-    # elementwise patterns, and the "premasked" executor: a dense weight with the mask
-    # applied once at load (what load_state_dict switching ends up running).
-    return premasked_linear(weight, bias, pattern.mask())
+    if pattern.family == "block-column":
+        return K.BlockColumnLinear.build(weight, _bias(module), pattern)
+    # elementwise patterns: a dense weight with the mask applied once, at load
+    return premasked_linear(weight, _bias(module), pattern.mask())
 
 
 def premasked_linear(
@@ -184,7 +180,8 @@ def premasked_linear(
 
 
 class ReconfigurableModel(nn.Module):
-    """A module whose pruned layers run the active pattern set's prepared forms."""
+    """A module that runs the active pattern set: the whole model on the native engine (the
+    runtime), or the torch reference's per-layer forms (``executor``: see the module)."""
 
     def __init__(
         self,
@@ -193,10 +190,11 @@ class ReconfigurableModel(nn.Module):
         executor: str = "auto",
         active: str | None = None,
         layout: str = "auto",
-        rows_hint: int = AUTO_ROWS,
-        engine: bool = True,
+        rows_hint: int = DEFAULT_ROWS,
     ):
         super().__init__()
+        if executor not in EXECUTORS:
+            raise ReconfigurationError(f"executor {executor!r} is not one of {EXECUTORS}")
         if layout not in LAYOUTS:
             raise ReconfigurationError(f"layout {layout!r} is not one of {LAYOUTS}")
         if layout == "auto":
@@ -204,124 +202,28 @@ class ReconfigurableModel(nn.Module):
             # segments stream weights better (whole model, weights beyond the caches)
             layout = "views" if rows_hint >= K.ROW_GATHER_MIN_TOKENS else "segments"
         self.layout = layout
-        if executor not in EXECUTORS:
-            raise ReconfigurationError(f"executor {executor!r} is not one of {EXECUTORS}")
-        self.executor = executor
         self.module = module.eval()
         self._lock = threading.Lock()
         self._active = _Active({})
         self._active_name: str | None = None
         self.generation = 0
         sets = list(sets)
-        modules = dict(module.named_modules())
-        layers: dict[str, nn.Module] = {}
-        for ps in sets:
-            for layer, pat in ps.layers.items():
-                mod = modules.get(layer)
-                if mod is None:
-                    raise ReconfigurationError(
-                        f"set {ps.name!r}: layer {layer!r} is not in the model"
-                    )
-                if not isinstance(mod, nn.Linear | nn.Embedding):
-                    raise ReconfigurationError(
-                        f"set {ps.name!r}: layer {layer!r} is a {type(mod).__name__}, "
-                        "expected nn.Linear or nn.Embedding"
-                    )
-                if tuple(mod.weight.shape) != pat.shape:
-                    raise ReconfigurationError(
-                        f"set {ps.name!r}: layer {layer!r} weight {tuple(mod.weight.shape)} "
-                        f"but mask {pat.shape}"
-                    )
-                layers[layer] = mod
+        layers = _pruned_layers(module, sets)
         self.layer_names = sorted(layers)
-        self.engine: Any = None  # lab.runtime.engine.Engine running the whole model, or None
-        self.engine_timing: dict[str, Any] = {}
-        if executor == "engine":
-            self.engine = _engine_for(module, sets, required=True)
-            self.pools, self.forms = {}, {ps.name: {} for ps in sets}
-            self._finish(sets, layers, active)
-            return
-        candidates: list[_Offer] = []
-        self.pools: dict[str, Pool] = {}
-        self.forms: dict[str, dict[str, K.Kernel]] = {ps.name: {} for ps in sets}
-        by_name = {ps.name: ps for ps in sets}
-        own_offers: list[tuple[float, str, str]] = []
-        with torch.no_grad():
-            for layer, mod in layers.items():
-                pats = {ps.name: ps.layers[layer] for ps in sets if layer in ps.layers}
-                pooled = {
-                    n: p
-                    for n, p in pats.items()
-                    if executor in ("auto", "compact", "native")
-                    and isinstance(mod, nn.Linear)
-                    and p.family == "block-column"
-                }
-                if pooled:
-                    by_rows = {int(p.block_rows) for p in pooled.values()}
-                    if len(by_rows) > 1:  # one pool per block height
-                        pooled = {}
-                bias = _bias(mod)
-                if pooled and executor == "native":
-                    try:
-                        npool = K.NativeBlockColumnPool(mod.weight.detach(), bias, pooled)
-                    except ValueError as exc:
-                        raise ReconfigurationError(f"layer {layer!r}: {exc}") from exc
-                    self.pools[layer] = npool
-                    for n in pooled:
-                        self.forms[n][layer] = npool.form(n)
-                    pooled = {}
-                elif pooled:
-                    self.pools[layer] = K.BlockColumnPool(mod.weight.detach(), bias, pooled, layout)
-                for n, p in pats.items():
-                    if layer in self.forms[n]:  # run on the native pool
-                        continue
-                    if n not in pooled:
-                        self.forms[n][layer] = build_form(mod, p, executor)
-                        continue
-                    form = self.pools[layer].form(n)
-                    own_rows = _padded_rows(p)
-                    if len(pooled) > 1 and form.macs_per_row > SHARE_WASTE_LIMIT * own_rows:
-                        # padded in the shared layout: a pool of its own runs fewer MACs
-                        saved = (form.macs_per_row - own_rows) / max(1, own_rows)
-                        own_offers.append((saved, layer, n))
-                    self.forms[n][layer] = form
-            budget = sum(m.weight.numel() * m.weight.element_size() for m in layers.values())
-            for _, layer, n in sorted(own_offers, reverse=True):
-                mod = layers[layer]
-                own = K.BlockColumnPool(
-                    mod.weight.detach(), _bias(mod), {n: by_name[n].layers[layer]}
-                )
-                form = own.form(n)
-                if self._spent() + own.nbytes + form.nbytes - self.forms[n][layer].nbytes < budget:
-                    self.pools[f"{layer}#{n}"] = own
-                    self.forms[n][layer] = form
-            if executor == "auto":
-                rows = max(rows_hint, AUTO_ROWS)
-                native = self._native_candidates(layers, by_name)
-                for n, forms in self.forms.items():
-                    for layer, form in forms.items():
-                        if isinstance(form, K.BlockColumnLinear):
-                            mod, p = layers[layer], by_name[n].layers[layer]
-                            extra = native.get((n, layer), [])
-                            _offer_faster_form(
-                                candidates, n, layer, form, mod, p, _bias(mod), rows, extra
-                            )
-        if candidates:
-            self._accept_offers(candidates, budget)
-        self._drop_unused_pools()
-        # ``engine=False``: auto keeps to the PyTorch forms (the bench times the engine apart)
-        engine = _engine_for(module, sets) if executor == "auto" and engine else None
-        self._finish(sets, layers, None)
-        if engine is not None:
-            self._offer_engine(engine, rows_hint)
-        if active is not None:
-            self.switch(active)
-
-    def _finish(
-        self, sets: list[PatternSet], layers: dict[str, nn.Module], active: str | None
-    ) -> None:
-        """Record the sets, put the switchable layers in place, activate ``active``."""
         self.patterns = {ps.name: ps for ps in sets}
+        self.pools: dict[str, K.BlockColumnPool] = {}
+        self.forms: dict[str, dict[str, K.Kernel]] = {ps.name: {} for ps in sets}
+        self.engine: Any = None  # lab.runtime.engine.Engine running the whole model, or None
+        self.fallback_reason: str | None = None  # why auto runs the torch reference
+        if executor != "torch":
+            self.engine, why = _engine_for(module, sets)
+            if self.engine is None and executor == "engine":
+                raise ReconfigurationError(f"executor 'engine': {why}")
+            self.fallback_reason = why
+        self.executor = "torch" if self.engine is None else "engine"
+        if self.engine is None:
+            with torch.no_grad():
+                self._build_torch_forms(sets, layers)
         for name, mod in layers.items():
             wrapper = (
                 SwitchableLinear(name, mod, self._active)
@@ -332,39 +234,40 @@ class ReconfigurableModel(nn.Module):
         if active is not None:
             self.switch(active)
 
-    def _offer_engine(self, engine: Any, rows: int, rounds: int = 5) -> None:
-        """``auto``: run the whole model on the native engine where, timed end to end on
-        ``rows`` tokens for every set (interleaved with the PyTorch forms), it is faster by
-        ``AUTO_MARGIN`` in total; then the PyTorch forms are freed."""
-        import statistics
-
-        tokens = torch.randint(0, engine.vocab, (1, max(1, rows)))
-        names: list[str | None] = [None, *self.forms]
-        times: dict[str, list[float]] = {"torch": [], "engine": []}
-        for r in range(rounds + 1):
-            total = {"torch": 0.0, "engine": 0.0}
-            for n in names:
-                self.switch(n)
-                engine.select(n)
-                t0 = time.perf_counter()
-                self(tokens)
-                t1 = time.perf_counter()
-                engine(tokens)
-                total["torch"] += t1 - t0
-                total["engine"] += time.perf_counter() - t1
-            if r:  # the first round warms up
-                for k, v in total.items():
-                    times[k].append(v)
-        self.switch(None)
-        med = {k: statistics.median(v) for k, v in times.items()}
-        chosen = med["engine"] < (1 - AUTO_MARGIN) * med["torch"]
-        self.engine_timing = {"rows": rows, "torch_s": med["torch"], "engine_s": med["engine"]}
-        self.engine_timing["chosen"] = chosen
-        if chosen:
-            self.engine = engine
-            self.pools, self.forms = {}, {n: {} for n in self.forms}
-        else:
-            engine.close()
+    def _build_torch_forms(self, sets: list[PatternSet], layers: dict[str, nn.Module]) -> None:
+        """Every set's forms: block-column Linears on one compact pool per layer shared by
+        its sets (one of its own for a set the sharing pads, while all sets stay under one
+        dense copy of the pruned layers), the rest ``build_form``'s."""
+        padded: list[tuple[float, str, str]] = []
+        for layer, mod in layers.items():
+            pats = {ps.name: ps.layers[layer] for ps in sets if layer in ps.layers}
+            pooled = _poolable(mod, pats)
+            if pooled:
+                self.pools[layer] = K.BlockColumnPool(
+                    mod.weight.detach(), _bias(mod), pooled, self.layout
+                )
+            for n, p in pats.items():
+                if n not in pooled:
+                    self.forms[n][layer] = build_form(mod, p)
+                    continue
+                form = self.forms[n][layer] = self.pools[layer].form(n)
+                own_rows = _padded_rows(p)
+                if len(pooled) > 1 and form.macs_per_row > SHARE_WASTE_LIMIT * own_rows:
+                    # padded in the shared layout: a pool of its own runs fewer MACs
+                    padded.append(((form.macs_per_row - own_rows) / max(1, own_rows), layer, n))
+        budget = sum(m.weight.numel() * m.weight.element_size() for m in layers.values())
+        for _, layer, n in sorted(padded, reverse=True):  # most MACs saved first
+            mod = layers[layer]
+            own = K.BlockColumnPool(
+                mod.weight.detach(), _bias(mod), {n: self.patterns[n].layers[layer]}
+            )
+            form = own.form(n)
+            if self._spent() + own.nbytes + form.nbytes - self.forms[n][layer].nbytes < budget:
+                self.pools[f"{layer}#{n}"] = own
+                self.forms[n][layer] = form
+        for key, pool in list(self.pools.items()):  # free the pools no set runs on any more
+            if not self._serves_any(key, pool):
+                del self.pools[key]
 
     def _spent(self) -> int:
         """Bytes all sets hold now: the compact pools some form still runs on, plus every
@@ -373,67 +276,23 @@ class ReconfigurableModel(nn.Module):
             f.nbytes for forms in self.forms.values() for f in forms.values()
         )
 
-    def _serves_any(self, key: str, pool: Pool) -> bool:
+    def _serves_any(self, key: str, pool: K.BlockColumnPool) -> bool:
         """Whether some set's current form runs on ``pool`` (registered under ``key``:
-        the layer, then ``#``-separated qualifiers)."""
+        the layer, then ``#`` and the set of a pool of its own)."""
         layer = key.split("#", 1)[0]
         forms = [self.forms[n].get(layer) for n in pool.keep]
         return any(f is not None and pool.serves(f) for f in forms)
 
-    def _native_candidates(
-        self, layers: dict[str, nn.Module], by_name: dict[str, PatternSet]
-    ) -> dict[tuple[str, str], list[K.Kernel]]:
-        """Native forms to time against each compact form: every set on a native pool
-        shared by the layer's sets and, where that reads many positions the set does not
-        keep (sets not nested in the others), on a native pool of its own. Pools are
-        registered unused; the ones no accepted form runs on are dropped later."""
-        from lab.runtime import native
-
-        out: dict[tuple[str, str], list[K.Kernel]] = {}
-        if native.kernel() is None:
-            return out
-        for layer, pool in list(self.pools.items()):
-            if not isinstance(pool, K.BlockColumnPool) or "#" in layer:
-                continue
-            mod = layers[layer]
-            if pool.block_rows != native.BLOCK_ROWS or mod.weight.dtype != torch.float32:
-                continue
-            pats = {n: by_name[n].layers[layer] for n in pool.keep}
-            shared = K.NativeBlockColumnPool(mod.weight.detach(), _bias(mod), pats)
-            self.pools[f"{layer}#native"] = shared
-            for n, p in pats.items():
-                form = shared.form(n)
-                out[(n, layer)] = [form]
-                if len(pats) > 1 and form.macs_per_row > SHARE_WASTE_LIMIT * p.nnz:
-                    own = K.NativeBlockColumnPool(mod.weight.detach(), _bias(mod), {n: p})
-                    self.pools[f"{layer}#native#{n}"] = own
-                    out[(n, layer)].append(own.form(n))
-        return out
-
-    def _accept_offers(self, offers: list[_Offer], budget: int) -> None:
-        """Run a layer of a set in the form that measured faster than compact (pre-masked
-        dense, column union, native), most time saved per byte first, while all sets together stay
-        under ``budget`` (one dense copy of the pruned layers)."""
-        for offer in sorted(offers, key=lambda o: o.saved_s / max(1, o.form.nbytes), reverse=True):
-            forms = self.forms[offer.set_name]
-            forms[offer.layer] = offer.form
-            # exact: the form's bytes, less the compact form's, less a pool it was the last
-            # user of (a backbone alias costs none)
-            if self._spent() >= budget:
-                forms[offer.layer] = offer.compact
-
-    def _drop_unused_pools(self) -> None:
-        """Free the compact pools no set runs any more (accepted offers, own pools)."""
-        for key, pool in list(self.pools.items()):
-            if not self._serves_any(key, pool):
-                del self.pools[key]
-
-    def executors(self) -> dict[str, dict[str, str]]:
-        """Per set, per layer: the kind of form that runs (``auto`` picks per layer, or
-        ``engine`` for the whole model)."""
+    def form_kinds(self) -> dict[str, dict[str, str]]:
+        """Per set, per layer: the kind of form that runs (``engine`` for every layer where
+        the engine runs the whole model)."""
         if self.engine is not None:
             return {n: dict.fromkeys(ps.layers, "engine") for n, ps in self.patterns.items()}
         return {n: {layer: f.kind for layer, f in forms.items()} for n, forms in self.forms.items()}
+
+    def switchable_linears(self) -> dict[str, SwitchableLinear]:
+        """The pruned Linear layers in place in the module, by qualified name."""
+        return {n: m for n, m in self.module.named_modules() if isinstance(m, SwitchableLinear)}
 
     @classmethod
     def from_bundle(
@@ -479,6 +338,17 @@ class ReconfigurableModel(nn.Module):
             self.generation += 1
         return time.perf_counter() - t0
 
+    def activate_forms(self, forms: dict[str, K.Kernel]) -> None:
+        """Run these per-layer forms (layer name -> form; every other layer dense) until the
+        next ``switch``: a variant to measure (one layer at a set's pattern, a layer form
+        of a bench anchor), not a set. The torch reference only."""
+        if self.engine is not None:
+            raise ReconfigurationError("activate_forms: the engine runs this model, not forms")
+        with self._lock:
+            self._active.forms = forms
+            self._active_name = None
+            self.generation += 1
+
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         """Run the wrapped module under the active set (inference mode, one set throughout)."""
         if self.engine is not None:  # no autograd to switch off: numpy in C, torch out
@@ -515,104 +385,65 @@ class ReconfigurableModel(nn.Module):
 
         Counts kept weights (``nnz``) of Linear layers; embeddings do no GEMM work.
         """
-        modules = dict(self.module.named_modules())
-        dense = sum(
-            modules[n].weight.numel()
-            for n in self.layer_names
-            if isinstance(modules[n], SwitchableLinear)
-        )
+        linears = self.switchable_linears()
+        dense = sum(m.weight.numel() for m in linears.values())
         if name is None:
             return dense, dense
-        ps = self.patterns[name]
-        kept = 0
-        for n in self.layer_names:
-            if not isinstance(modules[n], SwitchableLinear):
-                continue
-            kept += ps.layers[n].nnz if n in ps.layers else modules[n].weight.numel()
+        layers = self.patterns[name].layers
+        kept = sum(layers[n].nnz if n in layers else m.weight.numel() for n, m in linears.items())
         return dense, kept
 
 
-@dataclass
-class _Offer:
-    """A layer of a set that ran faster in another form (dense, column union, native)."""
-
-    set_name: str
-    layer: str
-    compact: K.Kernel
-    form: K.Kernel
-    saved_s: float
-
-
-def _offer_faster_form(
-    offers: list[_Offer],
-    set_name: str,
-    layer: str,
-    compact: K.Kernel,
-    module: nn.Module,
-    pattern: LayerPattern,
-    bias: torch.Tensor | None,
-    rows: int,
-    extra: list[K.Kernel] | None = None,
-    rounds: int = 7,
-) -> None:
-    """Time the compact form against a pre-masked dense GEMM, the column-union form (where
-    the block-rows together keep fewer than all input columns) and any ``extra`` forms
-    (native); interleaved, on ``rows`` random rows. Offer the fastest when it beats compact
-    by ``AUTO_MARGIN``.
-
-    Small layers (a few hundred columns) often run faster as one GEMM than gathered and
-    batched, whatever their sparsity: compaction pays only where the GEMM is large. Where
-    every block-row keeps the same columns, the column union is that one GEMM at the
-    set's own multiply-adds.
-    """
-    import statistics
-
-    weight, mask = module.weight.detach(), pattern.mask()
-    others = [premasked_linear(weight, bias, mask)]
-    kept = int(mask.any(0).sum())
-    if 0 < kept < weight.shape[1]:
-        others.append(K.ColumnUnionLinear.build(weight, bias, mask))
-    forms = [compact, *others, *(extra or [])]
-    x = torch.randn(rows, weight.shape[1])
-    times: list[list[float]] = [[] for _ in forms]
-    with torch.inference_mode():
-        for form in forms:
-            form(x)
-        for _ in range(rounds):
-            for i, form in enumerate(forms):
-                t0 = time.perf_counter()
-                form(x)
-                times[i].append(time.perf_counter() - t0)
-    medians = [statistics.median(t) for t in times]
-    best = min(range(1, len(forms)), key=lambda i: medians[i])
-    saved = medians[0] - medians[best]
-    if saved > AUTO_MARGIN * medians[0]:
-        offers.append(_Offer(set_name, layer, compact, forms[best], saved))
+def _pruned_layers(module: nn.Module, sets: list[PatternSet]) -> dict[str, nn.Module]:
+    """The layers any set names, checked: in the model, Linear or Embedding, mask's shape."""
+    modules = dict(module.named_modules())
+    layers: dict[str, nn.Module] = {}
+    for ps in sets:
+        for layer, pat in ps.layers.items():
+            mod = modules.get(layer)
+            if mod is None:
+                raise ReconfigurationError(f"set {ps.name!r}: layer {layer!r} is not in the model")
+            if not isinstance(mod, nn.Linear | nn.Embedding):
+                raise ReconfigurationError(
+                    f"set {ps.name!r}: layer {layer!r} is a {type(mod).__name__}, "
+                    "expected nn.Linear or nn.Embedding"
+                )
+            if tuple(mod.weight.shape) != pat.shape:
+                raise ReconfigurationError(
+                    f"set {ps.name!r}: layer {layer!r} weight {tuple(mod.weight.shape)} "
+                    f"but mask {pat.shape}"
+                )
+            layers[layer] = mod
+    return layers
 
 
-def _engine_for(module: nn.Module, sets: list[PatternSet], required: bool = False) -> Any:
-    """The native engine (``lab.runtime.engine``) loaded with ``module`` and ``sets``, or,
-    unless ``required``, None where it cannot run them (not RT3's Transformer LM, a set
-    the export refuses, no compiler)."""
+def _poolable(module: nn.Module, pats: dict[str, LayerPattern]) -> dict[str, LayerPattern]:
+    """The patterns of a Linear layer that share one compact pool: its block-column ones,
+    when they have one block height (else none: each set gets a form of its own)."""
+    if not isinstance(module, nn.Linear):
+        return {}
+    pooled = {n: p for n, p in pats.items() if p.family == "block-column"}
+    return pooled if len({int(p.block_rows) for p in pooled.values()}) == 1 else {}
+
+
+def _engine_for(module: nn.Module, sets: list[PatternSet]) -> tuple[Any, str | None]:
+    """The native engine (``lab.runtime.engine``) loaded with ``module`` and ``sets``, or
+    None and why it cannot run them (not RT3's Transformer LM, float64 weights, a set the
+    export refuses, no compiler)."""
     from lab.model.transformer import RT3TransformerLM
     from lab.runtime import engine as E
     from lab.runtime.export import ExportError
 
-    why = None
     if not isinstance(module, RT3TransformerLM):
-        why = f"the engine runs RT3TransformerLM, not {type(module).__name__}"
-    elif E.library() is None:
-        why = f"native engine unavailable: {E.status()}"
-    elif any(p.dtype != torch.float32 for p in module.parameters()):
-        why = "the engine runs float32 weights only"
-    if why is None:
-        try:
-            return E.Engine.from_model(module.config.to_dict(), module.state_dict(), sets)
-        except (ExportError, E.EngineError) as exc:
-            why = str(exc)
-    if required:
-        raise ReconfigurationError(f"executor 'engine': {why}")
-    return None
+        return None, f"the engine runs RT3TransformerLM, not {type(module).__name__}"
+    if E.library() is None:
+        return None, f"native engine unavailable: {E.status()}"
+    if any(p.dtype != torch.float32 for p in module.parameters()):
+        return None, "the engine runs float32 weights only"
+    try:
+        return E.Engine.from_model(module.config.to_dict(), module.state_dict(), sets), None
+    except (ExportError, E.EngineError) as exc:
+        return None, str(exc)
 
 
 def _bias(module: nn.Module) -> torch.Tensor | None:

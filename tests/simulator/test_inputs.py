@@ -140,7 +140,7 @@ def test_bundle_variants_accuracy_and_latency(tmp_path):
 
 
 def test_bad_bundle(tmp_path):
-    with pytest.raises(SimulatorInputError, match=r"bundle\.json: no such file"):
+    with pytest.raises(SimulatorInputError, match=r"bundle\.json: not found"):
         variants_from_bundle(tmp_path)
     (tmp_path / "bundle.json").write_text(
         '{"format": "rt3lab-bundle", "version": 1, '

@@ -112,8 +112,8 @@ def test_damaged_or_missing_weight_files_are_refused(bundle):
     ("edit", "needle"),
     [
         (lambda d: d["sets"][1].update(freq_khz=123), "sets[1].freq_khz: 123 is not a level"),
-        (lambda d: d["sets"][1].update(name="../../evil"), "sets[1].name: '../../evil'"),
-        (lambda d: d["sets"].append(dict(d["sets"][0])), "sets[2].name: 'bp' appears twice"),
+        (lambda d: d["sets"][1].update(name="../../evil"), "sets[1].name '../../evil'"),
+        (lambda d: d["sets"].append(dict(d["sets"][0])), "sets[2].name 'bp' appears twice"),
     ],
 )
 def test_simulate_bundle_refuses_bad_sets(bundle, edit, needle):

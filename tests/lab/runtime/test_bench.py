@@ -9,10 +9,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from device_profiles.schema import SwitchCost, Variant
-from lab.bench.runtime import profile_latency_section
+from lab.bench.runtime import RuntimeBenchOptions, bench_runtime, profile_latency_section
+from lab.bench.runtime_tables import print_tables
 from lab.cli import main
-from lab.runtime.measure import Timing, host_freq_khz, pin_threads, switch_anchors
-from lab.runtime.synthetic import nested_block_column_sets, synthetic_bundle
+from lab.runtime.measure import Timing, host_freq_khz, pin_threads
+from lab.runtime.synthetic import synthetic_bundle
 
 SMALL = {"vocab_size": 120, "emb": 32, "ff": 24, "layers": 1, "heads": 4}
 
@@ -59,44 +60,51 @@ def test_bench_json_has_the_issue_keys_and_writes_a_profile_section(bundle_dir, 
         assert exc.code in (0, None)
     out = capsys.readouterr().out
     data = json.loads(out)  # only JSON on stdout
+    # the runtime first: the engine where it builds (the default path), else the torch reference
+    assert data["runtime"] in ("engine", "torch") and data["runtime_note"]
     assert set(data["sets"]) == {"bp", "p50", "p30", "p20"}
     for s in data["sets"].values():
         for key in ("density", "latency_ms", "dense_latency_ms", "speedup", "flop_speedup_limit"):
             assert s[key] > 0
         assert s["speedup"] == pytest.approx(s["dense_latency_ms"] / s["latency_ms"])
-        assert set(s["anchors"]) >= {"mask-per-call", "bsr", "premasked"}
-        assert s["amdahl_limit"] >= 1
         assert s["first_after_switch_ms"] > 0
         lo, hi = s["speedup_ci95"]
         assert 0 < lo <= hi
         assert s["speedup_over_limit_ci95"] == pytest.approx(
             [lo / s["flop_speedup_limit"], hi / s["flop_speedup_limit"]]
         )
+        for name in ("mask-per-call", "bsr", "premasked"):  # set anchors, rounds of their own
+            row = s["anchors"][name]
+            assert row["latency_ms"] > 0 and row["runtime_speedup"] > 0
+            lo, hi = row["runtime_speedup_ci95"]
+            assert 0 < lo <= hi
     p20 = data["sets"]["p20"]
     assert p20["flop_speedup_limit"] > data["sets"]["p50"]["flop_speedup_limit"] > 1
     assert data["switch_ms_median"] > 0 and data["switch_ms_p99"] >= data["switch_ms_median"]
-    # the kernel-matched control: the dense model on the native kernel, where it builds
-    assert isinstance(data["native_kernel"], str)
-    if data["native_dense_latency_ms"] is not None:
+    anchors = data["anchors"]
+    assert set(anchors) == {"torch", "native-per-layer", "executorch", "mask-per-call", "bsr",
+                            "premasked"}  # fmt: skip
+    assert "not asked for" in anchors["executorch"]["skipped"]
+    # the torch reference, in the same rounds as the runtime (the runtime itself on torch)
+    torch_rows = (
+        [] if data["runtime"] == "torch" else [s["anchors"]["torch"] for s in data["sets"].values()]
+    )
+    for row in torch_rows:
+        assert row["latency_ms"] > 0 and row["speedup"] > 0 and row["amdahl_limit"] >= 1
+        assert row["dense_speedup"] == pytest.approx(
+            anchors["torch"]["dense_latency_ms"] * row["runtime_speedup"] / row["latency_ms"]
+        )
+        lo, hi = row["dense_speedup_over_limit_ci95"]
+        assert 0 < lo <= hi
+    if "skipped" not in anchors["native-per-layer"]:  # the per-layer C kernel, where it builds
         for s in data["sets"].values():
-            assert s["speedup_over_native_dense"] > 0
-            assert 1 <= s["native_dense_amdahl_limit"] <= s["flop_speedup_limit"]
-            lo, hi = s["native_dense_speedup_over_limit_ci95"]
-            assert 0 < lo <= hi
-    # the whole model on the native engine, timed in the same rounds, where it builds
-    if data["engine_dense_latency_ms"] is not None:
-        for s in data["sets"].values():
-            e = s["engine"]
-            assert e["latency_ms"] > 0 and e["speedup_over_engine_dense"] > 0
-            lo, hi = e["engine_dense_speedup_over_limit_ci95"]
-            assert 0 < lo <= hi
-            lo, hi = e["torch_dense_speedup_over_limit_ci95"]
-            assert 0 < lo <= hi
+            row = s["anchors"]["native-per-layer"]
+            assert row["speedup"] > 0 and row["runtime_speedup"] > 0
     assert set(data["switch_anchors"]) == {"mask-reapply", "load_state_dict"}
     mem = data["memory_bytes"]
     assert 0 < mem["sets_total_bytes"] < mem["pruned_dense_bytes"]
     assert "decoder" in data["layers"] and data["layers"]["decoder"]["input_shape"] == [1, 8, 32]
-    forms = {"block-column", "column-union", "dense"}
+    forms = {"block-column", "dense"}
     assert {s["form"] for s in data["layers"]["decoder"]["sets"].values()} <= forms
     assert data["workload"] == {"batch": 1, "seq_len": 8}
     section = yaml.safe_load(prof.read_text())
@@ -187,15 +195,26 @@ def test_pin_threads_sets_torch_threads():
         torch.set_num_threads(before)
 
 
-def test_switch_anchors_really_rewrite_the_weights():
-    torch.manual_seed(0)
-    lin = torch.nn.Sequential(torch.nn.Linear(64, 64))
-    sets = nested_block_column_sets({"0": lin[0]}, {"a": 0.5, "b": 0.25}, 16, 16)
-    got = switch_anchors(lin, sets, reps=3)
-    assert set(got) == {"mask-reapply", "load_state_dict"} and all(
-        t.median_ms > 0 for t in got.values()
-    )
-    assert torch.count_nonzero(lin[0].weight) == 64 * 64  # the original is untouched
+def test_the_function_is_the_command_and_tables_read_recorded_runs(bundle_dir, capsys):
+    """``bench_runtime`` returns the result ``--json`` prints; the tables print it, and the
+    runs recorded under docs/ (written before the runtime led the figures) too."""
+    from pathlib import Path
+
+    options = RuntimeBenchOptions(
+        bundle=bundle_dir, rounds=1, per_round=1, warmup=0, switch_reps=5, seq_len=4,
+        anchors=False, layers=False,
+    )  # fmt: skip
+    result = bench_runtime(options)
+    data = result.as_dict()
+    assert data["sets"] is result.sets and "entries" not in data and "anchors" in data
+    assert result.switch_ms_median > 0 and result.command.startswith("rt3lab bench runtime")
+    assert "layers" not in data and "switch_anchors" not in data
+    print_tables(data)
+    docs = Path(__file__).resolve().parents[3] / "docs"
+    for recorded in sorted(docs.glob("runtime-bench-*.json")):
+        print_tables(json.loads(recorded.read_text()))
+    out = capsys.readouterr().out
+    assert "switching" in out and out.count("memory (MB)") >= 2
 
 
 def test_profile_section_needs_a_frequency():
@@ -245,14 +264,14 @@ def test_executorch_xnnpack_dense_is_an_anchor_row(bundle_dir, capsys):
     code, out, err = run(args, capsys)
     assert code in (0, None), err
     data = json.loads(out)
-    ex = data["executorch_dense"]
+    ex = data["anchors"]["executorch"]
     assert ex["backend"] == "XNNPACK" and ex["threads"] == 1 and ex["max_rel_err"] <= 1e-4
-    assert ex["latency_ms"] > 0
-    assert ex["torch_dense_speedup_over_it"] == pytest.approx(
-        ex["latency_ms"] / data["dense_latency_ms"]
+    assert ex["dense_latency_ms"] > 0
+    assert ex["runtime_dense_speedup"] == pytest.approx(
+        ex["dense_latency_ms"] / data["dense_latency_ms"]
     )
     for s in data["sets"].values():
-        row = s["executorch_dense"]
-        assert row["compact_speedup"] == pytest.approx(ex["latency_ms"] / s["latency_ms"])
-        lo, hi = row["compact_speedup_ci95"]
+        row = s["anchors"]["executorch"]
+        assert row["dense_speedup"] == pytest.approx(ex["dense_latency_ms"] / s["latency_ms"])
+        lo, hi = row["dense_speedup_ci95"]
         assert lo <= hi

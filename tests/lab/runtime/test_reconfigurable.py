@@ -15,7 +15,7 @@ from lab.runtime import kernels as K
 from lab.runtime.bundle import Bundle, BundleError
 from lab.runtime.kernels import BlockColumnLinear, BlockColumnPool
 from lab.runtime.pattern_set import LayerPattern, PatternSet
-from lab.runtime.reconfigurable import ReconfigurableModel, ReconfigurationError, _Offer
+from lab.runtime.reconfigurable import ReconfigurableModel, ReconfigurationError
 from lab.runtime.synthetic import nested_block_column_sets, synthetic_bundle
 
 TOL = {"atol": 1e-4, "rtol": 1e-4}
@@ -213,17 +213,10 @@ def prunable_all(model):
 
 
 @pytest.mark.parametrize(
-    ("executor", "layout"),
-    [
-        ("auto", "segments"),
-        ("compact", "segments"),
-        ("compact", "views"),
-        ("mask-per-call", "segments"),
-        ("premasked", "segments"),
-        ("bsr", "segments"),
-    ],
+    ("executor", "layout"), [("auto", "segments"), ("torch", "segments"), ("torch", "views")]
 )
 def test_every_set_equals_masked_dense_for_every_layer_type(executor, layout):
+    """The torch reference (what auto runs for a model the engine does not run)."""
     torch.manual_seed(0)
     model = Mixed().eval()
     sets = mixed_sets(model)
@@ -237,9 +230,7 @@ def test_every_set_equals_masked_dense_for_every_layer_type(executor, layout):
             rm.switch(s.name)
             assert rm.active == s.name
             assert torch.allclose(rm(tokens), refs[s.name](tokens), **TOL)
-    assert rm.forms["free"]["up"].kind == (
-        "mask-per-call" if executor == "mask-per-call" else "bsr" if executor == "bsr" else "dense"
-    )
+    assert rm.executor == "torch" and rm.form_kinds()["free"]["up"] == "dense"
 
 
 def test_switching_mid_stream_between_inferences():
@@ -344,8 +335,10 @@ def test_memory_sets_cost_less_than_one_dense_copy():
     assert set(mem.set_bytes) == {"bp", "p40", "p10"}
 
 
-def test_from_bundle_rt3_transformer(tmp_path):
-    """The RT3 Transformer from a saved bundle: every set matches its masked dense model."""
+@pytest.mark.parametrize("executor", ["auto", "torch"])
+def test_from_bundle_rt3_transformer(tmp_path, executor):
+    """The RT3 Transformer from a saved bundle, on the runtime (the engine, where it builds)
+    and on the torch reference: every set matches its masked dense model."""
     root = synthetic_bundle(
         tmp_path / "b", config={"vocab_size": 97, "emb": 40, "ff": 24, "layers": 2, "heads": 4}
     )
@@ -355,7 +348,7 @@ def test_from_bundle_rt3_transformer(tmp_path):
     module = RT3TransformerLM(**bundle.model["config"]).eval()
     module.load_state_dict(bundle.backbone)
     refs = {n: masked_reference(module, ps) for n, ps in bundle.sets.items()}
-    rm = ReconfigurableModel(module, bundle.sets.values())
+    rm = ReconfigurableModel(module, bundle.sets.values(), executor=executor)
     assert rm.set_names == ["bp", "p50", "p30", "p20"]
     assert "decoder" in rm.layer_names and "embedding" in rm.layer_names
     tokens = torch.randint(0, 97, (2, 35))
@@ -428,7 +421,7 @@ def test_sets_not_nested_get_their_own_pool_and_stay_exact(densities, own):
         PatternSet("b", {"0": LayerPattern.from_mask("0", masks[1], 16, 16)}),
     ]
     refs = {s.name: masked_reference(model, s) for s in sets}
-    rm = ReconfigurableModel(model, sets, executor="compact")
+    rm = ReconfigurableModel(model, sets, executor="torch")
     assert ("0#b" in rm.pools) == own  # b is not inside a: padded on the shared layout
     mem = rm.memory()
     assert mem.sets_total_bytes < mem.pruned_dense_bytes
@@ -447,20 +440,50 @@ def test_lazy_package_exports():
         _ = lab.runtime.nothing_here
 
 
-def test_auto_executor_stays_within_one_dense_copy_and_records_its_choices():
+def test_auto_falls_back_to_the_torch_reference_and_says_why():
+    """A model the engine does not run (not RT3's LM): auto runs the torch reference, names
+    why, and stays within one dense copy; asking for the engine is an error naming it."""
     torch.manual_seed(0)
     model = Mixed().eval()
     sets = [s for s in mixed_sets(model) if s.name != "free"]
     model_copy = copy.deepcopy(model)
-    rm = ReconfigurableModel(model, sets, executor="auto")
+    rm = ReconfigurableModel(model, sets)
+    assert rm.executor == "torch" and rm.engine is None
+    assert "RT3TransformerLM, not Mixed" in rm.fallback_reason
     mem = rm.memory()
     assert mem.sets_total_bytes < mem.pruned_dense_bytes
-    assert set(rm.executors()) == {s.name for s in sets}
+    assert set(rm.form_kinds()) == {s.name for s in sets}
     x = torch.randint(0, 50, (2, 7))
-    for s in sets:  # whatever auto chose, each set still equals its masked dense model
+    for s in sets:
         rm.switch(s.name)
         with torch.no_grad():
             assert torch.allclose(rm(x), masked_reference(model_copy, s)(x), **TOL)
+    with pytest.raises(ReconfigurationError, match=r"executor 'engine': .*not Mixed"):
+        ReconfigurableModel(Mixed(), sets, executor="engine")
+    with pytest.raises(ReconfigurationError, match="executor 'compact' is not one of"):
+        ReconfigurableModel(Mixed(), sets, executor="compact")
+
+
+def test_activated_forms_run_until_the_next_switch():
+    """A measurement variant (one layer at a set's pattern, the others dense) runs until a
+    switch puts a set back; the generation counts it as a switch."""
+    torch.manual_seed(0)
+    model = Mixed().eval()
+    sets = mixed_sets(model)
+    dense = copy.deepcopy(model)
+    rm = ReconfigurableModel(model, sets, executor="torch", active="p10")
+    gen = rm.generation
+    one = {"up": rm.forms["p10"]["up"]}
+    rm.activate_forms(one)
+    assert rm.active is None and rm.generation == gen + 1
+    ref = copy.deepcopy(dense)
+    with torch.no_grad():
+        ref.up.weight.mul_(next(s for s in sets if s.name == "p10").layers["up"].mask())
+    tokens = torch.randint(0, 50, (2, 5))
+    with torch.no_grad():
+        assert torch.allclose(rm(tokens), ref(tokens), **TOL)
+        rm.switch(None)
+        assert torch.allclose(rm(tokens), dense(tokens), **TOL)
 
 
 def test_a_premasked_form_reuses_the_backbone_when_the_mask_removes_no_nonzero():
@@ -485,74 +508,3 @@ def test_a_premasked_form_reuses_the_backbone_when_the_mask_removes_no_nonzero()
     assert form.owned and form.nbytes == weight.numel() * 4
     assert torch.equal(weight, before)
     assert torch.allclose(form(x), x @ (weight * live_too).T + bias, **TOL)
-
-
-@settings(max_examples=40, deadline=None)
-@given(
-    out=st.integers(1, 70),
-    inp=st.integers(1, 50),
-    block_rows=st.sampled_from([1, 8, 32]),
-    density=st.floats(0.0, 1.0),
-    uniform=st.booleans(),
-    tokens=st.integers(1, 9),
-    bias=st.booleans(),
-    seed=st.integers(0, 10_000),
-)
-def test_column_union_form_equals_masked_dense(
-    out, inp, block_rows, density, uniform, tokens, bias, seed
-):
-    """One GEMM on the columns any block-row keeps equals F.linear with the mask, for
-    uniform patterns (every block-row alike), ragged and empty block-rows, 2-D and 3-D inputs."""
-    g = torch.Generator().manual_seed(seed)
-    w = torch.randn(out, inp, generator=g)
-    b = torch.randn(out, generator=g) if bias else None
-    mask = block_column_mask(out, inp, block_rows, density, g)
-    if uniform:
-        mask = mask[:1].expand(out, inp).clone()
-    form = K.ColumnUnionLinear.build(w, b, mask)
-    assert form.cols.tolist() == mask.any(0).nonzero().flatten().tolist()
-    assert form.macs_per_row == out * form.cols.numel()
-    for x in (torch.randn(tokens, inp, generator=g), torch.randn(2, tokens, inp, generator=g)):
-        want = torch.nn.functional.linear(x, w * mask, b)
-        assert torch.allclose(form(x), want, **TOL)
-
-
-def test_offers_are_charged_exactly_and_a_pool_left_unused_is_freed():
-    """Moving every set of a layer off its shared pool frees the pool: the memory rule
-    counts that, so offers that fit only once the pool is gone are still accepted."""
-    g = torch.Generator().manual_seed(4)
-    layer = nn.Linear(48, 256)
-    cols = {"wide": torch.arange(0, 48, 2), "narrow": torch.arange(0, 48, 4)}
-    sets = []
-    for name, keep in cols.items():
-        mask = torch.zeros(256, 48, dtype=torch.bool)
-        mask[:, keep] = True  # uniform: every block-row keeps the same columns
-        sets.append(PatternSet(name, {"fc": LayerPattern.from_mask("fc", mask, 32, 8)}))
-    model = nn.Sequential()
-    model.add_module("fc", layer)
-    rm = ReconfigurableModel(model, sets, executor="compact")
-    pool = rm.pools["fc"]
-    unions = {
-        s.name: K.ColumnUnionLinear.build(
-            layer.weight.detach(), layer.bias.detach(), s.layers["fc"].mask()
-        )
-        for s in sets
-    }
-    offers = [
-        _Offer(n, "fc", rm.forms[n]["fc"], unions[n], saved_s=1e-3 * (i + 1))
-        for i, n in enumerate(unions)
-    ]
-    union_bytes = sum(u.nbytes for u in unions.values())
-    assert pool.nbytes + max(u.nbytes for u in unions.values()) < pool.nbytes + union_bytes
-    # room for the pool and one union form, not for the pool and both
-    budget = pool.nbytes + union_bytes - 1
-    rm._accept_offers(offers, budget)
-    rm._drop_unused_pools()
-    assert rm.executors() == {"wide": {"fc": "column-union"}, "narrow": {"fc": "column-union"}}
-    assert rm.pools == {}
-    assert rm.memory().sets_total_bytes == union_bytes
-    x = torch.randn(3, 48, generator=g)
-    for s in sets:
-        rm.switch(s.name)
-        want = torch.nn.functional.linear(x, layer.weight * s.layers["fc"].mask(), layer.bias)
-        assert torch.allclose(rm(x), want, **TOL)

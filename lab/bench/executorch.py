@@ -1,11 +1,12 @@
-"""What a user would pick instead: the dense model on ExecuTorch's XNNPACK backend.
+"""The ``executorch`` anchor: the dense model on ExecuTorch's XNNPACK backend.
 
-``executorch`` comes from the ``anchors`` extra (``pip install 'rt3lab[anchors]'``); when
-it is installed, ``rt3lab bench runtime`` times the dense model lowered with
-``to_edge_transform_and_lower(..., partitioner=[XnnpackPartitioner()])`` and run by
-ExecuTorch's runtime (``executorch.runtime.Runtime``) in the same interleaved rounds as the
-PyTorch and engine variants, on as many threads as the bench pins. Before it is timed, its
-logits are checked against PyTorch's (the same model, or the row means nothing).
+What a user would pick instead of the runtime. ``executorch`` comes from the ``anchors``
+extra (``pip install 'rt3lab[anchors]'``); when it is installed, ``rt3lab bench runtime``
+times the dense model lowered with ``to_edge_transform_and_lower(...,
+partitioner=[XnnpackPartitioner()])`` and run by ExecuTorch's runtime
+(``executorch.runtime.Runtime``) in the same interleaved rounds as the runtime and the other
+anchors, on as many threads as the bench pins. Before it is timed, its logits are checked
+against PyTorch's (the same model, or the row means nothing).
 """
 
 from __future__ import annotations

@@ -1,0 +1,183 @@
+"""The bundle manifest, ``BUNDLE/bundle.json``: read, shape-checked and verified once.
+
+Two readers use it: ``lab.runtime.bundle`` (with torch: it then loads the weights and
+cross-checks them) and ``simulator.bundle`` (torch-free: the sets' records only). This
+module holds what both need: the format name and version, the rule for set names, the
+reading of ``bundle.json`` with an error naming the byte, line or field that is wrong, and
+the SHA-256 checks of the weight files ``checksums`` records. Each reader turns
+``ManifestError`` into its own error type.
+
+```
+{"format": "rt3lab-bundle", "version": 1, "model": {...},
+ "sets": [{"name", "file", ...}], "reference": {...}, "baselines": {...},
+ "provenance": {...}, "checksums": {file: sha256}}
+```
+
+>>> import json, tempfile
+>>> from pathlib import Path
+>>> doc = {"format": FORMAT, "version": VERSION, "sets": [{"name": "bp"}], "checksums": {}}
+>>> with tempfile.TemporaryDirectory() as d:
+...     _ = (Path(d) / MANIFEST).write_text(json.dumps(doc))
+...     [s["name"] for s in read_manifest(Path(d))["sets"]]
+['bp']
+>>> bool(SET_NAME.match("pp-1400mhz")), bool(SET_NAME.match("../evil"))
+(True, False)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+FORMAT = "rt3lab-bundle"
+VERSION = 1
+MANIFEST = "bundle.json"
+WEIGHT_FILES = ("backbone.safetensors", "dense.safetensors")
+# a set's name is also its file's name: no "/", no leading "."
+SET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+# the sections lab's reader needs beside ``sets`` (the simulator reads only ``sets``)
+SECTIONS = ("model", "reference", "baselines", "provenance")
+SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+
+
+class ManifestError(ValueError):
+    """``bundle.json`` or a file it names is wrong; the message names the file and field."""
+
+
+class BundleWarning(UserWarning):
+    """A bundle that loads but lacks something rt3lab now records (its checksums)."""
+
+
+@contextmanager
+def errors_as(error: type[Exception]) -> Iterator[None]:
+    """Raise a ``ManifestError`` from the block as the reader's own ``error`` (same text).
+
+    >>> try:
+    ...     with errors_as(KeyError):
+    ...         raise ManifestError("bundle.json: field version is 2, expected 1")
+    ... except KeyError as exc:
+    ...     print(exc.args[0])
+    bundle.json: field version is 2, expected 1
+    """
+    try:
+        yield
+    except ManifestError as exc:
+        raise error(str(exc)) from None
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def read_manifest(root: Path) -> dict[str, Any]:
+    """``root/bundle.json`` parsed and checked for shape (no weights read): format,
+    version, ``sets`` a non-empty list whose names match ``SET_NAME`` and are unique, and
+    ``checksums`` (when present) a table of SHA-256 hex digests."""
+    index = root / MANIFEST
+    doc = _parse(index, root)
+    if not isinstance(doc, dict):
+        raise ManifestError(f"{index}: top level must be an object")
+    if doc.get("format") != FORMAT:
+        raise ManifestError(f"{index}: field format is {doc.get('format')!r}, expected {FORMAT!r}")
+    if doc.get("version") != VERSION:
+        raise ManifestError(f"{index}: field version is {doc.get('version')!r}, expected {VERSION}")
+    if not isinstance(doc.get("sets"), list):
+        raise ManifestError(f"{index}: field sets must be a JSON list")
+    if not doc["sets"]:
+        raise ManifestError(f"{index}: field sets is empty: a bundle holds at least one set")
+    seen: set[str] = set()
+    for i, raw in enumerate(doc["sets"]):
+        name = raw.get("name") if isinstance(raw, dict) else None
+        if not isinstance(name, str) or not SET_NAME.match(name):
+            raise ManifestError(
+                f"{index}: sets[{i}].name {name!r} must match {SET_NAME.pattern} "
+                "(letters, digits, '.', '_', '-'; no '/' and no leading '.')"
+            )
+        if name in seen:
+            raise ManifestError(f"{index}: sets[{i}].name {name!r} appears twice")
+        seen.add(name)
+    sums = doc.get("checksums")
+    if sums is not None and not (
+        isinstance(sums, dict)
+        and all(isinstance(k, str) and isinstance(v, str) and SHA256_HEX.match(v)
+                for k, v in sums.items())
+    ):  # fmt: skip
+        raise ManifestError(f"{index}: field checksums must map file names to SHA-256 hex digests")
+    return doc
+
+
+def _parse(index: Path, root: Path) -> Any:
+    """The JSON of ``index``, or a ``ManifestError`` naming the byte or line at fault."""
+    if not index.is_file():
+        raise ManifestError(f"{index}: not found (is {root} a bundle directory?)")
+    try:
+        text = index.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ManifestError(
+            f"{index}: not UTF-8 JSON (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})"
+        ) from None
+    except OSError as exc:
+        raise ManifestError(f"{index}: cannot read: {exc.strerror or exc}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ManifestError(
+            f"{index}: not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+        ) from None
+    except RecursionError:
+        raise ManifestError(f"{index}: not valid JSON: nested too deeply") from None
+
+
+def require_sections(doc: dict[str, Any], index: Path) -> None:
+    """Every section of ``SECTIONS`` is a JSON object (what lab's reader needs)."""
+    for key in SECTIONS:
+        if not isinstance(doc.get(key), dict):
+            raise ManifestError(f"{index}: field {key} must be a JSON dict")
+
+
+def set_file(rel: object, where: str) -> str:
+    """A set's ``file``: a non-empty relative path that stays inside the bundle."""
+    if not isinstance(rel, str) or not rel or Path(rel).is_absolute() or ".." in Path(rel).parts:
+        raise ManifestError(f"{where}.file {rel!r} must be a path inside the bundle")
+    return rel
+
+
+def recorded_checksums(doc: dict[str, Any], index: Path) -> dict[str, str] | None:
+    """``checksums``; None, with a ``BundleWarning``, for a bundle written before them."""
+    sums = doc.get("checksums")
+    if sums is None:
+        warnings.warn(
+            f"{index}: no checksums (written before rt3lab recorded them); its weight "
+            "files cannot be verified: re-run `rt3lab compress` to rebuild it",
+            BundleWarning,
+            stacklevel=3,
+        )
+    return sums
+
+
+def verify_file(root: Path, rel: str, checksums: dict[str, str] | None, index: Path) -> None:
+    """The file ``rel`` exists and (with ``checksums``) has the SHA-256 recorded for it."""
+    if not (root / rel).is_file():
+        raise ManifestError(f"{root / rel}: not found (named by {index.name})")
+    if checksums is None:
+        return
+    want = checksums.get(rel)
+    if want is None:
+        raise ManifestError(f"{index}: field checksums has no entry for {rel}")
+    got = file_sha256(root / rel)
+    if got != want:
+        raise ManifestError(
+            f"{root / rel}: SHA-256 {got[:16]}... does not match {want[:16]}... recorded in "
+            f"{index.name}: the file was changed or damaged after the bundle was written"
+        )
