@@ -26,6 +26,15 @@ ROOT = Path(__file__).resolve().parents[2]
 KEY = "recorded_from"
 
 _ENGINE = ("lab/runtime/**/*.py", "lab/runtime/**/*.c", "lab/runtime/**/*.h", "lab/host/*.py")
+_RUNTIME_BENCH = (
+    *_ENGINE,
+    "lab/bench/runtime*.py",
+    "lab/bench/anchors.py",
+    "lab/bench/layer_forms.py",
+    "lab/bench/executorch.py",
+    "lab/bench/source.py",
+    "lab/model/transformer.py",
+)
 _SIMULATOR = ("simulator/**/*.py", "device_profiles/**/*.py", "contracts/*.py")
 
 
@@ -55,19 +64,18 @@ RECORDED: dict[str, Recorded] = {
     ),
     "runtime-bench-quick.json": Recorded(
         "rt3lab bench runtime --bundle QUICK_BUNDLE --json",
-        (*_ENGINE, "lab/bench/runtime.py", "lab/bench/anchors.py", "lab/model/transformer.py"),
+        _RUNTIME_BENCH,
     ),
     "runtime-bench-default.json": Recorded(
-        "rt3lab bench runtime --bundle DEFAULT_BUNDLE --json",
-        (*_ENGINE, "lab/bench/runtime.py", "lab/bench/anchors.py", "lab/model/transformer.py"),
+        "rt3lab bench runtime --bundle DEFAULT_BUNDLE --json", _RUNTIME_BENCH
     ),
     "runner-bench-quick.json": Recorded(
         "rt3lab bench runner --bundle QUICK_BUNDLE --json",
-        (*_ENGINE, "lab/bench/runner.py"),
+        (*_ENGINE, "lab/bench/runner.py", "lab/bench/source.py"),
     ),
     "runner-bench-distilbert.json": Recorded(
         "rt3lab bench runner --synthetic distilbert --json",
-        (*_ENGINE, "lab/bench/runner.py"),
+        (*_ENGINE, "lab/bench/runner.py", "lab/bench/source.py"),
     ),
     "search-bench-quick.json": Recorded(
         "rt3lab bench search --quick --json",
