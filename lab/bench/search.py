@@ -3,10 +3,11 @@ evolutionary search (as HAT uses), at an equal number of child evaluations.
 
 One preparation (dense, BP, candidates, the measured latency table, calibration, the
 supernet; seed 0) serves every method and seed, so all of them score children on the same
-models with the same evaluator (:meth:`lab.compression.pipeline.Prepared.evaluate`). Per
-method and seed: the best reward, the best child's weighted accuracy (RT3's loss weights)
-and whether it meets every deadline, and the mean reward in each quarter of the
-evaluations (the learning curve); then means with a 95 % t-interval over the seeds.
+models with the same evaluator (:meth:`lab.compression.pipeline.Prepared.evaluate`); the
+methods are :mod:`lab.compression.search.methods`. Per method and seed: the best reward,
+the best child's weighted accuracy (RT3's loss weights) and whether it meets every
+deadline, and the mean reward in each quarter of the evaluations (the learning curve); then
+means with a 95 % t-interval over the seeds.
 """
 
 from __future__ import annotations
@@ -21,14 +22,12 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 if TYPE_CHECKING:
-    import torch
-
-    from lab.compression.controller import Child, SearchSpace
-    from lab.compression.search import Outcome
+    from lab.compression.search.controller import Child, SearchSpace
+    from lab.compression.search.reinforce import Outcome
 
 app = typer.Typer()
 
-METHODS = ("rl", "random", "evolution")
+_LABELS = {"rl": "RL"}  # how the progress log names a method
 # two-sided 95 % Student t quantiles by degrees of freedom
 _T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
 
@@ -59,90 +58,6 @@ def quartiles(rewards: list[float]) -> list[float]:
     for q in range(4):
         part = rewards[q * n // 4 : (q + 1) * n // 4] or rewards[-1:]
         out.append(sum(part) / len(part))
-    return out
-
-
-def random_search(
-    space: SearchSpace, evaluate: Callable[[Child, int], Outcome], n: int, seed: int
-) -> list[tuple[Child, Outcome]]:
-    """``n`` children drawn uniformly (allowed level combinations only, as RL samples)."""
-    import torch
-
-    from lab.compression.controller import random_child
-
-    g = torch.Generator().manual_seed(10_007 + seed)
-    out = []
-    for i in range(n):
-        child = random_child(space, g)
-        out.append((child, evaluate(child, i)))
-    return out
-
-
-def _mutate(space: SearchSpace, child: Child, g: torch.Generator, p: float) -> Child:
-    import torch
-
-    from lab.compression.controller import Child as C
-    from lab.compression.controller import random_child
-
-    fresh = random_child(space, g)
-    combo = fresh.levels if float(torch.rand((), generator=g)) < p else child.levels
-    choices = tuple(
-        tuple(
-            tuple(
-                f if float(torch.rand((), generator=g)) < p else c
-                for c, f in zip(cs, fs, strict=True)
-            )
-            for cs, fs in zip(cl, fl, strict=True)
-        )
-        for cl, fl in zip(child.choices, fresh.choices, strict=True)
-    )
-    return C(combo, choices)
-
-
-def _crossover(a: Child, b: Child, g: torch.Generator) -> Child:
-    import torch
-
-    from lab.compression.controller import Child as C
-
-    pick = [float(torch.rand((), generator=g)) < 0.5 for _ in a.choices]
-    choices = tuple(x if k else y for x, y, k in zip(a.choices, b.choices, pick, strict=True))
-    return C(a.levels, choices)
-
-
-def evolutionary_search(
-    space: SearchSpace,
-    evaluate: Callable[[Child, int], Outcome],
-    n: int,
-    seed: int,
-    population: int = 10,
-    parents: int = 5,
-    mutation: float = 0.1,
-) -> list[tuple[Child, Outcome]]:
-    """HAT-style evolution: a random population, then generations of the ``parents`` best
-    so far, half the offspring mutated (every decision redrawn with ``mutation``), half
-    crossed over (each set's patterns from one parent, the first parent's levels)."""
-    import torch
-
-    from lab.compression.controller import random_child
-
-    g = torch.Generator().manual_seed(20_011 + seed)
-    out: list[tuple[Child, Outcome]] = []
-
-    def ev(child: Child) -> None:
-        out.append((child, evaluate(child, len(out))))
-
-    for _ in range(min(population, n)):
-        ev(random_child(space, g))
-    while len(out) < n:
-        best = sorted(out, key=lambda co: -co[1].reward)[:parents]
-        for k in range(population):
-            if len(out) >= n:
-                break
-            i, j = (int(x) for x in torch.randint(len(best), (2,), generator=g))
-            if k % 2 == 0:
-                ev(_mutate(space, best[i][0], g, mutation))
-            else:
-                ev(_crossover(best[i][0], best[j][0], g))
     return out
 
 
@@ -179,13 +94,9 @@ def run_search_bench(
 
     from device_profiles import load_profile
     from lab.compression.budget import BUDGETS
-    from lab.compression.pipeline import (
-        CompressOptions,
-        Compressor,
-        SilentReporter,
-        prepare_search,
-    )
-    from lab.compression.search import Search, SearchConfig
+    from lab.compression.compressor import Compressor
+    from lab.compression.options import CompressOptions, SilentReporter
+    from lab.compression.pipeline import prepare_search
     from lab.compression.tasks import load_task
     from lab.model.training import torch_threads
 
@@ -220,44 +131,7 @@ def run_search_bench(
             return memo[key]
 
         n = budget.episodes
-        per_seed: dict[str, list[dict[str, Any]]] = {m: [] for m in METHODS}
-        for seed in range(seeds):
-            progress(f"seed {seed}: RL")
-            search = Search(p.space, SearchConfig(seed=seed), None)
-            result = search.run(evaluate, n)
-            from lab.compression.controller import Child as C
-
-            rl = [(C.from_dict(e["child"]), memo[json.dumps(e["child"])]) for e in result.log]
-            per_seed["rl"].append(_summary(rl, c.loss_weights))
-            progress(f"seed {seed}: random")
-            per_seed["random"].append(
-                _summary(random_search(p.space, evaluate, n, seed), c.loss_weights)
-            )
-            progress(f"seed {seed}: evolution")
-            per_seed["evolution"].append(
-                _summary(evolutionary_search(p.space, evaluate, n, seed), c.loss_weights)
-            )
-    methods: dict[str, Any] = {}
-    for m, rows in per_seed.items():
-        best, best_ci = mean_ci95([r["best_reward"] for r in rows])
-        accs = [
-            r["best_weighted_accuracy"] for r in rows if r["best_weighted_accuracy"] is not None
-        ]
-        acc, acc_ci = mean_ci95(accs) if accs else (None, None)
-        met, met_ci = mean_ci95([1.0 if r["all_deadlines_met"] else 0.0 for r in rows])
-        methods[m] = {
-            "best_reward": best,
-            "best_reward_ci95": best_ci,
-            "best_weighted_accuracy": acc,
-            "best_weighted_accuracy_ci95": acc_ci,
-            "all_deadlines_met": met,
-            "all_deadlines_met_ci95": met_ci,
-            "reward_by_quartile": [
-                sum(r["reward_by_quartile"][q] for r in rows) / len(rows) for q in range(4)
-            ],
-            "evaluations": n,
-            "per_seed": rows,
-        }
+        per_seed = _per_seed(p.space, evaluate, n, seeds, c.loss_weights, progress)
     return {
         "bench": "search",
         "budget": budget_name,
@@ -274,7 +148,48 @@ def run_search_bench(
         "prepare_s": round(prep_s, 1),
         "wall_s": round(time.monotonic() - t0, 1),
         "load_average": [round(x, 2) for x in os.getloadavg()],
-        "methods": methods,
+        "methods": {m: _across_seeds(rows, n) for m, rows in per_seed.items()},
+    }
+
+
+def _per_seed(
+    space: SearchSpace,
+    evaluate: Callable[[Child, int], Outcome],
+    n: int,
+    seeds: int,
+    weights: tuple[float, ...],
+    progress: Callable[[str], None],
+) -> dict[str, list[dict[str, Any]]]:
+    """Every search method's summary (:data:`lab.compression.search.methods.SEARCH_METHODS`)
+    for each seed, the methods in turn within a seed."""
+    from lab.compression.search.methods import SEARCH_METHODS
+
+    per_seed: dict[str, list[dict[str, Any]]] = {m: [] for m in SEARCH_METHODS}
+    for seed in range(seeds):
+        for m, method in SEARCH_METHODS.items():
+            progress(f"seed {seed}: {_LABELS.get(m, m)}")
+            per_seed[m].append(_summary(method(space, evaluate, n, seed), weights))
+    return per_seed
+
+
+def _across_seeds(rows: list[dict[str, Any]], n: int) -> dict[str, Any]:
+    """One method's per-seed summaries as means with 95 % intervals."""
+    best, best_ci = mean_ci95([r["best_reward"] for r in rows])
+    accs = [r["best_weighted_accuracy"] for r in rows if r["best_weighted_accuracy"] is not None]
+    acc, acc_ci = mean_ci95(accs) if accs else (None, None)
+    met, met_ci = mean_ci95([1.0 if r["all_deadlines_met"] else 0.0 for r in rows])
+    return {
+        "best_reward": best,
+        "best_reward_ci95": best_ci,
+        "best_weighted_accuracy": acc,
+        "best_weighted_accuracy_ci95": acc_ci,
+        "all_deadlines_met": met,
+        "all_deadlines_met_ci95": met_ci,
+        "reward_by_quartile": [
+            sum(r["reward_by_quartile"][q] for r in rows) / len(rows) for q in range(4)
+        ],
+        "evaluations": n,
+        "per_seed": rows,
     }
 
 

@@ -11,6 +11,7 @@ import json
 import os
 import platform
 import time
+from typing import Any
 
 import typer
 
@@ -34,8 +35,6 @@ def train(
     as_json: bool = typer.Option(False, "--json", help="Print JSON only."),
 ) -> None:
     """Train the dense RT3 Transformer for a time budget and report speed and accuracy."""
-    from rich.table import Table
-
     from lab.model import build_model
     from lab.model.data import load_lm_corpus
     from lab.model.training import evaluate_lm, num_batches, train_lm
@@ -108,7 +107,19 @@ def train(
     if as_json:
         typer.echo(json.dumps(report, indent=2))
         return
-    table = Table(title=f"dense RT3 Transformer on {data}, {seconds:.0f} s budget")
+    title = f"dense RT3 Transformer on {data}, {seconds:.0f} s budget"
+    _print_report(title, report, corpus, result, valid, test)
+
+
+def _print_report(
+    title: str, report: dict[str, Any], corpus: Any, result: Any, valid: Any, test: Any
+) -> None:
+    """The headline figures as a table on stdout."""
+    from rich.table import Table
+
+    from termout import console as termout_console
+
+    table = Table(title=title)
     table.add_column("figure")
     table.add_column("value", justify="right")
     rows = [

@@ -1,10 +1,18 @@
 """Compression: block-structured pruning, pattern pruning and the RL search of pattern sets.
 
-Entry points: ``rt3lab compress`` / ``rt3lab evaluate`` (:mod:`lab.compression.cli`), or
-:func:`lab.compression.pipeline.compress` with :func:`lab.compression.pipeline.load_lm_data`
-and :class:`lab.compression.pipeline.CompressOptions`. The pieces: the pruning lifecycle
-(:mod:`.sparsifier`), BP (:mod:`.block_pruning`), PP (:mod:`.pattern_pruning`), RT3's reward
-(:mod:`.reward`), latency estimators (:mod:`.latency`), the controller and resumable search
-(:mod:`.controller`, :mod:`.search`), joint fine-tuning (:mod:`.finetune`) and the bundle
-table (:mod:`.evaluation`). Importing this package imports nothing heavy.
+Entry points: ``rt3lab compress`` / ``rt3lab evaluate`` (:mod:`lab.compression.cli`), thin
+layers over :func:`lab.compression.pipeline.compress_request` (a
+:class:`lab.compression.options.CompressRequest`) and
+:func:`lab.compression.evaluation.evaluate_bundle` (an ``Evaluation``); or
+:func:`lab.compression.pipeline.compress` on a task or
+:func:`lab.compression.pipeline.load_lm_data`'s corpus with
+:class:`lab.compression.options.CompressOptions`.
+
+The stages, one module (or subpackage) each, driven by :mod:`.pipeline` with the run's
+:class:`lab.compression.compressor.Compressor`: the dense model (:mod:`.dense`), BP
+(:mod:`.block_pruning` on the lifecycle of :mod:`.sparsifier`), PP (:mod:`.pattern_pruning`,
+:mod:`.pattern_sets`), latency (:mod:`.latency`), the search (:mod:`.search`: controller,
+REINFORCE, reward, calibration, supernet, other search methods), joint fine-tuning
+(:mod:`.finetune`), the bundle (:mod:`.output`) and ``evaluate`` (:mod:`.evaluation`).
+Importing this package imports nothing heavy.
 """

@@ -26,10 +26,20 @@ from lab.compression.blocks import (
     column_group_sizes,
     expand_column_groups,
 )
-from lab.compression.sparsifier import CompressionError, Sparsifier, check_sparsity
+from lab.compression.finetune import train_masked
+from lab.compression.latency.estimators import OpCounts, op_counts
+from lab.compression.sparsifier import (
+    CompressionError,
+    Sparsifier,
+    check_sparsity,
+    mask_sparsity,
+)
 
 if TYPE_CHECKING:
     import torch
+    from torch import nn
+
+    from lab.compression.compressor import Compressor
 
 DEFAULT_CONFIG = Path(__file__).with_name("bp_rt3.yaml")
 GROUP_KINDS = ("block-column", "block-row")
@@ -242,3 +252,90 @@ def block_column_of(mask: torch.Tensor, block_rows: int) -> bool:
 
     firsts = mask[::block_rows]
     return bool(torch.equal(expand_column_groups(firsts, mask.shape[0], block_rows), mask))
+
+
+# --- the BP stage of compress --------------------------------------------------------------
+
+
+def block_prune(c: Compressor, model: nn.Module, random: bool) -> dict[str, torch.Tensor]:
+    """BP (or rBP when ``random``) on ``model`` in place, on the run's budget: the group
+    lasso phase, hard pruning, masked retraining (rBP retrains for both phases' steps, the
+    same budget); returns the masks."""
+    b = c.budget
+    names = list(c.task.prunable(model))
+    sparsity = c.bp_config.sparsity_for(names)
+    gen = c.generator(7 if random else 3)
+    pruner = RandomBlockPruner(c.bp_config, gen) if random else BlockPruner(c.bp_config)
+    pruner.prepare(model, sparsity)
+    label = "rBP" if random else "BP"
+    c.reporter.stage(
+        f"{label}: group lasso + prune + retrain", b.bp_lasso_steps + b.bp_retrain_steps
+    )
+
+    def train(steps: int, penalty: Any = None) -> None:
+        train_masked(
+            model,
+            c.task.objective(),
+            steps,
+            pruner.masks,
+            gen,
+            b.batch_size,
+            b.seq_len,
+            c.finetune_lr,
+            penalty=penalty,
+            on_step=lambda s, loss: c.reporter.advance(1, f"loss {loss:.2f}"),
+        )
+
+    with c.seeded(11 if random else 5):
+        if not random:
+            train(b.bp_lasso_steps, pruner.penalty)
+        pruner.step()
+        # rBP gets the lasso phase's steps as extra retraining: the same budget
+        train(b.bp_retrain_steps + (b.bp_lasso_steps if random else 0))
+    return pruner.squash_mask()
+
+
+@dataclass(frozen=True)
+class BlockPruned:
+    """The BP model (its masks, state and weights) with its figures, and rBP's beside it
+    (None when not run)."""
+
+    masks: dict[str, Any]
+    state: dict[str, Any]
+    weights: dict[str, Any]
+    sparsity: float
+    nnz: int
+    ops: OpCounts
+    test: tuple[float, float | None]
+    valid: tuple[float, float | None]
+    rbp_sparsity: float | None
+    rbp_test: tuple[float, float | None] | None
+
+
+def run_bp(
+    c: Compressor,
+    model: nn.Module,
+    dense_state: dict[str, Any],
+    dense_weights: dict[str, Any],
+    with_rbp: bool = True,
+) -> BlockPruned:
+    """BP on the dense ``model`` (it ends as the BP model), scored on test and validation
+    tokens; with ``with_rbp`` rBP too, from the same dense state, scored on test tokens."""
+    names = list(c.task.prunable(model))
+    masks = block_prune(c, model, random=False)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    weights = c.weights(model)
+    sparsity, nnz = mask_sparsity(masks, dense_weights)
+    ops = op_counts(model, masks, names, c.task.seq_len)
+    test = c.score(model, masks, "test")
+    valid = c.score(model, masks, "valid")
+    rbp_sparsity, rbp_test = None, None
+    if with_rbp:
+        model.load_state_dict(dense_state)
+        rbp_masks = block_prune(c, model, random=True)
+        rbp_sparsity, _ = mask_sparsity(rbp_masks, dense_weights)
+        rbp_test = c.score(model, rbp_masks, "test")
+        model.load_state_dict(state)
+    return BlockPruned(
+        masks, state, weights, sparsity, nnz, ops, test, valid, rbp_sparsity, rbp_test
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -60,148 +60,149 @@ def _progress(enabled: bool) -> Progress:
     )
 
 
-@app.command()
-def compress(
-    out: Path = typer.Option(..., "--out", help="Bundle directory to write."),
-    model: str = typer.Option(
-        "rt3-transformer",
+# The options, declared once; the commands' signatures name them.
+Out = Annotated[Path, typer.Option("--out", help="Bundle directory to write.")]
+Model = Annotated[
+    str,
+    typer.Option(
         "--model",
         help="rt3-transformer (RT3's LM) or hf:DIR (a local Hugging Face BERT-family checkpoint).",
     ),
-    data: str = typer.Option(
-        "builtin", "--data", help="builtin or wikitext2:DIR (LM); glue:TASK:DIR (with hf:DIR)."
-    ),
-    profile: str = typer.Option("rt3-paper", "--profile", help="Device profile name or path."),
-    episodes: int | None = typer.Option(
-        None, "--episodes", help="RL episodes (default: the budget's, 100 quick, 300 default)."
-    ),
-    quick: bool = typer.Option(False, "--quick", help="The demo budget (about 3 minutes)."),
-    seed: int = typer.Option(0, "--seed"),
-    bp_config: Path | None = typer.Option(
-        None, "--bp-config", help="BP YAML (default: RT3's per-layer sparsities)."
-    ),
-    block: int | None = typer.Option(None, "--block", help="Block size (rows = columns)."),
-    family: str = typer.Option(
-        "block-column", "--family", help="block-column (compacts) or elementwise (does not)."
-    ),
-    candidates: str = typer.Option(
-        "fitted",
+]
+Data = Annotated[
+    str,
+    typer.Option("--data", help="builtin or wikitext2:DIR (LM); glue:TASK:DIR (with hf:DIR)."),
+]
+Profile = Annotated[str, typer.Option("--profile", help="Device profile name or path.")]
+Episodes = Annotated[
+    int | None,
+    typer.Option("--episodes", help="RL episodes (default: the budget's, 100 quick, 300 default)."),
+]
+Quick = Annotated[bool, typer.Option("--quick", help="The demo budget (about 3 minutes).")]
+Seed = Annotated[int, typer.Option("--seed")]
+BPConfigFile = Annotated[
+    Path | None,
+    typer.Option("--bp-config", help="BP YAML (default: RT3's per-layer sparsities)."),
+]
+Block = Annotated[int | None, typer.Option("--block", help="Block size (rows = columns).")]
+Family = Annotated[
+    str,
+    typer.Option("--family", help="block-column (compacts) or elementwise (does not)."),
+]
+Candidates = Annotated[
+    str,
+    typer.Option(
         "--candidates",
         help="fitted (Lloyd-fitted to the BP weights) or rt3 (RT3's shrunken search space).",
     ),
-    exclusive: float = typer.Option(
-        1.0,
+]
+Exclusive = Annotated[
+    float,
+    typer.Option(
         "--exclusive",
         help="Discount in [0, 1] of the weights a denser set keeps when a sparser set's "
         "patterns are fitted and assigned (0: plain nearest patterns).",
     ),
-    estimator: str = typer.Option(
-        "measured",
+]
+Estimator = Annotated[
+    str,
+    typer.Option(
         "--estimator",
         help="measured (a latency table measured here on the runtime), op-count (RT3's "
         "model) or profile (the profile's variant latencies).",
     ),
-    deadlines: str = typer.Option(
-        "auto",
+]
+Deadlines = Annotated[
+    str,
+    typer.Option(
         "--deadlines",
         help="auto (dense-top with measured, scaled otherwise), dense-top (dense meets the "
         "top level exactly), scaled (BP does, as in RT3), profile (raw), or one deadline in "
         "ms per governor level, highest frequency first (e.g. 0.9,0.8,0.7).",
     ),
-    reward_norm: str = typer.Option("auto", "--reward-norm", help="auto or rt3."),
-    size: str | None = typer.Option(None, "--size", help="Model size: tiny, small or rt3."),
-    no_cache: bool = typer.Option(False, "--no-cache", help="Retrain the dense model."),
-    threads: int | None = typer.Option(
-        None, "--threads", help="Torch threads (default: every core; 1 is faster when shared)."
-    ),
-    as_json: bool = typer.Option(False, "--json", help="Print only the evaluation as JSON."),
-    device: str = typer.Option(
-        "auto",
+]
+RewardNorm = Annotated[str, typer.Option("--reward-norm", help="auto or rt3.")]
+Size = Annotated[str | None, typer.Option("--size", help="Model size: tiny, small or rt3.")]
+NoCache = Annotated[bool, typer.Option("--no-cache", help="Retrain the dense model.")]
+Threads = Annotated[
+    int | None,
+    typer.Option("--threads", help="Torch threads (default: every core; 1 is faster when shared)."),
+]
+CompressJson = Annotated[bool, typer.Option("--json", help="Print only the evaluation as JSON.")]
+CompressDevice = Annotated[
+    str,
+    typer.Option(
         "--device",
         metavar="cpu|cuda|auto",
         help="Where training, the search's fine-tuning and scoring run (auto: CUDA if present).",
     ),
+]
+
+
+@app.command()
+def compress(
+    out: Out,
+    model: Model = "rt3-transformer",
+    data: Data = "builtin",
+    profile: Profile = "rt3-paper",
+    episodes: Episodes = None,
+    quick: Quick = False,
+    seed: Seed = 0,
+    bp_config: BPConfigFile = None,
+    block: Block = None,
+    family: Family = "block-column",
+    candidates: Candidates = "fitted",
+    exclusive: Exclusive = 1.0,
+    estimator: Estimator = "measured",
+    deadlines: Deadlines = "auto",
+    reward_norm: RewardNorm = "auto",
+    size: Size = None,
+    no_cache: NoCache = False,
+    threads: Threads = None,
+    as_json: CompressJson = False,
+    device: CompressDevice = "auto",
 ) -> None:
     """Compress a Transformer: BP, then RL-searched pattern sets, one per DVFS level."""
-    from dataclasses import replace
-
-    from device_profiles import load_profile
-    from lab.compression.budget import DEFAULT, QUICK
     from lab.compression.evaluation import evaluate_bundle
-    from lab.compression.pipeline import CompressOptions
-    from lab.compression.pipeline import compress as run
-    from lab.compression.sparsifier import CompressionError
-    from lab.compression.tasks import MODEL_SPECS, load_task
-    from lab.host.compute import compute_device, resolve_device
+    from lab.compression.options import CompressRequest
+    from lab.compression.pipeline import compress_request
 
-    if model != "rt3-transformer" and not model.startswith("hf:"):
-        raise CompressionError(f"--model {model}: expected one of {list(MODEL_SPECS)}")
-    dev = resolve_device(device)  # an unusable device fails before any data is read
-    budget = QUICK if quick else DEFAULT
-    if size is not None:
-        budget = replace(budget, size=size)
-        budget.model_config()  # validates the size name
-    prof = load_profile(profile)
-    # Validate cheap inputs before loading data or training anything.
-    from lab.compression.block_pruning import load_bp_config
-    from lab.compression.pattern_pruning import check_candidates
-    from lab.compression.reward import governor_levels
-
-    governor_levels(prof)
-    check_candidates(candidates)
-    load_bp_config(bp_config, block_rows=block, block_cols=block)
-    opts = CompressOptions(
-        profile=prof.name,
-        out=out,
-        budget=budget,
-        seed=seed,
-        episodes=episodes,
-        bp_config=bp_config,
-        block_rows=block,
-        block_cols=block,
-        family=family,
-        candidates=candidates,
-        exclusive=exclusive,
-        estimator=estimator,
-        deadlines=deadlines,
-        reward_norm=reward_norm,
-        use_cache=not no_cache,
-        threads=threads,
-    )
-    task = load_task(model, data, budget)
-    with _progress(not as_json) as progress, compute_device(dev):
-        run(task, prof, opts, RichReporter(progress))
-    with compute_device(dev):
-        result = evaluate_bundle(out)
-    if as_json:
-        typer.echo(json.dumps(result.to_dict(), indent=2))
-    else:
-        _print_evaluation(result)
+    request = CompressRequest(
+        out, model, data, profile, episodes, quick, seed, bp_config, block, family,
+        candidates, exclusive, estimator, deadlines, reward_norm, size, no_cache, threads,
+        device,
+    )  # fmt: skip
+    with _progress(not as_json) as progress:
+        compress_request(request, RichReporter(progress))
+    _show(evaluate_bundle(out, device=device), as_json)
 
 
 @app.command()
 def evaluate(
-    bundle: Path = typer.Option(..., "--bundle", help="Bundle directory."),
-    data: str | None = typer.Option(
-        None, "--data", help="Data to re-score on (default: the bundle's provenance.data)."
-    ),
-    threads: int | None = typer.Option(None, "--threads", help="torch threads."),
-    as_json: bool = typer.Option(False, "--json", help="Print only JSON."),
-    device: str = typer.Option(
-        "auto", "--device", metavar="cpu|cuda|auto", help="Where scoring runs."
-    ),
+    bundle: Annotated[Path, typer.Option("--bundle", help="Bundle directory.")],
+    data: Annotated[
+        str | None,
+        typer.Option("--data", help="Data to re-score on (default: the bundle's provenance.data)."),
+    ] = None,
+    threads: Annotated[int | None, typer.Option("--threads", help="torch threads.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print only JSON.")] = False,
+    device: Annotated[
+        str, typer.Option("--device", metavar="cpu|cuda|auto", help="Where scoring runs.")
+    ] = "auto",
 ) -> None:
     """Re-score every pattern set on the test split: sparsity, accuracy, perplexity, delta
     to dense; then the baselines (as recorded by compress)."""
     from lab.compression.evaluation import evaluate_bundle
-    from lab.host.compute import compute_device
 
-    with compute_device(device):
-        result = evaluate_bundle(bundle, data=data, threads=threads)
+    _show(evaluate_bundle(bundle, data=data, threads=threads, device=device), as_json)
+
+
+def _show(ev: Evaluation, as_json: bool) -> None:
+    """The evaluation as JSON (``--json``: the result serialised) or as tables."""
     if as_json:
-        typer.echo(json.dumps(result.to_dict(), indent=2))
+        typer.echo(json.dumps(ev.to_dict(), indent=2))
     else:
-        _print_evaluation(result)
+        _print_evaluation(ev)
 
 
 def _pct(x: float | None) -> str:

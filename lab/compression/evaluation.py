@@ -16,13 +16,15 @@ labelled so.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from lab.compression.latency.check import bundle_latencies
 from lab.compression.pattern_pruning import COMPACTS
 
 
@@ -204,10 +206,6 @@ def _with_latencies(
     b: Any, rows: list[SetRow], pp_rows: list[SetRow]
 ) -> tuple[list[SetRow], list[SetRow]]:
     """Rows with the latency table's estimate and the runtime's measurement (if a table)."""
-    from dataclasses import replace
-
-    from lab.compression.latency_table import bundle_latencies
-
     lat = bundle_latencies(b)
     if not lat:
         return rows, pp_rows
@@ -220,16 +218,47 @@ def _with_latencies(
 
 
 def evaluate_bundle(
-    path: str | Path, data: str | None = None, threads: int | None = None
+    path: str | Path,
+    data: str | None = None,
+    threads: int | None = None,
+    device: str | None = None,
 ) -> Evaluation:
     """Load and validate the bundle at ``path`` (``BundleError`` if corrupt), re-score its
-    sets on the data (``EvaluationError`` when it cannot) and tabulate them."""
-    from dataclasses import replace
-
+    sets on the data (``EvaluationError`` when it cannot) and tabulate them; ``device``
+    (cpu, cuda[:N], auto) is where the scoring runs (None: the current compute device)."""
+    from lab.host.compute import compute_device
     from lab.runtime.bundle import Bundle
 
-    b = Bundle.load(path)
-    scores = rescore(b, data, threads)
+    with compute_device(device) if device is not None else contextlib.nullcontext():
+        b = Bundle.load(path)
+        scores = rescore(b, data, threads)
+        mismatches = _mismatches(b, scores)
+        entries = {
+            n: replace(e, accuracy=scores.sets[n][0], perplexity=scores.sets[n][1])
+            for n, e in b.entries.items()
+        }
+        dense = {
+            **b.reference.get("dense", {}),
+            "accuracy": scores.dense[0],
+            "perplexity": scores.dense[1],
+        }
+        rows, pp_rows = _rows(dense, entries)
+        comparisons = _comparisons(b, entries)
+        rows, pp_rows = _with_latencies(b, rows, pp_rows)
+    return Evaluation(
+        str(path),
+        dense.get("accuracy"),
+        dense.get("perplexity"),
+        rows,
+        comparisons,
+        _checks(pp_rows, comparisons),
+        scores.scored_on,
+        mismatches,
+    )
+
+
+def _mismatches(b: Any, scores: Scores) -> list[str]:
+    """Every figure ``bundle.json`` records that the re-scoring does not reproduce."""
     mismatches = []
     stored = {"dense": b.reference.get("dense", {})} | {
         n: {"accuracy": e.accuracy, "perplexity": e.perplexity} for n, e in b.entries.items()
@@ -242,16 +271,11 @@ def evaluate_bundle(
                 f"{name}: bundle.json records accuracy {rec.get('accuracy')}, perplexity "
                 f"{rec.get('perplexity')}; measured {acc}, {ppl}"
             )
-    entries = {
-        n: replace(e, accuracy=scores.sets[n][0], perplexity=scores.sets[n][1])
-        for n, e in b.entries.items()
-    }
-    dense = {
-        **b.reference.get("dense", {}),
-        "accuracy": scores.dense[0],
-        "perplexity": scores.dense[1],
-    }
-    bp = b.reference.get("bp", {})
+    return mismatches
+
+
+def _rows(dense: dict[str, Any], entries: dict[str, Any]) -> tuple[list[SetRow], list[SetRow]]:
+    """The table's rows (dense first, then every set) and the pattern sets' rows alone."""
     d_acc = dense.get("accuracy")
     rows = [
         SetRow(
@@ -282,7 +306,13 @@ def evaluate_bundle(
         rows.append(row)
         if e.name != "bp":
             pp_rows.append(row)
+    return rows, pp_rows
+
+
+def _comparisons(b: Any, entries: dict[str, Any]) -> list[Comparison]:
+    """BP against rBP, and each RL set against its BP+rPP twin (as compress recorded)."""
     comparisons = []
+    bp = b.reference.get("bp", {})
     rbp = b.baselines.get("rbp")
     if rbp and bp.get("accuracy") is not None:
         comparisons.append(
@@ -309,7 +339,11 @@ def evaluate_bundle(
                     float(base["accuracy"]),
                 )
             )
-    rows, pp_rows = _with_latencies(b, rows, pp_rows)
+    return comparisons
+
+
+def _checks(pp_rows: list[SetRow], comparisons: list[Comparison]) -> dict[str, bool]:
+    """The PASS/FAIL lines: what RT3's claims need of the sets and baselines."""
     ordered = sorted(pp_rows, key=lambda r: r.sparsity)
     by_freq = sorted(pp_rows, key=lambda r: -(r.freq_khz or 0))
     checks: dict[str, bool] = {
@@ -334,13 +368,4 @@ def evaluate_bundle(
     rl_cmp = [c for c in comparisons if c.method.startswith("RL")]
     if rl_cmp:
         checks["rl_beats_bp_rpp"] = all(c.wins for c in rl_cmp)
-    return Evaluation(
-        str(path),
-        d_acc,
-        dense.get("perplexity"),
-        rows,
-        comparisons,
-        checks,
-        scores.scored_on,
-        mismatches,
-    )
+    return checks

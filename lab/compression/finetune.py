@@ -9,20 +9,31 @@ every optimizer step the BP mask is re-applied, so nothing BP pruned comes back.
 What is trained on is an *objective*: endless ``(inputs, targets)`` batches and a loss that
 accepts substituted parameters. A 1-D token tensor means next-token prediction
 (:class:`LMObjective`); :mod:`lab.compression.tasks` has the GLUE classification one.
+
+The sixth stage of ``compress`` (:func:`finetune_final`): the search's chosen sets, and
+BP+rPP at the same non-zero counts, each fine-tuned jointly from the BP model and scored
+on test tokens (:class:`SetScore`).
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from lab.compression.sparsifier import mask_sparsity
 from lab.host.compute import on_compute_device, to_device
 
 if TYPE_CHECKING:
     import torch
     from torch import nn
+
+    from lab.compression.block_pruning import BlockPruned
+    from lab.compression.compressor import Compressor
+    from lab.compression.search.controller import Child
+
+Batch = Callable[[], tuple[Any, Any]]  # draws the next (inputs, targets) on the device
 
 
 def lm_windows(
@@ -144,30 +155,16 @@ def train_masked(
     ``data`` is a token stream (``seq_len`` windows) or an :class:`Objective`;
     ``penalty`` (e.g. BP's group lasso) is added to the loss.
     """
-    import torch
-
     objective = objective_of(data, seq_len)
-    with on_compute_device(model) as dev:
-        masks = {k: m.to(dev) for k, m in masks.items()}
-        model.train()
-        opt = torch.optim.Adam(model.parameters(), lr=lr)
-        windows = objective.batches(generator, batch_size)
-        reapply(model, masks)
-        last = float("nan")
-        for step in range(steps):
-            inputs, targets = (to_device(t, dev) for t in next(windows))
-            loss = objective.loss(model, inputs, targets)
-            total = loss + penalty() if penalty is not None else loss
-            opt.zero_grad()
-            total.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 0.5)
-            opt.step()
-            reapply(model, masks)
-            last = float(loss.detach())
-            if on_step is not None:
-                on_step(step, last)
-        model.eval()
-    return last
+
+    def step_loss(batch: Batch, dev: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        inputs, targets = batch()
+        loss = objective.loss(model, inputs, targets)
+        return (loss + penalty() if penalty is not None else loss), loss
+
+    return _masked_steps(
+        model, masks, objective, steps, generator, batch_size, lr, step_loss, on_step
+    )
 
 
 def joint_finetune(
@@ -223,29 +220,182 @@ def joint_steps(
     every step. Returns the last weighted loss (nan when ``steps`` is 0)."""
     import torch
 
+    def step_loss(batch: Batch, dev: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        sets = sample(generator)
+        if len(sets) != len(loss_weights):
+            raise ValueError(f"{len(sets)} sets but {len(loss_weights)} loss weights")
+        inputs, targets = batch()
+        total = torch.zeros((), device=dev)
+        for masks, w in zip(sets, loss_weights, strict=True):
+            params = masked_params(model, {k: m.to(dev) for k, m in masks.items()})
+            total = total + w * objective.loss(model, inputs, targets, params)
+        return total, total
+
+    return _masked_steps(
+        model, keep, objective, steps, generator, batch_size, lr, step_loss, on_step
+    )
+
+
+def _masked_steps(
+    model: nn.Module,
+    keep: Mapping[str, torch.Tensor],
+    objective: Objective,
+    steps: int,
+    generator: torch.Generator,
+    batch_size: int,
+    lr: float,
+    step_loss: Callable[[Batch, torch.device], tuple[torch.Tensor, torch.Tensor]],
+    on_step: Callable[[int, float], None] | None,
+) -> float:
+    """The loop every masked training shares, on the compute device: Adam, gradients
+    clipped at 0.5, ``keep`` re-applied before the first step and after every step.
+    ``step_loss(batch, device)`` draws its batch with ``batch()`` and returns the loss to
+    minimise and the loss to report; returns the last reported loss (nan for 0 steps)."""
+    import torch
+
     with on_compute_device(model) as dev:
         keep = {k: m.to(dev) for k, m in keep.items()}
         model.train()
         opt = torch.optim.Adam(model.parameters(), lr=lr)
         windows = objective.batches(generator, batch_size)
         reapply(model, keep)
+
+        def batch() -> tuple[Any, Any]:
+            inputs, targets = (to_device(t, dev) for t in next(windows))
+            return inputs, targets
+
         last = float("nan")
         for step in range(steps):
-            sets = sample(generator)
-            if len(sets) != len(loss_weights):
-                raise ValueError(f"{len(sets)} sets but {len(loss_weights)} loss weights")
-            inputs, targets = (to_device(t, dev) for t in next(windows))
-            total = torch.zeros((), device=dev)
-            for masks, w in zip(sets, loss_weights, strict=True):
-                params = masked_params(model, {k: m.to(dev) for k, m in masks.items()})
-                total = total + w * objective.loss(model, inputs, targets, params)
+            total, reported = step_loss(batch, dev)
             opt.zero_grad()
             total.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 0.5)
             opt.step()
             reapply(model, keep)
-            last = float(total.detach())
+            last = float(reported.detach())
             if on_step is not None:
                 on_step(step, last)
         model.eval()
     return last
+
+
+# --- the final stage of compress: the chosen sets and BP+rPP, fine-tuned jointly ------------
+
+
+@dataclass
+class SetScore:
+    """One set's figures."""
+
+    name: str
+    freq_khz: int | None
+    level: float | None
+    sparsity: float
+    nnz: int
+    ops: int
+    latency_ms: float | None
+    accuracy: float
+    perplexity: float
+    masks: dict[str, torch.Tensor] = field(repr=False, default_factory=dict)
+
+    def record(self) -> dict[str, Any]:
+        """JSON form without the masks."""
+        return {
+            "name": self.name,
+            "freq_khz": self.freq_khz,
+            "level": self.level,
+            "sparsity": self.sparsity,
+            "nnz": self.nnz,
+            "nonzero_mults": self.ops,
+            "nonzero_adds": self.ops,
+            "latency_ms": self.latency_ms,
+            "accuracy": self.accuracy,
+            "perplexity": self.perplexity,
+        }
+
+
+@dataclass(frozen=True)
+class FinalSets:
+    """The chosen child's sets fine-tuned jointly from the BP model (``backbone``, the
+    bundle's), BP's mask scored on that backbone, and BP+rPP fine-tuned the same way."""
+
+    backbone: dict[str, Any]
+    rl: list[SetScore]
+    bp_on_backbone: tuple[float, float | None]
+    rpp: list[SetScore]
+
+
+def finetune_sets(
+    c: Compressor, model: nn.Module, bp: BlockPruned, sets: list[dict[str, Any]], label: str
+) -> None:
+    """``sets`` fine-tuned jointly from the BP model for the budget's ``final_steps``."""
+    b = c.budget
+    model.load_state_dict(bp.state)
+    c.reporter.stage(f"joint fine-tuning ({label})", b.final_steps)
+    with c.seeded(17):
+        joint_finetune(
+            model,
+            sets,
+            c.loss_weights,
+            c.task.objective(),
+            b.final_steps,
+            bp.masks,
+            c.generator(17),
+            b.batch_size,
+            b.seq_len,
+            c.finetune_lr,
+            on_step=lambda s, loss: c.reporter.advance(1, f"loss {loss:.2f}"),
+        )
+
+
+def score_sets(
+    c: Compressor,
+    model: nn.Module,
+    sets: list[dict[str, Any]],
+    prefix: str,
+    child: Child,
+    dense_weights: dict[str, Any],
+) -> list[SetScore]:
+    """Each set (one per governor level) on test tokens, with its sparsity against the dense
+    weights, RT3's op count and estimated latency; named ``PREFIX<MHz>mhz``."""
+    counts, lats = c.latencies(model, sets)
+    out = []
+    for i, (m, cnt, lat, lv) in enumerate(zip(sets, counts, lats, c.levels_spec, strict=True)):
+        acc, ppl = c.score(model, m, "test")
+        sp, nnz = mask_sparsity(m, dense_weights)
+        out.append(
+            SetScore(
+                f"{prefix}{lv.freq_khz // 1000}mhz",
+                lv.freq_khz,
+                c.opts.levels[child.levels[i]],
+                sp,
+                nnz,
+                cnt.mults,
+                lat,
+                acc,
+                ppl,
+                m,
+            )
+        )
+    return out
+
+
+def finetune_final(
+    c: Compressor,
+    model: nn.Module,
+    bp: BlockPruned,
+    cands: dict[str, Any],
+    dense_weights: dict[str, Any],
+    best: Child,
+) -> FinalSets:
+    """The search's ``best`` child's sets and BP+rPP (random patterns matched to their
+    non-zeros, :meth:`lab.compression.pattern_sets.PatternSets.random_matched`), each
+    fine-tuned jointly from the BP model and scored on test tokens."""
+    rl_sets = c.patterns.set_masks(bp.weights, bp.masks, cands, best)
+    finetune_sets(c, model, bp, rl_sets, "RL sets")
+    backbone = {k: v.clone() for k, v in model.state_dict().items()}
+    rl = score_sets(c, model, rl_sets, "pp-", best, dense_weights)
+    bp_on_backbone = c.score(model, bp.masks, "test")
+    rpp_sets = c.patterns.random_matched(bp.weights, bp.masks, rl_sets, c.generator(19))
+    finetune_sets(c, model, bp, rpp_sets, "BP+rPP baseline")
+    rpp = score_sets(c, model, rpp_sets, "rpp-", best, dense_weights)
+    return FinalSets(backbone, rl, bp_on_backbone, rpp)

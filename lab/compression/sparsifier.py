@@ -56,6 +56,21 @@ def check_sparsity(value: object, where: str) -> float:
     return v
 
 
+def mask_sparsity(
+    masks: Mapping[str, torch.Tensor], weights: Mapping[str, torch.Tensor]
+) -> tuple[float, int]:
+    """``(sparsity, non-zeros)`` of ``weights`` under ``masks`` (a layer without a mask
+    counts dense).
+
+    >>> import torch
+    >>> mask_sparsity({"a": torch.tensor([True, False])}, {"a": torch.ones(2), "b": torch.ones(2)})
+    (0.25, 3)
+    """
+    nnz = sum(int(masks[k].sum()) if k in masks else weights[k].numel() for k in weights)
+    total = sum(w.numel() for w in weights.values())
+    return 1.0 - nnz / total, nnz
+
+
 def prunable_weights(model: nn.Module) -> dict[str, nn.Module]:
     """Every ``nn.Linear`` and ``nn.Embedding`` of ``model`` by qualified name, in order."""
     from torch import nn

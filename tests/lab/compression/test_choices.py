@@ -5,9 +5,11 @@ import torch
 from device_profiles import load_profile
 from lab.compression.blocks import to_blocks
 from lab.compression.budget import TEST
-from lab.compression.controller import Child
+from lab.compression.compressor import Compressor
+from lab.compression.options import CompressOptions, SilentReporter
 from lab.compression.pattern_pruning import assign_patterns
-from lab.compression.pipeline import CompressOptions, Compressor, SilentReporter, load_lm_data
+from lab.compression.pipeline import load_lm_data
+from lab.compression.search.controller import Child
 from lab.compression.tasks import LMTask
 
 
@@ -26,7 +28,7 @@ def _setup(wiki_dir, tmp_path, exclusive):
         bp[n] = m
     opts = CompressOptions("rt3-paper", tmp_path, TEST, exclusive=exclusive, threads=1)
     c = Compressor(task, load_profile("rt3-paper"), opts, SilentReporter())
-    return c, weights, bp, c.candidates(weights)
+    return c, weights, bp, c.patterns.candidates(weights)
 
 
 def test_evaluated_child_uses_exactly_the_chosen_candidates(wiki_dir, tmp_path):
@@ -41,11 +43,11 @@ def test_evaluated_child_uses_exactly_the_chosen_candidates(wiki_dir, tmp_path):
             for _ in range(3)
         )
         child = Child(levels, choices)
-        sets = c.set_masks(weights, bp, cands, child)
+        sets = c.patterns.set_masks(weights, bp, cands, child)
         used: dict[str, torch.Tensor] = {}
         for s, level in enumerate(levels):
             for li, name in enumerate(weights):
-                offered, w = c.offered_candidates(
+                offered, w = c.patterns.offered_candidates(
                     name, weights[name], bp[name], cands[name], level, used.get(name)
                 )
                 chosen = offered[list(choices[s][li])]

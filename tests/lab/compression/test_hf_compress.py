@@ -7,7 +7,8 @@ from device_profiles import load_profile
 from lab.cli import main
 from lab.compression.budget import TEST
 from lab.compression.evaluation import evaluate_bundle
-from lab.compression.pipeline import CompressOptions, compress
+from lab.compression.options import CompressOptions
+from lab.compression.pipeline import compress
 from lab.compression.tasks import load_task
 from lab.runtime.bundle import Bundle
 

@@ -9,14 +9,15 @@ from hypothesis import strategies as st
 
 from device_profiles import load_profile
 from lab.compression.budget import TEST
-from lab.compression.latency_table import (
+from lab.compression.latency.table import (
     TABLE_FILE,
     LatencyTable,
     LatencyTableError,
     layer_densities,
-    layer_points,
 )
-from lab.compression.pipeline import CompressOptions, compress, load_lm_data
+from lab.compression.latency.timing import layer_points
+from lab.compression.options import CompressOptions
+from lab.compression.pipeline import compress, load_lm_data
 from lab.runtime.bundle import Bundle
 
 
@@ -115,7 +116,7 @@ def test_estimate_of_a_hand_built_set_matches_its_measurement():
     15 % of the set measured end to end by the runtime in the same interleaved rounds (the
     stated tolerance on a shared 2-core machine; the quick bundle's median agreement is
     reported by ``rt3lab evaluate``)."""
-    from lab.compression.latency_table import measure_table_and_sets
+    from lab.compression.latency.table import measure_table_and_sets
     from lab.model import build_model
 
     torch.manual_seed(0)

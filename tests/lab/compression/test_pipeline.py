@@ -11,7 +11,8 @@ from lab.cli import main
 from lab.compression.block_pruning import block_column_of
 from lab.compression.budget import TEST
 from lab.compression.evaluation import evaluate_bundle
-from lab.compression.pipeline import CompressOptions, compress, load_lm_data
+from lab.compression.options import CompressOptions
+from lab.compression.pipeline import compress, load_lm_data
 from lab.runtime.bundle import Bundle, BundleError
 
 
@@ -224,8 +225,9 @@ def test_malformed_glue_tsv_is_named(tmp_path, capsys):
 
 
 def test_exclusive_sets_keep_their_size_and_share_fewer_weights(wiki_dir, tmp_path):
-    from lab.compression.controller import Child
-    from lab.compression.pipeline import Compressor, SilentReporter
+    from lab.compression.compressor import Compressor
+    from lab.compression.options import SilentReporter
+    from lab.compression.search.controller import Child
     from lab.compression.tasks import LMTask
 
     task = LMTask(load_lm_data(f"wikitext2:{wiki_dir}", TEST), TEST)
@@ -242,7 +244,7 @@ def test_exclusive_sets_keep_their_size_and_share_fewer_weights(wiki_dir, tmp_pa
         opts = CompressOptions("rt3-paper", tmp_path, TEST, exclusive=discount, threads=1)
         c = Compressor(task, load_profile("rt3-paper"), opts, SilentReporter())
         child = Child((2, 4, 5), tuple(tuple((0, 1, 2, 3) for _ in weights) for _ in range(3)))
-        sets[discount] = c.set_masks(weights, bp, c.candidates(weights), child)
+        sets[discount] = c.patterns.set_masks(weights, bp, c.patterns.candidates(weights), child)
     plain, excl = sets[0.0], sets[1.0]
     for name in weights:
         assert torch.equal(plain[0][name], excl[0][name])  # the densest set is unchanged

@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 from lab.bench.search import markdown_table
-from lab.compression.latency_table import latency_markdown
+from lab.compression.latency.check import latency_markdown
 
 ROOT = Path(__file__).resolve().parents[3]
 

@@ -6,8 +6,8 @@ import pytest
 
 from device_profiles import load_profile, profile_from_dict
 from device_profiles.loader import resolve_profile_path
-from lab.compression.latency import OpCountEstimator, OpCounts, TableEstimator
-from lab.compression.reward import LevelSpec, RewardConfig, governor_levels, reward
+from lab.compression.latency.estimators import OpCountEstimator, OpCounts, TableEstimator
+from lab.compression.search.reward import LevelSpec, RewardConfig, governor_levels, reward
 from lab.compression.sparsifier import CompressionError
 
 LEVELS = [
@@ -103,7 +103,7 @@ def test_op_count_matches_rt3s_for_rt3s_model():
     import torch
 
     from lab.compression.block_pruning import BlockPruner, load_bp_config
-    from lab.compression.latency import op_counts
+    from lab.compression.latency.estimators import op_counts
     from lab.compression.sparsifier import prunable_weights
     from lab.model.transformer import RT3TransformerLM
 

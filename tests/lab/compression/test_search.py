@@ -5,8 +5,8 @@ import json
 import pytest
 import torch
 
-from lab.compression.controller import Child, SearchSpace
-from lab.compression.search import Outcome, Search, SearchConfig
+from lab.compression.search.controller import Child, SearchSpace
+from lab.compression.search.reinforce import Outcome, Search, SearchConfig
 from lab.compression.sparsifier import CompressionError
 
 SPACE = SearchSpace(layers=("a", "b"), n_levels=5, n_sets=3, slots=2, n_candidates=4)

@@ -4,10 +4,10 @@ import json
 
 import pytest
 
-from lab.bench.search import evolutionary_search, random_search
 from lab.cli import main
-from lab.compression.controller import SearchSpace
-from lab.compression.search import Outcome
+from lab.compression.search.controller import SearchSpace
+from lab.compression.search.methods import evolutionary_search, random_search
+from lab.compression.search.reinforce import Outcome
 
 
 def test_bench_search_json(wiki_dir, capsys):
@@ -55,7 +55,7 @@ def test_rl_learns_a_noise_free_reward_within_the_quick_budget():
     at the quick budget's 100 episodes: on a reward counting candidate-0 choices, the last
     quarter's mean reward is above the first quarter's for every seed tried."""
     from lab.compression.budget import QUICK
-    from lab.compression.search import Search, SearchConfig
+    from lab.compression.search.reinforce import Search, SearchConfig
 
     space = SearchSpace(layers=tuple("abcdef"), n_levels=10, n_sets=3, slots=4, n_candidates=10)
 

@@ -9,7 +9,8 @@ records which (``runtime``). All variants live in one engine, so switching betwe
 selecting index tables:
 
 - ``dense``: the whole model, every layer dense (the unpruned rest included), timed first
-  in each round and again just before each layer's variants (:func:`layer_points`);
+  in each round and again just before each layer's variants
+  (:func:`lab.compression.latency.timing.layer_points`);
 - per pruned layer and per *bucket*: the whole model with that one layer at the bucket's
   pattern and every other layer dense, its saving taken against the dense run beside it.
   The buckets are BP alone and BP with each sparsity level's first candidate patterns (the
@@ -37,13 +38,13 @@ from __future__ import annotations
 
 import json
 import platform
-import statistics
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lab.compression.latency.timing import dense_key, fastest_ms, layer_points
 from lab.compression.sparsifier import CompressionError
 
 if TYPE_CHECKING:
@@ -56,7 +57,7 @@ TABLE_FILE = "latency_table.json"
 
 RUNTIME_NOTES = {
     "engine": "the whole model on the native engine (lab.runtime.engine), as auto runs it",
-    "per-layer": "the torch reference's per-layer forms (the engine could not run this model)",
+    "per-layer": "PyTorch/native forms per layer (the engine could not run this model)",
 }
 
 
@@ -223,42 +224,6 @@ class LatencyTable:
         return table
 
 
-def fastest_ms(raw: Mapping[str, list[float]]) -> dict[str, float]:
-    """Per variant, the fastest of its timings (seconds) in ms.
-
-    The table and ``evaluate``'s measurement both use the minimum, not the median: on this
-    project's shared 2-core machine (load averages of 10 to 16 while six engineers train)
-    medians of the same variant moved by 2x between rounds, while the fastest run is the
-    one a neighbour did not interrupt.
-
-    >>> fastest_ms({"a": [0.003, 0.001, 0.002]})
-    {'a': 1.0}
-    """
-    return {k: 1e3 * min(v) for k, v in raw.items()}
-
-
-def monotone(points: list[tuple[float, float]], cap: float) -> list[tuple[float, float]]:
-    """Least-squares non-decreasing fit (pool adjacent violators) of ``(density, ms)``
-    points sorted by density, each first capped at ``cap`` (the model dense).
-
-    A layer keeping fewer weights is not slower, and the runtime can always run it dense:
-    timing noise on a shared machine made single buckets of small layers 10-40 % slower
-    than dense, and summed over ten layers that noise outweighed the decoder's real saving.
-
-    >>> monotone([(0.25, 1.0), (0.5, 0.8), (0.75, 1.3), (1.0, 1.2)], cap=1.2)
-    [(0.25, 0.9), (0.5, 0.9), (0.75, 1.2), (1.0, 1.2)]
-    """
-    blocks: list[list[float]] = []  # [sum, count]
-    for _, y in points:
-        blocks.append([min(y, cap), 1.0])
-        while len(blocks) > 1 and blocks[-2][0] / blocks[-2][1] > blocks[-1][0] / blocks[-1][1]:
-            total, count = blocks.pop()
-            blocks[-1][0] += total
-            blocks[-1][1] += count
-    fitted = [b[0] / b[1] for b in blocks for _ in range(int(b[1]))]
-    return [(d, round(y, 9)) for (d, _), y in zip(points, fitted, strict=True)]
-
-
 def layer_densities(masks: Mapping[str, torch.Tensor]) -> dict[str, float]:
     """Kept fraction of every masked layer."""
     return {n: float(m.sum()) / m.numel() for n, m in masks.items()}
@@ -303,7 +268,7 @@ def measure_table_and_sets(
     import copy
 
     from lab.model.training import torch_threads
-    from lab.runtime.measure import host_freq_khz, make_inputs, timed_rounds
+    from lab.runtime.measure import make_inputs, timed_rounds
     from lab.runtime.pattern_set import PatternSet
 
     layers = list(buckets[0])
@@ -343,7 +308,7 @@ def measure_table_and_sets(
             variants: dict[str, tuple[Any, Any]] = {"dense": (lambda: eng.switch(None), run)}
             for key, ps in one.items():
                 if key.endswith("|0"):  # the model dense again, just before each layer's
-                    variants[_local(key)] = (lambda: eng.switch(None), run)
+                    variants[dense_key(key)] = (lambda: eng.switch(None), run)
                 variants[key] = (lambda n=ps.name: eng.switch(n), run)
             for ps in bucket_sets + extra:
                 variants[ps.name] = (lambda n=ps.name: eng.switch(n), run)
@@ -367,7 +332,7 @@ def measure_table_and_sets(
             for key in one:
                 name, i = key.split("|", 1)
                 if i == "0":
-                    variants[_local(key)] = (lambda: rm.switch(None), run_rm)
+                    variants[dense_key(key)] = (lambda: rm.switch(None), run_rm)
                 form = {name: rm.forms[bucket_sets[int(i)].name][name]}
                 variants[key] = (lambda f=form: activate(f), run_rm)
             for ps in bucket_sets + extra:
@@ -375,64 +340,45 @@ def measure_table_and_sets(
             timed_rounds(variants, rounds, per_round, warmup=2, raw=raw)
             rm.switch(None)
     timed = fastest_ms(raw)
-    dense, table = layer_points(timed, dens, layers)
+    table_out = _fitted_table(timed, buckets, bucket_sets, dens, threads, batch * seq_len, used)
+    measured = {extra_names[ps.name]: timed[ps.name] for ps in extra}
+    return table_out, measured
+
+
+def _fitted_table(
+    timed: Mapping[str, float],
+    buckets: list[dict[str, torch.Tensor]],
+    bucket_sets: list[Any],
+    dens: Mapping[str, float],
+    threads: int,
+    rows: int,
+    runtime: str,
+) -> LatencyTable:
+    """The table from the variants' fastest times (ms): every layer's points
+    (:func:`layer_points`) and the additivity factor."""
+    from lab.runtime.measure import host_freq_khz
+
+    dense, table = layer_points(timed, dens, list(buckets[0]))
     # the sum of one-layer savings against whole sets (every layer at a bucket), measured in
     # the same rounds: one least-squares factor through the origin
-    prelim = LatencyTable({}, threads, "", 1, batch * seq_len, dense, table)
+    prelim = LatencyTable({}, threads, "", 1, rows, dense, table)
     pred = [prelim.host_ms(layer_densities(b)) - dense for b in buckets]
     meas = [timed[ps.name] - dense for ps in bucket_sets]
     den = sum(x * x for x in pred)
     additivity = sum(x * y for x, y in zip(pred, meas, strict=True)) / den if den > 0 else 1.0
     additivity = min(max(additivity, 0.25), 4.0)
     freq = host_freq_khz() or 0
-    measured = {extra_names[ps.name]: timed[ps.name] for ps in extra}
-    table_out = LatencyTable(
+    return LatencyTable(
         host=host_identity(),
         threads=threads,
         date=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         host_freq_khz=freq if freq > 0 else 1_000_000,
-        rows=batch * seq_len,
+        rows=rows,
         dense_ms=dense,
         layers=table,
         additivity=additivity,
-        runtime=used,
+        runtime=runtime,
     )
-    return table_out, measured
-
-
-def layer_points(
-    timed: Mapping[str, float], dens: Mapping[str, float], layers: list[str]
-) -> tuple[float, dict[str, list[tuple[float, float]]]]:
-    """The model's dense ms and every layer's ``(density, ms)`` points from the fastest
-    times of the variants (``dense``, ``dense@LAYER`` timed just before LAYER's variants,
-    ``LAYER|i`` the layer at bucket ``i`` with ``dens`` its density).
-
-    Each layer's saving is taken against its own neighbouring dense run, and the model's
-    dense is the median of all dense runs. With one dense figure for all, its error was
-    every layer's: on the engine (default bundle, ~1.5 ms), the dense run that opens each
-    round came out 7 % above the others, ten layers showed 2-3 % savings that were not
-    there, and estimates fell to 0.2-0.7 of the sets timed in the same rounds (0.92-1.05
-    with this).
-
-    >>> t = {"dense": 1.2, "dense@a": 1.0, "a|0": 0.6, "dense@b": 1.0, "b|0": 0.9}
-    >>> layer_points(t, {"a|0": 0.5, "b|0": 0.5}, ["a", "b"])
-    (1.0, {'a': [(0.5, 0.6), (1.0, 1.0)], 'b': [(0.5, 0.9), (1.0, 1.0)]})
-    """
-    local = {name: timed[_local(f"{name}|0")] for name in layers}
-    dense = statistics.median([timed["dense"], *local.values()])
-    table: dict[str, list[tuple[float, float]]] = {}
-    for name in layers:
-        pts: dict[float, float] = {1.0: dense}
-        for key, d in dens.items():
-            if key.split("|", 1)[0] == name:
-                pts.setdefault(round(d, 6), timed[key] - local[name] + dense)
-        table[name] = monotone(sorted(pts.items()), cap=dense)
-    return dense, table
-
-
-def _local(key: str) -> str:
-    """The variant key of the dense run timed just before layer ``key``'s variants."""
-    return "dense@" + key.split("|", 1)[0]
 
 
 def _engine_model(module: nn.Module, sets: list[Any], required: bool) -> Any:
@@ -447,95 +393,3 @@ def _engine_model(module: nn.Module, sets: list[Any], required: bool) -> Any:
         if required:
             raise
         return None
-
-
-def measure_end_to_end(
-    model: nn.Module,
-    sets: Mapping[str, Mapping[str, torch.Tensor]],
-    block_rows: int,
-    block_cols: int,
-    threads: int,
-    seq_len: int,
-    batch: int = 1,
-    rounds: int = 12,
-    per_round: int = 3,
-    runtime: str = "engine",
-) -> dict[str, float]:
-    """Fastest milliseconds of one inference of every set (name -> layer masks) and of the
-    model run dense (``"dense"``), end to end by :class:`lab.runtime.ReconfigurableModel`
-    (``runtime`` ``engine``: its engine executor; ``per-layer``: the torch reference),
-    interleaved, at ``threads``."""
-    import copy
-
-    from lab.model.training import torch_threads
-    from lab.runtime.measure import make_inputs, timed_rounds
-    from lab.runtime.pattern_set import PatternSet
-    from lab.runtime.reconfigurable import ReconfigurableModel
-
-    pattern_sets = [
-        PatternSet.from_masks(name, dict(masks), block_rows, block_cols)
-        for name, masks in sets.items()
-    ]
-    with torch_threads(threads):
-        base = copy.deepcopy(model).eval()
-        if runtime == "engine":
-            rm = ReconfigurableModel(base, pattern_sets, executor="engine")
-        else:
-            rm = ReconfigurableModel(
-                base, pattern_sets, executor="torch", rows_hint=batch * seq_len
-            )
-        inputs = make_inputs(base, batch, seq_len)
-
-        def run() -> object:
-            return rm(*inputs["args"], **inputs["kwargs"])
-
-        # the switch before a variant's runs, untimed as the table's: an inference is timed,
-        # not a switch per inference (the bench times switches apart)
-        fns = {n: (lambda n=n: rm.switch(n), run) for n in sets}
-        fns["dense"] = (lambda: rm.switch(None), run)
-        raw: dict[str, list[float]] = {}
-        timed_rounds(fns, rounds, per_round, warmup=2, raw=raw)
-    return fastest_ms(raw)
-
-
-def bundle_latencies(bundle: Any) -> dict[str, tuple[float, float]]:
-    """Per set of a saved bundle (and ``dense``): the table's estimate and the runtime's end
-    to end measurement, both in ms at this host's clock and the table's thread count.
-
-    Empty when the bundle has no table (estimator ``op-count`` or ``profile``); a corrupt
-    table or one measured on another host is refused, naming it.
-    """
-    from lab.runtime.reconfigurable import module_from_bundle
-
-    if bundle.path is None or not (Path(bundle.path) / TABLE_FILE).is_file():
-        return {}
-    table = LatencyTable.load(Path(bundle.path) / TABLE_FILE)
-    cfg = bundle.provenance.get("bp_config", {})
-    rows, cols = int(cfg.get("block_rows", 32)), int(cfg.get("block_cols", 32))
-    sets = {name: ps.masks() for name, ps in bundle.sets.items()}
-    module = module_from_bundle(bundle)
-    measured = measure_end_to_end(
-        module, sets, rows, cols, table.threads, table.rows, runtime=table.runtime
-    )
-    out = {"dense": (table.dense_ms, measured["dense"])}
-    for name, masks in sets.items():
-        out[name] = (table.host_ms(layer_densities(masks)), measured[name])
-    return out
-
-
-def latency_markdown(evaluation: Mapping[str, Any]) -> str:
-    """The README's table of an ``rt3lab evaluate --json`` document's latency columns."""
-    lines = [
-        "| set | MHz | sparsity % | estimate ms | measured ms | estimate / measured |",
-        "|---|---|---|---|---|---|",
-    ]
-    for r in evaluation["sets"]:
-        est, meas = r.get("latency_estimate_ms"), r.get("latency_measured_ms")
-        if est is None or meas is None:
-            continue
-        mhz = "-" if r["freq_khz"] is None else f"{r['freq_khz'] // 1000}"
-        lines.append(
-            f"| {r['name']} | {mhz} | {100 * r['sparsity']:.1f} | {est:.3f} | {meas:.3f} | "
-            f"{est / meas:.2f} |"
-        )
-    return "\n".join(lines)

@@ -13,7 +13,7 @@ Estimators turn counts into milliseconds at a DVFS level:
   when only one variant is measured at that level);
 - ``--estimator measured`` (the default of ``compress``): a latency table measured on this
   host through the runtime, per layer and kept-column bucket
-  (:mod:`lab.compression.latency_table`); it needs the masks, not counts, so the pipeline
+  (:mod:`lab.compression.latency.table`); it needs the masks, not counts, so the pipeline
   calls it directly.
 """
 
@@ -167,7 +167,7 @@ ESTIMATORS = ("measured", "op-count", "profile")
 
 def estimator_for(profile: DeviceProfile, kind: str = "op-count") -> LatencyEstimator:
     """The count-based estimator ``kind`` (``op-count`` or ``profile``) built from ``profile``
-    (``measured`` is :class:`lab.compression.latency_table.LatencyTable`)."""
+    (``measured`` is :class:`lab.compression.latency.table.LatencyTable`)."""
     if kind == "op-count":
         return OpCountEstimator.from_profile(profile)
     if kind == "profile":

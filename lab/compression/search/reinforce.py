@@ -1,8 +1,8 @@
 """The RL search: REINFORCE with a moving-average baseline, RMSProp, checkpointed every episode.
 
-Every episode the controller samples a child, an evaluator (fine-tune briefly, measure
-accuracy, estimate latency, compute the reward) scores it, and the controller takes one
-policy-gradient step ``-(R - b) log p(child)``; then ``b <- d b + (1 - d) R``.
+Every episode the controller samples a child, an evaluator (the pipeline's: estimate its
+sets' latency, score them on the supernet, compute the reward) scores it, and the
+controller takes one policy-gradient step ``-(R - b) log p(child)``; then ``b <- d b + (1 - d) R``.
 
 State (controller weights, RMSProp state, baseline, the sampling RNG, the episode log and the
 best child) is written after every episode to ``STATE_DIR/search.json`` plus one
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lab.compression.controller import Child, SearchSpace, build_controller
+from lab.compression.search.controller import Child, SearchSpace, build_controller
 from lab.compression.sparsifier import CompressionError
 
 if TYPE_CHECKING:

@@ -175,3 +175,34 @@ def reward(
     ordered = all(accuracies[i] > accuracies[i + 1] for i in range(len(accuracies) - 1))
     total = a + n + (0.0 if ordered else config.order_penalty)
     return Reward(total, a, n, runs, False, ordered)
+
+
+def normalised_config(
+    acc_weights: tuple[float, ...],
+    dense_accuracy: float,
+    acc_span: float,
+    levels: Sequence[LevelSpec],
+    bp_latencies_ms: Sequence[float],
+) -> RewardConfig:
+    """rt3lab's ``auto`` normalisation: accuracy against the dense model (``acc_hi`` dense,
+    ``acc_lo`` ``acc_span`` below it), runs against BP (``runs_lo`` BP's runs at its
+    ``bp_latencies_ms``, ``runs_hi`` = ``runs_lo`` x 4.5 / 2.3, RT3's ratio), ``N`` capped
+    at 1 and a broken deadline scored as if accuracy were zero.
+
+    >>> from device_profiles import load_profile
+    >>> lv = governor_levels(load_profile("rt3-paper"))
+    >>> cfg = normalised_config((0.5, 0.3, 0.2), 0.25, 0.02, lv, [100.0, 100.0, 90.0])
+    >>> cfg.acc_lo, cfg.acc_hi, round(cfg.violation_a, 2), cfg.n_max
+    (0.23, 0.25, -11.5, 1.0)
+    """
+    runs_bp = float(sum(runs_per_charge(levels, bp_latencies_ms)))
+    acc_lo = dense_accuracy - acc_span
+    return RewardConfig(
+        acc_weights=acc_weights,
+        acc_lo=acc_lo,
+        acc_hi=dense_accuracy,
+        runs_lo=runs_bp,
+        runs_hi=runs_bp * 4.5 / 2.3,
+        violation_a=min(-1.0, -acc_lo / acc_span),  # as if accuracy were zero
+        n_max=1.0,
+    )

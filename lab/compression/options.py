@@ -1,0 +1,140 @@
+"""What ``compress`` is asked to do: the request as the command line gives it
+(:class:`CompressRequest`), the options it resolves to (:class:`CompressOptions`), and the
+progress sink every stage reports to (:class:`Reporter`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from lab.compression.budget import Budget
+from lab.compression.pattern_pruning import RT3_LEVELS
+
+if TYPE_CHECKING:
+    import torch
+
+    from device_profiles import DeviceProfile
+    from lab.compression.tasks import Task
+
+
+class Reporter(Protocol):
+    """Progress sink: the CLI shows rich bars, tests pass :class:`SilentReporter`."""
+
+    def stage(self, name: str, total: int) -> None:
+        """A stage of ``total`` units begins."""
+
+    def advance(self, n: int = 1, note: str = "") -> None:
+        """``n`` units of the current stage are done."""
+
+
+class SilentReporter:
+    """A reporter that reports nothing."""
+
+    def stage(self, name: str, total: int) -> None:
+        """Ignore."""
+
+    def advance(self, n: int = 1, note: str = "") -> None:
+        """Ignore."""
+
+
+@dataclass(frozen=True)
+class CompressOptions:
+    """Everything ``compress`` needs besides the data."""
+
+    profile: str
+    out: Path
+    budget: Budget
+    seed: int = 0
+    episodes: int | None = None
+    bp_config: Path | None = None
+    block_rows: int | None = None
+    block_cols: int | None = None
+    family: str = "block-column"
+    # measured (latency table on this host's runtime), op-count (RT3's model) or profile
+    estimator: str = "measured"
+    # auto (scaled with op-count/profile, dense-top with measured), scaled, dense-top,
+    # profile, or one deadline per level
+    deadlines: str = "auto"
+    reward_norm: str = "auto"
+    acc_span: float = 0.02
+    loss_weights: tuple[float, ...] | None = None
+    levels: tuple[float, ...] = RT3_LEVELS
+    slots: int = 4
+    n_candidates: int = 10
+    candidates: str = "fitted"  # fitted (Lloyd on the BP weights) or rt3 (shrunken space)
+    exclusive: float = 1.0  # discount of weights a denser set keeps (exclusive_weights)
+    use_cache: bool = True
+    threads: int | None = None  # torch threads (default: every core)
+
+
+@dataclass(frozen=True)
+class CompressRequest:
+    """``rt3lab compress`` as asked, before anything is loaded: the command's options by
+    name, with its defaults (``quick``: the demo budget; ``size``: the model size, default
+    the budget's; ``block``: rows = columns; ``device``: cpu, cuda[:N] or auto)."""
+
+    out: Path
+    model: str = "rt3-transformer"
+    data: str = "builtin"
+    profile: str = "rt3-paper"
+    episodes: int | None = None
+    quick: bool = False
+    seed: int = 0
+    bp_config: Path | None = None
+    block: int | None = None
+    family: str = "block-column"
+    candidates: str = "fitted"
+    exclusive: float = 1.0
+    estimator: str = "measured"
+    deadlines: str = "auto"
+    reward_norm: str = "auto"
+    size: str | None = None
+    no_cache: bool = False
+    threads: int | None = None
+    device: str = "auto"
+
+    def resolve(self) -> tuple[Task, DeviceProfile, CompressOptions, torch.device]:
+        """The task (data loaded), profile, options and compute device; the cheap inputs
+        are checked first, before any data is read (``ValueError`` naming the option)."""
+        from dataclasses import replace
+
+        from device_profiles import load_profile
+        from lab.compression import budget as budgets
+        from lab.compression.block_pruning import load_bp_config
+        from lab.compression.pattern_pruning import check_candidates
+        from lab.compression.search.reward import governor_levels
+        from lab.compression.sparsifier import CompressionError
+        from lab.compression.tasks import MODEL_SPECS, load_task
+        from lab.host.compute import resolve_device
+
+        if self.model != "rt3-transformer" and not self.model.startswith("hf:"):
+            raise CompressionError(f"--model {self.model}: expected one of {list(MODEL_SPECS)}")
+        dev = resolve_device(self.device)  # an unusable device fails before any data is read
+        budget = budgets.QUICK if self.quick else budgets.DEFAULT
+        if self.size is not None:
+            budget = replace(budget, size=self.size)
+            budget.model_config()  # validates the size name
+        prof = load_profile(self.profile)
+        governor_levels(prof)
+        check_candidates(self.candidates)
+        load_bp_config(self.bp_config, block_rows=self.block, block_cols=self.block)
+        opts = CompressOptions(
+            profile=prof.name,
+            out=self.out,
+            budget=budget,
+            seed=self.seed,
+            episodes=self.episodes,
+            bp_config=self.bp_config,
+            block_rows=self.block,
+            block_cols=self.block,
+            family=self.family,
+            candidates=self.candidates,
+            exclusive=self.exclusive,
+            estimator=self.estimator,
+            deadlines=self.deadlines,
+            reward_norm=self.reward_norm,
+            use_cache=not self.no_cache,
+            threads=self.threads,
+        )
+        return load_task(self.model, self.data, budget), prof, opts, dev

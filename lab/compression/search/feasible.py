@@ -1,0 +1,69 @@
+"""Invalid-action masking: the level combinations worth sampling.
+
+RT3 samples every combination of sparsity levels and pays a penalty for the ones that
+break a timing constraint. Latency comes from an estimator, so those are known before the
+search: each level's latency is estimated with the first slots' patterns, and a
+combination is barred when a set is over its deadline by more than ``FEASIBLE_MARGIN``
+(:attr:`lab.compression.search.controller.SearchSpace.allowed`; the controller never
+samples the others).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from lab.compression.sparsifier import CompressionError
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from lab.compression.compressor import Compressor
+    from lab.compression.search.controller import SearchSpace
+
+# A level combination is sampled only if every set's estimated latency (with the first
+# slots' patterns) is within this factor of its deadline. On the built-in bundle's search
+# the estimate of one level spread up to about 10% with the slot choices.
+FEASIBLE_MARGIN = 1.15
+
+
+def allowed_combos(
+    c: Compressor,
+    model: nn.Module,
+    weights: dict[str, torch.Tensor],
+    bp: dict[str, torch.Tensor],
+    cands: dict[str, torch.Tensor],
+    space: SearchSpace,
+) -> tuple[int, ...]:
+    """Level combinations worth sampling: each set's level, with the first slots'
+    patterns, estimated within ``FEASIBLE_MARGIN`` of its governor level's deadline.
+
+    The estimate spreads a few percent with the slot choices, hence the margin: only
+    combinations clearly over a deadline are barred, the reward still penalises the
+    rest. None left means the deadlines cannot be met at any level: an error.
+    """
+    levels = c.levels_spec
+    n_sets = len(levels)
+    lat: list[list[float]] = []  # [level][governor level]
+    for level in range(space.n_levels):
+        masks = c.patterns.level_masks(weights, bp, cands, level)
+        lat.append([c.latency_ms(model, masks, lv.freq_khz) for lv in levels])
+    allowed = tuple(
+        i
+        for i, combo in enumerate(space.combos)
+        if all(lat[combo[s]][s] <= levels[s].deadline_ms * FEASIBLE_MARGIN for s in range(n_sets))
+    )
+    if not allowed:
+
+        def best(s: int) -> int:  # the level with the lowest estimate at position s
+            return min(range(space.n_levels), key=lambda i: lat[i][s])
+
+        worst = max(range(n_sets), key=lambda s: lat[best(s)][s] / levels[s].deadline_ms)
+        lv, i = levels[worst], best(worst)
+        raise CompressionError(
+            f"impossible deadline: at {lv.freq_khz} kHz the best level "
+            f"({c.opts.levels[i]}) is estimated ({c.opts.estimator}) at "
+            f"{lat[i][worst]:.3f} ms, over the {lv.deadline_ms:.3f} ms timing constraint "
+            "(check the profile's workload.timing_constraints, --deadlines or the levels)"
+        )
+    return allowed
