@@ -11,8 +11,8 @@ would, on one export. Two figures:
   whole rounds (``lab.runtime.measure.ratio_ci``). Target: within 10 % (no hidden Python
   cost either way). Beside them ``Engine.forward_into``, which checks its arrays and looks
   up their pointers on every call: ``forward_into_extra_ms`` is what that costs per
-  inference (Python run on caches the inference has just filled). All one thread: the
-  engine is single-threaded.
+  inference (Python run on caches the inference has just filled). Both on ``--threads N``
+  (default 1): the engine's own pool, in the runner and in the ctypes engine alike.
 - **switch**: the runner's ``--switch-to`` median (1001 switches there and back) from each
   set to the next, and their median. Target: under 0.1 ms.
 
@@ -34,6 +34,8 @@ from typing import Any
 
 import typer
 
+from lab.host.threads import threads_option
+
 app = typer.Typer()
 
 DISTILBERT_RT3 = {"vocab_size": 1000, "emb": 768, "ff": 3072, "layers": 6, "heads": 12}
@@ -49,7 +51,7 @@ def _export(
     bundle: Path | None, synthetic: str | None, densities: str, seed: int, out: Path
 ) -> tuple[Path, dict[str, Any]]:
     """Write the export measured; (its directory, what it is)."""
-    from lab.bench.runtime import densities
+    from lab.bench.runtime import densities as parse_densities
     from lab.runtime.export import export_bundle, write_export
 
     if (bundle is None) == (synthetic is None):
@@ -74,14 +76,15 @@ def _export(
     config = dict(configs[synthetic])
     torch.manual_seed(seed)
     model = RT3TransformerLM(**config).eval()
-    sets = syn.nested_block_column_sets(syn.prunable(model, "rt3"), densities(densities), seed=seed)
+    wanted = parse_densities(densities)
+    sets = syn.nested_block_column_sets(syn.prunable(model, "rt3"), wanted, seed=seed)
     state = {k: v.detach() for k, v in model.state_dict().items()}
     source = {"synthetic": synthetic, "config": config, "weights": "random", "seed": seed}
     return write_export(out, config, state, sets), source
 
 
 def measure(
-    export: Path, binary: Path, runs: int, warmup: int, rounds: int, tokens: int
+    export: Path, binary: Path, runs: int, warmup: int, rounds: int, tokens: int, threads: int = 1
 ) -> dict[str, Any]:
     """Interleaved rounds of the runner and the ctypes engine on every set, and the runner's
     switch times (see the module's docstring)."""
@@ -93,7 +96,7 @@ def measure(
     from lab.runtime.measure import ratio_ci
     from lab.runtime.runner import median, run_runner
 
-    engine = Engine(export)
+    engine = Engine(export, threads=threads)
     names = ["dense", *engine.set_names]
     vocab = engine.vocab
     ids = np.array([(t * 7919 + 13) % vocab for t in range(tokens)], dtype=np.int64)
@@ -114,7 +117,7 @@ def measure(
         return times
 
     def timed_runner(name: str) -> list[float]:
-        res = run_runner(binary, export, name, runs, warmup, tokens=ids.tolist())
+        res = run_runner(binary, export, name, runs, warmup, tokens=ids.tolist(), threads=threads)
         return [float(x) for x in res["runs_ms"]]
 
     for r in range(rounds):
@@ -146,7 +149,7 @@ def measure(
     switch = {}
     for i, name in enumerate(names):
         other = names[(i + 1) % len(names)]
-        res = run_runner(binary, export, name, 1, 0, other, ids.tolist())
+        res = run_runner(binary, export, name, 1, 0, other, ids.tolist(), threads=threads)
         switch[f"{name}->{other}"] = float(res["switch_ms"])
     sw_median = median(list(switch.values()))
     return {
@@ -163,7 +166,10 @@ def _print(result: dict[str, Any]) -> None:
 
     src = result["source"]
     what = src.get("bundle") or f"synthetic {src.get('synthetic')}"
-    t = Table(title=f"host runner vs ctypes engine, {what} ({result['tokens']} tokens, 1 thread)")
+    t = Table(
+        title=f"host runner vs ctypes engine, {what} ({result['tokens']} tokens, "
+        f"{result['threads']} threads)"
+    )
     cols = ("set", "runner ms", "ctypes ms", "runner/ctypes", "95% CI", "within 10%",
             "forward_into ms")  # fmt: skip
     for col in cols:
@@ -202,6 +208,9 @@ def runner(
     rounds: int = typer.Option(7, "--rounds", help="Interleaved rounds."),
     tokens: int = typer.Option(35, "--tokens", help="Tokens per inference (batch 1)."),
     seed: int = typer.Option(0, "--seed", help="Synthetic weights' and sets' seed."),
+    threads: int = typer.Option(
+        1, "--threads", help="The engine's threads (1..256), both sides.", callback=threads_option
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print only JSON."),
 ) -> None:
     """The host runner against the ctypes engine on one export, and the runner's switch."""
@@ -216,10 +225,10 @@ def runner(
     with tempfile.TemporaryDirectory(prefix="rt3lab-runner-bench-") as tmp:
         export, source = _export(bundle, synthetic, densities, seed, Path(tmp) / "export")
         binary = build_runner("host", Path(tmp) / "rt3lab-runner")
-        result = measure(export, binary, runs, warmup, rounds, tokens)
+        result = measure(export, binary, runs, warmup, rounds, tokens, threads)
     result = {
         "source": source, "tokens": tokens, "runs": runs, "warmup": warmup, "rounds": rounds,
-        "threads": 1, "load_average": load, "cpu": cpu_model(), "simd": simd_flags(),
+        "threads": threads, "load_average": load, "cpu": cpu_model(), "simd": simd_flags(),
         "date": datetime.now(UTC).isoformat(timespec="seconds"), **result,
     }  # fmt: skip
     if json_out:

@@ -10,6 +10,10 @@ pre-masked dense), the switch time against RT3-style switching (mask re-applicat
 ``load_state_dict``), the first inference after a switch (caches hold the previous
 variant's weights), and memory. ``--synthetic rt3|small|distilbert`` measures random-weight
 models with random nested block-column sets instead of a bundle.
+
+``--threads 1,2``: the whole bench runs at the first count (torch's threads and the native
+engine's), and the engine alone at every count in interleaved rounds of its own
+(``engine_by_threads`` in the JSON, :mod:`lab.runtime.thread_scaling`).
 """
 
 from __future__ import annotations
@@ -45,7 +49,7 @@ def densities(text: str) -> dict[str, float]:
 
 
 def _load_source(
-    bundle: Path | None, synthetic: str | None, densities: str, seed: int
+    bundle: Path | None, synthetic: str | None, density_text: str, seed: int
 ) -> tuple[Any, list[Any], dict[str, Any], dict[str, Any]]:
     """(base module with backbone loaded, sets, entries by set name, source description)."""
     if (bundle is None) == (synthetic is None):
@@ -59,7 +63,7 @@ def _load_source(
             raise BenchInputError(
                 f"--synthetic: {synthetic!r} is not one of {list(syn.SYNTHETIC_KINDS)}"
             )
-        wanted = densities(densities)
+        wanted = densities(density_text)  # the parameter no longer hides the parser
         model = syn.synthetic_model(synthetic, seed=seed)
         sets = syn.nested_block_column_sets(syn.prunable(model, synthetic), wanted, seed=seed)
         return model, sets, {}, {"synthetic": synthetic, "weights": "random", "seed": seed}
@@ -308,7 +312,12 @@ def runtime(
         help="rt3, small (the default budget's model), distilbert: random weights and sets",
     ),
     densities: str = typer.Option("0.5,0.3,0.2", help="set densities for --synthetic"),
-    threads: int = typer.Option(1, "--threads", min=1, help="intra-op threads (pinned)"),
+    threads: str = typer.Option(
+        "1",
+        "--threads",
+        help="thread counts, 1..256 each, e.g. 1 or 1,2: the first runs the bench (torch's "
+        "intra-op threads and the engine's, pinned); the engine alone at every count",
+    ),
     seq_len: int = typer.Option(35, "--seq-len", min=1),
     batch: int = typer.Option(1, "--batch", min=1),
     rounds: int = typer.Option(10, help="interleaved rounds over the variants"),
@@ -332,6 +341,9 @@ def runtime(
     ),
 ) -> None:
     """Measure the reconfigurable runtime on this host (dense, every set, anchors, switch)."""
+    from lab.host.threads import parse_thread_counts
+
+    counts = parse_thread_counts(threads)  # before any work: out of range is one line, exit 2
     import torch
 
     from lab.runtime.measure import host_info, pin_threads, run_bench
@@ -348,7 +360,7 @@ def runtime(
             "(pip install 'rt3lab[anchors]')"
         )
     base, sets, entries, source = _load_source(bundle, synthetic, densities, seed)
-    pinned = pin_threads(threads)
+    pinned = pin_threads(counts[0])
     torch.manual_seed(seed)
     progress = (lambda _m: None) if as_json else (lambda m: typer.echo(f"... {m}", err=True))
     try:
@@ -367,10 +379,17 @@ def runtime(
             progress=progress,
             layout=layout,
             executorch=executorch,
+            engine_threads=counts[0],
         )
     finally:
         pinned["restore"]()  # in-process callers (the demo) keep their threads
-    result = {"source": source, "host": host_info(pinned), **result}
+    result = {"source": source, "host": host_info(pinned), "engine_threads": counts[0], **result}
+    if len(counts) > 1:
+        from lab.runtime.thread_scaling import engine_by_threads
+
+        result["engine_by_threads"] = engine_by_threads(
+            base, sets, counts, batch, seq_len, rounds, per_round, warmup, progress
+        )
     result["command"] = "rt3lab bench runtime " + " ".join(
         f"--{k.replace('_', '-')} {v}"
         for k, v in (
@@ -391,3 +410,22 @@ def runtime(
         typer.echo(json.dumps(result, indent=2))
     else:
         _print_tables(result)
+        _print_thread_table(result.get("engine_by_threads"))
+
+
+def _print_thread_table(by_threads: dict[str, Any] | None) -> None:
+    """The engine at every ``--threads`` count (median ms; speedup over the first count)."""
+    if not by_threads:
+        return
+    from rich.table import Table
+
+    from termout import console
+
+    t = Table(title="the native engine by thread count (median ms, interleaved)")
+    rows = next(iter(by_threads.values()))
+    for c in ("threads", "dense", "over the first count", *rows["sets"]):
+        t.add_column(c, justify="right")
+    for n, r in by_threads.items():
+        cells = [f"{s['latency_ms']:.3f}" for s in r["sets"].values()]
+        t.add_row(n, f"{r['dense_latency_ms']:.3f}", f"{r['dense_speedup_over_first']:.2f}", *cells)
+    console().print(t)

@@ -1,6 +1,7 @@
 """A latency table measured on the runtime the pattern sets will run on (``lab.runtime``).
 
-What is measured, on this host, at the thread count ``compress`` uses, one inference of
+What is measured, on this host, at the thread count ``compress`` uses (torch's and the
+engine's own pool alike), one inference of
 ``batch x seq_len`` tokens on the runtime the sets will run on: the native engine
 (:mod:`lab.runtime.engine`, the whole model in C, which ``ReconfigurableModel``'s ``auto``
 runs, and so ``rt3lab evaluate``, ``profile`` and the demo), or, where the engine cannot run
@@ -330,7 +331,7 @@ def measure_table_and_sets(
         rm_engine = None
         if runtime in (None, "engine"):
             rm_engine = _engine_model(
-                base, bucket_sets + extra + list(one.values()), runtime == "engine"
+                base, bucket_sets + extra + list(one.values()), runtime == "engine", threads
             )
         raw: dict[str, list[float]] = {}
         if rm_engine is not None:
@@ -436,14 +437,14 @@ def _local(key: str) -> str:
     return "dense@" + key.split("|", 1)[0]
 
 
-def _engine_model(module: nn.Module, sets: list[Any], required: bool) -> Any:
-    """``module`` with ``sets`` on the native engine (``ReconfigurableModel``'s engine
-    executor, timed through the same call as the runtime's), or None where the engine
-    cannot run them (``required``: raise instead)."""
+def _engine_model(module: nn.Module, sets: list[Any], required: bool, threads: int = 1) -> Any:
+    """``module`` with ``sets`` on the native engine on ``threads`` threads
+    (``ReconfigurableModel``'s engine executor, timed through the same call as the
+    runtime's), or None where the engine cannot run them (``required``: raise instead)."""
     from lab.runtime.reconfigurable import ReconfigurableModel, ReconfigurationError
 
     try:
-        return ReconfigurableModel(module, sets, executor="engine")
+        return ReconfigurableModel(module, sets, executor="engine", engine_threads=threads)
     except ReconfigurationError:
         if required:
             raise
@@ -480,7 +481,7 @@ def measure_end_to_end(
     with torch_threads(threads):
         base = copy.deepcopy(model).eval()
         if runtime == "engine":
-            rm = ReconfigurableModel(base, pattern_sets, executor="engine")
+            rm = ReconfigurableModel(base, pattern_sets, executor="engine", engine_threads=threads)
         else:
             rm = ReconfigurableModel(base, pattern_sets, rows_hint=batch * seq_len, engine=False)
         inputs = make_inputs(base, batch, seq_len)

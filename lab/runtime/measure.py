@@ -384,13 +384,14 @@ def run_bench(
     progress: Callable[[str], None] = lambda _msg: None,
     layout: str = "auto",
     executorch: bool = False,
+    engine_threads: int = 1,
 ) -> dict[str, Any]:
     """Measure dense, every set, per-layer forms, anchors, switches and memory.
 
     ``base`` is the model with the backbone weights loaded (left untouched: the runtime and
     every anchor work on copies). ``executorch``: also the dense model on ExecuTorch's
-    XNNPACK backend (``lab.runtime.anchors``) in the same rounds.
-    """
+    XNNPACK backend (``lab.runtime.anchors``) in the same rounds; the engine on
+    ``engine_threads``."""
     base = base.eval()
     inputs = make_inputs(base, batch, seq_len)
     args, kwargs = inputs["args"], inputs["kwargs"]
@@ -403,7 +404,7 @@ def run_bench(
     prepare_s = time.perf_counter() - t0
     from lab.runtime.reconfigurable import _engine_for
 
-    eng = _engine_for(base, sets)  # the whole model in C (None: not an RT3 LM, no compiler)
+    eng = _engine_for(base, sets, threads=engine_threads)  # whole model in C, or None
 
     def run() -> object:
         return rm(*args, **kwargs)

@@ -195,6 +195,7 @@ class ReconfigurableModel(nn.Module):
         layout: str = "auto",
         rows_hint: int = AUTO_ROWS,
         engine: bool = True,
+        engine_threads: int = 1,
     ):
         super().__init__()
         if layout not in LAYOUTS:
@@ -237,7 +238,7 @@ class ReconfigurableModel(nn.Module):
         self.engine: Any = None  # lab.runtime.engine.Engine running the whole model, or None
         self.engine_timing: dict[str, Any] = {}
         if executor == "engine":
-            self.engine = _engine_for(module, sets, required=True)
+            self.engine = _engine_for(module, sets, required=True, threads=engine_threads)
             self.pools, self.forms = {}, {ps.name: {} for ps in sets}
             self._finish(sets, layers, active)
             return
@@ -310,7 +311,8 @@ class ReconfigurableModel(nn.Module):
             self._accept_offers(candidates, budget)
         self._drop_unused_pools()
         # ``engine=False``: auto keeps to the PyTorch forms (the bench times the engine apart)
-        engine = _engine_for(module, sets) if executor == "auto" and engine else None
+        want = executor == "auto" and engine
+        engine = _engine_for(module, sets, threads=engine_threads) if want else None
         self._finish(sets, layers, None)
         if engine is not None:
             self._offer_engine(engine, rows_hint)
@@ -442,14 +444,17 @@ class ReconfigurableModel(nn.Module):
         executor: str = "auto",
         active: str | None = None,
         layout: str = "auto",
+        engine_threads: int = 1,
     ) -> ReconfigurableModel:
-        """Build the bundle's model, load the backbone, and prepare every set."""
+        """Build the bundle's model, load the backbone, and prepare every set (the native
+        engine, where it runs them, on ``engine_threads`` threads)."""
         return cls(
             module_from_bundle(bundle),
             bundle.sets.values(),
             executor=executor,
             active=active,
             layout=layout,
+            engine_threads=engine_threads,
         )
 
     @property
@@ -590,10 +595,12 @@ def _offer_faster_form(
         offers.append(_Offer(set_name, layer, compact, forms[best], saved))
 
 
-def _engine_for(module: nn.Module, sets: list[PatternSet], required: bool = False) -> Any:
-    """The native engine (``lab.runtime.engine``) loaded with ``module`` and ``sets``, or,
-    unless ``required``, None where it cannot run them (not RT3's Transformer LM, a set
-    the export refuses, no compiler)."""
+def _engine_for(
+    module: nn.Module, sets: list[PatternSet], required: bool = False, threads: int = 1
+) -> Any:
+    """The native engine (``lab.runtime.engine``) loaded with ``module`` and ``sets`` on
+    ``threads`` threads, or, unless ``required``, None where it cannot run them (not RT3's
+    Transformer LM, a set the export refuses, no compiler)."""
     from lab.model.transformer import RT3TransformerLM
     from lab.runtime import engine as E
     from lab.runtime.export import ExportError
@@ -607,7 +614,8 @@ def _engine_for(module: nn.Module, sets: list[PatternSet], required: bool = Fals
         why = "the engine runs float32 weights only"
     if why is None:
         try:
-            return E.Engine.from_model(module.config.to_dict(), module.state_dict(), sets)
+            config, state = module.config.to_dict(), module.state_dict()
+            return E.Engine.from_model(config, state, sets, threads)
         except (ExportError, E.EngineError) as exc:
             why = str(exc)
     if required:

@@ -9,7 +9,7 @@ from pathlib import Path
 from lab.runtime.bundle import Bundle
 from simulator.bundle import variants_from_bundle
 
-BEFORE = Path(__file__).resolve().parents[1] / "data" / "bundle_before"
+BEFORE = Path(__file__).resolve().parents[2] / "data" / "bundle_before"
 
 
 def test_old_bundle_loads_with_weights(tmp_path):
