@@ -11,8 +11,8 @@ would, on one export. Two figures:
   whole rounds (``lab.runtime.measure.ratio_ci``). Target: within 10 % (no hidden Python
   cost either way). Beside them ``Engine.forward_into``, which checks its arrays and looks
   up their pointers on every call: ``forward_into_extra_ms`` is what that costs per
-  inference (Python run on caches the inference has just filled). All one thread: the
-  engine is single-threaded.
+  inference (Python run on caches the inference has just filled). Both on ``--threads N``
+  (default 1): the engine's own pool, in the runner and in the ctypes engine alike.
 - **switch**: the runner's ``--switch-to`` median (1001 switches there and back) from each
   set to the next, and their median. Target: under 0.1 ms.
 
@@ -39,6 +39,7 @@ from typing import Any
 import typer
 
 from lab.bench.source import BenchInputError, SourceOptions, densities
+from lab.host.threads import threads_option
 
 app = typer.Typer()
 
@@ -60,6 +61,7 @@ class RunnerBenchOptions(SourceOptions):
     warmup: int = 5
     rounds: int = 7
     tokens: int = 35
+    threads: int = 1
 
 
 @dataclass
@@ -104,10 +106,10 @@ def bench_runner(options: RunnerBenchOptions) -> RunnerBenchResult:
     with tempfile.TemporaryDirectory(prefix="rt3lab-runner-bench-") as tmp:
         export, source = _export(options, Path(tmp) / "export")
         binary = build_runner("host", Path(tmp) / "rt3lab-runner")
-        result = measure(export, binary, o.runs, o.warmup, o.rounds, o.tokens)
+        result = measure(export, binary, o.runs, o.warmup, o.rounds, o.tokens, o.threads)
     return RunnerBenchResult(
         source=source, tokens=o.tokens, runs=o.runs, warmup=o.warmup, rounds=o.rounds,
-        threads=1, load_average=load, cpu=cpu_model(), simd=simd_flags(),
+        threads=o.threads, load_average=load, cpu=cpu_model(), simd=simd_flags(),
         date=datetime.now(UTC).isoformat(timespec="seconds"), latency=result["latency"],
         switch_ms=result["switch_ms"], switch_median_ms=result["switch_median_ms"],
         switch_under_target=result["switch_under_0.1ms"],
@@ -147,7 +149,7 @@ def _export(options: RunnerBenchOptions, out: Path) -> tuple[Path, dict[str, Any
 
 
 def measure(
-    export: Path, binary: Path, runs: int, warmup: int, rounds: int, tokens: int
+    export: Path, binary: Path, runs: int, warmup: int, rounds: int, tokens: int, threads: int = 1
 ) -> dict[str, Any]:
     """Interleaved rounds of the runner and the ctypes engine on every set, and the runner's
     switch times (see the module's docstring)."""
@@ -159,7 +161,7 @@ def measure(
     from lab.runtime.measure import ratio_ci
     from lab.runtime.runner import median, run_runner
 
-    engine = Engine(export)
+    engine = Engine(export, threads=threads)
     names = ["dense", *engine.set_names]
     vocab = engine.vocab
     ids = np.array([(t * 7919 + 13) % vocab for t in range(tokens)], dtype=np.int64)
@@ -180,7 +182,7 @@ def measure(
         return times
 
     def timed_runner(name: str) -> list[float]:
-        res = run_runner(binary, export, name, runs, warmup, tokens=ids.tolist())
+        res = run_runner(binary, export, name, runs, warmup, tokens=ids.tolist(), threads=threads)
         return [float(x) for x in res["runs_ms"]]
 
     for r in range(rounds):
@@ -212,7 +214,7 @@ def measure(
     switch = {}
     for i, name in enumerate(names):
         other = names[(i + 1) % len(names)]
-        res = run_runner(binary, export, name, 1, 0, other, ids.tolist())
+        res = run_runner(binary, export, name, 1, 0, other, ids.tolist(), threads=threads)
         switch[f"{name}->{other}"] = float(res["switch_ms"])
     sw_median = median(list(switch.values()))
     return {
@@ -229,7 +231,10 @@ def _print(result: dict[str, Any]) -> None:
 
     src = result["source"]
     what = src.get("bundle") or f"synthetic {src.get('synthetic')}"
-    t = Table(title=f"host runner vs ctypes engine, {what} ({result['tokens']} tokens, 1 thread)")
+    t = Table(
+        title=f"host runner vs ctypes engine, {what} ({result['tokens']} tokens, "
+        f"{result['threads']} threads)"
+    )
     cols = ("set", "runner ms", "ctypes ms", "runner/ctypes", "95% CI", "within 10%",
             "forward_into ms")  # fmt: skip
     for col in cols:
@@ -268,12 +273,15 @@ def runner(
     rounds: int = typer.Option(7, "--rounds", help="Interleaved rounds."),
     tokens: int = typer.Option(35, "--tokens", help="Tokens per inference (batch 1)."),
     seed: int = typer.Option(0, "--seed", help="Synthetic weights' and sets' seed."),
+    threads: int = typer.Option(
+        1, "--threads", help="The engine's threads (1..256), both sides.", callback=threads_option
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print only JSON."),
 ) -> None:
     """The host runner against the ctypes engine on one export, and the runner's switch."""
     options = RunnerBenchOptions(
         bundle=bundle, synthetic=synthetic, densities=densities, seed=seed, runs=runs,
-        warmup=warmup, rounds=rounds, tokens=tokens,
+        warmup=warmup, rounds=rounds, tokens=tokens, threads=threads,
     )  # fmt: skip
     result = bench_runner(options).as_dict()
     if json_out:

@@ -52,7 +52,8 @@ LAYOUTS = ("auto", "segments", "views")
 class RuntimeBenchOptions(SourceOptions):
     """What ``rt3lab bench runtime`` measures and how (its options, by the same names)."""
 
-    threads: int = 1
+    threads: int = 1  # torch's intra-op threads and the engine's, for the whole bench
+    thread_counts: tuple[int, ...] = ()  # more counts: the engine alone at each, interleaved
     seq_len: int = 35
     batch: int = 1
     rounds: int = 10
@@ -68,7 +69,8 @@ class RuntimeBenchOptions(SourceOptions):
     def command(self) -> str:
         """The command line that measures the same (the options that name the workload)."""
         named = (
-            ("bundle", self.bundle), ("synthetic", self.synthetic), ("threads", self.threads),
+            ("bundle", self.bundle), ("synthetic", self.synthetic),
+            ("threads", ",".join(map(str, self.thread_counts or (self.threads,)))),
             ("seq_len", self.seq_len), ("batch", self.batch),
         )  # fmt: skip
         opts = [f"--{k.replace('_', '-')} {v}" for k, v in named if v is not None]
@@ -99,6 +101,8 @@ class RuntimeBenchResult:
     anchors: dict[str, dict[str, Any]] = field(default_factory=dict)
     layers: dict[str, Any] | None = None
     switch_anchors: dict[str, Any] | None = None
+    engine_threads: int = 1
+    engine_by_threads: dict[str, Any] | None = None
     command: str = ""
     entries: dict[str, Any] = field(default_factory=dict, repr=False)  # bundle records
 
@@ -139,11 +143,22 @@ def bench_runtime(
         figures = measure_runtime(base, sets, options, executorch, progress)
     finally:
         pinned["restore"]()
+    by_threads = None
+    if len(options.thread_counts) > 1:
+        from lab.runtime.thread_scaling import engine_by_threads
+
+        o = options
+        by_threads = engine_by_threads(
+            base, sets, list(o.thread_counts), o.batch, o.seq_len, o.rounds, o.per_round,
+            o.warmup, progress,
+        )  # fmt: skip
     return RuntimeBenchResult(
         source=source,
         host=host_info(pinned),
         command=options.command(),
         entries=entries,
+        engine_threads=options.threads,
+        engine_by_threads=by_threads,
         **figures,
     )
 
@@ -251,7 +266,10 @@ def measure_runtime(
     rows = options.batch * options.seq_len
     progress("preparing the runtime")
     t0 = time.perf_counter()
-    rm = ReconfigurableModel(copy.deepcopy(base), sets, layout=options.layout, rows_hint=rows)
+    rm = ReconfigurableModel(
+        copy.deepcopy(base), sets, layout=options.layout, rows_hint=rows,
+        engine_threads=options.threads,
+    )  # fmt: skip
     prepare_s = time.perf_counter() - t0
     inputs = make_inputs(base, options.batch, options.seq_len)
     subject = A.Subject(base, sets, inputs, rm, options.threads, options.layout, rows, executorch)
@@ -561,7 +579,12 @@ def runtime(
         help="rt3, small (the default budget's model), distilbert: random weights and sets",
     ),
     densities: str = typer.Option("0.5,0.3,0.2", help="set densities for --synthetic"),
-    threads: int = typer.Option(1, "--threads", min=1, help="intra-op threads (pinned)"),
+    threads: str = typer.Option(
+        "1",
+        "--threads",
+        help="thread counts, 1..256 each, e.g. 1 or 1,2: the first runs the bench (torch's "
+        "intra-op threads and the engine's, pinned); the engine alone at every count",
+    ),
     seq_len: int = typer.Option(35, "--seq-len", min=1),
     batch: int = typer.Option(1, "--batch", min=1),
     rounds: int = typer.Option(10, help="interleaved rounds over the variants"),
@@ -585,8 +608,12 @@ def runtime(
     ),
 ) -> None:
     """Measure the runtime on this host (dense, every set, anchors, switch, memory)."""
+    from lab.host.threads import parse_thread_counts
+
+    counts = tuple(parse_thread_counts(threads))  # before any work: one line, exit 2
     options = RuntimeBenchOptions(
-        bundle=bundle, synthetic=synthetic, densities=densities, seed=seed, threads=threads,
+        bundle=bundle, synthetic=synthetic, densities=densities, seed=seed,
+        threads=counts[0], thread_counts=counts,
         seq_len=seq_len, batch=batch, rounds=rounds, per_round=per_round, warmup=warmup,
         switch_reps=switch_reps, anchor_switch_reps=anchor_switch_reps, anchors=anchors,
         layers=layers, executorch=executorch, layout=layout,

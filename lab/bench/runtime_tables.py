@@ -29,6 +29,7 @@ def print_tables(result: dict[str, Any]) -> None:
     con.print(f"runtime: {result.get('runtime', '?')} ({result.get('runtime_note', '')})")
     for table in (
         runtime_table(result),
+        thread_table(result),
         anchor_table(result),
         anchor_dense_table(result),
         layer_table(result),
@@ -80,6 +81,22 @@ def runtime_table(result: dict[str, Any]) -> Table:
             _ci(s["speedup_over_limit"], s["speedup_over_limit_ci95"]),
             *[f"{s['amdahl_limit']:.2f}" if "amdahl_limit" in s else ""] * amdahl,
         )
+    return t
+
+
+def thread_table(result: dict[str, Any]) -> Table | None:
+    """The engine at every ``--threads`` count (median ms; dense speedup over the first)."""
+    by_threads = result.get("engine_by_threads")
+    if not by_threads:
+        return None
+    rows = next(iter(by_threads.values()))
+    t = _table(
+        "the native engine by thread count (median ms, interleaved)",
+        ["threads", "dense", "dense over the first count", *rows["sets"]],
+    )
+    for n, r in by_threads.items():
+        cells = [f"{s['latency_ms']:.3f}" for s in r["sets"].values()]
+        t.add_row(n, f"{r['dense_latency_ms']:.3f}", f"{r['dense_speedup_over_first']:.2f}", *cells)
     return t
 
 

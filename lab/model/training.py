@@ -98,11 +98,11 @@ def torch_threads(threads: int | None = None) -> Iterator[int]:
     """
     import torch
 
-    from lab.host.threads import default_threads
+    from lab.host.threads import MAX_THREADS, default_threads
 
     n = threads if threads is not None else default_threads()
-    if n < 1:
-        raise TrainingError(f"threads must be >= 1, got {n}")
+    if not 1 <= n <= MAX_THREADS:  # torch.set_num_threads(100000) crashes the process
+        raise TrainingError(f"threads must be 1..{MAX_THREADS}, got {n}")
     previous = torch.get_num_threads()
     if n != previous:
         torch.set_num_threads(n)

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+from lab.host.threads import threads_option
+
 app = typer.Typer()
 
 
@@ -52,7 +54,7 @@ def profile(
     name: str | None = typer.Option(None, "--name", help="Name of the profile written."),
     sets: str | None = typer.Option(None, "--sets", help="Comma-separated variants (default all)."),
     seq_len: int = typer.Option(35, "--seq-len", help="Tokens per inference."),
-    threads: int | None = typer.Option(None, "--threads", help="torch threads."),
+    threads: int | None = typer.Option(None, help="torch+engine threads", callback=threads_option),
     warmup: int = typer.Option(5, "--warmup", help="Warm-up runs per level and variant."),
     min_runs: int = typer.Option(10, "--min-runs", help="Timed runs before the CI is checked."),
     max_runs: int = typer.Option(1000, "--max-runs", help="Timed runs at most."),

@@ -144,10 +144,15 @@ class RunnerWorkload:
         seq_len: int = 35,
         sets: list[str] | None = None,
         timeout_s: float = 600.0,
+        threads: int = 1,
     ):
+        from lab.host.threads import check_threads
         from lab.runtime.bundle import Bundle
+        from lab.runtime.thread_count import warn_other_threads
 
+        self.threads = check_threads(threads)
         self.bundle = Bundle.load(bundle_dir)
+        warn_other_threads(self.bundle, self.threads)
         self.path = Path(bundle_dir)
         self.runner = runner
         self.seq_len = seq_len
@@ -162,7 +167,8 @@ class RunnerWorkload:
         self.active = names[0]
 
     def _call(self, args: list[str]) -> dict[str, Any]:
-        res = self.runner.run([*args, "--tokens", str(self.seq_len)], self.timeout_s)
+        args = [*args, "--tokens", str(self.seq_len), "--threads", str(self.threads)]
+        res = self.runner.run(args, self.timeout_s)
         if res.returncode != 0:
             raise DeviceError(f"runner on {self.runner.where}: {_last_line(res)}")
         try:
@@ -213,7 +219,7 @@ class RunnerWorkload:
             "model": self.bundle.model["kind"],
             "seq_len": self.seq_len,
             "batch": 1,
-            "threads": 1,
+            "threads": self.threads,
             "engine": "runner",
             "runner_target": self.runner.target,
             "runner_where": self.runner.where,
@@ -230,9 +236,11 @@ def runner_workload(
     on_adb: bool = False,
     runner_bin: str | Path | None = None,
     cpus: list[int] | None = None,
+    threads: int = 1,
 ) -> RunnerWorkload:
     """Export ``bundle_dir``, build the runner (for the device's CPU over adb, else for this
-    host) unless ``runner_bin`` is given, install it where it runs, and wrap it."""
+    host) unless ``runner_bin`` is given, install it where it runs, and wrap it (the runner
+    on ``threads`` threads)."""
     from lab.runtime.bundle import Bundle
     from lab.runtime.export import export_bundle
     from lab.runtime.runner import build_runner
@@ -248,6 +256,6 @@ def runner_workload(
         target = "--runner" if runner_bin else "host"
         binary = Path(runner_bin) if runner_bin else build_runner("host", work / "rt3lab-runner")
         runner = LocalRunner(binary, export, target)
-    wl = RunnerWorkload(bundle_dir, runner, seq_len, sets)
+    wl = RunnerWorkload(bundle_dir, runner, seq_len, sets, threads=threads)
     wl._tmp = tmp  # type: ignore[attr-defined]  # the export lives as long as the workload
     return wl

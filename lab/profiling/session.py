@@ -459,15 +459,18 @@ def make_workload(
     runner_bin: str | Path | None = None,
     cpus: list[int] | None = None,
 ) -> Workload:
-    """The workload for ``--bundle`` and ``--engine`` (already resolved): PyTorch here, or
-    the standalone runner here or on the ``--adb`` device (``adb`` = serial, ``-`` for the
-    only one), pinned there to ``cpus``."""
+    """The workload for ``--bundle`` and ``--engine`` (already resolved): PyTorch (or the
+    native engine) here, or the standalone runner here or on the ``--adb`` device (``adb`` =
+    serial, ``-`` for the only one), pinned there to ``cpus``, on ``threads`` threads (the
+    runner's default 1)."""
     if engine != "runner":
         return bundle_workload(bundle, seq_len, threads, sets)
     from lab.profiling.runner_workload import runner_workload
 
     serial = None if adb in (None, "-") else adb
-    return runner_workload(bundle, seq_len, sets, serial, adb is not None, runner_bin, cpus)
+    return runner_workload(
+        bundle, seq_len, sets, serial, adb is not None, runner_bin, cpus, threads or 1
+    )
 
 
 __all__ = [

@@ -1,10 +1,10 @@
 """What runs during profiling: a bundle's reconfigurable model, one inference at a time.
 
-`BundleWorkload` loads a bundle into the runtime (``ReconfigurableModel.from_bundle``) and
-exposes each pattern set, plus ``dense`` (the backbone run without a set, with the
-bundle's dense reference counts) when the bundle has no set of that name, as a variant:
-``activate(name)`` switches to it and ``run_once()`` runs one batch-1 inference of
-``seq_len`` random tokens.
+`BundleWorkload` loads a bundle into the runtime (``ReconfigurableModel.from_bundle``, the
+native engine on as many threads as torch) and exposes each pattern set, plus ``dense``
+(the backbone run without a set, with the bundle's dense reference counts) when the bundle
+has no set of that name, as a variant: ``activate(name)`` switches to it and ``run_once()``
+runs one batch-1 inference of ``seq_len`` random tokens.
 """
 
 from __future__ import annotations
@@ -88,16 +88,18 @@ class BundleWorkload:
     ):
         import torch
 
-        from lab.host.threads import default_threads
+        from lab.host.threads import check_threads, default_threads
         from lab.runtime.bundle import Bundle
         from lab.runtime.reconfigurable import ReconfigurableModel
+        from lab.runtime.thread_count import warn_other_threads
 
-        torch.set_num_threads(threads if threads is not None else default_threads())
+        torch.set_num_threads(check_threads(threads) if threads is not None else default_threads())
         self.bundle = Bundle.load(bundle_dir)
         self.path = Path(bundle_dir)
-        self.model = ReconfigurableModel.from_bundle(self.bundle)
-        self.seq_len = seq_len
         self.threads = torch.get_num_threads()
+        warn_other_threads(self.bundle, self.threads)
+        self.model = ReconfigurableModel.from_bundle(self.bundle, engine_threads=self.threads)
+        self.seq_len = seq_len
         vocab = int(self.bundle.model["config"].get("vocab_size", 1000))
         g = torch.Generator().manual_seed(seed)
         self.tokens = torch.randint(0, vocab, (1, seq_len), generator=g)

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import typer
 
+from lab.host.threads import threads_option
+
 app = typer.Typer()
 runner_app = typer.Typer(help="Build the standalone runner, or check it against PyTorch.")
 app.add_typer(runner_app, name="runner")
@@ -52,20 +54,23 @@ def build_cmd(
 def verify_cmd(
     bundle: Path = typer.Option(..., "--bundle", help="Bundle directory."),
     target: str = typer.Option("aarch64-linux", "--target", help="Runner target."),
+    threads: int = typer.Option(
+        1, "--threads", help="The runner's threads (1..256).", callback=threads_option
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print only JSON."),
 ) -> None:
     """Run every set on the runner (qemu-user off-host) and print max_rel_err per set."""
     from lab.runtime.bundle import Bundle
     from lab.runtime.runner import verify
 
-    result = verify(Bundle.load(bundle), target)
+    result = verify(Bundle.load(bundle), target, threads=threads)
     if json_out:
         typer.echo(json.dumps(result))
     else:
         from rich.console import Console
         from rich.table import Table
 
-        table = Table(title=f"runner ({target}) against PyTorch masked-dense")
+        table = Table(title=f"runner ({target}, {threads} threads) against PyTorch masked-dense")
         table.add_column("set")
         table.add_column("max_rel_err", justify="right")
         for name, err in result["sets"].items():

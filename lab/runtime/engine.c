@@ -20,18 +20,37 @@
  *
  * The export is untrusted: the loader checks the header's fields, every array's dtype, shape,
  * size, offset and SHA-256, every index against its layer, before anything runs.
+ *
+ * Threads (rt3e_set_threads): a pool of n - 1 worker threads, created once per engine (and
+ * again only when the count changes), each pinned to one CPU of the process's affinity mask
+ * where the OS allows; the caller is the n-th. Every Linear's block-rows are split into n
+ * contiguous runs of about equal cost (kept columns, from the set's offsets), attention
+ * into n runs of heads; the rest (embedding, layer norms, ReLU) stays on the caller. Each
+ * output is computed by the same code whichever thread runs it, so the logits are
+ * bit-identical at any thread count; one thread runs no pool at all. Between jobs a worker
+ * spins for SPIN_NS, then sleeps on a condition variable (a shared machine gets its CPU
+ * back between inferences). A forked child has no workers: it runs every part itself.
  */
+#if !defined(_GNU_SOURCE)
+#define _GNU_SOURCE /* sched_setaffinity, CPU_SET */
+#endif
 #include <math.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 #if defined(__linux__)
+#include <sched.h>
 #include <sys/mman.h>
 #endif
 
-#define RT3E_ABI 1
+#define RT3E_ABI 2
+#define MAX_THREADS 256
+#define SPIN_NS 100000 /* a worker's (and the caller's) busy wait before it sleeps */
 #define MAX_BLOCK 256
 #define MAX_HEADER (16 << 20)
 
@@ -298,6 +317,180 @@ typedef struct {
     const void *data;
 } array_t;
 
+/* ---------------------------------------------------------------- the thread pool */
+typedef void (*part_fn)(void *ctx, int w, int n); /* part w of n of one job */
+
+typedef struct pool_t pool_t;
+
+typedef struct {
+    pool_t *pool;
+    int w;
+} worker_t;
+
+struct pool_t {
+    int n;                /* threads, the caller included; 1 (or 0 before set): no workers */
+    pthread_t *tid;       /* n - 1 workers */
+    worker_t *args;
+    pthread_mutex_t mu;
+    pthread_cond_t go, done;
+    unsigned gen;         /* bumped for each job (and to stop): workers wait for a change */
+    unsigned pending;     /* workers still on the current job */
+    int stop;
+    part_fn fn;
+    void *ctx;
+    pid_t pid;            /* the process whose workers these are (a fork has none) */
+    int cpus[MAX_THREADS]; /* the affinity mask's CPUs, in order; ncpus 0: no pinning */
+    int ncpus;
+};
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__) || (defined(__arm__) && __ARM_ARCH >= 7)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+static int64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Spin until *word != seen (want_change) or *word == 0 (!want_change), for up to SPIN_NS;
+ * returns whether that happened. */
+static int spin_for(const void *word, unsigned seen, int want_change) {
+    const int64_t t0 = now_ns();
+    for (unsigned k = 1;; k++) {
+        const unsigned v = __atomic_load_n((const unsigned *)word, __ATOMIC_ACQUIRE);
+        if (want_change ? v != seen : v == 0) return 1;
+        cpu_relax();
+        if (!(k & 255) && now_ns() - t0 > SPIN_NS) return 0;
+    }
+}
+
+static void pin_to(const pool_t *p, int w) {
+#if defined(__linux__) && defined(CPU_SET)
+    if (p->ncpus > 0) { /* failure (a CPU taken away since) leaves the thread unpinned */
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET(p->cpus[w % p->ncpus], &set);
+        (void)sched_setaffinity(0, sizeof set, &set);
+    }
+#else
+    (void)p, (void)w;
+#endif
+}
+
+static void *worker_main(void *arg) {
+    const worker_t *a = arg;
+    pool_t *p = a->pool;
+    pin_to(p, a->w);
+    unsigned seen = 0;
+    for (;;) {
+        if (!spin_for(&p->gen, seen, 1)) {
+            pthread_mutex_lock(&p->mu);
+            while (__atomic_load_n(&p->gen, __ATOMIC_ACQUIRE) == seen)
+                pthread_cond_wait(&p->go, &p->mu);
+            pthread_mutex_unlock(&p->mu);
+        }
+        seen = __atomic_load_n(&p->gen, __ATOMIC_ACQUIRE);
+        if (__atomic_load_n(&p->stop, __ATOMIC_ACQUIRE)) return NULL;
+        p->fn(p->ctx, a->w, p->n);
+        if (__atomic_sub_fetch(&p->pending, 1, __ATOMIC_ACQ_REL) == 0) {
+            pthread_mutex_lock(&p->mu);
+            pthread_cond_signal(&p->done);
+            pthread_mutex_unlock(&p->mu);
+        }
+    }
+}
+
+/* Wake the workers for a new job (or to stop): the increment is published before the
+ * broadcast, under the mutex a sleeping worker checked it under, so no wake-up is lost. */
+static void pool_kick(pool_t *p) {
+    __atomic_add_fetch(&p->gen, 1, __ATOMIC_RELEASE);
+    pthread_mutex_lock(&p->mu);
+    pthread_cond_broadcast(&p->go);
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* Stop and join the workers (none: nothing to do); the pool is back to one thread. A
+ * forked child leaves the copied mutex and condition variables alone: they record the
+ * parent's sleeping workers, and destroying a condition variable waits for its waiters. */
+static void pool_stop(pool_t *p) {
+    if (p->tid && p->pid == getpid()) {
+        __atomic_store_n(&p->stop, 1, __ATOMIC_RELEASE);
+        pool_kick(p);
+        for (int w = 0; w < p->n - 1; w++) pthread_join(p->tid[w], NULL);
+        pthread_mutex_destroy(&p->mu);
+        pthread_cond_destroy(&p->go);
+        pthread_cond_destroy(&p->done);
+    }
+    free(p->tid);
+    free(p->args);
+    p->tid = NULL, p->args = NULL, p->n = 1, p->stop = 0;
+}
+
+/* Start n - 1 workers, pinned to the CPUs of the caller's affinity mask (worker w to the
+ * w-th, modulo their number). 0, or -1 (none started) if a thread cannot be created. */
+static int pool_start(pool_t *p, int n) {
+    p->n = 1;
+    if (n <= 1) return 0;
+    p->ncpus = 0;
+#if defined(__linux__) && defined(CPU_SET)
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof set, &set) == 0)
+        for (int c = 0; c < CPU_SETSIZE && p->ncpus < MAX_THREADS; c++)
+            if (CPU_ISSET(c, &set)) p->cpus[p->ncpus++] = c;
+#endif
+    p->tid = calloc((size_t)n, sizeof(pthread_t));
+    p->args = calloc((size_t)n, sizeof(worker_t));
+    if (!p->tid || !p->args) {
+        free(p->tid), free(p->args);
+        p->tid = NULL, p->args = NULL;
+        return -1;
+    }
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->go, NULL);
+    pthread_cond_init(&p->done, NULL);
+    p->gen = 0, p->stop = 0, p->pending = 0, p->pid = getpid();
+    for (int w = 1; w < n; w++) {
+        p->args[w - 1] = (worker_t){p, w};
+        if (pthread_create(&p->tid[w - 1], NULL, worker_main, &p->args[w - 1])) {
+            p->n = w; /* the w - 1 started so far are joined */
+            pool_stop(p);
+            return -1;
+        }
+    }
+    p->n = n;
+    return 0;
+}
+
+/* Run parts 0..n-1 of a job: part 0 on the caller, the others on the workers; returns when
+ * all are done. One thread, or a forked child (whose workers stayed in the parent): every
+ * part on the caller, in order. */
+static void pool_run(pool_t *p, part_fn fn, void *ctx) {
+    if (p->n <= 1) {
+        fn(ctx, 0, 1);
+        return;
+    }
+    if (p->pid != getpid()) {
+        for (int w = 0; w < p->n; w++) fn(ctx, w, p->n);
+        return;
+    }
+    p->fn = fn, p->ctx = ctx;
+    __atomic_store_n(&p->pending, (unsigned)(p->n - 1), __ATOMIC_RELAXED);
+    pool_kick(p); /* its release publishes fn, ctx and pending */
+    fn(ctx, 0, p->n);
+    if (!spin_for(&p->pending, 0, 0)) {
+        pthread_mutex_lock(&p->mu);
+        while (__atomic_load_n(&p->pending, __ATOMIC_ACQUIRE))
+            pthread_cond_wait(&p->done, &p->mu);
+        pthread_mutex_unlock(&p->mu);
+    }
+}
+
 typedef struct rt3e_model {
     int64_t V, E, F, L, H;
     const float *emb;
@@ -313,9 +506,11 @@ typedef struct rt3e_model {
     array_t *arrays;
     int narrays;
     float *work;
-    int64_t work_T;
+    int64_t work_T;       /* the workspace holds work_T tokens for work_n threads */
+    int work_n;
     float *pe;            /* sinusoidal positions (pe_T, E), grown with the longest sequence */
     int64_t pe_T;
+    pool_t pool;
 } rt3e_model;
 
 static const char *LIN_NAMES[4] = {"self_attn.in_proj", "self_attn.out_proj", "linear1",
@@ -347,6 +542,7 @@ static const void *want(const rt3e_model *m, const char *name, const char *dtype
 
 void rt3e_close(rt3e_model *m) {
     if (!m) return;
+    pool_stop(&m->pool); /* joins the workers first: none is left running on freed memory */
     free(m->lin);
     free(m->norms);
     free(m->names);
@@ -660,6 +856,31 @@ int rt3e_select(rt3e_model *m, int i) {
     return 0;
 }
 
+/* The threads a forward pass runs on (the caller included). */
+int rt3e_threads(const rt3e_model *m) { return m->pool.n > 1 ? m->pool.n : 1; }
+
+/* Run on n threads (1..MAX_THREADS; the caller is one of them): the old workers are
+ * joined and n - 1 new ones started, pinned where the OS allows. 0, or -1 with `err`
+ * filled (n out of range: nothing changes; a thread that cannot be created: one thread). */
+int rt3e_set_threads(rt3e_model *m, int n, char *err, int errlen) {
+    char num[16];
+    snprintf(num, sizeof num, "%d", n);
+    if (n < 1 || n > MAX_THREADS)
+        return fail(err, errlen, "threads: expected 1..256, got %s%s", num, ""), -1;
+    if (n == rt3e_threads(m)) return 0;
+    pool_stop(&m->pool);
+    if (pool_start(&m->pool, n))
+        return fail(err, errlen, "threads: cannot start %s (running on one)%s", num, ""), -1;
+    return 0;
+}
+
+/* Pin the calling thread to the CPU before the workers' (the first of the affinity mask
+ * the pool was started under): for a process of its own, the runner; a library caller's
+ * thread is left where it is. Nothing without workers or where the OS refuses. */
+void rt3e_pin_caller(const rt3e_model *m) {
+    if (m->pool.n > 1) pin_to(&m->pool, 0);
+}
+
 /* The set named `name` ("dense" for none), or -2 if there is none. */
 int rt3e_find(const rt3e_model *m, const char *name) {
     if (!strcmp(name, "dense")) return -1;
@@ -766,10 +987,11 @@ static void tile32(const int R, const float *restrict x, int64_t ldx,
         tile32_rows(TILE_R / 2, x, ldx, cols, n, wb, bias, y, ldy);
 }
 
-static void linear(const linear_t *l, const table_t *t, const int32_t *iota, const float *x,
-                   int64_t T, float *y) {
+/* Block-rows b0..b1-1 of y = x W^T + bias over T tokens (every row the set keeps). */
+static void linear_rows(const linear_t *l, const table_t *t, const int32_t *iota,
+                        const float *x, int64_t T, float *y, int64_t b0, int64_t b1) {
     const int64_t B = l->B, in = l->in;
-    for (int64_t b = 0; b < l->nbr; b++) {
+    for (int64_t b = b0; b < b1; b++) {
         const int32_t *cols = iota;
         int64_t n = in;
         if (t && t->B) cols = t->cols + t->off[b], n = t->off[b + 1] - t->off[b];
@@ -777,7 +999,7 @@ static void linear(const linear_t *l, const table_t *t, const int32_t *iota, con
         const int64_t nr = l->out - b * B < B ? l->out - b * B : B;
         float *yb = y + b * B;
         int64_t tk = 0;
-        if (t && t->B && b + 1 < l->nbr && t->off[b + 2] - t->off[b + 1] < in) {
+        if (t && t->B && b + 1 < b1 && t->off[b + 2] - t->off[b + 1] < in) {
             /* a set's kept weight rows are scattered, which the hardware's stream
              * prefetcher does not follow: fetch the next block-row's into L2 now (not when
              * it keeps every row: read in order, the stream prefetcher has them) */
@@ -810,6 +1032,52 @@ static void linear(const linear_t *l, const table_t *t, const int32_t *iota, con
                 tile(x + tk * in, in, 1, cols, n, wb, B, bias, yb + tk * l->out, l->out, nr);
         }
     }
+}
+
+#define ROW_COST 16 /* a block-row's fixed cost (its tiles' stores), in kept columns */
+
+/* Block-rows 0..b-1's cost: their kept columns (every column for a dense layer) plus
+ * ROW_COST each; non-decreasing in b (the loader checked the offsets). */
+static int64_t rows_cost(const linear_t *l, const table_t *t, int64_t b) {
+    return (t && t->B ? (int64_t)t->off[b] : b * l->in) + b * ROW_COST;
+}
+
+/* The first block-row of part w of n: n contiguous runs of about equal cost. */
+static int64_t part_start(const linear_t *l, const table_t *t, int w, int n) {
+    if (w <= 0) return 0;
+    if (w >= n) return l->nbr;
+    const int64_t goal = rows_cost(l, t, l->nbr) * w / n;
+    int64_t lo = 0, hi = l->nbr; /* the first b whose cost reaches the goal */
+    while (lo < hi) {
+        const int64_t mid = lo + (hi - lo) / 2;
+        if (rows_cost(l, t, mid) < goal)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+typedef struct {
+    const linear_t *l;
+    const table_t *t;
+    const int32_t *iota;
+    const float *x;
+    int64_t T;
+    float *y;
+} linear_job;
+
+static void linear_part(void *ctx, int w, int n) {
+    const linear_job *j = ctx;
+    linear_rows(j->l, j->t, j->iota, j->x, j->T, j->y, part_start(j->l, j->t, w, n),
+                part_start(j->l, j->t, w + 1, n));
+}
+
+/* y = x W^T + bias for T tokens under table t (NULL or B 0: dense), on the pool's threads. */
+static void linear(rt3e_model *m, const linear_t *l, const table_t *t, const float *x,
+                   int64_t T, float *y) {
+    linear_job j = {l, t, m->iota, x, T, y};
+    pool_run(&m->pool, linear_part, &j);
 }
 
 static inline float hsum(vf v) {
@@ -873,19 +1141,20 @@ static inline vf expv(vf x, vi keep) {
     return (vf)((vi)(y * (vf)two_n) & keep);
 }
 
-/* Causal multi-head attention: qkv (T, 3E) -> out (T, E). Scratch: p (Tp floats) and kt
- * (E x Tp), Tp = T rounded up to VW. The keys are transposed once into kt (kt[c Tp + s] =
- * key s, column c) so that a query's scores, its softmax and the exponentials run along s
- * in whole registers. */
-static void attention(const float *qkv, int64_t T, int64_t E, int64_t H, float *out, float *p,
-                      float *kt) {
+/* Causal multi-head attention, heads h0..h1-1: qkv (T, 3E) -> their columns of out (T, E).
+ * Scratch: p (Tp floats, one per thread) and kt (E x Tp, shared: each head its own columns),
+ * Tp = T rounded up to VW. The keys are transposed once into kt (kt[c Tp + s] = key s,
+ * column c) so that a query's scores, its softmax and the exponentials run along s in whole
+ * registers. */
+static void attention_heads(const float *qkv, int64_t T, int64_t E, int64_t H, float *out,
+                            float *p, float *kt, int64_t h0, int64_t h1) {
     const int64_t d = E / H, ld = 3 * E, Tp = (T + VW - 1) / VW * VW;
     const float scale = (float)(1.0 / sqrt((double)d));
-    for (int64_t c = 0; c < E; c++) {
+    for (int64_t c = h0 * d; c < h1 * d; c++) { /* these heads' key columns */
         for (int64_t s = 0; s < T; s++) kt[c * Tp + s] = qkv[s * ld + E + c];
         for (int64_t s = T; s < Tp; s++) kt[c * Tp + s] = 0;
     }
-    for (int64_t h = 0; h < H; h++)
+    for (int64_t h = h0; h < h1; h++)
         for (int64_t t = 0; t < T; t++) {
             const float *q = qkv + t * ld + h * d, *kh = kt + h * d * Tp;
             const int64_t nv = t / VW + 1; /* registers covering keys 0..t */
@@ -931,6 +1200,18 @@ static void attention(const float *qkv, int64_t T, int64_t E, int64_t H, float *
         }
 }
 
+typedef struct {
+    const float *qkv;
+    int64_t T, E, H, pstride;
+    float *out, *p, *kt;
+} attention_job;
+
+static void attention_part(void *ctx, int w, int n) {
+    const attention_job *j = ctx;
+    attention_heads(j->qkv, j->T, j->E, j->H, j->out, j->p + w * j->pstride, j->kt,
+                    j->H * w / n, j->H * (w + 1) / n);
+}
+
 /* Logits (T, vocab) of one token sequence under the active set; 0, or -1 with `err` filled
  * (a token out of range, no memory). */
 int rt3e_forward(rt3e_model *m, const int64_t *tokens, int64_t T, float *logits, char *err,
@@ -941,13 +1222,17 @@ int rt3e_forward(rt3e_model *m, const int64_t *tokens, int64_t T, float *logits,
         if (tokens[t] < 0 || tokens[t] >= m->V)
             return fail(err, errlen, "tokens: an id is outside the vocabulary%s%s", "", ""), -1;
     const int64_t Tp = (T + VW - 1) / VW * VW; /* attention's scratch: p, keys transposed */
-    if (T > m->work_T) {
-        float *w = realloc(m->work, sizeof(float) * (size_t)(T * (6 * E + F) + Tp * (E + 1)));
+    const int nt = rt3e_threads(m);
+    const int64_t ps = (Tp + 15) / 16 * 16; /* each thread's p on its own cache lines */
+    if (T > m->work_T || nt > m->work_n) {
+        const int64_t wt = T > m->work_T ? T : m->work_T, wn = nt > m->work_n ? nt : m->work_n;
+        const int64_t wp = (wt + VW - 1) / VW * VW, wps = (wp + 15) / 16 * 16;
+        float *w = realloc(m->work, sizeof(float) * (size_t)(wt * (6 * E + F) + wps * wn + wp * E));
         if (!w) return fail(err, errlen, "out of memory%s%s", "", ""), -1;
-        m->work = w, m->work_T = T;
+        m->work = w, m->work_T = wt, m->work_n = (int)wn;
     }
     float *x = m->work, *qkv = x + T * E, *a = qkv + 3 * T * E, *o = a + T * E;
-    float *hid = o + T * E, *p = hid + T * F, *kt = p + Tp;
+    float *hid = o + T * E, *p = hid + T * F, *kt = p + ps * nt;
     const table_t *tab = m->active >= 0 ? m->tables + (int64_t)m->active * m->slots : NULL;
     const float scale = (float)sqrt((double)E);
     if (T > m->pe_T) { /* sinusoidal positions, as the model's, computed once per length */
@@ -977,15 +1262,16 @@ int rt3e_forward(rt3e_model *m, const int64_t *tokens, int64_t T, float *logits,
     for (int64_t l = 0; l < m->L; l++) {
         const linear_t *lin = m->lin + 4 * l;
         const table_t *lt = tab ? tab + 1 + 4 * l : NULL;
-        linear(&lin[0], lt ? &lt[0] : NULL, m->iota, x, T, qkv);
-        attention(qkv, T, E, m->H, a, p, kt);
-        linear(&lin[1], lt ? &lt[1] : NULL, m->iota, a, T, o);
+        linear(m, &lin[0], lt ? &lt[0] : NULL, x, T, qkv);
+        attention_job att = {qkv, T, E, m->H, ps, a, p, kt};
+        pool_run(&m->pool, attention_part, &att);
+        linear(m, &lin[1], lt ? &lt[1] : NULL, a, T, o);
         add_norm(x, o, T, E, m->norms[4 * l], m->norms[4 * l + 1]);
-        linear(&lin[2], lt ? &lt[2] : NULL, m->iota, x, T, hid);
+        linear(m, &lin[2], lt ? &lt[2] : NULL, x, T, hid);
         for (int64_t i = 0; i < T * F; i++) hid[i] = hid[i] > 0 ? hid[i] : 0;
-        linear(&lin[3], lt ? &lt[3] : NULL, m->iota, hid, T, o);
+        linear(m, &lin[3], lt ? &lt[3] : NULL, hid, T, o);
         add_norm(x, o, T, E, m->norms[4 * l + 2], m->norms[4 * l + 3]);
     }
-    linear(&m->lin[4 * m->L], tab ? tab + 4 * m->L + 1 : NULL, m->iota, x, T, logits);
+    linear(m, &m->lin[4 * m->L], tab ? tab + 4 * m->L + 1 : NULL, x, T, logits);
     return 0;
 }

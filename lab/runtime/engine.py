@@ -6,12 +6,18 @@ Built on first use like the block-column kernel (``lab.runtime.native``: ``$CC``
 and CPU). The engine loads an export (``lab.runtime.export``); :meth:`Engine.from_model`
 writes one to a temporary directory first. ``RT3LAB_NATIVE=0`` or no compiler: ``library()``
 is None and ``status()`` says why.
+
+``threads`` (``Engine(export, threads=N)``, :meth:`Engine.set_threads`): the engine's own pool
+of N threads (the caller's included), started once per engine and pinned where the OS allows;
+each layer's block-rows and attention's heads are split between them, and the logits are
+bit-identical at every count (see ``engine.c``'s header).
 """
 
 from __future__ import annotations
 
 import ctypes
 import functools
+import operator
 import os
 import subprocess
 import sys
@@ -29,8 +35,8 @@ if TYPE_CHECKING:
     from lab.runtime.pattern_set import PatternSet
 
 SOURCE = Path(__file__).with_name("engine.c")
-FLAGS = ("-O3", "-march=native", "-shared", "-fPIC")
-ABI = 1
+FLAGS = ("-O3", "-march=native", "-shared", "-fPIC", "-pthread")
+ABI = 2
 
 
 class EngineError(ValueError):
@@ -68,6 +74,8 @@ def _load() -> tuple[ctypes.CDLL | None, str]:
     lib.rt3e_vocab.restype = i64
     lib.rt3e_select.argtypes = [p, c_int]
     lib.rt3e_forward.argtypes = [p, p, i64, p, ctypes.c_char_p, c_int]
+    lib.rt3e_set_threads.argtypes = [p, c_int, ctypes.c_char_p, c_int]
+    lib.rt3e_threads.argtypes = [p]
     return lib, f"built with {Path(cc).name}: {path}"
 
 
@@ -84,10 +92,11 @@ def status() -> str:
 class Engine:
     """One loaded export: select a set by name (or ``None``: every layer dense), run tokens.
 
-    Not thread-safe by itself (one workspace); ``ReconfigurableModel`` holds its lock.
+    ``threads``: the engine's pool (1: no other thread; see :meth:`set_threads`). Not
+    thread-safe by itself (one workspace); ``ReconfigurableModel`` holds its lock.
     """
 
-    def __init__(self, export_dir: str | Path):
+    def __init__(self, export_dir: str | Path, threads: int = 1):
         lib = library()
         if lib is None:
             raise EngineError(f"native engine unavailable: {status()}")
@@ -107,17 +116,47 @@ class Engine:
         self._index = {name: i for i, name in enumerate(self.set_names)}
         self.active: str | None = None
         self._err = err
+        try:
+            self.set_threads(threads)
+        except EngineError:
+            self.close()
+            raise
+
+    @property
+    def threads(self) -> int:
+        """The threads a forward pass runs on (the caller's included)."""
+        if self._h is None:
+            raise EngineError("the engine is closed")
+        return int(self._lib.rt3e_threads(self._h))
+
+    def set_threads(self, threads: int) -> None:
+        """Run on ``threads`` threads (1 to ``lab.host.threads.MAX_THREADS``): the old
+        workers are joined and ``threads - 1`` new ones started (nothing happens at the
+        same count). Refused (EngineError) out of range; the engine then keeps its count."""
+        if self._h is None:
+            raise EngineError("the engine is closed")
+        try:
+            n = operator.index(threads)
+        except TypeError:
+            raise EngineError(f"threads: expected an integer, got {threads!r}") from None
+        n = max(min(n, 1 << 30), -(1 << 30))  # a C int; the engine says what is out of range
+        if self._lib.rt3e_set_threads(self._h, n, self._err, len(self._err)):
+            self._failed()
 
     @classmethod
     def from_model(
-        cls, config: dict[str, Any], state: dict[str, torch.Tensor], sets: list[PatternSet]
+        cls,
+        config: dict[str, Any],
+        state: dict[str, torch.Tensor],
+        sets: list[PatternSet],
+        threads: int = 1,
     ) -> Engine:
         """Export ``state`` and ``sets`` to a temporary directory and load it (the engine
         keeps its own copy of the arrays; the directory is removed)."""
         from lab.runtime.export import write_export
 
         with tempfile.TemporaryDirectory(prefix="rt3lab-engine-") as tmp:
-            return cls(write_export(Path(tmp) / "export", config, state, sets))
+            return cls(write_export(Path(tmp) / "export", config, state, sets), threads)
 
     def select(self, name: str | None) -> float:
         """Make set ``name`` active (None: dense); seconds the selection took."""
@@ -208,7 +247,8 @@ class Engine:
         return torch.from_numpy(out)
 
     def close(self) -> None:
-        """Free the engine's memory (also done when it is garbage-collected)."""
+        """Join the engine's threads and free its memory (also done when it is
+        garbage-collected)."""
         if getattr(self, "_h", None):
             self._lib.rt3e_close(self._h)
             self._h = None

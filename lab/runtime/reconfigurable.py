@@ -191,6 +191,7 @@ class ReconfigurableModel(nn.Module):
         active: str | None = None,
         layout: str = "auto",
         rows_hint: int = DEFAULT_ROWS,
+        engine_threads: int = 1,
     ):
         super().__init__()
         if executor not in EXECUTORS:
@@ -216,7 +217,7 @@ class ReconfigurableModel(nn.Module):
         self.engine: Any = None  # lab.runtime.engine.Engine running the whole model, or None
         self.fallback_reason: str | None = None  # why auto runs the torch reference
         if executor != "torch":
-            self.engine, why = _engine_for(module, sets)
+            self.engine, why = _engine_for(module, sets, engine_threads)
             if self.engine is None and executor == "engine":
                 raise ReconfigurationError(f"executor 'engine': {why}")
             self.fallback_reason = why
@@ -301,14 +302,17 @@ class ReconfigurableModel(nn.Module):
         executor: str = "auto",
         active: str | None = None,
         layout: str = "auto",
+        engine_threads: int = 1,
     ) -> ReconfigurableModel:
-        """Build the bundle's model, load the backbone, and prepare every set."""
+        """Build the bundle's model, load the backbone, and prepare every set (the native
+        engine, where it runs them, on ``engine_threads`` threads)."""
         return cls(
             module_from_bundle(bundle),
             bundle.sets.values(),
             executor=executor,
             active=active,
             layout=layout,
+            engine_threads=engine_threads,
         )
 
     @property
@@ -426,8 +430,11 @@ def _poolable(module: nn.Module, pats: dict[str, LayerPattern]) -> dict[str, Lay
     return pooled if len({int(p.block_rows) for p in pooled.values()}) == 1 else {}
 
 
-def _engine_for(module: nn.Module, sets: list[PatternSet]) -> tuple[Any, str | None]:
-    """The native engine (``lab.runtime.engine``) loaded with ``module`` and ``sets``, or
+def _engine_for(
+    module: nn.Module, sets: list[PatternSet], threads: int = 1
+) -> tuple[Any, str | None]:
+    """The native engine (``lab.runtime.engine``) loaded with ``module`` and ``sets`` on
+    ``threads`` threads, or
     None and why it cannot run them (not RT3's Transformer LM, float64 weights, a set the
     export refuses, no compiler)."""
     from lab.model.transformer import RT3TransformerLM
@@ -441,7 +448,8 @@ def _engine_for(module: nn.Module, sets: list[PatternSet]) -> tuple[Any, str | N
     if any(p.dtype != torch.float32 for p in module.parameters()):
         return None, "the engine runs float32 weights only"
     try:
-        return E.Engine.from_model(module.config.to_dict(), module.state_dict(), sets), None
+        config, state = module.config.to_dict(), module.state_dict()
+        return E.Engine.from_model(config, state, sets, threads), None
     except (ExportError, E.EngineError) as exc:
         return None, str(exc)
 

@@ -87,13 +87,14 @@ def build_runner(target: str, out: str | Path) -> Path:
         cc = native._compiler()
         if cc is None:
             raise RunnerError("--target host: no C compiler (set CC or install cc)")
-        cmd = [cc, "-O3", "-march=native", *srcs, "-o", str(out), "-lm"]
+        cmd = [cc, "-O3", "-march=native", "-pthread", *srcs, "-o", str(out), "-lm"]
     else:
         problem = zig_problem()
         if problem is not None:
             raise RunnerError(f"--target {target}: {problem}; {ZIG_HINT}")
         zig = [sys.executable, "-m", "ziglang", "cc"]
-        cmd = [*zig, "-target", triple[0], "-O3", "-static", "-s", *srcs, "-o", str(out), "-lm"]
+        cmd = [*zig, "-target", triple[0], "-O3", "-static", "-s", "-pthread", *srcs]
+        cmd += ["-o", str(out), "-lm"]
     env = dict(os.environ)
     env.setdefault("ZIG_GLOBAL_CACHE_DIR", str(_zig_cache()))
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False, env=env)
@@ -134,10 +135,12 @@ def run_runner(
     logits: str | Path | None = None,
     prefix: list[str] | None = None,
     timeout_s: float = 600,
+    threads: int = 1,
 ) -> dict[str, Any]:
-    """Run the runner once and return its JSON; RunnerError with its one-line message."""
+    """Run the runner once (on ``threads`` threads) and return its JSON; RunnerError with
+    its one-line message."""
     cmd = [*(prefix or []), str(binary), str(export), "--set", set_name]
-    cmd += ["--runs", str(runs), "--warmup", str(warmup)]
+    cmd += ["--runs", str(runs), "--warmup", str(warmup), "--threads", str(threads)]
     if switch_to:
         cmd += ["--switch-to", switch_to]
     if tokens is not None:
@@ -179,16 +182,21 @@ def max_rel_err(got: np.ndarray, want: np.ndarray) -> float:
     return float(np.abs(got - want).max() / max(float(np.abs(want).max()), 1e-30))
 
 
-def verify(bundle: Bundle, target: str, tokens: int = 35, seed: int = 0) -> dict[str, Any]:
+def verify(
+    bundle: Bundle, target: str, tokens: int = 35, seed: int = 0, threads: int = 1
+) -> dict[str, Any]:
     """Export ``bundle``, build the runner for ``target``, run every set (and dense) on one
-    token sequence (under qemu-user off the host's architecture) and compare its logits
-    with PyTorch masked-dense: ``{"target", "tokens", "sets": {name: max_rel_err}}``."""
+    token sequence on ``threads`` threads (under qemu-user off the host's architecture) and
+    compare its logits with PyTorch masked-dense: ``{"target", "tokens", "threads", "sets":
+    {name: max_rel_err}, "ok"}``."""
     import numpy as np
     import torch
 
+    from lab.host.threads import check_threads
     from lab.runtime.export import export_bundle
     from lab.runtime.reconfigurable import module_from_bundle
 
+    check_threads(threads)
     prefix = launcher(target)
     module = module_from_bundle(bundle)
     vocab = int(bundle.model["config"]["vocab_size"])
@@ -202,12 +210,14 @@ def verify(bundle: Bundle, target: str, tokens: int = 35, seed: int = 0) -> dict
             with torch.inference_mode():
                 want = masked_dense(module, ps)(ids[None])[0].numpy()
             dump = Path(tmp) / "logits.f32"
-            run_runner(binary, export, name, 1, 0, None, ids.tolist(), dump, prefix)
+            run_runner(binary, export, name, 1, 0, None, ids.tolist(), dump, prefix,
+                       threads=threads)  # fmt: skip
             got = np.fromfile(dump, dtype="<f4")
             if got.size != want.size:
                 raise RunnerError(f"runner: set {name!r} wrote {got.size} logits, not {want.size}")
             errs[name] = max_rel_err(got.reshape(want.shape), want)
-    return {"target": target, "tokens": tokens, "sets": errs, "ok": max(errs.values()) <= 1e-4}
+    ok = max(errs.values()) <= 1e-4
+    return {"target": target, "tokens": tokens, "threads": threads, "sets": errs, "ok": ok}
 
 
 def median(values: list[float]) -> float:

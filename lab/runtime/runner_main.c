@@ -1,12 +1,15 @@
 /* rt3lab runner: the engine (engine.c, compiled in with this file) and a command line.
  *
  *   rt3lab-runner EXPORT_DIR --set NAME [--runs N] [--warmup W] [--tokens N | --ids 1,2,3]
- *                 [--switch-to OTHER] [--logits FILE]
+ *                 [--switch-to OTHER] [--logits FILE] [--threads N]
  *
  * Runs the set on a token sequence N times and prints one JSON object: per-run latency (ms),
- * median, the logits' checksum and first values, and with --switch-to the median time of a
- * switch between the two sets. --logits writes the logits as little-endian float32 (tokens x
- * vocab). A bad export or argument: one line on stderr, exit 2.
+ * median, the logits' checksum and first values, the thread count, and with --switch-to the
+ * median time of a switch between the two sets. --logits writes the logits as little-endian
+ * float32 (tokens x vocab). --threads N (1..256, default 1) runs the engine's pool of N
+ * threads, this one included and pinned to the first CPU of the process's affinity mask (as
+ * `taskset` left it), the workers to the next. A bad export or argument: one line on stderr,
+ * exit 2, before any work.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -22,6 +25,8 @@ int rt3e_select(rt3e_model *m, int i);
 int64_t rt3e_vocab(const rt3e_model *m);
 int rt3e_forward(rt3e_model *m, const int64_t *tokens, int64_t T, float *logits, char *err,
                  int errlen);
+int rt3e_set_threads(rt3e_model *m, int n, char *err, int errlen);
+void rt3e_pin_caller(const rt3e_model *m);
 
 static double now_ms(void) {
     struct timespec ts;
@@ -54,7 +59,7 @@ static int count(const char *s, long lo, long hi, long *out) {
 
 int main(int argc, char **argv) {
     const char *dir = NULL, *set = NULL, *other = NULL, *ids = NULL, *dump = NULL;
-    long runs = 10, warmup = 2, ntok = 35;
+    long runs = 10, warmup = 2, ntok = 35, threads = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (a[0] != '-') {
@@ -74,6 +79,8 @@ int main(int argc, char **argv) {
             if (count(v, 0, 1000000, &warmup)) return usage("--warmup: expected 0..1000000");
         } else if (!strcmp(a, "--tokens")) {
             if (count(v, 1, 1 << 20, &ntok)) return usage("--tokens: expected 1..1048576");
+        } else if (!strcmp(a, "--threads")) {
+            if (count(v, 1, 256, &threads)) return usage("--threads: expected 1..256");
         } else {
             return usage("unknown option (see the header of runner_main.c)");
         }
@@ -107,10 +114,13 @@ int main(int argc, char **argv) {
     float *logits = malloc(sizeof(float) * (size_t)(ntok * V));
     double *times = malloc(sizeof(double) * (size_t)(runs > 1001 ? runs : 1001));
     if (!tokens || !logits || !times) return usage("out of memory");
+    if (rt3e_set_threads(m, (int)threads, err, sizeof err)) return usage(err);
+    if (threads > 1) rt3e_pin_caller(m);
     rt3e_select(m, si);
     for (long w = 0; w < warmup; w++)
         if (rt3e_forward(m, tokens, ntok, logits, err, sizeof err)) return usage(err);
-    printf("{\"set\": \"%s\", \"tokens\": %ld, \"runs_ms\": [", set, ntok);
+    printf("{\"set\": \"%s\", \"tokens\": %ld, \"threads\": %ld, \"runs_ms\": [", set, ntok,
+           threads);
     for (long r = 0; r < runs; r++) {
         double t0 = now_ms();
         if (rt3e_forward(m, tokens, ntok, logits, err, sizeof err)) return usage(err);

@@ -51,7 +51,7 @@ def measure_end_to_end(
     with torch_threads(threads):
         base = copy.deepcopy(model).eval()
         if runtime == "engine":
-            rm = ReconfigurableModel(base, pattern_sets, executor="engine")
+            rm = ReconfigurableModel(base, pattern_sets, executor="engine", engine_threads=threads)
         else:
             rm = ReconfigurableModel(
                 base, pattern_sets, executor="torch", rows_hint=batch * seq_len

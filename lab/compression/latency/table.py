@@ -295,7 +295,7 @@ def measure_table_and_sets(
         rm_engine = None
         if runtime in (None, "engine"):
             rm_engine = _engine_model(
-                base, bucket_sets + extra + list(one.values()), runtime == "engine"
+                base, bucket_sets + extra + list(one.values()), runtime == "engine", threads
             )
         raw: dict[str, list[float]] = {}
         if rm_engine is not None:
@@ -381,14 +381,14 @@ def _fitted_table(
     )
 
 
-def _engine_model(module: nn.Module, sets: list[Any], required: bool) -> Any:
+def _engine_model(module: nn.Module, sets: list[Any], required: bool, threads: int = 1) -> Any:
     """``module`` with ``sets`` on the native engine (``ReconfigurableModel``'s engine
     executor, timed through the same call as the runtime's), or None where the engine
     cannot run them (``required``: raise instead)."""
     from lab.runtime.reconfigurable import ReconfigurableModel, ReconfigurationError
 
     try:
-        return ReconfigurableModel(module, sets, executor="engine")
+        return ReconfigurableModel(module, sets, executor="engine", engine_threads=threads)
     except ReconfigurationError:
         if required:
             raise

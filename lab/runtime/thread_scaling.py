@@ -1,0 +1,101 @@
+"""The native engine at several thread counts, for ``rt3lab bench runtime --threads 1,2``.
+
+One engine (``lab.runtime.engine``) runs the dense model and every set at each count, all in
+the same interleaved rounds (``lab.runtime.measure.timed_rounds``: a neighbour's load shifts
+every count alike); moving to another count restarts the engine's pool, untimed. The
+process is held to as many CPUs as the largest count (the first of its affinity mask, where
+the OS allows), the engine's workers pinned one to a CPU inside them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from lab.runtime.pattern_set import PatternSet
+
+
+@contextlib.contextmanager
+def held_to_cpus(count: int) -> Iterator[list[int] | None]:
+    """Hold the process to the first ``count`` CPUs of its affinity mask for the block
+    (yields them; None where the OS has no affinity or refuses), then give the mask back."""
+    if not hasattr(os, "sched_getaffinity"):
+        yield None
+        return
+    before = os.sched_getaffinity(0)
+    cpus: list[int] | None = sorted(before)[:count]
+    try:
+        os.sched_setaffinity(0, cpus)
+    except OSError:
+        cpus = None
+    try:
+        yield cpus
+    finally:
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(0, before)
+
+
+def engine_by_threads(
+    base: nn.Module,
+    sets: list[PatternSet],
+    counts: list[int],
+    batch: int,
+    seq_len: int,
+    rounds: int,
+    per_round: int,
+    warmup: int,
+    progress: Callable[[str], None] = lambda _msg: None,
+) -> dict[str, Any] | None:
+    """Median ms of the engine's dense model and of every set at each of ``counts`` threads,
+    interleaved; None where the engine cannot run the model. Keyed by the count (a string,
+    as JSON has it): ``dense_latency_ms``, ``dense_speedup_over_first`` (the first count's
+    dense over this one's) and per set ``latency_ms`` and ``speedup_over_engine_dense``."""
+    from lab.runtime.measure import make_inputs, timed_rounds
+    from lab.runtime.reconfigurable import _engine_for
+
+    eng, _ = _engine_for(base, sets)
+    if eng is None:
+        return None
+    progress(f"the engine at {', '.join(map(str, counts))} threads, interleaved")
+    args = make_inputs(base, batch, seq_len)["args"]
+    names: list[str | None] = [None, *(ps.name for ps in sets)]
+
+    def run() -> object:
+        return eng(*args)
+
+    def setup(n: int, name: str | None) -> Callable[[], None]:
+        def go() -> None:
+            eng.set_threads(n)  # a restart only when the count changes
+            eng.select(name)
+
+        return go
+
+    variants = {f"{n} {name or ' dense'}": (setup(n, name), run) for n in counts for name in names}
+    try:
+        with held_to_cpus(max(counts)) as cpus:
+            got = timed_rounds(variants, rounds, per_round, warmup)
+    finally:
+        eng.close()
+    first = got[f"{counts[0]}  dense"].median_ms
+    out: dict[str, Any] = {}
+    for n in counts:
+        d = got[f"{n}  dense"].median_ms
+        out[str(n)] = {
+            "threads": n,
+            "cpus": cpus,
+            "dense_latency_ms": d,
+            "dense_speedup_over_first": first / d,
+            "sets": {
+                ps.name: {
+                    "latency_ms": got[f"{n} {ps.name}"].median_ms,
+                    "speedup_over_engine_dense": d / got[f"{n} {ps.name}"].median_ms,
+                }
+                for ps in sets
+            },
+        }
+    return out
