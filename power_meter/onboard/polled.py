@@ -6,8 +6,9 @@ trapezoid between two instantaneous readings (INA3221, PMIC). Summing power x in
 therefore gives the counter's energy, or the trapezoidal integral, exactly. Voltage and
 current are not measured: they are NaN and the sample is flagged `Flag.POWER_ONLY`.
 
-A reading that fails mid-run (the file went away) is a `MeterDisconnected`; a sensor that
-is not there when the driver opens is a `MeterError` naming what is missing.
+A sensor that is not there when the driver is built (no RAPL zone, no INA3221 rail) is a
+`MeterError` naming what is missing; one that cannot be read when it opens, or mid-run
+(the file went away, vcgencmd failed), is a `MeterDisconnected`, as a port that is gone.
 """
 
 from __future__ import annotations
@@ -68,8 +69,8 @@ class OnboardMeter:
         self._pending_j = 0.0
         try:
             self._read(self.clock())
-        except SysfsError as exc:
-            raise MeterError(f"{self.driver}: cannot read the sensor: {exc}") from exc
+        except SysfsError as exc:  # as a port that cannot open: the recorder retries
+            raise MeterDisconnected(f"{self.driver}: cannot read the sensor: {exc}") from exc
         self._next_poll = time.monotonic() + self.update_period_s
 
     def _read(self, t: float) -> float | None:

@@ -111,7 +111,7 @@ def test_pi5_pmic_on_another_board_is_explained():
     m = Pi5PmicMeter(lambda argv: CommandResult(0, 'error=1 error_msg="Command not registered"'))
     with pytest.raises(SysfsError, match="a Raspberry Pi 5 is needed"):
         m.read_power_w()
-    with pytest.raises(MeterError, match="a Raspberry Pi 5 is needed"):
+    with pytest.raises(MeterDisconnected, match="a Raspberry Pi 5 is needed"):
         m.open()
 
 

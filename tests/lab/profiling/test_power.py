@@ -136,3 +136,21 @@ def test_usb_meter_port_missing_is_explained(tmp_path):
     src = make_power(f"um34c:{tmp_path / 'rfcomm9'}", LocalFiles(tmp_path))
     with pytest.raises(PowerSourceError, match="cannot open"):
         src.start()
+
+
+def test_pi5_pmic_through_a_fake_vcgencmd(tmp_path):
+    from sensor_fakes import PMIC
+
+    from lab.profiling.board.sysfs import CommandResult
+
+    def vcgencmd(argv):
+        return CommandResult(0, PMIC)
+
+    src = make_power("pi5-pmic", LocalFiles(tmp_path), runner=vcgencmd)
+    assert src.command_runner() is vcgencmd  # the thermal probe asks it about throttling
+    src.driver.update_period_s = 0.02
+    r = window(src, 0.2)
+    assert r.mean_power_w == pytest.approx(0.0527 * 3.31 + 2.1 * 0.87) and r.reliable
+    other = make_power("pi5-pmic", LocalFiles(tmp_path), runner=lambda argv: CommandResult(1, ""))
+    with pytest.raises(PowerSourceError, match=r"--power pi5-pmic: cannot open: .*exit 1"):
+        other.start()
