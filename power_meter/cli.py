@@ -46,7 +46,7 @@ def list_cmd(json_out: bool = typer.Option(False, "--json", help="Print JSON onl
         {"device": p.device, "description": p.description, "hwid": p.hwid}
         for p in list_ports.comports()
     ]
-    drivers = [d.__dict__ for d in DRIVERS.values()]
+    drivers = [d.as_dict() for d in DRIVERS.values()]
     if json_out:
         typer.echo(json.dumps({"drivers": drivers, "ports": ports}))
         return
@@ -72,11 +72,17 @@ def list_cmd(json_out: bool = typer.Option(False, "--json", help="Print JSON onl
 
 @app.command()
 def record(
-    driver: str = typer.Option(..., help="um24c, um25c, um34c, tc66c or ppk2."),
-    port: str = typer.Option(..., help="pyserial URL: /dev/rfcomm0, socket://host:port, ..."),
+    driver: str = typer.Option(..., help="A driver of `meter list`: um34c, tc66c, ppk2, rapl, ..."),
+    port: str = typer.Option(
+        ...,
+        help="pyserial URL: /dev/rfcomm0, socket://host:port, ...; for an on-board sensor "
+        "the sysfs mount (/sys) or vcgencmd.",
+    ),
     out: Path = typer.Option(..., help="Output trace, .csv or .parquet."),
     duration: float | None = typer.Option(None, help="Seconds to record (default: until Ctrl-C)."),
-    poll_interval: float | None = typer.Option(None, help="Seconds between polls (UM, TC66C)."),
+    poll_interval: float | None = typer.Option(
+        None, help="Seconds between polls (UM, TC66C, on-board sensors)."
+    ),
     vdd_mv: int | None = typer.Option(None, help="PPK2 supply voltage in mV (default: metadata)."),
     json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON only."),
     append: bool = typer.Option(False, help="Add to an existing .csv trace (after a gap row)."),
@@ -148,7 +154,7 @@ def _record_hint(driver: str, port: str) -> str:
 
 @app.command()
 def emulate(
-    driver: str = typer.Option("um34c", help="um24c, um25c, um34c, tc66c or ppk2."),
+    driver: str = typer.Option("um34c", help="A driver with an emulator: um34c, tc66c, ppk2, ..."),
     waveform: str = typer.Option(
         "constant:1.0@5.0",
         help="CSV file (time_s,power_w[,voltage_v]), constant:W[@V], steps:T=W,...",

@@ -8,7 +8,16 @@ from typing import Any, Self
 
 import serial
 
-from power_meter.sample import MeterDisconnected, MeterError, Sample, SampleBatch
+from power_meter.sample import (
+    Clock,
+    MeterDisconnected,
+    MeterError,
+    MeterStats,
+    RepeatFilter,
+    Sample,
+    SampleBatch,
+    wall_clock,
+)
 
 try:  # POSIX: pyserial's flush() calls tcdrain, which raises termios.error (not an OSError)
     import termios
@@ -100,28 +109,51 @@ Scan = Callable[[bytearray], tuple[bytes | None, int, int, int]]
 class PolledMeter(SerialMeter):
     """A meter that answers one reply per command (UM, TC66C): poll, wait, scan.
 
-    Subclasses set ``poll_interval_s``, ``response_timeout_s``, ``clock``, ``url``,
-    ``stats``, ``_repeats`` (a `RepeatFilter`) and ``_last_poll``, and define `_parse`.
+    A subclass sets ``baudrate`` and defines `read_batch` (one `poll` with its command and
+    scan) and `parse` (a frame to a reading with ``voltage_v``, ``current_a``, ``power_w``).
+    A frame identical to the previous one is a repeat (`RepeatFilter`).
     """
 
-    url: str
-    poll_interval_s: float
-    response_timeout_s: float
-    clock: Callable[[], float]
-    stats: Any
-    _repeats: Any
-    _last_poll: float
+    baudrate = 9600
 
-    def _parse(self, frame: bytes) -> Any:  # pragma: no cover - each meter parses its own
+    def __init__(
+        self,
+        port: str,
+        poll_interval_s: float = 0.25,
+        response_timeout_s: float = 1.0,
+        clock: Clock = wall_clock,
+        update_period_s: float = 0.5,
+    ) -> None:
+        """Configure (does not open the port)."""
+        self.url = port
+        self.poll_interval_s = poll_interval_s
+        self.response_timeout_s = response_timeout_s
+        self.clock = clock
+        self.update_period_s = update_period_s
+        self.stats = MeterStats()
+        self._port = None
+        self._repeats = RepeatFilter(update_period_s)
+        self._last_poll = -float("inf")
+        self.last_reading: Any = None
+
+    def open(self) -> None:
+        """Open the port; the next read polls at once."""
+        self._port = open_port(self.url, self.baudrate, timeout=0.02)
+        self._last_poll = -float("inf")
+        self._repeats.reset()
+
+    def parse(self, frame: bytes) -> Any:  # pragma: no cover - each meter parses its own
+        """The reading in a valid frame (``voltage_v``, ``current_a``, ``power_w``)."""
         raise NotImplementedError
 
-    def _poll(self, command: bytes, read_size: int, min_len: int, scan: Scan) -> SampleBatch:
-        """Send ``command`` once and return the new sample (empty for a repeat or timeout)."""
+    def poll(self, command: bytes, read_size: int, min_len: int, scan: Scan) -> SampleBatch:
+        """Send ``command`` once and return the new sample (empty for a repeat or timeout).
+
+        ``scan`` looks for a valid frame once ``min_len`` bytes have arrived; reads take at
+        most ``read_size`` bytes at a time."""
         if self._port is None:
             raise MeterError(f"{self.url}: port is not open")
-        wait = self._last_poll + self.poll_interval_s - time.monotonic()
-        if wait > 0:
-            time.sleep(wait)
+        wait_until(self._last_poll + self.poll_interval_s)
         # A reply belongs to one poll: leftovers (a truncated or late frame) are discarded.
         self.stats.garbage_bytes += discard_input(self._port)
         self._last_poll = time.monotonic()
@@ -147,6 +179,13 @@ class PolledMeter(SerialMeter):
         flags = self._repeats.check(frame, t, self.stats)
         if flags is None:
             return SampleBatch.empty()
-        r = self._parse(frame)
+        r = self.parse(frame)
         self.last_reading = r
         return SampleBatch.single(t, r.voltage_v, r.current_a, r.power_w, flags)
+
+
+def wait_until(t_monotonic: float) -> None:
+    """Sleep until ``time.monotonic()`` reaches ``t_monotonic`` (at once if it has)."""
+    wait = t_monotonic - time.monotonic()
+    if wait > 0:
+        time.sleep(wait)

@@ -25,6 +25,7 @@ class Flag(enum.IntFlag):
     DROP = 4  # samples were lost immediately before this one (PPK2 counter)
     GAP = 8  # a gap marker row: no measurement, values are empty
     NOMINAL_VOLTAGE = 16  # voltage was not measured but configured (PPK2 ampere mode)
+    POWER_ONLY = 32  # voltage and current not measured (on-board sensors): NaN
 
 
 @dataclass(frozen=True, slots=True)

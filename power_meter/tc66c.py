@@ -16,16 +16,8 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from power_meter.port import PolledMeter, open_port
-from power_meter.sample import (
-    Clock,
-    MeterError,
-    MeterInfo,
-    MeterStats,
-    RepeatFilter,
-    SampleBatch,
-    wall_clock,
-)
+from power_meter.port import PolledMeter
+from power_meter.sample import MeterError, MeterInfo, SampleBatch
 
 REPLY_LEN = 192
 BLOCK_LEN = 64
@@ -219,35 +211,12 @@ def find_replies(buf: bytes) -> ScanResult:
 
 
 class TC66CMeter(PolledMeter):
-    """Driver for the TC66C over USB serial (115200 baud): poll `getva`, decrypt, validate."""
+    """Driver for the TC66C over USB serial (115200 baud): poll `getva`, decrypt, validate.
+
+    Built as `PolledMeter` (port, poll interval, response timeout, clock, update period).
+    """
 
     baudrate = 115200
-
-    def __init__(
-        self,
-        port: str,
-        poll_interval_s: float = 0.25,
-        response_timeout_s: float = 1.0,
-        clock: Clock = wall_clock,
-        update_period_s: float = UPDATE_PERIOD_S,
-    ) -> None:
-        """Configure (does not open the port)."""
-        self.url = port
-        self.poll_interval_s = poll_interval_s
-        self.response_timeout_s = response_timeout_s
-        self.clock = clock
-        self.update_period_s = update_period_s
-        self.stats = MeterStats()
-        self._port = None
-        self._repeats = RepeatFilter(update_period_s)
-        self._last_poll = -float("inf")
-        self.last_reading: TCReading | None = None
-
-    def open(self) -> None:
-        """Open the port."""
-        self._port = open_port(self.url, self.baudrate, timeout=0.02)
-        self._repeats.reset()
-        self._last_poll = -float("inf")
 
     def identify(self) -> MeterInfo:
         """Model, firmware and serial number from the last reply (polls once if needed)."""
@@ -260,9 +229,10 @@ class TC66CMeter(PolledMeter):
 
     def read_batch(self) -> SampleBatch:
         """Poll once; empty for a repeat or a timeout."""
-        return self._poll(GETVA, REPLY_LEN * 4, REPLY_LEN, _scan)
+        return self.poll(GETVA, REPLY_LEN * 4, REPLY_LEN, _scan)
 
-    def _parse(self, frame: bytes) -> TCReading:
+    def parse(self, frame: bytes) -> TCReading:
+        """The reading in a validated decrypted reply."""
         return parse_plain(frame)
 
 

@@ -99,7 +99,8 @@ def _bad_csv_cell(data: bytes) -> str | None:
 def check_trace(df: pd.DataFrame, path: str | Path) -> None:
     """Refuse a trace whose time goes backwards or whose samples are not finite numbers.
 
-    Gap rows (flag GAP) carry no values. Lines are counted as in the CSV file (header = 1).
+    Gap rows (flag GAP) carry no values; power-only rows (POWER_ONLY) no voltage or
+    current. Lines are counted as in the CSV file (header = 1).
 
     >>> df = pd.DataFrame({"t_host_s": [0.0, 2.0, 1.0], "voltage_v": [5.0] * 3,
     ...                    "current_a": [0.2] * 3, "power_w": [1.0] * 3, "flags": [0] * 3})
@@ -109,10 +110,13 @@ def check_trace(df: pd.DataFrame, path: str | Path) -> None:
     power_meter.trace.TraceError: t.csv: line 4: t_host_s 1.0 is before the previous row's 2.0
     """
     t = df["t_host_s"].to_numpy(dtype=float)
-    gap = (df["flags"].to_numpy(dtype=np.int64) & int(Flag.GAP)) != 0
+    flags = df["flags"].to_numpy(dtype=np.int64)
+    gap = (flags & int(Flag.GAP)) != 0
+    unmeasured = gap | ((flags & int(Flag.POWER_ONLY)) != 0)  # no voltage or current
     for c in COLUMNS[:-1]:
         v = df[c].to_numpy(dtype=float)
-        bad = np.flatnonzero(~np.isfinite(v) & (~gap if c != "t_host_s" else True))
+        empty = {"t_host_s": False, "power_w": gap}.get(c, unmeasured)
+        bad = np.flatnonzero(~np.isfinite(v) & ~empty)
         if bad.size:
             i = int(bad[0])
             raise TraceError(f"{path}: line {i + 2}: {c} is {v[i]}, expected a finite number")

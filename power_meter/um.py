@@ -16,16 +16,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
-from power_meter.port import PolledMeter, open_port
-from power_meter.sample import (
-    Clock,
-    MeterError,
-    MeterInfo,
-    MeterStats,
-    RepeatFilter,
-    SampleBatch,
-    wall_clock,
-)
+from power_meter.port import PolledMeter
+from power_meter.sample import Clock, MeterError, MeterInfo, SampleBatch, wall_clock
 
 FRAME_LEN = 130
 POLL = b"\xf0"
@@ -263,23 +255,8 @@ class UMMeter(PolledMeter):
         model = model.upper()
         if model not in MODEL_IDS:
             raise MeterError(f"model {model!r}: expected one of {sorted(MODEL_IDS)}")
-        self.url = port
+        super().__init__(port, poll_interval_s, response_timeout_s, clock, update_period_s)
         self.model = model
-        self.poll_interval_s = poll_interval_s
-        self.response_timeout_s = response_timeout_s
-        self.clock = clock
-        self.update_period_s = update_period_s
-        self.stats = MeterStats()
-        self._port = None
-        self._repeats = RepeatFilter(update_period_s)
-        self._last_poll = -float("inf")
-        self.last_reading: UMReading | None = None
-
-    def open(self) -> None:
-        """Open the port; the next read polls at once."""
-        self._port = open_port(self.url, self.baudrate, timeout=0.02)
-        self._last_poll = -float("inf")
-        self._repeats.reset()
 
     def identify(self) -> MeterInfo:
         """The configured model (the UM protocol has no identify command beyond the id bytes)."""
@@ -289,11 +266,12 @@ class UMMeter(PolledMeter):
 
     def read_batch(self) -> SampleBatch:
         """Poll once and return the new sample as a batch (empty for a repeat or a timeout)."""
-        return self._poll(POLL, FRAME_LEN * 4, 0, self._scan)
+        return self.poll(POLL, FRAME_LEN * 4, 0, self._scan)
 
     def _scan(self, buf: bytearray) -> tuple[bytes | None, int, int, int]:
         found = find_frames(buf, self.model)
         return (found.frames[-1] if found.frames else None), found.garbage, found.bad, 0
 
-    def _parse(self, frame: bytes) -> UMReading:
+    def parse(self, frame: bytes) -> UMReading:
+        """The reading in a validated frame."""
         return parse_frame(frame)

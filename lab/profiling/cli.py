@@ -1,9 +1,14 @@
-"""``rt3lab profile``: measure a board (or this host) and write a device profile."""
+"""``rt3lab profile``: measure a board (or this host) and write a device profile.
+
+A thin layer over ``lab.profiling.session.run_session``: the options become a
+`ProfileOptions`, the result is printed as tables, or its calibration as JSON (``--json``).
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -11,106 +16,180 @@ from lab.host.threads import threads_option
 
 app = typer.Typer()
 
-
-@app.command()
-def profile(
-    action: str | None = typer.Argument(
-        None,
+_HOST = "Host mode: "
+Action = Annotated[
+    str | None,
+    typer.Argument(
         metavar="[restore]",
         help="'restore': put back the frequency settings a killed run left changed (from "
         "its journal) on --cpufreq-root or --adb, and exit.",
     ),
-    bundle: Path = typer.Option(None, "--bundle", help="Bundle directory (rt3lab compress)."),
-    board: str = typer.Option(
-        None,
+]
+Bundle = Annotated[
+    Path | None, typer.Option("--bundle", help="Bundle directory (rt3lab compress).")
+]
+Board = Annotated[
+    str | None,
+    typer.Option(
         "--board",
         help="Board measured (its shipped profile name, or a label with --base); "
         "in host mode, the board whose levels and power the host latencies are projected to.",
     ),
-    out: Path = typer.Option(None, "--out", help="PROFILE.yaml to write (CSV and JSON beside it)."),
-    power: str = typer.Option(
-        "none",
+]
+Out = Annotated[
+    Path | None, typer.Option("--out", help="PROFILE.yaml to write (CSV and JSON beside it).")
+]
+Power = Annotated[
+    str,
+    typer.Option(
         "--power",
-        help="um34c:PORT, um24c:PORT, um25c:PORT, tc66c:PORT, ppk2:PORT, rapl, ina3221[:RAIL], "
-        "pi5-pmic or none. 'none' is host mode: latency only, frequency left alone.",
+        help="A driver of `rt3lab meter list`: DRIVER:PORT for a USB meter (um34c:PORT, "
+        "tc66c:PORT, ppk2:PORT, ...), DRIVER[:RAIL,...] for an on-board sensor (rapl, "
+        "ina3221[:RAIL], pi5-pmic), or none. 'none' is host mode: latency only, frequency "
+        "left alone.",
     ),
-    cpufreq_root: Path = typer.Option(
-        Path("/sys"),
+]
+CpufreqRoot = Annotated[
+    Path,
+    typer.Option(
         "--cpufreq-root",
         help="sysfs root (a fake tree with the kernel's layout "
         "works); a path ending in devices/system/cpu is accepted too.",
     ),
-    policy: str | None = typer.Option(None, "--policy", help="cpufreq policy: policyN, cpuN or N."),
-    adb: str | None = typer.Option(
-        None, "--adb", help="Control an Android device over adb (serial, or '-' for the only one)."
+]
+Policy = Annotated[str | None, typer.Option("--policy", help="cpufreq policy: policyN, cpuN or N.")]
+Adb = Annotated[
+    str | None,
+    typer.Option(
+        "--adb", help="Control an Android device over adb (serial, or '-' for the only one)."
     ),
-    levels: str | None = typer.Option(None, "--levels", help="kHz list (or MHz/GHz), or 'all'."),
-    base: str | None = typer.Option(
-        None,
+]
+Levels = Annotated[str | None, typer.Option("--levels", help="kHz list (or MHz/GHz), or 'all'.")]
+Base = Annotated[
+    str | None,
+    typer.Option(
         "--base",
         help="Profile giving battery, governor, deadlines and voltages "
         "(default: --board when it is a shipped profile).",
     ),
-    name: str | None = typer.Option(None, "--name", help="Name of the profile written."),
-    sets: str | None = typer.Option(None, "--sets", help="Comma-separated variants (default all)."),
-    seq_len: int = typer.Option(35, "--seq-len", help="Tokens per inference."),
-    threads: int | None = typer.Option(None, help="torch+engine threads", callback=threads_option),
-    warmup: int = typer.Option(5, "--warmup", help="Warm-up runs per level and variant."),
-    min_runs: int = typer.Option(10, "--min-runs", help="Timed runs before the CI is checked."),
-    max_runs: int = typer.Option(1000, "--max-runs", help="Timed runs at most."),
-    rel_ci: float = typer.Option(
-        0.02, "--rel-ci", help="Stop when the median's 95% CI is within this fraction."
+]
+Name = Annotated[str | None, typer.Option("--name", help="Name of the profile written.")]
+Sets = Annotated[str | None, typer.Option("--sets", help="Comma-separated variants (default all).")]
+SeqLen = Annotated[int, typer.Option("--seq-len", help="Tokens per inference.")]
+Threads = Annotated[
+    int | None,
+    typer.Option("--threads", help="torch+engine threads (1..256).", callback=threads_option),
+]
+Warmup = Annotated[int, typer.Option("--warmup", help="Warm-up runs per level and variant.")]
+MinRuns = Annotated[int, typer.Option("--min-runs", help="Timed runs before the CI is checked.")]
+MaxRuns = Annotated[int, typer.Option("--max-runs", help="Timed runs at most.")]
+RelCi = Annotated[
+    float,
+    typer.Option("--rel-ci", help="Stop when the median's 95% CI is within this fraction."),
+]
+TimeCap = Annotated[float, typer.Option("--time-cap", help="Seconds of timed runs at most.")]
+Settle = Annotated[float, typer.Option("--settle", help="Seconds to wait after a level is set.")]
+Idle = Annotated[float, typer.Option("--idle", help="Seconds of each idle baseline window.")]
+PowerWindow = Annotated[float, typer.Option("--power-window", help="Busy window, s, at least.")]
+SettleTimeout = Annotated[
+    float,
+    typer.Option(
+        "--settle-timeout", help="Seconds for a set frequency to read back before failing."
     ),
-    time_cap: float = typer.Option(10.0, "--time-cap", help="Seconds of timed runs at most."),
-    settle: float = typer.Option(0.5, "--settle", help="Seconds to wait after a level is set."),
-    idle: float = typer.Option(2.0, "--idle", help="Seconds of each idle baseline window."),
-    power_window: float = typer.Option(2.0, "--power-window", help="Busy window, s, at least."),
-    settle_timeout: float = typer.Option(
-        2.0, "--settle-timeout", help="Seconds for a set frequency to read back before failing."
-    ),
-    power_output: str = typer.Option(
-        "levels", "--power-output", help="levels (measured per level) or model (fitted C*V^2*f)."
-    ),
-    host_khz: int | None = typer.Option(
-        None, "--host-khz", help="Host mode: the host's clock, kHz (default: read it)."
-    ),
-    deadlines: str = typer.Option(
-        "bundle",
+]
+PowerOutput = Annotated[
+    str,
+    typer.Option("--power-output", help="levels (measured per level) or model (fitted C*V^2*f)."),
+]
+HostKhz = Annotated[
+    int | None,
+    typer.Option("--host-khz", help=_HOST + "the host's clock, kHz (default: read it)."),
+]
+Deadlines = Annotated[
+    str,
+    typer.Option(
         "--deadlines",
-        help="Host mode: bundle (the rule the bundle was compressed under), dense-top (the "
+        help=_HOST + "bundle (the rule the bundle was compressed under), dense-top (the "
         "dense model meets the top level's constraint), scaled (the bundle's BP does, as in "
         "RT3) or base (the board's constraints as they are).",
     ),
-    memory_fraction: float | None = typer.Option(
-        None,
+]
+MemoryFraction = Annotated[
+    float | None,
+    typer.Option(
         "--memory-fraction",
-        help="Host mode: fraction of latency that does not scale with f (default 0).",
+        help=_HOST + "fraction of latency that does not scale with f (default 0).",
     ),
-    compare_bench: Path | None = typer.Option(
-        None,
+]
+CompareBench = Annotated[
+    Path | None,
+    typer.Option(
         "--compare-bench",
-        help="Host mode: `rt3lab bench runtime --json` output to "
+        help=_HOST + "`rt3lab bench runtime --json` output to "
         "compare the host latencies with (same --threads).",
     ),
-    rounds: int = typer.Option(
-        1,
+]
+Rounds = Annotated[
+    int,
+    typer.Option(
         "--rounds",
-        help="Host mode: independent rounds; the interval becomes the envelope "
+        help=_HOST + "independent rounds; the interval becomes the envelope "
         "of their CIs (run-to-run noise on a shared machine).",
     ),
-    engine: str = typer.Option(
-        "auto",
+]
+Engine = Annotated[
+    str,
+    typer.Option(
         "--engine",
         help="auto, torch or runner: what runs and times the model. runner: the standalone "
         "runner (no Python in the timed loop), on the --adb device or this board; auto: "
         "runner with --adb, torch otherwise.",
     ),
-    runner_bin: Path | None = typer.Option(
-        None,
+]
+RunnerBin = Annotated[
+    Path | None,
+    typer.Option(
         "--runner",
         help="A runner binary to use (default: build it, for the device's CPU with --adb).",
     ),
-    as_json: bool = typer.Option(False, "--json", help="Print the calibration as JSON only."),
+]
+AsJson = Annotated[bool, typer.Option("--json", help="Print the calibration as JSON only.")]
+
+
+@app.command()
+def profile(
+    action: Action = None,
+    bundle: Bundle = None,  # required, but for restore: checked below
+    board: Board = None,
+    out: Out = None,
+    power: Power = "none",
+    cpufreq_root: CpufreqRoot = Path("/sys"),
+    policy: Policy = None,
+    adb: Adb = None,
+    levels: Levels = None,
+    base: Base = None,
+    name: Name = None,
+    sets: Sets = None,
+    seq_len: SeqLen = 35,
+    threads: Threads = None,
+    warmup: Warmup = 5,
+    min_runs: MinRuns = 10,
+    max_runs: MaxRuns = 1000,
+    rel_ci: RelCi = 0.02,
+    time_cap: TimeCap = 10.0,
+    settle: Settle = 0.5,
+    idle: Idle = 2.0,
+    power_window: PowerWindow = 2.0,
+    settle_timeout: SettleTimeout = 2.0,
+    power_output: PowerOutput = "levels",
+    host_khz: HostKhz = None,
+    deadlines: Deadlines = "bundle",
+    memory_fraction: MemoryFraction = None,
+    compare_bench: CompareBench = None,
+    rounds: Rounds = 1,
+    engine: Engine = "auto",
+    runner_bin: RunnerBin = None,
+    as_json: AsJson = False,
 ) -> None:
     """Measure latency (and power) per pattern set at every frequency level; write a profile.
 
@@ -118,145 +197,43 @@ def profile(
     restores from a journal a killed run left, as does the next `rt3lab profile` there."""
     import click
 
-    from lab.profiling.cpufreq import CpufreqControl
+    from lab.profiling.options import OptionError, ProfileOptions
     from lab.profiling.procedure import Plan
-    from lab.profiling.session import (
-        base_profile,
-        make_power,
-        make_workload,
-        parse_levels,
-        profile_board,
-        profile_host,
-        resolve_engine,
-        sysfs_root,
-    )
-    from lab.profiling.sysfs import AdbFiles, LocalFiles
+    from lab.profiling.session import run_session
     from termout import console as termout_console
 
     if action is not None:
         if action != "restore":
             raise typer.BadParameter(f"expected 'restore' or nothing, got {action!r}")
-        _restore(cpufreq_root, adb, policy)
+        from lab.profiling.board.connect import restore_board
+
+        typer.echo(restore_board(cpufreq_root, adb, policy))
         return
     for value, opt in ((bundle, "--bundle"), (board, "--board"), (out, "--out")):
         if value is None:
             raise click.MissingParameter(param_hint=f"'{opt}'", param_type="option")
-    if power_output not in ("levels", "model"):
-        raise typer.BadParameter(f"must be levels or model, got {power_output!r}")
+    options = ProfileOptions(
+        bundle=bundle, board=board, out=out, power=power, cpufreq_root=cpufreq_root,
+        policy=policy, adb=adb, levels=levels, base=base, name=name,
+        sets=[s.strip() for s in sets.split(",")] if sets else None, seq_len=seq_len,
+        threads=threads, plan=Plan(
+            levels_khz=(), warmup=warmup, min_runs=min_runs, max_runs=max_runs, rel_ci=rel_ci,
+            time_cap_s=time_cap, settle_s=settle, idle_s=idle, power_window_s=power_window,
+        ),  # bad numbers are refused here, before the board is touched
+        settle_timeout_s=settle_timeout, power_output=power_output, host_khz=host_khz,
+        deadlines=deadlines, memory_fraction=memory_fraction, compare_bench=compare_bench,
+        rounds=rounds, engine=engine, runner_bin=runner_bin,
+    )  # fmt: skip
     console = termout_console(stderr=True)
     say = (lambda _m: None) if as_json else (lambda m: console.print(f"[dim]{m}[/dim]"))
-    wanted = parse_levels(levels)
-    plan_kw = dict(
-        warmup=warmup, min_runs=min_runs, max_runs=max_runs, rel_ci=rel_ci,
-        time_cap_s=time_cap, settle_s=settle, idle_s=idle, power_window_s=power_window,
-    )  # fmt: skip
-    Plan(levels_khz=(), **plan_kw)  # bad numbers are refused before the board is touched
-    set_list = [s.strip() for s in sets.split(",")] if sets else None
-    base_profile(board, base)  # a bad --board/--base fails before anything else
-    engine = resolve_engine(engine, adb, board_mode=power.lower() != "none")
-    if runner_bin is not None and not runner_bin.is_file():
-        raise FileNotFoundError(f"--runner: {runner_bin}: no such file")
-    root = sysfs_root(cpufreq_root)
-    if adb is not None:
-        from lab.profiling.adb import AndroidControl
-
-        files = AdbFiles(serial=None if adb == "-" else adb)
-    else:
-        if not root.is_dir():
-            raise FileNotFoundError(f"--cpufreq-root: {cpufreq_root}: no such directory")
-        files = LocalFiles(root)
-    if power.lower() == "none":
-        if wanted is not None:
-            raise typer.BadParameter(
-                "host mode (--power none) measures at the current clock; "
-                "--levels needs a power source and frequency control",
-                param_hint="--levels",
-            )
-        bench = None
-        if compare_bench is not None:
-            try:
-                bench = json.loads(compare_bench.read_text())
-            except (OSError, json.JSONDecodeError) as exc:
-                raise ValueError(
-                    f"--compare-bench: {compare_bench}: not a bench JSON: {exc}"
-                ) from None
-        if engine == "runner" and adb is not None:
-            raise typer.BadParameter(
-                "host mode (--power none) runs the model on this host; on the device it "
-                "needs a power source (board mode)",
-                param_hint="--engine runner with --adb",
-            )
-        workload = make_workload(bundle, seq_len, threads, set_list, engine, None, runner_bin)
-        outcome = profile_host(workload, board, out, plan_kw, host_khz, memory_fraction,
-                               files if adb is None else None, name, say, bench,
-                               rounds, base, deadlines)  # fmt: skip
-    else:
-        source = make_power(power, files)
-        if adb is not None:
-            control = AndroidControl(serial=None if adb == "-" else adb, policy=policy,
-                                     settle_timeout_s=settle_timeout)  # fmt: skip
-        else:
-            control = CpufreqControl(files, policy, settle_timeout_s=settle_timeout)
-        _recover(control, adb, cpufreq_root)  # a killed run's leftovers first
-        # Check what can be checked before the (slow) model load; the board is not touched.
-        control.check_levels(wanted or control.levels_khz())
-        control.check_writable()
-        workload = make_workload(bundle, seq_len, threads, set_list, engine, adb, runner_bin,
-                                 control.cpus())  # fmt: skip
-        outcome = profile_board(workload, control, source, board, out, plan_kw, wanted, base,
-                                files, name, power_output, say)  # fmt: skip
-    summary = outcome.summary()
+    try:
+        result = run_session(options, say, lambda m: typer.echo(m, err=True))
+    except OptionError as exc:
+        raise typer.BadParameter(str(exc), param_hint=exc.option) from None
     if as_json:
-        typer.echo(json.dumps(summary, default=str))
+        typer.echo(json.dumps(result.summary(), default=str))
         return
-    _print(console, outcome)
-
-
-def _journal(adb: str | None, cpufreq_root: Path) -> object:
-    from lab.profiling.journal import Journal
-    from lab.profiling.session import sysfs_root
-
-    return Journal.for_board(sysfs_root(cpufreq_root), adb)
-
-
-def _recover(control: object, adb: str | None, cpufreq_root: Path) -> None:
-    """Restore from a journal a killed run left on this board (and say so); then journal
-    this run's changes."""
-    from lab.profiling.journal import describe, restore_from
-
-    journal = _journal(adb, cpufreq_root)
-    policy_dir = control.dir  # type: ignore[attr-defined]
-    done = restore_from(journal, control)  # type: ignore[arg-type]
-    if done is not None:
-        typer.echo(f"rt3lab profile: {describe(done)}", err=True)
-        control.dir = policy_dir  # type: ignore[attr-defined]
-        control.saved = None  # type: ignore[attr-defined]  # this run saves afresh
-    control.journal = journal  # type: ignore[attr-defined]
-
-
-def _restore(cpufreq_root: Path, adb: str | None, policy: str | None) -> None:
-    """`rt3lab profile restore`: restore from the board's journal, or say there is none."""
-    from lab.profiling.cpufreq import CpufreqControl
-    from lab.profiling.journal import describe, restore_from
-    from lab.profiling.session import sysfs_root
-    from lab.profiling.sysfs import LocalFiles
-
-    journal = _journal(adb, cpufreq_root)
-    if journal.read() is None:  # type: ignore[attr-defined]
-        typer.echo(f"nothing to restore: no journal for {journal.board} ({journal.path})")  # type: ignore[attr-defined]
-        return
-    if adb is not None:
-        from lab.profiling.adb import AndroidControl
-
-        control: object = AndroidControl(serial=None if adb == "-" else adb, policy=policy)
-    else:
-        root = sysfs_root(cpufreq_root)
-        if not root.is_dir():
-            raise FileNotFoundError(f"--cpufreq-root: {cpufreq_root}: no such directory")
-        control = CpufreqControl(LocalFiles(root), policy)
-    done = restore_from(journal, control)  # type: ignore[arg-type]
-    assert done is not None
-    typer.echo(describe(done))
+    _print(console, result)
 
 
 def _print(console: object, outcome: object) -> None:

@@ -143,21 +143,8 @@ def measured_profile(
     volts = None
     if bc.voltages_v is not None and all(k in bc.levels_khz for k in levels):
         volts = [bc.voltage_at(k) for k in levels]
+    lat_meter, lat_note = _latency_timer(run)
     sources = dict(data.get("sources", {}))
-    on_runner = run.workload.get("engine") == "runner"
-    lat_meter = str(run.workload.get("timer") or "host clock (time.perf_counter)")
-    if on_runner:
-        lat_note = (
-            f"timed by the rt3lab runner on {run.workload.get('runner_where')} itself "
-            "(no Python in the timed loop)"
-        )
-    elif run.control.get("backend") == "adb":
-        lat_note = (
-            "timed on the host running rt3lab, not on the adb device: the device's clock was "
-            "set and its power measured, but the model ran here"
-        )
-    else:
-        lat_note = f"pinned to CPUs {run.control.get('pinned_cpus')}"
     sources["rt3lab-power"] = _measured(meter, board)
     sources["rt3lab-latency"] = _measured(lat_meter, board, lat_note)
     sources["rt3lab-levels"] = _measured(
@@ -167,7 +154,7 @@ def measured_profile(
         + ("; voltages_v from the base profile " + base.name if volts else ""),
     )
     sources["rt3lab-bundle"] = _bundle_source(run)
-    cluster = {
+    cluster: dict[str, Any] = {
         "name": cname,
         "cores": list(bc.cores),
         "levels_khz": levels,
@@ -180,6 +167,57 @@ def measured_profile(
         sources["rt3lab-levels"]["note"] += (
             f"; transition_latency_us from the base profile {base.name}"
         )
+    power = _power_entry(run, levels, cname, power_output, power_fit, volts, board, sources)
+    variants = [
+        _variant(infos[v], _latency_rows(run, v, lat_meter, board), "rt3lab-bundle")
+        for v in run_variant_names(run)
+    ]
+    data.update(
+        name=name or slug(f"{board}-measured"),
+        description=f"{board}: measured by {tool_name()} on {today()} with {meter}",
+        sources=sources,
+        clusters=[cluster],
+        inference_cluster=cname,
+        power=[power],
+        variants=variants,
+    )
+    _move_to_levels(data, levels, cname)
+    if run.switch_ms:
+        data["switch_cost"] = _switch_cost(run, lat_meter, board)
+    if flags:
+        data["flags"] = flags
+    return profile_from_dict(data, source="generated profile")
+
+
+def _latency_timer(run: ProfileRun) -> tuple[str, str]:
+    """What timed the latencies, and where (the provenance's meter and note)."""
+    lat_meter = str(run.workload.get("timer") or "host clock (time.perf_counter)")
+    if run.workload.get("engine") == "runner":
+        return lat_meter, (
+            f"timed by the rt3lab runner on {run.workload.get('runner_where')} itself "
+            "(no Python in the timed loop)"
+        )
+    if run.control.get("backend") == "adb":
+        return lat_meter, (
+            "timed on the host running rt3lab, not on the adb device: the device's clock was "
+            "set and its power measured, but the model ran here"
+        )
+    return lat_meter, f"pinned to CPUs {run.control.get('pinned_cpus')}"
+
+
+def _power_entry(
+    run: ProfileRun,
+    levels: list[int],
+    cname: str,
+    power_output: str,
+    power_fit: PowerFit | None,
+    volts: list[float] | None,
+    board: str,
+    sources: dict[str, Any],
+) -> dict[str, Any]:
+    """The profile's power entry: measured per level, or the fitted model (``--power-output
+    model``); the fit's source is added to ``sources``."""
+    assert run.meter is not None
     busy = busy_power_by_level(run)
     idle = idle_power_by_level(run)
     missing = [k for k in levels if k not in busy or k not in idle]
@@ -198,7 +236,7 @@ def measured_profile(
             "formula": power_fit.formula(),
             "inputs": "rt3lab-power (busy power per level), voltages_v",
         }
-        power = {
+        return {
             "cluster": cname,
             "model": {
                 "p_static_w": max(power_fit.p_static_w, 0.0),
@@ -207,68 +245,55 @@ def measured_profile(
                 "provenance": "rt3lab-power-fit",
             },
         }
-    else:
-        lp = []
-        for k in levels:
-            row = {
-                "freq_khz": k,
-                "busy_w": busy[k],
-                "idle_w": idle[k],
-                "provenance": "rt3lab-power",
-            }
-            if idle[k] > busy[k]:  # within noise of each other: the schema wants idle <= busy
-                row["idle_w"] = busy[k]
-                row["provenance"] = _measured(
-                    meter, board, f"idle measured {idle[k]:.4f} W above busy; set equal to busy"
-                )
-            lp.append(row)
-        power = {"cluster": cname, "levels": lp}
-        if power_fit is not None:
-            sources["rt3lab-power-fit"] = {
-                "kind": "modelled",
-                "formula": power_fit.formula(),
-                "inputs": "rt3lab-power (busy power per level)",
-                "note": "for comparison; the profile uses the measured levels",
-            }
-    variants = []
-    for vname in run_variant_names(run):
-        lat = []
-        for r in run.busy(vname):
-            prov: Any = "rt3lab-latency"
-            if not r.freq_ok or r.throttled:
-                prov = _measured(
-                    lat_meter,
-                    board,
-                    f"FLAGGED: set {r.level_khz} kHz, read back {r.readback_khz}/"
-                    f"{r.readback_end_khz} kHz, throttled={r.throttled}",
-                )
-            lat.append({"freq_khz": r.level_khz, "latency_ms": r.median_ms, "provenance": prov})
-        variants.append(_variant(infos[vname], lat, "rt3lab-bundle"))
-    data.update(
-        name=name or slug(f"{board}-measured"),
-        description=f"{board}: measured by {tool_name()} on {today()} with {meter}",
-        sources=sources,
-        clusters=[cluster],
-        inference_cluster=cname,
-        power=[power],
-        variants=variants,
-    )
-    _move_to_levels(data, levels, cname)
-    if run.switch_ms:
-        data["switch_cost"] = {
-            "time_ms": median(run.switch_ms),
-            "provenance": _measured(
+    lp = []
+    for k in levels:
+        row = {"freq_khz": k, "busy_w": busy[k], "idle_w": idle[k], "provenance": "rt3lab-power"}
+        if idle[k] > busy[k]:  # within noise of each other: the schema wants idle <= busy
+            row["idle_w"] = busy[k]
+            row["provenance"] = _measured(
+                run.meter, board, f"idle measured {idle[k]:.4f} W above busy; set equal to busy"
+            )
+        lp.append(row)
+    if power_fit is not None:
+        sources["rt3lab-power-fit"] = {
+            "kind": "modelled",
+            "formula": power_fit.formula(),
+            "inputs": "rt3lab-power (busy power per level)",
+            "note": "for comparison; the profile uses the measured levels",
+        }
+    return {"cluster": cname, "levels": lp}
+
+
+def _latency_rows(run: ProfileRun, vname: str, lat_meter: str, board: str) -> list[dict[str, Any]]:
+    """A variant's measured latency per level; a level that did not hold is flagged."""
+    lat = []
+    for r in run.busy(vname):
+        prov: Any = "rt3lab-latency"
+        if not r.freq_ok or r.throttled:
+            prov = _measured(
                 lat_meter,
                 board,
-                f"median of the runner's --switch-to medians for {len(run.switch_ms)} set "
-                f"pairs on {run.workload.get('runner_where')}"
-                if on_runner
-                else f"median of {len(run.switch_ms)} switches",
-            ),
-        }
-    if flags:
-        data["flags"] = flags
-    return profile_from_dict(data, source="generated profile")
+                f"FLAGGED: set {r.level_khz} kHz, read back {r.readback_khz}/"
+                f"{r.readback_end_khz} kHz, throttled={r.throttled}",
+            )
+        lat.append({"freq_khz": r.level_khz, "latency_ms": r.median_ms, "provenance": prov})
+    return lat
+
+
+def _switch_cost(run: ProfileRun, lat_meter: str, board: str) -> dict[str, Any]:
+    """The measured switch cost: the median of the switches timed."""
+    on_runner = run.workload.get("engine") == "runner"
+    return {
+        "time_ms": median(run.switch_ms),
+        "provenance": _measured(
+            lat_meter,
+            board,
+            f"median of the runner's --switch-to medians for {len(run.switch_ms)} set "
+            f"pairs on {run.workload.get('runner_where')}"
+            if on_runner
+            else f"median of {len(run.switch_ms)} switches",
+        ),
+    }
 
 
 def run_variant_names(run: ProfileRun) -> list[str]:

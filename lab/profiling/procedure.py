@@ -17,10 +17,10 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from lab.profiling.cpufreq import FrequencyControl
+from lab.profiling.board.cpufreq import FrequencyControl
+from lab.profiling.board.thermal import ThermalProbe
 from lab.profiling.power import PowerSource
 from lab.profiling.stats import LatencyStats, measure_until_stable, median, median_ci
-from lab.profiling.thermal import ThermalProbe
 from lab.profiling.workload import TimedWorkload, Workload
 
 
@@ -256,7 +256,7 @@ def run_profile(
 ) -> ProfileRun:
     """Measure every level of ``plan`` and every variant of ``workload``.
 
-    The caller owns the board's state: wrap this in `lab.profiling.guard.restoring`.
+    The caller owns the board's state: wrap this in `lab.profiling.board.guard.restoring`.
     """
     say = progress or (lambda _msg: None)
     rows: list[Measurement] = []

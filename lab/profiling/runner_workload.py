@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lab.profiling.workload import DENSE, VariantInfo, variant_info
+from lab.profiling.workload import DENSE, BundleVariants, choose_sets
 
 REMOTE_DIR = "/data/local/tmp/rt3lab"
 # `uname -m` on the device -> the runner target built for it
@@ -133,7 +133,7 @@ def device_target(serial: str | None, adb: str = "adb") -> str:
     return ARCH_TARGETS[arch]
 
 
-class RunnerWorkload:
+class RunnerWorkload(BundleVariants):
     """A bundle's sets timed by the runner: ``time_runs`` returns the runner's own
     latencies (ms) for the active set; ``switch_times_ms`` its ``--switch-to`` medians."""
 
@@ -158,13 +158,8 @@ class RunnerWorkload:
         self.seq_len = seq_len
         self.timeout_s = timeout_s
         names = [DENSE, *(n for n in self.bundle.sets if n != DENSE)]
-        if sets:
-            unknown = [s for s in sets if s not in names]
-            if unknown:
-                raise ValueError(f"--sets: {unknown} not in bundle {bundle_dir} (have {names})")
-            names = [n for n in names if n in sets]
-        self.names = names
-        self.active = names[0]
+        self.names = choose_sets(names, sets, bundle_dir)
+        self.active = self.names[0]
 
     def _call(self, args: list[str]) -> dict[str, Any]:
         args = [*args, "--tokens", str(self.seq_len), "--threads", str(self.threads)]
@@ -208,18 +203,10 @@ class RunnerWorkload:
             out.append(float(res["switch_ms"]))
         return out
 
-    def info(self, name: str) -> VariantInfo:
-        """From ``bundle.json``: the set's record, or the dense reference."""
-        return variant_info(self.bundle, name)
-
     def describe(self) -> dict[str, Any]:
         """Bundle, model, sequence length, and which runner timed it where."""
         return {
-            "bundle": str(self.path),
-            "model": self.bundle.model["kind"],
-            "seq_len": self.seq_len,
-            "batch": 1,
-            "threads": self.threads,
+            **self.bundle_facts(self.threads),
             "engine": "runner",
             "runner_target": self.runner.target,
             "runner_where": self.runner.where,

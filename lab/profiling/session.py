@@ -1,9 +1,11 @@
 """One profiling session end to end: open the board and the power source, measure, fit,
 write the profile, the raw CSV and the calibration, and leave the board as it was.
 
-`profile_board` is what ``rt3lab profile`` runs with a power source; `profile_host` is the
-host mode (``--power none``): latencies at this host's current clock, projected to a chosen
-board's levels. The demo calls `profile_host` directly.
+`run_session(ProfileOptions(...)) -> ProfileResult` is ``rt3lab profile`` without its argv
+(the CLI is a thin layer over it; ``--json`` prints the result's calibration). It runs
+`profile_board` when a power source is given, or `profile_host`, the host mode (``--power
+none``): latencies at this host's current clock, projected to a chosen board's levels.
+The demo's entry point is `host_profile_from_bundle`.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -18,6 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from device_profiles import DeviceProfile, dump_profile, load_profile
+from lab.profiling.board.connect import board_control, board_files, board_journal, recover
+from lab.profiling.board.cpufreq import CpufreqControl, FrequencyControl, FrequencyError, NoControl
+from lab.profiling.board.guard import restoring
+from lab.profiling.board.sysfs import AdbFiles, Files, LocalFiles
+from lab.profiling.board.thermal import ThermalProbe
 from lab.profiling.calibrate import (
     LatencyFit,
     PowerFit,
@@ -25,8 +33,7 @@ from lab.profiling.calibrate import (
     compare_with_bench,
     fit_power,
 )
-from lab.profiling.cpufreq import CpufreqControl, FrequencyControl, FrequencyError, NoControl
-from lab.profiling.guard import restoring
+from lab.profiling.options import OptionError, ProfileOptions
 from lab.profiling.output import (
     busy_power_by_level,
     deadline_mode,
@@ -36,14 +43,7 @@ from lab.profiling.output import (
     run_variant_names,
     write_csv,
 )
-from lab.profiling.power import (
-    Ina3221Power,
-    MeterPower,
-    Pi5PmicPower,
-    PowerSource,
-    PowerSourceError,
-    RaplPower,
-)
+from lab.profiling.power import MeterPower, PowerSource, make_power
 from lab.profiling.procedure import (
     Measurement,
     Plan,
@@ -53,49 +53,7 @@ from lab.profiling.procedure import (
     run_profile,
 )
 from lab.profiling.sanity import settle
-from lab.profiling.sysfs import AdbFiles, CommandRunner, Files, LocalFiles, subprocess_runner
-from lab.profiling.thermal import ThermalProbe
 from lab.profiling.workload import BundleWorkload, VariantInfo, Workload
-
-METER_DRIVERS = ("um24c", "um25c", "um34c", "tc66c", "ppk2")
-POWER_KINDS = (*METER_DRIVERS, "rapl", "ina3221", "pi5-pmic", "none")
-
-
-def sysfs_root(path: str | Path) -> Path:
-    """The sysfs mount a ``--cpufreq-root`` names: ``/sys`` itself, or a path ending in
-    ``devices/system/cpu`` (the cpufreq directory's parent), taken back to its mount."""
-    p = Path(path)
-    parts = p.parts
-    if len(parts) >= 3 and parts[-3:] == ("devices", "system", "cpu"):
-        return Path(*parts[:-3])
-    return p
-
-
-def make_power(
-    spec: str,
-    files: Files,
-    runner: CommandRunner = subprocess_runner,
-    meter_factory: Callable[..., Any] | None = None,
-) -> PowerSource | None:
-    """A power source from ``--power``: ``DRIVER:PORT`` (um34c, tc66c, ppk2, ...), ``rapl``,
-    ``ina3221[:RAIL,...]``, ``pi5-pmic`` or ``none``."""
-    kind, _, arg = spec.partition(":")
-    kind = kind.lower()
-    if kind == "none":
-        return None
-    if kind in METER_DRIVERS:
-        if not arg:
-            raise PowerSourceError(f"--power {spec}: {kind} needs a port, e.g. {kind}:/dev/rfcomm0")
-        return MeterPower(kind, arg, meter_factory)
-    if kind == "rapl":
-        return RaplPower(files)
-    if kind == "ina3221":
-        return Ina3221Power(files, rails=arg.split(",") if arg else None)
-    if kind == "pi5-pmic":
-        return Pi5PmicPower(runner)
-    raise PowerSourceError(
-        f"--power: {spec!r} is not one of {'|'.join(POWER_KINDS)} (DRIVER:PORT for meters)"
-    )
 
 
 def parse_levels(text: str | None) -> list[int] | None:
@@ -115,8 +73,8 @@ def parse_levels(text: str | None) -> list[int] | None:
 
 
 @dataclass
-class Outcome:
-    """What a session wrote and found."""
+class ProfileResult:
+    """What a session wrote and found; `summary` is the calibration (``--json``)."""
 
     profile: DeviceProfile
     profile_path: Path
@@ -161,7 +119,7 @@ def _write(
     fits: dict[str, LatencyFit],
     comparison: list[dict[str, float]],
     extra: dict[str, Any],
-) -> Outcome:
+) -> ProfileResult:
     profile_path, csv_path, cal_path = _paths(out)
     profile_path.parent.mkdir(parents=True, exist_ok=True)
     profile_path.write_text(dump_profile(profile), encoding="utf-8")
@@ -196,7 +154,9 @@ def _write(
         **extra,
     }
     cal_path.write_text(json.dumps(cal, indent=2, default=str), encoding="utf-8")
-    return Outcome(profile, profile_path, csv_path, cal_path, run, power_fit, fits, comparison)
+    return ProfileResult(
+        profile, profile_path, csv_path, cal_path, run, power_fit, fits, comparison
+    )
 
 
 @contextmanager
@@ -225,7 +185,8 @@ def _thermal(files: Files | None, power: PowerSource) -> ThermalProbe | None:
     if files is None:
         return None
     # A Pi 5 (PMIC source) also says whether its firmware is throttling.
-    return ThermalProbe(files, power.runner if isinstance(power, Pi5PmicPower) else None)
+    runner = power.command_runner() if isinstance(power, MeterPower) else None
+    return ThermalProbe(files, runner)
 
 
 def profile_board(
@@ -241,7 +202,7 @@ def profile_board(
     name: str | None = None,
     power_output: str = "levels",
     progress: Callable[[str], None] | None = None,
-) -> Outcome:
+) -> ProfileResult:
     """Measure ``board`` at ``levels`` (default: all it offers) with ``power``, fit, write.
 
     The board's frequency settings are restored however this ends.
@@ -338,7 +299,7 @@ def profile_host(
     rounds: int = 1,
     base: str | None = None,
     deadlines: str = "bundle",
-) -> Outcome:
+) -> ProfileResult:
     """Host mode: measure at this host's current frequency (nothing is set), project each
     variant's latency to ``board``'s levels by ``a + b/f``, keep ``board``'s power.
 
@@ -409,7 +370,7 @@ def host_profile_from_bundle(
     time_cap_s: float = 10.0,
     progress: Callable[[str], None] | None = None,
     deadlines: str = "bundle",
-) -> Outcome:
+) -> ProfileResult:
     """The demo's entry point: ``rt3lab profile --bundle B --board NAME --power none``.
 
     Measures every variant of ``bundle`` on this host and writes ``board``'s profile with
@@ -474,13 +435,80 @@ def make_workload(
 
 
 __all__ = [
-    "Outcome",
+    "ProfileResult",
     "host_profile_from_bundle",
-    "make_power",
     "make_workload",
     "parse_levels",
     "profile_board",
     "profile_host",
     "resolve_engine",
-    "sysfs_root",
+    "run_session",
 ]
+
+
+def run_session(
+    options: ProfileOptions,
+    progress: Callable[[str], None] | None = None,
+    notice: Callable[[str], None] | None = None,
+) -> ProfileResult:
+    """``rt3lab profile`` without its argv: check ``options`` (bad input fails before the
+    board is touched or the bundle loaded), measure, write the profile, CSV and calibration.
+
+    ``progress`` gets progress lines; ``notice`` what was restored from the journal of a
+    killed run on the board (default: standard error).
+    """
+    o = options
+    o.check_power_output()
+    wanted = sorted(set(o.levels)) if isinstance(o.levels, list) else parse_levels(o.levels)
+    base_profile(o.board, o.base)  # a bad --board/--base fails before anything else
+    engine = resolve_engine(o.engine, o.adb, board_mode=not o.host_mode)
+    if o.runner_bin is not None and not o.runner_bin.is_file():
+        raise FileNotFoundError(f"--runner: {o.runner_bin}: no such file")
+    files = board_files(o.cpufreq_root, o.adb)
+    if o.host_mode:
+        return _host_session(o, engine, wanted, files, progress)
+    source = make_power(o.power, files)
+    control = board_control(files, o.adb, o.policy, o.settle_timeout_s)
+    say = notice or (lambda m: print(m, file=sys.stderr))
+    recover(control, board_journal(o.cpufreq_root, o.adb), say)  # a killed run's leftovers
+    # Check what can be checked before the (slow) model load; the board is not touched.
+    control.check_levels(wanted or control.levels_khz())
+    control.check_writable()
+    workload = make_workload(o.bundle, o.seq_len, o.threads, o.sets, engine, o.adb, o.runner_bin,
+                             control.cpus())  # fmt: skip
+    return profile_board(workload, control, source, o.board, o.out, o.plan_settings(), wanted,
+                         o.base, files, o.name, o.power_output, progress)  # fmt: skip
+
+
+def _host_session(
+    o: ProfileOptions,
+    engine: str,
+    wanted: list[int] | None,
+    files: Files,
+    progress: Callable[[str], None] | None,
+) -> ProfileResult:
+    """Host mode (``--power none``) of `run_session`."""
+    if wanted is not None:
+        raise OptionError(
+            "host mode (--power none) measures at the current clock; "
+            "--levels needs a power source and frequency control",
+            "--levels",
+        )
+    bench = None
+    if o.compare_bench is not None:
+        try:
+            bench = json.loads(o.compare_bench.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ValueError(
+                f"--compare-bench: {o.compare_bench}: not a bench JSON: {exc}"
+            ) from None
+    if engine == "runner" and o.adb is not None:
+        raise OptionError(
+            "host mode (--power none) runs the model on this host; on the device it "
+            "needs a power source (board mode)",
+            "--engine runner with --adb",
+        )
+    workload = make_workload(o.bundle, o.seq_len, o.threads, o.sets, engine, None, o.runner_bin)
+    return profile_host(workload, o.board, o.out, o.plan_settings(), o.host_khz,
+                        o.memory_fraction, files if o.adb is None else None, o.name, progress,
+                        bench, o.rounds, o.base, o.deadlines)  # fmt: skip

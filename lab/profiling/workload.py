@@ -75,7 +75,46 @@ def variant_info(bundle: Bundle, name: str) -> VariantInfo:
     )
 
 
-class BundleWorkload:
+def choose_sets(names: list[str], sets: list[str] | None, bundle_dir: str | Path) -> list[str]:
+    """``--sets``: the variants of ``names`` named in ``sets``, in ``names``' order (all of
+    them when ``sets`` is None); an unknown one is an error.
+
+    >>> choose_sets(["dense", "bp", "p30"], ["p30", "dense"], "b")
+    ['dense', 'p30']
+    """
+    if not sets:
+        return names
+    unknown = [s for s in sets if s not in names]
+    if unknown:
+        raise ValueError(f"--sets: {unknown} not in bundle {bundle_dir} (have {names})")
+    return [n for n in names if n in sets]
+
+
+class BundleVariants:
+    """What a bundle's workloads share: the variants' records and the bundle's description.
+
+    A subclass sets ``bundle``, ``path`` and ``seq_len``."""
+
+    bundle: Bundle
+    path: Path
+    seq_len: int
+
+    def info(self, name: str) -> VariantInfo:
+        """From ``bundle.json``: the set's record, or the dense reference."""
+        return variant_info(self.bundle, name)
+
+    def bundle_facts(self, threads: int) -> dict[str, Any]:
+        """Bundle path, model kind, sequence length, batch and threads."""
+        return {
+            "bundle": str(self.path),
+            "model": self.bundle.model["kind"],
+            "seq_len": self.seq_len,
+            "batch": 1,
+            "threads": threads,
+        }
+
+
+class BundleWorkload(BundleVariants):
     """A bundle's sets on the reconfigurable runtime, batch 1, ``seq_len`` tokens."""
 
     def __init__(
@@ -106,12 +145,7 @@ class BundleWorkload:
         names = list(self.model.set_names)
         if DENSE not in names:
             names = [DENSE, *names]
-        if sets:
-            unknown = [s for s in sets if s not in names]
-            if unknown:
-                raise ValueError(f"--sets: {unknown} not in bundle {bundle_dir} (have {names})")
-            names = [n for n in names if n in sets]
-        self.names = names
+        self.names = choose_sets(names, sets, bundle_dir)
 
     def activate(self, name: str) -> float:
         """Switch the runtime to ``name`` (``dense``: no set) and return the switch time."""
@@ -123,17 +157,6 @@ class BundleWorkload:
         """One inference."""
         self.model(self.tokens)
 
-    def info(self, name: str) -> VariantInfo:
-        """From ``bundle.json``: the set's record, or the dense reference."""
-        return variant_info(self.bundle, name)
-
     def describe(self) -> dict[str, Any]:
         """Bundle path, model kind, sequence length and threads."""
-        return {
-            "bundle": str(self.path),
-            "model": self.bundle.model["kind"],
-            "seq_len": self.seq_len,
-            "batch": 1,
-            "threads": self.threads,
-            "created": self.bundle.provenance.get("created"),
-        }
+        return {**self.bundle_facts(self.threads), "created": self.bundle.provenance.get("created")}

@@ -4,7 +4,7 @@ Every comparison is measured interleaved in the same run (round-robin over the v
 many rounds, medians), so a neighbour loading the CPU shifts all variants alike and the
 ratios stay meaningful. Threads are pinned (``torch.set_num_threads`` and, where allowed,
 ``os.sched_setaffinity``). Used by the benches (``lab.bench``), the latency table
-(``lab.compression.latency_table``) and profiling; what a bench measures lives there.
+(``lab.compression.latency.table``) and profiling; what a bench measures lives there.
 """
 
 from __future__ import annotations

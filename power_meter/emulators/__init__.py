@@ -22,12 +22,11 @@ __all__ = [
 
 
 def make_emulator(driver: str, waveform: Waveform, **kw: object) -> PtyEmulator:
-    """The emulator for a driver name (`um24c`, `um25c`, `um34c`, `tc66c`, `ppk2`)."""
-    d = driver.lower()
-    if d in ("um24c", "um25c", "um34c"):
-        return UMEmulator(waveform, model=d.upper(), **kw)
-    if d == "tc66c":
-        return TC66CEmulator(waveform, **kw)
-    if d == "ppk2":
-        return PPK2Emulator(waveform, **kw)
-    raise MeterError(f"driver {driver!r}: expected one of um24c, um25c, um34c, tc66c, ppk2")
+    """The emulator of a registered driver (`power_meter.drivers.DRIVERS`), e.g. ``um34c``."""
+    from power_meter.drivers import DRIVERS
+
+    info = DRIVERS.get(driver.lower())
+    if info is None or info.emulator is None:
+        emulated = ", ".join(n for n, d in DRIVERS.items() if d.emulator is not None)
+        raise MeterError(f"driver {driver!r}: expected one with an emulator: {emulated}")
+    return info.emulator(waveform, **kw)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lab.profiling.sysfs import CommandResult
+from lab.profiling.board.sysfs import CommandResult
 
 CPU = "devices/system/cpu"
 

@@ -8,10 +8,10 @@ import errno
 import pytest
 from profiling_fakes import FakeAdb, FakeKernel, make_cpufreq_tree, snapshot
 
-from lab.profiling.adb import AndroidControl
-from lab.profiling.cpufreq import CpufreqControl, FrequencyError, NoControl, find_policy
-from lab.profiling.guard import restoring
-from lab.profiling.sysfs import LocalFiles, SysfsError
+from lab.profiling.board.adb import AndroidControl
+from lab.profiling.board.cpufreq import CpufreqControl, FrequencyError, NoControl, find_policy
+from lab.profiling.board.guard import restoring
+from lab.profiling.board.sysfs import LocalFiles, SysfsError
 
 LEVELS = [600000, 1000000, 1400000, 1800000]
 

@@ -11,17 +11,17 @@ import time
 import pytest
 from profiling_fakes import FakeKernel, make_cpufreq_tree, snapshot
 
-from lab.profiling.cpufreq import CpufreqControl
-from lab.profiling.guard import restoring
-from lab.profiling.sysfs import LocalFiles
+from lab.profiling.board.cpufreq import CpufreqControl
+from lab.profiling.board.guard import restoring
+from lab.profiling.board.sysfs import LocalFiles
 
 LEVELS = [500000, 1000000, 1500000]
 
 SCRIPT = """
 import sys, time
-from lab.profiling.cpufreq import CpufreqControl
-from lab.profiling.guard import restoring
-from lab.profiling.sysfs import LocalFiles
+from lab.profiling.board.cpufreq import CpufreqControl
+from lab.profiling.board.guard import restoring
+from lab.profiling.board.sysfs import LocalFiles
 c = CpufreqControl(LocalFiles(sys.argv[1]), settle_timeout_s=5)
 try:
     with restoring(c):

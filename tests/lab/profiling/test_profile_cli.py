@@ -472,3 +472,26 @@ def test_phone_refuses_a_runner_for_another_cpu_and_is_put_back(
     assert last.startswith("rt3lab: error: runner on adb:8A1X: ") and "Exec format error" in last
     assert snapshot(d) == before
     assert not (tmp_path / "phone.yaml").exists()
+
+
+def test_a_session_from_objects_as_the_demo_runs_it(tmp_path, bundle):
+    """`run_session(ProfileOptions(...))` is the command without its argv; `--json` prints
+    its result's calibration."""
+    from lab.profiling.options import OptionError, ProfileOptions
+    from lab.profiling.procedure import Plan
+    from lab.profiling.session import run_session
+
+    plan = Plan(levels_khz=(), warmup=1, time_cap_s=0.2)
+    opts = ProfileOptions(
+        bundle=bundle, board="rt3-paper", out=tmp_path / "h.yaml", threads=1, sets=["bp"],
+        host_khz=2000000, plan=plan,
+    )  # fmt: skip
+    result = run_session(opts)
+    assert result.profile_path == tmp_path / "h.yaml" and result.profile.name
+    cal = result.summary()
+    assert cal == json.loads((tmp_path / "h.calibration.json").read_text())
+    assert set(cal["latency"]) == {"bp@2000000"}
+    with pytest.raises(OptionError, match="--levels needs a power source") as err:
+        run_session(ProfileOptions(bundle=bundle, board="rt3-paper", out=tmp_path / "x.yaml",
+                                   levels=[600000]))  # fmt: skip
+    assert err.value.option == "--levels" and not (tmp_path / "x.yaml").exists()

@@ -10,19 +10,26 @@ import os
 import pytest
 import yaml
 from profiling_fakes import ClockWorkload, FakeKernel, make_cpufreq_tree, put, snapshot
-from test_power import hwmon_old
+from sensor_fakes import hwmon_old
 
 from device_profiles import load_profile, unprovenanced_numbers
-from lab.profiling.cpufreq import CpufreqControl, FrequencyError
-from lab.profiling.power import Ina3221Power, PowerSourceError
-from lab.profiling.session import make_power, parse_levels, profile_board, sysfs_root
-from lab.profiling.sysfs import LocalFiles, SysfsError
+from lab.profiling.board.connect import sysfs_root
+from lab.profiling.board.cpufreq import CpufreqControl, FrequencyError
+from lab.profiling.board.sysfs import LocalFiles, SysfsError
+from lab.profiling.power import MeterPower, PowerSourceError, make_power
+from lab.profiling.session import parse_levels, profile_board
+from power_meter.onboard.ina3221 import Ina3221Meter
 
 LEVELS = [600000, 1000000, 1400000, 1800000, 2000000]  # odroid-xu4 a15 levels
 FAST = dict(
     warmup=1, min_runs=8, max_runs=40, time_cap_s=0.4, settle_s=0.0, idle_s=0.15,
     power_window_s=0.15, switch_reps=10,
 )  # fmt: skip
+
+
+def ina(files, period_s=0.1):
+    """The board's INA3221 rails as a power source (`--power ina3221`)."""
+    return MeterPower(Ina3221Meter(files, update_period_s=period_s), "ina3221", "ina3221", True)
 
 
 def board(tmp_path, **kw):
@@ -38,7 +45,7 @@ def test_measured_profile_validates_and_fits_latency(tmp_path):
     with FakeKernel(d) as k:
         wl = ClockWorkload(k, a_ms=1.0, b_ms_ghz={"bp": 20.0, "p30": 10.0})
         out = profile_board(
-            wl, CpufreqControl(files), Ina3221Power(files, update_period_s=0.02), "odroid-xu4",
+            wl, CpufreqControl(files), ina(files, 0.02), "odroid-xu4",
             tmp_path / "out/board.yaml", FAST, levels=[600000, 1000000, 2000000], files=files,
         )  # fmt: skip
     assert snapshot(d) == before
@@ -91,7 +98,7 @@ def test_level_not_offered_fails_before_anything_is_touched(tmp_path):
     before = snapshot(d)
     with FakeKernel(d) as k, pytest.raises(FrequencyError, match=r"\[1200000\] kHz not offered"):
         profile_board(
-            ClockWorkload(k, 1.0, {"bp": 1.0}), CpufreqControl(files), Ina3221Power(files),
+            ClockWorkload(k, 1.0, {"bp": 1.0}), CpufreqControl(files), ina(files),
             "odroid-xu4", tmp_path / "x.yaml", FAST, levels=[600000, 1200000], files=files,
         )  # fmt: skip
     assert snapshot(d) == before and k.history == []
@@ -109,7 +116,7 @@ def test_frequency_that_does_not_stick_mid_run(tmp_path):
     ):
         profile_board(
             ClockWorkload(k, 1.0, {"bp": 1.0}), CpufreqControl(files, settle_timeout_s=0.2),
-            Ina3221Power(files), "odroid-xu4", tmp_path / "x.yaml", FAST,
+            ina(files), "odroid-xu4", tmp_path / "x.yaml", FAST,
             levels=[600000, 2000000], files=files,
         )  # fmt: skip
     assert snapshot(d) == before
@@ -128,7 +135,7 @@ def test_sensor_that_disappears_mid_run(tmp_path):
 
     with FakeKernel(d) as k, pytest.raises(PowerSourceError, match="sensor lost mid-run"):
         profile_board(
-            Vanishing(k, 1.0, {"bp": 1.0}), CpufreqControl(files), Ina3221Power(files),
+            Vanishing(k, 1.0, {"bp": 1.0}), CpufreqControl(files), ina(files),
             "odroid-xu4", tmp_path / "x.yaml", FAST, levels=[600000, 1000000], files=files,
         )  # fmt: skip
     assert snapshot(d) == before
@@ -150,7 +157,7 @@ def test_read_only_sysfs(tmp_path):
     ro = ReadOnlyFiles(tmp_path)
     with FakeKernel(d) as k, pytest.raises(FrequencyError, match="not writable"):
         profile_board(
-            ClockWorkload(k, 1.0, {"bp": 1.0}), CpufreqControl(ro), Ina3221Power(files),
+            ClockWorkload(k, 1.0, {"bp": 1.0}), CpufreqControl(ro), ina(files),
             "odroid-xu4", tmp_path / "x.yaml", FAST, levels=[600000], files=files,
         )  # fmt: skip
     assert snapshot(d) == before
@@ -160,7 +167,7 @@ def test_unknown_board_needs_a_base(tmp_path):
     d, files = board(tmp_path)
     with FakeKernel(d) as k, pytest.raises(ValueError, match="give --base PROFILE"):
         profile_board(
-            ClockWorkload(k, 1.0, {"bp": 1.0}), CpufreqControl(files), Ina3221Power(files),
+            ClockWorkload(k, 1.0, {"bp": 1.0}), CpufreqControl(files), ina(files),
             "my-odroid", tmp_path / "x.yaml", FAST, files=files,
         )  # fmt: skip
 
@@ -178,7 +185,7 @@ def test_written_yaml_is_plain(tmp_path):
     d, files = board(tmp_path)
     with FakeKernel(d) as k:
         out = profile_board(
-            ClockWorkload(k, 0.5, {"bp": 1.0}), CpufreqControl(files), Ina3221Power(files),
+            ClockWorkload(k, 0.5, {"bp": 1.0}), CpufreqControl(files), ina(files),
             "odroid-xu4", tmp_path / "b.yaml", FAST, levels=[600000, 1000000], files=files,
             power_output="levels",
         )  # fmt: skip
@@ -200,7 +207,7 @@ def test_a_frequency_that_drops_mid_run_is_flagged(tmp_path):
     with FakeKernel(d) as k:
         out = profile_board(
             Throttling(k, 0.5, {"bp": 2.0, "p30": 1.0}), CpufreqControl(files),
-            Ina3221Power(files), "odroid-xu4", tmp_path / "t.yaml", FAST,
+            ina(files), "odroid-xu4", tmp_path / "t.yaml", FAST,
             levels=[1000000, 2000000], files=files,
         )  # fmt: skip
     assert snapshot(d) == before
@@ -214,8 +221,8 @@ def test_a_frequency_that_drops_mid_run_is_flagged(tmp_path):
 
 
 def test_thermal_and_throttle_readers(tmp_path):
-    from lab.profiling.sysfs import CommandResult
-    from lab.profiling.thermal import ThermalProbe
+    from lab.profiling.board.sysfs import CommandResult
+    from lab.profiling.board.thermal import ThermalProbe
 
     make_cpufreq_tree(tmp_path, LEVELS, thermal_c=51.5)
     z = tmp_path / "class/thermal/thermal_zone1"
@@ -251,7 +258,7 @@ def test_power_model_output_from_a_sensor_following_the_clock(tmp_path):
         law(k.khz)
         out = profile_board(
             ClockWorkload(k, 0.5, {"bp": 1.0}), CpufreqControl(files),
-            Ina3221Power(files, update_period_s=0.02), "odroid-xu4", tmp_path / "m.yaml",
+            ina(files, 0.02), "odroid-xu4", tmp_path / "m.yaml",
             {**FAST, "settle_s": 0.05}, levels=[600000, 1400000, 2000000], files=files,
             power_output="model",
         )  # fmt: skip
@@ -276,7 +283,7 @@ def test_power_model_output_refuses_a_falling_fit(tmp_path):
         pytest.raises(ValueError, match="is not positive"),
     ):
         profile_board(
-            ClockWorkload(k, 0.5, {"bp": 1.0}), CpufreqControl(files), Ina3221Power(files),
+            ClockWorkload(k, 0.5, {"bp": 1.0}), CpufreqControl(files), ina(files),
             "odroid-xu4", tmp_path / "m.yaml", FAST, levels=[600000, 2000000], files=files,
             power_output="model",
         )  # fmt: skip

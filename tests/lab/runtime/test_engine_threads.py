@@ -374,7 +374,7 @@ def test_bench_runner_runs_both_sides_on_the_threads_asked(bundle32, capsys):
 
 
 def test_the_latency_table_times_the_engine_on_its_thread_count(bundle32):
-    from lab.compression.latency_table import _engine_model
+    from lab.compression.latency.table import _engine_model
 
     rm = _engine_model(module_from_bundle(bundle32), list(bundle32.sets.values()), True, 2)
     assert rm.engine.threads == 2

@@ -7,6 +7,9 @@ against a fake adb. Paths are relative to the sysfs mount (``/devices/system/cpu
 ``/class/thermal/...``): ``LocalFiles`` maps them under its root directory, ``AdbFiles``
 under the device's ``/sys``.
 
+The read side (`SysfsTree`, `SysfsError`, `CommandRunner`) is ``power_meter.onboard.files``,
+which the on-board power sensors read through: both kinds of `Files` serve them as well.
+
 >>> import tempfile, pathlib
 >>> with tempfile.TemporaryDirectory() as d:
 ...     f = LocalFiles(d)
@@ -21,41 +24,25 @@ from __future__ import annotations
 
 import os
 import shlex
-import subprocess
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol
 
+from power_meter.onboard.files import (
+    CommandResult,
+    CommandRunner,
+    SysfsError,
+    SysfsTree,
+    subprocess_runner,
+)
 
-class SysfsError(ValueError):
-    """A sysfs file that is missing, unreadable, read-only or holds something unexpected."""
-
-
-@dataclass(frozen=True)
-class CommandResult:
-    """What a command printed and how it exited."""
-
-    returncode: int
-    stdout: str
-    stderr: str = ""
-
-
-CommandRunner = Callable[[Sequence[str]], CommandResult]
-"""Runs one command (argv) and returns its result: the boundary to adb and vcgencmd."""
-
-
-def subprocess_runner(argv: Sequence[str], timeout_s: float = 20.0) -> CommandResult:
-    """Run ``argv`` on this host (the default `CommandRunner`)."""
-    try:
-        done = subprocess.run(
-            list(argv), capture_output=True, text=True, timeout=timeout_s, check=False
-        )
-    except FileNotFoundError as exc:
-        raise SysfsError(f"{argv[0]}: command not found on this host") from exc
-    except subprocess.TimeoutExpired as exc:
-        raise SysfsError(f"{' '.join(argv)}: no answer within {timeout_s} s") from exc
-    return CommandResult(done.returncode, done.stdout, done.stderr)
+__all__ = [
+    "AdbFiles",
+    "CommandResult",
+    "CommandRunner",
+    "Files",
+    "LocalFiles",
+    "SysfsError",
+    "subprocess_runner",
+]
 
 
 class Files(Protocol):
@@ -80,32 +67,12 @@ class Files(Protocol):
         """The path as a user should see it in an error."""
 
 
-class LocalFiles:
+class LocalFiles(SysfsTree):
     """A sysfs tree on this host, rooted at ``root`` (``/sys`` on a real board)."""
-
-    def __init__(self, root: str | Path = "/"):
-        self.root = Path(root)
-
-    def _p(self, path: str) -> Path:
-        return self.root / path.lstrip("/")
-
-    def where(self, path: str) -> str:
-        """The host path of ``path``."""
-        return str(self._p(path))
-
-    def read(self, path: str) -> str:
-        """The file's content, stripped; `SysfsError` naming the file when unreadable."""
-        p = self._p(path)
-        try:
-            return p.read_text(encoding="ascii", errors="replace").strip()
-        except FileNotFoundError as exc:
-            raise SysfsError(f"{p}: no such file") from exc
-        except OSError as exc:
-            raise SysfsError(f"{p}: cannot read: {exc.strerror or exc}") from exc
 
     def write(self, path: str, value: str) -> None:
         """Write ``value``; `SysfsError` naming the file when the kernel refuses it."""
-        p = self._p(path)
+        p = self.path(path)
         try:
             # sysfs wants one write() of the whole value; no truncation games.
             fd = os.open(p, os.O_WRONLY | os.O_TRUNC)
@@ -121,19 +88,10 @@ class LocalFiles:
                 "sysfs are needed to control the frequency)"
             ) from exc
 
-    def exists(self, path: str) -> bool:
-        """Whether ``path`` exists under the root."""
-        return self._p(path).exists()
-
     def writable(self, path: str) -> bool:
         """Whether ``path`` exists and this process may write it."""
-        p = self._p(path)
+        p = self.path(path)
         return p.exists() and os.access(p, os.W_OK)
-
-    def listdir(self, path: str) -> list[str]:
-        """Sorted entries of a directory (empty when it does not exist)."""
-        p = self._p(path)
-        return sorted(os.listdir(p)) if p.is_dir() else []
 
 
 class AdbFiles:

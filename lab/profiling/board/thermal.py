@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from lab.profiling.sysfs import CommandRunner, Files, SysfsError
+from lab.profiling.board.sysfs import CommandRunner, Files, SysfsError
 
 THERMAL = "/class/thermal"
 CPU = "/devices/system/cpu"

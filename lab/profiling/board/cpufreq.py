@@ -5,7 +5,7 @@
 ``scaling_setspeed`` (or, without ``userspace``, pins ``scaling_min_freq`` =
 ``scaling_max_freq``), then polls the read-back frequency until it sticks, as nn-Meter's
 builder does. Everything it changes is saved first and put back by `restore`; use it
-through `lab.profiling.guard.restoring` so that also happens on Ctrl-C, SIGTERM or an error.
+through `lab.profiling.board.guard.restoring` so that also happens on Ctrl-C, SIGTERM or an error.
 Both layouts are found: ``cpufreq/policyX/`` and ``cpuN/cpufreq/``.
 
 `NoControl` is the backend for a machine whose frequency cannot be set (CI, a laptop
@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from lab.profiling.sysfs import Files, SysfsError
+from lab.profiling.board.sysfs import Files, SysfsError
 
 CPU = "/devices/system/cpu"
 
@@ -111,7 +111,7 @@ class CpufreqControl:
         self.tolerance_khz = tolerance_khz
         self.saved: CpufreqState | None = None
         self._touched = False
-        self.journal: Any = None  # a `lab.profiling.journal.Journal`, written by `save`
+        self.journal: Any = None  # a `lab.profiling.board.journal.Journal`, written by `save`
 
     # ---- reading -------------------------------------------------------------------
     def _f(self, name: str) -> str:

@@ -1,6 +1,6 @@
 """Leave the board as it was: restore the frequency control on exit, error, Ctrl-C or SIGTERM.
 
->>> from lab.profiling.cpufreq import NoControl
+>>> from lab.profiling.board.cpufreq import NoControl
 >>> with restoring(NoControl(assumed_khz=1000)) as control:
 ...     control.set_khz(1000)
 1000
@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-from lab.profiling.cpufreq import FrequencyControl
+from lab.profiling.board.cpufreq import FrequencyControl
 
 
 class Terminated(KeyboardInterrupt):

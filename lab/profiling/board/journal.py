@@ -120,7 +120,7 @@ def restore_from(journal: Journal, control: Any) -> dict[str, Any] | None:
 
     Returns the journal's content (None when there was none). Refuses a journal whose
     run is still alive: two runs on one board would fight over it."""
-    from lab.profiling.cpufreq import CpufreqState
+    from lab.profiling.board.cpufreq import CpufreqState
 
     data = journal.read()
     if data is None:

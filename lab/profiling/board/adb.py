@@ -9,8 +9,8 @@ operates on a fake sysfs tree.
 
 from __future__ import annotations
 
-from lab.profiling.cpufreq import CpufreqControl, FrequencyError
-from lab.profiling.sysfs import AdbFiles, CommandRunner, subprocess_runner
+from lab.profiling.board.cpufreq import CpufreqControl, FrequencyError
+from lab.profiling.board.sysfs import AdbFiles, CommandRunner, subprocess_runner
 
 DVFS_DAEMONS = ("thermal-engine", "perfd")
 
