@@ -86,6 +86,15 @@ RESULT_COLUMNS: tuple[ResultColumn, ...] = (
         None,
     ),
     ResultColumn("battery_life_h", float, "battery_life_s in hours", "float64", 0.0),
+    ResultColumn(
+        "max_accuracy_loss",
+        float | None,
+        "the accuracy bound the table was chosen within, points under dense (None: none)",
+        default=None,
+    ),
+    ResultColumn(
+        "table_choice", str | None, "why this table, under an accuracy bound", default=None
+    ),
 )
 # Each column by name.
 COLUMN: dict[str, ResultColumn] = {c.name: c for c in RESULT_COLUMNS}

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from simulator.accuracy_bound import TableChoice, TableOutcome, check_accuracy_loss, choose_table
 from simulator.battery import make_battery
 from simulator.bounds import check_work
 from simulator.device import Device, build_device
@@ -14,7 +15,7 @@ from simulator.engine import QUEUES, Machine, Process, Tally, run_exact, run_fas
 from simulator.errors import SimulatorInputError
 from simulator.governor import Governor, governor_from_spec
 from simulator.inflight import check_governor_step
-from simulator.policies import Policy, deadline_warnings, find_policy, plan_table
+from simulator.policies import Policy, deadline_warnings, find_policy
 from simulator.results import SimulationResult
 from simulator.workload import Workload, parse_workload
 
@@ -71,20 +72,72 @@ class Discharge:
         {"exact": run_exact, "mean": run_mean}.get(mode, run_fast)(machine, self.processes)
         return machine
 
-    def score(self, workload: str, seed: int, mode: str) -> Callable[[dict[int, str]], float]:
-        """The oracle's score of a table: accuracy-weighted completed inferences of a
-        discharge under it (mean mode scores on means; the other modes run fast)."""
-        variant = self.device.variant
+    def measure(
+        self, workload: str, seed: int, mode: str
+    ) -> Callable[[dict[int, str]], TableOutcome]:
+        """What a discharge under a table comes to, each table simulated once (mean mode
+        on means; the other modes run fast): what the oracle scores and the accuracy
+        bound's search ranks."""
+        seen: dict[tuple, TableOutcome] = {}
 
-        def score(table: dict[int, str]) -> float:
-            wl = parse_workload(workload, seed)
-            m = self.run(table, wl, "mean" if mode == "mean" else "fast", False)
-            return sum(
-                n * (1.0 if variant(v).accuracy is None else variant(v).accuracy)
-                for v, n in m.tally.per_variant.items()
-            )
+        def measure(table: dict[int, str]) -> TableOutcome:
+            key = tuple(sorted(table.items()))
+            if key not in seen:
+                wl = parse_workload(workload, seed)
+                m = self.run(table, wl, "mean" if mode == "mean" else "fast", False)
+                seen[key] = outcome(self.device, m)
+            return seen[key]
 
-        return score
+        return measure
+
+
+def outcome(device: Device, machine: Machine) -> TableOutcome:
+    """A finished discharge's life, counts and mean accuracy."""
+    t = machine.tally
+    per_variant = dict(t.per_variant)
+    late = t.misses - t.dropped
+    acc = mean_accuracy(device, per_variant, t.inferences)
+    return TableOutcome(machine.t, t.inferences, t.inferences - late, acc, per_variant)
+
+
+def mean_accuracy(device: Device, per_variant: dict[str, int], inferences: int) -> float | None:
+    """Accuracy weighted by completed inferences; None when none completed or a variant
+    that ran has no accuracy."""
+    used = [device.variant(v) for v, n in per_variant.items() if n > 0]
+    if inferences == 0 or any(v.accuracy is None for v in used):
+        return None
+    return sum(v.accuracy * per_variant[v.name] for v in used) / inferences
+
+
+def discharge_for(
+    prof: DeviceProfile,
+    governor: str,
+    variants: list[Variant] | None,
+    battery_model: str | None,
+    capacity_mah: float | None,
+    *,
+    sample_s: float | None = None,
+    processes: Sequence[Process] = (),
+    queue: str = "none",
+    governor_sample_s: float | None = None,
+    governor_step: str = "finish",
+) -> Discharge:
+    """The discharges of ``prof`` under ``governor`` (a spec, as ``simulate`` takes it):
+    the device at the governor's levels with the profile's and ``variants``."""
+    gov = governor_from_spec(prof, governor)
+    device = build_device(prof, gov.levels(), variants)
+    return Discharge(
+        device,
+        gov,
+        prof,
+        battery_model,
+        capacity_mah,
+        sample_s,
+        processes,
+        queue,
+        governor_sample_s,
+        governor_step,
+    )
 
 
 def check_run(
@@ -141,6 +194,7 @@ def simulate(
     queue: str = "none",
     governor_sample_s: float | None = None,
     governor_step: str = "finish",
+    max_accuracy_loss: float | None = None,
 ) -> SimulationResult:
     """Simulate one full discharge and return its result.
 
@@ -164,6 +218,10 @@ def simulate(
     done stays done, the rest runs at the new clock on the same pattern set, against the
     deadline it started with) or ``rerun`` (abandoned, counted in ``aborted``, and re-run
     at the new level: the rule before issue 29); see ``simulator.inflight``.
+    ``max_accuracy_loss`` (points under the unpruned model's accuracy, 1.0 = 0.01) runs
+    the policy's longest-lasting table whose mean accuracy stays within it, says why in
+    the result's ``table_choice``, and raises ``NoTableWithinBound`` where there is none
+    (see ``simulator.accuracy_bound``).
 
     >>> r = simulate("rt3-paper", battery_model="ideal", capacity_mah=1)
     >>> r.inferences, r.inferences_per_variant, r.level_changes
@@ -172,24 +230,26 @@ def simulate(
     prof = _profile(profile)
     chosen = _checked(policy, mode, queue, governor_sample_s, sample_s)
     check_governor_step(governor_step)
-    gov = governor_from_spec(prof, chosen.governor or governor)
-    levels = gov.levels()
-    device = build_device(prof, levels, variants)
-    wl = parse_workload(workload, seed)
-    _check(prof, device, wl, workload, mode, capacity_mah, sample_s)
-    discharge = Discharge(
-        device,
-        gov,
+    if max_accuracy_loss is not None:
+        max_accuracy_loss = check_accuracy_loss(max_accuracy_loss)
+    discharge = discharge_for(
         prof,
+        chosen.governor or governor,
+        variants,
         battery_model,
         capacity_mah,
-        sample_s,
-        processes,
-        queue,
-        governor_sample_s,
-        governor_step,
+        sample_s=sample_s,
+        processes=processes,
+        queue=queue,
+        governor_sample_s=governor_sample_s,
+        governor_step=governor_step,
     )
-    table = plan_table(policy, device, levels, wl.deadline_s, discharge.score(workload, seed, mode))
+    device, levels = discharge.device, list(discharge.device.levels)
+    wl = parse_workload(workload, seed)
+    _check(prof, device, wl, workload, mode, capacity_mah, sample_s)
+    measure = discharge.measure(workload, seed, mode)
+    choice = choose_table(policy, device, levels, wl.deadline_s, measure, max_accuracy_loss)
+    table = choice.table
     warnings = deadline_warnings(device, table, wl.deadline_s)
     machine = discharge.run(table, wl, mode, True)
     if any(kind == "end" for _, kind, _ in machine.events):
@@ -197,16 +257,27 @@ def simulate(
             "the trace ended and the idle power is 0: the battery never empties; "
             "battery_life_s is the time the last request finished"
         )
-    tally = machine.tally
+    run = dict(policy=policy, workload=workload, mode=mode, seed=seed, warnings=warnings)
+    return _record(discharge, machine, choice, max_accuracy_loss, **run)
+
+
+def _record(
+    discharge: Discharge,
+    machine: Machine,
+    choice: TableChoice,
+    max_accuracy_loss: float | None,
+    **run: Any,
+) -> SimulationResult:
+    """The result of ``machine``'s discharge under ``choice``'s table (``run``: the
+    policy, workload, mode, seed and warnings so far)."""
+    prof, device, tally = discharge.profile, discharge.device, machine.tally
+    warnings = run.pop("warnings")
     result = SimulationResult(
+        **run,
         profile=prof.name,
-        policy=policy,
-        battery_model=battery_model or prof.battery.model,
-        workload=workload,
-        mode=mode,
-        seed=seed,
-        governor=gov.name,
-        governor_step=governor_step,
+        battery_model=discharge.battery_model or prof.battery.model,
+        governor=discharge.gov.name,
+        governor_step=discharge.governor_step,
         battery_life_s=machine.t,
         inferences=tally.inferences,
         deadline_misses=tally.misses,
@@ -217,11 +288,13 @@ def simulate(
         energy_per_inference_j=(tally.energy_j / tally.inferences) if tally.inferences else None,
         switches=tally.switches,
         level_changes=tally.level_changes,
-        time_at_level_s={k: tally.time_at_level_s.get(k, 0.0) for k in levels},
+        time_at_level_s={k: tally.time_at_level_s.get(k, 0.0) for k in device.levels},
         inferences_per_variant={v.name: tally.per_variant.get(v.name, 0) for v in device.variants},
-        variant_at_level=dict(table),
+        variant_at_level=dict(choice.table),
         warnings=warnings,
         provenance=device.provenance,
+        max_accuracy_loss=max_accuracy_loss,
+        table_choice=choice.reason,
     )
     result._records = (machine.rows, machine.events)
     return result
@@ -250,14 +323,11 @@ def _checked(
 def _mean_accuracy(device: Device, tally: Tally, warnings: list[str]) -> float | None:
     """Accuracy weighted by completed inferences (None when a variant that ran has none),
     adding a warning to ``warnings`` where it is None or variants were ranked by sparsity."""
-    used = [device.variant(v) for v, n in tally.per_variant.items() if n > 0]
+    mean_acc = mean_accuracy(device, tally.per_variant, tally.inferences)
     if tally.inferences == 0:
-        mean_acc = None
         warnings.append("no inference completed")
-    elif all(v.accuracy is not None for v in used):
-        mean_acc = sum(v.accuracy * tally.per_variant[v.name] for v in used) / tally.inferences
-    else:
-        mean_acc = None
+    elif mean_acc is None:
+        used = [device.variant(v) for v, n in tally.per_variant.items() if n > 0]
         blind = sorted(v.name for v in used if v.accuracy is None)
         warnings.append(
             f"mean_accuracy is None: variant(s) {blind} have no accuracy; variants were "

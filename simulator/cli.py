@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from contracts.workloads import spec_forms
+from simulator.accuracy_bound import NoTableWithinBound
 from simulator.battery import battery_models
 from simulator.policies import policy_forms
 from termout import format_option
@@ -56,6 +57,13 @@ def simulate(
         "stays done, the rest runs at the new clock on the same pattern set) or rerun "
         "(abandoned, counted as aborted, and re-run at the new level: the rule before issue 29).",
     ),
+    max_accuracy_loss: float = typer.Option(
+        None,
+        "--max-accuracy-loss",
+        help="Run each policy's longest-lasting table whose mean accuracy stays within PTS "
+        "points of the unpruned model's (1.0 = one percentage point).",
+        metavar="PTS",
+    ),
     bundle: Path = typer.Option(None, "--bundle", help="Add a bundle's pattern sets as variants."),
     compare: bool = typer.Option(
         False, "--compare", help="Run rt3 and every baseline the variants allow; one table."
@@ -78,31 +86,53 @@ def simulate(
         policies = simulator.headline_policies(names)
     else:
         policies = [policy]
-    results = [
-        simulator.simulate(
-            profile,
-            policy=p,
-            battery_model=battery_model,
-            workload=workload,
-            mode=mode,
-            seed=seed,
-            variants=extra,
-            capacity_mah=capacity_mah,
-            governor=governor,
-            queue=queue,
-            governor_sample_s=governor_sample_s,
-            governor_step=governor_step,
-        )
-        for p in policies
-    ]
-    if out is not None:
+    options = dict(
+        battery_model=battery_model,
+        workload=workload,
+        mode=mode,
+        seed=seed,
+        variants=extra,
+        capacity_mah=capacity_mah,
+        governor=governor,
+        queue=queue,
+        governor_sample_s=governor_sample_s,
+        governor_step=governor_step,
+        max_accuracy_loss=max_accuracy_loss,
+    )
+    runs = [_bounded_run(profile, p, options) for p in policies]
+    results = [r for r in runs if not isinstance(r, NoTableWithinBound)]
+    if out is not None and results:
         simulator.write_run(out, results)
         _write_provenance(out, profile)
     if as_json:
-        data = [r.model_dump(mode="json") for r in results]
+        data = [_as_json(r, max_accuracy_loss) for r in runs]
         typer.echo(json.dumps(data if compare else data[0], indent=2))
         return
-    _table(results, fmt)
+    _table(runs, fmt)
+
+
+def _bounded_run(profile: str, policy: str, options: dict) -> object:
+    """``simulate``'s result, or under an accuracy bound the ``NoTableWithinBound`` that
+    says the policy has no table within it (a row without hours, not an error)."""
+    import simulator
+
+    try:
+        return simulator.simulate(profile, policy=policy, **options)
+    except NoTableWithinBound as none:
+        return none
+
+
+def _as_json(run: object, max_accuracy_loss: float | None) -> dict:
+    """A result's JSON; a policy without a table within the bound: its name, the bound,
+    no hours and why."""
+    if isinstance(run, NoTableWithinBound):
+        return {
+            "policy": run.policy,
+            "max_accuracy_loss": max_accuracy_loss,
+            "battery_life_h": None,
+            "table_choice": run.reason,
+        }
+    return run.model_dump(mode="json")
 
 
 def _write_provenance(out: Path, profile: str) -> None:
@@ -125,19 +155,24 @@ def _write_provenance(out: Path, profile: str) -> None:
     commands_file.write_text(json.dumps(commands, indent=2) + "\n", encoding="utf-8")
 
 
-def _table(results: list, fmt: str = "table") -> None:
+def _table(runs: list, fmt: str = "table") -> None:
     from rich.table import Table
 
     from termout import console, print_table
 
-    first = results[0]
-    table = Table(
-        title=f"{first.profile} · {first.battery_model} · {first.workload} · {first.mode}"
-    )
+    results = [r for r in runs if not isinstance(r, NoTableWithinBound)]
+    first = results[0] if results else None
+    title = "no policy has a table within the accuracy bound"
+    if first is not None:
+        title = f"{first.profile} · {first.battery_model} · {first.workload} · {first.mode}"
+    table = Table(title=title)
     cols = ("policy", "life (h)", "inferences", "on time", "misses", "accuracy", "energy (J)")
     for col in (*cols, "switches"):
         table.add_column(col, justify="left" if col == "policy" else "right")
-    for r in results:
+    for r in runs:
+        if isinstance(r, NoTableWithinBound):
+            table.add_row(r.policy, "none within bound", *["-"] * (len(cols) - 1))
+            continue
         acc = "n/a" if r.mean_accuracy is None else f"{r.mean_accuracy:.4f}"
         table.add_row(
             r.policy,
@@ -151,14 +186,20 @@ def _table(results: list, fmt: str = "table") -> None:
         )
     print_table(table, fmt)
     err = console(stderr=fmt == "csv")  # warnings never mix into CSV on stdout
-    for line in grouped_warnings(results):
+    for r in runs:
+        why = r.reason if isinstance(r, NoTableWithinBound) else r.table_choice
+        if why is not None:
+            err.print(f"[cyan]table[/] {why}", highlight=False)
+    for line in grouped_warnings(results, complete=len(results) == len(runs)):
         err.print(f"[yellow]warning[/] {line}", highlight=False)
 
 
-def grouped_warnings(results: list) -> list[str]:
+def grouped_warnings(results: list, complete: bool = True) -> list[str]:
     """Each distinct warning once, with the policies that raised it; when no variant meets
-    the deadline at any level, one line saying so instead of one per policy and level."""
-    every_level_missed = all(
+    the deadline at any level, one line saying so instead of one per policy and level
+    (only when ``complete``: no policy was left out for want of a table within an
+    accuracy bound, whose tables may have met the deadlines)."""
+    every_level_missed = complete and all(
         r.inferences_per_variant and r.on_time_inferences == 0 and r.missed_inferences > 0
         for r in results
     )

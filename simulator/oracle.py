@@ -29,6 +29,16 @@ from simulator.policies import by_accuracy, deadline_s, rt3_choice
 MAX_TABLES = 4096
 
 
+def weighted_inferences(device: Device, per_variant: dict[str, int]) -> float:
+    """The oracle's score of a discharge: sum of accuracy x completed inferences over its
+    variants (a variant without accuracy counts 1.0 per inference)."""
+    variant = device.variant
+    return sum(
+        n * (1.0 if variant(v).accuracy is None else variant(v).accuracy)
+        for v, n in per_variant.items()
+    )
+
+
 def candidates(device: Device, khz: int, workload_deadline_s: float | None) -> list[str]:
     """Variants allowed at ``khz``: those meeting the deadline, else all."""
     ranked = by_accuracy(device.variants)

@@ -18,6 +18,10 @@ registration, see the README's "How to add"). The built-in ones (``POLICIES``):
 - ``oracle``: see ``simulator.oracle``: with perfect knowledge of the whole discharge, the
   per-level choice that maximises accuracy-weighted completed inferences.
 
+Under an accuracy bound (``simulate(max_accuracy_loss=...)``, ``simulator.accuracy_bound``)
+each policy instead runs the longest-lasting table of its ``TableSpace`` whose mean
+accuracy stays within the bound (registered as ``space``; without one, its own table).
+
 "Most accurate" ranks by accuracy when every variant has one; otherwise by sparsity (least
 sparse = most accurate) and the result's ``mean_accuracy`` is None.
 The deadline at a level is the profile's timing constraint there for continuous, Poisson
@@ -27,7 +31,8 @@ when that is smaller.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from contracts.policies import BASELINES, REFERENCE, baselines_first
@@ -54,17 +59,57 @@ PolicyTable = Callable[[PolicyInputs], dict[int, str]]
 
 
 @dataclass(frozen=True)
+class TableSpace:
+    """The level -> variant tables a policy may choose from under an accuracy bound
+    (``simulate(max_accuracy_loss=...)``): ``options[i]`` are the variants allowed at
+    ``levels[i]``, most accurate first, and every combination is a table; with
+    ``same_set`` one variant runs at every level and ``options`` holds one tuple, the sets.
+
+    >>> space = TableSpace((800, 1000), (("a", "b"), ("a",)))
+    >>> space.count(), list(space.tables())
+    (2, [{800: 'a', 1000: 'a'}, {800: 'b', 1000: 'a'}])
+    >>> TableSpace((800, 1000), (("a", "b"),), same_set=True).count()
+    2
+    """
+
+    levels: tuple[int, ...]
+    options: tuple[tuple[str, ...], ...]
+    same_set: bool = False
+
+    def count(self) -> int:
+        """How many tables the space holds."""
+        total = 1
+        for opts in self.options:
+            total *= len(opts)
+        return total
+
+    def tables(self) -> Iterator[dict[int, str]]:
+        """Every table, in order (the most accurate first)."""
+        if self.same_set:
+            for name in self.options[0]:
+                yield dict.fromkeys(self.levels, name)
+            return
+        for combo in itertools.product(*self.options):
+            yield dict(zip(self.levels, combo, strict=True))
+
+
+PolicySpace = Callable[[PolicyInputs], TableSpace]
+
+
+@dataclass(frozen=True)
 class Policy:
     """A registered policy: ``table`` picks its level -> variant table; ``governor``, when
     set, replaces the run's governor (``dense-max``: ``max``); ``takes_arg``: it accepts
     ``NAME:ARG``; ``compared``: the forms ``simulate --compare`` runs (a ``NAME:ARG`` form
-    only where ARG is a variant)."""
+    only where ARG is a variant); ``space``: the tables it chooses the longest-lasting of
+    under an accuracy bound (None: its own table, checked against the bound)."""
 
     name: str
     table: PolicyTable
     governor: str | None = None
     takes_arg: bool = False
     compared: tuple[str, ...] = ()
+    space: PolicySpace | None = None
 
 
 POLICY_REGISTRY: Registry[Policy] = Registry("policy")
@@ -78,12 +123,15 @@ def register_policy(
     takes_arg: bool = False,
     compared: tuple[str, ...] | None = None,
     replace: bool = False,
+    space: PolicySpace | None = None,
 ) -> None:
     """Make ``name`` a policy (``simulate(policy=NAME)``, ``--policy NAME``, a sweep's
     ``policies``). ``compared`` defaults to ``(name,)``: ``simulate --compare`` runs it
-    after rt3 and the baselines, and reports compare rt3 against it."""
+    after rt3 and the baselines, and reports compare rt3 against it. ``space``: the
+    tables it may choose from under an accuracy bound (see ``TableSpace``); without one
+    its own table is checked against the bound."""
     forms = (name,) if compared is None else tuple(compared)
-    POLICY_REGISTRY.add(name, Policy(name, table, governor, takes_arg, forms), replace)
+    POLICY_REGISTRY.add(name, Policy(name, table, governor, takes_arg, forms, space), replace)
 
 
 def unregister_policy(name: str) -> None:
@@ -182,16 +230,22 @@ def reconfigurable(device: Device) -> tuple[VariantSpec, ...]:
     return sets or device.variants
 
 
+def rt3_options(device: Device, khz: int, workload_deadline_s: float | None) -> list[VariantSpec]:
+    """The reconfigurable variants meeting the deadline at ``khz``, most accurate first;
+    where none does, the fastest of them alone."""
+    limit = deadline_s(device, khz, workload_deadline_s)
+    options = reconfigurable(device)
+    meets = [v for v in by_accuracy(options) if limit is None or v.latency(khz) <= limit]
+    return meets or [min(options, key=lambda v: v.latency(khz))]
+
+
 def rt3_choice(
     device: Device, khz: int, workload_deadline_s: float | None
 ) -> tuple[VariantSpec, bool]:
     """(the variant RT3 runs at ``khz``, whether it meets the deadline)."""
     limit = deadline_s(device, khz, workload_deadline_s)
-    options = reconfigurable(device)
-    for v in by_accuracy(options):
-        if limit is None or v.latency(khz) <= limit:
-            return v, True
-    return min(options, key=lambda v: v.latency(khz)), False
+    first = rt3_options(device, khz, workload_deadline_s)[0]
+    return first, limit is None or first.latency(khz) <= limit
 
 
 def plan_table(
@@ -225,6 +279,28 @@ def _static_sparse(inp: PolicyInputs) -> dict[int, str]:
     return dict.fromkeys(inp.levels, by_accuracy(inp.device.variants)[-1].name)
 
 
+def _rt3_space(inp: PolicyInputs) -> TableSpace:
+    dev, deadline = inp.device, inp.workload_deadline_s
+    options = tuple(tuple(v.name for v in rt3_options(dev, k, deadline)) for k in inp.levels)
+    return TableSpace(tuple(inp.levels), options)
+
+
+def _fixed_space(inp: PolicyInputs) -> TableSpace:
+    """One variant at every level: the one named by ARG, else any."""
+    dev = inp.device
+    ranked = [dev.variant(inp.arg)] if inp.arg else by_accuracy(dev.variants)
+    names = tuple(v.name for v in ranked)
+    return TableSpace(tuple(inp.levels), (names,), same_set=True)
+
+
+def _oracle_space(inp: PolicyInputs) -> TableSpace:
+    from simulator.oracle import candidates
+
+    dev, deadline = inp.device, inp.workload_deadline_s
+    options = tuple(tuple(candidates(dev, k, deadline)) for k in inp.levels)
+    return TableSpace(tuple(inp.levels), options)
+
+
 def _oracle(inp: PolicyInputs) -> dict[int, str]:
     from simulator.oracle import oracle_table
 
@@ -251,14 +327,23 @@ def deadline_warnings(
     return out
 
 
-def _builtin(name: str, table: PolicyTable, governor: str | None = None, arg: bool = False) -> None:
+def _builtin(
+    name: str,
+    table: PolicyTable,
+    space: PolicySpace | None,
+    governor: str | None = None,
+    arg: bool = False,
+) -> None:
     """Register a built-in policy; its compared forms are its entries in ``BASELINES``."""
     forms = tuple(b for b in BASELINES if b.partition(":")[0] == name)
-    register_policy(name, table, governor=governor, takes_arg=arg, compared=forms)
+    register_policy(name, table, governor=governor, takes_arg=arg, compared=forms, space=space)
 
 
-_builtin("rt3", _rt3)
-_builtin("dense-max", _dense_max, governor="max")
-_builtin("dvfs-only", _dvfs_only, arg=True)
-_builtin("static-sparse", _static_sparse)
-_builtin("oracle", _oracle)
+# Under an accuracy bound: rt3 any per-level table of deadline-meeting sets, dvfs-only and
+# static-sparse any one set (dvfs-only:NAME its own), the oracle any of its tables;
+# dense-max is the unpruned model, whose loss is 0 by definition.
+_builtin("rt3", _rt3, _rt3_space)
+_builtin("dense-max", _dense_max, None, governor="max")
+_builtin("dvfs-only", _dvfs_only, _fixed_space, arg=True)
+_builtin("static-sparse", _static_sparse, _fixed_space)
+_builtin("oracle", _oracle, _oracle_space)
