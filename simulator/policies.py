@@ -276,7 +276,12 @@ def _dvfs_only(inp: PolicyInputs) -> dict[int, str]:
 
 
 def _static_sparse(inp: PolicyInputs) -> dict[int, str]:
-    return dict.fromkeys(inp.levels, by_accuracy(inp.device.variants)[-1].name)
+    # the sparsest variant (ties: the least accurate), not the least accurate: under
+    # resampled accuracies (simulator.uncertainty) the choice must not follow the noise
+    ranked = by_accuracy(inp.device.variants)
+    sparsest = max((v.sparsity or 0.0) for v in ranked)
+    pick = [v for v in ranked if (v.sparsity or 0.0) == sparsest][-1]
+    return dict.fromkeys(inp.levels, pick.name)
 
 
 def _rt3_space(inp: PolicyInputs) -> TableSpace:
