@@ -225,3 +225,12 @@ def test_compare_reports_hours_per_policy_and_none_where_no_table_is_within(tmp_
     assert all("no table within 0.1 point" in r["table_choice"] for r in none)
     assert "none within bound" in rt3lab(*args[:-1], "0.1").stdout
     assert not math.isnan(rows["rt3"]["battery_life_h"])
+
+
+def test_static_sparse_runs_the_sparsest_set_whatever_the_accuracies():
+    """The sparsest set, as documented, even where a denser set scores lower (resampled
+    accuracies must not move static-sparse's choice)."""
+    lats = [(90, 80, 70), (60, 50, 40), (50, 40, 30), (40, 30, 20)]
+    variants = _variants((0.30, 0.20, 0.29, 0.28), lats)  # pp-1 the least accurate
+    r = simulate(BARE, "static-sparse", "ideal", WORKLOAD, capacity_mah=CAP, variants=variants)
+    assert set(r.variant_at_level.values()) == {"pp-3"}
