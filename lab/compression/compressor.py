@@ -172,8 +172,10 @@ class Compressor:
 
         names = list(weights)
         threads = self.opts.threads or torch.get_num_threads()
+        patterns = self.patterns
         buckets = [dict(bp)] + [
-            self.patterns.level_masks(weights, bp, cands, i) for i in range(len(self.opts.levels))
+            patterns.set_masks(weights, bp, cands, patterns.level_child(i, len(weights)))[0]
+            for i in range(len(self.opts.levels))
         ]
         path = out / TABLE_FILE
         want = {
