@@ -102,13 +102,43 @@ def _ok(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def rt3_gain(df: pd.DataFrame) -> pd.DataFrame:
-    """Per scenario (everything but policy), rt3's inferences over dense-max's."""
+    """Per scenario (everything but policy), rt3's on-time inferences over dense-max's.
+
+    ``gain`` is NaN where no ratio exists, and ``why`` says why: dense-max meets no
+    deadline (a gain over zero is no number), neither does, or the dataset cannot tell the
+    on-time count (see ``on_time_inferences``). Late inferences never count: a policy
+    that only misses has no battery life worth a ratio.
+
+    >>> cells = pd.DataFrame({"policy": ["rt3", "dense-max"] * 2, "workload": ["continuous"] * 4,
+    ...     "profile": ["a", "a", "b", "b"], "inferences": [34, 10, 30, 10],
+    ...     "deadline_misses": [34, 10, 0, 5]})
+    >>> rt3_gain(cells)[["profile", "gain", "why"]].values.tolist()
+    [['a', nan, 'neither meets a deadline'], ['b', 6.0, '']]
+    """
     keys = [c for c in ("profile", "battery_model", "capacity_mah", "workload", "seed") if c in df]
-    piv = df.pivot_table(index=keys, columns="policy", values="inferences", aggfunc="first")
+    cells = df.assign(_on_time=on_time_inferences(df))
+    piv = cells.pivot_table(
+        index=keys, columns="policy", values="_on_time", aggfunc="first", dropna=False
+    )
     if not {"rt3", "dense-max"} <= set(piv.columns):
         return pd.DataFrame()
-    gain = (piv["rt3"] / piv["dense-max"]).rename("gain").reset_index()
-    return gain
+    ours, theirs = piv["rt3"], piv["dense-max"]
+    unknown = ours.isna() | theirs.isna()
+    why = pd.Series("", index=piv.index)
+    why[~unknown & (theirs == 0) & (ours > 0)] = "dense-max meets no deadline"
+    why[~unknown & (theirs == 0) & (ours == 0)] = "neither meets a deadline"
+    why[unknown] = "on-time inferences not recorded"
+    gain = (ours / theirs).where(~unknown & (theirs > 0))
+    return pd.DataFrame({"gain": gain, "why": why}).reset_index()
+
+
+def _no_gain(reasons: pd.Series) -> str:
+    """The scenario's cells without a gain, counted by reason: ``2 of 4: neither meets a
+    deadline``; empty when every cell has one."""
+    bad = reasons[reasons != ""]
+    return "; ".join(
+        f"{n} of {len(reasons)}: {why}" for why, n in bad.value_counts(sort=False).items()
+    )
 
 
 def sweep_tables(df: pd.DataFrame, manifest: dict[str, Any]) -> list[TableBlock]:
@@ -160,29 +190,31 @@ def sweep_tables(df: pd.DataFrame, manifest: dict[str, Any]) -> list[TableBlock]
             intro,
         )
     ]
-    gain = rt3_gain(df)
+    gain = rt3_gain(_ok(df))
     if not gain.empty:
-        by = gain.groupby(["profile", "battery_model", "workload"], dropna=False)["gain"]
-        grows = [
-            [
-                Cell(str(k[0])),
-                Cell(str(k[1])),
-                Cell(str(k[2])),
-                fmt(v.min(), 2),
-                fmt(v.median(), 2),
-                fmt(v.max(), 2),
-            ]
-            for k, v in by
-        ]
-        tables.append(
-            TableBlock(
-                "gain",
-                "Battery-life gain of rt3 over dense-max (inferences per charge)",
-                ["profile", "battery model", "workload", "min", "median", "max"],
-                grows,
-            )
-        )
+        tables.append(_gain_table(gain))
     return tables
+
+
+def _gain_table(gain: pd.DataFrame) -> TableBlock:
+    """rt3's on-time gain over dense-max per scenario: min, median and max over the cells
+    with a gain, ``n/a`` with the reason where no cell has one."""
+    keys = [k for k in ("profile", "battery_model", "workload") if k in gain.columns]
+    rows = []
+    for k, g in gain.groupby(keys, dropna=False):
+        k = k if isinstance(k, tuple) else (k,)
+        v = g["gain"].dropna()
+        stats = [fmt(x, 2) for x in (v.min(), v.median(), v.max())] if len(v) else []
+        stats = stats or [Cell("n/a", True)] * 3
+        rows.append([*(Cell(str(x)) for x in k), *stats, Cell(_no_gain(g["why"]))])
+    return TableBlock(
+        "gain",
+        "Battery-life gain of rt3 over dense-max (on-time inferences per charge)",
+        [*(k.replace("_", " ") for k in keys), "min", "median", "max", "cells without a gain"],
+        rows,
+        "Only inferences that met their deadline count. A cell where dense-max meets no "
+        "deadline has no gain (a ratio over zero): its gain is n/a, with the reason.",
+    )
 
 
 def varying_axes(df: pd.DataFrame) -> list[str]:

@@ -214,6 +214,7 @@ def simulate(
         aborted=tally.aborted,
         mean_accuracy=_mean_accuracy(device, tally, warnings),
         energy_j=tally.energy_j,
+        nominal_energy_j=machine.energy_nominal,
         energy_per_inference_j=(tally.energy_j / tally.inferences) if tally.inferences else None,
         switches=tally.switches,
         level_changes=tally.level_changes,

@@ -6,8 +6,9 @@ simulation (a new default, a fixed bug) re-records them and says so in its commi
 
 They were recorded under the governor-step rule of the time, which issue 29 kept as
 ``--governor-step rerun`` when it made ``finish`` the default: the runs here name it, and
-every recorded figure must come back bit for bit. The one field added since,
-``governor_step``, must say ``rerun``.
+every recorded figure must come back bit for bit. The fields added since: ``governor_step``
+must say ``rerun``; ``nominal_energy_j`` (issue 33) is the profile's capacity times its
+nominal voltage.
 """
 
 from __future__ import annotations
@@ -55,4 +56,6 @@ def test_simulate_json_unchanged(name):
     assert out.code == 0, out.stderr
     results = json.loads(out.stdout)
     assert [r.pop("governor_step") for r in results] == ["rerun"] * len(results)
+    nominal = {r.pop("nominal_energy_j") for r in results}
+    assert len(nominal) == 1 and nominal.pop() > 0
     assert results == json.loads((DATA / f"{name}.json").read_text())
