@@ -13,11 +13,15 @@ from typing import Any
 import pandas as pd
 
 from contracts.workloads import CONTINUOUS
-from reports.plots import Figure, _pyplot, _render, pareto_front
+from reports.axes import plain_ticks, pyplot, render
+from reports.pareto import pareto_front
+from reports.plots import Figure
 from reports.render import Cell, TableBlock, fmt
 from reports.run import RunDirError
 
 GROUP = ["profile", "battery_model", "workload", "policy"]
+SWEEP_SECTION = "Sweep figures"
+SWEEP_PROVENANCE = "modelled by the simulator (inputs as each profile states)"
 # Axes a sweep may vary, in the order the battery-life figure shows them.
 AXES = ["capacity_mah", "battery_model", "workload", "profile", "seed"]
 # Columns a sweep may carry with the on-time count; else it is inferences - deadline_misses.
@@ -236,7 +240,7 @@ def life_by_axis_figure(df: pd.DataFrame) -> Figure | None:
     axes_varied = [a for a in varying_axes(df) if a != "profile"]
     if not axes_varied:
         return None
-    plt = _pyplot()
+    plt = pyplot()
     profiles = sorted(df["profile"].astype(str).unique())
     n, m = len(profiles), len(axes_varied)
     fig, axes = plt.subplots(n, m, figsize=(3.6 * m + 1, 2.9 * n + 0.4), squeeze=False)
@@ -256,6 +260,7 @@ def life_by_axis_figure(df: pd.DataFrame) -> Figure | None:
             ax.set_xlabel(axis.replace("_", " "), fontsize=8)
             ax.set_title(prof, fontsize=8)
             ax.grid(alpha=0.3)
+            plain_ticks(ax, "y")
         row[0].set_ylabel("battery life (h)")
     axes[0, 0].legend(fontsize=7)
     return Figure(
@@ -263,8 +268,9 @@ def life_by_axis_figure(df: pd.DataFrame) -> Figure | None:
         "Battery life by sweep axis",
         "Mean battery life per policy at each value of every axis the sweep varies, one row "
         "per profile (means over the other axes).",
-        "modelled by the simulator (inputs as each profile states)",
-        _render(fig),
+        SWEEP_PROVENANCE,
+        render(fig),
+        SWEEP_SECTION,
     )
 
 
@@ -277,7 +283,7 @@ def pareto_figure(df: pd.DataFrame) -> Figure | None:
     known = known[known["mean_accuracy"].notna() & known["ontime"].notna()]
     if known.empty:
         return None
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
     for policy, g in known.groupby("policy"):
         ax.scatter(g["ontime"], g["mean_accuracy"], s=14, alpha=0.75, label=str(policy))
@@ -290,6 +296,7 @@ def pareto_figure(df: pd.DataFrame) -> Figure | None:
     ax.set_xlabel("on-time inferences per charge")
     ax.set_ylabel("mean accuracy")
     ax.grid(alpha=0.3)
+    plain_ticks(ax)
     ax.legend(fontsize=7)
     return Figure(
         "sweep_pareto",
@@ -297,8 +304,9 @@ def pareto_figure(df: pd.DataFrame) -> Figure | None:
         f"Each point is a cell ({len(known)} with a known accuracy); on-time inferences are "
         "inferences that met their deadline. The line joins the cells no other cell beats "
         "on both.",
-        "modelled by the simulator (inputs as each profile states)",
-        _render(fig),
+        SWEEP_PROVENANCE,
+        render(fig),
+        SWEEP_SECTION,
     )
 
 

@@ -144,26 +144,25 @@ def simulate(
 ) -> SimulationResult:
     """Simulate one full discharge and return its result.
 
-    ``profile`` is a DeviceProfile or a shipped name or YAML path; ``battery_model`` None
-    means the profile's; ``workload`` is ``continuous``, ``periodic:HZ``, ``poisson:HZ`` or
+    ``profile`` is a DeviceProfile or a shipped name or YAML path; ``battery_model`` None means
+    the profile's; ``workload`` is ``continuous``, ``periodic:HZ``, ``poisson:HZ`` or
     ``trace:FILE``; ``variants`` are extra variants (e.g. ``variants_from_bundle``);
     ``governor`` is ``profile``, ``rt3-split``, ``max``, ``fixed`` or ``fixed:KHZ``
-    (``dense-max`` always runs fixed at the highest level). The time series has a row at
-    every state change and each time another 1% of the nominal energy is drawn, so its
-    size does not grow with the capacity; ``sample_s`` adds rows on a time grid (a
-    reporting option: the cost of a run then follows the grid). ``processes`` are user
-    simpy processes ``fn(env, machine)`` run beside the device (see the README's
-    "User processes"): they may set ``machine.extra_w`` (power drawn on top of the
-    cluster's) and ``machine.slowdown`` (a factor on every inference latency). ``queue``
-    is what happens to a request arriving while an inference runs: ``none`` drops it,
-    ``late`` queues it (FIFO, unbounded) and runs it however late, ``drop`` queues it and
-    drops it when it comes up too late to finish by its deadline; each late or dropped
-    request is a deadline miss. ``governor_sample_s`` makes the governor sample the battery
-    at that period: a threshold crossing takes effect at the next sample (None: at once).
-    ``governor_step`` is what a step does to the inference in flight: ``finish`` (the work
-    done stays done, the rest runs at the new clock on the same pattern set, against the
-    deadline it started with) or ``rerun`` (abandoned, counted in ``aborted``, and re-run
-    at the new level: the rule before issue 29); see ``simulator.inflight``.
+    (``dense-max`` always runs fixed at the highest level). The time series has a row at every
+    state change and each time another 1% of the nominal energy is drawn, so its size does not
+    grow with the capacity; ``sample_s`` adds rows on a time grid (a reporting option: the cost
+    of a run then follows the grid). ``processes`` are user simpy processes ``fn(env, machine)``
+    run beside the device (see the README's "User processes"): they may set ``machine.extra_w``
+    (power drawn on top of the cluster's) and ``machine.slowdown`` (a factor on every inference
+    latency). ``queue`` is what happens to a request arriving while an inference runs: ``none``
+    drops it, ``late`` queues it (FIFO, unbounded) and runs it however late, ``drop`` queues it
+    and drops it when it comes up too late to finish by its deadline; each late or dropped
+    request is a deadline miss. ``governor_sample_s`` makes the governor sample the battery at
+    that period: a threshold crossing takes effect at the next sample (None: at once).
+    ``governor_step`` is what a step does to the inference in flight: ``finish`` (the work done
+    stays done, the rest runs at the new clock on the same pattern set, against the deadline it
+    started with) or ``rerun`` (abandoned, counted in ``aborted``, and re-run at the new level:
+    the rule before issue 29); see ``simulator.inflight``.
 
     >>> r = simulate("rt3-paper", battery_model="ideal", capacity_mah=1)
     >>> r.inferences, r.inferences_per_variant, r.level_changes

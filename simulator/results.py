@@ -30,7 +30,8 @@ ResultFields = create_model(
 class SimulationResult(ResultFields):
     """One simulated discharge; its fields are ``contracts.results.RESULT_COLUMNS``.
 
-    ``energy_j`` is the energy delivered to the device (the integral of the load's power);
+    ``energy_j`` is the energy delivered to the device (the integral of the load's power),
+    ``nominal_energy_j`` the battery's capacity x nominal voltage;
     ``deadline_misses`` counts late completions and dropped requests (``dropped``);
     ``governor_step`` is the rule for the inference in flight at a governor step
     (``finish`` or ``rerun``, see ``simulator.inflight``); ``aborted`` counts inferences
