@@ -61,10 +61,10 @@ def draw_latency_vs_deadline(run: RunData) -> Drawn | None:
         ax.bar(xs, ys, width=width, label=name)
     constraints = (run.profile.get("workload") or {}).get("timing_constraints") or []
     deadlines = {int(tc["freq_khz"]): float(tc["deadline_ms"]) for tc in constraints}
-    for j, k in enumerate(levels):
-        if k in deadlines:
-            ax.hlines(deadlines[k], j - 0.1, j + 0.9, colors="red", linestyles="--",
-                      label="deadline" if j == 0 or k == min(deadlines) else None)  # fmt: skip
+    drawn = [j for j, k in enumerate(levels) if k in deadlines]
+    for j in drawn:
+        ax.hlines(deadlines[levels[j]], j - 0.1, j + 0.9, colors="red", linestyles="--",
+                  label="deadline" if j == drawn[0] else None)  # fmt: skip
     ax.set_xticks([j + 0.4 - width / 2 for j in range(len(levels))])
     ax.set_xticklabels([f"{k / 1000:g} MHz" for k in levels])
     ax.set_xlabel("frequency level")

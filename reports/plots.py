@@ -85,11 +85,21 @@ def _main_series(run: RunData, columns: set[str]) -> dict[str, pd.DataFrame]:
     return main or series
 
 
-def _line_style(policy: str) -> dict[str, Any]:
-    """rt3's line drawn on top and thicker, so a policy with the same curve cannot hide it."""
-    if policy == REFERENCE:
-        return {"lw": 2.4, "zorder": 5, "color": "tab:red"}
-    return {"lw": 1.2, "zorder": 3}
+# Line colours of the other policies: matplotlib's, less rt3's red.
+OTHER_COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:brown", "tab:pink",
+                 "tab:gray", "tab:olive", "tab:cyan")  # fmt: skip
+
+
+def _line_styles(policies: list[str]) -> dict[str, dict[str, Any]]:
+    """rt3's line red, thicker and on top, so a policy with the same curve cannot hide it;
+    the others in turn in colours other than red."""
+    others = iter(OTHER_COLOURS * (1 + len(policies) // len(OTHER_COLOURS)))
+    return {
+        p: {"lw": 2.4, "zorder": 5, "color": "tab:red"}
+        if p == REFERENCE
+        else {"lw": 1.2, "zorder": 3, "color": next(others)}
+        for p in policies
+    }
 
 
 def spans_decades(values: list[float], ratio: float = 30.0) -> bool:
@@ -122,11 +132,12 @@ def draw_soc_voltage(run: RunData) -> Drawn | None:
     else:
         fig, ax1 = plt.subplots(figsize=(8, 3.4))
         ax2 = None
+    styles = _line_styles(list(series))
     for policy, df in series.items():
         hours = df["time_s"] / 3600
-        ax1.plot(hours, df["soc"], label=policy, **_line_style(policy))
+        ax1.plot(hours, df["soc"], label=policy, **styles[policy])
         if ax2 is not None and "voltage_v" in df.columns:
-            ax2.plot(hours, df["voltage_v"], label=policy, **_line_style(policy))
+            ax2.plot(hours, df["voltage_v"], label=policy, **styles[policy])
     ax1.set_ylabel("state of charge (0-1)")
     ax1.legend(fontsize=8, title="policy", title_fontsize=8)
     for ax in (ax1, ax2):
