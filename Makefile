@@ -28,10 +28,12 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 # Debian packages the tests use, installed when missing and running as root: qemu-user (the
-# runner's aarch64 tests) and headless Chromium (the report's browser test). ziglang's first
-# cross-build of musl is slow: warm it here, outside the tests' time limits.
+# runner's aarch64 tests), headless Chromium (the report's browser test) and sigrok-cli
+# (reading back `meter export --format sigrok`). ziglang's first cross-build of musl is
+# slow: warm it here, outside the tests' time limits.
 APT_NEEDS = $(if $(shell command -v qemu-aarch64),,qemu-user) \
-            $(if $(shell command -v chromium || command -v chromium-browser),,chromium)
+            $(if $(shell command -v chromium || command -v chromium-browser),,chromium) \
+            $(if $(shell command -v sigrok-cli),,sigrok-cli)
 test-setup: $(STAMP)
 	@if [ -n "$(strip $(APT_NEEDS))" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \

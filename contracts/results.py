@@ -66,6 +66,12 @@ RESULT_COLUMNS: tuple[ResultColumn, ...] = (
     ),
     ResultColumn("energy_j", float, "energy delivered to the device", "float64"),
     ResultColumn(
+        "nominal_energy_j",
+        float | None,
+        "the battery's nominal energy: capacity x nominal voltage (None: an older result)",
+        default=None,
+    ),
+    ResultColumn(
         "energy_per_inference_j", float | None, "energy over completed inferences", "float64"
     ),
     ResultColumn("switches", int, "pattern-set switches", "int64"),
@@ -132,3 +138,14 @@ def on_time(counts: dict[str, Any]) -> dict[str, Any]:
         "energy_per_on_time_inference_j": (energy / on) if on and energy is not None else None,
         "battery_life_h": (life / 3600.0) if life is not None else 0.0,
     }
+
+
+def series_stem(policy: str, nth: int = 1) -> str:
+    """The file stem of a result's time series and events in a run directory: the policy,
+    ``-N`` for its N-th result when several share it, ``:`` and ``/`` as ``_``.
+
+    >>> series_stem("dvfs-only:bp"), series_stem("rt3", 2)
+    ('dvfs-only_bp', 'rt3-2')
+    """
+    stem = policy if nth == 1 else f"{policy}-{nth}"
+    return stem.replace("/", "_").replace(":", "_")

@@ -61,7 +61,13 @@ def show(
     profile: str = typer.Argument(..., help="A shipped profile's name or a YAML path."),
     as_json: bool = typer.Option(False, "--json", help="Print the profile as JSON."),
 ) -> None:
-    """Print a validated profile (YAML, or JSON with --json)."""
+    """Print a validated profile (YAML, or JSON with --json).
+
+    When no variant meets the deadline at some level (at every level: every inference
+    misses, and the board needs `rt3lab profile --bundle` first), one line on stderr says
+    so; stdout stays the profile alone.
+    """
+    from device_profiles.deadlines import deadline_note
     from device_profiles.loader import dump_profile, load_profile
 
     p = load_profile(profile)
@@ -69,6 +75,9 @@ def show(
         typer.echo(json.dumps(p.model_dump(mode="json", exclude_none=True), indent=2))
     else:
         typer.echo(dump_profile(p), nl=False)
+    note = deadline_note(p)
+    if note is not None:
+        typer.echo(f"note: {note}", err=True)
 
 
 @app.command("validate")

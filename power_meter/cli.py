@@ -1,4 +1,5 @@
-"""`rt3lab meter`: list drivers and ports, record, emulate, summarise a trace."""
+"""`rt3lab meter`: list drivers and ports, record, emulate, summarise, plot and export a
+trace."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 import typer
 
 app = typer.Typer(
-    help="USB power meters: list, record, emulate, summary, plot.", no_args_is_help=True
+    help="USB power meters: list, record, emulate, summary, plot, export.", no_args_is_help=True
 )
 
 
@@ -215,9 +216,55 @@ def plot(
     file: Path = typer.Argument(..., metavar="TRACE", help="A trace (.csv or .parquet)."),
     out: Path = typer.Option(..., "--out", metavar="PNG", help="The figure to write."),
 ) -> None:
-    """Plot power over time; gaps (no measurement) are shaded, never drawn through."""
+    """Plot power over time as held steps; gaps (no measurement) are shaded, never drawn
+    through."""
     from power_meter.plot import plot_trace
     from power_meter.trace import read_trace
 
     plot_trace(read_trace(file), out, title=str(file))
     typer.echo(f"wrote {out}")
+
+
+EXPORT_FORMATS = ("sigrok",)
+
+
+@app.command()
+def export(
+    file: Path = typer.Argument(..., metavar="TRACE", help="A trace (.csv or .parquet)."),
+    fmt: str = typer.Option(
+        ..., "--format", help="sigrok: a session file (.sr) that PulseView and sigrok-cli open."
+    ),
+    out: Path = typer.Option(..., "--out", metavar="FILE.sr", help="The file to write."),
+    rate: int = typer.Option(
+        None,
+        "--rate",
+        help="Samples per second in the file (sigrok needs one rate; default: the trace's "
+        "median rate, rounded up to whole hertz).",
+    ),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON only."),
+) -> None:
+    """Export a trace for other tools: a sigrok session file, resampled to one rate, each
+    sample holding the trace's value over its span (NaN in a gap)."""
+    from power_meter.sample import MeterError
+    from power_meter.sigrok import write_sigrok
+    from power_meter.trace import check_trace, read_trace
+
+    if fmt not in EXPORT_FORMATS:
+        raise MeterError(f"--format: unknown {fmt!r}, expected one of {', '.join(EXPORT_FORMATS)}")
+    if out.exists() and not overwrite:
+        raise MeterError(f"{out}: exists; pass --overwrite to replace it")
+    if not out.parent.is_dir():
+        raise MeterError(f"{out}: no such directory {out.parent}")
+    df = read_trace(file)
+    check_trace(df, file)
+    done = write_sigrok(df, out, rate)
+    if json_out:
+        data = {"path": str(done.path), "format": fmt, "rate_hz": done.rate_hz,
+                "samples": done.samples, "channels": list(done.channels)}  # fmt: skip
+        typer.echo(json.dumps(data))
+        return
+    typer.echo(
+        f"wrote {done.path}: {done.samples:,} samples per channel at {done.rate_hz} Hz "
+        f"({', '.join(done.channels)})"
+    )

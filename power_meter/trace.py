@@ -30,16 +30,37 @@ class TraceError(MeterError):
     """A trace file that cannot be read; names the file and what was expected."""
 
 
+def counted(values: np.ndarray, flags: np.ndarray) -> np.ndarray:
+    """Per row, whether its value counts over the interval since the previous row: not the
+    first row, neither row a gap marker, not the first sample after a gap, a finite value.
+
+    >>> counted(np.array([9.0, 2.0, np.nan, 4.0, 4.0]), np.array([0, 0, 8, 2, 0])).tolist()
+    [False, True, False, False, True]
+    """
+    values = np.asarray(values, dtype=float)
+    flags = np.asarray(flags, dtype=np.int64)
+    gap = (flags & int(Flag.GAP)) != 0
+    ok = np.zeros(values.shape, dtype=bool)
+    ok[1:] = ~gap[1:] & ~gap[:-1] & ((flags[1:] & int(Flag.AFTER_GAP)) == 0)
+    return ok & np.isfinite(values)
+
+
+def held_values(values: np.ndarray, flags: np.ndarray) -> np.ndarray:
+    """Each row's value where it counts over the interval since the previous row, NaN
+    elsewhere: what a step drawn back to the previous row's time shows (``steps-pre``), and
+    what an export holds over that interval."""
+    values = np.asarray(values, dtype=float)
+    return np.where(counted(values, flags), values, np.nan)
+
+
 def integrate_energy(t: np.ndarray, p: np.ndarray, flags: np.ndarray) -> tuple[float, float]:
     """(energy J, covered seconds): sum of p_i (t_i - t_{i-1}) over intervals not at a gap."""
     t = np.asarray(t, dtype=float)
     if t.size < 2:
         return 0.0, 0.0
     p = np.asarray(p, dtype=float)
-    flags = np.asarray(flags, dtype=np.int64)
     dt = np.diff(t)
-    gap = (flags & int(Flag.GAP)) != 0
-    ok = ~gap[1:] & ~gap[:-1] & ((flags[1:] & int(Flag.AFTER_GAP)) == 0) & np.isfinite(p[1:])
+    ok = counted(p, flags)[1:]
     return float(np.sum(p[1:][ok] * dt[ok])), float(np.sum(dt[ok]))
 
 

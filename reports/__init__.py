@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 from contracts.lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from reports.plots import Figure, pareto_front, run_figures
+    from reports.pareto import pareto_front
+    from reports.plots import Figure, run_figures
     from reports.render import ReportFiles
     from reports.report import build_report
     from reports.reproduction import ReproRow, reproduction_table
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 # importing the package (as the CLI does at start-up) stays light.
 _LAZY: dict[str, str] = {
     "Figure": "reports.plots",
-    "pareto_front": "reports.plots",
+    "pareto_front": "reports.pareto",
     "run_figures": "reports.plots",
     "ReportFiles": "reports.render",
     "build_report": "reports.report",

@@ -10,29 +10,35 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from reports.commands import Commands
 from reports.plots import Figure
 from reports.provenance import kinds_label, result_kinds
 from reports.reproduction import ReproRow
 from reports.run import RunData
+from reports.verdict import Verdict
 
 
 @dataclass(frozen=True)
 class Cell:
-    """A table cell: its text, and whether it holds a number (right-aligned)."""
+    """A table cell: its text, whether it holds a number (right-aligned) and whether it is
+    code (a command line, shown verbatim)."""
 
     text: str
     num: bool = False
+    code: bool = False
 
 
 @dataclass(frozen=True)
 class TableBlock:
-    """A titled table, rendered the same way in HTML and Markdown."""
+    """A titled table, rendered the same way in HTML and Markdown; ``notes`` follow it (the
+    long remarks that would otherwise make a column too wide to read)."""
 
     key: str
     title: str
     header: list[str]
     rows: list[list[Cell]]
     intro: str = ""
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -45,20 +51,18 @@ class ReportFiles:
 
 
 def fmt(value: Any, digits: int = 3) -> Cell:
-    """A number as a right-aligned cell; None or NaN as ``n/a``.
+    """A number as a right-aligned cell, thousands separated; None or NaN as ``n/a``.
 
-    >>> fmt(1234.5678).text, fmt(None).text, fmt(7).text
-    ('1234.568', 'n/a', '7')
+    >>> fmt(1234.5678).text, fmt(None).text, fmt(477429949).text, fmt(2.5e6, 0).text
+    ('1,234.568', 'n/a', '477,429,949', '2,500,000')
     """
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return Cell("n/a", True)
     if isinstance(value, bool):
         return Cell(str(value))
     if isinstance(value, int):
-        return Cell(str(value), True)
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15 and digits == 0:
-        return Cell(str(int(value)), True)
-    return Cell(f"{value:.{digits}f}", True)
+        return Cell(f"{value:,}", True)
+    return Cell(f"{value:,.{digits}f}", True)
 
 
 HEADLINE_HEADER = [
@@ -127,23 +131,40 @@ def headline_table(run: RunData) -> TableBlock:
 
 
 def reproduction_block(rows: list[ReproRow]) -> TableBlock:
-    """The reproduction table as a table block."""
+    """The reproduction table as a table block: the artefact each figure comes from names
+    its command in the Commands section; the notes follow the table, numbered."""
+    notes = [f"[{i}] {r.note}" for i, r in enumerate((r for r in rows if r.note), 1)]
+    marks = iter(range(1, len(notes) + 1))
     return TableBlock(
         "reproduction",
         "Reproduction of RT3's claims",
-        ["quantity", "RT3 claims", "our figure", "numbers are", "command", "note"],
+        ["quantity", "RT3 claims", "our figure", "numbers are", "from"],
         [
             [
-                Cell(r.quantity),
+                Cell(r.quantity + (f" [{next(marks)}]" if r.note else "")),
                 Cell(r.claim),
                 Cell(r.ours, r.value is not None),
                 Cell(r.provenance),
-                Cell(r.command),
-                Cell(r.note),
+                Cell(r.made_by),
             ]
             for r in rows
         ],
+        '"From" names the file each figure comes from; its command is under Commands.',
+        notes,
     )
+
+
+def commands_block(commands: Commands) -> TableBlock | None:
+    """Each artefact's command, once, with paths relative to the run (``short_commands``),
+    or None when the run recorded none."""
+    if not commands.commands:
+        return None
+    intro = "The command that wrote each file of the run; paths are relative to the run."
+    said = [f"{name} is {path}" for name, path in commands.prefixes.items()]
+    if said:
+        intro += " " + "; ".join(said) + "."
+    rows = [[Cell(k), Cell(v, code=True)] for k, v in commands.commands.items()]
+    return TableBlock("commands", "Commands", ["file", "command"], rows, intro)
 
 
 def warnings_block(run: RunData) -> TableBlock | None:
@@ -263,6 +284,26 @@ def _template(name: str) -> Any:
     return env.from_string(text)
 
 
+def figure_sections(figures: list[Figure]) -> list[dict[str, Any]]:
+    """Figures grouped by section, in order, each section stating its provenance once."""
+    sections: dict[str, dict[str, Any]] = {}
+    for f in figures:
+        sec = sections.setdefault(
+            f.section, {"title": f.section, "provenance": f.provenance, "figures": []}
+        )
+        sec["figures"].append(
+            {
+                "key": f.key,
+                "title": f.title,
+                "caption": f.caption,
+                "extra": f.extra if f.provenance == sec["provenance"] else f.provenance,
+                "b64": base64.b64encode(f.png).decode("ascii"),
+                "file": f"figures/{f.key}.png",
+            }
+        )
+    return list(sections.values())
+
+
 def write_report(
     out: Path,
     title: str,
@@ -270,33 +311,24 @@ def write_report(
     tables: list[TableBlock],
     figures: list[Figure],
     notes: list[str] | None = None,
-    verdict: str = "",
+    verdict: Verdict | None = None,
 ) -> ReportFiles:
-    """Write ``report.html`` (images embedded as base64 PNG), ``report.md`` and the PNGs."""
+    """Write ``report.html`` (images embedded as base64 PNG), ``report.md`` and the PNGs:
+    the verdict, then the tables, then the figures by section."""
     out.mkdir(parents=True, exist_ok=True)
     fig_dir = out / "figures"
     fig_dir.mkdir(exist_ok=True)
-    fig_ctx, paths = [], []
+    paths = []
     for f in figures:
         path = fig_dir / f"{f.key}.png"
         path.write_bytes(f.png)
         paths.append(path)
-        fig_ctx.append(
-            {
-                "key": f.key,
-                "title": f.title,
-                "caption": f.caption,
-                "provenance": f.provenance,
-                "b64": base64.b64encode(f.png).decode("ascii"),
-                "file": f"figures/{f.key}.png",
-            }
-        )
     ctx = {
         "title": title,
         "source": source,
         "version": _version(),
         "tables": tables,
-        "figures": fig_ctx,
+        "sections": figure_sections(figures),
         "notes": notes or [],
         "verdict": verdict,
     }

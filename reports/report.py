@@ -6,9 +6,14 @@ from pathlib import Path
 
 from contracts.policies import REFERENCE
 from contracts.workloads import workload_label
+from reports.commands import short_commands
+from reports.energy import energy_block
+from reports.intervals import read_intervals
 from reports.plots import run_figures
 from reports.render import (
     ReportFiles,
+    TableBlock,
+    commands_block,
     flags_block,
     headline_table,
     host_block,
@@ -18,9 +23,9 @@ from reports.render import (
     write_report,
 )
 from reports.reproduction import reproduction_table
-from reports.run import RunDirError, load_run
+from reports.run import RunData, RunDirError, load_run
 from reports.sweep_summary import is_sweep_dir, load_sweep, sweep_figures, sweep_tables
-from reports.verdict import provenance_sentence, verdict_paragraph
+from reports.verdict import Verdict, build_verdict, provenance_sentence
 
 
 def build_report(run_dir: str | Path, out: str | Path) -> ReportFiles:
@@ -45,18 +50,44 @@ def build_report(run_dir: str | Path, out: str | Path) -> ReportFiles:
             "`rt3lab sweep`"
         )
     run = load_run(src)
-    tables = [headline_table(run), reproduction_block(reproduction_table(run))]
-    for block in (warnings_block(run), flags_block(run), host_block(run), spread_block(run)):
+    return write_report(
+        dst,
+        f"rt3lab report: {run.records[0].get('profile', '')}",
+        str(src),
+        run_tables(run),
+        run_figures(run),
+        verdict=run_verdict(run),
+    )
+
+
+def run_tables(run: RunData) -> list[TableBlock]:
+    """The run's tables in report order: headline, reproduction, energy, then what the run
+    has of warnings, flags, host, spread, and the commands (once, short paths) last."""
+    tables = [
+        headline_table(run),
+        reproduction_block(reproduction_table(run)),
+        energy_block(run),
+    ]
+    for block in (
+        warnings_block(run),
+        flags_block(run),
+        host_block(run),
+        spread_block(run),
+        commands_block(short_commands(run.commands, run.path)),
+    ):
         if block is not None:
             tables.append(block)
+    return tables
+
+
+def run_verdict(run: RunData) -> Verdict:
+    """The run's verdict: its workload, what rt3 ran, its gains, the intervals found and
+    what was measured."""
     workloads = {str(r.get("workload")) for r in run.records}
     label = workload_label(workloads.pop()) if len(workloads) == 1 else ""
     rt3 = run.record(REFERENCE)
     measured = provenance_sentence(rt3) if rt3 is not None else ""
-    text = verdict_paragraph(run.records, label, measured)
     if (run.profile or {}).get("flags"):
-        text += f" The profile carries {len(run.profile['flags'])} measurement flag(s)."
-    profile = run.records[0].get("profile", "")
-    return write_report(
-        dst, f"rt3lab report: {profile}", str(src), tables, run_figures(run), verdict=text
-    )
+        measured += f" The profile carries {len(run.profile['flags'])} measurement flag(s)."
+    intervals = read_intervals(run.records, run.uncertainty)
+    return build_verdict(run.records, label, measured.strip(), intervals)

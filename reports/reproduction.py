@@ -7,7 +7,7 @@ where our number comes from and the command that made it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from reports.provenance import kinds_label, profile_kind, result_kinds
@@ -27,6 +27,7 @@ class ReproRow:
     provenance: str
     command: str
     note: str = ""
+    made_by: str = ""  # the artefact(s) whose command made our figure (commands.json keys)
 
 
 def _command(run: RunData, *artifacts: str) -> str:
@@ -207,6 +208,14 @@ def _switch_row(run: RunData) -> ReproRow:
     )
 
 
+def _made_by(run: RunData, command: str) -> str:
+    """The artefacts whose recorded command ``command`` is (or joins with ``; ``)."""
+    by_command = {v: k for k, v in reversed(list(run.commands.items()))}
+    names = [by_command.get(part) for part in command.split("; ")]
+    return ", ".join(n for n in names if n) or "not recorded"
+
+
 def reproduction_table(run: RunData) -> list[ReproRow]:
     """RT3's claims against this run: battery-life gain, accuracy loss, switch time."""
-    return [*_battery_rows(run), _accuracy_row(run), _switch_row(run)]
+    rows = [*_battery_rows(run), _accuracy_row(run), _switch_row(run)]
+    return [replace(r, made_by=_made_by(run, r.command)) for r in rows]

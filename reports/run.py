@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from contracts.results import SCALAR_COLUMNS
+from contracts.results import SCALAR_COLUMNS, series_stem
 
 REQUIRED_FIELDS: tuple[str, ...] = ("policy", "battery_life_s", "inferences")
 
@@ -37,6 +37,7 @@ class RunData:
     meter_windows: list[dict[str, Any]] | None = None
     commands: dict[str, str] = field(default_factory=dict)
     host: dict[str, Any] | None = None
+    uncertainty: dict[str, Any] | None = None
 
     @property
     def results(self) -> pd.DataFrame:
@@ -95,14 +96,24 @@ def _read_table(path: Path) -> pd.DataFrame:
     return pd.read_csv(path)
 
 
-def _tables(directory: Path) -> dict[str, pd.DataFrame]:
-    """``<policy>.parquet`` / ``<policy>.csv`` files of a directory, keyed by policy."""
+def _tables(directory: Path, records: list[dict[str, Any]]) -> dict[str, pd.DataFrame]:
+    """A directory's ``<stem>.parquet`` / ``<stem>.csv`` files keyed by the policy whose
+    stem it is (``contracts.results.series_stem``: ``dvfs-only_bp`` is ``dvfs-only:bp``; a
+    policy's second result ``rt3 (2)``); a file no result names keeps its stem."""
     out: dict[str, pd.DataFrame] = {}
     if not directory.is_dir():
         return out
+    names: dict[str, str] = {}
+    seen: dict[str, int] = {}
+    for r in records:
+        policy = str(r.get("policy"))
+        seen[policy] = seen.get(policy, 0) + 1
+        nth = seen[policy]
+        names[series_stem(policy, nth)] = policy if nth == 1 else f"{policy} ({nth})"
     for p in sorted(directory.iterdir()):
-        if p.suffix in (".parquet", ".csv") and p.stem not in out:
-            out[p.stem] = _read_table(p)
+        name = names.get(p.stem, p.stem)
+        if p.suffix in (".parquet", ".csv") and name not in out:
+            out[name] = _read_table(p)
     return out
 
 
@@ -139,8 +150,8 @@ def load_run(path: str | Path) -> RunData:
     return RunData(
         path=root,
         records=records,
-        timeseries=_tables(root / "timeseries"),
-        events=_tables(root / "events"),
+        timeseries=_tables(root / "timeseries", records),
+        events=_tables(root / "events", records),
         profile=profile,
         evaluate=_read_optional_json(root / "evaluate.json", dict),
         runtime_bench=_read_optional_json(root / "runtime_bench.json", dict),
@@ -148,4 +159,5 @@ def load_run(path: str | Path) -> RunData:
         meter_windows=windows,
         commands={str(k): str(v) for k, v in commands.items()},
         host=_read_optional_json(root / "host.json", dict),
+        uncertainty=_read_optional_json(root / "uncertainty.json", dict),
     )

@@ -13,11 +13,15 @@ from typing import Any
 import pandas as pd
 
 from contracts.workloads import CONTINUOUS
-from reports.plots import Figure, _pyplot, _render, pareto_front
+from reports.axes import plain_ticks, pyplot, render
+from reports.pareto import pareto_front
+from reports.plots import Figure
 from reports.render import Cell, TableBlock, fmt
 from reports.run import RunDirError
 
 GROUP = ["profile", "battery_model", "workload", "policy"]
+SWEEP_SECTION = "Sweep figures"
+SWEEP_PROVENANCE = "modelled by the simulator (inputs as each profile states)"
 # Axes a sweep may vary, in the order the battery-life figure shows them.
 AXES = ["capacity_mah", "battery_model", "workload", "profile", "seed"]
 # Columns a sweep may carry with the on-time count; else it is inferences - deadline_misses.
@@ -102,13 +106,43 @@ def _ok(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def rt3_gain(df: pd.DataFrame) -> pd.DataFrame:
-    """Per scenario (everything but policy), rt3's inferences over dense-max's."""
+    """Per scenario (everything but policy), rt3's on-time inferences over dense-max's.
+
+    ``gain`` is NaN where no ratio exists, and ``why`` says why: dense-max meets no
+    deadline (a gain over zero is no number), neither does, or the dataset cannot tell the
+    on-time count (see ``on_time_inferences``). Late inferences never count: a policy
+    that only misses has no battery life worth a ratio.
+
+    >>> cells = pd.DataFrame({"policy": ["rt3", "dense-max"] * 2, "workload": ["continuous"] * 4,
+    ...     "profile": ["a", "a", "b", "b"], "inferences": [34, 10, 30, 10],
+    ...     "deadline_misses": [34, 10, 0, 5]})
+    >>> rt3_gain(cells)[["profile", "gain", "why"]].values.tolist()
+    [['a', nan, 'neither meets a deadline'], ['b', 6.0, '']]
+    """
     keys = [c for c in ("profile", "battery_model", "capacity_mah", "workload", "seed") if c in df]
-    piv = df.pivot_table(index=keys, columns="policy", values="inferences", aggfunc="first")
+    cells = df.assign(_on_time=on_time_inferences(df))
+    piv = cells.pivot_table(
+        index=keys, columns="policy", values="_on_time", aggfunc="first", dropna=False
+    )
     if not {"rt3", "dense-max"} <= set(piv.columns):
         return pd.DataFrame()
-    gain = (piv["rt3"] / piv["dense-max"]).rename("gain").reset_index()
-    return gain
+    ours, theirs = piv["rt3"], piv["dense-max"]
+    unknown = ours.isna() | theirs.isna()
+    why = pd.Series("", index=piv.index)
+    why[~unknown & (theirs == 0) & (ours > 0)] = "dense-max meets no deadline"
+    why[~unknown & (theirs == 0) & (ours == 0)] = "neither meets a deadline"
+    why[unknown] = "on-time inferences not recorded"
+    gain = (ours / theirs).where(~unknown & (theirs > 0))
+    return pd.DataFrame({"gain": gain, "why": why}).reset_index()
+
+
+def _no_gain(reasons: pd.Series) -> str:
+    """The scenario's cells without a gain, counted by reason: ``2 of 4: neither meets a
+    deadline``; empty when every cell has one."""
+    bad = reasons[reasons != ""]
+    return "; ".join(
+        f"{n} of {len(reasons)}: {why}" for why, n in bad.value_counts(sort=False).items()
+    )
 
 
 def sweep_tables(df: pd.DataFrame, manifest: dict[str, Any]) -> list[TableBlock]:
@@ -160,29 +194,31 @@ def sweep_tables(df: pd.DataFrame, manifest: dict[str, Any]) -> list[TableBlock]
             intro,
         )
     ]
-    gain = rt3_gain(df)
+    gain = rt3_gain(_ok(df))
     if not gain.empty:
-        by = gain.groupby(["profile", "battery_model", "workload"], dropna=False)["gain"]
-        grows = [
-            [
-                Cell(str(k[0])),
-                Cell(str(k[1])),
-                Cell(str(k[2])),
-                fmt(v.min(), 2),
-                fmt(v.median(), 2),
-                fmt(v.max(), 2),
-            ]
-            for k, v in by
-        ]
-        tables.append(
-            TableBlock(
-                "gain",
-                "Battery-life gain of rt3 over dense-max (inferences per charge)",
-                ["profile", "battery model", "workload", "min", "median", "max"],
-                grows,
-            )
-        )
+        tables.append(_gain_table(gain))
     return tables
+
+
+def _gain_table(gain: pd.DataFrame) -> TableBlock:
+    """rt3's on-time gain over dense-max per scenario: min, median and max over the cells
+    with a gain, ``n/a`` with the reason where no cell has one."""
+    keys = [k for k in ("profile", "battery_model", "workload") if k in gain.columns]
+    rows = []
+    for k, g in gain.groupby(keys, dropna=False):
+        k = k if isinstance(k, tuple) else (k,)
+        v = g["gain"].dropna()
+        stats = [fmt(x, 2) for x in (v.min(), v.median(), v.max())] if len(v) else []
+        stats = stats or [Cell("n/a", True)] * 3
+        rows.append([*(Cell(str(x)) for x in k), *stats, Cell(_no_gain(g["why"]))])
+    return TableBlock(
+        "gain",
+        "Battery-life gain of rt3 over dense-max (on-time inferences per charge)",
+        [*(k.replace("_", " ") for k in keys), "min", "median", "max", "cells without a gain"],
+        rows,
+        "Only inferences that met their deadline count. A cell where dense-max meets no "
+        "deadline has no gain (a ratio over zero): its gain is n/a, with the reason.",
+    )
 
 
 def varying_axes(df: pd.DataFrame) -> list[str]:
@@ -204,7 +240,7 @@ def life_by_axis_figure(df: pd.DataFrame) -> Figure | None:
     axes_varied = [a for a in varying_axes(df) if a != "profile"]
     if not axes_varied:
         return None
-    plt = _pyplot()
+    plt = pyplot()
     profiles = sorted(df["profile"].astype(str).unique())
     n, m = len(profiles), len(axes_varied)
     fig, axes = plt.subplots(n, m, figsize=(3.6 * m + 1, 2.9 * n + 0.4), squeeze=False)
@@ -224,6 +260,7 @@ def life_by_axis_figure(df: pd.DataFrame) -> Figure | None:
             ax.set_xlabel(axis.replace("_", " "), fontsize=8)
             ax.set_title(prof, fontsize=8)
             ax.grid(alpha=0.3)
+            plain_ticks(ax, "y")
         row[0].set_ylabel("battery life (h)")
     axes[0, 0].legend(fontsize=7)
     return Figure(
@@ -231,8 +268,9 @@ def life_by_axis_figure(df: pd.DataFrame) -> Figure | None:
         "Battery life by sweep axis",
         "Mean battery life per policy at each value of every axis the sweep varies, one row "
         "per profile (means over the other axes).",
-        "modelled by the simulator (inputs as each profile states)",
-        _render(fig),
+        SWEEP_PROVENANCE,
+        render(fig),
+        SWEEP_SECTION,
     )
 
 
@@ -245,7 +283,7 @@ def pareto_figure(df: pd.DataFrame) -> Figure | None:
     known = known[known["mean_accuracy"].notna() & known["ontime"].notna()]
     if known.empty:
         return None
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
     for policy, g in known.groupby("policy"):
         ax.scatter(g["ontime"], g["mean_accuracy"], s=14, alpha=0.75, label=str(policy))
@@ -258,6 +296,7 @@ def pareto_figure(df: pd.DataFrame) -> Figure | None:
     ax.set_xlabel("on-time inferences per charge")
     ax.set_ylabel("mean accuracy")
     ax.grid(alpha=0.3)
+    plain_ticks(ax)
     ax.legend(fontsize=7)
     return Figure(
         "sweep_pareto",
@@ -265,8 +304,9 @@ def pareto_figure(df: pd.DataFrame) -> Figure | None:
         f"Each point is a cell ({len(known)} with a known accuracy); on-time inferences are "
         "inferences that met their deadline. The line joins the cells no other cell beats "
         "on both.",
-        "modelled by the simulator (inputs as each profile states)",
-        _render(fig),
+        SWEEP_PROVENANCE,
+        render(fig),
+        SWEEP_SECTION,
     )
 
 

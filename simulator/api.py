@@ -198,8 +198,8 @@ def simulate(
 ) -> SimulationResult:
     """Simulate one full discharge and return its result.
 
-    ``profile`` is a DeviceProfile or a shipped name or YAML path; ``battery_model`` None
-    means the profile's; ``workload`` is ``continuous``, ``periodic:HZ``, ``poisson:HZ`` or
+    ``profile`` is a DeviceProfile or a shipped name or YAML path; ``battery_model`` None means
+    the profile's; ``workload`` is ``continuous``, ``periodic:HZ``, ``poisson:HZ`` or
     ``trace:FILE``; ``variants`` are extra variants (e.g. ``variants_from_bundle``);
     ``governor`` is ``profile``, ``rt3-split``, ``max``, ``fixed`` or ``fixed:KHZ``
     (``dense-max`` always runs fixed at the highest level). The time series has a row at
@@ -285,6 +285,7 @@ def _record(
         aborted=tally.aborted,
         mean_accuracy=_mean_accuracy(device, tally, warnings),
         energy_j=tally.energy_j,
+        nominal_energy_j=machine.energy_nominal,
         energy_per_inference_j=(tally.energy_j / tally.inferences) if tally.inferences else None,
         switches=tally.switches,
         level_changes=tally.level_changes,

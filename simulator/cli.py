@@ -81,6 +81,8 @@ def simulate(
     if bundle is not None:
         extra = simulator.variants_from_bundle(bundle, prof.levels_khz, f"profile {prof.name!r}")
     workload = simulator.headline_workload(prof, workload)
+    if as_json:  # the table says it below itself (grouped_warnings)
+        _warn_if_only_misses(prof, extra, workload)
     if compare:
         names = [v.name for v in prof.variants] + [v.name for v in extra or []]
         policies = simulator.headline_policies(names)
@@ -133,6 +135,20 @@ def _as_json(run: object, max_accuracy_loss: float | None) -> dict:
             "table_choice": run.reason,
         }
     return run.model_dump(mode="json")
+
+
+def _warn_if_only_misses(prof: object, extra: list | None, workload: str) -> None:
+    """With ``--json``, one line on stderr before the run when no variant meets the
+    deadline at any level under this workload: every inference will miss under every
+    policy. A warning, not a refusal: the input is valid, and the run still answers RT3's
+    own count (late inferences included) and the baselines' misses."""
+    from device_profiles.deadlines import deadline_note, only_misses
+    from simulator.workload import parse_workload
+
+    wl = parse_workload(workload, 0)
+    ms = None if wl.deadline_s is None else wl.deadline_s * 1e3
+    if only_misses(prof, extra or (), ms):
+        typer.echo(f"rt3lab: warning: {deadline_note(prof, extra or (), ms)}", err=True)
 
 
 def _write_provenance(out: Path, profile: str) -> None:
@@ -208,8 +224,9 @@ def grouped_warnings(results: list, complete: bool = True) -> list[str]:
         names = sorted(results[0].inferences_per_variant)
         out.append(
             f"profile {results[0].profile!r}: no variant ({', '.join(names)}) meets the "
-            "deadline at any level, so every inference misses under every policy; add "
-            "pattern sets that do (--bundle BUNDLE, e.g. the demo's)"
+            "deadline at any level, so every inference misses under every policy; measure "
+            "pattern sets that do on the board first (`rt3lab profile --bundle BUNDLE "
+            f"--board {results[0].profile}`) or add a bundle's (--bundle BUNDLE)"
         )
     seen: dict[str, list[str]] = {}
     for r in results:

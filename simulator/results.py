@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import ConfigDict, Field, PrivateAttr, create_model, model_validator
 
-from contracts.results import RESULT_COLUMNS, on_time
+from contracts.results import RESULT_COLUMNS, on_time, series_stem
 
 TIMESERIES_COLUMNS = ("time_s", "soc", "voltage_v", "power_w", "freq_khz", "variant")
 EVENT_COLUMNS = ("time_s", "kind", "detail")
@@ -30,7 +30,8 @@ ResultFields = create_model(
 class SimulationResult(ResultFields):
     """One simulated discharge; its fields are ``contracts.results.RESULT_COLUMNS``.
 
-    ``energy_j`` is the energy delivered to the device (the integral of the load's power);
+    ``energy_j`` is the energy delivered to the device (the integral of the load's power),
+    ``nominal_energy_j`` the battery's capacity x nominal voltage;
     ``deadline_misses`` counts late completions and dropped requests (``dropped``);
     ``governor_step`` is the rule for the inference in flight at a governor step
     (``finish`` or ``rerun``, see ``simulator.inflight``); ``aborted`` counts inferences
@@ -99,8 +100,7 @@ def write_run(directory: str | Path, results: list[SimulationResult]) -> Path:
     seen: dict[str, int] = {}
     for r in results:
         seen[r.policy] = seen.get(r.policy, 0) + 1
-        stem = r.policy if seen[r.policy] == 1 else f"{r.policy}-{seen[r.policy]}"
-        stem = stem.replace("/", "_").replace(":", "_") if ":" in stem or "/" in stem else stem
+        stem = series_stem(r.policy, seen[r.policy])
         if r.timeseries is not None:
             r.timeseries.to_parquet(out / "timeseries" / f"{stem}.parquet", index=False)
         if r.events is not None:

@@ -41,6 +41,11 @@ def sweep_dir(tmp_path_factory):
     return tmp / "out"
 
 
+def _int(text: str) -> int:
+    """A count as the report prints it, thousands separated."""
+    return int(text.replace(",", ""))
+
+
 def test_sweep_report_has_both_figures(sweep_dir):
     figures = sweep_dir / "report" / "figures"
     assert {p.name for p in figures.glob("*.png")} == {
@@ -69,15 +74,15 @@ def test_sweep_report_counts_are_integers_and_on_time_is_derived_honestly(sweep_
     df = pd.read_parquet(sweep_dir / "cells")
     for r in rows:
         for col in ("cells", "inferences", "deadline misses"):
-            assert re.fullmatch(r"\d+", r[col]), (col, r[col])
+            assert re.fullmatch(r"\d{1,3}(,\d{3})*", r[col]), (col, r[col])
         cells = df[(df.battery_model == r["battery model"]) & (df.workload == r["workload"])
                    & (df.policy == r["policy"])]  # fmt: skip
         if "on_time_inferences" in df.columns:  # the sweep records on-time counts itself
             want = cells.on_time_inferences.mean()
-            assert int(r["on-time inferences"]) == pytest.approx(want, abs=0.5)
+            assert _int(r["on-time inferences"]) == pytest.approx(want, abs=0.5)
         elif r["workload"] == "continuous":  # nothing is dropped: misses are late inferences
             want = (cells.inferences - cells.deadline_misses).mean()
-            assert int(r["on-time inferences"]) == pytest.approx(want, abs=0.5)
+            assert _int(r["on-time inferences"]) == pytest.approx(want, abs=0.5)
         else:  # misses also count dropped requests, which such a dataset does not record
             assert r["on-time inferences"] == "n/a"
 
@@ -92,3 +97,24 @@ def test_an_explicit_on_time_column_wins_over_the_derivation():
 
 def test_manifest_and_summary_agree_on_cell_count(sweep_dir):
     assert json.loads((sweep_dir / "sweep.json").read_text())["cells"] == 16
+
+
+def test_a_gain_over_zero_on_time_inferences_is_na_with_the_reason(tmp_path):
+    """Issue 33: on rt3-paper's shipped variants both policies meet no deadline; their
+    inferences differ (about 3.4x) but a gain over zero on-time inferences is no gain."""
+    cfg = {"profiles": ["rt3-paper"], "policies": ["rt3", "dense-max"],
+           "battery_models": ["ideal"], "capacities_mah": [20, 40],
+           "workloads": ["continuous"]}  # fmt: skip
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(cfg))
+    run("sweep", str(tmp_path / "s.yaml"), "--out", str(tmp_path / "out"), "--workers", "1")
+    df = pd.read_parquet(tmp_path / "out" / "cells")
+    by = df.groupby("policy")["inferences"].sum()
+    assert by["rt3"] / by["dense-max"] > 3  # the old table's "3.40x"
+    run("report", str(tmp_path / "out"))
+    md = (tmp_path / "out" / "report" / "report.md").read_text()
+    start = "| rt3-paper | ideal | continuous | n/a"
+    row = next(ln for ln in md.splitlines() if ln.startswith(start))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[3:6] == ["n/a"] * 3
+    assert cells[6] == "2 of 2: neither meets a deadline"
+    assert "3.4" not in row

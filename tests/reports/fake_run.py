@@ -72,6 +72,7 @@ def write_fake_run(root: Path, with_extras: bool = True) -> list[dict]:
                 "switches": len(plan) - 1,
                 "time_at_level_s": time_at,
                 "inferences_per_variant": per_variant,
+                "variant_at_level": {str(khz): v for khz, _, v, _, _ in plan},
                 "warnings": [],
                 "provenance": {"latency": "published", "power": "modelled"},
             }

@@ -29,7 +29,7 @@ def test_report_md_escapes_a_hostile_policy_name(tmp_path, capsys):
         "!\\[i\\](http://e.vil/i.png) \\*b\\*"
     )
     assert escaped in md
-    row = next(ln for ln in md.splitlines() if escaped in ln)
+    row = next(ln for ln in md.splitlines() if escaped in ln and ln.startswith("| "))
     cells = [c for c in row.replace("\\|", "").split("|")]
     header = next(ln for ln in md.splitlines() if ln.startswith("| ") and "policy" in ln)
     assert len(cells) == len(header.split("|"))  # the name did not add a column

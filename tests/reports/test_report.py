@@ -20,8 +20,11 @@ def test_html_report_embeds_every_figure_and_matches_results(fake_run, tmp_path)
     # soc/voltage, timeline, battery life, pareto, latency, energy, meter.
     assert len(payloads) == 7
     assert check_headline_against(parsed, records) == 2
-    for caption in parsed.captions:
-        assert any(k in caption for k in ("measured", "published", "modelled")), caption
+    # Provenance once per section of figures, not under every figure.
+    assert len(parsed.provenance) == 3  # the discharge, the latencies, the meter
+    for prov in parsed.provenance:
+        assert any(k in prov for k in ("measured", "published", "modelled")), prov
+    assert not any("Numbers:" in c for c in parsed.captions)
     md = files.markdown.read_text()
     assert "| policy |" in md and "Reproduction of RT3's claims" in md
     assert all(p.is_file() and p.stat().st_size > 1000 for p in files.figures)

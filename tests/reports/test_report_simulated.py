@@ -60,7 +60,10 @@ def test_report_numbers_match_the_simulators_results(simulated_run, tmp_path):
     assert by["dense-max"]["on_time_inferences"] == 0
     assert repro[1][2].startswith("unbounded: dense-max meets no deadline")
     gain = by["rt3"]["inferences"] / by["dense-max"]["inferences"]
-    assert f"Counting late inferences too (as RT3's formula does): {gain:.2f}x" in repro[1][5]
+    assert repro[1][0].endswith("[1]")  # its note, under the table
+    note = parsed.notes["reproduction"][0]
+    assert note.startswith("[1]")
+    assert f"Counting late inferences too (as RT3's formula does): {gain:.2f}x" in note
     assert gain > 4
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 from reports.verdict import gains, verdict_paragraph
@@ -29,9 +30,11 @@ def test_gains_use_on_time_inferences_and_hours():
         g["dvfs-only:bp"].sentence().startswith("against dvfs-only:bp: 80 on-time inferences where")
     )
     text = verdict_paragraph(records, "periodic", "Measured: latency.")
-    assert text.startswith("Workload: periodic. rt3 completed 80 inferences on time and missed 120")
+    assert text.startswith("Workload: periodic.")
+    assert "rt3 completed 80 inferences on time and missed 120 (60.0 % of requests)" in text
     assert (
-        "against dense-max: 0.50x the on-time inferences, 1.25x the hours, 2.0 points less" in text
+        "against dense-max: 1.25x the hours (10.0 h against 8.0 h) and 0.50x the on-time "
+        "inferences (80 against 160), 2.0 points less accurate" in text
     )
     assert text.endswith("Measured: latency.")
 
@@ -46,6 +49,56 @@ def test_the_verdict_takes_its_policies_from_the_rows_in_the_baselines_order():
         rec("dense-max", 100, 0, 4.0, None),
     ]
     assert [g.baseline for g in gains(records)] == ["dense-max", "oracle", "toy"]
-    assert "against toy: 1.50x the on-time inferences, 1.50x the hours" in verdict_paragraph(
-        records
+    assert "against toy: 1.50x the hours (7.5 h against 5.0 h) and 1.50x the on-time" in (
+        verdict_paragraph(records)
     )
+
+
+def test_intervals_are_stated_with_whether_they_straddle_one():
+    """Where the results carry 95 % intervals (the simulator's bootstrap), each gain says
+    its interval and whether it holds 1; without them the verdict says none was measured."""
+    from reports.intervals import read_intervals
+    from reports.verdict import build_verdict
+
+    records = [rec("rt3", 300, 0, 12.0, 0.29), rec("dense-max", 100, 0, 5.0, 0.30),
+               rec("oracle", 280, 0, 11.5, 0.29)]  # fmt: skip
+    bare = build_verdict(records)
+    assert "No interval was measured" in bare.text()
+    records[0]["gains"] = [
+        {"baseline": "dense-max", "hours": {"point": 2.4, "ci95": [2.31, 2.6],
+         "straddles_one": False}, "on_time": {"point": 3.0, "ci95": [2.8, 3.2]}},
+        {"baseline": "oracle", "hours": {"point": 1.04, "ci95": [0.97, 1.1],
+         "straddles_one": True}},
+    ]  # fmt: skip
+    v = build_verdict(records, intervals=read_intervals(records))
+    dense, oracle = v.gains
+    assert "2.40x the hours (12.0 h against 5.0 h; 95 % interval 2.31x-2.60x, above 1)" in dense
+    assert "3.00x the on-time inferences (300 against 100; 95 % interval 2.80x-3.20x" in dense
+    assert "95 % interval 0.97x-1.10x, which straddles 1: the gain may be none" in oracle
+    assert "No interval was measured" not in v.text()
+
+
+def test_an_uncertainty_file_in_the_run_gives_the_intervals(tmp_path):
+    from fake_run import write_fake_run
+    from report_html import parse_report
+
+    from reports import build_report
+
+    root = tmp_path / "run"
+    write_fake_run(root, with_extras=False)
+    (root / "uncertainty.json").write_text(json.dumps({
+        "policies": [{"policy": "rt3", "battery_life_h_ci95": [70.0, 80.0]}],
+        "gains": [{"baseline": "dense-max", "hours": {"ci95": [1.5, 1.7]},
+                   "on_time": {"ci95": [5.5, 6.1], "straddles_one": False}}],
+    }))  # fmt: skip
+    verdict = parse_report(build_report(root, tmp_path / "r").html).verdict
+    assert "95 % interval 1.50x-1.70x, above 1" in verdict
+    assert "95 % interval 5.50x-6.10x, above 1" in verdict
+
+
+def test_a_run_whose_rt3_only_misses_says_so():
+    from reports.verdict import build_verdict
+
+    text = build_verdict([rec("rt3", 50, 50, 3.0, None), rec("dense-max", 20, 20, 2.0, None)])
+    assert "rt3 met no deadline: all 50 requests missed" in text.text()
+    assert "rt3lab profile --bundle" in text.text()

@@ -8,7 +8,8 @@ They were recorded under the governor-step rule of the time, which issue 29 kept
 ``--governor-step rerun`` when it made ``finish`` the default: the runs here name it, and
 every recorded figure must come back bit for bit. The fields added since:
 ``governor_step`` must say ``rerun``; ``max_accuracy_loss`` and ``table_choice`` (issue 29's
-accuracy bound, off unless asked for) must be None.
+accuracy bound, off unless asked for) must be None; ``nominal_energy_j`` (issue 33) is one
+positive figure for every policy of a run.
 """
 
 from __future__ import annotations
@@ -58,4 +59,6 @@ def test_simulate_json_unchanged(name):
     assert [r.pop("governor_step") for r in results] == ["rerun"] * len(results)
     for field in ("max_accuracy_loss", "table_choice"):
         assert [r.pop(field) for r in results] == [None] * len(results)
+    nominal = {r.pop("nominal_energy_j") for r in results}
+    assert len(nominal) == 1 and nominal.pop() > 0
     assert results == json.loads((DATA / f"{name}.json").read_text())
