@@ -81,8 +81,6 @@ def simulate(
     if bundle is not None:
         extra = simulator.variants_from_bundle(bundle, prof.levels_khz, f"profile {prof.name!r}")
     workload = simulator.headline_workload(prof, workload)
-    if as_json:  # the table says it below itself (grouped_warnings)
-        _warn_if_only_misses(prof, extra, workload)
     if compare:
         names = [v.name for v in prof.variants] + [v.name for v in extra or []]
         policies = simulator.headline_policies(names)
@@ -102,6 +100,8 @@ def simulate(
         max_accuracy_loss=max_accuracy_loss,
     )
     runs = [_bounded_run(profile, p, options) for p in policies]
+    if as_json:  # after the options proved valid; the table says it below itself
+        _warn_if_only_misses(prof, extra, workload)
     results = [r for r in runs if not isinstance(r, NoTableWithinBound)]
     if out is not None and results:
         simulator.write_run(out, results)
