@@ -63,29 +63,35 @@ RECORDED: dict[str, Recorded] = {
         ("lab/model/**/*.py", "lab/compression/**/*.py", *_ENGINE),
     ),
     "runtime-bench-quick.json": Recorded(
-        "rt3lab bench runtime --bundle QUICK_BUNDLE --json",
+        "rt3lab bench runtime --bundle QUICK_BUNDLE --threads 1,2 --json",
         _RUNTIME_BENCH,
     ),
     "runtime-bench-default.json": Recorded(
         "rt3lab bench runtime --bundle DEFAULT_BUNDLE --json", _RUNTIME_BENCH
+    ),
+    "runtime-bench-synthetic-small.json": Recorded(
+        "rt3lab bench runtime --synthetic small --threads 1,2 --json", _RUNTIME_BENCH
     ),
     "runner-bench-quick.json": Recorded(
         "rt3lab bench runner --bundle QUICK_BUNDLE --json",
         (*_ENGINE, "lab/bench/runner.py", "lab/bench/source.py"),
     ),
     "runner-bench-distilbert.json": Recorded(
-        "rt3lab bench runner --synthetic distilbert --json",
+        "rt3lab bench runner --synthetic distilbert --rounds 5 --runs 30 --json",
         (*_ENGINE, "lab/bench/runner.py", "lab/bench/source.py"),
     ),
     "search-bench-quick.json": Recorded(
-        "rt3lab bench search --quick --json",
+        "rt3lab bench search --budget quick --json",
         ("lab/compression/**/*.py", "lab/bench/search.py", "lab/model/**/*.py", *_ENGINE),
     ),
     "search-bench-default.json": Recorded(
-        "rt3lab bench search --json",
+        "rt3lab bench search --budget default --json",
         ("lab/compression/**/*.py", "lab/bench/search.py", "lab/model/**/*.py", *_ENGINE),
     ),
     "simulator-bench.json": Recorded("rt3lab bench simulator --json", _SIMULATOR),
+    "meter-bench.json": Recorded(
+        "rt3lab bench meter --json", ("power_meter/ppk2.py", "power_meter/bench.py")
+    ),
     "sweep-bench.json": Recorded("rt3lab bench sweep --json", _SIMULATOR),
     "contention-micro.json": Recorded(
         "python scripts/contention.py --json", ("scripts/contention.py", "lab/host/threads.py")
