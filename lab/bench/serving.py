@@ -5,15 +5,19 @@ The latency table, ``evaluate`` and ``profile`` time ``ReconfigurableModel.servi
 the model's lock around the engine's bound call (:meth:`lab.runtime.engine.Engine.bind`,
 what ``bench runner`` times as ``ctypes``). Its Python wrapper must stay under
 :data:`WRAPPER_LIMIT` of the sparsest set's latency, or the figures charge the sparse sets
-a cost a serving loop does not pay. Timed on the sparsest set, in interleaved rounds: the
-bound call alone, the serving call, and the general call ``rm(tokens)`` (conversion and a
-fresh logits buffer per inference), each against the bound call as the ratio of medians
-with its 95 % bootstrap interval over whole rounds (``lab.runtime.measure.ratio_ci``).
+a cost a serving loop does not pay. Timed on the sparsest set, in interleaved rounds whose
+order rotates: the bound call alone, the serving call, and the general call ``rm(tokens)``
+(conversion and a fresh logits buffer per inference), each against the bound call as the
+ratio of medians with its 95 % bootstrap interval over whole rounds
+(``lab.runtime.measure.ratio_ci``).
 """
 
 from __future__ import annotations
 
+import gc
 import statistics
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -35,7 +39,7 @@ def serving_overhead(
     the sparsest of ``sets`` (``None`` where the runtime is not the engine, there are no sets,
     or the input is not one token tensor): ``serving_overhead_us``, its ratio to the set's
     latency and whether that is under :data:`WRAPPER_LIMIT`, ``call_overhead_us``."""
-    from lab.runtime.measure import ratio_ci, timed_rounds
+    from lab.runtime.measure import ratio_ci
 
     if rm.engine is None or not sets or inputs["kwargs"] or len(inputs["args"]) != 1:
         return None
@@ -54,9 +58,7 @@ def serving_overhead(
         return rm(*args)
 
     rm.switch(sparsest.name)
-    raw: dict[str, list[float]] = {}
-    sides = {"bound": (_stay, bound), "serving": (_stay, serving), "call": (_stay, general)}
-    timed_rounds(sides, max(rounds, 1), PER_ROUND, warmup, raw=raw)
+    raw = _rotating_rounds({"bound": bound, "serving": serving, "call": general}, rounds, warmup)
     med = {k: 1e3 * statistics.median(v) for k, v in raw.items()}
     over_us = 1e3 * (med["serving"] - med["bound"])
     row: dict[str, Any] = {
@@ -78,5 +80,27 @@ def serving_overhead(
     return row
 
 
-def _stay() -> None:
-    """No switch between the sides: the sparsest set stays selected."""
+def _rotating_rounds(
+    sides: dict[str, Callable[[], object]], rounds: int, warmup: int
+) -> dict[str, list[float]]:
+    """Seconds of :data:`PER_ROUND` calls of each side per round, after ``warmup`` untimed
+    ones there (the caches as the side itself leaves them: the general call's fresh buffers
+    slowed the first calls after it by ~1 %); which side goes first rotates by round."""
+    names = list(sides)
+    raw: dict[str, list[float]] = {k: [] for k in names}
+    gc_was = gc.isenabled()
+    gc.disable()
+    try:
+        for r in range(max(rounds, 1)):
+            for name in names[r % len(names) :] + names[: r % len(names)]:
+                fn = sides[name]
+                for _ in range(max(warmup, 1)):
+                    fn()
+                for _ in range(PER_ROUND):
+                    t0 = time.perf_counter()
+                    fn()
+                    raw[name].append(time.perf_counter() - t0)
+    finally:
+        if gc_was:
+            gc.enable()
+    return raw
