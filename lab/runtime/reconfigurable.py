@@ -374,8 +374,9 @@ class ReconfigurableModel(nn.Module):
         and returns the same ``(batch, seq, vocab)`` tensor each time, overwritten. The
         general call ``self(tokens)`` converts and allocates per inference (fresh logits,
         4 MiB at RT3's vocabulary): 40-55 us more at vocabulary 8000 and 35 tokens (``bench
-        runtime``'s ``serving.call_overhead_us``), a fifth of a 0.2 ms set. ``call.tokens`` is the int64 ``(batch, seq)`` array it reads: write new
-        tokens there in place. On the torch reference a call is ``forward`` on the inputs."""
+        runtime``'s ``serving.call_overhead_us``), a fifth of a 0.2 ms set. ``call.tokens``
+        is the int64 ``(batch, seq)`` array it reads: write new tokens there in place. On the
+        torch reference a call is ``forward`` on the inputs."""
         lock = self._lock
         if self.engine is None:
             forward = self.forward
