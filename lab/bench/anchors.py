@@ -75,11 +75,20 @@ class Subject:
     rows: int = 35
     executorch: bool = False
     _torch: ReconfigurableModel | None = field(default=None, init=False, repr=False)
+    _serving: Call | None = field(default=None, init=False, repr=False)
 
     def call(self, model: Callable[..., object]) -> Call:
         """One inference of the input by ``model``."""
         args, kwargs = self.inputs["args"], self.inputs["kwargs"]
         return lambda: model(*args, **kwargs)
+
+    def serving(self) -> Call:
+        """One inference of the input by the runtime, the call a serving loop makes
+        (``ReconfigurableModel.serving_call``, as the latency table, ``evaluate`` and
+        ``profile`` time it); prepared once."""
+        if self._serving is None:
+            self._serving = self.runtime.serving_call(*self.inputs["args"], **self.inputs["kwargs"])
+        return self._serving
 
     def torch_reference(self) -> ReconfigurableModel:
         """The sets on the torch reference (the runtime itself where it runs on it)."""
@@ -125,7 +134,7 @@ def runtime_runs(subject: Subject) -> Runs:
     """The runtime's own runs: dense and every set, switched as a user switches; on the
     torch reference also its ``rest`` (the engine cannot stub its layers)."""
     rm = subject.runtime
-    call = subject.call(rm)
+    call = subject.serving()
     runs = Runs(
         dense=(lambda: rm.switch(None), call),
         sets={n: (lambda n=n: rm.switch(n), call) for n in rm.set_names},

@@ -103,6 +103,7 @@ class RuntimeBenchResult:
     switch_anchors: dict[str, Any] | None = None
     engine_threads: int = 1
     engine_by_threads: dict[str, Any] | None = None
+    serving: dict[str, Any] | None = None  # lab.bench.serving.serving_overhead
     command: str = ""
     entries: dict[str, Any] = field(default_factory=dict, repr=False)  # bundle records
 
@@ -259,6 +260,7 @@ def measure_runtime(
     import time
 
     from lab.bench import anchors as A
+    from lab.bench.serving import serving_overhead
     from lab.runtime.measure import make_inputs
     from lab.runtime.reconfigurable import ReconfigurableModel
 
@@ -289,6 +291,8 @@ def measure_runtime(
     if options.layers:
         progress("per layer, on the torch reference's forms")
         figures["layers"] = layer_times(subject.torch_reference(), sets, inputs, options)
+    progress("the serving call's wrapper against the bound engine call, on the sparsest set")
+    figures["serving"] = serving_overhead(rm, sets, inputs, options.rounds, options.warmup)
     progress("switching")
     figures.update(_switching(rm, base, sets, options))
     figures["memory_bytes"] = rm.memory().as_dict()
@@ -415,7 +419,7 @@ def _time_set_anchors(
     rm = subject.runtime
     for ps in subject.sets:
         progress(f"set {ps.name!r} run as the set anchors: {', '.join(per_set)}")
-        fns = {"runtime": (lambda n=ps.name: rm.switch(n), subject.call(rm))}
+        fns = {"runtime": (lambda n=ps.name: rm.switch(n), subject.serving())}
         for name, anchor in per_set.items():
             fns[_key(name, "set", ps.name)] = (_quiet_setup, anchor.per_set(subject, ps))
         raw: dict[str, list[float]] = {}

@@ -1,6 +1,7 @@
 """The tables ``rt3lab bench runtime`` prints (from its ``--json`` form, old or new).
 
-The runtime first (end to end, dense and every set), then the anchors (each anchor's run of
+The runtime first (end to end, dense and every set; its serving call's wrapper against the
+bound engine call), then the anchors (each anchor's run of
 every set, the runtime's speedup over it; the runtime's sets against each anchor's dense
 model), the torch reference per layer, switching and memory.
 """
@@ -30,6 +31,7 @@ def print_tables(result: dict[str, Any]) -> None:
     for table in (
         runtime_table(result),
         thread_table(result),
+        serving_table(result),
         anchor_table(result),
         anchor_dense_table(result),
         layer_table(result),
@@ -163,6 +165,27 @@ def layer_table(result: dict[str, Any]) -> Table | None:
         d = sum(r[" dense"])
         cells = [f"{sum(r[n]):.3f} ({d / sum(r[n]):.2f}x)" if n in r else "" for n in names]
         t.add_row(role, f"{d:.3f}", *cells)
+    return t
+
+
+def serving_table(result: dict[str, Any]) -> Table | None:
+    """The serving call's wrapper (what the table, evaluate and profile time) and the general
+    call against the bound engine call, on the sparsest set (``serving``)."""
+    s = result.get("serving")
+    if not s:
+        return None
+    t = _table(
+        f"per-call cost over the bound engine call, sparsest set {s['set']} "
+        f"({s['bound_median_ms']:.4f} ms bound)",
+        ["call", "median ms", "over bound (us)", "of the set", "ratio 95% CI"],
+    )
+    for side, what in (("serving", "serving_call (measured)"), ("call", "rm(tokens)")):
+        over_us = s[f"{side}_overhead_us"]
+        lo, hi = s[f"{side}_over_bound_ci95"]
+        t.add_row(
+            what, f"{s[f'{side}_median_ms']:.4f}", f"{over_us:.2f}",
+            f"{over_us / (1e3 * s['bound_median_ms']):.1%}", f"[{lo:.3f}, {hi:.3f}]",
+        )  # fmt: skip
     return t
 
 

@@ -78,7 +78,11 @@ Sets = Annotated[str | None, typer.Option("--sets", help="Comma-separated varian
 SeqLen = Annotated[int, typer.Option("--seq-len", help="Tokens per inference.")]
 Threads = Annotated[
     int | None,
-    typer.Option("--threads", help="torch+engine threads (1..256).", callback=threads_option),
+    typer.Option(
+        "--threads",
+        help="torch+engine threads (1..256); the runner on --adb: one per core of the cluster.",
+        callback=threads_option,
+    ),
 ]
 Warmup = Annotated[int, typer.Option("--warmup", help="Warm-up runs per level and variant.")]
 MinRuns = Annotated[int, typer.Option("--min-runs", help="Timed runs before the CI is checked.")]

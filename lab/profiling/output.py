@@ -192,17 +192,19 @@ def measured_profile(
 def _latency_timer(run: ProfileRun) -> tuple[str, str]:
     """What timed the latencies, and where (the provenance's meter and note)."""
     lat_meter = str(run.workload.get("timer") or "host clock (time.perf_counter)")
+    n = run.workload.get("threads")
+    threads = f"; {n} thread{'' if n == 1 else 's'}"
     if run.workload.get("engine") == "runner":
         return lat_meter, (
             f"timed by the rt3lab runner on {run.workload.get('runner_where')} itself "
-            "(no Python in the timed loop)"
+            f"(no Python in the timed loop), pinned to CPUs {run.control.get('cpus')}{threads}"
         )
     if run.control.get("backend") == "adb":
         return lat_meter, (
             "timed on the host running rt3lab, not on the adb device: the device's clock was "
-            "set and its power measured, but the model ran here"
+            f"set and its power measured, but the model ran here{threads}"
         )
-    return lat_meter, f"pinned to CPUs {run.control.get('pinned_cpus')}"
+    return lat_meter, f"pinned to CPUs {run.control.get('pinned_cpus')}{threads}"
 
 
 def _power_entry(

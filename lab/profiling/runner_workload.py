@@ -102,10 +102,16 @@ class AdbRunner:
             raise DeviceError(f"{self.where}: {step} failed: {_last_line(res)}")
 
     def _install(self, binary: Path, export: Path) -> None:
+        from lab.runtime.export import VERIFIED
+
         q = shlex.quote
         self._check(self.shell(f"mkdir -p {q(self.remote_export)}"), f"mkdir {self.remote}")
         pushes = [(binary, self.remote_bin)]
-        pushes += [(f, f"{self.remote_export}/{f.name}") for f in sorted(export.iterdir())]
+        pushes += [
+            (f, f"{self.remote_export}/{f.name}")
+            for f in sorted(export.iterdir())
+            if f.name != VERIFIED  # this host's stamp: the device checks its copy itself
+        ]
         for local, remote in pushes:
             res = _run([*self.prefix, "push", str(local), remote], 600, f"{self.where} push")
             self._check(res, f"push {local.name} to {remote}")

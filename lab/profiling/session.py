@@ -33,6 +33,7 @@ from lab.profiling.calibrate import (
     compare_with_bench,
     fit_power,
 )
+from lab.profiling.cluster import big_cluster_policy, threads_for
 from lab.profiling.options import OptionError, ProfileOptions
 from lab.profiling.output import (
     busy_power_by_level,
@@ -468,13 +469,19 @@ def run_session(
     if o.host_mode:
         return _host_session(o, engine, wanted, files, progress)
     source = make_power(o.power, files)
-    control = board_control(files, o.adb, o.policy, o.settle_timeout_s)
+    policy = o.policy
+    if policy is None and o.adb is not None:  # a phone: its big cluster
+        policy = big_cluster_policy(files)
+    control = board_control(files, o.adb, policy, o.settle_timeout_s)
     say = notice or (lambda m: print(m, file=sys.stderr))
     recover(control, board_journal(o.cpufreq_root, o.adb), say)  # a killed run's leftovers
     # Check what can be checked before the (slow) model load; the board is not touched.
     control.check_levels(wanted or control.levels_khz())
     control.check_writable()
-    workload = make_workload(o.bundle, o.seq_len, o.threads, o.sets, engine, o.adb, o.runner_bin,
+    threads = o.threads
+    if threads is None and engine == "runner" and o.adb is not None:
+        threads = threads_for(control.cpus())  # one per core of the cluster it is pinned to
+    workload = make_workload(o.bundle, o.seq_len, threads, o.sets, engine, o.adb, o.runner_bin,
                              control.cpus())  # fmt: skip
     return profile_board(workload, control, source, o.board, o.out, o.plan_settings(), wanted,
                          o.base, files, o.name, o.power_output, progress)  # fmt: skip

@@ -229,11 +229,22 @@ class Engine:
         run.arrays = (tokens, out)  # type: ignore[attr-defined]
         return run
 
+    def bind_rows(self, tokens: np.ndarray) -> tuple[list[Callable[[], None]], np.ndarray]:
+        """Every row of int64 ``tokens`` ``(batch, seq)`` (contiguous) bound (:meth:`bind`)
+        to its rows of a new float32 logits buffer ``(batch, seq, vocab)``: (the bound calls,
+        in row order, and the buffer)."""
+        if tokens.ndim != 2 or tokens.size == 0:
+            raise EngineError(f"tokens: expected a (batch, seq) array, got {tokens.shape}")
+        out = np.empty((*tokens.shape, self.vocab), dtype=np.float32)
+        return [self.bind(tokens[b], out[b]) for b in range(tokens.shape[0])], out
+
     def __call__(self, tokens: torch.Tensor) -> torch.Tensor:
         """Logits ``(batch, seq, vocab)`` of int64 tokens ``(batch, seq)`` (torch in, out).
 
         Kept to a few Python operations: they run on caches the last inference filled with
-        weights (see :meth:`bind`)."""
+        weights (see :meth:`bind`). Still, converting the tokens and allocating fresh logits
+        per call costs tens of microseconds: what is timed is the bound call
+        (``ReconfigurableModel.serving_call``)."""
         import torch
 
         if tokens.dim() != 2:

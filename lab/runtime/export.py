@@ -9,6 +9,10 @@ DIR/header.json   {"format": "rt3lab-export", "version": 1, "data": "arrays.bin"
 DIR/arrays.bin    the arrays, little-endian, each at a 64-byte aligned offset
 ```
 
+The engine writes ``DIR/arrays.bin.verified`` (``VERIFIED``) once it has checked the data
+file's checksums, so that later opens of the same, unchanged file skip the hashing (see
+``engine.c``'s header); it is no part of the export (not copied with it).
+
 Arrays: ``embedding.weight`` ``(vocab, emb)``; per Linear ``L`` (``layers.{i}.self_attn.
 in_proj``, ``...out_proj``, ``...linear1``, ``...linear2``, ``decoder``) ``L.pool``
 ``(block-rows, in, B)`` (block-row ``b``, input column ``c``: the weights of output rows
@@ -54,6 +58,7 @@ if TYPE_CHECKING:
 FORMAT = "rt3lab-export"
 VERSION = 1
 DATA = "arrays.bin"
+VERIFIED = "arrays.bin.verified"  # written by the engine beside DATA: not copied
 ALIGN = 64
 DTYPES = {"float32": np.dtype("<f4"), "int32": np.dtype("<i4")}
 LINEARS = ("self_attn.in_proj", "self_attn.out_proj", "linear1", "linear2")

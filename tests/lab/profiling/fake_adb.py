@@ -8,8 +8,8 @@ a file on the device is run as the device would run it: an aarch64 ELF under
 ``taskset MASK``. ``cat``, ``ls``, ``test -e|-w`` and ``echo V > F`` act on the device's
 files directly; other commands (``mkdir``, ``chmod``, ``stop``/``start`` of a service) run
 under ``sh`` on the device's paths; ``uname -m`` says ``aarch64``. Every call goes to
-``adb.log``; each runner run to ``runner.log`` (one JSON a line: its argv, the policy's
-frequency then, and what it printed).
+``adb.log``; each runner run to ``runner.log`` (one JSON a line: its argv, the frequency
+then of the policy clocking the CPUs ``taskset`` pinned it to, and what it printed).
 
 Install it as ``adb`` on PATH with a two-line shell wrapper (see the tests).
 """
@@ -40,17 +40,20 @@ def rewrite(text: str) -> str:
     return DEVICE_PATH.sub(lambda m: f"{ROOT}/{m[1]}/", text)
 
 
-def cur_khz() -> int | None:
-    """The frequency of the first cpufreq policy (for the runner log)."""
-    for p in sorted((ROOT / "sys/devices/system/cpu").glob("*/cpufreq/cpuinfo_cur_freq")):
-        return int(p.read_text())
-    for p in sorted((ROOT / "sys/devices/system/cpu/cpufreq").glob("*/cpuinfo_cur_freq")):
-        return int(p.read_text())
-    return None
+def cur_khz(cpus: set[int] | None = None) -> int | None:
+    """The frequency of the cpufreq policy clocking ``cpus`` (the ``taskset`` mask), else of
+    the first policy (for the runner log)."""
+    found = sorted((ROOT / "sys/devices/system/cpu").glob("*/cpufreq/cpuinfo_cur_freq"))
+    found += sorted((ROOT / "sys/devices/system/cpu/cpufreq").glob("*/cpuinfo_cur_freq"))
+    for p in found:
+        affected = p.with_name("affected_cpus")
+        if cpus and affected.is_file() and cpus <= {int(c) for c in affected.read_text().split()}:
+            return int(p.read_text())
+    return int(found[0].read_text()) if found else None
 
 
-def run_binary(words: list[str]) -> int:
-    """Run a program on the device: an aarch64 ELF under qemu-aarch64."""
+def run_binary(words: list[str], cpus: set[int] | None = None) -> int:
+    """Run a program on the device (pinned to ``cpus``): an aarch64 ELF under qemu-aarch64."""
     exe = on_device(words[0])
     if not os.access(exe, os.X_OK):
         print(f"/system/bin/sh: {words[0]}: Permission denied", file=sys.stderr)
@@ -64,7 +67,7 @@ def run_binary(words: list[str]) -> int:
         print("fake adb: qemu-aarch64 is missing (apt-get install qemu-user)", file=sys.stderr)
         return 127
     args = [str(on_device(w)) if DEVICE_PATH.match(w) else w for w in words[1:]]
-    khz = cur_khz()
+    khz = cur_khz(cpus)
     done = subprocess.run([qemu, str(exe), *args], capture_output=True, text=True, check=False)
     sys.stdout.write(done.stdout)
     sys.stderr.write(done.stderr)
@@ -105,12 +108,15 @@ def shell(command: str) -> int:
     if words == ["uname", "-m"]:
         print("aarch64")
         return 0
+    cpus = None
     if words[:1] == ["taskset"]:
         with (ROOT / "taskset.log").open("a") as fh:
             fh.write(words[1] + "\n")
+        mask = int(words[1], 16)
+        cpus = {c for c in range(64) if mask >> c & 1}
         words = words[2:]
     if words and words[0].startswith("/data/") and on_device(words[0]).is_file():
-        return run_binary(words)
+        return run_binary(words, cpus)
     fast = native(words)  # the sysfs reads and writes, without a shell (they are many)
     if fast is not None:
         return fast

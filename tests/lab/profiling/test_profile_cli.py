@@ -360,20 +360,22 @@ def test_phone_over_adb_runs_the_aarch64_runner_on_the_phone(
     tmp_path, small_bundle, fake_board, capsys, monkeypatch
 ):
     """The runner is cross-built, pushed, and run on the (fake, qemu-aarch64) phone at each
-    level; the profile holds its own latencies and switch time. Fails, not skips, where
-    qemu-aarch64 or ziglang is missing (`make test` installs both)."""
+    level, on its big cluster (no --policy: the policy with the highest maximum) with one
+    thread per core of it; the profile holds its own latencies, switch time and thread count.
+    Fails, not skips, where qemu-aarch64 or ziglang is missing (`make test` installs both)."""
     from lab.runtime.runner import ZIG_HINT, zig_cc
 
     assert shutil.which("qemu-aarch64"), "qemu-aarch64 missing: apt-get install qemu-user"
     assert zig_cc() is not None, ZIG_HINT
-    _, d, emu, kernel = fake_board  # the phone's /sys is tmp_path/sys
-    before = snapshot(d)
+    root, d, emu, kernel = fake_board  # the phone's /sys is tmp_path/sys: its A15s, CPUs 4-7
+    little = make_cpufreq_tree(root, [200000, 1400000], cpus=(0, 1, 2, 3), thermal_c=None)
+    before, before_little = snapshot(d), snapshot(little)
     install_fake_adb(tmp_path, monkeypatch)
     levels = [600000, 2000000]
     # --rel-ci 0.5: few runs (qemu's timings are noisy; the number is not the point here)
     code, stdout, err = rt3lab_here(
         capsys, "profile", "--bundle", small_bundle, "--board", "odroid-xu4", "--adb", "8A1X",
-        "--policy", "cpu4", "--power", f"um34c:{emu.port}", "--levels", "600000,2000000",
+        "--power", f"um34c:{emu.port}", "--levels", "600000,2000000",
         *FAST, "--rel-ci", "0.5", "--power-window", "0.4", "--json",
         "--out", tmp_path / "phone.yaml",
     )  # fmt: skip
@@ -381,6 +383,8 @@ def test_phone_over_adb_runs_the_aarch64_runner_on_the_phone(
     cal = json.loads(stdout)
     assert cal["workload"]["engine"] == "runner"
     assert cal["workload"]["runner_target"] == "aarch64-linux"
+    assert cal["control"]["cpus"] == [4, 5, 6, 7] and cal["workload"]["threads"] == 4
+    assert snapshot(little) == before_little  # the little cluster is not touched
     assert snapshot(d) == before  # the phone's governor, min and max as found
     assert [k for _, k in kernel.history][:2] == levels
     pushed = tmp_path / "data/local/tmp/rt3lab"
@@ -391,6 +395,8 @@ def test_phone_over_adb_runs_the_aarch64_runner_on_the_phone(
     # asks; a measurement the sanity check re-took comes later in the log).
     runs = [json.loads(line) for line in (tmp_path / "runner.log").read_text().splitlines()]
     assert all(r["rc"] == 0 for r in runs)
+    assert all(r["argv"][r["argv"].index("--threads") + 1] == "4" for r in runs)
+    assert all(json.loads(r["stdout"])["threads"] == 4 for r in runs)
     groups: list[tuple[tuple[str, int], list[list[float]]]] = []
     for r in runs:
         argv = r["argv"]
@@ -416,6 +422,7 @@ def test_phone_over_adb_runs_the_aarch64_runner_on_the_phone(
     lat = phone.sources["rt3lab-latency"]
     assert lat.kind == "measured" and "runner (aarch64-linux" in lat.meter
     assert "adb:8A1X" in lat.note and lat.board == "odroid-xu4"
+    assert "pinned to CPUs [4, 5, 6, 7]; 4 threads" in lat.note
     switches = [json.loads(r["stdout"])["switch_ms"] for r in runs if "--switch-to" in r["argv"]]
     assert len(switches) == 3, [(r["argv"], r["khz"]) for r in runs if "--switch-to" in r["argv"]]
     assert phone.switch_cost.time_ms == pytest.approx(median(switches))

@@ -107,6 +107,23 @@ def test_bench_json_has_the_issue_keys_and_writes_a_profile_section(bundle_dir, 
     forms = {"block-column", "dense"}
     assert {s["form"] for s in data["layers"]["decoder"]["sets"].values()} <= forms
     assert data["workload"] == {"batch": 1, "seq_len": 8}
+    # the serving call's wrapper (what the table, evaluate and profile time) on the sparsest
+    # set, against the bound engine call; the general call beside it
+    if data["runtime"] == "engine":
+        sv = data["serving"]
+        assert sv["set"] == "p20" and sv["runs_per_side"] == 2 * 50
+        assert sv["serving_overhead_us"] == pytest.approx(
+            1e3 * (sv["serving_median_ms"] - sv["bound_median_ms"])
+        )
+        assert sv["serving_overhead_ratio"] == pytest.approx(
+            sv["serving_overhead_us"] / (1e3 * sv["bound_median_ms"])
+        )
+        assert sv["serving_under_3pct"] == (sv["serving_overhead_ratio"] < 0.03)
+        for side in ("serving", "call"):
+            lo, hi = sv[f"{side}_over_bound_ci95"]
+            assert 0 < lo <= hi
+    else:
+        assert "serving" not in data
     section = yaml.safe_load(prof.read_text())
     assert section["sources"]["host-runtime-bench"]["kind"] == "measured"
     names = [v["name"] for v in section["variants"]]
@@ -215,6 +232,8 @@ def test_the_function_is_the_command_and_tables_read_recorded_runs(bundle_dir, c
         print_tables(json.loads(recorded.read_text()))
     out = capsys.readouterr().out
     assert "switching" in out and out.count("memory (MB)") >= 2
+    if result.runtime == "engine":
+        assert "per-call cost over the bound engine call" in out
 
 
 def test_profile_section_needs_a_frequency():

@@ -228,3 +228,132 @@ def test_aarch64_runner_under_qemu_equals_pytorch_for_every_set(bundle, capsys):
     result = json.loads(out)
     assert set(result["sets"]) == {"dense", *bundle.sets}
     assert all(e <= 1e-4 for e in result["sets"].values()), result
+
+
+# ---- the data file's checksums, verified once per export (engine.c's verified stamp)
+STAMP_MIN_AGE_S = 2  # engine.c: a data file's ctime this old before it is stamped
+
+
+@pytest.fixture(scope="module")
+def aged(bundle, tmp_path_factory):
+    """Exports written more than STAMP_MIN_AGE_S ago (so the runner stamps them), one per
+    test that changes its own."""
+    import time
+
+    root = tmp_path_factory.mktemp("aged")
+    names = ["host-tamper", "aarch64-linux-tamper", "forged", "engine"]
+    out = {n: export_bundle(bundle, root / n) for n in names}
+    time.sleep(STAMP_MIN_AGE_S + 0.2)
+    return out
+
+
+@pytest.fixture(scope="module")
+def runners(tmp_path_factory):
+    """The runner per target, built once: the host's, and aarch64's (under qemu-aarch64)."""
+    built = {}
+
+    def get(target):
+        if target not in built:
+            if target != "host":
+                assert shutil.which("qemu-aarch64"), (
+                    "qemu-aarch64 missing: apt-get install qemu-user"
+                )
+                assert R.zig_cc() is not None, R.ZIG_HINT
+            built[target] = R.build_runner(target, tmp_path_factory.mktemp(target) / "runner")
+        return built[target]
+
+    return get
+
+
+def _flip_keeping_size_and_mtime(path, offset):
+    """Change one byte in place, then put the file's mtime (and atime) back."""
+    st = os.stat(path)
+    with open(path, "r+b") as fh:
+        fh.seek(offset)
+        byte = fh.read(1)
+        fh.seek(offset)
+        fh.write(bytes([byte[0] ^ 0xFF]))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    after = os.stat(path)
+    assert (after.st_size, after.st_mtime_ns) == (st.st_size, st.st_mtime_ns)
+
+
+def _pool_offset(d):
+    """The byte holding the sign of the decoder's largest weight (the backbone is pruned:
+    many weights are zero, and a flipped bit of a zero barely moves the logits)."""
+    a = next(a for a in _header(d)["arrays"] if a["name"] == "decoder.pool")
+    data = (d / "arrays.bin").read_bytes()[a["offset"] : a["offset"] + a["nbytes"]]
+    return a["offset"] + 4 * int(np.abs(np.frombuffer(data, "<f4")).argmax()) + 3
+
+
+@pytest.mark.parametrize("target", ["host", "aarch64-linux"])
+def test_the_runner_verifies_once_and_still_refuses_bytes_changed_under_the_stamp(
+    target, aged, runners
+):
+    """The first run of an export old enough hashes it and stamps it; later runs trust the
+    stamp. Bytes changed in place with size and mtime put back (os.utime) change ctime: the
+    runner hashes again and refuses, naming the array."""
+    from lab.runtime.export import VERIFIED
+
+    d = aged[f"{target}-tamper"]
+    prefix = R.launcher(target)
+    binary = runners(target)
+    first = R.run_runner(binary, d, "bp", runs=1, warmup=0, prefix=prefix)
+    stamp = (d / VERIFIED).read_text()
+    st = os.stat(d / "arrays.bin")
+    assert f"inode {st.st_ino} " in stamp and f"size {st.st_size} " in stamp
+    again = R.run_runner(binary, d, "bp", runs=1, warmup=0, prefix=prefix)
+    assert again["checksum"] == first["checksum"] and (d / VERIFIED).read_text() == stamp
+    _flip_keeping_size_and_mtime(d / "arrays.bin", _pool_offset(d))
+    with pytest.raises(R.RunnerError, match=r"array 'decoder\.pool'.*sha256"):
+        R.run_runner(binary, d, "bp", runs=1, warmup=0, prefix=prefix)
+    assert (d / VERIFIED).read_text() == stamp  # a refused export is not stamped
+
+
+def test_a_stamp_naming_the_file_as_it_is_skips_the_hashing(aged, host_runner):
+    """What the stamp saves, shown by a stamp rewritten for changed bytes (what no user code
+    can produce without writing the stamp itself): the runner trusts it and runs them (dense:
+    every weight); a header one byte off the one stamped gets the bytes hashed, and refused."""
+    from lab.runtime.export import VERIFIED
+
+    d = aged["forged"]
+    first = R.run_runner(host_runner, d, "dense", runs=1, warmup=0)
+    stamp = (d / VERIFIED).read_text()
+    _flip_keeping_size_and_mtime(d / "arrays.bin", _pool_offset(d))
+    ns = os.stat(d / "arrays.bin").st_ctime_ns
+    forged = re.sub(r"ctime \d+\.\d+", f"ctime {ns // 10**9}.{ns % 10**9:09d}", stamp)
+    assert forged != stamp
+    (d / VERIFIED).write_text(forged)
+    trusted = R.run_runner(host_runner, d, "dense", runs=1, warmup=0)
+    assert trusted["checksum"] != first["checksum"]  # the changed weight ran, unhashed
+    (d / "header.json").write_text((d / "header.json").read_text() + " ")
+    with pytest.raises(R.RunnerError, match=r"array 'decoder\.pool'.*sha256"):
+        R.run_runner(host_runner, d, "dense", runs=1, warmup=0)
+
+
+def test_the_ctypes_engine_shares_the_stamp_and_its_refusals(aged):
+    from lab.runtime import engine as E
+    from lab.runtime.export import VERIFIED
+
+    if E.library() is None:
+        pytest.skip(f"native engine unavailable: {E.status()}")
+    d = aged["engine"]
+    E.Engine(d).close()
+    assert (d / VERIFIED).is_file()
+    _flip_keeping_size_and_mtime(d / "arrays.bin", _pool_offset(d))
+    with pytest.raises(E.EngineError, match=r"array 'decoder\.pool'.*sha256"):
+        E.Engine(d)
+
+
+def test_a_fresh_export_is_hashed_but_not_stamped(bundle, host_runner, tmp_path):
+    """Within STAMP_MIN_AGE_S of its last change the data file's ctime could still be
+    shared by a later write in the same clock tick: no stamp yet."""
+    import time
+
+    from lab.runtime.export import VERIFIED
+
+    t0 = time.time()
+    d = export_bundle(bundle, tmp_path / "export")
+    R.run_runner(host_runner, d, "bp", runs=1, warmup=0)
+    if time.time() - t0 < STAMP_MIN_AGE_S - 0.5:  # a loaded machine may take longer
+        assert not (d / VERIFIED).exists()
