@@ -272,14 +272,18 @@ def write_report(
     notes: list[str] | None = None,
     verdict: str = "",
 ) -> ReportFiles:
-    """Write ``report.html`` (images embedded as base64 PNG), ``report.md`` and the PNGs."""
-    out.mkdir(parents=True, exist_ok=True)
-    fig_dir = out / "figures"
-    fig_dir.mkdir(exist_ok=True)
+    """Write ``report.html`` (images embedded as base64 PNG), ``report.md`` and the PNGs.
+
+    Each file is written whole and renamed into place: a symbolic link at its name is
+    replaced, never followed; a ``figures`` that is a link is refused (``RunDirError``)."""
+    from contracts.files import output_dir, sub_dir, write_file
+    from reports.run import RunDirError
+
+    out = output_dir(out, RunDirError)
+    fig_dir = sub_dir(out, "figures", RunDirError)
     fig_ctx, paths = [], []
     for f in figures:
-        path = fig_dir / f"{f.key}.png"
-        path.write_bytes(f.png)
+        path = write_file(fig_dir / f"{f.key}.png", f.png)
         paths.append(path)
         fig_ctx.append(
             {
@@ -300,8 +304,6 @@ def write_report(
         "notes": notes or [],
         "verdict": verdict,
     }
-    html = out / "report.html"
-    html.write_text(_template("report.html.j2").render(**ctx), encoding="utf-8")
-    md = out / "report.md"
-    md.write_text(_template("report.md.j2").render(**ctx), encoding="utf-8")
+    html = write_file(out / "report.html", _template("report.html.j2").render(**ctx))
+    md = write_file(out / "report.md", _template("report.md.j2").render(**ctx))
     return ReportFiles(html, md, paths)

@@ -6,7 +6,6 @@ a Parquet dataset partitioned by profile with one row per finished cell.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ import pandas as pd
 from contracts.workloads import CONTINUOUS
 from reports.plots import Figure, _pyplot, _render, pareto_front
 from reports.render import Cell, TableBlock, fmt
-from reports.run import RunDirError
+from reports.run import RunDirError, read_json
 
 GROUP = ["profile", "battery_model", "workload", "policy"]
 # Axes a sweep may vary, in the order the battery-life figure shows them.
@@ -61,7 +60,7 @@ def load_sweep(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     root = Path(path)
     manifest: dict[str, Any] = {}
     if (root / "sweep.json").is_file():
-        manifest = json.loads((root / "sweep.json").read_text(encoding="utf-8"))
+        manifest = read_json(root / "sweep.json")
     cells = root / "cells"
     if not cells.is_dir() or not any(cells.rglob("*.parquet")):
         raise RunDirError(f"{root}: a sweep directory with no finished cells in {cells}")
