@@ -27,13 +27,14 @@ the SHA-256 checks of the weight files ``checksums`` records. Each reader turns
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from contracts import strict_json
 
 FORMAT = "rt3lab-bundle"
 VERSION = 1
@@ -44,6 +45,14 @@ SET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 # the sections lab's reader needs beside ``sets`` (the simulator reads only ``sets``)
 SECTIONS = ("model", "reference", "baselines", "provenance")
 SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+# The largest rt3-transformer config a bundle may name, checked before any layer is built
+# (``"layers": 1000000`` would otherwise build a million layers, over 11 GB, before the
+# weights are compared): far above RT3's model (vocab 33,278, emb 800, ff 200, 2 layers,
+# 4 heads); the engine's loader allows each up to 2**24.
+MODEL_SIZE_BOUNDS = {"vocab_size": 1 << 24, "emb": 1 << 16, "ff": 1 << 18, "layers": 256,
+                     "heads": 1 << 10}  # fmt: skip
+# a manifest is a few KiB; anything past this is not one (and /dev/zero never ends)
+MAX_MANIFEST_BYTES = 16 << 20
 
 
 class ManifestError(ValueError):
@@ -118,25 +127,29 @@ def read_manifest(root: Path) -> dict[str, Any]:
 
 
 def _parse(index: Path, root: Path) -> Any:
-    """The JSON of ``index``, or a ``ManifestError`` naming the byte or line at fault."""
-    if not index.is_file():
+    """The JSON of ``index`` (strict: ``contracts.strict_json``; a regular file of at most
+    ``MAX_MANIFEST_BYTES``), or a ``ManifestError`` naming the byte, line or field at fault."""
+    if not index.exists():
         raise ManifestError(f"{index}: not found (is {root} a bundle directory?)")
-    try:
-        text = index.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ManifestError(
-            f"{index}: not UTF-8 JSON (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})"
-        ) from None
-    except OSError as exc:
-        raise ManifestError(f"{index}: cannot read: {exc.strerror or exc}") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ManifestError(
-            f"{index}: not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
-        ) from None
-    except RecursionError:
-        raise ManifestError(f"{index}: not valid JSON: nested too deeply") from None
+    return strict_json.read(index, MAX_MANIFEST_BYTES, ManifestError)
+
+
+def check_model_sizes(config: dict[str, Any], where: str) -> None:
+    """Each size of a model ``config`` within ``MODEL_SIZE_BOUNDS`` (other checks are the
+    model's own).
+
+    >>> try:
+    ...     check_model_sizes({"vocab_size": 50, "layers": 10**6}, "bundle.json")
+    ... except ManifestError as exc:
+    ...     print(exc)
+    bundle.json: field model.config.layers is 1000000; rt3lab builds at most 256
+    """
+    for key, bound in MODEL_SIZE_BOUNDS.items():
+        value = config.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value > bound:
+            raise ManifestError(
+                f"{where}: field model.config.{key} is {value}; rt3lab builds at most {bound}"
+            )
 
 
 def require_sections(doc: dict[str, Any], index: Path) -> None:

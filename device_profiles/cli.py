@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
 
+from contracts import strict_json
 from termout import format_option, print_table
 
 app = typer.Typer(help="Device profiles: boards as validated data.", no_args_is_help=True)
@@ -38,7 +38,7 @@ def list_profiles(
             }
         )
     if as_json:
-        typer.echo(json.dumps(rows, indent=2))
+        typer.echo(strict_json.dumps(rows, indent=2))
         return
     table = Table(title="Shipped device profiles")
     for col in ("name", "board", "soc", "levels", "max MHz", "battery Wh", "variants"):
@@ -72,7 +72,7 @@ def show(
 
     p = load_profile(profile)
     if as_json:
-        typer.echo(json.dumps(p.model_dump(mode="json", exclude_none=True), indent=2))
+        typer.echo(strict_json.dumps(p.model_dump(mode="json", exclude_none=True), indent=2))
     else:
         typer.echo(dump_profile(p), nl=False)
     note = deadline_note(p)

@@ -20,8 +20,34 @@ class DuplicateKeyError(yaml.constructor.ConstructorError):
     """A mapping in a YAML document gives the same key twice."""
 
 
+class NestingError(yaml.composer.ComposerError):
+    """A YAML document nests deeper than ``MAX_YAML_DEPTH``."""
+
+
+# YAML files rt3lab reads (profiles, sweeps) are a few KiB and nest a few levels deep.
+MAX_YAML_BYTES = 4 << 20
+MAX_YAML_DEPTH = 64
+
+
 class UniqueKeyLoader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` that refuses duplicate mapping keys instead of keeping the last."""
+    """``yaml.SafeLoader`` that refuses duplicate mapping keys instead of keeping the last,
+    and nesting deeper than ``MAX_YAML_DEPTH`` (PyYAML composes nodes recursively: a deep
+    file would end in a RecursionError)."""
+
+    _depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        """Compose one node, counting how deep it lies."""
+        self._depth += 1
+        try:
+            if self._depth > MAX_YAML_DEPTH:
+                raise NestingError(
+                    None, None, f"nested deeper than {MAX_YAML_DEPTH} levels",
+                    self.peek_event().start_mark,
+                )  # fmt: skip
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         """Build a mapping; a key seen twice raises ``DuplicateKeyError`` at its line."""
@@ -54,24 +80,29 @@ def load_yaml(text: str, source: str, error: type[ValueError] = ValueError) -> A
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown place"
-        kind = "YAML error" if isinstance(exc, DuplicateKeyError) else "YAML syntax error"
+        kind = (
+            "YAML error"
+            if isinstance(exc, DuplicateKeyError | NestingError)
+            else "YAML syntax error"
+        )
         problem = " ".join(str(exc.problem or exc.context or "invalid YAML").split())
         raise error(f"{source}: {kind} at {where}: {problem}") from None
     except yaml.YAMLError as exc:
         raise error(f"{source}: YAML error: {' '.join(str(exc).split())}") from None
+    except RecursionError:  # past the composer's bound: the constructor's own recursion
+        raise error(f"{source}: YAML error: nested too deeply") from None
+    except ValueError as exc:  # an integer of over 4,300 digits, which int() refuses
+        raise error(f"{source}: YAML error: {' '.join(str(exc).split())}") from None
 
 
-def read_text_file(path: Path, error: type[ValueError] = ValueError) -> str:
-    """A file's UTF-8 text; an unreadable or binary file is one ``error`` line naming it."""
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise error(
-            f"{path}: not a UTF-8 text file (byte 0x{exc.object[exc.start]:02x} at offset "
-            f"{exc.start})"
-        ) from None
-    except OSError as exc:
-        raise error(f"{path}: cannot read: {exc.strerror or exc}") from None
+def read_text_file(
+    path: Path, error: type[ValueError] = ValueError, max_bytes: int = MAX_YAML_BYTES
+) -> str:
+    """A file's UTF-8 text; an unreadable, binary or special file (a FIFO, a device) or one
+    over ``max_bytes`` is one ``error`` line naming it."""
+    from contracts.files import read_text
+
+    return read_text(path, max_bytes, error)
 
 
 def shipped_profiles() -> dict[str, Path]:
@@ -134,8 +165,9 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
             continue
         msg = _message(err)
         got = err.get("input")
+        text = repr(got) if len(repr(got)) <= 60 else f"{repr(got)[:57]}..."  # 10**400
         shown = (
-            "" if err["type"] in ("missing",) or isinstance(got, dict | list) else f", got {got!r}"
+            "" if err["type"] in ("missing",) or isinstance(got, dict | list) else f", got {text}"
         )
         lines.append(f"{source}: {path or '<profile>'}: {msg}{shown}")
     return "; ".join(" ".join(line.split()) for line in lines)

@@ -139,6 +139,16 @@ def build_app() -> typer.Typer:
     return app
 
 
+def _interrupted(exc: BaseException) -> bool:
+    """Whether a KeyboardInterrupt is in ``exc``'s chain (typer exits 130 on one, silently)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, KeyboardInterrupt):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point with meaningful exit codes."""
     from lab.host.threads import configure_openmp
@@ -157,6 +167,10 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         typer.echo("rt3lab: interrupted", err=True)
         sys.exit(130)
+    except SystemExit as exc:
+        if exc.code == 130 and _interrupted(exc):  # typer's exit for a Ctrl-C in a command
+            typer.echo("rt3lab: interrupted", err=True)
+        raise
     except (ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError) as exc:
         # Bad input: every package raises ValueError subclasses naming what was wrong.
         if debug:

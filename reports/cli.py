@@ -15,10 +15,13 @@ def report(
     out: Path | None = typer.Option(
         None, "--out", help="Where to write report.html and report.md (default RUN_DIR/report)."
     ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace a report already in --out (else refused)."
+    ),
 ) -> None:
     """Write a self-contained HTML report and a Markdown summary of a run or a sweep."""
     from reports.report import build_report
 
-    files = build_report(run_dir, out if out is not None else run_dir / "report")
+    files = build_report(run_dir, out if out is not None else run_dir / "report", overwrite)
     typer.echo(f"report: {files.html}")
     typer.echo(f"summary: {files.markdown}")

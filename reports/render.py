@@ -314,14 +314,18 @@ def write_report(
     verdict: Verdict | None = None,
 ) -> ReportFiles:
     """Write ``report.html`` (images embedded as base64 PNG), ``report.md`` and the PNGs:
-    the verdict, then the tables, then the figures by section."""
-    out.mkdir(parents=True, exist_ok=True)
-    fig_dir = out / "figures"
-    fig_dir.mkdir(exist_ok=True)
+    the verdict, then the tables, then the figures by section.
+
+    Each file is written whole and renamed into place: a symbolic link at its name is
+    replaced, never followed; a ``figures`` that is a link is refused (``RunDirError``)."""
+    from contracts.files import output_dir, sub_dir, write_file
+    from reports.run import RunDirError
+
+    out = output_dir(out, RunDirError)
+    fig_dir = sub_dir(out, "figures", RunDirError)
     paths = []
     for f in figures:
-        path = fig_dir / f"{f.key}.png"
-        path.write_bytes(f.png)
+        path = write_file(fig_dir / f"{f.key}.png", f.png)
         paths.append(path)
     ctx = {
         "title": title,
@@ -332,8 +336,6 @@ def write_report(
         "notes": notes or [],
         "verdict": verdict,
     }
-    html = out / "report.html"
-    html.write_text(_template("report.html.j2").render(**ctx), encoding="utf-8")
-    md = out / "report.md"
-    md.write_text(_template("report.md.j2").render(**ctx), encoding="utf-8")
+    html = write_file(out / "report.html", _template("report.html.j2").render(**ctx))
+    md = write_file(out / "report.md", _template("report.md.j2").render(**ctx))
     return ReportFiles(html, md, paths)

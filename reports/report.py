@@ -28,12 +28,16 @@ from reports.sweep_summary import is_sweep_dir, load_sweep, sweep_figures, sweep
 from reports.verdict import Verdict, build_verdict, provenance_sentence
 
 
-def build_report(run_dir: str | Path, out: str | Path) -> ReportFiles:
+def build_report(run_dir: str | Path, out: str | Path, overwrite: bool = False) -> ReportFiles:
     """Write ``report.html`` and ``report.md`` for a run directory (or a sweep's) to ``out``.
 
-    Raises ``RunDirError`` (a ValueError) naming what is missing or malformed.
+    A report already in ``out`` is refused unless ``overwrite``. Raises ``RunDirError`` (a
+    ValueError) naming what is missing or malformed.
     """
+    from contracts.files import refuse_existing
+
     src, dst = Path(run_dir), Path(out)
+    refuse_existing([dst / "report.html", dst / "report.md"], overwrite, RunDirError)
     if not (src / "results.json").is_file() and src.is_dir() and is_sweep_dir(src):
         df, manifest = load_sweep(src)
         return write_report(

@@ -5,7 +5,6 @@ Reports read files only (JSON, Parquet, CSV, YAML); they never import the simula
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,19 +52,22 @@ class RunData:
         return None
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise RunDirError(
-            f"{path}: not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
-        ) from None
+# A run's JSON files (results.json and the records beside it) are KiB to a few MiB.
+MAX_JSON_BYTES = 64 << 20
+
+
+def read_json(path: Path) -> Any:
+    """Strict JSON (``contracts.strict_json``) of a regular file of at most
+    ``MAX_JSON_BYTES``."""
+    from contracts import strict_json
+
+    return strict_json.read(path, MAX_JSON_BYTES, RunDirError)
 
 
 def _read_optional_json(path: Path, kind: type) -> Any:
     if not path.is_file():
         return None
-    data = _read_json(path)
+    data = read_json(path)
     if not isinstance(data, kind):
         raise RunDirError(f"{path}: expected a JSON {kind.__name__}, got {type(data).__name__}")
     return data
@@ -112,7 +114,8 @@ def _tables(directory: Path, records: list[dict[str, Any]]) -> dict[str, pd.Data
         names[series_stem(policy, nth)] = policy if nth == 1 else f"{policy} ({nth})"
     for p in sorted(directory.iterdir()):
         name = names.get(p.stem, p.stem)
-        if p.suffix in (".parquet", ".csv") and name not in out:
+        # is_file: a regular file (a named pipe would block the reader)
+        if p.suffix in (".parquet", ".csv") and name not in out and p.is_file():
             out[name] = _read_table(p)
     return out
 
@@ -131,14 +134,18 @@ def load_run(path: str | Path) -> RunData:
             f"{root}: no results.json (a run directory holds the simulator's results; "
             "write one with `rt3lab simulate --out DIR` or `rt3lab demo`)"
         )
-    records = _check_records(results_path, _read_json(results_path))
+    records = _check_records(results_path, read_json(results_path))
     profile = None
     profile_path = root / "profile.yaml"
     if profile_path.is_file():
+        from contracts.files import read_text
+
         try:
-            profile = yaml.safe_load(profile_path.read_text(encoding="utf-8"))
+            profile = yaml.safe_load(read_text(profile_path, MAX_JSON_BYTES, RunDirError))
         except yaml.YAMLError as exc:
             raise RunDirError(f"{profile_path}: not valid YAML: {exc}") from None
+        except RecursionError:
+            raise RunDirError(f"{profile_path}: not valid YAML: nested too deeply") from None
         if not isinstance(profile, dict):
             raise RunDirError(f"{profile_path}: expected a mapping at the top level")
     meter_trace = None

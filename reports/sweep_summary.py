@@ -6,7 +6,6 @@ a Parquet dataset partitioned by profile with one row per finished cell.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ from reports.axes import plain_ticks, pyplot, render
 from reports.pareto import pareto_front
 from reports.plots import Figure
 from reports.render import Cell, TableBlock, fmt
-from reports.run import RunDirError
+from reports.run import RunDirError, read_json
 
 GROUP = ["profile", "battery_model", "workload", "policy"]
 SWEEP_SECTION = "Sweep figures"
@@ -65,7 +64,7 @@ def load_sweep(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     root = Path(path)
     manifest: dict[str, Any] = {}
     if (root / "sweep.json").is_file():
-        manifest = json.loads((root / "sweep.json").read_text(encoding="utf-8"))
+        manifest = read_json(root / "sweep.json")
     cells = root / "cells"
     if not cells.is_dir() or not any(cells.rglob("*.parquet")):
         raise RunDirError(f"{root}: a sweep directory with no finished cells in {cells}")

@@ -4,12 +4,13 @@ same discharge; the Thevenin battery against PyBaMM's ECM solve of the same disc
 
 from __future__ import annotations
 
-import json
 import statistics
 import time
 from typing import Any
 
 import typer
+
+from contracts import strict_json
 
 app = typer.Typer()
 
@@ -348,7 +349,7 @@ def simulator(
         poisson,
     )
     if as_json:
-        typer.echo(json.dumps(out, indent=2))
+        typer.echo(strict_json.dumps(out, indent=2))
         return
     print_bench(out)
 

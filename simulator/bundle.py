@@ -42,9 +42,14 @@ def _check_files(root: Path, index: Path, data: dict[str, Any]) -> None:
 def _number(path: Path, where: str, value: Any, required: bool) -> float | None:
     if value is None and not required:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise SimulatorInputError(f"{path}: {where}: expected a number (finite), got {value!r}")
-    return float(value)
+    try:  # a JSON integer past a double's range (10**400) overflows float()
+        number = None if isinstance(value, bool) else float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        number = None
+    if number is None or not isinstance(value, int | float) or not math.isfinite(number):
+        shown = repr(value) if len(repr(value)) <= 40 else f"{repr(value)[:40]}..."
+        raise SimulatorInputError(f"{path}: {where}: expected a number (finite), got {shown}")
+    return number
 
 
 def bundle_provenance(path: Path, data: dict[str, Any]) -> Any:

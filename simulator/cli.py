@@ -69,13 +69,22 @@ def simulate(
         False, "--compare", help="Run rt3 and every baseline the variants allow; one table."
     ),
     out: Path = typer.Option(None, "--out", help="Write results.json, timeseries/, events/ here."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace the results already in --out (else refused)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print only JSON."),
     fmt: str = format_option(),
 ) -> None:
     """Simulate a battery discharge under DVFS with run-time pattern-set switching."""
     import simulator
+    from contracts import strict_json
     from device_profiles import load_profile
+    from simulator.results import check_run_dir
+    from simulator.workload import check_seed
 
+    check_seed(seed, "--seed")
+    if out is not None:  # refused before the simulation, not after it
+        check_run_dir(out, overwrite)
     prof = load_profile(profile)
     extra = None
     if bundle is not None:
@@ -104,11 +113,11 @@ def simulate(
         _warn_if_only_misses(prof, extra, workload)
     results = [r for r in runs if not isinstance(r, NoTableWithinBound)]
     if out is not None and results:
-        simulator.write_run(out, results)
+        simulator.write_run(out, results, overwrite=overwrite)
         _write_provenance(out, profile)
     if as_json:
         data = [_as_json(r, max_accuracy_loss) for r in runs]
-        typer.echo(json.dumps(data if compare else data[0], indent=2))
+        typer.echo(strict_json.dumps(data if compare else data[0], indent=2))
         return
     _table(runs, fmt)
 
@@ -156,19 +165,24 @@ def _write_provenance(out: Path, profile: str) -> None:
     import shlex
     import sys
 
+    from contracts import strict_json
+    from contracts.files import write_file
     from device_profiles import dump_profile, load_profile
+    from simulator.errors import SimulatorInputError
 
-    (out / "profile.yaml").write_text(dump_profile(load_profile(profile)), encoding="utf-8")
+    write_file(out / "profile.yaml", dump_profile(load_profile(profile)))
     commands_file = out / "commands.json"
     commands = {}
-    if commands_file.exists():
+    if commands_file.exists():  # the other commands that wrote this run (the demo's)
         try:
-            commands = json.loads(commands_file.read_text(encoding="utf-8"))
-        except json.JSONDecodeError:
-            commands = {}
+            commands = strict_json.read(commands_file, 1 << 20, SimulatorInputError)
+        except SimulatorInputError:
+            commands = {}  # not a record of commands: replaced by one
+    if not isinstance(commands, dict):
+        commands = {}
     argv = ["rt3lab", *sys.argv[1:]] if sys.argv and "rt3lab" in sys.argv[0] else ["rt3lab"]
     commands["results.json"] = shlex.join(argv)
-    commands_file.write_text(json.dumps(commands, indent=2) + "\n", encoding="utf-8")
+    write_file(commands_file, json.dumps(commands, indent=2) + "\n")
 
 
 def _table(runs: list, fmt: str = "table") -> None:

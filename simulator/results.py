@@ -7,7 +7,6 @@ as ``<policy>-2``, ``<policy>-3``... in list order.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -92,19 +91,51 @@ def frames(rows: list[tuple], events: list[tuple]) -> tuple[Any, Any]:
     return ts, ev
 
 
-def write_run(directory: str | Path, results: list[SimulationResult]) -> Path:
-    """Write results.json, timeseries/<policy>.parquet and events/<policy>.csv."""
-    out = Path(directory)
-    (out / "timeseries").mkdir(parents=True, exist_ok=True)
-    (out / "events").mkdir(parents=True, exist_ok=True)
+def check_run_dir(directory: str | Path, overwrite: bool = False, create: bool = False) -> Path:
+    """``directory`` as a run directory to write (created with ``create``): a directory or
+    nothing yet, without ``results.json`` unless ``overwrite`` (a result on disk is never
+    replaced unasked)."""
+    from contracts.files import output_dir, refuse_existing
+    from simulator.errors import SimulatorInputError
+
+    out = output_dir(directory, SimulatorInputError, create=create)
+    refuse_existing([out / "results.json"], overwrite, SimulatorInputError)
+    return out
+
+
+def write_run(
+    directory: str | Path, results: list[SimulationResult], overwrite: bool = False
+) -> Path:
+    """Write results.json, timeseries/<policy>.parquet and events/<policy>.csv.
+
+    An existing ``results.json`` is refused unless ``overwrite`` (then the tables of the
+    earlier run that this one does not write again are removed). Each file is written whole
+    and renamed into place, so a symbolic link there is replaced, never followed; a
+    ``timeseries`` or ``events`` that is a link is refused.
+    """
+    from contracts import strict_json
+    from contracts.files import replacing, sub_dir, write_file
+    from simulator.errors import SimulatorInputError
+
+    out = check_run_dir(directory, overwrite, create=True)
+    ts_dir = sub_dir(out, "timeseries", SimulatorInputError)
+    ev_dir = sub_dir(out, "events", SimulatorInputError)
     seen: dict[str, int] = {}
+    written: set[Path] = set()
     for r in results:
         seen[r.policy] = seen.get(r.policy, 0) + 1
         stem = series_stem(r.policy, seen[r.policy])
         if r.timeseries is not None:
-            r.timeseries.to_parquet(out / "timeseries" / f"{stem}.parquet", index=False)
+            with replacing(ts_dir / f"{stem}.parquet") as tmp:
+                r.timeseries.to_parquet(tmp, index=False)
+            written.add(ts_dir / f"{stem}.parquet")
         if r.events is not None:
-            r.events.to_csv(out / "events" / f"{stem}.csv", index=False)
+            with replacing(ev_dir / f"{stem}.csv") as tmp:
+                r.events.to_csv(tmp, index=False)
+            written.add(ev_dir / f"{stem}.csv")
+    for stale in [*ts_dir.glob("*.parquet"), *ev_dir.glob("*.csv")]:
+        if stale not in written:  # an earlier run's policy: not part of this result
+            stale.unlink()
     data = [r.model_dump(mode="json") for r in results]
-    (out / "results.json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    write_file(out / "results.json", strict_json.dumps(data, indent=2) + "\n")
     return out

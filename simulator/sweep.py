@@ -21,7 +21,8 @@ import math
 import os
 import time
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, fields
 from functools import cached_property, lru_cache
 from itertools import product
@@ -31,6 +32,12 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from contracts.results import SWEEP_COLUMNS
+
+# The most cells one sweep holds. A sweep is planned, hashed and checked whole before any
+# cell runs (a million cells: minutes and gigabytes before the first); 100,000 is minutes
+# of the bench's small cells, hours of full discharges, more than a study here needs.
+MAX_CELLS = 100_000
+AXES = ("profiles", "policies", "battery_models", "capacities_mah", "workloads", "seeds")
 
 
 class SweepConfigError(ValueError):
@@ -126,18 +133,20 @@ def validate_config(data: dict[str, Any], source: str = "<sweep>") -> SweepConfi
     from simulator.battery import battery_models
     from simulator.policies import policy_names
 
+    _check_lengths(data, source)
     try:
         cfg = SweepConfig.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(x) for x in first["loc"])
         raise SweepConfigError(f"{source}: {where}: {first['msg']}") from None
-    for axis in ("profiles", "policies", "battery_models", "capacities_mah", "workloads", "seeds"):
+    for axis in AXES:
         if not getattr(cfg, axis):
             raise SweepConfigError(
                 f"{source}: {axis}: an empty list makes an empty sweep (0 cells); "
                 "give at least one value or leave the key out"
             )
+    _check_cells(cfg, source)
     for i, policy in enumerate(cfg.policies):
         if policy not in policy_names():
             raise SweepConfigError(
@@ -172,6 +181,39 @@ def validate_config(data: dict[str, Any], source: str = "<sweep>") -> SweepConfi
         raise SweepConfigError(f"{source}: bundle: {cfg.bundle} is not a bundle directory")
     _check_work(cfg, source)
     return cfg
+
+
+def _check_lengths(data: dict[str, Any], source: str) -> None:
+    """Refuse an axis longer than a whole sweep may be, before it is validated value by
+    value (ten million seeds would take minutes and gigabytes to get that far)."""
+    for axis in AXES:
+        values = data.get(axis)
+        if isinstance(values, list) and len(values) > MAX_CELLS:
+            raise SweepConfigError(
+                f"{source}: {axis}: {len(values):,} values, over the {MAX_CELLS:,} cells a "
+                "sweep may hold; split it into several sweeps"
+            )
+
+
+def _check_cells(cfg: SweepConfig, source: str) -> None:
+    """Refuse a cross product over ``MAX_CELLS`` (naming the longest axis) and a seed
+    numpy cannot take."""
+    from simulator.errors import SimulatorInputError
+    from simulator.workload import check_seed
+
+    total = math.prod(len(getattr(cfg, axis)) for axis in AXES)
+    if total > MAX_CELLS:
+        longest = max(AXES, key=lambda axis: len(getattr(cfg, axis)))
+        raise SweepConfigError(
+            f"{source}: {longest}: {len(getattr(cfg, longest)):,} values make {total:,} cells "
+            f"with the other axes, over the {MAX_CELLS:,} a sweep may hold; split it into "
+            "several sweeps"
+        )
+    for i, seed in enumerate(cfg.seeds):
+        try:
+            check_seed(seed, f"seeds[{i}]")
+        except SimulatorInputError as exc:
+            raise SweepConfigError(f"{source}: {exc}") from None
 
 
 def _check_batteries(profile: Any, models: list[str | None], source: str) -> None:
@@ -473,6 +515,29 @@ QUIET_DASK = {
 }
 
 
+@contextmanager
+def _ctrl_c_for_client_only() -> Iterator[None]:
+    """Block SIGINT in this thread while a local cluster starts. The threads the cluster
+    starts (its event loop, the nanny's process watchers) inherit the blocked signal, and so
+    do the worker processes they spawn: a Ctrl-C (sent by the terminal to every process of
+    the group) then reaches only the client, which cancels the sweep and closes the cluster,
+    instead of printing a traceback from every worker. A Ctrl-C during the start is held and
+    delivered when this block ends.
+
+    multiprocessing's resource tracker, started with the first worker, unblocks SIGINT in
+    the thread that starts it (``resource_tracker.ensure_running``): it is started here
+    first, so the cluster's threads keep the signal blocked."""
+    import signal
+    from multiprocessing import resource_tracker
+
+    resource_tracker.ensure_running()
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+
+
 def start_client(
     scheduler: str = "local", workers: int | None = None, processes: bool = True
 ) -> Any:
@@ -488,7 +553,8 @@ def start_client(
     import dask
 
     n = workers or min(2, os.cpu_count() or 1)
-    with warnings.catch_warnings(), dask.config.set(QUIET_DASK):
+    quiet_workers = _ctrl_c_for_client_only() if processes else nullcontext()
+    with warnings.catch_warnings(), dask.config.set(QUIET_DASK), quiet_workers:
         # Without a dashboard the scheduler still serves health routes; when port 8787 is
         # taken it picks another and warns, which is noise here.
         warnings.filterwarnings("ignore", message="Port 8787 is already in use")
@@ -503,6 +569,23 @@ def start_client(
     client.run(warm_up)
     _warm_client()
     return client
+
+
+def close_client(client: Any) -> None:
+    """Close ``client`` and, for a local cluster, the cluster too. distributed's own logs
+    are off meanwhile: after a Ctrl-C its scheduler reports, at CRITICAL, results it can no
+    longer send to the client that is closing, a traceback the user did not ask for."""
+    import logging
+
+    cluster = getattr(client, "cluster", None)
+    was = logging.root.manager.disable
+    logging.disable(logging.CRITICAL)
+    try:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    finally:
+        logging.disable(was)
 
 
 # How long finished batches may wait on the client before they are written. Writing a
@@ -564,10 +647,10 @@ def run_sweep(
     again."""
     from dask.distributed import as_completed
 
-    every_s = write_interval(write_every_s)
+    from contracts.files import output_dir, write_file
 
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    every_s = write_interval(write_every_s)
+    out = output_dir(out, SweepConfigError)
     t0 = time.perf_counter()
     every = cells(cfg)
     ids = [c.cell_id for c in every]
@@ -579,7 +662,7 @@ def run_sweep(
         "cells": len(every),
         "config": cfg.model_dump(),
     }
-    (out / "sweep.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+    write_file(out / "sweep.json", json.dumps(manifest, indent=1))
     done = finished_cell_ids(out)
     retry = failed_cells(out) & set(ids) if retry_failed else set()
     done -= retry

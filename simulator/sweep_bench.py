@@ -3,7 +3,6 @@ over the same cells in the same run."""
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import tempfile
@@ -11,6 +10,8 @@ import time
 from typing import Any
 
 import typer
+
+from contracts import strict_json
 
 app = typer.Typer()
 
@@ -85,7 +86,7 @@ def _cluster_runs(
 ) -> tuple[float, list[dict[str, float]]]:
     """Start a LocalCluster, then ``repeats`` pairs of (serial loop, sweep on the cluster)
     side by side; returns the start-up seconds and one record per pair."""
-    from simulator.sweep import start_client
+    from simulator.sweep import close_client, start_client
 
     t0 = time.perf_counter()
     client = start_client("local", workers, processes=processes)
@@ -105,9 +106,7 @@ def _cluster_runs(
                 run["cpu_efficiency"] = serial_cpu / (run["client_cpu_s"] + run["workers_cpu_s"])
             runs.append({k: round(v, 4) for k, v in run.items()})
     finally:
-        cluster = client.cluster
-        client.close()
-        cluster.close()
+        close_client(client)
     return started, runs
 
 
@@ -156,7 +155,7 @@ def sweep(
         "load_average": load,
     }
     if as_json:
-        typer.echo(json.dumps(record))
+        typer.echo(strict_json.dumps(record))
         return
 
     from rich.table import Table

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
 
 import termout
+from contracts import strict_json
 
 app = typer.Typer()
 
@@ -43,8 +43,11 @@ def sweep(
     cells are retried."""
     from rich.progress import BarColumn, MofNCompleteColumn, TimeRemainingColumn
 
+    from contracts.files import output_dir
     from simulator.sweep import (
+        SweepConfigError,
         cells,
+        close_client,
         failed_cells,
         finished_cell_ids,
         load_sweep_config,
@@ -55,6 +58,7 @@ def sweep(
 
     cfg = load_sweep_config(config)
     write_interval(write_every)  # refused before a cluster starts
+    output_dir(out, SweepConfigError, create=False)  # as is --out where a file stands
     total = len(cells(cfg))
     done = finished_cell_ids(out) - (failed_cells(out) if retry_failed else set())
     pending = total - len(done & {c.cell_id for c in cells(cfg)})
@@ -81,10 +85,7 @@ def sweep(
                 write_every_s=write_every,
             )
     finally:
-        cluster = getattr(client, "cluster", None)
-        client.close()
-        if cluster is not None:
-            cluster.close()
+        close_client(client)
     record = {
         "out": str(summary.out),
         "cells": summary.total,
@@ -97,7 +98,7 @@ def sweep(
         "wall_s": round(summary.wall_s, 3),
     }
     if as_json:
-        typer.echo(json.dumps(record))
+        typer.echo(strict_json.dumps(record))
         return
     typer.echo(
         f"sweep: {summary.ran} cells run ({summary.retried} retried after an error), "

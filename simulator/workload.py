@@ -13,6 +13,7 @@ as a deadline miss; the processor never queues more than the request in hand.
 from __future__ import annotations
 
 import csv
+import io
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,6 +102,16 @@ class Workload:
     period_s: float | None = None
 
 
+# A request period (periodic) or mean gap (Poisson) rt3lab simulates: from 1 us (past a
+# MHz, no inference finishes; arrival times lose their precision) to a week (beyond it the
+# battery's self-discharge, which no model here has, would dominate; periodic:1e-300 once
+# put its second request at t = 1e300 s, where a clock in float s cannot count).
+MIN_PERIOD_S = 1e-6
+MAX_PERIOD_S = 7 * 86400.0
+# Trace files: a CSV of request times, at most this large (about 4 million requests).
+MAX_TRACE_BYTES = 64 << 20
+
+
 def _rate(spec: str, text: str) -> float:
     try:
         hz = float(text)
@@ -108,15 +119,42 @@ def _rate(spec: str, text: str) -> float:
         raise SimulatorInputError(f"workload {spec!r}: rate {text!r} is not a number") from None
     if not (hz > 0 and math.isfinite(hz)):
         raise SimulatorInputError(f"workload {spec!r}: rate must be a positive finite Hz")
+    if not MIN_PERIOD_S <= 1.0 / hz <= MAX_PERIOD_S:
+        raise SimulatorInputError(
+            f"workload {spec!r}: rate {hz:g} Hz is one request every {1.0 / hz:g} s; expected "
+            f"{1.0 / MAX_PERIOD_S:.3g} to {1.0 / MIN_PERIOD_S:g} Hz (a period from 1 us to 7 days)"
+        )
     return hz
+
+
+# numpy's seeds are non-negative; a sweep keeps a seed in an int64 column.
+MAX_SEED = 2**63 - 1
+
+
+def check_seed(seed: object, name: str = "seed") -> int:
+    """``seed`` when it is an integer from 0 to ``MAX_SEED``; else one error naming ``name``.
+
+    >>> check_seed(7)
+    7
+    >>> check_seed(-1, "--seed")
+    Traceback (most recent call last):
+    ...
+    simulator.errors.SimulatorInputError: --seed: expected an integer from 0 to 2**63 - 1, got -1
+    """
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise SimulatorInputError(f"{name}: expected an integer from 0 to 2**63 - 1, got {seed!r}")
+    return seed
 
 
 def read_trace(path: str | Path) -> list[float]:
     """Request times (s) from a CSV with a ``time_s`` column; sorted and non-negative."""
+    from contracts.files import read_text
+
     p = Path(path)
-    if not p.is_file():
+    if not p.exists():
         raise SimulatorInputError(f"{p}: no such trace file")
-    with p.open(newline="", encoding="utf-8") as fh:
+    text = read_text(p, MAX_TRACE_BYTES, SimulatorInputError)  # no FIFO, no /dev/zero
+    with io.StringIO(text, newline="") as fh:
         reader = csv.DictReader(fh)
         if reader.fieldnames is None or "time_s" not in reader.fieldnames:
             raise SimulatorInputError(
@@ -149,6 +187,7 @@ def read_trace(path: str | Path) -> list[float]:
 
 def parse_workload(spec: str, seed: int = 0) -> Workload:
     """Parse a workload spec string (its forms: ``contracts.workloads``)."""
+    check_seed(seed)
     kind, _, arg = spec.partition(":")
     if kind == CONTINUOUS and not arg:
         return Workload(spec, kind, None)

@@ -434,7 +434,7 @@ def step_report(st: DemoState) -> str:
     """Write the HTML report and the Markdown summary."""
     from reports import build_report
 
-    files = build_report(st.plan.run_dir, st.plan.report_dir)
+    files = build_report(st.plan.run_dir, st.plan.report_dir, overwrite=True)
     st.report_html = files.html
     return f"report {files.html}"
 

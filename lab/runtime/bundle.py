@@ -90,6 +90,8 @@ def check_model(model: object, where: str) -> None:
         from lab.model.transformer import ModelConfigError, RT3Config
 
         conf = {k: v for k, v in config.items() if k != "seed"}
+        with M.errors_as(BundleError):
+            M.check_model_sizes(conf, where)
         try:
             RT3Config.from_dict(conf)
         except (ModelConfigError, TypeError) as exc:
@@ -327,7 +329,7 @@ class Bundle:
             "provenance": self.provenance,
             "checksums": {f: file_sha256(root / f) for f in files},
         }
-        (root / "bundle.json").write_text(json.dumps(doc, indent=2) + "\n")
+        (root / "bundle.json").write_text(json.dumps(doc, indent=2, allow_nan=False) + "\n")
         self.path = root
         return root
 
@@ -398,8 +400,8 @@ def _check_number(value: object, where: str, name: str) -> None:
     if value is None and nullable:
         return
     ok = isinstance(value, int) if integral else isinstance(value, int | float)
-    if isinstance(value, bool) or not ok or value < 0:  # type: ignore[operator]
-        kind = "a non-negative integer" if integral else "a non-negative number"
+    if isinstance(value, bool) or not ok or not 0 <= value < math.inf:  # type: ignore[operator]
+        kind = "a non-negative integer" if integral else "a non-negative finite number"
         raise BundleError(f"{where} is {value!r}, expected {kind}{' or null' * nullable}")
 
 

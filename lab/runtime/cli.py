@@ -9,11 +9,11 @@ architecture) and prints each set's ``max_rel_err`` against PyTorch masked-dense
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
 
+from contracts import strict_json
 from lab.host.threads import threads_option
 
 app = typer.Typer()
@@ -32,7 +32,7 @@ def export_cmd(
 
     result = export(bundle, out)
     if json_out:
-        typer.echo(json.dumps(result.as_dict()))
+        typer.echo(strict_json.dumps(result.as_dict()))
     else:
         typer.echo(
             f"wrote {result.out}: {result.arrays} arrays, {result.bytes} bytes, sets {result.sets}"
@@ -65,7 +65,7 @@ def verify_cmd(
 
     result = verify(Bundle.load(bundle), target, threads=threads)
     if json_out:
-        typer.echo(json.dumps(result))
+        typer.echo(strict_json.dumps(result))
     else:
         from rich.console import Console
         from rich.table import Table

@@ -43,6 +43,7 @@ import hashlib
 import json
 import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -64,6 +65,15 @@ DTYPES = {"float32": np.dtype("<f4"), "int32": np.dtype("<i4")}
 LINEARS = ("self_attn.in_proj", "self_attn.out_proj", "linear1", "linear2")
 MODEL_FIELDS = ("vocab_size", "emb", "ff", "layers", "heads")
 DEFAULT_BLOCK = 32  # the pool's block height for layers no set prunes
+# The engine loader's bounds (engine.c), which read_export applies too.
+MAX_HEADER = 16 << 20
+MAX_DEPTH = 32
+MAX_DATA = 1 << 40
+MAX_MODEL_SIZE = 1 << 24
+MAX_ELEMENTS = 1 << 40
+MAX_OFFSET = 1 << 50
+MAX_SETS = 4096
+SET_NAME_CHARS = re.compile(r"^[A-Za-z0-9._-]{1,99}$")
 
 
 class ExportError(ValueError):
@@ -119,8 +129,12 @@ def write_export(
     """
     import torch
 
+    from contracts.files import new_path
+
     out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+    if out.is_symlink() or not out.is_dir():
+        new_path(out, ExportError)  # nothing there, no link, its parent a directory
+    elif any(out.iterdir()):
         raise ExportError(f"{out}: exists and is not an empty directory; choose a new --out")
     model = {"kind": "rt3-transformer", **{f: int(config[f]) for f in MODEL_FIELDS}}
     names = linear_names(model["layers"])
@@ -240,67 +254,90 @@ def _field(where: str, ok: bool, expected: str) -> None:
         raise ExportError(f"header field {where!r}: expected {expected}")
 
 
-def read_export(directory: str | Path) -> Export:
-    """Read and check an export: the header's fields, then every array's dtype, shape,
-    size, offset (inside the data file) and sha256, then the index tables' ranges."""
-    directory = Path(directory)
-    hpath = directory / "header.json"
-    try:
-        raw = hpath.read_bytes()
-    except OSError as exc:
-        raise ExportError(f"{hpath}: cannot read ({exc.strerror or exc})") from None
-    if len(raw) > 16 << 20:
-        raise ExportError(f"{hpath}: over 16 MiB, not a header")
-    try:
-        header = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ExportError(f"{hpath}: not JSON ({exc})") from None
-    _field("format", isinstance(header, dict) and header.get("format") == FORMAT, repr(FORMAT))
-    _field("version", header.get("version") == VERSION, str(VERSION))
+def whole(value: object, lo: int, hi: int) -> int | None:
+    """``value`` as an int when it is a JSON number with a whole value in ``lo..hi`` (the
+    engine's ``jint``: ``8`` and ``8.0`` alike, never ``true``), else None.
+
+    >>> whole(8, 1, 256), whole(8.0, 1, 256), whole(True, 0, 1), whole(300, 1, 256)
+    (8, 8, None, None)
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if value != math.floor(value) or not lo <= value <= hi:
+        return None
+    return int(value)
+
+
+def _header(hpath: Path) -> dict[str, Any]:
+    """``header.json`` read and parsed by the engine loader's rules (``read_export``)."""
+    from contracts import strict_json
+
+    header = strict_json.read(hpath, MAX_HEADER, ExportError, max_depth=MAX_DEPTH)
+    if not isinstance(header, dict):
+        raise ExportError(f"{hpath}: not a JSON object")
+    _field("format", header.get("format") == FORMAT, repr(FORMAT))
+    _field("version", whole(header.get("version"), 0, 1 << 30) == VERSION, str(VERSION))
     _field("data", header.get("data") == DATA, repr(DATA))
     model = header.get("model")
     _field("model.kind", isinstance(model, dict) and model.get("kind") == "rt3-transformer",
            "'rt3-transformer'")  # fmt: skip
     for f in MODEL_FIELDS:
-        v = model.get(f)
-        _field(f"model.{f}", isinstance(v, int) and not isinstance(v, bool) and v > 0,
-               "a positive integer")  # fmt: skip
+        v = whole(model.get(f), 1, MAX_MODEL_SIZE)
+        _field(f"model.{f}", v is not None, f"a positive integer up to {MAX_MODEL_SIZE}")
+        model[f] = v
     _field("model.heads", model["emb"] % model["heads"] == 0, "a divisor of emb")
-    blob = (directory / DATA).read_bytes()
+    return header
+
+
+def _array(e: object, blob: bytes, seen: dict[str, np.ndarray]) -> tuple[str, np.ndarray]:
+    """One entry of ``arrays`` checked against the data file, and its array."""
+    name = e.get("name") if isinstance(e, dict) else None
+    _field("arrays", isinstance(name, str) and len(name.encode()) < 128,
+           "entries with a name (under 128 bytes)")  # fmt: skip
+    where = f"array {name!r}"
+    if name in seen:
+        raise ExportError(f"{where}: listed twice")
+    dt, shape = e.get("dtype"), e.get("shape")
+    if dt not in DTYPES:
+        raise ExportError(f"{where}: dtype {dt!r}, expected float32 or int32")
+    sizes = [whole(s, 0, MAX_ELEMENTS) for s in shape] if isinstance(shape, list) else []
+    if not 1 <= len(sizes) <= 4 or None in sizes:
+        raise ExportError(f"{where}: shape {shape!r}, expected 1 to 4 sizes")
+    if math.prod(sizes) > MAX_ELEMENTS:
+        raise ExportError(f"{where}: shape {shape!r} is too large")
+    off, nbytes = (whole(e.get(k), 0, MAX_OFFSET) for k in ("offset", "nbytes"))
+    if off is None or nbytes is None:
+        raise ExportError(f"{where}: offset and nbytes must be sizes")
+    if nbytes != 4 * math.prod(sizes):
+        raise ExportError(f"{where}: nbytes {nbytes} does not match shape {shape}")
+    if off % 4 or off + nbytes > len(blob):
+        raise ExportError(
+            f"{where}: bytes {off}..{off + nbytes} lie outside {DATA} "
+            f"({len(blob)} bytes; truncated?)"
+        )
+    data = blob[off : off + nbytes]
+    if hashlib.sha256(data).hexdigest() != e.get("sha256"):
+        raise ExportError(f"{where}: sha256 does not match its bytes (tampered?)")
+    return name, np.frombuffer(data, dtype=DTYPES[dt]).reshape(sizes)
+
+
+def read_export(directory: str | Path) -> Export:
+    """Read and check an export by the rules of the engine's loader (``engine.c``), so
+    what one accepts the other does: ``header.json`` a regular file of at most 16 MiB,
+    strict JSON (no byte-order mark, no NaN, nesting at most 32 deep; a key given twice
+    is refused here, where the engine would read the first), then the header's fields,
+    every array's dtype, shape, size, offset (inside the data file, a regular file) and
+    sha256, then the index tables' ranges."""
+    from contracts.files import read_bytes
+
+    directory = Path(directory)
+    header = _header(directory / "header.json")
+    blob = read_bytes(directory / DATA, MAX_DATA, ExportError)
     entries = header.get("arrays")
     _field("arrays", isinstance(entries, list), "a list")
     arrays: dict[str, np.ndarray] = {}
     for e in entries:
-        name = e.get("name") if isinstance(e, dict) else None
-        _field("arrays", isinstance(name, str), "entries with a name")
-        where = f"array {name!r}"
-        if name in arrays:
-            raise ExportError(f"{where}: listed twice")
-        dt, shape = e.get("dtype"), e.get("shape")
-        if dt not in DTYPES:
-            raise ExportError(f"{where}: dtype {dt!r}, expected float32 or int32")
-        if not (
-            isinstance(shape, list)
-            and 1 <= len(shape) <= 4
-            and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in shape)
-        ):
-            raise ExportError(f"{where}: shape {shape!r}, expected 1 to 4 sizes")
-        off, nbytes = e.get("offset"), e.get("nbytes")
-        if not all(
-            isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in (off, nbytes)
-        ):
-            raise ExportError(f"{where}: offset and nbytes must be sizes")
-        if nbytes != 4 * math.prod(shape):
-            raise ExportError(f"{where}: nbytes {nbytes} does not match shape {shape}")
-        if off % 4 or off + nbytes > len(blob):
-            raise ExportError(
-                f"{where}: bytes {off}..{off + nbytes} lie outside {DATA} "
-                f"({len(blob)} bytes; truncated?)"
-            )
-        data = blob[off : off + nbytes]
-        if hashlib.sha256(data).hexdigest() != e.get("sha256"):
-            raise ExportError(f"{where}: sha256 does not match its bytes (tampered?)")
-        a = np.frombuffer(data, dtype=DTYPES[dt]).reshape(shape)
+        name, a = _array(e, blob, arrays)
         arrays[name] = a
     _check_model(header, arrays)
     return Export(header, arrays)
@@ -340,21 +377,25 @@ def _check_model(header: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
             for p in ("weight", "bias"):
                 _need(arrays, f"layers.{i}.{k}.{p}", "float32", (E,))
     sets = header.get("sets")
-    _field("sets", isinstance(sets, list), "a list")
+    _field(
+        "sets", isinstance(sets, list) and len(sets) <= MAX_SETS, f"a list of {MAX_SETS} at most"
+    )
     seen: set[str] = set()
     for s in sets:
         name = s.get("name") if isinstance(s, dict) else None
         _field("sets", isinstance(name, str) and name != "dense" and name not in seen,
                "sets with distinct names (not 'dense')")  # fmt: skip
+        _field("sets", bool(SET_NAME_CHARS.match(name)),
+               f"set names of 1 to 99 characters in [A-Za-z0-9._-], not {name!r}")  # fmt: skip
         seen.add(name)
         layers = s.get("layers")
         _field(f"sets.{name}.layers", isinstance(layers, dict), "an object")
-        for layer, B in layers.items():
+        for layer, raw_b in layers.items():
             where = f"sets.{name}.layers.{layer}"
             _field(where, layer in dims, "a layer of the model")
             out, inp, pool_b = dims[layer]
-            _field(where, isinstance(B, int) and 1 <= B <= 256 and pool_b in (0, B),
-                   "the layer's block_rows")  # fmt: skip
+            B = whole(raw_b, 1, 256)
+            _field(where, B is not None and pool_b in (0, B), "the layer's block_rows")
             nbr = math.ceil(out / B)
             prefix = f"sets.{name}.{layer}"
             _need(arrays, f"{prefix}.offsets", "int32", (nbr + 1,))
