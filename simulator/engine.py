@@ -313,6 +313,16 @@ class Machine:
         self.run_through(Load.constant(power), t)
 
     # ---- requests --------------------------------------------------------------------
+    def last_idle(self) -> Load | None:
+        """The idle load to run until the battery is empty once no request and nothing
+        else is due; None, with the run ended, when that load draws no power."""
+        idle = Load.constant(self.dev.idle_w[self.khz] + self.extra_w)
+        if idle.mean_w <= 0:
+            self.empty = True  # nothing left to do and nothing draws power
+            self._event("end", "trace finished and idle power is 0: no discharge")
+            return None
+        return idle
+
     def take_request(self) -> None:
         """Idle until the next request arrives and take it in hand."""
         if self.pending is not None or self.empty:
@@ -322,12 +332,9 @@ class Machine:
             return
         a = self.wl.arrivals.at(self.k)
         if math.isinf(a) and math.isinf(self.horizon):
-            idle = Load.constant(self.dev.idle_w[self.khz] + self.extra_w)
-            if idle.mean_w <= 0:
-                self.empty = True  # nothing left to do and nothing draws power
-                self._event("end", "trace finished and idle power is 0: no discharge")
-                return
-            self.run_through(idle, math.inf)
+            idle = self.last_idle()
+            if idle is not None:
+                self.run_through(idle, math.inf)
             return
         if a > self.t:
             until = min(a, self.horizon)

@@ -304,12 +304,9 @@ class InferenceServer:
             if not items:
                 a = self.source.next_at()
                 if math.isinf(a) and math.isinf(m.horizon):
-                    idle = Load.constant(m.dev.idle_w[m.khz] + m.extra_w)
-                    if idle.mean_w <= 0:
-                        m.empty = True  # nothing left to do and nothing draws power
-                        m._event("end", "trace finished and idle power is 0: no discharge")
-                        return
-                    yield from self.run_through(idle, math.inf)
+                    last = m.last_idle()
+                    if last is not None:
+                        yield from self.run_through(last, math.inf)
                     return
                 until = min(a, m.horizon)
                 while m.t < until and not m.empty:

@@ -1,5 +1,6 @@
-"""``rt3lab demo --reduced`` on a fresh cache: the report parses, every image is embedded
-and non-empty, and its tables hold the numbers of results.json. A second run is cached.
+"""``rt3lab demo --reduced --json`` on an empty cache: stdout is the headline JSON alone;
+the report parses, every image is embedded and non-empty, and its tables hold the numbers
+of results.json; commands.json's lines are ones the CLI takes. A second run is cached.
 
 ``--reduced`` still trains and compresses a small model (``compress --quick --episodes
 2``): about 70 s on 2 cores, which the default run affords for the project's main job."""
@@ -7,6 +8,9 @@ and non-empty, and its tables hold the numbers of results.json. A second run is 
 from __future__ import annotations
 
 import json
+import os
+import shlex
+import subprocess
 import sys
 from pathlib import Path
 
@@ -17,21 +21,34 @@ sys.path.insert(0, str(Path(__file__).parent / "reports"))  # the report's HTML 
 from report_html import check_headline_against, parse_report, png_payloads
 
 from lab.cli import main
-from lab.demo.run import DemoUnavailable, _root_command, plan, require, run_demo
+from lab.demo.run import fresh_cache, plan, run_demo
+
+RT3LAB = str(Path(sys.executable).with_name("rt3lab"))
+pytestmark = pytest.mark.timeout(1500)  # the cold reduced demo, on a shared machine
+
+
+def demo_process(args: list[str], cache: Path, **env: str) -> subprocess.CompletedProcess:
+    """``rt3lab demo ARGS`` in its own process on the cache ``cache``."""
+    return subprocess.run(
+        [RT3LAB, "demo", *args],
+        env={**os.environ, "RT3LAB_CACHE": str(cache), **env},
+        capture_output=True,
+        text=True,
+        timeout=1400,
+        check=False,
+    )
 
 
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
+    """The reduced demo with --json from an empty cache (a real process, stdout apart)."""
     tmp = tmp_path_factory.mktemp("demo")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("RT3LAB_CACHE", str(tmp / "cache"))
-    try:
-        with pytest.raises(SystemExit) as exc:
-            main(["demo", "--out", str(tmp / "out"), "--reduced", "--docs", str(tmp / "docs")])
-        assert exc.value.code in (0, None)
-        yield tmp
-    finally:
-        mp.undo()
+    args = ["--out", str(tmp / "out"), "--reduced", "--json", "--docs", str(tmp / "docs")]
+    proc = demo_process(args, tmp / "cache")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (tmp / "stdout.txt").write_text(proc.stdout)
+    (tmp / "stderr.txt").write_text(proc.stderr)
+    return tmp
 
 
 def test_demo_report_is_self_contained_and_consistent(demo_run):
@@ -57,16 +74,45 @@ def test_demo_report_is_self_contained_and_consistent(demo_run):
     bench = json.loads((out / "run" / "runtime_bench.json").read_text())
     switch = next(v for k, v in repro.items() if k.startswith("pattern-set switch"))
     assert switch[2] == f"{bench['switch_ms_median']:.3f} ms"
-    commands = json.loads((out / "run" / "commands.json").read_text())
+
+
+def test_the_recorded_commands_are_lines_the_cli_takes(demo_run):
+    """commands.json: each artefact's line parses with the real CLI, names the cached
+    bundle, and asks for what the demo asked (the reduced demo's budget and bounds)."""
+    import typer
+
+    from lab.cli import build_app
+
+    commands = json.loads((demo_run / "out" / "run" / "commands.json").read_text())
     assert commands["bundle"].startswith("rt3lab compress")
+    root = typer.main.get_command(build_app())
+    params = {}
+    for artifact in ("bundle", "evaluate.json", "runtime_bench.json", "profile.yaml"):
+        words = shlex.split(commands[artifact])
+        assert words[0] == "rt3lab", commands[artifact]
+        cmd, words = root, words[1:]
+        while isinstance(getattr(cmd, "commands", None), dict):
+            cmd = cmd.commands[words.pop(0)]
+        params[artifact] = cmd.make_context("rt3lab", words).params
+    bundle = (demo_run / "out" / "bundle").resolve()
+    assert (bundle / "bundle.json").is_file()
+    assert params["bundle"]["out"].resolve() == bundle
+    for artifact in ("evaluate.json", "runtime_bench.json", "profile.yaml"):
+        assert params[artifact]["bundle"].resolve() == bundle
+    assert params["bundle"]["quick"] and params["bundle"]["episodes"] == 2
+    bench = params["runtime_bench.json"]
+    assert (bench["rounds"], bench["per_round"], bench["switch_reps"]) == (3, 2, 200)
+    assert not bench["anchors"] and not bench["layers"] and bench["as_json"]
+    prof = params["profile.yaml"]
+    assert (prof["power"], prof["min_runs"], prof["max_runs"], prof["time_cap"]) == (
+        "none", 5, 200, 2.0,
+    )  # fmt: skip
+    assert params["profile.yaml"]["out"].is_file()
 
 
-def test_demo_json_prints_the_headline_per_policy(demo_run, monkeypatch, capsys):
-    monkeypatch.setenv("RT3LAB_CACHE", str(demo_run / "cache"))
-    with pytest.raises(SystemExit) as exc:
-        main(["demo", "--out", str(demo_run / "json"), "--reduced", "--json"])
-    assert exc.value.code in (0, None)
-    data = json.loads(capsys.readouterr().out)  # progress went to stderr
+def test_demo_json_prints_the_headline_per_policy(demo_run):
+    data = json.loads((demo_run / "stdout.txt").read_text())  # JSON alone, from empty
+    assert data == json.loads((demo_run / "out" / "headline.json").read_text())
     rows = {r["policy"]: r for r in data["policies"]}
     for pol in ("rt3", "dense-max", "dvfs-only:bp", "dvfs-only:dense", "static-sparse"):
         for key in ("on_time_inferences", "missed_inferences", "battery_life_h", "mean_accuracy"):
@@ -78,6 +124,26 @@ def test_demo_json_prints_the_headline_per_policy(demo_run, monkeypatch, capsys)
     docs = json.loads((demo_run / "docs" / "demo-headline.json").read_text())
     assert docs["format"] == "rt3lab-demo-headline" and docs["policies"]
     assert (demo_run / "docs" / "demo-battery-life.png").stat().st_size > 1000
+    err = (demo_run / "stderr.txt").read_text()
+    assert "[7/7] report: report " in err  # progress went to stderr
+
+
+def test_a_failing_check_says_what_it_means(demo_run):
+    """Every check evaluate makes is printed; a failing one says, on its line, what it
+    means and what to do (never a bare FAIL)."""
+    from lab.compression.evaluation import CHECK_ADVICE, check_line
+
+    checks = json.loads((demo_run / "out" / "run" / "evaluate.json").read_text())["checks"]
+    assert checks and set(checks) <= set(CHECK_ADVICE)
+    err = (demo_run / "stderr.txt").read_text().splitlines()
+    for name, ok in checks.items():
+        line = check_line(name, ok)
+        assert any(x.strip() == line for x in err), line
+        if not ok:
+            assert line.startswith(f"FAIL  {name.replace('_', ' ')}: ")
+            assert CHECK_ADVICE[name] in line and "; " in CHECK_ADVICE[name]
+    fails = [x for x in err if x.strip().startswith("FAIL")]
+    assert all(": " in x and len(x) > 80 for x in fails), fails
 
 
 def test_second_run_uses_the_cache(demo_run, monkeypatch):
@@ -88,14 +154,50 @@ def test_second_run_uses_the_cache(demo_run, monkeypatch):
         ("compress", "evaluate", "bench runtime", "host profile"), True
     )
     assert (demo_run / "again" / "report" / "report.html").is_file()
+    assert any(x.strip().startswith(("PASS  ", "FAIL  ")) for x in lines)  # checks, cached too
+    assert (demo_run / "again" / "bundle").is_symlink()
 
 
-def test_a_missing_piece_is_named():
-    root = _root_command()
-    with pytest.raises(DemoUnavailable, match="`rt3lab nosuch` is not available"):
-        require(root, ["nosuch"], (), "nobody")
-    with pytest.raises(DemoUnavailable, match="has no option --frobnicate"):
-        require(root, ["report"], ("--frobnicate",), "reports")
+def test_fresh_cache_is_new_empty_and_removed(tmp_path, monkeypatch):
+    from contracts.cache import cache_root
+
+    monkeypatch.setenv("RT3LAB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr("tempfile.tempdir", None)  # TMPDIR is read again
+    with fresh_cache() as root:
+        assert cache_root() == root and root.parent == tmp_path / "tmp"
+        assert list(root.iterdir()) == []
+        (root / "demo").mkdir()
+    assert cache_root() == tmp_path / "cache"
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_fresh_is_documented(capsys):
+    with pytest.raises(SystemExit):
+        main(["demo", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "--fresh" in out and "nothing cached is reused" in out
+
+
+@pytest.mark.slow
+def test_fresh_reuses_no_cache_and_leaves_nothing(demo_run, tmp_path):
+    """``--fresh`` beside a warm cache: every step runs, the warm cache is untouched, the
+    temporary cache is gone, and the bundle is kept in OUT."""
+    cache = demo_run / "cache"
+    before = sorted(p for p in cache.rglob("*") if p.name != "demo.lock")
+    (tmp_path / "tmp").mkdir()
+    out = tmp_path / "fresh"
+    proc = demo_process(["--out", str(out), "--reduced", "--fresh", "--json"], cache,
+                        TMPDIR=str(tmp_path / "tmp"))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    json.loads(proc.stdout)
+    assert "(cached)" not in proc.stderr
+    assert sorted(p for p in cache.rglob("*") if p.name != "demo.lock") == before
+    assert not [p for p in (tmp_path / "tmp").iterdir() if p.name.startswith("rt3lab-fresh")]
+    assert not (out / "bundle").is_symlink() and (out / "bundle" / "bundle.json").is_file()
+    commands = json.loads((out / "run" / "commands.json").read_text())
+    assert f"--bundle {out / 'bundle'}" in commands["evaluate.json"]
 
 
 def test_unknown_board_is_bad_input_before_any_work(tmp_path, capsys, monkeypatch):

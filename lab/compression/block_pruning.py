@@ -17,7 +17,7 @@ masks re-applied after every optimizer step.
 from __future__ import annotations
 
 import fnmatch
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +26,7 @@ from lab.compression.blocks import (
     column_group_sizes,
     expand_column_groups,
 )
-from lab.compression.finetune import train_masked
+from lab.compression.finetune import StepPlan, train_masked
 from lab.compression.latency.estimators import OpCounts, op_counts
 from lab.compression.sparsifier import (
     CompressionError,
@@ -94,18 +94,8 @@ class BPConfig:
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON form (recorded in bundle provenance)."""
-        return {
-            "block_rows": self.block_rows,
-            "block_cols": self.block_cols,
-            "groups": self.groups,
-            "lasso_strength": self.lasso_strength,
-            "lasso_eps": self.lasso_eps,
-            "reweight_every": self.reweight_every,
-            "layers": dict(self.layers),
-            "default": self.default,
-            "source": self.source,
-        }
+        """JSON form (recorded in bundle provenance): every field, in field order."""
+        return asdict(self)
 
 
 def load_bp_config(path: str | Path | None = None, **overrides: Any) -> BPConfig:
@@ -273,18 +263,8 @@ def block_prune(c: Compressor, model: nn.Module, random: bool) -> dict[str, torc
     )
 
     def train(steps: int, penalty: Any = None) -> None:
-        train_masked(
-            model,
-            c.task.objective(),
-            steps,
-            pruner.masks,
-            gen,
-            b.batch_size,
-            b.seq_len,
-            c.finetune_lr,
-            penalty=penalty,
-            on_step=lambda s, loss: c.reporter.advance(1, f"loss {loss:.2f}"),
-        )
+        plan = StepPlan(steps, gen, b.batch_size, c.finetune_lr, c.report_step)
+        train_masked(model, c.task.objective(), pruner.masks, plan, b.seq_len, penalty)
 
     with c.seeded(11 if random else 5):
         if not random:

@@ -36,8 +36,9 @@ class RichReporter:
             self.progress.update(self.task, advance=n, note=note)
 
 
-def _progress(enabled: bool) -> Progress:
-    """Bars on a terminal; one line per step (at most one a second) with elapsed time if not."""
+def progress_bars(enabled: bool = True) -> Progress:
+    """Bars on a terminal, else one line per step (at most one a second) with elapsed time;
+    on standard error."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -172,7 +173,7 @@ def compress(
         candidates, exclusive, estimator, deadlines, reward_norm, size, no_cache, threads,
         device,
     )  # fmt: skip
-    with _progress(not as_json) as progress:
+    with progress_bars(not as_json) as progress:
         compress_request(request, RichReporter(progress))
     _show(evaluate_bundle(out, device=device), as_json)
 
@@ -221,6 +222,7 @@ def _print_evaluation(ev: Evaluation) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from lab.compression.evaluation import check_line
     from termout import console as make_console
     from termout import is_terminal
 
@@ -279,7 +281,7 @@ def _print_evaluation(ev: Evaluation) -> None:
             )
         console.print(c)
     for name, ok in ev.checks.items():
-        console.print(f"{'PASS' if ok else 'FAIL'}  {name.replace('_', ' ')}")
+        console.print(check_line(name, ok), highlight=False)
     for line in ev.mismatches:
         console.print(f"[yellow]warning[/]: not what bundle.json records: {line}")
     if any(r.family == "elementwise" for r in ev.rows):

@@ -24,6 +24,7 @@ from lab.compression.latency.table import (
     layer_densities,
     measure_table,
 )
+from lab.compression.latency.timing import TimingSetup
 from lab.compression.pattern_pruning import check_candidates
 from lab.compression.pattern_sets import PatternSets
 from lab.compression.search.calibration import parse_deadlines
@@ -106,6 +107,10 @@ class Compressor:
 
         return torch.Generator().manual_seed(self.opts.seed + offset)
 
+    def report_step(self, step: int, loss: float) -> None:
+        """A training loop's ``on_step``: one unit of the current stage, its loss the note."""
+        self.reporter.advance(1, f"loss {loss:.2f}")
+
     def weights(self, model: nn.Module) -> dict[str, torch.Tensor]:
         """A copy of every prunable layer's weight."""
         return {n: m.weight.detach().clone() for n, m in self.task.prunable(model).items()}
@@ -167,8 +172,10 @@ class Compressor:
 
         names = list(weights)
         threads = self.opts.threads or torch.get_num_threads()
+        patterns = self.patterns
         buckets = [dict(bp)] + [
-            self.patterns.level_masks(weights, bp, cands, i) for i in range(len(self.opts.levels))
+            patterns.set_masks(weights, bp, cands, patterns.level_child(i, len(weights)))[0]
+            for i in range(len(self.opts.levels))
         ]
         path = out / TABLE_FILE
         want = {
@@ -181,14 +188,9 @@ class Compressor:
                 self.table = table
                 return table
         self.reporter.stage("latency table (measured on the runtime)", 1)
-        table = measure_table(
-            model,
-            buckets,
-            self.bp_config.block_rows,
-            self.bp_config.block_cols,
-            threads,
-            self.task.seq_len,
-        )
+        cfg = self.bp_config
+        setup = TimingSetup(cfg.block_rows, cfg.block_cols, threads, self.task.seq_len)
+        table = measure_table(model, buckets, setup)
         out.mkdir(parents=True, exist_ok=True)
         table.save(path)
         self.reporter.advance()

@@ -370,6 +370,46 @@ def _comparisons(b: Any, entries: dict[str, Any]) -> list[Comparison]:
     return comparisons
 
 
+# What each check means when it fails and what to do: its FAIL line says so.
+CHECK_ADVICE: dict[str, str] = {
+    "at_least_3_sets": "the bundle has fewer than 3 pattern sets (compress makes one per "
+    "governor level of the profile), too few to show run-time reconfiguration; compress "
+    "against a profile whose governor has at least 3 levels (--profile)",
+    "sparsity_increases_as_frequency_drops": "a lower clock level's set is not sparser than "
+    "the level above it, so stepping the clock down buys no latency headroom; give the search "
+    "more --episodes (or compress without --quick, the default budget)",
+    "least_sparse_within_1pt_of_dense": "the least sparse set loses more than 1 accuracy "
+    "point to the dense model (RT3 claims under 1 % for its Transformer); train longer: "
+    "compress without --quick (the default budget) or with more --episodes",
+    "bp_beats_rbp": "block pruning is not more accurate than random blocks at the same "
+    "sparsity (as compress recorded them), so BP's group lasso did not pay off at this "
+    "budget; compress without --quick (more training steps)",
+    "latency_estimate_within_10pct_median": "the latency table's estimate is off by more than "
+    "10 % (median over the sets) from the end-to-end time measured now on this host; the "
+    "search chose sets on those estimates, so a set may miss its deadline; re-run compress "
+    "and evaluate under less load (the table is measured while compressing), or compress "
+    "with --estimator op-count",
+    "rl_beats_bp_rpp": "an RL-searched set is not more accurate than random patterns (BP+rPP) "
+    "at the same sparsity, so the search did not beat its baseline at this budget; give it "
+    "more --episodes (or compress without --quick)",
+}
+
+
+def check_line(name: str, ok: bool) -> str:
+    """One check as ``evaluate`` (and the demo) prints it: PASS, or FAIL with what the
+    failure means and what to do, on the same line.
+
+    >>> check_line("at_least_3_sets", True)
+    'PASS  at least 3 sets'
+    >>> check_line("bp_beats_rbp", False).split(";")[1]
+    ' compress without --quick (more training steps)'
+    """
+    label = name.replace("_", " ")
+    if ok:
+        return f"PASS  {label}"
+    return f"FAIL  {label}: {CHECK_ADVICE.get(name, 'not met by this bundle')}"
+
+
 def _checks(pp_rows: list[SetRow], comparisons: list[Comparison]) -> dict[str, bool]:
     """The PASS/FAIL lines: what RT3's claims need of the sets and baselines."""
     ordered = sorted(pp_rows, key=lambda r: r.sparsity)

@@ -138,19 +138,28 @@ def reapply(model: nn.Module, masks: Mapping[str, torch.Tensor]) -> None:
             modules[name].weight.mul_(m.to(modules[name].weight.device))
 
 
+@dataclass(frozen=True)
+class StepPlan:
+    """How long and how masked training runs: ``steps`` Adam steps at ``lr`` on random
+    batches of ``batch_size`` drawn with ``generator``; ``on_step(step, loss)`` after each."""
+
+    steps: int
+    generator: torch.Generator
+    batch_size: int = 20
+    lr: float = 5e-4
+    on_step: Callable[[int, float], None] | None = None
+
+
 def train_masked(
     model: nn.Module,
     data: torch.Tensor | Objective,
-    steps: int,
     masks: Mapping[str, torch.Tensor],
-    generator: torch.Generator,
-    batch_size: int = 20,
+    plan: StepPlan,
     seq_len: int = 35,
-    lr: float = 5e-4,
     penalty: Callable[[], torch.Tensor] | None = None,
-    on_step: Callable[[int, float], None] | None = None,
 ) -> float:
-    """Train ``model`` with ``masks`` re-applied after every step; returns the last loss.
+    """Train ``model`` as ``plan`` says with ``masks`` re-applied after every step; returns
+    the last loss.
 
     ``data`` is a token stream (``seq_len`` windows) or an :class:`Objective`;
     ``penalty`` (e.g. BP's group lasso) is added to the loss.
@@ -162,9 +171,7 @@ def train_masked(
         loss = objective.loss(model, inputs, targets)
         return (loss + penalty() if penalty is not None else loss), loss
 
-    return _masked_steps(
-        model, masks, objective, steps, generator, batch_size, lr, step_loss, on_step
-    )
+    return _masked_steps(model, masks, objective, plan, step_loss)
 
 
 def joint_finetune(
@@ -172,15 +179,12 @@ def joint_finetune(
     set_masks: Sequence[Mapping[str, torch.Tensor]],
     loss_weights: Sequence[float],
     data: torch.Tensor | Objective,
-    steps: int,
     keep: Mapping[str, torch.Tensor],
-    generator: torch.Generator,
-    batch_size: int = 20,
+    plan: StepPlan,
     seq_len: int = 35,
-    lr: float = 5e-4,
-    on_step: Callable[[int, float], None] | None = None,
 ) -> float:
-    """Fine-tune the shared weights for every set at once; returns the last weighted loss.
+    """Fine-tune the shared weights for every set at once, as ``plan`` says; returns the
+    last weighted loss.
 
     ``keep`` (the BP masks) is re-applied after every step: weights pruned by BP never revive.
     ``data`` is as for :func:`train_masked`.
@@ -188,18 +192,7 @@ def joint_finetune(
     if len(set_masks) != len(loss_weights):
         raise ValueError(f"{len(set_masks)} sets but {len(loss_weights)} loss weights")
     objective = objective_of(data, seq_len)
-    return joint_steps(
-        model,
-        lambda _g: set_masks,
-        loss_weights,
-        objective,
-        steps,
-        keep,
-        generator,
-        batch_size,
-        lr,
-        on_step,
-    )
+    return joint_steps(model, lambda _g: set_masks, loss_weights, objective, keep, plan)
 
 
 def joint_steps(
@@ -207,21 +200,17 @@ def joint_steps(
     sample: Callable[[torch.Generator], Sequence[Mapping[str, torch.Tensor]]],
     loss_weights: Sequence[float],
     objective: Objective,
-    steps: int,
     keep: Mapping[str, torch.Tensor],
-    generator: torch.Generator,
-    batch_size: int,
-    lr: float,
-    on_step: Callable[[int, float], None] | None = None,
+    plan: StepPlan,
 ) -> float:
-    """``steps`` steps of RT3's weighted joint loss on the compute device, each over the sets
-    ``sample(generator)`` gives for that step (the same sets every step for
+    """``plan.steps`` steps of RT3's weighted joint loss on the compute device, each over
+    the sets ``sample(plan.generator)`` gives for that step (the same sets every step for
     :func:`joint_finetune`, a random child's for the supernet); ``keep`` is re-applied after
     every step. Returns the last weighted loss (nan when ``steps`` is 0)."""
     import torch
 
     def step_loss(batch: Batch, dev: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-        sets = sample(generator)
+        sets = sample(plan.generator)
         if len(sets) != len(loss_weights):
             raise ValueError(f"{len(sets)} sets but {len(loss_weights)} loss weights")
         inputs, targets = batch()
@@ -231,21 +220,15 @@ def joint_steps(
             total = total + w * objective.loss(model, inputs, targets, params)
         return total, total
 
-    return _masked_steps(
-        model, keep, objective, steps, generator, batch_size, lr, step_loss, on_step
-    )
+    return _masked_steps(model, keep, objective, plan, step_loss)
 
 
 def _masked_steps(
     model: nn.Module,
     keep: Mapping[str, torch.Tensor],
     objective: Objective,
-    steps: int,
-    generator: torch.Generator,
-    batch_size: int,
-    lr: float,
+    plan: StepPlan,
     step_loss: Callable[[Batch, torch.device], tuple[torch.Tensor, torch.Tensor]],
-    on_step: Callable[[int, float], None] | None,
 ) -> float:
     """The loop every masked training shares, on the compute device: Adam, gradients
     clipped at 0.5, ``keep`` re-applied before the first step and after every step.
@@ -256,8 +239,8 @@ def _masked_steps(
     with on_compute_device(model) as dev:
         keep = {k: m.to(dev) for k, m in keep.items()}
         model.train()
-        opt = torch.optim.Adam(model.parameters(), lr=lr)
-        windows = objective.batches(generator, batch_size)
+        opt = torch.optim.Adam(model.parameters(), lr=plan.lr)
+        windows = objective.batches(plan.generator, plan.batch_size)
         reapply(model, keep)
 
         def batch() -> tuple[Any, Any]:
@@ -265,7 +248,7 @@ def _masked_steps(
             return inputs, targets
 
         last = float("nan")
-        for step in range(steps):
+        for step in range(plan.steps):
             total, reported = step_loss(batch, dev)
             opt.zero_grad()
             total.backward()
@@ -273,8 +256,8 @@ def _masked_steps(
             opt.step()
             reapply(model, keep)
             last = float(reported.detach())
-            if on_step is not None:
-                on_step(step, last)
+            if plan.on_step is not None:
+                plan.on_step(step, last)
         model.eval()
     return last
 
@@ -332,19 +315,8 @@ def finetune_sets(
     model.load_state_dict(bp.state)
     c.reporter.stage(f"joint fine-tuning ({label})", b.final_steps)
     with c.seeded(17):
-        joint_finetune(
-            model,
-            sets,
-            c.loss_weights,
-            c.task.objective(),
-            b.final_steps,
-            bp.masks,
-            c.generator(17),
-            b.batch_size,
-            b.seq_len,
-            c.finetune_lr,
-            on_step=lambda s, loss: c.reporter.advance(1, f"loss {loss:.2f}"),
-        )
+        plan = StepPlan(b.final_steps, c.generator(17), b.batch_size, c.finetune_lr, c.report_step)
+        joint_finetune(model, sets, c.loss_weights, c.task.objective(), bp.masks, plan)
 
 
 def score_sets(

@@ -68,6 +68,14 @@ class CompressOptions:
     threads: int | None = None  # torch threads (default: every core)
 
 
+# The fields of CompressRequest that CompressOptions takes unchanged, under the same name
+# (the others are resolved: profile, budget, block, no_cache).
+PASSED = (
+    "out", "seed", "episodes", "bp_config", "family", "candidates", "exclusive", "estimator",
+    "deadlines", "reward_norm", "threads",
+)  # fmt: skip
+
+
 @dataclass(frozen=True)
 class CompressRequest:
     """``rt3lab compress`` as asked, before anything is loaded: the command's options by
@@ -119,22 +127,13 @@ class CompressRequest:
         governor_levels(prof)
         check_candidates(self.candidates)
         load_bp_config(self.bp_config, block_rows=self.block, block_cols=self.block)
+        same = {name: getattr(self, name) for name in PASSED}
         opts = CompressOptions(
             profile=prof.name,
-            out=self.out,
             budget=budget,
-            seed=self.seed,
-            episodes=self.episodes,
-            bp_config=self.bp_config,
             block_rows=self.block,
             block_cols=self.block,
-            family=self.family,
-            candidates=self.candidates,
-            exclusive=self.exclusive,
-            estimator=self.estimator,
-            deadlines=self.deadlines,
-            reward_norm=self.reward_norm,
             use_cache=not self.no_cache,
-            threads=self.threads,
+            **same,
         )
         return load_task(self.model, self.data, budget), prof, opts, dev

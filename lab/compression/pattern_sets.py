@@ -103,18 +103,12 @@ class PatternSets:
             used = {n: used[n] | m if n in used else m.clone() for n, m in masks.items()}
         return out
 
-    def level_masks(
-        self,
-        weights: dict[str, torch.Tensor],
-        bp: dict[str, torch.Tensor],
-        cands: dict[str, torch.Tensor],
-        level: int,
-    ) -> dict[str, torch.Tensor]:
-        """The masks of one set at ``level`` with every layer's first ``slots`` candidates:
-        the level's representative for the latency table and the feasibility test."""
+    def level_child(self, level: int, layers: int) -> Child:
+        """One set at ``level`` with each of ``layers`` layers' first ``slots`` candidates:
+        the level's representative for the latency table and the feasibility test (its
+        masks: ``set_masks(...)[0]``)."""
         first = tuple(range(self.opts.slots))
-        child = Child((level,), ((first,) * len(weights),))
-        return self.set_masks(weights, bp, cands, child)[0]
+        return Child((level,), ((first,) * layers,))
 
     def offered_candidates(
         self,

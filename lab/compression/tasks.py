@@ -38,7 +38,8 @@ BERT_BP_CONFIG = Path(__file__).with_name("bp_bert.yaml")
 
 
 class Task(Protocol):
-    """The model-and-data side of the pipeline."""
+    """The model-and-data side of the pipeline. :class:`LMTask` and :class:`GlueTask`
+    subclass it and share its :meth:`train_dense`."""
 
     spec: str  # the data, as recorded in the bundle's provenance
     kind: str  # the bundle's model kind (``lab.model.build_model``)
@@ -70,6 +71,10 @@ class Task(Protocol):
     ) -> SequenceScores:
         """``score``'s figures from the same pass, with each scored sequence's counts."""
 
+    def dense_training(self, budget: Budget) -> tuple[Callable[..., Any], Any, dict[str, Any]]:
+        """``(training function, train split, its options)`` for :meth:`train_dense`: the
+        function is ``lab.model.training``'s ``train_lm`` or ``train_classifier``."""
+
     def train_dense(
         self,
         model: nn.Module,
@@ -78,7 +83,21 @@ class Task(Protocol):
         threads: int | None,
         progress: Callable[[float], None],
     ) -> None:
-        """Train (or fine-tune) the unpruned model for ``budget.dense_steps`` steps."""
+        """Train (or fine-tune) the unpruned model for ``budget.dense_steps`` steps at the
+        dense learning rate (:meth:`learning_rates`); ``progress`` gets every step's loss."""
+        train, data, options = self.dense_training(budget)
+        train(
+            model,
+            data,
+            epochs=1000.0,
+            max_steps=budget.dense_steps,
+            batch_size=budget.batch_size,
+            lr=self.learning_rates(budget)[0],
+            seed=seed,
+            threads=threads,
+            progress=lambda p: progress(p.loss),
+            **options,
+        )
 
     def learning_rates(self, budget: Budget) -> tuple[float, float]:
         """``(dense, fine-tuning)`` learning rates."""
@@ -121,7 +140,7 @@ class LMData:
 
 
 @dataclass
-class LMTask:
+class LMTask(Task):
     """RT3's Transformer LM of ``budget``'s size on a token corpus."""
 
     data: LMData
@@ -179,28 +198,10 @@ class LMTask:
             model, tokens, self.budget.seq_len, max_tokens=limit, threads=threads, per_sequence=each
         )
 
-    def train_dense(
-        self,
-        model: nn.Module,
-        budget: Budget,
-        seed: int,
-        threads: int | None,
-        progress: Callable[[float], None],
-    ) -> None:
+    def dense_training(self, budget: Budget) -> tuple[Callable[..., Any], Any, dict[str, Any]]:
         from lab.model.training import train_lm
 
-        train_lm(
-            model,
-            self.data.train,
-            epochs=1000.0,
-            max_steps=budget.dense_steps,
-            batch_size=budget.batch_size,
-            seq_len=budget.seq_len,
-            lr=budget.dense_lr,
-            seed=seed,
-            threads=threads,
-            progress=lambda p: progress(p.loss),
-        )
+        return train_lm, self.data.train, {"seq_len": budget.seq_len}
 
     def learning_rates(self, budget: Budget) -> tuple[float, float]:
         return budget.dense_lr, budget.finetune_lr
@@ -239,7 +240,7 @@ class ClassifierObjective:
 
 
 @dataclass
-class GlueTask:
+class GlueTask(Task):
     """A Hugging Face classifier checkpoint fine-tuned and compressed on a GLUE task."""
 
     checkpoint: Path
@@ -332,27 +333,10 @@ class GlueTask:
         value = r.value if r.accuracy is None else r.accuracy
         return SequenceScores(value, None, flags, (1,) * len(flags))
 
-    def train_dense(
-        self,
-        model: nn.Module,
-        budget: Budget,
-        seed: int,
-        threads: int | None,
-        progress: Callable[[float], None],
-    ) -> None:
+    def dense_training(self, budget: Budget) -> tuple[Callable[..., Any], Any, dict[str, Any]]:
         from lab.model.training import train_classifier
 
-        train_classifier(
-            model,
-            self.splits["train"],
-            epochs=1000.0,
-            max_steps=budget.dense_steps,
-            batch_size=budget.batch_size,
-            lr=self.learning_rates(budget)[0],
-            seed=seed,
-            threads=threads,
-            progress=lambda p: progress(p.loss),
-        )
+        return train_classifier, self.splits["train"], {}
 
     def learning_rates(self, budget: Budget) -> tuple[float, float]:
         """BERT fine-tuning rates (the LM budget's rates are far too high for it)."""

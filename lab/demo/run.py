@@ -1,11 +1,17 @@
 """``rt3lab demo``: the main job, end to end on built-in defaults.
 
-Steps: build the built-in corpus; train and compress the RT3 Transformer (``--quick``);
-score every pattern set (``rt3lab evaluate``); benchmark the runtime on this host
-(``rt3lab bench runtime``); write the host-calibrated profile of the chosen board
-(``rt3lab profile --power none``); simulate every policy; write the run directory and the
-report. Each step calls the owning package's command in-process, exactly as a user would
-type it, and the command lines are recorded in the run's ``commands.json``.
+Steps: build the built-in corpus; train and compress the RT3 Transformer (the quick
+budget); score every pattern set; benchmark the runtime on this host; write the
+host-calibrated profile of the chosen board (host mode, no power meter); simulate every
+policy; write the run directory and the report. Each step calls its package's function
+with an options object (``compress_request(CompressRequest)``, ``evaluate_bundle``,
+``bench_runtime(RuntimeBenchOptions)``, ``run_session(ProfileOptions)``,
+``simulator.simulate``, ``reports.build_report``), and the run's ``commands.json`` records,
+for each artefact, the ``rt3lab ...`` command line that makes it (``lab.demo.commands``).
+
+The bundle's ``bundle.json`` is read once, by ``simulator.variants_from_bundle`` (the
+torch-free reader of ``contracts.bundle_manifest``). ``evaluate_bundle``, ``bench_runtime``
+and ``run_session`` take the bundle's path and load its weights themselves.
 
 Expensive steps are cached under ``$RT3LAB_CACHE`` (default ``~/.cache/rt3lab``) in
 ``demo/<key>/``, keyed by the budget, the host and the code that made them (a fingerprint
@@ -13,28 +19,35 @@ of the ``lab`` and ``device_profiles`` sources), so a second run only simulates 
 writes the report, and a run on changed code never reuses figures the old code measured.
 Two demos sharing a cache take turns: each holds ``demo/<key>/demo.lock`` while it runs, so
 the second waits (and says so) and then finds the first one's artefacts cached.
-A piece of rt3lab the demo needs that is not there fails with a message naming it;
-nothing is faked.
+``--fresh`` runs on a new temporary cache root, removed afterwards (the bundle is copied to
+``OUT/bundle``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
 import json
 import os
 import platform
+import shlex
 import shutil
+import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from contracts.cache import cache_root
+from lab.demo.commands import command_line
+
+if TYPE_CHECKING:
+    from lab.bench.runtime import RuntimeBenchOptions
+    from lab.compression.options import CompressRequest
+    from lab.profiling.options import ProfileOptions
 
 app = typer.Typer()
 
@@ -50,17 +63,10 @@ STEPS = (
 DEMO_VERSION = 1  # bump when the demo's cached artefacts change meaning
 
 
-class DemoUnavailable(RuntimeError):
-    """A piece of rt3lab the demo needs is not available; the message names it."""
-
-
-class DemoStepFailed(RuntimeError):
-    """A step's command failed; the message names the step and the command line."""
-
-
 @dataclass(frozen=True)
 class DemoPlan:
-    """Where the demo writes and caches, and what it runs."""
+    """Where the demo writes and caches, and what it runs (``fresh``: the cache is this
+    run's own and is removed after it, so what the run keeps is copied to ``out``)."""
 
     out: Path
     board: str
@@ -68,11 +74,28 @@ class DemoPlan:
     cache: Path
     seed: int = 0
     workload: str = "periodic"
+    fresh: bool = False
 
     @property
     def bundle(self) -> Path:
         """The cached bundle directory."""
         return self.cache / "bundle"
+
+    @property
+    def profile_path(self) -> Path:
+        """The cached host-calibrated profile."""
+        return self.cache / f"profile-{self.board}.yaml"
+
+    @property
+    def shown_bundle(self) -> Path:
+        """The bundle's path after the run (``out/bundle`` with ``fresh``): the one the
+        recorded command lines name."""
+        return self.out / "bundle" if self.fresh else self.bundle
+
+    @property
+    def shown_profile(self) -> Path:
+        """The profile's path after the run (the run directory's copy with ``fresh``)."""
+        return self.run_dir / "profile.yaml" if self.fresh else self.profile_path
 
     @property
     def run_dir(self) -> Path:
@@ -86,9 +109,15 @@ class DemoPlan:
 
 
 def plan(
-    out: Path, board: str, reduced: bool, seed: int = 0, workload: str = "periodic"
+    out: Path,
+    board: str,
+    reduced: bool,
+    seed: int = 0,
+    workload: str = "periodic",
+    fresh: bool = False,
 ) -> DemoPlan:
-    """The demo's plan; the cache key covers everything the cached artefacts depend on.
+    """The demo's plan; the cache key covers everything the cached artefacts depend on
+    (under ``cache_root()``: with ``fresh``, call it inside ``fresh_cache()``).
 
     >>> p = plan(Path("o"), "rt3-paper", True)
     >>> p.cache.parent.name, p.run_dir.as_posix()
@@ -102,7 +131,7 @@ def plan(
         "code": code_fingerprint(),
     }
     key = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
-    return DemoPlan(out, board, reduced, cache_root() / "demo" / key, seed, workload)
+    return DemoPlan(out, board, reduced, cache_root() / "demo" / key, seed, workload, fresh)
 
 
 def _host() -> str:
@@ -126,91 +155,35 @@ def code_fingerprint(roots: list[Path] | None = None) -> str:
     return source_fingerprint(roots)
 
 
-# --- running other packages' commands in-process -----------------------------------------
-
-
-def _root_command() -> Any:
-    from lab.cli import build_app
-
-    return typer.main.get_command(build_app())
-
-
-def _lookup(root: Any, path: list[str]) -> Any | None:
-    cmd = root
-    for name in path:
-        # typer vendors its own click: look for a group by its shape, not its class.
-        if not isinstance(getattr(cmd, "commands", None), dict):
-            return None
-        cmd = cmd.commands.get(name)
-        if cmd is None:
-            return None
-    return cmd
-
-
-def _options(cmd: Any) -> set[str]:
-    return {
-        opt
-        for p in cmd.params
-        for opt in [*getattr(p, "opts", []), *getattr(p, "secondary_opts", [])]
-    }
-
-
-def require(root: Any, path: list[str], options: tuple[str, ...], owner: str) -> Any:
-    """The command at ``path``, or ``DemoUnavailable`` naming what is missing."""
-    cmd = _lookup(root, path)
-    line = "rt3lab " + " ".join(path)
-    if cmd is None:
-        raise DemoUnavailable(
-            f"`{line}` is not available in this rt3lab yet ({owner}); the demo cannot "
-            "continue without it"
-        )
-    missing = [o for o in options if o not in _options(cmd)]
-    if missing:
-        raise DemoUnavailable(
-            f"`{line}` has no option {', '.join(missing)} ({owner}); the demo needs it"
-        )
-    return cmd
-
-
-def run_command(root: Any, args: list[str], capture: bool = False) -> str:
-    """Run ``rt3lab ARGS`` in this process; returns stdout when ``capture``."""
-    line = "rt3lab " + " ".join(args)
-    buf = io.StringIO()
-    redirect = contextlib.redirect_stdout(buf) if capture else contextlib.nullcontext()
-    try:
-        with redirect:
-            code = root.main(args=args, prog_name="rt3lab", standalone_mode=False)
-    except Exception as exc:
-        # typer's vendored click: Exit carries a status, usage errors a message.
-        if type(exc).__name__ == "Exit" and hasattr(exc, "exit_code"):
-            code = exc.exit_code
-        elif hasattr(exc, "format_message"):
-            raise DemoStepFailed(f"`{line}`: {exc.format_message()}") from None
-        else:
-            raise
-    if isinstance(code, int) and code != 0:
-        raise DemoStepFailed(f"`{line}` exited with status {code}")
-    return buf.getvalue()
-
-
-def _json_out(text: str, line: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        start = text.find("{")
-        try:
-            return json.loads(text[start:]) if start >= 0 else None
-        except json.JSONDecodeError:
-            raise DemoStepFailed(f"`{line}` did not print JSON") from None
-
-
 def _write_json(path: Path, data: Any) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, path)
 
 
-# --- the steps ---------------------------------------------------------------------------
+@contextlib.contextmanager
+def fresh_cache() -> Iterator[Path]:
+    """``--fresh``: a new, empty cache root for this run (``$RT3LAB_CACHE`` points at it,
+    so no cache of any step is reused: dense models, corpora, native builds, the demo's
+    artefacts), removed afterwards with everything in it; the variable is put back."""
+    import tempfile
+
+    from contracts.cache import CACHE_ENV
+
+    root = Path(tempfile.mkdtemp(prefix="rt3lab-fresh-cache-"))
+    before = os.environ.get(CACHE_ENV)
+    os.environ[CACHE_ENV] = str(root)
+    try:
+        yield root
+    finally:
+        if before is None:
+            os.environ.pop(CACHE_ENV, None)
+        else:
+            os.environ[CACHE_ENV] = before
+        shutil.rmtree(root, ignore_errors=True)
+
+
+# --- the steps: each calls its package's function with an options object ------------------
 
 
 @dataclass
@@ -218,9 +191,11 @@ class DemoState:
     """What the steps hand to each other."""
 
     plan: DemoPlan
-    root: Any
-    commands: dict[str, str]
-    cached: dict[str, bool]
+    echo: Callable[[str], None] = print
+    progress: Callable[[str], None] = print  # the functions' progress lines
+    commands: dict[str, str] = field(default_factory=dict)
+    cached: dict[str, bool] = field(default_factory=dict)
+    variants: list[Any] | None = None  # the bundle's sets, read once from bundle.json
     results: list[Any] | None = None
     report_html: Path | None = None
     workload: str | None = None
@@ -228,10 +203,8 @@ class DemoState:
 
 def step_corpus(st: DemoState) -> str:
     """Build (or load the cached) built-in corpus."""
-    try:
-        from lab.model.data import load_lm_corpus
-    except ImportError as exc:
-        raise DemoUnavailable(f"lab.model.data.load_lm_corpus is not available ({exc})") from None
+    from lab.model.data import load_lm_corpus
+
     corpus = load_lm_corpus("builtin")
     # Everything cached downstream depends on the corpus: key the cache by its content.
     h = hashlib.sha256()
@@ -244,124 +217,150 @@ def step_corpus(st: DemoState) -> str:
     return f"{len(corpus.train):,} train tokens, vocabulary {len(corpus.vocab):,}"
 
 
-def _compress_args(st: DemoState, cmd: Any) -> list[str]:
-    p = st.plan
-    args = [
-        "compress",
-        "--model",
-        "rt3-transformer",
-        "--data",
-        "builtin",
-        "--profile",
-        p.board,
-        "--out",
-        str(p.bundle),
-        "--seed",
-        str(p.seed),
-    ]
-    if "--seed" not in _options(cmd):
-        args = args[:-2]
-    if p.reduced and "--budget" in _options(cmd):
-        args += ["--budget", "test"]
-    else:
-        args += ["--quick"]
-        if p.reduced:
-            args += ["--episodes", "2"]
-    return args
+def compress_request_for(p: DemoPlan, out: Path) -> CompressRequest:
+    """The demo's ``CompressRequest``: the quick budget; ``--reduced`` 2 RL episodes."""
+    from lab.compression.options import CompressRequest
+
+    return CompressRequest(
+        out=out, profile=p.board, seed=p.seed, quick=True, episodes=2 if p.reduced else None
+    )
+
+
+def _read_bundle(st: DemoState) -> bool:
+    """Read the cached bundle's sets (``bundle.json``, its one reader); False when there is
+    none or it cannot be read (then it is made again)."""
+    from simulator import variants_from_bundle
+
+    if not (st.plan.bundle / "bundle.json").is_file():
+        return False
+    try:
+        st.variants = variants_from_bundle(st.plan.bundle)
+    except ValueError as exc:
+        st.echo(f"the cached bundle cannot be read ({exc}): compressing again")
+        return False
+    return True
 
 
 def step_compress(st: DemoState) -> str:
-    """Train and compress the RT3 Transformer into a bundle (cached)."""
-    cmd = require(
-        st.root,
-        ["compress"],
-        ("--model", "--data", "--profile", "--out", "--quick", "--episodes"),
-        "the compression package",
-    )
-    args = _compress_args(st, cmd)
-    st.commands["bundle"] = "rt3lab " + " ".join(args)
-    if (st.plan.bundle / "bundle.json").is_file():
+    """Train and compress the RT3 Transformer into a bundle (cached); an interrupted run's
+    ``bundle.partial`` is resumed by compress (its search restarts from the last episode)."""
+    from lab.compression.cli import RichReporter, progress_bars
+    from lab.compression.pipeline import compress_request
+    from simulator import variants_from_bundle
+
+    p = st.plan
+    request = compress_request_for(p, p.bundle)
+    shown = replace(request, out=p.shown_bundle)
+    st.commands["bundle"] = command_line("rt3lab compress", shown, always=COMPRESS_ALWAYS)
+    if _read_bundle(st):
         st.cached["compress"] = True
-        return f"cached bundle {st.plan.bundle}"
-    if st.plan.bundle.exists():
-        shutil.rmtree(st.plan.bundle)  # an interrupted earlier run: start it again
-    partial = st.plan.bundle.with_name("bundle.partial")
-    args[args.index("--out") + 1] = str(partial)
-    run_command(st.root, args)
-    os.replace(partial, st.plan.bundle)
-    return f"bundle {st.plan.bundle}"
+        return f"cached bundle {p.bundle} ({len(st.variants or [])} variants)"
+    if p.bundle.exists():
+        shutil.rmtree(p.bundle)  # a bundle that cannot be read: make it again
+    for made_from_it in ("evaluate.json", "runtime_bench.json", p.profile_path.name):
+        (p.cache / made_from_it).unlink(missing_ok=True)
+    partial = p.bundle.with_name("bundle.partial")
+    with progress_bars() as bars:  # on standard error
+        compress_request(replace(request, out=partial), RichReporter(bars))
+    os.replace(partial, p.bundle)
+    st.variants = variants_from_bundle(p.bundle)
+    return f"bundle {p.bundle} ({len(st.variants)} variants)"
 
 
-def _cached_json(st: DemoState, name: str, artifact: str, args: list[str]) -> Any:
+COMPRESS_ALWAYS = ("out", "model", "data", "profile", "seed")
+
+
+def _cached_json(st: DemoState, step: str, artifact: str, make: Callable[[], Any]) -> Any:
+    """The cached ``artifact``, or ``make()``'s data written there."""
     path = st.plan.cache / artifact
-    st.commands[artifact] = "rt3lab " + " ".join(args)
     if path.is_file():
-        st.cached[name] = True
+        st.cached[step] = True
         return json.loads(path.read_text(encoding="utf-8"))
-    data = _json_out(run_command(st.root, args, capture=True), st.commands[artifact])
+    data = make()
     _write_json(path, data)
     return data
 
 
 def step_evaluate(st: DemoState) -> str:
-    """Score every pattern set of the bundle (``rt3lab evaluate --json``)."""
-    require(st.root, ["evaluate"], ("--bundle", "--json"), "the compression package")
+    """Score every pattern set of the bundle (``evaluate_bundle``, cached as
+    ``evaluate.json``); each check is shown, a failing one with what it means."""
+    from lab.compression.evaluation import check_line, evaluate_bundle
+
+    p = st.plan
+    words = ["rt3lab", "evaluate", "--bundle", str(p.shown_bundle), "--json"]
+    st.commands["evaluate.json"] = shlex.join(words)
     data = _cached_json(
-        st, "evaluate", "evaluate.json", ["evaluate", "--bundle", str(st.plan.bundle), "--json"]
+        st, "evaluate", "evaluate.json", lambda: evaluate_bundle(p.bundle, device="auto").to_dict()
     )
-    n = len(data.get("sets", [])) if isinstance(data, dict) else len(data or [])
+    checks = data.get("checks", {})
+    for name, ok in checks.items():
+        st.echo("    " + check_line(name, ok))
+    if not all(checks.values()):
+        st.echo(
+            "    (the checks are of the bundle, which the demo caches: `rt3lab demo --fresh` "
+            "compresses and measures it again)"
+        )
+    n = sum(1 for s in data.get("sets", []) if s.get("name") != "dense")
     return f"{n} pattern sets scored"
 
 
+def bench_options(p: DemoPlan) -> RuntimeBenchOptions:
+    """The demo's ``RuntimeBenchOptions``: the full bench, or (``--reduced``) fewer
+    repetitions and no anchors or per-layer times."""
+    from lab.bench.runtime import RuntimeBenchOptions
+
+    reduced = dict(rounds=3, per_round=2, switch_reps=200, anchors=False, layers=False)
+    return RuntimeBenchOptions(bundle=p.bundle, **(reduced if p.reduced else {}))
+
+
 def step_bench(st: DemoState) -> str:
-    """Benchmark the reconfigurable runtime on this host (``rt3lab bench runtime``)."""
-    cmd = require(st.root, ["bench", "runtime"], ("--bundle", "--json"), "the runtime package")
-    args = ["bench", "runtime", "--bundle", str(st.plan.bundle)]
-    if st.plan.reduced:
-        # Fewer repetitions; the full bench (anchors, per-layer times) is for the full demo.
-        short = (("--rounds", "3"), ("--per-round", "2"), ("--switch-reps", "200"))
-        args += [x for opt, v in short if opt in _options(cmd) for x in (opt, v)]
-        args += [o for o in ("--no-anchors", "--no-layers") if o in _options(cmd)]
-    data = _cached_json(st, "bench runtime", "runtime_bench.json", [*args, "--json"])
-    sw = data.get("switch_ms_median") if isinstance(data, dict) else None
+    """Benchmark the reconfigurable runtime on this host (``bench_runtime``, cached as
+    ``runtime_bench.json``)."""
+    from lab.bench.runtime import bench_runtime
+
+    options = bench_options(st.plan)
+    shown = replace(options, bundle=st.plan.shown_bundle)
+    st.commands["runtime_bench.json"] = command_line(
+        "rt3lab bench runtime", shown, always=("bundle",), tail=("--json",)
+    )
+    data = _cached_json(
+        st,
+        "bench runtime",
+        "runtime_bench.json",
+        lambda: bench_runtime(options, st.progress).as_dict(),
+    )
+    sw = data.get("switch_ms_median")
     return "switch median " + (f"{sw:.3f} ms" if isinstance(sw, int | float) else "n/a")
 
 
+def profile_options(p: DemoPlan, out: Path) -> ProfileOptions:
+    """The demo's ``ProfileOptions``: host mode (``--power none``) for the chosen board,
+    timing bounded so the demo stays within its few minutes (tighter with ``--reduced``)."""
+    from lab.profiling.options import ProfileOptions
+    from lab.profiling.procedure import Plan
+
+    timing = dict(min_runs=5, max_runs=200, time_cap_s=2.0) if p.reduced else dict(time_cap_s=3.0)
+    return ProfileOptions(
+        bundle=p.bundle, board=p.board, out=out, power="none", plan=Plan(levels_khz=(), **timing)
+    )
+
+
 def step_profile(st: DemoState) -> str:
-    """Write the host-calibrated profile of the chosen board (``rt3lab profile``)."""
-    cmd = require(
-        st.root,
-        ["profile"],
-        ("--bundle", "--board", "--power", "--out"),
-        "the profiling package",
+    """Write the host-calibrated profile of the chosen board (``run_session``, cached)."""
+    from lab.profiling.session import run_session
+
+    p = st.plan
+    path = p.profile_path
+    options = profile_options(p, path)
+    shown = replace(options, bundle=p.shown_bundle, out=p.shown_profile)
+    st.commands["profile.yaml"] = command_line(
+        "rt3lab profile", shown, always=("bundle", "board", "power", "out")
     )
-    path = st.plan.cache / f"profile-{st.plan.board}.yaml"
-    args = [
-        "profile",
-        "--bundle",
-        str(st.plan.bundle),
-        "--board",
-        st.plan.board,
-        "--power",
-        "none",
-        "--out",
-        str(path),
-    ]
-    # Bounded timing so the demo stays within its few minutes; the CI stop still applies.
-    bounds = (
-        (("--min-runs", "5"), ("--max-runs", "200"), ("--time-cap", "2"))
-        if st.plan.reduced
-        else (("--time-cap", "3"),)
-    )
-    extra = [x for opt, v in bounds if opt in _options(cmd) for x in (opt, v)]
-    args = args[:-2] + extra + args[-2:]
-    st.commands["profile.yaml"] = "rt3lab " + " ".join(args)
     if path.is_file():
         st.cached["host profile"] = True
         return f"cached profile {path.name}"
     partial = path.with_name(f".{path.name}.partial.yaml")
-    args[-1] = str(partial)
-    run_command(st.root, args, capture=True)
+    run_session(replace(options, out=partial), st.progress)
     os.replace(partial, path)
     return f"profile {path.name}"
 
@@ -383,12 +382,11 @@ def demo_policies(variant_names: list[str]) -> list[str]:
 def step_simulate(st: DemoState) -> str:
     """Simulate rt3 and every baseline on the host-calibrated profile; write the run."""
     from device_profiles import load_profile
-    from simulator import headline_workload, simulate, variants_from_bundle, write_run
+    from simulator import headline_workload, simulate, write_run
 
     p = st.plan
-    profile_path = p.cache / f"profile-{p.board}.yaml"
-    profile = load_profile(profile_path)
-    variants = variants_from_bundle(p.bundle)
+    profile = load_profile(p.profile_path)
+    variants = st.variants or []
     workload = headline_workload(profile, p.workload)
     policies = demo_policies([v.name for v in variants])
     results = [
@@ -397,29 +395,39 @@ def step_simulate(st: DemoState) -> str:
     if p.run_dir.exists():
         shutil.rmtree(p.run_dir)
     write_run(p.run_dir, results)
-    shutil.copy(profile_path, p.run_dir / "profile.yaml")
+    shutil.copy(p.profile_path, p.run_dir / "profile.yaml")
     for artifact in ("evaluate.json", "runtime_bench.json"):
         shutil.copy(p.cache / artifact, p.run_dir / artifact)
-    sim = (
-        f"simulator.simulate(load_profile('{profile_path}'), policy=P, "
-        f"variants=variants_from_bundle('{p.bundle}'), workload='{workload}') for P in "
-        f"{policies} (as `rt3lab simulate --profile {profile_path} --bundle {p.bundle} "
-        f"--workload {workload} --compare`)"
+    prof, bundle = p.shown_profile, p.shown_bundle
+    st.commands["results.json"] = (
+        f"simulator.simulate(load_profile('{prof}'), policy=P, "
+        f"variants=variants_from_bundle('{bundle}'), workload='{workload}') for P in "
+        f"{policies} (as `rt3lab simulate --profile {shlex.quote(str(prof))} --bundle "
+        f"{shlex.quote(str(bundle))} --workload {workload} --compare`)"
     )
-    st.commands["results.json"] = sim
     _write_json(p.run_dir / "commands.json", st.commands)
     from lab.demo.docs import host_info
 
     load = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
     _write_json(p.run_dir / "host.json", {**host_info(), "load_average": load})
-    link = p.out / "bundle"  # a stable path to the demo's bundle (the README's tour)
-    if link.is_symlink():
-        link.unlink()
-    if not link.exists():
-        link.symlink_to(p.bundle.resolve(), target_is_directory=True)
+    keep_bundle(p)
     st.results = results
     st.workload = workload
     return f"{len(results)} policies simulated ({workload})"
+
+
+def keep_bundle(p: DemoPlan) -> None:
+    """``OUT/bundle``, a stable path to the demo's bundle (the README's tour): a link to
+    the cached bundle, or with ``fresh`` (whose cache is removed) a copy of it."""
+    link = p.out / "bundle"
+    if link.is_symlink():
+        link.unlink()
+    if p.fresh:
+        if link.exists():
+            shutil.rmtree(link)
+        shutil.copytree(p.bundle, link)
+    elif not link.exists():
+        link.symlink_to(p.bundle.resolve(), target_is_directory=True)
 
 
 def step_report(st: DemoState) -> str:
@@ -442,12 +450,17 @@ STEP_FUNCS: dict[str, Callable[[DemoState], str]] = {
 }
 
 
-def run_demo(p: DemoPlan, echo: Callable[[str], None] = print) -> DemoState:
-    """Run every step in order; ``echo`` receives one line per step."""
+def run_demo(
+    p: DemoPlan,
+    echo: Callable[[str], None] = print,
+    progress: Callable[[str], None] | None = None,
+) -> DemoState:
+    """Run every step in order; ``echo`` receives one line per step (and the evaluation's
+    checks), ``progress`` the steps' own progress lines (default: dim, on standard error)."""
     p.out.mkdir(parents=True, exist_ok=True)
     p.cache.mkdir(parents=True, exist_ok=True)
     with cache_lock(p.cache, echo):
-        st = DemoState(p, _root_command(), {}, {})
+        st = DemoState(p, echo, progress or _stderr_lines())
         for i, name in enumerate(STEPS, 1):
             echo(f"[{i}/{len(STEPS)}] {name} ...")
             t0 = time.perf_counter()
@@ -456,6 +469,13 @@ def run_demo(p: DemoPlan, echo: Callable[[str], None] = print) -> DemoState:
             dt = time.perf_counter() - t0
             echo(f"[{i}/{len(STEPS)}] {name}: {detail}{tag} in {dt:.1f} s")
     return st
+
+
+def _stderr_lines() -> Callable[[str], None]:
+    from termout import console
+
+    err = console(stderr=True)
+    return lambda m: err.print(m, style="dim", markup=False, highlight=False)
 
 
 @contextlib.contextmanager
@@ -508,7 +528,9 @@ def demo(
         "(back to back), poisson:HZ or trace:FILE.",
     ),
     as_json: bool = typer.Option(
-        False, "--json", help="Print only the headline JSON (progress goes to stderr)."
+        False,
+        "--json",
+        help="Print only the headline JSON on stdout (progress and the checks go to stderr).",
     ),
     docs: Path = typer.Option(
         None,
@@ -516,13 +538,19 @@ def demo(
         help="Also copy the headline JSON and battery-life figure here "
         "(demo-headline.json, demo-battery-life.png) for the README.",
     ),
+    fresh: bool = typer.Option(
+        False,
+        "--fresh",
+        help="Ignore every cache: run on a new, empty temporary cache root (trained models, "
+        "corpora, native builds, the demo's artefacts), removed when the demo ends, so "
+        "nothing cached is reused and nothing is left behind; the bundle is copied to "
+        "OUT/bundle.",
+    ),
 ) -> None:
     """Run the lab end to end on built-in defaults and print the headline table."""
-    from rich.table import Table
-
     from device_profiles import load_profile
     from lab.demo.docs import headline
-    from simulator import BASELINES, headline_workload
+    from simulator import headline_workload
     from simulator.workload import parse_workload
     from termout import console as termout_console
 
@@ -530,10 +558,15 @@ def demo(
     parse_workload(headline_workload(prof, workload))  # so is a bad workload
     console = termout_console(stderr=as_json)
     t0 = time.perf_counter()
-    st = run_demo(
-        plan(out, board, reduced, workload=workload),
-        echo=lambda s: console.print(s, highlight=False),
-    )
+    with contextlib.ExitStack() as stack:
+        if fresh:
+            stack.enter_context(fresh_cache())
+        if as_json:  # stdout holds the JSON alone: anything a step prints goes to stderr
+            stack.enter_context(contextlib.redirect_stdout(sys.stderr))
+        st = run_demo(
+            plan(out, board, reduced, workload=workload, fresh=fresh),
+            echo=lambda s: console.print(s, highlight=False),
+        )
     results = st.results or []
     data = headline(results, board, st.workload or workload, time.perf_counter() - t0)
     _write_json(out / "headline.json", data)
@@ -546,6 +579,20 @@ def demo(
     if as_json:
         typer.echo(json.dumps(data, indent=2))
         return
+    _print_headline(console, data, results, board)
+    console.print(f"report: {st.report_html}")
+    console.print(f"summary: {st.plan.report_dir / 'report.md'}")
+    console.print(f"headline JSON: {out / 'headline.json'}")
+    console.print(f"run directory: {st.plan.run_dir}; done in {time.perf_counter() - t0:.1f} s")
+
+
+def _print_headline(console: Any, data: dict[str, Any], results: list[Any], board: str) -> None:
+    """The headline table (rt3 and its baselines) and rt3's gains."""
+    from rich.table import Table
+
+    from reports.verdict import Gain
+    from simulator import BASELINES
+
     table = Table(
         title=f"rt3lab demo: rt3 and its baselines on the host-calibrated {board} profile\n"
         f"{data['workload_label']}"
@@ -565,11 +612,5 @@ def demo(
             "n/a" if acc is None else f"{acc:.4f}",
         )
     console.print(table)
-    from reports.verdict import Gain
-
     for g in data["gains"]:
         console.print("rt3 " + Gain(**g).sentence(), highlight=False)
-    console.print(f"report: {st.report_html}")
-    console.print(f"summary: {st.plan.report_dir / 'report.md'}")
-    console.print(f"headline JSON: {out / 'headline.json'}")
-    console.print(f"run directory: {st.plan.run_dir}; done in {time.perf_counter() - t0:.1f} s")

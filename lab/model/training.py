@@ -19,7 +19,7 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from lab.host.compute import on_compute_device, to_device
 
@@ -90,6 +90,32 @@ class TrainResult:
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly dict."""
         return asdict(self)
+
+
+class LoopOptions(TypedDict, total=False):
+    """Keywords of the training loop that :func:`train_lm` and :func:`train_classifier`
+    share, each optional (its default in brackets)."""
+
+    weight_decay: float
+    """AdamW's decoupled weight decay on matrices, SGD's on all (0.01)."""
+    warmup_steps: int
+    """Steps of linear learning-rate warm-up (0)."""
+    max_steps: int | None
+    """Stop after this many optimizer steps (None: no cap)."""
+    time_budget_s: float | None
+    """Stop after this many seconds (None: no cap)."""
+    seed: int
+    """Seeds the batch order and dropout (0)."""
+    penalty: Callable[[nn.Module], torch.Tensor] | None
+    """Added to the loss at every step (None)."""
+    after_step: Callable[[nn.Module, int], None] | None
+    """Runs after every optimizer step under ``no_grad`` (None)."""
+    progress: Callable[[TrainProgress], None] | None
+    """Receives a :class:`TrainProgress` after every step (None)."""
+    precision: str
+    """``fp32`` or ``bf16`` (``fp32``; see :func:`autocast`)."""
+    threads: int | None
+    """Torch threads (None: :func:`torch_threads`' default)."""
 
 
 @contextlib.contextmanager
@@ -238,18 +264,9 @@ def train_lm(
     seq_len: int = 35,
     optimizer: str = "adamw",
     lr: float | None = None,
-    weight_decay: float = 0.01,
     clip: float | None = 0.5,
-    warmup_steps: int = 0,
-    max_steps: int | None = None,
-    time_budget_s: float | None = None,
-    seed: int = 0,
-    penalty: Callable[[nn.Module], torch.Tensor] | None = None,
     loss_fn: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
-    after_step: Callable[[nn.Module, int], None] | None = None,
-    progress: Callable[[TrainProgress], None] | None = None,
-    precision: str = "fp32",
-    threads: int | None = None,
+    **loop: Unpack[LoopOptions],
 ) -> TrainResult:
     """Train ``model`` on the 1-D token stream ``data``; returns what was done.
 
@@ -261,7 +278,8 @@ def train_lm(
     the same arguments and thread count give the same weights. Uses every core unless
     ``threads`` says otherwise (see :func:`torch_threads`). The model is left in eval mode.
     ``precision="bf16"`` runs forward and backward under CPU bfloat16 autocast (weights and
-    optimizer state stay float32); see :func:`autocast`.
+    optimizer state stay float32); see :func:`autocast`. The other keywords are
+    :class:`LoopOptions`.
     """
     _check_stream(data)
     per_epoch = num_batches(data, batch_size, seq_len)
@@ -280,17 +298,8 @@ def train_lm(
         epochs=epochs,
         optimizer=optimizer,
         lr=lr if lr is not None else (1e-3 if optimizer == "adamw" else 5.0),
-        weight_decay=weight_decay,
         clip=clip,
-        warmup_steps=warmup_steps,
-        max_steps=max_steps,
-        time_budget_s=time_budget_s,
-        seed=seed,
-        penalty=penalty,
-        after_step=after_step,
-        progress=progress,
-        precision=precision,
-        threads=threads,
+        **loop,
     )
 
 
@@ -304,17 +313,17 @@ def _fit(
     epochs: float,
     optimizer: str,
     lr: float,
-    weight_decay: float,
     clip: float | None,
-    warmup_steps: int,
-    max_steps: int | None,
-    time_budget_s: float | None,
-    seed: int,
-    penalty: Callable[[nn.Module], torch.Tensor] | None,
-    after_step: Callable[[nn.Module, int], None] | None,
-    progress: Callable[[TrainProgress], None] | None,
-    precision: str,
-    threads: int | None,
+    weight_decay: float = 0.01,
+    warmup_steps: int = 0,
+    max_steps: int | None = None,
+    time_budget_s: float | None = None,
+    seed: int = 0,
+    penalty: Callable[[nn.Module], torch.Tensor] | None = None,
+    after_step: Callable[[nn.Module, int], None] | None = None,
+    progress: Callable[[TrainProgress], None] | None = None,
+    precision: str = "fp32",
+    threads: int | None = None,
 ) -> TrainResult:
     """The one training loop: schedule, hooks, clipping, budget, seeded order and dropout."""
     import torch
@@ -562,23 +571,14 @@ def train_classifier(
     epochs: float = 3.0,
     batch_size: int = 32,
     lr: float = 2e-5,
-    weight_decay: float = 0.01,
     clip: float | None = 1.0,
-    warmup_steps: int = 0,
-    max_steps: int | None = None,
-    time_budget_s: float | None = None,
-    seed: int = 0,
-    penalty: Callable[[nn.Module], torch.Tensor] | None = None,
     loss_fn: Callable[[nn.Module, dict[str, Any], Any], torch.Tensor] | None = None,
-    after_step: Callable[[nn.Module, int], None] | None = None,
-    progress: Callable[[TrainProgress], None] | None = None,
-    precision: str = "fp32",
-    threads: int | None = None,
+    **loop: Unpack[LoopOptions],
 ) -> TrainResult:
     """Fine-tune a sequence classifier on an encoded GLUE split (AdamW, BERT's defaults).
 
-    Same loop and hooks as :func:`train_lm`; ``tokens`` in the result counts non-padding
-    input tokens.
+    Same loop, hooks and :class:`LoopOptions` as :func:`train_lm`; ``tokens`` in the result
+    counts non-padding input tokens.
     """
     if len(data) < 1:
         raise TrainingError("train_classifier: no examples")
@@ -596,17 +596,8 @@ def train_classifier(
         epochs=epochs,
         optimizer="adamw",
         lr=lr,
-        weight_decay=weight_decay,
         clip=clip,
-        warmup_steps=warmup_steps,
-        max_steps=max_steps,
-        time_budget_s=time_budget_s,
-        seed=seed,
-        penalty=penalty,
-        after_step=after_step,
-        progress=progress,
-        precision=precision,
-        threads=threads,
+        **loop,
     )
 
 

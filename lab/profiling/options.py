@@ -70,7 +70,9 @@ class ProfileOptions:
 
     def plan_settings(self) -> dict[str, Any]:
         """The measurement plan's settings: `plan` but its levels."""
-        return {f.name: getattr(self.plan, f.name) for f in fields(self.plan)[1:]}
+        return {
+            f.name: getattr(self.plan, f.name) for f in fields(self.plan) if f.name != "levels_khz"
+        }
 
     def check_power_output(self) -> None:
         """``--power-output`` is ``levels`` or ``model``."""

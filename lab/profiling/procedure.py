@@ -14,13 +14,13 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from lab.profiling.board.cpufreq import FrequencyControl
 from lab.profiling.board.thermal import ThermalProbe
 from lab.profiling.power import PowerSource
-from lab.profiling.stats import LatencyStats, measure_until_stable, median, median_ci
+from lab.profiling.stats import LatencyStats, StopRule, measure_until_stable, median, median_ci
 from lab.profiling.workload import TimedWorkload, Workload
 
 
@@ -28,16 +28,12 @@ class PlanError(ValueError):
     """A measurement plan that cannot run: the message names the option."""
 
 
-@dataclass(frozen=True)
-class Plan:
-    """How long and how hard to measure."""
+@dataclass(frozen=True, kw_only=True)
+class Plan(StopRule):
+    """How long and how hard to measure: the levels, when each variant's timing stops
+    (the :class:`~lab.profiling.stats.StopRule` fields), and the waits and windows."""
 
     levels_khz: tuple[int, ...]
-    warmup: int = 5
-    min_runs: int = 10
-    max_runs: int = 1000
-    rel_ci: float = 0.02
-    time_cap_s: float = 10.0
     settle_s: float = 0.5
     idle_s: float = 2.0
     power_window_s: float = 2.0
@@ -170,14 +166,7 @@ def measure_variant(
     if isinstance(workload, TimedWorkload):
         stats, n = timed_until_stable(workload, plan)
     else:
-        stats = measure_until_stable(
-            workload.run_once,
-            warmup=0,
-            min_runs=plan.min_runs,
-            max_runs=plan.max_runs,
-            rel_ci=plan.rel_ci,
-            time_cap_s=plan.time_cap_s,
-        )
+        stats = measure_until_stable(workload.run_once, replace(plan, warmup=0))  # warmed up
         n = stats.runs
     reading = None
     if power is not None:

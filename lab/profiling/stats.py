@@ -97,22 +97,35 @@ class LatencyStats:
         return (self.ci_high_ms - self.ci_low_ms) / 2
 
 
+@dataclass(frozen=True, kw_only=True)
+class StopRule:
+    """When a latency measurement stops: after ``warmup`` untimed runs, timed runs until
+    the median's CI half-width is within ``rel_ci`` of the median (checked from ``min_runs``
+    runs on), ``max_runs`` runs, or ``time_cap_s`` seconds of timed runs. A profiling
+    ``Plan`` is one."""
+
+    warmup: int = 5
+    min_runs: int = 10
+    max_runs: int = 1000
+    rel_ci: float = 0.02
+    time_cap_s: float = 10.0
+
+
 def measure_until_stable(
     run_once: Callable[[], object],
-    warmup: int = 5,
-    min_runs: int = 10,
-    max_runs: int = 1000,
-    rel_ci: float = 0.02,
-    time_cap_s: float = 10.0,
+    rule: StopRule | None = None,
     confidence: float = 0.95,
     clock: Callable[[], float] = time.perf_counter,
     between: Callable[[], None] | None = None,
 ) -> LatencyStats:
-    """Warm up, then time ``run_once`` until the median's CI half-width is within
-    ``rel_ci`` of the median, ``max_runs`` is reached, or ``time_cap_s`` has passed.
+    """Warm up, then time ``run_once`` until ``rule`` (default :class:`StopRule`'s
+    defaults) says stop: the median's CI half-width within ``rule.rel_ci`` of the median,
+    ``rule.max_runs`` runs, or ``rule.time_cap_s`` passed.
 
     ``between`` runs after each timed run, outside the timing (a frequency check).
     """
+    rule = rule if rule is not None else StopRule()
+    warmup, min_runs, max_runs = rule.warmup, rule.min_runs, rule.max_runs
     for _ in range(warmup):
         run_once()
     start = clock()
@@ -127,10 +140,10 @@ def measure_until_stable(
         if len(samples) >= min_runs:
             lo, hi = median_ci(samples, confidence)
             med = median(samples)
-            if med > 0 and (hi - lo) / 2 <= rel_ci * med:
+            if med > 0 and (hi - lo) / 2 <= rule.rel_ci * med:
                 converged = True
                 break
-        if clock() - start > time_cap_s:
+        if clock() - start > rule.time_cap_s:
             break
     lo, hi = median_ci(samples, confidence)
     med = median(samples)

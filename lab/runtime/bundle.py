@@ -60,6 +60,7 @@ from typing import TYPE_CHECKING, Any
 from contracts import bundle_manifest as M
 from contracts.bundle_manifest import FORMAT, SET_NAME, VERSION, file_sha256
 from contracts.bundle_manifest import BundleWarning as BundleWarning  # re-exported
+from lab.model import MODEL_KINDS
 from lab.runtime.pattern_set import PatternSet, PatternSetError
 
 if TYPE_CHECKING:
@@ -68,7 +69,6 @@ if TYPE_CHECKING:
 REFERENCE_FIELDS = ("accuracy", "perplexity", "nonzero_mults", "nonzero_adds")
 PROVENANCE_FIELDS = ("data", "seed", "episodes", "created", "versions")
 SET_FAMILIES = ("block-column", "elementwise", "mixed")
-MODEL_KINDS = ("rt3-transformer", "hf")
 
 
 class BundleError(ValueError):

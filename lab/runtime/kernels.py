@@ -90,20 +90,27 @@ class Kernel:
         return 0
 
 
-class DenseLinear(Kernel):
-    """``F.linear(x, weight, bias)``; ``owned`` says whether ``weight`` belongs to this form."""
+class DenseKernel(Kernel):
+    """A dense form over ``weight``; ``owned`` says whether ``weight`` belongs to this form
+    (else it is the backbone's, counted there)."""
 
     kind = "dense"
+    weight: torch.Tensor
+    owned: bool
+
+    @property
+    def nbytes(self) -> int:
+        return tensors_nbytes(self.weight) if self.owned else 0
+
+
+class DenseLinear(DenseKernel):
+    """``F.linear(x, weight, bias)``."""
 
     def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None, owned: bool = False):
         self.weight, self.bias, self.owned = weight, bias, owned
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return F.linear(x, self.weight, self.bias)
-
-    @property
-    def nbytes(self) -> int:
-        return tensors_nbytes(self.weight) if self.owned else 0
 
     @property
     def macs_per_row(self) -> int:
@@ -513,20 +520,14 @@ def _buckets(counts: list[int], block_rows: int) -> list[list[int]]:
     return groups[::-1]
 
 
-class DenseEmbedding(Kernel):
-    """A plain lookup (``owned`` as for ``DenseLinear``)."""
-
-    kind = "dense"
+class DenseEmbedding(DenseKernel):
+    """A plain lookup."""
 
     def __init__(self, weight: torch.Tensor, padding_idx: int | None, owned: bool = False):
         self.weight, self.padding_idx, self.owned = weight, padding_idx, owned
 
     def __call__(self, tokens: torch.Tensor) -> torch.Tensor:
         return F.embedding(tokens, self.weight, self.padding_idx)
-
-    @property
-    def nbytes(self) -> int:
-        return tensors_nbytes(self.weight) if self.owned else 0
 
 
 class BlockColumnEmbedding(Kernel):

@@ -16,7 +16,7 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from simulator.battery.base import BatteryModel, Load, profile_params
+from simulator.battery.base import BatteryModel, LinearBattery, Load, profile_params
 from simulator.battery.ideal import IdealBattery
 from simulator.battery.kibam import KiBaMBattery
 from simulator.battery.peukert import PeukertBattery
@@ -88,6 +88,7 @@ __all__ = [
     "BatteryModel",
     "IdealBattery",
     "KiBaMBattery",
+    "LinearBattery",
     "Load",
     "PeukertBattery",
     "TheveninBattery",

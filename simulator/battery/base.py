@@ -118,6 +118,59 @@ class BatteryModel(ABC):
             self.restore(state)
 
 
+class LinearBattery(BatteryModel):
+    """A battery whose one state, the quantity ``left`` of ``full``, falls linearly at a rate
+    the load sets, at a constant nominal voltage (ideal: energy at the mean power; Peukert:
+    effective charge at Peukert's current). A subclass sets ``full``, ``left`` and
+    ``nominal_voltage_v`` and defines :meth:`drain_rate`; stepping is in closed form."""
+
+    full: float
+    left: float
+    nominal_voltage_v: float
+
+    @abstractmethod
+    def drain_rate(self, load: Load) -> float:
+        """How fast ``load`` uses up the quantity (its unit per second)."""
+
+    def soc(self) -> float:
+        """The quantity left over the full quantity."""
+        return self.left / self.full
+
+    def voltage(self, power_w: float) -> float:
+        """The nominal voltage, whatever the load."""
+        return self.nominal_voltage_v
+
+    def snapshot(self) -> tuple[float, ...]:
+        """(quantity left,)."""
+        return (self.left,)
+
+    def restore(self, state: tuple[float, ...]) -> None:
+        """Set the quantity left."""
+        (self.left,) = state
+
+    def advance_until(
+        self, load: Load, t_max: float, soc_floor: float | None = None
+    ) -> tuple[float, str | None]:
+        """Closed form: the quantity falls linearly at :meth:`drain_rate`."""
+        rate = self.drain_rate(load)
+        t_empty = linear_time(self.left, rate, 0.0, t_max)
+        t_soc = (
+            math.inf
+            if soc_floor is None
+            else linear_time(self.left, rate, soc_floor * self.full, t_max)
+        )
+        dt = min(t_max, t_empty, t_soc)
+        if math.isinf(dt):
+            raise ValueError("advance_until: no event and no t_max under a zero load")
+        if dt == t_empty and t_empty <= t_max:
+            self.left = 0.0
+            return t_empty, "empty"
+        self.left -= rate * dt
+        if dt == t_soc and t_soc <= t_max:
+            return dt, "soc"
+        return dt, None
+
+
 def linear_time(level: float, rate: float, floor: float, t_max: float) -> float:
     """Time for a quantity falling at ``rate`` from ``level`` to reach ``floor`` (capped)."""
     if level <= floor:

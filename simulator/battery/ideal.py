@@ -6,16 +6,15 @@ counting are the same model: SoC = 1 - (energy drawn) / (capacity_mah * 3.6 * V_
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING
 
-from simulator.battery.base import BatteryModel, Load, linear_time
+from simulator.battery.base import LinearBattery, Load
 
 if TYPE_CHECKING:
     from device_profiles.schema import DeviceProfile
 
 
-class IdealBattery(BatteryModel):
+class IdealBattery(LinearBattery):
     """Energy counting; empty when the nominal energy is spent. Exact for any load.
 
     >>> b = IdealBattery(capacity_mah=1000, nominal_voltage_v=3.6)
@@ -28,9 +27,9 @@ class IdealBattery(BatteryModel):
     name = "ideal"
 
     def __init__(self, capacity_mah: float, nominal_voltage_v: float, initial_soc: float = 1.0):
-        self.energy_j = capacity_mah * 3.6 * nominal_voltage_v
+        self.full = capacity_mah * 3.6 * nominal_voltage_v  # J
         self.nominal_voltage_v = nominal_voltage_v
-        self.remaining_j = self.energy_j * initial_soc
+        self.left = self.full * initial_soc
 
     @classmethod
     def from_profile(
@@ -39,40 +38,11 @@ class IdealBattery(BatteryModel):
         """The profile's battery at ``capacity_mah``: needs only its nominal voltage."""
         return cls(capacity_mah, profile.battery.nominal_voltage_v, initial_soc)
 
-    def soc(self) -> float:
-        """Fraction of the nominal energy left."""
-        return self.remaining_j / self.energy_j
+    @property
+    def energy_j(self) -> float:
+        """The nominal energy, J (the full quantity)."""
+        return self.full
 
-    def voltage(self, power_w: float) -> float:
-        """The nominal voltage, whatever the load."""
-        return self.nominal_voltage_v
-
-    def snapshot(self) -> tuple[float, ...]:
-        """(remaining energy,)."""
-        return (self.remaining_j,)
-
-    def restore(self, state: tuple[float, ...]) -> None:
-        """Set the remaining energy."""
-        (self.remaining_j,) = state
-
-    def advance_until(
-        self, load: Load, t_max: float, soc_floor: float | None = None
-    ) -> tuple[float, str | None]:
-        """Closed form: energy falls linearly at the mean power."""
-        rate = load.mean_w
-        t_empty = linear_time(self.remaining_j, rate, 0.0, t_max)
-        t_soc = (
-            math.inf
-            if soc_floor is None
-            else linear_time(self.remaining_j, rate, soc_floor * self.energy_j, t_max)
-        )
-        dt = min(t_max, t_empty, t_soc)
-        if math.isinf(dt):
-            raise ValueError("advance_until: no event and no t_max under a zero load")
-        if dt == t_empty and t_empty <= t_max:
-            self.remaining_j = 0.0
-            return t_empty, "empty"
-        self.remaining_j -= rate * dt
-        if dt == t_soc and t_soc <= t_max:
-            return dt, "soc"
-        return dt, None
+    def drain_rate(self, load: Load) -> float:
+        """Energy falls at the load's mean power."""
+        return load.mean_w

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from lab.compression.finetune import joint_finetune, train_masked
+from lab.compression.finetune import StepPlan, joint_finetune, train_masked
 from lab.host.compute import DeviceError, compute_device, resolve_device, to_device
 from lab.model.training import evaluate_lm, train_lm
 from lab.model.transformer import RT3TransformerLM
@@ -78,9 +78,9 @@ def _run_all(model: RT3TransformerLM) -> list[float]:
     masks = {"layers.0.linear1": (torch.rand(8, 16) > 0.5).float()}
     res = train_lm(model, data, max_steps=3, batch_size=4, seq_len=8, threads=1)
     score = evaluate_lm(model, data, seq_len=8, threads=1)
-    a = train_masked(model, data, 2, masks, torch.Generator().manual_seed(2), 4, 8)
-    b = joint_finetune(model, [masks, masks], [0.5, 0.5], data, 2, masks,
-                       torch.Generator().manual_seed(3), 4, 8)  # fmt: skip
+    a = train_masked(model, data, masks, StepPlan(2, torch.Generator().manual_seed(2), 4), 8)
+    plan = StepPlan(2, torch.Generator().manual_seed(3), 4)
+    b = joint_finetune(model, [masks, masks], [0.5, 0.5], data, masks, plan, 8)
     return [res.final_loss, score.loss, a, b]
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lab.compression.latency.table import TABLE_FILE, LatencyTable, layer_densities
-from lab.compression.latency.timing import fastest_ms
+from lab.compression.latency.timing import TimingSetup, fastest_ms
 
 if TYPE_CHECKING:
     import torch
@@ -24,19 +24,13 @@ if TYPE_CHECKING:
 def measure_end_to_end(
     model: nn.Module,
     sets: Mapping[str, Mapping[str, torch.Tensor]],
-    block_rows: int,
-    block_cols: int,
-    threads: int,
-    seq_len: int,
-    batch: int = 1,
-    rounds: int = 12,
-    per_round: int = 3,
+    setup: TimingSetup,
     runtime: str = "engine",
 ) -> dict[str, float]:
     """Fastest milliseconds of one inference of every set (name -> layer masks) and of the
     model run dense (``"dense"``), end to end by :class:`lab.runtime.ReconfigurableModel`
     (``runtime`` ``engine``: its engine executor; ``per-layer``: the torch reference),
-    interleaved, at ``threads``."""
+    interleaved, as ``setup`` says."""
     import copy
 
     from lab.model.training import torch_threads
@@ -45,18 +39,17 @@ def measure_end_to_end(
     from lab.runtime.reconfigurable import ReconfigurableModel
 
     pattern_sets = [
-        PatternSet.from_masks(name, dict(masks), block_rows, block_cols)
+        PatternSet.from_masks(name, dict(masks), setup.block_rows, setup.block_cols)
         for name, masks in sets.items()
     ]
+    threads = setup.threads
     with torch_threads(threads):
         base = copy.deepcopy(model).eval()
         if runtime == "engine":
             rm = ReconfigurableModel(base, pattern_sets, executor="engine", engine_threads=threads)
         else:
-            rm = ReconfigurableModel(
-                base, pattern_sets, executor="torch", rows_hint=batch * seq_len
-            )
-        inputs = make_inputs(base, batch, seq_len)
+            rm = ReconfigurableModel(base, pattern_sets, executor="torch", rows_hint=setup.rows)
+        inputs = make_inputs(base, setup.batch, setup.seq_len)
 
         def run() -> object:
             return rm(*inputs["args"], **inputs["kwargs"])
@@ -66,7 +59,7 @@ def measure_end_to_end(
         fns = {n: (lambda n=n: rm.switch(n), run) for n in sets}
         fns["dense"] = (lambda: rm.switch(None), run)
         raw: dict[str, list[float]] = {}
-        timed_rounds(fns, rounds, per_round, warmup=2, raw=raw)
+        timed_rounds(fns, setup.rounds, setup.per_round, warmup=2, raw=raw)
     return fastest_ms(raw)
 
 
@@ -86,9 +79,8 @@ def bundle_latencies(bundle: Any) -> dict[str, tuple[float, float]]:
     rows, cols = int(cfg.get("block_rows", 32)), int(cfg.get("block_cols", 32))
     sets = {name: ps.masks() for name, ps in bundle.sets.items()}
     module = module_from_bundle(bundle)
-    measured = measure_end_to_end(
-        module, sets, rows, cols, table.threads, table.rows, runtime=table.runtime
-    )
+    setup = TimingSetup(rows, cols, table.threads, table.rows)
+    measured = measure_end_to_end(module, sets, setup, runtime=table.runtime)
     out = {"dense": (table.dense_ms, measured["dense"])}
     for name, masks in sets.items():
         out[name] = (table.host_ms(layer_densities(masks)), measured[name])

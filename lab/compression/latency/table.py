@@ -44,7 +44,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lab.compression.latency.timing import dense_key, fastest_ms, layer_points
+from lab.compression.latency.timing import TimingSetup, dense_key, fastest_ms, layer_points
 from lab.compression.sparsifier import CompressionError
 
 if TYPE_CHECKING:
@@ -230,34 +230,18 @@ def layer_densities(masks: Mapping[str, torch.Tensor]) -> dict[str, float]:
 
 
 def measure_table(
-    model: nn.Module,
-    buckets: list[dict[str, torch.Tensor]],
-    block_rows: int,
-    block_cols: int,
-    threads: int,
-    seq_len: int,
-    batch: int = 1,
-    rounds: int = 12,
-    per_round: int = 3,
+    model: nn.Module, buckets: list[dict[str, torch.Tensor]], setup: TimingSetup
 ) -> LatencyTable:
     """Measure the table on ``model`` (weights loaded; left untouched) with the layer masks
     of ``buckets`` (every dict names the same layers), through ``lab.runtime``."""
-    return measure_table_and_sets(
-        model, buckets, {}, block_rows, block_cols, threads, seq_len, batch, rounds, per_round
-    )[0]
+    return measure_table_and_sets(model, buckets, {}, setup)[0]
 
 
 def measure_table_and_sets(
     model: nn.Module,
     buckets: list[dict[str, torch.Tensor]],
     sets: Mapping[str, Mapping[str, torch.Tensor]],
-    block_rows: int,
-    block_cols: int,
-    threads: int,
-    seq_len: int,
-    batch: int = 1,
-    rounds: int = 12,
-    per_round: int = 3,
+    setup: TimingSetup,
     runtime: str | None = None,
 ) -> tuple[LatencyTable, dict[str, float]]:
     """:func:`measure_table`, and every set of ``sets`` (name -> layer masks) measured end
@@ -271,6 +255,8 @@ def measure_table_and_sets(
     from lab.runtime.measure import make_inputs, timed_rounds
     from lab.runtime.pattern_set import PatternSet
 
+    block_rows, block_cols, threads = setup.block_rows, setup.block_cols, setup.threads
+    rounds, per_round = setup.rounds, setup.per_round
     layers = list(buckets[0])
     bucket_sets = [
         PatternSet.from_masks(f"bucket-{i}", masks, block_rows, block_cols)
@@ -291,7 +277,7 @@ def measure_table_and_sets(
             dens[key] = float(buckets[i][name].sum()) / buckets[i][name].numel()
     with torch_threads(threads):
         base = copy.deepcopy(model).eval()
-        inputs = make_inputs(base, batch, seq_len)
+        inputs = make_inputs(base, setup.batch, setup.seq_len)
         rm_engine = None
         if runtime in (None, "engine"):
             rm_engine = _engine_model(
@@ -319,7 +305,7 @@ def measure_table_and_sets(
 
             used = "per-layer"
             rm = ReconfigurableModel(  # the torch reference: one layer at a time
-                base, bucket_sets + extra, executor="torch", rows_hint=batch * seq_len
+                base, bucket_sets + extra, executor="torch", rows_hint=setup.rows
             )
 
             def run_rm() -> object:
@@ -340,7 +326,7 @@ def measure_table_and_sets(
             timed_rounds(variants, rounds, per_round, warmup=2, raw=raw)
             rm.switch(None)
     timed = fastest_ms(raw)
-    table_out = _fitted_table(timed, buckets, bucket_sets, dens, threads, batch * seq_len, used)
+    table_out = _fitted_table(timed, buckets, bucket_sets, dens, threads, setup.rows, used)
     measured = {extra_names[ps.name]: timed[ps.name] for ps in extra}
     return table_out, measured
 

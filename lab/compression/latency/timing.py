@@ -1,5 +1,7 @@
 """Timing variants on the runtime, and reading the timings (:mod:`lab.runtime.measure`).
 
+How they are timed is one :class:`TimingSetup` (block size, threads, input, rounds).
+
 Variants are timed in interleaved rounds and each keeps its fastest run
 (:func:`fastest_ms`); the latency table's points per layer come from those times, each
 layer's saving taken against the dense run timed just before it (:func:`layer_points`),
@@ -10,6 +12,31 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Mapping
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TimingSetup:
+    """How variants are timed on the runtime: the block size of their masks, the thread
+    count, the input (``batch`` x ``seq_len`` tokens) and the interleaved rounds (``rounds``
+    of ``per_round`` runs of each variant).
+
+    >>> TimingSetup(32, 32, threads=1, seq_len=35).rows
+    35
+    """
+
+    block_rows: int
+    block_cols: int
+    threads: int
+    seq_len: int
+    batch: int = 1
+    rounds: int = 12
+    per_round: int = 3
+
+    @property
+    def rows(self) -> int:
+        """Tokens per inference (``batch x seq_len``)."""
+        return self.batch * self.seq_len
 
 
 def fastest_ms(raw: Mapping[str, list[float]]) -> dict[str, float]:

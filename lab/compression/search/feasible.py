@@ -46,7 +46,8 @@ def allowed_combos(
     n_sets = len(levels)
     lat: list[list[float]] = []  # [level][governor level]
     for level in range(space.n_levels):
-        masks = c.patterns.level_masks(weights, bp, cands, level)
+        child = c.patterns.level_child(level, len(weights))
+        masks = c.patterns.set_masks(weights, bp, cands, child)[0]
         lat.append([c.latency_ms(model, masks, lv.freq_khz) for lv in levels])
     allowed = tuple(
         i

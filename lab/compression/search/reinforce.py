@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,13 +40,8 @@ class SearchConfig:
     hidden: int = 35
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON form."""
-        return {
-            "seed": self.seed,
-            "lr": self.lr,
-            "baseline_decay": self.baseline_decay,
-            "hidden": self.hidden,
-        }
+        """JSON form: every field."""
+        return asdict(self)
 
 
 @dataclass

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from lab.compression.finetune import joint_steps
+from lab.compression.finetune import StepPlan, joint_steps
 from lab.compression.search.controller import random_child
 
 if TYPE_CHECKING:
@@ -42,11 +42,7 @@ def train_supernet(
             lambda g: c.patterns.set_masks(bp.weights, bp.masks, cands, random_child(space, g)),
             c.loss_weights,
             c.task.objective(),
-            b.supernet_steps,
             bp.masks,
-            c.generator(23),
-            b.batch_size,
-            c.finetune_lr,
-            on_step=lambda s, loss: c.reporter.advance(1, f"loss {loss:.2f}"),
+            StepPlan(b.supernet_steps, c.generator(23), b.batch_size, c.finetune_lr, c.report_step),
         )
     return {k: v.clone() for k, v in model.state_dict().items()}

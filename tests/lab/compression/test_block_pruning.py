@@ -14,7 +14,7 @@ from lab.compression.block_pruning import (
     load_bp_config,
     prune_groups,
 )
-from lab.compression.finetune import train_masked
+from lab.compression.finetune import StepPlan, train_masked
 from lab.compression.sparsifier import CompressionError
 
 
@@ -68,10 +68,10 @@ def test_masks_never_revive_through_training():
     bp.prepare(model, cfg.sparsity_for(["embedding", "fc", "decoder"]))
     data = torch.randint(0, 50, (600,))
     g = torch.Generator().manual_seed(0)
-    train_masked(model, data, 5, bp.masks, g, batch_size=4, seq_len=8, penalty=bp.penalty)
+    train_masked(model, data, bp.masks, StepPlan(5, g, batch_size=4), seq_len=8, penalty=bp.penalty)
     bp.step()
     before = {k: v.clone() for k, v in bp.masks.items()}
-    train_masked(model, data, 10, bp.masks, g, batch_size=4, seq_len=8, lr=1e-2)
+    train_masked(model, data, bp.masks, StepPlan(10, g, batch_size=4, lr=1e-2), seq_len=8)
     for name, mask in before.items():
         w = dict(model.named_modules())[name].weight
         assert bool((w[~mask] == 0).all()), name
@@ -112,7 +112,8 @@ def test_group_lasso_drives_groups_down():
     p0 = float(bp.penalty().detach())
     data = torch.randint(0, 50, (400,))
     g = torch.Generator().manual_seed(0)
-    train_masked(model, data, 30, bp.masks, g, batch_size=4, seq_len=8, lr=1e-2, penalty=bp.penalty)
+    plan = StepPlan(30, g, batch_size=4, lr=1e-2)
+    train_masked(model, data, bp.masks, plan, seq_len=8, penalty=bp.penalty)
     bp.reweight()
     assert float(bp.penalty().detach()) < p0
 

@@ -3,7 +3,7 @@
 import torch
 from torch import nn
 
-from lab.compression.finetune import applied_masks, joint_finetune
+from lab.compression.finetune import StepPlan, applied_masks, joint_finetune
 
 
 class Tiny(nn.Module):
@@ -27,7 +27,8 @@ def test_joint_finetune_keeps_bp_zeros_and_trains_only_kept_weights():
         model.decoder.weight.mul_(bp["decoder"])
     before = model.decoder.weight.detach().clone()
     data = torch.randint(0, 30, (500,), generator=g)
-    joint_finetune(model, [sparse, sparser], [0.6, 0.4], data, 15, bp, g, 4, 8, lr=1e-2)
+    plan = StepPlan(15, g, batch_size=4, lr=1e-2)
+    joint_finetune(model, [sparse, sparser], [0.6, 0.4], data, bp, plan, seq_len=8)
     w = model.decoder.weight.detach()
     assert bool((w[~bp["decoder"]] == 0).all())  # BP-pruned weights never revive
     # weights no set keeps get no gradient (Adam leaves them exactly as they were)

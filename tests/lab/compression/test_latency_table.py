@@ -117,6 +117,7 @@ def test_estimate_of_a_hand_built_set_matches_its_measurement():
     stated tolerance on a shared 2-core machine; the quick bundle's median agreement is
     reported by ``rt3lab evaluate``)."""
     from lab.compression.latency.table import measure_table_and_sets
+    from lab.compression.latency.timing import TimingSetup
     from lab.model import build_model
 
     torch.manual_seed(0)
@@ -138,9 +139,8 @@ def test_estimate_of_a_hand_built_set_matches_its_measurement():
     dec = hand["decoder"]
     for r0 in range(32, dec.shape[0], 64):
         dec[r0 : r0 + 32] = cols("decoder", 4)[r0 : r0 + 32]
-    table, measured = measure_table_and_sets(
-        model, buckets, {"hand": hand}, 32, 32, threads=1, seq_len=35
-    )
+    setup = TimingSetup(32, 32, threads=1, seq_len=35)
+    table, measured = measure_table_and_sets(model, buckets, {"hand": hand}, setup)
     estimate = table.host_ms(layer_densities(hand))
     assert estimate == pytest.approx(measured["hand"], rel=0.15)
 

@@ -10,7 +10,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from lab.profiling.calibrate import CalibrationError, fit_latency, fit_power
-from lab.profiling.stats import measure_until_stable, median, median_ci, median_ci_ranks
+from lab.profiling.stats import StopRule, measure_until_stable, median, median_ci, median_ci_ranks
 
 finite = st.floats(0.01, 1e4, allow_nan=False)
 
@@ -57,16 +57,16 @@ def test_stops_when_the_ci_is_tight_and_at_the_caps():
     def steady():
         t[0] += 0.010
 
-    s = measure_until_stable(steady, warmup=3, min_runs=10, clock=clock)
+    s = measure_until_stable(steady, StopRule(warmup=3, min_runs=10), clock=clock)
     assert s.converged and s.runs == 10 and s.median_ms == pytest.approx(10.0)
     rng = random.Random(0)
 
     def noisy():
         t[0] += rng.choice([0.001, 0.1])
 
-    s = measure_until_stable(noisy, warmup=0, min_runs=10, max_runs=50, clock=clock)
+    s = measure_until_stable(noisy, StopRule(warmup=0, max_runs=50), clock=clock)
     assert not s.converged and s.runs == 50
-    s = measure_until_stable(noisy, warmup=0, min_runs=10, time_cap_s=0.5, clock=clock)
+    s = measure_until_stable(noisy, StopRule(warmup=0, time_cap_s=0.5), clock=clock)
     assert not s.converged and s.elapsed_s >= 0.5 and s.runs < 50
 
 
