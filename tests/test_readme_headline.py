@@ -109,6 +109,9 @@ def test_block_shows_the_intervals_and_where_a_gain_straddles_one():
     line = next(ln for ln in headline_markdown(data).splitlines() if ln.startswith("- rt3 against"))
     assert line.endswith("; the hours interval straddles 1.0x: no gain shown"), line
     assert "[0.97x, 1.30x] the hours" in line
+    first["on_time_straddles_one"] = True
+    line = next(ln for ln in headline_markdown(data).splitlines() if ln.startswith("- rt3 against"))
+    assert line.endswith("the hours and on-time inferences intervals straddle 1.0x: no gain shown")
 
 
 def test_a_headline_recorded_without_intervals_gives_the_block_it_always_gave():

@@ -85,8 +85,9 @@ class Evaluation:
     """Predictions scored in each sequence (an LM's window; the last may be shorter)."""
 
     def to_dict(self, per_sequence: bool = False) -> dict[str, Any]:
-        """JSON form (``--json``); ``per_sequence`` adds ``per_sequence``: ``tokens`` and
-        each sequence's ``accuracy`` by set, rounded to 6 decimals (``--per-sequence``)."""
+        """JSON form (``--json``); ``per_sequence`` adds ``per_sequence``: each sequence's
+        ``tokens`` and, by set, its ``correct`` predictions (integers: exact and short; the
+        accuracy is correct / tokens) (``--per-sequence``)."""
         out = {
             "bundle": self.bundle,
             "scored_on": self.scored_on,
@@ -97,9 +98,13 @@ class Evaluation:
             "checks": self.checks,
         }
         if per_sequence:
+            tokens = self.sequence_tokens
             out["per_sequence"] = {
-                "tokens": self.sequence_tokens,
-                "accuracy": {n: [round(a, 6) for a in s] for n, s in self.per_sequence.items()},
+                "tokens": tokens,
+                "correct": {
+                    n: [round(a * t) for a, t in zip(s, tokens, strict=True)]
+                    for n, s in self.per_sequence.items()
+                },
             }
         return out
 

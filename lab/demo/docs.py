@@ -236,7 +236,8 @@ def interval_lines(data: dict[str, Any]) -> list[str]:
             for fig, name in (("hours", "hours"), ("on_time", "on-time inferences"))
             if g.get(f"{fig}_straddles_one")
         ]
-        note = f"; the {' and '.join(flat)} interval straddles 1.0x: no gain shown" if flat else ""
+        verb = "interval straddles" if len(flat) == 1 else "intervals straddle"
+        note = f"; the {' and '.join(flat)} {verb} 1.0x: no gain shown" if flat else ""
         hours = _ratio(g["hours_ratio"], g.get("hours_ci95"), "the hours")
         on_time = _ratio(g["on_time_ratio"], g.get("on_time_ci95"), "the on-time inferences")
         lines.append(f"- rt3 against {g['baseline']}: {hours}, {on_time}{note}")

@@ -65,7 +65,11 @@ def evaluation_sequences(
         return {}, []
     if isinstance(evaluation, Mapping):
         seq = evaluation.get("per_sequence") or {}
-        return dict(seq.get("accuracy") or {}), list(seq.get("tokens") or [])
+        tokens = list(seq.get("tokens") or [])
+        correct = seq.get("correct") or {}
+        return {
+            n: [c / t for c, t in zip(cs, tokens, strict=True)] for n, cs in correct.items()
+        }, tokens
     return dict(evaluation.per_sequence), list(evaluation.sequence_tokens)
 
 

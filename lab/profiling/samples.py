@@ -53,10 +53,10 @@ def read_latency_samples(profile_path: str | Path) -> LatencySamples:
     """Every timed run of the profile at ``profile_path``, read from the runs CSV and the
     calibration JSON beside it, by variant and level of the profile."""
     from device_profiles import load_profile
-    from lab.profiling.session import _paths, runs_csv_path
+    from lab.profiling.session import calibration_path, runs_csv_path
 
     profile_path = Path(profile_path)
-    _, _, cal_path = _paths(profile_path)
+    cal_path = calibration_path(profile_path)
     runs_path = runs_csv_path(profile_path)
     for path in (runs_path, cal_path):
         if not path.is_file():

@@ -98,6 +98,15 @@ def _paths(out: str | Path) -> tuple[Path, Path, Path]:
     return out, Path(f"{stem}.measurements.csv"), Path(f"{stem}.calibration.json")
 
 
+def calibration_path(profile_path: str | Path) -> Path:
+    """Where the calibration of the profile at ``profile_path`` is written.
+
+    >>> calibration_path("out/host.yaml").as_posix()
+    'out/host.calibration.json'
+    """
+    return _paths(profile_path)[2]
+
+
 def runs_csv_path(profile_path: str | Path) -> Path:
     """Where the per-run latencies of the profile at ``profile_path`` are written.
 
