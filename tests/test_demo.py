@@ -125,7 +125,39 @@ def test_demo_json_prints_the_headline_per_policy(demo_run):
     assert docs["format"] == "rt3lab-demo-headline" and docs["policies"]
     assert (demo_run / "docs" / "demo-battery-life.png").stat().st_size > 1000
     err = (demo_run / "stderr.txt").read_text()
-    assert "[7/7] report: report " in err  # progress went to stderr
+    assert "[8/8] report: report " in err  # progress went to stderr
+
+
+def test_demo_json_carries_the_measured_uncertainty(demo_run):
+    """Issue 29: each policy's 95% intervals, rt3's set per level across resamples, each
+    gain's intervals and whether they straddle 1, life within 1 point of dense; the point
+    estimates are the measurements' own (the bootstrap saw no sample disagree with the
+    profile) and every latency and accuracy was resampled."""
+    data = json.loads((demo_run / "stdout.txt").read_text())
+    rows = {r["policy"]: r for r in data["policies"]}
+    for pol, row in rows.items():
+        for key in ("battery_life_h_ci95", "on_time_inferences_ci95", "mean_accuracy_ci95"):
+            lo, hi = row[key]
+            assert lo <= hi, (pol, key)
+        assert "life_within_dense_h" in row
+    lo, hi = rows["rt3"]["mean_accuracy_ci95"]
+    assert lo < hi  # the test sequences were resampled
+    share = rows["rt3"]["variant_share"]
+    assert share and all(abs(sum(s.values()) - 1) < 1e-9 for s in share.values())
+    for g in data["gains"]:
+        for fig in ("hours", "on_time"):
+            assert f"{fig}_ci95" in g and f"{fig}_straddles_one" in g
+    iv = data["intervals"]
+    assert iv["resamples"] == 200 and iv["warnings"] == []
+    assert iv["latency_fixed"] == [] and iv["accuracy_fixed"] == []
+    assert {r["policy"] for r in data["life_within_dense"]} == set(rows)
+    run = demo_run / "out" / "run"
+    assert json.loads((run / "intervals.json").read_text())["policies"]
+    from lab.profiling.samples import read_latency_samples
+
+    assert read_latency_samples(run / "profile.yaml")  # the runs beside the run's profile
+    ev = json.loads((run / "evaluate.json").read_text())
+    assert set(ev["per_sequence"]["correct"]) == {s["name"] for s in ev["sets"]}
 
 
 def test_a_failing_check_says_what_it_means(demo_run):

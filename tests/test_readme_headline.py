@@ -46,3 +46,80 @@ def test_update_rewrites_only_the_block_and_a_bad_json_is_named(tmp_path, capsys
     with pytest.raises(HeadlineError, match="format: expected 'rt3lab-demo-headline'"):
         load_headline(src)
     assert main([str(src), str(readme)]) == 2
+
+
+def _example_with_intervals():
+    """A headline with the intervals of ``demo_intervals`` on the published rt3-paper
+    profile (two pattern sets added, runs of the first around its latency at 0.8 GHz)."""
+    from device_profiles import load_profile
+    from device_profiles.schema import Published, Variant
+    from lab.demo.docs import headline
+    from lab.demo.intervals import demo_intervals
+    from simulator import headline_workload, simulate
+
+    p = load_profile("rt3-paper")
+    src = Published(kind="published", source="example")
+    accs = zip(p.variants, (0.31, 0.305), strict=True)
+    scored = [v.model_copy(update={"accuracy": a}) for v, a in accs]
+    variants = [
+        *scored,
+        Variant(name="pp-1", accuracy=0.302, sparsity=0.85, nonzero_mults=6e6,
+                nonzero_adds=6e6, provenance=src),
+        Variant(name="pp-2", accuracy=0.29, sparsity=0.92, nonzero_mults=3e6,
+                nonzero_adds=3e6, provenance=src),
+    ]  # fmt: skip
+    ms = p.latency_model.latency_ms(6e6, 6e6, 800000)  # pp-1's, by the op-count model
+    runs = {"pp-1": {800000: [ms * f for f in (0.9, 0.97, 1.0, 1.02, 1.2)]}}
+    workload = headline_workload(p, "periodic")
+    pols = ["rt3", "dense-max", "dvfs-only:bp", "dvfs-only:dense", "static-sparse", "oracle"]
+    results = [simulate(p, policy=x, variants=variants, workload=workload) for x in pols]
+    intervals = demo_intervals(p, variants, None, runs, pols, workload, n=40)
+    return headline(results, "rt3-paper", workload, 1.0, intervals), intervals
+
+
+def test_block_shows_the_intervals_and_where_a_gain_straddles_one():
+    data, intervals = _example_with_intervals()
+    json.dumps(data)
+    assert data["intervals"]["warnings"] == [] and data["intervals"]["resamples"] == 40
+    rows = {r["policy"]: r for r in data["policies"]}
+    spread = {p["policy"]: p for p in intervals["policies"]}
+    for pol, row in rows.items():
+        for key in ("battery_life_h_ci95", "on_time_inferences_ci95", "mean_accuracy_ci95"):
+            assert row[key] == spread[pol][key], (pol, key)
+        assert "life_within_dense_h" in row
+    assert rows["rt3"]["variant_share"] == spread["rt3"]["variant_share"]
+    assert rows["rt3"]["battery_life_h_ci95"][0] < rows["rt3"]["battery_life_h_ci95"][1]
+    for g in data["gains"]:
+        assert {"hours_ci95", "hours_straddles_one", "on_time_ci95"} <= set(g)
+    md = headline_markdown(data)
+    assert "| life within 1 pt of dense (h) |" in md
+    lo, hi = rows["rt3"]["battery_life_h_ci95"]
+    assert f"| rt3 | {rows['rt3']['battery_life_h']:.3f} [{lo:.3f}, {hi:.3f}] |" in md
+    assert "95% intervals over 40 bootstrap resamples" in md
+    assert "rt3's set per level across resamples: 1400 MHz" in md
+    lines = {ln.split(": ")[0]: ln for ln in md.splitlines() if ln.startswith("- rt3 against")}
+    assert len(lines) == len(data["gains"])
+    for g in data["gains"]:
+        line = lines[f"- rt3 against {g['baseline']}"]
+        flagged = g["hours_straddles_one"] or g["on_time_straddles_one"]
+        assert ("straddles 1.0x: no gain shown" in line) == bool(flagged), line
+    # a gain whose interval holds 1.0x is said so, in words
+    first = data["gains"][0]
+    first["hours_straddles_one"], first["hours_ci95"] = True, [0.97, 1.3]
+    line = next(ln for ln in headline_markdown(data).splitlines() if ln.startswith("- rt3 against"))
+    assert line.endswith("; the hours interval straddles 1.0x: no gain shown"), line
+    assert "[0.97x, 1.30x] the hours" in line
+    first["on_time_straddles_one"] = True
+    line = next(ln for ln in headline_markdown(data).splitlines() if ln.startswith("- rt3 against"))
+    assert line.endswith("the hours and on-time inferences intervals straddle 1.0x: no gain shown")
+
+
+def test_a_headline_recorded_without_intervals_gives_the_block_it_always_gave():
+    data = load_headline(ROOT / "docs" / "demo-headline.json")
+    old = {k: v for k, v in data.items() if k not in ("intervals", "life_within_dense")}
+    for r in old["policies"]:
+        for key in ("battery_life_h_ci95", "variant_share", "life_within_dense_h"):
+            r.pop(key, None)
+    md = headline_markdown(old)
+    assert "95% intervals" not in md and "life within 1 pt" not in md
+    assert "| policy | battery life (h) | on-time inferences | missed | accuracy |\n" in md

@@ -190,18 +190,26 @@ def evaluate(
     device: Annotated[
         str, typer.Option("--device", metavar="cpu|cuda|auto", help="Where scoring runs.")
     ] = "auto",
+    per_sequence: Annotated[
+        bool,
+        typer.Option(
+            "--per-sequence",
+            help="With --json: also each test sequence's accuracy per set (for a bootstrap).",
+        ),
+    ] = False,
 ) -> None:
     """Re-score every pattern set on the test split: sparsity, accuracy, perplexity, delta
     to dense; then the baselines (as recorded by compress)."""
     from lab.compression.evaluation import evaluate_bundle
 
-    _show(evaluate_bundle(bundle, data=data, threads=threads, device=device), as_json)
+    ev = evaluate_bundle(bundle, data=data, threads=threads, device=device)
+    _show(ev, as_json, per_sequence)
 
 
-def _show(ev: Evaluation, as_json: bool) -> None:
+def _show(ev: Evaluation, as_json: bool, per_sequence: bool = False) -> None:
     """The evaluation as JSON (``--json``: the result serialised) or as tables."""
     if as_json:
-        typer.echo(json.dumps(ev.to_dict(), indent=2))
+        typer.echo(json.dumps(ev.to_dict(per_sequence), indent=2))
     else:
         _print_evaluation(ev)
 

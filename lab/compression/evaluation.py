@@ -22,10 +22,13 @@ import math
 import re
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lab.compression.latency.check import bundle_latencies
 from lab.compression.pattern_pruning import COMPACTS
+
+if TYPE_CHECKING:
+    from lab.compression.tasks import SequenceScores
 
 
 @dataclass(frozen=True)
@@ -74,10 +77,18 @@ class Evaluation:
     checks: dict[str, bool]
     scored_on: str = ""
     mismatches: list[str] = field(default_factory=list)
+    per_sequence: dict[str, list[float]] = field(default_factory=dict)
+    """Each test sequence's accuracy, for ``dense`` and each set (the same sequences, in
+    the same order, for all); weighted by ``sequence_tokens`` they average to the row's
+    accuracy exactly. Empty where the score is not a mean over sequences."""
+    sequence_tokens: list[int] = field(default_factory=list)
+    """Predictions scored in each sequence (an LM's window; the last may be shorter)."""
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON form (``--json``)."""
-        return {
+    def to_dict(self, per_sequence: bool = False) -> dict[str, Any]:
+        """JSON form (``--json``); ``per_sequence`` adds ``per_sequence``: each sequence's
+        ``tokens`` and, by set, its ``correct`` predictions (integers: exact and short; the
+        accuracy is correct / tokens) (``--per-sequence``)."""
+        out = {
             "bundle": self.bundle,
             "scored_on": self.scored_on,
             "mismatches": self.mismatches,
@@ -86,6 +97,16 @@ class Evaluation:
             "comparisons": [{**asdict(c), "wins": c.wins} for c in self.comparisons],
             "checks": self.checks,
         }
+        if per_sequence:
+            tokens = self.sequence_tokens
+            out["per_sequence"] = {
+                "tokens": tokens,
+                "correct": {
+                    n: [round(a * t) for a, t in zip(s, tokens, strict=True)]
+                    for n, s in self.per_sequence.items()
+                },
+            }
+        return out
 
 
 def _delta(acc: float | None, dense: float | None) -> float | None:
@@ -103,6 +124,7 @@ class Scores:
     scored_on: str
     dense: tuple[float, float | None]
     sets: dict[str, tuple[float, float | None]]
+    sequences: dict[str, SequenceScores] = field(default_factory=dict)  # "dense" and each set
 
 
 _VOCAB_NOTE = re.compile(r" \(vocabulary \d+\)$")
@@ -145,13 +167,14 @@ def rescore(bundle: Any, data: str | None = None, threads: int | None = None) ->
     model = build_model(kind, config)
     model.eval()
     model.load_state_dict(bundle.dense)
-    dense = task.score(model, "test", limit, threads)
+    each = {"dense": task.score_sequences(model, "test", limit, threads)}
     model.load_state_dict(bundle.backbone)
-    sets = {}
     for name, ps in bundle.sets.items():
         with applied_masks(model, ps.masks()):
-            sets[name] = task.score(model, "test", limit, threads)
-    return Scores(spec, dense, sets)
+            each[name] = task.score_sequences(model, "test", limit, threads)
+    sets = {n: (s.accuracy, s.perplexity) for n, s in each.items()}
+    dense = sets.pop("dense")
+    return Scores(spec, dense, sets, each)
 
 
 def _budget(raw: object, where: str) -> Any:
@@ -254,7 +277,17 @@ def evaluate_bundle(
         _checks(pp_rows, comparisons),
         scores.scored_on,
         mismatches,
+        *_per_sequence(scores),
     )
+
+
+def _per_sequence(scores: Scores) -> tuple[dict[str, list[float]], list[int]]:
+    """Each sequence's accuracy by set (``dense`` first) and each sequence's predictions;
+    nothing where a set was not scored per sequence."""
+    each = scores.sequences
+    if not each or any(not s.tokens for s in each.values()):
+        return {}, []
+    return {n: s.accuracies() for n, s in each.items()}, list(each["dense"].tokens)
 
 
 def _mismatches(b: Any, scores: Scores) -> list[str]:

@@ -66,6 +66,11 @@ class Task(Protocol):
     ) -> tuple[float, float | None]:
         """``(accuracy, perplexity or None)`` on ``valid`` or ``test``."""
 
+    def score_sequences(
+        self, model: nn.Module, split: str, limit: int | None, threads: int | None
+    ) -> SequenceScores:
+        """``score``'s figures from the same pass, with each scored sequence's counts."""
+
     def dense_training(self, budget: Budget) -> tuple[Callable[..., Any], Any, dict[str, Any]]:
         """``(training function, train split, its options)`` for :meth:`train_dense`: the
         function is ``lab.model.training``'s ``train_lm`` or ``train_classifier``."""
@@ -99,6 +104,28 @@ class Task(Protocol):
 
     def default_bp_config(self) -> Path | None:
         """The BP config used when ``--bp-config`` is not given (None: RT3's)."""
+
+
+@dataclass(frozen=True)
+class SequenceScores:
+    """A score with its parts: per scored sequence (an LM's window of ``seq_len``
+    predictions, a classifier's example) the correct predictions and the predictions made,
+    in split order. ``accuracy`` is ``sum(correct) / sum(tokens)`` exactly; both are empty
+    where the score is not a mean over sequences (a regression task's Pearson's r).
+
+    >>> s = SequenceScores(0.5, None, (1, 2), (2, 4))
+    >>> s.accuracies(), s.accuracy == sum(s.correct) / sum(s.tokens)
+    ([0.5, 0.5], True)
+    """
+
+    accuracy: float
+    perplexity: float | None
+    correct: tuple[int, ...] = ()
+    tokens: tuple[int, ...] = ()
+
+    def accuracies(self) -> list[float]:
+        """Each sequence's accuracy (its correct predictions over its predictions)."""
+        return [c / n for c, n in zip(self.correct, self.tokens, strict=True)]
 
 
 @dataclass(frozen=True)
@@ -152,11 +179,24 @@ class LMTask(Task):
     def score(
         self, model: nn.Module, split: str, limit: int | None, threads: int | None
     ) -> tuple[float, float | None]:
+        r = self._evaluate(model, split, limit, threads, False)
+        return r.accuracy, r.perplexity
+
+    def score_sequences(
+        self, model: nn.Module, split: str, limit: int | None, threads: int | None
+    ) -> SequenceScores:
+        r = self._evaluate(model, split, limit, threads, True)
+        return SequenceScores(r.accuracy, r.perplexity, r.sequence_correct, r.sequence_tokens)
+
+    def _evaluate(
+        self, model: nn.Module, split: str, limit: int | None, threads: int | None, each: bool
+    ) -> Any:
         from lab.model.training import evaluate_lm
 
         tokens = self.data.valid if split == "valid" else self.data.test
-        r = evaluate_lm(model, tokens, self.budget.seq_len, max_tokens=limit, threads=threads)
-        return r.accuracy, r.perplexity
+        return evaluate_lm(
+            model, tokens, self.budget.seq_len, max_tokens=limit, threads=threads, per_sequence=each
+        )
 
     def dense_training(self, budget: Budget) -> tuple[Callable[..., Any], Any, dict[str, Any]]:
         from lab.model.training import train_lm
@@ -276,13 +316,22 @@ class GlueTask(Task):
     def score(
         self, model: nn.Module, split: str, limit: int | None, threads: int | None
     ) -> tuple[float, float | None]:
+        s = self.score_sequences(model, split, limit, threads)
+        return s.accuracy, s.perplexity
+
+    def score_sequences(
+        self, model: nn.Module, split: str, limit: int | None, threads: int | None
+    ) -> SequenceScores:
+        """Per example: 1 correct out of 1 (none for a regression task)."""
         from lab.model.training import evaluate_classifier
 
         data = self.splits["valid" if split == "valid" else "test"]
         if limit is not None and limit < len(data):
             data = _head(data, limit)
-        r = evaluate_classifier(model, data, self.glue.task, threads=threads)
-        return (r.value if r.accuracy is None else r.accuracy), None
+        r = evaluate_classifier(model, data, self.glue.task, threads=threads, per_example=True)
+        flags = r.example_correct
+        value = r.value if r.accuracy is None else r.accuracy
+        return SequenceScores(value, None, flags, (1,) * len(flags))
 
     def dense_training(self, budget: Budget) -> tuple[Callable[..., Any], Any, dict[str, Any]]:
         from lab.model.training import train_classifier

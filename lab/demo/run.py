@@ -3,7 +3,9 @@
 Steps: build the built-in corpus; train and compress the RT3 Transformer (the quick
 budget); score every pattern set; benchmark the runtime on this host; write the
 host-calibrated profile of the chosen board (host mode, no power meter); simulate every
-policy; write the run directory and the report. Each step calls its package's function
+policy; carry what was measured into the answer (``lab.demo.intervals``: a bootstrap over
+the profile's timed runs and the test sequences, and each policy's life within 1 point of
+dense); write the run directory and the report. Each step calls its package's function
 with an options object (``compress_request(CompressRequest)``, ``evaluate_bundle``,
 ``bench_runtime(RuntimeBenchOptions)``, ``run_session(ProfileOptions)``,
 ``simulator.simulate``, ``reports.build_report``), and the run's ``commands.json`` records,
@@ -58,6 +60,7 @@ STEPS = (
     "bench runtime",
     "host profile",
     "simulate",
+    "intervals",
     "report",
 )
 DEMO_VERSION = 1  # bump when the demo's cached artefacts change meaning
@@ -199,6 +202,7 @@ class DemoState:
     results: list[Any] | None = None
     report_html: Path | None = None
     workload: str | None = None
+    intervals: dict[str, Any] | None = None  # demo_intervals' result
 
 
 def step_corpus(st: DemoState) -> str:
@@ -287,10 +291,13 @@ def step_evaluate(st: DemoState) -> str:
     from lab.compression.evaluation import check_line, evaluate_bundle
 
     p = st.plan
-    words = ["rt3lab", "evaluate", "--bundle", str(p.shown_bundle), "--json"]
+    words = ["rt3lab", "evaluate", "--bundle", str(p.shown_bundle), "--json", "--per-sequence"]
     st.commands["evaluate.json"] = shlex.join(words)
     data = _cached_json(
-        st, "evaluate", "evaluate.json", lambda: evaluate_bundle(p.bundle, device="auto").to_dict()
+        st,
+        "evaluate",
+        "evaluate.json",
+        lambda: evaluate_bundle(p.bundle, device="auto").to_dict(per_sequence=True),
     )
     checks = data.get("checks", {})
     for name, ok in checks.items():
@@ -360,7 +367,13 @@ def step_profile(st: DemoState) -> str:
         st.cached["host profile"] = True
         return f"cached profile {path.name}"
     partial = path.with_name(f".{path.name}.partial.yaml")
-    run_session(replace(options, out=partial), st.progress)
+    result = run_session(replace(options, out=partial), st.progress)
+    # The files beside it (every timed run, the calibration) first: the profile, moved
+    # last, marks the step done.
+    stem, final = partial.with_suffix("").name, path.with_suffix("").name
+    for made in (result.csv_path, result.calibration_path, result.runs_path):
+        if made is not None:
+            os.replace(made, made.with_name(made.name.replace(stem, final, 1)))
     os.replace(partial, path)
     return f"profile {path.name}"
 
@@ -382,6 +395,7 @@ def demo_policies(variant_names: list[str]) -> list[str]:
 def step_simulate(st: DemoState) -> str:
     """Simulate rt3 and every baseline on the host-calibrated profile; write the run."""
     from device_profiles import load_profile
+    from lab.profiling.session import calibration_path, runs_csv_path
     from simulator import headline_workload, simulate, write_run
 
     p = st.plan
@@ -396,6 +410,9 @@ def step_simulate(st: DemoState) -> str:
         shutil.rmtree(p.run_dir)
     write_run(p.run_dir, results)
     shutil.copy(p.profile_path, p.run_dir / "profile.yaml")
+    for made in (runs_csv_path(p.profile_path), calibration_path(p.profile_path)):
+        if made.is_file():  # beside the run's profile.yaml: its timed runs read back from there
+            shutil.copy(made, p.run_dir / made.name.replace(p.profile_path.stem, "profile", 1))
     for artifact in ("evaluate.json", "runtime_bench.json"):
         shutil.copy(p.cache / artifact, p.run_dir / artifact)
     prof, bundle = p.shown_profile, p.shown_bundle
@@ -414,6 +431,44 @@ def step_simulate(st: DemoState) -> str:
     st.results = results
     st.workload = workload
     return f"{len(results)} policies simulated ({workload})"
+
+
+INTERVAL_RESAMPLES = 200
+
+
+def step_intervals(st: DemoState) -> str:
+    """The uncertainty of the headline: ``demo_intervals`` over the profile's timed runs
+    (``profile-BOARD.runs.csv``) and the sets' per-sequence accuracies (``evaluate.json``),
+    every simulated policy; written to the run directory's ``intervals.json``."""
+    from lab.demo.intervals import demo_intervals
+    from lab.profiling.samples import ProfileSamplesError, read_latency_samples
+
+    p = st.plan
+    try:
+        runs = read_latency_samples(p.profile_path)
+    except ProfileSamplesError as exc:
+        st.echo(f"    latencies held fixed: {exc}")
+        runs = {}
+    evaluation = json.loads((p.cache / "evaluate.json").read_text(encoding="utf-8"))
+    policies = [r.policy for r in st.results or []]
+    data = demo_intervals(
+        p.profile_path, st.variants, evaluation, runs, policies, st.workload or p.workload,
+        n=INTERVAL_RESAMPLES, seed=p.seed,
+    )  # fmt: skip
+    _write_json(p.run_dir / "intervals.json", data)
+    st.commands["intervals.json"] = (
+        f"lab.demo.intervals.demo_intervals('{p.shown_profile}', variants_from_bundle(...), "
+        f"evaluate.json, read_latency_samples('{p.shown_profile}'), results.json's policies, "
+        f"'{st.workload}', n={INTERVAL_RESAMPLES}, seed={p.seed})"
+    )
+    _write_json(p.run_dir / "commands.json", st.commands)
+    for w in data["warnings"]:
+        st.echo(f"    warning: {w}")
+    st.intervals = data
+    return (
+        f"{data['resamples']} resamples of {len(data['latency_resampled'])} set-level "
+        f"latencies and {len(data['accuracy_resampled'])} sets' test sequences"
+    )
 
 
 def keep_bundle(p: DemoPlan) -> None:
@@ -446,6 +501,7 @@ STEP_FUNCS: dict[str, Callable[[DemoState], str]] = {
     "bench runtime": step_bench,
     "host profile": step_profile,
     "simulate": step_simulate,
+    "intervals": step_intervals,
     "report": step_report,
 }
 
@@ -568,7 +624,8 @@ def demo(
             echo=lambda s: console.print(s, highlight=False),
         )
     results = st.results or []
-    data = headline(results, board, st.workload or workload, time.perf_counter() - t0)
+    elapsed = time.perf_counter() - t0
+    data = headline(results, board, st.workload or workload, elapsed, st.intervals)
     _write_json(out / "headline.json", data)
     if docs is not None:
         docs.mkdir(parents=True, exist_ok=True)
@@ -590,7 +647,7 @@ def _print_headline(console: Any, data: dict[str, Any], results: list[Any], boar
     """The headline table (rt3 and its baselines) and rt3's gains."""
     from rich.table import Table
 
-    from reports.verdict import Gain
+    from lab.demo.docs import gain_of, interval_lines
     from simulator import BASELINES
 
     table = Table(
@@ -613,4 +670,6 @@ def _print_headline(console: Any, data: dict[str, Any], results: list[Any], boar
         )
     console.print(table)
     for g in data["gains"]:
-        console.print("rt3 " + Gain(**g).sentence(), highlight=False)
+        console.print("rt3 " + gain_of(g).sentence(), highlight=False)
+    for line in interval_lines(data):
+        console.print(line, highlight=False, markup=False)

@@ -45,10 +45,19 @@ class LMScore:
     """Mean cross-entropy per predicted token (nats)."""
     tokens: int = 0
     """How many next-token predictions were scored."""
+    sequence_correct: tuple[int, ...] = ()
+    """With ``per_sequence``: correct predictions in each scored window, in stream order."""
+    sequence_tokens: tuple[int, ...] = ()
+    """With ``per_sequence``: predictions in each window (``seq_len``; the last may be
+    shorter); ``sum(sequence_correct) / sum(sequence_tokens)`` is ``accuracy``."""
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-friendly dict."""
-        return asdict(self)
+        """JSON-friendly dict (the per-window counts only when they were asked for)."""
+        d = asdict(self)
+        for key in ("sequence_correct", "sequence_tokens"):
+            if not d[key]:
+                del d[key]
+        return d
 
 
 @dataclass(frozen=True)
@@ -401,14 +410,16 @@ def evaluate_lm(
     max_tokens: int | None = None,
     precision: str = "fp32",
     threads: int | None = None,
+    per_sequence: bool = False,
 ) -> LMScore:
     """Top-1 next-token accuracy, perplexity and mean loss of ``model`` on a token stream.
 
     The stream is cut into consecutive windows of ``seq_len`` predictions; every token
     after the first is predicted exactly once, from the preceding tokens of its window, so
     the score does not depend on ``batch_size``. ``max_tokens`` scores only a prefix (for
-    fast estimates inside a search). Runs in eval mode under ``no_grad`` and restores the
-    model's mode.
+    fast estimates inside a search). ``per_sequence`` also keeps each window's correct
+    predictions and size (``sequence_correct``, ``sequence_tokens``: the same counts the
+    accuracy sums). Runs in eval mode under ``no_grad`` and restores the model's mode.
     """
     import torch
     import torch.nn.functional as F
@@ -435,6 +446,7 @@ def evaluate_lm(
     model.eval()
     loss_sum = 0.0
     correct = 0
+    windows: list[int] = []  # correct predictions per window (per_sequence)
     try:
         with torch.no_grad(), torch_threads(threads), on_compute_device(model) as dev:
             for cpu_x, cpu_y in chunks:
@@ -443,15 +455,21 @@ def evaluate_lm(
                     logits = model(x)
                 flat = logits.float().reshape(-1, logits.shape[-1])
                 loss_sum += float(F.cross_entropy(flat, y.reshape(-1), reduction="sum"))
-                correct += int((flat.argmax(-1) == y.reshape(-1)).sum())
+                hits = flat.argmax(-1) == y.reshape(-1)
+                correct += int(hits.sum())
+                if per_sequence:
+                    windows += hits.view(y.shape).sum(dim=1).tolist()
     finally:
         model.train(was_training)
     loss = loss_sum / n_pred
+    sizes = [y.shape[1] for _, y in chunks for _ in range(y.shape[0])] if per_sequence else []
     return LMScore(
         accuracy=correct / n_pred,
         perplexity=math.exp(min(loss, 700.0)),
         loss=loss,
         tokens=n_pred,
+        sequence_correct=tuple(int(c) for c in windows),
+        sequence_tokens=tuple(int(n) for n in sizes),
     )
 
 
@@ -467,10 +485,16 @@ class ClassifierScore:
     """None for regression (STS-B)."""
     loss: float
     examples: int
+    example_correct: tuple[int, ...] = ()
+    """With ``per_example`` (classification only): 1 where an example was classified
+    correctly, else 0, in split order; their mean is ``accuracy``."""
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-friendly dict."""
-        return asdict(self)
+        """JSON-friendly dict (the per-example flags only when they were asked for)."""
+        d = asdict(self)
+        if not d["example_correct"]:
+            del d["example_correct"]
+        return d
 
 
 GLUE_METRICS = {"cola": "matthews", "mrpc": "f1", "qqp": "f1", "stsb": "pearson"}
@@ -584,8 +608,11 @@ def evaluate_classifier(
     *,
     batch_size: int = 64,
     threads: int | None = None,
+    per_example: bool = False,
 ) -> ClassifierScore:
-    """Score a classifier on an encoded GLUE split with the task's GLUE metric."""
+    """Score a classifier on an encoded GLUE split with the task's GLUE metric;
+    ``per_example`` also keeps which examples it got right (``example_correct``; not for
+    regression)."""
     import torch
 
     if len(data) < 1:
@@ -606,5 +633,7 @@ def evaluate_classifier(
     regression = data.labels.dtype.is_floating_point
     predictions = logits.squeeze(-1) if regression else logits.argmax(-1)
     metric, value = glue_metric("stsb" if regression else task, predictions, data.labels)
-    accuracy = None if regression else float((predictions == data.labels).double().mean())
-    return ClassifierScore(metric, value, accuracy, loss_sum / len(data), len(data))
+    hits = None if regression else predictions == data.labels
+    accuracy = None if hits is None else float(hits.double().mean())
+    flags = tuple(int(h) for h in hits.tolist()) if per_example and hits is not None else ()
+    return ClassifierScore(metric, value, accuracy, loss_sum / len(data), len(data), flags)

@@ -15,7 +15,9 @@ The flow, one module each:
   loop; ``workload``: a bundle on the reconfigurable runtime;
 - ``procedure``: every level x every variant, idle baselines, frequency read-back flags;
 - ``calibrate``: ``P = P_static + C V^2 f`` and ``latency = a + b/f`` by least squares;
-- ``output`` / ``session``: the validated profile, the raw CSV and the calibration JSON;
+- ``output`` / ``session``: the validated profile, the raw CSVs (per level and variant;
+  every timed run) and the calibration JSON; ``samples``: the timed runs read back on the
+  profile's levels (what ``simulator.bootstrap`` resamples);
   ``options``: `ProfileOptions`, what ``session.run_session`` is asked to do;
   ``rt3lab profile`` in ``cli``, a thin layer over it.
 

@@ -77,12 +77,30 @@ def latency_fits(
 def write_csv(path: str | Path, run: ProfileRun, board: str) -> Path:
     """The raw measurements, one row per (level, variant) and per idle baseline."""
     path = Path(path)
-    fields = ["board", *Measurement.__dataclass_fields__]
+    fields = ["board", *(f for f in Measurement.__dataclass_fields__ if f != "samples_ms")]
     with path.open("w", newline="", encoding="utf-8") as fh:
         w = csv.DictWriter(fh, fieldnames=fields)
         w.writeheader()
         for r in run.rows:
             w.writerow({"board": board, **r.row()})
+    return path
+
+
+RUNS_FIELDS = ("board", "level_khz", "variant", "run", "latency_ms")
+
+
+def write_runs_csv(path: str | Path, run: ProfileRun, board: str) -> Path:
+    """Every timed run: one row per run of each (level, variant), its latency in ms as
+    measured (at the level measured: in host mode the host's clock, not the profile's
+    levels; ``lab.profiling.samples`` projects them as the profile does)."""
+    path = Path(path)
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(RUNS_FIELDS)
+        for r in run.rows:
+            if r.kind == "busy":
+                for i, ms in enumerate(r.samples_ms):
+                    w.writerow([board, r.level_khz, r.variant, i, repr(float(ms))])
     return path
 
 

@@ -92,10 +92,15 @@ class Measurement:
     temp_c: float | None = None
     throttled: bool | None = None
     t_unix_s: float = field(default_factory=time.time)
+    samples_ms: tuple[float, ...] = field(default=(), repr=False)
+    """Every timed run's latency (ms, warm-ups excluded), in the order run: what the
+    median summarises (``PROFILE.runs.csv``; not a column of the measurements CSV)."""
 
     def row(self) -> dict[str, Any]:
-        """As a flat dict for the CSV."""
-        return asdict(self)
+        """As a flat dict for the CSV (without the per-run ``samples_ms``)."""
+        d = asdict(self)
+        del d["samples_ms"]
+        return d
 
 
 @dataclass
@@ -190,6 +195,7 @@ def measure_variant(
         median_ms=stats.median_ms, ci_low_ms=stats.ci_low_ms, ci_high_ms=stats.ci_high_ms,
         runs=stats.runs, converged=stats.converged, inferences=n,
         temp_c=None if thermal is None else thermal.max_temp_c(), throttled=throttled,
+        samples_ms=tuple(stats.samples_ms),
     )  # fmt: skip
     if reading is not None:
         m.energy_j = reading.energy_j
@@ -291,7 +297,8 @@ def run_profile(
 def merge_rounds(runs: list[ProfileRun]) -> ProfileRun:
     """Independent rounds of the same plan as one run: per (level, variant), the median of
     the rounds' medians, and as interval the envelope of their CIs, which on a shared
-    machine is the run-to-run noise the within-round CI does not see.
+    machine is the run-to-run noise the within-round CI does not see; the per-run samples
+    of every round, one after the other (their median need not be the rounds' median).
     """
     if len(runs) == 1:
         return runs[0]
@@ -309,6 +316,7 @@ def merge_rounds(runs: list[ProfileRun]) -> ProfileRun:
             m.converged = all(bool(g.converged) for g in group)
             m.inferences = sum(g.inferences for g in group)
         m.freq_ok = all(g.freq_ok for g in group)
+        m.samples_ms = tuple(x for g in group for x in g.samples_ms)
         merged.append(m)
     switch = [x for run in runs for x in run.switch_ms]
     return ProfileRun(merged, switch, runs[0].control, runs[0].workload, runs[0].meter)

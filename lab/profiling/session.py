@@ -43,6 +43,7 @@ from lab.profiling.output import (
     measured_profile,
     run_variant_names,
     write_csv,
+    write_runs_csv,
 )
 from lab.profiling.power import MeterPower, PowerSource, make_power
 from lab.profiling.procedure import (
@@ -85,6 +86,7 @@ class ProfileResult:
     power_fit: PowerFit | None
     latency_fits: dict[str, LatencyFit]
     comparison: list[dict[str, float]] = field(default_factory=list)
+    runs_path: Path | None = None  # every timed run (``PROFILE.runs.csv``)
 
     def summary(self) -> dict[str, Any]:
         """The calibration as JSON-ready data."""
@@ -95,6 +97,24 @@ def _paths(out: str | Path) -> tuple[Path, Path, Path]:
     out = Path(out)
     stem = out.with_suffix("")
     return out, Path(f"{stem}.measurements.csv"), Path(f"{stem}.calibration.json")
+
+
+def calibration_path(profile_path: str | Path) -> Path:
+    """Where the calibration of the profile at ``profile_path`` is written.
+
+    >>> calibration_path("out/host.yaml").as_posix()
+    'out/host.calibration.json'
+    """
+    return _paths(profile_path)[2]
+
+
+def runs_csv_path(profile_path: str | Path) -> Path:
+    """Where the per-run latencies of the profile at ``profile_path`` are written.
+
+    >>> runs_csv_path("out/host.yaml").as_posix()
+    'out/host.runs.csv'
+    """
+    return Path(f"{Path(profile_path).with_suffix('')}.runs.csv")
 
 
 def base_profile(board: str, base: str | None) -> DeviceProfile:
@@ -125,9 +145,11 @@ def _write(
     profile_path.parent.mkdir(parents=True, exist_ok=True)
     profile_path.write_text(dump_profile(profile), encoding="utf-8")
     write_csv(csv_path, run, board)
+    runs_path = write_runs_csv(runs_csv_path(profile_path), run, board)
     cal = {
         "profile": str(profile_path),
         "measurements": str(csv_path),
+        "runs": str(runs_path),
         "board": board,
         "control": run.control,
         "workload": run.workload,
@@ -156,7 +178,7 @@ def _write(
     }
     cal_path.write_text(json.dumps(cal, indent=2, default=str), encoding="utf-8")
     return ProfileResult(
-        profile, profile_path, csv_path, cal_path, run, power_fit, fits, comparison
+        profile, profile_path, csv_path, cal_path, run, power_fit, fits, comparison, runs_path
     )
 
 
