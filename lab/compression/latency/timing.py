@@ -92,6 +92,14 @@ def layer_points(
     >>> t = {"dense": 1.2, "dense@a": 1.0, "a|0": 0.6, "dense@b": 1.0, "b|0": 0.9}
     >>> layer_points(t, {"a|0": 0.5, "b|0": 0.5}, ["a", "b"])
     (1.0, {'a': [(0.5, 0.6), (1.0, 1.0)], 'b': [(0.5, 0.9), (1.0, 1.0)]})
+
+    A dense run slowed by a neighbour (``dense@a`` at 3 ms; the model dense is then the
+    median, 1.2 ms) leaves a point at 0, never
+    below (the table's loader refuses negative rows):
+
+    >>> t["dense@a"] = 3.0
+    >>> layer_points(t, {"a|0": 0.5, "b|0": 0.5}, ["a", "b"])[1]["a"]
+    [(0.5, 0.0), (1.0, 1.2)]
     """
     local = {name: timed[dense_key(f"{name}|0")] for name in layers}
     dense = statistics.median([timed["dense"], *local.values()])
@@ -100,7 +108,9 @@ def layer_points(
         pts: dict[float, float] = {1.0: dense}
         for key, d in dens.items():
             if key.split("|", 1)[0] == name:
-                pts.setdefault(round(d, 6), timed[key] - local[name] + dense)
+                # a whole-model time, floored at 0: a neighbouring dense run that a busy
+                # machine slowed (local far above dense) must not make it negative
+                pts.setdefault(round(d, 6), max(0.0, timed[key] - local[name] + dense))
         table[name] = monotone(sorted(pts.items()), cap=dense)
     return dense, table
 
