@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -61,7 +62,8 @@ def test_demo_report_is_self_contained_and_consistent(demo_run):
 
     assert {"rt3", *BASELINES} <= {r["policy"] for r in results}
     assert check_headline_against(parsed, results) == len(results)
-    repro = {row[0]: row for row in parsed.tables["reproduction"][1:]}
+    # a quantity with a note carries its number, " [1]": the notes follow the table
+    repro = {re.sub(r" \[\d+\]$", "", row[0]): row for row in parsed.tables["reproduction"][1:]}
     by = {r["policy"]: r for r in results}
     assert by["dense-max"]["inferences_per_variant"]["dense"] == by["dense-max"]["inferences"]
     key = "battery-life gain, rt3 over dense-max (on-time inferences per charge)"
