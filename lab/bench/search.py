@@ -168,12 +168,35 @@ def _per_seed(
     for seed in range(seeds):
         for m, method in SEARCH_METHODS.items():
             progress(f"seed {seed}: {_LABELS.get(m, m)}")
-            per_seed[m].append(_summary(method(space, evaluate, n, seed), weights))
+            calls: list[int] = []
+            row = _summary(method(space, _counting(evaluate, calls), n, seed), weights)
+            # What the method spent, counted at the evaluator, not what it returned.
+            row["evaluations"] = len(calls)
+            per_seed[m].append(row)
     return per_seed
 
 
+def _counting(
+    evaluate: Callable[[Child, int], Outcome], calls: list[int]
+) -> Callable[[Child, int], Outcome]:
+    """``evaluate``, appending each episode it is called for to ``calls``."""
+
+    def counted(child: Child, episode: int) -> Outcome:
+        calls.append(episode)
+        return evaluate(child, episode)
+
+    return counted
+
+
 def _across_seeds(rows: list[dict[str, Any]], n: int) -> dict[str, Any]:
-    """One method's per-seed summaries as means with 95 % intervals."""
+    """One method's per-seed summaries as means with 95 % intervals.
+
+    Every seed must have spent exactly ``n`` evaluations (the bench compares methods at an
+    equal number): a method that spent another number is a RuntimeError, not a row.
+    """
+    spent = [r["evaluations"] for r in rows]
+    if any(k != n for k in spent):
+        raise RuntimeError(f"a search method spent {spent} evaluations per seed; expected {n}")
     best, best_ci = mean_ci95([r["best_reward"] for r in rows])
     accs = [r["best_weighted_accuracy"] for r in rows if r["best_weighted_accuracy"] is not None]
     acc, acc_ci = mean_ci95(accs) if accs else (None, None)
@@ -188,7 +211,7 @@ def _across_seeds(rows: list[dict[str, Any]], n: int) -> dict[str, Any]:
         "reward_by_quartile": [
             sum(r["reward_by_quartile"][q] for r in rows) / len(rows) for q in range(4)
         ],
-        "evaluations": n,
+        "evaluations": spent[0],
         "per_seed": rows,
     }
 

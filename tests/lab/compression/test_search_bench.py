@@ -19,10 +19,18 @@ def test_bench_search_json(wiki_dir, capsys):
     assert exc.value.code in (0, None)
     doc = json.loads(capsys.readouterr().out)
     assert set(doc["methods"]) == {"rl", "random", "evolution"}
+    assert doc["evaluations_per_method"] == 3  # the test budget's episodes
     for r in doc["methods"].values():
-        assert r["evaluations"] == doc["evaluations_per_method"] == 3
+        # Evaluations are counted at the evaluator for every seed, apart from what was asked.
+        assert [s["evaluations"] for s in r["per_seed"]] == [3, 3]
+        assert r["evaluations"] == 3
+        # The interval is the 2-seed t-interval of the per-seed best rewards: centred on
+        # their mean, half-width t(0.975, 1) x s / sqrt(2) = 12.706 x |a - b| / 2.
+        a, b = (s["best_reward"] for s in r["per_seed"])
         lo, hi = r["best_reward_ci95"]
-        assert lo <= r["best_reward"] <= hi
+        assert r["best_reward"] == pytest.approx((a + b) / 2)
+        assert (lo + hi) / 2 == pytest.approx((a + b) / 2, abs=1e-6)
+        assert hi - lo == pytest.approx(12.706 * abs(a - b), abs=2e-6)
         assert len(r["reward_by_quartile"]) == 4 and len(r["per_seed"]) == 2
         assert 0.0 <= r["all_deadlines_met"] <= 1.0
     assert len(doc["load_average"]) == 3

@@ -1,5 +1,6 @@
-"""Measurement sanity: each rule finds its case; a planted slow set is re-measured, and a
-set that stays odd is flagged in the written profile and shown in the report."""
+"""Measurement sanity: each rule finds its case; a planted slow set is re-measured (its
+re-measured figure is the one written), and a set that stays odd is flagged in the written
+profile and shown in the report built from a simulation of that profile."""
 
 from __future__ import annotations
 
@@ -99,12 +100,34 @@ def test_a_planted_slow_set_is_re_measured_and_flagged_only_if_it_stays_slow(tmp
     profile_host(wl, "rt3-paper", out, plan_kw=PLAN, host_khz=2000000, progress=lines.append)
     prof = load_profile(out)
     assert any("bp: odd" in line and "re-measuring" in line for line in lines)
-    bp = next(v for v in prof.variants if v.name == "bp")
-    assert bp.latency  # the re-measured figure went in, not the 40 ms one
+    dense, bp = (next(v for v in prof.variants if v.name == n) for n in ("dense", "bp"))
+    # The re-measured figure went in, not the planted 40 ms one: bp sleeps half of dense's
+    # 8 ms (40 ms would be five times dense's), at every level it was projected to.
+    assert len(bp.latency) == len(prof.levels_khz) > 0
+    for row in bp.latency:
+        assert row.latency_ms < 0.8 * dense.latency_at(row.freq_khz), (row, dense.latency)
     flags = [(f.variant, f.rule) for f in prof.flags or []]
     if always:
         assert ("pp", "sparser-slower") in flags and not any(v == "bp" for v, _ in flags)
+        assert_flags_in_report(tmp_path, out, prof, "pp", "sparser-slower")
     else:
         assert flags == []
     note = prof.resolve(bp.latency[0].provenance).note
     assert note.startswith("measured on host ") and note.endswith("projected by a + b/f")
+
+
+def assert_flags_in_report(tmp_path, profile_path, prof, variant, rule):
+    """The flag reaches the report: simulate the written profile, write a run directory
+    with it, build the report and find the flag in its table and its verdict."""
+    import shutil
+
+    from reports.report import build_report
+    from simulator import simulate, write_run
+
+    run = tmp_path / "run"
+    write_run(run, [simulate(prof, policy="rt3")])
+    shutil.copy(profile_path, run / "profile.yaml")
+    md = (build_report(run, tmp_path / "report").markdown).read_text(encoding="utf-8")
+    rows = [line for line in md.splitlines() if line.startswith("|") and f" {rule} " in line]
+    assert rows and all(f"| {variant} |" in line for line in rows), md
+    assert "## Measurement flags" in md and f"carries {len(prof.flags)} measurement flag(s)" in md
