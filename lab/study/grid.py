@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 MIN_POINTS = 3
 MAX_POINTS = 64
@@ -42,6 +43,17 @@ def check_points(points: object) -> int:
             "(the two anchors and a deadline past dense-top need 3)"
         )
     return points
+
+
+def timing_constraints(profile: Any) -> dict[int, float]:
+    """A device profile's timing constraints, kHz -> ms (none without a workload).
+
+    >>> from device_profiles import load_profile
+    >>> timing_constraints(load_profile("rt3-paper"))
+    {1400000: 115.0, 1000000: 104.0, 800000: 94.0}
+    """
+    wl = profile.workload
+    return {tc.freq_khz: tc.deadline_ms for tc in (wl.timing_constraints if wl else [])}
 
 
 def level_deadlines(top_ms: float, constraints: Mapping[int, float]) -> dict[int, float]:

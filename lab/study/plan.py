@@ -8,7 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lab.study.grid import GridPoint, deadline_grid, level_deadlines, loose_top_ms
+from lab.study.grid import (
+    GridPoint,
+    deadline_grid,
+    level_deadlines,
+    loose_top_ms,
+    timing_constraints,
+)
 from lab.study.timing import at_level, median_ms
 
 if TYPE_CHECKING:
@@ -43,15 +49,6 @@ class Plan:
         sets = {f"p{f.index}-{name}": masks for f in found for name, masks in f.masks.items()}
         return time_sets(self.base, self.table, sets)
 
-    def top_ms(self, runs: list[float]) -> float:
-        """A median host time at the top level's clock."""
-        return at_level(median_ms(runs), self.table.host_freq_khz, max(self.constraints))
-
-
-def _constraints(base: StudyBase) -> dict[int, float]:
-    wl = base.profile.workload
-    return {tc.freq_khz: tc.deadline_ms for tc in (wl.timing_constraints if wl else [])}
-
 
 def _episodes(o: DeadlineStudyOptions, base: StudyBase) -> int:
     recorded = base.bundle.provenance.get("episodes")
@@ -78,7 +75,7 @@ def plan_points(o: DeadlineStudyOptions, work: Path, say: Callable[[str], None])
     anchor_runs = time_sets(base, used, {"bp": base.bp.masks})
     say("scoring the dense model on the test split")
     acc, ppl, seqs = dense_scores(base)
-    constraints = _constraints(base)
+    constraints = timing_constraints(base.profile)
     top = max(constraints)
     scaled, dense_top = (
         at_level(median_ms(anchor_runs[n]), used.host_freq_khz, top) for n in ("bp", "dense")

@@ -67,7 +67,10 @@ def sequence_accuracies(
     c: Compressor, model: nn.Module, masks: dict[str, Any] | None
 ) -> list[float] | None:
     """Each test sequence's accuracy under ``masks``, scored as ``evaluate`` scores, where
-    the task gives them (``score_sequences``); else None."""
+    the task gives them (``score_sequences``); else None. The last window of an LM's split
+    may be shorter, so each is weighted by its tokens over the mean (``correct / mean
+    tokens``): their plain mean, which the bootstrap takes, is then the token-weighted
+    accuracy exactly (plain accuracies where a weighted one would exceed 1)."""
     from lab.compression.finetune import applied_masks
     from lab.compression.tasks import LMTask
 
@@ -77,7 +80,11 @@ def sequence_accuracies(
     limit = c.budget.report_tokens if isinstance(c.task, LMTask) else None
     with applied_masks(model, masks or {}):
         s = each(model, "test", limit, c.opts.threads)
-    return s.accuracies() if s.tokens else None
+    if not s.tokens:
+        return None
+    mean = sum(s.tokens) / len(s.tokens)
+    weighted = [c / mean for c in s.correct]
+    return weighted if max(weighted) <= 1.0 else s.accuracies()
 
 
 def _space(c: Compressor, base: StudyBase, model: nn.Module) -> tuple[SearchSpace, str | None]:

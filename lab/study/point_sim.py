@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from lab.study.grid import level_deadlines
+from lab.study.grid import level_deadlines, timing_constraints
 from lab.study.timing import at_level, median_ms
 
 if TYPE_CHECKING:
@@ -47,11 +47,6 @@ class SimSpec:
     sequences: dict[str, list[float]] = field(default_factory=dict)
     resamples: int = 200
     seed: int = 0
-
-
-def _constraints(base: DeviceProfile) -> dict[int, float]:
-    wl = base.workload
-    return {tc.freq_khz: tc.deadline_ms for tc in (wl.timing_constraints if wl else [])}
 
 
 def point_profile(spec: SimSpec) -> DeviceProfile:
@@ -94,7 +89,7 @@ def point_profile(spec: SimSpec) -> DeviceProfile:
         }
         for v in spec.variants
     ]
-    deadlines = level_deadlines(spec.top_ms, _constraints(base))
+    deadlines = level_deadlines(spec.top_ms, timing_constraints(base))
     data["workload"]["timing_constraints"] = [
         {"freq_khz": k, "deadline_ms": ms} for k, ms in sorted(deadlines.items())
     ]
