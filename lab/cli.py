@@ -28,6 +28,7 @@ COMMANDS: list[tuple[str, str | None]] = [
     ("lab.runtime.cli", None),
     ("power_meter.cli", "meter"),
     ("reports.cli", None),
+    ("lab.study.cli", "study"),
     ("lab.demo.run", None),
     ("lab.host.cli", "cache"),
 ]

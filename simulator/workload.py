@@ -77,9 +77,12 @@ class Arrivals:
         return float(self._arr[i]) if i < len(self._arr) else math.inf
 
     def first_at_or_after(self, t: float, k: int) -> int:
-        """Smallest index >= k whose arrival is at or after ``t`` (within 1e-9 relative)."""
+        """Smallest index >= k whose arrival is at or after ``t`` (within 1e-9 relative;
+        periodic arrivals within at most 1e-6 of a period, so that at a long discharge's
+        clock the slack does not swallow part of a sub-millisecond period)."""
         slack = _TOL * max(1.0, abs(t))
         if self.period_s is not None:
+            slack = min(slack, 1e3 * _TOL * self.period_s)
             return max(k, math.ceil((t - slack) / self.period_s))
         while True:
             if self._rng is not None:

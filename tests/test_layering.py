@@ -62,7 +62,7 @@ def test_cli_starts_without_heavy_imports():
 
 
 # lab's stages in data-flow order: a stage may import itself and the stages before it.
-LAB_STAGES = ("host", "model", "runtime", "profiling", "compression", "bench", "demo")
+LAB_STAGES = ("host", "model", "runtime", "profiling", "compression", "bench", "study", "demo")
 PACKAGES = ("contracts", "lab", "simulator", "power_meter", "device_profiles", "reports", "termout")
 
 

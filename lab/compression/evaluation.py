@@ -130,14 +130,12 @@ class Scores:
 _VOCAB_NOTE = re.compile(r" \(vocabulary \d+\)$")
 
 
-def rescore(bundle: Any, data: str | None = None, threads: int | None = None) -> Scores:
-    """Score the bundle's dense weights and each set (its masks on the backbone) on the test
-    split of ``data`` (default: the bundle's ``provenance.data``), as ``compress`` did."""
-    import torch
-
-    from lab.compression.finetune import applied_masks
+def bundle_task(bundle: Any, data: str | None = None) -> tuple[Any, Any, str]:
+    """The task a bundle's sets are scored on, the budget ``compress`` recorded and the
+    data's spec: ``data`` (default: the bundle's ``provenance.data``); ``EvaluationError``
+    when the bundle records no data or budget, or the data cannot be loaded or is not the
+    model's."""
     from lab.compression.tasks import LMTask, load_task
-    from lab.model import build_model
 
     where = f"{bundle.path}/bundle.json" if bundle.path else "bundle"
     prov = bundle.provenance
@@ -162,6 +160,20 @@ def rescore(bundle: Any, data: str | None = None, threads: int | None = None) ->
             f"{where}: data {spec!r} has a vocabulary of {task.data.vocab_size} tokens but the "
             f"model was built for {config.get('vocab_size')}: not the data it was trained on"
         )
+    return task, budget, spec
+
+
+def rescore(bundle: Any, data: str | None = None, threads: int | None = None) -> Scores:
+    """Score the bundle's dense weights and each set (its masks on the backbone) on the test
+    split of ``data`` (default: the bundle's ``provenance.data``), as ``compress`` did."""
+    import torch
+
+    from lab.compression.finetune import applied_masks
+    from lab.compression.tasks import LMTask
+    from lab.model import build_model
+
+    task, budget, spec = bundle_task(bundle, data)
+    kind, config = bundle.model["kind"], bundle.model["config"]
     limit = budget.report_tokens if isinstance(task, LMTask) else None
     torch.manual_seed(0)
     model = build_model(kind, config)

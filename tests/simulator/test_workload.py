@@ -26,3 +26,16 @@ def test_periodic_and_trace_lookups():
     t = Arrivals(times=[0.0, 0.5, 0.5, 2.0])
     assert t.first_at_or_after(0.6, 1) == 3 and t.at(4) == float("inf")
     assert t.first_at_or_after(3.0, 3) == 4
+
+
+def test_a_periodic_arrival_before_now_is_not_at_or_after_it_late_in_a_long_discharge():
+    """Hours into a discharge, 1e-9 of the clock is tens of microseconds: a request that
+    arrived 5 us before now (one that came while the core was busy) must not count as at
+    or after now when the period is 93 us. It did (relative slack on the clock alone), and
+    after a governor step left the clock off the period's grid every later request was
+    taken late, one by one: a full discharge of a sub-millisecond model took minutes."""
+    p = Arrivals(period_s=9.3e-5)
+    k = 300_000_000  # at about 27,900 s
+    assert p.first_at_or_after(p.at(k) + 5e-6, 0) == k + 1
+    assert p.first_at_or_after(p.at(k) * (1 + 1e-15), 0) == k  # float noise still is "at"
+    assert p.first_at_or_after(p.at(k), k) == k

@@ -26,11 +26,13 @@ def measure_end_to_end(
     sets: Mapping[str, Mapping[str, torch.Tensor]],
     setup: TimingSetup,
     runtime: str = "engine",
+    raw: dict[str, list[float]] | None = None,
 ) -> dict[str, float]:
     """Fastest milliseconds of one inference of every set (name -> layer masks) and of the
     model run dense (``"dense"``), end to end by :class:`lab.runtime.ReconfigurableModel`
     (``runtime`` ``engine``: its engine executor; ``per-layer``: the torch reference),
-    interleaved, as ``setup`` says."""
+    interleaved, as ``setup`` says; ``raw``, if given, also receives every run's seconds
+    by name, in round order."""
     import copy
 
     from lab.model.training import torch_threads
@@ -57,9 +59,11 @@ def measure_end_to_end(
         # not a switch per inference (the bench times switches apart)
         fns = {n: (lambda n=n: rm.switch(n), run) for n in sets}
         fns["dense"] = (lambda: rm.switch(None), run)
-        raw: dict[str, list[float]] = {}
-        timed_rounds(fns, setup.rounds, setup.per_round, warmup=2, raw=raw)
-    return fastest_ms(raw)
+        runs: dict[str, list[float]] = {}
+        timed_rounds(fns, setup.rounds, setup.per_round, warmup=2, raw=runs)
+    if raw is not None:
+        raw.update(runs)
+    return fastest_ms(runs)
 
 
 def bundle_latencies(bundle: Any) -> dict[str, tuple[float, float]]:
