@@ -107,6 +107,17 @@ def read_text(path: str | Path, max_bytes: int, error: type[ValueError]) -> str:
         ) from None
 
 
+def file_in_dir(root: Path, name: str, error: type[ValueError], no_dir: str, no_file: str) -> Path:
+    """``root / name`` when ``root`` is a directory holding that regular file; else ``error``
+    with ``no_dir`` or ``no_file`` (a checkpoint, a run: folders known by one file)."""
+    if not root.is_dir():
+        raise error(no_dir)
+    path = root / name
+    if not path.is_file():
+        raise error(no_file)
+    return path
+
+
 def refuse_existing(paths: Iterable[Path], overwrite: bool, error: type[ValueError]) -> None:
     """Refuse, unless ``overwrite``, when one of ``paths`` exists (a dangling link too)."""
     if overwrite:

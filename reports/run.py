@@ -125,15 +125,17 @@ def load_run(path: str | Path) -> RunData:
 
     Raises ``RunDirError`` when the directory or its ``results.json`` is missing or bad.
     """
+    from contracts.files import file_in_dir
+
     root = Path(path)
-    if not root.is_dir():
-        raise RunDirError(f"{root}: no such run directory")
-    results_path = root / "results.json"
-    if not results_path.is_file():
-        raise RunDirError(
-            f"{root}: no results.json (a run directory holds the simulator's results; "
-            "write one with `rt3lab simulate --out DIR` or `rt3lab demo`)"
-        )
+    results_path = file_in_dir(
+        root,
+        "results.json",
+        RunDirError,
+        f"{root}: no such run directory",
+        f"{root}: no results.json (a run directory holds the simulator's results; "
+        "write one with `rt3lab simulate --out DIR` or `rt3lab demo`)",
+    )
     records = _check_records(results_path, read_json(results_path))
     profile = None
     profile_path = root / "profile.yaml"

@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from contracts.cache import cache_root
+from contracts.workloads import spec_forms
 from lab.demo.commands import command_line
 
 if TYPE_CHECKING:
@@ -580,8 +581,7 @@ def demo(
     workload: str = typer.Option(
         "periodic",
         "--workload",
-        help="periodic (one request per top-level deadline), periodic:HZ, continuous "
-        "(back to back), poisson:HZ or trace:FILE.",
+        help=f"{spec_forms()}; periodic alone: one request per top-level deadline.",
     ),
     as_json: bool = typer.Option(
         False,

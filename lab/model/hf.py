@@ -30,14 +30,17 @@ class CheckpointError(ValueError):
 
 def checkpoint_config(path: str | Path) -> dict[str, Any]:
     """The checkpoint's ``config.json`` after checking the directory is a usable checkpoint."""
+    from contracts.files import file_in_dir
+
     path = Path(path)
-    if not path.is_dir():
-        raise CheckpointError(f"Hugging Face checkpoint {path}: not found or not a directory")
-    config_file = path / "config.json"
-    if not config_file.is_file():
-        raise CheckpointError(
-            f"Hugging Face checkpoint {path}: missing config.json (not a save_pretrained directory)"
-        )
+    what = f"Hugging Face checkpoint {path}"
+    config_file = file_in_dir(
+        path,
+        "config.json",
+        CheckpointError,
+        f"{what}: not found or not a directory",
+        f"{what}: missing config.json (not a save_pretrained directory)",
+    )
     try:
         config = json.loads(config_file.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
