@@ -123,3 +123,11 @@ def test_a_headline_recorded_without_intervals_gives_the_block_it_always_gave():
     md = headline_markdown(old)
     assert "95% intervals" not in md and "life within 1 pt" not in md
     assert "| policy | battery life (h) | on-time inferences | missed | accuracy |\n" in md
+
+
+def test_readme_demo_time_is_the_recorded_cold_run():
+    """The time `make demo` takes, in the README, is the recorded run's (docs/)."""
+    data = json.loads((ROOT / "docs" / "demo-headline.json").read_text(encoding="utf-8"))
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert f"({round(data['elapsed_s'])} s cold on 2 cores" in readme
+    assert f"at load {data['load_average'][0]:.1f}: docs/demo-headline.json" in readme

@@ -42,7 +42,7 @@ def test_readme_sweep_bench_figures_match_the_recorded_run():
     b = json.loads((root / "docs" / "sweep-bench.json").read_text(encoding="utf-8"))
     lo, hi = b["speedup_processes_range"]
     expected = [
-        f"`--repeats {b['repeats']}`, quiet 2-core machine, load average {b['load_average'][0]})",
+        f"`--repeats {b['repeats']}`, 2-core machine, load average {b['load_average'][0]})",
         f"{b['cells']:,} cells, serial {b['serial_cells_per_s']:.0f} cells/s",
         f"**{b['speedup_processes']:.2f}x** serial (median of {b['repeats']} pairs; "
         f"range {lo:.2f}-{hi:.2f})",
