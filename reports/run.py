@@ -168,5 +168,7 @@ def load_run(path: str | Path) -> RunData:
         meter_windows=windows,
         commands={str(k): str(v) for k, v in commands.items()},
         host=_read_optional_json(root / "host.json", dict),
-        uncertainty=_read_optional_json(root / "uncertainty.json", dict),
+        # the bootstrap's result: `rt3lab demo` writes it as intervals.json
+        uncertainty=_read_optional_json(root / "uncertainty.json", dict)
+        or _read_optional_json(root / "intervals.json", dict),
     )

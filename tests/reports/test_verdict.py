@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import math
 
+import pytest
+
 from reports.verdict import gains, verdict_paragraph
 
 
@@ -78,7 +80,8 @@ def test_intervals_are_stated_with_whether_they_straddle_one():
     assert "No interval was measured" not in v.text()
 
 
-def test_an_uncertainty_file_in_the_run_gives_the_intervals(tmp_path):
+@pytest.mark.parametrize("name", ["uncertainty.json", "intervals.json"])  # the demo's name
+def test_an_uncertainty_file_in_the_run_gives_the_intervals(tmp_path, name):
     from fake_run import write_fake_run
     from report_html import parse_report
 
@@ -86,7 +89,7 @@ def test_an_uncertainty_file_in_the_run_gives_the_intervals(tmp_path):
 
     root = tmp_path / "run"
     write_fake_run(root, with_extras=False)
-    (root / "uncertainty.json").write_text(json.dumps({
+    (root / name).write_text(json.dumps({
         "policies": [{"policy": "rt3", "battery_life_h_ci95": [70.0, 80.0]}],
         "gains": [{"baseline": "dense-max", "hours": {"ci95": [1.5, 1.7]},
                    "on_time": {"ci95": [5.5, 6.1], "straddles_one": False}}],
