@@ -20,6 +20,7 @@ counter takes a short path with no per-word checks left to do.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -39,6 +40,9 @@ from power_meter.sample import (
 
 SAMPLE_RATE_HZ = 100_000
 SAMPLE_PERIOD_S = 1.0 / SAMPLE_RATE_HZ
+# How much of each sample interval a timeline ahead of the sample clock may give back: a
+# late first read leaves it ahead by that latency, which this removes within 1 s per 10 ms.
+CATCH_UP = 0.01
 ADC_MULT = 1.8 / 163840
 N_RANGES = 5
 # Opcodes used here.
@@ -208,11 +212,30 @@ class StreamDecoder:
         self._table = np.zeros(0)  # amperes by the low 17 bits of a word (range, ADC value)
         self._table_key: tuple[Calibration, float] | None = None
 
-    def restart(self) -> None:
-        """Forget the counter (after a stall or reconnect): the next jump is not a drop."""
-        self._carry = b""
+    def restart(self) -> Decoded:
+        """The stream stopped (a stall): the whole words held back for a successor that will
+        not come are decoded if they continue the counter (they arrived: they are samples),
+        others are garbage; then the counter is forgotten, so the next jump is not a drop.
+        A partial word is kept when every whole word was good: its other bytes may follow."""
+        n = len(self._carry) // 4
+        words = np.frombuffer(self._carry, dtype="<u4", count=n)
+        cnt = ((words >> 18) & 63).astype(np.int64)
+        good = 0
+        prev = self._last_acc
+        while good < n and prev is not None and (words[good] >> 14) & 7 < N_RANGES:
+            if int(cnt[good]) != (prev + 1) % 64:
+                break
+            prev, good = int(cnt[good]), good + 1
+        parts: list[Decoded] = []
+        if good:
+            self._accept_run(words[:good], cnt[:good].astype(np.uint8),
+                             ((words[:good] >> 14) & 7).astype(np.uint8), parts)  # fmt: skip
+        self.stats.bad_frames += n - good
+        self.stats.garbage_bytes += 4 * (n - good)
+        self._carry = self._carry[4 * n :] if good == n else b""
         self._prev_raw = None
         self._last_acc = None
+        return parts[0] if parts else _no_samples()
 
     @property
     def pending_bytes(self) -> int:
@@ -241,14 +264,13 @@ class StreamDecoder:
                 self.stats.garbage_bytes += keep
                 start += keep
                 break
-            self.stats.garbage_bytes += shift
+            rescued = self._rescue(buf, start, shift, parts)
+            self.stats.garbage_bytes += shift - 4 * rescued
             start += shift
             self._prev_raw = None
         self._carry = buf[start:]
         if not parts:
-            z = np.zeros(0)
-            zi = np.zeros(0, dtype=np.int64)
-            return Decoded(z, zi, zi, zi, zi)
+            return _no_samples()
         if len(parts) == 1:
             return parts[0]
         return Decoded(*(np.concatenate([getattr(p, f) for p in parts]) for f in _DEC_FIELDS))
@@ -305,12 +327,7 @@ class StreamDecoder:
         parts: list[Decoded],
     ) -> tuple[int, bool]:
         """`_decode` word by word: some word has a bad range or breaks the counter."""
-        cont = np.empty_like(ok)
-        p = self._prev_raw
-        cont[0] = bool(ok[0]) and p is not None and int(cnt8[0]) == (p + 1) % 64
-        cont[1:] = ok[1:] & ok[:-1] & steps
-        body = slice(0, len(words) - 1)
-        valid = ok[body] & (cont[body] | cont[1:])
+        valid, undecided = _valid_words(ok, cnt8, steps, self._prev_raw)
         m = len(words) - 1
         bad = ~valid
         slipped = False
@@ -322,6 +339,9 @@ class StreamDecoder:
                 m = int(hits[0])
                 valid = valid[:m]
                 slipped = True
+        if undecided and not slipped:
+            m -= 1  # the last body word waits for two successors: examined again next read
+            valid = valid[:m]
         idx = np.flatnonzero(valid)
         self.stats.bad_frames += int(m - idx.size)
         self.stats.garbage_bytes += 4 * int(m - idx.size)
@@ -344,6 +364,25 @@ class StreamDecoder:
             parts.append(Decoded(self._current(w), r, logic, index, dropped))
         return m, slipped
 
+    def _rescue(self, buf: bytes, start: int, shift: int, parts: list[Decoded]) -> bool:
+        """Accept the first word of a slipped stretch when it is a sample after all.
+
+        The word before a slip continues the counter but nothing after it does, like a
+        garbage word that matched the counter by chance. It is a sample when the grid found
+        again lies wholly after it, it continues the last sample, and the first word found
+        again does not repeat its counter (garbage in front of an unbroken stream would).
+        """
+        if shift < 4 or self._last_acc is None:
+            return False
+        w = np.frombuffer(buf, dtype="<u4", count=1, offset=start)[0]
+        nxt = int(np.frombuffer(buf, dtype="<u4", count=1, offset=start + shift)[0])
+        c, r = (int(w) >> 18) & 63, (int(w) >> 14) & 7
+        if r >= N_RANGES or c != (self._last_acc + 1) % 64 or c == (nxt >> 18) & 63:
+            return False
+        one = np.array([w], dtype=np.uint32)
+        self._accept_run(one, np.array([c], dtype=np.uint8), np.array([r], dtype=np.uint8), parts)
+        return True
+
     def _find_alignment(self, buf: bytes, start: int) -> int | None:
         """Smallest byte shift after which `_MIN_RUN` words continue the counter."""
         need = 4 * (_MIN_RUN + 1)
@@ -356,6 +395,60 @@ class StreamDecoder:
 
 
 _DEC_FIELDS = ("current_a", "rng", "logic", "index", "dropped_before")
+
+
+def _steady_loss(lags: list[tuple[float, float]], since: float, now: float) -> int:
+    """Samples (a multiple of 64) that a lag steady over ``since..now`` says were lost, or 0.
+
+    >>> _steady_loss([(0.01 * k, 0.0641 + 0.001 * (k % 3)) for k in range(26)], 0.0, 0.25)
+    6400
+    >>> _steady_loss([(0.01 * k, 0.06 + 0.004 * k) for k in range(26)], 0.0, 0.25)  # growing
+    0
+    """
+    edges = np.linspace(since, now, 6)
+    minima = []
+    for a, b in itertools.pairwise(edges):
+        part = [lag for t, lag in lags if a <= t <= b]
+        if not part:
+            return 0  # no read found the host caught up: nothing to tell loss from latency
+        minima.append(min(part))
+    low = min(minima)
+    if max(minima) - low > max(0.1 * low, 0.002):
+        return 0
+    return 64 * round(low / (64 * SAMPLE_PERIOD_S))
+
+
+def _no_samples() -> Decoded:
+    z = np.zeros(0)
+    zi = np.zeros(0, dtype=np.int64)
+    return Decoded(z, zi, zi, zi, zi)
+
+
+def _valid_words(
+    ok: np.ndarray, cnt8: np.ndarray, steps: np.ndarray, prev_raw: int | None
+) -> tuple[np.ndarray, bool]:
+    """Which words but the last are samples, and whether the last of those is undecided.
+
+    A word is a sample when its range is valid and the next word continues its counter;
+    or when it continues the word before it and the stream resumes right after it (the
+    next word is continued in turn, after a drop; or the word after next is two counts on,
+    one corrupted word between). A word that only continues the one before it and is
+    followed by more rejected words is garbage that matched the counter by chance (1 in 64),
+    as the first word after a slip of the 4-byte grid is. Deciding that needs the two words
+    after it: for the last word but one, ``undecided`` says it must wait for the next read.
+    """
+    n = len(ok)
+    cont = np.empty_like(ok)  # cont[k]: word k continues word k - 1
+    cont[0] = bool(ok[0]) and prev_raw is not None and int(cnt8[0]) == (prev_raw + 1) % 64
+    cont[1:] = ok[1:] & ok[:-1] & steps
+    resumes = np.zeros(n - 1, dtype=bool)
+    if n >= 3:
+        two_on = ((cnt8[2:] - cnt8[:-2]) & 63) == 2  # uint8 wraps at 256
+        resumes[: n - 2] = cont[2:] | (ok[2:] & ok[:-2] & two_on)
+    valid = ok[:-1] & (cont[1:] | (cont[:-1] & resumes))
+    undecided = bool(ok[n - 2] and cont[n - 2] and not cont[n - 1])
+    valid[n - 2] |= undecided
+    return valid, undecided
 
 
 class TimeDropCounter:
@@ -411,8 +504,10 @@ class PPK2Meter(SerialMeter):
 
     Timestamps: sample n is stamped t0 + n x 10 us, where t0 comes from the read that
     brought it in, corrected by the bytes still waiting, and kept at its least-delayed
-    observation (latency only ever makes a sample look later). Voltage is the configured
-    supply, flagged `Flag.NOMINAL_VOLTAGE`: the PPK2 measures current only.
+    observation (latency only ever makes a sample look later). A sample is never stamped
+    before the one before it: when a prompter read lowers t0, the timeline (ahead by the
+    earlier reads' latency) catches up by at most `CATCH_UP` of each interval. Voltage is
+    the configured supply, flagged `Flag.NOMINAL_VOLTAGE`: the PPK2 measures current only.
     """
 
     baudrate = 115200  # CDC ACM ignores it
@@ -441,7 +536,7 @@ class PPK2Meter(SerialMeter):
         self.metadata_timeout_s = metadata_timeout_s
         self.hidden_loss_after_s = hidden_loss_after_s
         self._lag_since: float | None = None
-        self._lag_min = 0.0
+        self._lags: list[tuple[float, float]] = []  # (read time, lag) while the lag is high
         self.stats = MeterStats()
         self.decoder = StreamDecoder()
         self.cal = Calibration()
@@ -451,6 +546,7 @@ class PPK2Meter(SerialMeter):
         self._last_data = 0.0
         self._after_gap = False
         self._last_t = -float("inf")
+        self._last_idx: int | None = None  # the decoder's index of the sample stamped last
         self.by_time = TimeDropCounter()
 
     @property
@@ -474,6 +570,7 @@ class PPK2Meter(SerialMeter):
             write(self._port, SOURCE_MODE + bytes([0x0D, vdd >> 8, vdd & 0xFF]) + DUT_ON)
         old = self.decoder.stats
         self.decoder = StreamDecoder(self.cal, vdd)
+        self._last_idx = None  # a new decoder counts from 0
         self.decoder.stats = old
         self.stats = old
         self._t0 = None
@@ -492,24 +589,28 @@ class PPK2Meter(SerialMeter):
                 return buf.decode("ascii", "replace")
         raise PPK2Error(f"{self.url}: no metadata ('... END') within {self.metadata_timeout_s} s")
 
-    def _hidden_loss(self, lag: float, t_read: float) -> int:
+    def _hidden_loss(self, lag: float, t_read: float, caught_up: bool) -> int:
         """Samples lost in whole multiples of 64, which the counter cannot see.
 
         Such a loss makes every later sample arrive `lost x 10 us` later than the sample
-        clock says. A lag above `hidden_loss_after_s` that no read improves on for 0.25 s is
-        taken as a loss of the nearest multiple of 64 samples: counted as drops, and the
-        sample clock moves on by that much. The drop is flagged where it was detected.
+        clock says, by the same amount for good. A lag above `hidden_loss_after_s` kept for
+        0.25 s is taken as a loss of the nearest multiple of 64 samples (counted as drops,
+        the sample clock moves on by that much, the drop is flagged where it was detected)
+        only when it holds steady: the least lag of the reads that found nothing more
+        waiting (the host had caught up) is the same, within a tenth of it or 2 ms, in each
+        fifth of those 0.25 s. A host that falls behind (a loaded machine) makes a lag that
+        grows and shrinks as it catches up: not a loss; the next 0.25 s are watched again.
         """
         if lag <= self.hidden_loss_after_s:
             self._lag_since = None
             return 0
         if self._lag_since is None:
-            self._lag_since, self._lag_min = t_read, lag
-            return 0
-        self._lag_min = min(self._lag_min, lag)
+            self._lag_since, self._lags = t_read, []
+        if caught_up:
+            self._lags.append((t_read, lag))
         if t_read - self._lag_since < 0.25:
             return 0
-        lost = 64 * round(self._lag_min / (64 * SAMPLE_PERIOD_S))
+        lost = _steady_loss(self._lags, self._lag_since, t_read)
         self._lag_since = None
         if lost <= 0:
             return 0
@@ -535,16 +636,14 @@ class PPK2Meter(SerialMeter):
         if self._port is None:
             raise MeterError(f"{self.url}: port is not open")
         data = read_available(self._port)
-        t_read = self.clock()
         waiting = self._port.in_waiting
+        # After `in_waiting`: every sample counted (read or waiting) had arrived by t_read,
+        # so latency only ever makes a sample look later, never earlier.
+        t_read = self.clock()
         now = time.monotonic()
         if not data:
             if now - self._last_data > self.stall_after_s and not self._after_gap:
-                self._after_gap = True
-                self.decoder.restart()
-                self.by_time.restart()
-                self._t0 = None
-                self._lag_since = None
+                return self._stalled()
             return SampleBatch.empty()
         self._last_data = now
         dec = self.decoder.feed(data)
@@ -553,7 +652,7 @@ class PPK2Meter(SerialMeter):
         held = self.decoder.pending_bytes // 4 + waiting // 4  # arrived, not yet decoded
         self.stats.drops_by_time = self.by_time.update(t_read, len(dec), held)
         # The newest received sample is the last decoded one plus the words held back.
-        newest = dec.index[-1] + self.decoder.pending_bytes // 4 + waiting // 4
+        newest = dec.index[-1] + held
         obs = t_read - newest * SAMPLE_PERIOD_S
         if self._t0 is None:
             self._t0 = obs
@@ -561,15 +660,36 @@ class PPK2Meter(SerialMeter):
             # Latency only delays; allow the two clocks to drift apart by 200 ppm.
             self._t0 = min(self._t0 + 2e-4 * max(t_read - self._last_obs, 0.0), obs)
         self._last_obs = t_read
-        hidden = self._hidden_loss(obs - self._t0, t_read)
+        hidden = self._hidden_loss(obs - self._t0, t_read, caught_up=waiting == 0)
+        return self._stamp(dec, hidden)
+
+    def _stalled(self) -> SampleBatch:
+        """The stream went silent: the samples held back end this stretch; the next one
+        starts anew (counter, sample clock and time-based drop count)."""
+        self._after_gap = True
+        held = self.decoder.restart()
+        batch = self._stamp(held, 0, first_after_gap=False) if self._t0 is not None else None
+        self.by_time.restart()
+        self._t0 = None
+        self._lag_since = None
+        return batch if batch is not None else SampleBatch.empty()
+
+    def _stamp(self, dec: Decoded, hidden: int, first_after_gap: bool = True) -> SampleBatch:
+        """Samples at t0 + n x 10 us, never before the last one stamped."""
+        if not len(dec):
+            return SampleBatch.empty()
+        assert self._t0 is not None
         t = self._t0 + dec.index * SAMPLE_PERIOD_S
-        if t[0] <= self._last_t:
+        if self._last_idx is not None and dec.index[0] > self._last_idx:
+            steps = (dec.index - self._last_idx) * SAMPLE_PERIOD_S * (1 - CATCH_UP)
+            t = np.maximum(t, self._last_t + steps)
+        elif t[0] <= self._last_t:  # a new decoder (reconnect): carry on after the last
             t += self._last_t + SAMPLE_PERIOD_S - t[0]
-        self._last_t = float(t[-1])
+        self._last_t, self._last_idx = float(t[-1]), int(dec.index[-1])
         flags = np.where(dec.dropped_before > 0, int(Flag.DROP), 0) | int(Flag.NOMINAL_VOLTAGE)
         if hidden:
             flags[0] |= int(Flag.DROP)
-        if self._after_gap:
+        if self._after_gap and first_after_gap:
             flags[0] |= int(Flag.AFTER_GAP)
             self._after_gap = False
         v = np.full(len(dec), self.vdd_mv / 1000)

@@ -290,6 +290,8 @@ class BlockPruned:
     valid: tuple[float, float | None]
     rbp_sparsity: float | None
     rbp_test: tuple[float, float | None] | None
+    rbp_masks: dict[str, Any] | None = None  # kept in the bundle, so evaluate re-scores rBP
+    rbp_state: dict[str, Any] | None = None
 
 
 def run_bp(
@@ -309,13 +311,15 @@ def run_bp(
     ops = op_counts(model, masks, names, c.task.seq_len)
     test = c.score(model, masks, "test")
     valid = c.score(model, masks, "valid")
-    rbp_sparsity, rbp_test = None, None
+    rbp_sparsity, rbp_test, rbp_masks, rbp_state = None, None, None, None
     if with_rbp:
         model.load_state_dict(dense_state)
         rbp_masks = block_prune(c, model, random=True)
         rbp_sparsity, _ = mask_sparsity(rbp_masks, dense_weights)
         rbp_test = c.score(model, rbp_masks, "test")
+        rbp_state = {k: v.clone() for k, v in model.state_dict().items()}
         model.load_state_dict(state)
     return BlockPruned(
-        masks, state, weights, sparsity, nnz, ops, test, valid, rbp_sparsity, rbp_test
-    )
+        masks, state, weights, sparsity, nnz, ops, test, valid, rbp_sparsity, rbp_test,
+        rbp_masks, rbp_state,
+    )  # fmt: skip

@@ -197,19 +197,29 @@ def evaluate(
             help="With --json: also each test sequence's accuracy per set (for a bootstrap).",
         ),
     ] = False,
+    allow_mismatch: Annotated[
+        bool,
+        typer.Option(
+            "--allow-mismatch",
+            help="Report figures bundle.json records that the re-score does not reproduce, "
+            "and go on (default: refuse, exit 2).",
+        ),
+    ] = False,
 ) -> None:
     """Re-score every pattern set on the test split: sparsity, accuracy, perplexity, delta
-    to dense; then the baselines (as recorded by compress)."""
+    to dense; then the baselines, re-scored where the bundle keeps them."""
     from lab.compression.evaluation import evaluate_bundle
 
-    ev = evaluate_bundle(bundle, data=data, threads=threads, device=device)
+    ev = evaluate_bundle(
+        bundle, data=data, threads=threads, device=device, allow_mismatch=allow_mismatch
+    )
     _show(ev, as_json, per_sequence)
 
 
 def _show(ev: Evaluation, as_json: bool, per_sequence: bool = False) -> None:
     """The evaluation as JSON (``--json``: the result serialised) or as tables."""
     if as_json:
-        typer.echo(json.dumps(ev.to_dict(per_sequence), indent=2))
+        typer.echo(json.dumps(ev.to_dict(per_sequence), indent=2, allow_nan=False))
     else:
         _print_evaluation(ev)
 
@@ -258,7 +268,7 @@ def _print_evaluation(ev: Evaluation) -> None:
         )
     console.print(t)
     if ev.comparisons:
-        c = Table(title="baselines at equal sparsity (baseline figures as recorded by compress)")
+        c = Table(title="baselines at equal sparsity (re-scored; * as recorded by compress)")
         for col in (
             "method",
             "sparsity %",
@@ -274,7 +284,7 @@ def _print_evaluation(ev: Evaluation) -> None:
                 cmp.method,
                 _pct(cmp.sparsity),
                 _pct(cmp.accuracy),
-                cmp.baseline,
+                cmp.baseline + ("" if cmp.baseline_rescored else " *"),
                 _pct(cmp.baseline_sparsity),
                 _pct(cmp.baseline_accuracy),
                 "yes" if cmp.wins else "NO",
@@ -284,6 +294,8 @@ def _print_evaluation(ev: Evaluation) -> None:
         console.print(check_line(name, ok), highlight=False)
     for line in ev.mismatches:
         console.print(f"[yellow]warning[/]: not what bundle.json records: {line}")
+    for line in ev.notes:
+        console.print(f"note: {line}", highlight=False)
     if any(r.family == "elementwise" for r in ev.rows):
         console.print(
             "note: elementwise sets (RT3's free patterns) do not compact; the runtime executes "

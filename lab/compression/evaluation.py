@@ -4,14 +4,18 @@ The dense model and every set are re-scored on the data's test split (the data t
 records in ``provenance.data``, or ``--data``), with the budget's test-token limit, exactly
 as ``compress`` scored them: the figures printed are measured now, never read from
 ``bundle.json``. When the data cannot be loaded, or the bundle records no data or budget,
-evaluate refuses (``EvaluationError``) and says why. A set whose recorded figure differs
-from the measurement is listed in ``mismatches``.
+evaluate refuses (``EvaluationError``) and says why. A recorded figure that the re-score
+does not reproduce (beyond float noise) is refused too (``EvaluationMismatch``: one line
+naming the field and both values); with ``allow_mismatch`` each is listed in
+``mismatches`` and the evaluation goes on.
 
 Each row: the set, its DVFS level, family and whether the runtime can compact it (execute
 it faster than dense), sparsity, accuracy, perplexity and the accuracy delta to dense;
-then the baselines at equal sparsity: BP vs rBP, and each RL set vs BP+rPP. The baselines'
-masks are not in the bundle, so their figures are the ones ``compress`` recorded, and are
-labelled so.
+then the baselines at equal sparsity: BP (the bundle's ``bp`` set, re-scored: BP's mask on
+the shared backbone) vs rBP, and each RL set (re-scored) vs BP+rPP. rBP and BP+rPP are
+re-scored from the masks and weights the bundle keeps (:mod:`lab.compression.
+kept_baselines`); a bundle written before they were kept shows the figures ``compress``
+recorded, marked so, and leaves those comparisons out of the checks (``notes`` says so).
 """
 
 from __future__ import annotations
@@ -58,6 +62,7 @@ class Comparison:
     baseline_sparsity: float
     accuracy: float
     baseline_accuracy: float
+    baseline_rescored: bool = True  # False: the baseline's figure is what compress recorded
 
     @property
     def wins(self) -> bool:
@@ -84,11 +89,15 @@ class Evaluation:
     sequence_tokens: list[int] = field(default_factory=list)
     """Predictions scored in each sequence (an LM's window; the last may be shorter)."""
 
+    notes: list[str] = field(default_factory=list)
+
     def to_dict(self, per_sequence: bool = False) -> dict[str, Any]:
-        """JSON form (``--json``); ``per_sequence`` adds ``per_sequence``: each sequence's
-        ``tokens`` and, by set, its ``correct`` predictions (integers: exact and short; the
-        accuracy is correct / tokens) (``--per-sequence``)."""
-        out = {
+        """JSON form (``--json``): strict JSON, a figure that is not a finite number is null,
+        and ``notes`` says which and why; ``per_sequence`` adds ``per_sequence``: each
+        sequence's ``tokens`` and, by set, its ``correct`` predictions (integers: exact and
+        short; the accuracy is correct / tokens) (``--per-sequence``)."""
+        notes = list(self.notes)
+        doc = {
             "bundle": self.bundle,
             "scored_on": self.scored_on,
             "mismatches": self.mismatches,
@@ -97,16 +106,29 @@ class Evaluation:
             "comparisons": [{**asdict(c), "wins": c.wins} for c in self.comparisons],
             "checks": self.checks,
         }
+        doc = _finite(doc, "", notes)
         if per_sequence:
             tokens = self.sequence_tokens
-            out["per_sequence"] = {
+            doc["per_sequence"] = {
                 "tokens": tokens,
                 "correct": {
                     n: [round(a * t) for a, t in zip(s, tokens, strict=True)]
                     for n, s in self.per_sequence.items()
                 },
             }
-        return out
+        return {**doc, "notes": notes}
+
+
+def _finite(value: Any, where: str, notes: list[str]) -> Any:
+    """``value`` with every NaN or infinity replaced by None, each noted with its path."""
+    if isinstance(value, float) and not math.isfinite(value):
+        notes.append(f"{where}: {value} is not a finite number (the score diverged): null")
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v, f"{where}.{k}" if where else str(k), notes) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v, f"{where}[{i}]", notes) for i, v in enumerate(value)]
+    return value
 
 
 def _delta(acc: float | None, dense: float | None) -> float | None:
@@ -117,13 +139,19 @@ class EvaluationError(ValueError):
     """A bundle that cannot be re-scored; the message says why and what to give."""
 
 
+class EvaluationMismatch(EvaluationError):
+    """A figure ``bundle.json`` records that the re-score does not reproduce."""
+
+
 @dataclass(frozen=True)
 class Scores:
-    """Test-split (accuracy, perplexity) measured now: the dense model's and each set's."""
+    """Test-split (accuracy, perplexity) measured now: the dense model's, each set's and
+    each kept baseline set's (``rbp``, BP+rPP's by name)."""
 
     scored_on: str
     dense: tuple[float, float | None]
     sets: dict[str, tuple[float, float | None]]
+    baselines: dict[str, tuple[float, float | None]] = field(default_factory=dict)
     sequences: dict[str, SequenceScores] = field(default_factory=dict)  # "dense" and each set
 
 
@@ -186,7 +214,24 @@ def rescore(bundle: Any, data: str | None = None, threads: int | None = None) ->
             each[name] = task.score_sequences(model, "test", limit, threads)
     sets = {n: (s.accuracy, s.perplexity) for n, s in each.items()}
     dense = sets.pop("dense")
-    return Scores(spec, dense, sets, each)
+    baselines = _rescore_kept(bundle, model, lambda m: task.score(m, "test", limit, threads))
+    return Scores(spec, dense, sets, baselines, each)
+
+
+def _rescore_kept(bundle: Any, model: Any, score: Any) -> dict[str, tuple[float, float | None]]:
+    """The kept baselines (rBP, BP+rPP) scored on their own weights; {} if none kept."""
+    from lab.compression.kept_baselines import KeptBaselineError, read_kept, score_kept
+
+    where = f"{bundle.path}/bundle.json" if bundle.path else "bundle"
+    try:
+        kept = read_kept(Path(bundle.path or "."), bundle.baselines)
+        return score_kept(model, kept, score)
+    except KeptBaselineError as exc:
+        raise EvaluationError(f"{where}: {exc}") from None
+
+
+# What scoring is sized by: a sequence of a million tokens would never finish scoring.
+_BUDGET_BOUNDS = {"seq_len": 4096, "batch_size": 4096}
 
 
 def _budget(raw: object, where: str) -> Any:
@@ -209,10 +254,11 @@ def _budget(raw: object, where: str) -> Any:
             continue
         value, kind = raw[name], str(f.type)
         if kind.startswith("int"):
-            ok = (
-                isinstance(value, int) and not isinstance(value, bool) and 0 < value <= 10**9
-            ) or (value is None and "None" in kind)
-            expected = "a positive integer" + (" or null" if "None" in kind else "")
+            top = _BUDGET_BOUNDS.get(name, 10**9)
+            ok = (isinstance(value, int) and not isinstance(value, bool) and 0 < value <= top) or (
+                value is None and "None" in kind
+            )
+            expected = f"an integer in 1..{top}" + (" or null" if "None" in kind else "")
         elif kind == "float":
             ok = isinstance(value, int | float) and not isinstance(value, bool)
             ok = ok and math.isfinite(value) and value > 0
@@ -257,17 +303,30 @@ def evaluate_bundle(
     data: str | None = None,
     threads: int | None = None,
     device: str | None = None,
+    allow_mismatch: bool = False,
 ) -> Evaluation:
     """Load and validate the bundle at ``path`` (``BundleError`` if corrupt), re-score its
-    sets on the data (``EvaluationError`` when it cannot) and tabulate them; ``device``
-    (cpu, cuda[:N], auto) is where the scoring runs (None: the current compute device)."""
+    sets and kept baselines on the data (``EvaluationError`` when it cannot) and tabulate
+    them; ``device`` (cpu, cuda[:N], auto) is where the scoring runs (None: the current
+    compute device). A recorded figure the re-score does not reproduce is an
+    ``EvaluationMismatch`` naming the field, unless ``allow_mismatch`` (then listed)."""
     from lab.host.compute import compute_device
+    from lab.host.threads import check_threads
     from lab.runtime.bundle import Bundle
 
+    if threads is not None:
+        check_threads(threads)  # before any work: a pool of 100000 threads crashes torch
     with compute_device(device) if device is not None else contextlib.nullcontext():
         b = Bundle.load(path)
         scores = rescore(b, data, threads)
         mismatches = _mismatches(b, scores)
+        if mismatches and not allow_mismatch:
+            more = f" (and {len(mismatches) - 1} more)" if len(mismatches) > 1 else ""
+            raise EvaluationMismatch(
+                f"{Path(path) / 'bundle.json'}: {mismatches[0]}{more}; the bundle was changed "
+                "after compress wrote it, or scores differently here (--allow-mismatch reports "
+                "the differences and goes on)"
+            )
         entries = {
             n: replace(e, accuracy=scores.sets[n][0], perplexity=scores.sets[n][1])
             for n, e in b.entries.items()
@@ -278,7 +337,7 @@ def evaluate_bundle(
             "perplexity": scores.dense[1],
         }
         rows, pp_rows = _rows(dense, entries)
-        comparisons = _comparisons(b, entries)
+        comparisons, notes = _comparisons(b, entries, scores.baselines)
         rows, pp_rows = _with_latencies(b, rows, pp_rows)
     return Evaluation(
         str(path),
@@ -290,6 +349,7 @@ def evaluate_bundle(
         scores.scored_on,
         mismatches,
         *_per_sequence(scores),
+        notes,
     )
 
 
@@ -303,20 +363,26 @@ def _per_sequence(scores: Scores) -> tuple[dict[str, list[float]], list[int]]:
 
 
 def _mismatches(b: Any, scores: Scores) -> list[str]:
-    """Every figure ``bundle.json`` records that the re-scoring does not reproduce."""
-    mismatches = []
-    stored = {"dense": b.reference.get("dense", {})} | {
-        n: {"accuracy": e.accuracy, "perplexity": e.perplexity} for n, e in b.entries.items()
-    }
-    measured = {"dense": scores.dense} | scores.sets
-    for name, (acc, ppl) in measured.items():
-        rec = stored[name]
-        if _differs(rec.get("accuracy"), acc, 1e-3) or _differs(rec.get("perplexity"), ppl, 1e-3):
-            mismatches.append(
-                f"{name}: bundle.json records accuracy {rec.get('accuracy')}, perplexity "
-                f"{rec.get('perplexity')}; measured {acc}, {ppl}"
-            )
-    return mismatches
+    """Every figure ``bundle.json`` records that the re-scoring does not reproduce, as
+    ``FIELD: bundle.json records X, re-scored Y``."""
+    recorded: list[tuple[str, dict[str, Any], tuple[float, float | None]]] = [
+        ("reference.dense", b.reference.get("dense", {}), scores.dense)
+    ]
+    for i, (n, e) in enumerate(b.entries.items()):
+        recorded.append((f"sets[{i}] ({n})", asdict(e), scores.sets[n]))
+    rbp = b.baselines.get("rbp")
+    if isinstance(rbp, dict) and "rbp" in scores.baselines:
+        recorded.append(("baselines.rbp", rbp, scores.baselines["rbp"]))
+    rpp = b.baselines.get("bp+rpp", {})
+    for i, s in enumerate(rpp.get("sets", []) if isinstance(rpp, dict) else []):
+        if isinstance(s, dict) and s.get("name") in scores.baselines:
+            recorded.append((f"baselines.bp+rpp.sets[{i}]", s, scores.baselines[s["name"]]))
+    out = []
+    for where, rec, (acc, ppl) in recorded:
+        for key, got in (("accuracy", acc), ("perplexity", ppl)):
+            if _differs(rec.get(key), got, 1e-3):
+                out.append(f"{where}.{key}: bundle.json records {rec.get(key)}, re-scored {got}")
+    return out
 
 
 def _rows(dense: dict[str, Any], entries: dict[str, Any]) -> tuple[list[SetRow], list[SetRow]]:
@@ -354,26 +420,35 @@ def _rows(dense: dict[str, Any], entries: dict[str, Any]) -> tuple[list[SetRow],
     return rows, pp_rows
 
 
-def _comparisons(b: Any, entries: dict[str, Any]) -> list[Comparison]:
-    """BP against rBP, and each RL set against its BP+rPP twin (as compress recorded)."""
-    comparisons = []
-    bp = b.reference.get("bp", {})
+def _comparisons(
+    b: Any, entries: dict[str, Any], kept: dict[str, tuple[float, float | None]]
+) -> tuple[list[Comparison], list[str]]:
+    """BP (the re-scored ``bp`` set) against rBP, and each RL set (re-scored) against its
+    BP+rPP twin: re-scored where the bundle keeps them (``kept``), else as compress recorded
+    them, then left out of the checks; the notes say which."""
+    comparisons, notes = [], []
+    bp = entries.get("bp")
     rbp = b.baselines.get("rbp")
-    if rbp and bp.get("accuracy") is not None:
+    if isinstance(rbp, dict) and bp is not None and bp.accuracy is not None:
+        again = "rbp" in kept
         comparisons.append(
             Comparison(
                 "BP",
                 "rBP",
-                float(bp.get("sparsity", rbp.get("bp_sparsity", 0.0))),
+                bp.sparsity,
                 float(rbp["sparsity"]),
-                float(bp["accuracy"]),
-                float(rbp["accuracy"]),
+                float(bp.accuracy),
+                float(kept["rbp"][0] if again else rbp["accuracy"]),
+                again,
             )
         )
+        if not again:
+            notes.append(_NOT_KEPT.format(name="rBP"))
     rpp = b.baselines.get("bp+rpp", {})
+    missing = False
     for base, target in zip(rpp.get("sets", []), rpp.get("compare_to", []), strict=False):
         if target in entries and entries[target].accuracy is not None:
-            e = entries[target]
+            e, again = entries[target], base["name"] in kept
             comparisons.append(
                 Comparison(
                     f"RL {target}",
@@ -381,10 +456,21 @@ def _comparisons(b: Any, entries: dict[str, Any]) -> list[Comparison]:
                     e.sparsity,
                     float(base["sparsity"]),
                     float(e.accuracy),
-                    float(base["accuracy"]),
+                    float(kept[base["name"]][0] if again else base["accuracy"]),
+                    again,
                 )
             )
-    return comparisons
+            missing = missing or not again
+    if missing:
+        notes.append(_NOT_KEPT.format(name="BP+rPP"))
+    return comparisons, notes
+
+
+_NOT_KEPT = (
+    "{name}: its masks and weights are not in this bundle (written before compress kept "
+    "them), so its figures are the ones compress recorded and its comparison is left out "
+    "of the checks; re-run `rt3lab compress` to re-score it"
+)
 
 
 # What each check means when it fails and what to do: its FAIL line says so.
@@ -439,6 +525,7 @@ def _checks(pp_rows: list[SetRow], comparisons: list[Comparison]) -> dict[str, b
     }
     if ordered and ordered[0].delta_accuracy is not None:
         checks["least_sparse_within_1pt_of_dense"] = ordered[0].delta_accuracy >= -0.01
+    comparisons = [c for c in comparisons if c.baseline_rescored]  # only what was measured
     bp_cmp = [c for c in comparisons if c.method == "BP"]
     if bp_cmp:
         checks["bp_beats_rbp"] = all(c.wins for c in bp_cmp)

@@ -305,6 +305,7 @@ class FinalSets:
     rl: list[SetScore]
     bp_on_backbone: tuple[float, float | None]
     rpp: list[SetScore]
+    rpp_backbone: dict[str, Any] | None = None  # BP+rPP's own, kept for evaluate
 
 
 def finetune_sets(
@@ -370,4 +371,5 @@ def finetune_final(
     rpp_sets = c.patterns.random_matched(bp.weights, bp.masks, rl_sets, c.generator(19))
     finetune_sets(c, model, bp, rpp_sets, "BP+rPP baseline")
     rpp = score_sets(c, model, rpp_sets, "rpp-", best, dense_weights)
-    return FinalSets(backbone, rl, bp_on_backbone, rpp)
+    rpp_backbone = {k: v.clone() for k, v in model.state_dict().items()}
+    return FinalSets(backbone, rl, bp_on_backbone, rpp, rpp_backbone)

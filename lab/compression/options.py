@@ -118,6 +118,10 @@ class CompressRequest:
 
         if self.model != "rt3-transformer" and not self.model.startswith("hf:"):
             raise CompressionError(f"--model {self.model}: expected one of {list(MODEL_SPECS)}")
+        if self.threads is not None:
+            from lab.host.threads import check_threads
+
+            check_threads(self.threads)  # a huge pool would crash before any work
         dev = resolve_device(self.device)  # an unusable device fails before any data is read
         budget = budgets.QUICK if self.quick else budgets.DEFAULT
         if self.size is not None:

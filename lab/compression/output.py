@@ -2,10 +2,11 @@
 
 It holds the jointly fine-tuned backbone and the dense weights, the chosen sets (one per
 governor level, ``pp-<MHz>mhz``) and BP's mask alone (``bp``), each with its test figures;
-the references (dense, BP), the baselines as measured here (rBP, BP+rPP: their masks are
-not kept), and the provenance: data, budget, options, BP config, latency table, deadlines,
-reward constants and the search's record. ``search_log.json`` beside it keeps every
-episode.
+the references (dense, BP), the baselines as measured here (rBP, BP+rPP), with their masks
+and own weights kept under ``baselines/`` so ``evaluate`` re-scores them
+(:mod:`lab.compression.kept_baselines`), and the provenance: data, budget, options, BP
+config, latency table, deadlines, reward constants and the search's record.
+``search_log.json`` beside it keeps every episode.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ def write_bundle(
     bundle.provenance["wall_time_s"] = round(time.monotonic() - t0, 1)
     bundle.provenance["run_key"] = run_key
     out = c.opts.out
+    bundle.baselines["kept"] = _keep_baselines(out, p, final)
     bundle.save(out)
     (out / "search_log.json").write_text(json.dumps(result.log, indent=1))
     c.reporter.advance()
@@ -155,6 +157,38 @@ def _search_record(p: Prepared, result: SearchResult) -> dict[str, Any]:
             "of": len(p.space.combos),
         },
     }
+
+
+def _keep_baselines(out: Path, p: Prepared, final: FinalSets) -> dict[str, Any]:
+    """rBP's mask and weights, BP+rPP's sets and backbone, written under ``out``."""
+    from lab.compression.kept_baselines import write_kept
+    from lab.runtime.pattern_set import PatternSet
+
+    c, bp = p.c, p.bp
+    names = list(c.task.prunable(p.model))
+
+    def pattern_set(name: str, masks: dict[str, Any], fam: str | None) -> PatternSet:
+        cfg = c.bp_config
+        return PatternSet(
+            name,
+            {n: _layer(n, masks[n], cfg.block_rows, cfg.block_cols, fam) for n in names},
+            {"baseline": True},
+        )
+
+    fam = "elementwise" if c.opts.family == "elementwise" else None
+    rbp = None
+    if bp.rbp_masks is not None and bp.rbp_state is not None:
+        rbp = (bp.rbp_state, pattern_set("rbp", bp.rbp_masks, None))
+    rpp = None
+    if final.rpp_backbone is not None:
+        rpp = (final.rpp_backbone, [pattern_set(s.name, s.masks, fam) for s in final.rpp])
+    return write_kept(Path(out), rbp, rpp)
+
+
+def _layer(name: str, mask: Any, rows: int, cols: int, fam: str | None) -> Any:
+    from lab.runtime.pattern_set import LayerPattern
+
+    return LayerPattern.from_mask(name, mask, rows, cols, fam)
 
 
 def _add_sets(bundle: Bundle, p: Prepared, final: FinalSets) -> None:

@@ -23,6 +23,7 @@ from power_meter.sample import MeterError
 from power_meter.waveform import Waveform
 
 FAULT_KINDS = ("garbage", "truncate", "bad_checksum", "stall", "disconnect", "drop")
+REPLY_FAULTS = ("garbage", "truncate", "bad_checksum")  # a polled meter's reply carries one
 MAX_FAULT_S = 86_400.0  # a stall or disconnect longer than a day is a typo
 MAX_FAULT_N = 10_000_000  # 100 s of PPK2 samples, or that many garbage bytes
 
@@ -199,12 +200,25 @@ class PtyEmulator:
     def on_reconnect(self) -> None:
         """Reset device state after a disconnect (the meter lost power)."""
 
-    def send(self, data: bytes) -> None:
-        """Queue bytes towards the host, with any pending garbage fault in front."""
-        g = self.take("garbage")
+    def send(self, data: bytes, garbage: bool = True) -> None:
+        """Queue bytes towards the host, with any pending garbage fault in front (unless
+        `garbage` is False: the caller took its fault itself)."""
+        g = self.take("garbage") if garbage else None
         if g is not None:
-            data = bytes(self._rand.getrandbits(8) for _ in range(g.n)) + data
+            data = self.garbage(g.n) + data
         self._out += data
+
+    def garbage(self, n: int) -> bytes:
+        """`n` random bytes (seeded)."""
+        return bytes(self._rand.getrandbits(8) for _ in range(n))
+
+    def take_first(self, kinds: tuple[str, ...]) -> Fault | None:
+        """Consume the earliest pending one-shot fault of any of `kinds`: a reply carries one
+        fault, in the order they were scheduled, however late the emulator got to them."""
+        for f in self._pending:
+            if f.kind in kinds:
+                return self.take(f.kind)
+        return None
 
     @property
     def queued(self) -> int:

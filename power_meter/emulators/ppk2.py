@@ -38,6 +38,8 @@ class PPK2Emulator(PtyEmulator):
     the real kit; counters: `produced`, `sent`, `dropped_injected`, `dropped_overflow`,
     `dropped_stall`, `lost_before_last_sent` (losses followed by a sample that was sent:
     those a host can notice), and `sent_energy_j` (energy of the samples actually sent).
+    `sent_numbers(k)` gives the sample numbers of the first `k` samples sent, in order: the
+    stream's own sample clock, which a test compares with what the host recorded.
     """
 
     out_cap = 64 * 1024  # about 0.16 s of stream: the kit's own buffering is small
@@ -62,6 +64,7 @@ class PPK2Emulator(PtyEmulator):
         self._t_start = 0.0
         self._cmd = b""
         self._drop_left = 0
+        self._runs: list[list[int]] = []  # [first, stop) runs of the sample numbers sent
 
     def on_command(self, data: bytes, now: float) -> None:
         """Parse opcodes with their argument bytes."""
@@ -123,6 +126,7 @@ class PPK2Emulator(PtyEmulator):
                 self.dropped_injected + self.dropped_overflow + self.dropped_stall
             )
         self.sent_energy_j += float(p[keep].sum()) * SAMPLE_PERIOD_S
+        self._log_sent(n[keep])
         words = words[keep]
         if self.take("bad_checksum") is not None:
             words[0] |= np.uint32(7 << 14)  # range 7 does not exist
@@ -130,3 +134,37 @@ class PPK2Emulator(PtyEmulator):
         if self.take("truncate") is not None:
             data = data[:-2]  # half a word: the grid slips until the decoder resyncs
         self.send(data)
+
+    def _log_sent(self, numbers: np.ndarray) -> None:
+        """Append the sample numbers sent (ascending) to the run-length log."""
+        if not numbers.size:
+            return
+        breaks = np.flatnonzero(np.diff(numbers) != 1) + 1
+        for part in np.split(numbers, breaks):
+            first, stop = int(part[0]), int(part[-1]) + 1
+            if self._runs and self._runs[-1][1] == first:
+                self._runs[-1][1] = stop
+            else:
+                self._runs.append([first, stop])
+
+    def backlog_samples(self) -> int:
+        """Samples due by now that the host cannot have read yet: not yet made (the
+        emulator's thread is late) or queued behind the pty, which holds a few more."""
+        if not self.streaming:
+            return 0
+        due = int((self.clock() - self._t_start) / SAMPLE_PERIOD_S)
+        return max(due - self._n, 0) + self.queued // 4
+
+    def sample_start_s(self, n: np.ndarray) -> np.ndarray:
+        """Emulated time at which sample `n` began (of the stream as last started)."""
+        return self._t_start + np.asarray(n) * SAMPLE_PERIOD_S
+
+    def sent_numbers(self, count: int | None = None) -> np.ndarray:
+        """Sample numbers of the first `count` samples sent (all if None), in order."""
+        parts, left = [], self.sent if count is None else count
+        for first, stop in self._runs:
+            if left <= 0:
+                break
+            parts.append(np.arange(first, min(stop, first + left), dtype=np.int64))
+            left -= parts[-1].size
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)

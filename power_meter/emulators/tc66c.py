@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from power_meter.emulators.base import PtyEmulator
+from power_meter.emulators.base import REPLY_FAULTS, PtyEmulator
 from power_meter.emulators.um import Update
 from power_meter.tc66c import GETVA, REPLY_LEN, TCReading, build_plain, encrypt, parse_plain
 from power_meter.waveform import Waveform
@@ -28,6 +28,7 @@ class TC66CEmulator(PtyEmulator):
         self.serial = serial
         self.updates: list[Update] = []
         self.polls = 0
+        self.answered: list[int] = []  # the update each good reply reported (0: none yet)
         self._reading = TCReading(serial=serial, voltage_v=waveform.voltage(0.0))
         self._cmd = b""
         self._mwh = self._mah = 0.0
@@ -67,8 +68,13 @@ class TC66CEmulator(PtyEmulator):
             if self.unanswered():
                 continue
             reply = bytearray(encrypt(build_plain(self._reading)))
-            if self.take("bad_checksum") is not None:
+            f = self.take_first(REPLY_FAULTS)
+            kind = None if f is None else f.kind
+            if kind == "bad_checksum":
                 reply[REPLY_LEN - 20] ^= 0x01  # lands in block 3: its CRC no longer matches
-            if self.take("truncate") is not None:
+            elif kind == "truncate":
                 reply = reply[:100]
-            self.send(bytes(reply))
+            else:
+                self.answered.append(len(self.updates))
+            garbage = self.garbage(f.n) if kind == "garbage" else b""
+            self.send(garbage + bytes(reply), garbage=False)

@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from power_meter.emulators.base import PtyEmulator
+from power_meter.emulators.base import REPLY_FAULTS, PtyEmulator
 from power_meter.um import POLL, UPDATE_PERIOD_S, UMReading, build_frame, parse_frame
 from power_meter.waveform import Waveform
 
@@ -43,6 +43,7 @@ class UMEmulator(PtyEmulator):
         self.update_period_s = update_period_s
         self.updates: list[Update] = []
         self.polls = 0
+        self.answered: list[int] = []  # the update each good reply reported (0: none yet)
         self._reading = UMReading(self.model, voltage_v=waveform.voltage(0.0))
         self._mwh = 0.0
         self._mah = 0.0
@@ -82,11 +83,16 @@ class UMEmulator(PtyEmulator):
             if self.unanswered():
                 continue
             frame = bytearray(build_frame(self._reading))
-            if self.take("bad_checksum") is not None:
+            f = self.take_first(REPLY_FAULTS)
+            kind = None if f is None else f.kind
+            if kind == "bad_checksum":
                 frame[129] ^= 0x5A
-            if self.take("truncate") is not None:
+            elif kind == "truncate":
                 frame = frame[: len(frame) // 2]
-            self.send(bytes(frame))
+            else:
+                self.answered.append(len(self.updates))
+            garbage = self.garbage(f.n) if kind == "garbage" else b""
+            self.send(garbage + bytes(frame), garbage=False)
 
     def on_reconnect(self) -> None:
         """A re-powered meter keeps its accumulated groups (they are in flash)."""

@@ -17,6 +17,7 @@ command (``vcgencmd``); tests pass a fake one.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -45,13 +46,23 @@ def subprocess_runner(argv: Sequence[str], timeout_s: float = 20.0) -> CommandRe
     """Run ``argv`` on this host (the default `CommandRunner`)."""
     try:
         done = subprocess.run(
-            list(argv), capture_output=True, text=True, timeout=timeout_s, check=False
-        )
+            list(argv), capture_output=True, text=True, timeout=timeout_s, check=False,
+            preexec_fn=default_signals,
+        )  # fmt: skip
     except FileNotFoundError as exc:
         raise SysfsError(f"{argv[0]}: command not found on this host") from exc
     except subprocess.TimeoutExpired as exc:
         raise SysfsError(f"{' '.join(argv)}: no answer within {timeout_s} s") from exc
     return CommandResult(done.returncode, done.stdout, done.stderr)
+
+
+def default_signals() -> None:
+    """In a child before it runs its program: SIGINT, SIGTERM and SIGHUP back to their
+    defaults. A run restoring the board holds them off (ignored), and an ignored signal
+    stays ignored across exec: an ``adb`` started then could not be stopped by them."""
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_DFL)
 
 
 class SensorFiles(Protocol):
@@ -74,8 +85,9 @@ class SysfsTree:
         self.root = Path(root)
 
     def path(self, path: str) -> Path:
-        """The host path of ``path`` (a path under the sysfs mount)."""
-        return self.root / path.lstrip("/")
+        """The host path of ``path`` (a path under the sysfs mount, which it may not leave:
+        `SysfsError` for a ``..`` or NUL in it)."""
+        return self.root / inside_mount(path)
 
     def where(self, path: str) -> str:
         """The host path of ``path``, as text."""
@@ -99,6 +111,23 @@ class SysfsTree:
         """Sorted entries of a directory (empty when it does not exist)."""
         p = self.path(path)
         return sorted(os.listdir(p)) if p.is_dir() else []
+
+
+def inside_mount(path: str) -> str:
+    """``path`` relative to the sysfs mount, refused (`SysfsError`) if it could leave it.
+
+    >>> inside_mount("/devices/system/cpu/cpufreq/policy0")
+    'devices/system/cpu/cpufreq/policy0'
+    >>> inside_mount("/../../tmp/x")
+    Traceback (most recent call last):
+    ...
+    power_meter.onboard.files.SysfsError: '/../../tmp/x': a sysfs path may not contain '..'
+    """
+    parts = path.split("/")
+    if ".." in parts or "\x00" in path:
+        raise SysfsError(f"{path!r}: a sysfs path may not contain '..'" if ".." in parts
+                         else f"{path!r}: a sysfs path may not contain a NUL byte")  # fmt: skip
+    return path.lstrip("/")
 
 
 def read_number(files: SensorFiles, path: str) -> float:

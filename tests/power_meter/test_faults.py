@@ -6,6 +6,7 @@ import pytest
 from power_meter.emulators import Fault
 from power_meter.sample import Flag
 from power_meter.waveform import Waveform
+from tests.power_meter.conftest import AMPLE_BUFFER
 
 W = Waveform.steps([0, 2, 4], [1.0, 3.0, 2.0], 5.0)
 
@@ -31,8 +32,8 @@ def test_poll_meter_survives_every_fault(cap, driver):
         Fault("disconnect", 14.0, duration_s=3.0),
     ]
     emu, s, df, _ = cap(driver, W, 2.3, accel=accel, faults=faults)
-    kinds = [k for _, k in emu.fault_log]
-    assert kinds == ["garbage", "truncate", "bad_checksum", "stall", "disconnect"]
+    kinds = sorted(k for _, k in emu.fault_log)  # each once; a starved emulator may reorder
+    assert kinds == sorted(["garbage", "truncate", "bad_checksum", "stall", "disconnect"])
     assert s.garbage_bytes >= 40
     assert s.bad_frames >= 1
     assert s.timeouts >= 1  # the truncated reply never completed
@@ -58,21 +59,31 @@ def test_ppk2_survives_every_fault(cap):
         Fault("disconnect", 1.3, duration_s=0.3),
     ]
     w = Waveform.constant(0.33, 3.3)
-    emu, s, df, _ = cap("ppk2", w, 2.2, faults=faults)
-    assert [k for _, k in emu.fault_log] == [f.kind for f in faults]
+    # A kit buffer a loaded host cannot outrun: the losses are the injected ones.
+    emu, s, df, _ = cap("ppk2", w, 2.2, faults=faults, out_cap=AMPLE_BUFFER)
+    # Each fault once (a starved emulator may reach two in one tick, in another order).
+    assert sorted(k for _, k in emu.fault_log) == sorted(f.kind for f in faults)
+    assert emu.dropped_overflow == 0
     # 5 injected, plus the sample cut in half, plus the one with an impossible range.
     assert s.drops == 7
     assert s.bad_frames >= 1 and s.garbage_bytes >= 3
     assert s.reconnects == 1
     t = dict((k, t) for t, k in emu.fault_log)
     # After a stall the stream is re-anchored to host arrival times, which on a loaded
-    # machine lag the (in-process) emulator by up to ~0.1 s until a prompt read comes.
+    # machine lag the (in-process) emulator until a prompt read comes: a gap can only end
+    # late, so it covers the silence.
     check_gap_covers(s, t["stall"], 0.3, slack=0.15)
     check_gap_covers(s, t["disconnect"], 0.3, slack=0.15)
-    after = df[df.t_host_s > t["disconnect"] + 0.35]
-    assert len(after) > 30000
-    good = df[(df["flags"] & int(Flag.GAP)) == 0]
-    np.testing.assert_allclose(good.power_w, 0.33, rtol=2e-3)
+    # The recording went on after the reconnect, every sample of it in place: the stretch
+    # after the last gap spans as many sample periods as it has samples (no loss), less
+    # what the timeline gives back of a late first read (20 ms), plus 200 ppm of drift.
+    gap = (df["flags"] & int(Flag.GAP)) != 0
+    after = df[gap.cumsum() == gap.sum()].iloc[1:]
+    assert len(after) > 1000
+    span = (after.t_host_s.iloc[-1] - after.t_host_s.iloc[0]) / 1e-5
+    assert len(after) - 1 - 2000 <= span <= (len(after) - 1) * (1 + 2e-4) + 1
+    # Every sample is the kit's: no garbage word decoded as one (it read 0.0127 W once).
+    np.testing.assert_allclose(df[~gap].power_w, 0.33, rtol=2e-3)
 
 
 def test_meter_unplugged_between_write_and_drain_is_a_disconnect():

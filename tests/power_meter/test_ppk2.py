@@ -123,7 +123,9 @@ def test_injected_drops_are_counted_exactly(gaps, data):
             lost += g
     words = encode_current(np.full(n, 2e-3), 0, EMULATED_CALIBRATION, 3300)[keep]
     dec = StreamDecoder(EMULATED_CALIBRATION, 3300)
-    out = dec.feed(words.astype("<u4").tobytes() + words[:1].astype("<u4").tobytes())
+    # One more word that continues the last: it confirms it (and waits for its own).
+    nxt = encode_current(np.full(1, 2e-3), n % 64, EMULATED_CALIBRATION, 3300)
+    out = dec.feed(words.astype("<u4").tobytes() + nxt.astype("<u4").tobytes())
     assert dec.stats.drops == lost
     assert out.index.tolist() == np.flatnonzero(keep).tolist()
 
@@ -158,6 +160,40 @@ def test_misaligned_garbage_resyncs():
     assert dec.stats.drops == 0
     assert len(out) == 399
     assert dec.stats.garbage_bytes == 3
+
+
+def lucky_garbage(counter):
+    """Three bytes that, with the next word's first byte, make a word of range 0 whose counter
+    continues ``counter - 1``: garbage that matches the counter by chance (1 in 64)."""
+    return bytes([0x10, 0x01, (counter % 64) << 2])
+
+
+@pytest.mark.parametrize("pad", [0, 1, 8])
+def test_garbage_that_matches_the_counter_is_not_a_sample(pad):
+    """The first word after a slip of the grid (or in front of aligned garbage) can continue
+    the counter by chance; the stream does not resume after it, so it is not a sample, and
+    the word before the slip is (issue 31: a 0.0127 W sample in a 0.33 W trace)."""
+    words = encode_current(np.full(400, 0.1), 0, EMULATED_CALIBRATION, 3300)
+    data = words.astype("<u4").tobytes()
+    junk = lucky_garbage(200)
+    if pad:  # whole garbage words behind the lucky one: the grid holds, the counter does not
+        junk = junk + bytes([0x2A]) + bytes(4 * pad)
+    dec = StreamDecoder(EMULATED_CALIBRATION, 3300)
+    out = dec.feed(data[:800] + junk + data[800:])
+    assert out.index.tolist() == list(range(399))  # every sample, in place, and no other
+    np.testing.assert_array_equal(out.current_a, np.full(399, out.current_a[0]))
+    assert dec.stats.drops == 0 and dec.stats.garbage_bytes == len(junk)
+
+
+def test_a_stall_keeps_the_word_that_waited_for_a_successor():
+    words = np.array([word(1000, 3, k) for k in range(10)], dtype="<u4")
+    dec = StreamDecoder()
+    assert len(dec.feed(words.tobytes())) == 9
+    held = dec.restart()  # the stream stopped: the last word is a sample all the same
+    assert held.index.tolist() == [9] and dec.stats.bad_frames == 0
+    after = np.array([word(1000, 3, k) for k in range(40, 45)], dtype="<u4")
+    assert dec.feed(after.tobytes()).index.tolist() == [10, 11, 12, 13]  # a gap, not a drop
+    assert dec.stats.drops == 0
 
 
 def continuous(words):

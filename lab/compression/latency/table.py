@@ -37,6 +37,7 @@ thread count, or one that does not parse, is refused with a message naming its f
 from __future__ import annotations
 
 import json
+import math
 import platform
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -167,43 +168,7 @@ class LatencyTable:
     ) -> LatencyTable:
         """Read ``path``; refuse a corrupt table or one measured on another host (default:
         this one), at other ``threads`` or for other ``layers``, naming the file."""
-        try:
-            doc = json.loads(Path(path).read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise LatencyTableError(f"{path}: latency table is not readable JSON ({exc})") from exc
-        if not isinstance(doc, dict) or doc.get("format") != TABLE_FORMAT:
-            raise LatencyTableError(f"{path}: field format is not {TABLE_FORMAT!r}")
-        try:
-            table = cls(
-                host=dict(doc["host"]),
-                threads=int(doc["threads"]),
-                date=str(doc["date"]),
-                host_freq_khz=int(doc["host_freq_khz"]),
-                rows=int(doc["rows"]),
-                dense_ms=float(doc["dense_ms"]),
-                additivity=float(doc["additivity"]),
-                runtime=str(doc.get("runtime", "per-layer")),
-                layers={
-                    str(k): [(float(d), float(ms)) for d, ms in v]
-                    for k, v in dict(doc["layers"]).items()
-                },
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise LatencyTableError(
-                f"{path}: latency table field missing or malformed ({exc})"
-            ) from exc
-        for name, pts in table.layers.items():
-            ds = [p[0] for p in pts]
-            if not pts or ds != sorted(ds) or any(ms < 0 for _, ms in pts):
-                raise LatencyTableError(
-                    f"{path}: layer {name!r}: expected rows (density, ms >= 0) by density"
-                )
-        if table.runtime not in RUNTIME_NOTES:
-            raise LatencyTableError(
-                f"{path}: field runtime {table.runtime!r} is not one of {sorted(RUNTIME_NOTES)}"
-            )
-        if table.host_freq_khz <= 0 or table.dense_ms < 0:
-            raise LatencyTableError(f"{path}: field host_freq_khz or dense_ms out of range")
+        table = cls(**_table_fields(_read_table_doc(path), path))
         want_host = host if host is not None else host_identity()
         if table.host != want_host:
             raise LatencyTableError(
@@ -222,6 +187,90 @@ class LatencyTable:
                 f"{sorted(layers)}"
             )
         return table
+
+
+MAX_TABLE_BYTES = 4 << 20  # a table is a few KiB: one row per layer and bucket
+MAX_ROWS = 4096  # tokens per measured inference (batch x sequence length)
+MAX_MS = 1e7  # milliseconds: nearly three hours per inference
+
+
+def _read_table_doc(path: Path) -> dict[str, Any]:
+    """The table file's JSON object (a regular file of bounded size, UTF-8)."""
+    from power_meter.input_files import InputFileError, decode_text, read_regular
+
+    try:
+        doc = json.loads(decode_text(read_regular(path, MAX_TABLE_BYTES, "latency table"),
+                                     path, "latency table"))  # fmt: skip
+    except InputFileError as exc:
+        raise LatencyTableError(str(exc)) from None
+    except json.JSONDecodeError as exc:
+        raise LatencyTableError(f"{path}: latency table is not readable JSON ({exc})") from None
+    if not isinstance(doc, dict) or doc.get("format") != TABLE_FORMAT:
+        raise LatencyTableError(f"{path}: field format is not {TABLE_FORMAT!r}")
+    return doc
+
+
+def _table_fields(doc: dict[str, Any], path: Path) -> dict[str, Any]:
+    """The table's fields, each checked: integers where counts are (no booleans, no
+    fractions), numbers finite and in range, at least one layer with rows by density."""
+    from lab.host.threads import MAX_THREADS
+
+    def number(key: str, lo: float, hi: float, integral: bool = False) -> Any:
+        v = doc.get(key)
+        ok = isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+        if not ok or (integral and not isinstance(v, int)) or not lo <= v <= hi:
+            kind = "an integer" if integral else "a number"
+            raise LatencyTableError(
+                f"{path}: field {key} is {v!r}, expected {kind} in {lo:g}..{hi:g}"
+            )
+        return v
+
+    layers = doc.get("layers")
+    if not isinstance(layers, dict) or not layers:
+        raise LatencyTableError(f"{path}: field layers: expected rows for at least one layer")
+    for key in ("host", "date"):
+        if not isinstance(doc.get(key), dict if key == "host" else str):
+            raise LatencyTableError(f"{path}: field {key} missing or malformed")
+    return {
+        "host": dict(doc["host"]),
+        "threads": number("threads", 1, MAX_THREADS, integral=True),
+        "date": doc["date"],
+        "host_freq_khz": number("host_freq_khz", 1, 1e8, integral=True),
+        "rows": number("rows", 1, MAX_ROWS, integral=True),
+        "dense_ms": float(number("dense_ms", 0, MAX_MS)),
+        "additivity": float(number("additivity", 0.25, 4.0)),  # what the fit is clamped to
+        "runtime": _runtime(doc.get("runtime", "per-layer"), path),
+        "layers": {str(k): _layer_rows(k, v, path) for k, v in layers.items()},
+    }
+
+
+def _runtime(value: object, path: Path) -> str:
+    if value not in RUNTIME_NOTES:
+        raise LatencyTableError(
+            f"{path}: field runtime {value!r} is not one of {sorted(RUNTIME_NOTES)}"
+        )
+    return str(value)
+
+
+def _layer_rows(name: str, rows: object, path: Path) -> list[tuple[float, float]]:
+    """A layer's (density in 0..1, ms) rows, at least one, ascending in density."""
+    out = []
+    for row in rows if isinstance(rows, list) else [None]:
+        ok = isinstance(row, list | tuple) and len(row) == 2
+        ok = ok and all(isinstance(x, int | float) and not isinstance(x, bool) for x in row)
+        ok = ok and all(math.isfinite(x) for x in row) and 0 <= row[0] <= 1
+        ok = ok and 0 <= row[1] <= MAX_MS
+        if not ok:
+            raise LatencyTableError(
+                f"{path}: layer {name!r}: row {row!r}: expected [density 0..1, ms 0..{MAX_MS:g}]"
+            )
+        out.append((float(row[0]), float(row[1])))
+    ds = [d for d, _ in out]
+    if not out or ds != sorted(ds):
+        raise LatencyTableError(
+            f"{path}: layer {name!r}: expected rows (density, ms >= 0) by density"
+        )
+    return out
 
 
 def layer_densities(masks: Mapping[str, torch.Tensor]) -> dict[str, float]:

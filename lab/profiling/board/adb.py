@@ -9,7 +9,10 @@ operates on a fake sysfs tree.
 
 from __future__ import annotations
 
+import shlex
+
 from lab.profiling.board.cpufreq import CpufreqControl, FrequencyError
+from lab.profiling.board.journal import DAEMON
 from lab.profiling.board.sysfs import AdbFiles, CommandRunner, subprocess_runner
 
 DVFS_DAEMONS = ("thermal-engine", "perfd")
@@ -26,6 +29,9 @@ class AndroidControl(CpufreqControl):
         daemons: tuple[str, ...] = DVFS_DAEMONS,
         settle_timeout_s: float = 2.0,
     ):
+        bad = [d for d in daemons if not DAEMON.match(d)]
+        if bad:
+            raise FrequencyError(f"daemons {bad}: expected service names ([A-Za-z0-9_.@-])")
         files = AdbFiles(runner, serial)
         res = files.adb("root")
         if res.returncode != 0:
@@ -46,7 +52,7 @@ class AndroidControl(CpufreqControl):
             if self.journal is not None:  # killed while stopping them: restart them all
                 self.journal.record(self, list(self.daemons))
             for d in self.daemons:
-                if self.adb_files.shell(f"stop {d}").returncode == 0:
+                if self.adb_files.shell(f"stop {shlex.quote(d)}").returncode == 0:
                     self.stopped.append(d)
             if self.journal is not None:
                 self.journal.record(self, self.stopped)
@@ -56,8 +62,10 @@ class AndroidControl(CpufreqControl):
         try:
             super().restore()
         finally:
-            while self.stopped:
-                self.adb_files.shell(f"start {self.stopped.pop()}")
+            while self.stopped:  # names checked (DAEMON) and quoted: one word each
+                d = self.stopped.pop()
+                if DAEMON.match(d):
+                    self.adb_files.shell(f"start {shlex.quote(d)}")
 
     def describe(self) -> dict[str, object]:
         """As `CpufreqControl`, plus the daemons paused."""

@@ -22,6 +22,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -32,6 +33,87 @@ from contracts.cache import cache_root
 
 class JournalError(ValueError):
     """A journal that cannot be used; names the file and what is wrong."""
+
+
+MAX_JOURNAL_BYTES = 64 * 1024  # a journal is under 1 KiB
+_BY_HAND = "restore the board by hand, then delete the journal"
+# What a journal may hold, no more: its values go to sysfs and to `adb shell`, so a planted
+# or damaged one must not reach them (a daemon named "perfd; rm -rf /", a policy directory
+# "/../../tmp", a governor with a newline, min above max, 1e30 kHz).
+_KHZ = (1, 100_000_000)  # 1 kHz to 100 GHz
+POLICY_DIR = re.compile(r"^/devices/system/cpu/(cpufreq/policy\d{1,4}|cpu\d{1,4}/cpufreq)$")
+GOVERNOR = re.compile(r"^[a-z0-9_]{1,32}$")
+DAEMON = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+
+
+def check_journal(data: object, path: Path) -> dict[str, Any]:
+    """``data`` if it is a journal this code wrote: the fields `Journal.record` writes and
+    no other, a cpufreq policy directory under the sysfs mount, a governor and daemon names
+    of letters, digits and ``_`` (``.@-`` for daemons), kHz as integers in range with min at
+    most max; `JournalError` naming the field otherwise.
+
+    >>> check_journal({"board": "adb:x"}, Path("j.json"))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    lab.profiling.board.journal.JournalError: j.json: field policy_dir: missing; ...
+    """
+    from pydantic import ValidationError
+
+    try:
+        return _JournalRecord.model().model_validate(data, strict=True).model_dump()
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(x) for x in err["loc"]) or "(top level)"
+        msg = "missing" if err["type"] == "missing" else err["msg"]
+        raise JournalError(f"{path}: field {field}: {msg}; {_BY_HAND}") from None
+
+
+class _JournalRecord:
+    """The pydantic model of a journal, built on first use (pydantic loads lazily)."""
+
+    _model: Any = None
+
+    @classmethod
+    def model(cls) -> Any:
+        if cls._model is None:
+            cls._model = _build_model()
+        return cls._model
+
+
+def _build_model() -> Any:
+    from typing import Annotated
+
+    from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+    Khz = Annotated[int, Field(ge=_KHZ[0], le=_KHZ[1])]
+    Text = Annotated[str, StringConstraints(max_length=4096, pattern=r"^[^\x00-\x1f]*$")]
+
+    class State(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        governor: Annotated[str, StringConstraints(pattern=GOVERNOR.pattern)]
+        min_khz: Khz
+        max_khz: Khz
+        setspeed_khz: Khz | None = None
+
+        @model_validator(mode="after")
+        def _ordered(self) -> State:
+            if self.min_khz > self.max_khz:
+                raise ValueError(f"min_khz {self.min_khz} is above max_khz {self.max_khz}")
+            return self
+
+    class Record(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        board: Text
+        policy_dir: Annotated[str, StringConstraints(pattern=POLICY_DIR.pattern)]
+        where: Text
+        state: State
+        daemons: Annotated[
+            list[Annotated[str, StringConstraints(pattern=DAEMON.pattern)]], Field(max_length=16)
+        ] = []
+        pid: Annotated[int, Field(ge=1, le=2**31 - 1)]
+        written: Annotated[str, StringConstraints(max_length=64)]
+
+    return Record
 
 
 def _pid_alive(pid: int) -> bool:
@@ -90,24 +172,22 @@ class Journal:
             os.close(dfd)
 
     def read(self) -> dict[str, Any] | None:
-        """The journal's content, or None when there is none."""
-        try:
-            text = self.path.read_text()
-        except FileNotFoundError:
+        """The journal's content, or None when there is none; `JournalError` for anything
+        that is not a journal this code wrote (see `check_journal`)."""
+        from power_meter.input_files import InputFileError, decode_text, read_regular
+
+        if not os.path.lexists(self.path):
             return None
         try:
+            text = decode_text(read_regular(self.path, MAX_JOURNAL_BYTES, "journal"),
+                               self.path, "journal")  # fmt: skip
+        except InputFileError as exc:
+            raise JournalError(f"{exc}; {_BY_HAND}") from None
+        try:
             data = json.loads(text)
-            s = data["state"]
-            ok = isinstance(data["policy_dir"], str) and isinstance(s["governor"], str)
-            ok = ok and all(isinstance(s[k], int) for k in ("min_khz", "max_khz"))
-        except (json.JSONDecodeError, KeyError, TypeError):
-            ok = False
-        if not ok:
-            raise JournalError(
-                f"{self.path}: not a restore journal (expected JSON with policy_dir and the "
-                "saved governor, min_khz, max_khz); restore the board by hand, then delete it"
-            )
-        return data
+        except json.JSONDecodeError as exc:
+            raise JournalError(f"{self.path}: not JSON ({exc}); {_BY_HAND}") from None
+        return check_journal(data, self.path)
 
     def clear(self) -> None:
         """The board is restored: remove the journal."""
@@ -135,7 +215,7 @@ def restore_from(journal: Journal, control: Any) -> dict[str, Any] | None:
     control.saved = CpufreqState(**data["state"])
     control._touched = True
     if data.get("daemons") and hasattr(control, "stopped"):
-        control.stopped = [str(d) for d in data["daemons"]]
+        control.stopped = list(data["daemons"])
     control.restore()
     journal.clear()
     return data

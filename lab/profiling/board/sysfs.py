@@ -31,6 +31,7 @@ from power_meter.onboard.files import (
     CommandRunner,
     SysfsError,
     SysfsTree,
+    inside_mount,
     subprocess_runner,
 )
 
@@ -126,7 +127,7 @@ class AdbFiles:
         return f"{self.label}:{self._p(path)}"
 
     def _p(self, path: str) -> str:
-        return f"{self.root}/{path.lstrip('/')}"
+        return f"{self.root}/{inside_mount(path)}"
 
     def read(self, path: str) -> str:
         """``cat`` the file; `SysfsError` naming it when that fails."""

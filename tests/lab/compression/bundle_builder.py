@@ -2,7 +2,8 @@
 weights) on the test corpus, two sets, saved by ``Bundle.save`` with its checksums.
 
 Its recorded figures are deliberately not what the weights score (0.999 accuracy), so a
-test can tell a re-scored figure from a stored one.
+test can tell a re-scored figure from a stored one (``evaluate`` then needs
+``--allow-mismatch``); ``build_bundle(..., true_figures=True)`` records what they score.
 """
 
 from __future__ import annotations
@@ -51,8 +52,30 @@ def write_corpus(directory: Path) -> Path:
     return directory
 
 
-def build_bundle(wiki_dir: Path, out: Path) -> Path:
-    """Write the bundle to ``out`` and return it."""
+def build_bundle(
+    wiki_dir: Path, out: Path, true_figures: bool = False, baselines: str | None = None
+) -> Path:
+    """Write the bundle to ``out`` and return it (recording 0.999, or with
+    ``true_figures`` what ``evaluate`` re-scores). ``baselines``: None (none), "recorded"
+    (rBP and BP+rPP figures only, as compress wrote before it kept them) or "kept" (their
+    masks and weights too, so ``evaluate`` re-scores them)."""
+    path = _build(wiki_dir, out, None, baselines)
+    if true_figures:
+        from lab.compression.evaluation import rescore
+
+        scores = rescore(Bundle.load(path), threads=1)
+        path = _build(wiki_dir, out, scores, baselines)
+    return path
+
+
+def _build(wiki_dir: Path, out: Path, scores, baselines: str | None) -> Path:
+    def fig(name):
+        if scores is None:
+            return 0.999, 1.5
+        if name in scores.baselines:
+            return scores.baselines[name]
+        return scores.dense if name == "dense" else scores.sets.get(name, (0.5, 9.0))
+
     data = load_lm_data(f"wikitext2:{wiki_dir}", TEST)
     config = {"vocab_size": data.vocab_size, "emb": 16, "ff": 8, "heads": 2, "layers": 1}
     torch.manual_seed(0)
@@ -67,12 +90,42 @@ def build_bundle(wiki_dir: Path, out: Path) -> Path:
         config,
         backbone=backbone,
         dense=state,
-        reference={"dense": {"accuracy": 0.999, "perplexity": 1.5, "nonzero_mults": 1000,
-                             "nonzero_adds": 1000}},
+        reference={"dense": {"accuracy": fig("dense")[0], "perplexity": fig("dense")[1],
+                             "nonzero_mults": 1000, "nonzero_adds": 1000}},
         provenance={"data": f"wikitext2:{wiki_dir}", "seed": 0, "episodes": 0,
                     "budget": TEST.to_dict()},
     )  # fmt: skip
-    b.add_set(PatternSet.from_masks("bp", {LAYER: bp}, 4, 4), 900, 900, 0.999, 1.5, None)
-    b.add_set(PatternSet.from_masks("pp-1400mhz", {LAYER: pp}, 4, 4), 800, 800, 0.999, 1.5,
-              1_400_000)  # fmt: skip
+    b.add_set(PatternSet.from_masks("bp", {LAYER: bp}, 4, 4), 900, 900, *fig("bp"), None)
+    b.add_set(PatternSet.from_masks("pp-1400mhz", {LAYER: pp}, 4, 4), 800, 800,
+              *fig("pp-1400mhz"), 1_400_000)  # fmt: skip
+    if baselines is not None:
+        _add_baselines(b, out, state, bp, pp, fig, kept=baselines == "kept")
     return b.save(out)
+
+
+def _add_baselines(b, out, state, bp, pp, fig, kept):
+    """rBP (other columns, on the dense weights) and one BP+rPP set (on the backbone with
+    its last rows perturbed), recorded as compress records them; with ``kept``, their masks
+    and weights written under baselines/ the way compress keeps them."""
+    from lab.compression.kept_baselines import write_kept
+
+    rbp = torch.ones(8, 16, dtype=torch.bool)
+    rbp[:, 12:] = False
+    rpp = bp.clone()
+    rpp[:, 10:16] = False
+    rbp_weights = dict(state, **{f"{LAYER}.weight": state[f"{LAYER}.weight"] * rbp})
+    rpp_weights = dict(state, **{f"{LAYER}.weight": state[f"{LAYER}.weight"].flip(0) * bp})
+    b.baselines = {
+        "rbp": {"sparsity": 0.25, "accuracy": fig("rbp")[0], "perplexity": fig("rbp")[1],
+                "compare_to": "bp", "bp_accuracy": 0.5, "bp_sparsity": 0.25},
+        "bp+rpp": {"sets": [{"name": "rpp-1400mhz", "sparsity": 0.6,
+                             "accuracy": fig("rpp-1400mhz")[0],
+                             "perplexity": fig("rpp-1400mhz")[1]}],
+                   "compare_to": ["pp-1400mhz"]},
+    }  # fmt: skip
+    if kept:
+        b.baselines["kept"] = write_kept(
+            Path(out),
+            (rbp_weights, PatternSet.from_masks("rbp", {LAYER: rbp}, 4, 4)),
+            (rpp_weights, [PatternSet.from_masks("rpp-1400mhz", {LAYER: rpp}, 4, 4)]),
+        )

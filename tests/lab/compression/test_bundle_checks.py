@@ -23,7 +23,14 @@ from lab.model.training import evaluate_lm
 
 @pytest.fixture
 def bundle(wiki_dir, tmp_path):
-    return build_bundle(wiki_dir, tmp_path / "bundle")
+    """Recording what it scores, with rBP and BP+rPP kept: evaluate accepts it as it is."""
+    return build_bundle(wiki_dir, tmp_path / "bundle", true_figures=True, baselines="kept")
+
+
+@pytest.fixture
+def fake_bundle(wiki_dir, tmp_path):
+    """Recording 0.999 everywhere: what a re-score cannot reproduce."""
+    return build_bundle(wiki_dir, tmp_path / "fake")
 
 
 def _edit(root, edit):
@@ -40,8 +47,9 @@ def _refused(r, root):
     return line
 
 
-def test_evaluate_prints_measured_figures_not_the_stored_ones(bundle, wiki_dir):
-    r = rt3lab("evaluate", "--bundle", str(bundle), "--json", "--threads", "1")
+def test_evaluate_prints_measured_figures_not_the_stored_ones(fake_bundle, wiki_dir):
+    bundle = fake_bundle
+    r = rt3lab("evaluate", "--bundle", str(bundle), "--json", "--threads", "1", "--allow-mismatch")
     assert r.code == 0, r.stderr
     doc = json.loads(r.stdout)
     rows = {s["name"]: s for s in doc["sets"]}
@@ -58,10 +66,90 @@ def test_evaluate_prints_measured_figures_not_the_stored_ones(bundle, wiki_dir):
     assert rows["pp-1400mhz"]["accuracy"] == pytest.approx(want.accuracy, abs=1e-9)
     assert rows["pp-1400mhz"]["accuracy"] != 0.999 and rows["dense"]["accuracy"] != 0.999
     assert doc["scored_on"] == f"wikitext2:{wiki_dir}"
-    assert {m.split(":")[0] for m in doc["mismatches"]} == {"dense", "bp", "pp-1400mhz"}
-    table = rt3lab("evaluate", "--bundle", str(bundle), "--threads", "1")
+    assert {m.split(":")[0] for m in doc["mismatches"]} == {
+        f"{where}.{key}"
+        for where in ("reference.dense", "sets[0] (bp)", "sets[1] (pp-1400mhz)")
+        for key in ("accuracy", "perplexity")
+    }
+    table = rt3lab("evaluate", "--bundle", str(bundle), "--threads", "1", "--allow-mismatch")
     assert table.code == 0 and "99.90" not in table.stdout and "re-scored" in table.stdout
     assert "not what bundle.json records" in table.stdout
+
+
+def test_a_stored_figure_the_re_score_does_not_reproduce_is_exit_2_naming_it(fake_bundle):
+    line = _refused(rt3lab("evaluate", "--bundle", str(fake_bundle), "--threads", "1"),
+                    fake_bundle)  # fmt: skip
+    assert "reference.dense.accuracy: bundle.json records 0.999, re-scored 0." in line
+    assert "(and 5 more)" in line and "--allow-mismatch" in line
+
+
+TAMPERED = 0.987654
+
+
+def _tamper(doc):
+    """Every stored accuracy set to one value, as a hand edit would."""
+    doc["reference"]["dense"]["accuracy"] = TAMPERED
+    for s in doc["sets"]:
+        s["accuracy"] = TAMPERED
+    doc["baselines"]["rbp"]["accuracy"] = TAMPERED
+    doc["baselines"]["bp+rpp"]["sets"][0]["accuracy"] = TAMPERED
+
+
+def test_a_tampered_bundle_is_refused_and_never_shown(bundle):
+    """Issue 31: the comparisons printed 0.987654 as BP's accuracy and exited 0."""
+    _edit(bundle, _tamper)
+    line = _refused(rt3lab("evaluate", "--bundle", str(bundle), "--threads", "1"), bundle)
+    assert f"reference.dense.accuracy: bundle.json records {TAMPERED}, re-scored" in line
+    r = rt3lab("evaluate", "--bundle", str(bundle), "--threads", "1", "--json",
+               "--allow-mismatch")  # fmt: skip
+    assert r.code == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert str(TAMPERED) not in json.dumps({k: doc[k] for k in ("sets", "comparisons")})
+    fields = {m.split(":")[0] for m in doc["mismatches"]}
+    assert {"baselines.rbp.accuracy", "baselines.bp+rpp.sets[0].accuracy"} <= fields
+
+
+def test_an_untouched_bundle_shows_one_bp_accuracy_everywhere(bundle):
+    r = rt3lab("evaluate", "--bundle", str(bundle), "--threads", "1", "--json")
+    assert r.code == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["mismatches"] == [] and doc["notes"] == []
+    rows = {s["name"]: s for s in doc["sets"]}
+    cmp = {c["method"]: c for c in doc["comparisons"]}
+    assert cmp["BP"]["accuracy"] == rows["bp"]["accuracy"]
+    assert cmp["RL pp-1400mhz"]["accuracy"] == rows["pp-1400mhz"]["accuracy"]
+    assert all(c["baseline_rescored"] for c in doc["comparisons"])
+    assert {"bp_beats_rbp", "rl_beats_bp_rpp"} <= set(doc["checks"])
+    # The baselines' figures are their kept masks on their own weights, scored now.
+    stored = json.loads((bundle / "bundle.json").read_text())["baselines"]
+    assert cmp["BP"]["baseline_accuracy"] == pytest.approx(stored["rbp"]["accuracy"], abs=1e-12)
+
+
+def test_a_bundle_from_before_baselines_were_kept_leaves_them_out_of_checks(wiki_dir, tmp_path):
+    old = build_bundle(wiki_dir, tmp_path / "old", true_figures=True, baselines="recorded")
+    r = rt3lab("evaluate", "--bundle", str(old), "--threads", "1", "--json")
+    assert r.code == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert [c["baseline_rescored"] for c in doc["comparisons"]] == [False, False]
+    assert not {"bp_beats_rbp", "rl_beats_bp_rpp"} & set(doc["checks"])
+    assert len(doc["notes"]) == 2 and all("left out of the checks" in n for n in doc["notes"])
+    table = rt3lab("evaluate", "--bundle", str(old), "--threads", "1")
+    assert "rBP *" in table.stdout and "note: rBP" in table.stdout
+
+
+@pytest.mark.parametrize(
+    ("edit", "needle"),
+    [
+        (lambda d: d["baselines"]["kept"]["rbp"].update(weights="../../etc/passwd"),
+         "baselines.kept.rbp.weights: '../../etc/passwd' is not a file under baselines/"),
+        (lambda d: d["baselines"]["kept"]["checksums"].update(
+            {"baselines/rbp.safetensors": "0" * 64}), "does not match"),
+        (lambda d: d["baselines"]["kept"].update(checksums=[]), "checksums table"),
+    ],
+)  # fmt: skip
+def test_a_bad_kept_baseline_is_one_line_exit_2(bundle, edit, needle):
+    _edit(bundle, edit)
+    assert needle in _refused(rt3lab("evaluate", "--bundle", str(bundle), "--threads", "1"), bundle)
 
 
 def test_evaluate_refuses_when_the_data_is_gone(bundle, wiki_dir, tmp_path):

@@ -32,7 +32,8 @@ WEIRD = st.one_of(
 @cache
 def _base() -> Path:
     root = Path(tempfile.mkdtemp(prefix="rt3lab-bundle-fuzz-"))
-    return build_bundle(write_corpus(root / "wiki"), root / "bundle")
+    return build_bundle(write_corpus(root / "wiki"), root / "bundle", true_figures=True,
+                        baselines="kept")  # fmt: skip
 
 
 def _leaves(obj, path=()):
