@@ -13,6 +13,7 @@ The stages, one module (or subpackage) each, driven by :mod:`.pipeline` with the
 (:mod:`.block_pruning` on the lifecycle of :mod:`.sparsifier`), PP (:mod:`.pattern_pruning`,
 :mod:`.pattern_sets`), latency (:mod:`.latency`), the search (:mod:`.search`: controller,
 REINFORCE, reward, calibration, supernet, other search methods), joint fine-tuning
-(:mod:`.finetune`), the bundle (:mod:`.output`) and ``evaluate`` (:mod:`.evaluation`).
+(:mod:`.finetune`), the bundle (:mod:`.output`) and ``evaluate`` (:mod:`.evaluation`);
+what makes one seed give one bundle, and what does not, in :mod:`.reproducible`.
 Importing this package imports nothing heavy.
 """

@@ -129,6 +129,15 @@ Threads = Annotated[
     int | None,
     typer.Option("--threads", help="Torch threads (default: every core; 1 is faster when shared)."),
 ]
+LatencyTableFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--latency-table",
+        help="Choose deadlines, level combinations and rewards on this recorded latency table "
+        "(a latency_table.json, or a bundle directory holding one) instead of measuring one: "
+        "the same table and seed give the same bundle.",
+    ),
+]
 CompressJson = Annotated[bool, typer.Option("--json", help="Print only the evaluation as JSON.")]
 CompressDevice = Annotated[
     str,
@@ -162,6 +171,7 @@ def compress(
     threads: Threads = None,
     as_json: CompressJson = False,
     device: CompressDevice = "auto",
+    latency_table: LatencyTableFile = None,
 ) -> None:
     """Compress a Transformer: BP, then RL-searched pattern sets, one per DVFS level."""
     from lab.compression.evaluation import evaluate_bundle
@@ -171,7 +181,7 @@ def compress(
     request = CompressRequest(
         out, model, data, profile, episodes, quick, seed, bp_config, block, family,
         candidates, exclusive, estimator, deadlines, reward_norm, size, no_cache, threads,
-        device,
+        device, latency_table,
     )  # fmt: skip
     with progress_bars(not as_json) as progress:
         compress_request(request, RichReporter(progress))

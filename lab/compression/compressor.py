@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,10 +24,12 @@ from lab.compression.latency.table import (
     LatencyTable,
     layer_densities,
     measure_table,
+    read_table,
 )
 from lab.compression.latency.timing import TimingSetup
 from lab.compression.pattern_pruning import check_candidates
 from lab.compression.pattern_sets import PatternSets
+from lab.compression.reproducible import run_threads
 from lab.compression.search.calibration import parse_deadlines
 from lab.compression.search.reward import LevelSpec, governor_levels
 from lab.compression.sparsifier import CompressionError
@@ -53,7 +56,9 @@ class Compressor:
     ) -> None:
         self.task = task
         self.profile = profile
-        self.opts = opts
+        # one thread count for the whole run, resolved once (reproducible.run_threads)
+        threads, self.threads_from = run_threads(opts.threads)
+        self.opts = opts = replace(opts, threads=threads)
         self.budget = opts.budget
         self.reporter = reporter
         self.bp_config: BPConfig = load_bp_config(
@@ -70,7 +75,14 @@ class Compressor:
         self.estimator = (
             None if opts.estimator == "measured" else estimator_for(profile, opts.estimator)
         )
+        if opts.latency_table is not None and opts.estimator != "measured":
+            raise CompressionError(
+                f"--latency-table {opts.latency_table}: applies to --estimator measured, "
+                f"not {opts.estimator}"
+            )
         self.table: LatencyTable | None = None  # set by measure_latency (measured estimator)
+        # how the table came to be (provenance.reproducibility.latency)
+        self.table_source = f"{opts.estimator}: computed from the model, the same on any host"
         n_sets = len(self.levels_spec)
         weights = opts.loss_weights or ((0.5, 0.3, 0.2) if n_sets == 3 else None)
         if weights is None:
@@ -165,13 +177,14 @@ class Compressor:
         cands: dict[str, torch.Tensor],
         out: Path,
     ) -> LatencyTable:
-        """The measured table (``out/latency_table.json``): read back when this host and
-        thread count measured it for these layers and buckets, else measured through the
-        runtime and written. A corrupt or foreign table is refused, naming it."""
-        import torch
-
+        """The measured table (``out/latency_table.json``): the one ``--latency-table``
+        names (refused unless it fits this host, thread count, layers and buckets), else
+        read back when this host and thread count measured it for these layers and
+        buckets, else measured through the runtime; written beside the bundle. A corrupt
+        or foreign table is refused, naming it."""
         names = list(weights)
-        threads = self.opts.threads or torch.get_num_threads()
+        threads = self.opts.threads
+        assert threads is not None  # resolved in __init__
         patterns = self.patterns
         buckets = [dict(bp)] + [
             patterns.set_masks(weights, bp, cands, patterns.level_child(i, len(weights)))[0]
@@ -182,17 +195,26 @@ class Compressor:
             n: sorted({round(d, 6) for d in [1.0] + [layer_densities(b)[n] for b in buckets]})
             for n in names
         }
-        if path.is_file():
-            table = LatencyTable.load(path, threads=threads, layers=names)
-            if {n: [p[0] for p in v] for n, v in table.layers.items()} == want:
-                self.table = table
-                return table
-        self.reporter.stage("latency table (measured on the runtime)", 1)
-        cfg = self.bp_config
-        setup = TimingSetup(cfg.block_rows, cfg.block_cols, threads, self.task.seq_len)
-        table = measure_table(model, buckets, setup)
         out.mkdir(parents=True, exist_ok=True)
+        given = self.opts.latency_table
+        table: LatencyTable | None = None
+        if given is not None:
+            table = read_table(given, threads, want)
+            self.table_source = f"given: {given} (--latency-table), measured {table.date}"
+        elif path.is_file():
+            table = LatencyTable.load(path, threads=threads, layers=names)
+            self.table_source = f"read back from {path}, measured {table.date} on this host"
+            table = table if table.buckets() == want else None
+        if table is None:
+            self.reporter.stage("latency table (measured on the runtime)", 1)
+            cfg = self.bp_config
+            setup = TimingSetup(cfg.block_rows, cfg.block_cols, threads, self.task.seq_len)
+            table = measure_table(model, buckets, setup)
+            self.reporter.advance()
+            self.table_source = (
+                "measured by this run: timing noise makes another run measure another table "
+                "and possibly choose other sets; --latency-table repeats these choices"
+            )
         table.save(path)
-        self.reporter.advance()
         self.table = table
         return table

@@ -1,7 +1,7 @@
 """The first stage of ``compress``: the unpruned model, trained (or fine-tuned, for a Hugging
 Face checkpoint) for the budget's dense steps, or read from the dense-model cache
-(:mod:`lab.compression.cache`) when the data, model config, budget, seed and training code
-are the same; then scored on validation (the reward's reference) and test tokens."""
+(:mod:`lab.compression.cache`) when the data, model config, budget, seed, thread count and
+training code are the same; then scored on validation (the reward's reference) and test tokens."""
 
 from __future__ import annotations
 
@@ -51,6 +51,7 @@ def train_dense(c: Compressor, model: nn.Module) -> dict[str, Any]:
         "batch": b.batch_size,
         "seq_len": b.seq_len,
         "lr": c.dense_lr,
+        "threads": opts.threads,  # reductions split by thread count: other threads, other bits
         "code": source_fingerprint(dense_training_sources()),
     }
     key = cache_key(spec)

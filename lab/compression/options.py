@@ -66,13 +66,14 @@ class CompressOptions:
     exclusive: float = 1.0  # discount of weights a denser set keeps (exclusive_weights)
     use_cache: bool = True
     threads: int | None = None  # torch threads (default: every core)
+    latency_table: Path | None = None  # choose on this recorded table instead of measuring
 
 
 # The fields of CompressRequest that CompressOptions takes unchanged, under the same name
 # (the others are resolved: profile, budget, block, no_cache).
 PASSED = (
     "out", "seed", "episodes", "bp_config", "family", "candidates", "exclusive", "estimator",
-    "deadlines", "reward_norm", "threads",
+    "deadlines", "reward_norm", "threads", "latency_table",
 )  # fmt: skip
 
 
@@ -80,7 +81,9 @@ PASSED = (
 class CompressRequest:
     """``rt3lab compress`` as asked, before anything is loaded: the command's options by
     name, with its defaults (``quick``: the demo budget; ``size``: the model size, default
-    the budget's; ``block``: rows = columns; ``device``: cpu, cuda[:N] or auto)."""
+    the budget's; ``block``: rows = columns; ``device``: cpu, cuda[:N] or auto;
+    ``latency_table``: a recorded table, or a bundle holding one, to choose on instead of
+    measuring)."""
 
     out: Path
     model: str = "rt3-transformer"
@@ -101,6 +104,7 @@ class CompressRequest:
     no_cache: bool = False
     threads: int | None = None
     device: str = "auto"
+    latency_table: Path | None = None
 
     def resolve(self) -> tuple[Task, DeviceProfile, CompressOptions, torch.device]:
         """The task (data loaded), profile, options and compute device; the cheap inputs
@@ -110,6 +114,7 @@ class CompressRequest:
         from device_profiles import load_profile
         from lab.compression import budget as budgets
         from lab.compression.block_pruning import load_bp_config
+        from lab.compression.latency.table import table_file
         from lab.compression.pattern_pruning import check_candidates
         from lab.compression.search.reward import governor_levels
         from lab.compression.sparsifier import CompressionError
@@ -131,6 +136,8 @@ class CompressRequest:
         governor_levels(prof)
         check_candidates(self.candidates)
         load_bp_config(self.bp_config, block_rows=self.block, block_cols=self.block)
+        if self.latency_table is not None:
+            table_file(self.latency_table)
         same = {name: getattr(self, name) for name in PASSED}
         opts = CompressOptions(
             profile=prof.name,

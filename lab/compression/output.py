@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from lab.compression.latency.table import TABLE_FILE
 from lab.compression.pattern_pruning import COMPACTS
-from lab.compression.search.calibration import DEADLINE_RULES
+from lab.compression.reproducible import reproducibility_record
 
 if TYPE_CHECKING:
     from lab.compression.finetune import FinalSets
@@ -110,7 +110,7 @@ def _provenance(p: Prepared, profile: str, episodes: int) -> dict[str, Any]:
     """How the bundle was made, but for the search's record."""
     c = p.c
     opts, b, table = c.opts, c.budget, p.table
-    mode = p.deadlines.mode
+    assert opts.threads is not None  # resolved by the Compressor
     return {
         "data": c.task.spec,
         "metric": c.task.metric,
@@ -126,14 +126,13 @@ def _provenance(p: Prepared, profile: str, episodes: int) -> dict[str, Any]:
         "compacts": COMPACTS[opts.family],
         "levels": list(opts.levels),
         "estimator": opts.estimator,
-        "latency_table": None if table is None else table.provenance(TABLE_FILE),
-        "deadlines": {
-            "mode": mode,
-            "asked": opts.deadlines,
-            "rule": DEADLINE_RULES[mode],
-            "scale": p.deadlines.scale,
-            "deadline_ms": {str(lv.freq_khz): lv.deadline_ms for lv in c.levels_spec},
-        },
+        "latency_table": None if table is None else table.provenance(TABLE_FILE, c.table_source),
+        "deadlines": p.deadlines.record(
+            opts.deadlines, {str(lv.freq_khz): lv.deadline_ms for lv in c.levels_spec}
+        ),
+        "reproducibility": reproducibility_record(
+            opts.threads, c.threads_from, c.table_source, p.bp.state
+        ),
         "reward": {"norm": opts.reward_norm, **p.rcfg.to_dict()},
         "loss_weights": list(c.loss_weights),
         "dense_valid_accuracy": p.dense.valid[0],
@@ -152,10 +151,9 @@ def _search_record(p: Prepared, result: SearchResult) -> dict[str, Any]:
         "scoring": "masked evaluation of a jointly trained supernet (supernet.py)",
         "supernet_steps": b.supernet_steps,
         "child_tokens": b.child_tokens,
-        "level_combinations": {
-            "allowed": len(p.space.allowed or ()),
-            "of": len(p.space.combos),
-        },
+        "level_combinations": p.feasible.record(
+            p.c.opts.levels, [lv.freq_khz for lv in p.c.levels_spec], len(p.space.combos)
+        ),
     }
 
 

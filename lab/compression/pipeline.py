@@ -40,9 +40,10 @@ from lab.compression.finetune import finetune_final
 from lab.compression.latency.table import LatencyTable
 from lab.compression.options import CompressOptions, CompressRequest, Reporter, SilentReporter
 from lab.compression.output import write_bundle
+from lab.compression.reproducible import deterministic_kernels
 from lab.compression.search.calibration import Deadlines, calibrate_deadlines, reward_config
 from lab.compression.search.controller import Child, SearchSpace
-from lab.compression.search.feasible import allowed_combos
+from lab.compression.search.feasible import Feasible, feasible_combos
 from lab.compression.search.reinforce import Outcome, Search, SearchConfig, SearchResult
 from lab.compression.search.reward import RewardConfig, reward
 from lab.compression.search.supernet import train_supernet
@@ -86,6 +87,7 @@ def compress(
     t0 = time.monotonic()
     task = LMTask(data, opts.budget) if isinstance(data, LMData) else data
     c = Compressor(task, profile, opts, rep)
+    opts = c.opts  # the thread count resolved (reproducible.run_threads)
     episodes = opts.episodes if opts.episodes is not None else c.budget.episodes
     if episodes < 1:
         raise CompressionError(f"--episodes {episodes}: expected at least 1")
@@ -106,7 +108,7 @@ def compress(
         return done
     from lab.model.training import torch_threads
 
-    with torch_threads(opts.threads):
+    with torch_threads(opts.threads), deterministic_kernels():
         p = prepare_search(c, opts, rep)
         result = _search(p, episodes, run_key)
         final = finetune_final(c, p.model, p.bp, p.cands, p.dense.weights, result.best)
@@ -129,6 +131,7 @@ class Prepared:
     deadlines: Deadlines
     rcfg: RewardConfig
     space: SearchSpace
+    feasible: Feasible
     supernet_state: dict[str, Any]
 
     def evaluate(self, child: Child, episode: int) -> Outcome:
@@ -171,9 +174,12 @@ def prepare_search(
     rcfg = reward_config(c, model, bp.masks, dense.valid[0])
     names = tuple(c.task.prunable(model))
     space = SearchSpace(names, len(opts.levels), len(c.levels_spec), opts.slots, opts.n_candidates)
-    space = replace(space, allowed=allowed_combos(c, model, bp.weights, bp.masks, cands, space))
+    feasible = feasible_combos(c, model, bp.weights, bp.masks, cands, space)
+    space = replace(space, allowed=feasible.allowed)
     supernet_state = train_supernet(c, model, bp, cands, space)
-    return Prepared(c, model, dense, bp, cands, table, deadlines, rcfg, space, supernet_state)
+    return Prepared(
+        c, model, dense, bp, cands, table, deadlines, rcfg, space, feasible, supernet_state
+    )
 
 
 def _search(p: Prepared, episodes: int, run_key: str) -> SearchResult:

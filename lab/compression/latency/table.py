@@ -120,10 +120,17 @@ class LatencyTable:
         fit = fit_latency([self.host_freq_khz], [self.host_ms(densities)])
         return max(fit.latency_ms(freq_khz), 0.0)
 
-    def provenance(self, path: str | None = None) -> dict[str, Any]:
-        """What the bundle records about the table."""
+    def buckets(self) -> dict[str, list[float]]:
+        """Every layer's densities (its buckets and 1.0), ascending."""
+        return {name: [p[0] for p in pts] for name, pts in self.layers.items()}
+
+    def provenance(self, path: str | None = None, source: str | None = None) -> dict[str, Any]:
+        """What the bundle records about the table: where it is and came from (``source``),
+        what measured it, and its values (``dense_ms``, ``layers``: the measurement every
+        latency choice of the run was made on)."""
         return {
             "file": path,
+            "source": source,
             "host": self.host,
             "threads": self.threads,
             "date": self.date,
@@ -132,6 +139,8 @@ class LatencyTable:
             "additivity": self.additivity,
             "runtime": RUNTIME_NOTES[self.runtime],
             "projection": "latency = a + b/f, a = 0 (one host frequency measured)",
+            "dense_ms": self.dense_ms,
+            "layers": {k: [list(p) for p in v] for k, v in self.layers.items()},
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -271,6 +280,36 @@ def _layer_rows(name: str, rows: object, path: Path) -> list[tuple[float, float]
             f"{path}: layer {name!r}: expected rows (density, ms >= 0) by density"
         )
     return out
+
+
+def table_file(given: Path) -> Path:
+    """The table ``--latency-table`` names: the file itself, or a bundle directory's
+    ``latency_table.json``; refused, naming the path, when there is none."""
+    path = Path(given)
+    path = path / TABLE_FILE if path.is_dir() else path
+    if not path.is_file():
+        raise LatencyTableError(
+            f"--latency-table {given}: no such file (expected a {TABLE_FILE} or a bundle "
+            "directory holding one)"
+        )
+    return path
+
+
+def read_table(given: Path, threads: int, buckets: Mapping[str, list[float]]) -> LatencyTable:
+    """The table ``--latency-table`` names (:func:`table_file`), refused unless it was
+    measured on this host at ``threads`` for exactly these layers' ``buckets`` (the
+    densities BP and the first candidates give: another seed, model or BP config has
+    others)."""
+    path = table_file(given)
+    table = LatencyTable.load(path, threads=threads, layers=list(buckets))
+    have = table.buckets()
+    for name, want in buckets.items():
+        if have[name] != want:
+            raise LatencyTableError(
+                f"{path}: latency table has layer {name!r} at densities {have[name]}, this "
+                f"run needs {want} (measured for another seed, model or BP config)"
+            )
+    return table
 
 
 def layer_densities(masks: Mapping[str, torch.Tensor]) -> dict[str, float]:

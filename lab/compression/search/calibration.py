@@ -20,7 +20,7 @@ accuracy.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lab.compression.search.reward import RewardConfig, normalised_config
 from lab.compression.sparsifier import CompressionError
@@ -88,11 +88,38 @@ def parse_deadlines(spec: str, n_levels: int) -> tuple[float, ...] | None:
 
 @dataclass(frozen=True)
 class Deadlines:
-    """The deadline rule applied (a :data:`DEADLINE_RULES` key) and its factor (None when
-    the deadlines were given explicitly)."""
+    """The deadline rule applied (a :data:`DEADLINE_RULES` key), its factor (None when
+    the deadlines were given explicitly), the profile's constraints it scaled (ms per
+    governor level, highest first) and the estimate it anchored on: the anchor model's
+    (``dense`` or ``bp``; None for ``profile`` and explicit deadlines) estimated latency at
+    the highest level (``anchor_ms``, by the run's estimator: under ``measured`` the
+    latency table's, so a rerun that measures another table gets other deadlines)."""
 
     mode: str
     scale: float | None
+    constraints_ms: tuple[float, ...] = ()
+    anchor: str | None = None
+    anchor_ms: float | None = None
+
+    def record(self, asked: str, deadline_ms: dict[str, float]) -> dict[str, Any]:
+        """The bundle's ``provenance.deadlines`` (``deadline_ms``: per governor level, kHz
+        as text).
+
+        >>> r = Deadlines("dense-top", 0.01, (115.0,), "dense", 1.15).record("auto", {"1": 1.15})
+        >>> r["anchor"], r["constraint_ms"], r["deadline_ms"]
+        ({'model': 'dense', 'estimate_ms': 1.15}, [115.0], {'1': 1.15})
+        """
+        return {
+            "mode": self.mode,
+            "asked": asked,
+            "rule": DEADLINE_RULES[self.mode],
+            "scale": self.scale,
+            "constraint_ms": list(self.constraints_ms),
+            "anchor": None
+            if self.anchor is None
+            else {"model": self.anchor, "estimate_ms": self.anchor_ms},
+            "deadline_ms": deadline_ms,
+        }
 
 
 def calibrate_deadlines(
@@ -105,23 +132,23 @@ def calibrate_deadlines(
 
     opts = c.opts
     top = c.levels_spec[0]
+    constraints = tuple(lv.deadline_ms for lv in c.levels_spec)
     rule = deadline_rule(opts.deadlines, opts.estimator)
-    # the model whose estimate at the top level the rule anchors on (none: raw constraints)
-    anchor_masks = {
-        "scaled": bp_masks,
-        "dense-top": {n: torch.ones_like(m) for n, m in bp_masks.items()},
-    }.get(rule)
-    scale: float | None = 1.0
-    if anchor_masks is not None:
-        scale = c.latency_ms(model, anchor_masks, top.freq_khz) / top.deadline_ms
-    c.levels_spec = [replace(lv, deadline_ms=lv.deadline_ms * scale) for lv in c.levels_spec]
     if c.explicit_deadlines is not None:
-        scale = None
         c.levels_spec = [
             replace(lv, deadline_ms=d)
             for lv, d in zip(c.levels_spec, c.explicit_deadlines, strict=True)
         ]
-    return Deadlines(rule if c.explicit_deadlines is None else "explicit", scale)
+        return Deadlines("explicit", None, constraints)
+    # the model whose estimate at the top level the rule anchors on (none: raw constraints)
+    anchor = {"scaled": "bp", "dense-top": "dense"}.get(rule)
+    if anchor is None:
+        return Deadlines(rule, 1.0, constraints)
+    masks = bp_masks if anchor == "bp" else {n: torch.ones_like(m) for n, m in bp_masks.items()}
+    anchor_ms = c.latency_ms(model, masks, top.freq_khz)
+    scale = anchor_ms / top.deadline_ms
+    c.levels_spec = [replace(lv, deadline_ms=lv.deadline_ms * scale) for lv in c.levels_spec]
+    return Deadlines(rule, scale, constraints, anchor, anchor_ms)
 
 
 def reward_config(

@@ -10,7 +10,8 @@ samples the others).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from lab.compression.sparsifier import CompressionError
 
@@ -27,14 +28,44 @@ if TYPE_CHECKING:
 FEASIBLE_MARGIN = 1.15
 
 
-def allowed_combos(
+@dataclass(frozen=True)
+class Feasible:
+    """The level combinations worth sampling (``allowed``: indices into
+    ``SearchSpace.combos``) and the estimates they were chosen on: ``level_ms[level][s]``,
+    the level's first slots' patterns at governor level ``s``."""
+
+    allowed: tuple[int, ...]
+    level_ms: list[list[float]]
+
+    def record(self, levels: tuple[float, ...], freqs_khz: list[int], of: int) -> dict[str, Any]:
+        """The bundle's ``provenance.search.level_combinations``.
+
+        >>> Feasible((0, 2), [[1.0, 1.4], [0.5, 0.7]]).record((0.25, 0.5), [1400000, 800000], 3)
+        ... # doctest: +NORMALIZE_WHITESPACE
+        {'allowed': 2, 'of': 3, 'allowed_index': [0, 2], 'margin': 1.15,
+         'estimate_ms': {'0.25': {'1400000': 1.0, '800000': 1.4},
+                         '0.5': {'1400000': 0.5, '800000': 0.7}}}
+        """
+        return {
+            "allowed": len(self.allowed),
+            "of": of,
+            "allowed_index": list(self.allowed),
+            "margin": FEASIBLE_MARGIN,
+            "estimate_ms": {
+                str(lv): {str(f): ms for f, ms in zip(freqs_khz, row, strict=True)}
+                for lv, row in zip(levels, self.level_ms, strict=True)
+            },
+        }
+
+
+def feasible_combos(
     c: Compressor,
     model: nn.Module,
     weights: dict[str, torch.Tensor],
     bp: dict[str, torch.Tensor],
     cands: dict[str, torch.Tensor],
     space: SearchSpace,
-) -> tuple[int, ...]:
+) -> Feasible:
     """Level combinations worth sampling: each set's level, with the first slots'
     patterns, estimated within ``FEASIBLE_MARGIN`` of its governor level's deadline.
 
@@ -67,4 +98,4 @@ def allowed_combos(
             f"{lat[i][worst]:.3f} ms, over the {lv.deadline_ms:.3f} ms timing constraint "
             "(check the profile's workload.timing_constraints, --deadlines or the levels)"
         )
-    return allowed
+    return Feasible(allowed, lat)

@@ -42,7 +42,7 @@ def test_measured_table_round_trips_with_the_bundle(wiki_dir, tmp_path):
     assert lt["file"] == TABLE_FILE and lt["threads"] == 1 and lt["host"]["hostname"]
     assert lt["date"].endswith("Z")
     table = LatencyTable.load(out / TABLE_FILE, threads=1)
-    assert table.provenance(TABLE_FILE) == lt
+    assert table.provenance(TABLE_FILE, lt["source"]) == lt
     assert LatencyTable.load(table.save(tmp_path / "copy.json"), threads=1) == table
     assert set(table.layers) == set(b.sets["bp"].layers)
     assert table.runtime == "engine" and "native engine" in lt["runtime"]

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from lab.bench.search import markdown_table
 from lab.compression.latency.check import latency_markdown
+from lab.compression.rerun import reruns_markdown
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -26,3 +27,18 @@ def test_readme_latency_table_matches_the_recorded_evaluation():
     doc = json.loads((ROOT / "docs" / "compress-quick-evaluate.json").read_text())
     readme = (ROOT / "lab" / "compression" / "README.md").read_text()
     assert latency_markdown(doc) in readme
+
+
+def test_readme_reproducibility_table_matches_the_recorded_runs():
+    doc = json.loads((ROOT / "docs" / "compress-quick-reproducible.json").read_text())
+    readme = (ROOT / "lab" / "compression" / "README.md").read_text()
+    assert reruns_markdown(doc) in readme
+    runs = doc["runs"]
+    # what the README says of them
+    assert {r["dense"] for r in runs.values()} == {runs["A"]["dense"]}
+    assert {r["bp_mask"] for r in runs.values()} == {runs["A"]["bp_mask"]}
+    assert runs["A"]["backbone"] != runs["B"]["backbone"]
+    for a, b in (("A", "C"), ("op-count-1", "op-count-2")):
+        same = ("backbone", "search_log", "set_accuracy", "bp_on_backbone", "deadline_ms")
+        assert all(runs[a][k] == runs[b][k] for k in same), (a, b)
+    assert runs["C"]["latency_source"].startswith("given:")
