@@ -6,7 +6,9 @@ The top level's deadline is swept from RT3's BP anchor (``scaled``: BP meets it 
 1. the per-level deadlines, RT3's ratios between levels scaled to the point's;
 2. the search re-run at those deadlines and the chosen sets fine-tuned and re-scored on the
    test split (:mod:`lab.study.point_search`, on a dask worker);
-3. the sets re-timed end to end on the engine, on this host (:mod:`lab.study.timing`);
+3. the sets re-timed end to end on the engine with BP and the dense model, on this host
+   (:mod:`lab.study.timing`), and the point's deadlines laid on those times
+   (:mod:`lab.study.plan`: the search went by the latency table's units);
 4. every policy simulated on a host-calibrated profile with the point's deadlines, with
    95 % intervals (:mod:`lab.study.point_sim`, on a dask worker).
 
@@ -45,7 +47,8 @@ RERUN = [
     "of the best child's sets, at each point's deadlines",
     "the test-split scoring of the dense model, BP's mask and each point's sets (as evaluate "
     "scores)",
-    "the timing of every set end to end on the engine, on this host",
+    "the timing of every set, BP and the dense model end to end on the engine, on this "
+    "host, in one session after the searches",
     "every policy's discharge on a host-calibrated profile with the point's deadlines, and "
     "its bootstrap",
 ]
@@ -134,13 +137,13 @@ def deadline_study(
         try:
             say(f"searching {len(plan.specs)} points on dask ({o.scheduler})")
             found = _on_dask(client, _search_point(), plan.specs, say, "searched")
-            say("timing every point's sets on this host")
-            runs = plan.time_points(found)
-            sims = _on_dask(client, _simulate_point(), sim_specs(plan, found, runs, o), say,
+            say("timing every point's sets with BP and the dense model on this host")
+            plan.time_points(found, o.points)
+            sims = _on_dask(client, _simulate_point(), sim_specs(plan, found, o), say,
                             "simulated")  # fmt: skip
         finally:
             _close(client)
-    doc = assemble(plan, found, runs, sims, time.perf_counter() - t0)
+    doc = assemble(plan, found, sims, time.perf_counter() - t0)
     if o.out is not None:
         from lab.study.plots import write_figures
 

@@ -18,36 +18,42 @@ NO_SEQUENCES = (
 )
 
 
-def _sets(plan: Plan, f: PointSets, runs: dict[str, list[float]], dl: dict[int, float]) -> dict:
-    """The point's chosen sets by level (kHz), with their figures and times."""
-    khz0 = plan.table.host_freq_khz
+def _sets(plan: Plan, f: PointSets, deadlines: dict[int, float]) -> dict[str, Any]:
+    """The point's chosen sets by level (kHz): their figures, the table's estimate (what
+    the search went by), the median timed on the engine, that time at the set's level and
+    whether it meets the level's deadline there."""
     out = {}
     for s in f.sets:
         k = s["freq_khz"]
-        host = median_ms(runs[f"p{f.index}-{s['name']}"])
-        at = at_level(host, khz0, k)
+        host = median_ms(plan.runs[f"p{f.index}-{s['name']}"])
+        at = at_level(host, plan.table.host_freq_khz, k)
         out[str(k)] = {
             **{n: s[n] for n in ("name", "level", "sparsity", "accuracy", "perplexity")},
             "latency_estimate_ms": s["latency_estimate_ms"],
             "latency_host_ms": host,
             "latency_at_level_ms": at,
-            "meets_deadline": at <= dl[k],
+            "meets_deadline": at <= deadlines[k],
         }
     return out
 
 
-def _point(plan: Plan, i: int, f: PointSets, runs: dict, sim: dict) -> dict[str, Any]:
-    g = plan.grid[i]
-    dl = dict(zip(_levels(plan), plan.specs[i].deadlines_ms, strict=True))
+def _point(plan: Plan, i: int, f: PointSets, sim: dict[str, Any]) -> dict[str, Any]:
+    g = plan.timed_grid[i]
+    at = dict(zip(_levels(plan), plan.governor_deadlines(g.top_ms), strict=True))
+    searched = dict(zip(_levels(plan), plan.specs[i].deadlines_ms, strict=True))
     return {
         "index": i,
         "anchor": g.anchor,
         "top_deadline_ms": g.top_ms,
-        "deadlines_ms": {str(k): ms for k, ms in dl.items()},
-        "sets": _sets(plan, f, runs, dl),
-        "bp": {**f.bp, "latency_host_ms": median_ms(plan.anchor_runs["bp"])},
-        "dense": {**plan.dense, "latency_host_ms": median_ms(plan.anchor_runs["dense"])},
-        "search": {**f.search, "wall_s": round(f.wall_s, 2)},
+        "deadlines_ms": {str(k): ms for k, ms in at.items()},
+        "sets": _sets(plan, f, at),
+        "bp": {**f.bp, "latency_host_ms": median_ms(plan.runs["bp"])},
+        "dense": {**plan.dense, "latency_host_ms": median_ms(plan.runs["dense"])},
+        "search": {
+            **f.search,
+            "deadlines_ms": {str(k): ms for k, ms in searched.items()},
+            "wall_s": round(f.wall_s, 2),
+        },
         **sim,
     }
 
@@ -59,20 +65,13 @@ def _levels(plan: Plan) -> list[int]:
 
 
 def assemble(
-    plan: Plan,
-    found: list[PointSets],
-    runs: dict[str, list[float]],
-    sims: list[dict],
-    wall_s: float,
+    plan: Plan, found: list[PointSets], sims: list[dict[str, Any]], wall_s: float
 ) -> dict[str, Any]:
     """The study's JSON document."""
     from lab.study.deadlines import RERUN, REUSED, host_name
 
-    points = [_point(plan, i, f, runs, s) for i, (f, s) in enumerate(zip(found, sims, strict=True))]
-    anchors = {g.anchor: g.top_ms for g in plan.grid if g.anchor}
+    points = [_point(plan, i, f, s) for i, (f, s) in enumerate(zip(found, sims, strict=True))]
     sequences = bool(plan.dense_sequences) and all(f.sequences for f in found)
-    dense_again = median_ms(runs["dense"])
-    dense_anchor = median_ms(plan.anchor_runs["dense"])
     return {
         "bundle": str(plan.base.path),
         "profile": plan.base.profile.name,
@@ -80,14 +79,8 @@ def assemble(
         "host_khz": plan.table.host_freq_khz,
         "threads": plan.table.threads,
         "latency_table": plan.table_note,
-        "anchors_ms": anchors,
-        "anchor_timing": {
-            "what": "median of the runs timed end to end on the engine before the searches; "
-            "the dense model's and BP's latencies in every point's profile",
-            "dense_host_ms": dense_anchor,
-            "dense_host_ms_with_the_sets": dense_again,
-            "drift": dense_again / dense_anchor,
-        },
+        "anchors_ms": {g.anchor: g.top_ms for g in plan.timed_grid if g.anchor},
+        "anchors_ms_by_the_table": {g.anchor: g.top_ms for g in plan.grid if g.anchor},
         "accuracy_samples": "per test sequence" if sequences else NO_SEQUENCES,
         "reused": REUSED,
         "rerun": RERUN,

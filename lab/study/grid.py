@@ -91,24 +91,29 @@ class GridPoint:
 
 
 def deadline_grid(
-    scaled_ms: float, dense_top_ms: float, loose_ms: float, points: int
+    scaled_ms: float,
+    dense_top_ms: float,
+    constraints: Mapping[int, float],
+    points: int,
+    by: str = "the latency estimate",
 ) -> list[GridPoint]:
-    """``points`` top-level deadlines, increasing: ``points - 1`` evenly spaced from one
-    anchor (``scaled``: BP meets the top level; ``dense-top``: the dense model does) to the
-    other, then ``loose_ms`` (the dense model meets every level).
+    """``points`` top-level deadlines, increasing: ``points - 1`` evenly spaced from
+    ``scaled`` (BP's latency at the top level: it meets the top level) to ``dense-top``
+    (the dense model's), then one where the dense model meets every level
+    (:func:`loose_top_ms`). The same ``points`` on other anchors give the same points in
+    those units; ``by`` says where the anchors come from (for the error).
 
-    >>> [(round(p.top_ms, 3), p.anchor) for p in deadline_grid(0.5, 1.0, 3.0, 4)]
-    [(0.5, 'scaled'), (0.75, None), (1.0, 'dense-top'), (3.0, 'dense at every level')]
+    >>> rt3 = {1400000: 115.0, 1000000: 104.0, 800000: 94.0}
+    >>> [(round(p.top_ms, 3), p.anchor) for p in deadline_grid(0.5, 1.0, rt3, 4)]
+    [(0.5, 'scaled'), (0.75, None), (1.0, 'dense-top'), (3.211, 'dense at every level')]
     """
     check_points(points)
-    ends = sorted([(scaled_ms, "scaled"), (dense_top_ms, "dense-top")])
-    (lo, lo_name), (hi, hi_name) = ends
-    if not (lo > 0 and hi > lo * (1 + 1e-9)):
+    if not (scaled_ms > 0 and dense_top_ms > scaled_ms * (1 + 1e-9)):
         raise StudyError(
-            f"the anchors do not span a range: BP at the top level {scaled_ms:.6g} ms, the "
-            f"dense model {dense_top_ms:.6g} ms (BP is no faster than dense on this host)"
+            f"the anchors do not span a range by {by}: BP at the top level {scaled_ms:.6g} ms, "
+            f"the dense model {dense_top_ms:.6g} ms (BP must be faster than dense)"
         )
     n = points - 1
-    grid = [GridPoint(lo + (hi - lo) * i / (n - 1), None) for i in range(n)]
-    grid[0], grid[-1] = GridPoint(lo, lo_name), GridPoint(hi, hi_name)
-    return [*grid, GridPoint(max(loose_ms, hi * LOOSE_MARGIN), "dense at every level")]
+    grid = [GridPoint(scaled_ms + (dense_top_ms - scaled_ms) * i / (n - 1), None) for i in range(n)]
+    grid[0], grid[-1] = GridPoint(scaled_ms, "scaled"), GridPoint(dense_top_ms, "dense-top")
+    return [*grid, GridPoint(loose_top_ms(dense_top_ms, constraints), "dense at every level")]

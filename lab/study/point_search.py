@@ -128,8 +128,11 @@ def _search(spec: PointSpec, base: StudyBase) -> tuple[Compressor, nn.Module, An
         "best_reward": outcome.reward,
         "best_child": best.to_dict(),
         "best_detail": outcome.detail,
-        "level_combinations": {"allowed": len(space.allowed or space.combos),
-                               "of": len(space.combos)},
+        "level_combinations": {
+            "allowed": 0 if note else len(space.allowed or space.combos),  # as compress counts
+            "searched": len(space.allowed or space.combos),
+            "of": len(space.combos),
+        },
         "note": note,
     }  # fmt: skip
     return c, model, best, record

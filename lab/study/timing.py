@@ -1,14 +1,12 @@
-"""Timing for a deadline study, on this host (the client), never beside a running point.
+"""Timing for a deadline study, on this host (the client), after the searches, never beside
+a running point.
 
-Every set is timed end to end on the engine the latency table was measured on
-(:func:`lab.compression.latency.check.measure_end_to_end`, ``evaluate``'s measurement), in
-interleaved rounds, and each run is kept: the profile takes a set's median, the bootstrap
-resamples the runs. A set's time depends on its masks, not on its weights' values, so every
-point's sets are timed on the bundle's backbone, all in one interleaved session.
-
-The anchors (dense and BP) are timed first, before any search, and their runs are the
-dense model's and BP's latencies in every point's profile: the ``scaled`` point's deadline
-is BP's median there and the ``dense-top`` point's the dense model's, exactly.
+Every point's sets, BP and the dense model are timed end to end on the engine the latency
+table was measured on (:func:`lab.compression.latency.check.measure_end_to_end`,
+``evaluate``'s measurement), all in one interleaved session, and each run is kept: the
+profile takes a set's median, the bootstrap resamples the runs. A set's time depends on its
+masks, not on its weights' values, so every set is timed on the bundle's backbone. BP's and
+the dense model's medians anchor the simulation's deadlines (:mod:`lab.study.plan`).
 """
 
 from __future__ import annotations

@@ -81,9 +81,19 @@ def test_deadlines_increase_from_the_anchors_to_past_dense_top(study):
     assert sorted(anchors[:2]) == ["dense-top", "scaled"]
     assert anchors[2] == "dense at every level"
     assert doc["anchors_ms"]["dense-top"] in tops and doc["anchors_ms"]["scaled"] in tops
-    # a tighter deadline allows no more level combinations than a looser one
-    allowed = [p["search"]["level_combinations"]["allowed"] for p in doc["points"]]
-    assert allowed == sorted(allowed)
+    # the search went by the latency table's units, on the same rule
+    searched = [p["search"]["deadlines_ms"]["1400000"] for p in doc["points"]]
+    assert searched == sorted(searched) and len(set(searched)) == 3
+    assert searched[0] == doc["anchors_ms_by_the_table"]["scaled"]
+    # the search is re-run at each point's deadlines: a tighter one allows fewer level
+    # combinations (at scaled the 0.8 GHz set must run 2.14x faster than BP), the loosest
+    # every one; where none is allowed every one is searched and the point says so
+    combos = [p["search"]["level_combinations"] for p in doc["points"]]
+    allowed = [c["allowed"] for c in combos]
+    assert allowed == sorted(allowed) and allowed[0] < allowed[-1] == combos[-1]["of"] == 120
+    for p, c in zip(doc["points"], combos, strict=True):
+        assert (c["allowed"] == 0) == (p["search"]["note"] is not None)
+        assert c["searched"] == (c["of"] if c["allowed"] == 0 else c["allowed"])
 
 
 def test_where_the_dense_model_meets_every_level_every_policy_meets_every_deadline(study):
