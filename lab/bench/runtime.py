@@ -149,9 +149,15 @@ def bench_runtime(
         from lab.runtime.thread_scaling import engine_by_threads
 
         o = options
+        peer = None
+        if executorch:  # the anchor a user would pick instead, at every count too
+            from lab.bench.executorch import executorch_by_threads
+            from lab.runtime.measure import make_inputs
+
+            peer = executorch_by_threads(base, make_inputs(base, o.batch, o.seq_len))
         by_threads = engine_by_threads(
             base, sets, list(o.thread_counts), o.batch, o.seq_len, o.rounds, o.per_round,
-            o.warmup, progress,
+            o.warmup, progress, peer,
         )  # fmt: skip
     return RuntimeBenchResult(
         source=source,

@@ -50,6 +50,7 @@ class SetRow:
     nonzero_mults: int
     latency_estimate_ms: float | None = None  # the bundle's latency table, at this host's clock
     latency_measured_ms: float | None = None  # end to end by lab.runtime, same threads
+    latency_measured_median_ms: float | None = None  # the same runs' median (as the benches)
 
 
 @dataclass(frozen=True)
@@ -292,8 +293,10 @@ def _with_latencies(
         return rows, pp_rows
 
     def add(r: SetRow) -> SetRow:
-        est, meas = lat.get(r.name, (None, None))
-        return replace(r, latency_estimate_ms=est, latency_measured_ms=meas)
+        est, meas, median = lat.get(r.name, (None, None, None))
+        return replace(
+            r, latency_estimate_ms=est, latency_measured_ms=meas, latency_measured_median_ms=median
+        )
 
     return [add(r) for r in rows], [add(r) for r in pp_rows]
 
