@@ -431,7 +431,7 @@ def _comparisons(
     them, then left out of the checks; the notes say which."""
     comparisons, notes = [], []
     bp = entries.get("bp")
-    rbp = b.baselines.get("rbp")
+    rbp, rpp = _recorded_baselines(b)
     if isinstance(rbp, dict) and bp is not None and bp.accuracy is not None:
         again = "rbp" in kept
         comparisons.append(
@@ -447,7 +447,6 @@ def _comparisons(
         )
         if not again:
             notes.append(_NOT_KEPT.format(name="rBP"))
-    rpp = b.baselines.get("bp+rpp", {})
     missing = False
     for base, target in zip(rpp.get("sets", []), rpp.get("compare_to", []), strict=False):
         if target in entries and entries[target].accuracy is not None:
@@ -467,6 +466,41 @@ def _comparisons(
     if missing:
         notes.append(_NOT_KEPT.format(name="BP+rPP"))
     return comparisons, notes
+
+
+def _recorded_baselines(b: Any) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """``baselines.rbp`` and ``baselines.bp+rpp`` as compress records them, each field
+    checked (``EvaluationError`` naming it): rBP a record with a numeric sparsity and
+    accuracy; BP+rPP's ``sets`` such records with a name, ``compare_to`` set names."""
+    where = f"{b.path}/bundle.json" if getattr(b, "path", None) else "bundle.json"
+
+    def record(value: object, field: str, named: bool = False) -> dict[str, Any]:
+        ok = isinstance(value, dict) and all(
+            isinstance(value.get(k), int | float) and not isinstance(value.get(k), bool)
+            and math.isfinite(value[k])
+            for k in ("sparsity", "accuracy")
+        )  # fmt: skip
+        if not ok or (named and not isinstance(value.get("name"), str)):
+            need = "a name, " if named else ""
+            raise EvaluationError(
+                f"{where}: {field}: expected a record with {need}a numeric sparsity and accuracy"
+            )
+        return value  # type: ignore[return-value]
+
+    base = b.baselines if isinstance(b.baselines, dict) else {}
+    rbp = base.get("rbp")
+    rbp = None if rbp is None else record(rbp, "baselines.rbp")
+    rpp = base.get("bp+rpp", {})
+    if rpp is None or not isinstance(rpp, dict):
+        raise EvaluationError(f"{where}: baselines.bp+rpp: expected an object")
+    sets, targets = rpp.get("sets", []), rpp.get("compare_to", [])
+    if not isinstance(sets, list) or not isinstance(targets, list):
+        raise EvaluationError(f"{where}: baselines.bp+rpp: sets and compare_to must be lists")
+    for i, s in enumerate(sets):
+        record(s, f"baselines.bp+rpp.sets[{i}]", named=True)
+    if not all(isinstance(t, str) for t in targets):
+        raise EvaluationError(f"{where}: baselines.bp+rpp.compare_to: expected set names")
+    return rbp, rpp
 
 
 _NOT_KEPT = (
