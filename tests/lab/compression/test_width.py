@@ -1,6 +1,7 @@
 """--scheme width (DynaBERT): nested importance ranking, whole-unit masks, the engine's
 logits against the torch reference, and the bundle end to end (real torch, tiny budget)."""
 
+import copy
 import itertools
 import json
 
@@ -137,7 +138,7 @@ def test_the_engine_runs_a_width_variant_as_the_torch_reference(model):
         pytest.skip(f"no native engine here: {engine.status()}")
     plan = width_plan(CONFIG, WIDTHS, BLOCK)
     sets = [PatternSet.from_masks(f"w{i}", width_masks(plan, i), BLOCK, BLOCK) for i in range(4)]
-    rm = ReconfigurableModel(model, sets, executor="engine")
+    rm = ReconfigurableModel(copy.deepcopy(model), sets, executor="engine")
     x = torch.randint(0, 40, (1, 13))
     for i, ps in enumerate(sets):
         rm.switch(ps.name)
@@ -150,7 +151,7 @@ def test_the_engine_runs_a_width_variant_as_the_torch_reference(model):
     with torch.no_grad():
         assert torch.allclose(rm(x), model(x), atol=1e-4)
     # the heads left are split over the threads: the same logits at any thread count
-    two = ReconfigurableModel(model, sets, executor="engine", engine_threads=2)
+    two = ReconfigurableModel(copy.deepcopy(model), sets, executor="engine", engine_threads=2)
     for ps in sets:
         rm.switch(ps.name)
         two.switch(ps.name)
