@@ -35,15 +35,15 @@
  * guards against changed or corrupt bytes, not against a writer of the directory, who can
  * rewrite the header's digests as well.
  *
- * Threads (rt3e_set_threads): a pool of n - 1 worker threads, created once per engine (and
- * again only when the count changes), each pinned to one CPU of the process's affinity mask
- * where the OS allows; the caller is the n-th. Every Linear's block-rows are split into n
- * contiguous runs of about equal cost (kept columns, from the set's offsets), attention
- * into n runs of heads; the rest (embedding, layer norms, ReLU) stays on the caller. Each
- * output is computed by the same code whichever thread runs it, so the logits are
- * bit-identical at any thread count; one thread runs no pool at all. Between jobs a worker
- * spins for SPIN_NS, then sleeps on a condition variable (a shared machine gets its CPU
- * back between inferences). A forked child has no workers: it runs every part itself.
+ * Threads (rt3e_set_threads): a pool of n - 1 worker threads, created once per engine (and again
+ * only when the count changes), each pinned to one CPU of the process's affinity mask where the OS
+ * allows; the caller is the n-th. Every Linear's block-rows are split into n contiguous runs of
+ * about equal cost (kept columns, from the set's offsets), attention into n runs of the heads it
+ * computes (those the set's out_proj reads: live_heads); the rest (embedding, layer norms, ReLU)
+ * stays on the caller. Each output is computed by the same code whichever thread runs it, so the
+ * logits are bit-identical at any thread count; one thread runs no pool at all. Between jobs a
+ * worker spins for SPIN_NS, then sleeps on a condition variable (a shared machine gets its CPU back
+ * between inferences). A forked child has no workers: it runs every part itself.
  */
 #if !defined(_GNU_SOURCE)
 #define _GNU_SOURCE /* sched_setaffinity, CPU_SET */
