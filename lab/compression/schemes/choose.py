@@ -10,7 +10,7 @@ earlier one (the wider) on a tie. A level no variant meets is the search's error
 "impossible deadline", naming the level, the fastest variant's estimate and the deadline.
 
 >>> from lab.compression.search.reward import LevelSpec
->>> levels = [LevelSpec(1400000, 1.0, 1.0), LevelSpec(800000, 0.6, 1.0)]
+>>> levels = [LevelSpec(1400000, 1.0, 1.0, 1.0), LevelSpec(800000, 1.0, 1.0, 1.0)]
 >>> est = {"w1": 1.0, "w0.5": 0.55}
 >>> picks = choose_per_level(levels, ["w1", "w0.5"], lambda v, f: est[v] * 1400000 / f,
 ...                          {"w1": 0.30, "w0.5": 0.25}, "op-count")
