@@ -9,7 +9,8 @@ DVFS level, as one bundle of pattern sets.
 3. the widths (:data:`.width_units.WIDTHS`: 1.0, 0.75, 0.5, 0.25 of the heads and neurons,
    nested) trained jointly from the dense weights: each step the sum of every width's loss,
    equal weights (DynaBERT's width-adaptive training, without its distillation and data
-   augmentation; the distillation hook is :func:`width_objective`), for as many steps as
+   augmentation; distillation plugs in at :func:`train_widths`' one ``StepPlan``), for as
+   many steps as
    RT3's backbone gets after the dense model (BP's two stages, the supernet and the final
    joint fine-tuning);
 4. the latency table measured on the widths (the same table code and the same runtime as
@@ -39,7 +40,6 @@ if TYPE_CHECKING:
     from device_profiles import DeviceProfile
     from lab.compression.compressor import Compressor
     from lab.compression.dense import DenseModel
-    from lab.compression.finetune import Objective
     from lab.compression.options import CompressOptions, Reporter
     from lab.compression.schemes.choose import LevelChoice
     from lab.compression.schemes.width_units import WidthPlan
@@ -139,14 +139,6 @@ def prepare_widths(c: Compressor, widths: tuple[float, ...]) -> tuple[nn.Module,
     return model, Widths(plan, names, masks, heads, neurons, head_order, neuron_order, dense)
 
 
-def width_objective(c: Compressor, teacher: nn.Module | None = None) -> Objective:
-    """The loss the widths train on: the task's own.
-
-    Distillation (DynaBERT's fine-tuned teacher, here the dense model: ``teacher``) plugs
-    in here, the one place the width scheme builds its objective."""
-    return c.task.objective()
-
-
 def train_steps(c: Compressor) -> int:
     """As many joint steps as RT3's backbone gets after the dense model."""
     b = c.budget
@@ -155,7 +147,12 @@ def train_steps(c: Compressor) -> int:
 
 def train_widths(c: Compressor, model: nn.Module, w: Widths) -> int:
     """Every width trained jointly on the shared weights (the sum of their losses, equal
-    weights); returns the step count."""
+    weights); returns the step count.
+
+    Distillation (DynaBERT's teacher: the dense model) is not wired: with
+    ``lab.compression.distill`` (branch ``distill``) it is ``c.set_teacher(model)`` on the
+    dense model before :func:`prepare_widths` rewires it, and ``c.teacher`` as this
+    ``StepPlan``'s last argument, the one place the widths' loss is chosen."""
     from lab.compression.finetune import StepPlan, joint_steps
 
     b, steps = c.budget, train_steps(c)
@@ -164,7 +161,7 @@ def train_widths(c: Compressor, model: nn.Module, w: Widths) -> int:
     c.reporter.stage("width: joint training of every width", steps)
     with c.seeded(TRAIN_SEED):
         plan = StepPlan(steps, c.generator(TRAIN_SEED), b.batch_size, c.finetune_lr, c.report_step)
-        joint_steps(model, lambda _g: sets, weights, width_objective(c), {}, plan)
+        joint_steps(model, lambda _g: sets, weights, c.task.objective(), {}, plan)
     return steps
 
 
