@@ -113,7 +113,7 @@ def run_key_of(c: Compressor, **extra: Any) -> str:
     """The key of a run: its data, profile and options (but where it writes, the episodes
     and the scheme, which ``extra`` gives where they matter), then ``extra``."""
     opts = c.opts
-    skip = ("out", "episodes", "scheme")
+    skip = ("out", "episodes", "scheme", "thresholds")  # thresholds: early exit's (branch exit)
     return cache_key(
         {
             "v": 1,

@@ -35,15 +35,15 @@
  * guards against changed or corrupt bytes, not against a writer of the directory, who can
  * rewrite the header's digests as well.
  *
- * Threads (rt3e_set_threads): a pool of n - 1 worker threads, created once per engine (and again
- * only when the count changes), each pinned to one CPU of the process's affinity mask where the OS
- * allows; the caller is the n-th. Every Linear's block-rows are split into n contiguous runs of
- * about equal cost (kept columns, from the set's offsets), attention into n runs of the heads it
- * computes (those the set's out_proj reads: live_heads); the rest (embedding, layer norms, ReLU)
- * stays on the caller. Each output is computed by the same code whichever thread runs it, so the
- * logits are bit-identical at any thread count; one thread runs no pool at all. Between jobs a
- * worker spins for SPIN_NS, then sleeps on a condition variable (a shared machine gets its CPU back
- * between inferences). A forked child has no workers: it runs every part itself.
+ * Threads (rt3e_set_threads): a pool of n - 1 worker threads, created once per engine (and
+ * again only when the count changes), each pinned to one CPU of the process's affinity mask
+ * where the OS allows; the caller is the n-th. Every Linear's block-rows are split into n
+ * contiguous runs of about equal cost (kept columns, from the set's offsets), attention
+ * into n runs of heads; the rest (embedding, layer norms, ReLU) stays on the caller. Each
+ * output is computed by the same code whichever thread runs it, so the logits are
+ * bit-identical at any thread count; one thread runs no pool at all. Between jobs a worker
+ * spins for SPIN_NS, then sleeps on a condition variable (a shared machine gets its CPU
+ * back between inferences). A forked child has no workers: it runs every part itself.
  */
 #if !defined(_GNU_SOURCE)
 #define _GNU_SOURCE /* sched_setaffinity, CPU_SET */
@@ -517,8 +517,8 @@ typedef struct rt3e_model {
     char (*names)[128];
     table_t *tables;      /* nsets x slots: slot 0 embedding, 1 + k the k-th Linear */
     int slots;
-    int32_t *heads;       /* nsets x L x H: per set and layer, the heads attention computes */
-    int32_t *nheads;      /* nsets x L: how many (a head out_proj reads no column of is not) */
+    int32_t *att_heads;   /* nsets x L x H: per set and layer, the heads attention computes */
+    int32_t *att_n;       /* nsets x L: how many (a head out_proj reads no column of is not) */
     volatile int active;  /* -1: dense; volatile: a timed switch is a real store */
     int32_t *iota;        /* 0 .. max in - 1: the dense table's columns */
     unsigned char *blob;  /* the data file */
@@ -566,8 +566,8 @@ void rt3e_close(rt3e_model *m) {
     free(m->norms);
     free(m->names);
     free(m->tables);
-    free(m->heads);
-    free(m->nheads);
+    free(m->att_heads);
+    free(m->att_n);
     free(m->iota);
     free(m->blob);
     free(m->arrays);
@@ -758,6 +758,33 @@ static int load_arrays(rt3e_model *m, const jv *list, size_t blob_len, int verif
     return 0;
 }
 
+/* Per set and layer, the heads whose attention is computed: those out_proj reads at least
+ * one column of (every head where the set leaves out_proj dense). A head no kept out_proj
+ * weight reads contributes nothing to the output, so its attention is skipped (a width
+ * variant's removed heads); its columns of the attention output are left unwritten, and
+ * nothing reads them. Attention splits the heads it computes evenly over the threads. 0, or
+ * -1 out of memory. */
+static int live_heads(rt3e_model *m) {
+    const int64_t L = m->L, H = m->H, d = m->E / m->H;
+    m->att_heads = malloc(sizeof(int32_t) * (size_t)((m->nsets + 1) * L * H));
+    m->att_n = malloc(sizeof(int32_t) * (size_t)((m->nsets + 1) * L));
+    unsigned char *read = malloc((size_t)H);
+    if (!m->att_heads || !m->att_n || !read) return free(read), -1;
+    for (int s = 0; s < m->nsets; s++)
+        for (int64_t l = 0; l < L; l++) {
+            const table_t *t = &m->tables[s * m->slots + 1 + 4 * l + 1]; /* out_proj */
+            memset(read, t->B ? 0 : 1, (size_t)H);
+            const int64_t kept = t->B ? t->off[(m->E + t->B - 1) / t->B] : 0;
+            for (int64_t j = 0; j < kept; j++) read[t->cols[j] / d] = 1;
+            int32_t *list = m->att_heads + (s * L + l) * H, n = 0;
+            for (int64_t h = 0; h < H; h++)
+                if (read[h]) list[n++] = (int32_t)h;
+            m->att_n[s * L + l] = n;
+        }
+    free(read);
+    return 0;
+}
+
 static int check_table(const rt3e_model *m, table_t *t, const char *prefix, int64_t rows,
                        int64_t in, int64_t need_B, char *err, int errlen) {
     char name[320];
@@ -783,32 +810,6 @@ static int check_table(const rt3e_model *m, table_t *t, const char *prefix, int6
     for (int64_t j = 0; j < c->shape[0]; j++)
         if (t->cols[j] < 0 || t->cols[j] >= in)
             return fail(err, errlen, "array '%s': a column index is out of range%s", name, ""), -1;
-    return 0;
-}
-
-/* Per set and layer, the heads whose attention is computed: those out_proj reads at least
- * one column of (every head where the set leaves out_proj dense). A head no kept out_proj
- * weight reads contributes nothing to the output, so its attention is skipped (a width
- * variant's removed heads); its columns of the attention output are left unwritten, and
- * nothing reads them. 0, or -1 out of memory. */
-static int live_heads(rt3e_model *m) {
-    const int64_t L = m->L, H = m->H, d = m->E / m->H;
-    m->heads = malloc(sizeof(int32_t) * (size_t)((m->nsets + 1) * L * H));
-    m->nheads = malloc(sizeof(int32_t) * (size_t)((m->nsets + 1) * L));
-    unsigned char *read = malloc((size_t)H);
-    if (!m->heads || !m->nheads || !read) return free(read), -1;
-    for (int s = 0; s < m->nsets; s++)
-        for (int64_t l = 0; l < L; l++) {
-            const table_t *t = &m->tables[s * m->slots + 1 + 4 * l + 1]; /* out_proj */
-            memset(read, t->B ? 0 : 1, (size_t)H);
-            const int64_t kept = t->B ? t->off[(m->E + t->B - 1) / t->B] : 0;
-            for (int64_t j = 0; j < kept; j++) read[t->cols[j] / d] = 1;
-            int32_t *list = m->heads + (s * L + l) * H, n = 0;
-            for (int64_t h = 0; h < H; h++)
-                if (read[h]) list[n++] = (int32_t)h;
-            m->nheads[s * L + l] = n;
-        }
-    free(read);
     return 0;
 }
 
@@ -1285,7 +1286,8 @@ static inline vf expv(vf x, vi keep) {
     return (vf)((vi)(y * (vf)two_n) & keep);
 }
 
-/* Causal multi-head attention, heads hl[k0..k1-1]: qkv (T, 3E) -> their columns of out (T, E).
+/* Causal multi-head attention, heads hl[k0..k1-1] (hl NULL: heads k0..k1-1): qkv (T, 3E) ->
+ * their columns of out (T, E).
  * Scratch: p (Tp floats, one per thread) and kt (E x Tp, shared: each head its own columns),
  * Tp = T rounded up to VW. The keys are transposed once into kt (kt[c Tp + s] = key s,
  * column c) so that a query's scores, its softmax and the exponentials run along s in whole
@@ -1294,14 +1296,14 @@ static void attention_heads(const float *qkv, int64_t T, int64_t E, int64_t H, f
                             float *p, float *kt, const int32_t *hl, int64_t k0, int64_t k1) {
     const int64_t d = E / H, ld = 3 * E, Tp = (T + VW - 1) / VW * VW;
     const float scale = (float)(1.0 / sqrt((double)d));
-    for (int64_t k = k0; k < k1; k++) /* these heads' key columns */
-        for (int64_t c = hl[k] * d; c < (hl[k] + 1) * d; c++) {
+    for (int64_t hk = k0; hk < k1; hk++) /* these heads' key columns */
+        for (int64_t c = (hl ? hl[hk] : hk) * d; c < ((hl ? hl[hk] : hk) + 1) * d; c++) {
             for (int64_t s = 0; s < T; s++) kt[c * Tp + s] = qkv[s * ld + E + c];
             for (int64_t s = T; s < Tp; s++) kt[c * Tp + s] = 0;
         }
-    for (int64_t k = k0; k < k1; k++)
+    for (int64_t hk = k0; hk < k1; hk++)
         for (int64_t t = 0; t < T; t++) {
-            const int64_t h = hl[k];
+            const int64_t h = hl ? hl[hk] : hk;
             const float *q = qkv + t * ld + h * d, *kh = kt + h * d * Tp;
             const int64_t nv = t / VW + 1; /* registers covering keys 0..t */
             for (int64_t k = 0; k < nv; k++) {
@@ -1350,14 +1352,24 @@ typedef struct {
     const float *qkv;
     int64_t T, E, H, pstride;
     float *out, *p, *kt;
-    const int32_t *heads; /* the heads computed (nh of them), split evenly over the threads */
+    const int32_t *heads; /* the heads computed (nh of them; NULL: all H), split evenly */
     int64_t nh;
 } attention_job;
 
 static void attention_part(void *ctx, int w, int n) {
     const attention_job *j = ctx;
+    const int64_t nh = j->heads ? j->nh : j->H;
     attention_heads(j->qkv, j->T, j->E, j->H, j->out, j->p + w * j->pstride, j->kt, j->heads,
-                    j->nh * w / n, j->nh * (w + 1) / n);
+                    nh * w / n, nh * (w + 1) / n);
+}
+
+/* The heads the active set computes in layer l (live_heads), their count in *n; NULL (and
+ * H) when every head is: the model dense. */
+static const int32_t *heads_of(const rt3e_model *m, int64_t l, int64_t *n) {
+    if (m->active < 0) return *n = m->H, NULL;
+    const int64_t at = (int64_t)m->active * m->L + l;
+    *n = m->att_n[at];
+    return m->att_heads + at * m->H;
 }
 
 /* Logits (T, vocab) of one token sequence under the active set; 0, or -1 with `err` filled
@@ -1411,10 +1423,8 @@ int rt3e_forward(rt3e_model *m, const int64_t *tokens, int64_t T, float *logits,
         const linear_t *lin = m->lin + 4 * l;
         const table_t *lt = tab ? tab + 1 + 4 * l : NULL;
         linear(m, &lin[0], lt ? &lt[0] : NULL, x, T, qkv);
-        const int64_t at = m->active >= 0 ? (int64_t)m->active * m->L + l : -1;
-        attention_job att = {qkv, T, E, m->H, ps, a, p, kt,
-                             at >= 0 ? m->heads + at * m->H : m->iota,
-                             at >= 0 ? m->nheads[at] : m->H};
+        attention_job att = {qkv, T, E, m->H, ps, a, p, kt};
+        att.heads = heads_of(m, l, &att.nh);
         pool_run(&m->pool, attention_part, &att);
         linear(m, &lin[1], lt ? &lt[1] : NULL, a, T, o);
         add_norm(x, o, T, E, m->norms[4 * l], m->norms[4 * l + 1]);
