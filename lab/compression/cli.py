@@ -148,6 +148,16 @@ SchemeName = Annotated[
         "DVFS level, chosen for its deadline on the measured latency table.",
     ),
 ]
+Thresholds = Annotated[
+    str | None,
+    typer.Option(
+        "--thresholds",
+        metavar="T,T,T",
+        help="--scheme early-exit: the confidence threshold of each governor level, highest "
+        "frequency first, in [0, 1] and never rising as the frequency drops (default: chosen "
+        "per level for its deadline).",
+    ),
+]
 CompressJson = Annotated[bool, typer.Option("--json", help="Print only the evaluation as JSON.")]
 CompressDevice = Annotated[
     str,
@@ -183,6 +193,7 @@ def compress(
     device: CompressDevice = "auto",
     latency_table: LatencyTableFile = None,
     scheme: SchemeName = "rt3",
+    thresholds: Thresholds = None,
 ) -> None:
     """Compress a Transformer into one bundle of run-time-switchable variants, one per DVFS
     level: RT3's BP and RL-searched pattern sets (default), or another --scheme."""
@@ -193,7 +204,7 @@ def compress(
     request = CompressRequest(
         out, model, data, profile, episodes, quick, seed, bp_config, block, family,
         candidates, exclusive, estimator, deadlines, reward_norm, size, no_cache, threads,
-        device, latency_table, scheme,
+        device, latency_table, scheme, thresholds,
     )  # fmt: skip
     with progress_bars(not as_json) as progress:
         compress_request(request, RichReporter(progress))

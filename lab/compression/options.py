@@ -68,6 +68,8 @@ class CompressOptions:
     threads: int | None = None  # torch threads (default: every core)
     latency_table: Path | None = None  # choose on this recorded table instead of measuring
     scheme: str = "rt3"  # the reconfiguration scheme (contracts.schemes.SCHEMES)
+    # early exit: one threshold per governor level, highest first (None: chosen per level)
+    thresholds: tuple[float, ...] | None = None
 
 
 # The fields of CompressRequest that CompressOptions takes unchanged, under the same name
@@ -107,6 +109,7 @@ class CompressRequest:
     device: str = "auto"
     latency_table: Path | None = None
     scheme: str = "rt3"
+    thresholds: str | None = None  # --thresholds T,T,T (early exit)
 
     def resolve(self) -> tuple[Task, DeviceProfile, CompressOptions, torch.device]:
         """The task (data loaded), profile, options and compute device; the cheap inputs
@@ -143,8 +146,12 @@ class CompressRequest:
         if self.latency_table is not None:
             table_file(self.latency_table)
             _table_scheme(self.latency_table, self.scheme)
+        from lab.compression.schemes.exit_latency import parse_thresholds
+
+        thresholds = parse_thresholds(self.thresholds, self.scheme, len(governor_levels(prof)))
         same = {name: getattr(self, name) for name in PASSED}
         opts = CompressOptions(
+            thresholds=thresholds,
             profile=prof.name,
             budget=budget,
             block_rows=self.block,

@@ -100,7 +100,9 @@ def compress(
             **task.fingerprint(),
             "profile": profile.model_dump(mode="json"),
             "options": {
-                k: str(v) for k, v in vars(opts).items() if k not in ("out", "episodes", "scheme")
+                k: str(v)
+                for k, v in vars(opts).items()
+                if k not in ("out", "episodes", "scheme", "thresholds")
             },
             "episodes": episodes,
             "bp": c.bp_config.to_dict(),

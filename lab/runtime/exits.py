@@ -33,6 +33,15 @@ from typing import Any
 
 MAX_EXITS = 64  # the engine's bound (engine.c MAX_EXITS)
 PLAN_KEYS = ("exits", "heads", "threshold")
+# A depth or early-exit set's fields on its row of bundle.json (absent for RT3's sets):
+ENTRY_FIELDS = {
+    "exits": "the layer count after which each exit sits, increasing (the last: the set's depth)",
+    "threshold": "the confidence an input needs to stop before the last exit (early exit)",
+    "exit_histogram": "share of the test split's sequences stopping at each exit (sums to 1)",
+    "exit_latency_ms": "host-measured latency of a sequence stopping at each exit (ms)",
+    "depth": "the encoder layers the variant runs (depth scheme)",
+    "decoder": "the decoder it reads: 'decoder' (shared) or 'exit_heads.K' (its own)",
+}
 
 
 def _whole(value: object, lo: int, hi: int) -> int | None:
@@ -142,3 +151,78 @@ class ExitPlan:
 def plan_of(meta: dict[str, Any]) -> dict[str, Any]:
     """The plan's keys of a set's ``meta`` (empty for RT3's sets)."""
     return {k: meta[k] for k in PLAN_KEYS if k in meta}
+
+
+def _numbers(value: object, lo: float, hi: float) -> bool:
+    return isinstance(value, list) and all(
+        isinstance(v, int | float) and not isinstance(v, bool) and lo <= v <= hi for v in value
+    )
+
+
+def check_entry_fields(row: dict[str, Any], where: str) -> dict[str, Any]:
+    """A set row's :data:`ENTRY_FIELDS` (those present), checked; raises ``BundleError``.
+
+    >>> check_entry_fields({"exits": [1, 2], "exit_histogram": [0.25, 0.75]}, "sets[0]")
+    {'exits': [1, 2], 'exit_histogram': [0.25, 0.75]}
+    """
+    from lab.runtime.bundle import BundleError
+
+    got = {k: row[k] for k in ENTRY_FIELDS if k in row}
+    exits = got.get("exits")
+    n = len(exits) if isinstance(exits, list) else 0
+    if "exits" in got and (
+        not n
+        or any(_whole(k, 0, 1 << 16) is None for k in exits)  # type: ignore[union-attr]
+        or any(b <= a for a, b in itertools.pairwise(exits))  # type: ignore[arg-type]
+    ):
+        raise BundleError(f"{where}.exits is {exits!r}, expected increasing layer counts")
+    for key, hi in (("exit_histogram", 1.0), ("exit_latency_ms", math.inf)):
+        if key in got and (not _numbers(got[key], 0.0, hi) or len(got[key]) != n):
+            raise BundleError(
+                f"{where}.{key} is {got[key]!r}, expected one number in [0, {hi}] per exit"
+            )
+    if "exit_histogram" in got and abs(sum(got["exit_histogram"]) - 1.0) > 1e-6:
+        raise BundleError(f"{where}.exit_histogram sums to {sum(got['exit_histogram'])}, not 1")
+    if "threshold" in got and not _numbers([got["threshold"]], 0.0, 1.0):
+        raise BundleError(f"{where}.threshold is {got['threshold']!r}, expected a number in [0, 1]")
+    if "depth" in got and _whole(got["depth"], 0, 1 << 16) is None:
+        raise BundleError(f"{where}.depth is {got['depth']!r}, expected a layer count")
+    if "decoder" in got and not isinstance(got["decoder"], str):
+        raise BundleError(f"{where}.decoder is {got['decoder']!r}, expected a decoder's name")
+    return got
+
+
+def check_entry_plan(
+    fields: dict[str, Any], meta: dict[str, Any], where: str, error: type[ValueError]
+) -> None:
+    """A set row's ``exits`` and ``threshold`` must be its set file's (``meta``)."""
+    for key in ("exits", "threshold"):
+        if key in fields and fields[key] != meta.get(key):
+            raise error(
+                f"{where}: {key} {fields[key]!r} in bundle.json but {meta.get(key)!r} in its "
+                "set file"
+            )
+
+
+def check_monotone(
+    rows: list[tuple[str, int | None, float | None]], where: str, error: type[ValueError]
+) -> None:
+    """Early exit's thresholds must not rise as the frequency drops (a slower level stops
+    inputs no later): ``rows`` are (set, freq_khz, threshold); those without both are
+    skipped.
+
+    >>> check_monotone([("a", 1400, 0.9), ("b", 1000, 0.5), ("c", 800, 0.5)], "b", ValueError)
+    >>> try:
+    ...     check_monotone([("a", 1400, 0.5), ("b", 1000, 0.9)], "b", ValueError)
+    ... except ValueError as e:
+    ...     print(e)
+    b: thresholds must not rise as the frequency drops: set 'b' at 1000 kHz has 0.9,
+    set 'a' at 1400 kHz 0.5
+    """
+    known = sorted(((f, t, n) for n, f, t in rows if f is not None and t is not None), reverse=True)
+    for (f_hi, t_hi, n_hi), (f_lo, t_lo, n_lo) in itertools.pairwise(known):
+        if t_lo > t_hi:
+            raise error(
+                f"{where}: thresholds must not rise as the frequency drops: set {n_lo!r} at "
+                f"{f_lo} kHz has {t_lo}, set {n_hi!r} at {f_hi} kHz {t_hi}"
+            )
