@@ -213,6 +213,11 @@ def rescore(bundle: Any, data: str | None = None, threads: int | None = None) ->
     each = {"dense": task.score_sequences(model, "test", limit, threads)}
     model.load_state_dict(bundle.backbone)
     for name, ps in bundle.sets.items():
+        if "exits" in ps.meta:  # a depth or early-exit variant: its exits, as compress scored
+            from lab.compression.schemes.exit_training import plan_scores
+
+            each[name] = plan_scores(model, ps.meta, task.data.test, budget.seq_len, limit)
+            continue
         with applied_masks(model, ps.masks()):
             each[name] = task.score_sequences(model, "test", limit, threads)
     sets = {n: (s.accuracy, s.perplexity) for n, s in each.items()}

@@ -216,7 +216,7 @@ def miss_share(hist: list[float], lat: list[float], deadline_ms: float) -> float
     >>> miss_share([0.7, 0.3], [1.0, 2.0], 1.5)
     0.3
     """
-    return sum(h for h, t in zip(hist, lat, strict=True) if t > deadline_ms)
+    return float(sum(h for h, t in zip(hist, lat, strict=True) if t > deadline_ms))
 
 
 def choose_thresholds(

@@ -214,3 +214,19 @@ def score_exits(
             out.loss.append(loss)
             out.tokens.append(int(y.numel()))
     return out
+
+
+def plan_scores(
+    model: RT3TransformerLM,
+    meta: dict[str, Any],
+    tokens: torch.Tensor,
+    seq_len: int,
+    limit: int | None = None,
+) -> SequenceScores:
+    """A depth or early-exit set's scores (its ``meta``'s exits, heads and threshold) on
+    ``tokens``, windowed and scored as ``compress`` scored it."""
+    from lab.runtime.exits import ExitPlan
+
+    plan = ExitPlan.of_meta(meta, model.config.layers)
+    scores = score_exits(model, plan.exits, plan.heads, tokens, seq_len, limit)
+    return scores.at(plan.threshold if plan.early else None)

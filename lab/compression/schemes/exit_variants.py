@@ -12,8 +12,8 @@ trained model with its exit heads; ``dense.safetensors`` the dense model's weigh
 heads as they started (copies of its decoder). Each set's row gives, besides RT3's fields,
 ``exits``, ``exit_histogram`` (test split), ``exit_latency_ms`` (host, per exit), and for
 depth ``depth`` and ``decoder``, for early exit ``threshold``. ``nonzero_mults`` and
-``nonzero_adds`` are the Linear layers' multiply-adds per inference of ``seq_len`` tokens
-that the variant runs (early exit: expected over its test histogram).
+``nonzero_adds`` are RT3's op count of what the variant runs (:func:`exit_ops`; early exit:
+expected over its test histogram), the dense reference's by the same rule.
 ``provenance.exits`` records the training, the per-variant latencies, the deadline rule and
 each level's choice.
 """
@@ -50,18 +50,22 @@ class Design:
     record: dict[str, Any]
 
 
-def exit_macs(config: dict[str, Any], seq_len: int, plan: ExitPlan, stop: int) -> int:
-    """Linear multiply-adds of one inference stopping at exit ``stop`` of ``plan``: the
-    layers up to it and the decoder of every exit scored on the way.
+def exit_ops(config: dict[str, Any], seq_len: int, plan: ExitPlan, stop: int) -> int:
+    """RT3's op count (``lab.compression.latency.estimators.op_counts``: one per weight of
+    the layers run, the embedding's included, plus ``2 x seq_len x emb`` per encoder layer
+    run) of an inference stopping at exit ``stop`` of ``plan``, every decoder scored on the
+    way counted.
 
     >>> from lab.runtime.exits import ExitPlan
     >>> c = {"vocab_size": 10, "emb": 4, "ff": 2, "layers": 2}
-    >>> exit_macs(c, 1, ExitPlan((1, 2), ("exit_heads.1", "decoder"), 0.5), 1)
-    176
+    >>> exit_ops(c, 1, ExitPlan((2,), ("decoder",)), 0)  # op_counts of the whole model
+    256
+    >>> exit_ops(c, 1, ExitPlan((1, 2), ("exit_heads.1", "decoder"), 0.5), 1)
+    296
     """
     e, f, v = config["emb"], config["ff"], config["vocab_size"]
-    layer = 4 * e * e + 2 * e * f
-    return seq_len * (plan.exits[stop] * layer + (stop + 1) * e * v)
+    layer = 4 * e * e + 2 * e * f + 2 * seq_len * e  # weights, then RT3's attention term
+    return v * e + plan.exits[stop] * layer + (stop + 1) * e * v
 
 
 def build_exit_scheme(
@@ -225,7 +229,7 @@ def _add_variant(
     else:
         hist = [1.0]
         scores = test.at(None, force=index[0])
-    macs = round(sum(h * exit_macs(config, c.task.seq_len, plan, i) for i, h in enumerate(hist)))
+    ops = round(sum(h * exit_ops(config, c.task.seq_len, plan, i) for i, h in enumerate(hist)))
     fields: dict[str, Any] = {
         "exits": list(plan.exits),
         "exit_histogram": hist,
@@ -238,8 +242,8 @@ def _add_variant(
     meta = {**plan.to_meta(), "level": ch.record()}
     bundle.add_set(
         PatternSet(name, {}, meta),
-        macs,
-        macs,
+        ops,
+        ops,
         scores.accuracy,
         scores.perplexity,
         ch.freq_khz,
