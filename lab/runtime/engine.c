@@ -846,11 +846,12 @@ static int load_exits(rt3e_model *m, const jv *e, const char *name, exits_t *x, 
         at->n > MAX_EXITS || heads->n != at->n)
         return fail(err, errlen, "header field 'sets.%s.exits': expected 1 to 64 layer counts "
                     "and 'heads' of the same length%s", name, ""), -1;
-    for (int i = 0; i < at->n; i++) {
-        const jv *hd = &heads->items[i];
+    for (int i = 0; i < at->n; i++) /* every count, then every head (read_export's order) */
         if (jint(&at->items[i], 0, m->L, &x->at[i]) || (i && x->at[i] <= x->at[i - 1]))
             return fail(err, errlen, "header field 'sets.%s.exits': expected increasing layer "
                         "counts up to model.layers%s", name, ""), -1;
+    for (int i = 0; i < at->n; i++) {
+        const jv *hd = &heads->items[i];
         x->lin[i] = -1;
         if (hd->type == J_STR && !strcmp(hd->str, "decoder")) x->lin[i] = (int)(4 * m->L);
         for (int j = 0; j < m->nheads && hd->type == J_STR; j++) {
