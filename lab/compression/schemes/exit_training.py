@@ -127,7 +127,7 @@ def train_exits(
             opt.zero_grad(set_to_none=True)
             total.backward()
             opt.step()
-            c.report_step(step, float(total))
+            c.report_step(step, float(total.detach()))
     model.eval()
     return {
         "steps": b.final_steps,
