@@ -142,32 +142,14 @@ def write_export(
         new_path(out, ExportError)  # nothing there, no link, its parent a directory
     elif any(out.iterdir()):
         raise ExportError(f"{out}: exists and is not an empty directory; choose a new --out")
-    from lab.runtime.exits import ExitPlan, check_heads, check_plan
+    from lab.runtime.exits import check_heads
 
     model = {"kind": "rt3-transformer", **{f: int(config[f]) for f in MODEL_FIELDS}}
     heads = check_heads(list(config.get("exit_heads", [])), model["layers"], ExportError)
     if heads:
         model["exit_heads"] = heads
     names = linear_names(model["layers"], heads)
-    blocks: dict[str, int] = {}
-    for ps in sets:
-        plan = ExitPlan.of_meta(ps.meta, model["layers"]).to_meta()
-        check_plan(*(plan.get(k) for k in ("exits", "heads", "threshold")), model["layers"],
-                   heads, f"sets.{ps.name}", ExportError)  # fmt: skip
-        for layer, pat in ps.layers.items():
-            if layer != "embedding" and layer not in names:
-                raise ExportError(f"set {ps.name!r}: layer {layer!r} is not in the model")
-            if pat.family != "block-column":
-                raise ExportError(
-                    f"set {ps.name!r}: layer {layer!r} is {pat.family}; the engine runs "
-                    "block-column sets only"
-                )
-            b = int(pat.block_rows)
-            if layer != "embedding" and blocks.setdefault(layer, b) != b:
-                raise ExportError(
-                    f"set {ps.name!r}: layer {layer!r} has block_rows {b}, another set "
-                    f"{blocks[layer]}; the engine needs one block height per layer"
-                )
+    blocks = _set_blocks(sets, names, model["layers"], heads)
 
     def arr(key: str) -> np.ndarray:
         if key not in state:
@@ -229,6 +211,35 @@ def write_export(
     }
     (out / "header.json").write_text(json.dumps(header, indent=1) + "\n")
     return out
+
+
+def _set_blocks(
+    sets: list[PatternSet], names: list[str], layers: int, heads: list[int]
+) -> dict[str, int]:
+    """Every set checked for the engine (its exits; block-column layers of the model, one
+    block height per layer); the block height of each layer some set prunes."""
+    from lab.runtime.exits import ExitPlan, check_plan
+
+    blocks: dict[str, int] = {}
+    for ps in sets:
+        plan = ExitPlan.of_meta(ps.meta, layers).to_meta()
+        raw = (plan.get(k) for k in ("exits", "heads", "threshold"))
+        check_plan(*raw, layers, heads, f"sets.{ps.name}", ExportError)
+        for layer, pat in ps.layers.items():
+            if layer != "embedding" and layer not in names:
+                raise ExportError(f"set {ps.name!r}: layer {layer!r} is not in the model")
+            if pat.family != "block-column":
+                raise ExportError(
+                    f"set {ps.name!r}: layer {layer!r} is {pat.family}; the engine runs "
+                    "block-column sets only"
+                )
+            b = int(pat.block_rows)
+            if layer != "embedding" and blocks.setdefault(layer, b) != b:
+                raise ExportError(
+                    f"set {ps.name!r}: layer {layer!r} has block_rows {b}, another set "
+                    f"{blocks[layer]}; the engine needs one block height per layer"
+                )
+    return blocks
 
 
 def export_bundle(bundle: Bundle, out: str | Path) -> Path:
