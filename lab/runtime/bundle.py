@@ -14,6 +14,11 @@ BUNDLE/dense.safetensors        the trained unpruned weights, same keys and shap
 BUNDLE/sets/<name>.safetensors  one PatternSet each; "bp" is the BP mask alone
 ```
 
+A depth or early-exit set's row adds ``exits``, ``exit_histogram``, ``exit_latency_ms`` and
+``depth`` + ``decoder`` or ``threshold`` (``lab.runtime.exits.ENTRY_FIELDS``; written only
+when present, checked against the set file's exits); an early-exit bundle's thresholds must
+not rise as ``freq_khz`` drops.
+
 Field meanings in ``sets``: ``density`` is the set's kept fraction over the layers it covers
 (``PatternSet.density``), ``sparsity = 1 - density``, ``nnz`` the kept weights over those
 layers; ``nonzero_mults``/``nonzero_adds`` are per inference as RT3 counts them (the

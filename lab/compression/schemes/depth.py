@@ -18,14 +18,12 @@ trained jointly (:mod:`lab.compression.schemes.exit_training`).
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lab.compression.schemes.exit_variants import scheme_build
+
 if TYPE_CHECKING:
-    from device_profiles import DeviceProfile
-    from lab.compression.options import CompressOptions, Reporter
     from lab.compression.schemes.exit_variants import Design
-    from lab.compression.tasks import LMData, Task
 
 DECODERS = "per-depth"  # or "shared"
 DECODER_NOTE = (
@@ -68,14 +66,5 @@ def _choose(c: Any, times: Any, d: Design, valid: Any) -> Any:
     return choose_depths(c, times, {n: p.exits[0] for n, p in d.variants.items()})
 
 
-def build(
-    task: LMData | Task,
-    profile: DeviceProfile,
-    opts: CompressOptions,
-    reporter: Reporter | None = None,
-) -> Path:
-    """The depth scheme's bundle
-    (:func:`lab.compression.schemes.exit_variants.build_exit_scheme`)."""
-    from lab.compression.schemes.exit_variants import build_exit_scheme
-
-    return build_exit_scheme(task, profile, opts, reporter, design, _choose)
+# The depth scheme's bundle: lab.compression.schemes' build(task, profile, opts, reporter)
+build = scheme_build(design, _choose)

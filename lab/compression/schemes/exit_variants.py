@@ -96,6 +96,23 @@ def build_exit_scheme(
         return _build(c, design_of, choose, t0)
 
 
+def scheme_build(design_of: Any, choose: Any) -> Any:
+    """A scheme module's ``build`` (``lab.compression.schemes``' contract): the whole build
+    (:func:`build_exit_scheme`) with this scheme's design and choice."""
+
+    def build(
+        task: LMData | Task,
+        profile: DeviceProfile,
+        opts: CompressOptions,
+        reporter: Reporter | None = None,
+    ) -> Path:
+        """The scheme's bundle: dense model, exit heads trained jointly, every exit scored
+        and timed, one variant per DVFS level (:mod:`lab.compression.schemes.exit_variants`)."""
+        return build_exit_scheme(task, profile, opts, reporter, design_of, choose)
+
+    return build
+
+
 def _build(c: Compressor, design_of: Any, choose: Any, t0: float) -> Path:
     from lab.compression.dense import dense_model
     from lab.compression.latency.timing import TimingSetup

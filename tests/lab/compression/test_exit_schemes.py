@@ -11,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from bundle_builder import write_corpus
 from cli_runner import rt3lab
 
 from device_profiles import load_profile
@@ -20,48 +21,12 @@ from lab.compression.pipeline import load_lm_data
 from lab.compression.schemes import scheme_builder
 from lab.runtime.bundle import Bundle
 
-WORDS = [
-    "the",
-    "model",
-    "runs",
-    "a",
-    "pattern",
-    "set",
-    "on",
-    "the",
-    "board",
-    "and",
-    "the",
-    "battery",
-    "drains",
-    "slowly",
-]
-
-
-def _text(seed: int, lines: int) -> str:
-    """A learnable corpus: mostly the next word of WORDS, sometimes a random one."""
-    import random
-
-    rng = random.Random(seed)
-    out = []
-    for _ in range(lines):
-        start, n = rng.randrange(len(WORDS)), rng.randrange(5, 12)
-        words = [
-            WORDS[(start + i) % len(WORDS)] if rng.random() < 0.8 else rng.choice(WORDS)
-            for i in range(n)
-        ]
-        out.append(" ".join(words) + " .")
-    return "\n".join(out) + "\n"
-
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     """Both schemes' bundles, built once (dense model cached between them)."""
     root = tmp_path_factory.mktemp("exit-schemes")
-    wiki = root / "wikitext2"
-    wiki.mkdir()
-    for i, (split, lines) in enumerate((("train", 600), ("valid", 80), ("test", 80))):
-        (wiki / f"wiki.{split}.raw").write_text(_text(i, lines))
+    wiki = write_corpus(root / "wikitext2")
     mp = pytest.MonkeyPatch()
     mp.setenv("RT3LAB_CACHE", str(root / "cache"))
     budget = replace(TEST, final_steps=6)
