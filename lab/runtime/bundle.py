@@ -14,10 +14,10 @@ BUNDLE/dense.safetensors        the trained unpruned weights, same keys and shap
 BUNDLE/sets/<name>.safetensors  one PatternSet each; "bp" is the BP mask alone
 ```
 
-A depth or early-exit set's row adds ``exits``, ``exit_histogram``, ``exit_latency_ms`` and
-``depth`` + ``decoder`` or ``threshold`` (``lab.runtime.exits.ENTRY_FIELDS``; written only
-when present, checked against the set file's exits); an early-exit bundle's thresholds must
-not rise as ``freq_khz`` drops.
+A depth set's row adds ``depth`` and ``decoder``, an early-exit set's ``exits``,
+``exit_histogram``, ``exit_latency_ms`` and ``threshold`` (``lab.runtime.exits.ENTRY_FIELDS``;
+written only when present, checked against the set file's exits); an early-exit bundle's
+thresholds must not rise as ``freq_khz`` drops.
 
 Field meanings in ``sets``: ``density`` is the set's kept fraction over the layers it covers
 (``PatternSet.density``), ``sparsity = 1 - density``, ``nnz`` the kept weights over those
@@ -446,11 +446,17 @@ def _scheme(doc: dict[str, Any], where: str) -> str:
 SET_SCHEMES: tuple[str, ...] = ("rt3", "width", "depth", "early-exit")
 
 
-def runs_as_sets(bundle: Bundle, command: str) -> Bundle:
+# Of those, the schemes whose sets carry exits (lab.runtime.exits): a command that masks or
+# times sets as RT3's, without their exits, passes exits=False and refuses them.
+EXIT_SCHEMES: tuple[str, ...] = ("depth", "early-exit")
+
+
+def runs_as_sets(bundle: Bundle, command: str, exits: bool = True) -> Bundle:
     """``bundle`` if its scheme's variants are pattern sets (:data:`SET_SCHEMES`), which
-    ``command`` runs; else ``SchemeError`` saying that ``command`` does not run that scheme
-    yet (one line, exit 2)."""
-    if bundle.scheme not in SET_SCHEMES:
+    ``command`` runs (``exits``: their exits too, :data:`EXIT_SCHEMES`); else
+    ``SchemeError`` saying that ``command`` does not run that scheme yet (one line, exit
+    2)."""
+    if bundle.scheme not in SET_SCHEMES or (not exits and bundle.scheme in EXIT_SCHEMES):
         where = str((bundle.path or Path("bundle")) / M.MANIFEST)
         raise SchemeError(
             f"{where}: bundle of scheme {bundle.scheme!r}: {command} does not run it yet"

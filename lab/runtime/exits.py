@@ -33,7 +33,8 @@ from typing import Any
 
 MAX_EXITS = 64  # the engine's bound (engine.c MAX_EXITS)
 PLAN_KEYS = ("exits", "heads", "threshold")
-# A depth or early-exit set's fields on its row of bundle.json (absent for RT3's sets):
+# A depth set's (depth, decoder) or an early-exit set's (the others) fields on its row of
+# bundle.json (absent for RT3's sets; the simulator refuses exit fields on other schemes):
 ENTRY_FIELDS = {
     "exits": "the layer count after which each exit sits, increasing (the last: the set's depth)",
     "threshold": "the confidence an input needs to stop before the last exit (early exit)",

@@ -10,8 +10,9 @@ the bundle with no masks and its exits (``lab.runtime.exits``): the sets of one
 The bundle (``bundle.json``'s ``scheme`` is ``depth`` or ``early-exit``): the backbone is the
 trained model with its exit heads; ``dense.safetensors`` the dense model's weights with the
 heads as they started (copies of its decoder). Each set's row gives, besides RT3's fields,
-``exits``, ``exit_histogram`` (test split), ``exit_latency_ms`` (host, per exit), and for
-depth ``depth`` and ``decoder``, for early exit ``threshold``. ``nonzero_mults`` and
+for depth ``depth`` and ``decoder``; for early exit ``exits``, ``exit_histogram`` (test
+split), ``exit_latency_ms`` (host, per exit) and ``threshold`` (what the simulator reads of
+an early-exit set; it refuses them on a set of another scheme). ``nonzero_mults`` and
 ``nonzero_adds`` are RT3's op count of what the variant runs (:func:`exit_ops`; early exit:
 expected over its test histogram), the dense reference's by the same rule.
 ``provenance.exits`` records the training, the per-variant latencies, the deadline rule and
@@ -247,15 +248,15 @@ def _add_variant(
         hist = [1.0]
         scores = test.at(None, force=index[0])
     ops = round(sum(h * exit_ops(config, c.task.seq_len, plan, i) for i, h in enumerate(hist)))
-    fields: dict[str, Any] = {
-        "exits": list(plan.exits),
-        "exit_histogram": hist,
-        "exit_latency_ms": times.host_ms[ch.variant],
-    }
-    if plan.early:
-        fields["threshold"] = ch.threshold
-    else:
-        fields.update(depth=plan.exits[0], decoder=plan.heads[0])
+    if plan.early:  # what the simulator reads of an early-exit set
+        fields: dict[str, Any] = {
+            "exits": list(plan.exits),
+            "exit_histogram": hist,
+            "exit_latency_ms": times.host_ms[ch.variant],
+            "threshold": ch.threshold,
+        }
+    else:  # a depth variant: one exit, its latency in provenance.exits.variant_latency_ms
+        fields = {"depth": plan.exits[0], "decoder": plan.heads[0]}
     meta = {**plan.to_meta(), "level": ch.record()}
     bundle.add_set(
         PatternSet(name, {}, meta),
