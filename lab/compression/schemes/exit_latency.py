@@ -11,9 +11,12 @@ milliseconds are projected to a level by ``latency = a + b/f`` with ``a = 0`` (o
 frequency measured), as the latency table projects (:mod:`lab.compression.latency.table`).
 
 **Deadlines** (:func:`exit_deadlines`): ``--deadlines auto`` or ``dense-top`` scale the
-profile's constraints so that the full-depth model (the dense model) meets the highest
-level's exactly; ``profile`` and explicit milliseconds as for RT3; ``scaled`` anchors on
-BP, which these schemes do not have, and is refused.
+profile's constraints so that the dense model (every layer and the decoder, no exit head:
+timed in the same rounds, as ``dense``) meets the highest level's exactly, as RT3's
+bundles anchor (so the schemes' deadlines are comparable); an early exit's last exit costs
+more than that (it scored the earlier exits on the way). ``profile`` and explicit
+milliseconds as for RT3; ``scaled`` anchors on BP, which these schemes do not have, and is
+refused.
 
 **Depth** (:func:`choose_depths`): per level the deepest variant whose projected latency
 meets the deadline; where none does, the shallowest, recorded as missing it.
@@ -46,6 +49,7 @@ if TYPE_CHECKING:
     from lab.runtime.exits import ExitPlan
 
 MISS_BOUND = 0.05  # the share of inputs an early-exit level may finish after its deadline
+DENSE = "dense"  # ExitTimes' key of the model run without a set (every layer, the decoder)
 
 
 def parse_thresholds(spec: str | None, scheme: str, n_levels: int) -> tuple[float, ...] | None:
@@ -117,18 +121,19 @@ def measure_exits(model: nn.Module, variants: dict[str, ExitPlan], setup: Timing
         rm = ReconfigurableModel(base, sets, engine_threads=setup.threads)
         run = rm.serving_call(*inputs["args"])
 
-        def setup_for(name: str, i: int) -> Any:
+        def setup_for(name: str | None, i: int | None) -> Any:
             def select() -> None:
                 rm.switch(name)
                 rm.force_exit(i)
 
             return select
 
-        fns = {
-            f"{name}|{i}": (setup_for(name, i), run)
+        fns = {DENSE: (setup_for(None, None), run)}  # the model without a set: dense
+        fns.update(
+            (f"{name}|{i}", (setup_for(name, i), run))
             for name, plan in variants.items()
             for i in range(len(plan.exits))
-        }
+        )
         raw: dict[str, list[float]] = {}
         timed_rounds(fns, setup.rounds, setup.per_round, warmup=2, raw=raw)
         rm.force_exit(None)
@@ -137,12 +142,13 @@ def measure_exits(model: nn.Module, variants: dict[str, ExitPlan], setup: Timing
         name: [timed[f"{name}|{i}"] for i in range(len(plan.exits))]
         for name, plan in variants.items()
     }
+    host[DENSE] = [timed[DENSE]]
     freq = host_freq_khz() or 0
     return ExitTimes(host, freq if freq > 0 else 1_000_000, rm.executor)
 
 
 def exit_deadlines(c: Compressor, full_ms_top: float) -> Deadlines:
-    """Set ``c.levels_spec``'s deadlines (see the module); ``full_ms_top``: the full-depth
+    """Set ``c.levels_spec``'s deadlines (see the module); ``full_ms_top``: the dense
     model's latency at the highest level."""
     from dataclasses import replace
 

@@ -117,7 +117,7 @@ def scheme_build(design_of: Any, choose: Any) -> Any:
 def _build(c: Compressor, design_of: Any, choose: Any, t0: float) -> Path:
     from lab.compression.dense import dense_model
     from lab.compression.latency.timing import TimingSetup
-    from lab.compression.schemes.exit_latency import exit_deadlines, measure_exits
+    from lab.compression.schemes.exit_latency import DENSE, exit_deadlines, measure_exits
     from lab.compression.schemes.exit_training import exit_model, score_exits, train_exits
 
     b, task = c.budget, c.task
@@ -137,9 +137,7 @@ def _build(c: Compressor, design_of: Any, choose: Any, t0: float) -> Path:
     setup = TimingSetup(32, 32, c.opts.threads, b.seq_len)
     times = measure_exits(model, design.variants, setup)
     c.reporter.advance()
-    full = max(design.variants, key=lambda n: design.variants[n].exits[-1])
-    top = c.levels_spec[0].freq_khz
-    deadlines = exit_deadlines(c, times.at(full, top)[-1])
+    deadlines = exit_deadlines(c, times.at(DENSE, c.levels_spec[0].freq_khz)[0])
     choices = choose(c, times, design, valid)
     return _write(
         c, model, start, dense, design, training, valid, test, times, deadlines, choices, t0

@@ -61,7 +61,7 @@ def test_a_depth_bundle_has_one_variant_per_level_deepest_first(built):
     exits = doc["provenance"]["exits"]
     assert exits["design"]["decoders"] == "per-depth" and "why" in exits["design"]
     assert exits["runtime"] == "engine"
-    assert set(exits["variant_latency_ms"]) == {"depth-0", "depth-1", "depth-2"}
+    assert set(exits["variant_latency_ms"]) == {"dense", "depth-0", "depth-1", "depth-2"}
     assert all(ms[0] > 0 for ms in exits["variant_latency_ms"].values())
     assert doc["model"]["config"]["exit_heads"] == [0, 1]
 
