@@ -186,11 +186,11 @@ def load_source(
         model = syn.synthetic_model(kind, seed=seed)
         sets = syn.nested_block_column_sets(syn.prunable(model, kind), wanted, seed=seed)
         return model, sets, {}, {"synthetic": kind, "weights": "random", "seed": seed}
-    from lab.runtime.bundle import Bundle
+    from lab.runtime.bundle import Bundle, runs_as_sets
     from lab.runtime.reconfigurable import module_from_bundle
 
-    b = Bundle.load(options.bundle)
-    source = {"bundle": str(options.bundle), "model": b.model["kind"]}
+    b = runs_as_sets(Bundle.load(options.bundle), "rt3lab bench runtime", exits=False)
+    source = {"bundle": str(options.bundle), "model": b.model["kind"], "scheme": b.scheme}
     return module_from_bundle(b), list(b.sets.values()), dict(b.entries), source
 
 

@@ -138,6 +138,26 @@ LatencyTableFile = Annotated[
         "the same table and seed give the same bundle.",
     ),
 ]
+SchemeName = Annotated[
+    str,
+    typer.Option(
+        "--scheme",
+        metavar="rt3|width|depth|early-exit",
+        help="What the run-time-switchable variants are: rt3 (BP + pattern sets, searched), "
+        "width (DynaBERT: nested heads and FFN neurons), depth or early-exit; one variant per "
+        "DVFS level, chosen for its deadline on the measured latency table.",
+    ),
+]
+Thresholds = Annotated[
+    str | None,
+    typer.Option(
+        "--thresholds",
+        metavar="T,T,T",
+        help="--scheme early-exit: the confidence threshold of each governor level, highest "
+        "frequency first, in [0, 1] and never rising as the frequency drops (default: chosen "
+        "per level for its deadline).",
+    ),
+]
 CompressJson = Annotated[bool, typer.Option("--json", help="Print only the evaluation as JSON.")]
 CompressDevice = Annotated[
     str,
@@ -172,8 +192,11 @@ def compress(
     as_json: CompressJson = False,
     device: CompressDevice = "auto",
     latency_table: LatencyTableFile = None,
+    scheme: SchemeName = "rt3",
+    thresholds: Thresholds = None,
 ) -> None:
-    """Compress a Transformer: BP, then RL-searched pattern sets, one per DVFS level."""
+    """Compress a Transformer into one bundle of run-time-switchable variants, one per DVFS
+    level: RT3's BP and RL-searched pattern sets (default), or another --scheme."""
     from lab.compression.evaluation import evaluate_bundle
     from lab.compression.options import CompressRequest
     from lab.compression.pipeline import compress_request
@@ -181,11 +204,11 @@ def compress(
     request = CompressRequest(
         out, model, data, profile, episodes, quick, seed, bp_config, block, family,
         candidates, exclusive, estimator, deadlines, reward_norm, size, no_cache, threads,
-        device, latency_table,
+        device, latency_table, scheme, thresholds,
     )  # fmt: skip
     with progress_bars(not as_json) as progress:
         compress_request(request, RichReporter(progress))
-    _show(evaluate_bundle(out, device=device), as_json)
+    _show(evaluate_bundle(out, device=device, scheme=scheme), as_json)
 
 
 @app.command()
@@ -215,13 +238,26 @@ def evaluate(
             "and go on (default: refuse, exit 2).",
         ),
     ] = False,
+    scheme: Annotated[
+        str | None,
+        typer.Option(
+            "--scheme",
+            metavar="rt3|width|depth|early-exit",
+            help="Refuse the bundle unless it is of this scheme (default: any).",
+        ),
+    ] = None,
 ) -> None:
     """Re-score every pattern set on the test split: sparsity, accuracy, perplexity, delta
     to dense; then the baselines, re-scored where the bundle keeps them."""
     from lab.compression.evaluation import evaluate_bundle
 
     ev = evaluate_bundle(
-        bundle, data=data, threads=threads, device=device, allow_mismatch=allow_mismatch
+        bundle,
+        data=data,
+        threads=threads,
+        device=device,
+        allow_mismatch=allow_mismatch,
+        scheme=scheme,
     )
     _show(ev, as_json, per_sequence)
 

@@ -91,6 +91,8 @@ class Evaluation:
     """Predictions scored in each sequence (an LM's window; the last may be shorter)."""
 
     notes: list[str] = field(default_factory=list)
+    scheme: str = "rt3"
+    """The bundle's reconfiguration scheme (``contracts.schemes.SCHEMES``)."""
 
     def to_dict(self, per_sequence: bool = False) -> dict[str, Any]:
         """JSON form (``--json``): strict JSON, a figure that is not a finite number is null,
@@ -100,6 +102,7 @@ class Evaluation:
         notes = list(self.notes)
         doc = {
             "bundle": self.bundle,
+            "scheme": self.scheme,
             "scored_on": self.scored_on,
             "mismatches": self.mismatches,
             "dense": {"accuracy": self.dense_accuracy, "perplexity": self.dense_perplexity},
@@ -211,6 +214,11 @@ def rescore(bundle: Any, data: str | None = None, threads: int | None = None) ->
     each = {"dense": task.score_sequences(model, "test", limit, threads)}
     model.load_state_dict(bundle.backbone)
     for name, ps in bundle.sets.items():
+        if "exits" in ps.meta:  # a depth or early-exit variant: its exits, as compress scored
+            from lab.compression.schemes.exit_training import plan_scores
+
+            each[name] = plan_scores(model, ps.meta, task.data.test, budget.seq_len, limit)
+            continue
         with applied_masks(model, ps.masks()):
             each[name] = task.score_sequences(model, "test", limit, threads)
     sets = {n: (s.accuracy, s.perplexity) for n, s in each.items()}
@@ -307,20 +315,24 @@ def evaluate_bundle(
     threads: int | None = None,
     device: str | None = None,
     allow_mismatch: bool = False,
+    scheme: str | None = None,
 ) -> Evaluation:
     """Load and validate the bundle at ``path`` (``BundleError`` if corrupt), re-score its
     sets and kept baselines on the data (``EvaluationError`` when it cannot) and tabulate
     them; ``device`` (cpu, cuda[:N], auto) is where the scoring runs (None: the current
     compute device). A recorded figure the re-score does not reproduce is an
-    ``EvaluationMismatch`` naming the field, unless ``allow_mismatch`` (then listed)."""
+    ``EvaluationMismatch`` naming the field, unless ``allow_mismatch`` (then listed).
+    ``scheme``: the bundle must be of that scheme (``SchemeError``, exit 2); every scheme
+    whose variants are pattern sets (``lab.runtime.bundle.SET_SCHEMES``) is scored the same
+    way."""
     from lab.host.compute import compute_device
     from lab.host.threads import check_threads
-    from lab.runtime.bundle import Bundle
+    from lab.runtime.bundle import Bundle, runs_as_sets
 
     if threads is not None:
         check_threads(threads)  # before any work: a pool of 100000 threads crashes torch
     with compute_device(device) if device is not None else contextlib.nullcontext():
-        b = Bundle.load(path)
+        b = runs_as_sets(Bundle.load(path, scheme=scheme), "rt3lab evaluate")
         scores = rescore(b, data, threads)
         mismatches = _mismatches(b, scores)
         if mismatches and not allow_mismatch:
@@ -353,6 +365,7 @@ def evaluate_bundle(
         mismatches,
         *_per_sequence(scores),
         notes,
+        b.scheme,
     )
 
 

@@ -67,13 +67,16 @@ class CompressOptions:
     use_cache: bool = True
     threads: int | None = None  # torch threads (default: every core)
     latency_table: Path | None = None  # choose on this recorded table instead of measuring
+    scheme: str = "rt3"  # the reconfiguration scheme (contracts.schemes.SCHEMES)
+    # early exit: one threshold per governor level, highest first (None: chosen per level)
+    thresholds: tuple[float, ...] | None = None
 
 
 # The fields of CompressRequest that CompressOptions takes unchanged, under the same name
 # (the others are resolved: profile, budget, block, no_cache).
 PASSED = (
     "out", "seed", "episodes", "bp_config", "family", "candidates", "exclusive", "estimator",
-    "deadlines", "reward_norm", "threads", "latency_table",
+    "deadlines", "reward_norm", "threads", "latency_table", "scheme",
 )  # fmt: skip
 
 
@@ -83,7 +86,7 @@ class CompressRequest:
     name, with its defaults (``quick``: the demo budget; ``size``: the model size, default
     the budget's; ``block``: rows = columns; ``device``: cpu, cuda[:N] or auto;
     ``latency_table``: a recorded table, or a bundle holding one, to choose on instead of
-    measuring)."""
+    measuring; ``scheme``: what the variants are, ``contracts.schemes.SCHEMES``)."""
 
     out: Path
     model: str = "rt3-transformer"
@@ -105,12 +108,15 @@ class CompressRequest:
     threads: int | None = None
     device: str = "auto"
     latency_table: Path | None = None
+    scheme: str = "rt3"
+    thresholds: str | None = None  # --thresholds T,T,T (early exit)
 
     def resolve(self) -> tuple[Task, DeviceProfile, CompressOptions, torch.device]:
         """The task (data loaded), profile, options and compute device; the cheap inputs
         are checked first, before any data is read (``ValueError`` naming the option)."""
         from dataclasses import replace
 
+        from contracts.schemes import check_scheme
         from device_profiles import load_profile
         from lab.compression import budget as budgets
         from lab.compression.block_pruning import load_bp_config
@@ -121,6 +127,7 @@ class CompressRequest:
         from lab.compression.tasks import MODEL_SPECS, load_task
         from lab.host.compute import resolve_device
 
+        check_scheme(self.scheme)
         if self.model != "rt3-transformer" and not self.model.startswith("hf:"):
             raise CompressionError(f"--model {self.model}: expected one of {list(MODEL_SPECS)}")
         if self.threads is not None:
@@ -138,8 +145,13 @@ class CompressRequest:
         load_bp_config(self.bp_config, block_rows=self.block, block_cols=self.block)
         if self.latency_table is not None:
             table_file(self.latency_table)
+            _table_scheme(self.latency_table, self.scheme)
+        from lab.compression.schemes.exit_latency import parse_thresholds
+
+        thresholds = parse_thresholds(self.thresholds, self.scheme, len(governor_levels(prof)))
         same = {name: getattr(self, name) for name in PASSED}
         opts = CompressOptions(
+            thresholds=thresholds,
             profile=prof.name,
             budget=budget,
             block_rows=self.block,
@@ -148,3 +160,20 @@ class CompressRequest:
             **same,
         )
         return load_task(self.model, self.data, budget), prof, opts, dev
+
+
+def _table_scheme(given: Path, scheme: str) -> None:
+    """``--latency-table BUNDLE``: the bundle must be of ``scheme`` (one line, exit 2)."""
+    import json
+
+    from contracts.schemes import expect_scheme
+
+    index = given / "bundle.json"
+    if not index.is_file():
+        return  # a table file: it records no scheme
+    try:
+        doc = json.loads(index.read_text())
+    except (OSError, ValueError):
+        return  # not a bundle's index: table_file already chose the table beside it
+    if isinstance(doc, dict):
+        expect_scheme(doc, scheme, f"--latency-table {index}")

@@ -63,13 +63,16 @@ def load_lm_data(spec: str, budget: Budget) -> LMData:
 
 def compress_request(request: CompressRequest, reporter: Reporter | None = None) -> Path:
     """``rt3lab compress`` without the table: check and load what ``request`` names
-    (:meth:`CompressRequest.resolve`), then :func:`compress` on its compute device;
-    returns the bundle's path."""
+    (:meth:`CompressRequest.resolve`), then its scheme's builder (:func:`compress` for
+    ``rt3``, :mod:`lab.compression.schemes`) on its compute device; returns the bundle's
+    path."""
+    from lab.compression.schemes import scheme_builder
     from lab.host.compute import compute_device
 
+    build = scheme_builder(request.scheme)  # a scheme not built yet: refused before any data
     task, profile, opts, device = request.resolve()
     with compute_device(device):
-        return compress(task, profile, opts, reporter)
+        return build(task, profile, opts, reporter)
 
 
 def compress(
@@ -96,7 +99,11 @@ def compress(
             "v": 1,
             **task.fingerprint(),
             "profile": profile.model_dump(mode="json"),
-            "options": {k: str(v) for k, v in vars(opts).items() if k not in ("out", "episodes")},
+            "options": {
+                k: str(v)
+                for k, v in vars(opts).items()
+                if k not in ("out", "episodes", "scheme", "thresholds")
+            },
             "episodes": episodes,
             "bp": c.bp_config.to_dict(),
         }
