@@ -144,12 +144,12 @@ def _bundle(root: Path, scheme="early-exit", **fields) -> Path:
         "sets": [ee],
         "reference": {"dense": {"accuracy": 0.31, "nonzero_mults": 5.2e7, "nonzero_adds": 5.2e7}},
     }
-    sums = {}  # the simulator reads no weights, but checks them against their checksums
-    for rel in ("backbone.safetensors", "dense.safetensors", "sets/ee.safetensors"):
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+    # the simulator reads no weights, but checks each file against its checksum
+    weights = ("backbone.safetensors", "dense.safetensors", "sets/ee.safetensors")
+    (root / "sets").mkdir(parents=True, exist_ok=True)
+    for rel in weights:
         (root / rel).write_bytes(rel.encode())
-        sums[rel] = hashlib.sha256(rel.encode()).hexdigest()
-    data["checksums"] = sums
+    data["checksums"] = {rel: hashlib.sha256(rel.encode()).hexdigest() for rel in weights}
     (root / "bundle.json").write_text(json.dumps(data), encoding="utf-8")
     return root
 
@@ -302,15 +302,9 @@ def test_fast_and_exact_agree_on_an_early_exit_variant(
     profile = load_profile(name)
     cap, lat_s = _capacity(profile, ops_factor, inferences)
     workload = "continuous" if load is None else f"periodic:{load / lat_s:.6g}"
-    kw = dict(
-        policy="dvfs-only:ee",
-        variants=[_exit_variant(profile, *spread, ops_factor)],
-        workload=workload,
-        capacity_mah=cap,
-        queue=queue,
-        governor_step=rule,
-        seed=seed,
-    )
+    variants = [_exit_variant(profile, *spread, ops_factor)]
+    kw = dict(policy="dvfs-only:ee", variants=variants, workload=workload, capacity_mah=cap)
+    kw.update(queue=queue, governor_step=rule, seed=seed)
     fast = simulate(profile, mode="fast", **kw)
     exact = simulate(profile, mode="exact", **kw)
     assert fast.battery_life_s == pytest.approx(exact.battery_life_s, rel=1e-3)
