@@ -122,6 +122,22 @@ def test_a_distribution_is_covered_by_its_rows_provenance_and_round_trips():
     assert bp.latency_source == "modelled"  # the rows' provenance (RT3's op-count model)
 
 
+def test_a_profile_variant_may_carry_its_exits_under_its_provenance():
+    d = RT3.model_dump(mode="json", exclude_none=True)
+    exits = {"exits": [1, 2], "histogram": [0.4, 0.6], "latency_ms": [50.0, 80.0]}
+    d["variants"].append({"name": "ee", "early_exit": exits})  # exits alone are numbers
+    with pytest.raises(ProfileError, match=r"variants\[2\]: a variant with .* exits needs prov"):
+        profile_from_dict(d, "board.yaml")
+    d["variants"][-1].update(nonzero_mults=9e6, nonzero_adds=9e6, provenance="rt3-opcount")
+    p = profile_from_dict(d)
+    assert unprovenanced_numbers(p) == [] and parse_profile(dump_profile(p)) == p
+    spec = build_device(p, p.levels_khz).variant("ee")
+    assert sorted(spec.exits) == p.levels_khz and spec.latency_source == "modelled"
+    d["variants"][-1]["early_exit"]["histogram"] = [0.4, 0.5]
+    with pytest.raises(ProfileError, match=r"early_exit: histogram sums to 0.9; expected 1"):
+        profile_from_dict(d, "board.yaml")
+
+
 # ---- the bundle's exits -------------------------------------------------------------------
 
 
