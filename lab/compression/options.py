@@ -9,7 +9,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from lab.compression.budget import Budget
+from lab.compression.distill import Distillation, check_ablation
 from lab.compression.pattern_pruning import RT3_LEVELS
+
+DISTILL = Distillation()  # compress's default: the dense model teaches (frozen, shared)
 
 if TYPE_CHECKING:
     import torch
@@ -67,13 +70,17 @@ class CompressOptions:
     use_cache: bool = True
     threads: int | None = None  # torch threads (default: every core)
     latency_table: Path | None = None  # choose on this recorded table instead of measuring
+    # the dense model teaches BP, the supernet and the final fine-tuning (None: --no-distill)
+    distill: Distillation | None = DISTILL
+    # also fine-tune the chosen sets without distillation, kept for evaluate
+    distill_ablation: bool = False
 
 
 # The fields of CompressRequest that CompressOptions takes unchanged, under the same name
 # (the others are resolved: profile, budget, block, no_cache).
 PASSED = (
     "out", "seed", "episodes", "bp_config", "family", "candidates", "exclusive", "estimator",
-    "deadlines", "reward_norm", "threads", "latency_table",
+    "deadlines", "reward_norm", "threads", "latency_table", "distill_ablation",
 )  # fmt: skip
 
 
@@ -105,6 +112,17 @@ class CompressRequest:
     threads: int | None = None
     device: str = "auto"
     latency_table: Path | None = None
+    distill: bool = True
+    distill_temperature: float = Distillation.temperature
+    distill_alpha: float = Distillation.alpha
+    distill_hidden_weight: float = Distillation.hidden_weight
+    distill_ablation: bool = False
+
+    def distillation(self) -> Distillation | None:
+        """The distillation settings asked for (checked: ``DistillationError`` names the
+        option), None with ``--no-distill``."""
+        d = Distillation(self.distill_temperature, self.distill_alpha, self.distill_hidden_weight)
+        return d if self.distill else None
 
     def resolve(self) -> tuple[Task, DeviceProfile, CompressOptions, torch.device]:
         """The task (data loaded), profile, options and compute device; the cheap inputs
@@ -138,6 +156,8 @@ class CompressRequest:
         load_bp_config(self.bp_config, block_rows=self.block, block_cols=self.block)
         if self.latency_table is not None:
             table_file(self.latency_table)
+        distill = self.distillation()
+        check_ablation(distill, self.distill_ablation)
         same = {name: getattr(self, name) for name in PASSED}
         opts = CompressOptions(
             profile=prof.name,
@@ -145,6 +165,7 @@ class CompressRequest:
             block_rows=self.block,
             block_cols=self.block,
             use_cache=not self.no_cache,
+            distill=distill,
             **same,
         )
         return load_task(self.model, self.data, budget), prof, opts, dev

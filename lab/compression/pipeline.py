@@ -161,6 +161,7 @@ def prepare_search(
     """Dense, BP (and rBP), candidates, the latency table, calibration, the level
     combinations worth sampling and the supernet; the model ends on the supernet's weights."""
     model, dense = dense_model(c)
+    c.set_teacher(model)  # the dense model teaches every later stage (unless --no-distill)
     bp = run_bp(c, model, dense.state, dense.weights, with_rbp)
     rep.stage("pattern candidates", 1)
     cands = c.patterns.candidates(bp.weights)
