@@ -1,7 +1,9 @@
 """``rt3lab bench distill``: what distillation buys each pattern set, on one seed.
 
-Two ``compress`` runs of one budget and seed, on the same dense model (cached) and the same
-latency table (the second run chooses on the first one's, ``--latency-table``):
+Two ``compress`` runs of one budget and seed, on the same dense model (cached), with RT3's
+op-count latency by default (``--estimator op-count``: no timing noise, so the two runs
+differ by distillation alone; a measured table could not be shared, its buckets being the
+densities of each run's own BP model):
 
 - **distilled**, with ``--distill-ablation``: the dense model teaches BP, the supernet and
   the final joint fine-tuning (:mod:`lab.compression.distill`); the chosen sets are then
@@ -41,13 +43,13 @@ def run_distill_bench(
     seed: int = 0,
     threads: int | None = 1,
     data: str = "builtin",
-    estimator: str = "measured",
+    estimator: str = "op-count",
     out: Path | None = None,
     progress: Callable[[str], None] = lambda _m: None,
 ) -> dict[str, Any]:
     """Compress with and without distillation (same budget, seed, dense model and latency
-    table; bundles under ``out``, else a temporary folder), evaluate both; the bench's JSON
-    document."""
+    estimator; bundles under ``out``, else a temporary folder), evaluate both; the bench's
+    JSON document."""
     import tempfile
 
     from lab.compression.budget import BUDGETS
@@ -60,10 +62,9 @@ def run_distill_bench(
         root = Path(out) if out is not None else Path(tmp)
         progress("compress: distilled, with the no-distillation ablation of its sets")
         run = {"budget_name": budget_name, "seed": seed, "threads": threads, "data": data}
-        taught = _compress(root / "distill", estimator, None, True, **run)
+        taught = _compress(root / "distill", estimator, True, **run)
         progress("compress --no-distill")
-        table = taught if estimator == "measured" else None
-        plain = _compress(root / "no-distill", estimator, table, False, **run)
+        plain = _compress(root / "no-distill", estimator, False, **run)
         progress("evaluate both")
         a, b = evaluate_bundle(taught, threads=threads), evaluate_bundle(plain, threads=threads)
         distill = _provenance(taught)["distill"]
@@ -85,7 +86,6 @@ def run_distill_bench(
 def _compress(
     out: Path,
     estimator: str,
-    latency_table: Path | None,
     distilled: bool,
     budget_name: str,
     seed: int,
@@ -93,7 +93,7 @@ def _compress(
     data: str,
 ) -> Path:
     """One ``compress`` run into ``out``: ``distilled`` with the ablation, else
-    ``--no-distill``; choosing on ``latency_table`` (a bundle holding one) when given."""
+    ``--no-distill``."""
     from device_profiles import load_profile
     from lab.compression.budget import BUDGETS
     from lab.compression.options import CompressOptions
@@ -103,10 +103,6 @@ def _compress(
     budget = BUDGETS[budget_name]
     prof = load_profile("rt3-paper")
     kw: dict[str, Any] = {"distill_ablation": True} if distilled else {"distill": None}
-    if latency_table is not None:
-        from lab.compression.latency.table import table_file
-
-        kw["latency_table"] = table_file(latency_table)
     opts = CompressOptions(
         prof.name, out, budget, seed=seed, threads=threads, estimator=estimator, **kw
     )
@@ -211,8 +207,13 @@ def distill_command(
     threads: Annotated[int, typer.Option("--threads", help="Torch threads.")] = 1,
     data: Annotated[str, typer.Option("--data", help="builtin or wikitext2:DIR.")] = "builtin",
     estimator: Annotated[
-        str, typer.Option("--estimator", help="measured (default) or op-count.")
-    ] = "measured",
+        str,
+        typer.Option(
+            "--estimator",
+            help="op-count (default: RT3's model, no timing noise) or measured (each run "
+            "measures its own table).",
+        ),
+    ] = "op-count",
     out: Annotated[
         Path | None, typer.Option("--out", help="Keep both bundles under this folder.")
     ] = None,
