@@ -16,6 +16,9 @@ the shared backbone) vs rBP, and each RL set (re-scored) vs BP+rPP. rBP and BP+r
 re-scored from the masks and weights the bundle keeps (:mod:`lab.compression.
 kept_baselines`); a bundle written before they were kept shows the figures ``compress``
 recorded, marked so, and leaves those comparisons out of the checks (``notes`` says so).
+A bundle made with ``compress --distill-ablation`` keeps each set fine-tuned without
+distillation too: re-scored, it is the row's ``accuracy_no_distill`` and a "distilled"
+comparison (not a check).
 """
 
 from __future__ import annotations

@@ -19,6 +19,9 @@ Stages, all on one budget (:mod:`lab.compression.budget`), one module each:
    the same fine-tuning (:mod:`.finetune`);
 7. everything is scored on test tokens and written as a bundle (:mod:`.output`).
 
+From stage 2 on, the dense model teaches every student trained (:mod:`.distill`), unless
+``--no-distill``.
+
 A run is keyed by its data, profile, options and BP config: the same command on a
 finished bundle leaves it as it is, and an interrupted search resumes from its last
 episode (``OUT/search``).
