@@ -53,7 +53,7 @@ def variant_rows(
     simulated = {v.name: v for v in profile.variants}
     for row in rows:
         v = simulated.get(row["name"])
-        row["latency_ms"] = {} if v is None else {p.freq_khz: p.latency_ms for p in v.latency}
+        row["latency_ms"] = {} if v is None else {str(p.freq_khz): p.latency_ms for p in v.latency}
     return rows
 
 
@@ -94,7 +94,7 @@ def scheme_entry(
         "profile": str(run.profile),
         "reused": list(run.reused),
         "workload": data["workload"],
-        "deadlines_ms": {k: profile.deadline_ms(k) for k in sorted(profile.levels_khz)},
+        "deadlines_ms": {str(k): profile.deadline_ms(k) for k in sorted(profile.levels_khz)},
         "dense_accuracy": dense,
         "variants": variant_rows(run.bundle, run.evaluation, profile),
         "policies": figures,

@@ -218,6 +218,27 @@ def _scheme_sentence(scheme: str, b: dict[str, Any] | None, bound: float) -> str
     return f"{scheme}: {b['policy']} lasts {_hours(b)}{at}, its longest within {bound:g} point(s)."
 
 
+def deadline_sentence(entries: dict[str, dict[str, Any]]) -> str:
+    """What the schemes' deadlines were: each profile's own timing of the same dense model
+    sets them (``dense-top``), so they differ by that timing's noise alone.
+
+    >>> print(deadline_sentence({"rt3": {"deadlines_ms": {"8": 90.0, "14": 100.0}},
+    ...                          "width": {"deadlines_ms": {"8": 93.0, "14": 103.0}}}))
+    Top-level deadlines (the dense model at full clock, in each scheme's profile): 100 to 103 ms.
+    """
+    tops = [
+        max(e["deadlines_ms"].items(), key=lambda kv: int(kv[0]))[1]
+        for e in entries.values()
+        if e.get("deadlines_ms")
+    ]
+    if not tops:
+        return "No scheme's profile has deadlines."
+    return (
+        "Top-level deadlines (the dense model at full clock, in each scheme's profile): "
+        f"{min(tops):.4g} to {max(tops):.4g} ms."
+    )
+
+
 def finite(value: Any) -> Any:
     """``value`` with every NaN or infinity replaced by None (strict JSON).
 
@@ -253,6 +274,7 @@ def scheme_study(o: SchemeStudyOptions, say: Callable[[str], None] | None = None
     summary = compare_schemes(
         {s: e["best_within_accuracy"] for s, e in entries.items()}, o.max_accuracy_loss
     )
+    summary["sentences"].append(deadline_sentence(entries))
     doc = finite(
         {
             "study": "schemes",
