@@ -6,10 +6,17 @@ the scheme a point with its 95 % intervals as error bars (hours across, accuracy
 scheme's Pareto front (more hours and more accuracy win) joined by a line, and the dense
 model's accuracy less the study's bound as a dotted line: the points above it are the
 equal-accuracy comparison's candidates. Reads the JSON only (no lab, no simulator).
+
+The README's block (``lab/study/README.md``, between ``BEGIN`` and ``END``) is
+`readme_block` of the recorded ``docs/schemes-quick.json``;
+``python -m reports.schemes_map docs/schemes-quick.json lab/study/README.md`` rewrites it.
 """
 
 from __future__ import annotations
 
+import json
+import sys
+from pathlib import Path
 from typing import Any
 
 from reports.axes import pyplot
@@ -114,3 +121,53 @@ def readme_block(doc: dict[str, Any], figure: str = "docs/schemes/schemes-fronti
         f"{best_table(doc)}\n\n{sentences}\n\n"
         f"![battery life against accuracy, one curve per scheme]({figure})\n"
     )
+
+
+BEGIN = "<!-- schemes-quick:begin -->"
+END = "<!-- schemes-quick:end -->"
+RECORDED_JSON = "docs/schemes-quick.json"
+FIGURE_FROM_README = "../../docs/schemes/schemes-frontier.png"  # lab/study/README.md's view
+
+
+def block_of(text: str, where: str = "README.md") -> str:
+    """The text between ``BEGIN`` and ``END`` in ``text`` (``ValueError`` naming ``where``
+    when the markers are missing).
+
+    >>> block_of(f"a\\n{BEGIN}\\nx\\n{END}\\nb")
+    'x'
+    """
+    if BEGIN not in text or END not in text:
+        raise ValueError(f"{where}: no {BEGIN} ... {END} block")
+    return text.split(BEGIN, 1)[1].split(END, 1)[0].strip("\n")
+
+
+def update_readme(study_json: Path, readme: Path, figure: str = FIGURE_FROM_README) -> bool:
+    """Rewrite ``readme``'s block from the recorded study at ``study_json``; False when it
+    already matched."""
+    doc = json.loads(study_json.read_text(encoding="utf-8"))
+    text = readme.read_text(encoding="utf-8")
+    new = readme_block(doc, figure).strip("\n")
+    if block_of(text, str(readme)) == new:
+        return False
+    head, rest = text.split(BEGIN, 1)
+    readme.write_text(f"{head}{BEGIN}\n{new}\n{END}{rest.split(END, 1)[1]}", encoding="utf-8")
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m reports.schemes_map STUDY_JSON README``: rewrite the README's block."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2:
+        print("usage: python -m reports.schemes_map STUDY_JSON README", file=sys.stderr)
+        return 2
+    try:
+        changed = update_readme(Path(args[0]), Path(args[1]))
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"schemes_map: {exc}", file=sys.stderr)
+        return 2
+    print(f"{args[1]}: {'block rewritten' if changed else 'already matches'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

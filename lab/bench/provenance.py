@@ -96,6 +96,19 @@ RECORDED: dict[str, Recorded] = {
         "rt3lab bench distill --budget default --json",
         ("lab/compression/**/*.py", "lab/bench/distill.py", "lab/model/**/*.py"),
     ),
+    "schemes-quick.json": Recorded(
+        "rt3lab study schemes --out docs/schemes --json > docs/schemes-quick.json",
+        (
+            "lab/**/*.py",
+            "lab/**/*.c",
+            "lab/**/*.h",
+            *_SIMULATOR,
+            "device_profiles/**/*.yaml",
+            "reports/schemes_map.py",
+            "reports/pareto.py",
+            "reports/axes.py",
+        ),
+    ),
     "simulator-bench.json": Recorded("rt3lab bench simulator --json", _SIMULATOR),
     "meter-bench.json": Recorded(
         "rt3lab bench meter --json", ("power_meter/ppk2.py", "power_meter/bench.py")
