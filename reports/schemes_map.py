@@ -15,6 +15,7 @@ The README's block (``lab/study/README.md``, between ``BEGIN`` and ``END``) is
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -127,6 +128,7 @@ BEGIN = "<!-- schemes-quick:begin -->"
 END = "<!-- schemes-quick:end -->"
 RECORDED_JSON = "docs/schemes-quick.json"
 FIGURE_FROM_README = "../../docs/schemes/schemes-frontier.png"  # lab/study/README.md's view
+_BLOCK = re.compile(f"{re.escape(BEGIN)}\n*(.*?)\n*{re.escape(END)}", re.S)
 
 
 def block_of(text: str, where: str = "README.md") -> str:
@@ -136,36 +138,34 @@ def block_of(text: str, where: str = "README.md") -> str:
     >>> block_of(f"a\\n{BEGIN}\\nx\\n{END}\\nb")
     'x'
     """
-    if BEGIN not in text or END not in text:
+    found = _BLOCK.search(text)
+    if found is None:
         raise ValueError(f"{where}: no {BEGIN} ... {END} block")
-    return text.split(BEGIN, 1)[1].split(END, 1)[0].strip("\n")
+    return found.group(1)
 
 
-def update_readme(study_json: Path, readme: Path, figure: str = FIGURE_FROM_README) -> bool:
-    """Rewrite ``readme``'s block from the recorded study at ``study_json``; False when it
-    already matched."""
-    doc = json.loads(study_json.read_text(encoding="utf-8"))
+def sync_readme(study_json: Path, readme: Path, figure: str = FIGURE_FROM_README) -> bool:
+    """Make ``readme``'s block `readme_block` of the recorded study at ``study_json``; True
+    when the file was rewritten, False when it already matched."""
     text = readme.read_text(encoding="utf-8")
-    new = readme_block(doc, figure).strip("\n")
-    if block_of(text, str(readme)) == new:
-        return False
-    head, rest = text.split(BEGIN, 1)
-    readme.write_text(f"{head}{BEGIN}\n{new}\n{END}{rest.split(END, 1)[1]}", encoding="utf-8")
-    return True
+    new = readme_block(json.loads(study_json.read_text(encoding="utf-8")), figure).strip("\n")
+    changed = block_of(text, str(readme)) != new
+    if changed:
+        readme.write_text(_BLOCK.sub(lambda _m: f"{BEGIN}\n{new}\n{END}", text, count=1), "utf-8")
+    return changed
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m reports.schemes_map STUDY_JSON README``: rewrite the README's block."""
+    """``python -m reports.schemes_map STUDY_JSON README``: the README's block from the
+    study; 2 on bad arguments or files (one line on stderr)."""
     args = sys.argv[1:] if argv is None else argv
-    if len(args) != 2:
-        print("usage: python -m reports.schemes_map STUDY_JSON README", file=sys.stderr)
-        return 2
     try:
-        changed = update_readme(Path(args[0]), Path(args[1]))
-    except (OSError, ValueError, KeyError) as exc:
-        print(f"schemes_map: {exc}", file=sys.stderr)
+        study, readme = (Path(a) for a in args)  # ValueError: not two arguments
+        changed = sync_readme(study, readme)
+    except (ValueError, OSError, KeyError) as exc:
+        print(f"schemes_map: {exc} (usage: STUDY_JSON README)", file=sys.stderr)
         return 2
-    print(f"{args[1]}: {'block rewritten' if changed else 'already matches'}")
+    print(f"{readme}: {'block rewritten' if changed else 'already matches'}")
     return 0
 
 
