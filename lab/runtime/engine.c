@@ -1463,10 +1463,18 @@ static double confidence(const float *logits, int64_t T, int64_t V) {
     double total = 0;
     for (int64_t t = 0; t < T; t++) {
         const float *r = logits + t * V;
-        float mx = -INFINITY;
-        for (int64_t v = 0; v < V; v++) mx = r[v] > mx ? r[v] : mx;
-        vf acc = zero;
+        vf vmx = zero - INFINITY; /* the row's max in register lanes, then across them */
         int64_t v = 0;
+        for (; v + VW <= V; v += VW) {
+            const vf x = loadv(r + v);
+            const vi up = x > vmx;
+            vmx = (vf)(((vi)x & up) | ((vi)vmx & ~up));
+        }
+        float mx = -INFINITY;
+        for (int64_t l = 0; l < VW; l++) mx = vmx[l] > mx ? vmx[l] : mx;
+        for (; v < V; v++) mx = r[v] > mx ? r[v] : mx;
+        vf acc = zero;
+        v = 0;
         for (; v + VW <= V; v += VW) acc += expv(loadv(r + v) - mx, all);
         double sum = hsum(acc);
         for (; v < V; v++) sum += exp((double)(r[v] - mx));
@@ -1510,9 +1518,9 @@ static void run_exits(rt3e_model *m, const table_t *tab, const scratch_t *s, flo
         for (; done < at; done++) run_layer(m, tab, done, s);
         linear(m, &m->lin[k], tab ? tab + 1 + k : NULL, s->x, s->T, logits);
         m->last_exit = i;
-        if (i + 1 == n || m->force_exit == i) return;
-        m->confidence = confidence(logits, s->T, m->V);
-        if (m->force_exit < 0 && m->confidence >= ex->threshold) return;
+        if (i + 1 == n) return;
+        m->confidence = confidence(logits, s->T, m->V); /* a forced exit pays for it too */
+        if (m->force_exit == i || (m->force_exit < 0 && m->confidence >= ex->threshold)) return;
     }
 }
 

@@ -11,10 +11,11 @@ milliseconds are projected to a level by ``latency = a + b/f`` with ``a = 0`` (o
 frequency measured), as the latency table projects (:mod:`lab.compression.latency.table`).
 
 **Deadlines** (:func:`exit_deadlines`): ``--deadlines auto`` or ``dense-top`` scale the
-profile's constraints so that the dense model (every layer and the decoder, no exit head:
-timed in the same rounds, as ``dense``) meets the highest level's exactly, as RT3's
-bundles anchor (so the schemes' deadlines are comparable); an early exit's last exit costs
-more than that (it scored the earlier exits on the way). ``profile`` and explicit
+profile's constraints so that the dense model (every layer and the decoder, no exit head)
+meets the highest level's exactly, as RT3's bundles anchor (so the schemes' deadlines are
+comparable): a depth bundle's full-depth variant, which is that computation, or for early
+exit the model run without a set, timed in the same rounds (``dense``). An early exit's
+last exit costs more than that (it scored the earlier exits on the way). ``profile`` and explicit
 milliseconds as for RT3; ``scaled`` anchors on BP, which these schemes do not have, and is
 refused.
 

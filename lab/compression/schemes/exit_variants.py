@@ -117,7 +117,7 @@ def scheme_build(design_of: Any, choose: Any) -> Any:
 def _build(c: Compressor, design_of: Any, choose: Any, t0: float) -> Path:
     from lab.compression.dense import dense_model
     from lab.compression.latency.timing import TimingSetup
-    from lab.compression.schemes.exit_latency import DENSE, exit_deadlines, measure_exits
+    from lab.compression.schemes.exit_latency import exit_deadlines, measure_exits
     from lab.compression.schemes.exit_training import exit_model, score_exits, train_exits
 
     b, task = c.budget, c.task
@@ -137,11 +137,23 @@ def _build(c: Compressor, design_of: Any, choose: Any, t0: float) -> Path:
     setup = TimingSetup(32, 32, c.opts.threads, b.seq_len)
     times = measure_exits(model, design.variants, setup)
     c.reporter.advance()
-    deadlines = exit_deadlines(c, times.at(DENSE, c.levels_spec[0].freq_khz)[0])
+    deadlines = exit_deadlines(c, times.at(_anchor(design), c.levels_spec[0].freq_khz)[0])
     choices = choose(c, times, design, valid)
     return _write(
         c, model, start, dense, design, training, valid, test, times, deadlines, choices, t0
     )
+
+
+def _anchor(design: Design) -> str:
+    """The timing the deadlines anchor on: the dense model. A depth bundle's full-depth
+    variant is that computation (every layer, the decoder), timed as its own variant, so
+    it meets the top level's deadline exactly (as ``dense-max`` does for RT3's); an
+    early-exit bundle has no such variant: the model run without a set (``dense``)."""
+    from lab.compression.schemes.exit_latency import DENSE
+
+    full = [n for n, p in design.variants.items() if p.heads == ("decoder",) and not p.early]
+    deepest = max(full, key=lambda n: design.variants[n].exits[0], default=None)
+    return deepest if deepest is not None else DENSE
 
 
 def _write(
