@@ -64,7 +64,6 @@ def _number(path: Path, where: str, value: Any, required: bool) -> float | None:
 
 
 EXIT_FIELDS = ("exits", "exit_histogram", "exit_latency_ms", "threshold")
-SHARE_TOLERANCE = 1e-6
 
 
 def _numbers(path: Path, where: str, value: Any, n: int | None) -> list[float]:
@@ -80,6 +79,8 @@ def _numbers(path: Path, where: str, value: Any, n: int | None) -> list[float]:
 
 def early_exit_fields(path: Path, where: str, s: dict[str, Any]) -> dict[str, Any] | None:
     """A set's exits as ``EarlyExit``'s fields (None when it carries none), checked."""
+    from device_profiles.schema import SHARE_TOLERANCE
+
     if not any(f in s for f in EXIT_FIELDS):
         return None
     exits = s.get("exits")

@@ -472,7 +472,7 @@ class Machine:
             from simulator.exit_cycles import batch_exits
 
             return batch_exits(self, spec.exits[khz])
-        lat = self.latency(var, khz)
+        lat = spec.latency(khz) * self.slowdown
         busy = self.dev.busy_w[khz] + self.extra_w
         idle = self.dev.idle_w[khz] + self.extra_w
         if self.wl.kind == "periodic":

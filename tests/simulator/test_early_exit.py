@@ -5,6 +5,7 @@ fast and exact mode count the same discharge; a one-point distribution changes n
 import hashlib
 import json
 import math
+import statistics
 from pathlib import Path
 
 import pytest
@@ -419,6 +420,20 @@ def test_an_inference_misses_by_its_own_exit_and_energy_follows_the_mean():
         # flight when the battery empties does not count)
         assert r.inferences == pytest.approx(r.battery_life_s / 0.1, abs=3)
         assert any("(early exit)" in w and "50.0%" in w for w in r.warnings)
+
+
+def test_mean_mode_takes_each_exits_cycle_against_exact_mode_over_seeds():
+    # Poisson without a queue (an M/G/1 loss server): each exit's latency, then the mean
+    # gap; within 4 standard errors of exact mode's mean over seeds, plus 0.5% and a count
+    v = _exit_variant(RT3, [0.3, 0.5, 0.2], [3.0, 6.0, 14.0], 0.4)
+    kw = dict(policy="dvfs-only:ee", variants=[v], workload="poisson:8", capacity_mah=1.0)
+    mean = simulate(RT3, mode="mean", **kw)
+    exact = [simulate(RT3, mode="exact", seed=s, **kw) for s in range(10)]
+    for field in ("battery_life_s", "inferences", "dropped", "deadline_misses"):
+        samples = [getattr(r, field) for r in exact]
+        centre = statistics.mean(samples)
+        se = statistics.stdev(samples) / len(samples) ** 0.5
+        assert abs(getattr(mean, field) - centre) <= 4 * se + 0.005 * centre + 1, field
 
 
 # ---- the bootstrap and the accuracy bound -------------------------------------------------
