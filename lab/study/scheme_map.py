@@ -21,6 +21,26 @@ if TYPE_CHECKING:
 VARIANT_FIELDS = ("sparsity", "width", "depth", "decoder", "threshold", "exits", "exit_histogram")
 
 
+def width_by_level(doc: dict[str, Any]) -> dict[int, float]:
+    """A width bundle's multiplier per level (kHz), from ``provenance.width.levels``'
+    ``chosen`` (``w0.75``); empty for another scheme.
+
+    >>> width_by_level({"provenance": {"width": {"levels": [
+    ...     {"freq_khz": 1400000, "chosen": "w0.75"}]}}})
+    {1400000: 0.75}
+    """
+    levels = ((doc.get("provenance") or {}).get("width") or {}).get("levels") or []
+    out = {}
+    for lv in levels:
+        chosen = lv.get("chosen") if isinstance(lv, dict) else None
+        if isinstance(chosen, str) and chosen.startswith("w"):
+            try:
+                out[lv["freq_khz"]] = float(chosen[1:])
+            except (KeyError, ValueError):
+                continue
+    return out
+
+
 def variant_rows(
     bundle: Path, evaluation: dict[str, Any], profile: DeviceProfile
 ) -> list[dict[str, Any]]:
@@ -40,6 +60,7 @@ def variant_rows(
             "host_latency_ms": None,
         }
     ]
+    widths = width_by_level(doc)
     for s in doc.get("sets", []):
         r = scored.get(s.get("name"), {})
         row = {
@@ -47,6 +68,8 @@ def variant_rows(
             "level_khz": s.get("freq_khz"),
             "accuracy": r.get("accuracy", s.get("accuracy")),
         }
+        if s.get("freq_khz") in widths:
+            row["width"] = widths[s["freq_khz"]]
         row.update({k: s[k] for k in VARIANT_FIELDS if k in s})
         row["host_latency_ms"] = r.get("latency_measured_ms")
         rows.append(row)

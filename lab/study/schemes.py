@@ -212,7 +212,8 @@ def _scheme_sentence(scheme: str, b: dict[str, Any] | None, bound: float) -> str
     if b is None:
         return f"{scheme}: no policy within {bound:g} point(s) of dense."
     loss = b.get("accuracy_loss_points")
-    below = "" if loss is None else f", {loss:.2f} points below dense"
+    side = "below" if loss is None or loss >= 0 else "above"
+    below = "" if loss is None else f", {abs(loss):.2f} points {side} dense"
     acc = b.get("mean_accuracy")
     at = "" if acc is None else f" at accuracy {acc:.4f}{below}"
     return f"{scheme}: {b['policy']} lasts {_hours(b)}{at}, its longest within {bound:g} point(s)."

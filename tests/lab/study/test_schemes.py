@@ -1,7 +1,7 @@
-"""``rt3lab study schemes`` (issue 30): on the test budget, RT3's pattern sets and early exit
-(and depth) compressed, profiled on this host and simulated; the JSON's shape, the best
-policy within the accuracy bound being the brute-force longest-lasting one within it, the
-frontier figure, the bundles reused on a second run, and bad input in one line."""
+"""``rt3lab study schemes`` (issue 30): on the test budget, every scheme (RT3's pattern sets,
+width, depth, early exit) compressed, profiled on this host and simulated; the JSON's shape,
+the best policy within the accuracy bound being the brute-force longest-lasting one within
+it, the frontier figure, the bundles reused on a second run, and bad input in one line."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from lab.runtime.synthetic import synthetic_bundle
 from lab.study.schemes import best_within, compare_schemes, policy_figures, study_policies
 from reports.schemes_map import best_table, frontier_figure, readme_block
 
-SCHEMES = ("rt3", "early-exit", "depth")
+SCHEMES = ("rt3", "width", "depth", "early-exit")
 POLICY_KEYS = {
     "battery_life_h",
     "battery_life_h_ci95",
@@ -73,6 +73,8 @@ def test_every_scheme_has_its_bundle_variants_policies_and_best(study):
     early = doc["schemes"]["early-exit"]["variants"][1:]
     assert all(v["exits"] and "threshold" in v for v in early)
     assert all("depth" in v for v in doc["schemes"]["depth"]["variants"][1:])
+    widths = [v["width"] for v in doc["schemes"]["width"]["variants"][1:]]
+    assert widths == sorted(widths, reverse=True) and all(0 < w <= 1 for w in widths)
     assert doc["summary"]["sentences"] and "deadline_map" in doc
 
 
