@@ -125,8 +125,10 @@ def _print_schemes(doc: dict[str, Any]) -> None:
 
     bound = doc["max_accuracy_loss"]
     table = Table(title=f"schemes on {doc['board']} ({doc['budget']} budget, {doc['host']})")
-    for col in ("scheme", f"best within {bound:g} pt", "hours", "95 % interval", "accuracy"):
-        table.add_column(col, justify="left" if col in ("scheme", "best") else "right")
+    table.add_column("scheme")
+    table.add_column(f"best within {bound:g} pt")
+    for col in ("hours", "95 % interval", "accuracy"):
+        table.add_column(col, justify="right")
     for scheme, e in doc["schemes"].items():
         b = e["best_within_accuracy"] or {}
         ci = b.get("ci95")
