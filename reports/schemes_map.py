@@ -115,11 +115,18 @@ def best_table(doc: dict[str, Any]) -> str:
 
 def readme_block(doc: dict[str, Any], figure: str = "docs/schemes/schemes-frontier.png") -> str:
     """The README's block for the recorded study ``doc``: the table of each scheme's best
-    policy within the bound, the summary's sentences and the frontier figure at ``figure``
-    (a path relative to the README)."""
+    policy within the bound, the summary's sentences (the deadline map's too) and the
+    frontier figure at ``figure`` (a path relative to the README)."""
     sentences = "\n".join(f"- {s}" for s in doc["summary"]["sentences"])
+    moved = doc["summary"].get("deadline_map_sentences") or []
+    at_other = (
+        "\n\nAt other top-level deadlines (the same variants):\n\n"
+        + "\n".join(f"- {s}" for s in moved)
+        if moved
+        else ""
+    )
     return (
-        f"{best_table(doc)}\n\n{sentences}\n\n"
+        f"{best_table(doc)}\n\n{sentences}{at_other}\n\n"
         f"![battery life against accuracy, one curve per scheme]({figure})\n"
     )
 

@@ -112,6 +112,12 @@ def scheme_entry(
         for name, f in figures.items()
         if f["battery_life_h"] is not None and f["mean_accuracy"] is not None
     ]
+    from lab.study.scheme_deadlines import scheme_map
+
+    deadline_map = scheme_map(
+        profile, variants, run.evaluation, runs, policies, o.max_accuracy_loss, o.resamples,
+        o.seed,
+    )  # fmt: skip
     return {
         "bundle": str(run.bundle),
         "profile": str(run.profile),
@@ -128,6 +134,7 @@ def scheme_entry(
         "latency_resampled": data["latency_resampled"],
         "accuracy_resampled": data["accuracy_resampled"],
         "warnings": [*notes, *data["warnings"]],
+        "deadline_map": deadline_map,
     }
 
 

@@ -18,8 +18,8 @@ lasts longest buys the most battery at that accuracy, a clear winner only when i
 interval lies above every other scheme's (`compare_schemes`). The frontier plot
 (``reports.schemes_map``): battery life against mean accuracy, one curve per scheme.
 
-The deadline map per scheme (``study deadlines``) is not part of this study: it re-runs
-RT3's search per deadline, which the other schemes do not have.
+A small deadline map (:mod:`lab.study.scheme_deadlines`): every scheme's policies again at
+a few top-level deadlines around ``dense-top``, on the variants as compressed.
 """
 
 from __future__ import annotations
@@ -37,10 +37,6 @@ STUDY_FILE = "schemes.json"
 FIGURE_FILE = "schemes-frontier.png"
 BUDGET_NAMES = ("quick", "default", "test")
 FIGURES = ("battery_life_h", "on_time_inferences", "mean_accuracy")
-NO_DEADLINE_MAP = (
-    "not included: the deadline map re-runs RT3's search at each deadline "
-    "(rt3lab study deadlines --bundle DIR/bundles/rt3); the other schemes have no search"
-)
 
 
 def parse_schemes(text: str | Sequence[str]) -> tuple[str, ...]:
@@ -185,7 +181,7 @@ def compare_schemes(best: dict[str, dict[str, Any] | None], bound: float) -> dic
     ]
     lead = (
         f"Within {bound:g} point(s) of dense, {winner} buys the most battery: "
-        f"{_hours(w)} with {w['policy']}"
+        f"{hours_text(w)} with {w['policy']}"
     )
     if len(having) == 1:
         sentences.append(f"{lead}; no other scheme has a policy within the bound.")
@@ -203,7 +199,12 @@ def compare_schemes(best: dict[str, dict[str, Any] | None], bound: float) -> dic
     }
 
 
-def _hours(b: dict[str, Any]) -> str:
+def hours_text(b: dict[str, Any]) -> str:
+    """A best policy's hours with their interval.
+
+    >>> hours_text({"battery_life_h": 5.0, "ci95": [4.5, 5.5]})
+    '5.00 h [4.50, 5.50]'
+    """
     ci = b.get("ci95")
     return f"{b['battery_life_h']:.2f} h" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")
 
@@ -216,7 +217,8 @@ def _scheme_sentence(scheme: str, b: dict[str, Any] | None, bound: float) -> str
     below = "" if loss is None else f", {abs(loss):.2f} points {side} dense"
     acc = b.get("mean_accuracy")
     at = "" if acc is None else f" at accuracy {acc:.4f}{below}"
-    return f"{scheme}: {b['policy']} lasts {_hours(b)}{at}, its longest within {bound:g} point(s)."
+    within = f"its longest within {bound:g} point(s)"
+    return f"{scheme}: {b['policy']} lasts {hours_text(b)}{at}, {within}."
 
 
 def deadline_sentence(entries: dict[str, dict[str, Any]]) -> str:
@@ -259,6 +261,7 @@ def scheme_study(o: SchemeStudyOptions, say: Callable[[str], None] | None = None
     """Run the study (see the module's docstring); write ``schemes.json`` and the frontier
     figure to ``o.out`` and return the JSON document."""
     from lab.study.deadlines import host_name
+    from lab.study.scheme_deadlines import NOTE, map_sentences
     from lab.study.scheme_map import frontier, scheme_entry
     from lab.study.scheme_runs import RunSettings, measure_scheme
 
@@ -276,6 +279,7 @@ def scheme_study(o: SchemeStudyOptions, say: Callable[[str], None] | None = None
         {s: e["best_within_accuracy"] for s, e in entries.items()}, o.max_accuracy_loss
     )
     summary["sentences"].append(deadline_sentence(entries))
+    summary["deadline_map_sentences"] = map_sentences(entries, o.max_accuracy_loss)
     doc = finite(
         {
             "study": "schemes",
@@ -288,7 +292,7 @@ def scheme_study(o: SchemeStudyOptions, say: Callable[[str], None] | None = None
             "resamples": o.resamples,
             "schemes": entries,
             "summary": summary,
-            "deadline_map": NO_DEADLINE_MAP,
+            "deadline_map": NOTE,
         }
     )
     doc["figures"] = [str(frontier(doc, o.out / FIGURE_FILE))]

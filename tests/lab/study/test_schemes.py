@@ -105,6 +105,31 @@ def test_the_best_within_accuracy_is_the_longest_lasting_policy_within_the_bound
 
 
 @pytest.mark.slow
+def test_the_deadline_map_moves_the_deadline_and_its_dense_top_point_is_the_headline(study):
+    _, doc, _, _ = study
+    bound = doc["max_accuracy_loss"]
+    for e in doc["schemes"].values():
+        points = e["deadline_map"]
+        tops = [p["top_deadline_ms"] for p in points]
+        assert len(points) == 4 and tops == sorted(tops)
+        at_top = next(p for p in points if p["anchor"] == "dense-top")
+        assert at_top["deadlines_ms"] == pytest.approx(e["deadlines_ms"])
+        for name, f in at_top["policies"].items():
+            assert f["battery_life_h"] == pytest.approx(e["policies"][name]["battery_life_h"])
+        for p in points:
+            within = {
+                n: f["battery_life_h"] for n, f in p["policies"].items() if f["within_accuracy"]
+            }
+            best = p["best_within_accuracy"]
+            assert (best is None) == (not within)
+            assert best is None or best["battery_life_h"] == max(within.values())
+            assert p["deadlines_ms"]["1400000"] == pytest.approx(p["top_deadline_ms"])
+    sentences = doc["summary"]["deadline_map_sentences"]
+    assert len(sentences) == 4 and all(s.startswith("At ") for s in sentences)
+    assert f"within {bound:g} point(s)" in sentences[0]
+
+
+@pytest.mark.slow
 def test_the_frontier_figure_and_json_are_written_and_bundles_reused(study):
     root, doc, again, log = study
     figure = root / "out" / "schemes-frontier.png"

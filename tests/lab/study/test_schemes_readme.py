@@ -28,7 +28,10 @@ def _doc() -> dict:
     return {
         "max_accuracy_loss": 1.0,
         "schemes": {"width": {"dense_accuracy": 0.3, "best_within_accuracy": best}},
-        "summary": {"sentences": ["Within 1 point(s) of dense, width buys the most battery."]},
+        "summary": {
+            "sentences": ["Within 1 point(s) of dense, width buys the most battery."],
+            "deadline_map_sentences": ["At dense-top: width lasts longest."],
+        },
     }
 
 
@@ -43,7 +46,8 @@ def test_readme_block_matches_the_recorded_study():
     assert (README.parent / FIGURE_FROM_README).resolve().stat().st_size > 1000
     assert set(doc["schemes"]) == {"rt3", "width", "depth", "early-exit"}
     assert doc["budget"] == "quick"
-    for sentence in doc["summary"]["sentences"]:
+    summary = doc["summary"]
+    for sentence in (*summary["sentences"], *summary["deadline_map_sentences"]):
         assert sentence in block
 
 
@@ -57,6 +61,7 @@ def test_update_rewrites_only_the_block(tmp_path, capsys):
     assert text.startswith("# x\nbefore\n") and text.endswith(f"{END}\nafter\n")
     assert "| width | oracle | 7.50 | [7.00, 8.00] | 0.2960 | 0.40 | 0.3000 |" in text
     assert "- Within 1 point(s) of dense, width buys the most battery." in text
+    assert "(the same variants):\n\n- At dense-top: width lasts longest." in text
     assert main([str(study), str(readme)]) == 0 and "already matches" in capsys.readouterr().out
     readme.write_text("no block")
     assert main([str(study), str(readme)]) == 2
