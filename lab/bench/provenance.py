@@ -88,6 +88,14 @@ RECORDED: dict[str, Recorded] = {
         "rt3lab bench search --budget default --json",
         ("lab/compression/**/*.py", "lab/bench/search.py", "lab/model/**/*.py", *_ENGINE),
     ),
+    "distill-ablation-quick.json": Recorded(
+        "rt3lab bench distill --budget quick --json",
+        ("lab/compression/**/*.py", "lab/bench/distill.py", "lab/model/**/*.py"),
+    ),
+    "distill-ablation-default.json": Recorded(
+        "rt3lab bench distill --budget default --json",
+        ("lab/compression/**/*.py", "lab/bench/distill.py", "lab/model/**/*.py"),
+    ),
     "simulator-bench.json": Recorded("rt3lab bench simulator --json", _SIMULATOR),
     "meter-bench.json": Recorded(
         "rt3lab bench meter --json", ("power_meter/ppk2.py", "power_meter/bench.py")

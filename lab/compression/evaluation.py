@@ -16,6 +16,9 @@ the shared backbone) vs rBP, and each RL set (re-scored) vs BP+rPP. rBP and BP+r
 re-scored from the masks and weights the bundle keeps (:mod:`lab.compression.
 kept_baselines`); a bundle written before they were kept shows the figures ``compress``
 recorded, marked so, and leaves those comparisons out of the checks (``notes`` says so).
+A bundle made with ``compress --distill-ablation`` keeps each set fine-tuned without
+distillation too: re-scored, it is the row's ``accuracy_no_distill`` and a "distilled"
+comparison (not a check).
 """
 
 from __future__ import annotations
@@ -50,6 +53,8 @@ class SetRow:
     nonzero_mults: int
     latency_estimate_ms: float | None = None  # the bundle's latency table, at this host's clock
     latency_measured_ms: float | None = None  # end to end by lab.runtime, same threads
+    # the same set fine-tuned without distillation (compress --distill-ablation), re-scored
+    accuracy_no_distill: float | None = None
 
 
 @dataclass(frozen=True)
@@ -348,8 +353,15 @@ def evaluate_bundle(
             "accuracy": scores.dense[0],
             "perplexity": scores.dense[1],
         }
-        rows, pp_rows = _rows(dense, entries)
+        undistilled = _no_distill(b, scores.baselines)
+        rows, pp_rows = _rows(dense, entries, undistilled)
         comparisons, notes = _comparisons(b, entries, scores.baselines)
+        comparisons += [
+            Comparison(f"distilled {n}", base, e.sparsity, e.sparsity,
+                       float(e.accuracy), acc)
+            for n, (base, acc) in undistilled.items()
+            if (e := entries.get(n)) is not None and e.accuracy is not None
+        ]  # fmt: skip
         rows, pp_rows = _with_latencies(b, rows, pp_rows)
     return Evaluation(
         str(path),
@@ -386,10 +398,12 @@ def _mismatches(b: Any, scores: Scores) -> list[str]:
     rbp = b.baselines.get("rbp")
     if isinstance(rbp, dict) and "rbp" in scores.baselines:
         recorded.append(("baselines.rbp", rbp, scores.baselines["rbp"]))
-    rpp = b.baselines.get("bp+rpp", {})
-    for i, s in enumerate(rpp.get("sets", []) if isinstance(rpp, dict) else []):
-        if isinstance(s, dict) and s.get("name") in scores.baselines:
-            recorded.append((f"baselines.bp+rpp.sets[{i}]", s, scores.baselines[s["name"]]))
+    for section in ("bp+rpp", "no-distill"):
+        held = b.baselines.get(section, {})
+        for i, s in enumerate(held.get("sets", []) if isinstance(held, dict) else []):
+            if isinstance(s, dict) and s.get("name") in scores.baselines:
+                where = f"baselines.{section}.sets[{i}]"
+                recorded.append((where, s, scores.baselines[s["name"]]))
     out = []
     for where, rec, (acc, ppl) in recorded:
         for key, got in (("accuracy", acc), ("perplexity", ppl)):
@@ -398,8 +412,27 @@ def _mismatches(b: Any, scores: Scores) -> list[str]:
     return out
 
 
-def _rows(dense: dict[str, Any], entries: dict[str, Any]) -> tuple[list[SetRow], list[SetRow]]:
-    """The table's rows (dense first, then every set) and the pattern sets' rows alone."""
+def _no_distill(
+    b: Any, kept: dict[str, tuple[float, float | None]]
+) -> dict[str, tuple[str, float]]:
+    """By set name, its undistilled twin's name and re-scored accuracy (``compress
+    --distill-ablation``); only twins the bundle keeps, so every figure is measured now."""
+    held = b.baselines.get("no-distill")
+    if not isinstance(held, dict):
+        return {}
+    pairs = zip(held.get("sets", []), held.get("compare_to", []), strict=False)
+    return {
+        target: (base["name"], kept[base["name"]][0])
+        for base, target in pairs
+        if isinstance(base, dict) and base.get("name") in kept
+    }
+
+
+def _rows(
+    dense: dict[str, Any], entries: dict[str, Any], undistilled: dict[str, tuple[str, float]]
+) -> tuple[list[SetRow], list[SetRow]]:
+    """The table's rows (dense first, then every set, with its undistilled twin's accuracy
+    where the bundle keeps one) and the pattern sets' rows alone."""
     d_acc = dense.get("accuracy")
     rows = [
         SetRow(
@@ -426,6 +459,7 @@ def _rows(dense: dict[str, Any], entries: dict[str, Any]) -> tuple[list[SetRow],
             e.perplexity,
             _delta(e.accuracy, d_acc),
             e.nonzero_mults,
+            accuracy_no_distill=undistilled[e.name][1] if e.name in undistilled else None,
         )
         rows.append(row)
         if e.name != "bp":

@@ -42,3 +42,16 @@ def test_readme_reproducibility_table_matches_the_recorded_runs():
         same = ("backbone", "search_log", "set_accuracy", "bp_on_backbone", "deadline_ms")
         assert all(runs[a][k] == runs[b][k] for k in same), (a, b)
     assert runs["C"]["latency_source"].startswith("given:")
+
+
+def test_readme_distill_table_matches_the_recorded_ablation():
+    from lab.bench.distill import markdown_table
+
+    doc = json.loads((ROOT / "docs" / "distill-ablation-quick.json").read_text())
+    readme = (ROOT / "lab" / "compression" / "README.md").read_text()
+    assert (doc["bench"], doc["budget"], doc["seed"]) == ("distill", "quick", 0)
+    assert markdown_table(doc) in readme
+    gap = doc["sparsest"]["distilled"]["gap_to_dense_points"]
+    assert f"{gap:.2f} points below dense" in readme
+    assert f"load average {doc['load_average'][0]:.2f}" in readme
+    assert f"{doc['wall_s']:.0f} s wall" in readme
