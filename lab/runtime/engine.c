@@ -542,6 +542,8 @@ typedef struct rt3e_model {
     char (*names)[128];
     table_t *tables;      /* nsets x slots: slot 0 embedding, 1 + k the k-th Linear */
     int slots;
+    int32_t *att_heads;   /* nsets x L x H: per set and layer, the heads attention computes */
+    int32_t *att_n;       /* nsets x L: how many (a head out_proj reads no column of is not) */
     volatile int active;  /* -1: dense; volatile: a timed switch is a real store */
     int32_t *iota;        /* 0 .. max in - 1: the dense table's columns */
     unsigned char *blob;  /* the data file */
@@ -590,6 +592,8 @@ void rt3e_close(rt3e_model *m) {
     free(m->norms);
     free(m->names);
     free(m->tables);
+    free(m->att_heads);
+    free(m->att_n);
     free(m->iota);
     free(m->blob);
     free(m->arrays);
@@ -777,6 +781,33 @@ static int load_arrays(rt3e_model *m, const jv *list, size_t blob_len, int verif
         out->data = m->blob + offset;
         m->narrays++;
     }
+    return 0;
+}
+
+/* Per set and layer, the heads whose attention is computed: those out_proj reads at least
+ * one column of (every head where the set leaves out_proj dense). A head no kept out_proj
+ * weight reads contributes nothing to the output, so its attention is skipped (a width
+ * variant's removed heads); its columns of the attention output are left unwritten, and
+ * nothing reads them. Attention splits the heads it computes evenly over the threads. 0, or
+ * -1 out of memory. */
+static int live_heads(rt3e_model *m) {
+    const int64_t L = m->L, H = m->H, d = m->E / m->H;
+    m->att_heads = malloc(sizeof(int32_t) * (size_t)((m->nsets + 1) * L * H));
+    m->att_n = malloc(sizeof(int32_t) * (size_t)((m->nsets + 1) * L));
+    unsigned char *read = malloc((size_t)H);
+    if (!m->att_heads || !m->att_n || !read) return free(read), -1;
+    for (int s = 0; s < m->nsets; s++)
+        for (int64_t l = 0; l < L; l++) {
+            const table_t *t = &m->tables[s * m->slots + 1 + 4 * l + 1]; /* out_proj */
+            memset(read, t->B ? 0 : 1, (size_t)H);
+            const int64_t kept = t->B ? t->off[(m->E + t->B - 1) / t->B] : 0;
+            for (int64_t j = 0; j < kept; j++) read[t->cols[j] / d] = 1;
+            int32_t *list = m->att_heads + (s * L + l) * H, n = 0;
+            for (int64_t h = 0; h < H; h++)
+                if (read[h]) list[n++] = (int32_t)h;
+            m->att_n[s * L + l] = n;
+        }
+    free(read);
     return 0;
 }
 
@@ -991,6 +1022,7 @@ static int load_model(rt3e_model *m, const jv *h, char *err, int errlen) {
                 return -1;
         }
     }
+    if (live_heads(m)) return fail(err, errlen, "out of memory%s%s", "", ""), -1;
     m->active = -1;
     m->force_exit = -1;
     return 0;
@@ -1355,21 +1387,24 @@ static inline vf expv(vf x, vi keep) {
     return (vf)((vi)(y * (vf)two_n) & keep);
 }
 
-/* Causal multi-head attention, heads h0..h1-1: qkv (T, 3E) -> their columns of out (T, E).
+/* Causal multi-head attention, heads hl[k0..k1-1] (hl NULL: heads k0..k1-1): qkv (T, 3E) ->
+ * their columns of out (T, E).
  * Scratch: p (Tp floats, one per thread) and kt (E x Tp, shared: each head its own columns),
  * Tp = T rounded up to VW. The keys are transposed once into kt (kt[c Tp + s] = key s,
  * column c) so that a query's scores, its softmax and the exponentials run along s in whole
  * registers. */
 static void attention_heads(const float *qkv, int64_t T, int64_t E, int64_t H, float *out,
-                            float *p, float *kt, int64_t h0, int64_t h1) {
+                            float *p, float *kt, const int32_t *hl, int64_t k0, int64_t k1) {
     const int64_t d = E / H, ld = 3 * E, Tp = (T + VW - 1) / VW * VW;
     const float scale = (float)(1.0 / sqrt((double)d));
-    for (int64_t c = h0 * d; c < h1 * d; c++) { /* these heads' key columns */
-        for (int64_t s = 0; s < T; s++) kt[c * Tp + s] = qkv[s * ld + E + c];
-        for (int64_t s = T; s < Tp; s++) kt[c * Tp + s] = 0;
-    }
-    for (int64_t h = h0; h < h1; h++)
+    for (int64_t hk = k0; hk < k1; hk++) /* these heads' key columns */
+        for (int64_t c = (hl ? hl[hk] : hk) * d; c < ((hl ? hl[hk] : hk) + 1) * d; c++) {
+            for (int64_t s = 0; s < T; s++) kt[c * Tp + s] = qkv[s * ld + E + c];
+            for (int64_t s = T; s < Tp; s++) kt[c * Tp + s] = 0;
+        }
+    for (int64_t hk = k0; hk < k1; hk++)
         for (int64_t t = 0; t < T; t++) {
+            const int64_t h = hl ? hl[hk] : hk;
             const float *q = qkv + t * ld + h * d, *kh = kt + h * d * Tp;
             const int64_t nv = t / VW + 1; /* registers covering keys 0..t */
             for (int64_t k = 0; k < nv; k++) {
@@ -1418,12 +1453,24 @@ typedef struct {
     const float *qkv;
     int64_t T, E, H, pstride;
     float *out, *p, *kt;
+    const int32_t *heads; /* the heads computed (nh of them; NULL: all H), split evenly */
+    int64_t nh;
 } attention_job;
 
 static void attention_part(void *ctx, int w, int n) {
     const attention_job *j = ctx;
-    attention_heads(j->qkv, j->T, j->E, j->H, j->out, j->p + w * j->pstride, j->kt,
-                    j->H * w / n, j->H * (w + 1) / n);
+    const int64_t nh = j->heads ? j->nh : j->H;
+    attention_heads(j->qkv, j->T, j->E, j->H, j->out, j->p + w * j->pstride, j->kt, j->heads,
+                    nh * w / n, nh * (w + 1) / n);
+}
+
+/* The heads the active set computes in layer l (live_heads), their count in *n; NULL (and
+ * H) when every head is: the model dense. */
+static const int32_t *heads_of(const rt3e_model *m, int64_t l, int64_t *n) {
+    if (m->active < 0) return *n = m->H, NULL;
+    const int64_t at = (int64_t)m->active * m->L + l;
+    *n = m->att_n[at];
+    return m->att_heads + at * m->H;
 }
 
 /* The mean over T positions of the largest softmax probability of each row of logits
@@ -1466,7 +1513,8 @@ static void run_layer(rt3e_model *m, const table_t *tab, int64_t l, const scratc
     const linear_t *lin = m->lin + 4 * l;
     const table_t *lt = tab ? tab + 1 + 4 * l : NULL;
     linear(m, &lin[0], lt ? &lt[0] : NULL, s->x, T, s->qkv);
-    attention_job att = {s->qkv, T, E, m->H, s->ps, s->a, s->p, s->kt};
+    attention_job att = {s->qkv, T, E, m->H, s->ps, s->a, s->p, s->kt, NULL, 0};
+    att.heads = heads_of(m, l, &att.nh); /* a width set's heads (NULL: all) */
     pool_run(&m->pool, attention_part, &att);
     linear(m, &lin[1], lt ? &lt[1] : NULL, s->a, T, s->o);
     add_norm(s->x, s->o, T, E, m->norms[4 * l], m->norms[4 * l + 1]);

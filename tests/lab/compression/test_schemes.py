@@ -92,3 +92,33 @@ def test_a_command_that_runs_sets_refuses_a_scheme_it_does_not_run(rt3_bundle, c
     args = ["export", "--bundle", str(rt3_bundle), "--out", str(rt3_bundle.parent / "x")]
     err = _exit_2_one_line(args, capsys)
     assert f"bundle of scheme '{other}'" in err and "does not run it yet" in err
+
+
+def test_rt3_runs_keep_their_run_key(wiki_dir):
+    """The scheme option is not part of an rt3 run's key: a bundle compress wrote before
+    schemes existed is still up to date for the same command."""
+    from device_profiles import load_profile
+    from lab.compression.budget import TEST
+    from lab.compression.cache import cache_key
+    from lab.compression.compressor import Compressor
+    from lab.compression.options import CompressOptions, SilentReporter
+    from lab.compression.pipeline import load_lm_data, run_key_of
+    from lab.compression.tasks import LMTask
+
+    task = LMTask(load_lm_data(f"wikitext2:{wiki_dir}", TEST), TEST)
+    profile = load_profile("rt3-paper")
+    c = Compressor(
+        task, profile, CompressOptions("rt3-paper", wiki_dir / "o", TEST), SilentReporter()
+    )
+    before = {  # the key as compress computed it before --scheme
+        "v": 1,
+        **task.fingerprint(),
+        "profile": profile.model_dump(mode="json"),
+        "options": {
+            k: str(v) for k, v in vars(c.opts).items() if k not in ("out", "episodes", "scheme")
+        },
+        "episodes": 3,
+        "bp": c.bp_config.to_dict(),
+    }
+    assert "scheme" not in before["options"]
+    assert run_key_of(c, episodes=3, bp=c.bp_config.to_dict()) == cache_key(before)
