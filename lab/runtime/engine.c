@@ -1541,8 +1541,8 @@ static void run_layer(rt3e_model *m, const table_t *tab, int64_t l, const scratc
     const linear_t *lin = m->lin + 4 * l;
     const table_t *lt = tab ? tab + 1 + 4 * l : NULL;
     linear(m, &lin[0], lt ? &lt[0] : NULL, s->x, T, s->qkv);
-    attention_job att = {s->qkv, T, E, m->H, s->ps, s->a, s->p, s->kt};
-    att.heads = heads_of(m, l, &att.nh);
+    attention_job att = {s->qkv, T, E, m->H, s->ps, s->a, s->p, s->kt, NULL, 0};
+    att.heads = heads_of(m, l, &att.nh); /* a width set's heads (NULL: all) */
     const int nt = rt3e_threads(m);
     pool_run(&m->pool, attention_part, &att, nt < m->H ? m->H : nt);
     linear(m, &lin[1], lt ? &lt[1] : NULL, s->a, T, s->o);

@@ -11,10 +11,12 @@ BERxiT train their exits, not DeeBERT's two stages (DeeBERT freezes the backbone
 trains the exits, which keeps the full-depth model exact but leaves the shallow exits on
 features never trained for them; with RT3's two layers every layer is an exit's last).
 Exit ``i`` after ``k_i`` layers weighs ``(k_i + 1) / sum_j (k_j + 1)``: the deepest exit,
-the full model, weighs most. With distillation (``lab.compression.distill``, when that
-module is present) each exit's hard loss becomes the distillation loss against the frozen
-dense model (its logits, and its hidden states up to the exit's depth); without it the
-hard loss alone (:data:`DISTILL_HOOK` says which ran).
+the full model, weighs most. With distillation (``lab.compression.distill``: on unless
+``--no-distill``, the run's teacher ``Compressor.teacher``, the frozen dense model) each
+exit's loss is the distillation loss against the dense model's logits and its hidden
+states up to the exit's depth (DynaBERT's depth students, TinyBERT's layer mapping: layer
+``i`` of the student against layer ``i`` of the teacher); with ``--no-distill`` the
+cross-entropy alone.
 
 **Scoring** (:func:`score_exits`): every window of a split (``seq_len`` predictions, as
 ``evaluate_lm`` cuts them) runs every exit once; its confidence at each exit
@@ -72,58 +74,41 @@ def exit_weights(exits: list[int] | tuple[int, ...]) -> list[float]:
     return [(k + 1) / total for k in exits]
 
 
-def _distillation() -> Any:
-    """``lab.compression.distill``'s default :class:`Distillation` and its ``TeacherOutput``,
-    or None where that module is not there (the hook: then hard loss alone)."""
-    try:
-        from lab.compression import distill
-    except ImportError:
-        return None
-    return distill.Distillation(), distill.TeacherOutput
-
-
-DISTILL_HOOK = (
-    "lab.compression.distill's Distillation().loss per exit (teacher: the dense model) when "
-    "that module exists, else each exit's cross-entropy alone"
-)
-
-
 def train_exits(
     c: Compressor,
     model: RT3TransformerLM,
-    teacher: nn.Module | None,
     exits: list[int] | tuple[int, ...],
     heads: list[str] | tuple[str, ...],
 ) -> dict[str, Any]:
     """Train ``model`` (every weight, heads included) for the budget's ``final_steps`` on the
-    joint weighted loss of ``exits`` (read by ``heads``); returns the record of how."""
+    joint weighted loss of ``exits`` (read by ``heads``), distilled from ``c.teacher`` when
+    there is one; returns the record of how."""
     import torch
     import torch.nn.functional as F
 
+    from lab.compression.distill import distill_record
     from lab.model.training import make_optimizer
 
     b = c.budget
-    kd = _distillation() if teacher is not None else None
+    teacher = c.teacher
     weights = exit_weights(exits)
     opt = make_optimizer(model, "adamw", c.finetune_lr, 0.0)
-    batches = c.task.objective().batches(c.generator(SEED_OFFSET), b.batch_size)
+    objective = c.task.objective()
+    batches = objective.batches(c.generator(SEED_OFFSET), b.batch_size)
     c.reporter.stage("exit heads: joint training", b.final_steps)
     model.train()
     with c.seeded(SEED_OFFSET):
         for step in range(b.final_steps):
             x, y = next(batches)
             hidden = model.hidden_states(x, max(exits))
-            target = None
-            if kd is not None:
-                with torch.no_grad():
-                    t_hidden = teacher.hidden_states(x, len(teacher.layers))  # type: ignore[union-attr]
-                    target = kd[1](teacher.decoder(t_hidden[-1]), tuple(t_hidden))  # type: ignore[union-attr]
+            target = None if teacher is None else teacher.output(objective, x)  # type: ignore[arg-type]
             total = torch.zeros(())
             for k, name, w in zip(exits, heads, weights, strict=True):
                 logits = model.head(name)(hidden[k])
                 hard = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
-                loss = hard if target is None else kd[0].loss(hard, logits, target, hidden[: k + 1])
-                total = total + w * loss
+                if teacher is not None and target is not None:
+                    hard = teacher.config.loss(hard, logits, target, hidden[: k + 1])
+                total = total + w * hard
             opt.zero_grad(set_to_none=True)
             total.backward()
             opt.step()
@@ -134,7 +119,11 @@ def train_exits(
         "lr": c.finetune_lr,
         "loss": LOSS_RULE,
         "weights": dict(zip(heads, weights, strict=True)),
-        "distill": DISTILL_HOOK if kd is not None else "off: no lab.compression.distill",
+        "distill": {
+            **distill_record(c.opts.distill),
+            "students": "each exit: its logits, and its hidden states up to its depth against "
+            "the dense model's first ones",
+        },
     }
 
 

@@ -121,11 +121,12 @@ def _build(c: Compressor, design_of: Any, choose: Any, t0: float) -> Path:
     from lab.compression.schemes.exit_training import exit_model, score_exits, train_exits
 
     b, task = c.budget, c.task
-    teacher, dense = dense_model(c)
-    design: Design = design_of(teacher.config.layers)
-    model = exit_model(teacher, dense.state, list(design.exit_heads))
+    dense_lm, dense = dense_model(c)
+    c.set_teacher(dense_lm)  # the dense model teaches every exit (unless --no-distill)
+    design: Design = design_of(dense_lm.config.layers)
+    model = exit_model(dense_lm, dense.state, list(design.exit_heads))
     start = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    training = train_exits(c, model, teacher, design.exits, design.heads)
+    training = train_exits(c, model, design.exits, design.heads)
     c.reporter.stage("scoring every exit", 2)
     data = task.data  # type: ignore[attr-defined]
     valid = score_exits(model, design.exits, design.heads, data.valid, b.seq_len, b.eval_tokens)

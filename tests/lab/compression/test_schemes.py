@@ -115,9 +115,10 @@ def test_rt3_runs_keep_their_run_key(wiki_dir):
         **task.fingerprint(),
         "profile": profile.model_dump(mode="json"),
         "options": {
+            # thresholds: early exit's option, which did not exist either (branch exit)
             k: str(v)
             for k, v in vars(c.opts).items()
-            if k not in ("out", "episodes", "scheme", "thresholds")  # both came with --scheme
+            if k not in ("out", "episodes", "scheme", "thresholds")
         },
         "episodes": 3,
         "bp": c.bp_config.to_dict(),
