@@ -45,6 +45,7 @@ def run_distill_bench(
     data: str = "builtin",
     estimator: str = "op-count",
     out: Path | None = None,
+    deadlines: str = "auto",
     progress: Callable[[str], None] = lambda _m: None,
 ) -> dict[str, Any]:
     """Compress with and without distillation (same budget, seed, dense model and latency
@@ -62,6 +63,7 @@ def run_distill_bench(
         root = Path(out) if out is not None else Path(tmp)
         progress("compress: distilled, with the no-distillation ablation of its sets")
         run = {"budget_name": budget_name, "seed": seed, "threads": threads, "data": data}
+        run["deadlines"] = deadlines
         taught = _compress(root / "distill", estimator, True, **run)
         progress("compress --no-distill")
         plain = _compress(root / "no-distill", estimator, False, **run)
@@ -75,6 +77,7 @@ def run_distill_bench(
         "threads": threads,
         "data": data,
         "estimator": estimator,
+        "deadlines": deadlines,
         "distill": distill,
         **figures(a, b, TARGET_POINTS.get(budget_name, 2.0)),
         "wall_s": round(time.monotonic() - t0, 1),
@@ -91,6 +94,7 @@ def _compress(
     seed: int,
     threads: int | None,
     data: str,
+    deadlines: str,
 ) -> Path:
     """One ``compress`` run into ``out``: ``distilled`` with the ablation, else
     ``--no-distill``."""
@@ -104,8 +108,9 @@ def _compress(
     prof = load_profile("rt3-paper")
     kw: dict[str, Any] = {"distill_ablation": True} if distilled else {"distill": None}
     opts = CompressOptions(
-        prof.name, out, budget, seed=seed, threads=threads, estimator=estimator, **kw
-    )
+        prof.name, out, budget, seed=seed, threads=threads, estimator=estimator,
+        deadlines=deadlines, **kw,
+    )  # fmt: skip
     return compress(load_task("rt3-transformer", data, budget), prof, opts)
 
 
@@ -217,6 +222,9 @@ def distill_command(
     out: Annotated[
         Path | None, typer.Option("--out", help="Keep both bundles under this folder.")
     ] = None,
+    deadlines: Annotated[
+        str, typer.Option("--deadlines", help="As compress's --deadlines (default auto).")
+    ] = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="Print only JSON.")] = False,
 ) -> None:
     """Compress with and without distillation (same seed); each set's accuracy under both."""
@@ -225,7 +233,7 @@ def distill_command(
     def say(msg: str) -> None:
         print(f"[bench distill] {msg}", file=sys.stderr, flush=True)
 
-    doc = run_distill_bench(budget, seed, threads, data, estimator, out, say)
+    doc = run_distill_bench(budget, seed, threads, data, estimator, out, deadlines, say)
     if as_json:
         typer.echo(json.dumps(doc, indent=2, allow_nan=False))
     else:
