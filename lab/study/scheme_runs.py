@@ -51,10 +51,39 @@ class RunSettings:
     threads: int | None
 
 
-def complete_bundle(path: Path, scheme: str) -> bool:
+def same_run(doc: dict[str, Any], s: RunSettings, where: str) -> None:
+    """A bundle made on another budget, seed or board than the study's is refused
+    (``StudyError`` naming them): reusing it would compare schemes on unequal terms.
+
+    >>> doc = {"provenance": {"budget": {"name": "test"}, "seed": 0, "profile": "rt3-paper"}}
+    >>> try:
+    ...     same_run(doc, RunSettings("builtin", "rt3-paper", "quick", 0, None), "b")
+    ... except ValueError as e:
+    ...     print(str(e)[:60])
+    b: compressed with budget test, seed 0, board rt3-paper; thi
+    """
+    from lab.study.grid import StudyError
+
+    prov = doc.get("provenance") if isinstance(doc.get("provenance"), dict) else {}
+    budget = prov.get("budget")
+    made = (
+        budget.get("name") if isinstance(budget, dict) else budget,
+        prov.get("seed"),
+        prov.get("profile"),
+    )
+    if made != (s.budget, s.seed, s.board):
+        raise StudyError(
+            f"{where}: compressed with budget {made[0]}, seed {made[1]}, board {made[2]}; "
+            f"this study asks budget {s.budget}, seed {s.seed}, board {s.board} (remove it, "
+            "or choose another --out)"
+        )
+
+
+def complete_bundle(path: Path, scheme: str, s: RunSettings | None = None) -> bool:
     """True when ``path`` holds a complete bundle of ``scheme`` (it loads, checksums and
-    all); False when it holds none or a broken one. A bundle of another scheme is refused
-    (``SchemeError``, one line): the study does not overwrite it."""
+    all); False when it holds none or a broken one. A bundle of another scheme, or (with
+    ``s``) made on another budget, seed or board, is refused in one line (``SchemeError``,
+    ``StudyError``): the study neither overwrites nor reuses it."""
     from contracts.schemes import expect_scheme
     from lab.runtime.bundle import Bundle
 
@@ -68,6 +97,8 @@ def complete_bundle(path: Path, scheme: str) -> bool:
     if not isinstance(doc, dict):
         return False
     expect_scheme(doc, scheme, str(index))
+    if s is not None:
+        same_run(doc, s, str(index))
     try:
         Bundle.load(path, scheme=scheme)
     except (OSError, ValueError):
@@ -144,7 +175,7 @@ def measure_scheme(root: Path, scheme: str, s: RunSettings, say: Say) -> SchemeR
     profile = root / "profiles" / f"{scheme}.yaml"
     scored = root / "profiles" / f"{scheme}.evaluate.json"
     reused: list[str] = []
-    if complete_bundle(bundle, scheme):
+    if complete_bundle(bundle, scheme, s):
         reused.append("bundle")
         say(f"{scheme}: bundle {bundle} reused")
     else:

@@ -181,6 +181,19 @@ def test_a_bundle_of_another_scheme_in_the_study_directory_is_refused(tmp_path):
     assert "bundle of scheme 'rt3', loaded as 'depth'" in _one_line_exit_2(run)
 
 
+def test_a_bundle_of_another_budget_or_seed_is_refused_not_reused(tmp_path):
+    config = {"vocab_size": 50, "emb": 16, "ff": 8, "layers": 1, "heads": 2}
+    synthetic_bundle(tmp_path / "bundles" / "rt3", config, {"bp": 0.5}, block_rows=8,
+                     block_cols=8)  # fmt: skip
+    run = rt3lab(
+        "study", "schemes", "--schemes", "rt3", "--budget", "test", "--seed", "3",
+        "--out", str(tmp_path),
+    )  # fmt: skip
+    err = _one_line_exit_2(run)
+    assert "bundles/rt3/bundle.json: compressed with budget" in err
+    assert "this study asks budget test, seed 3, board rt3-paper" in err
+
+
 def _doc(policies: dict, dense: float = 0.30, bound: float = 1.0) -> dict:
     figures = {n: policy_figures(s, dense, bound) for n, s in policies.items()}
     return {
