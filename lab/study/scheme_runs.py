@@ -108,14 +108,14 @@ def complete_bundle(path: Path, scheme: str, s: RunSettings | None = None) -> bo
 
 def compress_scheme(path: Path, scheme: str, s: RunSettings) -> Path:
     """Compress ``scheme`` into ``path`` on the settings' budget (``compress_request``; the
-    test budget, which ``compress`` has no option for, by the same request's resolved
-    inputs with the budget replaced)."""
+    test budget, which ``compress`` has no option for, by the quick request's resolved
+    inputs with the budget replaced and the task loaded again on it)."""
     from lab.compression import budget as budgets
     from lab.compression.options import CompressRequest
     from lab.compression.pipeline import compress_request
 
     request = CompressRequest(
-        out=path, data=s.data, profile=s.board, quick=s.budget == "quick", seed=s.seed,
+        out=path, data=s.data, profile=s.board, quick=s.budget != "default", seed=s.seed,
         threads=s.threads, scheme=scheme,
     )  # fmt: skip
     if s.budget in ("quick", "default"):
