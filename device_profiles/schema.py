@@ -7,6 +7,7 @@ tool), ``published`` (source) or ``modelled`` (formula). Records that hold numbe
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -363,12 +364,88 @@ class OpCountLatency(_Strict):
         return base * self.reference_ghz / (freq_khz / 1e6)
 
 
+#: Shares of a latency distribution must sum to 1 within this; ``latency_ms`` must equal
+#: their weighted mean within this, relative.
+SHARE_TOLERANCE = 1e-6
+
+
+class LatencyPoint(_Strict):
+    """One point of a latency distribution: an exit's latency and its share of inputs."""
+
+    latency_ms: Millis
+    share: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]
+
+
+def _mean_ms(points: list[LatencyPoint]) -> float:
+    return math.fsum(p.latency_ms * p.share for p in points)
+
+
 class LevelLatency(_Strict):
-    """A variant's latency at one level."""
+    """A variant's latency at one level; an early-exit variant's may add its
+    ``distribution`` (one point per exit: latency and share of inputs), whose
+    share-weighted mean ``latency_ms`` must equal (within 1e-6 relative)."""
 
     freq_khz: Khz
     latency_ms: Millis
+    distribution: list[LatencyPoint] | None = Field(
+        default=None, min_length=1, description="per exit: latency_ms and share, shares sum 1"
+    )
     provenance: ProvenanceRef
+
+    @field_validator("distribution")
+    @classmethod
+    def _shares(cls, v: list[LatencyPoint] | None) -> list[LatencyPoint] | None:
+        if v is not None:
+            total = math.fsum(p.share for p in v)
+            if abs(total - 1.0) > SHARE_TOLERANCE:
+                raise ValueError(
+                    f"shares sum to {total:.9g}; expected 1 within {SHARE_TOLERANCE:g}"
+                )
+        return v
+
+    @model_validator(mode="after")
+    def _mean(self) -> LevelLatency:
+        if self.distribution is not None:
+            mean = _mean_ms(self.distribution)
+            if abs(mean - self.latency_ms) > SHARE_TOLERANCE * self.latency_ms:
+                raise ValueError(
+                    f"latency_ms is {self.latency_ms:g} but distribution's share-weighted "
+                    f"mean is {mean:.9g}; expected equal within {SHARE_TOLERANCE:g} relative"
+                )
+        return self
+
+
+class EarlyExit(_Strict):
+    """An early-exit variant's exits, as its bundle measured them on the host: the layer
+    of each exit head (increasing), the share of test inputs leaving at each (summing to
+    1), the latency of an inference leaving there, and the confidence threshold. Without
+    a measured ``distribution`` at a level, the simulator scales these latencies so their
+    histogram-weighted mean is the level's latency."""
+
+    exits: list[Annotated[int, Field(ge=0, le=1_000_000)]] = Field(min_length=1)
+    histogram: list[Fraction] = Field(min_length=1)
+    latency_ms: list[Millis] = Field(min_length=1)
+    threshold: Annotated[float, Field(allow_inf_nan=False)] | None = None
+
+    @model_validator(mode="after")
+    def _aligned(self) -> EarlyExit:
+        n = len(self.exits)
+        if len(self.histogram) != n or len(self.latency_ms) != n:
+            raise ValueError(
+                f"exits has {n} entries, histogram {len(self.histogram)}, latency_ms "
+                f"{len(self.latency_ms)}: one of each per exit expected"
+            )
+        for i in range(1, n):
+            if self.exits[i] <= self.exits[i - 1]:
+                raise ValueError(f"exits must be strictly increasing, got {self.exits}")
+        total = math.fsum(self.histogram)
+        if abs(total - 1.0) > SHARE_TOLERANCE:
+            raise ValueError(
+                f"histogram sums to {total:.9g}; expected 1 within {SHARE_TOLERANCE:g}"
+            )
+        if not any(h > 0 for h in self.histogram):
+            raise ValueError("histogram: no exit has a share > 0")
+        return self
 
 
 class Variant(_Strict):
@@ -380,18 +457,29 @@ class Variant(_Strict):
     nonzero_mults: OpCount | None = None
     nonzero_adds: OpCount | None = None
     latency: list[LevelLatency] = Field(default_factory=list)
+    early_exit: EarlyExit | None = Field(
+        default=None, description="an early-exit variant's exits (its bundle's)"
+    )
     provenance: ProvenanceRef | None = Field(
-        default=None, description="covers accuracy, sparsity and operation counts"
+        default=None, description="covers accuracy, sparsity, operation counts and exits"
     )
 
     @model_validator(mode="after")
     def _provenance_if_numbers(self) -> Variant:
         has_numbers = any(
             x is not None
-            for x in (self.accuracy, self.sparsity, self.nonzero_mults, self.nonzero_adds)
+            for x in (
+                self.accuracy,
+                self.sparsity,
+                self.nonzero_mults,
+                self.nonzero_adds,
+                self.early_exit,
+            )
         )
         if has_numbers and self.provenance is None:
-            raise ValueError("a variant with accuracy, sparsity or op counts needs provenance")
+            raise ValueError(
+                "a variant with accuracy, sparsity, op counts or exits needs provenance"
+            )
         return self
 
     def latency_at(self, freq_khz: int) -> float | None:

@@ -37,6 +37,7 @@ BENCHES: list[str] = [
     "lab.bench.runtime",
     "lab.bench.runner",
     "lab.bench.search",
+    "lab.bench.distill",
     "simulator.bench",
     "power_meter.bench",
     "simulator.sweep_bench",

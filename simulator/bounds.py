@@ -80,10 +80,10 @@ def estimate_work(
     """
     rate = _rate_hz(wl)
     floors: list[float] = []
-    fastest = min(v.latency(k) for v in device.variants for k in device.levels)
+    fastest = min(v.fastest(k) for v in device.variants for k in device.levels)
     for khz in device.levels:
         busy, idle = device.busy_w[khz], device.idle_w[khz]
-        lat = min(v.latency(khz) for v in device.variants)
+        lat = min(v.fastest(khz) for v in device.variants)
         if wl.kind == "continuous":
             floors.append(busy)
         elif rate is not None:

@@ -12,15 +12,26 @@ checks (``contracts.bundle_manifest``, which ``lab.runtime.bundle`` uses too): f
 version, set names (no ``/``, no leading ``.``) unique, every weight file present with the
 SHA-256 recorded in ``checksums`` (a bundle without checksums is accepted with a warning);
 and here each set's ``freq_khz`` is a level of the profile when the levels are given.
+
+An early-exit bundle (top-level ``scheme``: ``early-exit``, ``contracts.schemes``) gives a
+set its exits: ``exits`` (the layer index of each exit head, strictly increasing),
+``exit_histogram`` (the share of test inputs leaving at each, summing to 1 within 1e-6),
+``exit_latency_ms`` (the host-measured latency of an inference leaving there, each > 0)
+and ``threshold`` (the set's confidence threshold, a number or null), the three lists
+aligned. They become the variant's ``early_exit``: the simulator gives it a latency
+distribution at each level (``simulator.device``). A set of another scheme's bundle that
+carries any of these fields is refused, and so is a malformed one (one line, exit 2).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from contracts import bundle_manifest as M
+from contracts.schemes import SchemeError, bundle_scheme
 from simulator.errors import SimulatorInputError
 
 if TYPE_CHECKING:
@@ -52,6 +63,76 @@ def _number(path: Path, where: str, value: Any, required: bool) -> float | None:
     return number
 
 
+EXIT_FIELDS = ("exits", "exit_histogram", "exit_latency_ms", "threshold")
+
+
+def _numbers(path: Path, where: str, value: Any, n: int | None) -> list[float]:
+    """A JSON list of finite numbers (``n`` of them when given)."""
+    if not isinstance(value, list) or not value:
+        raise SimulatorInputError(f"{path}: {where}: expected a non-empty list, got {value!r:.40}")
+    if n is not None and len(value) != n:
+        raise SimulatorInputError(
+            f"{path}: {where}: {len(value)} entries, expected one per exit ({n}, as exits)"
+        )
+    return [_number(path, f"{where}[{i}]", x, True) for i, x in enumerate(value)]
+
+
+def early_exit_fields(path: Path, where: str, s: dict[str, Any]) -> dict[str, Any] | None:
+    """A set's exits as ``EarlyExit``'s fields (None when it carries none), checked."""
+    from device_profiles.schema import SHARE_TOLERANCE
+
+    if not any(f in s for f in EXIT_FIELDS):
+        return None
+    exits = s.get("exits")
+    if (
+        not isinstance(exits, list)
+        or not exits
+        or not all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in exits)
+        or any(b <= a for a, b in itertools.pairwise(exits))
+    ):
+        raise SimulatorInputError(
+            f"{path}: {where}.exits: expected the layer index of each exit head, integers "
+            f">= 0 strictly increasing, got {exits!r:.60}"
+        )
+    hist = _numbers(path, f"{where}.exit_histogram", s.get("exit_histogram"), len(exits))
+    lats = _numbers(path, f"{where}.exit_latency_ms", s.get("exit_latency_ms"), len(exits))
+    for i, h in enumerate(hist):
+        if not 0.0 <= h <= 1.0:
+            raise SimulatorInputError(
+                f"{path}: {where}.exit_histogram[{i}]: expected a share in 0..1, got {h}"
+            )
+    total = math.fsum(hist)
+    if abs(total - 1.0) > SHARE_TOLERANCE:
+        raise SimulatorInputError(
+            f"{path}: {where}.exit_histogram: shares sum to {total:.9g}, expected 1 within "
+            f"{SHARE_TOLERANCE:g}"
+        )
+    for i, ms in enumerate(lats):
+        if not ms > 0:
+            raise SimulatorInputError(
+                f"{path}: {where}.exit_latency_ms[{i}]: expected a latency > 0 ms, got {ms}"
+            )
+    threshold = _number(path, f"{where}.threshold", s.get("threshold"), False)
+    return {"exits": exits, "histogram": hist, "latency_ms": lats, "threshold": threshold}
+
+
+def _check_scheme(path: Path, data: dict[str, Any]) -> str:
+    """The bundle's scheme; sets with early-exit fields need ``early-exit``."""
+    try:
+        scheme = bundle_scheme(data, str(path))
+    except SchemeError as exc:
+        raise SimulatorInputError(str(exc)) from None
+    if scheme != "early-exit":
+        for i, s in enumerate(data["sets"]):
+            found = [f for f in EXIT_FIELDS if isinstance(s, dict) and f in s]
+            if found:
+                raise SimulatorInputError(
+                    f"{path}: sets[{i}] carries early-exit fields {found} but the bundle's "
+                    f"scheme is {scheme!r}; expected scheme 'early-exit'"
+                )
+    return scheme
+
+
 def bundle_provenance(path: Path, data: dict[str, Any]) -> Any:
     """``measured`` provenance of a bundle's accuracies: the bundle, its split and data."""
     from device_profiles.schema import Measured
@@ -77,11 +158,12 @@ def variants_from_bundle(
     ``levels_khz`` each set's ``freq_khz`` must be one of those levels."""
     from pydantic import ValidationError
 
-    from device_profiles.schema import Variant
+    from device_profiles.schema import EarlyExit, Variant
 
     path = Path(directory) / M.MANIFEST
     with M.errors_as(SimulatorInputError):
         data = M.read_manifest(Path(directory))
+    early = _check_scheme(path, data) == "early-exit"
     sets = data["sets"]
     for i, s in enumerate(sets):  # names and their uniqueness: checked by the manifest
         khz = s.get("freq_khz")
@@ -118,6 +200,7 @@ def variants_from_bundle(
         adds = _number(path, f"{where}.nonzero_adds", s.get("nonzero_adds"), True)
         if mults < 0 or adds < 0:
             raise SimulatorInputError(f"{path}: {where}: operation counts must be >= 0")
+        exits = early_exit_fields(path, where, s) if early else None
         try:
             variant = Variant(
                 name=s["name"],
@@ -125,6 +208,7 @@ def variants_from_bundle(
                 sparsity=sparsity,
                 nonzero_mults=mults,
                 nonzero_adds=adds,
+                early_exit=None if exits is None else EarlyExit(**exits),
                 provenance=prov,
             )
         except ValidationError as exc:

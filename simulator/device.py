@@ -3,34 +3,57 @@
 A variant's latency at each level comes from the profile's table when it has one (the table
 must then cover every level the governor uses), else from the profile's op-count latency
 model applied to the variant's non-zero operation counts (marked ``modelled``).
+
+An early-exit variant (``simulator.exits``) has a latency distribution at a level: the
+profile's measured ``distribution`` there when it gives one, else its exits' host
+latencies (``Variant.early_exit``) scaled so their histogram-weighted mean is the level's
+latency (marked ``modelled``). Its ``latency`` at a level is the distribution's mean,
+which the policies rank and check deadlines by.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from simulator.errors import SimulatorInputError
+from simulator.exits import ExitDistribution
 
 if TYPE_CHECKING:
-    from device_profiles.schema import DeviceProfile, Variant
+    from device_profiles.schema import DeviceProfile, EarlyExit, LevelLatency, Variant
 
 _RANK = {"measured": 0, "published": 1, "modelled": 2}
 
 
 @dataclass(frozen=True)
 class VariantSpec:
-    """A variant ready to simulate: latency (s) per level and where it came from."""
+    """A variant ready to simulate: latency (s) per level and where it came from;
+    ``exits``: an early-exit variant's distribution at each level where it has more than
+    one point (its ``latency_s`` there is the distribution's mean)."""
 
     name: str
     accuracy: float | None
     sparsity: float | None
     latency_s: dict[int, float]
     latency_source: str
+    exits: dict[int, ExitDistribution] = field(default_factory=dict)
 
     def latency(self, khz: int) -> float:
-        """Latency (s) at ``khz``."""
+        """Latency (s) at ``khz`` (an early-exit variant's mean)."""
         return self.latency_s[khz]
+
+    def drawn(self, khz: int, point: int | None) -> float:
+        """Latency (s) at ``khz`` of an inference whose exit draw is ``point`` (None, or a
+        level with one point: the plain latency)."""
+        dist = self.exits.get(khz)
+        if dist is None or point is None:
+            return self.latency_s[khz]
+        return dist.latency_at(point)
+
+    def fastest(self, khz: int) -> float:
+        """The shortest latency (s) an inference can take at ``khz``."""
+        dist = self.exits.get(khz)
+        return self.latency_s[khz] if dist is None else min(dist.latency_s)
 
 
 @dataclass(frozen=True)
@@ -71,9 +94,33 @@ def _merge(profile: DeviceProfile, extra: list[Variant]) -> list[tuple[Variant, 
     return out
 
 
+def _shape(early_exit: EarlyExit | None) -> ExitDistribution | None:
+    """The host's exit latencies as a distribution (None: not early exit, or one exit)."""
+    if early_exit is None:
+        return None
+    points = [
+        (ms / 1e3, h)
+        for ms, h in zip(early_exit.latency_ms, early_exit.histogram, strict=True)
+        if h > 0
+    ]
+    return ExitDistribution.of(points) if len(points) > 1 else None
+
+
+def _measured(row: LevelLatency) -> ExitDistribution | None:
+    points = row.distribution or []
+    return (
+        ExitDistribution.of([(p.latency_ms / 1e3, p.share) for p in points])
+        if len(points) > 1
+        else None
+    )
+
+
 def _latencies(
-    profile: DeviceProfile, v: Variant, table_of: Variant, levels: list[int]
-) -> tuple[dict[int, float], str]:
+    profile: DeviceProfile, v: Variant, table_of: Variant, levels: list[int], own: Variant | None
+) -> tuple[dict[int, float], str, dict[int, ExitDistribution]]:
+    ee = v.early_exit or (own.early_exit if own is not None else None)
+    shape = _shape(ee)
+    exits: dict[int, ExitDistribution] = {}
     if table_of.latency:
         have = {row.freq_khz: row for row in table_of.latency}
         missing = [k for k in levels if k not in have]
@@ -84,8 +131,16 @@ def _latencies(
                 f"{levels}"
             )
         kinds = {_kind(profile, have[k].provenance) for k in levels}
+        lat = {k: have[k].latency_ms / 1e3 for k in levels}
+        for k in levels:
+            measured = _measured(have[k])
+            if measured is not None:
+                exits[k] = measured
+            elif have[k].distribution is None and shape is not None:
+                exits[k] = shape.scaled(lat[k])
+                kinds.add("modelled")
         source = max(kinds, key=lambda s: _RANK[s])
-        return {k: have[k].latency_ms / 1e3 for k in levels}, source
+        return lat, source, exits
     model = profile.latency_model
     if model is None or v.nonzero_mults is None or v.nonzero_adds is None:
         raise SimulatorInputError(
@@ -93,7 +148,9 @@ def _latencies(
             "op counts with a latency_model to model one"
         )
     lat = {k: model.latency_ms(v.nonzero_mults, v.nonzero_adds, k) / 1e3 for k in levels}
-    return lat, "modelled"
+    if shape is not None:
+        exits = {k: shape.scaled(s) for k, s in lat.items() if s > 0}
+    return lat, "modelled", exits
 
 
 def build_device(
@@ -106,14 +163,14 @@ def build_device(
     specs = []
     for v, own in pairs:
         table_of = own if (own is not None and own.latency and not v.latency) else v
-        lat, source = _latencies(profile, v, table_of, levels)
+        lat, source, exits = _latencies(profile, v, table_of, levels, own)
         for k, seconds in lat.items():
             if not seconds > 0:
                 raise SimulatorInputError(
                     f"variant {v.name!r}: latency at {k} kHz is {seconds * 1e3} ms; "
                     "expected > 0 (are its operation counts zero?)"
                 )
-        specs.append(VariantSpec(v.name, v.accuracy, v.sparsity, lat, source))
+        specs.append(VariantSpec(v.name, v.accuracy, v.sparsity, lat, source, exits))
     busy, idle = {}, {}
     for k in levels:
         busy[k], idle[k] = profile.power_at(k)

@@ -15,6 +15,8 @@ Semantics (both modes):
 - A request whose completion comes later than its arrival plus the deadline is a miss; a
   request that arrives while an inference runs is dropped and counted as a miss.
 - The battery is empty when its model says so; the inference in flight then does not count.
+- An early-exit variant's inference takes its own exit's latency, drawn in the run's order
+  (``simulator.exits``): it misses when that latency (its response) exceeds the deadline.
 
 ``exact`` (``simulator.processes``) runs the request source, the queue, the inference
 server, the governor and the switching policy as simpy processes over this machine, each
@@ -40,6 +42,7 @@ from typing import Any
 
 from simulator.battery.base import BatteryModel, Load
 from simulator.device import Device
+from simulator.exits import ExitDraws
 from simulator.governor import Governor
 from simulator.inflight import InFlight, check_governor_step
 from simulator.policies import deadline_s
@@ -140,6 +143,12 @@ class Machine:
         self.slowdown = 1.0
         # The driver stops here (the next user-process event) to let that process run.
         self.horizon = math.inf
+        # Early exit: the run's draw order, how many draws were taken, and the draw of the
+        # request in hand (kept across a re-run: the same input takes the same exit).
+        early = any(v.exits for v in device.variants)
+        self.exit_draws = ExitDraws.seeded(workload.seed) if early else None
+        self.drawn = 0
+        self.point: int | None = None
         self._skip_crossed()
         self.khz = governor.level(self.stage)
         self.variant = table[self.khz]
@@ -181,8 +190,26 @@ class Machine:
         )
 
     def latency(self, variant: str, khz: int) -> float:
-        """Latency (s) of ``variant`` at ``khz``, times any slowdown a user process set."""
+        """Latency (s) of ``variant`` at ``khz``, times any slowdown a user process set (an
+        early-exit variant's mean: what a queue judges a waiting request by)."""
         return self.dev.variant(variant).latency(khz) * self.slowdown
+
+    def inference_latency(self, variant: str, khz: int) -> float:
+        """Latency (s) of the request in hand's inference of ``variant`` at ``khz``, times
+        any slowdown: an early-exit variant's drawn exit (drawn when the request first
+        starts; a re-run keeps it), else the variant's latency."""
+        spec = self.dev.variant(variant)
+        if not spec.exits:
+            return spec.latency(khz) * self.slowdown
+        if self.point is None:
+            self.point = self.exit_draws.at(self.drawn)
+            self.drawn += 1
+        return spec.drawn(khz, self.point) * self.slowdown
+
+    def completed(self) -> None:
+        """The request in hand completed: none is in hand, and its exit draw is spent."""
+        self.pending = None
+        self.point = None
 
     def left(self) -> float:
         """Battery left on the governor's basis."""
@@ -376,7 +403,7 @@ class Machine:
         if self.empty:
             return
         busy = self.loads(self.khz)[0]
-        lat = self.latency(self.variant, self.khz)
+        lat = self.inference_latency(self.variant, self.khz)
         limit = self.deadline()
         dt, hit = self.run(busy, lat)
         if hit == "empty":
@@ -386,13 +413,13 @@ class Machine:
                 self.tally.aborted += 1
                 self.governor_step()
                 return
-            flight = InFlight(self.variant, limit, self.extra_w, self.slowdown)
+            flight = InFlight(self.variant, limit, self.extra_w, self.slowdown, point=self.point)
             flight.ran(dt, lat)
             busy = self.finish(flight)
             if busy is None:
                 return
         self._complete(1, self.t - self.pending, limit)
-        self.pending = None
+        self.completed()
         if self.wl.arrivals is not None and self.queue == "none":
             nxt = self.wl.arrivals.first_at_or_after(self.t, self.k)
             self._drop(nxt - self.k)
@@ -437,10 +464,15 @@ class Machine:
         kinds = ("continuous", "periodic", "poisson") if self.mean_poisson else KINDS_BATCHED
         if self.empty or self.pending is None or self.wl.kind not in kinds:
             return False
-        if self.pending != self.t:
+        if self.pending != self.t or self.point is not None:
             return False  # a re-run after an abort: step it request by request
         khz, var = self.khz, self.variant
-        lat = self.latency(var, khz)
+        spec = self.dev.variant(var)
+        if khz in spec.exits:
+            from simulator.exit_cycles import batch_exits
+
+            return batch_exits(self, spec.exits[khz])
+        lat = spec.latency(khz) * self.slowdown
         busy = self.dev.busy_w[khz] + self.extra_w
         idle = self.dev.idle_w[khz] + self.extra_w
         if self.wl.kind == "periodic":
@@ -457,53 +489,74 @@ class Machine:
             m, cycle = 1, lat
         frac = lat / cycle
         load = Load(((busy, frac), (idle, 1.0 - frac))) if frac < 1.0 else Load.constant(busy)
-        n_grid = 2**62
-        if self.recording and load.mean_w > 0:
-            n_grid = max(
-                1, math.ceil((self.next_row_e - self.tally.energy_j) / load.mean_w / cycle)
-            )
-            if self.sample_s:
-                n_grid = min(n_grid, max(1, math.ceil((self.next_sample - self.t) / cycle)))
-        n_cap = n_grid
-        if self.horizon < math.inf:
-            n_cap = min(n_cap, max(0, math.floor((self.horizon - self.t) / cycle)))
-        thr = self.threshold()
-        if self.step_due is not None:
-            n_cap = min(n_cap, max(0, math.floor((self.step_due - self.t) / cycle)))
-        if thr is not None and self.gov.basis == "energy":
-            t_e = (self.energy_nominal * (1.0 - thr) - self.tally.energy_j) / load.mean_w
-            n_cap = min(n_cap, max(0, math.floor(t_e / cycle)))
-        floor = thr if self.gov.basis == "soc" else None
+        n_grid, n_cap = self.cycle_caps(load.mean_w, cycle, cycle, load.mean_w, cycle)
         if n_cap <= 0:
             return False
         phases = ((busy, lat), (idle, cycle - lat)) if frac < 1.0 else ((busy, lat),)
-        n = self.bat.safe_cycles(phases, n_cap, floor)
+        n = self.bat.safe_cycles(phases, n_cap, self.soc_floor())
         if n == 0:
             return False
         self.tally.energy_j += load.mean_w * n * cycle
         self.tally.time_at_level_s[khz] += n * cycle
         self._complete(n, lat, self.deadline())
+        if spec.exits:  # an early-exit variant with one point here: its draws are spent
+            self.drawn += n
+        self.after_cycles(n, n * m, n * cycle, n * lat)
+        if self.row_due():
+            self._sample(load.mean_w)
+        return n == n_grid
+
+    def soc_floor(self) -> float | None:
+        """The state of charge at which the current stage ends (``soc`` basis), else None."""
+        thr = self.threshold()
+        return thr if self.gov.basis == "soc" else None
+
+    def cycle_caps(
+        self, mean_w: float, cycle: float, longest: float, heavy_w: float, heavy: float
+    ) -> tuple[int, int]:
+        """(cycles to the next time-series row, the most whole cycles to jump): cycles of
+        ``cycle`` s at ``mean_w`` on average; none may pass a user-process event or a
+        sampled step (cycles up to ``longest`` s) or the governor's energy threshold
+        (cycles up to ``heavy`` s at ``heavy_w``, the most energy a cycle may draw)."""
+        n_grid = 2**62
+        if self.recording and mean_w > 0:
+            n_grid = max(1, math.ceil((self.next_row_e - self.tally.energy_j) / mean_w / cycle))
+            if self.sample_s:
+                n_grid = min(n_grid, max(1, math.ceil((self.next_sample - self.t) / cycle)))
+        n_cap = n_grid
+        if self.horizon < math.inf:
+            n_cap = min(n_cap, max(0, math.floor((self.horizon - self.t) / longest)))
+        thr = self.threshold()
+        if self.step_due is not None:
+            n_cap = min(n_cap, max(0, math.floor((self.step_due - self.t) / longest)))
+        if thr is not None and self.gov.basis == "energy":
+            t_e = (self.energy_nominal * (1.0 - thr) - self.tally.energy_j) / heavy_w
+            n_cap = min(n_cap, max(0, math.floor(t_e / heavy)))
+        return n_grid, n_cap
+
+    def after_cycles(self, n: int, requests: int, span: float, busy_s: float) -> None:
+        """Move the clock and the requests on over ``n`` whole cycles lasting ``span`` s,
+        ``busy_s`` of them inferring: periodic, ``requests`` arrivals (those beyond the
+        ``n`` served were dropped); Poisson (mean mode), the expected drops; the next
+        request in hand at the end."""
         if self.wl.kind == "periodic":
-            self._drop(n * (m - 1))
-            self.k += n * m
+            self._drop(requests - n)
+            self.k += requests
             self.t = (self.k - 1) * self.wl.period_s
             self.pending = self.t
         elif self.wl.kind == "poisson":
             # expected drops: the arrivals during each inference (rate x latency), carried
             # as a fraction and counted whole
-            self.drop_carry += n * lat * self.wl.arrivals.rate_hz
+            self.drop_carry += busy_s * self.wl.arrivals.rate_hz
             whole = math.floor(self.drop_carry)
             self._drop(whole)
             self.drop_carry -= whole
-            self.t += n * cycle
+            self.t += span
             self.pending = self.t  # the request that ends the last mean gap is in hand
             self.wl.arrivals.restart(self.t, self.k)
         else:
-            self.t += n * cycle
+            self.t += span
             self.pending = self.t
-        if self.row_due():
-            self._sample(load.mean_w)
-        return n == n_grid
 
 
 def _state(m: Machine) -> tuple:

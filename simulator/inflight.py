@@ -9,6 +9,9 @@
   counted in ``aborted``) and re-run from scratch at the new level, on the new level's
   pattern set, judged against the new level's deadline.
 
+An early-exit inference keeps its exit under both rules (the same input): its rest runs at
+that exit's latency at the new clock, and a re-run takes the same exit again.
+
 Work is counted in inferences: ``left`` is the fraction of one still to do, and a segment
 of ``dt`` s at a clock where the whole inference takes ``latency`` s does ``dt / latency``.
 
@@ -56,12 +59,14 @@ class InFlight:
     extra_w: float
     slowdown: float
     left: float = 1.0
+    point: int | None = None  # an early-exit variant's exit draw (``simulator.exits``)
 
     def at(self, machine: Machine) -> tuple[Load, float]:
-        """(busy load, latency of the whole inference) at the machine's current clock."""
+        """(busy load, latency of the whole inference) at the machine's current clock (an
+        early-exit inference: its own exit's latency at that clock)."""
         khz = machine.khz
         busy = Load.constant(machine.dev.busy_w[khz] + self.extra_w)
-        return busy, machine.dev.variant(self.variant).latency(khz) * self.slowdown
+        return busy, machine.dev.variant(self.variant).drawn(khz, self.point) * self.slowdown
 
     def ran(self, dt: float, latency: float) -> None:
         """Count ``dt`` s of work at a clock where the whole inference takes ``latency``."""

@@ -329,6 +329,15 @@ def deadline_warnings(
                 f"{khz} kHz: {name!r} takes {lat * 1e3:.3f} ms, over the "
                 f"{limit * 1e3:.3f} ms deadline ({what}); every inference there misses"
             )
+        elif limit is not None and khz in device.variant(name).exits:
+            dist = device.variant(name).exits[khz]
+            late = sum(s for x, s in zip(dist.latency_s, dist.share, strict=True) if x > limit)
+            if late > 0:
+                out.append(
+                    f"{khz} kHz: {name!r} (early exit) takes {lat * 1e3:.3f} ms on average, "
+                    f"within the {limit * 1e3:.3f} ms deadline, but {late:.1%} of its "
+                    "inferences leave at an exit past it and miss"
+                )
     return out
 
 

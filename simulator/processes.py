@@ -385,7 +385,8 @@ class InferenceServer:
         if m.empty:
             return
         var, khz = m.variant, m.khz
-        lat = m.latency(var, khz)
+        lat = m.inference_latency(var, khz)
+        early = bool(m.dev.variant(var).exits)  # each inference draws its exit
         busy = m.loads(khz)[0]
         extra_w, slowdown = m.extra_w, m.slowdown  # as at the request's start
         limit = m.deadline()
@@ -406,7 +407,7 @@ class InferenceServer:
                 yield from self.after(hit)
                 return  # the request stays in hand: re-run at the new level
             if stepped:
-                flight = InFlight(var, limit, extra_w, slowdown)
+                flight = InFlight(var, limit, extra_w, slowdown, point=m.point)
                 flight.ran(dt, lat)
                 busy = yield from self.finish(flight, hit)
                 if busy is None:
@@ -416,7 +417,7 @@ class InferenceServer:
             resp = m.t - m.pending
             if resp > late and is_late(resp, limit, m.t):  # the cheap test first
                 tally.misses += 1
-            m.pending = None
+            m.completed()
             if self.queue.policy == "none" and self.source is not None:
                 self.purge = self.queue.busy_until = m.t  # what arrived until now is dropped
             if m.row_due():
@@ -425,6 +426,8 @@ class InferenceServer:
             if stepped or self.source is not None or m.t >= m.horizon:
                 return  # after a step: the next request starts with ``prepare``
             m.pending = m.t
+            if early:
+                lat = m.inference_latency(var, khz)
 
     def finish(self, flight: InFlight, hit: str) -> Generator[Any, Any, Load | None]:
         """``finish`` rule (``Machine.finish``): the step ``hit`` caught ``flight``; take

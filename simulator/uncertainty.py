@@ -13,7 +13,12 @@ re-runs every policy's choice of sets and its discharge on each resample:
   sequence indices for every variant (they were scored on the same sequences, so their
   differences keep their pairing; the point estimate: the mean of all of them);
 - anything without samples is held fixed at the profile's value (the result lists what
-  was resampled and what was held).
+  was resampled and what was held);
+- an early-exit variant's latency at a level is a distribution over its exits
+  (``simulator.exits``); its samples are per-run latencies as any variant's (each run a
+  pass over the inputs, so their median is the distribution's mean): a resample moves the
+  mean and keeps the shape (the shares, and each exit's latency in proportion to the
+  mean).
 
 Each resample runs every policy's table choice (rt3's deadline check, the oracle's
 search, an accuracy bound's search) and its discharge in ``fast`` mode (``mean`` for
@@ -232,7 +237,8 @@ def draw_resamples(
 def resampled_device(
     device: Device, latency_ms: Mapping[tuple[str, int], float], accuracy: Mapping[str, float]
 ) -> Device:
-    """``device`` with these latencies (ms, by variant and level; others kept) and
+    """``device`` with these latencies (ms, by variant and level; others kept; an
+    early-exit variant's distribution moved to the new mean, its shape kept) and
     accuracies (by variant; others kept)."""
     specs = []
     for v in device.variants:
@@ -240,7 +246,9 @@ def resampled_device(
             k: latency_ms[(v.name, k)] / 1e3 if (v.name, k) in latency_ms else s
             for k, s in v.latency_s.items()
         }
-        specs.append(replace(v, latency_s=lat, accuracy=accuracy.get(v.name, v.accuracy)))
+        exits = {k: d.scaled(lat[k]) if lat[k] != v.latency_s[k] else d for k, d in v.exits.items()}
+        acc = accuracy.get(v.name, v.accuracy)
+        specs.append(replace(v, latency_s=lat, accuracy=acc, exits=exits))
     return replace(device, variants=tuple(specs))
 
 

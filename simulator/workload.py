@@ -96,13 +96,15 @@ class Arrivals:
 
 @dataclass
 class Workload:
-    """A parsed workload: its spec, kind, arrivals (None when continuous) and deadline."""
+    """A parsed workload: its spec, kind, arrivals (None when continuous), deadline and
+    the run's seed (Poisson arrivals and early-exit draws each draw their own stream)."""
 
     spec: str
     kind: str
     arrivals: Arrivals | None
     deadline_s: float | None = None
     period_s: float | None = None
+    seed: int = 0
 
 
 # A request period (periodic) or mean gap (Poisson) rt3lab simulates: from 1 us (past a
@@ -193,12 +195,12 @@ def parse_workload(spec: str, seed: int = 0) -> Workload:
     check_seed(seed)
     kind, _, arg = spec.partition(":")
     if kind == CONTINUOUS and not arg:
-        return Workload(spec, kind, None)
+        return Workload(spec, kind, None, seed=seed)
     if kind == PERIODIC and arg:
         hz = _rate(spec, arg)
-        return Workload(spec, kind, Arrivals(period_s=1.0 / hz), 1.0 / hz, 1.0 / hz)
+        return Workload(spec, kind, Arrivals(period_s=1.0 / hz), 1.0 / hz, 1.0 / hz, seed)
     if kind == POISSON and arg:
-        return Workload(spec, kind, Arrivals(rate_hz=_rate(spec, arg), seed=seed))
+        return Workload(spec, kind, Arrivals(rate_hz=_rate(spec, arg), seed=seed), seed=seed)
     if kind == TRACE and arg:
-        return Workload(spec, kind, Arrivals(times=read_trace(arg), finite=True))
+        return Workload(spec, kind, Arrivals(times=read_trace(arg), finite=True), seed=seed)
     raise SimulatorInputError(f"workload: unknown {spec!r}, expected {spec_forms()}")

@@ -35,6 +35,7 @@ _RUNTIME_BENCH = (
     "lab/bench/source.py",
     "lab/model/transformer.py",
 )
+_DISTILL_BENCH = ("lab/compression/**/*.py", "lab/bench/distill.py", "lab/model/**/*.py")
 _SIMULATOR = ("simulator/**/*.py", "device_profiles/**/*.py", "contracts/*.py")
 
 
@@ -87,6 +88,28 @@ RECORDED: dict[str, Recorded] = {
     "search-bench-default.json": Recorded(
         "rt3lab bench search --budget default --json",
         ("lab/compression/**/*.py", "lab/bench/search.py", "lab/model/**/*.py", *_ENGINE),
+    ),
+    "distill-ablation-quick.json": Recorded(
+        "rt3lab bench distill --budget quick --deadlines dense-top --json", _DISTILL_BENCH
+    ),
+    "distill-ablation-quick-scaled.json": Recorded(
+        "rt3lab bench distill --budget quick --json", _DISTILL_BENCH
+    ),
+    "distill-ablation-default.json": Recorded(
+        "rt3lab bench distill --budget default --deadlines dense-top --json", _DISTILL_BENCH
+    ),
+    "schemes-quick.json": Recorded(
+        "rt3lab study schemes --out docs/schemes --json > docs/schemes-quick.json",
+        (
+            "lab/**/*.py",
+            "lab/**/*.c",
+            "lab/**/*.h",
+            *_SIMULATOR,
+            "device_profiles/**/*.yaml",
+            "reports/schemes_map.py",
+            "reports/pareto.py",
+            "reports/axes.py",
+        ),
     ),
     "simulator-bench.json": Recorded("rt3lab bench simulator --json", _SIMULATOR),
     "meter-bench.json": Recorded(

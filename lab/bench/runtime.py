@@ -189,7 +189,7 @@ def load_source(
     from lab.runtime.bundle import Bundle, runs_as_sets
     from lab.runtime.reconfigurable import module_from_bundle
 
-    b = runs_as_sets(Bundle.load(options.bundle), "rt3lab bench runtime")
+    b = runs_as_sets(Bundle.load(options.bundle), "rt3lab bench runtime", exits=False)
     source = {"bundle": str(options.bundle), "model": b.model["kind"], "scheme": b.scheme}
     return module_from_bundle(b), list(b.sets.values()), dict(b.entries), source
 

@@ -250,7 +250,8 @@ def block_column_of(mask: torch.Tensor, block_rows: int) -> bool:
 def block_prune(c: Compressor, model: nn.Module, random: bool) -> dict[str, torch.Tensor]:
     """BP (or rBP when ``random``) on ``model`` in place, on the run's budget: the group
     lasso phase, hard pruning, masked retraining (rBP retrains for both phases' steps, the
-    same budget); returns the masks."""
+    same budget), both phases taught by the dense model when distillation is on
+    (``c.teacher``); returns the masks."""
     b = c.budget
     names = list(c.task.prunable(model))
     sparsity = c.bp_config.sparsity_for(names)
@@ -263,7 +264,7 @@ def block_prune(c: Compressor, model: nn.Module, random: bool) -> dict[str, torc
     )
 
     def train(steps: int, penalty: Any = None) -> None:
-        plan = StepPlan(steps, gen, b.batch_size, c.finetune_lr, c.report_step)
+        plan = StepPlan(steps, gen, b.batch_size, c.finetune_lr, c.report_step, c.teacher)
         train_masked(model, c.task.objective(), pruner.masks, plan, b.seq_len, penalty)
 
     with c.seeded(11 if random else 5):

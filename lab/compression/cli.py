@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from lab.compression.distill import Distillation
+
 if TYPE_CHECKING:
     from rich.progress import Progress
 
@@ -148,6 +150,44 @@ SchemeName = Annotated[
         "DVFS level, chosen for its deadline on the measured latency table.",
     ),
 ]
+Thresholds = Annotated[
+    str | None,
+    typer.Option(
+        "--thresholds",
+        metavar="T,T,T",
+        help="--scheme early-exit: the confidence threshold of each governor level, highest "
+        "frequency first, in [0, 1] and never rising as the frequency drops (default: chosen "
+        "per level for its deadline).",
+    ),
+]
+NoDistill = Annotated[
+    bool,
+    typer.Option(
+        "--no-distill",
+        help="Train BP, the supernet and the sets on the labels alone (default: the dense "
+        "model teaches them, KL on the logits at --distill-temperature plus MSE on the "
+        "hidden states).",
+    ),
+]
+DistillTemperature = Annotated[
+    float, typer.Option("--distill-temperature", help="Temperature T of the soft logits (> 0).")
+]
+DistillAlpha = Annotated[
+    float,
+    typer.Option("--distill-alpha", help="Weight in [0, 1] of the hard-label loss; 1 - it, KL's."),
+]
+DistillHidden = Annotated[
+    float,
+    typer.Option("--distill-hidden-weight", help="Weight (>= 0) of the hidden-state MSE."),
+]
+DistillAblation = Annotated[
+    bool,
+    typer.Option(
+        "--distill-ablation",
+        help="Also fine-tune the chosen sets without distillation from the same BP model and "
+        "keep them, so evaluate shows each set with and without.",
+    ),
+]
 CompressJson = Annotated[bool, typer.Option("--json", help="Print only the evaluation as JSON.")]
 CompressDevice = Annotated[
     str,
@@ -183,6 +223,12 @@ def compress(
     device: CompressDevice = "auto",
     latency_table: LatencyTableFile = None,
     scheme: SchemeName = "rt3",
+    thresholds: Thresholds = None,
+    no_distill: NoDistill = False,
+    distill_temperature: DistillTemperature = Distillation.temperature,
+    distill_alpha: DistillAlpha = Distillation.alpha,
+    distill_hidden_weight: DistillHidden = Distillation.hidden_weight,
+    distill_ablation: DistillAblation = False,
 ) -> None:
     """Compress a Transformer into one bundle of run-time-switchable variants, one per DVFS
     level: RT3's BP and RL-searched pattern sets (default), or another --scheme."""
@@ -193,7 +239,8 @@ def compress(
     request = CompressRequest(
         out, model, data, profile, episodes, quick, seed, bp_config, block, family,
         candidates, exclusive, estimator, deadlines, reward_norm, size, no_cache, threads,
-        device, latency_table, scheme,
+        device, latency_table, scheme, thresholds, not no_distill, distill_temperature,
+        distill_alpha, distill_hidden_weight, distill_ablation,
     )  # fmt: skip
     with progress_bars(not as_json) as progress:
         compress_request(request, RichReporter(progress))
@@ -273,6 +320,7 @@ def _print_evaluation(ev: Evaluation) -> None:
 
     console = make_console() if not is_terminal() else Console(width=max(Console().width, 120))
     t = Table(title=f"rt3lab evaluate: {ev.bundle} (re-scored on {ev.scored_on}, test split)")
+    ablation = any(r.accuracy_no_distill is not None for r in ev.rows)
     for col in (
         "set",
         "MHz",
@@ -280,6 +328,7 @@ def _print_evaluation(ev: Evaluation) -> None:
         "compacts",
         "sparsity %",
         "acc %",
+        *(["acc no-distill %"] if ablation else []),
         "ppl",
         "Δacc pt",
         "mults",
@@ -295,6 +344,7 @@ def _print_evaluation(ev: Evaluation) -> None:
             "-" if r.family == "dense" else ("yes" if r.compacts else "no"),
             _pct(r.sparsity),
             _pct(r.accuracy),
+            *([_pct(r.accuracy_no_distill)] if ablation else []),
             "-" if r.perplexity is None else f"{r.perplexity:.1f}",
             "-" if r.delta_accuracy is None else f"{100 * r.delta_accuracy:+.2f}",
             f"{r.nonzero_mults:,}",

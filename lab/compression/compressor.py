@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lab.compression.block_pruning import BPConfig, load_bp_config
+from lab.compression.distill import Teacher, check_ablation
 from lab.compression.finetune import applied_masks
 from lab.compression.latency.estimators import ESTIMATORS, OpCounts, estimator_for, op_counts
 from lab.compression.latency.table import (
@@ -100,6 +101,15 @@ class Compressor:
         if not 0.0 <= opts.exclusive <= 1.0:
             raise CompressionError(f"--exclusive {opts.exclusive}: expected a value in [0, 1]")
         self.patterns = PatternSets(self.bp_config, opts)
+        check_ablation(opts.distill, opts.distill_ablation)
+        # the dense model once trained (set_teacher), when distillation is on
+        self.teacher: Teacher | None = None
+
+    def set_teacher(self, dense: nn.Module) -> None:
+        """Make a frozen copy of the trained ``dense`` model the teacher of every student
+        trained from now on (none when ``--no-distill``)."""
+        if self.opts.distill is not None:
+            self.teacher = Teacher(dense, self.opts.distill)
 
     # --- randomness and weights ----------------------------------------------------------
 

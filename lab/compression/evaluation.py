@@ -16,6 +16,9 @@ the shared backbone) vs rBP, and each RL set (re-scored) vs BP+rPP. rBP and BP+r
 re-scored from the masks and weights the bundle keeps (:mod:`lab.compression.
 kept_baselines`); a bundle written before they were kept shows the figures ``compress``
 recorded, marked so, and leaves those comparisons out of the checks (``notes`` says so).
+A bundle made with ``compress --distill-ablation`` keeps each set fine-tuned without
+distillation too: re-scored, it is the row's ``accuracy_no_distill`` and a "distilled"
+comparison (not a check).
 """
 
 from __future__ import annotations
@@ -51,6 +54,8 @@ class SetRow:
     latency_estimate_ms: float | None = None  # the bundle's latency table, at this host's clock
     latency_measured_ms: float | None = None  # end to end by lab.runtime, same threads
     latency_measured_median_ms: float | None = None  # the same runs' median (as the benches)
+    # the same set fine-tuned without distillation (compress --distill-ablation), re-scored
+    accuracy_no_distill: float | None = None
 
 
 @dataclass(frozen=True)
@@ -214,6 +219,11 @@ def rescore(bundle: Any, data: str | None = None, threads: int | None = None) ->
     each = {"dense": task.score_sequences(model, "test", limit, threads)}
     model.load_state_dict(bundle.backbone)
     for name, ps in bundle.sets.items():
+        if "exits" in ps.meta:  # a depth or early-exit variant: its exits, as compress scored
+            from lab.compression.schemes.exit_training import plan_scores
+
+            each[name] = plan_scores(model, ps.meta, task.data.test, budget.seq_len, limit)
+            continue
         with applied_masks(model, ps.masks()):
             each[name] = task.score_sequences(model, "test", limit, threads)
     sets = {n: (s.accuracy, s.perplexity) for n, s in each.items()}
@@ -346,8 +356,15 @@ def evaluate_bundle(
             "accuracy": scores.dense[0],
             "perplexity": scores.dense[1],
         }
-        rows, pp_rows = _rows(dense, entries)
+        undistilled = _no_distill(b, scores.baselines)
+        rows, pp_rows = _rows(dense, entries, undistilled)
         comparisons, notes = _comparisons(b, entries, scores.baselines)
+        comparisons += [
+            Comparison(f"distilled {n}", base, e.sparsity, e.sparsity,
+                       float(e.accuracy), acc)
+            for n, (base, acc) in undistilled.items()
+            if (e := entries.get(n)) is not None and e.accuracy is not None
+        ]  # fmt: skip
         rows, pp_rows = _with_latencies(b, rows, pp_rows)
     return Evaluation(
         str(path),
@@ -384,10 +401,12 @@ def _mismatches(b: Any, scores: Scores) -> list[str]:
     rbp = b.baselines.get("rbp")
     if isinstance(rbp, dict) and "rbp" in scores.baselines:
         recorded.append(("baselines.rbp", rbp, scores.baselines["rbp"]))
-    rpp = b.baselines.get("bp+rpp", {})
-    for i, s in enumerate(rpp.get("sets", []) if isinstance(rpp, dict) else []):
-        if isinstance(s, dict) and s.get("name") in scores.baselines:
-            recorded.append((f"baselines.bp+rpp.sets[{i}]", s, scores.baselines[s["name"]]))
+    for section in ("bp+rpp", "no-distill"):
+        held = b.baselines.get(section, {})
+        for i, s in enumerate(held.get("sets", []) if isinstance(held, dict) else []):
+            if isinstance(s, dict) and s.get("name") in scores.baselines:
+                where = f"baselines.{section}.sets[{i}]"
+                recorded.append((where, s, scores.baselines[s["name"]]))
     out = []
     for where, rec, (acc, ppl) in recorded:
         for key, got in (("accuracy", acc), ("perplexity", ppl)):
@@ -396,8 +415,27 @@ def _mismatches(b: Any, scores: Scores) -> list[str]:
     return out
 
 
-def _rows(dense: dict[str, Any], entries: dict[str, Any]) -> tuple[list[SetRow], list[SetRow]]:
-    """The table's rows (dense first, then every set) and the pattern sets' rows alone."""
+def _no_distill(
+    b: Any, kept: dict[str, tuple[float, float | None]]
+) -> dict[str, tuple[str, float]]:
+    """By set name, its undistilled twin's name and re-scored accuracy (``compress
+    --distill-ablation``); only twins the bundle keeps, so every figure is measured now."""
+    held = b.baselines.get("no-distill")
+    if not isinstance(held, dict):
+        return {}
+    pairs = zip(held.get("sets", []), held.get("compare_to", []), strict=False)
+    return {
+        target: (base["name"], kept[base["name"]][0])
+        for base, target in pairs
+        if isinstance(base, dict) and base.get("name") in kept
+    }
+
+
+def _rows(
+    dense: dict[str, Any], entries: dict[str, Any], undistilled: dict[str, tuple[str, float]]
+) -> tuple[list[SetRow], list[SetRow]]:
+    """The table's rows (dense first, then every set, with its undistilled twin's accuracy
+    where the bundle keeps one) and the pattern sets' rows alone."""
     d_acc = dense.get("accuracy")
     rows = [
         SetRow(
@@ -424,6 +462,7 @@ def _rows(dense: dict[str, Any], entries: dict[str, Any]) -> tuple[list[SetRow],
             e.perplexity,
             _delta(e.accuracy, d_acc),
             e.nonzero_mults,
+            accuracy_no_distill=undistilled[e.name][1] if e.name in undistilled else None,
         )
         rows.append(row)
         if e.name != "bp":

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from lab.compression.distill import student_loss
 from lab.compression.sparsifier import mask_sparsity
 from lab.host.compute import on_compute_device, to_device
 
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 
     from lab.compression.block_pruning import BlockPruned
     from lab.compression.compressor import Compressor
+    from lab.compression.distill import Teacher, TeacherOutput
     from lab.compression.search.controller import Child
 
 Batch = Callable[[], tuple[Any, Any]]  # draws the next (inputs, targets) on the device
@@ -84,6 +86,14 @@ class LMObjective:
         """Cross-entropy of the next token."""
         return lm_loss(model, inputs, targets, params)
 
+    def logits(self, model: nn.Module, inputs: Any, params: dict | None = None) -> torch.Tensor:
+        """The next-token logits, ``(batch, seq, vocab)``."""
+        return model_logits(model, inputs, params)
+
+    def hard_loss(self, logits: torch.Tensor, targets: Any) -> torch.Tensor:
+        """Cross-entropy of ``logits`` against the next tokens."""
+        return next_token_loss(logits, targets)
+
 
 def objective_of(data: torch.Tensor | Objective, seq_len: int) -> Objective:
     """``data`` itself when it is an objective, else next-token prediction on its tokens."""
@@ -121,10 +131,20 @@ def lm_loss(
     model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, params: dict | None = None
 ) -> torch.Tensor:
     """Cross-entropy of next-token prediction, optionally with substituted parameters."""
-    import torch.nn.functional as F
+    return next_token_loss(model_logits(model, inputs, params), targets)
+
+
+def model_logits(model: nn.Module, inputs: Any, params: dict | None = None) -> torch.Tensor:
+    """``model(inputs)``, with ``params`` substituted (``functional_call``) when given."""
     from torch.func import functional_call
 
-    logits = model(inputs) if params is None else functional_call(model, params, (inputs,))
+    return model(inputs) if params is None else functional_call(model, params, (inputs,))
+
+
+def next_token_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of ``(batch, seq, vocab)`` logits against the next tokens."""
+    import torch.nn.functional as F
+
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
 
 
@@ -141,13 +161,16 @@ def reapply(model: nn.Module, masks: Mapping[str, torch.Tensor]) -> None:
 @dataclass(frozen=True)
 class StepPlan:
     """How long and how masked training runs: ``steps`` Adam steps at ``lr`` on random
-    batches of ``batch_size`` drawn with ``generator``; ``on_step(step, loss)`` after each."""
+    batches of ``batch_size`` drawn with ``generator``; ``on_step(step, loss)`` after each;
+    with a ``teacher`` every loss is its distillation loss (:mod:`lab.compression.distill`:
+    one teacher forward per batch, shared by every set of a joint step)."""
 
     steps: int
     generator: torch.Generator
     batch_size: int = 20
     lr: float = 5e-4
     on_step: Callable[[int, float], None] | None = None
+    teacher: Teacher | None = None
 
 
 def train_masked(
@@ -168,7 +191,8 @@ def train_masked(
 
     def step_loss(batch: Batch, dev: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         inputs, targets = batch()
-        loss = objective.loss(model, inputs, targets)
+        told = taught(plan, objective, inputs)
+        loss = set_loss(objective, model, inputs, targets, plan.teacher, told)
         return (loss + penalty() if penalty is not None else loss), loss
 
     return _masked_steps(model, masks, objective, plan, step_loss)
@@ -214,13 +238,37 @@ def joint_steps(
         if len(sets) != len(loss_weights):
             raise ValueError(f"{len(sets)} sets but {len(loss_weights)} loss weights")
         inputs, targets = batch()
+        told = taught(plan, objective, inputs)  # one teacher forward, shared by every set
         total = torch.zeros((), device=dev)
         for masks, w in zip(sets, loss_weights, strict=True):
             params = masked_params(model, {k: m.to(dev) for k, m in masks.items()})
-            total = total + w * objective.loss(model, inputs, targets, params)
+            loss = set_loss(objective, model, inputs, targets, plan.teacher, told, params)
+            total = total + w * loss
         return total, total
 
     return _masked_steps(model, keep, objective, plan, step_loss)
+
+
+def taught(plan: StepPlan, objective: Objective, inputs: Any) -> TeacherOutput | None:
+    """The teacher's output on this batch (None without a teacher)."""
+    return None if plan.teacher is None else plan.teacher.output(objective, inputs)
+
+
+def set_loss(
+    objective: Objective,
+    model: nn.Module,
+    inputs: Any,
+    targets: Any,
+    teacher: Teacher | None,
+    told: TeacherOutput | None,
+    params: dict | None = None,
+) -> torch.Tensor:
+    """One student's loss on a batch: the objective's own, or with a teacher (and its output
+    ``told`` on this batch) the distillation loss (:func:`lab.compression.distill.
+    student_loss`)."""
+    if teacher is None or told is None:
+        return objective.loss(model, inputs, targets, params)
+    return student_loss(objective, model, inputs, targets, told, teacher.config, params)
 
 
 def _masked_steps(
@@ -306,17 +354,31 @@ class FinalSets:
     bp_on_backbone: tuple[float, float | None]
     rpp: list[SetScore]
     rpp_backbone: dict[str, Any] | None = None  # BP+rPP's own, kept for evaluate
+    # --distill-ablation: the same sets fine-tuned without distillation from the same BP
+    # model (named no-distill-<set>), BP's mask on that backbone, and the backbone itself
+    no_distill: list[SetScore] | None = None
+    no_distill_bp: tuple[float, float | None] | None = None
+    no_distill_backbone: dict[str, Any] | None = None
 
 
 def finetune_sets(
-    c: Compressor, model: nn.Module, bp: BlockPruned, sets: list[dict[str, Any]], label: str
+    c: Compressor,
+    model: nn.Module,
+    bp: BlockPruned,
+    sets: list[dict[str, Any]],
+    label: str,
+    distill: bool = True,
 ) -> None:
-    """``sets`` fine-tuned jointly from the BP model for the budget's ``final_steps``."""
+    """``sets`` fine-tuned jointly from the BP model for the budget's ``final_steps``, taught
+    by the dense model when distillation is on and ``distill``."""
     b = c.budget
     model.load_state_dict(bp.state)
     c.reporter.stage(f"joint fine-tuning ({label})", b.final_steps)
+    teacher = c.teacher if distill else None
     with c.seeded(17):
-        plan = StepPlan(b.final_steps, c.generator(17), b.batch_size, c.finetune_lr, c.report_step)
+        plan = StepPlan(
+            b.final_steps, c.generator(17), b.batch_size, c.finetune_lr, c.report_step, teacher
+        )
         joint_finetune(model, sets, c.loss_weights, c.task.objective(), bp.masks, plan)
 
 
@@ -372,4 +434,27 @@ def finetune_final(
     finetune_sets(c, model, bp, rpp_sets, "BP+rPP baseline")
     rpp = score_sets(c, model, rpp_sets, "rpp-", best, dense_weights)
     rpp_backbone = {k: v.clone() for k, v in model.state_dict().items()}
-    return FinalSets(backbone, rl, bp_on_backbone, rpp, rpp_backbone)
+    final = FinalSets(backbone, rl, bp_on_backbone, rpp, rpp_backbone)
+    if c.opts.distill_ablation:
+        final = without_distillation(c, model, bp, final, (rl_sets, best, dense_weights))
+    return final
+
+
+def without_distillation(
+    c: Compressor,
+    model: nn.Module,
+    bp: BlockPruned,
+    final: FinalSets,
+    chosen: tuple[list[dict[str, Any]], Child, dict[str, Any]],
+) -> FinalSets:
+    """``--distill-ablation``: the chosen sets (``chosen``: their masks, the child, the
+    dense weights) fine-tuned again from the same BP model with the same steps and seed but
+    no teacher, scored as ``no-distill-pp-<MHz>mhz``, with BP's mask on that backbone."""
+    from dataclasses import replace
+
+    sets, best, dense_weights = chosen
+    finetune_sets(c, model, bp, sets, "RL sets, no distillation", distill=False)
+    scores = score_sets(c, model, sets, "no-distill-pp-", best, dense_weights)
+    on_bp = c.score(model, bp.masks, "test")
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    return replace(final, no_distill=scores, no_distill_bp=on_bp, no_distill_backbone=state)

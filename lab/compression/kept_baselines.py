@@ -8,7 +8,14 @@ SHA-256, in ``bundle.json``'s ``baselines.kept``::
              "masks": "baselines/rbp.safetensors"},
      "bp+rpp": {"weights": "baselines/bp-rpp.weights.safetensors",
                 "sets": {"rpp-1400mhz": "baselines/rpp-1400mhz.safetensors", ...}},
+     "no-distill": {"weights": "baselines/no-distill.weights.safetensors",
+                    "sets": {"no-distill-pp-1400mhz": "baselines/no-distill-pp-1400mhz...",
+                             ..., "no-distill-bp": "..."}},
      "checksums": {"baselines/rbp.safetensors": "<sha256>", ...}}
+
+``no-distill`` (``compress --distill-ablation`` only) is not a baseline of the method but
+its ablation: the chosen sets fine-tuned without distillation from the same BP model, and
+BP's mask on that backbone. Like the others, each set scores on its section's own weights.
 
 A bundle written before they were kept has no ``kept``: its baseline figures are the ones
 ``compress`` recorded, and ``evaluate`` leaves those comparisons out of its checks.
@@ -56,13 +63,19 @@ class KeptModel:
     masks: dict[str, dict[str, torch.Tensor]]
 
 
+# The sections holding several sets on their own weights, and their weights' file name.
+SET_SECTIONS = {"bp+rpp": "bp-rpp.weights", "no-distill": "no-distill.weights"}
+
+
 def write_kept(
     root: Path,
     rbp: tuple[dict[str, Any], PatternSet] | None,
     rpp: tuple[dict[str, Any], list[PatternSet]] | None,
+    no_distill: tuple[dict[str, Any], list[PatternSet]] | None = None,
 ) -> dict[str, Any]:
-    """Write rBP's (weights, mask) and BP+rPP's (weights, sets) under ``root/baselines/``;
-    the ``kept`` record for ``bundle.json``."""
+    """Write rBP's (weights, mask), BP+rPP's (weights, sets) and, from a distillation
+    ablation, the undistilled (weights, sets) under ``root/baselines/``; the ``kept`` record
+    for ``bundle.json``."""
     from safetensors.torch import save_file
 
     from contracts.bundle_manifest import file_sha256
@@ -85,11 +98,12 @@ def write_kept(
 
     if rbp is not None:
         kept["rbp"] = {"weights": weights("rbp.weights", rbp[0]), "masks": pattern_set(rbp[1])}
-    if rpp is not None:
-        kept["bp+rpp"] = {
-            "weights": weights("bp-rpp.weights", rpp[0]),
-            "sets": {ps.name: pattern_set(ps) for ps in rpp[1]},
-        }
+    for section, given in (("bp+rpp", rpp), ("no-distill", no_distill)):
+        if given is not None:
+            kept[section] = {
+                "weights": weights(SET_SECTIONS[section], given[0]),
+                "sets": {ps.name: pattern_set(ps) for ps in given[1]},
+            }
     kept["checksums"] = {rel: file_sha256(root / rel) for rel in files}
     return kept
 
@@ -111,14 +125,16 @@ def read_kept(root: Path, baselines: dict[str, Any]) -> dict[str, KeptModel]:
             load(_rel(rbp, "weights", f"{where}.rbp"), "weights"),
             {"rbp": load(_rel(rbp, "masks", f"{where}.rbp"), "masks")},
         )
-    if "bp+rpp" in kept:
-        rpp = _section(kept, "bp+rpp", where)
-        sets = rpp.get("sets")
+    for name in SET_SECTIONS:
+        if name not in kept:
+            continue
+        section = _section(kept, name, where)
+        sets = section.get("sets")
         if not isinstance(sets, dict) or not sets:
-            raise KeptBaselineError(f"{where}.bp+rpp.sets: expected an object of set files")
-        out["bp+rpp"] = KeptModel(
-            load(_rel(rpp, "weights", f"{where}.bp+rpp"), "weights"),
-            {n: load(_rel(sets, n, f"{where}.bp+rpp.sets"), "masks") for n in sets},
+            raise KeptBaselineError(f"{where}.{name}.sets: expected an object of set files")
+        out[name] = KeptModel(
+            load(_rel(section, "weights", f"{where}.{name}"), "weights"),
+            {n: load(_rel(sets, n, f"{where}.{name}.sets"), "masks") for n in sets},
         )
     return out
 

@@ -9,7 +9,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from lab.compression.budget import Budget
+from lab.compression.distill import Distillation, check_ablation
 from lab.compression.pattern_pruning import RT3_LEVELS
+
+DISTILL = Distillation()  # compress's default: the dense model teaches (frozen, shared)
 
 if TYPE_CHECKING:
     import torch
@@ -68,13 +71,19 @@ class CompressOptions:
     threads: int | None = None  # torch threads (default: every core)
     latency_table: Path | None = None  # choose on this recorded table instead of measuring
     scheme: str = "rt3"  # the reconfiguration scheme (contracts.schemes.SCHEMES)
+    # early exit: one threshold per governor level, highest first (None: chosen per level)
+    thresholds: tuple[float, ...] | None = None
+    # the dense model teaches BP, the supernet and the final fine-tuning (None: --no-distill)
+    distill: Distillation | None = DISTILL
+    # also fine-tune the chosen sets without distillation, kept for evaluate
+    distill_ablation: bool = False
 
 
 # The fields of CompressRequest that CompressOptions takes unchanged, under the same name
 # (the others are resolved: profile, budget, block, no_cache).
 PASSED = (
     "out", "seed", "episodes", "bp_config", "family", "candidates", "exclusive", "estimator",
-    "deadlines", "reward_norm", "threads", "latency_table", "scheme",
+    "deadlines", "reward_norm", "threads", "latency_table", "scheme", "distill_ablation",
 )  # fmt: skip
 
 
@@ -107,6 +116,18 @@ class CompressRequest:
     device: str = "auto"
     latency_table: Path | None = None
     scheme: str = "rt3"
+    thresholds: str | None = None  # --thresholds T,T,T (early exit)
+    distill: bool = True
+    distill_temperature: float = Distillation.temperature
+    distill_alpha: float = Distillation.alpha
+    distill_hidden_weight: float = Distillation.hidden_weight
+    distill_ablation: bool = False
+
+    def distillation(self) -> Distillation | None:
+        """The distillation settings asked for (checked: ``DistillationError`` names the
+        option), None with ``--no-distill``."""
+        d = Distillation(self.distill_temperature, self.distill_alpha, self.distill_hidden_weight)
+        return d if self.distill else None
 
     def resolve(self) -> tuple[Task, DeviceProfile, CompressOptions, torch.device]:
         """The task (data loaded), profile, options and compute device; the cheap inputs
@@ -143,13 +164,20 @@ class CompressRequest:
         if self.latency_table is not None:
             table_file(self.latency_table)
             _table_scheme(self.latency_table, self.scheme)
+        from lab.compression.schemes.exit_latency import parse_thresholds
+
+        thresholds = parse_thresholds(self.thresholds, self.scheme, len(governor_levels(prof)))
+        distill = self.distillation()
+        check_ablation(distill, self.distill_ablation)
         same = {name: getattr(self, name) for name in PASSED}
         opts = CompressOptions(
+            thresholds=thresholds,
             profile=prof.name,
             budget=budget,
             block_rows=self.block,
             block_cols=self.block,
             use_cache=not self.no_cache,
+            distill=distill,
             **same,
         )
         return load_task(self.model, self.data, budget), prof, opts, dev

@@ -16,9 +16,12 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lab.compression.distill import distill_record
 from lab.compression.latency.table import TABLE_FILE
 from lab.compression.pattern_pruning import COMPACTS
 from lab.compression.reproducible import reproducibility_record
+
+NO_DISTILL_BP = "no-distill-bp"  # BP's mask on the ablation's backbone
 
 if TYPE_CHECKING:
     from lab.compression.finetune import FinalSets
@@ -103,6 +106,29 @@ def _baselines(p: Prepared, final: FinalSets) -> dict[str, Any]:
             "sets": [s.record() for s in final.rpp],
             "compare_to": [s.name for s in final.rl],
         },
+        **_no_distill(p, final),
+    }
+
+
+def _no_distill(p: Prepared, final: FinalSets) -> dict[str, Any]:
+    """``--distill-ablation``'s sets: each chosen set, and BP's mask, on the backbone
+    fine-tuned without distillation (``{}`` without the ablation)."""
+    if final.no_distill is None or final.no_distill_bp is None:
+        return {}
+    bp = p.bp
+    on_bp = {
+        "name": NO_DISTILL_BP,
+        "sparsity": bp.sparsity,
+        "nnz": bp.nnz,
+        "accuracy": final.no_distill_bp[0],
+        "perplexity": final.no_distill_bp[1],
+    }
+    return {
+        "no-distill": {
+            "sets": [s.record() for s in final.no_distill] + [on_bp],
+            "compare_to": [s.name for s in final.rl] + ["bp"],
+            "what": "the same sets fine-tuned from the same BP model without distillation",
+        }
     }
 
 
@@ -135,6 +161,7 @@ def _provenance(p: Prepared, profile: str, episodes: int) -> dict[str, Any]:
         ),
         "reward": {"norm": opts.reward_norm, **p.rcfg.to_dict()},
         "loss_weights": list(c.loss_weights),
+        "distill": distill_record(opts.distill, opts.distill_ablation),
         "dense_valid_accuracy": p.dense.valid[0],
         "bp_valid_accuracy": p.bp.valid[0],
     }
@@ -180,7 +207,11 @@ def _keep_baselines(out: Path, p: Prepared, final: FinalSets) -> dict[str, Any]:
     rpp = None
     if final.rpp_backbone is not None:
         rpp = (final.rpp_backbone, [pattern_set(s.name, s.masks, fam) for s in final.rpp])
-    return write_kept(Path(out), rbp, rpp)
+    nd = None
+    if final.no_distill is not None and final.no_distill_backbone is not None:
+        sets = [pattern_set(s.name, s.masks, fam) for s in final.no_distill]
+        nd = (final.no_distill_backbone, [*sets, pattern_set(NO_DISTILL_BP, bp.masks, None)])
+    return write_kept(Path(out), rbp, rpp, nd)
 
 
 def _layer(name: str, mask: Any, rows: int, cols: int, fam: str | None) -> Any:

@@ -19,6 +19,9 @@ Stages, all on one budget (:mod:`lab.compression.budget`), one module each:
    the same fine-tuning (:mod:`.finetune`);
 7. everything is scored on test tokens and written as a bundle (:mod:`.output`).
 
+From stage 2 on, the dense model teaches every student trained (:mod:`.distill`), unless
+``--no-distill``.
+
 A run is keyed by its data, profile, options and BP config: the same command on a
 finished bundle leaves it as it is, and an interrupted search resumes from its last
 episode (``OUT/search``).
@@ -171,6 +174,7 @@ def prepare_search(
     """Dense, BP (and rBP), candidates, the latency table, calibration, the level
     combinations worth sampling and the supernet; the model ends on the supernet's weights."""
     model, dense = dense_model(c)
+    c.set_teacher(model)  # the dense model teaches every later stage (unless --no-distill)
     bp = run_bp(c, model, dense.state, dense.weights, with_rbp)
     rep.stage("pattern candidates", 1)
     cands = c.patterns.candidates(bp.weights)

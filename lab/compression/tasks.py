@@ -231,12 +231,22 @@ class ClassifierObjective:
         self, model: nn.Module, inputs: Any, targets: Any, params: dict | None = None
     ) -> torch.Tensor:
         """The classifier's loss, optionally with substituted parameters."""
+        return self.hard_loss(self.logits(model, inputs, params), targets)
+
+    def logits(self, model: nn.Module, inputs: Any, params: dict | None = None) -> torch.Tensor:
+        """The classifier's logits (``params`` substituted when given)."""
         from torch.func import functional_call
 
-        from lab.model.training import logits_loss, output_logits
+        from lab.model.training import output_logits
 
         out = model(**inputs) if params is None else functional_call(model, params, (), inputs)
-        return logits_loss(output_logits(out), targets)
+        return output_logits(out)
+
+    def hard_loss(self, logits: torch.Tensor, targets: Any) -> torch.Tensor:
+        """Cross-entropy against the labels (MSE for a regression target)."""
+        from lab.model.training import logits_loss
+
+        return logits_loss(logits, targets)
 
 
 @dataclass

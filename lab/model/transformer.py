@@ -10,7 +10,13 @@ prunes them like any other layer.
 
 Module names (the contract in DEVELOPERS.md): ``embedding``,
 ``layers.{i}.self_attn.in_proj``, ``layers.{i}.self_attn.out_proj``, ``layers.{i}.linear1``,
-``layers.{i}.linear2``, ``decoder``.
+``layers.{i}.linear2``, ``decoder``; with ``exit_heads`` (the depth and early-exit schemes),
+``exit_heads.{k}``: a decoder of its own reading the hidden state after the first ``k``
+layers (``k`` from 0, the embedding, to ``layers - 1``; after the last layer the exit is
+``decoder``).
+
+:meth:`RT3TransformerLM.run_exits` is the torch reference of a depth variant (one exit) and of
+early exit (several, and a threshold on the sequence's confidence, :func:`confidence`).
 """
 
 from __future__ import annotations
@@ -44,8 +50,18 @@ class RT3Config:
     layers: int = 2
     heads: int = 4
     dropout: float = 0.2
+    # layer counts after which an extra decoder sits (depth and early-exit schemes)
+    exit_heads: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
+        heads = self.exit_heads
+        if not isinstance(heads, list | tuple) or any(
+            not isinstance(k, int) or isinstance(k, bool) for k in heads
+        ):
+            raise ModelConfigError(
+                f"model config field 'exit_heads': expected a list of layer counts, got {heads!r}"
+            )
+        object.__setattr__(self, "exit_heads", tuple(heads))
         for name in ("vocab_size", "emb", "ff", "layers", "heads"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -59,6 +75,13 @@ class RT3Config:
         if not 0.0 <= float(self.dropout) < 1.0:
             raise ModelConfigError(
                 f"model config field 'dropout': expected a value in [0, 1), got {self.dropout!r}"
+            )
+        if list(self.exit_heads) != sorted(set(self.exit_heads)) or any(
+            not 0 <= k < self.layers for k in self.exit_heads
+        ):
+            raise ModelConfigError(
+                f"model config field 'exit_heads': expected increasing layer counts in "
+                f"0..{self.layers - 1}, got {list(self.exit_heads)}"
             )
 
     @classmethod
@@ -75,8 +98,13 @@ class RT3Config:
         return cls(**config)
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-serialisable dict that :meth:`from_dict` reads back."""
-        return asdict(self)
+        """A JSON-serialisable dict that :meth:`from_dict` reads back (``exit_heads`` only
+        when there are some: a model without them keeps the config it always had)."""
+        out = asdict(self)
+        out["exit_heads"] = list(self.exit_heads)
+        if not self.exit_heads:
+            del out["exit_heads"]
+        return out
 
 
 def tiny_config(vocab_size: int = 64) -> dict[str, Any]:
@@ -162,14 +190,19 @@ class RT3TransformerLM(nn.Module):
         layers: int = 2,
         heads: int = 4,
         dropout: float = 0.2,
+        exit_heads: tuple[int, ...] | list[int] = (),
     ) -> None:
         super().__init__()
-        self.config = RT3Config(vocab_size, emb, ff, layers, heads, dropout)
+        self.config = RT3Config(vocab_size, emb, ff, layers, heads, dropout, tuple(exit_heads))
         # Registration order is the order of prunable_layers(): embedding first, decoder last.
         self.embedding = nn.Embedding(vocab_size, emb)
         self.pos_dropout = nn.Dropout(dropout)
         self.layers = nn.ModuleList(EncoderLayer(emb, ff, heads, dropout) for _ in range(layers))
         self.decoder = nn.Linear(emb, vocab_size)
+        if self.config.exit_heads:  # absent otherwise: the state dict stays RT3's
+            self.exit_heads = nn.ModuleDict(
+                {str(k): nn.Linear(emb, vocab_size) for k in self.config.exit_heads}
+            )
         # Not a parameter and not in the state dict: recomputed, grown on demand.
         self.register_buffer("pos_encoding", sinusoidal_encoding(64, emb), persistent=False)
         self.reset_parameters()
@@ -186,6 +219,9 @@ class RT3TransformerLM(nn.Module):
         nn.init.uniform_(self.embedding.weight, -0.1, 0.1)
         nn.init.uniform_(self.decoder.weight, -0.1, 0.1)
         nn.init.zeros_(self.decoder.bias)
+        for head in getattr(self, "exit_heads", {}).values():
+            nn.init.uniform_(head.weight, -0.1, 0.1)
+            nn.init.zeros_(head.bias)
 
     def _positions(self, length: int) -> torch.Tensor:
         if length > self.pos_encoding.shape[0]:
@@ -195,12 +231,98 @@ class RT3TransformerLM(nn.Module):
             self.pos_encoding = grown.to(self.pos_encoding.device)
         return self.pos_encoding[:length]
 
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        """``tokens``: ``(batch, seq)`` int64 -> logits ``(batch, seq, vocab_size)``."""
+    def _embed(self, tokens: torch.Tensor) -> torch.Tensor:
         if tokens.dim() != 2:
             raise ValueError(f"tokens: expected shape (batch, seq), got {tuple(tokens.shape)}")
         x = self.embedding(tokens) * math.sqrt(self.config.emb)
-        x = self.pos_dropout(x + self._positions(tokens.shape[1]))
+        return self.pos_dropout(x + self._positions(tokens.shape[1]))
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        """``tokens``: ``(batch, seq)`` int64 -> logits ``(batch, seq, vocab_size)``."""
+        x = self._embed(tokens)
         for layer in self.layers:
             x = layer(x)
         return self.decoder(x)
+
+    def head(self, name: str) -> nn.Module:
+        """The decoder called ``name``: ``decoder`` or ``exit_heads.K``."""
+        if name == "decoder":
+            return self.decoder
+        k = name.removeprefix("exit_heads.")
+        heads = getattr(self, "exit_heads", {})
+        if k == name or k not in heads:
+            raise ValueError(f"decoder {name!r}: the model has {head_names(self.config)}")
+        return heads[k]
+
+    def hidden_states(self, tokens: torch.Tensor, depth: int) -> list[torch.Tensor]:
+        """The hidden states after 0 (the embedding), 1, ..., ``depth`` layers."""
+        out = [self._embed(tokens)]
+        for layer in self.layers[:depth]:
+            out.append(layer(out[-1]))
+        return out
+
+    def run_exits(
+        self,
+        tokens: torch.Tensor,
+        exits: list[int] | tuple[int, ...],
+        heads: list[str] | tuple[str, ...],
+        threshold: float | None = None,
+        force: int | None = None,
+    ) -> tuple[torch.Tensor, list[int]]:
+        """The torch reference of a depth or early-exit variant: each sequence (row) runs
+        its layers up to exit ``i`` (after ``exits[i]`` layers, through decoder
+        ``heads[i]``) and stops at the first exit whose :func:`confidence` is at least
+        ``threshold`` (the last exit always stops; ``force``: every row stops at that exit).
+        Returns the logits of the exit each row took and which exit (its index in
+        ``exits``) per row.
+
+        >>> import torch
+        >>> m = RT3TransformerLM(50, emb=16, ff=8, layers=2, heads=2, exit_heads=[1]).eval()
+        >>> x = torch.zeros(2, 5, dtype=torch.long)
+        >>> logits, taken = m.run_exits(x, [1, 2], ["exit_heads.1", "decoder"], 0.0)
+        >>> taken, torch.allclose(logits, m.exit_heads["1"](m.hidden_states(x, 1)[1]), atol=1e-6)
+        ([0, 0], True)
+        >>> torch.allclose(m.run_exits(x, [2], ["decoder"])[0], m(x), atol=1e-6)
+        True
+        """
+        rows, taken = [], []
+        for b in range(tokens.shape[0]):
+            x = self._embed(tokens[b : b + 1])
+            done = 0
+            for i, (k, name) in enumerate(zip(exits, heads, strict=True)):
+                for layer in self.layers[done:k]:
+                    x = layer(x)
+                done = k
+                logits = self.head(name)(x)
+                last = i == len(exits) - 1 or i == force
+                if force is not None:
+                    confident = False
+                else:
+                    confident = threshold is not None and confidence(logits[0]) >= threshold
+                if last or confident:
+                    rows.append(logits)
+                    taken.append(i)
+                    break
+        return torch.cat(rows), taken
+
+
+def head_names(config: RT3Config) -> list[str]:
+    """The model's decoders: ``exit_heads.K`` for each exit head, then ``decoder``.
+
+    >>> head_names(RT3Config(vocab_size=9, exit_heads=(1,)))
+    ['exit_heads.1', 'decoder']
+    """
+    return [*(f"exit_heads.{k}" for k in config.exit_heads), "decoder"]
+
+
+def confidence(logits: torch.Tensor) -> float:
+    """A sequence's confidence at an exit: the mean over its positions of the largest
+    softmax probability (``logits``: ``(seq, vocab)``), computed in float64 as the engine
+    does. An input exits where this reaches the set's threshold.
+
+    >>> import torch
+    >>> confidence(torch.tensor([[0.0, 0.0], [10.0, -10.0]]))  # 0.5 and ~1
+    0.74999999...
+    """
+    p = torch.softmax(logits.detach().to(torch.float64), dim=-1).amax(dim=-1)
+    return float(p.mean())

@@ -187,7 +187,7 @@ def measured_profile(
         )
     power = _power_entry(run, levels, cname, power_output, power_fit, volts, board, sources)
     variants = [
-        _variant(infos[v], _latency_rows(run, v, lat_meter, board), "rt3lab-bundle")
+        _variant(infos[v], _latency_rows(run, v, lat_meter, board, infos[v]), "rt3lab-bundle")
         for v in run_variant_names(run)
     ]
     data.update(
@@ -284,9 +284,14 @@ def _power_entry(
     return {"cluster": cname, "levels": lp}
 
 
-def _latency_rows(run: ProfileRun, vname: str, lat_meter: str, board: str) -> list[dict[str, Any]]:
-    """A variant's measured latency per level; a level that did not hold is flagged."""
+def _latency_rows(
+    run: ProfileRun, vname: str, lat_meter: str, board: str, info: VariantInfo | None = None
+) -> list[dict[str, Any]]:
+    """A variant's measured latency per level; a level that did not hold is flagged. An
+    early-exit set's (``info.exit_histogram``): its exits' medians at the level, weighted
+    by the histogram, as the latency's ``distribution``."""
     lat = []
+    exits = _exit_names(run, vname, info)
     for r in run.busy(vname):
         prov: Any = "rt3lab-latency"
         if not r.freq_ok or r.throttled:
@@ -296,8 +301,44 @@ def _latency_rows(run: ProfileRun, vname: str, lat_meter: str, board: str) -> li
                 f"FLAGGED: set {r.level_khz} kHz, read back {r.readback_khz}/"
                 f"{r.readback_end_khz} kHz, throttled={r.throttled}",
             )
-        lat.append({"freq_khz": r.level_khz, "latency_ms": r.median_ms, "provenance": prov})
+        entry = {"freq_khz": r.level_khz, "latency_ms": r.median_ms, "provenance": prov}
+        per = [
+            next((e.median_ms for e in run.busy(n) if e.level_khz == r.level_khz), None)
+            for n in exits
+        ]
+        if exits and info is not None and info.exit_histogram and None not in per:
+            entry.update(_distribution(per, info.exit_histogram))  # type: ignore[arg-type]
+        lat.append(entry)
     return lat
+
+
+def _exit_names(run: ProfileRun, vname: str, info: VariantInfo | None) -> list[str]:
+    """The per-exit variants measured for an early-exit set (``SET@exitI``), in exit
+    order; none unless every exit of its histogram was measured."""
+    from lab.profiling.workload import EXIT_SEP
+
+    if info is None or info.exit_histogram is None:
+        return []
+    names = [f"{vname}{EXIT_SEP}{i}" for i in range(len(info.exit_histogram))]
+    measured = set(all_variant_names(run))
+    return names if all(n in measured for n in names) else []
+
+
+def _distribution(per_exit_ms: list[float], histogram: tuple[float, ...]) -> dict[str, Any]:
+    """``latency_ms`` (the share-weighted mean) and ``distribution`` (the exits with a
+    share above 0: the profile's points need one) of one level.
+
+    >>> _distribution([1.0, 3.0], (0.75, 0.25))
+    {'latency_ms': 1.5, 'distribution': [{'latency_ms': 1.0, 'share': 0.75},
+                                         {'latency_ms': 3.0, 'share': 0.25}]}
+    """
+    import math
+
+    points = [(ms, h) for ms, h in zip(per_exit_ms, histogram, strict=True) if h > 0]
+    total = math.fsum(h for _, h in points)
+    dist = [{"latency_ms": ms, "share": h / total} for ms, h in points]
+    mean = math.fsum(p["latency_ms"] * p["share"] for p in dist)
+    return {"latency_ms": mean, "distribution": dist}
 
 
 def _switch_cost(run: ProfileRun, lat_meter: str, board: str) -> dict[str, Any]:
@@ -316,13 +357,21 @@ def _switch_cost(run: ProfileRun, lat_meter: str, board: str) -> dict[str, Any]:
     }
 
 
-def run_variant_names(run: ProfileRun) -> list[str]:
-    """Variant names in the order measured."""
+def all_variant_names(run: ProfileRun) -> list[str]:
+    """Variant names in the order measured, an early-exit set's per-exit ones included."""
     seen: list[str] = []
     for r in run.rows:
         if r.kind == "busy" and r.variant not in seen:
             seen.append(r.variant)
     return seen
+
+
+def run_variant_names(run: ProfileRun) -> list[str]:
+    """The profile's variants in the order measured (an early-exit set's per-exit
+    variants, ``SET@exitI``, are part of its latency, not variants of their own)."""
+    from lab.profiling.workload import exit_variant
+
+    return [n for n in all_variant_names(run) if exit_variant(n)[1] is None]
 
 
 def _move_to_levels(data: dict[str, Any], levels: list[int], cname: str) -> None:
@@ -485,6 +534,19 @@ def host_profile(
             {"freq_khz": k, "latency_ms": fit.latency_ms(k), "provenance": prov}
             for k in base.levels_khz
         ]
+        exits = _exit_names(run, vname, infos[vname])
+        if exits:  # an early-exit set: each exit's fit at the level, weighted by its histogram
+            per = latency_fits(run, exits, memory_fraction)
+            hist = infos[vname].exit_histogram
+            note = (
+                f"{prov['note']}; early exit: the mean over the bundle's test exit histogram "
+                f"of its exits' latencies ({', '.join(exits)}, each measured and projected "
+                "alike), its distribution beside it"
+            )
+            prov = {**prov, "note": note}
+            for e in lat:
+                e["provenance"] = prov
+                e.update(_distribution([per[n].latency_ms(e["freq_khz"]) for n in exits], hist))  # type: ignore[arg-type]
         variants.append(_variant(infos[vname], lat, "rt3lab-bundle"))
     data.update(
         name=name or slug(f"{base.name}-host"),

@@ -6,6 +6,12 @@ native engine on as many threads as torch) and exposes each pattern set, plus ``
 has no set of that name, as a variant: ``activate(name)`` switches to it and ``run_once()``
 runs one batch-1 inference of ``seq_len`` random tokens, the call a serving loop makes
 (``ReconfigurableModel.serving_call``: tokens and logits' buffer prepared once).
+
+An early-exit set (``lab.runtime.exits``) is followed by one variant per exit,
+``SET@exitI`` (:data:`EXIT_SEP`): the set with every inference stopped at exit ``I``
+(``ReconfigurableModel.force_exit``), so each exit's latency is measured at each level;
+the profile writes the set's latency as their distribution, weighted by the set's test
+exit histogram (``lab.profiling.output``), and leaves the per-exit variants out.
 """
 
 from __future__ import annotations
@@ -18,6 +24,17 @@ if TYPE_CHECKING:
     from lab.runtime.bundle import Bundle
 
 DENSE = "dense"
+EXIT_SEP = "@exit"  # SET@exitI: an early-exit set stopped at exit I
+
+
+def exit_variant(name: str) -> tuple[str, int | None]:
+    """(the set, the exit) of a per-exit variant name; (name, None) for any other.
+
+    >>> exit_variant("exit-800mhz@exit1"), exit_variant("dense")
+    (('exit-800mhz', 1), ('dense', None))
+    """
+    base, sep, i = name.rpartition(EXIT_SEP)
+    return (base, int(i)) if sep and i.isdigit() else (name, None)
 
 
 @dataclass(frozen=True)
@@ -29,6 +46,7 @@ class VariantInfo:
     nonzero_mults: float | None
     nonzero_adds: float | None
     accuracy: float | None
+    exit_histogram: tuple[float, ...] | None = None  # early exit: test share per exit
 
 
 class Workload(Protocol):
@@ -65,7 +83,16 @@ def variant_info(bundle: Bundle, name: str) -> VariantInfo:
     """From ``bundle.json``: the set's record, or the dense reference."""
     if name in bundle.entries:
         e = bundle.entries[name]
-        return VariantInfo(name, e.sparsity, e.nonzero_mults, e.nonzero_adds, e.accuracy)
+        fields = e.exit_fields
+        hist = fields.get("exit_histogram") if fields.get("threshold") is not None else None
+        return VariantInfo(
+            name,
+            e.sparsity,
+            e.nonzero_mults,
+            e.nonzero_adds,
+            e.accuracy,
+            None if hist is None else tuple(hist),
+        )
     ref = bundle.reference.get("dense", {})
     return VariantInfo(
         name,
@@ -148,12 +175,20 @@ class BundleWorkload(BundleVariants):
         names = list(self.model.set_names)
         if DENSE not in names:
             names = [DENSE, *names]
-        self.names = choose_sets(names, sets, bundle_dir)
+        plans = self.model.plans
+        self.names = [
+            n
+            for name in choose_sets(names, sets, bundle_dir)
+            for n in [name, *_per_exit(name, plans.get(name))]
+        ]
 
     def activate(self, name: str) -> float:
-        """Switch the runtime to ``name`` (``dense``: no set) and return the switch time."""
+        """Switch the runtime to ``name`` (``dense``: no set; ``SET@exitI``: the set,
+        stopped at exit I) and return the switch time."""
+        base, stop = exit_variant(name)
+        self.model.force_exit(stop)
         return self.model.switch(
-            None if name == DENSE and DENSE not in self.model.set_names else name
+            None if base == DENSE and DENSE not in self.model.set_names else base
         )
 
     def run_once(self) -> None:
@@ -163,3 +198,10 @@ class BundleWorkload(BundleVariants):
     def describe(self) -> dict[str, Any]:
         """Bundle path, model kind, sequence length and threads."""
         return {**self.bundle_facts(self.threads), "created": self.bundle.provenance.get("created")}
+
+
+def _per_exit(name: str, plan: Any) -> list[str]:
+    """The per-exit variants measured after an early-exit set (none for any other)."""
+    if plan is None or not plan.early:
+        return []
+    return [f"{name}{EXIT_SEP}{i}" for i in range(len(plan.exits))]

@@ -14,6 +14,11 @@ BUNDLE/dense.safetensors        the trained unpruned weights, same keys and shap
 BUNDLE/sets/<name>.safetensors  one PatternSet each; "bp" is the BP mask alone
 ```
 
+A depth set's row adds ``depth`` and ``decoder``, an early-exit set's ``exits``,
+``exit_histogram``, ``exit_latency_ms`` and ``threshold`` (``lab.runtime.exits.ENTRY_FIELDS``;
+written only when present, checked against the set file's exits); an early-exit bundle's
+thresholds must not rise as ``freq_khz`` drops.
+
 Field meanings in ``sets``: ``density`` is the set's kept fraction over the layers it covers
 (``PatternSet.density``), ``sparsity = 1 - density``, ``nnz`` the kept weights over those
 layers; ``nonzero_mults``/``nonzero_adds`` are per inference as RT3 counts them (the
@@ -123,6 +128,15 @@ class SetEntry:
     accuracy: float | None = None
     perplexity: float | None = None
     freq_khz: int | None = None
+    # the depth and early-exit schemes' fields (lab.runtime.exits.ENTRY_FIELDS), written
+    # flat on the set's row, and only when given
+    exit_fields: dict[str, Any] = field(default_factory=dict)
+
+    def row(self) -> dict[str, Any]:
+        """The set's row of ``bundle.json``."""
+        out = asdict(self)
+        out.update(out.pop("exit_fields"))
+        return out
 
 
 def _versions() -> dict[str, str]:
@@ -199,8 +213,10 @@ class Bundle:
         accuracy: float | None = None,
         perplexity: float | None = None,
         freq_khz: int | None = None,
+        exit_fields: dict[str, Any] | None = None,
     ) -> SetEntry:
-        """Add (or replace) a set; density, nnz, family and file are derived from it."""
+        """Add (or replace) a set; density, nnz, family and file are derived from it
+        (``exit_fields``: a depth or early-exit variant's, ``lab.runtime.exits``)."""
         density = pattern_set.density
         entry = SetEntry(
             name=pattern_set.name,
@@ -214,6 +230,7 @@ class Bundle:
             accuracy=None if accuracy is None else float(accuracy),
             perplexity=None if perplexity is None else float(perplexity),
             freq_khz=None if freq_khz is None else int(freq_khz),
+            exit_fields=dict(exit_fields or {}),
         )
         self.sets[pattern_set.name] = pattern_set
         self.entries[pattern_set.name] = entry
@@ -256,6 +273,9 @@ class Bundle:
             raise BundleError(f"{at}: sparsity {entry.sparsity} is not 1 - density")
         if entry.family != ps.family:
             raise BundleError(f"{at}: family {entry.family!r} but its set is {ps.family!r}")
+        from lab.runtime.exits import check_entry_plan
+
+        check_entry_plan(entry.exit_fields, ps.meta, at, BundleError)
 
     def validate(self, where: str = "bundle") -> None:
         """Raise ``BundleError`` unless every part agrees with every other."""
@@ -276,6 +296,13 @@ class Bundle:
             raise BundleError(f"{where}: sets and entries disagree: {sorted(self.sets)}")
         for name, entry in self.entries.items():
             self._check_set(entry, self.sets[name], where)
+        from lab.runtime.exits import check_monotone
+
+        check_monotone(
+            [(e.name, e.freq_khz, e.exit_fields.get("threshold")) for e in self.entries.values()],
+            where,
+            BundleError,
+        )
         for level in ("dense", "bp"):
             rec = self.reference.get(level)
             if not isinstance(rec, dict):
@@ -336,7 +363,7 @@ class Bundle:
             "version": VERSION,
             "scheme": self.scheme,
             "model": self.model,
-            "sets": [asdict(e) for e in self.entries.values()],
+            "sets": [e.row() for e in self.entries.values()],
             "reference": self.reference,
             "baselines": self.baselines,
             "provenance": self.provenance,
@@ -412,17 +439,24 @@ def _scheme(doc: dict[str, Any], where: str) -> str:
         raise BundleError(str(exc)) from None
 
 
-# The schemes whose variants are pattern sets on one backbone (masks a switch selects): the
+# The schemes whose variants are pattern sets on one backbone (masks, and for depth and
+# early exit the exits a set runs: lab.runtime.exits; a switch selects them): the
 # commands that run a bundle (evaluate, bench runtime, profile, export, study) run these as
 # they are; a scheme whose variants are something else must be handled by each of them.
-SET_SCHEMES: tuple[str, ...] = ("rt3", "width")
+SET_SCHEMES: tuple[str, ...] = ("rt3", "width", "depth", "early-exit")
 
 
-def runs_as_sets(bundle: Bundle, command: str) -> Bundle:
+# Of those, the schemes whose sets carry exits (lab.runtime.exits): a command that masks or
+# times sets as RT3's, without their exits, passes exits=False and refuses them.
+EXIT_SCHEMES: tuple[str, ...] = ("depth", "early-exit")
+
+
+def runs_as_sets(bundle: Bundle, command: str, exits: bool = True) -> Bundle:
     """``bundle`` if its scheme's variants are pattern sets (:data:`SET_SCHEMES`), which
-    ``command`` runs; else ``SchemeError`` saying that ``command`` does not run that scheme
-    yet (one line, exit 2)."""
-    if bundle.scheme not in SET_SCHEMES:
+    ``command`` runs (``exits``: their exits too, :data:`EXIT_SCHEMES`); else
+    ``SchemeError`` saying that ``command`` does not run that scheme yet (one line, exit
+    2)."""
+    if bundle.scheme not in SET_SCHEMES or (not exits and bundle.scheme in EXIT_SCHEMES):
         where = str((bundle.path or Path("bundle")) / M.MANIFEST)
         raise SchemeError(
             f"{where}: bundle of scheme {bundle.scheme!r}: {command} does not run it yet"
@@ -461,7 +495,9 @@ def _check_number(value: object, where: str, name: str) -> None:
 def _entry(raw: object, where: str) -> SetEntry:
     if not isinstance(raw, dict):
         raise BundleError(f"{where} must be an object")
-    names = [f.name for f in SetEntry.__dataclass_fields__.values()]
+    from lab.runtime.exits import check_entry_fields
+
+    names = [f.name for f in SetEntry.__dataclass_fields__.values() if f.name != "exit_fields"]
     missing = [n for n in names if n not in raw]
     if missing:
         raise BundleError(f"{where}: missing fields {missing}")
@@ -474,7 +510,7 @@ def _entry(raw: object, where: str) -> SetEntry:
         _check_number(raw[n], f"{where}.{n}", n)
     if raw["density"] > 1 or raw["sparsity"] > 1:
         raise BundleError(f"{where}: density and sparsity must lie in [0, 1]")
-    return SetEntry(**{n: raw[n] for n in names})
+    return SetEntry(**{n: raw[n] for n in names}, exit_fields=check_entry_fields(raw, where))
 
 
 def _unshared(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -50,6 +50,16 @@
  * Between jobs a worker spins for SPIN_NS, then sleeps on a condition variable (a shared
  * machine gets its CPU back between inferences). A forked child has no workers: it runs
  * every part itself.
+ *
+ * Exits (the depth and early-exit schemes): the model may carry exit heads (decoders of
+ * their own after k layers, `exit_heads.k`), and a set may list `exits` (layer counts,
+ * increasing) with the decoder each reads (`heads`) and a `threshold`. A forward pass runs
+ * the layers up to each exit in turn, its decoder's logits into the output, and stops at
+ * the first exit whose confidence (the mean over positions of the largest softmax
+ * probability, in double) reaches the threshold; the last exit always stops. A set without
+ * exits runs every layer and the decoder. rt3e_last_exit says which exit the last pass
+ * took; rt3e_force_exit makes every pass stop at one exit (still scoring the earlier ones:
+ * the time an input exiting there takes), to measure each exit's latency.
  */
 #if !defined(_GNU_SOURCE)
 #define _GNU_SOURCE /* sched_setaffinity, CPU_SET */
@@ -69,7 +79,7 @@
 #include <sys/stat.h>
 #endif
 
-#define RT3E_ABI 2
+#define RT3E_ABI 3
 #define MAX_THREADS 256
 #define SPIN_NS 100000 /* a worker's (and the caller's) busy wait before it sleeps */
 #define PARTS_PER_THREAD 4 /* parts of a Linear per thread: the free threads take a late one's */
@@ -333,6 +343,15 @@ typedef struct {
     const int32_t *cols;
 } table_t;
 
+#define MAX_EXITS 64
+
+typedef struct {
+    int n;                 /* 0: every layer, then the decoder */
+    int64_t at[MAX_EXITS]; /* layers run before exit i */
+    int lin[MAX_EXITS];    /* the decoder of exit i: its index in lin */
+    double threshold;
+} exits_t;
+
 typedef struct {
     char name[128];
     const char *dtype;
@@ -538,7 +557,13 @@ static void pool_run(pool_t *p, part_fn fn, void *ctx, int nparts) {
 typedef struct rt3e_model {
     int64_t V, E, F, L, H;
     const float *emb;
-    linear_t *lin;        /* 4 per layer (in_proj, out_proj, linear1, linear2), then decoder */
+    linear_t *lin;        /* 4 per layer (in_proj, out_proj, linear1, linear2), decoder, heads */
+    int nheads;           /* exit heads: lin[4 L + 1 + j] reads the state after head_at[j] */
+    int64_t head_at[MAX_EXITS];
+    exits_t *exits;       /* nsets */
+    int last_exit;        /* the exit the last forward pass took */
+    int force_exit;       /* -1, or every pass stops at this exit */
+    double confidence;    /* of the last exit scored, -1 if none */
     const float **norms;  /* 4 per layer: norm1 weight, bias, norm2 weight, bias */
     int nsets;
     char (*names)[128];
@@ -590,6 +615,7 @@ void rt3e_close(rt3e_model *m) {
     if (!m) return;
     pool_stop(&m->pool); /* joins the workers first: none is left running on freed memory */
     free(m->lin);
+    free(m->exits);
     free(m->norms);
     free(m->names);
     free(m->tables);
@@ -840,6 +866,71 @@ static int check_table(const rt3e_model *m, table_t *t, const char *prefix, int6
     return 0;
 }
 
+/* The name of Linear k: layer k / 4's k % 4-th, then the decoder, then the exit heads. */
+static void lin_name(const rt3e_model *m, int k, char *out, size_t n) {
+    if (k < 4 * m->L)
+        snprintf(out, n, "layers.%d.%s", k / 4, LIN_NAMES[k % 4]);
+    else if (k == 4 * m->L)
+        snprintf(out, n, "decoder");
+    else
+        snprintf(out, n, "exit_heads.%lld", (long long)m->head_at[k - 4 * m->L - 1]);
+}
+
+/* model.exit_heads (optional): increasing layer counts below model.layers, at most 64. */
+static int load_heads(rt3e_model *m, const jv *model, char *err, int errlen) {
+    const jv *h = jget(model, "exit_heads");
+    m->nheads = 0;
+    if (!h) return 0;
+    if (h->type != J_ARR || h->n > MAX_EXITS)
+        return fail(err, errlen, "header field '%s': expected a list of at most 64 layer "
+                    "counts%s", "model.exit_heads", ""), -1;
+    for (int i = 0; i < h->n; i++) {
+        int64_t k;
+        if (jint(&h->items[i], 0, m->L - 1, &k) || (i && k <= m->head_at[i - 1]))
+            return fail(err, errlen, "header field '%s': expected increasing layer counts "
+                        "below model.layers%s", "model.exit_heads", ""), -1;
+        m->head_at[m->nheads++] = k;
+    }
+    return 0;
+}
+
+/* A set's exits, heads and threshold (all absent: every layer, then the decoder). */
+static int load_exits(rt3e_model *m, const jv *e, const char *name, exits_t *x, char *err,
+                      int errlen) {
+    const jv *at = jget(e, "exits"), *heads = jget(e, "heads"), *thr = jget(e, "threshold");
+    x->n = 0;
+    if (!at && !heads && !thr) return 0;
+    if (!at || !heads || at->type != J_ARR || heads->type != J_ARR || at->n < 1 ||
+        at->n > MAX_EXITS || heads->n != at->n)
+        return fail(err, errlen, "header field 'sets.%s.exits': expected 1 to 64 layer counts "
+                    "and 'heads' of the same length%s", name, ""), -1;
+    for (int i = 0; i < at->n; i++) /* every count, then every head (read_export's order) */
+        if (jint(&at->items[i], 0, m->L, &x->at[i]) || (i && x->at[i] <= x->at[i - 1]))
+            return fail(err, errlen, "header field 'sets.%s.exits': expected increasing layer "
+                        "counts up to model.layers%s", name, ""), -1;
+    for (int i = 0; i < at->n; i++) {
+        const jv *hd = &heads->items[i];
+        x->lin[i] = -1;
+        if (hd->type == J_STR && !strcmp(hd->str, "decoder")) x->lin[i] = (int)(4 * m->L);
+        for (int j = 0; j < m->nheads && hd->type == J_STR; j++) {
+            char want[64];
+            snprintf(want, sizeof want, "exit_heads.%lld", (long long)m->head_at[j]);
+            if (!strcmp(hd->str, want) && m->head_at[j] == x->at[i])
+                x->lin[i] = (int)(4 * m->L + 1 + j);
+        }
+        if (x->lin[i] < 0)
+            return fail(err, errlen, "header field 'sets.%s.heads': expected 'decoder' or the "
+                        "exit head at that exit (exit_heads.<layers>)%s", name, ""), -1;
+    }
+    if ((at->n > 1 && !thr) ||
+        (thr && (thr->type != J_NUM || !(thr->num >= 0.0 && thr->num <= 1.0))))
+        return fail(err, errlen, "header field 'sets.%s.threshold': expected a number in "
+                    "[0, 1] (needed with two exits or more)%s", name, ""), -1;
+    x->threshold = thr ? thr->num : 1.0;
+    x->n = at->n;
+    return 0;
+}
+
 static int load_model(rt3e_model *m, const jv *h, char *err, int errlen) {
     const jv *model = jget(h, "model");
     const char *fields[5] = {"vocab_size", "emb", "ff", "layers", "heads"};
@@ -857,8 +948,8 @@ static int load_model(rt3e_model *m, const jv *h, char *err, int errlen) {
                     "model.heads", ""), -1;
     int64_t ve[2] = {m->V, m->E};
     m->emb = want(m, "embedding.weight", "float32", 2, ve, err, errlen);
-    if (!m->emb) return -1;
-    int nlin = (int)(4 * m->L + 1);
+    if (!m->emb || load_heads(m, model, err, errlen)) return -1;
+    int nlin = (int)(4 * m->L + 1 + m->nheads);
     m->lin = calloc((size_t)nlin, sizeof(linear_t));
     m->norms = calloc((size_t)(4 * m->L), sizeof(float *));
     if (!m->lin || !m->norms) return fail(err, errlen, "out of memory%s%s", "", ""), -1;
@@ -866,12 +957,11 @@ static int load_model(rt3e_model *m, const jv *h, char *err, int errlen) {
     for (int k = 0; k < nlin; k++) {
         char base[160], name[200];
         int64_t in, out;
-        if (k == nlin - 1) {
-            snprintf(base, sizeof base, "decoder");
+        lin_name(m, k, base, sizeof base);
+        if (k >= 4 * m->L) {
             in = m->E, out = m->V;
         } else {
-            int i = k / 4, which = k % 4;
-            snprintf(base, sizeof base, "layers.%d.%s", i, LIN_NAMES[which]);
+            int which = k % 4;
             in = which == 3 ? m->F : m->E;
             out = which == 0 ? 3 * m->E : which == 2 ? m->F : m->E;
         }
@@ -914,7 +1004,9 @@ static int load_model(rt3e_model *m, const jv *h, char *err, int errlen) {
     m->slots = nlin + 1;
     m->names = calloc((size_t)sets->n + 1, 128);
     m->tables = calloc((size_t)(sets->n + 1) * (size_t)m->slots, sizeof(table_t));
-    if (!m->names || !m->tables) return fail(err, errlen, "out of memory%s%s", "", ""), -1;
+    m->exits = calloc((size_t)sets->n + 1, sizeof(exits_t));
+    if (!m->names || !m->tables || !m->exits)
+        return fail(err, errlen, "out of memory%s%s", "", ""), -1;
     for (int s = 0; s < sets->n; s++) {
         const jv *e = &sets->items[s], *nm = jget(e, "name"), *layers = jget(e, "layers");
         if (!nm || nm->type != J_STR || strlen(nm->str) >= 100 || !strcmp(nm->str, "dense"))
@@ -929,6 +1021,7 @@ static int load_model(rt3e_model *m, const jv *h, char *err, int errlen) {
                 return fail(err, errlen, "header field 'sets': set name '%s' has a character "
                             "outside [A-Za-z0-9._-]%s", nm->str, ""), -1;
         snprintf(m->names[s], 128, "%s", nm->str);
+        if (load_exits(m, e, nm->str, &m->exits[s], err, errlen)) return -1;
         if (!layers || layers->type != J_OBJ)
             return fail(err, errlen, "header field 'sets.%s.layers': expected an object%s",
                         nm->str, ""), -1;
@@ -939,10 +1032,7 @@ static int load_model(rt3e_model *m, const jv *h, char *err, int errlen) {
             if (!strcmp(layer, "embedding")) slot = 0, rows = m->V, in = m->E;
             for (int k = 0; k < nlin && slot < 0; k++) {
                 char base[160];
-                if (k == nlin - 1)
-                    snprintf(base, sizeof base, "decoder");
-                else
-                    snprintf(base, sizeof base, "layers.%d.%s", k / 4, LIN_NAMES[k % 4]);
+                lin_name(m, k, base, sizeof base);
                 if (!strcmp(base, layer)) slot = 1 + k, rows = m->lin[k].out, in = m->lin[k].in;
             }
             if (slot < 0)
@@ -961,6 +1051,7 @@ static int load_model(rt3e_model *m, const jv *h, char *err, int errlen) {
     }
     if (live_heads(m)) return fail(err, errlen, "out of memory%s%s", "", ""), -1;
     m->active = -1;
+    m->force_exit = -1;
     return 0;
 }
 
@@ -1027,6 +1118,16 @@ int rt3e_select(rt3e_model *m, int i) {
     m->active = i;
     return 0;
 }
+
+/* The exit the last forward pass took (0 for a set without exits). */
+int rt3e_last_exit(const rt3e_model *m) { return m->last_exit; }
+
+/* The confidence of the last exit scored (see the header), or -1 if none was. */
+double rt3e_last_confidence(const rt3e_model *m) { return m->confidence; }
+
+/* Every forward pass stops at exit i (its index in the set's exits; past the last: the
+ * last), scoring the earlier ones as usual; -1: the threshold decides again. */
+void rt3e_force_exit(rt3e_model *m, int i) { m->force_exit = i < 0 ? -1 : i; }
 
 /* The threads a forward pass runs on (the caller included). */
 int rt3e_threads(const rt3e_model *m) { return m->pool.n > 1 ? m->pool.n : 1; }
@@ -1400,6 +1501,77 @@ static const int32_t *heads_of(const rt3e_model *m, int64_t l, int64_t *n) {
     return m->att_heads + at * m->H;
 }
 
+/* The mean over T positions of the largest softmax probability of each row of logits
+ * (T, V): 1 / sum(exp(l - max)) per row, the exponentials in float lanes (expv), the rows'
+ * sums and their mean in double. */
+static double confidence(const float *logits, int64_t T, int64_t V) {
+    const vf zero = {0};
+    const vi all = zero == zero;
+    double total = 0;
+    for (int64_t t = 0; t < T; t++) {
+        const float *r = logits + t * V;
+        vf vmx = zero - INFINITY; /* the row's max in register lanes, then across them */
+        int64_t v = 0;
+        for (; v + VW <= V; v += VW) {
+            const vf x = loadv(r + v);
+            const vi up = x > vmx;
+            vmx = (vf)(((vi)x & up) | ((vi)vmx & ~up));
+        }
+        float mx = -INFINITY;
+        for (int64_t l = 0; l < VW; l++) mx = vmx[l] > mx ? vmx[l] : mx;
+        for (; v < V; v++) mx = r[v] > mx ? r[v] : mx;
+        vf acc = zero;
+        v = 0;
+        for (; v + VW <= V; v += VW) acc += expv(loadv(r + v) - mx, all);
+        double sum = hsum(acc);
+        for (; v < V; v++) sum += exp((double)(r[v] - mx));
+        total += 1.0 / sum;
+    }
+    return total / (double)T;
+}
+
+typedef struct {
+    float *x, *qkv, *a, *o, *hid, *p, *kt;
+    int64_t T, ps;
+} scratch_t;
+
+/* Encoder layer l on the hidden state s->x (T, E) under the set's tables (NULL: dense). */
+static void run_layer(rt3e_model *m, const table_t *tab, int64_t l, const scratch_t *s) {
+    const int64_t T = s->T, E = m->E, F = m->F;
+    const linear_t *lin = m->lin + 4 * l;
+    const table_t *lt = tab ? tab + 1 + 4 * l : NULL;
+    linear(m, &lin[0], lt ? &lt[0] : NULL, s->x, T, s->qkv);
+    attention_job att = {s->qkv, T, E, m->H, s->ps, s->a, s->p, s->kt, NULL, 0};
+    att.heads = heads_of(m, l, &att.nh); /* a width set's heads (NULL: all) */
+    const int nt = rt3e_threads(m);
+    pool_run(&m->pool, attention_part, &att, (int)(att.nh < nt ? nt : att.nh));
+    linear(m, &lin[1], lt ? &lt[1] : NULL, s->a, T, s->o);
+    add_norm(s->x, s->o, T, E, m->norms[4 * l], m->norms[4 * l + 1]);
+    linear(m, &lin[2], lt ? &lt[2] : NULL, s->x, T, s->hid);
+    for (int64_t i = 0; i < T * F; i++) s->hid[i] = s->hid[i] > 0 ? s->hid[i] : 0;
+    linear(m, &lin[3], lt ? &lt[3] : NULL, s->hid, T, s->o);
+    add_norm(s->x, s->o, T, E, m->norms[4 * l + 2], m->norms[4 * l + 3]);
+}
+
+/* The active set's layers and exits (see the header) from the embedded state s->x: the
+ * logits of the exit taken, which m->last_exit records. */
+static void run_exits(rt3e_model *m, const table_t *tab, const scratch_t *s, float *logits) {
+    const exits_t *ex = m->active >= 0 && m->exits[m->active].n ? &m->exits[m->active] : NULL;
+    const int n = ex ? ex->n : 1;
+    int64_t done = 0;
+    m->confidence = -1;
+    for (int i = 0; i < n; i++) {
+        const int64_t at = ex ? ex->at[i] : m->L;
+        const int k = ex ? ex->lin[i] : (int)(4 * m->L);
+        for (; done < at; done++) run_layer(m, tab, done, s);
+        linear(m, &m->lin[k], tab ? tab + 1 + k : NULL, s->x, s->T, logits);
+        m->last_exit = i;
+        if (i + 1 == n) return;
+        m->confidence = confidence(logits, s->T, m->V); /* a forced exit pays for it too */
+        if (m->force_exit == i || (m->force_exit < 0 && m->confidence >= ex->threshold)) return;
+    }
+}
+
 /* Logits (T, vocab) of one token sequence under the active set; 0, or -1 with `err` filled
  * (a token out of range, no memory). */
 int rt3e_forward(rt3e_model *m, const int64_t *tokens, int64_t T, float *logits, char *err,
@@ -1447,20 +1619,7 @@ int rt3e_forward(rt3e_model *m, const int64_t *tokens, int64_t T, float *logits,
         }
         for (int64_t i = 0; i < E; i++) xr[i] += pr[i];
     }
-    for (int64_t l = 0; l < m->L; l++) {
-        const linear_t *lin = m->lin + 4 * l;
-        const table_t *lt = tab ? tab + 1 + 4 * l : NULL;
-        linear(m, &lin[0], lt ? &lt[0] : NULL, x, T, qkv);
-        attention_job att = {qkv, T, E, m->H, ps, a, p, kt, NULL, 0};
-        att.heads = heads_of(m, l, &att.nh);
-        pool_run(&m->pool, attention_part, &att, (int)(att.nh < nt ? nt : att.nh));
-        linear(m, &lin[1], lt ? &lt[1] : NULL, a, T, o);
-        add_norm(x, o, T, E, m->norms[4 * l], m->norms[4 * l + 1]);
-        linear(m, &lin[2], lt ? &lt[2] : NULL, x, T, hid);
-        for (int64_t i = 0; i < T * F; i++) hid[i] = hid[i] > 0 ? hid[i] : 0;
-        linear(m, &lin[3], lt ? &lt[3] : NULL, hid, T, o);
-        add_norm(x, o, T, E, m->norms[4 * l + 2], m->norms[4 * l + 3]);
-    }
-    linear(m, &m->lin[4 * m->L], tab ? tab + 4 * m->L + 1 : NULL, x, T, logits);
+    const scratch_t s = {x, qkv, a, o, hid, p, kt, T, ps};
+    run_exits(m, tab, &s, logits);
     return 0;
 }

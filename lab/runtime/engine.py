@@ -11,6 +11,12 @@ is None and ``status()`` says why.
 of N threads (the caller's included), started once per engine and pinned where the OS allows;
 each layer's block-rows and attention's heads are split between them, and the logits are
 bit-identical at every count (see ``engine.c``'s header).
+
+Exits (``lab.runtime.exits``): a depth variant runs its first layers and one decoder; an
+early-exit set stops each sequence at the first exit whose confidence reaches its
+threshold. :meth:`Engine.last_exit` says which exit the last sequence took (``exits``: one
+per row of the last ``__call__``); :meth:`Engine.force_exit` stops every pass at one exit,
+to time it.
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ if TYPE_CHECKING:
 
 SOURCE = Path(__file__).with_name("engine.c")
 FLAGS = ("-O3", "-march=native", "-shared", "-fPIC", "-pthread")
-ABI = 2
+ABI = 3
 
 
 class EngineError(ValueError):
@@ -76,6 +82,11 @@ def _load() -> tuple[ctypes.CDLL | None, str]:
     lib.rt3e_forward.argtypes = [p, p, i64, p, ctypes.c_char_p, c_int]
     lib.rt3e_set_threads.argtypes = [p, c_int, ctypes.c_char_p, c_int]
     lib.rt3e_threads.argtypes = [p]
+    lib.rt3e_last_exit.argtypes = [p]
+    lib.rt3e_last_confidence.argtypes = [p]
+    lib.rt3e_last_confidence.restype = ctypes.c_double
+    lib.rt3e_force_exit.argtypes = [p, c_int]
+    lib.rt3e_force_exit.restype = None
     return lib, f"built with {Path(cc).name}: {path}"
 
 
@@ -115,6 +126,7 @@ class Engine:
         self.set_names = [lib.rt3e_set_name(handle, i).decode() for i in range(n)]
         self._index = {name: i for i, name in enumerate(self.set_names)}
         self.active: str | None = None
+        self.exits: list[int] = []  # the exit each row of the last __call__ took
         self._err = err
         try:
             self.set_threads(threads)
@@ -167,6 +179,21 @@ class Engine:
         self._lib.rt3e_select(self._h, index)
         self.active = name
         return time.perf_counter() - t0
+
+    def last_exit(self) -> tuple[int, float]:
+        """(the exit the last sequence took: its index in the set's exits, 0 for a set
+        without exits; the confidence of the last exit scored, -1 if none was)."""
+        if self._h is None:
+            raise EngineError("the engine is closed")
+        h = self._h
+        return int(self._lib.rt3e_last_exit(h)), float(self._lib.rt3e_last_confidence(h))
+
+    def force_exit(self, index: int | None) -> None:
+        """Stop every pass at exit ``index`` (scoring the earlier exits as usual: the time
+        an input that exits there takes); None: the set's threshold decides again."""
+        if self._h is None:
+            raise EngineError("the engine is closed")
+        self._lib.rt3e_force_exit(self._h, -1 if index is None else max(0, int(index)))
 
     def logits(self, tokens: np.ndarray) -> np.ndarray:
         """Logits ``(T, vocab)`` float32 of one int64 token sequence ``(T,)``."""
@@ -253,8 +280,11 @@ class Engine:
         toks = np.ascontiguousarray(toks)
         out = np.empty((*toks.shape, self.vocab), dtype=np.float32)
         n, t_ptr, o_ptr = toks.shape[1], toks.ctypes.data, out.ctypes.data
+        exits, last = [], self._lib.rt3e_last_exit
         for b in range(toks.shape[0]):  # row b: n int64 tokens in, n x vocab float32 out
             self._forward(t_ptr + 8 * n * b, n, o_ptr + 4 * n * self.vocab * b)
+            exits.append(last(self._h))
+        self.exits = exits
         return torch.from_numpy(out)
 
     def close(self) -> None:

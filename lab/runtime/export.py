@@ -2,8 +2,9 @@
 
 ```
 DIR/header.json   {"format": "rt3lab-export", "version": 1, "data": "arrays.bin",
-                   "model": {kind, vocab_size, emb, ff, layers, heads},
-                   "sets": [{"name", "layers": {layer: block_rows}}],
+                   "model": {kind, vocab_size, emb, ff, layers, heads[, exit_heads]},
+                   "sets": [{"name", "layers": {layer: block_rows}
+                             [, "exits", "heads", "threshold"]}],
                    "arrays": [{"name", "dtype": "float32"|"int32", "shape", "offset",
                                "nbytes", "sha256"}]}
 DIR/arrays.bin    the arrays, little-endian, each at a 64-byte aligned offset
@@ -20,6 +21,11 @@ in_proj``, ``...out_proj``, ``...linear1``, ``...linear2``, ``decoder``) ``L.poo
 ``layers.{i}.norm{1,2}.{weight,bias}``; per set ``S`` and layer it prunes
 ``sets.S.L.offsets`` (int32, block-rows + 1) and ``sets.S.L.cols`` (int32, kept columns of
 each block-row). The weights are stored once; a set is its index tables only.
+
+Exits (``lab.runtime.exits``): ``model.exit_heads`` lists the layer counts after which an
+exit head sits (arrays ``exit_heads.K.pool`` and ``.bias``, like the decoder's); a set's row
+may give ``exits``, ``heads`` and ``threshold`` (a depth variant: one exit; early exit:
+several, and the threshold). Without them a set runs every layer and the decoder.
 
 :func:`read_export` checks every field, size, offset and checksum before it returns an
 array, and names the array or header field that is wrong (``ExportError``). The C engine
@@ -93,14 +99,14 @@ class Export:
         return [s["name"] for s in self.header["sets"]]
 
 
-def linear_names(layers: int) -> list[str]:
-    """The model's Linear layers in the engine's order.
+def linear_names(layers: int, exit_heads: list[int] | tuple[int, ...] = ()) -> list[str]:
+    """The model's Linear layers in the engine's order (its exit heads last).
 
-    >>> linear_names(1)[-1], len(linear_names(2))
-    ('decoder', 9)
+    >>> linear_names(1)[-1], len(linear_names(2)), linear_names(2, [1])[-2:]
+    ('decoder', 9, ['decoder', 'exit_heads.1'])
     """
     names = [f"layers.{i}.{n}" for i in range(layers) for n in LINEARS]
-    return [*names, "decoder"]
+    return [*names, "decoder", *(f"exit_heads.{k}" for k in exit_heads)]
 
 
 def _pool(weight: np.ndarray, bias: np.ndarray | None, block: int) -> tuple[np.ndarray, ...]:
@@ -136,24 +142,14 @@ def write_export(
         new_path(out, ExportError)  # nothing there, no link, its parent a directory
     elif any(out.iterdir()):
         raise ExportError(f"{out}: exists and is not an empty directory; choose a new --out")
+    from lab.runtime.exits import check_heads
+
     model = {"kind": "rt3-transformer", **{f: int(config[f]) for f in MODEL_FIELDS}}
-    names = linear_names(model["layers"])
-    blocks: dict[str, int] = {}
-    for ps in sets:
-        for layer, pat in ps.layers.items():
-            if layer != "embedding" and layer not in names:
-                raise ExportError(f"set {ps.name!r}: layer {layer!r} is not in the model")
-            if pat.family != "block-column":
-                raise ExportError(
-                    f"set {ps.name!r}: layer {layer!r} is {pat.family}; the engine runs "
-                    "block-column sets only"
-                )
-            b = int(pat.block_rows)
-            if layer != "embedding" and blocks.setdefault(layer, b) != b:
-                raise ExportError(
-                    f"set {ps.name!r}: layer {layer!r} has block_rows {b}, another set "
-                    f"{blocks[layer]}; the engine needs one block height per layer"
-                )
+    heads = check_heads(list(config.get("exit_heads", [])), model["layers"], ExportError)
+    if heads:
+        model["exit_heads"] = heads
+    names = linear_names(model["layers"], heads)
+    blocks = _set_blocks(sets, names, model["layers"], heads)
 
     def arr(key: str) -> np.ndarray:
         if key not in state:
@@ -179,7 +175,9 @@ def write_export(
                 raise ExportError(f"set {ps.name!r}: layer {layer!r} keeps too many columns")
             arrays.append((f"sets.{ps.name}.{layer}.offsets", offsets.astype(np.int32)))
             arrays.append((f"sets.{ps.name}.{layer}.cols", pat.indices.numpy().astype(np.int32)))
-        set_rows.append({"name": ps.name, "layers": layers})
+        from lab.runtime.exits import plan_of
+
+        set_rows.append({"name": ps.name, "layers": layers, **plan_of(ps.meta)})
     out.mkdir(parents=True, exist_ok=True)
     entries, pos = [], 0
     tmp = out / (DATA + ".part")
@@ -213,6 +211,35 @@ def write_export(
     }
     (out / "header.json").write_text(json.dumps(header, indent=1) + "\n")
     return out
+
+
+def _set_blocks(
+    sets: list[PatternSet], names: list[str], layers: int, heads: list[int]
+) -> dict[str, int]:
+    """Every set checked for the engine (its exits; block-column layers of the model, one
+    block height per layer); the block height of each layer some set prunes."""
+    from lab.runtime.exits import ExitPlan, check_plan
+
+    blocks: dict[str, int] = {}
+    for ps in sets:
+        plan = ExitPlan.of_meta(ps.meta, layers).to_meta()
+        raw = (plan.get(k) for k in ("exits", "heads", "threshold"))
+        check_plan(*raw, layers, heads, f"sets.{ps.name}", ExportError)
+        for layer, pat in ps.layers.items():
+            if layer != "embedding" and layer not in names:
+                raise ExportError(f"set {ps.name!r}: layer {layer!r} is not in the model")
+            if pat.family != "block-column":
+                raise ExportError(
+                    f"set {ps.name!r}: layer {layer!r} is {pat.family}; the engine runs "
+                    "block-column sets only"
+                )
+            b = int(pat.block_rows)
+            if layer != "embedding" and blocks.setdefault(layer, b) != b:
+                raise ExportError(
+                    f"set {ps.name!r}: layer {layer!r} has block_rows {b}, another set "
+                    f"{blocks[layer]}; the engine needs one block height per layer"
+                )
+    return blocks
 
 
 def export_bundle(bundle: Bundle, out: str | Path) -> Path:
@@ -360,12 +387,15 @@ def _need(arrays: dict[str, np.ndarray], name: str, dtype: str, shape: tuple[int
 
 
 def _check_model(header: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+    from lab.runtime.exits import check_heads
+
     m = header["model"]
     V, E, F, L = m["vocab_size"], m["emb"], m["ff"], m["layers"]
     _need(arrays, "embedding.weight", "float32", (V, E))
+    heads = check_heads(m.get("exit_heads"), L, ExportError)
     dims = {}
-    for name in linear_names(L):
-        kind = name.rsplit(".", 1)[-1]
+    for name in linear_names(L, heads):
+        kind = "decoder" if name.startswith("exit_heads.") else name.rsplit(".", 1)[-1]
         inp = F if kind == "linear2" else E
         out = {"in_proj": 3 * E, "linear1": F, "decoder": V}.get(kind, E)
         pool = arrays.get(f"{name}.pool")
@@ -392,6 +422,7 @@ def _check_model(header: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         _field("sets", bool(SET_NAME_CHARS.match(name)),
                f"set names of 1 to 99 characters in [A-Za-z0-9._-], not {name!r}")  # fmt: skip
         seen.add(name)
+        _check_exits(s, L, heads)
         layers = s.get("layers")
         _field(f"sets.{name}.layers", isinstance(layers, dict), "an object")
         for layer, raw_b in layers.items():
@@ -410,3 +441,11 @@ def _check_model(header: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
                 raise ExportError(f"array '{prefix}.offsets': must rise from 0 to len(cols)")
             if cols.size and (cols.min() < 0 or cols.max() >= inp):
                 raise ExportError(f"array '{prefix}.cols': a column index is out of range")
+
+
+def _check_exits(row: dict[str, Any], layers: int, heads: list[int]) -> None:
+    """A set row's ``exits``, ``heads`` and ``threshold`` by the engine loader's rules."""
+    from lab.runtime.exits import check_plan
+
+    raw = (row.get(k) for k in ("exits", "heads", "threshold"))
+    check_plan(*raw, layers, heads, f"sets.{row['name']}", ExportError)

@@ -18,7 +18,10 @@ same masks (per-layer C kernel, BSR, the mask applied per call, ExecuTorch) are 
 
 The active set is one reference (the engine's selected index table, or a ``dict`` from
 layer name to prepared form that every switchable layer reads); ``switch`` replaces it and
-touches no weight data. Thread safety: a forward pass holds the model's lock from start to
+touches no weight data. A set may also say how deep it runs and where inputs may stop
+early (``lab.runtime.exits``: the depth and early-exit schemes); ``last_exits`` then says
+which exit each row of the last inference took, and ``force_exit`` times one exit. Thread
+safety: a forward pass holds the model's lock from start to
 end and ``switch`` takes the same lock, so a switch requested during an inference waits for
 it to finish and one inference never mixes two sets. A ``generation`` counter increases
 with every switch.
@@ -214,6 +217,9 @@ class ReconfigurableModel(nn.Module):
         self.patterns = {ps.name: ps for ps in sets}
         self.pools: dict[str, K.BlockColumnPool] = {}
         self.forms: dict[str, dict[str, K.Kernel]] = {ps.name: {} for ps in sets}
+        self.plans = _plans(module, sets)  # set -> ExitPlan, for sets that name exits
+        self.last_exits: list[int] = []  # the exit each row of the last inference took
+        self._force: int | None = None
         self.engine: Any = None  # lab.runtime.engine.Engine running the whole model, or None
         self.fallback_reason: str | None = None  # why auto runs the torch reference
         if executor != "torch":
@@ -359,9 +365,32 @@ class ReconfigurableModel(nn.Module):
             if kwargs or len(args) != 1:
                 raise ReconfigurationError("the engine takes one (batch, seq) token tensor")
             with self._lock:
-                return self.engine(args[0])
+                out = self.engine(args[0])
+                self.last_exits = list(self.engine.exits)
+                return out
         with self._lock, torch.inference_mode():
-            return self.module(*args, **kwargs)
+            plan = self.plans.get(self._active_name or "")
+            if plan is None:
+                return self.module(*args, **kwargs)
+            out, self.last_exits = self.module.run_exits(
+                *args, plan.exits, plan.heads, plan.threshold, self._force
+            )
+            return out
+
+    def force_exit(self, index: int | None) -> None:
+        """Stop every inference at exit ``index`` of the active set's exits (scoring the
+        earlier ones as usual, so a timed call costs what an input exiting there costs);
+        None: the threshold decides again. What per-exit latency is measured with."""
+        with self._lock:
+            self._force = None if index is None else max(0, int(index))
+            if self.engine is not None:
+                self.engine.force_exit(self._force)
+
+    def last_exit(self) -> int:
+        """The exit the last sequence run took (after a :meth:`serving_call` too)."""
+        if self.engine is not None:
+            return self.engine.last_exit()[0]
+        return self.last_exits[-1] if self.last_exits else 0
 
     def serving_call(self, *args: Any, **kwargs: Any) -> Callable[[], Any]:
         """One inference of these inputs prepared as a serving loop makes it: a call without
@@ -451,6 +480,25 @@ class ReconfigurableModel(nn.Module):
         layers = self.patterns[name].layers
         kept = sum(layers[n].nnz if n in layers else m.weight.numel() for n, m in linears.items())
         return dense, kept
+
+
+def _plans(module: nn.Module, sets: list[PatternSet]) -> dict[str, Any]:
+    """The exit plans of the sets that name exits, checked against the model."""
+    from lab.runtime.exits import ExitPlan, check_plan, plan_of
+
+    planned = [ps for ps in sets if plan_of(ps.meta)]
+    config = getattr(module, "config", None)
+    if planned and not hasattr(module, "run_exits"):
+        raise ReconfigurationError(
+            f"set {planned[0].name!r} names exits; {type(module).__name__} has none"
+        )
+    plans = {}
+    for ps in planned:
+        raw = (ps.meta.get(k) for k in ("exits", "heads", "threshold"))
+        heads = list(config.exit_heads)
+        check_plan(*raw, config.layers, heads, f"set {ps.name}", ReconfigurationError)
+        plans[ps.name] = ExitPlan.of_meta(ps.meta, config.layers)
+    return plans
 
 
 def _pruned_layers(module: nn.Module, sets: list[PatternSet]) -> dict[str, nn.Module]:

@@ -1,4 +1,6 @@
-"""Studies over a bundle: ``rt3lab study deadlines`` (the deadline map, ``deadlines.py``).
+"""Studies over a bundle: ``rt3lab study deadlines`` (the deadline map, ``deadlines.py``);
+across schemes: ``rt3lab study schemes`` (every reconfiguration scheme on one map,
+``schemes.py``).
 
 A stage after ``bench`` and before ``demo``: it re-runs compression's search, re-scores,
 re-times on the runtime and simulates, so it may import every stage below it (and the

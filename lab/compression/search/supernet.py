@@ -43,6 +43,13 @@ def train_supernet(
             c.loss_weights,
             c.task.objective(),
             bp.masks,
-            StepPlan(b.supernet_steps, c.generator(23), b.batch_size, c.finetune_lr, c.report_step),
+            StepPlan(
+                b.supernet_steps,
+                c.generator(23),
+                b.batch_size,
+                c.finetune_lr,
+                c.report_step,
+                c.teacher,
+            ),
         )
     return {k: v.clone() for k, v in model.state_dict().items()}
