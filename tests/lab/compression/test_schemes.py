@@ -6,7 +6,6 @@ import pytest
 
 from contracts.schemes import SchemeError
 from lab.cli import main
-from lab.compression.schemes import scheme_builder
 from lab.runtime.bundle import Bundle
 from lab.runtime.synthetic import synthetic_bundle
 
@@ -68,30 +67,6 @@ def test_compress_refuses_a_latency_table_bundle_of_another_scheme(rt3_bundle, t
 def test_an_unknown_scheme_is_exit_2_one_line(tmp_path, capsys):
     err = _exit_2_one_line(["compress", "--out", str(tmp_path / "o"), "--scheme", "wide"], capsys)
     assert "unknown scheme 'wide'" in err
-
-
-@pytest.mark.parametrize("scheme", ["depth", "early-exit"])
-def test_a_scheme_not_built_yet_says_so_in_one_line(scheme, tmp_path, capsys):
-    try:
-        scheme_builder(scheme)
-    except SchemeError:
-        pass
-    else:
-        pytest.skip(f"{scheme} is built on this branch")
-    err = _exit_2_one_line(["compress", "--out", str(tmp_path / "o"), "--scheme", scheme], capsys)
-    assert "not built yet" in err
-
-
-def test_a_command_that_runs_sets_refuses_a_scheme_it_does_not_run(rt3_bundle, capsys):
-    from lab.runtime.bundle import SET_SCHEMES
-
-    other = next((s for s in ("depth", "early-exit") if s not in SET_SCHEMES), None)
-    if other is None:
-        pytest.skip("every scheme runs as sets on this branch")
-    _set_scheme(rt3_bundle, other)
-    args = ["export", "--bundle", str(rt3_bundle), "--out", str(rt3_bundle.parent / "x")]
-    err = _exit_2_one_line(args, capsys)
-    assert f"bundle of scheme '{other}'" in err and "does not run it yet" in err
 
 
 def test_rt3_runs_keep_their_run_key(wiki_dir):
