@@ -3,7 +3,6 @@ trace."""
 
 from __future__ import annotations
 
-import json
 import math
 import signal
 import threading
@@ -11,6 +10,8 @@ import time
 from pathlib import Path
 
 import typer
+
+from contracts import strict_json
 
 app = typer.Typer(
     help="USB power meters: list, record, emulate, summary, plot, export.", no_args_is_help=True
@@ -49,7 +50,7 @@ def list_cmd(json_out: bool = typer.Option(False, "--json", help="Print JSON onl
     ]
     drivers = [d.as_dict() for d in DRIVERS.values()]
     if json_out:
-        typer.echo(json.dumps({"drivers": drivers, "ports": ports}))
+        typer.echo(strict_json.dumps({"drivers": drivers, "ports": ports}))
         return
     from rich.table import Table
 
@@ -114,7 +115,7 @@ def record(
             signal.signal(s, h)
     d = summary.as_dict()
     if json_out:
-        typer.echo(json.dumps(d))
+        typer.echo(strict_json.dumps(d))
     else:
         rows = [(k, _fmt(v)) for k, v in d.items() if k != "gaps"]
         _table(f"recording {out}", rows)
@@ -203,7 +204,7 @@ def summary(
     s = summarize_trace(df).as_dict()
     if json_out:
         typer.echo(
-            json.dumps(
+            strict_json.dumps(
                 {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in s.items()}
             )
         )
@@ -262,7 +263,7 @@ def export(
     if json_out:
         data = {"path": str(done.path), "format": fmt, "rate_hz": done.rate_hz,
                 "samples": done.samples, "channels": list(done.channels)}  # fmt: skip
-        typer.echo(json.dumps(data))
+        typer.echo(strict_json.dumps(data))
         return
     typer.echo(
         f"wrote {done.path}: {done.samples:,} samples per channel at {done.rate_hz} Hz "
