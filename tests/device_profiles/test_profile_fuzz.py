@@ -79,9 +79,9 @@ def _run(which: int, m: tuple) -> None:
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / "board.yaml"
         path.write_bytes(_mutate(text, *m))
-        t0 = time.perf_counter()
+        t0 = time.process_time()  # CPU time: what other load on the machine leaves alone
         r = rt3lab("profiles", "validate", str(path))
-        assert time.perf_counter() - t0 < 10
+        assert time.process_time() - t0 < 10
         assert r.code in (0, 2), r
         if r.code == 2:
             line = r.stderr.strip()
