@@ -54,10 +54,10 @@ def test_a_second_demo_waits_for_the_first(tmp_path):
 @pytest.mark.timeout(3200)
 def test_two_demos_at_once_both_finish(tmp_path):
     """About the reduced demo's time and a little more on 2 cores: the second run finds the
-    cache. Each demo writes to files, not pipes: a demo that holds the lock must never block
-    on a full pipe that the test is not reading (the test read the first demo's pipes to
-    the end before the second's, so whenever the second took the lock first and wrote more
-    than a pipe holds, both hung until the timeout: it never passed on a quiet machine)."""
+    cache. Each demo writes to files, not pipes: the test used to drain the first demo's
+    pipes to the end before the second's, so a second demo that took the lock first could
+    block on a full pipe (64 KiB; a cold reduced demo writes tens of KiB of progress on a
+    loaded machine) while holding the lock, and both would hang until the timeout."""
     procs, logs = [], []
     try:
         for name in ("one", "two"):

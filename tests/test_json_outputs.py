@@ -106,6 +106,9 @@ def run_cold(argv: list[str], tmp: Path) -> subprocess.CompletedProcess:
         assert not any((tmp / d).iterdir())
     env = {**os.environ, "RT3LAB_CACHE": str(tmp / "cache"), "HOME": str(tmp / "home")}
     env.pop("XDG_CACHE_HOME", None)
+    # zig's own cache of its C library builds is the compiler's, not rt3lab's: kept warm
+    # (make test-setup warms it), or a cross-build of musl alone takes a minute or two.
+    env.setdefault("ZIG_GLOBAL_CACHE_DIR", str(Path.home() / ".cache" / "zig"))
     with contextlib.ExitStack() as stack:
         if argv[:4] == ["meter", "record", "--driver", "rapl"]:
             stack.enter_context(Package(Path(argv[5]) / "class/powercap", 5.0, start_uj=0))
