@@ -174,7 +174,7 @@ CASES: dict[str, Case] = {
     "bench startup": lambda i, t: "bench startup --runs 1 --json",
 }
 # Over ~20 s on 2 shared cores even at the smallest input: run with -m slow (CI runs them).
-SLOW = {"compress", "study deadlines", "bench simulator", "runner verify"}
+SLOW = {"compress", "study deadlines", "bench simulator"}
 
 
 @pytest.fixture(scope="module")
