@@ -10,7 +10,7 @@ FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 export MPLBACKEND ?= Agg
 export PYBAMM_DISABLE_TELEMETRY ?= true
 
-.PHONY: demo test test-setup lint format install clean docs-check
+.PHONY: demo test test-all test-setup lint format install clean docs-check
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,8 +42,14 @@ test-setup: $(STAMP)
 	  else echo "not root: cannot install $(APT_NEEDS)"; fi; fi
 	d=$$(mktemp -d) && $(BIN)/rt3lab runner build --target aarch64-linux --out $$d/r; rm -rf $$d
 
+# The fast suite (slow-marked tests left out: pyproject's addopts), for developers.
 test: lint test-setup
 	$(BIN)/python -m pytest
+
+# Every test, slow-marked included: what CI runs (.ci/run). `-m ''` replaces the addopts'
+# `-m 'not slow'`; --durations lists the longest, so a test that grows shows in the log.
+test-all: lint test-setup
+	$(BIN)/python -m pytest -m '' --durations=25
 
 # Recorded figures under docs/ against the code that made them (lab/bench/provenance.py).
 docs-check: $(STAMP)

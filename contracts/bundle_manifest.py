@@ -153,10 +153,14 @@ def check_model_sizes(config: dict[str, Any], where: str) -> None:
 
 
 def require_sections(doc: dict[str, Any], index: Path) -> None:
-    """Every section of ``SECTIONS`` is a JSON object (what lab's reader needs)."""
+    """Every section of ``SECTIONS`` is a JSON object (what lab's reader needs), and each
+    baseline in ``baselines`` (rbp, bp+rpp) is one too."""
     for key in SECTIONS:
         if not isinstance(doc.get(key), dict):
             raise ManifestError(f"{index}: field {key} must be a JSON dict")
+    for name, baseline in doc["baselines"].items():
+        if not isinstance(baseline, dict):
+            raise ManifestError(f"{index}: field baselines.{name} must be a JSON dict")
 
 
 def set_file(rel: object, where: str) -> str:

@@ -29,16 +29,18 @@ import stat
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 KIB = 1 << 10
 MIB = 1 << 20
 
+# (test, the kind in words, the short form a "not a regular file (...)" line uses)
 _KINDS = (
-    (stat.S_ISDIR, "a directory"),
-    (stat.S_ISFIFO, "a named pipe (FIFO)"),
-    (stat.S_ISCHR, "a character device"),
-    (stat.S_ISBLK, "a block device"),
-    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISDIR, "a directory", "a directory"),
+    (stat.S_ISFIFO, "a named pipe (FIFO)", "a FIFO"),
+    (stat.S_ISCHR, "a character device", "a character device"),
+    (stat.S_ISBLK, "a block device", "a block device"),
+    (stat.S_ISSOCK, "a socket", "a socket"),
 )
 
 
@@ -55,56 +57,108 @@ def size_words(n: int) -> str:
     return f"{n} bytes"
 
 
-def file_kind(mode: int) -> str:
-    """What a ``st_mode`` is, in words ("a named pipe (FIFO)", "a regular file", ...)."""
-    for test, words in _KINDS:
+def file_kind(mode: int, short: bool = False) -> str:
+    """What a ``st_mode`` is, in words ("a named pipe (FIFO)", "a regular file", ...;
+    ``short``: "a FIFO")."""
+    for test, words, short_words in _KINDS:
         if test(mode):
-            return words
+            return short_words if short else words
     return "a regular file" if stat.S_ISREG(mode) else "not a regular file"
 
 
-def read_bytes(path: str | Path, max_bytes: int, error: type[ValueError]) -> bytes:
-    """The bytes of ``path``, a regular file (symbolic links followed) of at most
-    ``max_bytes``; anything else is one ``error`` naming the file and what it is.
+def open_regular(
+    path: str | Path, max_bytes: int, error: type[ValueError], what: str | None = None
+) -> BinaryIO:
+    """``path`` opened for reading in binary, if it is a regular file (symbolic links
+    followed) of at most ``max_bytes``; anything else is one ``error`` naming the file and
+    what it is (and, given ``what``, "a trace", that one was expected).
 
-    The file is opened without blocking (a named pipe opens at once and is then refused)
-    and read no further than one byte past the bound.
+    The file is opened without blocking (a named pipe opens at once and is then refused);
+    what was opened is checked, not what the name pointed at a moment before.
+
+    >>> open_regular("/dev/zero", 100, ValueError, "trace")
+    Traceback (most recent call last):
+    ...
+    ValueError: /dev/zero: not a regular file (a character device): expected a trace
     """
     p = Path(path)
     try:
         fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
-        raise error(f"{p}: no such file") from None
+        raise error(f"{p}: no such file" + (f": expected a {what}" if what else "")) from None
     except OSError as exc:  # a socket (ENXIO), no permission, a loop of links...
         raise error(f"{p}: cannot read: {exc.strerror or exc}") from None
-    with os.fdopen(fd, "rb") as fh:
+    try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
+            if what:
+                kind = file_kind(info.st_mode, short=True)
+                raise error(f"{p}: not a regular file ({kind}): expected a {what}")
             raise error(f"{p}: is {file_kind(info.st_mode)}, expected a regular file")
+        if info.st_size > max_bytes:
+            raise error(_too_large(p, max_bytes, what, info.st_size))
         os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _too_large(p: Path, max_bytes: int, what: str | None, size: int | None = None) -> str:
+    """The line for a file past its bound (``size``: as stat gave it, else it grew)."""
+    if not what:
+        return f"{p}: over {size_words(max_bytes)}, larger than any such file rt3lab reads"
+    if size is None:
+        return f"{p}: more than the {max_bytes} bytes a {what} may have"
+    return f"{p}: {size} bytes, more than the {max_bytes} a {what} may have"
+
+
+def read_bytes(
+    path: str | Path, max_bytes: int, error: type[ValueError], what: str | None = None
+) -> bytes:
+    """The bytes of ``path``, opened by ``open_regular``, read no further than one byte
+    past the bound (a file that grows while read still stops there)."""
+    p = Path(path)
+    with open_regular(p, max_bytes, error, what) as fh:
         chunks, size = [], 0
-        step = min(max(info.st_size + 1, 1 << 16), 1 << 24)
-        try:  # in chunks: a file that grows while read still stops at the bound
+        step = min(max(os.fstat(fh.fileno()).st_size + 1, 1 << 16), 1 << 24)
+        try:
             while size <= max_bytes and (chunk := fh.read(step)):
                 chunks.append(chunk)
                 size += len(chunk)
         except OSError as exc:
             raise error(f"{p}: cannot read: {exc.strerror or exc}") from None
     if size > max_bytes:
-        raise error(f"{p}: over {size_words(max_bytes)}, larger than any such file rt3lab reads")
+        raise error(_too_large(p, max_bytes, what))
     return b"".join(chunks)
+
+
+def decode_utf8(
+    data: bytes, path: str | Path, error: type[ValueError], what: str | None = None
+) -> str:
+    """``data`` as UTF-8 text; else one ``error`` naming the first byte that is not.
+
+    >>> decode_utf8(b"ok\\xff", "j.json", ValueError)
+    Traceback (most recent call last):
+    ...
+    ValueError: j.json: not a UTF-8 text file (byte 0xff at offset 2)
+    >>> decode_utf8(b"ok\\xff", "j.json", ValueError, "journal")
+    Traceback (most recent call last):
+    ...
+    ValueError: j.json: not a text journal (byte 0xff at offset 2 is not UTF-8)
+    """
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        byte = f"byte 0x{data[exc.start]:02x} at offset {exc.start}"
+        if what:
+            raise error(f"{path}: not a text {what} ({byte} is not UTF-8)") from None
+        raise error(f"{path}: not a UTF-8 text file ({byte})") from None
 
 
 def read_text(path: str | Path, max_bytes: int, error: type[ValueError]) -> str:
     """``read_bytes`` decoded as UTF-8; a byte that is not is named with its offset."""
-    data = read_bytes(path, max_bytes, error)
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise error(
-            f"{path}: not a UTF-8 text file (byte 0x{exc.object[exc.start]:02x} at offset "
-            f"{exc.start})"
-        ) from None
+    return decode_utf8(read_bytes(path, max_bytes, error), path, error)
 
 
 def file_in_dir(root: Path, name: str, error: type[ValueError], no_dir: str, no_file: str) -> Path:

@@ -3,11 +3,12 @@ numpy decode of the same bytes (the anchor)."""
 
 from __future__ import annotations
 
-import json
 import time
 from typing import TYPE_CHECKING
 
 import typer
+
+from contracts import strict_json
 
 if TYPE_CHECKING:
     import numpy as np
@@ -104,7 +105,7 @@ def meter(
         "um34c_frames_per_s": um_fps,
     }
     if json_out:
-        typer.echo(json.dumps(result))
+        typer.echo(strict_json.dumps(result))
         return
 
     from rich.table import Table

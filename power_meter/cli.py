@@ -3,14 +3,19 @@ trace."""
 
 from __future__ import annotations
 
-import json
 import math
 import signal
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
+
+from contracts import strict_json
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 app = typer.Typer(
     help="USB power meters: list, record, emulate, summary, plot, export.", no_args_is_help=True
@@ -49,7 +54,7 @@ def list_cmd(json_out: bool = typer.Option(False, "--json", help="Print JSON onl
     ]
     drivers = [d.as_dict() for d in DRIVERS.values()]
     if json_out:
-        typer.echo(json.dumps({"drivers": drivers, "ports": ports}))
+        typer.echo(strict_json.dumps({"drivers": drivers, "ports": ports}))
         return
     from rich.table import Table
 
@@ -99,6 +104,8 @@ def record(
     from power_meter.recorder import Recorder
     from power_meter.sample import MeterError
 
+    seconds("--duration", duration)  # before the port is opened: blamed on the option
+    seconds("--poll-interval", poll_interval)
     meter = make_meter(driver, port, poll_interval_s=poll_interval, vdd_mv=vdd_mv)
     recorder = Recorder(meter, out, driver=driver, append=append, overwrite=overwrite)
     stop = threading.Event()
@@ -114,7 +121,7 @@ def record(
             signal.signal(s, h)
     d = summary.as_dict()
     if json_out:
-        typer.echo(json.dumps(d))
+        typer.echo(strict_json.dumps(d))
     else:
         rows = [(k, _fmt(v)) for k, v in d.items() if k != "gaps"]
         _table(f"recording {out}", rows)
@@ -190,38 +197,99 @@ def emulate(
         emu.stop()
 
 
+def seconds(option: str, value: float | None) -> None:
+    """Refuse a duration that is not a finite number of seconds > 0, naming ``option``.
+
+    >>> seconds("--duration", float("nan"))
+    Traceback (most recent call last):
+    ...
+    power_meter.sample.MeterError: --duration nan: expected a number of seconds > 0
+    """
+    from power_meter.sample import MeterError
+
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise MeterError(f"{option} {value}: expected a number of seconds > 0")
+
+
+def checked_trace(file: Path) -> pd.DataFrame:
+    """The trace ``file`` read and checked (what summary, plot and export accept)."""
+    from power_meter.trace import check_trace, read_trace
+
+    df = read_trace(file)
+    check_trace(df, file)
+    return df
+
+
+def summary_notes(summary: dict[str, float | int]) -> list[str]:
+    """Why a figure of a summary is not a number (JSON prints it as null, and adds these
+    lines as ``notes``).
+
+    >>> summary_notes({"energy_j": float("inf"), "samples": 3})
+    ['energy_j: inf: the sum overflowed a double; printed as null']
+    """
+    notes = []
+    for k, v in summary.items():
+        if isinstance(v, float) and math.isinf(v):
+            notes.append(f"{k}: {v}: the sum overflowed a double; printed as null")
+        elif isinstance(v, float) and math.isnan(v):
+            notes.append(f"{k}: undefined: no interval between counted samples; printed as null")
+    return notes
+
+
 @app.command()
 def summary(
     file: Path = typer.Argument(..., help="A trace written by `rt3lab meter record`."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON only."),
 ) -> None:
     """Samples, gaps, energy, mean and peak power of a trace file."""
-    from power_meter.trace import check_trace, read_trace, summarize_trace
+    from power_meter.trace import summarize_trace
 
-    df = read_trace(file)
-    check_trace(df, file)
-    s = summarize_trace(df).as_dict()
+    s = summarize_trace(checked_trace(file)).as_dict()
+    notes = summary_notes(s)
     if json_out:
-        typer.echo(
-            json.dumps(
-                {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in s.items()}
-            )
-        )
+        clean = {
+            k: (v if not isinstance(v, float) or math.isfinite(v) else None) for k, v in s.items()
+        }
+        typer.echo(strict_json.dumps({**clean, "notes": notes} if notes else clean))
         return
     _table(f"trace {file}", [(k, _fmt(v)) for k, v in s.items()])
+    for note in notes:
+        typer.echo(f"note: {note}", err=True)
+
+
+def png_out(out: Path, overwrite: bool) -> Path:
+    """``out`` as a new .png file: not a directory, nothing there unless ``overwrite`` (a
+    link there is then replaced, never followed)."""
+    from power_meter.sample import MeterError
+
+    if out.is_dir():
+        raise MeterError(f"--out {out}: is a directory, expected a .png file")
+    if out.suffix.lower() != ".png":
+        raise MeterError(f"--out {out}: expected a .png file (a name ending in .png)")
+    if out.is_symlink() and not overwrite:
+        raise MeterError(
+            f"--out {out}: a link already there; not replaced (--overwrite replaces the "
+            "link, never its target)"
+        )
+    if out.exists() and not overwrite:
+        raise MeterError(f"--out {out}: a file already there; not replaced without --overwrite")
+    if not out.parent.is_dir():
+        raise MeterError(f"--out {out}: no such directory {out.parent}")
+    return out
 
 
 @app.command()
 def plot(
     file: Path = typer.Argument(..., metavar="TRACE", help="A trace (.csv or .parquet)."),
     out: Path = typer.Option(..., "--out", metavar="PNG", help="The figure to write."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out."),
 ) -> None:
     """Plot power over time as held steps; gaps (no measurement) are shaded, never drawn
     through."""
     from power_meter.plot import plot_trace
-    from power_meter.trace import read_trace
 
-    plot_trace(read_trace(file), out, title=str(file))
+    png_out(out, overwrite)
+    plot_trace(checked_trace(file), out, title=str(file))
     typer.echo(f"wrote {out}")
 
 
@@ -248,7 +316,6 @@ def export(
     sample holding the trace's value over its span (NaN in a gap)."""
     from power_meter.sample import MeterError
     from power_meter.sigrok import write_sigrok
-    from power_meter.trace import check_trace, read_trace
 
     if fmt not in EXPORT_FORMATS:
         raise MeterError(f"--format: unknown {fmt!r}, expected one of {', '.join(EXPORT_FORMATS)}")
@@ -256,13 +323,11 @@ def export(
         raise MeterError(f"{out}: exists; pass --overwrite to replace it")
     if not out.parent.is_dir():
         raise MeterError(f"{out}: no such directory {out.parent}")
-    df = read_trace(file)
-    check_trace(df, file)
-    done = write_sigrok(df, out, rate)
+    done = write_sigrok(checked_trace(file), out, rate)
     if json_out:
         data = {"path": str(done.path), "format": fmt, "rate_hz": done.rate_hz,
                 "samples": done.samples, "channels": list(done.channels)}  # fmt: skip
-        typer.echo(json.dumps(data))
+        typer.echo(strict_json.dumps(data))
         return
     typer.echo(
         f"wrote {done.path}: {done.samples:,} samples per channel at {done.rate_hz} Hz "

@@ -61,9 +61,14 @@ def plot_trace(df: pd.DataFrame, out: str | Path, title: str = "") -> Path:
     """Write a PNG of ``trace_figure``."""
     import matplotlib.pyplot as plt
 
+    from contracts.files import replacing
+
     fig = trace_figure(df, title)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
+    try:
+        with replacing(out) as tmp:  # written whole, then renamed: a link there is replaced
+            fig.savefig(tmp, dpi=110, format="png")
+    finally:
+        plt.close(fig)
     return out

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import math
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -69,38 +70,81 @@ def journal_path(out: str | Path) -> Path:
     return Path(str(out) + ".journal.csv")
 
 
+# A trace is read whole into memory; 2 GiB of CSV is about 50 M samples (8 minutes of a
+# PPK2 at 100 kS/s). Anything larger is refused before it is read.
+MAX_TRACE_BYTES = 2 << 30
+MAX_FLAGS = int(sum(Flag))
+
+
 def read_trace(path: str | Path) -> pd.DataFrame:
     """Read a CSV or Parquet trace; a CSV cut mid-line (a killed recorder) loses that line only.
 
     If a Parquet file was never finalised (the recorder was killed), its journal is read.
+    Only a regular file of at most ``MAX_TRACE_BYTES`` is read (a FIFO or ``/dev/zero`` is
+    refused before any byte is); binary content and flags that are not `Flag` bits are
+    refused naming the line.
     """
+    from power_meter.input_files import read_regular
+
     path = Path(path)
     if not path.exists() and journal_path(path).exists():
         path = journal_path(path)
-    if not path.exists():
+    if not os.path.lexists(path):
         raise FileNotFoundError(f"{path}: no such trace file")
     if path.is_dir():
         raise TraceError(f"{path}: is a directory, expected a trace file")
+    data = read_regular(path, MAX_TRACE_BYTES, "trace")
     if path.suffix == ".parquet":
         try:
-            df = pd.read_parquet(path)
+            df = pd.read_parquet(io.BytesIO(data))
         except Exception as exc:
             raise TraceError(f"{path}: not a readable Parquet trace ({exc})") from None
+        unit, first = "row", 1
     else:
-        data = path.read_bytes()
-        cut = data.rfind(b"\n")
-        data = data[: cut + 1] if cut >= 0 else b""
-        if not data.startswith(",".join(COLUMNS).encode()):
-            raise TraceError(f"{path}: expected a header line {','.join(COLUMNS)}")
-        try:
-            df = pd.read_csv(io.BytesIO(data), dtype={c: float for c in COLUMNS[:-1]})
-        except ValueError as exc:  # a cell that is not a number, a row of the wrong width
-            raise TraceError(f"{path}: {_bad_csv_cell(data) or exc}") from None
+        df, unit, first = _read_csv(path, data), "line", 2  # the header is line 1
     missing = [c for c in COLUMNS if c not in df.columns]
     if missing:
         raise TraceError(f"{path}: missing column(s) {', '.join(missing)}")
-    df["flags"] = df["flags"].fillna(0).astype(np.int64)
+    df["flags"] = _flags(df["flags"].to_numpy(dtype=float), path, unit, first)
     return df[list(COLUMNS)]
+
+
+def _read_csv(path: Path, data: bytes) -> pd.DataFrame:
+    """The table of a CSV trace's bytes, up to its last whole line."""
+    head = data[:4096]
+    try:
+        head.decode("utf-8")
+        binary = b"\0" in data
+    except UnicodeDecodeError as exc:
+        binary = exc.start < len(head) - 4  # not a character cut at the end of the head
+    if binary:
+        first = " ".join(f"{b:02x}" for b in data[:8])
+        raise TraceError(
+            f"{path}: binary content (first bytes {first}), expected a CSV trace "
+            f"with the header {','.join(COLUMNS)}"
+        )
+    cut = data.rfind(b"\n")
+    data = data[: cut + 1] if cut >= 0 else b""
+    if not data.startswith(",".join(COLUMNS).encode()):
+        raise TraceError(f"{path}: expected a header line {','.join(COLUMNS)}")
+    try:
+        return pd.read_csv(io.BytesIO(data), dtype=dict.fromkeys(COLUMNS, float))
+    except ValueError as exc:  # a cell that is not a number, a row of the wrong width
+        raise TraceError(f"{path}: {_bad_csv_cell(data) or exc}") from None
+
+
+def _flags(values: np.ndarray, path: Path, unit: str, first: int) -> np.ndarray:
+    """The flags column as integers (empty: 0); a value that is not a whole number of
+    `Flag` bits is refused naming its ``unit`` (line, row; the first is ``first``)."""
+    values = np.where(np.isnan(values), 0.0, values)
+    bad = np.flatnonzero((values < 0) | (values > MAX_FLAGS) | (values != np.floor(values)))
+    if bad.size:
+        i = int(bad[0])
+        raise TraceError(
+            f"{path}: {unit} {i + first}: flags is {values[i]:g}, expected a whole "
+            f"number from 0 to {MAX_FLAGS} (the sum of its Flag bits)"
+        )
+    return values.astype(np.int64)
 
 
 def _bad_csv_cell(data: bytes) -> str | None:

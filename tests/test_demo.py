@@ -45,7 +45,8 @@ def demo_run(tmp_path_factory):
     """The reduced demo with --json from an empty cache (a real process, stdout apart)."""
     tmp = tmp_path_factory.mktemp("demo")
     args = ["--out", str(tmp / "out"), "--reduced", "--json", "--docs", str(tmp / "docs")]
-    proc = demo_process(args, tmp / "cache")
+    (tmp / "home").mkdir()  # an empty HOME: nothing cached under ~/.cache is found
+    proc = demo_process(args, tmp / "cache", HOME=str(tmp / "home"))
     assert proc.returncode == 0, proc.stderr[-3000:]
     (tmp / "stdout.txt").write_text(proc.stdout)
     (tmp / "stderr.txt").write_text(proc.stderr)

@@ -53,24 +53,33 @@ def test_a_second_demo_waits_for_the_first(tmp_path):
 @pytest.mark.slow
 @pytest.mark.timeout(3200)
 def test_two_demos_at_once_both_finish(tmp_path):
-    """About twice the reduced demo's time on 2 cores: the second run finds the cache."""
-    procs = [
-        subprocess.Popen(
-            [RT3LAB, "demo", "--reduced", "--out", str(tmp_path / name)],
-            env=env(tmp_path),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for name in ("one", "two")
-    ]
+    """About the reduced demo's time and a little more on 2 cores: the second run finds the
+    cache. Each demo writes to files, not pipes: the test used to drain the first demo's
+    pipes to the end before the second's, so a second demo that took the lock first could
+    block on a full pipe (64 KiB; a cold reduced demo writes tens of KiB of progress on a
+    loaded machine) while holding the lock, and both would hang until the timeout."""
+    procs, logs = [], []
     try:
-        outs = [p.communicate(timeout=1500) for p in procs]
+        for name in ("one", "two"):
+            out = open(tmp_path / f"{name}.out", "w+")  # noqa: SIM115 (closed below)
+            err = open(tmp_path / f"{name}.err", "w+")  # noqa: SIM115
+            logs.append((out, err))
+            procs.append(subprocess.Popen(
+                [RT3LAB, "demo", "--reduced", "--out", str(tmp_path / name)],
+                env=env(tmp_path), stdout=out, stderr=err, text=True,
+            ))  # fmt: skip
+        for p in procs:
+            p.wait(timeout=1500)
     finally:
         for p in procs:  # never leave a demo running behind a failed test
             if p.poll() is None:
                 p.kill()
                 p.wait()
+        for out, err in logs:
+            out.close()
+            err.close()
+    outs = [((tmp_path / f"{n}.out").read_text(), (tmp_path / f"{n}.err").read_text())
+            for n in ("one", "two")]  # fmt: skip
     for p, (_, err) in zip(procs, outs, strict=True):
         assert p.returncode == 0, err[-2000:]
     assert sum("waiting for another demo" in out for out, _ in outs) == 1

@@ -28,7 +28,6 @@ average is recorded with the figures: on a shared machine they are contaminated.
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from dataclasses import dataclass, fields
@@ -38,6 +37,7 @@ from typing import Any
 
 import typer
 
+from contracts import strict_json
 from lab.bench.source import BenchInputError, SourceOptions, densities
 from lab.host.threads import threads_option
 
@@ -285,6 +285,6 @@ def runner(
     )  # fmt: skip
     result = bench_runner(options).as_dict()
     if json_out:
-        typer.echo(json.dumps(result))
+        typer.echo(strict_json.dumps(result))
     else:
         _print(result)

@@ -23,7 +23,6 @@ block-column sets instead of a bundle.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
@@ -32,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from contracts import strict_json
 from lab.bench.source import BenchInputError, SourceOptions, densities
 
 if TYPE_CHECKING:
@@ -637,7 +637,7 @@ def runtime(
         section = profile_latency_section(data, result.entries)
         profile_out.write_text(yaml.safe_dump(section, sort_keys=False))
     if as_json:
-        typer.echo(json.dumps(data, indent=2))
+        typer.echo(strict_json.dumps(data, indent=2))
     else:
         from lab.bench.runtime_tables import print_tables
 

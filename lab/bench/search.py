@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from contracts import strict_json
+
 if TYPE_CHECKING:
     from lab.compression.search.controller import Child, SearchSpace
     from lab.compression.search.reinforce import Outcome
@@ -266,7 +268,7 @@ def search(
         progress=(lambda m: None) if as_json else console.log,
     )
     if as_json:
-        typer.echo(json.dumps(doc, indent=2))
+        typer.echo(strict_json.dumps(doc, indent=2))
         return
     t = Table(
         title=f"search, {budget} budget: {doc['evaluations_per_method']} evaluations per "

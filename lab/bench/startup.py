@@ -7,7 +7,6 @@ of each median to ``import typer, rich``'s, and the load average before and afte
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
 import subprocess
@@ -16,6 +15,8 @@ import time
 from pathlib import Path
 
 import typer
+
+from contracts import strict_json
 
 app = typer.Typer()
 
@@ -63,7 +64,7 @@ def startup(
         "rows": rows,
     }
     if as_json:
-        typer.echo(json.dumps(result))
+        typer.echo(strict_json.dumps(result))
         return
     from rich.table import Table
 

@@ -7,13 +7,14 @@ test) split with :func:`lab.model.training.evaluate_lm`. Prints a table, or JSON
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import time
 from typing import Any
 
 import typer
+
+from contracts import strict_json
 
 app = typer.Typer()
 
@@ -105,7 +106,7 @@ def train(
         "eval_tokens_per_s": valid.tokens / eval_s if eval_s > 0 else None,
     }
     if as_json:
-        typer.echo(json.dumps(report, indent=2))
+        typer.echo(strict_json.dumps(report, indent=2))
         return
     title = f"dense RT3 Transformer on {data}, {seconds:.0f} s budget"
     _print_report(title, report, corpus, result, valid, test)

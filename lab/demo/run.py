@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from contracts import strict_json
 from contracts.cache import cache_root
 from contracts.workloads import spec_forms
 from lab.demo.commands import command_line
@@ -679,7 +680,7 @@ def demo(
         if fig.is_file():
             shutil.copy(fig, docs / "demo-battery-life.png")
     if as_json:
-        typer.echo(json.dumps(data, indent=2))
+        typer.echo(strict_json.dumps(data, indent=2))
         return
     _print_headline(console, data, results, board)
     console.print(f"report: {st.report_html}")

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 import typer
 
+from contracts import strict_json
 from termout import format_option, print_table
 
 app = typer.Typer(help="The cache: $RT3LAB_CACHE, else ~/.cache/rt3lab.", no_args_is_help=True)
@@ -21,7 +20,7 @@ def info(
 
     result = cache_info()
     if as_json:
-        typer.echo(json.dumps(result.to_dict(), indent=2))
+        typer.echo(strict_json.dumps(result.to_dict(), indent=2))
         return
     from rich.table import Table
 
@@ -46,6 +45,6 @@ def clear(
 
     removed = clear_cache(parts or None, journals=journals)
     if as_json:
-        typer.echo(json.dumps({"removed": removed}, indent=2))
+        typer.echo(strict_json.dumps({"removed": removed}, indent=2))
         return
     typer.echo(f"removed {len(removed)} item(s)" + "".join(f"\n  {r}" for r in removed))

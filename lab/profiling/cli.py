@@ -6,12 +6,12 @@ A thin layer over ``lab.profiling.session.run_session``: the options become a
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from contracts import strict_json
 from lab.host.threads import threads_option
 
 app = typer.Typer()
@@ -235,7 +235,7 @@ def profile(
     except OptionError as exc:
         raise typer.BadParameter(str(exc), param_hint=exc.option) from None
     if as_json:
-        typer.echo(json.dumps(result.summary(), default=str))
+        typer.echo(strict_json.dumps(result.summary(), default=str))
         return
     _print(console, result)
 

@@ -3,12 +3,12 @@ schemes (``schemes``: which reconfiguration buys the most battery)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import typer
 
+from contracts import strict_json
 from lab.study.grid import DEFAULT_POINTS, MAX_POINTS, MIN_POINTS
 
 app = typer.Typer(
@@ -62,7 +62,7 @@ def deadlines(
     options.check()  # bad input: one line, exit 2, before anything loads
     doc = deadline_study(options, say=_stderr_lines())
     if as_json:
-        typer.echo(json.dumps(doc, indent=1))
+        typer.echo(strict_json.dumps(doc, indent=1))
         return
     _print(doc)
 

@@ -91,8 +91,8 @@ def sequence_accuracies(
 def _space(
     c: Compressor, base: StudyBase, model: nn.Module
 ) -> tuple[SearchSpace, Feasible, str | None]:
-    """The search space at ``c``'s deadlines, the combinations allowed and, where no level
-    combination is feasible, why every combination is searched instead."""
+    """The search space at ``c``'s deadlines, the level combinations chosen on it and, where
+    no level combination is feasible, why every combination is searched instead."""
     from lab.compression.search.controller import SearchSpace
     from lab.compression.search.feasible import Feasible, feasible_combos
     from lab.compression.sparsifier import CompressionError
@@ -103,8 +103,12 @@ def _space(
     try:
         feasible = feasible_combos(c, model, base.bp.weights, base.bp.masks, base.cands, space)
     except CompressionError as exc:
-        note = f"{exc}; every level combination searched, the reward's penalty decides"
-        return space, Feasible((), []), note
+        every = Feasible(tuple(range(len(space.combos))), [])
+        return (
+            space,
+            every,
+            f"{exc}; every level combination searched, the reward's penalty decides",
+        )
     return replace(space, allowed=feasible.allowed), feasible, None
 
 

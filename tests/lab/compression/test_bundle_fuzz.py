@@ -64,7 +64,7 @@ def _delete(doc, path):
 
 
 def _check(r, root: Path, elapsed: float) -> None:
-    assert elapsed < 10, f"took {elapsed:.1f} s"
+    assert elapsed < 10, f"took {elapsed:.1f} s of CPU"
     assert r.code in (0, 2), r
     if r.code == 2:
         line = r.stderr.strip()
@@ -115,9 +115,9 @@ def _run(kind, where, payload) -> None:
             ("simulate", "--bundle", str(root), "--capacity-mah", "0.2", "--json"),
             ("evaluate", "--bundle", str(root), "--threads", "1", "--json"),
         ):
-            t0 = time.perf_counter()
+            t0 = time.process_time()  # CPU time: what other load on the machine leaves alone
             r = rt3lab(*args)
-            _check(r, root, time.perf_counter() - t0)
+            _check(r, root, time.process_time() - t0)
             if r.code == 0:
                 json.loads(r.stdout)
 

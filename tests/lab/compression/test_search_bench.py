@@ -57,21 +57,28 @@ def test_baselines_spend_exactly_n_evaluations_and_evolution_exploits():
     assert all(c.levels in space.combos for c, _ in rnd)
 
 
-@pytest.mark.slow  # 300 controller episodes: ~20 s quiet, minutes on a loaded machine
+@pytest.mark.slow  # 300 controller episodes: ~20 s quiet, about a minute at load 7
 def test_rl_learns_a_noise_free_reward_within_the_quick_budget():
-    """REINFORCE over the compress search space (6 layers, 3 sets, 4 slots: 73 decisions)
-    at the quick budget's 100 episodes: on a reward counting candidate-0 choices, the last
-    quarter's mean reward is above the first quarter's for every seed tried."""
+    """REINFORCE over the compress search space (6 layers, 3 sets, 4 slots: 72 pattern
+    choices) at the quick budget's 100 episodes: on a reward counting candidate-0 choices
+    (at most 7.2; a random child scores 0.72 on average), the last quarter's mean reward is
+    at least 80 % of the maximum for every seed tried. Random search, the control, stays far
+    below that: a controller that did not learn fails here, not by chance."""
     from lab.compression.budget import QUICK
     from lab.compression.search.reinforce import Search, SearchConfig
 
     space = SearchSpace(layers=tuple("abcdef"), n_levels=10, n_sets=3, slots=4, n_candidates=10)
+    best = len(space.layers) * 3 * 4 / 10
 
     def evaluate(child, episode):
         return Outcome(sum(c == 0 for s in child.choices for layer in s for c in layer) / 10)
 
+    def last_quarter(rewards):
+        n = len(rewards) // 4
+        return sum(rewards[-n:]) / n
+
     for seed in (0, 1, 2):
         log = Search(space, SearchConfig(seed=seed), None).run(evaluate, QUICK.episodes).log
-        r = [e["reward"] for e in log]
-        n = len(r) // 4
-        assert sum(r[-n:]) / n > sum(r[:n]) / n, seed
+        assert last_quarter([e["reward"] for e in log]) >= 0.8 * best, seed
+        control = random_search(space, evaluate, QUICK.episodes, seed=seed)
+        assert last_quarter([o.reward for _, o in control]) < 0.3 * best, seed

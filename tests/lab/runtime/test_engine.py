@@ -115,7 +115,13 @@ def test_engine_executor_runs_the_whole_model_and_switches_by_table(bundle32):
 
 
 def test_auto_runs_the_engine_wherever_it_builds_and_stays_exact(bundle32):
+    """``auto`` picks the engine wherever it builds; where there is a C compiler it must
+    build (so a broken build fails here instead of passing on the torch fallback)."""
+    import os
+
     rm = ReconfigurableModel.from_bundle(bundle32, executor="auto", active="p50")
+    if shutil.which(os.environ.get("CC") or "cc"):
+        assert E.library() is not None, "a C compiler is here but the engine did not build"
     if E.library() is None:
         assert rm.executor == "torch" and "native engine unavailable" in rm.fallback_reason
     else:
