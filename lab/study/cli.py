@@ -112,7 +112,7 @@ def schemes(
     options.check()  # bad input: one line, exit 2, before anything trains
     doc = scheme_study(options, say=_stderr_lines())
     if as_json:
-        typer.echo(json.dumps(doc, indent=1, allow_nan=False))
+        typer.echo(strict_json.dumps(doc, indent=1))
         return
     _print_schemes(doc)
 
