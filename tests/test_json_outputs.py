@@ -150,6 +150,13 @@ CASES: dict[str, Case] = {
         f"study deadlines --bundle {i.compressed} --points 3 "
         "--in-process --workers 1 --episodes 1 --resamples 10 --json"
     ),
+    "study schemes": lambda i, t: (
+        f"study schemes --schemes rt3,width --budget test --data wikitext2:{i.corpus} "
+        f"--out {t / 'schemes'} --resamples 10 --json"
+    ),
+    "bench distill": lambda i, t: (
+        f"bench distill --budget test --data wikitext2:{i.corpus} --threads 1 --json"
+    ),
     "cache info": lambda i, t: "cache info --json",
     "cache clear": lambda i, t: "cache clear --json",
     "bench train": lambda i, t: (
@@ -174,7 +181,7 @@ CASES: dict[str, Case] = {
     "bench startup": lambda i, t: "bench startup --runs 1 --json",
 }
 # Over ~20 s on 2 shared cores even at the smallest input: run with -m slow (CI runs them).
-SLOW = {"compress", "study deadlines", "bench simulator"}
+SLOW = {"compress", "study deadlines", "bench simulator", "study schemes", "bench distill"}
 
 
 @pytest.fixture(scope="module")

@@ -36,18 +36,21 @@ class Feasible:
 
     allowed: tuple[int, ...]
     level_ms: list[list[float]]
+    note: str | None = None  # why every combination is allowed (none met the deadlines)
 
     def record(self, levels: tuple[float, ...], freqs_khz: list[int], of: int) -> dict[str, Any]:
         """The bundle's ``provenance.search.level_combinations``.
 
         >>> Feasible((0, 2), [[1.0, 1.4], [0.5, 0.7]]).record((0.25, 0.5), [1400000, 800000], 3)
         ... # doctest: +NORMALIZE_WHITESPACE
-        {'allowed': 2, 'of': 3, 'allowed_index': [0, 2], 'margin': 1.15,
-         'estimate_ms': {'0.25': {'1400000': 1.0, '800000': 1.4},
+        {'allowed': 2, 'searched': 2, 'note': None, 'of': 3, 'allowed_index': [0, 2],
+         'margin': 1.15, 'estimate_ms': {'0.25': {'1400000': 1.0, '800000': 1.4},
                          '0.5': {'1400000': 0.5, '800000': 0.7}}}
         """
         return {
-            "allowed": len(self.allowed),
+            "allowed": 0 if self.note else len(self.allowed),
+            "searched": len(self.allowed),
+            "note": self.note,
             "of": of,
             "allowed_index": list(self.allowed),
             "margin": FEASIBLE_MARGIN,
@@ -65,13 +68,18 @@ def feasible_combos(
     bp: dict[str, torch.Tensor],
     cands: dict[str, torch.Tensor],
     space: SearchSpace,
+    strict: bool = True,
 ) -> Feasible:
     """Level combinations worth sampling: each set's level, with the first slots'
     patterns, estimated within ``FEASIBLE_MARGIN`` of its governor level's deadline.
 
     The estimate spreads a few percent with the slot choices, hence the margin: only
     combinations clearly over a deadline are barred, the reward still penalises the
-    rest. None left means the deadlines cannot be met at any level: an error.
+    rest. None left means the deadlines cannot be met at any level: an error when
+    ``strict`` (deadlines the user gave), else every combination is allowed and ``note``
+    says why (deadlines derived from the model's own timing, which a loaded host can
+    shift between the anchor's and the sets' measurements: the reward's timing penalty
+    then decides, and the simulation shows the misses).
     """
     levels = c.levels_spec
     n_sets = len(levels)
@@ -92,10 +100,16 @@ def feasible_combos(
 
         worst = max(range(n_sets), key=lambda s: lat[best(s)][s] / levels[s].deadline_ms)
         lv, i = levels[worst], best(worst)
-        raise CompressionError(
+        why = (
             f"impossible deadline: at {lv.freq_khz} kHz the best level "
             f"({c.opts.levels[i]}) is estimated ({c.opts.estimator}) at "
-            f"{lat[i][worst]:.3f} ms, over the {lv.deadline_ms:.3f} ms timing constraint "
-            "(check the profile's workload.timing_constraints, --deadlines or the levels)"
+            f"{lat[i][worst]:.3f} ms, over the {lv.deadline_ms:.3f} ms timing constraint"
         )
+        if strict:
+            raise CompressionError(
+                f"{why} (check the profile's workload.timing_constraints, --deadlines or the "
+                "levels)"
+            )
+        note = f"{why}; every level combination searched, the reward's timing penalty decides"
+        return Feasible(tuple(range(len(space.combos))), lat, note)
     return Feasible(allowed, lat)

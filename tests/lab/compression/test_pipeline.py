@@ -208,6 +208,33 @@ def test_impossible_deadline_is_named_before_the_search(wiki_dir, tmp_path):
     assert not (tmp_path / "o" / "search" / "search.json").exists()
 
 
+def test_derived_deadlines_no_set_meets_are_searched_whole_and_recorded(wiki_dir, tmp_path):
+    """Deadlines derived from the model's own timing (dense-top) that no level combination
+    meets by the estimate: every combination is searched, the bundle is written and says
+    so (compress refuses only deadlines the user gave, above)."""
+    import yaml
+
+    from device_profiles import load_profile as load
+    from device_profiles.loader import resolve_profile_path
+    from lab.runtime.bundle import Bundle
+
+    doc = yaml.safe_load(resolve_profile_path("rt3-paper").read_text())
+    for tc in doc["workload"]["timing_constraints"]:
+        if tc["freq_khz"] == 800000:
+            tc["deadline_ms"] = 1e-6  # dense-top keeps the profile's ratios: 800 MHz impossible
+    p = tmp_path / "tight.yaml"
+    p.write_text(yaml.safe_dump(doc))
+    data = load_lm_data(f"wikitext2:{wiki_dir}", TEST)
+    opts = CompressOptions(
+        "tight", tmp_path / "o", TEST, seed=1, threads=1, deadlines="dense-top",
+        estimator="op-count",
+    )  # fmt: skip
+    b = Bundle.load(compress(data, load(p), opts))
+    rec = b.provenance["search"]["level_combinations"]
+    assert rec["allowed"] == 0 and rec["searched"] == rec["of"] > 0
+    assert rec["note"].startswith("impossible deadline: at 800000 kHz")
+
+
 def test_malformed_glue_tsv_is_named(tmp_path, capsys):
     d = tmp_path / "SST-2"
     d.mkdir()
