@@ -326,3 +326,30 @@ def confidence(logits: torch.Tensor) -> float:
     """
     p = torch.softmax(logits.detach().to(torch.float64), dim=-1).amax(dim=-1)
     return float(p.mean())
+
+
+class ExitsRun(nn.Module):
+    """``model`` run by a set's exits (``plan``: ``exits``, ``heads``, ``threshold``, as
+    ``lab.runtime.exits.ExitPlan`` holds them): a module whose forward is
+    :meth:`RT3TransformerLM.run_exits`; ``taken`` lists the exit of every row run so far.
+
+    >>> import torch
+    >>> from types import SimpleNamespace
+    >>> m = RT3TransformerLM(50, emb=16, ff=8, layers=2, heads=2, exit_heads=[1]).eval()
+    >>> run = ExitsRun(m, SimpleNamespace(exits=(1,), heads=("exit_heads.1",), threshold=None))
+    >>> run(torch.zeros(2, 5, dtype=torch.long)).shape, run.taken
+    (torch.Size([2, 5, 50]), [0, 0])
+    """
+
+    def __init__(self, model: RT3TransformerLM, plan: Any) -> None:
+        super().__init__()
+        self.model = model
+        self.plan = plan
+        self.taken: list[int] = []
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        """The logits of the exit each row stops at."""
+        p = self.plan
+        logits, taken = self.model.run_exits(tokens, p.exits, p.heads, p.threshold)
+        self.taken += taken
+        return logits

@@ -175,7 +175,8 @@ def runner_json(text: str) -> dict[str, Any]:
 
 def masked_dense(module: nn.Module, pattern_set: PatternSet | None) -> nn.Module:
     """A copy of ``module`` with every layer of ``pattern_set`` multiplied by its mask: the
-    PyTorch reference a set's engine logits must equal."""
+    PyTorch reference a set's engine logits must equal (run by the set's exits, when it
+    names some: ``lab.model.transformer.ExitsRun``)."""
     import copy
 
     import torch
@@ -186,6 +187,11 @@ def masked_dense(module: nn.Module, pattern_set: PatternSet | None) -> nn.Module
         with torch.no_grad():
             for layer, pat in pattern_set.layers.items():
                 mods[layer].weight.mul_(pat.mask().to(mods[layer].weight.dtype))
+        if "exits" in pattern_set.meta:
+            from lab.model.transformer import ExitsRun
+            from lab.runtime.exits import ExitPlan
+
+            return ExitsRun(ref, ExitPlan.of_meta(pattern_set.meta, ref.config.layers))
     return ref
 
 

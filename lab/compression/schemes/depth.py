@@ -13,10 +13,11 @@ records the choice (``provenance.exits.design.decoders``) and ``design(layers, "
 is DynaBERT's way (every depth reads ``decoder``).
 
 Measured (quick budget, builtin corpus, seed 0, the same dense model, 60 joint steps,
-test split, no distillation): per-depth decoders 16.28 / 20.74 / 21.50 % at depth
-0 / 1 / 2, shared 15.64 / 20.59 / 21.59 % (dense 21.60 %). Own decoders help the shallow
-depths (+0.64 and +0.15 points) and cost the full depth 0.09 points, one seed: small either
-way; the memory of two more decoders is the larger difference.
+distilled, test split): per-depth decoders 16.12 / 20.71 / 21.55 % at depth 0 / 1 / 2,
+shared 15.59 / 20.51 / 21.63 % (dense 21.60 %; without distillation 16.28 / 20.74 / 21.50
+against 15.64 / 20.59 / 21.59). Own decoders help the shallow depths (about +0.5 and +0.2
+points) and cost the full depth about 0.1 point, one seed: small either way; the memory of
+two more decoders is the larger difference.
 
 Depths offered: 0 (the embedding straight to a decoder), 1, ..., the model's layers, all
 trained jointly (:mod:`lab.compression.schemes.exit_training`).

@@ -87,6 +87,12 @@ def build_exit_scheme(
 
     t0 = time.monotonic()
     rep = reporter or SilentReporter()
+    if opts.estimator != "measured" or opts.latency_table is not None:
+        given = "--latency-table" if opts.latency_table is not None else "--estimator"
+        raise CompressionError(
+            f"{given}: --scheme {opts.scheme} times every exit on this host's runtime "
+            "(the measured estimator, no table of layer buckets); drop the option"
+        )
     task = LMTask(task, opts.budget) if isinstance(task, LMData) else task
     if not isinstance(task, LMTask):
         raise CompressionError(

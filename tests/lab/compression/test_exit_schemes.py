@@ -6,7 +6,6 @@ early-exit set's latency as a distribution."""
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -104,15 +103,22 @@ def test_a_bundle_of_one_scheme_loaded_as_another_is_refused_in_one_line(built):
     assert len(lines) == 1 and "bundle of scheme 'depth', loaded as 'early-exit'" in lines[0]
 
 
-def test_a_bundle_whose_thresholds_rise_as_the_clock_drops_is_refused(built, tmp_path):
-    bad = shutil.copytree(built["early-exit"], tmp_path / "b")
-    doc = _doc(bad)
-    top, low = doc["sets"][0], doc["sets"][-1]
-    if top["threshold"] == low["threshold"]:
-        pytest.skip("every level chose the same threshold on this run")
-    top["freq_khz"], low["freq_khz"] = low["freq_khz"], top["freq_khz"]
-    (bad / "bundle.json").write_text(json.dumps(doc))
-    outcome = rt3lab("export", "--bundle", str(bad), "--out", str(tmp_path / "x"))
+def test_a_bundle_whose_thresholds_rise_as_the_clock_drops_is_refused(tmp_path):
+    from lab.model import build_model
+    from lab.runtime.pattern_set import PatternSet
+
+    config = {"vocab_size": 30, "emb": 8, "ff": 8, "layers": 2, "heads": 2, "exit_heads": [1]}
+    state = build_model("rt3-transformer", config).state_dict()
+    b = Bundle.create("rt3-transformer", config, state, state, scheme="early-exit")
+    for name, khz, t in (("hi", 1400000, 0.9), ("lo", 800000, 0.2)):
+        plan = {"exits": [1, 2], "heads": ["exit_heads.1", "decoder"], "threshold": t}
+        fields = {"exits": [1, 2], "threshold": t}
+        b.add_set(PatternSet(name, {}, plan), 1, 1, freq_khz=khz, exit_fields=fields)
+    root = b.save(tmp_path / "b")
+    doc = _doc(root)
+    doc["sets"][0]["freq_khz"], doc["sets"][1]["freq_khz"] = 800000, 1400000  # 0.2 then 0.9
+    (root / "bundle.json").write_text(json.dumps(doc))
+    outcome = rt3lab("export", "--bundle", str(root), "--out", str(tmp_path / "x"))
     assert outcome.code == 2
     lines = outcome.stderr.strip().splitlines()
     assert len(lines) == 1 and "thresholds must not rise as the frequency drops" in lines[0]
@@ -134,6 +140,16 @@ def test_non_monotone_or_bad_thresholds_are_refused_in_one_line(tmp_path, args, 
     lines = outcome.stderr.strip().splitlines()
     assert len(lines) == 1 and says in lines[0], outcome.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_options_the_exit_schemes_do_not_use_are_refused_in_one_line(tmp_path):
+    from lab.compression.sparsifier import CompressionError
+
+    opts = CompressOptions(
+        "rt3-paper", tmp_path / "o", TEST, threads=1, scheme="depth", estimator="op-count"
+    )
+    with pytest.raises(CompressionError, match="--estimator: --scheme depth times every exit"):
+        scheme_builder("depth")(None, load_profile("rt3-paper"), opts, None)
 
 
 def test_thresholds_apply_to_early_exit_only(tmp_path):

@@ -188,3 +188,23 @@ def test_both_readers_refuse_the_same_exits(export, tmp_path, case):
         read_export(bad)
     with pytest.raises(E.EngineError, match=says):
         E.Engine(bad)
+
+
+def test_runner_verify_runs_depth_and_exit_sets_against_their_torch_reference(model, tmp_path):
+    """The standalone runner (host, and aarch64 under qemu-aarch64 where installed) runs
+    the sets' exits as the engine does: ``runner verify`` compares it with ``run_exits``."""
+    import shutil as sh
+
+    from lab.runtime import runner as R
+    from lab.runtime.bundle import Bundle
+
+    state = model.state_dict()
+    b = Bundle.create("rt3-transformer", model.config.to_dict(), backbone=state, dense=state)
+    b.add_set(PatternSet("d1", {}, {"exits": [1], "heads": ["exit_heads.1"]}), 1, 1)
+    b.add_set(PatternSet("ee", {}, {**EARLY, "threshold": 0.0}), 1, 1)
+    b = Bundle.load(b.save(tmp_path / "b"))
+    targets = ["host"] + (["aarch64-linux"] if sh.which("qemu-aarch64") else [])
+    for target in targets:
+        got = R.verify(b, target, tokens=9)
+        assert got["ok"], got
+        assert set(got["sets"]) == {"dense", "d1", "ee"}
