@@ -111,6 +111,21 @@ RECORDED: dict[str, Recorded] = {
             "reports/axes.py",
         ),
     ),
+    "deadlines-quick.json": Recorded(
+        "rt3lab study deadlines --bundle QUICK_BUNDLE --points 8 --out docs/deadlines --json",
+        (
+            "lab/**/*.py",
+            "lab/**/*.c",
+            "lab/**/*.h",
+            *_SIMULATOR,
+            "device_profiles/**/*.yaml",
+            "reports/deadline_map.py",
+        ),
+    ),
+    "compress-quick-reproducible.json": Recorded(
+        "python scripts/reproducible.py --quick",
+        ("scripts/reproducible.py", "lab/model/**/*.py", "lab/compression/**/*.py", *_ENGINE),
+    ),
     "simulator-bench.json": Recorded("rt3lab bench simulator --json", _SIMULATOR),
     "meter-bench.json": Recorded(
         "rt3lab bench meter --json", ("power_meter/ppk2.py", "power_meter/bench.py")
