@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -12,6 +13,9 @@ from simulator.accuracy_bound import NoTableWithinBound
 from simulator.battery import battery_models
 from simulator.policies import policy_forms
 from termout import format_option
+
+if TYPE_CHECKING:
+    from device_profiles.schema import DeviceProfile
 
 app = typer.Typer()
 
@@ -86,15 +90,8 @@ def simulate(
     if out is not None:  # refused before the simulation, not after it
         check_run_dir(out, overwrite)
     prof = load_profile(profile)
-    extra = None
-    if bundle is not None:
-        extra = simulator.variants_from_bundle(bundle, prof.levels_khz, f"profile {prof.name!r}")
+    extra, policies = _variants_and_policies(prof, bundle, policy, compare)
     workload = simulator.headline_workload(prof, workload)
-    if compare:
-        names = [v.name for v in prof.variants] + [v.name for v in extra or []]
-        policies = simulator.headline_policies(names)
-    else:
-        policies = [policy]
     options = dict(
         battery_model=battery_model,
         workload=workload,
@@ -120,6 +117,23 @@ def simulate(
         typer.echo(strict_json.dumps(data if compare else data[0], indent=2))
         return
     _table(runs, fmt)
+
+
+def _variants_and_policies(
+    prof: DeviceProfile, bundle: Path | None, policy: str, compare: bool
+) -> tuple[list | None, list[str]]:
+    """The bundle's variants (None without one) and the policies run: ``policy``, or with
+    ``compare`` rt3 and every baseline the profile's and the bundle's variants allow."""
+    import simulator
+
+    extra = None
+    if bundle is not None:
+        where = f"profile {prof.name!r}"
+        extra = simulator.variants_from_bundle(bundle, prof.levels_khz, where)
+    if not compare:
+        return extra, [policy]
+    names = [v.name for v in prof.variants] + [v.name for v in extra or []]
+    return extra, simulator.headline_policies(names)
 
 
 def _bounded_run(profile: str, policy: str, options: dict) -> object:
