@@ -261,6 +261,7 @@ def draw_energy_per_inference(run: RunData) -> Drawn | None:
 
 
 def _drawers() -> tuple[Callable[[RunData], Drawn | None], ...]:
+    from reports.deadline_map import draw_deadline_accuracy, draw_deadline_gains
     from reports.inputs import draw_latency_vs_deadline, draw_meter_trace
     from reports.pareto import draw_accuracy_vs_life
 
@@ -272,6 +273,8 @@ def _drawers() -> tuple[Callable[[RunData], Drawn | None], ...]:
         draw_energy_per_inference,
         draw_latency_vs_deadline,
         draw_meter_trace,
+        draw_deadline_gains,
+        draw_deadline_accuracy,
     )
 
 

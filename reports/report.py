@@ -7,6 +7,7 @@ from pathlib import Path
 from contracts.policies import REFERENCE
 from contracts.workloads import workload_label
 from reports.commands import short_commands
+from reports.deadline_map import deadline_map_block, map_sentences
 from reports.energy import energy_block
 from reports.intervals import read_intervals
 from reports.plots import run_figures
@@ -73,6 +74,7 @@ def run_tables(run: RunData) -> list[TableBlock]:
         energy_block(run),
     ]
     for block in (
+        deadline_map_block(run),
         warnings_block(run),
         flags_block(run),
         host_block(run),
@@ -94,4 +96,7 @@ def run_verdict(run: RunData) -> Verdict:
     if (run.profile or {}).get("flags"):
         measured += f" The profile carries {len(run.profile['flags'])} measurement flag(s)."
     intervals = read_intervals(run.records, run.uncertainty)
-    return build_verdict(run.records, label, measured.strip(), intervals)
+    verdict = build_verdict(run.records, label, measured.strip(), intervals)
+    if run.deadline_map:  # what would change the answer: the deadline
+        verdict.notes[:0] = map_sentences(run.deadline_map)
+    return verdict

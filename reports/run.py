@@ -37,6 +37,7 @@ class RunData:
     commands: dict[str, str] = field(default_factory=dict)
     host: dict[str, Any] | None = None
     uncertainty: dict[str, Any] | None = None
+    deadline_map: dict[str, Any] | None = None  # rt3lab study deadlines' JSON, where run
 
     @property
     def results(self) -> pd.DataFrame:
@@ -171,4 +172,15 @@ def load_run(path: str | Path) -> RunData:
         # the bootstrap's result: `rt3lab demo` writes it as intervals.json
         uncertainty=_read_optional_json(root / "uncertainty.json", dict)
         or _read_optional_json(root / "intervals.json", dict),
+        deadline_map=_deadline_map(root),
     )
+
+
+def _deadline_map(root: Path) -> dict[str, Any] | None:
+    """``deadlines.json`` (the deadline map the demo runs), or None; a bad one refused."""
+    from reports.deadline_map import read_map
+
+    try:
+        return read_map(root)
+    except ValueError as exc:
+        raise RunDirError(str(exc)) from None

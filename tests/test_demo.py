@@ -128,7 +128,7 @@ def test_demo_json_prints_the_headline_per_policy(demo_run):
     assert docs["format"] == "rt3lab-demo-headline" and docs["policies"]
     assert (demo_run / "docs" / "demo-battery-life.png").stat().st_size > 1000
     err = (demo_run / "stderr.txt").read_text()
-    assert "[8/8] report: report " in err  # progress went to stderr
+    assert "[9/9] report: report " in err  # progress went to stderr
 
 
 def test_demo_json_carries_the_measured_uncertainty(demo_run):
@@ -161,6 +161,25 @@ def test_demo_json_carries_the_measured_uncertainty(demo_run):
     assert read_latency_samples(run / "profile.yaml")  # the runs beside the run's profile
     ev = json.loads((run / "evaluate.json").read_text())
     assert set(ev["per_sequence"]["correct"]) == {s["name"] for s in ev["sets"]}
+
+
+def test_demo_draws_a_small_deadline_map(demo_run):
+    """Issue 29: the demo runs a small deadline study (3 points reduced), the headline keeps
+    its points with their intervals and the summary, the report shows it."""
+    data = json.loads((demo_run / "stdout.txt").read_text())
+    study = json.loads((demo_run / "out" / "run" / "deadlines.json").read_text())
+    m = data["deadline_map"]
+    assert len(m["points"]) == len(study["points"]) == 3
+    tops = [p["top_deadline_ms"] for p in m["points"]]
+    assert tops == sorted(tops) and tops[0] < tops[-1]
+    assert [p["anchor"] for p in m["points"]][:2] == ["scaled", "dense-top"]
+    for p in m["points"]:
+        ratio = p["gains"]["static-sparse"]["hours"]
+        assert ratio["point"] > 0 and len(ratio["ci95"]) == 2
+        assert set(p["policies"]["rt3"]["table"]) == set(p["deadlines_ms"])
+    assert m["summary"]["sentences"] == study["summary"]["sentences"]
+    md = (demo_run / "out" / "report" / "report.md").read_text()
+    assert "## The deadline map" in md and m["summary"]["sentences"][0] in md
 
 
 def test_a_failing_check_says_what_it_means(demo_run):

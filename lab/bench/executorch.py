@@ -83,3 +83,26 @@ def executorch_dense(
         return method.execute(flat), keep
 
     return run, info
+
+
+def executorch_by_threads(
+    base: nn.Module, inputs: dict[str, Any]
+) -> Callable[[int], tuple[Callable[[], object], Callable[[int], None]]]:
+    """For ``lab.runtime.thread_scaling.engine_by_threads``: the dense model on ExecuTorch
+    XNNPACK (checked as :func:`executorch_dense`), and a function that resets its thread
+    pool to a count (untimed, before each round's runs at that count)."""
+
+    def make(first: int) -> tuple[Callable[[], object], Callable[[int], None]]:
+        from executorch.extension.pybindings import portable_lib
+
+        run, _ = executorch_dense(base, inputs, first)
+        now = [first]
+
+        def threads(n: int) -> None:
+            if n != now[0]:
+                portable_lib._unsafe_reset_threadpool(n)
+                now[0] = n
+
+        return run, threads
+
+    return make

@@ -149,9 +149,15 @@ def bench_runtime(
         from lab.runtime.thread_scaling import engine_by_threads
 
         o = options
+        peer = None
+        if executorch:  # the anchor a user would pick instead, at every count too
+            from lab.bench.executorch import executorch_by_threads
+            from lab.runtime.measure import make_inputs
+
+            peer = executorch_by_threads(base, make_inputs(base, o.batch, o.seq_len))
         by_threads = engine_by_threads(
             base, sets, list(o.thread_counts), o.batch, o.seq_len, o.rounds, o.per_round,
-            o.warmup, progress,
+            o.warmup, progress, peer,
         )  # fmt: skip
     return RuntimeBenchResult(
         source=source,
@@ -180,11 +186,11 @@ def load_source(
         model = syn.synthetic_model(kind, seed=seed)
         sets = syn.nested_block_column_sets(syn.prunable(model, kind), wanted, seed=seed)
         return model, sets, {}, {"synthetic": kind, "weights": "random", "seed": seed}
-    from lab.runtime.bundle import Bundle
+    from lab.runtime.bundle import Bundle, runs_as_sets
     from lab.runtime.reconfigurable import module_from_bundle
 
-    b = Bundle.load(options.bundle)
-    source = {"bundle": str(options.bundle), "model": b.model["kind"]}
+    b = runs_as_sets(Bundle.load(options.bundle), "rt3lab bench runtime")
+    source = {"bundle": str(options.bundle), "model": b.model["kind"], "scheme": b.scheme}
     return module_from_bundle(b), list(b.sets.values()), dict(b.entries), source
 
 

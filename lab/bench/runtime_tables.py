@@ -92,12 +92,17 @@ def thread_table(result: dict[str, Any]) -> Table | None:
     if not by_threads:
         return None
     rows = next(iter(by_threads.values()))
+    peer = "anchor_dense_latency_ms" in rows
     t = _table(
         "the native engine by thread count (median ms, interleaved)",
-        ["threads", "dense", "dense over the first count", *rows["sets"]],
+        ["threads", "dense", "dense over the first count", *rows["sets"]]
+        + (["ExecuTorch dense (engine's speedup)"] if peer else []),
     )
     for n, r in by_threads.items():
         cells = [f"{s['latency_ms']:.3f}" for s in r["sets"].values()]
+        if peer:
+            a, x = r["anchor_dense_latency_ms"], r["engine_dense_speedup_over_anchor"]
+            cells.append(f"{a:.3f} ({x:.2f}x)")
         t.add_row(n, f"{r['dense_latency_ms']:.3f}", f"{r['dense_speedup_over_first']:.2f}", *cells)
     return t
 

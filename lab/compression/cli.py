@@ -168,6 +168,16 @@ DistillAblation = Annotated[
         "keep them, so evaluate shows each set with and without.",
     ),
 ]
+SchemeName = Annotated[
+    str,
+    typer.Option(
+        "--scheme",
+        metavar="rt3|width|depth|early-exit",
+        help="What the run-time-switchable variants are: rt3 (BP + pattern sets, searched), "
+        "width (DynaBERT: nested heads and FFN neurons), depth or early-exit; one variant per "
+        "DVFS level, chosen for its deadline on the measured latency table.",
+    ),
+]
 CompressJson = Annotated[bool, typer.Option("--json", help="Print only the evaluation as JSON.")]
 CompressDevice = Annotated[
     str,
@@ -202,13 +212,15 @@ def compress(
     as_json: CompressJson = False,
     device: CompressDevice = "auto",
     latency_table: LatencyTableFile = None,
+    scheme: SchemeName = "rt3",
     no_distill: NoDistill = False,
     distill_temperature: DistillTemperature = Distillation.temperature,
     distill_alpha: DistillAlpha = Distillation.alpha,
     distill_hidden_weight: DistillHidden = Distillation.hidden_weight,
     distill_ablation: DistillAblation = False,
 ) -> None:
-    """Compress a Transformer: BP, then RL-searched pattern sets, one per DVFS level."""
+    """Compress a Transformer into one bundle of run-time-switchable variants, one per DVFS
+    level: RT3's BP and RL-searched pattern sets (default), or another --scheme."""
     from lab.compression.evaluation import evaluate_bundle
     from lab.compression.options import CompressRequest
     from lab.compression.pipeline import compress_request
@@ -216,12 +228,12 @@ def compress(
     request = CompressRequest(
         out, model, data, profile, episodes, quick, seed, bp_config, block, family,
         candidates, exclusive, estimator, deadlines, reward_norm, size, no_cache, threads,
-        device, latency_table, not no_distill, distill_temperature, distill_alpha,
-        distill_hidden_weight, distill_ablation,
+        device, latency_table, scheme, not no_distill, distill_temperature,
+        distill_alpha, distill_hidden_weight, distill_ablation,
     )  # fmt: skip
     with progress_bars(not as_json) as progress:
         compress_request(request, RichReporter(progress))
-    _show(evaluate_bundle(out, device=device), as_json)
+    _show(evaluate_bundle(out, device=device, scheme=scheme), as_json)
 
 
 @app.command()
@@ -251,13 +263,26 @@ def evaluate(
             "and go on (default: refuse, exit 2).",
         ),
     ] = False,
+    scheme: Annotated[
+        str | None,
+        typer.Option(
+            "--scheme",
+            metavar="rt3|width|depth|early-exit",
+            help="Refuse the bundle unless it is of this scheme (default: any).",
+        ),
+    ] = None,
 ) -> None:
     """Re-score every pattern set on the test split: sparsity, accuracy, perplexity, delta
     to dense; then the baselines, re-scored where the bundle keeps them."""
     from lab.compression.evaluation import evaluate_bundle
 
     ev = evaluate_bundle(
-        bundle, data=data, threads=threads, device=device, allow_mismatch=allow_mismatch
+        bundle,
+        data=data,
+        threads=threads,
+        device=device,
+        allow_mismatch=allow_mismatch,
+        scheme=scheme,
     )
     _show(ev, as_json, per_sequence)
 

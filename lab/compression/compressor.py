@@ -192,14 +192,23 @@ class Compressor:
         read back when this host and thread count measured it for these layers and
         buckets, else measured through the runtime; written beside the bundle. A corrupt
         or foreign table is refused, naming it."""
-        names = list(weights)
-        threads = self.opts.threads
-        assert threads is not None  # resolved in __init__
         patterns = self.patterns
         buckets = [dict(bp)] + [
             patterns.set_masks(weights, bp, cands, patterns.level_child(i, len(weights)))[0]
             for i in range(len(self.opts.levels))
         ]
+        return self.latency_table(model, buckets, out)
+
+    def latency_table(
+        self, model: nn.Module, buckets: list[dict[str, torch.Tensor]], out: Path
+    ) -> LatencyTable:
+        """:meth:`measure_latency` for any ``buckets`` (layer masks, every dict naming the
+        same layers, e.g. another scheme's variants): the given table, the one read back, or
+        one measured on the runtime; written to ``out/latency_table.json`` and kept as the
+        run's estimate (:attr:`table`)."""
+        names = list(buckets[0])
+        threads = self.opts.threads
+        assert threads is not None  # resolved in __init__
         path = out / TABLE_FILE
         want = {
             n: sorted({round(d, 6) for d in [1.0] + [layer_densities(b)[n] for b in buckets]})

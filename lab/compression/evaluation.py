@@ -53,6 +53,7 @@ class SetRow:
     nonzero_mults: int
     latency_estimate_ms: float | None = None  # the bundle's latency table, at this host's clock
     latency_measured_ms: float | None = None  # end to end by lab.runtime, same threads
+    latency_measured_median_ms: float | None = None  # the same runs' median (as the benches)
     # the same set fine-tuned without distillation (compress --distill-ablation), re-scored
     accuracy_no_distill: float | None = None
 
@@ -95,6 +96,8 @@ class Evaluation:
     """Predictions scored in each sequence (an LM's window; the last may be shorter)."""
 
     notes: list[str] = field(default_factory=list)
+    scheme: str = "rt3"
+    """The bundle's reconfiguration scheme (``contracts.schemes.SCHEMES``)."""
 
     def to_dict(self, per_sequence: bool = False) -> dict[str, Any]:
         """JSON form (``--json``): strict JSON, a figure that is not a finite number is null,
@@ -104,6 +107,7 @@ class Evaluation:
         notes = list(self.notes)
         doc = {
             "bundle": self.bundle,
+            "scheme": self.scheme,
             "scored_on": self.scored_on,
             "mismatches": self.mismatches,
             "dense": {"accuracy": self.dense_accuracy, "perplexity": self.dense_perplexity},
@@ -297,8 +301,10 @@ def _with_latencies(
         return rows, pp_rows
 
     def add(r: SetRow) -> SetRow:
-        est, meas = lat.get(r.name, (None, None))
-        return replace(r, latency_estimate_ms=est, latency_measured_ms=meas)
+        est, meas, median = lat.get(r.name, (None, None, None))
+        return replace(
+            r, latency_estimate_ms=est, latency_measured_ms=meas, latency_measured_median_ms=median
+        )
 
     return [add(r) for r in rows], [add(r) for r in pp_rows]
 
@@ -309,20 +315,24 @@ def evaluate_bundle(
     threads: int | None = None,
     device: str | None = None,
     allow_mismatch: bool = False,
+    scheme: str | None = None,
 ) -> Evaluation:
     """Load and validate the bundle at ``path`` (``BundleError`` if corrupt), re-score its
     sets and kept baselines on the data (``EvaluationError`` when it cannot) and tabulate
     them; ``device`` (cpu, cuda[:N], auto) is where the scoring runs (None: the current
     compute device). A recorded figure the re-score does not reproduce is an
-    ``EvaluationMismatch`` naming the field, unless ``allow_mismatch`` (then listed)."""
+    ``EvaluationMismatch`` naming the field, unless ``allow_mismatch`` (then listed).
+    ``scheme``: the bundle must be of that scheme (``SchemeError``, exit 2); every scheme
+    whose variants are pattern sets (``lab.runtime.bundle.SET_SCHEMES``) is scored the same
+    way."""
     from lab.host.compute import compute_device
     from lab.host.threads import check_threads
-    from lab.runtime.bundle import Bundle
+    from lab.runtime.bundle import Bundle, runs_as_sets
 
     if threads is not None:
         check_threads(threads)  # before any work: a pool of 100000 threads crashes torch
     with compute_device(device) if device is not None else contextlib.nullcontext():
-        b = Bundle.load(path)
+        b = runs_as_sets(Bundle.load(path, scheme=scheme), "rt3lab evaluate")
         scores = rescore(b, data, threads)
         mismatches = _mismatches(b, scores)
         if mismatches and not allow_mismatch:
@@ -362,6 +372,7 @@ def evaluate_bundle(
         mismatches,
         *_per_sequence(scores),
         notes,
+        b.scheme,
     )
 
 
@@ -462,7 +473,7 @@ def _comparisons(
     them, then left out of the checks; the notes say which."""
     comparisons, notes = [], []
     bp = entries.get("bp")
-    rbp = b.baselines.get("rbp")
+    rbp, rpp = _recorded_baselines(b)
     if isinstance(rbp, dict) and bp is not None and bp.accuracy is not None:
         again = "rbp" in kept
         comparisons.append(
@@ -478,7 +489,6 @@ def _comparisons(
         )
         if not again:
             notes.append(_NOT_KEPT.format(name="rBP"))
-    rpp = b.baselines.get("bp+rpp", {})
     missing = False
     for base, target in zip(rpp.get("sets", []), rpp.get("compare_to", []), strict=False):
         if target in entries and entries[target].accuracy is not None:
@@ -498,6 +508,41 @@ def _comparisons(
     if missing:
         notes.append(_NOT_KEPT.format(name="BP+rPP"))
     return comparisons, notes
+
+
+def _recorded_baselines(b: Any) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """``baselines.rbp`` and ``baselines.bp+rpp`` as compress records them, each field
+    checked (``EvaluationError`` naming it): rBP a record with a numeric sparsity and
+    accuracy; BP+rPP's ``sets`` such records with a name, ``compare_to`` set names."""
+    where = f"{b.path}/bundle.json" if getattr(b, "path", None) else "bundle.json"
+
+    def record(value: object, field: str, named: bool = False) -> dict[str, Any]:
+        ok = isinstance(value, dict) and all(
+            isinstance(value.get(k), int | float) and not isinstance(value.get(k), bool)
+            and math.isfinite(value[k])
+            for k in ("sparsity", "accuracy")
+        )  # fmt: skip
+        if not ok or (named and not isinstance(value.get("name"), str)):
+            need = "a name, " if named else ""
+            raise EvaluationError(
+                f"{where}: {field}: expected a record with {need}a numeric sparsity and accuracy"
+            )
+        return value  # type: ignore[return-value]
+
+    base = b.baselines if isinstance(b.baselines, dict) else {}
+    rbp = base.get("rbp")
+    rbp = None if rbp is None else record(rbp, "baselines.rbp")
+    rpp = base.get("bp+rpp", {})
+    if rpp is None or not isinstance(rpp, dict):
+        raise EvaluationError(f"{where}: baselines.bp+rpp: expected an object")
+    sets, targets = rpp.get("sets", []), rpp.get("compare_to", [])
+    if not isinstance(sets, list) or not isinstance(targets, list):
+        raise EvaluationError(f"{where}: baselines.bp+rpp: sets and compare_to must be lists")
+    for i, s in enumerate(sets):
+        record(s, f"baselines.bp+rpp.sets[{i}]", named=True)
+    if not all(isinstance(t, str) for t in targets):
+        raise EvaluationError(f"{where}: baselines.bp+rpp.compare_to: expected set names")
+    return rbp, rpp
 
 
 _NOT_KEPT = (

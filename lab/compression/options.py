@@ -70,6 +70,7 @@ class CompressOptions:
     use_cache: bool = True
     threads: int | None = None  # torch threads (default: every core)
     latency_table: Path | None = None  # choose on this recorded table instead of measuring
+    scheme: str = "rt3"  # the reconfiguration scheme (contracts.schemes.SCHEMES)
     # the dense model teaches BP, the supernet and the final fine-tuning (None: --no-distill)
     distill: Distillation | None = DISTILL
     # also fine-tune the chosen sets without distillation, kept for evaluate
@@ -80,7 +81,7 @@ class CompressOptions:
 # (the others are resolved: profile, budget, block, no_cache).
 PASSED = (
     "out", "seed", "episodes", "bp_config", "family", "candidates", "exclusive", "estimator",
-    "deadlines", "reward_norm", "threads", "latency_table", "distill_ablation",
+    "deadlines", "reward_norm", "threads", "latency_table", "scheme", "distill_ablation",
 )  # fmt: skip
 
 
@@ -90,7 +91,7 @@ class CompressRequest:
     name, with its defaults (``quick``: the demo budget; ``size``: the model size, default
     the budget's; ``block``: rows = columns; ``device``: cpu, cuda[:N] or auto;
     ``latency_table``: a recorded table, or a bundle holding one, to choose on instead of
-    measuring)."""
+    measuring; ``scheme``: what the variants are, ``contracts.schemes.SCHEMES``)."""
 
     out: Path
     model: str = "rt3-transformer"
@@ -112,6 +113,7 @@ class CompressRequest:
     threads: int | None = None
     device: str = "auto"
     latency_table: Path | None = None
+    scheme: str = "rt3"
     distill: bool = True
     distill_temperature: float = Distillation.temperature
     distill_alpha: float = Distillation.alpha
@@ -129,6 +131,7 @@ class CompressRequest:
         are checked first, before any data is read (``ValueError`` naming the option)."""
         from dataclasses import replace
 
+        from contracts.schemes import check_scheme
         from device_profiles import load_profile
         from lab.compression import budget as budgets
         from lab.compression.block_pruning import load_bp_config
@@ -139,6 +142,7 @@ class CompressRequest:
         from lab.compression.tasks import MODEL_SPECS, load_task
         from lab.host.compute import resolve_device
 
+        check_scheme(self.scheme)
         if self.model != "rt3-transformer" and not self.model.startswith("hf:"):
             raise CompressionError(f"--model {self.model}: expected one of {list(MODEL_SPECS)}")
         if self.threads is not None:
@@ -156,6 +160,7 @@ class CompressRequest:
         load_bp_config(self.bp_config, block_rows=self.block, block_cols=self.block)
         if self.latency_table is not None:
             table_file(self.latency_table)
+            _table_scheme(self.latency_table, self.scheme)
         distill = self.distillation()
         check_ablation(distill, self.distill_ablation)
         same = {name: getattr(self, name) for name in PASSED}
@@ -169,3 +174,20 @@ class CompressRequest:
             **same,
         )
         return load_task(self.model, self.data, budget), prof, opts, dev
+
+
+def _table_scheme(given: Path, scheme: str) -> None:
+    """``--latency-table BUNDLE``: the bundle must be of ``scheme`` (one line, exit 2)."""
+    import json
+
+    from contracts.schemes import expect_scheme
+
+    index = given / "bundle.json"
+    if not index.is_file():
+        return  # a table file: it records no scheme
+    try:
+        doc = json.loads(index.read_text())
+    except (OSError, ValueError):
+        return  # not a bundle's index: table_file already chose the table beside it
+    if isinstance(doc, dict):
+        expect_scheme(doc, scheme, f"--latency-table {index}")

@@ -66,13 +66,16 @@ def load_lm_data(spec: str, budget: Budget) -> LMData:
 
 def compress_request(request: CompressRequest, reporter: Reporter | None = None) -> Path:
     """``rt3lab compress`` without the table: check and load what ``request`` names
-    (:meth:`CompressRequest.resolve`), then :func:`compress` on its compute device;
-    returns the bundle's path."""
+    (:meth:`CompressRequest.resolve`), then its scheme's builder (:func:`compress` for
+    ``rt3``, :mod:`lab.compression.schemes`) on its compute device; returns the bundle's
+    path."""
+    from lab.compression.schemes import scheme_builder
     from lab.host.compute import compute_device
 
+    build = scheme_builder(request.scheme)  # a scheme not built yet: refused before any data
     task, profile, opts, device = request.resolve()
     with compute_device(device):
-        return compress(task, profile, opts, reporter)
+        return build(task, profile, opts, reporter)
 
 
 def compress(
@@ -94,17 +97,8 @@ def compress(
     episodes = opts.episodes if opts.episodes is not None else c.budget.episodes
     if episodes < 1:
         raise CompressionError(f"--episodes {episodes}: expected at least 1")
-    run_key = cache_key(
-        {
-            "v": 1,
-            **task.fingerprint(),
-            "profile": profile.model_dump(mode="json"),
-            "options": {k: str(v) for k, v in vars(opts).items() if k not in ("out", "episodes")},
-            "episodes": episodes,
-            "bp": c.bp_config.to_dict(),
-        }
-    )
-    done = _finished_bundle(opts.out, run_key)
+    run_key = run_key_of(c, episodes=episodes, bp=c.bp_config.to_dict())
+    done = finished_bundle(opts.out, run_key)
     if done is not None:
         rep.stage("bundle up to date (same data, profile, options and seed)", 1)
         rep.advance()
@@ -116,6 +110,22 @@ def compress(
         result = _search(p, episodes, run_key)
         final = finetune_final(c, p.model, p.bp, p.cands, p.dense.weights, result.best)
         return write_bundle(p, result, final, profile.name, episodes, run_key, t0)
+
+
+def run_key_of(c: Compressor, **extra: Any) -> str:
+    """The key of a run: its data, profile and options (but where it writes, the episodes
+    and the scheme, which ``extra`` gives where they matter), then ``extra``."""
+    opts = c.opts
+    skip = ("out", "episodes", "scheme", "thresholds")  # thresholds: early exit's (branch exit)
+    return cache_key(
+        {
+            "v": 1,
+            **c.task.fingerprint(),
+            "profile": c.profile.model_dump(mode="json"),
+            "options": {k: str(v) for k, v in vars(opts).items() if k not in skip},
+            **extra,
+        }
+    )
 
 
 @dataclass
@@ -214,7 +224,7 @@ def _search_dir(out: Path, run_key: str) -> Path:
     return state
 
 
-def _finished_bundle(out: Path, run_key: str) -> Path | None:
+def finished_bundle(out: Path, run_key: str) -> Path | None:
     """``out`` if it already holds a valid bundle made with exactly these inputs."""
     from lab.runtime.bundle import Bundle
 

@@ -23,7 +23,7 @@ def bundle_summary(path: Path) -> dict[str, Any]:
 
     from lab.runtime.bundle import Bundle
 
-    b = Bundle.load(path)
+    b = Bundle.load(path, scheme="rt3")  # BP, rBP and the search: RT3's records
     p = b.provenance
     table = p.get("latency_table") or {}
     sets = [e for e in b.entries.values() if e.freq_khz is not None]

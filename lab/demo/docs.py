@@ -76,9 +76,11 @@ def headline(
     workload: str,
     elapsed_s: float | None = None,
     intervals: dict[str, Any] | None = None,
+    deadline_map: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The headline JSON of a demo run from its ``SimulationResult`` list, with the
-    intervals of ``demo_intervals`` where given (see the module's docstring)."""
+    intervals of ``demo_intervals`` where given (see the module's docstring) and the
+    deadline map's points and summary (``deadline_map``: ``rt3lab study deadlines``' JSON)."""
     from reports.verdict import gains, provenance_sentence
     from simulator import workload_label
 
@@ -101,7 +103,54 @@ def headline(
     }
     if intervals is not None:
         with_intervals(data, intervals)
+    if deadline_map is not None:
+        data["deadline_map"] = map_of(deadline_map)
     return data
+
+
+def map_of(study: dict[str, Any]) -> dict[str, Any]:
+    """The part of a deadline study the headline keeps: per point its deadlines, what rt3
+    ran, rt3's and static-sparse's accuracy and rt3's gains; the summary."""
+    keep = ("battery_life_h", "battery_life_h_ci95", "on_time_inferences",
+            "on_time_inferences_ci95", "mean_accuracy", "mean_accuracy_ci95", "table")  # fmt: skip
+    points = [
+        {
+            "top_deadline_ms": p["top_deadline_ms"],
+            "anchor": p.get("anchor"),
+            "deadlines_ms": p.get("deadlines_ms"),
+            "policies": {n: {k: r.get(k) for k in keep} for n, r in p["policies"].items()},
+            "gains": p.get("gains", {}),
+        }
+        for p in study["points"]
+    ]
+    return {
+        "points": points,
+        "summary": study["summary"],
+        "accuracy_samples": study.get("accuracy_samples"),
+        "wall_s": study.get("wall_s"),
+    }
+
+
+def map_lines(data: dict[str, Any]) -> list[str]:
+    """The README block's deadline map: a row per point and the study's sentences; none
+    for a headline recorded without a map."""
+    from reports.deadline_map import map_rows, sets_words
+
+    study = data.get("deadline_map")
+    if not study:
+        return []
+    header, rows = map_rows(study)
+    header.append("rt3 ran (top level first)")
+    lines = [
+        "The deadline map (`rt3lab study deadlines`, a small one: at each top-level deadline "
+        "the sets searched again, re-scored, re-timed and simulated with 95% intervals):",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "---:|" * len(header),
+    ]
+    for row, point in zip(rows, study["points"], strict=True):
+        lines.append("| " + " | ".join([*row, sets_words(point)]) + " |")
+    return [*lines, "", *study["summary"]["sentences"], ""]
 
 
 INTERVAL_KEYS = ("battery_life_h_ci95", "on_time_inferences_ci95", "mean_accuracy_ci95")
@@ -283,6 +332,7 @@ def headline_markdown(data: dict[str, Any], figure: str = "docs/demo-battery-lif
         lines.append("rt3 " + "; ".join(g.sentence() for g in gains) + ".")
         lines.append("")
     lines += interval_lines(data)
+    lines += map_lines(data)
     if data.get("provenance"):
         lines += [data["provenance"], ""]
     lines.append(f"![Battery life and on-time inferences per policy (rt3lab demo)]({figure})")

@@ -62,6 +62,7 @@ STEPS = (
     "host profile",
     "simulate",
     "intervals",
+    "deadline map",
     "report",
 )
 DEMO_VERSION = 1  # bump when the demo's cached artefacts change meaning
@@ -204,6 +205,7 @@ class DemoState:
     report_html: Path | None = None
     workload: str | None = None
     intervals: dict[str, Any] | None = None  # demo_intervals' result
+    deadline_map: dict[str, Any] | None = None  # the small deadline study's JSON
 
 
 def step_corpus(st: DemoState) -> str:
@@ -472,6 +474,48 @@ def step_intervals(st: DemoState) -> str:
     )
 
 
+# The demo's deadline map: a small `rt3lab study deadlines` (the full one has 8 points).
+MAP_POINTS = 4
+MAP_POINTS_REDUCED = 3
+MAP_RESAMPLES = 100
+
+
+def step_deadline_map(st: DemoState) -> str:
+    """A small deadline map of the bundle (``lab.study.deadline_study``: the sets searched
+    again, re-scored and re-timed at each top-level deadline, every policy simulated with
+    intervals), cached; ``deadlines.json`` goes to the run directory, where the report
+    reads it."""
+    from lab.study.deadlines import STUDY_FILE, DeadlineStudyOptions, deadline_study
+
+    p = st.plan
+    work = p.cache / "deadlines"
+    points = MAP_POINTS_REDUCED if p.reduced else MAP_POINTS
+    cached = work / STUDY_FILE
+    if cached.is_file():
+        doc = json.loads(cached.read_text(encoding="utf-8"))
+        st.cached["deadline map"] = True
+    else:
+        if work.exists():  # a study cut short: its partial files are not a map
+            shutil.rmtree(work)
+        options = DeadlineStudyOptions(
+            p.bundle, points, work, in_process=p.reduced, resamples=MAP_RESAMPLES
+        )
+        doc = deadline_study(options, say=st.progress)
+    shutil.copy(work / STUDY_FILE, p.run_dir / STUDY_FILE)
+    st.commands[STUDY_FILE] = (
+        f"rt3lab study deadlines --bundle {shlex.quote(str(p.shown_bundle))} --points "
+        f"{points} --resamples {MAP_RESAMPLES} --out DIR" + (" --in-process" if p.reduced else "")
+    )
+    _write_json(p.run_dir / "commands.json", st.commands)
+    st.deadline_map = doc
+    life = doc["summary"]["battery_life_ranges_ms"]
+    tops = [pt["top_deadline_ms"] for pt in doc["points"]]
+    return (
+        f"{len(tops)} top-level deadlines {min(tops):.3g}-{max(tops):.3g} ms; switching buys "
+        f"battery life at {len(life)} range(s) of them"
+    )
+
+
 def keep_bundle(p: DemoPlan) -> None:
     """``OUT/bundle``, a stable path to the demo's bundle (the README's tour): a link to
     the cached bundle, or with ``fresh`` (whose cache is removed) a copy of it."""
@@ -503,6 +547,7 @@ STEP_FUNCS: dict[str, Callable[[DemoState], str]] = {
     "host profile": step_profile,
     "simulate": step_simulate,
     "intervals": step_intervals,
+    "deadline map": step_deadline_map,
     "report": step_report,
 }
 
@@ -625,7 +670,7 @@ def demo(
         )
     results = st.results or []
     elapsed = time.perf_counter() - t0
-    data = headline(results, board, st.workload or workload, elapsed, st.intervals)
+    data = headline(results, board, st.workload or workload, elapsed, st.intervals, st.deadline_map)
     _write_json(out / "headline.json", data)
     if docs is not None:
         docs.mkdir(parents=True, exist_ok=True)

@@ -129,12 +129,12 @@ class BundleWorkload(BundleVariants):
         import torch
 
         from lab.host.threads import check_threads, default_threads
-        from lab.runtime.bundle import Bundle
+        from lab.runtime.bundle import Bundle, runs_as_sets
         from lab.runtime.reconfigurable import ReconfigurableModel
         from lab.runtime.thread_count import warn_other_threads
 
         torch.set_num_threads(check_threads(threads) if threads is not None else default_threads())
-        self.bundle = Bundle.load(bundle_dir)
+        self.bundle = runs_as_sets(Bundle.load(bundle_dir), "rt3lab profile")
         self.path = Path(bundle_dir)
         self.threads = torch.get_num_threads()
         warn_other_threads(self.bundle, self.threads)

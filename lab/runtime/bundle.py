@@ -1,7 +1,8 @@
 """Bundles: a compressed model with its pattern sets, as one directory.
 
 ```
-BUNDLE/bundle.json              format "rt3lab-bundle", version 1, model {kind, config},
+BUNDLE/bundle.json              format "rt3lab-bundle", version 1, scheme (rt3, width,
+                                depth or early-exit; none: rt3), model {kind, config},
                                 sets [{name, file, family, sparsity, density, nnz,
                                 nonzero_mults, nonzero_adds, accuracy, perplexity,
                                 freq_khz}], reference {dense: {...}, bp: {...}},
@@ -60,6 +61,13 @@ from typing import TYPE_CHECKING, Any
 from contracts import bundle_manifest as M
 from contracts.bundle_manifest import FORMAT, SET_NAME, VERSION, file_sha256
 from contracts.bundle_manifest import BundleWarning as BundleWarning  # re-exported
+from contracts.schemes import (
+    DEFAULT_SCHEME,
+    SchemeError,
+    bundle_scheme,
+    check_scheme,
+    expect_scheme,
+)
 from lab.model import MODEL_KINDS
 from lab.runtime.pattern_set import PatternSet, PatternSetError
 
@@ -140,6 +148,7 @@ class Bundle:
     baselines: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    scheme: str = DEFAULT_SCHEME  # what the sets are (contracts.schemes.SCHEMES)
 
     @classmethod
     def create(
@@ -151,8 +160,10 @@ class Bundle:
         reference: dict[str, Any] | None = None,
         baselines: dict[str, Any] | None = None,
         provenance: dict[str, Any] | None = None,
+        scheme: str = DEFAULT_SCHEME,
     ) -> Bundle:
-        """A bundle without sets yet; missing reference/provenance fields are null."""
+        """A bundle without sets yet, of ``scheme``; missing reference/provenance fields are
+        null."""
         ref = {
             level: {f: (reference or {}).get(level, {}).get(f) for f in REFERENCE_FIELDS}
             for level in ("dense", "bp")
@@ -172,6 +183,7 @@ class Bundle:
             reference=ref,
             baselines=dict(baselines or {}),
             provenance=prov,
+            scheme=check_scheme(scheme, "Bundle.create: scheme"),
         )
 
     @property
@@ -322,6 +334,7 @@ class Bundle:
         doc = {
             "format": FORMAT,
             "version": VERSION,
+            "scheme": self.scheme,
             "model": self.model,
             "sets": [asdict(e) for e in self.entries.values()],
             "reference": self.reference,
@@ -339,16 +352,22 @@ class Bundle:
         directory: str | Path,
         levels_khz: list[int] | None = None,
         profile: str = "the profile",
+        scheme: str | None = None,
     ) -> Bundle:
         """Read and validate a bundle directory; ``BundleError`` names file and field.
 
-        With ``levels_khz`` (a profile's levels) each set's ``freq_khz`` must be one of them.
+        With ``levels_khz`` (a profile's levels) each set's ``freq_khz`` must be one of them;
+        with ``scheme`` the bundle must be of that scheme (``SchemeError``, one line, before
+        any weight is read).
         """
         root = Path(directory)
         index = root / M.MANIFEST
         with M.errors_as(BundleError):
             doc = M.read_manifest(root)
             M.require_sections(doc, index)
+            scheme_got = _scheme(doc, str(index))
+            if scheme is not None:
+                expect_scheme(doc, scheme, str(index))
             check_model(doc["model"], str(index))
             checksums = M.recorded_checksums(doc, index)
             tensors = {}
@@ -377,11 +396,45 @@ class Bundle:
             doc["baselines"],
             doc["provenance"],
             root,
+            scheme_got,
         )
         bundle.validate(str(root))
         if levels_khz is not None:
             bundle.check_levels(levels_khz, str(index), profile)
         return bundle
+
+
+def _scheme(doc: dict[str, Any], where: str) -> str:
+    """``bundle.json``'s scheme (``rt3`` when it records none), as a ``BundleError``."""
+    try:
+        return bundle_scheme(doc, where)
+    except SchemeError as exc:
+        raise BundleError(str(exc)) from None
+
+
+# The schemes whose variants are pattern sets on one backbone (masks a switch selects): the
+# commands that run a bundle (evaluate, bench runtime, profile, export, study) run these as
+# they are; a scheme whose variants are something else must be handled by each of them.
+SET_SCHEMES: tuple[str, ...] = ("rt3", "width")
+
+
+def runs_as_sets(bundle: Bundle, command: str) -> Bundle:
+    """``bundle`` if its scheme's variants are pattern sets (:data:`SET_SCHEMES`), which
+    ``command`` runs; else ``SchemeError`` saying that ``command`` does not run that scheme
+    yet (one line, exit 2)."""
+    if bundle.scheme not in SET_SCHEMES:
+        where = str((bundle.path or Path("bundle")) / M.MANIFEST)
+        raise SchemeError(
+            f"{where}: bundle of scheme {bundle.scheme!r}: {command} does not run it yet"
+        )
+    return bundle
+
+
+def expect_bundle_scheme(bundle: Bundle, wanted: str) -> Bundle:
+    """``bundle``, refused in one line (``SchemeError``) unless it is of scheme ``wanted``."""
+    where = str((bundle.path or Path("bundle")) / M.MANIFEST)
+    expect_scheme({"scheme": bundle.scheme}, wanted, where)
+    return bundle
 
 
 def _load_tensors(path: Path) -> dict[str, torch.Tensor]:

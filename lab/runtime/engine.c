@@ -37,13 +37,19 @@
  *
  * Threads (rt3e_set_threads): a pool of n - 1 worker threads, created once per engine (and
  * again only when the count changes), each pinned to one CPU of the process's affinity mask
- * where the OS allows; the caller is the n-th. Every Linear's block-rows are split into n
- * contiguous runs of about equal cost (kept columns, from the set's offsets), attention
- * into n runs of heads; the rest (embedding, layer norms, ReLU) stays on the caller. Each
- * output is computed by the same code whichever thread runs it, so the logits are
- * bit-identical at any thread count; one thread runs no pool at all. Between jobs a worker
- * spins for SPIN_NS, then sleeps on a condition variable (a shared machine gets its CPU
- * back between inferences). A forked child has no workers: it runs every part itself.
+ * where the OS allows; the caller is the n-th. Every Linear's block-rows are split into
+ * PARTS_PER_THREAD x n contiguous runs of about equal cost (kept columns, from the set's
+ * offsets), attention into runs of heads; the rest (embedding, layer norms, ReLU) stays on
+ * the caller. The parts are claimed one at a time from a shared counter by whichever thread
+ * is free, the caller included, and the caller waits only for parts already claimed: a
+ * worker the OS has not scheduled (a shared machine, other processes on every core) claims
+ * nothing, and its share is run by the threads that are running, so a job never waits for
+ * a sleeping worker to wake up (a static split of n runs took 4x the one-thread time on a
+ * loaded 2-core host). Each output is computed by the same code whichever thread runs it,
+ * so the logits are bit-identical at any thread count; one thread runs no pool at all.
+ * Between jobs a worker spins for SPIN_NS, then sleeps on a condition variable (a shared
+ * machine gets its CPU back between inferences). A forked child has no workers: it runs
+ * every part itself.
  */
 #if !defined(_GNU_SOURCE)
 #define _GNU_SOURCE /* sched_setaffinity, CPU_SET */
@@ -66,6 +72,7 @@
 #define RT3E_ABI 2
 #define MAX_THREADS 256
 #define SPIN_NS 100000 /* a worker's (and the caller's) busy wait before it sleeps */
+#define PARTS_PER_THREAD 4 /* parts of a Linear per thread: the free threads take a late one's */
 #define MAX_BLOCK 256
 #define MAX_HEADER (16 << 20)
 #define STAMP_FILE "arrays.bin.verified"
@@ -335,7 +342,7 @@ typedef struct {
 } array_t;
 
 /* ---------------------------------------------------------------- the thread pool */
-typedef void (*part_fn)(void *ctx, int w, int n); /* part w of n of one job */
+typedef void (*part_fn)(void *ctx, int part, int nparts, int tid); /* tid: the thread */
 
 typedef struct pool_t pool_t;
 
@@ -351,7 +358,9 @@ struct pool_t {
     pthread_mutex_t mu;
     pthread_cond_t go, done;
     unsigned gen;         /* bumped for each job (and to stop): workers wait for a change */
-    unsigned pending;     /* workers still on the current job */
+    uint64_t work;        /* the job: its number << 32 | parts << 16 | next unclaimed part */
+    unsigned busy;        /* workers inside a job: claiming, or running a claimed part */
+    unsigned job;
     int stop;
     part_fn fn;
     void *ctx;
@@ -399,6 +408,22 @@ static void pin_to(const pool_t *p, int w) {
 #endif
 }
 
+/* Claim the current job's parts one at a time and run them on thread tid, until none is
+ * left. A worker calls it holding `busy`, so the job (fn, ctx) stays the one it claimed
+ * from until it lets go: the caller publishes the next job only when `busy` is 0. */
+static void run_parts(pool_t *p, int tid) {
+    uint64_t w = __atomic_load_n(&p->work, __ATOMIC_SEQ_CST);
+    for (;;) {
+        const unsigned next = (unsigned)(w & 0xffff), parts = (unsigned)((w >> 16) & 0xffff);
+        if (next >= parts) return;
+        if (__atomic_compare_exchange_n(&p->work, &w, w + 1, 0, __ATOMIC_SEQ_CST,
+                                        __ATOMIC_SEQ_CST)) {
+            p->fn(p->ctx, (int)next, (int)parts, tid);
+            w = __atomic_load_n(&p->work, __ATOMIC_SEQ_CST);
+        } /* else w holds the counter's new value */
+    }
+}
+
 static void *worker_main(void *arg) {
     const worker_t *a = arg;
     pool_t *p = a->pool;
@@ -413,8 +438,9 @@ static void *worker_main(void *arg) {
         }
         seen = __atomic_load_n(&p->gen, __ATOMIC_ACQUIRE);
         if (__atomic_load_n(&p->stop, __ATOMIC_ACQUIRE)) return NULL;
-        p->fn(p->ctx, a->w, p->n);
-        if (__atomic_sub_fetch(&p->pending, 1, __ATOMIC_ACQ_REL) == 0) {
+        __atomic_add_fetch(&p->busy, 1, __ATOMIC_SEQ_CST);
+        run_parts(p, a->w);
+        if (__atomic_sub_fetch(&p->busy, 1, __ATOMIC_SEQ_CST) == 0) {
             pthread_mutex_lock(&p->mu);
             pthread_cond_signal(&p->done);
             pthread_mutex_unlock(&p->mu);
@@ -471,7 +497,7 @@ static int pool_start(pool_t *p, int n) {
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->go, NULL);
     pthread_cond_init(&p->done, NULL);
-    p->gen = 0, p->stop = 0, p->pending = 0, p->pid = getpid();
+    p->gen = 0, p->stop = 0, p->busy = 0, p->job = 0, p->work = 0, p->pid = getpid();
     for (int w = 1; w < n; w++) {
         p->args[w - 1] = (worker_t){p, w};
         if (pthread_create(&p->tid[w - 1], NULL, worker_main, &p->args[w - 1])) {
@@ -484,25 +510,26 @@ static int pool_start(pool_t *p, int n) {
     return 0;
 }
 
-/* Run parts 0..n-1 of a job: part 0 on the caller, the others on the workers; returns when
- * all are done. One thread, or a forked child (whose workers stayed in the parent): every
- * part on the caller, in order. */
-static void pool_run(pool_t *p, part_fn fn, void *ctx) {
-    if (p->n <= 1) {
-        fn(ctx, 0, 1);
+/* Run parts 0..nparts-1 of a job on the pool's threads, the caller claiming parts with
+ * them; returns when every part is done. One thread, or a forked child (whose workers
+ * stayed in the parent): every part on the caller, in order. */
+static void pool_run(pool_t *p, part_fn fn, void *ctx, int nparts) {
+    if (nparts < 1) nparts = 1;
+    if (nparts > 0xffff) nparts = 0xffff;
+    if (p->n <= 1 || p->pid != getpid()) {
+        for (int k = 0; k < nparts; k++) fn(ctx, k, nparts, 0);
         return;
     }
-    if (p->pid != getpid()) {
-        for (int w = 0; w < p->n; w++) fn(ctx, w, p->n);
-        return;
-    }
-    p->fn = fn, p->ctx = ctx;
-    __atomic_store_n(&p->pending, (unsigned)(p->n - 1), __ATOMIC_RELAXED);
-    pool_kick(p); /* its release publishes fn, ctx and pending */
-    fn(ctx, 0, p->n);
-    if (!spin_for(&p->pending, 0, 0)) {
+    p->fn = fn, p->ctx = ctx; /* no worker is inside a job: `busy` was 0 when the last ended */
+    p->job++;
+    __atomic_store_n(&p->work, (uint64_t)p->job << 32 | (uint64_t)nparts << 16,
+                     __ATOMIC_SEQ_CST); /* publishes fn and ctx with it */
+    pool_kick(p);
+    run_parts(p, 0);
+    /* every part is claimed; wait for the workers still running one */
+    if (!spin_for(&p->busy, 0, 0)) {
         pthread_mutex_lock(&p->mu);
-        while (__atomic_load_n(&p->pending, __ATOMIC_ACQUIRE))
+        while (__atomic_load_n(&p->busy, __ATOMIC_SEQ_CST))
             pthread_cond_wait(&p->done, &p->mu);
         pthread_mutex_unlock(&p->mu);
     }
@@ -517,6 +544,8 @@ typedef struct rt3e_model {
     char (*names)[128];
     table_t *tables;      /* nsets x slots: slot 0 embedding, 1 + k the k-th Linear */
     int slots;
+    int32_t *att_heads;   /* nsets x L x H: per set and layer, the heads attention computes */
+    int32_t *att_n;       /* nsets x L: how many (a head out_proj reads no column of is not) */
     volatile int active;  /* -1: dense; volatile: a timed switch is a real store */
     int32_t *iota;        /* 0 .. max in - 1: the dense table's columns */
     unsigned char *blob;  /* the data file */
@@ -564,6 +593,8 @@ void rt3e_close(rt3e_model *m) {
     free(m->norms);
     free(m->names);
     free(m->tables);
+    free(m->att_heads);
+    free(m->att_n);
     free(m->iota);
     free(m->blob);
     free(m->arrays);
@@ -754,6 +785,33 @@ static int load_arrays(rt3e_model *m, const jv *list, size_t blob_len, int verif
     return 0;
 }
 
+/* Per set and layer, the heads whose attention is computed: those out_proj reads at least
+ * one column of (every head where the set leaves out_proj dense). A head no kept out_proj
+ * weight reads contributes nothing to the output, so its attention is skipped (a width
+ * variant's removed heads); its columns of the attention output are left unwritten, and
+ * nothing reads them. Attention splits the heads it computes evenly over the threads. 0, or
+ * -1 out of memory. */
+static int live_heads(rt3e_model *m) {
+    const int64_t L = m->L, H = m->H, d = m->E / m->H;
+    m->att_heads = malloc(sizeof(int32_t) * (size_t)((m->nsets + 1) * L * H));
+    m->att_n = malloc(sizeof(int32_t) * (size_t)((m->nsets + 1) * L));
+    unsigned char *read = malloc((size_t)H);
+    if (!m->att_heads || !m->att_n || !read) return free(read), -1;
+    for (int s = 0; s < m->nsets; s++)
+        for (int64_t l = 0; l < L; l++) {
+            const table_t *t = &m->tables[s * m->slots + 1 + 4 * l + 1]; /* out_proj */
+            memset(read, t->B ? 0 : 1, (size_t)H);
+            const int64_t kept = t->B ? t->off[(m->E + t->B - 1) / t->B] : 0;
+            for (int64_t j = 0; j < kept; j++) read[t->cols[j] / d] = 1;
+            int32_t *list = m->att_heads + (s * L + l) * H, n = 0;
+            for (int64_t h = 0; h < H; h++)
+                if (read[h]) list[n++] = (int32_t)h;
+            m->att_n[s * L + l] = n;
+        }
+    free(read);
+    return 0;
+}
+
 static int check_table(const rt3e_model *m, table_t *t, const char *prefix, int64_t rows,
                        int64_t in, int64_t need_B, char *err, int errlen) {
     char name[320];
@@ -901,6 +959,7 @@ static int load_model(rt3e_model *m, const jv *h, char *err, int errlen) {
                 return -1;
         }
     }
+    if (live_heads(m)) return fail(err, errlen, "out of memory%s%s", "", ""), -1;
     m->active = -1;
     return 0;
 }
@@ -1180,7 +1239,8 @@ typedef struct {
     float *y;
 } linear_job;
 
-static void linear_part(void *ctx, int w, int n) {
+static void linear_part(void *ctx, int w, int n, int tid) {
+    (void)tid;
     const linear_job *j = ctx;
     linear_rows(j->l, j->t, j->iota, j->x, j->T, j->y, part_start(j->l, j->t, w, n),
                 part_start(j->l, j->t, w + 1, n));
@@ -1190,7 +1250,7 @@ static void linear_part(void *ctx, int w, int n) {
 static void linear(rt3e_model *m, const linear_t *l, const table_t *t, const float *x,
                    int64_t T, float *y) {
     linear_job j = {l, t, m->iota, x, T, y};
-    pool_run(&m->pool, linear_part, &j);
+    pool_run(&m->pool, linear_part, &j, m->pool.n > 1 ? PARTS_PER_THREAD * m->pool.n : 1);
 }
 
 static inline float hsum(vf v) {
@@ -1254,21 +1314,24 @@ static inline vf expv(vf x, vi keep) {
     return (vf)((vi)(y * (vf)two_n) & keep);
 }
 
-/* Causal multi-head attention, heads h0..h1-1: qkv (T, 3E) -> their columns of out (T, E).
+/* Causal multi-head attention, heads hl[k0..k1-1] (hl NULL: heads k0..k1-1): qkv (T, 3E) ->
+ * their columns of out (T, E).
  * Scratch: p (Tp floats, one per thread) and kt (E x Tp, shared: each head its own columns),
  * Tp = T rounded up to VW. The keys are transposed once into kt (kt[c Tp + s] = key s,
  * column c) so that a query's scores, its softmax and the exponentials run along s in whole
  * registers. */
 static void attention_heads(const float *qkv, int64_t T, int64_t E, int64_t H, float *out,
-                            float *p, float *kt, int64_t h0, int64_t h1) {
+                            float *p, float *kt, const int32_t *hl, int64_t k0, int64_t k1) {
     const int64_t d = E / H, ld = 3 * E, Tp = (T + VW - 1) / VW * VW;
     const float scale = (float)(1.0 / sqrt((double)d));
-    for (int64_t c = h0 * d; c < h1 * d; c++) { /* these heads' key columns */
-        for (int64_t s = 0; s < T; s++) kt[c * Tp + s] = qkv[s * ld + E + c];
-        for (int64_t s = T; s < Tp; s++) kt[c * Tp + s] = 0;
-    }
-    for (int64_t h = h0; h < h1; h++)
+    for (int64_t hk = k0; hk < k1; hk++) /* these heads' key columns */
+        for (int64_t c = (hl ? hl[hk] : hk) * d; c < ((hl ? hl[hk] : hk) + 1) * d; c++) {
+            for (int64_t s = 0; s < T; s++) kt[c * Tp + s] = qkv[s * ld + E + c];
+            for (int64_t s = T; s < Tp; s++) kt[c * Tp + s] = 0;
+        }
+    for (int64_t hk = k0; hk < k1; hk++)
         for (int64_t t = 0; t < T; t++) {
+            const int64_t h = hl ? hl[hk] : hk;
             const float *q = qkv + t * ld + h * d, *kh = kt + h * d * Tp;
             const int64_t nv = t / VW + 1; /* registers covering keys 0..t */
             for (int64_t k = 0; k < nv; k++) {
@@ -1317,12 +1380,24 @@ typedef struct {
     const float *qkv;
     int64_t T, E, H, pstride;
     float *out, *p, *kt;
+    const int32_t *heads; /* the heads computed (nh of them; NULL: all H), split evenly */
+    int64_t nh;
 } attention_job;
 
-static void attention_part(void *ctx, int w, int n) {
-    const attention_job *j = ctx;
-    attention_heads(j->qkv, j->T, j->E, j->H, j->out, j->p + w * j->pstride, j->kt,
-                    j->H * w / n, j->H * (w + 1) / n);
+static void attention_part(void *ctx, int w, int n, int tid) {
+    const attention_job *j = ctx; /* scratch p: the thread's own */
+    const int64_t nh = j->heads ? j->nh : j->H;
+    attention_heads(j->qkv, j->T, j->E, j->H, j->out, j->p + tid * j->pstride, j->kt, j->heads,
+                    nh * w / n, nh * (w + 1) / n);
+}
+
+/* The heads the active set computes in layer l (live_heads), their count in *n; NULL (and
+ * H) when every head is: the model dense. */
+static const int32_t *heads_of(const rt3e_model *m, int64_t l, int64_t *n) {
+    if (m->active < 0) return *n = m->H, NULL;
+    const int64_t at = (int64_t)m->active * m->L + l;
+    *n = m->att_n[at];
+    return m->att_heads + at * m->H;
 }
 
 /* Logits (T, vocab) of one token sequence under the active set; 0, or -1 with `err` filled
@@ -1376,8 +1451,9 @@ int rt3e_forward(rt3e_model *m, const int64_t *tokens, int64_t T, float *logits,
         const linear_t *lin = m->lin + 4 * l;
         const table_t *lt = tab ? tab + 1 + 4 * l : NULL;
         linear(m, &lin[0], lt ? &lt[0] : NULL, x, T, qkv);
-        attention_job att = {qkv, T, E, m->H, ps, a, p, kt};
-        pool_run(&m->pool, attention_part, &att);
+        attention_job att = {qkv, T, E, m->H, ps, a, p, kt, NULL, 0};
+        att.heads = heads_of(m, l, &att.nh);
+        pool_run(&m->pool, attention_part, &att, (int)(att.nh < nt ? nt : att.nh));
         linear(m, &lin[1], lt ? &lt[1] : NULL, a, T, o);
         add_norm(x, o, T, E, m->norms[4 * l], m->norms[4 * l + 1]);
         linear(m, &lin[2], lt ? &lt[2] : NULL, x, T, hid);

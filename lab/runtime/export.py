@@ -216,7 +216,11 @@ def write_export(
 
 
 def export_bundle(bundle: Bundle, out: str | Path) -> Path:
-    """Write ``bundle``'s backbone and every set as an export in ``out``."""
+    """Write ``bundle``'s backbone and every set as an export in ``out`` (a scheme whose
+    variants are pattern sets, ``lab.runtime.bundle.SET_SCHEMES``)."""
+    from lab.runtime.bundle import runs_as_sets
+
+    runs_as_sets(bundle, "rt3lab export")
     if bundle.model.get("kind") != "rt3-transformer":
         raise ExportError(
             f"bundle model kind {bundle.model.get('kind')!r}: the engine runs rt3-transformer"

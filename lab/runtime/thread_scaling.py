@@ -50,11 +50,17 @@ def engine_by_threads(
     per_round: int,
     warmup: int,
     progress: Callable[[str], None] = lambda _msg: None,
+    anchor: Callable[[int], tuple[Callable[[], object], Callable[[int], None]]] | None = None,
 ) -> dict[str, Any] | None:
     """Median ms of the engine's dense model and of every set at each of ``counts`` threads,
     interleaved; None where the engine cannot run the model. Keyed by the count (a string,
     as JSON has it): ``dense_latency_ms``, ``dense_speedup_over_first`` (the first count's
-    dense over this one's) and per set ``latency_ms`` and ``speedup_over_engine_dense``."""
+    dense over this one's) and per set ``latency_ms`` and ``speedup_over_engine_dense``.
+
+    ``anchor`` (``lab.bench.executorch.executorch_by_threads``): given the first count, a
+    dense run of a peer runtime and a function that sets its thread count; it is timed in
+    the same rounds at every count (``anchor_dense_latency_ms``, and
+    ``engine_dense_speedup_over_anchor``: how much faster the engine's dense model runs)."""
     from lab.runtime.measure import make_inputs, timed_rounds
     from lab.runtime.reconfigurable import _engine_for
 
@@ -80,6 +86,10 @@ def engine_by_threads(
         return go
 
     variants = {f"{n} {name or ' dense'}": (setup(n, name), run) for n in counts for name in names}
+    if anchor is not None:
+        peer_run, peer_threads = anchor(counts[0])
+        for n in counts:
+            variants[f"{n} anchor"] = (lambda n=n: peer_threads(n), peer_run)
     try:
         with held_to_cpus(max(counts)) as cpus:
             got = timed_rounds(variants, rounds, per_round, warmup)
@@ -89,7 +99,13 @@ def engine_by_threads(
     out: dict[str, Any] = {}
     for n in counts:
         d = got[f"{n}  dense"].median_ms
+        if anchor is not None:
+            a = got[f"{n} anchor"].median_ms
+            peer = {"anchor_dense_latency_ms": a, "engine_dense_speedup_over_anchor": a / d}
+        else:
+            peer = {}
         out[str(n)] = {
+            **peer,
             "threads": n,
             "cpus": cpus,
             "dense_latency_ms": d,

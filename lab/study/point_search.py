@@ -3,7 +3,7 @@ the chosen sets fine-tuned and re-scored on the test split.
 
 What is re-run, per point, exactly as ``compress`` runs it from its stage 4 on (the
 functions are ``compress``'s own): the level combinations worth sampling at these
-deadlines (:func:`lab.compression.search.feasible.allowed_combos`), the reward's
+deadlines (:func:`lab.compression.search.feasible.feasible_combos`), the reward's
 normalisation (:func:`lab.compression.search.calibration.reward_config`), the supernet
 trained on random children of that space (``search.supernet.train_supernet``), RT3's
 REINFORCE search (``search.methods.rl_search``, the bundle's seed and episodes), the best
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from lab.compression.compressor import Compressor
     from lab.compression.latency.table import LatencyTable
     from lab.compression.search.controller import SearchSpace
+    from lab.compression.search.feasible import Feasible
     from lab.study.setup import StudyBase
 
 
@@ -87,21 +88,24 @@ def sequence_accuracies(
     return weighted if max(weighted) <= 1.0 else s.accuracies()
 
 
-def _space(c: Compressor, base: StudyBase, model: nn.Module) -> tuple[SearchSpace, str | None]:
-    """The search space at ``c``'s deadlines and, where no level combination is feasible,
-    why every combination is searched instead."""
+def _space(
+    c: Compressor, base: StudyBase, model: nn.Module
+) -> tuple[SearchSpace, Feasible, str | None]:
+    """The search space at ``c``'s deadlines, the combinations allowed and, where no level
+    combination is feasible, why every combination is searched instead."""
     from lab.compression.search.controller import SearchSpace
-    from lab.compression.search.feasible import allowed_combos
+    from lab.compression.search.feasible import Feasible, feasible_combos
     from lab.compression.sparsifier import CompressionError
 
     o = c.opts
     names = tuple(base.bp.weights)
     space = SearchSpace(names, len(o.levels), len(c.levels_spec), o.slots, o.n_candidates)
     try:
-        allowed = allowed_combos(c, model, base.bp.weights, base.bp.masks, base.cands, space)
+        feasible = feasible_combos(c, model, base.bp.weights, base.bp.masks, base.cands, space)
     except CompressionError as exc:
-        return space, f"{exc}; every level combination searched, the reward's penalty decides"
-    return replace(space, allowed=allowed), None
+        note = f"{exc}; every level combination searched, the reward's penalty decides"
+        return space, Feasible((), []), note
+    return replace(space, allowed=feasible.allowed), feasible, None
 
 
 def _search(spec: PointSpec, base: StudyBase) -> tuple[Compressor, nn.Module, Any, dict]:
@@ -117,9 +121,11 @@ def _search(spec: PointSpec, base: StudyBase) -> tuple[Compressor, nn.Module, An
     bp, dense = base.bp, base.dense
     deadlines = calibrate_deadlines(c, model, bp.masks)
     rcfg = reward_config(c, model, bp.masks, dense.valid[0])
-    space, note = _space(c, base, model)
+    space, feasible, note = _space(c, base, model)
     state = train_supernet(c, model, bp, base.cands, space)
-    p = Prepared(c, model, dense, bp, base.cands, spec.table, deadlines, rcfg, space, state)
+    p = Prepared(
+        c, model, dense, bp, base.cands, spec.table, deadlines, rcfg, space, feasible, state
+    )
     runs = rl_search(space, p.evaluate, spec.episodes, c.opts.seed)
     best, outcome = max(runs, key=lambda r: r[1].reward)  # the first of equal rewards
     record = {

@@ -178,7 +178,7 @@ def load_base(path: str, threads: int) -> StudyBase:
     from lab.model.training import torch_threads
     from lab.runtime.bundle import Bundle
 
-    bundle = Bundle.load(path)
+    bundle = Bundle.load(path, scheme="rt3")  # the study re-runs RT3's search
     prov = _needed(bundle)
     task, budget, _ = bundle_task(bundle)
     try:

@@ -24,7 +24,7 @@ from lab.model.training import evaluate_lm
 
 @pytest.fixture
 def bundle(wiki_dir, tmp_path):
-    return build_bundle(wiki_dir, tmp_path / "bundle")
+    return build_bundle(wiki_dir, tmp_path / "bundle", true_figures=True)
 
 
 def test_per_sequence_accuracies_weighted_by_tokens_are_the_accuracy_exactly(bundle):

@@ -22,7 +22,7 @@ from lab.profiling.session import run_session
 @pytest.fixture(scope="module")
 def measured(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("intervals")
-    bundle = build_bundle(write_corpus(tmp / "wiki"), tmp / "bundle")
+    bundle = build_bundle(write_corpus(tmp / "wiki"), tmp / "bundle", true_figures=True)
     ev = evaluate_bundle(bundle, threads=1)
     plan = Plan(levels_khz=(), warmup=1, min_runs=9, max_runs=9, time_cap_s=5.0)
     opts = ProfileOptions(

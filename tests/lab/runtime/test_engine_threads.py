@@ -379,3 +379,49 @@ def test_the_latency_table_times_the_engine_on_its_thread_count(bundle32):
     rm = _engine_model(module_from_bundle(bundle32), list(bundle32.sets.values()), True, 2)
     assert rm.engine.threads == 2
     rm.engine.close()
+
+
+def test_engine_by_threads_times_a_peer_at_every_count(bundle32):
+    """The peer runtime (here PyTorch's dense model, whose thread count the function sets)
+    runs in the same rounds at each count, told each count before its runs."""
+    from lab.runtime.measure import make_inputs
+    from lab.runtime.thread_scaling import engine_by_threads
+
+    base = module_from_bundle(bundle32)
+    told: list[int] = []
+
+    def peer(first: int):
+        told.append(first)
+        args = make_inputs(base, 1, 5)["args"]
+
+        def threads(n: int) -> None:
+            told.append(n)
+            torch.set_num_threads(n)
+
+        return (lambda: base(*args)), threads
+
+    before = torch.get_num_threads()
+    try:
+        by = engine_by_threads(base, list(bundle32.sets.values()), [1, 2], 1, 5, 2, 1, 1,
+                               anchor=peer)  # fmt: skip
+    finally:
+        torch.set_num_threads(before)
+    assert told[0] == 1 and set(told[1:]) == {1, 2}
+    for row in by.values():
+        assert row["anchor_dense_latency_ms"] > 0
+        assert row["engine_dense_speedup_over_anchor"] == pytest.approx(
+            row["anchor_dense_latency_ms"] / row["dense_latency_ms"]
+        )
+
+
+def test_bench_runtime_times_executorch_at_every_thread_count(bundle32, capsys):
+    pytest.importorskip("executorch", reason="the 'anchors' extra is not installed")
+    code, out, err = run(
+        ["bench", "runtime", "--bundle", str(bundle32.path), "--threads", "1,2", "--json",
+         "--rounds", "1", "--per-round", "1", "--warmup", "1", "--switch-reps", "10",
+         "--seq-len", "5", "--no-anchors", "--no-layers", "--executorch"],
+        capsys,
+    )  # fmt: skip
+    assert code in (0, None), err
+    by = json.loads(out)["engine_by_threads"]
+    assert all(r["anchor_dense_latency_ms"] > 0 for r in by.values())
