@@ -8,11 +8,10 @@ DVFS level, as one bundle of pattern sets.
    function);
 3. the widths (:data:`.width_units.WIDTHS`: 1.0, 0.75, 0.5, 0.25 of the heads and neurons,
    nested) trained jointly from the dense weights: each step the sum of every width's loss,
-   equal weights (DynaBERT's width-adaptive training, without its distillation and data
-   augmentation; distillation plugs in at :func:`train_widths`' one ``StepPlan``), for as
-   many steps as
-   RT3's backbone gets after the dense model (BP's two stages, the supernet and the final
-   joint fine-tuning);
+   equal weights, each distilled from the dense model unless ``--no-distill``
+   (DynaBERT's width-adaptive training with its teacher, without its data augmentation),
+   for as many steps as RT3's backbone gets after the dense model (BP's two stages, the
+   supernet and the final joint fine-tuning);
 4. the latency table measured on the widths (the same table code and the same runtime as
    RT3's: :meth:`Compressor.latency_table`), the deadlines by the run's rule (with the
    full width as the anchor where RT3 anchors on BP), and per governor level the most
@@ -121,6 +120,7 @@ def prepare_widths(c: Compressor, widths: tuple[float, ...]) -> tuple[nn.Module,
     from lab.compression.schemes.width_units import rewire, unit_orders, width_masks, width_plan
 
     model, dense = dense_model(c)
+    c.set_teacher(model)  # DynaBERT's teacher: the dense model, before its units move
     plan = width_plan(c.task.model_config(), widths, c.bp_config.block_rows)
     c.reporter.stage("width: ranking heads and neurons", 1)
     with c.seeded(IMPORTANCE_SEED):
@@ -160,7 +160,9 @@ def train_widths(c: Compressor, model: nn.Module, w: Widths) -> int:
     weights = [1.0 / len(sets)] * len(sets)
     c.reporter.stage("width: joint training of every width", steps)
     with c.seeded(TRAIN_SEED):
-        plan = StepPlan(steps, c.generator(TRAIN_SEED), b.batch_size, c.finetune_lr, c.report_step)
+        plan = StepPlan(
+            steps, c.generator(TRAIN_SEED), b.batch_size, c.finetune_lr, c.report_step, c.teacher
+        )
         joint_steps(model, lambda _g: sets, weights, c.task.objective(), {}, plan)
     return steps
 
@@ -295,6 +297,8 @@ def _width_record(
     c: Compressor, w: Widths, steps: int, valid: dict[str, float], choices: list[LevelChoice]
 ) -> dict[str, Any]:
     """``provenance.width``: the ranking, the widths, their training and the choice."""
+    from lab.compression.distill import distill_record
+
     p = w.plan
     return {
         "multipliers": list(p.widths),
@@ -310,7 +314,7 @@ def _width_record(
             "from": "the dense model, rewired",
             "loss": "the sum over widths of each width's loss, equal weights",
             "lr": c.finetune_lr,
-            "distillation": None,
+            "distillation": distill_record(c.opts.distill),
         },
         "valid_accuracy": valid,
         "levels": [ch.record() for ch in choices],
