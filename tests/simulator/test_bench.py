@@ -29,7 +29,11 @@ def test_bench_simulator_json_has_the_issue_keys():
     out = json.loads(r.stdout)
     assert set(out["fast_s_by_capacity"]) == {"1x", "10x", "100x"}
     assert out["exact_over_naive_simpy"] > 0
-    assert out["inferences_diff"] == 0 and out["life_rel_diff"] <= 1e-3
+    # pixel-3's Thevenin discharge: fast mode steps whole cycles on the cycle-averaged cell,
+    # so its count may land an inference or two from exact mode's (2 of 186,358 here); the
+    # bar is the issue's, 1e-3 of the count and of the life
+    assert abs(out["inferences_diff"]) <= 1e-3 * out["exact_inferences"]
+    assert out["life_rel_diff"] <= 1e-3
     assert out["naive_simpy"]["exact_inferences"] > 0
     agree = out["agreement_by_capacity"]
     assert [a["capacity_mah"] for a in agree.values()] == [2.0, 20.0, 200.0]
