@@ -1,6 +1,7 @@
 """The measurement procedure: every level, every variant, latency and power, with checks.
 
-Per level: set the frequency (and read it back), let it settle, take an idle baseline
+Per level: set the frequency (and read it back), let it settle (`set_level`: the
+settle time, then the meter's first sample at the new level), take an idle baseline
 window, then for each variant switch to it, warm up, time inferences until the median's
 confidence interval is within ``rel_ci`` (or the time cap), keeping an energy window open
 over the timed runs (extended with more inferences until it is at least
@@ -240,6 +241,21 @@ def timed_until_stable(workload: TimedWorkload, plan: Plan) -> tuple[LatencyStat
     return stats, inferences
 
 
+def set_level(
+    control: FrequencyControl, plan: Plan, level: int, power: PowerSource | None = None
+) -> int:
+    """Set ``level``, wait ``plan.settle_s``, then (with ``power``) wait for the meter's
+    first sample taken after that: a power window opened afterwards holds no sample that
+    straddles the change, however late the meter's reader thread runs on a loaded machine.
+    Returns the frequency read back."""
+    got = control.set_khz(level)
+    time.sleep(plan.settle_s)
+    if power is not None:  # an empty window: its end waits for a sample past it
+        power.begin(f"settle@{level}")
+        power.end(f"settle@{level}")
+    return got
+
+
 def run_profile(
     control: FrequencyControl,
     workload: Workload,
@@ -258,9 +274,8 @@ def run_profile(
     switch_ms: list[float] = []
 
     for level in plan.levels_khz:
-        got = control.set_khz(level)
+        got = set_level(control, plan, level, power)
         say(f"{level} kHz: set, read back {got} kHz")
-        time.sleep(plan.settle_s)
         if power is not None:
             ok_set = _same(got, level, tolerance_khz)
             power.begin(f"idle@{level}")

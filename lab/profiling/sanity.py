@@ -12,7 +12,9 @@ Three rules, per level, over the busy rows of a run:
   (one run caught by another job on a shared machine; contention never makes one faster).
 
 ``settle`` re-measures every suspect (the caller passes how), up to ``tries`` times, and
-returns the run with the new rows and the flags of what is still odd.
+returns the run with the new rows and the flags of what is still odd. A suspect whose level
+can no longer be set (a thermal cap arrived after it was measured) is not re-measured: its
+row stays, flagged with why, rather than the whole run being lost.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from lab.profiling.board.cpufreq import FrequencyError
 from lab.profiling.procedure import Measurement, ProfileRun
 
 RULES = ("sparser-slower", "wide-ci", "outlier")
@@ -126,23 +129,42 @@ def settle(
     progress: Callable[[str], None] | None = None,
 ) -> tuple[ProfileRun, list[dict[str, Any]]]:
     """Re-measure every suspect up to ``tries`` times; the run with the new rows, and a
-    flag for each rule still broken (the last measurement is kept either way)."""
+    flag for each rule still broken (the last measurement is kept either way).
+
+    A ``remeasure`` that raises `FrequencyError` (the level no longer sticks) leaves that
+    row as it was, is not retried, and its flags say it could not be re-measured.
+    """
     say = progress or (lambda _msg: None)
     rows = list(run.rows)
     found = suspects(replace(run, rows=rows), sparsity, rel_ci)
     done = 0
-    while found and done < tries:
+    unset: dict[tuple[int, str], str] = {}  # (level, variant) -> why it was not re-measured
+    measured: dict[tuple[int, str], int] = {}  # re-measurements each (level, variant) had
+    while done < tries and any((s.level_khz, s.variant) not in unset for s in found):
         done += 1
         for level, name in dict.fromkeys((s.level_khz, s.variant) for s in found):
+            if (level, name) in unset:
+                continue
             rules = ", ".join(s.rule for s in found if (s.level_khz, s.variant) == (level, name))
             say(f"{level} kHz {name}: odd ({rules}), re-measuring")
-            fresh = remeasure(level, name)
+            try:
+                fresh = remeasure(level, name)
+            except FrequencyError as exc:
+                unset[(level, name)] = str(exc)
+                say(f"{level} kHz {name}: not re-measured: {exc}")
+                continue
+            measured[(level, name)] = measured.get((level, name), 0) + 1
             rows = [
                 fresh if (r.level_khz, r.variant, r.kind) == (level, name, "busy") else r
                 for r in rows
             ]
         found = suspects(replace(run, rows=rows), sparsity, rel_ci)
-    flags = [s.flag(done) for s in found]
+    flags = []
+    for s in found:
+        key = (s.level_khz, s.variant)
+        flags.append(s.flag(measured.get(key, 0) if key in unset else done))
+        if key in unset:
+            flags[-1]["detail"] += f" (then not re-measured: {unset[key]})"
     for f in flags:
         say(f"FLAGGED {f['freq_khz']} kHz {f['variant']}: {f['rule']}: {f['detail']}")
     return replace(run, rows=rows), flags

@@ -53,6 +53,7 @@ from lab.profiling.procedure import (
     measure_variant,
     merge_rounds,
     run_profile,
+    set_level,
 )
 from lab.profiling.sanity import settle
 from lab.profiling.workload import BundleWorkload, VariantInfo, Workload
@@ -249,7 +250,7 @@ def profile_board(
             infos = {n: workload.info(n) for n in run_variant_names(run)}
 
             def remeasure(level: int, vname: str) -> Measurement:
-                control.set_khz(level)
+                set_level(control, plan, level, power)  # settled, as in the first pass
                 return measure_variant(control, workload, plan, level, vname, power, thermal)
 
             # Odd timings are re-measured at their level before anything is written.

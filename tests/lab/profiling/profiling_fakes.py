@@ -73,7 +73,10 @@ class FakeKernel:
     """Makes a fake policy directory respond like cpufreq: the hardware frequency follows
     the governor (userspace: setspeed; performance/others: max; powersave: min), clamped to
     [min, max]. ``stuck_khz`` maps a requested level to what the hardware actually runs
-    (a frequency that does not stick). ``on_change(t, khz)`` is called on every change."""
+    (a frequency that does not stick). ``on_change(khz)`` is called on every change, before
+    the new frequency is published in ``*_cur_freq``: whatever follows the clock (a power
+    rail) has changed by the time a reader sees it. `step` may also be called by a test
+    (an event that changes the hardware at once), concurrently with the kernel's thread."""
 
     def __init__(self, policy_dir: Path, stuck_khz: dict[int, int] | None = None, on_change=None):
         self.dir = policy_dir
@@ -82,6 +85,7 @@ class FakeKernel:
         self.khz = int((policy_dir / "cpuinfo_cur_freq").read_text())
         self.history: list[tuple[str, int]] = []
         self._stop = threading.Event()
+        self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _read(self, name: str) -> str:
@@ -107,6 +111,11 @@ class FakeKernel:
         return self.stuck.get(want, want)
 
     def step(self) -> None:
+        """Apply what the policy's files ask for now (once)."""
+        with self._lock:
+            self._step()
+
+    def _step(self) -> None:
         # setspeed reads "<unsupported>" unless the governor is userspace. Read setspeed
         # before the governor: the controller writes the governor first, so a value seen
         # here was written under userspace unless the governor has since changed.
@@ -117,11 +126,11 @@ class FakeKernel:
         khz = self.target()
         if khz != self.khz:
             self.khz = khz
+            if self.on_change is not None:
+                self.on_change(khz)
             for name in ("scaling_cur_freq", "cpuinfo_cur_freq"):
                 put(self.dir / name, f"{khz}\n")
             self.history.append((self._read("scaling_governor"), khz))
-            if self.on_change is not None:
-                self.on_change(khz)
 
     def _run(self) -> None:
         while not self._stop.wait(0.002):

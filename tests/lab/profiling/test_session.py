@@ -38,6 +38,16 @@ def board(tmp_path, **kw):
     return d, LocalFiles(tmp_path)
 
 
+class Jittery(ClockWorkload):
+    """Every other inference takes three times as long: no median settles within
+    ``rel_ci``, so every row is re-measured (``wide-ci``), each after a level change."""
+
+    def run_once(self) -> None:
+        self.n = getattr(self, "n", 0) + 1
+        for _ in range(1 if self.n % 2 else 3):
+            super().run_once()
+
+
 def test_measured_profile_validates_and_fits_latency(tmp_path):
     affinity = os.sched_getaffinity(0)
     d, files = board(tmp_path)
@@ -198,22 +208,31 @@ def test_a_frequency_that_drops_mid_run_is_flagged(tmp_path):
     d, files = board(tmp_path)
     before = snapshot(d)
 
-    class Throttling(ClockWorkload):
+    class Throttling(Jittery):
         def activate(self, name):
             if name == "p30" and self.kernel.khz == 2000000:
-                self.kernel.stuck[2000000] = 1400000  # a thermal cap arrives
+                self.kernel.stuck[2000000] = 1400000  # a thermal cap arrives, and stays
+                self.kernel.step()  # the hardware obeys it now, not at the thread's next poll
             return super().activate(name)
 
     with FakeKernel(d) as k:
         out = profile_board(
             Throttling(k, 0.5, {"bp": 2.0, "p30": 1.0}), CpufreqControl(files),
-            ina(files), "odroid-xu4", tmp_path / "t.yaml", FAST,
+            ina(files), "odroid-xu4", tmp_path / "t.yaml", {**FAST, "time_cap_s": 0.1},
             levels=[1000000, 2000000], files=files,
         )  # fmt: skip
     assert snapshot(d) == before
     flagged = out.run.flagged
+    # Exactly the run the cap caught. Every row is noisy (wide-ci), so every row is
+    # re-measured; at 2 GHz, which no longer sticks, the rows stay as measured and their
+    # flags say why, instead of the whole run being lost.
     assert [(r.level_khz, r.variant) for r in flagged] == [(2000000, "p30")]
-    assert flagged[0].readback_end_khz == 1400000
+    assert flagged[0].readback_khz == 1400000 and flagged[0].readback_end_khz == 1400000
+    flags = out.profile.flags or []
+    assert {(f.freq_khz, f.variant) for f in flags if "not re-measured" in f.detail} == {
+        (2000000, "bp"), (2000000, "p30"),
+    }  # fmt: skip
+    assert all("does not stick" in f.detail for f in flags if f.freq_khz == 2000000)
     p = load_profile(out.profile_path)
     row = next(r for r in p.variant("p30").latency if r.freq_khz == 2000000)
     assert "FLAGGED" in p.resolve(row.provenance).note
@@ -244,7 +263,10 @@ def test_thermal_and_throttle_readers(tmp_path):
 
 
 def test_power_model_output_from_a_sensor_following_the_clock(tmp_path):
-    """An INA3221 rail whose power follows the fake kernel's frequency by a known law."""
+    """An INA3221 rail whose power follows the fake kernel's frequency by a known law gives
+    that law back exactly, however the meter's polls (every 0.3 s, longer than a window)
+    fall against the level changes, the re-measurements' changes included: no window
+    holds a sample that straddles a change (it would average the two levels' power)."""
     d, files = board(tmp_path)
     a15 = load_profile("odroid-xu4").cluster("a15")
     volts = dict(zip(a15.levels_khz, a15.voltages_v, strict=True))
@@ -257,11 +279,14 @@ def test_power_model_output_from_a_sensor_following_the_clock(tmp_path):
     with FakeKernel(d, on_change=law) as k:
         law(k.khz)
         out = profile_board(
-            ClockWorkload(k, 0.5, {"bp": 1.0}), CpufreqControl(files),
-            ina(files, 0.02), "odroid-xu4", tmp_path / "m.yaml",
-            {**FAST, "settle_s": 0.05}, levels=[600000, 1400000, 2000000], files=files,
-            power_output="model",
+            Jittery(k, 0.5, {"bp": 1.0}), CpufreqControl(files),
+            ina(files, 0.3), "odroid-xu4", tmp_path / "m.yaml",
+            {**FAST, "settle_s": 0.05, "time_cap_s": 0.1},
+            levels=[600000, 1400000, 2000000], files=files, power_output="model",
         )  # fmt: skip
+    assert {(f.freq_khz, f.rule) for f in out.profile.flags or []} == {
+        (k, "wide-ci") for k in (600000, 1400000, 2000000)
+    }  # re-measured twice at each level, after a change each time
     p = load_profile(out.profile_path)
     m = p.power[0].model
     assert m.p_static_w == pytest.approx(1.2, rel=0.01)
