@@ -291,9 +291,13 @@ def _budget(raw: object, where: str) -> Any:
         raise EvaluationError(f"{where}: provenance.budget: {exc}") from None
 
 
-def _differs(recorded: float | None, measured: float | None, rel: float) -> bool:
+def _differs(recorded: object, measured: float | None, rel: float) -> bool:
+    """Whether a recorded figure is not the re-scored one (a recorded value that is not a
+    finite number never is: ``""``, ``true``, a list)."""
     if recorded is None or measured is None:
         return (recorded is None) != (measured is None)
+    if not isinstance(recorded, int | float) or isinstance(recorded, bool):
+        return True
     return not math.isclose(recorded, measured, rel_tol=rel, abs_tol=1e-4)
 
 
@@ -411,7 +415,7 @@ def _mismatches(b: Any, scores: Scores) -> list[str]:
     for where, rec, (acc, ppl) in recorded:
         for key, got in (("accuracy", acc), ("perplexity", ppl)):
             if _differs(rec.get(key), got, 1e-3):
-                out.append(f"{where}.{key}: bundle.json records {rec.get(key)}, re-scored {got}")
+                out.append(f"{where}.{key}: bundle.json records {rec.get(key)!r}, re-scored {got}")
     return out
 
 

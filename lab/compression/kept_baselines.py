@@ -117,6 +117,13 @@ def read_kept(root: Path, baselines: dict[str, Any]) -> dict[str, KeptModel]:
     where = "baselines.kept"
     if not isinstance(kept, dict) or not isinstance(kept.get("checksums"), dict):
         raise KeptBaselineError(f"{where}: expected an object with a checksums table")
+    from contracts.bundle_manifest import SHA256_HEX
+
+    for rel, digest in kept["checksums"].items():
+        if not isinstance(digest, str) or not SHA256_HEX.match(digest):
+            raise KeptBaselineError(
+                f"{where}.checksums[{rel!r}]: {digest!r} is not a SHA-256 (64 hex digits)"
+            )
     load = _loader(root, kept["checksums"], where)
     out = {}
     if "rbp" in kept:
