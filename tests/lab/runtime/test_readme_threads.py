@@ -1,0 +1,40 @@
+"""The runtime README's thread-scaling lines are what the recorded benches say
+(``rt3lab bench runtime ... --threads 1,2 --json`` kept under docs/)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def thread_line(name: str) -> str:
+    """The README's line for ``docs/NAME.json``: the engine's dense model at each count, its
+    speedup at the last, the sets' speedups, and ExecuTorch's dense model beside it."""
+    doc = json.loads((ROOT / "docs" / f"{name}.json").read_text(encoding="utf-8"))
+    by = doc["engine_by_threads"]
+    first, last = by[min(by, key=int)], by[max(by, key=int)]
+    sets = ", ".join(
+        f"{s} {first['sets'][s]['latency_ms'] / last['sets'][s]['latency_ms']:.2f}x"
+        for s in first["sets"]
+    )
+    line = (
+        f"`docs/{name}.json`: engine dense {first['dense_latency_ms']:.3f} ms at "
+        f"{first['threads']} thread, {last['dense_latency_ms']:.3f} ms at {last['threads']} "
+        f"({last['dense_speedup_over_first']:.2f}x); sets {sets}"
+    )
+    if "anchor_dense_latency_ms" in first:
+        line += (
+            f"; ExecuTorch XNNPACK dense {first['anchor_dense_latency_ms']:.3f} / "
+            f"{last['anchor_dense_latency_ms']:.3f} ms, the engine "
+            f"{first['engine_dense_speedup_over_anchor']:.2f}x / "
+            f"{last['engine_dense_speedup_over_anchor']:.2f}x faster"
+        )
+    return line
+
+
+def test_readme_thread_lines_match_the_recorded_benches():
+    readme = " ".join((ROOT / "lab" / "runtime" / "README.md").read_text(encoding="utf-8").split())
+    for name in ("runtime-bench-synthetic-small", "runtime-bench-quick"):
+        assert thread_line(name) in readme, thread_line(name)
