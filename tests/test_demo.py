@@ -206,7 +206,7 @@ def test_second_run_uses_the_cache(demo_run, monkeypatch):
     lines: list[str] = []
     st = run_demo(plan(demo_run / "again", "rt3-paper", True), echo=lines.append)
     assert st.cached == dict.fromkeys(
-        ("compress", "evaluate", "bench runtime", "host profile"), True
+        ("compress", "evaluate", "bench runtime", "host profile", "deadline map"), True
     )
     assert (demo_run / "again" / "report" / "report.html").is_file()
     assert any(x.strip().startswith(("PASS  ", "FAIL  ")) for x in lines)  # checks, cached too
