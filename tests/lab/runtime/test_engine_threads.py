@@ -333,16 +333,22 @@ def test_profiling_runs_the_engine_on_its_threads_and_warns_of_another_search(tm
 
 
 # ---------------------------------------------------------------- the benches' --threads
+def _bench_runtime_1_2(bundle, capsys, executorch: str):
+    """``bench runtime --threads 1,2 --json`` on ``bundle`` at its smallest settings, with
+    ``executorch`` (``--executorch`` or ``--no-executorch``); the exit code, out and err."""
+    return run(
+        ["bench", "runtime", "--bundle", str(bundle.path), "--threads", "1,2", "--json",
+         "--rounds", "1", "--per-round", "1", "--warmup", "1", "--switch-reps", "10",
+         "--seq-len", "5", "--no-anchors", "--no-layers", executorch],
+        capsys,
+    )  # fmt: skip
+
+
 def test_bench_runtime_reports_the_engine_at_every_thread_count(bundle32, capsys):
     """The whole bench at the first count (its JSON keys as before), the engine alone at
     each; the caller's torch threads and CPUs are given back."""
     threads, cpus = torch.get_num_threads(), os.sched_getaffinity(0)
-    code, out, err = run(
-        ["bench", "runtime", "--bundle", str(bundle32.path), "--threads", "1,2", "--json",
-         "--rounds", "1", "--per-round", "1", "--warmup", "1", "--switch-reps", "10",
-         "--seq-len", "5", "--no-anchors", "--no-layers", "--no-executorch"],
-        capsys,
-    )  # fmt: skip
+    code, out, err = _bench_runtime_1_2(bundle32, capsys, "--no-executorch")
     assert code in (0, None), err
     data = json.loads(out)
     assert data["host"]["threads"] == 1 and data["engine_threads"] == 1
@@ -416,12 +422,7 @@ def test_engine_by_threads_times_a_peer_at_every_count(bundle32):
 
 def test_bench_runtime_times_executorch_at_every_thread_count(bundle32, capsys):
     pytest.importorskip("executorch", reason="the 'anchors' extra is not installed")
-    code, out, err = run(
-        ["bench", "runtime", "--bundle", str(bundle32.path), "--threads", "1,2", "--json",
-         "--rounds", "1", "--per-round", "1", "--warmup", "1", "--switch-reps", "10",
-         "--seq-len", "5", "--no-anchors", "--no-layers", "--executorch"],
-        capsys,
-    )  # fmt: skip
+    code, out, err = _bench_runtime_1_2(bundle32, capsys, "--executorch")
     assert code in (0, None), err
     by = json.loads(out)["engine_by_threads"]
     assert all(r["anchor_dense_latency_ms"] > 0 for r in by.values())
