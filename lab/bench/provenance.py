@@ -132,7 +132,7 @@ RECORDED: dict[str, Recorded] = {
     ),
     "sweep-bench.json": Recorded("rt3lab bench sweep --json", _SIMULATOR),
     "contention-micro.json": Recorded(
-        "python scripts/contention.py --json", ("scripts/contention.py", "lab/host/threads.py")
+        "python scripts/contention.py --micro 30", ("scripts/contention.py", "lab/host/threads.py")
     ),
 }
 

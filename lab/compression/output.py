@@ -181,6 +181,7 @@ def _search_record(p: Prepared, result: SearchResult) -> dict[str, Any]:
         "level_combinations": p.feasible.record(
             p.c.opts.levels, [lv.freq_khz for lv in p.c.levels_spec], len(p.space.combos)
         ),
+        "verification": p.verification,
     }
 
 

@@ -30,7 +30,7 @@ episode (``OUT/search``).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,7 +40,7 @@ from lab.compression.cache import cache_key
 from lab.compression.compressor import Compressor
 from lab.compression.dense import DenseModel, dense_model
 from lab.compression.finetune import finetune_final
-from lab.compression.latency.table import LatencyTable
+from lab.compression.latency.table import TABLE_FILE, LatencyTable
 from lab.compression.options import CompressOptions, CompressRequest, Reporter, SilentReporter
 from lab.compression.output import write_bundle
 from lab.compression.reproducible import deterministic_kernels
@@ -107,7 +107,7 @@ def compress(
 
     with torch_threads(opts.threads), deterministic_kernels():
         p = prepare_search(c, opts, rep)
-        result = _search(p, episodes, run_key)
+        result = verified(p, _search(p, episodes, run_key))
         final = finetune_final(c, p.model, p.bp, p.cands, p.dense.weights, result.best)
         return write_bundle(p, result, final, profile.name, episodes, run_key, t0)
 
@@ -146,6 +146,7 @@ class Prepared:
     space: SearchSpace
     feasible: Feasible
     supernet_state: dict[str, Any]
+    verification: list[dict[str, Any]] = field(default_factory=list)  # verify.SetTiming's
 
     def evaluate(self, child: Child, episode: int) -> Outcome:
         """Reward of ``child``: estimated latencies, and (if every deadline is met) the
@@ -215,6 +216,26 @@ def _search(p: Prepared, episodes: int, run_key: str) -> SearchResult:
         episodes,
         on_episode=lambda ep, e: rep.advance(1, f"reward {e['reward']:.3f}"),
     )
+
+
+def verified(p: Prepared, result: SearchResult) -> SearchResult:
+    """``result`` with the winner that passed the end-to-end timing of
+    :mod:`lab.compression.search.verify` (under ``--estimator measured``; the search's own
+    otherwise), the rounds recorded in ``p.verification`` and a warning printed when none
+    passed."""
+    from lab.compression.search.verify import verification_warning, verify_winner
+
+    if p.table is None:
+        return result
+    best = next(e["episode"] for e in result.log if e["reward"] == result.best_reward)
+    kept, timings = verify_winner(p, result.log, best)
+    p.table.save(p.c.opts.out / TABLE_FILE)  # with the winners' timings, replayed by a rerun
+    p.verification = [t.record() for t in timings]
+    warning = verification_warning(timings)
+    if warning:
+        p.c.reporter.stage(warning, 1)
+        p.c.reporter.advance()
+    return replace(result, best=Child.from_dict(kept["child"]), best_reward=float(kept["reward"]))
 
 
 def _search_dir(out: Path, run_key: str) -> Path:

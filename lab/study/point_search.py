@@ -131,7 +131,8 @@ def _search(spec: PointSpec, base: StudyBase) -> tuple[Compressor, nn.Module, An
         c, model, dense, bp, base.cands, spec.table, deadlines, rcfg, space, feasible, state
     )
     runs = rl_search(space, p.evaluate, spec.episodes, c.opts.seed)
-    best, outcome = max(runs, key=lambda r: r[1].reward)  # the first of equal rewards
+    first = max(range(len(runs)), key=lambda i: runs[i][1].reward)  # the first of equal
+    best, outcome, verification = _verified(p, runs, first)
     record = {
         "method": "rl",
         "episodes": spec.episodes,
@@ -144,8 +145,24 @@ def _search(spec: PointSpec, base: StudyBase) -> tuple[Compressor, nn.Module, An
             "of": len(space.combos),
         },
         "note": note,
+        "verification": verification,
     }  # fmt: skip
     return c, model, best, record
+
+
+def _verified(p: Any, runs: list[tuple[Any, Any]], first: int) -> tuple[Any, Any, list[dict]]:
+    """The child to keep of ``runs`` (the search's, ``first`` its winner), timed end to end
+    as compress times its winner (:mod:`lab.compression.search.verify`, under a measured
+    table), its outcome and the rounds' records."""
+    from lab.compression.search.verify import verify_winner
+
+    if p.table is None:
+        return runs[first][0], runs[first][1], []
+    log = [{"episode": i, "reward": o.reward, "child": ch.to_dict(), **o.detail}
+           for i, (ch, o) in enumerate(runs)]  # fmt: skip
+    kept, timings = verify_winner(p, log, first)
+    best, outcome = runs[kept["episode"]]
+    return best, outcome, [t.record() for t in timings]
 
 
 def search_point(spec: PointSpec) -> PointSets:

@@ -40,7 +40,7 @@ import json
 import math
 import platform
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -94,6 +94,9 @@ class LatencyTable:
     layers: dict[str, list[tuple[float, float]]]  # layer -> [(density, ms)], ascending
     additivity: float = 1.0  # the per-layer savings' scale fitted to whole bucket sets
     runtime: str = "engine"  # what was timed: "engine" (whole model in C) or "per-layer"
+    # the search's winners timed end to end (lab.compression.search.verify): child key ->
+    # host-clock medians (ms) of its sets (level-i), the model dense and the deadlines' anchor
+    winners_ms: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def layer_ms(self, layer: str, density: float) -> float:
         """Milliseconds of the whole model with ``layer`` at ``density``, the rest dense."""
@@ -141,6 +144,7 @@ class LatencyTable:
             "projection": "latency = a + b/f, a = 0 (one host frequency measured)",
             "dense_ms": self.dense_ms,
             "layers": {k: [list(p) for p in v] for k, v in self.layers.items()},
+            "winners_ms": self.winners_ms,
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -156,6 +160,7 @@ class LatencyTable:
             "additivity": self.additivity,
             "runtime": self.runtime,
             "layers": {k: [list(p) for p in v] for k, v in self.layers.items()},
+            "winners_ms": self.winners_ms,
         }
 
     def save(self, path: Path) -> Path:
@@ -250,7 +255,30 @@ def _table_fields(doc: dict[str, Any], path: Path) -> dict[str, Any]:
         "additivity": float(number("additivity", 0.25, 4.0)),  # what the fit is clamped to
         "runtime": _runtime(doc.get("runtime", "per-layer"), path),
         "layers": {str(k): _layer_rows(k, v, path) for k, v in layers.items()},
+        "winners_ms": _winners(doc.get("winners_ms", {}), path),
     }
+
+
+MAX_WINNERS = 64  # a search keeps one winner and re-picks a few times
+
+
+def _winners(value: object, path: Path) -> dict[str, dict[str, float]]:
+    """The table's ``winners_ms``: at most :data:`MAX_WINNERS` children, each a map of
+    variant names to finite milliseconds in range."""
+    bad = f"{path}: field winners_ms: expected child -> {{variant: ms}} (at most {MAX_WINNERS})"
+    if not isinstance(value, dict) or len(value) > MAX_WINNERS:
+        raise LatencyTableError(bad)
+    out: dict[str, dict[str, float]] = {}
+    for key, row in value.items():
+        if not isinstance(row, dict) or not row or len(row) > MAX_WINNERS:
+            raise LatencyTableError(bad)
+        for name, ms in row.items():
+            ok = isinstance(ms, int | float) and not isinstance(ms, bool)
+            if not ok or not math.isfinite(ms) or not 0 < ms <= MAX_MS:
+                raise LatencyTableError(f"{path}: field winners_ms.{key}.{name} is {ms!r}, "
+                                        f"expected milliseconds in 0..{MAX_MS:g}")  # fmt: skip
+        out[str(key)] = {str(n): float(ms) for n, ms in row.items()}
+    return out
 
 
 def _runtime(value: object, path: Path) -> str:
