@@ -40,12 +40,15 @@
  * where the OS allows; the caller is the n-th. Every Linear's block-rows are split into
  * PARTS_PER_THREAD x n contiguous runs of about equal cost (kept columns, from the set's
  * offsets), attention into runs of heads; the rest (embedding, layer norms, ReLU) stays on
- * the caller. The parts are claimed one at a time from a shared counter by whichever thread
- * is free, the caller included, and the caller waits only for parts already claimed: a
- * worker the OS has not scheduled (a shared machine, other processes on every core) claims
- * nothing, and its share is run by the threads that are running, so a job never waits for
- * a sleeping worker to wake up (a static split of n runs took 4x the one-thread time on a
- * loaded 2-core host). Each output is computed by the same code whichever thread runs it,
+ * the caller. Each thread owns a contiguous run of a job's parts, the same every call, and
+ * claims them one at a time from its own counter, so the weights it reads stay in its
+ * core's cache from one inference to the next (the sets of the default budget's shape fit
+ * in a core's L2, and parts claimed by whichever thread came first moved them between cores
+ * on every call); a thread done with its run claims what is left of the others', and the
+ * caller waits only for parts already claimed: a worker the OS has not scheduled (a shared
+ * machine, other processes on every core) claims nothing, and its run is taken by the
+ * threads that are running, so a job never waits for a sleeping worker to wake up (a static
+ * split of n runs took 4x the one-thread time on a loaded 2-core host). Each output is computed by the same code whichever thread runs it,
  * so the logits are bit-identical at any thread count; one thread runs no pool at all.
  * Between jobs a worker spins for SPIN_NS, then sleeps on a condition variable (a shared
  * machine gets its CPU back between inferences). A forked child has no workers: it runs
@@ -365,6 +368,13 @@ typedef void (*part_fn)(void *ctx, int part, int nparts, int tid); /* tid: the t
 
 typedef struct pool_t pool_t;
 
+/* Thread t's run of a job's parts: its number << 40 | end << 20 | next unclaimed part, on a
+ * cache line of its own (the threads claim from their own runs, then from the others'). */
+typedef struct {
+    uint64_t word;
+    char pad[56];
+} slot_t;
+
 typedef struct {
     pool_t *pool;
     int w;
@@ -377,12 +387,13 @@ struct pool_t {
     pthread_mutex_t mu;
     pthread_cond_t go, done;
     unsigned gen;         /* bumped for each job (and to stop): workers wait for a change */
-    uint64_t work;        /* the job: its number << 32 | parts << 16 | next unclaimed part */
+    slot_t *slots;        /* n: thread t's run of the job's parts */
     unsigned busy;        /* workers inside a job: claiming, or running a claimed part */
     unsigned job;
     int stop;
     part_fn fn;
     void *ctx;
+    int nparts;
     pid_t pid;            /* the process whose workers these are (a fork has none) */
     int cpus[MAX_THREADS]; /* the affinity mask's CPUs, in order; ncpus 0: no pinning */
     int ncpus;
@@ -427,19 +438,31 @@ static void pin_to(const pool_t *p, int w) {
 #endif
 }
 
-/* Claim the current job's parts one at a time and run them on thread tid, until none is
- * left. A worker calls it holding `busy`, so the job (fn, ctx) stays the one it claimed
- * from until it lets go: the caller publishes the next job only when `busy` is 0. */
-static void run_parts(pool_t *p, int tid) {
-    uint64_t w = __atomic_load_n(&p->work, __ATOMIC_SEQ_CST);
+/* Claim one part of thread t's run (its index in *part); 0 when the run is used up. */
+static int claim(pool_t *p, int t, int *part) {
+    uint64_t w = __atomic_load_n(&p->slots[t].word, __ATOMIC_SEQ_CST);
     for (;;) {
-        const unsigned next = (unsigned)(w & 0xffff), parts = (unsigned)((w >> 16) & 0xffff);
-        if (next >= parts) return;
-        if (__atomic_compare_exchange_n(&p->work, &w, w + 1, 0, __ATOMIC_SEQ_CST,
+        const unsigned next = (unsigned)(w & 0xfffff), end = (unsigned)((w >> 20) & 0xfffff);
+        if (next >= end) return 0;
+        if (__atomic_compare_exchange_n(&p->slots[t].word, &w, w + 1, 0, __ATOMIC_SEQ_CST,
                                         __ATOMIC_SEQ_CST)) {
-            p->fn(p->ctx, (int)next, (int)parts, tid);
-            w = __atomic_load_n(&p->work, __ATOMIC_SEQ_CST);
-        } /* else w holds the counter's new value */
+            *part = (int)next;
+            return 1;
+        } /* else w holds the run's new value */
+    }
+}
+
+/* Run the current job's parts on thread tid: its own run first, in order (the same
+ * block-rows every call, so their weights stay in this core's cache), then what is left of
+ * the other threads' runs, until none is left. A worker calls it holding `busy`, so the job
+ * (fn, ctx, nparts) stays the one it claimed from until it lets go: the caller publishes the
+ * next job only when `busy` is 0. */
+static void run_parts(pool_t *p, int tid) {
+    const int n = p->n;
+    for (int k = 0; k < n; k++) {
+        const int t = (tid + k) % n;
+        int part;
+        while (claim(p, t, &part)) p->fn(p->ctx, part, p->nparts, tid);
     }
 }
 
@@ -490,7 +513,8 @@ static void pool_stop(pool_t *p) {
     }
     free(p->tid);
     free(p->args);
-    p->tid = NULL, p->args = NULL, p->n = 1, p->stop = 0;
+    free(p->slots);
+    p->tid = NULL, p->args = NULL, p->slots = NULL, p->n = 1, p->stop = 0;
 }
 
 /* Start n - 1 workers, pinned to the CPUs of the caller's affinity mask (worker w to the
@@ -508,15 +532,17 @@ static int pool_start(pool_t *p, int n) {
 #endif
     p->tid = calloc((size_t)n, sizeof(pthread_t));
     p->args = calloc((size_t)n, sizeof(worker_t));
-    if (!p->tid || !p->args) {
-        free(p->tid), free(p->args);
-        p->tid = NULL, p->args = NULL;
+    p->slots = aligned_alloc(64, sizeof(slot_t) * (size_t)n);
+    if (!p->tid || !p->args || !p->slots) {
+        free(p->tid), free(p->args), free(p->slots);
+        p->tid = NULL, p->args = NULL, p->slots = NULL;
         return -1;
     }
+    memset(p->slots, 0, sizeof(slot_t) * (size_t)n); /* every run used up until a job */
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->go, NULL);
     pthread_cond_init(&p->done, NULL);
-    p->gen = 0, p->stop = 0, p->busy = 0, p->job = 0, p->work = 0, p->pid = getpid();
+    p->gen = 0, p->stop = 0, p->busy = 0, p->job = 0, p->pid = getpid();
     for (int w = 1; w < n; w++) {
         p->args[w - 1] = (worker_t){p, w};
         if (pthread_create(&p->tid[w - 1], NULL, worker_main, &p->args[w - 1])) {
@@ -534,15 +560,19 @@ static int pool_start(pool_t *p, int n) {
  * stayed in the parent): every part on the caller, in order. */
 static void pool_run(pool_t *p, part_fn fn, void *ctx, int nparts) {
     if (nparts < 1) nparts = 1;
-    if (nparts > 0xffff) nparts = 0xffff;
+    if (nparts > 0xfffff) nparts = 0xfffff;
     if (p->n <= 1 || p->pid != getpid()) {
         for (int k = 0; k < nparts; k++) fn(ctx, k, nparts, 0);
         return;
     }
-    p->fn = fn, p->ctx = ctx; /* no worker is inside a job: `busy` was 0 when the last ended */
+    p->fn = fn, p->ctx = ctx, p->nparts = nparts; /* no worker is inside a job: `busy` was 0 */
     p->job++;
-    __atomic_store_n(&p->work, (uint64_t)p->job << 32 | (uint64_t)nparts << 16,
-                     __ATOMIC_SEQ_CST); /* publishes fn and ctx with it */
+    for (int t = 0; t < p->n; t++) { /* thread t's run: parts t nparts / n .. (t + 1) nparts / n */
+        const uint64_t lo = (uint64_t)t * (uint64_t)nparts / (uint64_t)p->n;
+        const uint64_t hi = (uint64_t)(t + 1) * (uint64_t)nparts / (uint64_t)p->n;
+        __atomic_store_n(&p->slots[t].word, (uint64_t)(p->job & 0xffffff) << 40 | hi << 20 | lo,
+                         __ATOMIC_SEQ_CST); /* publishes fn, ctx and nparts with it */
+    }
     pool_kick(p);
     run_parts(p, 0);
     /* every part is claimed; wait for the workers still running one */
