@@ -19,6 +19,11 @@ recorded, marked so, and leaves those comparisons out of the checks (``notes`` s
 A bundle made with ``compress --distill-ablation`` keeps each set fine-tuned without
 distillation too: re-scored, it is the row's ``accuracy_no_distill`` and a "distilled"
 comparison (not a check).
+
+The checks are RT3's for an ``rt3`` bundle. A width, depth or early-exit bundle's variants
+are not pattern sets (depth and early exit have no masks at all), so it gets other checks,
+on each variant's op count (``nonzero_mults``) where RT3's are on sparsity
+(:data:`VARIANT_CHECKS_NOTE`, which ``notes`` repeats).
 """
 
 from __future__ import annotations
@@ -370,13 +375,16 @@ def evaluate_bundle(
             if (e := entries.get(n)) is not None and e.accuracy is not None
         ]  # fmt: skip
         rows, pp_rows = _with_latencies(b, rows, pp_rows)
+        checks = _checks(pp_rows, comparisons) if b.scheme == "rt3" else _variant_checks(pp_rows)
+        if b.scheme != "rt3":
+            notes.append(VARIANT_CHECKS_NOTE.format(scheme=b.scheme))
     return Evaluation(
         str(path),
         dense.get("accuracy"),
         dense.get("perplexity"),
         rows,
         comparisons,
-        _checks(pp_rows, comparisons),
+        checks,
         scores.scored_on,
         mismatches,
         *_per_sequence(scores),
@@ -583,7 +591,23 @@ CHECK_ADVICE: dict[str, str] = {
     "rl_beats_bp_rpp": "an RL-searched set is not more accurate than random patterns (BP+rPP) "
     "at the same sparsity, so the search did not beat its baseline at this budget; give it "
     "more --episodes (or compress without --quick)",
+    "cost_never_rises_as_frequency_drops": "a lower clock level runs a variant with more "
+    "multiplies (nonzero mults: the op count of what it runs, an early exit's over its test "
+    "exit histogram) than the level above, so stepping the clock down buys no latency "
+    "headroom; check the deadlines (provenance.deadlines) and the variants' latency",
+    "costliest_within_1pt_of_dense": "the variant with the most multiplies (the top level's, "
+    "as a rule) loses more than 1 accuracy point to the dense model; train longer: compress "
+    "without --quick (the default budget)",
 }
+
+# Why a width, depth or early-exit bundle gets other checks than RT3's (evaluate's notes).
+VARIANT_CHECKS_NOTE = (
+    "checks for a {scheme} bundle: its variants are not RT3's pattern sets, so sparsity "
+    "order and the BP/rBP and RL/BP+rPP baselines do not apply; the variants' op count "
+    "(nonzero mults) stands in for sparsity: the cost must never rise as the frequency "
+    "drops (two levels may run the same variant), and the costliest variant must stay "
+    "within 1 point of dense"
+)
 
 
 def check_line(name: str, ok: bool) -> str:
@@ -617,15 +641,50 @@ def _checks(pp_rows: list[SetRow], comparisons: list[Comparison]) -> dict[str, b
     bp_cmp = [c for c in comparisons if c.method == "BP"]
     if bp_cmp:
         checks["bp_beats_rbp"] = all(c.wins for c in bp_cmp)
-    gaps = sorted(
-        abs(r.latency_estimate_ms / r.latency_measured_ms - 1.0)
-        for r in pp_rows
-        if r.latency_estimate_ms is not None and r.latency_measured_ms
-    )
-    if gaps:
-        median = gaps[len(gaps) // 2] if len(gaps) % 2 else sum(gaps[len(gaps) // 2 - 1 :][:2]) / 2
-        checks["latency_estimate_within_10pct_median"] = median <= 0.10
+    checks.update(_latency_check(pp_rows))
     rl_cmp = [c for c in comparisons if c.method.startswith("RL")]
     if rl_cmp:
         checks["rl_beats_bp_rpp"] = all(c.wins for c in rl_cmp)
+    return checks
+
+
+def _latency_check(rows: list[SetRow]) -> dict[str, bool]:
+    """The latency table's estimate against the runtime's measurement (median over the
+    sets), where the bundle has a table."""
+    gaps = sorted(
+        abs(r.latency_estimate_ms / r.latency_measured_ms - 1.0)
+        for r in rows
+        if r.latency_estimate_ms is not None and r.latency_measured_ms
+    )
+    if not gaps:
+        return {}
+    median = gaps[len(gaps) // 2] if len(gaps) % 2 else sum(gaps[len(gaps) // 2 - 1 :][:2]) / 2
+    return {"latency_estimate_within_10pct_median": median <= 0.10}
+
+
+def _variant_checks(rows: list[SetRow]) -> dict[str, bool]:
+    """The PASS/FAIL lines of a width, depth or early-exit bundle (``VARIANT_CHECKS_NOTE``):
+    one variant per level, the op count never rising as the clock drops, the costliest
+    within a point of dense, and the latency table where there is one.
+
+    >>> row = lambda f, ops, d: SetRow("v", f, "block-column", True, 0.0, 0.2, 9.0, d, ops)
+    >>> _variant_checks([row(1400000, 90, -0.001), row(1000000, 90, -0.02), row(800000, 50, 0)])
+    ... # doctest: +NORMALIZE_WHITESPACE
+    {'at_least_3_sets': True, 'cost_never_rises_as_frequency_drops': True,
+     'costliest_within_1pt_of_dense': True}
+    >>> c = _variant_checks([row(1400000, 50, 0.0), row(800000, 90, 0.0)])
+    >>> c["at_least_3_sets"], c["cost_never_rises_as_frequency_drops"]
+    (False, False)
+    """
+    by_freq = sorted(rows, key=lambda r: -(r.freq_khz or 0))
+    checks: dict[str, bool] = {
+        "at_least_3_sets": len(rows) >= 3,
+        "cost_never_rises_as_frequency_drops": all(
+            b.nonzero_mults <= a.nonzero_mults for a, b in itertools.pairwise(by_freq)
+        ),
+    }
+    costliest = max(by_freq, key=lambda r: r.nonzero_mults, default=None)  # the top on a tie
+    if costliest is not None and costliest.delta_accuracy is not None:
+        checks["costliest_within_1pt_of_dense"] = costliest.delta_accuracy >= -0.01
+    checks.update(_latency_check(rows))
     return checks

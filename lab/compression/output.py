@@ -54,6 +54,7 @@ def write_bundle(
         provenance={
             **_provenance(p, profile, episodes),
             "search": _search_record(p, result),
+            "unmet_deadlines": [p.feasible.unmet] if p.feasible.unmet else [],
         },
     )
     _add_sets(bundle, p, final)

@@ -44,6 +44,7 @@ from lab.compression.latency.table import TABLE_FILE, LatencyTable
 from lab.compression.options import CompressOptions, CompressRequest, Reporter, SilentReporter
 from lab.compression.output import write_bundle
 from lab.compression.reproducible import deterministic_kernels
+from lab.compression.schemes.unmet_deadline import strict_deadlines
 from lab.compression.search.calibration import Deadlines, calibrate_deadlines, reward_config
 from lab.compression.search.controller import Child, SearchSpace
 from lab.compression.search.feasible import Feasible, feasible_combos
@@ -191,12 +192,9 @@ def prepare_search(
     space = SearchSpace(names, len(opts.levels), len(c.levels_spec), opts.slots, opts.n_candidates)
     # deadlines the user gave (a profile's, or MS,MS,MS) are a hard requirement; those
     # derived from the model's own timing rest on measurements a loaded host can skew
-    # against each other: then search everything and say so
-    strict = opts.deadlines not in ("auto", "dense-top", "scaled")
-    feasible = feasible_combos(c, model, bp.weights, bp.masks, cands, space, strict)
-    if feasible.note:
-        rep.stage(f"warning: {feasible.note}", 1)
-        rep.advance()
+    # against each other: then search everything and say so (every scheme's rule)
+    strict = strict_deadlines(opts.deadlines)
+    feasible = feasible_combos(c, model, bp.weights, bp.masks, cands, space, strict, rep)
     space = replace(space, allowed=feasible.allowed)
     supernet_state = train_supernet(c, model, bp, cands, space)
     return Prepared(

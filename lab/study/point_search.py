@@ -14,9 +14,10 @@ which it does not keep), the dense weights, BP's mask, the options, the BP confi
 measured latency table (the search's estimate) and the candidates fitted on the backbone
 (:mod:`lab.study.setup`).
 
-Where no level combination is estimated within ``FEASIBLE_MARGIN`` of every deadline
-(``compress`` stops there: "impossible deadline"), the point searches every combination,
-as RT3 does, and its reward's timing penalty decides; the point says so.
+Where no level combination is estimated within ``FEASIBLE_MARGIN`` of every deadline,
+the point's deadlines being derived from the model's timing, the rule of every scheme for
+those (:mod:`lab.compression.schemes.unmet_deadline`) applies: it searches every
+combination, as RT3 does, its reward's timing penalty decides, and the point says so.
 """
 
 from __future__ import annotations
@@ -94,21 +95,16 @@ def _space(
     """The search space at ``c``'s deadlines, the level combinations chosen on it and, where
     no level combination is feasible, why every combination is searched instead."""
     from lab.compression.search.controller import SearchSpace
-    from lab.compression.search.feasible import Feasible, feasible_combos
-    from lab.compression.sparsifier import CompressionError
+    from lab.compression.search.feasible import feasible_combos
 
     o = c.opts
     names = tuple(base.bp.weights)
     space = SearchSpace(names, len(o.levels), len(c.levels_spec), o.slots, o.n_candidates)
-    try:
-        feasible = feasible_combos(c, model, base.bp.weights, base.bp.masks, base.cands, space)
-    except CompressionError as exc:
-        every = Feasible(tuple(range(len(space.combos))), [])
-        return (
-            space,
-            every,
-            f"{exc}; every level combination searched, the reward's penalty decides",
-        )
+    # the point's deadlines are derived (dense-top, scaled): compress's rule for those
+    b = base.bp
+    feasible = feasible_combos(c, model, b.weights, b.masks, base.cands, space, strict=False)
+    if feasible.note:  # every combination searched, on the space as it is
+        return space, feasible, feasible.note
     return replace(space, allowed=feasible.allowed), feasible, None
 
 

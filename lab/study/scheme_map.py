@@ -135,7 +135,18 @@ def scheme_entry(
         "accuracy_resampled": data["accuracy_resampled"],
         "warnings": [*notes, *data["warnings"]],
         "deadline_map": deadline_map,
+        "unmet_deadlines": unmet_deadlines(run.bundle),
     }
+
+
+def unmet_deadlines(bundle: Path) -> list[dict[str, Any]]:
+    """The levels the bundle's compress found no variant to meet, under deadlines derived
+    from the model's own timing (``provenance.unmet_deadlines``: each level's fastest
+    variant runs there, and the simulation counts its misses); empty for a bundle written
+    before the record."""
+    doc = json.loads((bundle / "bundle.json").read_text(encoding="utf-8"))
+    unmet = (doc.get("provenance") or {}).get("unmet_deadlines")
+    return unmet if isinstance(unmet, list) else []
 
 
 def frontier(doc: dict[str, Any], path: Path) -> Path:

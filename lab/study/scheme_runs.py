@@ -183,6 +183,10 @@ def measure_scheme(root: Path, scheme: str, s: RunSettings, say: Say) -> SchemeR
         for stale in (profile, scored, runs_csv_path(profile)):
             stale.unlink(missing_ok=True)
         compress_scheme(bundle, scheme, s)
+        from lab.study.scheme_map import unmet_deadlines
+
+        for miss in unmet_deadlines(bundle):
+            say(f"{scheme}: warning: {miss['note']}")
     if reused and profile.is_file() and runs_csv_path(profile).is_file():
         reused.append("profile")
     else:

@@ -4,7 +4,11 @@ For each scheme (``contracts.schemes.SCHEMES``: RT3's pattern sets, width, depth
 exit), with the same budget, board and seed (:mod:`lab.study.scheme_runs`):
 
 1. its bundle: ``compress --scheme`` (reused when a complete one of the scheme is already
-   in ``DIR/bundles/SCHEME``; one of another scheme there is refused);
+   in ``DIR/bundles/SCHEME``; one of another scheme there is refused), under ``auto``
+   deadlines, derived from the model's own timing: a level that none of the scheme's
+   variants meets runs its fastest, and the entry's ``unmet_deadlines`` names it
+   (:mod:`lab.compression.schemes.unmet_deadline`; the simulation counts the misses);
+   a refusal by ``compress`` stops the study in one line (exit 2);
 2. a host-calibrated profile of the bundle (``profile --power none``; an early-exit set's
    latency is its exits' distribution) and ``evaluate``'s per-sequence accuracies;
 3. every policy simulated on the headline workload, rt3 (switching among the scheme's

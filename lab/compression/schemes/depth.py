@@ -62,7 +62,8 @@ def design(layers: int, decoders: str = DECODERS) -> Design:
         "decoders": decoders,
         "why": DECODER_NOTE if own else "shared: DynaBERT's one decoder for every depth",
         "rule": "per level the deepest depth whose measured latency meets the deadline; "
-        "none: the shallowest, recorded as missing it",
+        "none: refused under deadlines the user gave, else the fastest depth, recorded as "
+        "missing it (provenance.unmet_deadlines)",
     }
     return Design("depth", exits[:-1] if own else (), exits, heads, variants, record)
 

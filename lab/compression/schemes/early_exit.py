@@ -48,7 +48,8 @@ def design(layers: int) -> Design:
         "confidence": "mean over the sequence's positions of the largest softmax probability",
         "rule": "per level the highest threshold whose validation miss share (inputs "
         "stopping at an exit slower than the deadline) is at most MISS_BOUND; never above "
-        "the level above's",
+        "the level above's; none (not even 0): refused under deadlines the user gave, else "
+        "0, recorded as missing it (provenance.unmet_deadlines)",
     }
     from lab.compression.schemes.exit_latency import MISS_BOUND
 

@@ -20,7 +20,9 @@ milliseconds as for RT3; ``scaled`` anchors on BP, which these schemes do not ha
 refused.
 
 **Depth** (:func:`choose_depths`): per level the deepest variant whose projected latency
-meets the deadline; where none does, the shallowest, recorded as missing it.
+meets the deadline; where none does, the rule of every scheme
+(:mod:`lab.compression.schemes.unmet_deadline`): refused under deadlines the user gave,
+else the fastest variant, recorded as missing it.
 
 **Early exit** (:func:`choose_thresholds`): per level the highest threshold whose miss
 share is at most :data:`MISS_BOUND`; the miss share of a threshold is the share of the
@@ -29,7 +31,10 @@ deadline (the exit histogram on validation times the per-exit latency). A higher
 stops no window earlier, so the miss share only grows with it and the highest feasible
 threshold falls with the frequency; it is also clamped to the level above's, so the
 thresholds never rise as the frequency drops. Where even threshold 0 (every window at the
-first exit) misses more often, the level gets 0, recorded as missing its bound.
+first exit, the fastest variant) misses more often, no variant meets the level: the same
+rule, and under derived deadlines the level gets 0, recorded as missing its bound. A
+threshold fixed by ``--thresholds`` that misses its bound where 0 would not is the user's
+choice: recorded as missing it (``meets_deadline`` false), without a note.
 """
 
 from __future__ import annotations
@@ -179,7 +184,8 @@ def exit_deadlines(c: Compressor, full_ms_top: float) -> Deadlines:
 class LevelChoice:
     """One level's variant: its name (depth) or threshold (early exit), its latency at the
     level (mean over the validation histogram for early exit), and whether it meets the
-    deadline (early exit: the miss share within :data:`MISS_BOUND`)."""
+    deadline (early exit: the miss share within :data:`MISS_BOUND`); ``unmet``: the level's
+    record when no variant meets its deadline (derived deadlines)."""
 
     freq_khz: int
     deadline_ms: float
@@ -188,6 +194,7 @@ class LevelChoice:
     latency_ms: float
     miss_share: float
     meets: bool
+    unmet: dict[str, Any] | None = None
 
     def record(self) -> dict[str, Any]:
         """The choice as the bundle's provenance records it."""
@@ -199,20 +206,64 @@ class LevelChoice:
             "latency_ms": self.latency_ms,
             "miss_share": self.miss_share,
             "meets_deadline": self.meets,
+            "note": None if self.unmet is None else self.unmet["note"],
         }
 
 
+def _unmet(c: Compressor, lv: Any, variant: str, ms: float) -> dict[str, Any]:
+    """The rule of every scheme for a level no variant meets (see the module)."""
+    from lab.compression.schemes.unmet_deadline import (
+        UnmetDeadline,
+        no_variant_meets,
+        strict_deadlines,
+    )
+
+    miss = UnmetDeadline(lv.freq_khz, lv.deadline_ms, variant, ms, "measured")
+    return no_variant_meets(miss, strict_deadlines(c.opts.deadlines), c.reporter)
+
+
+def fastest_label(name: str, plan: ExitPlan) -> str:
+    """How a variant at its fastest is named in a refusal or note: an early-exit variant at
+    threshold 0 (every input at its first exit).
+
+    >>> from lab.runtime.exits import ExitPlan
+    >>> fastest_label("early-exit", ExitPlan((1, 2), ("exit_heads.1", "decoder"), 0.5))
+    'early-exit at threshold 0'
+    """
+    return f"{name} at threshold 0" if plan.early else name
+
+
+def check_reachable(c: Compressor, times: ExitTimes, labels: dict[str, str]) -> None:
+    """Under deadlines the user gave, the first level that no variant (``labels``: name ->
+    how a refusal names it at its fastest) meets even at its first exit is refused
+    (``CompressionError``): the choice's rule (see the module) before any training."""
+    from lab.compression.schemes.unmet_deadline import strict_deadlines
+
+    if not strict_deadlines(c.opts.deadlines):
+        return
+    for lv in c.levels_spec:
+        lat = {n: times.at(n, lv.freq_khz)[0] for n in labels}
+        fastest = min(labels, key=lat.__getitem__)
+        if lat[fastest] > lv.deadline_ms:
+            _unmet(c, lv, labels[fastest], lat[fastest])
+
+
 def choose_depths(c: Compressor, times: ExitTimes, depths: dict[str, int]) -> list[LevelChoice]:
-    """Per level, the deepest variant (``depths``: name -> layers) meeting its deadline."""
+    """Per level, the deepest variant (``depths``: name -> layers) meeting its deadline;
+    none: the rule of :mod:`~lab.compression.schemes.unmet_deadline` (the fastest)."""
     out = []
     by_depth = sorted(depths, key=depths.__getitem__, reverse=True)
     for lv in c.levels_spec:
         lat = {n: times.at(n, lv.freq_khz)[0] for n in by_depth}
         fits = [n for n in by_depth if lat[n] <= lv.deadline_ms]
-        name = fits[0] if fits else by_depth[-1]
-        miss = 0.0 if lat[name] <= lv.deadline_ms else 1.0
+        if fits:
+            name = fits[0]
+            out.append(LevelChoice(lv.freq_khz, lv.deadline_ms, name, None, lat[name], 0.0, True))
+            continue
+        name = min(reversed(by_depth), key=lat.__getitem__)  # the shallowest on a tie
+        unmet = _unmet(c, lv, name, lat[name])
         out.append(
-            LevelChoice(lv.freq_khz, lv.deadline_ms, name, None, lat[name], miss, bool(fits))
+            LevelChoice(lv.freq_khz, lv.deadline_ms, name, None, lat[name], 1.0, False, unmet)
         )
     return out
 
@@ -239,6 +290,10 @@ def choose_thresholds(
     cap = 1.0
     for i, lv in enumerate(c.levels_spec):
         lat = times.at(name, lv.freq_khz)
+        unmet = None
+        if miss_share(valid.histogram(0.0), lat, lv.deadline_ms) > MISS_BOUND:
+            # not even threshold 0 (every window at the first exit, the fastest) meets it
+            unmet = _unmet(c, lv, f"{name} at threshold 0", lat[0])
         if fixed is not None:
             t = fixed[i]
         else:
@@ -252,7 +307,6 @@ def choose_thresholds(
         hist = valid.histogram(t)
         miss = miss_share(hist, lat, lv.deadline_ms)
         mean = sum(h * x for h, x in zip(hist, lat, strict=True))
-        out.append(
-            LevelChoice(lv.freq_khz, lv.deadline_ms, name, t, mean, miss, miss <= MISS_BOUND)
-        )
+        meets = miss <= MISS_BOUND
+        out.append(LevelChoice(lv.freq_khz, lv.deadline_ms, name, t, mean, miss, meets, unmet))
     return out

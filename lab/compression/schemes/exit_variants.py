@@ -16,7 +16,8 @@ an early-exit set; it refuses them on a set of another scheme). ``nonzero_mults`
 ``nonzero_adds`` are RT3's op count of what the variant runs (:func:`exit_ops`; early exit:
 expected over its test histogram), the dense reference's by the same rule.
 ``provenance.exits`` records the training, the per-variant latencies, the deadline rule and
-each level's choice.
+each level's choice; ``provenance.unmet_deadlines`` the levels no variant meets
+(:mod:`lab.compression.schemes.unmet_deadline`).
 """
 
 from __future__ import annotations
@@ -123,7 +124,12 @@ def scheme_build(design_of: Any, choose: Any) -> Any:
 def _build(c: Compressor, design_of: Any, choose: Any, t0: float) -> Path:
     from lab.compression.dense import dense_model
     from lab.compression.latency.timing import TimingSetup
-    from lab.compression.schemes.exit_latency import exit_deadlines, measure_exits
+    from lab.compression.schemes.exit_latency import (
+        check_reachable,
+        exit_deadlines,
+        fastest_label,
+        measure_exits,
+    )
     from lab.compression.schemes.exit_training import exit_model, score_exits, train_exits
 
     b, task = c.budget, c.task
@@ -132,6 +138,15 @@ def _build(c: Compressor, design_of: Any, choose: Any, t0: float) -> Path:
     design: Design = design_of(dense_lm.config.layers)
     model = exit_model(dense_lm, dense.state, list(design.exit_heads))
     start = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    # timed before training (an exit's cost does not depend on its weights' values): a
+    # deadline the user gave that no variant meets is refused before any training step
+    c.reporter.stage("latency of every exit (measured on the runtime)", 1)
+    assert c.opts.threads is not None  # resolved by the Compressor
+    setup = TimingSetup(32, 32, c.opts.threads, b.seq_len)
+    times = measure_exits(model, design.variants, setup)
+    c.reporter.advance()
+    deadlines = exit_deadlines(c, times.at(_anchor(design), c.levels_spec[0].freq_khz)[0])
+    check_reachable(c, times, {n: fastest_label(n, p) for n, p in design.variants.items()})
     training = train_exits(c, model, design.exits, design.heads)
     c.reporter.stage("scoring every exit", 2)
     data = task.data  # type: ignore[attr-defined]
@@ -139,12 +154,6 @@ def _build(c: Compressor, design_of: Any, choose: Any, t0: float) -> Path:
     c.reporter.advance()
     test = score_exits(model, design.exits, design.heads, data.test, b.seq_len, b.report_tokens)
     c.reporter.advance()
-    c.reporter.stage("latency of every exit (measured on the runtime)", 1)
-    assert c.opts.threads is not None  # resolved by the Compressor
-    setup = TimingSetup(32, 32, c.opts.threads, b.seq_len)
-    times = measure_exits(model, design.variants, setup)
-    c.reporter.advance()
-    deadlines = exit_deadlines(c, times.at(_anchor(design), c.levels_spec[0].freq_khz)[0])
     choices = choose(c, times, design, valid)
     return _write(
         c, model, start, dense, design, training, valid, test, times, deadlines, choices, t0
@@ -220,6 +229,7 @@ def _write(
                 "levels": [ch.record() for ch in choices],
                 "valid_histograms": _valid_histograms(design, valid, choices),
             },
+            "unmet_deadlines": [ch.unmet for ch in choices if ch.unmet],
         },
         scheme=design.scheme,
     )

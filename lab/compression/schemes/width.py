@@ -15,7 +15,10 @@ DVFS level, as one bundle of pattern sets.
 4. the latency table measured on the widths (the same table code and the same runtime as
    RT3's: :meth:`Compressor.latency_table`), the deadlines by the run's rule (with the
    full width as the anchor where RT3 anchors on BP), and per governor level the most
-   accurate width (validation) whose estimate meets the deadline (:mod:`.choose`);
+   accurate width (validation) whose estimate meets the deadline (:mod:`.choose`; where
+   none does, the rule of :mod:`.unmet_deadline`); the table and the deadlines come
+   before step 3 (a width's cost does not depend on its weights' values), so a deadline
+   the user gave that no width meets is refused before any training step;
 5. the bundle: the trained, rewired weights as the backbone, the dense model as trained,
    one set per level (``width-<MHz>mhz``, every encoder Linear's mask and the decoder's,
    kept whole) and the provenance (``width``: ranking, counts, training, every width's
@@ -108,8 +111,9 @@ def build(
         return done
     with torch_threads(c.opts.threads), deterministic_kernels():
         model, w = prepare_widths(c, WIDTHS)
+        deadlines = width_deadlines(c, model, w)  # a strict one no width meets: refused here
         steps = train_widths(c, model, w)
-        deadlines, valid, choices = choose_widths(c, model, w)
+        valid, choices = choose_widths(c, model, w)
         return write_width_bundle(c, model, w, (steps, deadlines, valid, choices), run_key, t0)
 
 
@@ -167,18 +171,37 @@ def train_widths(c: Compressor, model: nn.Module, w: Widths) -> int:
     return steps
 
 
-def choose_widths(
-    c: Compressor, model: nn.Module, w: Widths
-) -> tuple[Deadlines, dict[str, float], list[LevelChoice]]:
-    """The latency estimate (measured on the widths, or RT3's op counts), the deadlines,
-    each width's validation accuracy, and the width chosen per governor level."""
+def width_deadlines(c: Compressor, model: nn.Module, w: Widths) -> Deadlines:
+    """The latency estimate (measured on the widths, or RT3's op counts) and the deadlines,
+    before training (a width's cost does not depend on its weights' values): under
+    deadlines the user gave, a level no width meets is refused before any training step
+    (:mod:`.unmet_deadline`)."""
     from lab.compression.schemes.choose import choose_per_level
+    from lab.compression.schemes.unmet_deadline import strict_deadlines
     from lab.compression.search.calibration import calibrate_deadlines
 
     buckets = [w.masks[n] for n in w.names]
     if c.opts.estimator == "measured":
         c.latency_table(model, buckets, c.opts.out)
     deadlines = calibrate_deadlines(c, model, buckets[0])  # the full width: the anchor
+    if strict_deadlines(c.opts.deadlines):  # the choice without accuracies: refusal only
+        unscored = dict.fromkeys(w.names, 0.0)
+        choose_per_level(c.levels_spec, w.names, _estimate(c, model, w), unscored, c.opts.estimator)
+    return deadlines
+
+
+def _estimate(c: Compressor, model: nn.Module, w: Widths) -> Any:
+    return lambda n, f: c.latency_ms(model, w.masks[n], f)
+
+
+def choose_widths(
+    c: Compressor, model: nn.Module, w: Widths
+) -> tuple[dict[str, float], list[LevelChoice]]:
+    """Each width's validation accuracy, and the width chosen per governor level (the
+    deadlines set by :func:`width_deadlines`)."""
+    from lab.compression.schemes.choose import choose_per_level
+    from lab.compression.schemes.unmet_deadline import strict_deadlines
+
     c.reporter.stage("width: scoring every width", len(w.names))
     valid = {}
     for n in w.names:
@@ -187,11 +210,13 @@ def choose_widths(
     choices = choose_per_level(
         c.levels_spec,
         w.names,
-        lambda n, f: c.latency_ms(model, w.masks[n], f),
+        _estimate(c, model, w),
         valid,
         c.opts.estimator,
+        strict_deadlines(c.opts.deadlines),
+        c.reporter,
     )
-    return deadlines, valid, choices
+    return valid, choices
 
 
 def write_width_bundle(
@@ -225,6 +250,7 @@ def write_width_bundle(
         scheme="width",
     )
     bundle.provenance["width"] = _width_record(c, w, steps, valid, choices)
+    bundle.provenance["unmet_deadlines"] = [ch.unmet for ch in choices if ch.unmet]
     for ch in choices:
         _add_width_set(bundle, c, model, w, ch)
     bundle.provenance["wall_time_s"] = round(time.monotonic() - t0, 1)

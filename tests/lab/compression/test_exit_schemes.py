@@ -94,6 +94,9 @@ def test_the_runtime_runs_every_variant_and_evaluate_reproduces_the_figures(buil
         assert outcome.code == 0, outcome.stderr
         ev = json.loads(outcome.stdout)
         assert ev["mismatches"] == [] and ev["scheme"] == scheme
+        # no masks: the op count stands in for RT3's sparsity checks
+        assert "cost_never_rises_as_frequency_drops" in ev["checks"]
+        assert "sparsity_increases_as_frequency_drops" not in ev["checks"]
 
 
 def test_a_bundle_of_one_scheme_loaded_as_another_is_refused_in_one_line(built):

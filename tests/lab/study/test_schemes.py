@@ -249,3 +249,34 @@ def test_the_frontier_and_readme_block_come_from_the_json_alone():
     assert len(fig.axes[0].lines) >= 2  # the front and the best's star
     block = readme_block(doc, "f.png")
     assert best_table(doc) in block and "- rt3 wins." in block and "](f.png)" in block
+
+
+def test_width_is_on_the_map_where_no_width_meets_a_level(tmp_path):
+    """A board whose 800 MHz constraint no width meets under the study's derived deadlines:
+    the width bundle is written (its fastest width at that level, recorded), every policy
+    simulated, and the entry names the unmet level (the study's refusal was issue 30's)."""
+    import yaml
+
+    from device_profiles.loader import resolve_profile_path
+
+    doc = yaml.safe_load(resolve_profile_path("rt3-paper").read_text())
+    for tc in doc["workload"]["timing_constraints"]:
+        if tc["freq_khz"] == 800000:
+            tc["deadline_ms"] = 20  # against 115 at 1.4 GHz: no width is that fast
+    board = tmp_path / "tight.yaml"
+    board.write_text(yaml.safe_dump(doc))
+    write_corpus(tmp_path / "wikitext2")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("RT3LAB_CACHE", str(tmp_path / "cache"))
+        outcome = rt3lab(
+            "study", "schemes", "--schemes", "width", "--budget", "test", "--board", str(board),
+            "--data", f"wikitext2:{tmp_path / 'wikitext2'}", "--out", str(tmp_path / "out"),
+            "--resamples", "5", "--threads", "1", "--json",
+        )  # fmt: skip
+    assert outcome.code == 0, outcome.stderr
+    e = json.loads(outcome.stdout)["schemes"]["width"]
+    assert [u["freq_khz"] for u in e["unmet_deadlines"]] == [800000]
+    assert "width: warning: impossible deadline: at 800000 kHz" in outcome.stderr
+    names = [v["name"] for v in e["variants"]]
+    assert set(e["policies"]) == set(study_policies(names))
+    assert all(f["battery_life_h"] is not None for f in e["policies"].values())
