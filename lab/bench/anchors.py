@@ -131,14 +131,14 @@ def register(anchor: Anchor) -> Anchor:
 
 
 def runtime_runs(subject: Subject) -> Runs:
-    """The runtime's own runs: dense and every set, switched as a user switches; on the
+    """The runtime's own runs: dense and every set, switched as a user switches (a set with
+    several exits once per exit: ``lab.bench.scheme_variants.runtime_set_runs``); on the
     torch reference also its ``rest`` (the engine cannot stub its layers)."""
-    rm = subject.runtime
-    call = subject.serving()
-    runs = Runs(
-        dense=(lambda: rm.switch(None), call),
-        sets={n: (lambda n=n: rm.switch(n), call) for n in rm.set_names},
-    )
+    from lab.bench.scheme_variants import runtime_set_runs
+
+    rm, call = subject.runtime, subject.serving()
+    dense, sets = runtime_set_runs(rm, call)
+    runs = Runs(dense=dense, sets=sets)
     if rm.executor == "torch":
         runs.rest = _rest(rm, call)
     return runs

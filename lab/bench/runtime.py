@@ -17,6 +17,12 @@ forms; and RT3-style switching (mask re-application, ``load_state_dict``).
 ``--synthetic rt3|small|distilbert`` measures random-weight models with random nested
 block-column sets instead of a bundle.
 
+A width, depth or early-exit bundle runs the same way, each variant against the runtime's
+dense model and its FLOP limit over the whole model (``lab.bench.scheme_variants``: an
+early-exit set once per exit, the exit forced; ``flop_limit`` says how the limit counts).
+Depth and early-exit sets carry exits, which the anchors and the per-layer times do not
+run: they are skipped, and said so.
+
 ``bench_runtime(RuntimeBenchOptions(...))`` is the command as a function: it returns a
 ``RuntimeBenchResult`` whose ``as_dict()`` is what ``--json`` prints.
 """
@@ -46,6 +52,10 @@ app = typer.Typer()
 
 PROVENANCE_KEY = "host-runtime-bench"
 LAYOUTS = ("auto", "segments", "views")
+EARLY_EXIT_PROFILE = (
+    "--profile-out: set {!r} exits early, its latency is a distribution over its exits, "
+    "not one figure; rt3lab profile --bundle writes it"
+)
 
 
 @dataclass
@@ -83,7 +93,8 @@ class RuntimeBenchResult:
 
     The top-level figures are the runtime's (``runtime``: ``engine`` or ``torch``);
     ``anchors`` describes each anchor (or why it was skipped) and ``sets[name]["anchors"]``
-    holds its figures per set."""
+    holds its figures per set. A width, depth or early-exit bundle's rows count their FLOP
+    limit over the whole model, as ``flop_limit`` says (``lab.bench.scheme_variants``)."""
 
     source: dict[str, Any]
     host: dict[str, Any]
@@ -104,6 +115,7 @@ class RuntimeBenchResult:
     engine_threads: int = 1
     engine_by_threads: dict[str, Any] | None = None
     serving: dict[str, Any] | None = None  # lab.bench.serving.serving_overhead
+    flop_limit: str | None = None  # a width, depth or early-exit bundle's rule for the limit
     command: str = ""
     entries: dict[str, Any] = field(default_factory=dict, repr=False)  # bundle records
 
@@ -141,7 +153,9 @@ def bench_runtime(
     pinned = pin_threads(options.threads)
     torch.manual_seed(options.seed)
     try:
-        figures = measure_runtime(base, sets, options, executorch, progress)
+        figures = measure_runtime(
+            base, sets, options, executorch, progress, source.get("scheme", "rt3")
+        )
     finally:
         pinned["restore"]()
     by_threads = None
@@ -189,7 +203,7 @@ def load_source(
     from lab.runtime.bundle import Bundle, runs_as_sets
     from lab.runtime.reconfigurable import module_from_bundle
 
-    b = runs_as_sets(Bundle.load(options.bundle), "rt3lab bench runtime", exits=False)
+    b = runs_as_sets(Bundle.load(options.bundle), "rt3lab bench runtime")
     source = {"bundle": str(options.bundle), "model": b.model["kind"], "scheme": b.scheme}
     return module_from_bundle(b), list(b.sets.values()), dict(b.entries), source
 
@@ -214,6 +228,20 @@ class Measured:
 
         lo, hi = ratio_ci(self.raw[num], self.raw[den], self.per_round)
         return self.ms(num) / self.ms(den), [lo, hi]
+
+    def row(self, dense: str, run: str, limit: float, rest: str | None = None) -> dict[str, Any]:
+        """``run``'s figures against ``dense``: latencies, the first call after its switch,
+        and its :meth:`speedup` over the FLOP ``limit``."""
+        from lab.runtime.measure import Timing
+
+        return {
+            "latency_ms": self.ms(run),
+            "latency_p99_ms": self.timings[run].p99_ms,
+            "first_after_switch_ms": Timing.of(self.firsts[run]).median_ms,
+            "dense_latency_ms": self.ms(dense),
+            "flop_speedup_limit": limit,
+            **self.speedup(dense, run, limit, rest),
+        }
 
     def speedup(
         self, dense: str, run: str, limit: float, rest: str | None = None, prefix: str = ""
@@ -257,19 +285,28 @@ def measure_runtime(
     options: RuntimeBenchOptions,
     executorch: bool = False,
     progress: Callable[[str], None] = _quiet,
+    scheme: str = "rt3",
 ) -> dict[str, Any]:
     """Every figure of ``RuntimeBenchResult`` but what names the source, host and command.
 
     ``base`` is the model with the backbone weights loaded (left untouched: the runtime and
-    every anchor work on copies)."""
+    every anchor work on copies). A ``scheme`` other than RT3's gets its variants' rows
+    (``lab.bench.scheme_variants``); where the sets carry exits the anchors and the layers
+    are skipped (they run masks, not exits)."""
     import copy
     import time
+    from dataclasses import replace
 
     from lab.bench import anchors as A
+    from lab.bench.scheme_variants import SKIPPED
     from lab.bench.serving import serving_overhead
+    from lab.runtime.exits import plan_of
     from lab.runtime.measure import make_inputs
     from lab.runtime.reconfigurable import ReconfigurableModel
 
+    skip_anchors = options.anchors and any(plan_of(ps.meta) for ps in sets)
+    if skip_anchors:
+        options = replace(options, anchors=False, layers=False)
     base = base.eval()
     rows = options.batch * options.seq_len
     progress("preparing the runtime")
@@ -286,7 +323,17 @@ def measure_runtime(
         anchors = _build_model_anchors(subject, groups, progress)
     progress("end to end: the runtime and the anchors, dense and every set, interleaved")
     m = _time_groups(groups, options)
-    figures = _runtime_figures(rm, sets, m)
+    rm.force_exit(None)
+    figures = _runtime_figures(rm, m)
+    if scheme == "rt3":
+        figures["sets"] = _set_rows(rm, sets, m)
+    else:
+        from lab.bench.scheme_variants import FLOP_LIMIT, variant_rows
+
+        rows = variant_rows(base, rm, sets, m, options.seq_len, _runtime_key)
+        figures.update(sets=rows, flop_limit=FLOP_LIMIT)
+    if skip_anchors:
+        anchors = {n: {"what": a.what, "skipped": SKIPPED} for n, a in A.ANCHORS.items()}
     figures.update(workload={"batch": options.batch, "seq_len": options.seq_len})
     figures.update(prepare_s=prepare_s, anchors=anchors)
     for name, runs in groups.items():
@@ -346,34 +393,41 @@ def _time_groups(groups: dict[str, Runs], options: RuntimeBenchOptions) -> Measu
     return Measured(timings, raw, firsts, options.per_round)
 
 
-def _runtime_figures(
-    rm: ReconfigurableModel, sets: list[PatternSet], m: Measured
-) -> dict[str, Any]:
-    """The top-level figures: the runtime's dense model and every set."""
+def _runtime_key(name: str) -> str:
+    """The key of the runtime's run of set ``name`` in the rounds (``""``: its dense run)."""
+    return _key("runtime", "set", name) if name else _key("runtime", "dense")
+
+
+def _runtime_figures(rm: ReconfigurableModel, m: Measured) -> dict[str, Any]:
+    """The top-level figures: the runtime's dense model."""
     from lab.runtime import engine
     from lab.runtime.measure import Timing
 
     dense = _key("runtime", "dense")
-    out: dict[str, Any] = {
+    return {
         "runtime": rm.executor,
         "runtime_note": rm.fallback_reason or engine.status(),
         "dense_latency_ms": m.ms(dense),
         "dense_latency_p99_ms": m.timings[dense].p99_ms,
         "dense_first_after_switch_ms": Timing.of(m.firsts[dense]).median_ms,
-        "sets": {},
     }
+
+
+def _set_rows(
+    rm: ReconfigurableModel, sets: list[PatternSet], m: Measured
+) -> dict[str, dict[str, Any]]:
+    """RT3's sets' rows: each against the runtime's dense model and the FLOP limit of its
+    pruned layers (and the Amdahl limit where the rest was timed)."""
+
+    dense = _key("runtime", "dense")
+    out: dict[str, dict[str, Any]] = {}
     for ps in sets:
         dense_macs, set_macs = rm.macs_per_token(ps.name)
         limit = dense_macs / max(1, set_macs)
         key = _key("runtime", "set", ps.name)
-        out["sets"][ps.name] = {
+        out[ps.name] = {
             "density": ps.density,
-            "latency_ms": m.ms(key),
-            "latency_p99_ms": m.timings[key].p99_ms,
-            "first_after_switch_ms": Timing.of(m.firsts[key]).median_ms,
-            "dense_latency_ms": m.ms(dense),
-            "flop_speedup_limit": limit,
-            **m.speedup(dense, key, limit, _key("runtime", "rest")),
+            **m.row(dense, key, limit, _key("runtime", "rest")),
             "pruned_macs_per_token": {"dense": dense_macs, "set": set_macs},
             "anchors": {},
         }
@@ -535,6 +589,9 @@ def profile_latency_section(result: dict[str, Any], entries: dict[str, Any]) -> 
     provenance measured."""
     from device_profiles.schema import LevelLatency, SwitchCost, Variant
 
+    early = [n for n, s in result["sets"].items() if "per_exit" in s]
+    if early:
+        raise BenchInputError(EARLY_EXIT_PROFILE.format(early[0]))
     host = result["host"]
     khz = host.get("freq_khz")
     if not khz:
@@ -580,6 +637,16 @@ def profile_latency_section(result: dict[str, Any], entries: dict[str, Any]) -> 
     }
 
 
+def _check_profile_out(bundle: Path) -> None:
+    """Refuse ``--profile-out`` on an early-exit bundle before any work (its manifest only)."""
+    from contracts import bundle_manifest as M
+    from contracts.schemes import bundle_scheme
+
+    doc = M.read_manifest(bundle)
+    if bundle_scheme(doc, str(bundle / M.MANIFEST)) == "early-exit":
+        raise BenchInputError(EARLY_EXIT_PROFILE.format(doc["sets"][0]["name"]))
+
+
 @app.command()
 def runtime(
     bundle: Path | None = typer.Option(None, "--bundle", help="bundle directory"),
@@ -621,6 +688,8 @@ def runtime(
     from lab.host.threads import parse_thread_counts
 
     counts = tuple(parse_thread_counts(threads))  # before any work: one line, exit 2
+    if profile_out is not None and bundle is not None:
+        _check_profile_out(bundle)
     options = RuntimeBenchOptions(
         bundle=bundle, synthetic=synthetic, densities=densities, seed=seed,
         threads=counts[0], thread_counts=counts,

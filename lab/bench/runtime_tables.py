@@ -28,6 +28,8 @@ def print_tables(result: dict[str, Any]) -> None:
         f"threads {h['threads']} (cpus {h['affinity']})  {h['cpu']} @ {h['freq_khz']} kHz"
     )
     con.print(f"runtime: {result.get('runtime', '?')} ({result.get('runtime_note', '')})")
+    if "flop_limit" in result:
+        con.print(f"FLOP limit: {result['flop_limit']}")
     for table in (
         runtime_table(result),
         thread_table(result),
@@ -58,9 +60,22 @@ def _ci(value: float, ci: list[float]) -> str:
     return f"{value:.2f} ({ci[0]:.2f}-{ci[1]:.2f})"
 
 
+def _variants(name: str, s: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """A set's rows: the set (a depth or early-exit set's labelled with the layers its exit
+    runs), then an early-exit set's earlier exits."""
+    exits = s.get("per_exit", [])
+    if "exit_layers" not in s:
+        return [(name, s)]
+    last = "last exit, " if exits else ""
+    rows = [(f"{name} ({last}depth {s['exit_layers']})", s)]
+    rows += [(f"  exit at depth {e['exit_layers']}", e) for e in exits[:-1]]
+    return rows
+
+
 def runtime_table(result: dict[str, Any]) -> Table:
-    """The runtime end to end: dense and every set, speedup over its own dense model (and
-    the Amdahl limit where the runtime is the torch reference, whose rest can be timed)."""
+    """The runtime end to end: dense and every set (an early-exit set's every exit), speedup
+    over its own dense model (and the Amdahl limit where the runtime is the torch reference,
+    whose rest can be timed)."""
     sets = result["sets"]
     amdahl = any("amdahl_limit" in s for s in sets.values())
     cols = ["variant", "density", "latency", "p99", "1st after switch", "speedup"]
@@ -71,10 +86,10 @@ def runtime_table(result: dict[str, Any]) -> Table:
         "dense", "1.000", f"{d:.3f}", f"{result['dense_latency_p99_ms']:.3f}",
         f"{result['dense_first_after_switch_ms']:.3f}", "1.00", "", "", *[""] * amdahl,
     )  # fmt: skip
-    for name, s in sets.items():
+    for label, s in (row for n, v in sets.items() for row in _variants(n, v)):
         t.add_row(
-            name,
-            f"{s['density']:.3f}",
+            label,
+            f"{s['density']:.3f}" if "density" in s else "",
             f"{s['latency_ms']:.3f}",
             f"{s['latency_p99_ms']:.3f}",
             f"{s['first_after_switch_ms']:.3f}",

@@ -446,17 +446,11 @@ def _scheme(doc: dict[str, Any], where: str) -> str:
 SET_SCHEMES: tuple[str, ...] = ("rt3", "width", "depth", "early-exit")
 
 
-# Of those, the schemes whose sets carry exits (lab.runtime.exits): a command that masks or
-# times sets as RT3's, without their exits, passes exits=False and refuses them.
-EXIT_SCHEMES: tuple[str, ...] = ("depth", "early-exit")
-
-
-def runs_as_sets(bundle: Bundle, command: str, exits: bool = True) -> Bundle:
+def runs_as_sets(bundle: Bundle, command: str) -> Bundle:
     """``bundle`` if its scheme's variants are pattern sets (:data:`SET_SCHEMES`), which
-    ``command`` runs (``exits``: their exits too, :data:`EXIT_SCHEMES`); else
-    ``SchemeError`` saying that ``command`` does not run that scheme yet (one line, exit
-    2)."""
-    if bundle.scheme not in SET_SCHEMES or (not exits and bundle.scheme in EXIT_SCHEMES):
+    ``command`` runs with their exits; else ``SchemeError`` saying that ``command`` does not
+    run that scheme yet (one line, exit 2)."""
+    if bundle.scheme not in SET_SCHEMES:
         where = str((bundle.path or Path("bundle")) / M.MANIFEST)
         raise SchemeError(
             f"{where}: bundle of scheme {bundle.scheme!r}: {command} does not run it yet"

@@ -12,8 +12,10 @@ from pathlib import Path
 import pytest
 from bundle_builder import write_corpus
 from cli_runner import rt3lab
+from scheme_bench import bench_json, check_bench
 
 from device_profiles import load_profile
+from lab.bench.runtime_tables import print_tables
 from lab.compression.budget import TEST
 from lab.compression.options import CompressOptions
 from lab.compression.pipeline import load_lm_data
@@ -185,12 +187,54 @@ def test_profile_of_an_early_exit_bundle_writes_each_levels_distribution(built, 
     assert "@exit0" in rows and "@exit1" in rows
 
 
-def test_bench_runtime_refuses_sets_with_exits_in_one_line(built):
-    """Its anchors mask or time sets as RT3's, without their exits: refused, not misread."""
-    outcome = rt3lab("bench", "runtime", "--bundle", str(built["depth"]))
-    assert outcome.code == 2
+def test_bench_runtime_times_every_depth_on_the_engine_against_its_flop_limit(built):
+    """A depth variant runs the first k layers and one decoder: its FLOP limit over the
+    engine's dense model is above 1 below the full depth, 1 at it (the same computation)."""
+    doc = bench_json(built["depth"])
+    b = Bundle.load(built["depth"])
+    rows = check_bench(doc, "depth", b.set_names)
+    layers = b.model["config"]["layers"]
+    for name, row in rows.items():
+        k = b.entries[name].exit_fields["depth"]
+        assert row["exit_layers"] == k and row["decoder"] == b.entries[name].exit_fields["decoder"]
+        assert "per_exit" not in row
+        assert row["flop_speedup_limit"] > 1 if k < layers else row["flop_speedup_limit"] == 1
+    limits = [rows[n]["flop_speedup_limit"] for n in b.set_names]
+    assert limits == sorted(limits)  # deepest first: shallower runs fewer ops
+    # its anchors run masks, not exits: skipped, said why, none timed
+    assert all("skipped" in a for a in doc["anchors"].values()) and "layers" not in doc
+    assert all(row["anchors"] == {} for row in rows.values())
+
+
+def test_bench_runtime_times_every_exit_of_an_early_exit_set(built, capsys):
+    """Each exit forced: an earlier exit is cheaper than dense, the last one costs the dense
+    model and the exit heads scored on the way; the tables list every exit."""
+    doc = bench_json(built["early-exit"])
+    b = Bundle.load(built["early-exit"])
+    rows = check_bench(doc, "early-exit", b.set_names)
+    for name, row in rows.items():
+        exits = b.entries[name].exit_fields["exits"]
+        per_exit = row["per_exit"]
+        assert [e["exit_layers"] for e in per_exit] == exits
+        assert row["threshold"] == b.entries[name].exit_fields["threshold"]
+        assert row["latency_ms"] == per_exit[-1]["latency_ms"]  # its own: the last exit's
+        assert all(e["flop_speedup_limit"] > 1 for e in per_exit[:-1])
+        assert per_exit[-1]["flop_speedup_limit"] < 1
+    print_tables(doc)
+    shown = capsys.readouterr().out
+    assert shown.count("exit at depth 1") == len(rows)
+
+
+def test_bench_runtime_profile_out_of_an_early_exit_bundle_is_refused_in_one_line(built, tmp_path):
+    """One latency per set is what --profile-out writes; an early exit's is a distribution:
+    refused before any timing, one line, exit 2."""
+    out = tmp_path / "p.yaml"
+    outcome = rt3lab(
+        "bench", "runtime", "--bundle", str(built["early-exit"]), "--profile-out", str(out)
+    )
+    assert outcome.code == 2 and not out.exists()
     lines = outcome.stderr.strip().splitlines()
-    assert len(lines) == 1 and "does not run it yet" in lines[0], outcome.stderr
+    assert len(lines) == 1 and "exits early" in lines[0] and "profile --bundle" in lines[0]
 
 
 @pytest.mark.parametrize("scheme", ["depth", "early-exit"])

@@ -7,6 +7,7 @@ import json
 
 import pytest
 import torch
+from scheme_bench import bench_json, check_bench
 
 from device_profiles import load_profile
 from lab.cli import main
@@ -163,14 +164,19 @@ def test_a_head_size_that_is_not_whole_block_rows_is_refused():
         width_plan(CONFIG, WIDTHS, 16)
 
 
-def test_compress_scheme_width_writes_one_width_bundle(wiki_dir, tmp_path, capsys):
+def _width_bundle(wiki_dir, out):
+    """``compress --scheme width`` on the test budget, written to ``out``."""
     data = load_lm_data(f"wikitext2:{wiki_dir}", TEST)
-    out = tmp_path / "w"
     opts = CompressOptions(
         "rt3-paper", out, TEST, estimator="op-count", threads=1, scheme="width", block_rows=32,
         block_cols=32,
     )  # fmt: skip
     assert scheme_builder("width")(data, load_profile("rt3-paper"), opts) == out
+    return out
+
+
+def test_compress_scheme_width_writes_one_width_bundle(wiki_dir, tmp_path, capsys):
+    out = _width_bundle(wiki_dir, tmp_path / "w")
     doc = json.loads((out / "bundle.json").read_text())
     assert doc["scheme"] == "width"
     b = Bundle.load(out, scheme="width")
@@ -194,3 +200,24 @@ def test_compress_scheme_width_writes_one_width_bundle(wiki_dir, tmp_path, capsy
     assert exc.value.code in (0, None)
     ev = json.loads(capsys.readouterr().out)
     assert ev["scheme"] == "width" and len(ev["sets"]) == 4  # dense and the three levels
+
+
+def test_bench_runtime_times_every_width_on_the_engine_against_its_flop_limit(wiki_dir, tmp_path):
+    """Whole heads and neurons removed: the full width's op count is dense's (limit 1), a
+    narrower one's limit is above 1 and grows as the width shrinks; the anchors run it too
+    (its sets are masks), against the same limit."""
+    out = _width_bundle(wiki_dir, tmp_path / "w")
+    b = Bundle.load(out, scheme="width")
+    doc = bench_json(out)
+    rows = check_bench(doc, "width", b.set_names)
+    limits = [rows[n]["flop_speedup_limit"] for n in b.set_names]
+    assert limits == sorted(limits) and limits[-1] > 1  # widest first
+    for name, row in rows.items():
+        assert "exit_layers" not in row and "per_exit" not in row
+        assert (row["flop_speedup_limit"] == 1) == (b.sets[name].density == 1)
+        for anchor in row["anchors"].values():
+            if "dense_speedup" in anchor:  # the runtime's set over that anchor's dense
+                assert anchor["dense_speedup_over_limit"] == pytest.approx(
+                    anchor["dense_speedup"] / row["flop_speedup_limit"]
+                )
+    assert any(row["anchors"] for row in rows.values())
