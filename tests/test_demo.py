@@ -11,6 +11,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -253,6 +254,44 @@ def test_fresh_reuses_no_cache_and_leaves_nothing(demo_run, tmp_path):
     assert not (out / "bundle").is_symlink() and (out / "bundle" / "bundle.json").is_file()
     commands = json.loads((out / "run" / "commands.json").read_text())
     assert f"--bundle {out / 'bundle'}" in commands["evaluate.json"]
+
+
+@pytest.mark.slow
+def test_two_demos_at_once_on_one_cache_both_finish(demo_run, tmp_path):
+    """Two demos started together on one cache (a copy of the cold demo's, so that neither
+    compresses: the lock, not the cold run, is what this checks; the default run's
+    test_a_second_demo_waits_for_the_first shows the waiting one touches nothing): one waits
+    for the other, both finish, each writes its report. Each demo writes to files, not
+    pipes: a demo holding the lock must never block on a full pipe (64 KiB) that the test
+    is not draining."""
+    shutil.copytree(demo_run / "cache", tmp_path / "cache")
+    env = {**os.environ, "RT3LAB_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
+    procs, logs = [], []
+    try:
+        for name in ("one", "two"):
+            out = open(tmp_path / f"{name}.out", "w+")  # noqa: SIM115 (closed below)
+            err = open(tmp_path / f"{name}.err", "w+")  # noqa: SIM115
+            logs.append((out, err))
+            procs.append(subprocess.Popen(
+                [RT3LAB, "demo", "--reduced", "--out", str(tmp_path / name)],
+                env=env, stdout=out, stderr=err, text=True,
+            ))  # fmt: skip
+        for p in procs:
+            p.wait(timeout=1200)
+    finally:
+        for p in procs:  # never leave a demo running behind a failed test
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        for out, err in logs:
+            out.close()
+            err.close()
+    outs = [((tmp_path / f"{n}.out").read_text(), (tmp_path / f"{n}.err").read_text())
+            for n in ("one", "two")]  # fmt: skip
+    for p, (_, err) in zip(procs, outs, strict=True):
+        assert p.returncode == 0, err[-2000:]
+    assert sum("waiting for another demo" in out for out, _ in outs) == 1
+    assert all((tmp_path / n / "report" / "report.html").is_file() for n in ("one", "two"))
 
 
 def test_unknown_board_is_bad_input_before_any_work(tmp_path, capsys, monkeypatch):

@@ -162,12 +162,15 @@ def timed_rounds(
     warmup: int,
     first: dict[str, list[float]] | None = None,
     raw: dict[str, list[float]] | None = None,
+    settle: int = 0,
 ) -> dict[str, Timing]:
     """Like ``interleaved`` but each entry is ``(setup, call)``; setup runs untimed.
 
     ``first``, if given, also receives each round's first call after its setup (the
     first inference after a switch, on caches another variant left behind); ``raw``, if
-    given, every sample in round order."""
+    given, every sample in round order. ``settle`` calls after each round's setup run
+    untimed: the samples are then of a variant serving on its own caches, as a serving
+    loop (and the host profile, which warms each variant up) runs it between switches."""
     samples: dict[str, list[float]] = {k: [] for k in fns}
     for setup, fn in fns.values():
         setup()
@@ -179,6 +182,8 @@ def timed_rounds(
         for _ in range(rounds):
             for k, (setup, fn) in fns.items():
                 setup()
+                for _ in range(settle):
+                    fn()
                 for i in range(per_round):
                     t0 = time.perf_counter()
                     fn()

@@ -57,12 +57,13 @@ def measure_end_to_end(
         # the call a serving loop makes (the latency table and profile time the same)
         run = rm.serving_call(*inputs["args"], **inputs["kwargs"])
 
-        # the switch before a variant's runs, untimed as the table's: an inference is timed,
+        # the switch before a variant's runs and its first call after it, untimed as the
+        # table's (settle): an inference on its own caches is timed,
         # not a switch per inference (the bench times switches apart)
         fns = {n: (lambda n=n: rm.switch(n), run) for n in sets}
         fns["dense"] = (lambda: rm.switch(None), run)
         runs: dict[str, list[float]] = {}
-        timed_rounds(fns, setup.rounds, setup.per_round, warmup=2, raw=runs)
+        timed_rounds(fns, setup.rounds, setup.per_round, warmup=2, raw=runs, settle=1)
     if raw is not None:
         raw.update(runs)
     return fastest_ms(runs)

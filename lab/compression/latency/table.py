@@ -412,7 +412,7 @@ def measure_table_and_sets(
                 variants[key] = (lambda n=ps.name: eng.switch(n), run)
             for ps in bucket_sets + extra:
                 variants[ps.name] = (lambda n=ps.name: eng.switch(n), run)
-            timed_rounds(variants, rounds, per_round, warmup=2, raw=raw)
+            timed_rounds(variants, rounds, per_round, warmup=2, raw=raw, settle=1)
             eng.switch(None)
         else:
             from lab.runtime.reconfigurable import ReconfigurableModel
@@ -435,7 +435,7 @@ def measure_table_and_sets(
                 variants[key] = (lambda f=form: activate(f), run_rm)
             for ps in bucket_sets + extra:
                 variants[ps.name] = (lambda n=ps.name: rm.switch(n), run_rm)
-            timed_rounds(variants, rounds, per_round, warmup=2, raw=raw)
+            timed_rounds(variants, rounds, per_round, warmup=2, raw=raw, settle=1)
             rm.switch(None)
     timed = fastest_ms(raw)
     table_out = _fitted_table(timed, buckets, bucket_sets, dens, threads, setup.rows, used)

@@ -141,3 +141,33 @@ def test_table_evaluate_and_profile_time_the_same_serving_call(bundle_dir, spied
     assert lib.counts["outside"] == 0, lib.counts
     assert all(len(c) == 1 for c in codes.values()), codes
     assert len(set.union(*codes.values())) == 1, codes  # one code path for all three
+
+
+def test_settled_rounds_time_a_variant_on_its_own_caches_not_its_first_call():
+    """timed_rounds' ``settle``: each round's first call after the switch runs untimed, so
+    a variant whose first call after a switch is slow (cold caches) is timed warm; without
+    it one sample in ``per_round`` is the cold call. The call count says what ran."""
+    import time
+
+    from lab.runtime.measure import timed_rounds
+
+    COLD = 0.2  # s: far over any no-op's time, even on a loaded host
+    state = {"cold": True, "calls": 0}
+
+    def switch():
+        state["cold"] = True
+
+    def run():
+        state["calls"] += 1
+        if state["cold"]:
+            time.sleep(COLD)  # the first inference after a switch, caches cold
+            state["cold"] = False
+
+    fns = {"a": (switch, run), "b": (switch, run)}
+    raw: dict[str, list[float]] = {}
+    timed_rounds(fns, rounds=3, per_round=2, warmup=1, raw=raw, settle=1)
+    assert state["calls"] == 2 * (1 + 3 * (1 + 2))
+    assert all(len(v) == 6 and max(v) < COLD for v in raw.values())  # (a no-op, 0.2 s late?)
+    unsettled: dict[str, list[float]] = {}
+    timed_rounds(fns, rounds=3, per_round=2, warmup=1, raw=unsettled)
+    assert all(sum(x >= COLD for x in v) == 3 for v in unsettled.values())
