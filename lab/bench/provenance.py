@@ -70,6 +70,14 @@ RECORDED: dict[str, Recorded] = {
     "runtime-bench-default.json": Recorded(
         "rt3lab bench runtime --bundle DEFAULT_BUNDLE --json", _RUNTIME_BENCH
     ),
+    "runtime-bench-width-quick.json": Recorded(
+        "rt3lab bench runtime --bundle SCHEMES_DIR/bundles/width --no-anchors --no-layers --json",
+        (*_RUNTIME_BENCH, "lab/bench/scheme_variants.py"),
+    ),
+    "runtime-bench-depth-quick.json": Recorded(
+        "rt3lab bench runtime --bundle SCHEMES_DIR/bundles/depth --no-anchors --no-layers --json",
+        (*_RUNTIME_BENCH, "lab/bench/scheme_variants.py"),
+    ),
     "runtime-bench-synthetic-small.json": Recorded(
         "rt3lab bench runtime --synthetic small --threads 1,2 --json", _RUNTIME_BENCH
     ),
