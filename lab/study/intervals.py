@@ -168,10 +168,10 @@ def member_counts(members: int, n: int, seed: int) -> list[int]:
 
 
 POOL_SOURCES = (
-    "{bundles} bundle(s) of one commit and seed: the demo's own and {replicas} replica(s), "
-    "each compressed again from a latency table measured anew (the one source of "
-    "run-to-run variation of compress); each resample draws a bundle uniformly, then "
-    "resamples its timed runs and its test sequences"
+    "the demo's own bundle and {replicas} replica(s) of it (one commit and seed), each "
+    "compressed again from a latency table measured anew (the one source of run-to-run "
+    "variation of compress); each resample draws one of the {bundles} bundle(s) uniformly, "
+    "then resamples its timed runs and its test sequences"
 )
 
 

@@ -95,4 +95,4 @@ def test_the_pooled_intervals_name_the_bundle_and_its_replica(replicas):
     assert member.name == "replica 1" and member.latency and member.accuracy
     got = pooled_intervals([member, member], n=30, seed=0)
     assert [m["name"] for m in got["members"]] == ["replica 1", "replica 1"]
-    assert "2 bundle(s)" in got["sources"]
+    assert "and 1 replica(s)" in got["sources"] and "the 2 bundle(s)" in got["sources"]
