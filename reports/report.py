@@ -99,4 +99,8 @@ def run_verdict(run: RunData) -> Verdict:
     verdict = build_verdict(run.records, label, measured.strip(), intervals)
     if run.deadline_map:  # what would change the answer: the deadline
         verdict.notes[:0] = map_sentences(run.deadline_map)
+    pool = (run.uncertainty or {}).get("bundles")
+    if isinstance(pool, int) and pool > 1:  # the demo's intervals, pooled over replicas
+        sources = (run.uncertainty or {}).get("sources") or ""
+        verdict.notes.append(f"The 95 % intervals cover {pool} bundles: {sources}.")
     return verdict

@@ -389,7 +389,7 @@ class _Setup:
         return out
 
 
-def bootstrap(
+def bootstrap_runs(
     profile: DeviceProfile | str | Path,
     variants: list[Variant] | None = None,
     latency_samples_ms: LatencySamples | None = None,
@@ -406,23 +406,10 @@ def bootstrap(
     max_accuracy_loss: float | None = None,
     queue: str = "none",
     governor_step: str = "finish",
-) -> BootstrapResult:
-    """Bootstrap the headline over the measurements (see the module's docstring).
-
-    ``profile`` and ``variants`` as ``simulate`` takes them; ``latency_samples_ms`` maps a
-    variant's name to {level kHz: per-run latencies in ms}; ``accuracy_samples`` maps a
-    variant's name to its per-sequence accuracies (every variant the same sequences, in
-    the same order). ``policies`` default to rt3 and every baseline the variants allow
-    (``headline_policies``); ``workload`` defaults to the headline's ``periodic``;
-    ``seed`` seeds both the resampling and random arrivals; ``max_accuracy_loss`` bounds
-    every policy's table as ``simulate`` does (a resample without a table within it
-    counts in ``without_table``).
-
-    >>> r = bootstrap("rt3-paper", capacity_mah=1, resamples=5,
-    ...               latency_samples_ms={"bp": {800000: [200.0, 202.0, 204.0]}})
-    >>> r.latency_resampled, r.policy("rt3").variant_share
-    (['bp@800000'], {800000: {'bp': 1.0}, 1000000: {'bp': 1.0}, 1400000: {'bp': 1.0}})
-    """
+) -> BootstrapRuns:
+    """``bootstrap``'s every outcome, before it is summarised: the point estimate's and
+    each resample's, per policy (``BootstrapRuns.result()`` is ``bootstrap``'s result;
+    ``pool_runs`` joins the resamples of several)."""
     from simulator.api import _check, _profile
 
     if mode not in ("fast", "mean"):
@@ -456,29 +443,101 @@ def bootstrap(
         acc = {name: values[i] for name, values in draws.accuracy.items()}
         for p, got in setup.run_all(chosen, lat, acc).items():
             runs[p].draws.append(got)
-    baselines = compared_policies(chosen) if REFERENCE in runs else []
     used = sorted({k for d in discharges.values() for k in d.device.levels})
     every = [(v.name, k) for v in top.device.variants for k in used]
-    return BootstrapResult(
-        profile=prof.name,
-        workload=workload,
-        battery_model=battery_model or prof.battery.model,
-        mode=mode,
-        resamples=resamples,
-        seed=seed,
-        max_accuracy_loss=max_accuracy_loss,
-        latency_resampled=[f"{n}@{k}" for n, k in every if (n, k) in latency],
-        latency_fixed=[f"{n}@{k}" for n, k in every if (n, k) not in latency],
-        accuracy_resampled=[n for n in names if n in accuracy],
-        accuracy_fixed=[n for n in names if n not in accuracy],
-        policies=[_spread(p, runs[p]) for p in chosen],
-        gains=[
-            GainSpread(
-                b,
-                _ratio_spread(runs[REFERENCE], runs[b], "battery_life_s"),
-                _ratio_spread(runs[REFERENCE], runs[b], "on_time_inferences"),
+    header = {
+        "profile": prof.name,
+        "workload": workload,
+        "battery_model": battery_model or prof.battery.model,
+        "mode": mode,
+        "resamples": resamples,
+        "seed": seed,
+        "max_accuracy_loss": max_accuracy_loss,
+        "latency_resampled": [f"{n}@{k}" for n, k in every if (n, k) in latency],
+        "latency_fixed": [f"{n}@{k}" for n, k in every if (n, k) not in latency],
+        "accuracy_resampled": [n for n in names if n in accuracy],
+        "accuracy_fixed": [n for n in names if n not in accuracy],
+        "warnings": warnings,
+    }
+    return BootstrapRuns(header, chosen, runs)
+
+
+@dataclass
+class BootstrapRuns:
+    """Every policy's outcomes (``runs``: the point estimate's and one per resample) and
+    what ``BootstrapResult`` says besides them (``header``: its other fields)."""
+
+    header: dict[str, Any]
+    chosen: list[str]
+    runs: dict[str, _Runs]
+
+    def result(self) -> BootstrapResult:
+        """The outcomes summarised: per policy its spread, per baseline rt3's gain."""
+        runs = self.runs
+        baselines = compared_policies(self.chosen) if REFERENCE in runs else []
+        return BootstrapResult(
+            **self.header,
+            policies=[_spread(p, runs[p]) for p in self.chosen],
+            gains=[
+                GainSpread(
+                    b,
+                    _ratio_spread(runs[REFERENCE], runs[b], "battery_life_s"),
+                    _ratio_spread(runs[REFERENCE], runs[b], "on_time_inferences"),
+                )
+                for b in baselines
+            ],
+        )
+
+
+def pool_runs(members: Sequence[BootstrapRuns]) -> BootstrapRuns:
+    """One pool of several bootstraps' outcomes (the same policies): the first member's
+    point estimate and header, every member's resamples one after another (``resamples``
+    their count; warnings of all, once each)."""
+    if not members:
+        raise SimulatorInputError("pool_runs: expected at least one bootstrap's outcomes")
+    first = members[0]
+    for m in members[1:]:
+        if m.chosen != first.chosen:
+            raise SimulatorInputError(
+                f"pool_runs: every member must simulate the same policies; {first.chosen} "
+                f"and {m.chosen}"
             )
-            for b in baselines
-        ],
-        warnings=warnings,
-    )
+    runs = {
+        p: _Runs(first.runs[p].point, [d for m in members for d in m.runs[p].draws])
+        for p in first.chosen
+    }
+    warnings = list(dict.fromkeys(w for m in members for w in m.header["warnings"]))
+    total = sum(int(m.header["resamples"]) for m in members)
+    header = {**first.header, "resamples": total, "warnings": warnings}
+    return BootstrapRuns(header, list(first.chosen), runs)
+
+
+def bootstrap(
+    profile: DeviceProfile | str | Path,
+    variants: list[Variant] | None = None,
+    latency_samples_ms: LatencySamples | None = None,
+    accuracy_samples: AccuracySamples | None = None,
+    **options: Any,
+) -> BootstrapResult:
+    """Bootstrap the headline over the measurements (see the module's docstring).
+
+    Its ``options`` are ``bootstrap_runs``'s keywords:
+    ``policies``, ``workload``, ``battery_model``, ``capacity_mah``, ``governor``, ``mode``,
+    ``seed``, ``resamples``, ``max_accuracy_loss``, ``queue`` and ``governor_step``.
+    ``profile`` and ``variants`` as ``simulate`` takes them; ``latency_samples_ms`` maps a
+    variant's name to {level kHz: per-run latencies in ms}; ``accuracy_samples`` maps a
+    variant's name to its per-sequence accuracies (every variant the same sequences, in
+    the same order). ``policies`` default to rt3 and every baseline the variants allow
+    (``headline_policies``); ``workload`` defaults to the headline's ``periodic``;
+    ``seed`` seeds both the resampling and random arrivals; ``max_accuracy_loss`` bounds
+    every policy's table as ``simulate`` does (a resample without a table within it
+    counts in ``without_table``).
+
+    >>> r = bootstrap("rt3-paper", capacity_mah=1, resamples=5,
+    ...               latency_samples_ms={"bp": {800000: [200.0, 202.0, 204.0]}})
+    >>> r.latency_resampled, r.policy("rt3").variant_share
+    (['bp@800000'], {800000: {'bp': 1.0}, 1000000: {'bp': 1.0}, 1400000: {'bp': 1.0}})
+    """
+    return bootstrap_runs(
+        profile, variants, latency_samples_ms, accuracy_samples, **options
+    ).result()

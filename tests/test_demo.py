@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).parent / "reports"))  # the report's HTML 
 from report_html import check_headline_against, parse_report, png_payloads
 
 from lab.cli import main
-from lab.demo.run import fresh_cache, plan, run_demo
+from lab.demo.run import REPLICAS_REDUCED, fresh_cache, plan, run_demo
 
 RT3LAB = str(Path(sys.executable).with_name("rt3lab"))
 pytestmark = pytest.mark.timeout(1500)  # the cold reduced demo, on a shared machine
@@ -130,7 +130,7 @@ def test_demo_json_prints_the_headline_per_policy(demo_run):
     assert docs["format"] == "rt3lab-demo-headline" and docs["policies"]
     assert (demo_run / "docs" / "demo-battery-life.png").stat().st_size > 1000
     err = (demo_run / "stderr.txt").read_text()
-    assert "[9/9] report: report " in err  # progress went to stderr
+    assert "[10/10] report: report " in err  # progress went to stderr
 
 
 def test_demo_json_carries_the_measured_uncertainty(demo_run):
@@ -157,7 +157,20 @@ def test_demo_json_carries_the_measured_uncertainty(demo_run):
     assert iv["latency_fixed"] == [] and iv["accuracy_fixed"] == []
     assert {r["policy"] for r in data["life_within_dense"]} == set(rows)
     run = demo_run / "out" / "run"
-    assert json.loads((run / "intervals.json").read_text())["policies"]
+    pooled = json.loads((run / "intervals.json").read_text())
+    assert pooled["policies"]
+    # pooled over the demo's bundle and its replica (issue 29): the members are named
+    assert pooled["bundles"] == iv["bundles"] == 1 + REPLICAS_REDUCED
+    names = [m["name"] for m in pooled["members"]]
+    assert names == ["the demo's bundle", *(f"replica {k}" for k in range(1, len(names)))]
+    assert f"and {REPLICAS_REDUCED} replica(s)" in pooled["sources"]
+    replicas = json.loads((run / "replicas.json").read_text())
+    assert len(replicas["replicas"]) == REPLICAS_REDUCED
+    assert replicas["replicas"][0]["latency_table"]["file"] != str(
+        Path(replicas["bundle"]) / "latency_table.json"
+    )
+    md = (demo_run / "out" / "report" / "report.md").read_text()
+    assert f"cover {iv['bundles']} bundles" in md
     from lab.profiling.samples import read_latency_samples
 
     assert read_latency_samples(run / "profile.yaml")  # the runs beside the run's profile
@@ -207,7 +220,8 @@ def test_second_run_uses_the_cache(demo_run, monkeypatch):
     lines: list[str] = []
     st = run_demo(plan(demo_run / "again", "rt3-paper", True), echo=lines.append)
     assert st.cached == dict.fromkeys(
-        ("compress", "evaluate", "bench runtime", "host profile", "deadline map"), True
+        ("compress", "evaluate", "bench runtime", "host profile", "replicas", "deadline map"),
+        True,
     )
     assert (demo_run / "again" / "report" / "report.html").is_file()
     assert any(x.strip().startswith(("PASS  ", "FAIL  ")) for x in lines)  # checks, cached too

@@ -29,6 +29,39 @@ def test_readme_matches_the_recorded_demo_json():
     for pol in ("rt3", "dense-max", "dvfs-only:bp"):
         for key in ("on_time_inferences", "missed_inferences", "battery_life_h", "mean_accuracy"):
             assert key in rows[pol]
+    bundles = (data.get("intervals") or {}).get("bundles")  # recorded since bundle replicas
+    if bundles is not None and bundles > 1:
+        assert f"of {bundles} bundles of this commit" in readme_block(readme)
+        assert len(data["intervals"]["members"]) == bundles
+
+
+def test_the_block_says_how_many_bundles_the_intervals_cover():
+    """Intervals pooled over the demo's bundle and its replicas (issue 29): the block names
+    the bundles; a pool of one reads as before."""
+    from dataclasses import replace
+
+    from device_profiles import load_profile
+    from lab.demo.docs import headline
+    from lab.study.intervals import demo_member, pooled_intervals
+    from simulator import headline_workload, simulate
+
+    p = load_profile("rt3-paper")
+    runs = {"bp": {800000: [190.0, 200.0, 210.0]}}
+    own = demo_member("the demo's bundle", p, None, None, runs)
+    slower = replace(own, name="replica 1", latency={"bp": {800000: [230.0, 240.0, 250.0]}})
+    workload = headline_workload(p, "periodic")
+    results = [simulate(p, policy=x, workload=workload) for x in ("rt3", "dvfs-only:bp")]
+    pols = [r.policy for r in results]
+    two = headline(results, "rt3-paper", workload, 1.0, pooled_intervals([own, slower], pols, 40))
+    one = headline(results, "rt3-paper", workload, 1.0, pooled_intervals([own], pols, 40))
+    assert two["intervals"]["bundles"] == 2
+    assert [m["name"] for m in two["intervals"]["members"]] == ["the demo's bundle", "replica 1"]
+    assert "95% intervals over 40 bootstrap resamples of 2 bundles of this commit" in (
+        headline_markdown(two)
+    )
+    assert "40 bootstrap resamples of the timed runs and the test sequences" in (
+        headline_markdown(one)
+    )
 
 
 def test_update_rewrites_only_the_block_and_a_bad_json_is_named(tmp_path, capsys):

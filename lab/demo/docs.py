@@ -8,11 +8,13 @@ The README's headline sits between ``<!-- demo-headline:begin -->`` and
 ``python -m lab.demo.docs docs/demo-headline.json README.md`` rewrites it, and
 ``tests/test_readme_headline.py`` checks it.
 
-With the demo's intervals (``lab.demo.intervals.demo_intervals``, a bootstrap over the
-timed runs and the test sequences) each policy's row also holds the 95% intervals of its
+With the demo's intervals (``lab.study.intervals.pooled_intervals``, a bootstrap over the
+timed runs and the test sequences of the demo's bundle and its replicas, ``bundles`` of
+them) each policy's row also holds the 95% intervals of its
 hours, on-time inferences and accuracy and its battery life within 1 point of dense, rt3's
 row the share of resamples running each set at each level, each gain the intervals of its
-ratios and whether they straddle 1 (``intervals`` and ``life_within_dense`` hold the rest);
+ratios and whether they straddle 1 (``intervals``, with ``bundles``, ``sources`` and each
+member's rt3 table and accuracies, and ``life_within_dense`` hold the rest);
 the README block then shows them and says where an interval straddles 1.0x. A JSON
 recorded without them gives the block it always gave.
 """
@@ -179,6 +181,15 @@ def with_intervals(data: dict[str, Any], intervals: dict[str, Any]) -> dict[str,
     keep = ("resamples", "seed", "mode", "latency_resampled", "latency_fixed",
             "accuracy_resampled", "accuracy_fixed", "warnings")  # fmt: skip
     data["intervals"] = {k: intervals.get(k) for k in keep}
+    if "bundles" in intervals:  # pooled over the demo's bundle and its replicas
+        data["intervals"]["bundles"] = intervals["bundles"]
+        data["intervals"]["sources"] = intervals.get("sources")
+        data["intervals"]["members"] = [
+            {"name": m["name"], "tables": {p: r["table"] for p, r in m["policies"].items()
+                                          if p == "rt3"},
+             "accuracy": m["accuracy"]}
+            for m in intervals.get("members", [])
+        ]  # fmt: skip
     data["life_within_dense"] = list(within.values())
     if "life_within_dense_unavailable" in intervals:
         data["intervals"]["life_within_dense_unavailable"] = intervals[
@@ -274,11 +285,15 @@ def interval_lines(data: dict[str, Any]) -> list[str]:
     iv = data.get("intervals")
     if not iv:
         return []
-    lines = [
-        f"95% intervals over {iv['resamples']} bootstrap resamples of the timed runs and the "
-        "test sequences (in brackets):",
-        "",
-    ]
+    bundles = iv.get("bundles")
+    pool = (
+        f" of {bundles} bundles of this commit (the demo's and {bundles - 1} compressed again "
+        "from a latency table measured anew), each resample one bundle's timed runs and test "
+        "sequences"
+        if bundles and bundles > 1
+        else " of the timed runs and the test sequences"
+    )
+    lines = [f"95% intervals over {iv['resamples']} bootstrap resamples{pool} (in brackets):", ""]
     for g in data.get("gains", []):
         flat = [
             name

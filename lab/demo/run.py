@@ -3,10 +3,12 @@
 Steps: build the built-in corpus; train and compress the RT3 Transformer (the quick
 budget); score every pattern set; benchmark the runtime on this host; write the
 host-calibrated profile of the chosen board (host mode, no power meter); simulate every
-policy; carry what was measured into the answer (``lab.demo.intervals``: a bootstrap over
-the profile's timed runs and the test sequences, and each policy's life within 1 point of
-dense); write the run directory and the report. Each step calls its package's function
-with an options object (``compress_request(CompressRequest)``, ``evaluate_bundle``,
+policy; carry what was measured into the answer (``lab.study.intervals.pooled_intervals``:
+a bootstrap over the profile's timed runs and the test sequences, pooled with the bundle's
+replicas, ``lab.study.replicas``, each compressed again from a latency table measured
+anew, and each policy's life within 1 point of dense); write the run directory and the
+report. Each step calls its package's function with an options object
+(``compress_request(CompressRequest)``, ``evaluate_bundle``,
 ``bench_runtime(RuntimeBenchOptions)``, ``run_session(ProfileOptions)``,
 ``simulator.simulate``, ``reports.build_report``), and the run's ``commands.json`` records,
 for each artefact, the ``rt3lab ...`` command line that makes it (``lab.demo.commands``).
@@ -62,6 +64,7 @@ STEPS = (
     "bench runtime",
     "host profile",
     "simulate",
+    "replicas",
     "intervals",
     "deadline map",
     "report",
@@ -205,7 +208,8 @@ class DemoState:
     results: list[Any] | None = None
     report_html: Path | None = None
     workload: str | None = None
-    intervals: dict[str, Any] | None = None  # demo_intervals' result
+    intervals: dict[str, Any] | None = None  # pooled_intervals' result
+    replicas: dict[str, Any] | None = None  # the bundle replicas' JSON
     deadline_map: dict[str, Any] | None = None  # the small deadline study's JSON
 
 
@@ -437,15 +441,64 @@ def step_simulate(st: DemoState) -> str:
     return f"{len(results)} policies simulated ({workload})"
 
 
+def _cached_work(st: DemoState, step: str, done: Path, make: Callable[[], Any]) -> Any:
+    """The JSON ``done`` (the last file a study-like step writes in its own directory),
+    or, after removing what a step cut short left there, ``make()``'s, which writes it;
+    copied to the run directory either way."""
+    if done.is_file():
+        doc = json.loads(done.read_text(encoding="utf-8"))
+        st.cached[step] = True
+    else:
+        if done.parent.exists():  # cut short: its partial files are not a result
+            shutil.rmtree(done.parent)
+        doc = make()
+    shutil.copy(done, st.plan.run_dir / done.name)
+    return doc
+
+
 INTERVAL_RESAMPLES = 200
+# Bundle replicas pooled into the intervals: the bundle compressed again from a latency
+# table measured anew (the one source of run-to-run variation of compress).
+REPLICAS = 2
+REPLICAS_REDUCED = 1
+
+
+def step_replicas(st: DemoState) -> str:
+    """Replicas of the bundle (``lab.study.replicas.bundle_replicas``: a latency table
+    measured anew, the deadlines by the bundle's rule on it, the search re-run, the sets
+    re-scored, re-timed and simulated), cached; ``replicas.json`` goes to the run
+    directory."""
+    from lab.study.replicas import REPLICAS_FILE, bundle_replicas
+
+    p = st.plan
+    work = p.cache / "replicas"
+    n = REPLICAS_REDUCED if p.reduced else REPLICAS
+    doc = _cached_work(
+        st, "replicas", work / REPLICAS_FILE,
+        lambda: bundle_replicas(p.bundle, n, work, in_process=p.reduced,
+                                resamples=MAP_RESAMPLES, say=st.progress),
+    )  # fmt: skip
+    st.commands[REPLICAS_FILE] = (
+        f"lab.study.replicas.bundle_replicas('{p.shown_bundle}', {n}, DIR, "
+        f"in_process={p.reduced}, resamples={MAP_RESAMPLES})"
+    )
+    _write_json(p.run_dir / "commands.json", st.commands)
+    st.replicas = doc
+    sets = [
+        "/".join(s["name"] for s in sorted(r["sets"], key=lambda s: -s["freq_khz"]))
+        for r in doc["replicas"]
+    ]
+    return f"{len(sets)} replica(s) of the bundle, sets {'; '.join(sets)}"
 
 
 def step_intervals(st: DemoState) -> str:
-    """The uncertainty of the headline: ``demo_intervals`` over the profile's timed runs
-    (``profile-BOARD.runs.csv``) and the sets' per-sequence accuracies (``evaluate.json``),
-    every simulated policy; written to the run directory's ``intervals.json``."""
-    from lab.demo.intervals import demo_intervals
+    """The uncertainty of the headline: ``pooled_intervals`` over the demo's bundle (the
+    profile's timed runs, ``profile-BOARD.runs.csv``, and the sets' per-sequence accuracies,
+    ``evaluate.json``) and its replicas (``replicas.json``), every simulated policy;
+    written to the run directory's ``intervals.json``."""
     from lab.profiling.samples import ProfileSamplesError, read_latency_samples
+    from lab.study.intervals import demo_member, pooled_intervals
+    from lab.study.replicas import replica_members
 
     p = st.plan
     try:
@@ -455,23 +508,27 @@ def step_intervals(st: DemoState) -> str:
         runs = {}
     evaluation = json.loads((p.cache / "evaluate.json").read_text(encoding="utf-8"))
     policies = [r.policy for r in st.results or []]
-    data = demo_intervals(
-        p.profile_path, st.variants, evaluation, runs, policies, st.workload or p.workload,
-        n=INTERVAL_RESAMPLES, seed=p.seed,
-    )  # fmt: skip
+    workload = st.workload or p.workload
+    own = demo_member("the demo's bundle", p.profile_path, st.variants, evaluation, runs,
+                      workload)  # fmt: skip
+    members = [own, *replica_members(st.replicas or {}, p.workload)]
+    data = pooled_intervals(members, policies, n=INTERVAL_RESAMPLES, seed=p.seed)
     _write_json(p.run_dir / "intervals.json", data)
     st.commands["intervals.json"] = (
-        f"lab.demo.intervals.demo_intervals('{p.shown_profile}', variants_from_bundle(...), "
-        f"evaluate.json, read_latency_samples('{p.shown_profile}'), results.json's policies, "
-        f"'{st.workload}', n={INTERVAL_RESAMPLES}, seed={p.seed})"
+        f"lab.study.intervals.pooled_intervals([demo_member('the demo's bundle', "
+        f"'{p.shown_profile}', variants_from_bundle(...), evaluate.json, "
+        f"read_latency_samples('{p.shown_profile}'), '{st.workload}'), "
+        f"*replica_members(replicas.json, '{p.workload}')], results.json's policies, "
+        f"n={INTERVAL_RESAMPLES}, seed={p.seed})"
     )
     _write_json(p.run_dir / "commands.json", st.commands)
     for w in data["warnings"]:
         st.echo(f"    warning: {w}")
     st.intervals = data
     return (
-        f"{data['resamples']} resamples of {len(data['latency_resampled'])} set-level "
-        f"latencies and {len(data['accuracy_resampled'])} sets' test sequences"
+        f"{data['resamples']} resamples over {data['bundles']} bundles of "
+        f"{len(data['latency_resampled'])} set-level latencies and "
+        f"{len(data['accuracy_resampled'])} sets' test sequences"
     )
 
 
@@ -491,18 +548,12 @@ def step_deadline_map(st: DemoState) -> str:
     p = st.plan
     work = p.cache / "deadlines"
     points = MAP_POINTS_REDUCED if p.reduced else MAP_POINTS
-    cached = work / STUDY_FILE
-    if cached.is_file():
-        doc = json.loads(cached.read_text(encoding="utf-8"))
-        st.cached["deadline map"] = True
-    else:
-        if work.exists():  # a study cut short: its partial files are not a map
-            shutil.rmtree(work)
-        options = DeadlineStudyOptions(
-            p.bundle, points, work, in_process=p.reduced, resamples=MAP_RESAMPLES
-        )
-        doc = deadline_study(options, say=st.progress)
-    shutil.copy(work / STUDY_FILE, p.run_dir / STUDY_FILE)
+    options = DeadlineStudyOptions(
+        p.bundle, points, work, in_process=p.reduced, resamples=MAP_RESAMPLES
+    )
+    doc = _cached_work(
+        st, "deadline map", work / STUDY_FILE, lambda: deadline_study(options, say=st.progress)
+    )
     st.commands[STUDY_FILE] = (
         f"rt3lab study deadlines --bundle {shlex.quote(str(p.shown_bundle))} --points "
         f"{points} --resamples {MAP_RESAMPLES} --out DIR" + (" --in-process" if p.reduced else "")
@@ -547,6 +598,7 @@ STEP_FUNCS: dict[str, Callable[[DemoState], str]] = {
     "bench runtime": step_bench,
     "host profile": step_profile,
     "simulate": step_simulate,
+    "replicas": step_replicas,
     "intervals": step_intervals,
     "deadline map": step_deadline_map,
     "report": step_report,

@@ -112,16 +112,18 @@ def plan_points(o: DeadlineStudyOptions, work: Path, say: Callable[[str], None])
     return plan
 
 
-def _variants(plan: Plan, f: PointSets) -> tuple[Any, ...]:
+def point_variants(
+    base: StudyBase, dense_accuracy: float, runs: dict[str, list[float]], f: PointSets
+) -> tuple[Any, ...]:
     """A point's variants: the dense model, BP (its mask on the point's backbone) and the
-    point's sets, each with its test accuracy and its timed runs."""
+    point's sets, each with its test accuracy and its timed runs (``runs``: ``dense``,
+    ``bp`` and ``p<index>-<set>``)."""
     from lab.study.point_sim import SimVariant
 
-    b, runs = plan.base, plan.runs
-    dense_ops = int((b.bundle.reference.get("dense") or {}).get("nonzero_mults") or 0)
-    bp = b.bundle.entries["bp"]
+    dense_ops = int((base.bundle.reference.get("dense") or {}).get("nonzero_mults") or 0)
+    bp = base.bundle.entries["bp"]
     return (
-        SimVariant("dense", plan.dense["accuracy"], 0.0, dense_ops, tuple(runs["dense"])),
+        SimVariant("dense", dense_accuracy, 0.0, dense_ops, tuple(runs["dense"])),
         SimVariant("bp", f.bp["accuracy"], bp.sparsity, bp.nonzero_mults, tuple(runs["bp"])),
         *(
             SimVariant(s["name"], s["accuracy"], s["sparsity"], s["nonzero_mults"],
@@ -143,8 +145,9 @@ def sim_specs(plan: Plan, found: list[PointSets], o: DeadlineStudyOptions) -> li
         seqs = {}
         if plan.dense_sequences is not None and f.sequences:
             seqs = {"dense": plan.dense_sequences, **f.sequences}
+        variants = point_variants(plan.base, plan.dense["accuracy"], plan.runs, f)
         out.append(
             SimSpec(f.index, profile, g.top_ms, plan.table.host_freq_khz, host_name(),
-                    _variants(plan, f), seqs, o.resamples, plan.base.opts.seed)
+                    variants, seqs, o.resamples, plan.base.opts.seed)
         )  # fmt: skip
     return out

@@ -102,6 +102,15 @@ def point_profile(spec: SimSpec) -> DeviceProfile:
     return profile_from_dict(data, source=f"deadline study point {spec.index}")
 
 
+def point_samples(spec: SimSpec, levels_khz: list[int]) -> dict[str, dict[int, list[float]]]:
+    """Every timed run of each variant projected to each level (ms), as the point's
+    bootstrap resamples them."""
+    return {
+        v.name: {k: [at_level(ms, spec.host_khz, k) for ms in v.runs_ms] for k in levels_khz}
+        for v in spec.variants
+    }
+
+
 def _policy_row(result: Any, spread: Any) -> dict[str, Any]:
     """A policy's figures (the simulation) and their intervals (the bootstrap)."""
     return {
@@ -135,12 +144,7 @@ def simulate_point(spec: SimSpec) -> dict[str, Any]:
     policies = headline_policies(names)
     workload = headline_workload(profile)
     results = {p: simulate(profile, policy=p, workload=workload) for p in policies}
-    samples = {
-        v.name: {
-            k: [at_level(ms, spec.host_khz, k) for ms in v.runs_ms] for k in profile.levels_khz
-        }
-        for v in spec.variants
-    }
+    samples = point_samples(spec, profile.levels_khz)
     b = bootstrap(profile, None, samples, spec.sequences or None, policies=policies,
                   workload=workload, resamples=spec.resamples, seed=spec.seed)  # fmt: skip
     return {

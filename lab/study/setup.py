@@ -54,18 +54,21 @@ class StudyBase:
     cands: dict[str, Any]
 
     def compressor(
-        self, deadlines_ms: Sequence[float] | None = None, table: LatencyTable | None = None
+        self,
+        deadlines_ms: Sequence[float] | None = None,
+        table: LatencyTable | None = None,
+        rule: str = "profile",
     ) -> Compressor:
         """A ``Compressor`` as ``compress`` built it, with the bundle's BP config, the
         latency ``table`` and the per-level ``deadlines_ms`` (highest frequency first;
-        None: the profile's constraints as they are)."""
+        None: the profile's constraints under ``rule``, as they are by default)."""
         from dataclasses import replace
 
         from lab.compression.compressor import Compressor
         from lab.compression.options import SilentReporter
         from lab.compression.pattern_sets import PatternSets
 
-        spec = "profile" if deadlines_ms is None else ",".join(repr(d) for d in deadlines_ms)
+        spec = rule if deadlines_ms is None else ",".join(repr(d) for d in deadlines_ms)
         opts = replace(self.opts, deadlines=spec)
         c = Compressor(self.task, self.profile, opts, SilentReporter())
         c.bp_config = self.bp_config
