@@ -34,12 +34,14 @@ from lab.study.grid import DEFAULT_POINTS, StudyError, check_points
 
 STUDY_FILE = "deadlines.json"
 REUSED = [
-    "the backbone (BP-masked, jointly fine-tuned; BP's own weights are not in the bundle) "
-    "as BP's weights: each point's supernet and final fine-tuning start from it",
+    "BP's weights: BP run again from the bundle's dense model and checked against the digest "
+    "compress recorded; where it cannot match (start), the backbone (BP-masked, jointly "
+    "fine-tuned) instead: each point's supernet and final fine-tuning start from it, the "
+    "dense model teaching as in compress",
     "the dense weights, BP's mask, the options, BP config, seed and episodes compress recorded",
     "the measured latency table (the search's estimate), or one measured now where the "
     "bundle has none for this host",
-    "pattern candidates fitted again on the backbone (same options and seed)",
+    "pattern candidates fitted again on those weights (same options and seed)",
 ]
 RERUN = [
     "the level combinations worth sampling, the reward's normalisation, the supernet "

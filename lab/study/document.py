@@ -82,6 +82,7 @@ def assemble(
         "anchors_ms": {g.anchor: g.top_ms for g in plan.timed_grid if g.anchor},
         "anchors_ms_by_the_table": {g.anchor: g.top_ms for g in plan.grid if g.anchor},
         "accuracy_samples": "per test sequence" if sequences else NO_SEQUENCES,
+        "start": plan.base.start,
         "reused": REUSED,
         "rerun": RERUN,
         "points": points,

@@ -9,10 +9,10 @@ trained on random children of that space (``search.supernet.train_supernet``), R
 REINFORCE search (``search.methods.rl_search``, the bundle's seed and episodes), the best
 child's sets fine-tuned jointly (``finetune.finetune_sets``) and scored on the test split
 (``finetune.score_sets``, as ``evaluate`` scores), with BP's mask on that fine-tuned
-backbone. What is re-used from the bundle: the backbone (in place of BP's own weights,
-which it does not keep), the dense weights, BP's mask, the options, the BP config, the
-measured latency table (the search's estimate) and the candidates fitted on the backbone
-(:mod:`lab.study.setup`).
+backbone. What is re-used from the bundle: BP's weights run again from its dense model
+and checked against compress's digest (else the backbone, :mod:`lab.study.setup` says
+why), the dense weights, BP's mask, the options, the BP config, the measured latency table
+(the search's estimate) and the candidates fitted on the start's weights.
 
 Where no level combination is estimated within ``FEASIBLE_MARGIN`` of every deadline,
 the point's deadlines being derived from the model's timing, the rule of every scheme for

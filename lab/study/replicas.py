@@ -10,7 +10,7 @@ whose table was re-measured:
 1. a fresh table on the bundle's model (``Compressor.measure_latency``, written to
    ``replica-K/latency_table.json``), its buckets made as ``compress`` made the bundle's
    (``buckets`` in the record says where a layer's differ: the candidates are fitted
-   again on the backbone, :mod:`lab.study.setup`);
+   again on the study's start, BP run again or the backbone, :mod:`lab.study.setup`);
 2. the deadlines by the bundle's rule (``provenance.deadlines.mode``) on that table
    (``calibrate_deadlines``);
 3. the search re-run at those deadlines with the bundle's seed, the sets fine-tuned and
@@ -88,15 +88,15 @@ def replica_spec(base: StudyBase, k: int, work: Path, episodes: int) -> tuple[Po
 def _buckets_note(table: LatencyTable, own: LatencyTable) -> str:
     """Whether ``table`` was measured at ``own``'s buckets (layer densities), and where
     not: the buckets are made as ``compress`` makes them, from the candidates, which a
-    study fits again on the backbone (the bundle keeps no BP weights before the joint
-    fine-tuning), so a layer's densities can move by a block or two."""
+    study fits again on its start (BP run again: the same; the backbone, where BP's digest
+    does not match: a layer's densities can move by a block or two)."""
     mine, theirs = table.buckets(), own.buckets()
     differ = sorted(n for n in theirs if mine.get(n) != theirs[n])
     if not differ:
         return "the bundle's"
     return (
         f"the bundle's except at {', '.join(differ)} (candidates fitted again on the "
-        "backbone; the table interpolates between its densities)"
+        "study's start; the table interpolates between its densities)"
     )
 
 

@@ -3,10 +3,17 @@
 The bundle keeps the jointly fine-tuned backbone (BP-masked), the dense weights, BP's mask
 (set ``bp``), the chosen sets, the measured latency table and the provenance of ``compress``
 (data, budget, profile, options, BP config, reward normalisation). It does not keep BP's
-weights before the joint fine-tuning, the supernet or the pattern candidates. A study
-therefore starts each point from the **backbone**: its candidates are fitted again on the
-backbone's pruned-layer weights (the same options and seed as ``compress``), and each
-point's supernet is trained from the backbone (:mod:`lab.study.point_search`).
+weights before the joint fine-tuning, the supernet or the pattern candidates. BP is
+deterministic per seed and thread count, so a study runs it again from the bundle's dense
+model, as ``compress`` ran it (the dense model teaching it unless the bundle was compressed
+``--no-distill``), and checks the result against the digest ``compress`` recorded
+(``provenance.reproducibility.bp_weights_sha256``): when they match, each point starts
+where ``compress``'s search started (BP's weights, the candidates fitted on them, the
+dense model teaching the supernet and the fine-tuning), so a point at the bundle's own
+deadlines is another run of ``compress``. When they cannot match (another thread count,
+an old bundle without the digest) each point starts from the **backbone** instead (its
+candidates fitted on the backbone's weights, one more joint fine-tuning than ``compress``
+gave its sets), and ``StudyBase.start`` says why (:mod:`lab.study.point_search`).
 """
 
 from __future__ import annotations
@@ -52,6 +59,8 @@ class StudyBase:
     bp: BlockPruned
     dense: DenseModel
     cands: dict[str, Any]
+    start: str = "backbone"  # where each point starts: "BP re-run (digest matches)" or why not
+    start_state: dict[str, Any] | None = None  # BP's weights when re-run, else the backbone
 
     def compressor(
         self,
@@ -74,11 +83,17 @@ class StudyBase:
         c.bp_config = self.bp_config
         c.patterns = PatternSets(self.bp_config, opts)
         c.table = table
+        if self.start_state is not None:  # as compress: the dense model teaches
+            c.set_teacher(dense_model_of(self.bundle))
         return c
 
     def model(self) -> nn.Module:
-        """A fresh model on the backbone's weights (the bundle's BP model)."""
-        return backbone_model(self.bundle)
+        """A fresh model on the weights each point starts from (BP's, re-run; else the
+        bundle's backbone)."""
+        model = backbone_model(self.bundle)
+        if self.start_state is not None:
+            model.load_state_dict(self.start_state)
+        return model
 
     @property
     def threads(self) -> int:
@@ -94,6 +109,45 @@ def backbone_model(bundle: Bundle) -> nn.Module:
     model.load_state_dict(bundle.backbone)
     model.eval()
     return model
+
+
+def dense_model_of(bundle: Bundle) -> nn.Module:
+    """The bundle's dense model (its ``dense`` weights), in eval mode."""
+    model = backbone_model(bundle)
+    model.load_state_dict(bundle.dense)
+    model.eval()
+    return model
+
+
+def replay_bp(base: StudyBase) -> StudyBase:
+    """``base`` starting where ``compress``'s search started: BP run again from the dense
+    model (seeded, deterministic kernels, the bundle's thread count, the dense model
+    teaching) and, if its digest is the one ``compress`` recorded, its weights and the
+    candidates fitted on them; else ``base`` as it is, ``start`` saying why."""
+    from dataclasses import replace
+
+    from lab.compression.block_pruning import run_bp
+    from lab.compression.reproducible import deterministic_kernels, state_digest
+    from lab.model.training import torch_threads
+
+    rec = base.bundle.provenance.get("reproducibility") or {}
+    want, threads = rec.get("bp_weights_sha256"), rec.get("threads")
+    if not want:
+        return replace(base, start="backbone: the bundle records no BP digest")
+    if threads != base.threads:
+        return replace(base, start=f"backbone: compress ran BP at {threads} thread(s), the "
+                                   f"study runs {base.threads}")  # fmt: skip
+    c = base.compressor()
+    model = dense_model_of(base.bundle)
+    c.set_teacher(model)
+    with torch_threads(base.threads), deterministic_kernels():
+        bp = run_bp(c, model, base.dense.state, base.dense.weights, with_rbp=False)
+        if state_digest(bp.state) != want:
+            return replace(base, start="backbone: BP run again gave another model than the "
+                                       "digest compress recorded")  # fmt: skip
+        cands = c.patterns.candidates(bp.weights)
+    return replace(base, bp=bp, cands=cands, start="BP re-run (digest matches)",
+                   start_state=bp.state)  # fmt: skip
 
 
 def _needed(bundle: Bundle) -> dict[str, Any]:
@@ -207,4 +261,4 @@ def load_base(path: str, threads: int) -> StudyBase:
     base = StudyBase(Path(path), bundle, task, budget, profile, opts, cfg, bp, dense, {})
     with torch_threads(threads):
         base.cands = base.compressor().patterns.candidates(bp.weights)
-    return base
+    return replay_bp(base)
