@@ -38,3 +38,22 @@ def test_readme_thread_lines_match_the_recorded_benches():
     readme = " ".join((ROOT / "lab" / "runtime" / "README.md").read_text(encoding="utf-8").split())
     for name in ("runtime-bench-synthetic-small", "runtime-bench-quick"):
         assert thread_line(name) in readme, thread_line(name)
+
+
+def scheme_line(name: str) -> str:
+    """The README's line for ``docs/NAME.json`` (a width or depth bundle's bench): each
+    set's speedup over engine dense against its FLOP limit, and the share of the limit."""
+    doc = json.loads((ROOT / "docs" / f"{name}.json").read_text(encoding="utf-8"))
+    sets = "; ".join(
+        f"{n} {s['speedup']:.2f}x of a {s['flop_speedup_limit']:.2f}x limit "
+        f"({s['speedup_over_limit']:.3f} [{s['speedup_over_limit_ci95'][0]:.3f}, "
+        f"{s['speedup_over_limit_ci95'][1]:.3f}])"
+        for n, s in doc["sets"].items()
+    )
+    return f"`docs/{name}.json` (engine dense {doc['dense_latency_ms']:.3f} ms): {sets}"
+
+
+def test_readme_width_and_depth_lines_match_the_recorded_benches():
+    readme = " ".join((ROOT / "lab" / "runtime" / "README.md").read_text(encoding="utf-8").split())
+    for name in ("runtime-bench-width-quick", "runtime-bench-depth-quick"):
+        assert scheme_line(name) in readme, scheme_line(name)
