@@ -46,7 +46,7 @@ test-setup: $(STAMP)
 test: lint test-setup
 	$(BIN)/python -m pytest
 
-# Every test, slow-marked included: what CI runs. `-m ''` replaces the addopts'
+# Every test, slow-marked included (over CI's 30 min on 2 cores today). `-m ''` replaces the addopts'
 # `-m 'not slow'`; --durations lists the longest, so a test that grows shows in the log.
 test-all: lint test-setup
 	$(BIN)/python -m pytest -m '' --durations=25
