@@ -289,8 +289,10 @@ def test_ctrl_c_on_the_cli_then_resume_runs_each_cell_once(tmp_path):
     exe = str(Path(sys.executable).with_name("rt3lab"))
     # a file per task (--write-every 0), so that files appearing mean mid-run
     cmd = [exe, "sweep", str(path), "--out", str(out), "--threads", "--batch-size", "20"]
+    from foreground import foreground  # Ctrl-C reaches it as in a terminal
+
     proc = subprocess.Popen(
-        [*cmd, "--write-every", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        foreground([*cmd, "--write-every", "0"]), stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and len(list(out.rglob("part-*.parquet"))) < 3:

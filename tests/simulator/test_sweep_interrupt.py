@@ -37,8 +37,11 @@ def test_ctrl_c_to_the_process_group_is_one_line_and_exit_130(tmp_path):
     out = tmp_path / "o"
     cmd = [sys.executable, "-m", "lab", "sweep", str(config), "--out", str(out)]
     cmd += ["--write-every", "0", "--batch-size", "5", "--json"]
+    from foreground import foreground  # Ctrl-C reaches it as in a terminal
+
     proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT, start_new_session=True,
+        foreground(cmd), stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
+        start_new_session=True,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )  # fmt: skip
     deadline = time.monotonic() + 120

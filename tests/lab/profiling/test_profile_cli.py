@@ -110,10 +110,12 @@ def test_recovers_p_static_and_c_and_restores_the_governor(tmp_path, bundle, fak
 def test_interrupted_run_restores_the_governor(tmp_path, bundle, fake_board):
     root, d, emu, _kernel = fake_board
     before = snapshot(d)
+    from foreground import foreground  # Ctrl-C reaches it as in a terminal
+
     proc = subprocess.Popen(
-        [sys.executable, "-m", "lab", "profile", "--bundle", str(bundle), "--board",
+        foreground([sys.executable, "-m", "lab", "profile", "--bundle", str(bundle), "--board",
          "odroid-xu4", "--cpufreq-root", str(root), "--power", f"um34c:{emu.port}",
-         "--levels", "600000,2000000", "--settle", "30", "--out", str(tmp_path / "x.yaml")],
+         "--levels", "600000,2000000", "--settle", "30", "--out", str(tmp_path / "x.yaml")]),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
