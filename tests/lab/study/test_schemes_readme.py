@@ -35,13 +35,21 @@ def _doc() -> dict:
     }
 
 
-def test_readme_block_matches_the_recorded_study():
-    block = block_of(README.read_text(encoding="utf-8"), str(README))
+def _block_and_recording(readme):
+    """``readme``'s schemes block and the recorded study (None, the block saying so, when
+    there is no recording yet)."""
+    block = block_of(readme.read_text(encoding="utf-8"), str(readme))
     recorded = ROOT / RECORDED_JSON
     if not recorded.is_file():
         assert block.startswith("Not recorded yet")
+        return block, None
+    return block, json.loads(recorded.read_text(encoding="utf-8"))
+
+
+def test_readme_block_matches_the_recorded_study():
+    block, doc = _block_and_recording(README)
+    if doc is None:
         return
-    doc = json.loads(recorded.read_text(encoding="utf-8"))
     assert block == readme_block(doc, FIGURE_FROM_README).strip("\n")
     assert (README.parent / FIGURE_FROM_README).resolve().stat().st_size > 1000
     # every scheme is on the map, or the project README says why not
@@ -79,13 +87,9 @@ def test_usage(args):
 
 def test_root_readme_block_matches_the_recorded_study():
     """The project README shows the same block, its figure path from the root."""
-    root_readme = ROOT / "README.md"
-    block = block_of(root_readme.read_text(encoding="utf-8"), str(root_readme))
-    recorded = ROOT / RECORDED_JSON
-    if not recorded.is_file():
-        assert block.startswith("Not recorded yet")
+    block, doc = _block_and_recording(ROOT / "README.md")
+    if doc is None:
         return
-    doc = json.loads(recorded.read_text(encoding="utf-8"))
     figure = "docs/schemes/schemes-frontier.png"
     assert block == readme_block(doc, figure).strip("\n")
     assert (ROOT / figure).stat().st_size > 1000
