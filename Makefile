@@ -46,10 +46,14 @@ test-setup: $(STAMP)
 test: lint test-setup
 	$(BIN)/python -m pytest
 
-# Every test, slow-marked included (over CI's 30 min on 2 cores today). `-m ''` replaces the addopts'
-# `-m 'not slow'`; --durations lists the longest, so a test that grows shows in the log.
+# Every test, slow-marked included: what CI (.ci/run) runs. `-m ''` replaces the addopts'
+# `-m 'not slow'`. pytest-xdist runs TEST_JOBS workers, each test file whole on one worker
+# (--dist loadfile: a module's fixture, such as test_demo.py's cold demo, is built once);
+# serially the suite took 33 min on a clean clone of a 2-core machine, over CI's 30.
+# --durations lists the longest, so a test that grows shows in the log.
+TEST_JOBS ?= 2
 test-all: lint test-setup
-	$(BIN)/python -m pytest -m '' --durations=25
+	$(BIN)/python -m pytest -m '' -n $(TEST_JOBS) --dist loadfile --durations=25
 
 # Recorded figures under docs/ against the code that made them (lab/bench/provenance.py).
 docs-check: $(STAMP)
