@@ -63,3 +63,40 @@ def test_readme_distill_table_matches_the_recorded_ablation():
     assert f"{s['distilled']['gap_to_dense_points']:.2f} points below dense" in flat
     assert not quick["meets_target"] and "short of the issue's 1 point" in flat
     assert f"{100 * s['end_to_end_no_distill']['accuracy']:.2f} %" in flat
+
+
+def test_readme_default_distill_table_matches_the_recorded_ablation():
+    """The default budget's ablation: the table, the run's time and load, and every figure
+    the prose quotes, from docs/distill-ablation-default.json."""
+    from lab.bench.distill import markdown_table
+
+    readme = (ROOT / "lab" / "compression" / "README.md").read_text()
+    flat = " ".join(readme.split())
+    doc = json.loads((ROOT / "docs" / "distill-ablation-default.json").read_text())
+    assert (doc["bench"], doc["budget"], doc["seed"]) == ("distill", "default", 0)
+    assert doc["deadlines"] == "dense-top" and doc["estimator"] == "op-count"
+    assert markdown_table(doc) in readme
+    assert f"{doc['wall_s']:.0f} s wall, load average {doc['load_average'][0]:.2f}" in flat
+    s = doc["sparsest"]
+    gap = s["distilled"]["gap_to_dense_points"]
+    assert not doc["meets_target"] and gap > doc["target_gap_points"] == 2.0
+    assert f"{100 * s['distilled']['sparsity']:.1f} % sparse) ends {gap:.2f} points" in flat
+    e2e = s["end_to_end_no_distill"]
+    assert f"{100 * e2e['sparsity']:.1f} % sparse and {e2e['gap_to_dense_points']:.2f}" in flat
+    assert f"ended {s['same_set_no_distill_gap_points']:.2f} points below dense" in flat
+    same = {r["set"]: r for r in doc["same_sets"]}
+    plain_bp = next(r for r in doc["end_to_end_no_distill"] if r["set"] == "bp")
+    assert f"BP set at {100 * plain_bp['accuracy']:.2f} %" in flat
+    assert f"without a teacher reaches {100 * same['bp']['no_distill_accuracy']:.2f} %" in flat
+    losses = [100 * (same[n]["no_distill_accuracy"] - same[n]["accuracy"]) for n in
+              ("pp-1400mhz", "pp-1000mhz", "pp-800mhz")]  # fmt: skip
+    assert all(x > 0 for x in losses)  # the prose: the teacher did not help these in the end
+    assert f"ended {losses[0]:.2f}, {losses[1]:.2f} and {losses[2]:.2f} points below" in flat
+    bp_gain = 100 * (same["bp"]["accuracy"] - same["bp"]["no_distill_accuracy"])
+    assert bp_gain > 0 and f"BP's mask {bp_gain:.2f} above" in flat
+    top = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    assert (
+        f"kept the sparsest set {gap:.2f} points below dense "
+        f"({100 * s['distilled']['sparsity']:.1f} % sparse) where the run without a teacher "
+        f"ended {e2e['gap_to_dense_points']:.2f} points below ({100 * e2e['sparsity']:.1f} %"
+    ) in top
