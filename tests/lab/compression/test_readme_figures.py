@@ -10,8 +10,16 @@ from lab.compression.rerun import reruns_markdown
 ROOT = Path(__file__).resolve().parents[3]
 
 
+def _readme() -> str:
+    return (ROOT / "lab" / "compression" / "README.md").read_text()
+
+
+def _recorded(name: str) -> dict:
+    return json.loads((ROOT / "docs" / name).read_text())
+
+
 def test_readme_search_tables_match_the_recorded_json():
-    readme = (ROOT / "lab" / "compression" / "README.md").read_text()
+    readme = _readme()
     for budget in ("quick", "default"):
         folder = ROOT / "docs" / ("archive" if budget == "default" else "")
         doc = json.loads((folder / f"search-bench-{budget}.json").read_text())
@@ -24,14 +32,14 @@ def test_readme_search_tables_match_the_recorded_json():
 
 
 def test_readme_latency_table_matches_the_recorded_evaluation():
-    doc = json.loads((ROOT / "docs" / "compress-quick-evaluate.json").read_text())
-    readme = (ROOT / "lab" / "compression" / "README.md").read_text()
+    doc = _recorded("compress-quick-evaluate.json")
+    readme = _readme()
     assert latency_markdown(doc) in readme
 
 
 def test_readme_reproducibility_table_matches_the_recorded_runs():
-    doc = json.loads((ROOT / "docs" / "compress-quick-reproducible.json").read_text())
-    readme = (ROOT / "lab" / "compression" / "README.md").read_text()
+    doc = _recorded("compress-quick-reproducible.json")
+    readme = _readme()
     assert reruns_markdown(doc) in readme
     runs = doc["runs"]
     # what the README says of them
@@ -47,10 +55,10 @@ def test_readme_reproducibility_table_matches_the_recorded_runs():
 def test_readme_distill_table_matches_the_recorded_ablation():
     from lab.bench.distill import markdown_table
 
-    readme = (ROOT / "lab" / "compression" / "README.md").read_text()
+    readme = _readme()
     flat = " ".join(readme.split())  # prose wraps
     for name in ("distill-ablation-quick.json", "distill-ablation-quick-scaled.json"):
-        doc = json.loads((ROOT / "docs" / name).read_text())
+        doc = _recorded(name)
         assert (doc["bench"], doc["budget"], doc["seed"]) == ("distill", "quick", 0)
         assert markdown_table(doc) in readme
         assert f"load average {doc['load_average'][0]:.2f}" in flat
@@ -58,7 +66,7 @@ def test_readme_distill_table_matches_the_recorded_ablation():
         gains = [s["accuracy"] - s["no_distill_accuracy"] for s in doc["same_sets"]]
         assert all(g < 0 for g in gains)  # what the README says: distillation helped no set
         assert f"{-100 * max(gains):.2f} to {-100 * min(gains):.2f} points" in flat
-    quick = json.loads((ROOT / "docs" / "distill-ablation-quick.json").read_text())
+    quick = _recorded("distill-ablation-quick.json")
     s = quick["sparsest"]
     assert f"{s['distilled']['gap_to_dense_points']:.2f} points below dense" in flat
     assert not quick["meets_target"] and "short of the issue's 1 point" in flat
@@ -70,9 +78,9 @@ def test_readme_default_distill_table_matches_the_recorded_ablation():
     the prose quotes, from docs/distill-ablation-default.json."""
     from lab.bench.distill import markdown_table
 
-    readme = (ROOT / "lab" / "compression" / "README.md").read_text()
+    readme = _readme()
     flat = " ".join(readme.split())
-    doc = json.loads((ROOT / "docs" / "distill-ablation-default.json").read_text())
+    doc = _recorded("distill-ablation-default.json")
     assert (doc["bench"], doc["budget"], doc["seed"]) == ("distill", "default", 0)
     assert doc["deadlines"] == "dense-top" and doc["estimator"] == "op-count"
     assert markdown_table(doc) in readme
