@@ -158,7 +158,7 @@ def exit_deadlines(c: Compressor, full_ms_top: float) -> Deadlines:
     model's latency at the highest level."""
     from dataclasses import replace
 
-    from lab.compression.search.calibration import Deadlines, deadline_rule
+    from lab.compression.search.calibration import Deadlines, anchored, deadline_rule
 
     rule = deadline_rule(c.opts.deadlines, "measured")
     constraints = tuple(lv.deadline_ms for lv in c.levels_spec)
@@ -175,8 +175,7 @@ def exit_deadlines(c: Compressor, full_ms_top: float) -> Deadlines:
             f"--deadlines {c.opts.deadlines}: anchors on BP, which --scheme {c.opts.scheme} does "
             "not have; use auto, dense-top, profile or milliseconds per level"
         )
-    scale = full_ms_top / constraints[0]
-    c.levels_spec = [replace(lv, deadline_ms=lv.deadline_ms * scale) for lv in c.levels_spec]
+    c.levels_spec, scale = anchored(c.levels_spec, full_ms_top)
     return Deadlines(rule, scale, constraints, "dense", full_ms_top)
 
 

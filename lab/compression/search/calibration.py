@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from lab.compression.search.reward import RewardConfig, normalised_config
+from lab.compression.search.reward import LevelSpec, RewardConfig, normalised_config
 from lab.compression.sparsifier import CompressionError
 
 if TYPE_CHECKING:
@@ -146,9 +146,25 @@ def calibrate_deadlines(
         return Deadlines(rule, 1.0, constraints)
     masks = bp_masks if anchor == "bp" else {n: torch.ones_like(m) for n, m in bp_masks.items()}
     anchor_ms = c.latency_ms(model, masks, top.freq_khz)
-    scale = anchor_ms / top.deadline_ms
-    c.levels_spec = [replace(lv, deadline_ms=lv.deadline_ms * scale) for lv in c.levels_spec]
+    c.levels_spec, scale = anchored(c.levels_spec, anchor_ms)
     return Deadlines(rule, scale, constraints, anchor, anchor_ms)
+
+
+def anchored(levels: list[LevelSpec], anchor_ms: float) -> tuple[list[LevelSpec], float]:
+    """``levels`` (highest frequency first) scaled by one factor so that the highest level's
+    deadline is ``anchor_ms``, and the factor. The highest is set to ``anchor_ms`` itself:
+    ``c * (a / c)`` lands one ulp above ``a`` for about one ``a`` in 27, and the anchor model
+    would then miss the deadline it defines by that ulp.
+
+    >>> lv = [LevelSpec(1400000, 1.0, 1.0, 115.0), LevelSpec(800000, 1.0, 1.0, 230.0)]
+    >>> out, scale = anchored(lv, 0.2862)
+    >>> [x.deadline_ms for x in out], round(scale, 6)
+    ([0.2862, 0.5724], 0.002489)
+    """
+    scale = anchor_ms / levels[0].deadline_ms
+    out = [replace(levels[0], deadline_ms=anchor_ms)]
+    out += [replace(lv, deadline_ms=lv.deadline_ms * scale) for lv in levels[1:]]
+    return out, scale
 
 
 def reward_config(
