@@ -36,8 +36,13 @@
  * rewrite the header's digests as well.
  *
  * Threads (rt3e_set_threads): a pool of n - 1 worker threads, created once per engine (and
- * again only when the count changes), each pinned to one CPU of the process's affinity mask
- * where the OS allows; the caller is the n-th. Every Linear's block-rows are split into
+ * again only when the count changes); the caller is the n-th. A library caller (Python) is
+ * a thread the engine does not place, so its workers are left to the scheduler too: pinned
+ * to CPUs of their own, a worker kept its CPU while the scheduler put the caller on that
+ * same CPU (woken there by the worker's signal) for about a third of a 2-thread bench, and
+ * two threads ran as one. rt3e_pin_caller (the runner, a process of its own) pins all of
+ * them where the OS allows: the caller to the first CPU of the affinity mask, each worker
+ * to one of the others. Every Linear's block-rows are split into
  * PARTS_PER_THREAD x n contiguous runs of about equal cost (kept columns, from the set's
  * offsets), attention into runs of heads; the rest (embedding, layer norms, ReLU) stays on
  * the caller. Each thread owns a contiguous run of a job's parts, the same every call, and
@@ -395,8 +400,8 @@ struct pool_t {
     void *ctx;
     int nparts;
     pid_t pid;            /* the process whose workers these are (a fork has none) */
-    int cpus[MAX_THREADS]; /* the affinity mask's CPUs, in order; ncpus 0: no pinning */
-    int ncpus;
+    int cpus[MAX_THREADS]; /* the affinity mask's CPUs, in order */
+    int ncpus;            /* 0: no pinning (not asked for, or no affinity on this OS) */
 };
 
 static inline void cpu_relax(void) {
@@ -517,16 +522,17 @@ static void pool_stop(pool_t *p) {
     p->tid = NULL, p->args = NULL, p->slots = NULL, p->n = 1, p->stop = 0;
 }
 
-/* Start n - 1 workers, pinned to the CPUs of the caller's affinity mask (worker w to the
- * w-th, modulo their number). 0, or -1 (none started) if a thread cannot be created. */
-static int pool_start(pool_t *p, int n) {
+/* Start n - 1 workers; `pin`: each pinned to a CPU of the caller's affinity mask (worker w
+ * to the w-th, modulo their number), else left to the scheduler. 0, or -1 (none started) if
+ * a thread cannot be created. */
+static int pool_start(pool_t *p, int n, int pin) {
     p->n = 1;
     if (n <= 1) return 0;
     p->ncpus = 0;
 #if defined(__linux__) && defined(CPU_SET)
     cpu_set_t set;
     CPU_ZERO(&set);
-    if (sched_getaffinity(0, sizeof set, &set) == 0)
+    if (pin && sched_getaffinity(0, sizeof set, &set) == 0)
         for (int c = 0; c < CPU_SETSIZE && p->ncpus < MAX_THREADS; c++)
             if (CPU_ISSET(c, &set)) p->cpus[p->ncpus++] = c;
 #endif
@@ -1163,7 +1169,7 @@ void rt3e_force_exit(rt3e_model *m, int i) { m->force_exit = i < 0 ? -1 : i; }
 int rt3e_threads(const rt3e_model *m) { return m->pool.n > 1 ? m->pool.n : 1; }
 
 /* Run on n threads (1..MAX_THREADS; the caller is one of them): the old workers are
- * joined and n - 1 new ones started, pinned where the OS allows. 0, or -1 with `err`
+ * joined and n - 1 new ones started, pinned as the old ones were. 0, or -1 with `err`
  * filled (n out of range: nothing changes; a thread that cannot be created: one thread). */
 int rt3e_set_threads(rt3e_model *m, int n, char *err, int errlen) {
     char num[16];
@@ -1171,17 +1177,25 @@ int rt3e_set_threads(rt3e_model *m, int n, char *err, int errlen) {
     if (n < 1 || n > MAX_THREADS)
         return fail(err, errlen, "threads: expected 1..256, got %s%s", num, ""), -1;
     if (n == rt3e_threads(m)) return 0;
+    const int pin = m->pool.ncpus > 0;
     pool_stop(&m->pool);
-    if (pool_start(&m->pool, n))
+    if (pool_start(&m->pool, n, pin))
         return fail(err, errlen, "threads: cannot start %s (running on one)%s", num, ""), -1;
     return 0;
 }
 
-/* Pin the calling thread to the CPU before the workers' (the first of the affinity mask
- * the pool was started under): for a process of its own, the runner; a library caller's
- * thread is left where it is. Nothing without workers or where the OS refuses. */
-void rt3e_pin_caller(const rt3e_model *m) {
-    if (m->pool.n > 1) pin_to(&m->pool, 0);
+/* Pin the calling thread and the workers, one to a CPU of the calling thread's affinity mask
+ * (the caller to the first; the workers restarted, pinned to the others): for a process of
+ * its own, the runner. A library caller leaves every thread to the scheduler (see Threads).
+ * Nothing without workers; a thread the OS refuses stays where it is. 0, or -1 if the
+ * workers cannot be restarted (one thread, unpinned, as rt3e_set_threads leaves it). */
+int rt3e_pin_caller(rt3e_model *m) {
+    const int n = m->pool.n;
+    if (n <= 1) return 0;
+    pool_stop(&m->pool);
+    if (pool_start(&m->pool, n, 1)) return -1;
+    pin_to(&m->pool, 0);
+    return 0;
 }
 
 /* The set named `name` ("dense" for none), or -2 if there is none. */

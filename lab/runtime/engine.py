@@ -8,9 +8,10 @@ writes one to a temporary directory first. ``RT3LAB_NATIVE=0`` or no compiler: `
 is None and ``status()`` says why.
 
 ``threads`` (``Engine(export, threads=N)``, :meth:`Engine.set_threads`): the engine's own pool
-of N threads (the caller's included), started once per engine and pinned where the OS allows;
-each layer's block-rows and attention's heads are split between them, and the logits are
-bit-identical at every count (see ``engine.c``'s header).
+of N threads (the caller's included), started once per engine and left to the scheduler (the
+runner, a process of its own, pins them); each layer's block-rows and attention's heads are
+split between them, and the logits are bit-identical at every count (see ``engine.c``'s
+header).
 
 Exits (``lab.runtime.exits``): a depth variant runs its first layers and one decoder; an
 early-exit set stops each sequence at the first exit whose confidence reaches its

@@ -26,7 +26,7 @@ int64_t rt3e_vocab(const rt3e_model *m);
 int rt3e_forward(rt3e_model *m, const int64_t *tokens, int64_t T, float *logits, char *err,
                  int errlen);
 int rt3e_set_threads(rt3e_model *m, int n, char *err, int errlen);
-void rt3e_pin_caller(const rt3e_model *m);
+int rt3e_pin_caller(rt3e_model *m);
 
 static double now_ms(void) {
     struct timespec ts;
@@ -115,7 +115,7 @@ int main(int argc, char **argv) {
     double *times = malloc(sizeof(double) * (size_t)(runs > 1001 ? runs : 1001));
     if (!tokens || !logits || !times) return usage("out of memory");
     if (rt3e_set_threads(m, (int)threads, err, sizeof err)) return usage(err);
-    if (threads > 1) rt3e_pin_caller(m);
+    if (threads > 1 && rt3e_pin_caller(m)) return usage("threads: cannot restart the workers pinned");
     rt3e_select(m, si);
     for (long w = 0; w < warmup; w++)
         if (rt3e_forward(m, tokens, ntok, logits, err, sizeof err)) return usage(err);

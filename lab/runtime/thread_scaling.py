@@ -4,7 +4,8 @@ One engine (``lab.runtime.engine``) runs the dense model and every set at each c
 the same interleaved rounds (``lab.runtime.measure.timed_rounds``: a neighbour's load shifts
 every count alike); moving to another count restarts the engine's pool, untimed. The
 process is held to as many CPUs as the largest count (the first of its affinity mask, where
-the OS allows), the engine's workers pinned one to a CPU inside them.
+the OS allows); inside them the scheduler places the engine's workers and the caller (pinned
+to CPUs of their own, a worker and the unpinned caller shared one CPU for a third of a run).
 """
 
 from __future__ import annotations

@@ -7,6 +7,8 @@ import json
 import os
 import select
 import subprocess
+import threading
+import time
 import warnings
 from pathlib import Path
 
@@ -151,6 +153,60 @@ def test_closing_or_collecting_an_engine_joins_its_threads(export32):
     eng.set_threads(1)  # a smaller count joins the extra workers
     assert _tasks() == before
     eng.close()
+
+
+def _allowed(task_dir: Path) -> str:
+    """A thread's allowed CPUs as the kernel lists them (``Cpus_allowed_list``)."""
+    status = (task_dir / "status").read_text()
+    return next(
+        ln.split(":")[1].strip() for ln in status.splitlines() if ln.startswith("Cpus_allowed_list")
+    )
+
+
+TWO_CPUS = pytest.mark.skipif(
+    not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
+    reason="needs an affinity mask of two CPUs or more (a pinned thread is told apart by it)",
+)
+
+
+@TWO_CPUS
+def test_a_library_engines_workers_are_left_to_the_scheduler(export32):
+    """Pinned to CPUs of their own, a worker kept its CPU while the scheduler put the
+    (unpinned) Python caller on it: the engine places no thread of a library caller."""
+    tasks = Path("/proc/self/task")
+    before = set(os.listdir(tasks))
+    mask = _allowed(tasks / str(threading.get_native_id()))
+    eng = E.Engine(export32, threads=3)
+    try:
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 0.5:  # a worker places itself when it first runs
+            eng.logits(np.arange(64, dtype=np.int64))
+        workers = set(os.listdir(tasks)) - before
+        assert len(workers) == 2
+        assert {_allowed(tasks / w) for w in workers} == {mask}
+    finally:
+        eng.close()
+
+
+@TWO_CPUS
+def test_the_runner_pins_its_caller_and_workers_one_to_a_cpu(host_runner, export32):
+    """The runner is a process of its own: its caller on the first CPU of the mask, each
+    worker on one of the others (read from /proc while it runs)."""
+    cpus = sorted(os.sched_getaffinity(0))[:2]
+    cmd = [str(host_runner), str(export32), "--set", "bp", "--runs", "1000000", "--threads", "2"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        tasks = Path(f"/proc/{proc.pid}/task")
+        for _ in range(1000):  # the pool is pinned before the first run, the runs last minutes
+            allowed = {t: _allowed(tasks / t) for t in os.listdir(tasks)}
+            if len(allowed) == 2 and allowed[str(proc.pid)] == str(cpus[0]):
+                break
+            time.sleep(0.01)
+        assert allowed[str(proc.pid)] == str(cpus[0])
+        assert sorted(allowed.values()) == sorted(str(c) for c in cpus)
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
