@@ -68,7 +68,7 @@ RECORDED: dict[str, Recorded] = {
         _RUNTIME_BENCH,
     ),
     "runtime-bench-default.json": Recorded(
-        "rt3lab bench runtime --bundle DEFAULT_BUNDLE --json", _RUNTIME_BENCH
+        "rt3lab bench runtime --bundle DEFAULT_BUNDLE --threads 1,2 --json", _RUNTIME_BENCH
     ),
     "runtime-bench-width-quick.json": Recorded(
         "rt3lab bench runtime --bundle SCHEMES_DIR/bundles/width --no-anchors --no-layers --json",
