@@ -3,14 +3,15 @@
 torch's CPU build runs its intra-op threads on GNU OpenMP, whose workers spin while they
 wait at a barrier. On a shared machine a descheduled worker keeps the others spinning
 through their time slices, and a small model's thousands of short parallel regions each
-pay for it: ``scripts/contention.py --micro 30`` (training steps of a layer of the demo's
-size, 2 threads, the 2-core machine at load average 16-17) took 12-43 s with the default
-wait policy and 0.4-0.8 s with ``OMP_WAIT_POLICY=PASSIVE``; one thread took 0.5-1.5 s
-either way (``docs/contention-micro.json``). So the wait policy, not the thread count,
-made a busy machine slow compress far more than its load: ``configure_openmp`` sets
-``PASSIVE`` unless the user set it (``lab.cli.main`` calls it before torch is imported),
-and ``default_threads`` keeps one thread per usable core (the scheduler shares a busy
-machine per thread, so fewer threads would only give other jobs our share).
+pay for it. ``configure_openmp`` sets ``OMP_WAIT_POLICY=PASSIVE`` unless the user set it
+(``lab.cli.main`` calls it before torch is imported): a worker that waits sleeps. That is a
+trade, measured by ``scripts/contention.py --micro 30`` (training steps of a layer of the
+demo's size, each configuration alone and beside one CPU hog per core;
+``docs/contention-micro.json``, its figures in ``lab/profiling/README.md``): sleeping
+workers make the quiet machine's short regions slower and keep a busy machine's time near
+its quiet time, where spinning ones multiply it. ``default_threads`` keeps one thread per
+usable core (the scheduler shares a busy machine per thread, so fewer threads would only give
+other jobs our share).
 """
 
 from __future__ import annotations
