@@ -27,6 +27,7 @@ the SHA-256 checks of the weight files ``checksums`` records. Each reader turns
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import warnings
 from collections.abc import Iterator
@@ -163,10 +164,34 @@ def require_sections(doc: dict[str, Any], index: Path) -> None:
             raise ManifestError(f"{index}: field baselines.{name} must be a JSON dict")
 
 
+NAME_MAX = 255  # bytes in one file name (Linux, macOS and Windows file systems)
+PATH_MAX = 4096  # bytes in a whole path (Linux)
+
+
 def set_file(rel: object, where: str) -> str:
-    """A set's ``file``: a non-empty relative path that stays inside the bundle."""
+    """A set's ``file``: a non-empty relative path that stays inside the bundle, with no
+    name longer than a file system takes (opening one would fail with ``ENAMETOOLONG``
+    instead of naming the field).
+
+    >>> set_file("sets/bp.safetensors", "b.json: sets[0]")
+    'sets/bp.safetensors'
+    >>> try:
+    ...     set_file("x" * 300, "b: sets[0]")
+    ... except ManifestError as e:
+    ...     print(e)
+    b: sets[0].file: a file name of 300 bytes, expected at most 255
+    """
     if not isinstance(rel, str) or not rel or Path(rel).is_absolute() or ".." in Path(rel).parts:
         raise ManifestError(f"{where}.file {rel!r} must be a path inside the bundle")
+    longest = max(len(os.fsencode(part)) for part in Path(rel).parts)
+    if longest > NAME_MAX:
+        raise ManifestError(
+            f"{where}.file: a file name of {longest} bytes, expected at most {NAME_MAX}"
+        )
+    if len(os.fsencode(rel)) > PATH_MAX:
+        raise ManifestError(
+            f"{where}.file: a path of {len(os.fsencode(rel))} bytes, expected at most {PATH_MAX}"
+        )
     return rel
 
 

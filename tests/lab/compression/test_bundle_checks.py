@@ -210,6 +210,15 @@ def test_simulate_bundle_refuses_bad_sets(bundle, edit, needle):
     assert needle in _refused(r, bundle)
 
 
+@pytest.mark.parametrize("command", ["evaluate", "simulate"])
+def test_a_set_file_name_longer_than_a_file_system_takes_is_refused_naming_it(bundle, command):
+    """Opening it would fail with ENAMETOOLONG (a fuzz run found exit 1, "failed: OSError")."""
+    _edit(bundle, lambda d: d["sets"][1].update(file="x" * 300))
+    extra = ("--capacity-mah", "0.2") if command == "simulate" else ()
+    line = _refused(rt3lab(command, "--bundle", str(bundle), *extra), bundle)
+    assert "sets[1].file: a file name of 300 bytes, expected at most 255" in line
+
+
 def test_simulate_accepts_the_good_bundle(bundle):
     r = rt3lab("simulate", "--bundle", str(bundle), "--capacity-mah", "0.2", "--json")
     assert r.code == 0, r.stderr
