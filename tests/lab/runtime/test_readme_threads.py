@@ -36,7 +36,7 @@ def thread_line(name: str) -> str:
 
 def test_readme_thread_lines_match_the_recorded_benches():
     readme = " ".join((ROOT / "lab" / "runtime" / "README.md").read_text(encoding="utf-8").split())
-    for name in ("runtime-bench-synthetic-small", "runtime-bench-quick"):
+    for name in ("runtime-bench-synthetic-small", "runtime-bench-default", "runtime-bench-quick"):
         assert thread_line(name) in readme, thread_line(name)
 
 
