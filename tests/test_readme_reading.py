@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 WORDS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five"}
 # figures the paragraph may hold that are not the run's: the interval's level, RT3's claim
 FIXED = {"95", "4", "1", "1.0"}
+NUMBER = re.compile(r"\d+(?:\.\d+)?")
 
 
 def _paragraph() -> str:
@@ -25,6 +26,11 @@ def _paragraph() -> str:
 
 def _demo() -> dict:
     return json.loads((ROOT / "docs" / "demo-headline.json").read_text(encoding="utf-8"))
+
+
+def _gains(d: dict) -> dict[str, dict]:
+    """The recorded demo's gains of rt3, by the baseline they are over."""
+    return {x["baseline"]: x for x in d["gains"]}
 
 
 def _ci(x: list[float]) -> str:
@@ -56,7 +62,7 @@ def sets_ran(variant_at_level: dict[str, str]) -> str:
 
 def expected_phrases(d: dict) -> list[str]:
     """Every phrase of the paragraph that carries a figure of the run."""
-    g = {x["baseline"]: x for x in d["gains"]}
+    g = _gains(d)
     rt3 = next(p for p in d["policies"] if p["policy"] == "rt3")
     dm, bp, ss = g["dense-max"], g["dvfs-only:bp"], g["static-sparse"]
     missed = rt3["missed_inferences"]
@@ -82,14 +88,14 @@ def test_every_figure_of_the_plain_reading_is_the_recorded_demos():
     phrases = expected_phrases(d)
     for phrase in phrases:
         assert phrase in text, phrase
-    allowed = {n for p in phrases for n in re.findall(r"\d+(?:\.\d+)?", p)} | FIXED
-    stray = [n for n in re.findall(r"\d+(?:\.\d+)?", text) if n not in allowed]
+    allowed = {n for p in phrases for n in NUMBER.findall(p)} | FIXED
+    stray = [n for n in NUMBER.findall(text) if n not in allowed]
     assert not stray, f"figures the recorded demo does not give: {stray}"
 
 
 def test_the_plain_readings_claims_follow_the_recorded_demo():
     text, d = _paragraph(), _demo()
-    g = {x["baseline"]: x for x in d["gains"]}
+    g = _gains(d)
     straddles = "the hours (the interval straddles 1.0)" in text
     assert straddles == g["dvfs-only:bp"]["hours_straddles_one"]
     ss_hours = g["static-sparse"]["hours_ci95"]
