@@ -53,7 +53,12 @@
  * caller waits only for parts already claimed: a worker the OS has not scheduled (a shared
  * machine, other processes on every core) claims nothing, and its run is taken by the
  * threads that are running, so a job never waits for a sleeping worker to wake up (a static
- * split of n runs took 4x the one-thread time on a loaded 2-core host). Each output is computed by the same code whichever thread runs it,
+ * split of n runs took 4x the one-thread time on a loaded 2-core host). A job of fewer
+ * than PARALLEL_MACS multiply-adds (a sparse set's Linear, attention at a short sequence)
+ * runs on the caller alone: waking a worker and waiting for it costs more than the half of
+ * it the worker would take (with every job split, the quick bundle's sparsest set ran
+ * slower on 2 threads than on 1); the environment's RT3E_SPLIT_MACS sets another bound (0:
+ * split every job). Each output is computed by the same code whichever thread runs it,
  * so the logits are bit-identical at any thread count; one thread runs no pool at all.
  * Between jobs a worker spins for SPIN_NS, then sleeps on a condition variable (a shared
  * machine gets its CPU back between inferences). A forked child has no workers: it runs
@@ -91,6 +96,7 @@
 #define MAX_THREADS 256
 #define SPIN_NS 100000 /* a worker's (and the caller's) busy wait before it sleeps */
 #define PARTS_PER_THREAD 4 /* parts of a Linear per thread: the free threads take a late one's */
+#define PARALLEL_MACS 524288 /* a job's multiply-adds below which the caller runs it alone */
 #define MAX_BLOCK 256
 #define MAX_HEADER (16 << 20)
 #define STAMP_FILE "arrays.bin.verified"
@@ -567,7 +573,7 @@ static int pool_start(pool_t *p, int n, int pin) {
 static void pool_run(pool_t *p, part_fn fn, void *ctx, int nparts) {
     if (nparts < 1) nparts = 1;
     if (nparts > 0xfffff) nparts = 0xfffff;
-    if (p->n <= 1 || p->pid != getpid()) {
+    if (p->n <= 1 || nparts == 1 || p->pid != getpid()) {
         for (int k = 0; k < nparts; k++) fn(ctx, k, nparts, 0);
         return;
     }
@@ -617,6 +623,7 @@ typedef struct rt3e_model {
     int work_n;
     float *pe;            /* sinusoidal positions (pe_T, E), grown with the longest sequence */
     int64_t pe_T;
+    int64_t split_macs;   /* a job below this many multiply-adds runs on the caller alone */
     pool_t pool;
 } rt3e_model;
 
@@ -1093,6 +1100,21 @@ static int load_model(rt3e_model *m, const jv *h, char *err, int errlen) {
 
 int rt3e_abi(void) { return RT3E_ABI; }
 
+/* RT3E_SPLIT_MACS (unset or empty: PARALLEL_MACS) into *out; -1 if not a decimal integer
+ * 0..2^40 (0: every job is split, as the tests of the pool ask). */
+static int split_macs(const char *s, int64_t *out) {
+    *out = PARALLEL_MACS;
+    if (!s || !*s) return 0;
+    int64_t v = 0;
+    for (const char *c = s; *c; c++) {
+        if (*c < '0' || *c > '9' || v > ((int64_t)1 << 40)) return -1;
+        v = v * 10 + (*c - '0');
+    }
+    if (v > ((int64_t)1 << 40)) return -1;
+    *out = v;
+    return 0;
+}
+
 /* Load the export in `dir` (header.json and its data file); NULL with `err` filled on
  * failure, naming the array or header field. */
 rt3e_model *rt3e_open(const char *dir, char *err, int errlen) {
@@ -1115,8 +1137,11 @@ rt3e_model *rt3e_open(const char *dir, char *err, int errlen) {
     rt3e_model *m = calloc(1, sizeof *m);
     int64_t version;
     const jv *fmt = jget(&h, "format"), *data = jget(&h, "data");
+    const char *split = getenv("RT3E_SPLIT_MACS");
     if (!m) {
         fail(err, errlen, "out of memory%s%s", "", "");
+    } else if (split_macs(split, &m->split_macs)) {
+        fail(err, errlen, "RT3E_SPLIT_MACS is '%.40s': expected an integer 0..2^40%s", split, "");
     } else if (!fmt || fmt->type != J_STR || strcmp(fmt->str, "rt3lab-export")) {
         fail(err, errlen, "header field '%s': expected \"rt3lab-export\"%s", "format", "");
     } else if (jint(jget(&h, "version"), 0, 1 << 30, &version) || version != 1) {
@@ -1395,7 +1420,8 @@ static void linear_part(void *ctx, int w, int n, int tid) {
 static void linear(rt3e_model *m, const linear_t *l, const table_t *t, const float *x,
                    int64_t T, float *y) {
     linear_job j = {l, t, m->iota, x, T, y};
-    pool_run(&m->pool, linear_part, &j, m->pool.n > 1 ? PARTS_PER_THREAD * m->pool.n : 1);
+    const int split = m->pool.n > 1 && rows_cost(l, t, l->nbr) * l->B * T >= m->split_macs;
+    pool_run(&m->pool, linear_part, &j, split ? PARTS_PER_THREAD * m->pool.n : 1);
 }
 
 static inline float hsum(vf v) {
@@ -1587,8 +1613,9 @@ static void run_layer(rt3e_model *m, const table_t *tab, int64_t l, const scratc
     linear(m, &lin[0], lt ? &lt[0] : NULL, s->x, T, s->qkv);
     attention_job att = {s->qkv, T, E, m->H, s->ps, s->a, s->p, s->kt, NULL, 0};
     att.heads = heads_of(m, l, &att.nh); /* a width set's heads (NULL: all) */
-    const int nt = rt3e_threads(m);
-    pool_run(&m->pool, attention_part, &att, (int)(att.nh < nt ? nt : att.nh));
+    const int nt = rt3e_threads(m); /* scores and weighted sum: 2 T T E / H per head */
+    const int split = att.nh * 2 * T * T * (E / m->H) >= m->split_macs;
+    pool_run(&m->pool, attention_part, &att, split ? (int)(att.nh < nt ? nt : att.nh) : 1);
     linear(m, &lin[1], lt ? &lt[1] : NULL, s->a, T, s->o);
     add_norm(s->x, s->o, T, E, m->norms[4 * l], m->norms[4 * l + 1]);
     linear(m, &lin[2], lt ? &lt[2] : NULL, s->x, T, s->hid);

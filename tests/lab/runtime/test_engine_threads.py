@@ -35,6 +35,14 @@ TINY = {"vocab_size": 7, "emb": 4, "ff": 3, "layers": 1, "heads": 1}
 pytestmark = pytest.mark.skipif(E.library() is None, reason=f"no engine: {E.status()}")
 
 
+@pytest.fixture(autouse=True)
+def split_every_job(monkeypatch):
+    """These models' jobs are far below the engine's split bound (they would all run on the
+    caller): every job is split, so the pool is what these tests drive (the runner inherits
+    it); the bound itself is tested on its own below."""
+    monkeypatch.setenv("RT3E_SPLIT_MACS", "0")
+
+
 @pytest.fixture(scope="module", params=[32, 8])
 def bundle(request, tmp_path_factory):
     d = tmp_path_factory.mktemp(f"b{request.param}") / "bundle"
@@ -153,6 +161,47 @@ def test_closing_or_collecting_an_engine_joins_its_threads(export32):
     eng.set_threads(1)  # a smaller count joins the extra workers
     assert _tasks() == before
     eng.close()
+
+
+def _cpu_ticks(task_dir: Path) -> int:
+    """A thread's user and system CPU time in clock ticks (``/proc/.../stat``)."""
+    fields = (task_dir / "stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="needs Linux /proc")
+def test_a_job_below_the_split_bound_runs_on_the_caller_alone(export32, monkeypatch):
+    """Every job of this model is below the default bound: its worker is never woken (no
+    CPU time after it went to sleep); with RT3E_SPLIT_MACS=0 it works on every call."""
+    tasks = Path("/proc/self/task")
+    tokens = np.arange(35, dtype=np.int64)
+    ticks, outs = {}, {}
+    for bound in ("", "0"):
+        monkeypatch.setenv("RT3E_SPLIT_MACS", bound)
+        before = set(os.listdir(tasks))
+        eng = E.Engine(export32, threads=2)
+        try:
+            (worker,) = set(os.listdir(tasks)) - before
+            eng.select("bp")
+            outs[bound] = eng.logits(tokens)
+            time.sleep(0.05)  # past its spin: asleep unless a job wakes it
+            start = _cpu_ticks(tasks / worker)
+            for _ in range(3000):
+                eng.logits(tokens)
+            ticks[bound] = _cpu_ticks(tasks / worker) - start
+        finally:
+            eng.close()
+    assert ticks[""] == 0, ticks
+    assert ticks["0"] >= 5, ticks  # woken on every job, and spinning between them
+    assert np.array_equal(outs[""], outs["0"])
+
+
+@pytest.mark.parametrize("bad", ["-1", "1e6", "x", "2000000000000", " 5"])
+def test_a_bad_split_bound_is_refused_naming_it(export32, monkeypatch, bad):
+    monkeypatch.setenv("RT3E_SPLIT_MACS", bad)
+    with pytest.raises(E.EngineError, match=r"RT3E_SPLIT_MACS .*expected an integer") as err:
+        E.Engine(export32, threads=2)
+    assert "\n" not in str(err.value)
 
 
 def _allowed(task_dir: Path) -> str:
