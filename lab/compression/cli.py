@@ -13,7 +13,7 @@ from lab.compression.distill import Distillation
 if TYPE_CHECKING:
     from rich.progress import Progress
 
-    from lab.compression.evaluation import Evaluation
+    from lab.compression.evaluation import Evaluation, SetRow
 
 app = typer.Typer()
 
@@ -306,6 +306,13 @@ def _show(ev: Evaluation, as_json: bool, per_sequence: bool = False) -> None:
         _print_evaluation(ev)
 
 
+def _over_bound(r: SetRow) -> str:
+    """The serving call's median over the bound call's, timed in the same rounds."""
+    if not r.latency_bound_median_ms or r.latency_measured_median_ms is None:
+        return "-"
+    return f"{r.latency_measured_median_ms / r.latency_bound_median_ms:.3f}"
+
+
 def _pct(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.2f}"
 
@@ -334,6 +341,7 @@ def _print_evaluation(ev: Evaluation) -> None:
         "mults",
         "est ms",
         "meas ms",
+        "meas/bound",
     ):
         t.add_column(col, justify="left" if col in ("set", "family") else "right", no_wrap=True)
     for r in ev.rows:
@@ -350,6 +358,7 @@ def _print_evaluation(ev: Evaluation) -> None:
             f"{r.nonzero_mults:,}",
             "-" if r.latency_estimate_ms is None else f"{r.latency_estimate_ms:.3f}",
             "-" if r.latency_measured_ms is None else f"{r.latency_measured_ms:.3f}",
+            _over_bound(r),
         )
     console.print(t)
     if ev.comparisons:

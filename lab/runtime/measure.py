@@ -14,10 +14,10 @@ import gc
 import os
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
@@ -155,15 +155,18 @@ def make_inputs(module: nn.Module, batch: int, seq_len: int, seed: int = 0) -> d
     return {"args": (tokens,), "kwargs": {}}
 
 
+Key = TypeVar("Key", bound=Hashable)
+
+
 def timed_rounds(
-    fns: dict[str, tuple[Callable[[], object], Callable[[], object]]],
+    fns: dict[Key, tuple[Callable[[], object], Callable[[], object]]],
     rounds: int,
     per_round: int,
     warmup: int,
-    first: dict[str, list[float]] | None = None,
-    raw: dict[str, list[float]] | None = None,
+    first: dict[Key, list[float]] | None = None,
+    raw: dict[Key, list[float]] | None = None,
     settle: int = 0,
-) -> dict[str, Timing]:
+) -> dict[Key, Timing]:
     """Like ``interleaved`` but each entry is ``(setup, call)``; setup runs untimed.
 
     ``first``, if given, also receives each round's first call after its setup (the
@@ -171,7 +174,7 @@ def timed_rounds(
     given, every sample in round order. ``settle`` calls after each round's setup run
     untimed: the samples are then of a variant serving on its own caches, as a serving
     loop (and the host profile, which warms each variant up) runs it between switches."""
-    samples: dict[str, list[float]] = {k: [] for k in fns}
+    samples: dict[Key, list[float]] = {k: [] for k in fns}
     for setup, fn in fns.values():
         setup()
         for _ in range(warmup):

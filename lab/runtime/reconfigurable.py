@@ -404,7 +404,8 @@ class ReconfigurableModel(nn.Module):
         general call ``self(tokens)`` converts and allocates per inference (fresh logits,
         4 MiB at RT3's vocabulary): 40-55 us more at vocabulary 8000 and 35 tokens (``bench
         runtime``'s ``serving.call_overhead_us``), a fifth of a 0.2 ms set. ``call.tokens``
-        is the int64 ``(batch, seq)`` array it reads: write new tokens there in place. On the
+        is the int64 ``(batch, seq)`` array it reads: write new tokens there in place;
+        ``call.logits`` the tensor it writes. On the
         torch reference a call is ``forward`` on the inputs."""
         lock = self._lock
         if self.engine is None:
@@ -434,6 +435,7 @@ class ReconfigurableModel(nn.Module):
                 return logits
 
         call.tokens = tokens  # type: ignore[attr-defined]
+        call.logits = logits  # type: ignore[attr-defined]
         return call
 
     def _bound_rows(self, tokens: torch.Tensor) -> tuple[Any, torch.Tensor, list[Any]]:

@@ -5,18 +5,27 @@ Every set of a saved bundle is timed end to end by :class:`lab.runtime.Reconfigu
 on the runtime its table was measured on, in interleaved rounds (the fastest run of each,
 :func:`lab.compression.latency.timing.fastest_ms`), beside the table's estimate at the
 host's clock. The README's table of the two comes from :func:`latency_markdown`.
+
+On the engine the same rounds also time the engine's bound call on the same tokens (what
+``bench runtime`` and ``bench runner``'s ``ctypes`` side time): the serving call's median
+against it says what the figure charges a set beyond the call a serving loop makes, with
+both sides on the same caches and the same pool. Against a bench's figure from another
+process the context differs too (its pool restarted at every change of thread count, other
+sides' caches, the host's load a minute later).
 """
 
 from __future__ import annotations
 
 import os
 import statistics
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lab.compression.latency.table import TABLE_FILE, LatencyTable, layer_densities
 from lab.compression.latency.timing import TimingSetup, fastest_ms
+
+BOUND = "bound"  # a variant's key in the rounds: (name, BOUND), its bound engine call
 
 if TYPE_CHECKING:
     import torch
@@ -29,12 +38,15 @@ def measure_end_to_end(
     setup: TimingSetup,
     runtime: str = "engine",
     raw: dict[str, list[float]] | None = None,
+    bound: dict[str, list[float]] | None = None,
 ) -> dict[str, float]:
     """Fastest milliseconds of one inference of every set (name -> layer masks) and of the
     model run dense (``"dense"``), end to end by :class:`lab.runtime.ReconfigurableModel`
     (``runtime`` ``engine``: its engine executor; ``per-layer``: the torch reference),
     interleaved, as ``setup`` says; ``raw``, if given, also receives every run's seconds
-    by name, in round order."""
+    by name, in round order. ``bound``, if given, receives the same of the engine's bound
+    call on the same tokens, timed in the same rounds after each serving run (left empty
+    on the torch reference or a batch of more than one row)."""
     import copy
 
     from lab.model.training import torch_threads
@@ -60,23 +72,36 @@ def measure_end_to_end(
         # the switch before a variant's runs and its first call after it, untimed as the
         # table's (settle): an inference on its own caches is timed,
         # not a switch per inference (the bench times switches apart)
+        fns: dict[str | tuple[str, str], tuple[Callable[[], object], Callable[[], object]]]
         fns = {n: (lambda n=n: rm.switch(n), run) for n in sets}
         fns["dense"] = (lambda: rm.switch(None), run)
-        runs: dict[str, list[float]] = {}
+        if bound is not None and rm.engine is not None and setup.batch == 1:
+            # the same tokens into the same logits: the two calls differ by the wrapper only
+            tokens, out = run.tokens, run.logits[0].numpy()  # type: ignore[attr-defined]
+            call = rm.engine.bind(tokens[0], out)
+            # each set's bound call right after its serving call: both on its own caches
+            fns = dict(kv for n, f in fns.items() for kv in ((n, f), ((n, BOUND), (f[0], call))))
+        runs: dict[str | tuple[str, str], list[float]] = {}
         timed_rounds(fns, setup.rounds, setup.per_round, warmup=2, raw=runs, settle=1)
+    served = {n: v for n, v in runs.items() if isinstance(n, str)}
+    if bound is not None:
+        bound.update({n[0]: v for n, v in runs.items() if isinstance(n, tuple)})
     if raw is not None:
-        raw.update(runs)
-    return fastest_ms(runs)
+        raw.update(served)
+    return fastest_ms(served)
 
 
-def bundle_latencies(bundle: Any) -> dict[str, tuple[float, float, float]]:
-    """Per set of a saved bundle (and ``dense``): the table's estimate and the runtime's end
+def bundle_latencies(bundle: Any) -> dict[str, tuple[Any, ...]]:
+    """Per set of a saved bundle (and ``dense``): the table's estimate, the runtime's end
     to end measurement (its fastest run, as the table, and its median, as the benches
-    report), in ms at this host's clock and the table's thread count.
+    report), the median of the engine's bound call in the same rounds and the 95 %
+    interval of the measured median over it (None and None on the torch reference), in ms
+    at this host's clock and the table's thread count.
 
     Empty when the bundle has no table (estimator ``op-count`` or ``profile``); a corrupt
     table or one measured on another host is refused, naming it.
     """
+    from lab.runtime.measure import ratio_ci
     from lab.runtime.reconfigurable import module_from_bundle
 
     if bundle.path is None or not os.path.lexists(Path(bundle.path) / TABLE_FILE):
@@ -86,13 +111,25 @@ def bundle_latencies(bundle: Any) -> dict[str, tuple[float, float, float]]:
     rows, cols = int(cfg.get("block_rows", 32)), int(cfg.get("block_cols", 32))
     sets = {name: ps.masks() for name, ps in bundle.sets.items()}
     module = module_from_bundle(bundle)
-    setup = TimingSetup(rows, cols, table.threads, table.rows)
+    # more rounds than the table's: the medians of the serving and bound calls are compared
+    # to 3 %, and a 0.1 ms set's median moves that much over 36 runs on a quiet host
+    setup = TimingSetup(rows, cols, table.threads, table.rows, rounds=30, per_round=10)
     raw: dict[str, list[float]] = {}
-    measured = measure_end_to_end(module, sets, setup, runtime=table.runtime, raw=raw)
-    median = {n: 1e3 * statistics.median(runs) for n, runs in raw.items()}
-    out = {"dense": (table.dense_ms, measured["dense"], median["dense"])}
+    bound: dict[str, list[float]] = {}
+    measured = measure_end_to_end(module, sets, setup, runtime=table.runtime, raw=raw, bound=bound)
+
+    def medians(runs: dict[str, list[float]], name: str) -> tuple[Any, ...]:
+        """The serving call's median; the bound call's and the 95 % interval of their
+        ratio over whole rounds (None, None on the torch reference)."""
+        b = bound.get(name)
+        if not b:
+            return 1e3 * statistics.median(runs[name]), None, None
+        ci = ratio_ci(runs[name], b, setup.per_round)
+        return 1e3 * statistics.median(runs[name]), 1e3 * statistics.median(b), list(ci)
+
+    out = {"dense": (table.dense_ms, measured["dense"], *medians(raw, "dense"))}
     for name, masks in sets.items():
-        out[name] = (table.host_ms(layer_densities(masks)), measured[name], median[name])
+        out[name] = (table.host_ms(layer_densities(masks)), measured[name], *medians(raw, name))
     return out
 
 

@@ -41,7 +41,7 @@ def test_serving_call_equals_the_general_call_and_follows_switches(rm, batch):
         got = call()
         assert got.shape == (batch, 9, SMALL["vocab_size"])
         assert torch.equal(got, rm(tokens)), name
-        assert call() is got  # one buffer, overwritten
+        assert call() is got is call.logits  # one buffer, overwritten
     call.tokens[0, 0] = (int(call.tokens[0, 0]) + 1) % SMALL["vocab_size"]  # new tokens, in place
     assert torch.equal(call(), rm(torch.from_numpy(call.tokens.copy())))
 
@@ -103,6 +103,7 @@ def spied(monkeypatch):
             finally:
                 lib.inside -= 1
 
+        spy.__dict__.update(fn.__dict__)  # its attributes (the tokens it reads)
         return spy
 
     monkeypatch.setattr(ReconfigurableModel, "serving_call", serving_call)
@@ -128,11 +129,19 @@ def test_table_evaluate_and_profile_time_the_same_serving_call(bundle_dir, spied
     codes["table"] = set(made)
     table.save(bundle_dir / TABLE_FILE)
     made.clear()
+    before = dict(lib.counts)
     try:
-        assert set(bundle_latencies(Bundle.load(bundle_dir))) == {"dense", "bp", "p30"}
+        got = bundle_latencies(Bundle.load(bundle_dir))
     finally:
         (bundle_dir / TABLE_FILE).unlink()
+    assert set(got) == {"dense", "bp", "p30"}
+    for _est, _fastest, median, bound, (lo, hi) in got.values():
+        assert median > 0 and bound > 0 and lo <= median / bound <= hi
     codes["evaluate"] = set(made)
+    # beside each serving run, one run of the bound call (outside it), in the same rounds
+    served, bound = (lib.counts[k] - before[k] for k in ("inside", "outside"))
+    assert served == bound > 0, (served, bound)
+    lib.counts["outside"] = before["outside"]
     made.clear()
     counted = lib.counts["inside"]
     host_profile_from_bundle(bundle_dir, "rt3-paper", tmp_path / "p.yaml", time_cap_s=0.05)
@@ -141,6 +150,23 @@ def test_table_evaluate_and_profile_time_the_same_serving_call(bundle_dir, spied
     assert lib.counts["outside"] == 0, lib.counts
     assert all(len(c) == 1 for c in codes.values()), codes
     assert len(set.union(*codes.values())) == 1, codes  # one code path for all three
+
+
+def test_evaluate_checks_the_serving_call_within_3pct_of_the_bound_call():
+    from lab.compression.evaluation import SetRow, _latency_check
+
+    def row(served: float, bound: float | None) -> SetRow:
+        return SetRow(
+            "s", None, "block-column", True, 0.5, 0.2, 9.0, 0.0, 10,
+            latency_estimate_ms=served, latency_measured_ms=served,
+            latency_measured_median_ms=served, latency_bound_median_ms=bound,
+        )  # fmt: skip
+
+    key = "latency_measured_within_3pct_of_bound_call"
+    assert _latency_check([row(1.02, 1.0), row(0.98, 1.0)])[key] is True
+    assert _latency_check([row(1.02, 1.0), row(1.04, 1.0)])[key] is False
+    assert _latency_check([row(0.96, 1.0)])[key] is False  # either way: not the same call
+    assert key not in _latency_check([row(1.5, None)])  # the torch reference: no bound call
 
 
 def test_settled_rounds_time_a_variant_on_its_own_caches_not_its_first_call():
