@@ -57,3 +57,31 @@ def test_readme_width_and_depth_lines_match_the_recorded_benches():
     readme = " ".join((ROOT / "lab" / "runtime" / "README.md").read_text(encoding="utf-8").split())
     for name in ("runtime-bench-width-quick", "runtime-bench-depth-quick"):
         assert scheme_line(name) in readme, scheme_line(name)
+
+
+def _speedups(name: str) -> tuple[float, list[float]]:
+    """``docs/NAME.json``'s dense speedup at the last count over the first, and its sets'."""
+    doc = json.loads((ROOT / "docs" / f"{name}.json").read_text(encoding="utf-8"))
+    by = doc["engine_by_threads"]
+    first, last = by[min(by, key=int)], by[max(by, key=int)]
+    sets = [first["sets"][s]["latency_ms"] / last["sets"][s]["latency_ms"] for s in first["sets"]]
+    return last["dense_speedup_over_first"], sets
+
+
+def test_readme_scaling_paragraph_quotes_the_recorded_benches():
+    """The hand-written reading under the lines: its speedups are the recorded runs'."""
+    readme = " ".join((ROOT / "lab" / "runtime" / "README.md").read_text(encoding="utf-8").split())
+    start = readme.index("On the default budget's model the engine scales")
+    text = readme[start : readme.index("Where the threads run", start)]
+    for name, what in (
+        ("runtime-bench-default", "dense {d:.2f}x and the sets {lo:.2f}-{hi:.2f}x here"),
+        ("runtime-bench-synthetic-small", "{d:.2f}x dense on the synthetic model of its shape "
+         "(its sets {lo:.2f}-{hi:.2f}x)"),
+        ("runtime-bench-quick", "(dense {d:.2f}x, sets {lo:.2f}-{hi:.2f}x)"),
+    ):  # fmt: skip
+        dense, sets = _speedups(name)
+        assert what.format(d=dense, lo=min(sets), hi=max(sets)) in text, name
+    quick = json.loads((ROOT / "docs" / "runtime-bench-quick.json").read_text(encoding="utf-8"))
+    by = quick["engine_by_threads"]
+    p800 = by["1"]["sets"]["pp-800mhz"]["latency_ms"] / by["2"]["sets"]["pp-800mhz"]["latency_ms"]
+    assert f"here {p800:.2f}x" in text

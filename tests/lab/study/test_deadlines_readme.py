@@ -30,3 +30,25 @@ def test_readme_recorded_map_matches_the_json():
     assert "\n".join(recorded_lines(doc)) in readme
     for fig in ("deadline-gains.png", "deadline-accuracy.png"):
         assert (ROOT / "docs" / "deadlines" / fig).stat().st_size > 1000
+
+
+def test_readme_reading_under_the_map_quotes_the_json():
+    """The prose under the table: where rt3 misses many requests, how few elsewhere, and
+    its hours against the sparsest set held fixed, all from the recorded points."""
+    doc = json.loads((ROOT / "docs" / "deadlines-quick.json").read_text(encoding="utf-8"))
+    readme = (ROOT / "lab" / "study" / "README.md").read_text(encoding="utf-8")
+    start = readme.index("Each point's sets are searched again")
+    text = " ".join(readme[start : readme.index("\n\n", start)].split())
+    rt3 = [(p["top_deadline_ms"], p["policies"]["rt3"]) for p in doc["points"]]
+    many = [(top, r["miss_rate"]) for top, r in rt3 if r["miss_rate"] > 0.01]
+    few = [(top, r["missed_inferences"]) for top, r in rt3 if r["miss_rate"] <= 0.01]
+    assert len(many) == 3 and "At the three tightest points" in text
+    assert max(t for t, _ in many) < min(t for t, _ in few)  # the tightest, all of them
+    tops = f"({min(t for t, _ in many):.3f} to {max(t for t, _ in many):.3f} ms)"
+    rates = f"({100 * min(r for _, r in many):.0f} % to {100 * max(r for _, r in many):.0f} %"
+    assert tops in text and rates in text
+    assert f"from {min(t for t, _ in few):.3f} ms on rt3 misses at most " in text
+    assert f"at most {max(n for _, n in few)} requests" in text
+    hours = [p["gains"]["static-sparse"]["hours"]["point"] for p in doc["points"]]
+    assert all(p["gains"]["static-sparse"]["hours"]["ci95"][1] < 1.0 for p in doc["points"])
+    assert f"({min(hours):.2f}x to {max(hours):.2f}x its hours)" in text

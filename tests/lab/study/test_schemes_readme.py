@@ -93,3 +93,55 @@ def test_root_readme_block_matches_the_recorded_study():
     figure = "docs/schemes/schemes-frontier.png"
     assert block == readme_block(doc, figure).strip("\n")
     assert (ROOT / figure).stat().st_size > 1000
+
+
+def _h(policy: dict) -> str:
+    """A policy's hours with their interval, as the README writes them."""
+    lo, hi = policy["battery_life_h_ci95"]
+    return f"{policy['battery_life_h']:.2f} h [{lo:.2f}, {hi:.2f}]"
+
+
+def test_root_readme_plain_reading_quotes_the_recorded_study():
+    """The hand-written reading under the project README's block: its hours, intervals and
+    points are the recorded study's, and its claims (a clear winner, the winner's policy
+    the same table as one set held fixed, RT3's policy never switching) follow it."""
+    doc = json.loads((ROOT / RECORDED_JSON).read_text(encoding="utf-8"))
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = readme.index("Read it plainly: within 1 point of dense accuracy")
+    text = " ".join(readme[start : readme.index("\n\n", start)].split())
+    schemes, summary = doc["schemes"], doc["summary"]
+    assert summary["winner"] == "rt3" and summary["clear"] and "and clearly" in text
+    rt3 = schemes["rt3"]
+    best = rt3["best_within_accuracy"]
+    won = rt3["policies"][best["policy"]]
+    assert f"{_h(won)} at {best['accuracy_loss_points']:.2f} points below dense" in text
+    (fixed,) = [
+        n
+        for n, p in rt3["policies"].items()
+        if n.startswith("dvfs-only:pp") and p["battery_life_h"] == won["battery_life_h"]
+    ]
+    assert f"held fixed at {fixed.split(':')[1]} at every level" in text
+    for name, label in (("width", "width's"), ("early-exit", "early exit's"), ("depth", "depth's")):
+        b = schemes[name]["best_within_accuracy"]
+        assert f"{label} `{b['policy']}` {_h(schemes[name]['policies'][b['policy']])}" in text
+    own = rt3["policies"]["rt3"]
+    assert own["battery_life_h"] == rt3["policies"]["dvfs-only:pp-1400mhz"]["battery_life_h"]
+    hours, points = own["battery_life_h"], own["accuracy_loss_points"]
+    assert f"lasts {hours:.2f} h at {points:.2f} points" in text
+    depth = schemes["depth"]["policies"]["rt3"]
+    assert not depth["within_accuracy"]
+    assert f"lasts {depth['battery_life_h']:.2f} h at {depth['accuracy_loss_points']:.2f}" in text
+    for name in ("width", "early-exit"):
+        assert {u["freq_khz"] for u in schemes[name]["unmet_deadlines"]} == {1000000, 800000}
+    w = {u["freq_khz"]: u for u in schemes["width"]["unmet_deadlines"]}
+    est = f"({w[1000000]['estimate_ms']:.3f} and {w[800000]['estimate_ms']:.3f} ms against "
+    assert est + f"{w[1000000]['deadline_ms']:.3f} and {w[800000]['deadline_ms']:.3f} ms)" in text
+    assert not schemes["rt3"]["unmet_deadlines"] and not schemes["depth"]["unmet_deadlines"]
+    limits = [
+        s["speedup_over_limit"]
+        for n in ("width", "depth")
+        for s in json.loads((ROOT / "docs" / f"runtime-bench-{n}-quick.json").read_text())[
+            "sets"
+        ].values()
+    ]
+    assert f"({min(limits):.2f} to {max(limits):.2f} of it;" in text
