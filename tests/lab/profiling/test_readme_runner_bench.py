@@ -31,3 +31,23 @@ def test_readme_runner_bench_figures_match_the_recorded_runs():
     ]
     for text in expected:
         assert text in readme, text
+
+
+def test_readme_reading_of_the_ratios_follows_the_recorded_runs():
+    """The prose under the lines: each record's ratio range, which variant is the low end,
+    and the quick bundle's range of runner latencies."""
+    readme = " ".join((ROOT / "lab" / "profiling" / "README.md").read_text().split())
+    q = json.loads((ROOT / "docs" / "runner-bench-quick.json").read_text())
+    d = json.loads((ROOT / "docs" / "runner-bench-distilbert.json").read_text())
+    ms = [v["runner_median_ms"] for v in q["latency"].values()]
+    qlow = min(q["latency"], key=lambda n: q["latency"][n]["ratio"])
+    dlow = min(d["latency"], key=lambda n: d["latency"][n]["ratio"])
+    rq = [v["ratio"] for v in q["latency"].values()]
+    rd = [v["ratio"] for v in d["latency"].values()]
+    assert (
+        f"{min(rq):.2f}-{max(rq):.2f} on the quick bundle's {min(ms):.2f}-{max(ms):.2f} ms"
+        in readme
+    )
+    assert f"({qlow} the {min(rq):.2f})" in readme
+    assert f"{min(rd):.2f}-{max(rd):.2f} at DistilBERT's size ({dlow} the {min(rd):.2f})" in readme
+    assert all(r <= 1.01 for r in rq + rd)  # "level or faster": never slower by more than 1 %
