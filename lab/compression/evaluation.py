@@ -409,6 +409,20 @@ def _per_sequence(scores: Scores) -> tuple[dict[str, list[float]], list[int]]:
     return {n: s.accuracies() for n, s in each.items()}, list(each["dense"].tokens)
 
 
+def _listed(b: Any, section: str, key: str) -> list[Any]:
+    """``baselines.SECTION.KEY`` of a bundle: a list, or empty where the section is not
+    recorded; anything else there is refused naming the field."""
+    held = b.baselines.get(section)
+    if not isinstance(held, dict) or key not in held:
+        return []
+    if not isinstance(held[key], list):
+        where = f"{b.path}/bundle.json" if b.path else "bundle"
+        raise EvaluationError(
+            f"{where}: baselines.{section}.{key} is {held[key]!r:.40}, expected a list"
+        )
+    return held[key]
+
+
 def _mismatches(b: Any, scores: Scores) -> list[str]:
     """Every figure ``bundle.json`` records that the re-scoring does not reproduce, as
     ``FIELD: bundle.json records X, re-scored Y``."""
@@ -421,8 +435,7 @@ def _mismatches(b: Any, scores: Scores) -> list[str]:
     if isinstance(rbp, dict) and "rbp" in scores.baselines:
         recorded.append(("baselines.rbp", rbp, scores.baselines["rbp"]))
     for section in ("bp+rpp", "no-distill"):
-        held = b.baselines.get(section, {})
-        for i, s in enumerate(held.get("sets", []) if isinstance(held, dict) else []):
+        for i, s in enumerate(_listed(b, section, "sets")):
             if isinstance(s, dict) and s.get("name") in scores.baselines:
                 where = f"baselines.{section}.sets[{i}]"
                 recorded.append((where, s, scores.baselines[s["name"]]))
@@ -439,10 +452,11 @@ def _no_distill(
 ) -> dict[str, tuple[str, float]]:
     """By set name, its undistilled twin's name and re-scored accuracy (``compress
     --distill-ablation``); only twins the bundle keeps, so every figure is measured now."""
-    held = b.baselines.get("no-distill")
-    if not isinstance(held, dict):
+    if not isinstance(b.baselines.get("no-distill"), dict):
         return {}
-    pairs = zip(held.get("sets", []), held.get("compare_to", []), strict=False)
+    pairs = zip(
+        _listed(b, "no-distill", "sets"), _listed(b, "no-distill", "compare_to"), strict=False
+    )
     return {
         target: (base["name"], kept[base["name"]][0])
         for base, target in pairs
@@ -595,6 +609,11 @@ CHECK_ADVICE: dict[str, str] = {
     "search chose sets on those estimates, so a set may miss its deadline; re-run compress "
     "and evaluate under less load (the table is measured while compressing), or compress "
     "with --estimator op-count",
+    "latency_measured_within_3pct_of_bound_call": "a set's serving call (what the latency "
+    "table, evaluate and profile time) ran more than 3 % off the engine's bound call timed in "
+    "the same rounds, so the figures charge the sets a cost a serving loop does not pay, or "
+    "the host was too noisy to tell; re-run evaluate on a quiet machine, and if it stays, "
+    "`rt3lab bench runtime` reports the wrapper's cost (`serving`)",
     "rl_beats_bp_rpp": "an RL-searched set is not more accurate than random patterns (BP+rPP) "
     "at the same sparsity, so the search did not beat its baseline at this budget; give it "
     "more --episodes (or compress without --quick)",

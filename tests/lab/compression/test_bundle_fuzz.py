@@ -151,3 +151,19 @@ def test_the_unmutated_bundle_is_accepted():
     ):
         r = rt3lab(*args)
         assert r.code == 0, r.stderr
+
+
+@pytest.mark.parametrize("section", ["bp+rpp", "no-distill"])
+@pytest.mark.parametrize("value", [None, 3, "x", {}])
+def test_a_baseline_list_that_is_not_a_list_is_refused_naming_it(tmp_path, section, value):
+    """Found by the fuzz pass: ``baselines.no-distill.sets`` set to null ended in exit 1
+    ('NoneType' object is not iterable) in evaluate."""
+    root = tmp_path / "b"
+    shutil.copytree(_base(), root)
+    doc = json.loads((root / "bundle.json").read_text())
+    doc["baselines"].setdefault(section, {})["sets"] = value
+    (root / "bundle.json").write_text(json.dumps(doc))
+    r = rt3lab("evaluate", "--bundle", str(root), "--threads", "1", "--json")
+    _check(r, root, 0.0)
+    assert r.code == 2 and f"baselines.{section}.sets is" in r.stderr, r
+    assert "expected a list" in r.stderr
