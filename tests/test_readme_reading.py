@@ -79,7 +79,7 @@ def expected_phrases(d: dict) -> list[str]:
         f"on-time requests and {ss['hours_ratio']:.2f}x {_ci(ss['hours_ci95'])} the hours, at "
         f"{-ss['accuracy_points']:.1f} points more accuracy",
         f"rt3 ran {sets_ran(rt3['variant_at_level'])}",
-        "missed no request" if missed == 0 else f"missed {missed:,} requests",
+        "missed no request" if missed == 0 else f"missed {missed:,} request" + "s" * (missed > 1),
     ]
 
 
