@@ -436,7 +436,7 @@ def _mismatches(b: Any, scores: Scores) -> list[str]:
         recorded.append(("baselines.rbp", rbp, scores.baselines["rbp"]))
     for section in ("bp+rpp", "no-distill"):
         for i, s in enumerate(_listed(b, section, "sets")):
-            if isinstance(s, dict) and s.get("name") in scores.baselines:
+            if isinstance(s, dict) and _named(s) in scores.baselines:
                 where = f"baselines.{section}.sets[{i}]"
                 recorded.append((where, s, scores.baselines[s["name"]]))
     out = []
@@ -460,8 +460,15 @@ def _no_distill(
     return {
         target: (base["name"], kept[base["name"]][0])
         for base, target in pairs
-        if isinstance(base, dict) and base.get("name") in kept
+        if isinstance(base, dict) and _named(base) in kept and isinstance(target, str)
     }
+
+
+def _named(entry: dict[str, Any]) -> str | None:
+    """An entry's ``name`` where it is a string (None otherwise: a list or an object there
+    names nothing, and cannot key a look-up)."""
+    name = entry.get("name")
+    return name if isinstance(name, str) else None
 
 
 def _rows(

@@ -167,3 +167,15 @@ def test_a_baseline_list_that_is_not_a_list_is_refused_naming_it(tmp_path, secti
     _check(r, root, 0.0)
     assert r.code == 2 and f"baselines.{section}.sets is" in r.stderr, r
     assert "expected a list" in r.stderr
+
+
+def test_a_baseline_name_that_is_a_list_ends_in_exit_0_or_2(tmp_path):
+    """Found by the fuzz pass: a baseline set's name set to [] ended in exit 1 (unhashable
+    type: 'list') in evaluate."""
+    root = tmp_path / "b"
+    shutil.copytree(_base(), root)
+    doc = json.loads((root / "bundle.json").read_text())
+    doc["baselines"]["bp+rpp"]["sets"][0]["name"] = []
+    (root / "bundle.json").write_text(json.dumps(doc))
+    r = rt3lab("evaluate", "--bundle", str(root), "--threads", "1", "--json")
+    _check(r, root, 0.0)
