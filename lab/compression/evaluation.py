@@ -452,8 +452,6 @@ def _no_distill(
 ) -> dict[str, tuple[str, float]]:
     """By set name, its undistilled twin's name and re-scored accuracy (``compress
     --distill-ablation``); only twins the bundle keeps, so every figure is measured now."""
-    if not isinstance(b.baselines.get("no-distill"), dict):
-        return {}
     pairs = zip(
         _listed(b, "no-distill", "sets"), _listed(b, "no-distill", "compare_to"), strict=False
     )

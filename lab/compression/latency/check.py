@@ -118,18 +118,18 @@ def bundle_latencies(bundle: Any) -> dict[str, tuple[Any, ...]]:
     bound: dict[str, list[float]] = {}
     measured = measure_end_to_end(module, sets, setup, runtime=table.runtime, raw=raw, bound=bound)
 
-    def medians(runs: dict[str, list[float]], name: str) -> tuple[Any, ...]:
+    def medians(name: str) -> tuple[Any, ...]:
         """The serving call's median; the bound call's and the 95 % interval of their
         ratio over whole rounds (None, None on the torch reference)."""
-        b = bound.get(name)
+        served, b = raw[name], bound.get(name)
         if not b:
-            return 1e3 * statistics.median(runs[name]), None, None
-        ci = ratio_ci(runs[name], b, setup.per_round)
-        return 1e3 * statistics.median(runs[name]), 1e3 * statistics.median(b), list(ci)
+            return 1e3 * statistics.median(served), None, None
+        ci = ratio_ci(served, b, setup.per_round)
+        return 1e3 * statistics.median(served), 1e3 * statistics.median(b), list(ci)
 
-    out = {"dense": (table.dense_ms, measured["dense"], *medians(raw, "dense"))}
+    out = {"dense": (table.dense_ms, measured["dense"], *medians("dense"))}
     for name, masks in sets.items():
-        out[name] = (table.host_ms(layer_densities(masks)), measured[name], *medians(raw, name))
+        out[name] = (table.host_ms(layer_densities(masks)), measured[name], *medians(name))
     return out
 
 
